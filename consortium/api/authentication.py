@@ -1,0 +1,64 @@
+"""API-key authentication for partners' systems: `Authorization: Api-Key <prefix>.<secret>`."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.utils import timezone
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from rest_framework import authentication, exceptions
+
+from consortium.models import MemberAPIKey, MemberStatus
+
+KEYWORD = "Api-Key"
+# Recording every use would turn each read into a write; a minute's resolution is enough for audits.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+class MemberAPIKeyAuthentication(authentication.BaseAuthentication):
+    """Authenticates as the key's system user; request.auth is the MemberAPIKey (its scopes apply)."""
+
+    def authenticate(self, request: Any) -> tuple[Any, MemberAPIKey] | None:
+        header = authentication.get_authorization_header(request).decode("latin-1")
+        keyword, _, raw_key = header.partition(" ")
+        if keyword != KEYWORD:
+            return None
+        raw_key = raw_key.strip()
+        prefix, _, _ = raw_key.partition(".")
+        key = (
+            MemberAPIKey.objects.select_related("member", "system_user", "system_user__member")
+            .filter(prefix=prefix)
+            .first()
+        )
+        if key is None or not type(key).objects.key_generator.verify(raw_key, key.hashed_key):
+            raise exceptions.AuthenticationFailed("The API key is not valid.", code="api_key_invalid")
+        if key.revoked:
+            raise exceptions.AuthenticationFailed("The API key has been revoked.", code="api_key_revoked")
+        if key.has_expired:
+            raise exceptions.AuthenticationFailed("The API key has expired.", code="api_key_expired")
+        if key.member.status != MemberStatus.ACTIVE:
+            raise exceptions.AuthenticationFailed(
+                f"The key's member is {key.member.status}, not active.", code="member_not_active"
+            )
+        now = timezone.now()
+        if key.last_used_at is None or now - key.last_used_at >= LAST_USED_RESOLUTION:
+            MemberAPIKey.objects.filter(pk=key.pk).update(last_used_at=now)
+            key.last_used_at = now
+        return key.system_user, key
+
+    def authenticate_header(self, request: Any) -> str:
+        return KEYWORD
+
+
+class MemberAPIKeyScheme(OpenApiAuthenticationExtension):
+    target_class = "consortium.api.authentication.MemberAPIKeyAuthentication"
+    name = "memberApiKey"
+
+    def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
+        return {
+            "type": "apiKey",
+            "in": "header",
+            "name": "Authorization",
+            "description": "`Api-Key <key>`: a member's API key, created by its member admin and shown once.",
+        }

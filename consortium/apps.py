@@ -1,0 +1,8 @@
+"""App config for the consortium domain."""
+
+from django.apps import AppConfig
+
+
+class ConsortiumConfig(AppConfig):
+    name = "consortium"
+    verbose_name = "Consortium"

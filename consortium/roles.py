@@ -1,0 +1,86 @@
+"""Who may do what: capabilities of each member and consortium role, and the API-key scope each one needs.
+
+Object-level questions (may this member use that dataset?) belong to exchange.policies; this module answers
+only the role question, the same way for a portal session and an API key.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+from consortium.models import APIKeyScope, ConsortiumRole, MemberRole, MemberStatus
+
+if TYPE_CHECKING:
+    from consortium.models import User
+
+
+class Capability(StrEnum):
+    VIEW_OWN_MEMBER = "member.view_own"
+    EDIT_OWN_MEMBER = "member.edit_own"
+    VIEW_OWN_USERS = "member.view_users"
+    MANAGE_OWN_USERS = "member.manage_users"
+    MANAGE_API_KEYS = "member.manage_api_keys"
+    BROWSE_CATALOG = "catalog.browse"
+    REQUEST_ACCESS = "access.request"
+    MANAGE_DATASETS = "dataset.manage"
+    DECIDE_REQUESTS = "access.decide"
+    VIEW_ALL_MEMBERS = "consortium.view_members"
+    VIEW_ALL_USERS = "consortium.view_users"
+    DECIDE_MEMBERSHIP = "consortium.decide_membership"
+    DECIDE_CONFIDENTIAL = "consortium.decide_confidential"
+    AUDIT = "consortium.audit"
+    REVOKE_ANY_GRANT = "consortium.revoke_grant"
+
+
+C = Capability
+_READ = {C.VIEW_OWN_MEMBER, C.BROWSE_CATALOG}
+ROLE_CAPABILITIES: dict[str, frozenset[Capability]] = {
+    MemberRole.ANALYST: frozenset(_READ | {C.REQUEST_ACCESS}),
+    MemberRole.STEWARD: frozenset(_READ | {C.REQUEST_ACCESS, C.MANAGE_DATASETS, C.DECIDE_REQUESTS}),
+    MemberRole.ADMIN: frozenset(
+        _READ | {C.REQUEST_ACCESS, C.EDIT_OWN_MEMBER, C.VIEW_OWN_USERS, C.MANAGE_OWN_USERS, C.MANAGE_API_KEYS}
+    ),
+    # A partner system may do what its key's scopes allow, as far as a member's roles allow together.
+    MemberRole.SYSTEM: frozenset(
+        _READ | {C.REQUEST_ACCESS, C.MANAGE_DATASETS, C.DECIDE_REQUESTS, C.VIEW_OWN_USERS, C.MANAGE_OWN_USERS}
+    ),
+    ConsortiumRole.OFFICER: frozenset(
+        {C.VIEW_ALL_MEMBERS, C.VIEW_ALL_USERS, C.DECIDE_MEMBERSHIP, C.BROWSE_CATALOG, C.REVOKE_ANY_GRANT, C.AUDIT}
+    ),
+    ConsortiumRole.SECURITY_OFFICER: frozenset({C.VIEW_ALL_MEMBERS, C.BROWSE_CATALOG, C.DECIDE_CONFIDENTIAL}),
+    ConsortiumRole.AUDITOR: frozenset({C.VIEW_ALL_MEMBERS, C.BROWSE_CATALOG, C.AUDIT}),
+}
+
+# The scope an API key needs for each capability. Managing keys is never delegated to a key.
+CAPABILITY_SCOPE: dict[Capability, str | None] = {
+    C.VIEW_OWN_MEMBER: APIKeyScope.READ,
+    C.BROWSE_CATALOG: APIKeyScope.READ,
+    C.REQUEST_ACCESS: APIKeyScope.REQUEST,
+    C.MANAGE_DATASETS: APIKeyScope.MANAGE,
+    C.DECIDE_REQUESTS: APIKeyScope.MANAGE,
+    C.EDIT_OWN_MEMBER: APIKeyScope.MANAGE,
+    C.VIEW_OWN_USERS: APIKeyScope.MANAGE,
+    C.MANAGE_OWN_USERS: APIKeyScope.MANAGE,
+    C.MANAGE_API_KEYS: None,
+}
+
+
+def capabilities(user: User | Any, api_key: Any = None) -> frozenset[Capability]:
+    """Everything `user` may do now. Members act only while active; a key narrows to its scopes."""
+    if user is None or not user.is_authenticated or not user.is_active:
+        return frozenset()
+    if user.consortium_role:
+        return ROLE_CAPABILITIES.get(user.consortium_role, frozenset())
+    if user.member_id is None or user.member.status != MemberStatus.ACTIVE:
+        return frozenset()
+    granted = ROLE_CAPABILITIES.get(user.member_role, frozenset())
+    if user.member_role == MemberRole.SYSTEM:
+        scopes = set(getattr(api_key, "scopes", None) or getattr(getattr(user, "api_key", None), "scopes", []))
+        granted = frozenset(cap for cap in granted if CAPABILITY_SCOPE.get(cap) in scopes)
+    return granted
+
+
+def can(user: User | Any, capability: Capability, api_key: Any = None) -> bool:
+    """Whether `user` holds `capability` (see `capabilities`)."""
+    return capability in capabilities(user, api_key)

@@ -1,0 +1,37 @@
+"""Root URL map: portal, REST API v1, OpenAPI schema and docs, health, Django admin."""
+
+from django.contrib import admin
+from django.urls import include, path
+from django.views import defaults
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+
+from consortium.api import problems
+from consortium.api.views import HealthView
+
+api_v1 = [
+    path("", include("consortium.api.urls")),
+    path("ledger/", include("ledger.api.urls")),
+    path("", include("exchange.api.urls")),
+]
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/v1/", include(api_v1)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
+    path("health/", HealthView.as_view(), name="health"),
+    path("", include("consortium.portal_urls")),
+]
+
+
+def handler404(request, exception):  # noqa: ANN001, ANN201 - Django's handler signature
+    if request.path.startswith("/api/"):
+        return problems.api_not_found(request, exception)
+    return defaults.page_not_found(request, exception)
+
+
+def handler500(request):  # noqa: ANN001, ANN201
+    if request.path.startswith("/api/"):
+        return problems.api_server_error(request)
+    return defaults.server_error(request)

@@ -1,0 +1,1 @@
+"""The exchange: datasets, versions, tiered access policies, access requests, grants and usage."""

@@ -1,0 +1,3 @@
+"""Exchange REST routes under /api/v1/."""
+
+urlpatterns: list = []

@@ -1,0 +1,1 @@
+"""Datasets, versions, access policies, requests and grants (built by the exchange issue)."""

@@ -1,0 +1,1 @@
+"""The signed append-only ledger: entries, Merkle tree, receipts, checkpoints, proofs and verification."""
