@@ -1,0 +1,156 @@
+"""Portal forms: they parse and type the fields; every rule about the values lives in consortium.services."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
+
+from django import forms
+
+from consortium.errors import ServiceError
+from consortium.models import APIKeyScope, Cluster, MemberRole, MemberStatus, Sector, SizeClass
+
+# A partner system's user is made with its API key, never by hand.
+PERSON_ROLES = [(value, label) for value, label in MemberRole.choices if value != MemberRole.SYSTEM]
+
+
+def _any(choices: list[tuple[str, str]], label: str = "Any") -> list[tuple[str, str]]:
+    return [("", label), *choices]
+
+
+def add_service_error(form: forms.Form, error: ServiceError) -> None:
+    """Show a service's refusal on the form: per field where the service names one, else above the form."""
+    field_errors: dict[str, list[str]] = error.extra.get("errors") or {}
+    aliases: dict[str, str] = getattr(form, "service_field_names", {})
+    placed = False
+    for name, messages in field_errors.items():
+        field = aliases.get(name, name)
+        target = field if field in form.fields else None
+        for message in messages:
+            form.add_error(target, message)
+            placed = True
+    if not placed:
+        form.add_error(None, error.detail)
+
+
+class PortalForm(forms.Form):
+    """Marks required fields' labels (base.html draws the asterisk)."""
+
+    required_css_class = "required"
+
+
+class MemberApplicationForm(PortalForm):
+    """A firm's application for membership; the credit code is checked by the service (GB 32100-2015)."""
+
+    service_field_names = {"cluster_slugs": "clusters"}
+
+    legal_name = forms.CharField(max_length=200, label="Legal name")
+    # Long enough to accept a mistyped code, so the service can say precisely what is wrong with it.
+    credit_code = forms.CharField(
+        max_length=40,
+        label="Unified social credit code",
+        help_text="18 characters, as printed on the business licence (GB 32100-2015).",
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+    )
+    size_class = forms.ChoiceField(choices=SizeClass.choices, label="Size class")
+    sector = forms.ChoiceField(choices=Sector.choices, label="Sector (GB/T 4754 section)")
+    region = forms.CharField(max_length=100, help_text="Province or municipality.")
+    clusters = forms.ModelMultipleChoiceField(
+        queryset=Cluster.objects.all(),
+        to_field_name="slug",
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        label="Industrial clusters",
+    )
+    contact_name = forms.CharField(max_length=100, label="Contact person")
+    contact_email = forms.EmailField(label="Contact e-mail")
+    contact_phone = forms.CharField(max_length=30, required=False, label="Contact phone")
+
+    def service_kwargs(self) -> dict[str, Any]:
+        """The keyword arguments of services.member_apply."""
+        data = dict(self.cleaned_data)
+        data["cluster_slugs"] = [cluster.slug for cluster in data.pop("clusters")]
+        return data
+
+
+class MemberFilterForm(forms.Form):
+    """Directory filters. The status filter is offered to consortium staff only."""
+
+    q = forms.CharField(required=False, label="Search", max_length=100)
+    status = forms.ChoiceField(choices=_any(MemberStatus.choices), required=False)
+    sector = forms.ChoiceField(choices=_any(Sector.choices), required=False)
+    size_class = forms.ChoiceField(choices=_any(SizeClass.choices), required=False, label="Size class")
+
+    def __init__(self, *args: Any, show_status: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if not show_status:
+            del self.fields["status"]
+
+
+class MemberDecisionForm(PortalForm):
+    """An officer's lifecycle decision on a member, with the reason recorded in its history."""
+
+    ACTIONS = ("admit", "decline", "suspend", "reinstate", "withdraw")
+
+    action = forms.ChoiceField(choices=[(action, action.title()) for action in ACTIONS])
+    reason = forms.CharField(
+        required=False,
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Recorded in the member's history. Required for every decision except admission.",
+    )
+
+
+class UserCreateForm(PortalForm):
+    """A member admin adds a person to their own member."""
+
+    username = forms.CharField(max_length=150)
+    email = forms.EmailField(label="E-mail")
+    first_name = forms.CharField(max_length=150, required=False, label="First name")
+    last_name = forms.CharField(max_length=150, required=False, label="Last name")
+    role = forms.ChoiceField(choices=PERSON_ROLES)
+    password = forms.CharField(
+        required=False,
+        strip=False,
+        label="Initial password",
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        help_text="Leave empty to create the account without a usable password.",
+    )
+
+    def service_kwargs(self) -> dict[str, Any]:
+        """The keyword arguments of services.user_create (without actor and member)."""
+        data = dict(self.cleaned_data)
+        data["password"] = data["password"] or None
+        return data
+
+
+class UserRoleForm(PortalForm):
+    role = forms.ChoiceField(choices=PERSON_ROLES)
+
+
+class APIKeyCreateForm(PortalForm):
+    """A new API key for the member's partner system."""
+
+    service_field_names = {"expires_at": "expires_on"}
+
+    name = forms.CharField(max_length=50, help_text="What the key is for, e.g. 'ERP nightly sync'.")
+    scopes = forms.MultipleChoiceField(choices=APIKeyScope.choices, widget=forms.CheckboxSelectMultiple)
+    expires_on = forms.DateField(
+        required=False,
+        label="Valid until (inclusive, UTC)",
+        widget=forms.DateInput(attrs={"type": "date"}),
+        help_text="Leave empty for a key that does not expire.",
+    )
+
+    def service_kwargs(self) -> dict[str, Any]:
+        """The keyword arguments of services.api_key_create (without actor)."""
+        expires_on = self.cleaned_data["expires_on"]
+        # Valid through the whole chosen day: it expires at the next midnight UTC.
+        expires_at = (
+            datetime.combine(expires_on + timedelta(days=1), time.min, tzinfo=UTC) if expires_on else None
+        )
+        return {
+            "name": self.cleaned_data["name"],
+            "scopes": self.cleaned_data["scopes"],
+            "expires_at": expires_at,
+        }
