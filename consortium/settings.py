@@ -40,7 +40,6 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "guardian",
     "axes",
-    "pgtrigger",
     "consortium",
     "ledger",
     "exchange",
@@ -124,7 +123,9 @@ STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(VAR_DIR / "static")))
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(VAR_DIR / "media")))
 MEDIA_URL = "media/"
 STORAGES = {
-    "default": {"BACKEND": env.str("FILE_STORAGE_BACKEND", default="django.core.files.storage.FileSystemStorage")},
+    "default": {
+        "BACKEND": env.str("FILE_STORAGE_BACKEND", default="django.core.files.storage.FileSystemStorage")
+    },
     "staticfiles": {
         "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
         if not DEBUG
@@ -141,7 +142,9 @@ SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("BEHIND_PROXY", default=False) else None
+SECURE_PROXY_SSL_HEADER = (
+    ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("BEHIND_PROXY", default=False) else None
+)
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
 SECURE_HSTS_PRELOAD = not DEBUG
@@ -214,7 +217,6 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
-CELERY_BEAT_SCHEDULE: dict = {}
 
 # --- The ledger -----------------------------------------------------------------------------------------
 LEDGER = {
@@ -227,6 +229,19 @@ LEDGER = {
     "CHECKPOINT_INTERVAL_SECONDS": env.int("LEDGER_CHECKPOINT_INTERVAL_SECONDS", default=60),
     "SEQUENCER_INTERVAL_SECONDS": env.int("LEDGER_SEQUENCER_INTERVAL_SECONDS", default=5),
     "SEQUENCER_BATCH_SIZE": env.int("LEDGER_SEQUENCER_BATCH_SIZE", default=1000),
+    # After each commit that appended entries: "inline" runs the sequencer in the committing process when no
+    # other process holds the sequencer lock; "task" sends a Celery task; "off" leaves it to beat.
+    "SEQUENCE_AFTER_COMMIT": env.str("LEDGER_SEQUENCE_AFTER_COMMIT", default="inline"),
+}
+CELERY_BEAT_SCHEDULE = {
+    "sequence-ledger": {
+        "task": "ledger.sequence_ledger_task",
+        "schedule": float(LEDGER["SEQUENCER_INTERVAL_SECONDS"]),
+    },
+    "issue-checkpoint": {
+        "task": "ledger.issue_checkpoint_task",
+        "schedule": float(LEDGER["CHECKPOINT_INTERVAL_SECONDS"]),
+    },
 }
 
 LOGGING = {

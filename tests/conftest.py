@@ -6,6 +6,8 @@ import pytest
 from django.db import connection
 from rest_framework.test import APIClient
 
+pytest_plugins = ["tests.ledger_support"]
+
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     from django.conf import settings

@@ -1,0 +1,28 @@
+"""Filters for the ledger entry list: kind, member, subject, acceptance time range."""
+
+from __future__ import annotations
+
+import django_filters
+from django.db.models import Q, QuerySet
+
+from ledger.models import LedgerLeaf
+
+
+class LedgerEntryFilter(django_filters.FilterSet):
+    kind = django_filters.CharFilter(field_name="entry__kind")
+    kind_prefix = django_filters.CharFilter(field_name="entry__kind", lookup_expr="startswith")
+    member = django_filters.NumberFilter(method="filter_member", label="member id the entry concerns")
+    subject_type = django_filters.CharFilter(field_name="entry__subject_type")
+    subject_id = django_filters.CharFilter(field_name="entry__subject_id")
+    since = django_filters.IsoDateTimeFilter(field_name="entry__accepted_at", lookup_expr="gte")
+    until = django_filters.IsoDateTimeFilter(field_name="entry__accepted_at", lookup_expr="lt")
+
+    class Meta:
+        model = LedgerLeaf
+        fields: list[str] = []
+
+    def filter_member(self, queryset: QuerySet[LedgerLeaf], name: str, value: int) -> QuerySet[LedgerLeaf]:
+        member_id = int(value)
+        return queryset.filter(
+            Q(entry__member_refs__contains=f"|{member_id}|") | Q(entry__actor_member_id=member_id)
+        )

@@ -1,0 +1,148 @@
+"""Ledger REST representations: entries with receipts, checkpoints, proofs, public keys (hex/base64)."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from ledger import keys
+from ledger.models import Checkpoint, LedgerLeaf, SigningKey
+from ledger.services import receipt_of
+
+
+class ReceiptSerializer(serializers.Serializer):
+    origin = serializers.CharField()
+    leaf_hash = serializers.CharField(help_text="hex SHA-256(0x00 || canonical bytes)")
+    accepted_at = serializers.CharField()
+    key_id = serializers.CharField()
+    signature = serializers.CharField(help_text="base64 Ed25519 signature of the receipt message")
+
+
+class LedgerEntrySerializer(serializers.Serializer):
+    seq = serializers.IntegerField()
+    kind = serializers.CharField(source="entry.kind")
+    accepted_at = serializers.DateTimeField(source="entry.accepted_at")
+    document = serializers.SerializerMethodField(
+        help_text="The entry object whose RFC 8785 bytes are hashed."
+    )
+    canonical = serializers.SerializerMethodField(help_text="base64 of the exact canonical bytes")
+    receipt = serializers.SerializerMethodField()
+
+    @extend_schema_field(serializers.DictField())
+    def get_document(self, leaf: LedgerLeaf) -> dict[str, Any]:
+        return json.loads(bytes(leaf.entry.canonical))
+
+    def get_canonical(self, leaf: LedgerLeaf) -> str:
+        return base64.b64encode(bytes(leaf.entry.canonical)).decode()
+
+    @extend_schema_field(ReceiptSerializer)
+    def get_receipt(self, leaf: LedgerLeaf) -> dict[str, str]:
+        return receipt_of(leaf.entry).as_dict()
+
+
+class CheckpointSerializer(serializers.ModelSerializer):
+    root_hash = serializers.SerializerMethodField()
+    key_id = serializers.CharField(source="key.key_id")
+    origin = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Checkpoint
+        fields = ["tree_size", "root_hash", "issued_at", "key_id", "origin", "note"]
+
+    def get_root_hash(self, checkpoint: Checkpoint) -> str:
+        return bytes(checkpoint.root_hash).hex()
+
+    def get_origin(self, checkpoint: Checkpoint) -> str:
+        return keys.origin()
+
+
+class SigningKeySerializer(serializers.Serializer):
+    key_id = serializers.CharField()
+    public_key = serializers.CharField(help_text="base64 raw Ed25519 public key (32 bytes)")
+    verifier_key = serializers.CharField(help_text="signed-note verifier key: name+hash+base64(0x01||key)")
+    valid_from = serializers.DateTimeField()
+    valid_until = serializers.DateTimeField(allow_null=True)
+
+
+def signing_key_data(key: SigningKey, valid_until: Any) -> dict[str, Any]:
+    from ledger import signing
+
+    public = bytes(key.public_key)
+    return {
+        "key_id": key.key_id,
+        "public_key": base64.b64encode(public).decode(),
+        "verifier_key": signing.verifier_key(keys.origin(), public),
+        "valid_from": key.valid_from,
+        "valid_until": valid_until,
+    }
+
+
+class HexField(serializers.CharField):
+    """A 32-byte hash in lower- or upper-case hex."""
+
+    def to_internal_value(self, data: Any) -> bytes:
+        text = super().to_internal_value(data)
+        try:
+            value = bytes.fromhex(text)
+        except ValueError as exc:
+            raise serializers.ValidationError("must be hexadecimal", code="malformed_hex") from exc
+        if len(value) != 32:
+            raise serializers.ValidationError("must be 32 bytes (64 hex digits)", code="malformed_hex")
+        return value
+
+
+class InclusionQuerySerializer(serializers.Serializer):
+    tree_size = serializers.IntegerField(min_value=1)
+    seq = serializers.IntegerField(min_value=0, required=False)
+    leaf_hash = HexField(required=False)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if ("seq" in attrs) == ("leaf_hash" in attrs):
+            raise serializers.ValidationError("Give exactly one of seq or leaf_hash.")
+        return attrs
+
+
+class InclusionProofSerializer(serializers.Serializer):
+    seq = serializers.IntegerField()
+    tree_size = serializers.IntegerField()
+    leaf_hash = serializers.CharField()
+    root_hash = serializers.CharField()
+    proof = serializers.ListField(child=serializers.CharField(), help_text="hex hashes, RFC 9162 order")
+
+
+class ConsistencyQuerySerializer(serializers.Serializer):
+    first = serializers.IntegerField(min_value=1)
+    second = serializers.IntegerField(min_value=1)
+
+
+class ConsistencyProofSerializer(serializers.Serializer):
+    first = serializers.IntegerField()
+    second = serializers.IntegerField()
+    first_root_hash = serializers.CharField()
+    second_root_hash = serializers.CharField()
+    proof = serializers.ListField(child=serializers.CharField())
+
+
+def hexed(result: dict[str, Any]) -> dict[str, Any]:
+    """Bytes values as hex, lists of bytes as lists of hex."""
+    return {
+        key: value.hex()
+        if isinstance(value, bytes)
+        else [v.hex() for v in value]
+        if isinstance(value, list)
+        else value
+        for key, value in result.items()
+    }
+
+
+class LedgerStatusSerializer(serializers.Serializer):
+    tree_size = serializers.IntegerField()
+    pending_entries = serializers.IntegerField()
+    oldest_pending_age_seconds = serializers.FloatField()
+    max_integration_delay_seconds = serializers.IntegerField()
+    checkpoint_interval_seconds = serializers.IntegerField()
+    latest_checkpoint_size = serializers.IntegerField(allow_null=True)

@@ -1,0 +1,102 @@
+"""Ledger REST views: entries by sequence number, checkpoints, inclusion and consistency proofs, keys."""
+
+from __future__ import annotations
+
+from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import mixins, pagination, viewsets
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from ledger import keys, selectors
+from ledger.api import serializers as s
+from ledger.api.filters import LedgerEntryFilter
+
+
+class SequencePagination(pagination.CursorPagination):
+    """Stable pages by sequence number: new entries never shift a page."""
+
+    ordering = "seq"
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 100
+
+
+class LedgerEntryViewSet(viewsets.ReadOnlyModelViewSet):
+    """Sequenced ledger entries with their receipts. Members see the entries that concern them."""
+
+    serializer_class = s.LedgerEntrySerializer
+    pagination_class = SequencePagination
+    filter_backends = [DjangoFilterBackend]
+    filterset_class = LedgerEntryFilter
+    lookup_field = "seq"
+    lookup_value_regex = r"\d+"
+
+    def get_queryset(self):
+        return selectors.entry_list_for(user=self.request.user, api_key=self.request.auth)
+
+    def get_object(self):
+        return selectors.entry_get_for(
+            user=self.request.user, seq=int(self.kwargs["seq"]), api_key=self.request.auth
+        )
+
+
+class CheckpointViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    """Signed checkpoints (C2SP tlog-checkpoint notes): all, the latest, or one by tree size."""
+
+    serializer_class = s.CheckpointSerializer
+    lookup_field = "tree_size"
+    lookup_value_regex = r"\d+"
+
+    def get_queryset(self):
+        return selectors.checkpoint_list_for(user=self.request.user)
+
+    def retrieve(self, request: Request, tree_size: str) -> Response:
+        checkpoint = selectors.checkpoint_get_for(user=request.user, tree_size=int(tree_size))
+        return Response(self.get_serializer(checkpoint).data)
+
+    @action(detail=False)
+    def latest(self, request: Request) -> Response:
+        return Response(self.get_serializer(selectors.checkpoint_get_for(user=request.user)).data)
+
+
+class InclusionProofView(APIView):
+    """RFC 9162 inclusion proof of one entry (by `seq` or `leaf_hash`) in the tree of `tree_size`."""
+
+    @extend_schema(parameters=[s.InclusionQuerySerializer], responses=s.InclusionProofSerializer)
+    def get(self, request: Request) -> Response:
+        query = s.InclusionQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        return Response(s.hexed(selectors.inclusion_proof_for(user=request.user, **query.validated_data)))
+
+
+class ConsistencyProofView(APIView):
+    """RFC 9162 consistency proof between tree sizes `first` <= `second`."""
+
+    @extend_schema(parameters=[s.ConsistencyQuerySerializer], responses=s.ConsistencyProofSerializer)
+    def get(self, request: Request) -> Response:
+        query = s.ConsistencyQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        return Response(s.hexed(selectors.consistency_proof_for(user=request.user, **query.validated_data)))
+
+
+class SigningKeyListView(APIView):
+    """Every public key the ledger has signed with, with its validity window."""
+
+    pagination_class = None
+
+    @extend_schema(responses=s.SigningKeySerializer(many=True))
+    def get(self, request: Request) -> Response:
+        selectors.checkpoint_list_for(user=request.user)  # same audience as checkpoints
+        data = [s.signing_key_data(key, until) for key, until in keys.validity_windows()]
+        return Response(s.SigningKeySerializer(data, many=True).data)
+
+
+class LedgerStatusView(APIView):
+    """Tree size, pending entries and the bounded delay before an accepted entry is sequenced."""
+
+    @extend_schema(responses=s.LedgerStatusSerializer, parameters=[OpenApiParameter("format", exclude=True)])
+    def get(self, request: Request) -> Response:
+        return Response(s.LedgerStatusSerializer(selectors.ledger_status_for(user=request.user)).data)

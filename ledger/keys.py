@@ -1,0 +1,125 @@
+"""The ledger's signing key: loaded from a PEM file or the environment, registered publicly, rotated.
+
+The private key never enters the database or the logs. A process re-reads the key file when it changes, so
+a rotation reaches every web and worker process without a restart.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from ledger import signing
+from ledger.models import SigningKey
+
+logger = logging.getLogger(__name__)
+
+
+class SigningKeyUnavailable(RuntimeError):
+    """No usable signing key is configured (and generating one is not allowed here)."""
+
+
+@dataclass(frozen=True)
+class Signer:
+    """The active private key with its public identity. repr never shows the private key."""
+
+    key_id: str
+    public_key: bytes
+    private_key: Ed25519PrivateKey
+
+    def __repr__(self) -> str:
+        return f"Signer(key_id={self.key_id!r})"
+
+    def sign(self, message: bytes) -> bytes:
+        return self.private_key.sign(message)
+
+
+_cache_lock = threading.Lock()
+_cache: dict[str, tuple[object, Signer]] = {}
+
+
+def origin() -> str:
+    """The log's origin line, also the signed-note key name."""
+    return settings.LEDGER["ORIGIN"]
+
+
+def _key_path() -> Path:
+    return Path(settings.LEDGER["SIGNING_KEY_PATH"])
+
+
+def _key_source() -> tuple[object, Path | None]:
+    """A token that changes whenever the configured key changes, and the file to read it from (if any)."""
+    pem = settings.LEDGER["SIGNING_KEY_PEM"]
+    if pem:
+        return ("env", hash(pem)), None
+    path = _key_path()
+    if not path.exists():
+        if not settings.LEDGER["GENERATE_DEV_KEY"]:
+            raise SigningKeyUnavailable(
+                f"No ledger signing key at {path}; set LEDGER_SIGNING_KEY_PATH or LEDGER_SIGNING_KEY."
+            )
+        write_private_key(path, signing.generate_private_key_pem())
+        logger.warning("Generated a development ledger signing key at %s", path)
+    stat = path.stat()
+    return ("file", str(path), stat.st_mtime_ns, stat.st_ino, stat.st_size), path
+
+
+def write_private_key(path: Path, pem: bytes) -> None:
+    """Write a PEM atomically with owner-only permissions (never world-readable, even for a moment)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(path.suffix + ".tmp")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "wb") as handle:
+        handle.write(pem)
+    os.replace(temporary, path)
+
+
+def active_signer() -> Signer:
+    """The key to sign with now, registered in SigningKey (a first-seen key is registered on first use)."""
+    token, path = _key_source()
+    with _cache_lock:
+        cached = _cache.get("active")
+        if cached is not None and cached[0] == token:
+            return cached[1]
+    pem = path.read_bytes() if path is not None else settings.LEDGER["SIGNING_KEY_PEM"].encode()
+    private_key = signing.load_private_key_pem(pem)
+    public = signing.public_key_bytes(private_key)
+    signer = Signer(key_id=signing.key_id(origin(), public), public_key=public, private_key=private_key)
+    register_public_key(signer)
+    with _cache_lock:
+        _cache["active"] = (token, signer)
+    return signer
+
+
+def register_public_key(signer: Signer) -> SigningKey:
+    """Publish the signer's public key, valid from now, unless it is already known."""
+    known = SigningKey.objects.filter(key_id=signer.key_id).first()
+    if known is not None:
+        return known
+    try:
+        with transaction.atomic():
+            return SigningKey.objects.create(
+                key_id=signer.key_id, public_key=signer.public_key, valid_from=timezone.now()
+            )
+    except IntegrityError:  # another process registered it first
+        return SigningKey.objects.get(key_id=signer.key_id)
+
+
+def forget_cached_signer() -> None:
+    """Drop the in-process cache (tests, and after a rotation in this process)."""
+    with _cache_lock:
+        _cache.clear()
+
+
+def validity_windows() -> list[tuple[SigningKey, object]]:
+    """Every public key with the end of its validity (the next key's start; None for the current key)."""
+    keys = list(SigningKey.objects.order_by("valid_from"))
+    return [(key, keys[i + 1].valid_from if i + 1 < len(keys) else None) for i, key in enumerate(keys)]

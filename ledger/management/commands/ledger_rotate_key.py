@@ -1,0 +1,23 @@
+"""Rotate the ledger signing key: new key id, rotation recorded as an entry, old signatures stay valid."""
+
+from django.core.management.base import BaseCommand, CommandError
+
+from consortium.errors import ServiceError
+from ledger.services import checkpoint_issue, signing_key_rotate
+
+
+class Command(BaseCommand):
+    help = (
+        "Generate a new ledger signing key, publish it and record key.rotated; older receipts still verify."
+    )
+
+    def handle(self, *args: object, **options: object) -> None:
+        try:
+            key = signing_key_rotate()
+        except ServiceError as exc:
+            raise CommandError(exc.detail) from exc
+        checkpoint = checkpoint_issue()
+        self.stdout.write(
+            f"new signing key {key.key_id}, valid from {key.valid_from.isoformat()}; "
+            f"checkpoint {checkpoint.tree_size} signed with it"
+        )

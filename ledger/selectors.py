@@ -1,0 +1,142 @@
+"""Permission-checked reads of the ledger: entries an actor may see, proofs, checkpoints and keys."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Min, Q, QuerySet
+from django.utils import timezone
+
+from consortium.errors import NotFound, ValidationFailed
+from consortium.models import MemberStatus
+from consortium.roles import Capability, can
+from ledger import tree
+from ledger.models import Checkpoint, LedgerLeaf, PendingEntry
+
+
+def may_read_log(user: Any) -> bool:
+    """Checkpoints, proofs and keys are public to active members and consortium staff."""
+    if not user.is_authenticated or not user.is_active:
+        return False
+    if user.consortium_role:
+        return True
+    return user.member_id is not None and user.member.status == MemberStatus.ACTIVE
+
+
+def entry_list_for(*, user: Any, api_key: Any = None) -> QuerySet[LedgerLeaf]:
+    """Sequenced entries the user may see, by sequence number: all for auditors and officers, otherwise
+    those that concern the user's member (named in `members` or acted by it)."""
+    leaves = LedgerLeaf.objects.select_related("entry").order_by("seq")
+    if can(user, Capability.AUDIT, api_key):
+        return leaves
+    if not may_read_log(user) or user.member_id is None:
+        return leaves.none()
+    member_id = user.member_id
+    return leaves.filter(
+        Q(entry__member_refs__contains=f"|{member_id}|") | Q(entry__actor_member_id=member_id)
+    )
+
+
+def entry_get_for(*, user: Any, seq: int, api_key: Any = None) -> LedgerLeaf:
+    """One visible entry by sequence number; NotFound when absent or not visible."""
+    leaf = entry_list_for(user=user, api_key=api_key).filter(seq=seq).first()
+    if leaf is None:
+        raise NotFound(f"No ledger entry {seq} that you may see.")
+    return leaf
+
+
+def _require_reader(user: Any) -> None:
+    if not may_read_log(user):
+        raise NotFound("The ledger is visible to active members and consortium staff.")
+
+
+def _check_size(size: int, current: int, name: str) -> None:
+    if size < 1 or size > current:
+        raise ValidationFailed(
+            f"{name} must be between 1 and the current tree size {current}.",
+            code="tree_size_out_of_range",
+            errors={name: [f"must be between 1 and {current}"]},
+        )
+
+
+def inclusion_proof_for(
+    *, user: Any, tree_size: int, seq: int | None = None, leaf_hash: bytes | None = None
+) -> dict[str, Any]:
+    """The inclusion proof of an entry (by sequence number or leaf hash) in the tree of `tree_size`."""
+    _require_reader(user)
+    current = tree.tree_size()
+    _check_size(tree_size, current, "tree_size")
+    if leaf_hash is not None:
+        leaf = LedgerLeaf.objects.filter(entry__leaf_hash=leaf_hash).only("seq").first()
+        if leaf is None:
+            raise NotFound("No sequenced entry has that leaf hash.", code="unknown_leaf_hash")
+        seq = leaf.seq
+    if seq is None or seq < 0 or seq >= tree_size:
+        raise ValidationFailed(
+            f"seq must be below tree_size {tree_size}.",
+            code="seq_out_of_range",
+            errors={"seq": ["out of range"]},
+        )
+    leaf_node = tree.node_hashes([(0, seq)])[(0, seq)]
+    return {
+        "seq": seq,
+        "tree_size": tree_size,
+        "leaf_hash": leaf_node,
+        "root_hash": tree.root_hash(tree_size),
+        "proof": tree.inclusion_proof(seq, tree_size),
+    }
+
+
+def consistency_proof_for(*, user: Any, first: int, second: int) -> dict[str, Any]:
+    """The consistency proof between tree sizes `first` <= `second`."""
+    _require_reader(user)
+    current = tree.tree_size()
+    _check_size(first, current, "first")
+    _check_size(second, current, "second")
+    if first > second:
+        raise ValidationFailed(
+            "first must not exceed second.", code="sizes_reversed", errors={"first": ["must be <= second"]}
+        )
+    return {
+        "first": first,
+        "second": second,
+        "first_root_hash": tree.root_hash(first),
+        "second_root_hash": tree.root_hash(second),
+        "proof": tree.consistency_proof(first, second),
+    }
+
+
+def checkpoint_get_for(*, user: Any, tree_size: int | None = None) -> Checkpoint:
+    """The latest checkpoint, or the one of exactly `tree_size`."""
+    _require_reader(user)
+    checkpoints = Checkpoint.objects.select_related("key")
+    checkpoint = (
+        checkpoints.order_by("-tree_size").first()
+        if tree_size is None
+        else checkpoints.filter(tree_size=tree_size).first()
+    )
+    if checkpoint is None:
+        raise NotFound("No such checkpoint.")
+    return checkpoint
+
+
+def checkpoint_list_for(*, user: Any) -> QuerySet[Checkpoint]:
+    _require_reader(user)
+    return Checkpoint.objects.select_related("key").order_by("tree_size")
+
+
+def ledger_status_for(*, user: Any) -> dict[str, Any]:
+    """Tree size, pending entries and the bound on how long an accepted entry waits for its number."""
+    from django.conf import settings
+
+    _require_reader(user)
+    pending = PendingEntry.objects.aggregate(oldest=Min("entry__accepted_at"))["oldest"]
+    latest = Checkpoint.objects.order_by("-tree_size").values_list("tree_size", flat=True).first()
+    return {
+        "tree_size": tree.tree_size(),
+        "pending_entries": PendingEntry.objects.count(),
+        "oldest_pending_age_seconds": (timezone.now() - pending).total_seconds() if pending else 0.0,
+        "max_integration_delay_seconds": settings.LEDGER["SEQUENCER_INTERVAL_SECONDS"],
+        "checkpoint_interval_seconds": settings.LEDGER["CHECKPOINT_INTERVAL_SECONDS"],
+        "latest_checkpoint_size": latest,
+    }

@@ -1,0 +1,278 @@
+"""Writes to the ledger: append an entry (in the caller's transaction), sequence, checkpoint, rotate the key.
+
+Appending never waits for a global lock: entries are inserted and receipted concurrently in their callers'
+transactions, then one sequencer at a time (elected by a PostgreSQL advisory lock; on SQLite the single
+writer) gives them gap-free sequence numbers and integrates them into the stored Merkle tree in batches.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import re
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from consortium.errors import Conflict, ValidationFailed
+from ledger import canonical, keys, merkle, signing
+from ledger.models import Checkpoint, LedgerEntry, LedgerLeaf, LedgerNode, PendingEntry, SigningKey
+from ledger.tree import consistency_proof, node_hashes, root_hash, tree_size
+
+if TYPE_CHECKING:
+    from consortium.models import MemberAPIKey, User
+
+logger = logging.getLogger(__name__)
+
+KIND_PATTERN = re.compile(r"^[a-z][a-z_]*(\.[a-z][a-z_]*)+$")
+SEQUENCER_LOCK_ID = 0x1ED6E5  # pg advisory lock key shared by every process that sequences or checkpoints
+
+
+class ForkDetected(RuntimeError):
+    """The stored tree no longer extends the last signed checkpoint: refuse to sign anything."""
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """What the exchange gives the actor: proof it accepted the entry with this leaf hash at this time."""
+
+    origin: str
+    leaf_hash: bytes
+    accepted_at: str
+    key_id: str
+    signature: bytes
+
+    def as_dict(self) -> dict[str, str]:
+        return {
+            "origin": self.origin,
+            "leaf_hash": self.leaf_hash.hex(),
+            "accepted_at": self.accepted_at,
+            "key_id": self.key_id,
+            "signature": base64.b64encode(self.signature).decode(),
+        }
+
+
+def receipt_of(entry: LedgerEntry) -> Receipt:
+    """The receipt signed when `entry` was accepted."""
+    return Receipt(
+        origin=keys.origin(),
+        leaf_hash=bytes(entry.leaf_hash),
+        accepted_at=canonical.format_time(entry.accepted_at),
+        key_id=entry.key_id,
+        signature=bytes(entry.receipt_signature),
+    )
+
+
+def ledger_append(
+    *,
+    kind: str,
+    actor: User | None,
+    subject_type: str,
+    subject_id: str | int,
+    members: Iterable[int] = (),
+    payload: dict[str, Any],
+    api_key: MemberAPIKey | None = None,
+) -> LedgerEntry:
+    """Record one fact inside the caller's transaction and return the entry (its receipt: `receipt_of`).
+
+    The entry commits or rolls back with the caller's state change. It gets its sequence number shortly
+    after commit. Raises ValidationFailed (nothing written) for a bad kind or a payload that is not
+    integer-only JSON with string keys.
+    """
+    if not KIND_PATTERN.match(kind):
+        raise ValidationFailed(
+            f"Ledger entry kind {kind!r} is not a dotted lower-case name.", code="bad_entry"
+        )
+    if not isinstance(payload, dict):
+        raise ValidationFailed("A ledger entry payload must be a JSON object.", code="bad_entry")
+    member_ids = sorted({int(member_id) for member_id in members})
+    signer = keys.active_signer()  # before the time: a newly registered key's window starts before it
+    accepted_at = timezone.now()
+    actor_member_id = getattr(actor, "member_id", None) if actor is not None else None
+    document = {
+        "v": 1,
+        "id": str(uuid.uuid4()),
+        "kind": kind,
+        "time": canonical.format_time(accepted_at),
+        "actor": {
+            "user": actor.pk if actor is not None else None,
+            "member": actor_member_id,
+            "api_key": api_key.prefix if api_key is not None else None,
+        },
+        "subject": {"type": subject_type, "id": str(subject_id)},
+        "members": member_ids,
+        "payload": payload,
+    }
+    try:
+        data = canonical.canonical_bytes(document)
+    except canonical.CanonicalError as exc:
+        raise ValidationFailed(f"The ledger entry cannot be recorded: {exc}", code="bad_entry") from exc
+    leaf_hash = canonical.leaf_hash(data)
+    signature = signer.sign(
+        signing.receipt_message(keys.origin(), leaf_hash, document["time"], signer.key_id)
+    )
+    with transaction.atomic():
+        entry = LedgerEntry.objects.create(
+            uid=document["id"],
+            kind=kind,
+            accepted_at=accepted_at,
+            actor_user_id=document["actor"]["user"],
+            actor_member_id=actor_member_id,
+            subject_type=subject_type,
+            subject_id=str(subject_id),
+            member_refs="".join(f"|{member_id}" for member_id in member_ids) + ("|" if member_ids else ""),
+            canonical=data,
+            leaf_hash=leaf_hash,
+            key_id=signer.key_id,
+            receipt_signature=signature,
+        )
+        PendingEntry.objects.create(entry=entry)
+        transaction.on_commit(request_sequencing)
+    return entry
+
+
+def request_sequencing() -> None:
+    """After a commit: integrate pending entries now if no other sequencer is running (else it will)."""
+    mode = settings.LEDGER.get("SEQUENCE_AFTER_COMMIT", "inline")
+    if mode == "inline":
+        ledger_sequence()
+    elif mode == "task":
+        from ledger.tasks import sequence_ledger_task
+
+        sequence_ledger_task.delay()
+
+
+def _take_sequencer_lock() -> bool:
+    """Inside a transaction: become the one sequencer, or return False if another process is it."""
+    if connection.vendor != "postgresql":
+        return True  # SQLite transactions are IMMEDIATE: the single writer lock already serialises us
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [SEQUENCER_LOCK_ID])
+        return bool(cursor.fetchone()[0])
+
+
+def _wait_for_sequencer_lock() -> None:
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [SEQUENCER_LOCK_ID])
+
+
+def ledger_sequence(*, max_batches: int | None = None) -> int:
+    """Give pending entries the next sequence numbers and integrate them into the tree; return how many.
+
+    Safe to call from any number of processes at once: only the lock holder works, in batches of
+    LEDGER["SEQUENCER_BATCH_SIZE"], each batch in its own transaction, until the queue is empty.
+    """
+    batch_size = settings.LEDGER["SEQUENCER_BATCH_SIZE"]
+    sequenced = 0
+    batches = 0
+    while max_batches is None or batches < max_batches:
+        with transaction.atomic():
+            if not _take_sequencer_lock():
+                return sequenced
+            pending = list(
+                PendingEntry.objects.order_by("entry_id").values_list("entry_id", "entry__leaf_hash")[
+                    :batch_size
+                ]
+            )
+            if not pending:
+                return sequenced
+            _integrate(pending)
+        sequenced += len(pending)
+        batches += 1
+    return sequenced
+
+
+def _integrate(pending: list[tuple[int, bytes]]) -> None:
+    """Append `pending` (entry id, leaf hash) as the next leaves and store every subtree they complete."""
+    old_size = tree_size()
+    LedgerLeaf.objects.bulk_create(
+        LedgerLeaf(seq=seq, entry_id=entry_id, previous_id=seq - 1 if seq else None)
+        for seq, (entry_id, _) in enumerate(pending, start=old_size)
+    )
+    edge = merkle.perfect_subtrees(0, old_size)
+    stored = node_hashes(edge)
+    growing = merkle.CompactRange.from_subtrees(old_size, [stored[coordinate] for coordinate in edge])
+    LedgerNode.objects.bulk_create(
+        LedgerNode(level=level, index=index, hash=digest)
+        for _, leaf_hash in pending
+        for level, index, digest in growing.append(bytes(leaf_hash))
+    )
+    PendingEntry.objects.filter(entry_id__in=[entry_id for entry_id, _ in pending]).delete()
+
+
+def checkpoint_issue() -> Checkpoint:
+    """Sequence what is pending, then sign a checkpoint of the whole tree (or return the current one).
+
+    Before signing it proves the tree consistent with the last checkpoint it signed, so it never signs a
+    fork. Raises ForkDetected (and signs nothing) if the stored tree does not extend that checkpoint.
+    """
+    ledger_sequence()
+    with transaction.atomic():
+        _wait_for_sequencer_lock()
+        size = tree_size()
+        last = Checkpoint.objects.order_by("-tree_size").first()
+        if last is not None and last.tree_size == size:
+            return last
+        root = root_hash(size)
+        if last is not None:
+            _prove_extends(last, size, root)
+        signer = keys.active_signer()
+        note = signing.sign_checkpoint(signer.private_key, keys.origin(), size, root)
+        return Checkpoint.objects.create(
+            tree_size=size,
+            root_hash=root,
+            issued_at=timezone.now(),
+            key=SigningKey.objects.get(key_id=signer.key_id),
+            note=note,
+        )
+
+
+def _prove_extends(last: Checkpoint, size: int, root: bytes) -> None:
+    old_root = bytes(last.root_hash)
+    if root_hash(last.tree_size) != old_root:
+        raise ForkDetected(
+            f"The stored tree's root at size {last.tree_size} differs from the signed checkpoint."
+        )
+    proof = consistency_proof(last.tree_size, size)
+    if not merkle.verify_consistency(last.tree_size, size, old_root, root, proof):
+        raise ForkDetected(f"Size {size} is not consistent with the checkpoint of size {last.tree_size}.")
+
+
+def signing_key_rotate(*, actor: User | None = None) -> SigningKey:
+    """Replace the signing key file with a new key, publish it and record `key.rotated`.
+
+    Older receipts and checkpoints stay verifiable: their keys stay published with their validity windows.
+    Raises Conflict when the key comes from the environment (rotate it there, then restart).
+    """
+    if settings.LEDGER["SIGNING_KEY_PEM"]:
+        raise Conflict(
+            "The signing key comes from LEDGER_SIGNING_KEY; put the new key there and restart instead.",
+            code="key_from_environment",
+        )
+    previous = keys.active_signer()
+    path = keys._key_path()
+    retired = path.with_name(f"{path.name}.retired-{previous.key_id}")
+    retired.write_bytes(path.read_bytes())
+    retired.chmod(0o600)
+    keys.write_private_key(path, signing.generate_private_key_pem())
+    keys.forget_cached_signer()
+    current = keys.active_signer()
+    with transaction.atomic():
+        ledger_append(
+            kind="key.rotated",
+            actor=actor,
+            subject_type="signing_key",
+            subject_id=current.key_id,
+            payload={
+                "key_id": current.key_id,
+                "public_key": base64.b64encode(current.public_key).decode(),
+                "previous_key_id": previous.key_id,
+            },
+        )
+    return SigningKey.objects.get(key_id=current.key_id)

@@ -1,0 +1,193 @@
+"""The ledger in the database: append, sequence, tree, checkpoints, proofs, tamper refusal and detection."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.db import DatabaseError, IntegrityError, connection, transaction
+
+from consortium.errors import ValidationFailed
+from ledger import canonical, keys, merkle, signing, tree
+from ledger.models import Checkpoint, LedgerEntry, LedgerLeaf, LedgerNode, PendingEntry
+from ledger.services import checkpoint_issue, ledger_append, ledger_sequence, receipt_of, signing_key_rotate
+from ledger.verification import verify_database
+from tests.ledger_support import drop_ledger_triggers, install_ledger_triggers
+
+pytestmark = pytest.mark.django_db
+
+
+def append(n: int, kind: str = "test.fact") -> list[LedgerEntry]:
+    """n entries, then what each commit would trigger in production: the sequencer."""
+    entries = [
+        ledger_append(
+            kind=kind, actor=None, subject_type="thing", subject_id=i, members=[1, 2], payload={"n": i}
+        )
+        for i in range(n)
+    ]
+    ledger_sequence()
+    return entries
+
+
+def test_append_writes_canonical_entry_with_verifiable_receipt() -> None:
+    entry = ledger_append(
+        kind="member.admitted", actor=None, subject_type="member", subject_id=7, members=[7], payload={"x": 1}
+    )
+    assert canonical.canonical_bytes(json.loads(bytes(entry.canonical))) == bytes(entry.canonical)
+    assert bytes(entry.leaf_hash) == merkle.hash_leaf(bytes(entry.canonical))
+    receipt = receipt_of(entry)
+    signer = keys.active_signer()
+    assert signing.verify_receipt(
+        signer.public_key,
+        receipt.origin,
+        receipt.leaf_hash,
+        receipt.accepted_at,
+        receipt.key_id,
+        receipt.signature,
+    )
+    assert entry.member_refs == "|7|"
+
+
+def test_commit_triggers_the_sequencer(django_capture_on_commit_callbacks) -> None:
+    with django_capture_on_commit_callbacks(execute=True):
+        ledger_append(kind="test.fact", actor=None, subject_type="x", subject_id=1, payload={})
+    assert PendingEntry.objects.count() == 0 and tree.tree_size() == 1
+
+
+def test_entries_are_sequenced_gap_free_and_the_tree_matches_the_reference() -> None:
+    entries = append(37)
+    assert PendingEntry.objects.count() == 0
+    leaves = list(LedgerLeaf.objects.order_by("seq").values_list("seq", "entry_id"))
+    assert [seq for seq, _ in leaves] == list(range(37))
+    assert [entry_id for _, entry_id in leaves] == [entry.id for entry in entries]
+    hashes = [bytes(entry.leaf_hash) for entry in entries]
+    for size in (1, 2, 3, 8, 13, 36, 37):
+        assert tree.root_hash(size) == merkle.mth(hashes[:size])
+    assert LedgerNode.objects.count() == sum(37 >> level for level in range(0, 7))
+
+
+def test_proofs_from_stored_subtrees_verify_and_use_one_query(django_assert_num_queries) -> None:
+    entries = append(21)
+    root = tree.root_hash(21)
+    with django_assert_num_queries(1):
+        proof = tree.inclusion_proof(5, 21)
+    assert merkle.verify_inclusion(bytes(entries[5].leaf_hash), 5, 21, proof, root)
+    with django_assert_num_queries(1):
+        consistency = tree.consistency_proof(6, 21)
+    assert merkle.verify_consistency(6, 21, tree.root_hash(6), root, consistency)
+
+
+def test_a_payload_with_a_float_is_refused_before_anything_is_written() -> None:
+    with pytest.raises(ValidationFailed, match=r"payload\.ratio"):
+        ledger_append(kind="test.fact", actor=None, subject_type="x", subject_id=1, payload={"ratio": 0.5})
+    with pytest.raises(ValidationFailed):
+        ledger_append(kind="Not A Kind", actor=None, subject_type="x", subject_id=1, payload={})
+    assert LedgerEntry.objects.count() == 0
+
+
+def test_entry_rolls_back_with_the_callers_transaction() -> None:
+    with pytest.raises(RuntimeError), transaction.atomic():
+        append(1)
+        raise RuntimeError("the state change failed")
+    assert LedgerEntry.objects.count() == 0 and LedgerLeaf.objects.count() == 0
+
+
+def test_checkpoint_is_a_signed_note_over_the_current_root() -> None:
+    append(5)
+    checkpoint = checkpoint_issue()
+    assert checkpoint.tree_size == 5
+    signer = keys.active_signer()
+    parsed = signing.verify_checkpoint(checkpoint.note, keys.origin(), signer.public_key)
+    assert (parsed.size, parsed.root) == (5, tree.root_hash(5))
+    assert checkpoint_issue().tree_size == 5  # unchanged tree: same checkpoint, no new signature
+    assert Checkpoint.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE ledger_ledgerentry SET kind = 'forged.kind'",
+        "DELETE FROM ledger_ledgerentry",
+        "UPDATE ledger_ledgernode SET hash = hash",
+        "DELETE FROM ledger_ledgerleaf",
+        "UPDATE ledger_checkpoint SET tree_size = 1",
+        "DELETE FROM ledger_signingkey",
+    ],
+)
+def test_raw_sql_tampering_is_refused_by_the_database(statement: str) -> None:
+    append(3)
+    checkpoint_issue()
+    with pytest.raises((DatabaseError, IntegrityError)), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(statement)
+    assert LedgerEntry.objects.filter(kind="test.fact").count() == 3
+
+
+@pytest.mark.postgres
+def test_truncate_is_refused_on_postgresql() -> None:
+    append(2)
+    with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("TRUNCATE ledger_ledgerentry CASCADE")
+
+
+def test_verification_names_the_entry_changed_behind_the_triggers() -> None:
+    append(12)
+    checkpoint_issue()
+    assert verify_database().ok
+    drop_ledger_triggers()
+    try:
+        victim = LedgerLeaf.objects.get(seq=7).entry
+        data = bytearray(bytes(victim.canonical))
+        data[data.index(b'"n":7') + 4] = ord("8")  # one byte: the payload now says n = 8
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "UPDATE ledger_ledgerentry SET canonical = %s WHERE id = %s", [bytes(data), victim.id]
+            )
+    finally:
+        install_ledger_triggers()
+    report = verify_database()
+    assert not report.ok
+    assert report.failure.seq == 7
+    assert "leaf hash" in report.failure.reason
+
+
+def test_full_verification_checks_receipts_across_a_key_rotation() -> None:
+    append(4)
+    checkpoint_issue()
+    old_key = keys.active_signer().key_id
+    signing_key_rotate()
+    append(3)
+    checkpoint_issue()
+    assert keys.active_signer().key_id != old_key
+    assert LedgerEntry.objects.filter(kind="key.rotated").count() == 1
+    report = verify_database(full=True, workers=2)
+    assert report.ok, report.failure
+    assert report.receipts == 8 and report.checkpoints == 2
+    resumed = verify_database(from_checkpoint=4)
+    assert resumed.ok and resumed.entries == 4
+
+
+def test_full_verification_catches_a_forged_receipt() -> None:
+    append(5)
+    drop_ledger_triggers()
+    try:
+        with connection.cursor() as cursor:
+            victim = LedgerLeaf.objects.get(seq=3).entry_id
+            cursor.execute(
+                "UPDATE ledger_ledgerentry SET receipt_signature = %s WHERE id = %s", [bytes(64), victim]
+            )
+    finally:
+        install_ledger_triggers()
+    assert verify_database().ok  # fast mode does not read signatures
+    report = verify_database(full=True, workers=1)
+    assert report.failure.seq == 3 and "receipt" in report.failure.reason
+
+
+def test_sequencer_resumes_after_pending_entries_accumulate(settings) -> None:
+    settings.LEDGER = {**settings.LEDGER, "SEQUENCER_BATCH_SIZE": 4}
+    for i in range(10):
+        ledger_append(kind="test.fact", actor=None, subject_type="x", subject_id=i, payload={})
+    assert PendingEntry.objects.count() == 10 and tree.tree_size() == 0
+    assert ledger_sequence(max_batches=1) == 4
+    assert ledger_sequence() == 6
+    assert tree.tree_size() == 10
+    assert verify_database().ok

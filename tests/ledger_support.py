@@ -1,0 +1,71 @@
+"""Test support for the ledger: a throwaway signing key per test, and flushes that respect the triggers.
+
+Between transactional tests Django empties every table; the ledger's append-only triggers refuse that, as
+they should. Like a DBA restoring a test database, the flush here drops the triggers, empties the tables and
+installs the triggers again, all inside the flush's own transaction.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from django.db import connection
+from django.db.backends.base.operations import BaseDatabaseOperations
+
+from ledger import keys
+
+_triggers = importlib.import_module("ledger.migrations.0002_append_only_triggers")
+
+
+class _RawSQL:
+    """Just enough of a schema editor for the trigger migration's functions: raw SQL on `connection`."""
+
+    connection = connection
+
+    @staticmethod
+    def execute(sql: str, params: object = None) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+
+
+def drop_ledger_triggers() -> None:
+    """Remove the append-only triggers (as a superuser could); `install_ledger_triggers` restores them."""
+    _triggers.uninstall(None, _RawSQL)
+
+
+def install_ledger_triggers() -> None:
+    _triggers.install(None, _RawSQL)
+
+
+@pytest.fixture(autouse=True)
+def ledger_signing_key(settings: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Path]:
+    """Each test signs with its own freshly generated key under tmp_path."""
+    path = tmp_path / "ledger-signing-key.pem"
+    settings.LEDGER = {
+        **settings.LEDGER,
+        "SIGNING_KEY_PATH": str(path),
+        "SIGNING_KEY_PEM": "",
+        "GENERATE_DEV_KEY": True,
+    }
+    keys.forget_cached_signer()
+    yield path
+    keys.forget_cached_signer()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def flush_around_ledger_triggers() -> Iterator[None]:
+    original = BaseDatabaseOperations.execute_sql_flush
+
+    def execute_sql_flush(self: BaseDatabaseOperations, sql_list: list[str]) -> None:
+        drop_ledger_triggers()
+        try:
+            original(self, sql_list)
+        finally:
+            install_ledger_triggers()
+
+    BaseDatabaseOperations.execute_sql_flush = execute_sql_flush  # type: ignore[method-assign]
+    yield
+    BaseDatabaseOperations.execute_sql_flush = original  # type: ignore[method-assign]
