@@ -1,0 +1,217 @@
+"""Canonical bytes of a ledger entry (RFC 8785 JSON), its RFC 9162 leaf hash, and the ledger's time format.
+
+The bytes produced here are what gets hashed and signed, so they are pinned exactly:
+
+* Values allowed: ``dict`` with ``str`` keys, ``list``, ``str``, ``int`` (and ``bool``), ``None``.
+  Floats, NaN, bytes, tuples, non-string keys, strings that are not valid Unicode scalar sequences
+  (lone surrogates) and integers outside the I-JSON safe range ``-(2**53-1) .. 2**53-1`` are refused with
+  :class:`CanonicalError`, whose message names the JSON path of the bad value (``payload.amount``,
+  ``members[2]``).
+* Encoding: RFC 8785 (JCS): object members sorted by the UTF-16 code units of their names, no
+  insignificant whitespace, strings as UTF-8 with only ``"``, ``\\`` and U+0000..U+001F escaped
+  (``\\b \\t \\n \\f \\r`` short forms, otherwise ``\\u00xx`` lowercase), integers in plain decimal.
+* Leaf hash: ``SHA-256(0x00 || canonical bytes)`` (RFC 9162 section 2.1.1).
+* Time: UTC, always six fractional digits, ``Z`` suffix: ``2026-11-24T06:49:03.123456Z``.
+
+Only :func:`canonical_bytes` needs the ``rfc8785`` package, and it imports it lazily: everything else here
+is standard library only, so the offline verifier can import this module without third-party packages.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+__all__ = [
+    "MAX_SAFE_INTEGER",
+    "CanonicalError",
+    "canonical_bytes",
+    "encode_canonical_stdlib",
+    "format_time",
+    "is_canonical",
+    "leaf_hash",
+    "parse_time",
+]
+
+MAX_SAFE_INTEGER = 2**53 - 1
+"""Largest integer magnitude I-JSON (RFC 7493) guarantees to round-trip: ``2**53 - 1``."""
+
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_TIME = re.compile(r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})\.(\d{6})Z\Z")
+
+
+class CanonicalError(ValueError):
+    """A value cannot be part of a ledger entry; the message names its JSON path."""
+
+
+def _child_path(path: str, key: str) -> str:
+    if _IDENTIFIER.match(key):
+        return f"{path}.{key}" if path else key
+    return f"{path}[{json.dumps(key)}]"
+
+
+def _where(path: str) -> str:
+    return path or "(root)"
+
+
+def _check_str(value: str, path: str, what: str) -> None:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise CanonicalError(
+            f"{_where(path)}: {what} contains a lone surrogate (not valid Unicode)"
+        ) from None
+
+
+def validate(obj: Any, path: str = "") -> None:
+    """Check that ``obj`` is encodable as a ledger entry value.
+
+    Raises :class:`CanonicalError` naming the JSON path of the first bad value found (depth first,
+    keys in insertion order).
+    """
+    if obj is None or isinstance(obj, bool):
+        return
+    if isinstance(obj, int):
+        if not -MAX_SAFE_INTEGER <= obj <= MAX_SAFE_INTEGER:
+            raise CanonicalError(f"{_where(path)}: integer {obj} is outside the I-JSON range ±(2**53-1)")
+        return
+    if isinstance(obj, str):
+        _check_str(obj, path, "string")
+        return
+    if isinstance(obj, float):
+        raise CanonicalError(f"{_where(path)}: floats are not allowed (use integers), got {obj!r}")
+    if isinstance(obj, list):
+        for i, item in enumerate(obj):
+            validate(item, f"{path}[{i}]")
+        return
+    if isinstance(obj, dict):
+        for key, item in obj.items():
+            if not isinstance(key, str):
+                raise CanonicalError(f"{_where(path)}: object key {key!r} is not a string")
+            _check_str(key, path, "object key")
+            validate(item, _child_path(path, key))
+        return
+    raise CanonicalError(f"{_where(path)}: type {type(obj).__name__} is not allowed")
+
+
+def canonical_bytes(obj: Any) -> bytes:
+    """Return the RFC 8785 canonical JSON bytes of ``obj`` after :func:`validate`.
+
+    Raises :class:`CanonicalError` for any value outside the allowed subset.
+    """
+    import rfc8785  # lazily: the offline verifier must import this module without it
+
+    validate(obj)
+    return rfc8785.dumps(obj)
+
+
+def leaf_hash(canonical: bytes) -> bytes:
+    """Return the RFC 9162 leaf hash ``SHA-256(0x00 || canonical)`` (32 bytes)."""
+    return hashlib.sha256(b"\x00" + canonical).digest()
+
+
+def format_time(dt: datetime) -> str:
+    """Format an aware datetime as ``YYYY-MM-DDTHH:MM:SS.ffffffZ`` in UTC (always microseconds).
+
+    Raises :class:`CanonicalError` for a naive datetime.
+    """
+    if dt.tzinfo is None or dt.utcoffset() is None:
+        raise CanonicalError("naive datetime: ledger times must be timezone-aware")
+    u = dt.astimezone(UTC)
+    return (
+        f"{u.year:04d}-{u.month:02d}-{u.day:02d}T{u.hour:02d}:{u.minute:02d}:{u.second:02d}"
+        f".{u.microsecond:06d}Z"
+    )
+
+
+def parse_time(text: str) -> datetime:
+    """Parse exactly the :func:`format_time` format back to an aware UTC datetime.
+
+    Raises :class:`CanonicalError` for anything else (other offsets, missing microseconds, ...).
+    """
+    m = _TIME.match(text) if isinstance(text, str) else None
+    if m is None:
+        raise CanonicalError(f"time {text!r} is not in the form YYYY-MM-DDTHH:MM:SS.ffffffZ")
+    try:
+        return datetime(*(int(g) for g in m.groups()), tzinfo=UTC)  # type: ignore[misc]
+    except ValueError as exc:
+        raise CanonicalError(f"time {text!r}: {exc}") from None
+
+
+def _utf16_key(name: str) -> bytes:
+    # Big-endian UTF-16 bytes compare exactly like sequences of UTF-16 code units.
+    return name.encode("utf-16-be")
+
+
+def _encode(obj: Any, out: list[str]) -> None:
+    if obj is None:
+        out.append("null")
+    elif obj is True:
+        out.append("true")
+    elif obj is False:
+        out.append("false")
+    elif isinstance(obj, int):
+        out.append(str(int(obj)))
+    elif isinstance(obj, str):
+        out.append(json.dumps(obj, ensure_ascii=False))
+    elif isinstance(obj, list):
+        out.append("[")
+        for i, item in enumerate(obj):
+            if i:
+                out.append(",")
+            _encode(item, out)
+        out.append("]")
+    else:  # dict, already validated
+        out.append("{")
+        for i, key in enumerate(sorted(obj, key=_utf16_key)):
+            if i:
+                out.append(",")
+            out.append(json.dumps(key, ensure_ascii=False))
+            out.append(":")
+            _encode(obj[key], out)
+        out.append("}")
+
+
+def encode_canonical_stdlib(obj: Any) -> bytes:
+    """Encode ``obj`` as RFC 8785 canonical JSON using only the standard library.
+
+    Equal byte for byte to :func:`canonical_bytes` on every value :func:`validate` accepts (a property
+    test holds them together). Raises :class:`CanonicalError` like :func:`canonical_bytes`.
+    """
+    validate(obj)
+    out: list[str] = []
+    _encode(obj, out)
+    return "".join(out).encode("utf-8")
+
+
+def _refuse_float(text: str) -> Any:
+    raise CanonicalError(f"number {text} is not an integer")
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        raise CanonicalError("duplicate object member name")
+    return result
+
+
+def is_canonical(data: bytes) -> bool:
+    """Return True iff ``data`` is exactly the canonical encoding of some allowed value.
+
+    Standard library only: strict UTF-8, ``json.loads`` with floats, NaN/Infinity and duplicate member
+    names refused, then :func:`encode_canonical_stdlib` must reproduce ``data`` byte for byte.
+    """
+    try:
+        text = data.decode("utf-8")
+        value = json.loads(
+            text,
+            parse_float=_refuse_float,
+            parse_constant=_refuse_float,
+            object_pairs_hook=_no_duplicates,
+        )
+        return encode_canonical_stdlib(value) == data
+    except (ValueError, RecursionError):  # UnicodeDecodeError, JSONDecodeError, CanonicalError
+        return False

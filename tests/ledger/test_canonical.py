@@ -1,0 +1,178 @@
+"""Canonical entry bytes: the allowed value subset, RFC 8785 output, and the stdlib re-encoder's agreement."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+import rfc8785
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ledger.canonical import (
+    MAX_SAFE_INTEGER,
+    CanonicalError,
+    canonical_bytes,
+    encode_canonical_stdlib,
+    format_time,
+    is_canonical,
+    leaf_hash,
+    parse_time,
+)
+
+# Text that exercises the UTF-16 ordering rule: astral characters sort by their surrogates (0xD800..),
+# which is before U+E000..U+FFFF although their code points are larger.
+_alphabet = st.one_of(
+    st.characters(codec="utf-8"),
+    st.sampled_from(
+        ["\U0001f600", "\U00010000", "\ufb01", "\uffff", "\ue000", "\x7f", "\x00", "\u2028", "é"]
+    ),
+)
+_text = st.text(alphabet=_alphabet, max_size=8)
+# Keys drawn often from a tiny alphabet straddling the surrogate range, so orderings that differ between
+# code points and UTF-16 code units come up in almost every run.
+_tricky_key = st.text(
+    st.sampled_from(["a", "\u00e9", "\ue000", "\uffff", "\U00010000", "\U0001f600"]), max_size=3
+)
+_key = st.one_of(_tricky_key, _text)
+_scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-MAX_SAFE_INTEGER, max_value=MAX_SAFE_INTEGER),
+    _text,
+)
+json_values = st.recursive(
+    _scalars,
+    lambda children: st.one_of(st.lists(children, max_size=5), st.dictionaries(_key, children, max_size=5)),
+    max_leaves=25,
+)
+
+
+def test_known_encoding_sorts_by_utf16_code_units_and_escapes_minimally() -> None:
+    obj = {"\ue000": 1, "\U0001f600": 2, "b": [True, None, -5], "a": 'x"\\\n\x01\x7f\u2028é'}
+    expected = ('{"a":"x\\"\\\\\\n\\u0001\x7f\u2028é","b":[true,null,-5],"\U0001f600":2,"\ue000":1}').encode()
+    assert canonical_bytes(obj) == expected
+    assert encode_canonical_stdlib(obj) == expected
+    assert is_canonical(expected)
+
+
+@settings(max_examples=400, deadline=None)
+@given(json_values)
+def test_stdlib_encoder_agrees_with_rfc8785(value: object) -> None:
+    expected = rfc8785.dumps(value)
+    assert encode_canonical_stdlib(value) == expected
+    assert canonical_bytes(value) == expected
+    assert is_canonical(expected)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(_key, json_values, min_size=2, max_size=6))
+def test_reordered_or_spaced_encodings_are_not_canonical(value: dict) -> None:
+    canonical = canonical_bytes(value)
+    spaced = b"{ " + canonical[1:]
+    assert not is_canonical(spaced)
+    keys = list(value)
+    if sorted(keys, key=lambda k: k.encode("utf-16-be")) != keys[::-1]:
+        reordered = (
+            "{"
+            + ",".join(
+                encode_canonical_stdlib(k).decode() + ":" + encode_canonical_stdlib(value[k]).decode()
+                for k in keys[::-1]
+            )
+            + "}"
+        )
+        assert not is_canonical(reordered.encode())
+
+
+@pytest.mark.parametrize(
+    ("obj", "path"),
+    [
+        ({"payload": {"amount": 1.5}}, "payload.amount"),
+        ({"payload": {"amount": math.nan}}, "payload.amount"),
+        ({"members": [1, 2, 2**53]}, "members[2]"),
+        ({"members": [-(2**53)]}, "members[0]"),
+        ({"payload": {1: "x"}}, "payload"),
+        ({"payload": {"blob": b"x"}}, "payload.blob"),
+        ({"payload": {"t": (1, 2)}}, "payload.t"),
+        ({"payload": {"d": Decimal("1")}}, "payload.d"),
+        ({"payload": {"odd key": [{"s": "\ud800"}]}}, 'payload["odd key"][0].s'),
+        ({"payload": {"\udc00": 1}}, "payload"),
+        (1.0, "(root)"),
+    ],
+)
+def test_refused_values_name_their_path(obj: object, path: str) -> None:
+    with pytest.raises(CanonicalError) as excinfo:
+        canonical_bytes(obj)
+    assert str(excinfo.value).startswith(path + ":")
+    with pytest.raises(CanonicalError):
+        encode_canonical_stdlib(obj)
+
+
+def test_safe_integer_bounds_are_accepted() -> None:
+    assert canonical_bytes([MAX_SAFE_INTEGER, -MAX_SAFE_INTEGER]) == b"[9007199254740991,-9007199254740991]"
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b'{"a":1.0}',
+        b'{"a":1e2}',
+        b'{"a":NaN}',
+        b'{"a":Infinity}',
+        b'{"a":-0}',
+        b'{"a":9007199254740992}',
+        b'{"a":1,"a":1}',
+        b'{"b":1,"a":2}',
+        b'{"a":"\\u0041"}',
+        b'{"a":"\\ud800"}',
+        b'{"a":"\xff"}',
+        b'\xef\xbb\xbf{"a":1}',
+        b'{"a":1}\n',
+        b" 1",
+        b"",
+        b"[" * 100_000,
+    ],
+)
+def test_non_canonical_inputs(data: bytes) -> None:
+    assert not is_canonical(data)
+
+
+def test_leaf_hash_is_rfc9162_leaf() -> None:
+    assert leaf_hash(b"{}") == hashlib.sha256(b"\x00{}").digest()
+    assert leaf_hash(b"").hex() == "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d"
+
+
+def test_format_time_is_utc_with_microseconds() -> None:
+    cet = timezone(timedelta(hours=1))
+    assert format_time(datetime(2026, 11, 24, 7, 49, 3, 123456, tzinfo=cet)) == "2026-11-24T06:49:03.123456Z"
+    assert format_time(datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)) == "2026-01-02T03:04:05.000000Z"
+    assert format_time(datetime(999, 1, 1, tzinfo=UTC)) == "0999-01-01T00:00:00.000000Z"
+    with pytest.raises(CanonicalError):
+        format_time(datetime(2026, 1, 1))  # naive on purpose
+
+
+def test_parse_time_round_trips_and_is_strict() -> None:
+    dt = datetime(2026, 11, 24, 6, 49, 3, 123456, tzinfo=UTC)
+    assert parse_time(format_time(dt)) == dt
+    for bad in ["2026-11-24T06:49:03Z", "2026-11-24T06:49:03.123456+00:00", "2026-13-24T06:49:03.123456Z"]:
+        with pytest.raises(CanonicalError):
+            parse_time(bad)
+
+
+def test_canonical_module_imports_without_rfc8785() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.modules['rfc8785'] = None\n"
+        "import ledger.canonical as c\n"
+        "assert c.is_canonical(b'{\"v\":1}')\n"
+        "try:\n    c.canonical_bytes({})\nexcept ImportError:\n    print('lazy')\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root)
+    assert out.stdout.strip() == "lazy"
