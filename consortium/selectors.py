@@ -1,0 +1,87 @@
+"""Permission-checked reads of members, people and API keys: what the actor may not see is not found."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Q, QuerySet
+
+from consortium.errors import NotFound
+from consortium.models import Member, MemberAPIKey, MemberStatus, MemberStatusChange, User
+from consortium.roles import Capability, capabilities
+
+
+def member_list_for(*, user: User | Any, api_key: Any = None) -> QuerySet[Member]:
+    """Members `user` may see: all for consortium staff; active ones plus their own for an active member's
+    people; and always the members they applied for themselves (so an applicant can follow the decision)."""
+    caps = capabilities(user, api_key)
+    members = Member.objects.all()
+    if Capability.VIEW_ALL_MEMBERS in caps:
+        return members
+    if not getattr(user, "is_authenticated", False):
+        return members.none()
+    visible = Q(
+        pk__in=MemberStatusChange.objects.filter(actor=user, to_status=MemberStatus.APPLIED).values("member")
+    )
+    if Capability.VIEW_OWN_MEMBER in caps:
+        visible |= Q(status=MemberStatus.ACTIVE)
+    if user.member_id is not None and user.is_active:
+        # A suspended member's people still see their own record, to learn why they cannot act.
+        visible |= Q(pk=user.member_id)
+    return members.filter(visible)
+
+
+def member_get_for(*, user: User | Any, pk: Any, api_key: Any = None) -> Member:
+    """One member `user` may see (see member_list_for); NotFound otherwise."""
+    try:
+        return member_list_for(user=user, api_key=api_key).get(pk=int(pk))
+    except (Member.DoesNotExist, ValueError, TypeError):
+        raise NotFound("No such member.") from None
+
+
+def member_history_for(*, user: User | Any, pk: Any, api_key: Any = None) -> QuerySet[MemberStatusChange]:
+    """The lifecycle of a member `user` may see, oldest first, with each step's actor loaded."""
+    member = member_get_for(user=user, pk=pk, api_key=api_key)
+    return member.status_changes.select_related("actor").order_by("at", "id")
+
+
+def user_list_for(*, user: User | Any, api_key: Any = None) -> QuerySet[User]:
+    """People `user` may see: everyone for officers; their own member's people for member admins (and keys
+    with the manage scope); otherwise only themselves. Nobody sees another member's people."""
+    caps = capabilities(user, api_key)
+    users = User.objects.all()
+    if Capability.VIEW_ALL_USERS in caps:
+        return users
+    if not getattr(user, "is_authenticated", False):
+        return users.none()
+    if Capability.VIEW_OWN_USERS in caps and user.member_id is not None:
+        return users.filter(member_id=user.member_id)
+    return users.filter(pk=user.pk)
+
+
+def user_get_for(*, user: User | Any, pk: Any, api_key: Any = None) -> User:
+    """One person `user` may see (see user_list_for); NotFound otherwise."""
+    try:
+        return user_list_for(user=user, api_key=api_key).get(pk=int(pk))
+    except (User.DoesNotExist, ValueError, TypeError):
+        raise NotFound("No such user.") from None
+
+
+def api_key_list_for(*, user: User | Any, api_key: Any = None) -> QuerySet[MemberAPIKey]:
+    """API keys `user` may see: their own member's for its member admins; every key (metadata only) for
+    consortium staff, who watch for misuse; none for anyone else, including keys themselves."""
+    caps = capabilities(user, api_key)
+    keys = MemberAPIKey.objects.select_related("member", "created_by", "revoked_by")
+    if Capability.VIEW_ALL_MEMBERS in caps:
+        return keys
+    if Capability.MANAGE_API_KEYS in caps and user.member_id is not None:
+        return keys.filter(member_id=user.member_id)
+    return keys.none()
+
+
+def api_key_get_for(*, user: User | Any, prefix: str, api_key: Any = None) -> MemberAPIKey:
+    """One key `user` may see, by its public prefix; NotFound otherwise."""
+    try:
+        return api_key_list_for(user=user, api_key=api_key).get(prefix=prefix)
+    except MemberAPIKey.DoesNotExist:
+        raise NotFound("No such API key.") from None

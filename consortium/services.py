@@ -1,0 +1,542 @@
+"""Writes for members, people and API keys: each service is one transaction with its ledger entry."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.contrib.auth.models import Group
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import validate_email
+from django.db import transaction
+from django.utils import timezone
+
+from consortium import credit_code as credit_codes
+from consortium.errors import Conflict, NotFound, NotPermitted, ValidationFailed
+from consortium.models import (
+    APIKeyScope,
+    Cluster,
+    ConsortiumRole,
+    Member,
+    MemberAPIKey,
+    MemberRole,
+    MemberStatus,
+    MemberStatusChange,
+    Sector,
+    SizeClass,
+    User,
+)
+from consortium.roles import Capability, can
+from ledger.canonical import format_time
+from ledger.services import ledger_append
+
+API_KEY_DEFAULT_LIFETIME = timedelta(days=90)
+API_KEY_MAX_LIFETIME = timedelta(days=366)  # "at most a year ahead", with a day's slack for leap years
+# Roles a person may hold; SYSTEM belongs only to an API key's own user and is never assigned by hand.
+PERSON_ROLES = frozenset({MemberRole.ADMIN, MemberRole.STEWARD, MemberRole.ANALYST})
+
+# The lifecycle: action -> (states it may start from, state it leads to, ledger kind, reason required).
+_TRANSITIONS: dict[str, tuple[frozenset[str], str, str, bool]] = {
+    "admit": (frozenset({MemberStatus.APPLIED}), MemberStatus.ACTIVE, "member.admitted", False),
+    "decline": (frozenset({MemberStatus.APPLIED}), MemberStatus.DECLINED, "member.declined", True),
+    "suspend": (frozenset({MemberStatus.ACTIVE}), MemberStatus.SUSPENDED, "member.suspended", True),
+    "reinstate": (frozenset({MemberStatus.SUSPENDED}), MemberStatus.ACTIVE, "member.reinstated", True),
+    "withdraw": (
+        frozenset({MemberStatus.ACTIVE, MemberStatus.SUSPENDED}),
+        MemberStatus.WITHDRAWN,
+        "member.withdrawn",
+        True,
+    ),
+}
+
+
+def _member_payload(member: Member, **extra: Any) -> dict[str, Any]:
+    return {
+        "credit_code": member.credit_code,
+        "legal_name": member.legal_name,
+        "size_class": member.size_class,
+        "sector": member.sector,
+        **extra,
+    }
+
+
+def _require(field: str, value: str, message: str) -> str:
+    value = (value or "").strip()
+    if not value:
+        raise ValidationFailed(message, code="required", errors={field: [message]})
+    return value
+
+
+# --- Members ------------------------------------------------------------------------------------------
+
+
+def member_apply(
+    *,
+    legal_name: str,
+    credit_code: str,
+    size_class: str,
+    sector: str,
+    region: str,
+    contact_name: str,
+    contact_email: str,
+    contact_phone: str = "",
+    cluster_slugs: Iterable[str] = (),
+    applicant: User | None = None,
+) -> Member:
+    """Record a firm's application: a new member in status `applied`, its group, history and ledger entry.
+
+    Raises ValidationFailed naming the field: `invalid_credit_code` (the message says what is wrong),
+    `duplicate_credit_code`, `unknown_sector`, `unknown_size_class`, `unknown_cluster`, `required`,
+    `invalid_email`. Nothing is written when it raises.
+    """
+    legal_name = _require("legal_name", legal_name, "The legal name is required.")
+    region = _require("region", region, "The region is required.")
+    contact_name = _require("contact_name", contact_name, "A contact person is required.")
+    contact_email = _require("contact_email", contact_email, "A contact e-mail is required.")
+    try:
+        validate_email(contact_email)
+    except DjangoValidationError:
+        message = f"'{contact_email}' is not a valid e-mail address."
+        raise ValidationFailed(message, code="invalid_email", errors={"contact_email": [message]}) from None
+    try:
+        code = credit_codes.validate(credit_code or "")
+    except credit_codes.CreditCodeError as exc:
+        raise ValidationFailed(
+            str(exc), code="invalid_credit_code", errors={"credit_code": [str(exc)]}
+        ) from None
+    if sector not in Sector.values:
+        message = f"'{sector}' is not a GB/T 4754 industry section (A-T)."
+        raise ValidationFailed(message, code="unknown_sector", errors={"sector": [message]})
+    if size_class not in SizeClass.values:
+        message = f"'{size_class}' is not a size class; use one of {', '.join(SizeClass.values)}."
+        raise ValidationFailed(message, code="unknown_size_class", errors={"size_class": [message]})
+    slugs = sorted(set(cluster_slugs))
+    clusters = list(Cluster.objects.filter(slug__in=slugs))
+    unknown = sorted(set(slugs) - {cluster.slug for cluster in clusters})
+    if unknown:
+        message = f"Unknown cluster: {', '.join(unknown)}."
+        raise ValidationFailed(message, code="unknown_cluster", errors={"cluster_slugs": [message]})
+
+    with transaction.atomic():
+        # Checked inside the transaction; the unique constraint still decides a race between two applicants.
+        if Member.objects.filter(credit_code=code).exists():
+            message = f"A member with credit code {code} already exists or has applied."
+            raise ValidationFailed(message, code="duplicate_credit_code", errors={"credit_code": [message]})
+        now = timezone.now()
+        group = Group.objects.create(name=f"member:{code}")
+        member = Member.objects.create(
+            legal_name=legal_name,
+            credit_code=code,
+            size_class=size_class,
+            sector=sector,
+            region=region,
+            contact_name=contact_name,
+            contact_email=contact_email,
+            contact_phone=(contact_phone or "").strip(),
+            status=MemberStatus.APPLIED,
+            status_changed_at=now,
+            group=group,
+        )
+        member.clusters.set(clusters)
+        actor = applicant if applicant is not None and applicant.is_authenticated else None
+        MemberStatusChange.objects.create(
+            member=member, from_status="", to_status=MemberStatus.APPLIED, actor=actor, reason="", at=now
+        )
+        ledger_append(
+            kind="member.applied",
+            actor=actor,
+            subject_type="member",
+            subject_id=member.pk,
+            members=[member.pk],
+            payload=_member_payload(
+                member, region=member.region, clusters=slugs, to=MemberStatus.APPLIED.value
+            ),
+        )
+    return member
+
+
+def _member_transition(*, action: str, member: Member, actor: User, reason: str) -> Member:
+    sources, target, kind, reason_required = _TRANSITIONS[action]
+    reason = (reason or "").strip()
+    own_withdrawal = (
+        action == "withdraw"
+        and actor.member_id == member.pk
+        and actor.member_role == MemberRole.ADMIN
+        and actor.is_active
+    )
+    if not (can(actor, Capability.DECIDE_MEMBERSHIP) or own_withdrawal):
+        raise NotPermitted(f"Only a consortium officer may {action} a member.")
+    if reason_required and not reason:
+        message = f"A reason is required to {action} a member; it is recorded in the member's history."
+        raise ValidationFailed(message, code="reason_required", errors={"reason": [message]})
+    with transaction.atomic():
+        # The row lock makes two officers' decisions queue up; the second sees the first one's state.
+        locked = Member.objects.select_for_update().get(pk=member.pk)
+        if locked.status not in sources:
+            raise Conflict(
+                f"Cannot {action} a member whose status is {locked.status}.",
+                code="illegal_transition",
+                current_state=locked.status,
+            )
+        previous = locked.status
+        now = timezone.now()
+        locked.status = target
+        locked.status_changed_at = now
+        locked.save(update_fields=["status", "status_changed_at"])
+        MemberStatusChange.objects.create(
+            member=locked, from_status=previous, to_status=target, actor=actor, reason=reason, at=now
+        )
+        ledger_append(
+            kind=kind,
+            actor=actor,
+            subject_type="member",
+            subject_id=locked.pk,
+            members=[locked.pk],
+            payload=_member_payload(locked, **{"from": previous, "to": target, "reason": reason}),
+        )
+    return locked
+
+
+def member_admit(*, member: Member, actor: User, reason: str = "") -> Member:
+    """applied -> active. Officers only (NotPermitted); Conflict(illegal_transition) from any other state."""
+    return _member_transition(action="admit", member=member, actor=actor, reason=reason)
+
+
+def member_decline(*, member: Member, actor: User, reason: str) -> Member:
+    """applied -> declined, with a reason (ValidationFailed without). Officers only."""
+    return _member_transition(action="decline", member=member, actor=actor, reason=reason)
+
+
+def member_suspend(*, member: Member, actor: User, reason: str) -> Member:
+    """active -> suspended, with a reason. Officers only; the member's users and keys stop working."""
+    return _member_transition(action="suspend", member=member, actor=actor, reason=reason)
+
+
+def member_reinstate(*, member: Member, actor: User, reason: str) -> Member:
+    """suspended -> active, with a reason. Officers only."""
+    return _member_transition(action="reinstate", member=member, actor=actor, reason=reason)
+
+
+def member_withdraw(*, member: Member, actor: User, reason: str) -> Member:
+    """active|suspended -> withdrawn, with a reason. Officers, or the member's own member admin."""
+    return _member_transition(action="withdraw", member=member, actor=actor, reason=reason)
+
+
+# --- People -------------------------------------------------------------------------------------------
+
+
+def _check_role(role: str) -> str:
+    if role not in PERSON_ROLES:
+        message = f"'{role}' is not a member role; use one of {', '.join(sorted(PERSON_ROLES))}."
+        raise ValidationFailed(message, code="unknown_role", errors={"role": [message]})
+    return role
+
+
+def _check_new_account(*, username: str, email: str, password: str | None, **attributes: Any) -> None:
+    username = (username or "").strip()
+    if not username:
+        raise ValidationFailed("A username is required.", code="required", errors={"username": ["Required."]})
+    if User.objects.filter(username__iexact=username).exists():
+        message = f"The username '{username}' is taken."
+        raise ValidationFailed(message, code="duplicate_username", errors={"username": [message]})
+    try:
+        validate_email(email)
+    except DjangoValidationError:
+        message = f"'{email}' is not a valid e-mail address."
+        raise ValidationFailed(message, code="invalid_email", errors={"email": [message]}) from None
+    if password:
+        from django.contrib.auth.password_validation import validate_password
+
+        try:
+            validate_password(password, User(username=username, email=email, **attributes))
+        except DjangoValidationError as exc:
+            messages = list(exc.messages)
+            raise ValidationFailed(messages[0], code="weak_password", errors={"password": messages}) from None
+
+
+def _managed_user_scope(actor: User, target_member_id: int | None) -> None:
+    """Raise unless `actor` may manage people of member `target_member_id` (NotFound hides other members)."""
+    if can(actor, Capability.VIEW_ALL_USERS):
+        return
+    if actor.member_id is None or actor.member_id != target_member_id:
+        raise NotFound("No such user.")
+    if not can(actor, Capability.MANAGE_OWN_USERS):
+        raise NotPermitted("Only the member's admin may manage its people.")
+
+
+def user_create(
+    *,
+    actor: User,
+    member: Member,
+    username: str,
+    email: str,
+    role: str,
+    password: str | None = None,
+    first_name: str = "",
+    last_name: str = "",
+) -> User:
+    """Add a person to `member` with `role`. Member admins add to their own member only; officers to any.
+
+    Raises NotFound (another member, never confirmed to exist), NotPermitted, ValidationFailed
+    (`unknown_role`, `duplicate_username`, `invalid_email`, `weak_password`), Conflict(member_not_active)
+    for a member that is withdrawn or declined.
+    """
+    _managed_user_scope(actor, member.pk)
+    role = _check_role(role)
+    if actor.member_role == MemberRole.SYSTEM and role == MemberRole.ADMIN:
+        # A partner system's key must not be able to mint people who could then mint keys.
+        raise NotPermitted("A partner system may not create member admins.")
+    if member.status in (MemberStatus.WITHDRAWN, MemberStatus.DECLINED):
+        raise Conflict(
+            f"The member is {member.status}.", code="member_not_active", current_state=member.status
+        )
+    _check_new_account(
+        username=username, email=email, password=password, first_name=first_name, last_name=last_name
+    )
+    with transaction.atomic():
+        user = User(
+            username=username.strip(),
+            email=email,
+            first_name=first_name,
+            last_name=last_name,
+            member=member,
+            member_role=role,
+        )
+        if password:
+            user.set_password(password)
+        else:
+            user.set_unusable_password()
+        user.save()
+        user.groups.add(member.group)
+        ledger_append(
+            kind="member.user_added",
+            actor=actor,
+            subject_type="user",
+            subject_id=user.pk,
+            members=[member.pk],
+            payload={"username": user.username, "role": role},
+            api_key=getattr(actor, "api_key", None) if actor.member_role == MemberRole.SYSTEM else None,
+        )
+    return user
+
+
+def _last_active_admin(user: User) -> bool:
+    return (
+        user.member_role == MemberRole.ADMIN
+        and user.is_active
+        and not User.objects.filter(member_id=user.member_id, member_role=MemberRole.ADMIN, is_active=True)
+        .exclude(pk=user.pk)
+        .exists()
+    )
+
+
+def _lock_managed_user(actor: User, user: User) -> User:
+    _managed_user_scope(actor, user.member_id)
+    if user.member_id is None or user.member_role == MemberRole.SYSTEM:
+        # Staff accounts are managed in the admin; a key's user follows its key.
+        raise NotPermitted("This account is not managed here.")
+    return User.objects.select_for_update().get(pk=user.pk)
+
+
+def user_set_role(*, actor: User, user: User, role: str) -> User:
+    """Change a person's role in their member. Conflict(last_admin) if it would leave no active admin."""
+    role = _check_role(role)
+    if actor.member_role == MemberRole.SYSTEM and role == MemberRole.ADMIN:
+        raise NotPermitted("A partner system may not appoint member admins.")
+    with transaction.atomic():
+        locked = _lock_managed_user(actor, user)
+        if locked.member_role == role:
+            return locked
+        if role != MemberRole.ADMIN and _last_active_admin(locked):
+            raise Conflict(
+                "This is the member's last active admin; appoint another admin first.",
+                code="last_admin",
+                current_state=locked.member_role,
+            )
+        previous = locked.member_role
+        locked.member_role = role
+        locked.save(update_fields=["member_role"])
+        ledger_append(
+            kind="member.user_role_changed",
+            actor=actor,
+            subject_type="user",
+            subject_id=locked.pk,
+            members=[locked.member_id],
+            payload={"username": locked.username, "from": previous, "to": role},
+        )
+    return locked
+
+
+def user_deactivate(*, actor: User, user: User) -> User:
+    """Deactivate a person (they can no longer log in). Conflict(last_admin) for the last active admin."""
+    with transaction.atomic():
+        locked = _lock_managed_user(actor, user)
+        if not locked.is_active:
+            return locked
+        if _last_active_admin(locked):
+            raise Conflict(
+                "This is the member's last active admin; appoint another admin first.",
+                code="last_admin",
+                current_state="active",
+            )
+        locked.is_active = False
+        locked.save(update_fields=["is_active"])
+        ledger_append(
+            kind="member.user_deactivated",
+            actor=actor,
+            subject_type="user",
+            subject_id=locked.pk,
+            members=[locked.member_id],
+            payload={"username": locked.username, "role": locked.member_role},
+        )
+    return locked
+
+
+def staff_user_create(
+    *,
+    username: str,
+    email: str,
+    consortium_role: str,
+    password: str | None = None,
+    first_name: str = "",
+    last_name: str = "",
+    actor: User | None = None,
+) -> User:
+    """Create a consortium staff account (officer, security officer, auditor); officers get Django admin.
+
+    For the seed command and the admin; raises ValidationFailed for an unknown role or a taken username.
+    """
+    if consortium_role not in ConsortiumRole.values:
+        message = f"'{consortium_role}' is not a consortium role."
+        raise ValidationFailed(message, code="unknown_role", errors={"consortium_role": [message]})
+    _check_new_account(
+        username=username, email=email, password=password, first_name=first_name, last_name=last_name
+    )
+    with transaction.atomic():
+        user = User(
+            username=username.strip(),
+            email=email,
+            first_name=first_name,
+            last_name=last_name,
+            consortium_role=consortium_role,
+            # The Django admin is the officers' back office; other staff use the portal and API.
+            is_staff=consortium_role == ConsortiumRole.OFFICER,
+            is_superuser=consortium_role == ConsortiumRole.OFFICER,
+        )
+        if password:
+            user.set_password(password)
+        else:
+            user.set_unusable_password()
+        user.save()
+        ledger_append(
+            kind="consortium.staff_added",
+            actor=actor,
+            subject_type="user",
+            subject_id=user.pk,
+            payload={"username": user.username, "role": consortium_role},
+        )
+    return user
+
+
+# --- API keys -----------------------------------------------------------------------------------------
+
+
+def api_key_create(
+    *, actor: User, name: str, scopes: Iterable[str], expires_at: datetime | None = None
+) -> tuple[MemberAPIKey, str]:
+    """Create a key for the actor's member and return it with the raw key, which is never available again.
+
+    Only a member admin of an active member (NotPermitted otherwise). Scopes: a non-empty subset of
+    APIKeyScope; expiry in the future and at most a year ahead (default 90 days). The key acts through its
+    own system user, which is in the member's group. Only the key's hash is stored.
+    """
+    if not can(actor, Capability.MANAGE_API_KEYS):
+        raise NotPermitted("Only a member admin of an active member may create API keys.")
+    name = _require("name", name, "A name for the key is required.")
+    if len(name) > 50:
+        raise ValidationFailed(
+            "The name is too long.", code="invalid", errors={"name": ["At most 50 characters."]}
+        )
+    scope_list = sorted(set(scopes or ()))
+    unknown = [scope for scope in scope_list if scope not in APIKeyScope.values]
+    if not scope_list or unknown:
+        message = (
+            f"Unknown scope: {', '.join(unknown)}." if unknown else "Choose at least one scope."
+        ) + f" Scopes are {', '.join(APIKeyScope.values)}."
+        raise ValidationFailed(message, code="invalid_scopes", errors={"scopes": [message]})
+    now = timezone.now()
+    if expires_at is None:
+        expires_at = now + API_KEY_DEFAULT_LIFETIME
+    if timezone.is_naive(expires_at):
+        raise ValidationFailed(
+            "The expiry must include a time zone.",
+            code="invalid_expiry",
+            errors={"expires_at": ["No time zone."]},
+        )
+    if expires_at <= now or expires_at > now + API_KEY_MAX_LIFETIME:
+        message = "The expiry must be in the future and at most one year ahead."
+        raise ValidationFailed(message, code="invalid_expiry", errors={"expires_at": [message]})
+    member = actor.member
+    with transaction.atomic():
+        key = MemberAPIKey(
+            name=name, member=member, scopes=scope_list, created_by=actor, expiry_date=expires_at
+        )
+        raw_key = MemberAPIKey.objects.assign_key(key)
+        system_user = User(
+            username=f"apikey-{key.prefix}",
+            member=member,
+            member_role=MemberRole.SYSTEM,
+            first_name=name[:150],
+        )
+        system_user.set_unusable_password()
+        system_user.save()
+        system_user.groups.add(member.group)
+        key.system_user = system_user
+        key.save()
+        ledger_append(
+            kind="member.api_key_created",
+            actor=actor,
+            subject_type="api_key",
+            subject_id=key.prefix,
+            members=[member.pk],
+            payload={
+                "prefix": key.prefix,
+                "name": name,
+                "scopes": scope_list,
+                "expires_at": format_time(expires_at),
+            },
+        )
+    return key, raw_key
+
+
+def api_key_revoke(*, actor: User, key: MemberAPIKey) -> MemberAPIKey:
+    """Revoke a key for good and deactivate its system user. Its own member's admin only.
+
+    NotFound for another member's key; Conflict(already_revoked) if it is already revoked.
+    """
+    if actor.member_id != key.member_id:
+        if can(actor, Capability.VIEW_ALL_MEMBERS):
+            raise NotPermitted("Only the key's own member admin may revoke it.")
+        raise NotFound("No such API key.")
+    if not can(actor, Capability.MANAGE_API_KEYS):
+        raise NotPermitted("Only a member admin of an active member may revoke API keys.")
+    with transaction.atomic():
+        locked = MemberAPIKey.objects.select_for_update().get(pk=key.pk)
+        if locked.revoked:
+            raise Conflict("The key is already revoked.", code="already_revoked", current_state="revoked")
+        now = timezone.now()
+        locked.revoked = True
+        locked.revoked_at = now
+        locked.revoked_by = actor
+        locked.save(update_fields=["revoked", "revoked_at", "revoked_by"])
+        User.objects.filter(pk=locked.system_user_id).update(is_active=False)
+        ledger_append(
+            kind="member.api_key_revoked",
+            actor=actor,
+            subject_type="api_key",
+            subject_id=locked.prefix,
+            members=[locked.member_id],
+            payload={"prefix": locked.prefix, "name": locked.name},
+        )
+    return locked
