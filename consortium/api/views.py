@@ -1,4 +1,8 @@
-"""Consortium REST views: health (members, users and API keys are added by their services' issue)."""
+"""Consortium REST views: health, members and their lifecycle, people, API keys, clusters and `me`.
+
+Views are thin: parse with a serializer, call one selector or service, shape the answer. Every rule and
+every permission decision lives in consortium.services and consortium.selectors.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +10,34 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection
-from drf_spectacular.utils import extend_schema, inline_serializer
-from rest_framework import serializers
-from rest_framework.permissions import AllowAny
+from django.db.models import QuerySet
+from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.utils import extend_schema, extend_schema_view, inline_serializer
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.permissions import AllowAny, BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.throttling import BaseThrottle, ScopedRateThrottle
 from rest_framework.views import APIView
+
+from consortium import selectors, services
+from consortium.api import serializers as s
+from consortium.api.filters import MemberFilter, UserFilter
+from consortium.errors import NotFound, ValidationFailed
+from consortium.models import Cluster, Member, MemberAPIKey, User
+from consortium.roles import capabilities
+
+
+class ConsortiumAPIMixin:
+    """The actor and their key (None for a session), as every selector and service wants them."""
+
+    request: Request
+
+    @property
+    def api_key(self) -> MemberAPIKey | None:
+        auth = getattr(self.request, "auth", None)
+        return auth if isinstance(auth, MemberAPIKey) else None
 
 
 def _database_status() -> dict[str, Any]:
@@ -36,17 +62,29 @@ def _broker_status() -> dict[str, Any]:
         return {"ok": False, "mode": "broker", "error": exc.__class__.__name__}
 
 
+class _HealthSchema(AutoSchema):
+    """The same view answers at /health/ (for load balancers) and /api/v1/health/: one operation id each."""
+
+    def get_operation_id(self) -> str:
+        return "health" if self.path.startswith("/api/") else "health_probe"
+
+
 class HealthView(APIView):
     """Liveness and readiness: 200 when the database and the broker answer, 503 otherwise."""
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
     throttle_classes: list = []
+    schema = _HealthSchema()
 
     @extend_schema(
         responses=inline_serializer(
             "Health",
-            {"status": serializers.CharField(), "database": serializers.DictField(), "broker": serializers.DictField()},
+            {
+                "status": serializers.CharField(),
+                "database": serializers.DictField(),
+                "broker": serializers.DictField(),
+            },
         )
     )
     def get(self, request: Request) -> Response:
@@ -56,3 +94,254 @@ class HealthView(APIView):
             {"status": "ok" if ok else "degraded", "database": database, "broker": broker},
             status=200 if ok else 503,
         )
+
+
+_REASON_ACTIONS = {
+    "admit": services.member_admit,
+    "decline": services.member_decline,
+    "suspend": services.member_suspend,
+    "reinstate": services.member_reinstate,
+    "withdraw": services.member_withdraw,
+}
+
+
+def _member_action(name: str) -> Any:
+    """One lifecycle @action: POST {"reason": ...} to /members/{id}/<name>/."""
+    service = _REASON_ACTIONS[name]
+
+    def transition(self: MemberViewSet, request: Request, pk: str | None = None) -> Response:
+        member = selectors.member_get_for(user=request.user, pk=pk, api_key=self.api_key)
+        body = s.ReasonSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        member = service(member=member, actor=request.user, reason=body.validated_data["reason"])
+        return Response(s.MemberSerializer(member).data)
+
+    # The router maps methods to actions by function name, so the name must be set before @action.
+    transition.__name__ = name
+    schema = extend_schema(
+        request=s.ReasonSerializer,
+        responses={200: s.MemberSerializer},
+        summary=f"{name.title()} a member",
+        description=(service.__doc__ or "").strip(),
+    )
+    return schema(action(detail=True, methods=["post"])(transition))
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List the members you may see"),
+    retrieve=extend_schema(summary="One member"),
+    create=extend_schema(
+        summary="Apply for membership",
+        description="Open to anyone (throttled). The new member is `applied` until an officer decides.",
+        request=s.MemberApplySerializer,
+        responses={201: s.MemberSerializer},
+    ),
+)
+class MemberViewSet(
+    ConsortiumAPIMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Member enterprises: the directory, applications and the membership lifecycle."""
+
+    queryset = Member.objects.none()  # for the schema; requests use the selector
+    serializer_class = s.MemberSerializer
+    filterset_class = MemberFilter
+    ordering_fields = ["legal_name", "credit_code", "status_changed_at", "created_at"]
+    lookup_value_regex = r"\d+"
+
+    @property
+    def throttle_scope(self) -> str | None:  # type: ignore[override]
+        return "member_apply" if getattr(self, "action", None) == "create" else None
+
+    def get_permissions(self) -> list[BasePermission]:
+        if self.action == "create":
+            return [AllowAny()]
+        return super().get_permissions()
+
+    def get_throttles(self) -> list[BaseThrottle]:
+        throttles = super().get_throttles()
+        if self.action == "create":
+            throttles.append(ScopedRateThrottle())
+        return throttles
+
+    def get_serializer_class(self) -> type[serializers.BaseSerializer]:
+        return s.MemberApplySerializer if self.action == "create" else s.MemberSerializer
+
+    def get_queryset(self) -> QuerySet[Member]:
+        return selectors.member_list_for(user=self.request.user, api_key=self.api_key).prefetch_related(
+            "clusters"
+        )
+
+    def get_object(self) -> Member:
+        return selectors.member_get_for(user=self.request.user, pk=self.kwargs["pk"], api_key=self.api_key)
+
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        body = s.MemberApplySerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        applicant = request.user if request.user.is_authenticated else None
+        member = services.member_apply(**body.service_kwargs(), applicant=applicant)
+        return Response(s.MemberSerializer(member).data, status=status.HTTP_201_CREATED)
+
+    admit = _member_action("admit")
+    decline = _member_action("decline")
+    suspend = _member_action("suspend")
+    reinstate = _member_action("reinstate")
+    withdraw = _member_action("withdraw")
+
+    @extend_schema(responses={200: s.MemberStatusChangeSerializer(many=True)}, summary="A member's lifecycle")
+    @action(detail=True, methods=["get"], pagination_class=None, filterset_class=None)
+    def history(self, request: Request, pk: str | None = None) -> Response:
+        changes = selectors.member_history_for(user=request.user, pk=pk, api_key=self.api_key)
+        return Response(s.MemberStatusChangeSerializer(changes, many=True).data)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List the people you may see"),
+    retrieve=extend_schema(summary="One person"),
+    create=extend_schema(
+        summary="Add a person to a member", request=s.UserCreateSerializer, responses={201: s.UserSerializer}
+    ),
+    partial_update=extend_schema(
+        summary="Change a person's role", request=s.UserRoleSerializer, responses={200: s.UserSerializer}
+    ),
+)
+class UserViewSet(
+    ConsortiumAPIMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet,
+):
+    """People: member admins manage their own member's; officers see all; nobody sees another member's."""
+
+    queryset = User.objects.none()
+    serializer_class = s.UserSerializer
+    filterset_class = UserFilter
+    ordering_fields = ["username", "date_joined"]
+    lookup_value_regex = r"\d+"
+    http_method_names = ["get", "post", "patch", "head", "options"]
+
+    def get_queryset(self) -> QuerySet[User]:
+        return selectors.user_list_for(user=self.request.user, api_key=self.api_key).order_by(
+            "username", "id"
+        )
+
+    def get_object(self) -> User:
+        return selectors.user_get_for(user=self.request.user, pk=self.kwargs["pk"], api_key=self.api_key)
+
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        body = s.UserCreateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = dict(body.validated_data)
+        member_id = data.pop("member", None) or request.user.member_id
+        if member_id is None:
+            raise ValidationFailed(
+                "Name the member the person joins.", code="required", errors={"member": ["Required."]}
+            )
+        # Existence alone is not a permission question; the service decides (404 for another member).
+        member = Member.objects.filter(pk=member_id).first()
+        if member is None:
+            raise NotFound("No such member.")
+        user = services.user_create(actor=request.user, member=member, **data)
+        return Response(s.UserSerializer(user).data, status=status.HTTP_201_CREATED)
+
+    def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        body = s.UserRoleSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        user = services.user_set_role(
+            actor=request.user, user=self.get_object(), role=body.validated_data["role"]
+        )
+        return Response(s.UserSerializer(user).data)
+
+    def update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        if not kwargs.get("partial"):
+            return self.http_method_not_allowed(request, *args, **kwargs)
+        return self.partial_update(request, *args, **kwargs)
+
+    @extend_schema(request=None, responses={200: s.UserSerializer}, summary="Deactivate a person")
+    @action(detail=True, methods=["post"])
+    def deactivate(self, request: Request, pk: str | None = None) -> Response:
+        user = services.user_deactivate(actor=request.user, user=self.get_object())
+        return Response(s.UserSerializer(user).data)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List API keys (metadata only)"),
+    retrieve=extend_schema(summary="One API key (metadata only)"),
+    create=extend_schema(
+        summary="Create an API key",
+        description="The response carries the key itself, once; it is stored only hashed.",
+        request=s.APIKeyCreateSerializer,
+        responses={201: s.APIKeyCreatedSerializer},
+    ),
+)
+class APIKeyViewSet(
+    ConsortiumAPIMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    viewsets.GenericViewSet,
+):
+    """A member's API keys for partner systems, addressed by their public prefix."""
+
+    queryset = MemberAPIKey.objects.none()
+    serializer_class = s.APIKeySerializer
+    lookup_field = "prefix"
+    lookup_value_regex = r"[A-Za-z0-9]+"
+    ordering_fields = ["created", "name", "expiry_date"]
+    filterset_fields = ["revoked"]
+
+    def get_queryset(self) -> QuerySet[MemberAPIKey]:
+        return selectors.api_key_list_for(user=self.request.user, api_key=self.api_key).order_by(
+            "-created", "prefix"
+        )
+
+    def get_object(self) -> MemberAPIKey:
+        return selectors.api_key_get_for(
+            user=self.request.user, prefix=self.kwargs["prefix"], api_key=self.api_key
+        )
+
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        body = s.APIKeyCreateSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        key, raw_key = services.api_key_create(actor=request.user, **body.validated_data)
+        data = s.APIKeyCreatedSerializer(key, context={"raw_key": raw_key}).data
+        response = Response(data, status=status.HTTP_201_CREATED)
+        response["Cache-Control"] = "no-store"  # the one response that carries a secret
+        return response
+
+    @extend_schema(request=None, responses={200: s.APIKeySerializer}, summary="Revoke an API key")
+    @action(detail=True, methods=["post"])
+    def revoke(self, request: Request, prefix: str | None = None) -> Response:
+        key = services.api_key_revoke(actor=request.user, key=self.get_object())
+        return Response(s.APIKeySerializer(key).data)
+
+
+@extend_schema_view(list=extend_schema(summary="Industrial clusters"))
+class ClusterViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    """The industrial clusters a member may join: public, so applicants can name theirs."""
+
+    queryset = Cluster.objects.order_by("name")
+    serializer_class = s.ClusterSerializer
+    permission_classes = [AllowAny]
+    ordering_fields = ["name", "slug"]
+
+
+class MeView(ConsortiumAPIMixin, APIView):
+    """Who you are here: your account, your member, your role and what it lets you do."""
+
+    @extend_schema(responses={200: s.MeSerializer}, summary="The current user")
+    def get(self, request: Request) -> Response:
+        user = request.user
+        data = {
+            "user": s.UserSerializer(user).data,
+            "member": s.MemberSerializer(user.member).data if user.member_id else None,
+            "role": user.member_role or user.consortium_role,
+            "capabilities": sorted(capabilities(user, self.api_key)),
+            "api_key": s.APIKeySerializer(self.api_key).data if self.api_key else None,
+        }
+        return Response(data)

@@ -1,0 +1,182 @@
+"""Serializers for members, people, API keys and clusters: they shape and type data, services judge it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from consortium.models import (
+    APIKeyScope,
+    Cluster,
+    Member,
+    MemberAPIKey,
+    MemberStatusChange,
+    SizeClass,
+    User,
+)
+from consortium.services import PERSON_ROLES
+
+
+class ClusterSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Cluster
+        fields = ["slug", "name", "region"]
+
+
+class MemberSerializer(serializers.ModelSerializer):
+    clusters = serializers.SlugRelatedField(slug_field="slug", many=True, read_only=True)
+
+    class Meta:
+        model = Member
+        fields = [
+            "id",
+            "legal_name",
+            "credit_code",
+            "size_class",
+            "sector",
+            "region",
+            "clusters",
+            "contact_name",
+            "contact_email",
+            "contact_phone",
+            "status",
+            "status_changed_at",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+class MemberApplySerializer(serializers.Serializer):
+    """A firm's application. Codes are plain strings here so the service can say exactly what is wrong."""
+
+    legal_name = serializers.CharField(max_length=200)
+    credit_code = serializers.CharField(max_length=40, help_text="18 characters, GB 32100-2015.")
+    size_class = serializers.CharField(max_length=20, help_text=f"One of: {', '.join(SizeClass.values)}.")
+    sector = serializers.CharField(max_length=5, help_text="GB/T 4754 industry section, A to T.")
+    region = serializers.CharField(max_length=100)
+    clusters = serializers.ListField(
+        child=serializers.SlugField(), required=False, default=list, help_text="Cluster slugs."
+    )
+    contact_name = serializers.CharField(max_length=100)
+    contact_email = serializers.CharField(max_length=254)
+    contact_phone = serializers.CharField(max_length=30, required=False, default="", allow_blank=True)
+
+    def service_kwargs(self) -> dict[str, Any]:
+        data = dict(self.validated_data)
+        data["cluster_slugs"] = data.pop("clusters")
+        return data
+
+
+class ReasonSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=2000, required=False, default="", allow_blank=True)
+
+
+class MemberStatusChangeSerializer(serializers.ModelSerializer):
+    actor = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+
+    class Meta:
+        model = MemberStatusChange
+        fields = ["from_status", "to_status", "actor", "reason", "at"]
+        read_only_fields = fields
+
+
+class UserSerializer(serializers.ModelSerializer):
+    role = serializers.SerializerMethodField()
+
+    class Meta:
+        model = User
+        fields = [
+            "id",
+            "username",
+            "email",
+            "first_name",
+            "last_name",
+            "member",
+            "role",
+            "is_active",
+            "date_joined",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(OpenApiTypes.STR)
+    def get_role(self, user: User) -> str:
+        return user.member_role or user.consortium_role
+
+
+class UserCreateSerializer(serializers.Serializer):
+    """A new person. `member` defaults to the actor's own member; only officers may name another."""
+
+    member = serializers.IntegerField(required=False, help_text="Member id; defaults to your own member.")
+    username = serializers.CharField(max_length=150)
+    email = serializers.CharField(max_length=254)
+    role = serializers.ChoiceField(choices=sorted(PERSON_ROLES))
+    password = serializers.CharField(
+        required=False, allow_null=True, write_only=True, style={"input_type": "password"}, default=None
+    )
+    first_name = serializers.CharField(max_length=150, required=False, default="", allow_blank=True)
+    last_name = serializers.CharField(max_length=150, required=False, default="", allow_blank=True)
+
+
+class UserRoleSerializer(serializers.Serializer):
+    role = serializers.ChoiceField(choices=sorted(PERSON_ROLES))
+
+
+class APIKeySerializer(serializers.ModelSerializer):
+    """A key's metadata. Never the key itself: only its creation response carries that, once."""
+
+    expires_at = serializers.DateTimeField(source="expiry_date", read_only=True)
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    revoked_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    scopes = serializers.ListField(child=serializers.ChoiceField(choices=APIKeyScope.choices), read_only=True)
+
+    class Meta:
+        model = MemberAPIKey
+        fields = [
+            "prefix",
+            "name",
+            "member",
+            "scopes",
+            "created",
+            "created_by",
+            "expires_at",
+            "revoked",
+            "revoked_at",
+            "revoked_by",
+            "last_used_at",
+        ]
+        read_only_fields = fields
+
+
+class APIKeyCreateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=50)
+    scopes = serializers.ListField(
+        child=serializers.ChoiceField(choices=APIKeyScope.choices), allow_empty=False
+    )
+    expires_at = serializers.DateTimeField(
+        required=False, allow_null=True, default=None, help_text="At most a year ahead; default 90 days."
+    )
+
+
+class APIKeyCreatedSerializer(APIKeySerializer):
+    key = serializers.SerializerMethodField(
+        help_text="The key itself: shown in this response only, never again."
+    )
+
+    class Meta(APIKeySerializer.Meta):
+        fields = [*APIKeySerializer.Meta.fields, "key"]
+        read_only_fields = fields
+
+    @extend_schema_field(OpenApiTypes.STR)
+    def get_key(self, key: MemberAPIKey) -> str:
+        return self.context["raw_key"]
+
+
+class MeSerializer(serializers.Serializer):
+    user = UserSerializer()
+    member = MemberSerializer(allow_null=True)
+    role = serializers.CharField()
+    capabilities = serializers.ListField(child=serializers.CharField())
+    api_key = APIKeySerializer(allow_null=True)
