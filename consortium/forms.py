@@ -1,4 +1,4 @@
-"""Portal forms: they parse and type the fields; every rule about the values lives in consortium.services."""
+"""Portal forms: they parse and type fields; the rules about the values live in services (and credit_code)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,10 @@ from typing import Any
 
 from django import forms
 
+from consortium import credit_code as credit_codes
 from consortium.errors import ServiceError
 from consortium.models import APIKeyScope, Cluster, MemberRole, MemberStatus, Sector, SizeClass
+from consortium.services import API_KEY_DEFAULT_LIFETIME
 
 # A partner system's user is made with its API key, never by hand.
 PERSON_ROLES = [(value, label) for value, label in MemberRole.choices if value != MemberRole.SYSTEM]
@@ -16,6 +18,11 @@ PERSON_ROLES = [(value, label) for value, label in MemberRole.choices if value !
 
 def _any(choices: list[tuple[str, str]], label: str = "Any") -> list[tuple[str, str]]:
     return [("", label), *choices]
+
+
+def _choose(choices: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """A required choice with no preselected value, so nobody applies as 'large' by accident."""
+    return [("", "Choose…"), *choices]
 
 
 def add_service_error(form: forms.Form, error: ServiceError) -> None:
@@ -37,23 +44,24 @@ class PortalForm(forms.Form):
     """Marks required fields' labels (base.html draws the asterisk)."""
 
     required_css_class = "required"
+    label_suffix = ""
 
 
 class MemberApplicationForm(PortalForm):
-    """A firm's application for membership; the credit code is checked by the service (GB 32100-2015)."""
+    """A firm's application for membership. member_apply decides; the form only parses and pre-checks."""
 
     service_field_names = {"cluster_slugs": "clusters"}
 
     legal_name = forms.CharField(max_length=200, label="Legal name")
-    # Long enough to accept a mistyped code, so the service can say precisely what is wrong with it.
+    # Long enough to accept a mistyped code, so the check can say precisely what is wrong with it.
     credit_code = forms.CharField(
         max_length=40,
         label="Unified social credit code",
         help_text="18 characters, as printed on the business licence (GB 32100-2015).",
         widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
     )
-    size_class = forms.ChoiceField(choices=SizeClass.choices, label="Size class")
-    sector = forms.ChoiceField(choices=Sector.choices, label="Sector (GB/T 4754 section)")
+    size_class = forms.ChoiceField(choices=_choose(SizeClass.choices), label="Size class")
+    sector = forms.ChoiceField(choices=_choose(Sector.choices), label="Sector (GB/T 4754 section)")
     region = forms.CharField(max_length=100, help_text="Province or municipality.")
     clusters = forms.ModelMultipleChoiceField(
         queryset=Cluster.objects.all(),
@@ -65,6 +73,13 @@ class MemberApplicationForm(PortalForm):
     contact_name = forms.CharField(max_length=100, label="Contact person")
     contact_email = forms.EmailField(label="Contact e-mail")
     contact_phone = forms.CharField(max_length=30, required=False, label="Contact phone")
+
+    def clean_credit_code(self) -> str:
+        # The same check member_apply makes, run here too so the code's error shows with the others at once.
+        try:
+            return credit_codes.validate(self.cleaned_data["credit_code"])
+        except credit_codes.CreditCodeError as error:
+            raise forms.ValidationError(str(error), code="invalid_credit_code") from None
 
     def service_kwargs(self) -> dict[str, Any]:
         """The keyword arguments of services.member_apply."""
@@ -108,7 +123,7 @@ class UserCreateForm(PortalForm):
     email = forms.EmailField(label="E-mail")
     first_name = forms.CharField(max_length=150, required=False, label="First name")
     last_name = forms.CharField(max_length=150, required=False, label="Last name")
-    role = forms.ChoiceField(choices=PERSON_ROLES)
+    role = forms.ChoiceField(choices=_choose(PERSON_ROLES))
     password = forms.CharField(
         required=False,
         strip=False,
@@ -139,7 +154,7 @@ class APIKeyCreateForm(PortalForm):
         required=False,
         label="Valid until (inclusive, UTC)",
         widget=forms.DateInput(attrs={"type": "date"}),
-        help_text="Leave empty for a key that does not expire.",
+        help_text=f"Leave empty for {API_KEY_DEFAULT_LIFETIME.days} days. At most one year ahead.",
     )
 
     def service_kwargs(self) -> dict[str, Any]:

@@ -8,6 +8,21 @@ from consortium import views
 app_name = "portal"
 urlpatterns = [
     path("", views.home, name="home"),
-    path("login/", auth_views.LoginView.as_view(template_name="consortium/login.html"), name="login"),
+    path(
+        "login/",
+        auth_views.LoginView.as_view(template_name="consortium/login.html", redirect_authenticated_user=True),
+        name="login",
+    ),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("apply/", views.apply, name="apply"),
+    path("apply/thanks/", views.apply_thanks, name="apply-thanks"),
+    path("members/", views.member_list, name="member-list"),
+    path("members/<int:pk>/", views.member_detail, name="member-detail"),
+    path("people/", views.people_list, name="people-list"),
+    path("people/new/", views.person_create, name="person-create"),
+    path("people/<int:pk>/", views.person_detail, name="person-detail"),
+    path("people/<int:pk>/deactivate/", views.person_deactivate, name="person-deactivate"),
+    path("api-keys/", views.api_key_list, name="api-key-list"),
+    path("api-keys/new/", views.api_key_create, name="api-key-create"),
+    path("api-keys/<str:prefix>/revoke/", views.api_key_revoke, name="api-key-revoke"),
 ]

@@ -1,10 +1,362 @@
-"""Portal views for the consortium: home, login, member application, people and API keys."""
+"""Portal views: home, membership application, member directory and decisions, people, API keys."""
 
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db.models import Q, QuerySet
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.cache import add_never_cache_headers
+from django.views.decorators.http import require_http_methods, require_POST
+
+from consortium import selectors, services
+from consortium.errors import NotFound, ServiceError
+from consortium.forms import (
+    APIKeyCreateForm,
+    MemberApplicationForm,
+    MemberDecisionForm,
+    MemberFilterForm,
+    UserCreateForm,
+    UserRoleForm,
+    add_service_error,
+)
+from consortium.models import MemberStatus
+from consortium.roles import Capability, can, capabilities
+
+PAGE_SIZE = 25
+APPLICATION_SESSION_KEY = "portal_application"
+
+CAPABILITY_LABELS: dict[Capability, str] = {
+    Capability.VIEW_OWN_MEMBER: "See your member's record",
+    Capability.EDIT_OWN_MEMBER: "Edit your member's record",
+    Capability.VIEW_OWN_USERS: "See your member's people",
+    Capability.MANAGE_OWN_USERS: "Manage your member's people",
+    Capability.MANAGE_API_KEYS: "Manage API keys",
+    Capability.BROWSE_CATALOG: "Browse the dataset catalog",
+    Capability.REQUEST_ACCESS: "Request access to datasets",
+    Capability.MANAGE_DATASETS: "Register and manage datasets",
+    Capability.DECIDE_REQUESTS: "Decide access requests",
+    Capability.VIEW_ALL_MEMBERS: "See every member",
+    Capability.VIEW_ALL_USERS: "See every user",
+    Capability.DECIDE_MEMBERSHIP: "Admit, suspend and withdraw members",
+    Capability.DECIDE_CONFIDENTIAL: "Decide confidential-tier requests",
+    Capability.AUDIT: "Audit the ledger and credit",
+    Capability.REVOKE_ANY_GRANT: "Revoke any grant",
+}
+
+# Which decision buttons to offer in each status. Only a convenience for the page: the service decides, and
+# refuses (Conflict) anything that does not fit the member's state.
+OFFERED_DECISIONS: dict[str, tuple[str, ...]] = {
+    MemberStatus.APPLIED: ("admit", "decline"),
+    MemberStatus.ACTIVE: ("suspend", "withdraw"),
+    MemberStatus.SUSPENDED: ("reinstate", "withdraw"),
+}
+
+
+def _nav(request: HttpRequest) -> dict[str, bool]:
+    """The sections of the nav bar the user may open."""
+    caps = capabilities(request.user)
+    return {
+        "members": bool(caps & {Capability.VIEW_OWN_MEMBER, Capability.VIEW_ALL_MEMBERS}),
+        "people": bool(caps & {Capability.VIEW_OWN_USERS, Capability.VIEW_ALL_USERS}),
+        "api_keys": Capability.MANAGE_API_KEYS in caps,
+    }
+
+
+def _render(
+    request: HttpRequest, template: str, context: dict[str, Any] | None = None, status: int = 200
+) -> HttpResponse:
+    return render(request, f"consortium/{template}", {"nav": _nav(request), **(context or {})}, status=status)
+
+
+def _refused(form: Any, error: ServiceError) -> None:
+    """Put a service's refusal on the form; an invisible object is a 404, as in the API."""
+    if isinstance(error, NotFound):
+        raise Http404(error.detail) from error
+    add_service_error(form, error)
+
+
+def _page(request: HttpRequest, queryset: QuerySet) -> Any:
+    return Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
+
+
+def _query_without_page(request: HttpRequest) -> str:
+    query = request.GET.copy()
+    query.pop("page", None)
+    return query.urlencode()
+
+
+# --- Home -----------------------------------------------------------------------------------------------
 
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "consortium/home.html", {})
+    """The user's member and role, what they may do, and the officer's queue of applications."""
+    user = request.user
+    caps = capabilities(user)
+    pending = None
+    if Capability.DECIDE_MEMBERSHIP in caps:
+        pending = selectors.member_list_for(user=user).filter(status=MemberStatus.APPLIED).count()
+    return _render(
+        request,
+        "home.html",
+        {
+            "member": user.member,
+            "role": user.get_consortium_role_display() or user.get_member_role_display(),
+            "capability_labels": [CAPABILITY_LABELS.get(cap, str(cap)) for cap in sorted(caps)],
+            "pending_applications": pending,
+            "applied_status": MemberStatus.APPLIED,
+        },
+    )
+
+
+# --- Membership application -----------------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+def apply(request: HttpRequest) -> HttpResponse:
+    """The public application form; on success, redirect to the thank-you page (post/redirect/get)."""
+    form = MemberApplicationForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        applicant = request.user if request.user.is_authenticated else None
+        try:
+            member = services.member_apply(**form.service_kwargs(), applicant=applicant)
+        except ServiceError as error:
+            _refused(form, error)
+        else:
+            request.session[APPLICATION_SESSION_KEY] = {
+                "legal_name": member.legal_name,
+                "credit_code": member.credit_code,
+                "status": member.status,
+                "status_display": member.get_status_display(),
+            }
+            return redirect("portal:apply-thanks")
+    return _render(request, "apply.html", {"form": form}, status=400 if form.errors else 200)
+
+
+def apply_thanks(request: HttpRequest) -> HttpResponse:
+    """Shows the application just made in this session, once."""
+    application = request.session.pop(APPLICATION_SESSION_KEY, None)
+    if application is None:
+        return redirect("portal:apply")
+    return _render(request, "apply_thanks.html", {"application": application})
+
+
+# --- Members --------------------------------------------------------------------------------------------
+
+
+@login_required
+def member_list(request: HttpRequest) -> HttpResponse:
+    """The members the user may see, filtered by status (staff), sector and size class, and searched."""
+    caps = capabilities(request.user)
+    if not caps & {Capability.VIEW_OWN_MEMBER, Capability.VIEW_ALL_MEMBERS}:
+        raise Http404
+    form = MemberFilterForm(request.GET or None, show_status=Capability.VIEW_ALL_MEMBERS in caps)
+    members = selectors.member_list_for(user=request.user)
+    if form.is_valid():
+        filters = {key: value for key, value in form.cleaned_data.items() if value and key != "q"}
+        members = members.filter(**filters)
+        if search := form.cleaned_data["q"]:
+            members = members.filter(
+                Q(legal_name__icontains=search)
+                | Q(credit_code__icontains=search)
+                | Q(region__icontains=search)
+            )
+    page = _page(request, members.prefetch_related("clusters"))
+    return _render(
+        request,
+        "member_list.html",
+        {"form": form, "page": page, "query": _query_without_page(request)},
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def member_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """A member's record and lifecycle history; officers decide on it from here."""
+    try:
+        member = selectors.member_get_for(user=request.user, pk=pk)
+    except NotFound as error:
+        raise Http404(error.detail) from error
+    may_decide = can(request.user, Capability.DECIDE_MEMBERSHIP)
+    form = MemberDecisionForm(request.POST or None)
+    if request.method == "POST":
+        if not may_decide:
+            raise PermissionDenied
+        if form.is_valid():
+            action = form.cleaned_data["action"]
+            decide = getattr(services, f"member_{action}")
+            try:
+                decide(member=member, actor=request.user, reason=form.cleaned_data["reason"])
+            except ServiceError as error:
+                _refused(form, error)
+            else:
+                messages.success(request, f"{member.legal_name}: {action} recorded.")
+                return redirect("portal:member-detail", pk=member.pk)
+    return _render(
+        request,
+        "member_detail.html",
+        {
+            "member": member,
+            "history": selectors.member_history_for(user=request.user, pk=member.pk),
+            "form": form if may_decide else None,
+            "decisions": OFFERED_DECISIONS.get(member.status, ()) if may_decide else (),
+        },
+        status=400 if form.errors else 200,
+    )
+
+
+# --- People ---------------------------------------------------------------------------------------------
+
+
+def _require_people(request: HttpRequest) -> None:
+    if not can(request.user, Capability.VIEW_OWN_USERS) and not can(request.user, Capability.VIEW_ALL_USERS):
+        raise Http404
+
+
+@login_required
+def people_list(request: HttpRequest) -> HttpResponse:
+    """A member admin's own people; every user for consortium officers."""
+    _require_people(request)
+    people = (
+        selectors.user_list_for(user=request.user).select_related("member").order_by("member", "username")
+    )
+    return _render(
+        request,
+        "people_list.html",
+        {
+            "page": _page(request, people),
+            "query": _query_without_page(request),
+            "may_manage": can(request.user, Capability.MANAGE_OWN_USERS),
+        },
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def person_create(request: HttpRequest) -> HttpResponse:
+    """A member admin adds a person to their own member."""
+    if not can(request.user, Capability.MANAGE_OWN_USERS):
+        raise Http404
+    form = UserCreateForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            person = services.user_create(
+                actor=request.user, member=request.user.member, **form.service_kwargs()
+            )
+        except ServiceError as error:
+            _refused(form, error)
+        else:
+            messages.success(request, f"{person.username} can now log in.")
+            return redirect("portal:person-detail", pk=person.pk)
+    return _render(request, "person_form.html", {"form": form}, status=400 if form.errors else 200)
+
+
+def _person(request: HttpRequest, pk: int) -> Any:
+    _require_people(request)
+    try:
+        return selectors.user_get_for(user=request.user, pk=pk)
+    except NotFound as error:
+        raise Http404(error.detail) from error
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def person_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """A person's account; a member admin changes their role here."""
+    person = _person(request, pk)
+    may_manage = can(request.user, Capability.MANAGE_OWN_USERS) and bool(person.member_id)
+    form = UserRoleForm(request.POST or None, initial={"role": person.member_role})
+    if request.method == "POST":
+        if not may_manage:
+            raise PermissionDenied
+        if form.is_valid():
+            try:
+                services.user_set_role(actor=request.user, user=person, role=form.cleaned_data["role"])
+            except ServiceError as error:
+                _refused(form, error)
+            else:
+                messages.success(request, f"{person.username} is now {form.cleaned_data['role']}.")
+                return redirect("portal:person-detail", pk=person.pk)
+    return _render(
+        request,
+        "person_detail.html",
+        {"person": person, "form": form if may_manage else None},
+        status=400 if form.errors else 200,
+    )
+
+
+@login_required
+@require_POST
+def person_deactivate(request: HttpRequest, pk: int) -> HttpResponse:
+    """A member admin deactivates one of their people: they can no longer log in."""
+    person = _person(request, pk)
+    if not can(request.user, Capability.MANAGE_OWN_USERS):
+        raise PermissionDenied
+    try:
+        services.user_deactivate(actor=request.user, user=person)
+    except NotFound as error:
+        raise Http404(error.detail) from error
+    except ServiceError as error:
+        messages.error(request, error.detail)
+    else:
+        messages.success(request, f"{person.username} is deactivated.")
+    return redirect("portal:person-detail", pk=person.pk)
+
+
+# --- API keys -------------------------------------------------------------------------------------------
+
+
+def _require_key_admin(request: HttpRequest) -> None:
+    if not can(request.user, Capability.MANAGE_API_KEYS):
+        raise Http404
+
+
+@login_required
+def api_key_list(request: HttpRequest) -> HttpResponse:
+    """The member's API keys: names, prefixes, scopes and dates; never a secret."""
+    _require_key_admin(request)
+    keys = selectors.api_key_list_for(user=request.user)
+    return _render(request, "api_key_list.html", {"keys": keys})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def api_key_create(request: HttpRequest) -> HttpResponse:
+    """Creates a key and shows its secret in this one response; it is stored only hashed."""
+    _require_key_admin(request)
+    form = APIKeyCreateForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            key, raw_key = services.api_key_create(actor=request.user, **form.service_kwargs())
+        except ServiceError as error:
+            _refused(form, error)
+        else:
+            # Rendered, not redirected: the secret is in no URL, session or cache, and gone after this page.
+            response = _render(request, "api_key_created.html", {"key": key, "raw_key": raw_key})
+            add_never_cache_headers(response)
+            return response
+    return _render(request, "api_key_form.html", {"form": form}, status=400 if form.errors else 200)
+
+
+@login_required
+@require_POST
+def api_key_revoke(request: HttpRequest, prefix: str) -> HttpResponse:
+    """Revokes a key at once: partners' requests with it are refused from now on."""
+    _require_key_admin(request)
+    try:
+        key = selectors.api_key_get_for(user=request.user, prefix=prefix)
+        services.api_key_revoke(actor=request.user, key=key)
+    except NotFound as error:
+        raise Http404(error.detail) from error
+    except ServiceError as error:
+        messages.error(request, error.detail)
+    else:
+        messages.success(request, f"The key '{key.name}' ({key.prefix}) is revoked.")
+    return redirect(reverse("portal:api-key-list"))
