@@ -1,0 +1,516 @@
+"""The web portal as its users see it: each page per role, applications, decisions, people, API keys."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from consortium import services
+from consortium.credit_code import check_character
+from consortium.models import (
+    Cluster,
+    ConsortiumRole,
+    Member,
+    MemberAPIKey,
+    MemberRole,
+    MemberStatus,
+    MemberStatusChange,
+    User,
+)
+
+pytestmark = pytest.mark.django_db
+
+PASSWORD = "correct-horse-battery-staple-42"
+
+
+def credit_code(serial: int) -> str:
+    """A valid unified social credit code: a market-regulation enterprise registered in Shanghai."""
+    first17 = f"91310000{serial:09d}"
+    return first17 + check_character(first17)
+
+
+def text(response: Any) -> str:
+    """The page as a reader sees it: entities decoded, so messages compare as written."""
+    return html.unescape(response.content.decode())
+
+
+def rows(response: Any) -> str:
+    """Only the table body of a list page: the header names the user's own member on every page."""
+    return text(response).split("<tbody>", 1)[1].split("</tbody>", 1)[0]
+
+
+@pytest.fixture
+def clusters() -> list[Cluster]:
+    return [
+        Cluster.objects.create(slug="yangtze-auto", name="Yangtze Delta Automotive", region="Shanghai"),
+        Cluster.objects.create(slug="pearl-electronics", name="Pearl River Electronics", region="Guangdong"),
+    ]
+
+
+@pytest.fixture
+def officer() -> User:
+    return User.objects.create_user(
+        username="officer", password=PASSWORD, consortium_role=ConsortiumRole.OFFICER, email="o@example.com"
+    )
+
+
+@pytest.fixture
+def auditor() -> User:
+    return User.objects.create_user(
+        username="auditor", password=PASSWORD, consortium_role=ConsortiumRole.AUDITOR
+    )
+
+
+def _apply(serial: int, name: str, **overrides: Any) -> Member:
+    fields: dict[str, Any] = {
+        "legal_name": name,
+        "credit_code": credit_code(serial),
+        "size_class": "medium",
+        "sector": "C",
+        "region": "Shanghai",
+        "contact_name": "Li Wei",
+        "contact_email": f"contact{serial}@example.com",
+        **overrides,
+    }
+    return services.member_apply(**fields)
+
+
+@pytest.fixture
+def make_member(officer: User) -> Callable[..., Member]:
+    def make(serial: int, name: str, *, admit: bool = True, **overrides: Any) -> Member:
+        member = _apply(serial, name, **overrides)
+        if admit:
+            services.member_admit(member=member, actor=officer, reason="Meets the criteria")
+            member.refresh_from_db()
+        return member
+
+    return make
+
+
+@pytest.fixture
+def make_user(officer: User) -> Callable[..., User]:
+    def make(member: Member, username: str, role: str = MemberRole.ADMIN) -> User:
+        actor = member.users.filter(member_role=MemberRole.ADMIN, is_active=True).first() or officer
+        return services.user_create(
+            actor=actor,
+            member=member,
+            username=username,
+            email=f"{username}@example.com",
+            role=role,
+            password=PASSWORD,
+        )
+
+    return make
+
+
+@pytest.fixture
+def acme(make_member: Callable[..., Member], clusters: list[Cluster]) -> Member:
+    return make_member(1, "Acme Precision Machinery Co., Ltd.", cluster_slugs=["yangtze-auto"])
+
+
+@pytest.fixture
+def globex(make_member: Callable[..., Member]) -> Member:
+    return make_member(2, "Globex Logistics Co., Ltd.", sector="G", size_class="large")
+
+
+@pytest.fixture
+def acme_admin(acme: Member, make_user: Callable[..., User]) -> User:
+    return make_user(acme, "acme-admin")
+
+
+@pytest.fixture
+def acme_analyst(acme: Member, acme_admin: User, make_user: Callable[..., User]) -> User:
+    return make_user(acme, "acme-analyst", MemberRole.ANALYST)
+
+
+@pytest.fixture
+def globex_admin(globex: Member, make_user: Callable[..., User]) -> User:
+    return make_user(globex, "globex-admin")
+
+
+def login(client: Client, user: User) -> Client:
+    client.force_login(user)
+    return client
+
+
+# --- Access: who may open what --------------------------------------------------------------------------
+
+LOGIN_REQUIRED = ["portal:home", "portal:member-list", "portal:people-list", "portal:api-key-list"]
+
+
+@pytest.mark.parametrize("name", [*LOGIN_REQUIRED, "portal:person-create", "portal:api-key-create"])
+def test_anonymous_visitor_is_sent_to_login(client: Client, name: str) -> None:
+    response = client.get(reverse(name))
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("portal:login"))
+
+
+def test_login_and_apply_pages_are_public(client: Client) -> None:
+    assert client.get(reverse("portal:login")).status_code == 200
+    response = client.get(reverse("portal:apply"))
+    assert response.status_code == 200
+    assert "Apply for membership" in text(response)
+
+
+def test_home_shows_member_role_capabilities_and_api_docs(client: Client, acme_admin: User) -> None:
+    response = login(client, acme_admin).get(reverse("portal:home"))
+    page = text(response)
+    assert response.status_code == 200
+    assert "Acme Precision Machinery Co., Ltd." in page
+    assert "Active" in page and "Medium" in page and "Yangtze Delta Automotive" in page
+    assert "Member admin" in page
+    assert "Manage API keys" in page
+    assert 'href="/api/docs/"' in page and 'href="/api/redoc/"' in page
+    assert "Membership applications" not in page  # the officer's queue
+
+
+def test_officer_home_counts_pending_applications(client: Client, officer: User, acme: Member) -> None:
+    _apply(10, "Initech Software Co., Ltd.", sector="I")
+    _apply(11, "Umbrella Biotech Co., Ltd.", sector="M")
+    response = login(client, officer).get(reverse("portal:home"))
+    page = text(response)
+    assert "Consortium officer" in page
+    assert "<strong>2</strong> applications waiting for a decision" in page
+    assert f"{reverse('portal:member-list')}?status=applied" in page
+
+
+@pytest.mark.parametrize(
+    ("who", "visible"),
+    [
+        ("acme_admin", {"Members", "People", "API keys"}),
+        ("acme_analyst", {"Members"}),
+        ("officer", {"Members", "People"}),
+    ],
+)
+def test_nav_offers_only_the_sections_the_role_may_use(
+    client: Client, request: pytest.FixtureRequest, who: str, visible: set[str]
+) -> None:
+    page = text(login(client, request.getfixturevalue(who)).get(reverse("portal:home")))
+    nav = page.split('<nav aria-label="Main">', 1)[1].split("</nav>", 1)[0]
+    for section in {"Members", "People", "API keys"}:
+        assert (f">{section}</a>" in nav) == (section in visible), section
+
+
+@pytest.mark.parametrize(
+    "name", ["portal:people-list", "portal:person-create", "portal:api-key-list", "portal:api-key-create"]
+)
+def test_analyst_gets_404_on_admin_pages(client: Client, acme_analyst: User, name: str) -> None:
+    assert login(client, acme_analyst).get(reverse(name)).status_code == 404
+
+
+def test_officer_gets_404_on_member_admin_pages(client: Client, officer: User) -> None:
+    login(client, officer)
+    for name in ["portal:person-create", "portal:api-key-list", "portal:api-key-create"]:
+        assert client.get(reverse(name)).status_code == 404, name
+
+
+def test_user_of_an_applied_member_sees_home_but_not_the_directory(
+    client: Client, make_member: Callable[..., Member], make_user: Callable[..., User]
+) -> None:
+    pending = make_member(20, "Pending Works Co., Ltd.", admit=False)
+    user = make_user(pending, "pending-admin")
+    login(client, user)
+    page = text(client.get(reverse("portal:home")))
+    assert "Applied" in page and "no capabilities" in page
+    assert client.get(reverse("portal:member-list")).status_code == 404
+    assert client.get(reverse("portal:api-key-list")).status_code == 404
+
+
+# --- Membership application -----------------------------------------------------------------------------
+
+
+def application(**overrides: Any) -> dict[str, Any]:
+    return {
+        "legal_name": "Initech Software Co., Ltd.",
+        "credit_code": credit_code(30),
+        "size_class": "small",
+        "sector": "I",
+        "region": "Jiangsu",
+        "clusters": ["yangtze-auto", "pearl-electronics"],
+        "contact_name": "Zhang Min",
+        "contact_email": "zhang.min@initech.example",
+        "contact_phone": "+86 21 5555 0101",
+        **overrides,
+    }
+
+
+def test_application_creates_an_applied_member_and_thanks_once(
+    client: Client, clusters: list[Cluster]
+) -> None:
+    response = client.post(reverse("portal:apply"), application())
+    assert response.status_code == 302
+    assert response["Location"] == reverse("portal:apply-thanks")
+    member = Member.objects.get(credit_code=credit_code(30))
+    assert member.status == MemberStatus.APPLIED
+    assert {c.slug for c in member.clusters.all()} == {"yangtze-auto", "pearl-electronics"}
+    assert member.contact_phone == "+86 21 5555 0101"
+
+    thanks = text(client.get(response["Location"]))
+    assert "Initech Software Co., Ltd." in thanks and "Applied" in thanks and credit_code(30) in thanks
+    # The thank-you page belongs to that one submission.
+    assert client.get(reverse("portal:apply-thanks"))["Location"] == reverse("portal:apply")
+
+
+def test_application_with_a_bad_check_character_says_exactly_what_is_wrong(
+    client: Client, clusters: list[Cluster]
+) -> None:
+    good = credit_code(31)
+    bad = good[:17] + ("0" if good[17] != "0" else "1")
+    response = client.post(reverse("portal:apply"), application(credit_code=bad))
+    assert response.status_code == 400
+    assert (
+        f"The check character (character 18) is '{bad[17]}' but the first 17 characters require '{good[17]}'."
+        in text(response)
+    )
+    assert not Member.objects.exists()
+
+
+def test_application_with_a_short_code_and_missing_fields_creates_nothing(
+    client: Client, clusters: list[Cluster]
+) -> None:
+    response = client.post(reverse("portal:apply"), application(credit_code="91310000123", contact_email=""))
+    assert response.status_code == 400
+    page = text(response)
+    # Every problem at once: the code's and the missing field's.
+    assert "A unified social credit code has 18 characters; this one has 11." in page
+    assert "This field is required." in page
+    assert not Member.objects.exists()
+
+
+def test_application_with_a_taken_credit_code_is_refused_on_the_form(client: Client, acme: Member) -> None:
+    response = client.post(reverse("portal:apply"), application(credit_code=acme.credit_code, clusters=[]))
+    assert response.status_code == 400
+    assert f"A member with credit code {acme.credit_code} already exists or has applied." in text(response)
+    assert Member.objects.count() == 1
+
+
+# --- Members --------------------------------------------------------------------------------------------
+
+
+def test_directory_lists_visible_members_with_filters_and_search(
+    client: Client, acme_admin: User, globex: Member
+) -> None:
+    login(client, acme_admin)
+    response = client.get(reverse("portal:member-list"))
+    assert "Acme Precision" in rows(response) and "Globex Logistics" in rows(response)
+    assert 'name="status"' not in text(response)  # the status filter is for consortium staff
+
+    by_sector = rows(client.get(reverse("portal:member-list"), {"sector": "G"}))
+    assert "Globex Logistics" in by_sector and "Acme Precision" not in by_sector
+    by_size = rows(client.get(reverse("portal:member-list"), {"size_class": "medium"}))
+    assert "Acme Precision" in by_size and "Globex Logistics" not in by_size
+    by_search = rows(client.get(reverse("portal:member-list"), {"q": "globex"}))
+    assert "Globex Logistics" in by_search and "Acme Precision" not in by_search
+
+
+def test_officer_filters_the_directory_by_status(
+    client: Client, officer: User, acme: Member, make_member: Callable[..., Member]
+) -> None:
+    make_member(40, "Hooli Robotics Co., Ltd.", admit=False)
+    login(client, officer)
+    response = client.get(reverse("portal:member-list"), {"status": "applied"})
+    assert 'name="status"' in text(response)
+    assert "Hooli Robotics" in rows(response) and "Acme Precision" not in rows(response)
+
+
+def test_officer_admits_an_applicant_from_its_page(
+    client: Client, officer: User, make_member: Callable[..., Member]
+) -> None:
+    applicant = make_member(41, "Hooli Robotics Co., Ltd.", admit=False)
+    login(client, officer)
+    url = reverse("portal:member-detail", args=[applicant.pk])
+    page = text(client.get(url))
+    assert 'value="admit"' in page and 'value="decline"' in page and 'value="suspend"' not in page
+
+    response = client.post(url, {"action": "admit", "reason": "Verified licence and references"})
+    assert response.status_code == 302 and response["Location"] == url
+    applicant.refresh_from_db()
+    assert applicant.status == MemberStatus.ACTIVE
+    change = MemberStatusChange.objects.filter(member=applicant).last()
+    assert (change.from_status, change.to_status, change.actor) == ("applied", "active", officer)
+    page = text(client.get(url))
+    assert "Verified licence and references" in page and "admit recorded" in page
+    assert 'value="suspend"' in page and 'value="admit"' not in page
+
+
+def test_officer_suspends_with_a_reason_and_the_history_shows_it(
+    client: Client, officer: User, acme: Member
+) -> None:
+    login(client, officer)
+    url = reverse("portal:member-detail", args=[acme.pk])
+    client.post(url, {"action": "suspend", "reason": "Unpaid dues for 2026"})
+    acme.refresh_from_db()
+    assert acme.status == MemberStatus.SUSPENDED
+    assert "Unpaid dues for 2026" in text(client.get(url))
+
+
+def test_a_decision_that_does_not_fit_the_state_is_shown_not_a_500(
+    client: Client, officer: User, acme: Member
+) -> None:
+    response = login(client, officer).post(
+        reverse("portal:member-detail", args=[acme.pk]), {"action": "admit", "reason": "again"}
+    )
+    assert response.status_code == 400
+    assert 'class="errorlist' in text(response)
+    acme.refresh_from_db()
+    assert acme.status == MemberStatus.ACTIVE
+
+
+def test_member_admin_may_not_decide_on_membership(client: Client, acme_admin: User, globex: Member) -> None:
+    login(client, acme_admin)
+    url = reverse("portal:member-detail", args=[globex.pk])
+    assert 'value="suspend"' not in text(client.get(url))
+    assert client.post(url, {"action": "suspend", "reason": "rival"}).status_code == 403
+    globex.refresh_from_db()
+    assert globex.status == MemberStatus.ACTIVE
+
+
+def test_unknown_member_is_404(client: Client, acme_admin: User) -> None:
+    assert login(client, acme_admin).get(reverse("portal:member-detail", args=[999999])).status_code == 404
+
+
+# --- People ---------------------------------------------------------------------------------------------
+
+
+def test_member_admin_adds_a_person_who_can_log_in(client: Client, acme_admin: User, acme: Member) -> None:
+    login(client, acme_admin)
+    assert client.get(reverse("portal:person-create")).status_code == 200
+    response = client.post(
+        reverse("portal:person-create"),
+        {
+            "username": "wang.fang",
+            "email": "wang.fang@acme.example",
+            "first_name": "Fang",
+            "last_name": "Wang",
+            "role": MemberRole.STEWARD,
+            "password": "a-long-enough-initial-password",
+        },
+    )
+    person = User.objects.get(username="wang.fang")
+    assert response.status_code == 302
+    assert response["Location"] == reverse("portal:person-detail", args=[person.pk])
+    assert (person.member, person.member_role) == (acme, MemberRole.STEWARD)
+    assert person.check_password("a-long-enough-initial-password")
+    assert "wang.fang" in text(client.get(reverse("portal:people-list")))
+
+
+def test_a_refused_new_person_is_shown_on_the_form(
+    client: Client, acme_admin: User, acme_analyst: User
+) -> None:
+    response = login(client, acme_admin).post(
+        reverse("portal:person-create"),
+        {"username": "acme-analyst", "email": "dup@example.com", "role": MemberRole.ANALYST},
+    )
+    assert response.status_code == 400
+    assert 'class="errorlist' in text(response)
+    assert User.objects.filter(username="acme-analyst").count() == 1
+
+
+def test_another_members_admin_can_neither_see_nor_edit_my_people(
+    client: Client, acme_analyst: User, globex_admin: User
+) -> None:
+    login(client, globex_admin)
+    assert "acme-analyst" not in rows(client.get(reverse("portal:people-list")))
+    detail = reverse("portal:person-detail", args=[acme_analyst.pk])
+    assert client.get(detail).status_code == 404
+    assert client.post(detail, {"role": MemberRole.ADMIN}).status_code == 404
+    assert client.post(reverse("portal:person-deactivate", args=[acme_analyst.pk])).status_code == 404
+    acme_analyst.refresh_from_db()
+    assert acme_analyst.member_role == MemberRole.ANALYST and acme_analyst.is_active
+
+
+def test_member_admin_changes_a_role_and_deactivates(
+    client: Client, acme_admin: User, acme_analyst: User
+) -> None:
+    login(client, acme_admin)
+    detail = reverse("portal:person-detail", args=[acme_analyst.pk])
+    assert client.post(detail, {"role": MemberRole.STEWARD}).status_code == 302
+    acme_analyst.refresh_from_db()
+    assert acme_analyst.member_role == MemberRole.STEWARD
+
+    assert client.post(reverse("portal:person-deactivate", args=[acme_analyst.pk])).status_code == 302
+    acme_analyst.refresh_from_db()
+    assert not acme_analyst.is_active
+    assert "deactivated" in text(client.get(detail))
+
+
+def test_officer_sees_every_member_s_people_but_cannot_manage_them(
+    client: Client, officer: User, acme_analyst: User, globex_admin: User
+) -> None:
+    login(client, officer)
+    page = text(client.get(reverse("portal:people-list")))
+    assert "acme-analyst" in page and "globex-admin" in page
+    detail = reverse("portal:person-detail", args=[acme_analyst.pk])
+    assert "Change role" not in text(client.get(detail))
+    assert client.post(detail, {"role": MemberRole.ADMIN}).status_code == 403
+
+
+# --- API keys -------------------------------------------------------------------------------------------
+
+
+def test_api_key_is_shown_once_then_only_its_prefix(client: Client, acme_admin: User) -> None:
+    login(client, acme_admin)
+    assert client.get(reverse("portal:api-key-create")).status_code == 200
+    valid_until = timezone.now().date() + timedelta(days=60)
+    response = client.post(
+        reverse("portal:api-key-create"),
+        {"name": "ERP nightly sync", "scopes": ["read", "request"], "expires_on": valid_until.isoformat()},
+    )
+    assert response.status_code == 200
+    assert "no-store" in response["Cache-Control"]
+    key = MemberAPIKey.objects.get(name="ERP nightly sync")
+    raw_key = response.context["raw_key"]
+    page = text(response)
+    assert raw_key in page and "It will not be shown again" in page
+    assert raw_key.startswith(key.prefix + ".")
+    assert raw_key not in key.hashed_key and raw_key != key.id
+    assert sorted(key.scopes) == ["read", "request"]
+    # Valid through the chosen day: it expires at the following midnight UTC.
+    assert key.expiry_date == datetime.combine(valid_until + timedelta(days=1), time.min, tzinfo=UTC)
+
+    listing = text(client.get(reverse("portal:api-key-list")))
+    assert key.prefix in listing and "ERP nightly sync" in listing
+    assert raw_key not in listing
+    assert raw_key not in text(client.get(reverse("portal:home")))
+
+
+def test_api_key_without_a_scope_or_too_far_ahead_is_refused(client: Client, acme_admin: User) -> None:
+    login(client, acme_admin)
+    response = client.post(reverse("portal:api-key-create"), {"name": "nothing"})
+    assert response.status_code == 400
+    too_far = (timezone.now() + timedelta(days=400)).date().isoformat()
+    response = client.post(
+        reverse("portal:api-key-create"), {"name": "forever", "scopes": ["read"], "expires_on": too_far}
+    )
+    assert response.status_code == 400
+    assert "at most one year ahead" in text(response)
+    assert not MemberAPIKey.objects.exists()
+
+
+def test_api_key_revoked_from_the_list(client: Client, acme_admin: User, globex_admin: User) -> None:
+    key, _raw = services.api_key_create(actor=acme_admin, name="Old integration", scopes=["read"])
+    revoke = reverse("portal:api-key-revoke", args=[key.prefix])
+
+    # Another member's admin neither sees nor revokes it.
+    login(client, globex_admin)
+    assert key.prefix not in rows(client.get(reverse("portal:api-key-list")))
+    assert client.post(revoke).status_code == 404
+    key.refresh_from_db()
+    assert not key.revoked
+
+    login(client, acme_admin)
+    assert client.get(revoke).status_code == 405
+    response = client.post(revoke)
+    assert response.status_code == 302
+    key.refresh_from_db()
+    assert key.revoked
+    listing = text(client.get(reverse("portal:api-key-list")))
+    assert "is revoked" in listing and "revoked " in listing
+    assert f'action="{revoke}"' not in listing
