@@ -8,7 +8,9 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -58,13 +60,6 @@ def clusters() -> list[Cluster]:
 def officer() -> User:
     return User.objects.create_user(
         username="officer", password=PASSWORD, consortium_role=ConsortiumRole.OFFICER, email="o@example.com"
-    )
-
-
-@pytest.fixture
-def auditor() -> User:
-    return User.objects.create_user(
-        username="auditor", password=PASSWORD, consortium_role=ConsortiumRole.AUDITOR
     )
 
 
@@ -187,6 +182,7 @@ def test_officer_home_counts_pending_applications(client: Client, officer: User,
         ("acme_admin", {"Members", "People", "API keys"}),
         ("acme_analyst", {"Members"}),
         ("officer", {"Members", "People"}),
+        ("auditor", {"Members"}),
     ],
 )
 def test_nav_offers_only_the_sections_the_role_may_use(
@@ -209,6 +205,18 @@ def test_officer_gets_404_on_member_admin_pages(client: Client, officer: User) -
     login(client, officer)
     for name in ["portal:person-create", "portal:api-key-list", "portal:api-key-create"]:
         assert client.get(reverse(name)).status_code == 404, name
+
+
+def test_auditor_reads_the_directory_but_decides_nothing_and_sees_no_people(
+    client: Client, auditor: User, acme: Member, acme_admin: User
+) -> None:
+    login(client, auditor)
+    assert 'name="status"' in text(client.get(reverse("portal:member-list")))
+    url = reverse("portal:member-detail", args=[acme.pk])
+    assert 'value="suspend"' not in text(client.get(url))
+    assert client.post(url, {"action": "suspend", "reason": "audit"}).status_code == 403
+    assert client.get(reverse("portal:people-list")).status_code == 404
+    assert client.get(reverse("portal:person-detail", args=[acme_admin.pk])).status_code == 404
 
 
 def test_user_of_an_applied_member_sees_home_but_not_the_directory(
@@ -372,8 +380,46 @@ def test_member_admin_may_not_decide_on_membership(client: Client, acme_admin: U
     assert globex.status == MemberStatus.ACTIVE
 
 
-def test_unknown_member_is_404(client: Client, acme_admin: User) -> None:
-    assert login(client, acme_admin).get(reverse("portal:member-detail", args=[999999])).status_code == 404
+def test_another_firm_s_application_is_404_to_members(
+    client: Client, acme_admin: User, make_member: Callable[..., Member]
+) -> None:
+    applicant = make_member(42, "Hooli Robotics Co., Ltd.", admit=False)
+    login(client, acme_admin)
+    assert client.get(reverse("portal:member-detail", args=[applicant.pk])).status_code == 404
+    assert client.get(reverse("portal:member-detail", args=[999999])).status_code == 404
+    assert "Hooli Robotics" not in rows(client.get(reverse("portal:member-list")))
+
+
+def test_directory_queries_do_not_grow_with_the_rows(
+    client: Client, officer: User, acme: Member, make_member: Callable[..., Member]
+) -> None:
+    login(client, officer)
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert client.get(reverse("portal:member-list")).status_code == 200
+        return len(captured)
+
+    few = queries()
+    for serial in range(60, 65):
+        make_member(serial, f"Firm {serial} Co., Ltd.", cluster_slugs=["yangtze-auto"])
+    assert queries() == few
+
+
+def test_people_list_queries_do_not_grow_with_the_rows(
+    client: Client, acme_admin: User, make_user: Callable[..., User]
+) -> None:
+    login(client, acme_admin)
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert client.get(reverse("portal:people-list")).status_code == 200
+        return len(captured)
+
+    few = queries()
+    for n in range(5):
+        make_user(acme_admin.member, f"person-{n}", MemberRole.ANALYST)
+    assert queries() == few
 
 
 # --- People ---------------------------------------------------------------------------------------------
