@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from django.contrib import messages
@@ -14,6 +15,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.cache import add_never_cache_headers
 from django.views.decorators.http import require_http_methods, require_POST
+from rest_framework.throttling import SimpleRateThrottle
 
 from consortium import selectors, services
 from consortium.errors import NotFound, ServiceError
@@ -119,10 +121,25 @@ def home(request: HttpRequest) -> HttpResponse:
 # --- Membership application -----------------------------------------------------------------------------
 
 
+class ApplicationThrottle(SimpleRateThrottle):
+    """The API's `member_apply` rate and budget, shared: the public form is no way around the API's limit."""
+
+    scope = "member_apply"
+
+    def get_cache_key(self, request: Any, view: Any) -> str:
+        # The same key as DRF's ScopedRateThrottle on the API's apply endpoint.
+        ident = request.user.pk if request.user.is_authenticated else self.get_ident(request)
+        return self.cache_format % {"scope": self.scope, "ident": ident}
+
+
 @require_http_methods(["GET", "POST"])
 def apply(request: HttpRequest) -> HttpResponse:
     """The public application form; on success, redirect to the thank-you page (post/redirect/get)."""
     form = MemberApplicationForm(request.POST or None)
+    if request.method == "POST" and not (throttle := ApplicationThrottle()).allow_request(request, None):
+        wait = math.ceil(throttle.wait() or 1)
+        form.add_error(None, f"Too many applications from here. Please try again in {wait} seconds.")
+        return _render(request, "apply.html", {"form": form}, status=429)
     if request.method == "POST" and form.is_valid():
         applicant = request.user if request.user.is_authenticated else None
         try:

@@ -299,6 +299,38 @@ def test_application_with_a_taken_credit_code_is_refused_on_the_form(client: Cli
     assert Member.objects.count() == 1
 
 
+def test_applications_share_the_api_s_rate_limit(
+    client: Client, clusters: list[Cluster], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from consortium.views import ApplicationThrottle
+
+    monkeypatch.setattr(ApplicationThrottle, "rate", "2/hour", raising=False)
+    for serial in (32, 33):
+        response = client.post(reverse("portal:apply"), application(credit_code=credit_code(serial)))
+        assert response.status_code == 302
+    response = client.post(reverse("portal:apply"), application(credit_code=credit_code(34)))
+    assert response.status_code == 429
+    assert "Too many applications from here" in text(response)
+    assert not Member.objects.filter(credit_code=credit_code(34)).exists()
+
+
+def test_login_locks_out_after_five_failures(client: Client, acme_admin: User) -> None:
+    for attempt in range(1, 6):
+        response = client.post(reverse("portal:login"), {"username": "acme-admin", "password": "wrong"})
+        # The fifth failure is the one that locks.
+        assert response.status_code == (429 if attempt == 5 else 200), attempt
+    # Locked out: even the right password is refused now.
+    response = client.post(reverse("portal:login"), {"username": "acme-admin", "password": PASSWORD})
+    assert response.status_code == 429
+    assert "_auth_user_id" not in client.session
+
+
+def test_login_with_the_right_password_reaches_home(client: Client, acme_admin: User) -> None:
+    response = client.post(reverse("portal:login"), {"username": "acme-admin", "password": PASSWORD})
+    assert response.status_code == 302 and response["Location"] == reverse("portal:home")
+    assert client.get(reverse("portal:login"))["Location"] == reverse("portal:home")
+
+
 # --- Members --------------------------------------------------------------------------------------------
 
 
