@@ -1,0 +1,266 @@
+"""Offline export verifier: a hand-built export with a key rotation verifies; each tampering is named."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import subprocess
+import sys
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from ledger import canonical, merkle, signing
+from ledger.verify import EXPORT_FORMAT, verify_export
+
+ROOT_DIR = Path(__file__).resolve().parents[2]
+ORIGIN = "exchange.example.org/ledger"
+ROTATION = datetime(2026, 6, 1, tzinfo=UTC)
+KEY_1 = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
+KEY_2 = Ed25519PrivateKey.from_private_bytes(bytes(range(32, 64)))
+
+
+def _kid(key: Ed25519PrivateKey) -> str:
+    return signing.key_id(ORIGIN, signing.public_key_bytes(key))
+
+
+def _key_line(key: Ed25519PrivateKey, start: datetime, end: datetime | None) -> dict[str, Any]:
+    return {
+        "type": "key",
+        "key_id": _kid(key),
+        "public_key": base64.b64encode(signing.public_key_bytes(key)).decode(),
+        "valid_from": canonical.format_time(start),
+        "valid_until": canonical.format_time(end) if end else None,
+    }
+
+
+def _document(seq: int, when: datetime, **overrides: Any) -> dict[str, Any]:
+    document = {
+        "v": 1,
+        "id": str(uuid.UUID(int=seq + 1, version=4)),
+        "kind": "access.granted",
+        "time": canonical.format_time(when),
+        "actor": {"user": 7, "member": 3, "api_key": None},
+        "subject": {"type": "grant", "id": str(100 + seq)},
+        "members": [3, 4],
+        "payload": {"amount": seq * 10, "note": "Zürich \U0001f600"},
+    }
+    document.update(overrides)
+    return document
+
+
+def _entry_line(seq: int, document: dict[str, Any], key: Ed25519PrivateKey) -> dict[str, Any]:
+    data = canonical.canonical_bytes(document)
+    digest = canonical.leaf_hash(data)
+    return {
+        "type": "entry",
+        "seq": seq,
+        "canonical": base64.b64encode(data).decode(),
+        "leaf_hash": digest.hex(),
+        "accepted_at": document["time"],
+        "key_id": _kid(key),
+        "receipt": base64.b64encode(signing.sign_receipt(key, ORIGIN, digest, document["time"])).decode(),
+    }
+
+
+def _checkpoint_line(key: Ed25519PrivateKey, size: int, root: bytes) -> dict[str, Any]:
+    return {
+        "type": "checkpoint",
+        "tree_size": size,
+        "root_hash": root.hex(),
+        "note": signing.sign_checkpoint(key, ORIGIN, size, root),
+        "key_id": _kid(key),
+    }
+
+
+def build_export(size: int = 6) -> tuple[list[dict[str, Any]], list[bytes]]:
+    """Entries 0..2 under key 1 (before the rotation), 3.. under key 2; checkpoints at 3 and at the end."""
+    entries = []
+    for seq in range(size):
+        key = KEY_1 if seq < 3 else KEY_2
+        when = (ROTATION - timedelta(days=3 - seq)) if seq < 3 else ROTATION + timedelta(hours=seq)
+        entries.append(_entry_line(seq, _document(seq, when), key))
+    hashes = [bytes.fromhex(e["leaf_hash"]) for e in entries]
+    lines = [
+        {"type": "header", "format": EXPORT_FORMAT, "origin": ORIGIN, "tree_size": size},
+        _key_line(KEY_1, datetime(2026, 1, 1, tzinfo=UTC), ROTATION),
+        _key_line(KEY_2, ROTATION, None),
+        _checkpoint_line(KEY_1, 3, merkle.mth(hashes[:3])),
+        _checkpoint_line(KEY_2, size, merkle.mth(hashes)),
+        *entries,
+    ]
+    return lines, hashes
+
+
+def _jsonl(lines: list[dict[str, Any]]) -> list[str]:
+    return [json.dumps(line) + "\n" for line in lines]
+
+
+def _entry(lines: list[dict[str, Any]], seq: int) -> dict[str, Any]:
+    return next(line for line in lines if line["type"] == "entry" and line["seq"] == seq)
+
+
+def _checkpoint(lines: list[dict[str, Any]], size: int) -> dict[str, Any]:
+    return next(line for line in lines if line["type"] == "checkpoint" and line["tree_size"] == size)
+
+
+def test_valid_export_with_key_rotation_is_accepted() -> None:
+    lines, hashes = build_export()
+    report = verify_export(_jsonl(lines))
+    assert report.ok, report.failure
+    assert (report.entries, report.checkpoints, report.keys) == (6, 2, 2)
+    assert report.root == merkle.mth(hashes)
+    assert report.summary() == f"OK: 6 entries, 2 checkpoints, 2 keys, root {merkle.mth(hashes).hex()}"
+    assert verify_export(line.encode() for line in _jsonl(lines)).ok  # bytes lines, generator
+
+
+def test_flipped_byte_in_canonical_bytes_names_the_entry() -> None:
+    lines, _ = build_export()
+    entry = _entry(lines, 4)
+    data = bytearray(base64.b64decode(entry["canonical"]))
+    data[data.index(b"access.granted")] ^= 0x01  # 'a' -> '`': still canonical JSON, different hash
+    entry["canonical"] = base64.b64encode(bytes(data)).decode()
+    report = verify_export(_jsonl(lines))
+    assert not report.ok
+    assert report.failed_seq == 4
+    assert report.failure.startswith("FAIL at seq 4: leaf_hash")
+
+
+def test_non_canonical_json_is_refused_even_with_a_matching_hash() -> None:
+    lines, _ = build_export()
+    entry = _entry(lines, 1)
+    data = json.dumps(json.loads(base64.b64decode(entry["canonical"]))).encode()  # spaces, ASCII escapes
+    entry["canonical"] = base64.b64encode(data).decode()
+    entry["leaf_hash"] = canonical.leaf_hash(data).hex()
+    report = verify_export(_jsonl(lines))
+    assert report.failure.startswith("FAIL at seq 1: canonical bytes are not canonical")
+
+
+def test_bad_receipt_names_the_entry() -> None:
+    lines, _ = build_export()
+    entry = _entry(lines, 2)
+    signature = bytearray(base64.b64decode(entry["receipt"]))
+    signature[10] ^= 0x40
+    entry["receipt"] = base64.b64encode(bytes(signature)).decode()
+    report = verify_export(_jsonl(lines))
+    assert report.failure.startswith("FAIL at seq 2: receipt signature does not verify")
+    assert report.failed_seq == 2
+
+
+def test_receipt_by_a_retired_key_is_refused() -> None:
+    lines, _ = build_export()
+    document = json.loads(base64.b64decode(_entry(lines, 4)["canonical"]))
+    lines[lines.index(_entry(lines, 4))] = _entry_line(4, document, KEY_1)  # valid signature, wrong window
+    report = verify_export(_jsonl(lines))
+    assert report.failure.startswith("FAIL at seq 4: accepted_at")
+    assert "validity window" in report.failure
+
+
+def test_checkpoint_with_a_different_root_fails() -> None:
+    lines, hashes = build_export()
+    wrong = merkle.mth(hashes[:2])
+    # Validly signed, but not the root of the entries.
+    lines[lines.index(_checkpoint(lines, 3))] = _checkpoint_line(KEY_1, 3, wrong)
+    report = verify_export(_jsonl(lines))
+    assert report.failure.startswith("FAIL checkpoint 3: signed root")
+
+
+def test_checkpoint_note_and_fields_must_agree() -> None:
+    lines, hashes = build_export()
+    _checkpoint(lines, 6)["root_hash"] = merkle.mth(hashes[:5]).hex()
+    assert (
+        verify_export(_jsonl(lines)).failure == "FAIL checkpoint 6: root_hash does not match the signed note"
+    )
+    lines, _ = build_export()
+    _checkpoint(lines, 3)["key_id"] = _kid(KEY_2)
+    assert verify_export(_jsonl(lines)).failure.startswith("FAIL checkpoint 3: note does not verify")
+
+
+def test_checkpoint_after_its_entries_is_refused() -> None:
+    lines, _ = build_export()
+    checkpoint = _checkpoint(lines, 3)
+    lines.remove(checkpoint)
+    lines.append(checkpoint)
+    assert verify_export(_jsonl(lines)).failure.startswith("FAIL checkpoint 3: appears after the entries")
+
+
+def test_gap_and_truncation_are_named() -> None:
+    lines, _ = build_export()
+    lines.remove(_entry(lines, 2))
+    report = verify_export(_jsonl(lines))
+    assert report.failure.startswith("FAIL at seq 2: expected seq 2, found 3")
+    lines, _ = build_export()
+    lines.remove(_entry(lines, 5))
+    lines.remove(_checkpoint(lines, 6))
+    assert verify_export(_jsonl(lines)).failure.startswith("FAIL at seq 5: the export ends after 5 entries")
+
+
+def test_entry_version_must_be_1() -> None:
+    lines, _ = build_export()
+    when = datetime.fromisoformat(_entry(lines, 0)["accepted_at"])
+    lines[lines.index(_entry(lines, 0))] = _entry_line(0, _document(0, when, v=2), KEY_1)
+    assert verify_export(_jsonl(lines)).failure == 'FAIL at seq 0: entry is not an object with "v":1'
+
+
+def test_structural_problems() -> None:
+    lines, _ = build_export()
+    assert verify_export(_jsonl(lines[1:])).failure == "FAIL line 1: the first line must be the header"
+    assert verify_export(["{not json\n"]).failure == "FAIL line 1: not valid JSON"
+    assert verify_export([]).failure.startswith("FAIL line 0: the export is empty")
+    lines[1]["key_id"] = "00000000"
+    assert verify_export(_jsonl(lines)).failure.startswith("FAIL key 00000000: key_id does not match")
+
+
+def _run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    return subprocess.run(
+        [sys.executable, *args], capture_output=True, text=True, cwd=ROOT_DIR, env=env, timeout=60
+    )
+
+
+def test_command_line_needs_no_django(tmp_path: Path) -> None:
+    lines, hashes = build_export()
+    good = tmp_path / "good.jsonl"
+    good.write_text("".join(_jsonl(lines)), encoding="utf-8")
+    result = _run_cli("-m", "ledger.verify", str(good))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout == f"OK: 6 entries, 2 checkpoints, 2 keys, root {merkle.mth(hashes).hex()}\n"
+
+    # Same run with Django and rfc8785 made unimportable: the verifier must not touch them.
+    blocked = (
+        "import runpy, sys\n"
+        "for name in ('django', 'rfc8785'):\n    sys.modules[name] = None\n"
+        f"sys.argv = ['ledger.verify', {str(good)!r}]\n"
+        "runpy.run_module('ledger.verify', run_name='__main__')\n"
+    )
+    result = _run_cli("-c", blocked)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+    _entry(lines, 3)["leaf_hash"] = "00" * 32
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("".join(_jsonl(lines)), encoding="utf-8")
+    result = _run_cli("-m", "ledger.verify", str(bad))
+    assert result.returncode == 1
+    assert result.stdout.startswith("FAIL at seq 3: leaf_hash")
+
+
+def test_rules_replay_is_refused_not_faked(tmp_path: Path) -> None:
+    result = _run_cli("-m", "ledger.verify", str(tmp_path / "any.jsonl"), "--rules-replay")
+    assert result.returncode == 2
+    assert "credit replay is not part of export format" in result.stderr
+    assert "OK" not in result.stdout
+
+
+@pytest.mark.parametrize("size", [0, 1, 40])
+def test_sizes_including_empty(size: int) -> None:
+    lines, hashes = build_export(size)
+    if size < 3:
+        lines = [line for line in lines if not (line["type"] == "checkpoint" and line["tree_size"] == 3)]
+    report = verify_export(_jsonl(lines))
+    assert report.ok, report.failure
+    assert report.root == merkle.mth(hashes)
