@@ -259,7 +259,10 @@ def _managed_user_scope(actor: User, target_member_id: int | None) -> None:
     """Raise unless `actor` may manage people of member `target_member_id` (NotFound hides other members)."""
     if can(actor, Capability.VIEW_ALL_USERS):
         return
-    if actor.member_id is None or actor.member_id != target_member_id:
+    if actor.member_id is None:
+        # Consortium staff other than officers see every member but manage nobody's people.
+        raise NotPermitted("Only a member's admin or a consortium officer may manage its people.")
+    if actor.member_id != target_member_id:
         raise NotFound("No such user.")
     if not can(actor, Capability.MANAGE_OWN_USERS):
         raise NotPermitted("Only the member's admin may manage its people.")

@@ -1,4 +1,4 @@
-"""The member lifecycle through the API: every legal step, illegal ones refused with 409, history and ledger."""
+"""The member lifecycle through the API: every legal step, illegal ones refused (409), history, ledger."""
 
 from __future__ import annotations
 
