@@ -1,5 +1,6 @@
 """Portal (server-rendered HTML) routes, namespace `portal`."""
 
+from django.conf import settings
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
@@ -10,7 +11,11 @@ urlpatterns = [
     path("", views.home, name="home"),
     path(
         "login/",
-        auth_views.LoginView.as_view(template_name="consortium/login.html", redirect_authenticated_user=True),
+        auth_views.LoginView.as_view(
+            template_name="consortium/login.html",
+            redirect_authenticated_user=True,
+            extra_context={"failure_limit": settings.AXES_FAILURE_LIMIT},
+        ),
         name="login",
     ),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
