@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -226,3 +227,13 @@ def test_module_never_reprs_private_material(key: Ed25519PrivateKey) -> None:
     checkpoint = parse_checkpoint(sign_checkpoint(key, ORIGIN, 1, ROOT))
     for text in (repr(checkpoint), repr(key), str(signing.__dict__.get("__all__"))):
         assert raw.hex() not in text and base64.b64encode(raw).decode() not in text
+
+
+def test_documented_example() -> None:
+    """The worked example in docs/ledger-format.md section 7 is what this code produces."""
+    doc_key = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
+    origin = "consortium.example/exchange/ledger"
+    root = bytes.fromhex("4e3bbb1f7b478dcfe71fb631631519a3bca12c9aefca1612bfce4c13a86264d4")
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "ledger-format.md").read_text(encoding="utf-8")
+    assert verifier_key(origin, public_key_bytes(doc_key)) in doc
+    assert sign_checkpoint(doc_key, origin, 5, root) in doc
