@@ -1,0 +1,150 @@
+"""One error shape everywhere: RFC 9457 problem details with a stable code; failed requests change nothing."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth.models import Group
+
+from consortium.models import Member, MemberStatusChange
+from ledger.models import LedgerEntry
+from tests.factories import MemberFactory
+
+pytestmark = pytest.mark.django_db
+
+APPLICATION = {
+    "legal_name": "Hangzhou Example Software Co., Ltd.",
+    "credit_code": "91330100716105852F",
+    "size_class": "medium",
+    "sector": "I",
+    "region": "Zhejiang",
+    "contact_name": "Wang Fang",
+    "contact_email": "wang.fang@example.cn",
+}
+
+
+def _counts() -> tuple[int, int, int, int]:
+    return (
+        Member.objects.count(),
+        Group.objects.count(),
+        MemberStatusChange.objects.count(),
+        LedgerEntry.objects.count(),
+    )
+
+
+def assert_problem(response, status: int, code: str) -> dict:
+    assert response.status_code == status, response.content
+    assert response["Content-Type"] == "application/problem+json"
+    body = response.json()
+    assert {"type", "title", "status", "detail", "code"} <= set(body)
+    assert body["status"] == status
+    assert body["code"] == code
+    assert body["type"] == f"urn:consortium-exchange:problem:{code}"
+    assert body["title"] and body["detail"]
+    return body
+
+
+def test_malformed_json(api_client) -> None:
+    before = _counts()
+    response = api_client.post(
+        "/api/v1/members/", data='{"legal_name": "x",', content_type="application/json"
+    )
+    assert_problem(response, 400, "malformed_request")
+    assert _counts() == before
+
+
+@pytest.mark.parametrize(
+    ("code", "message"),
+    [
+        ("91330100716105852", "has 18 characters; this one has 17"),
+        ("91330100716105852G", "first 17 characters require 'F'"),
+        ("9133010071610585IF", "Character 17 ('I') is not allowed"),
+    ],
+)
+def test_invalid_credit_code(api_client, code, message) -> None:
+    before = _counts()
+    body = assert_problem(
+        api_client.post("/api/v1/members/", {**APPLICATION, "credit_code": code}, format="json"),
+        400,
+        "invalid_credit_code",
+    )
+    assert message in body["detail"]
+    assert message in body["errors"]["credit_code"][0]
+    assert _counts() == before
+
+
+def test_duplicate_credit_code(api_client) -> None:
+    MemberFactory(credit_code="91330100716105852F")
+    before = _counts()
+    body = assert_problem(
+        api_client.post("/api/v1/members/", APPLICATION, format="json"), 400, "duplicate_credit_code"
+    )
+    assert "91330100716105852F" in body["detail"]
+    assert _counts() == before
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "code"),
+    [
+        ("sector", "Z", "unknown_sector"),
+        ("size_class", "huge", "unknown_size_class"),
+        ("clusters", ["atlantis"], "unknown_cluster"),
+        ("contact_email", "not-an-address", "invalid_email"),
+    ],
+)
+def test_unknown_values(api_client, field, value, code) -> None:
+    before = _counts()
+    body = assert_problem(
+        api_client.post("/api/v1/members/", {**APPLICATION, field: value}, format="json"), 400, code
+    )
+    assert body["errors"]
+    assert _counts() == before
+
+
+def test_missing_fields_are_listed(api_client) -> None:
+    body = assert_problem(api_client.post("/api/v1/members/", {}, format="json"), 400, "validation_error")
+    assert {"legal_name", "credit_code", "sector", "contact_email"} <= set(body["errors"])
+
+
+def test_not_found(client_for, officer) -> None:
+    assert_problem(client_for(officer).get("/api/v1/members/999999/"), 404, "not_found")
+    assert_problem(client_for(officer).get("/api/v1/no-such-endpoint/"), 404, "not_found")
+
+
+def test_method_not_allowed(client_for, officer, member) -> None:
+    before = _counts()
+    assert_problem(client_for(officer).delete(f"/api/v1/members/{member.pk}/"), 405, "method_not_allowed")
+    assert_problem(
+        client_for(officer).put(f"/api/v1/users/{officer.pk}/", {}, format="json"), 405, "method_not_allowed"
+    )
+    assert _counts() == before
+
+
+def test_unauthenticated(api_client) -> None:
+    response = api_client.get("/api/v1/users/")
+    assert_problem(response, 401, "not_authenticated")
+    assert response["WWW-Authenticate"] == "Api-Key"
+
+
+def test_conflict_carries_current_state(client_for, officer) -> None:
+    member = MemberFactory(status="withdrawn")
+    body = assert_problem(
+        client_for(officer).post(f"/api/v1/members/{member.pk}/admit/", {}, format="json"),
+        409,
+        "illegal_transition",
+    )
+    assert body["current_state"] == "withdrawn"
+
+
+def test_application_throttle(api_client, settings) -> None:
+    from rest_framework.settings import api_settings
+    from rest_framework.throttling import ScopedRateThrottle
+
+    rates = {**api_settings.DEFAULT_THROTTLE_RATES, "member_apply": "2/hour"}
+    ScopedRateThrottle.THROTTLE_RATES = rates
+    try:
+        for _ in range(2):
+            api_client.post("/api/v1/members/", {}, format="json")
+        assert_problem(api_client.post("/api/v1/members/", APPLICATION, format="json"), 429, "throttled")
+    finally:
+        ScopedRateThrottle.THROTTLE_RATES = api_settings.DEFAULT_THROTTLE_RATES
+    assert not Member.objects.exists()
