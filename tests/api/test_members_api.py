@@ -1,0 +1,154 @@
+"""Members, people, keys and clusters lists: filters, the `me` endpoint, flat query counts, login lockout."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.factories import ClusterFactory, MemberFactory, UserFactory, make_api_key
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def directory(db):
+    yrd = ClusterFactory(slug="yrd-manufacturing", name="Yangtze River Delta advanced manufacturing")
+    prd = ClusterFactory(slug="prd-electronics", name="Pearl River Delta electronics")
+    a = MemberFactory(legal_name="Alpha Robotics", sector="C", size_class="large", region="Jiangsu")
+    a.clusters.add(yrd)
+    b = MemberFactory(legal_name="Beta Chips", sector="C", size_class="small", region="Guangdong")
+    b.clusters.add(prd)
+    c = MemberFactory(legal_name="Gamma Software", sector="I", size_class="micro", region="Guangdong")
+    c.clusters.add(prd, yrd)
+    MemberFactory(legal_name="Delta Applied", status="applied", region="Sichuan")
+    return {"alpha": a, "beta": b, "gamma": c}
+
+
+def _names(response) -> list[str]:
+    assert response.status_code == 200, response.content
+    return [m["legal_name"] for m in response.json()["results"]]
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("sector=I", ["Gamma Software"]),
+        ("size_class=large", ["Alpha Robotics"]),
+        ("cluster=prd-electronics", ["Beta Chips", "Gamma Software"]),
+        ("region=guangdong", ["Beta Chips", "Gamma Software"]),
+        ("search=chip", ["Beta Chips"]),
+        ("status=applied", ["Delta Applied"]),
+        ("cluster=yrd-manufacturing&sector=C", ["Alpha Robotics"]),
+    ],
+)
+def test_member_filters(client_for, officer, directory, query, expected) -> None:
+    assert _names(client_for(officer).get(f"/api/v1/members/?{query}")) == expected
+
+
+def test_search_by_credit_code(client_for, officer, directory) -> None:
+    code = directory["beta"].credit_code
+    assert _names(client_for(officer).get(f"/api/v1/members/?search={code[-6:]}")) == ["Beta Chips"]
+
+
+def test_members_see_active_directory_not_applications(client_for, directory) -> None:
+    user = UserFactory(member=directory["alpha"], member_role="analyst")
+    assert _names(client_for(user).get("/api/v1/members/")) == [
+        "Alpha Robotics",
+        "Beta Chips",
+        "Gamma Software",
+    ]
+
+
+def test_user_filters(client_for, member, member_admin, analyst, data_steward) -> None:
+    UserFactory(member=member, member_role="analyst", username="gone", is_active=False)
+    client = client_for(member_admin)
+    names = {u["username"] for u in client.get("/api/v1/users/?role=analyst").json()["results"]}
+    assert names == {"own-analyst", "gone"}
+    names = {
+        u["username"] for u in client.get("/api/v1/users/?role=analyst&is_active=false").json()["results"]
+    }
+    assert names == {"gone"}
+
+
+def test_clusters_are_public(api_client, directory) -> None:
+    slugs = [c["slug"] for c in api_client.get("/api/v1/clusters/").json()["results"]]
+    assert slugs == ["prd-electronics", "yrd-manufacturing"]
+
+
+def test_me(client_for, member_admin, officer) -> None:
+    me = client_for(member_admin).get("/api/v1/me/").json()
+    assert me["user"]["username"] == "own-admin"
+    assert me["member"]["legal_name"] == "Own Firm Co., Ltd."
+    assert me["role"] == "member_admin"
+    assert "member.manage_api_keys" in me["capabilities"]
+    staff = client_for(officer).get("/api/v1/me/").json()
+    assert (staff["member"], staff["role"]) == (None, "officer")
+    assert "consortium.decide_membership" in staff["capabilities"]
+
+
+def test_page_size_is_capped(client_for, officer) -> None:
+    MemberFactory.create_batch(3)
+    response = client_for(officer).get("/api/v1/members/?page_size=100000")
+    assert response.status_code == 200
+    assert len(response.json()["results"]) == 3
+
+
+def _populate(n: int) -> tuple:
+    cluster = ClusterFactory(slug="load")
+    members = MemberFactory.create_batch(n)
+    for m in members:
+        m.clusters.add(cluster)
+    admin = UserFactory(member=members[0], member_role="member_admin")
+    UserFactory.create_batch(n, member=members[0], member_role="analyst")
+    for i in range(n):
+        make_api_key(admin=admin, scopes=["read"], name=f"k{i}")
+    return admin
+
+
+@pytest.mark.parametrize(
+    "path", ["/api/v1/members/", "/api/v1/users/", "/api/v1/api-keys/", "/api/v1/clusters/"]
+)
+def test_list_query_count_does_not_grow_with_page_size(
+    client_for, officer, path, django_assert_max_num_queries
+):
+    _populate(105)
+    client = client_for(officer)
+    counts = []
+    for size in (10, 100):
+        from django.db import connection
+        from django.test.utils import CaptureQueriesContext
+
+        with CaptureQueriesContext(connection) as ctx:
+            response = client.get(f"{path}?page_size={size}")
+        assert response.status_code == 200
+        assert len(response.json()["results"]) == (size if path != "/api/v1/clusters/" else 1)
+        counts.append(len(ctx.captured_queries))
+    assert counts[0] == counts[1], counts
+    with django_assert_max_num_queries(counts[0]):
+        client.get(f"{path}?page_size=100")
+
+
+def test_member_admin_lists_are_flat_too(client_for, django_assert_max_num_queries) -> None:
+    admin = _populate(105)
+    client = client_for(admin)
+    for path in ("/api/v1/users/", "/api/v1/api-keys/", "/api/v1/members/"):
+        with django_assert_max_num_queries(8):
+            assert len(client.get(f"{path}?page_size=10").json()["results"]) == 10
+        with django_assert_max_num_queries(8):
+            assert len(client.get(f"{path}?page_size=100").json()["results"]) == 100
+
+
+def test_login_is_locked_after_five_failures(client, member_admin) -> None:
+    for attempt in range(1, 6):
+        response = client.post("/login/", {"username": "own-admin", "password": "wrong"})
+        # The form again with an error; the fifth failure itself already trips the lock.
+        assert response.status_code == (429 if attempt == 5 else 200)
+        assert "_auth_user_id" not in client.session
+    response = client.post("/login/", {"username": "own-admin", "password": "demo-pass-2026"})
+    assert response.status_code == 429
+    assert "_auth_user_id" not in client.session
+
+
+def test_right_password_logs_in_before_lockout(client, member_admin) -> None:
+    response = client.post("/login/", {"username": "own-admin", "password": "demo-pass-2026"})
+    assert response.status_code == 302
+    assert client.session["_auth_user_id"] == str(member_admin.pk)
