@@ -396,6 +396,33 @@ def user_deactivate(*, actor: User, user: User) -> User:
     return locked
 
 
+OFFICER_GROUP = "consortium:officers"
+# What officers may do in the Django admin; lifecycle changes still go through the services' rules.
+OFFICER_ADMIN_PERMISSIONS = [
+    "view_member",
+    "change_member",
+    "view_memberstatuschange",
+    "view_cluster",
+    "add_cluster",
+    "change_cluster",
+    "view_user",
+    "change_user",
+    "view_memberapikey",
+]
+
+
+def officers_group() -> Group:
+    """The group holding officers' Django-admin permissions (created on first use, idempotent)."""
+    from django.contrib.auth.models import Permission
+
+    group, _ = Group.objects.get_or_create(name=OFFICER_GROUP)
+    wanted = Permission.objects.filter(
+        content_type__app_label="consortium", codename__in=OFFICER_ADMIN_PERMISSIONS
+    )
+    group.permissions.add(*wanted)
+    return group
+
+
 def staff_user_create(
     *,
     username: str,
@@ -423,15 +450,17 @@ def staff_user_create(
             first_name=first_name,
             last_name=last_name,
             consortium_role=consortium_role,
-            # The Django admin is the officers' back office; other staff use the portal and API.
+            # The Django admin is the officers' back office; other staff use the portal and API. Not
+            # superusers: a superuser passes every object-permission check, which would bypass the policies.
             is_staff=consortium_role == ConsortiumRole.OFFICER,
-            is_superuser=consortium_role == ConsortiumRole.OFFICER,
         )
         if password:
             user.set_password(password)
         else:
             user.set_unusable_password()
         user.save()
+        if consortium_role == ConsortiumRole.OFFICER:
+            user.groups.add(officers_group())
         ledger_append(
             kind="consortium.staff_added",
             actor=actor,

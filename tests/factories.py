@@ -79,13 +79,24 @@ class UserFactory(factory.django.DjangoModelFactory):
 
 
 class StaffFactory(factory.django.DjangoModelFactory):
+    """Consortium staff; officers get the Django admin, as services.staff_user_create does."""
+
     class Meta:
         model = User
+        skip_postgeneration_save = True
 
     username = factory.Sequence(lambda n: f"staff{n}")
     email = factory.LazyAttribute(lambda o: f"{o.username}@consortium.example")
     consortium_role = ConsortiumRole.OFFICER
+    is_staff = factory.LazyAttribute(lambda o: o.consortium_role == ConsortiumRole.OFFICER)
     password = factory.django.Password(DEMO_PASSWORD)
+
+    @factory.post_generation
+    def officer_permissions(self, create: bool, extracted: Any, **kwargs: Any) -> None:
+        if create and self.consortium_role == ConsortiumRole.OFFICER:
+            from consortium.services import officers_group
+
+            self.groups.add(officers_group())
 
 
 def make_api_key(*, admin: User, scopes: list[str], expires_at: Any = None, name: str = "test key") -> tuple:

@@ -1,0 +1,135 @@
+"""Django admin for consortium officers: members (with their read-only history), clusters, people, API keys.
+
+Lifecycle changes go through consortium.services from admin actions, so the ledger records them too.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from consortium import services
+from consortium.errors import ServiceError
+from consortium.models import Cluster, Member, MemberAPIKey, MemberStatusChange, User
+
+
+class MemberStatusChangeInline(admin.TabularInline):
+    model = MemberStatusChange
+    fields = ["at", "from_status", "to_status", "actor", "reason"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+def _run(
+    modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[Member], verb: str, **kw: Any
+) -> None:
+    service = getattr(services, f"member_{verb}")
+    done = 0
+    for member in queryset:
+        try:
+            service(member=member, actor=request.user, **kw)
+            done += 1
+        except ServiceError as exc:
+            modeladmin.message_user(request, f"{member}: {exc.detail}", messages.ERROR)
+    if done:
+        modeladmin.message_user(request, f"{verb.title()}: {done} member(s).", messages.SUCCESS)
+
+
+@admin.register(Member)
+class MemberAdmin(admin.ModelAdmin):
+    list_display = [
+        "legal_name",
+        "credit_code",
+        "status",
+        "size_class",
+        "sector",
+        "region",
+        "status_changed_at",
+    ]
+    list_filter = ["status", "size_class", "sector", "clusters"]
+    search_fields = ["legal_name", "credit_code"]
+    # Status and identity change only through the services (lifecycle actions, applications).
+    readonly_fields = ["credit_code", "status", "status_changed_at", "created_at", "group"]
+    inlines = [MemberStatusChangeInline]
+    actions = ["admit", "suspend"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # members apply through the portal or the API, which check the code and write the ledger
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.action(description="Admit the selected applications")
+    def admit(self, request: HttpRequest, queryset: QuerySet[Member]) -> None:
+        _run(self, request, queryset, "admit", reason="Admitted in the admin")
+
+    @admin.action(description="Suspend the selected members")
+    def suspend(self, request: HttpRequest, queryset: QuerySet[Member]) -> None:
+        _run(self, request, queryset, "suspend", reason="Suspended in the admin")
+
+
+@admin.register(Cluster)
+class ClusterAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "region"]
+    prepopulated_fields = {"slug": ["name"]}
+    search_fields = ["name", "slug"]
+
+
+@admin.register(User)
+class UserAdmin(DjangoUserAdmin):
+    list_display = ["username", "email", "member", "member_role", "consortium_role", "is_active"]
+    list_filter = ["member_role", "consortium_role", "is_active", "is_staff"]
+    list_select_related = ["member"]
+    fieldsets = [
+        *DjangoUserAdmin.fieldsets,
+        ("Consortium", {"fields": ["member", "member_role", "consortium_role"]}),
+    ]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        readonly = list(super().get_readonly_fields(request, obj))
+        if not request.user.is_superuser:
+            # Officers administer people, not privileges: no self-promotion through the admin.
+            readonly += ["is_superuser", "is_staff", "groups", "user_permissions", "consortium_role"]
+        return readonly
+
+
+@admin.register(MemberAPIKey)
+class MemberAPIKeyAdmin(admin.ModelAdmin):
+    list_display = ["name", "prefix", "member", "scopes", "created", "expiry_date", "revoked", "last_used_at"]
+    list_filter = ["revoked"]
+    list_select_related = ["member"]
+    search_fields = ["name", "prefix", "member__legal_name"]
+    # The hash, its prefix and the key's owner are fixed at creation; keys are created by member admins.
+    readonly_fields = [
+        "id",
+        "prefix",
+        "hashed_key",
+        "member",
+        "system_user",
+        "scopes",
+        "created",
+        "created_by",
+        "expiry_date",
+        "revoked",
+        "revoked_at",
+        "revoked_by",
+        "last_used_at",
+    ]
+    fields = ["name", *readonly_fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

@@ -1,0 +1,84 @@
+"""The demo seed (complete, valid, idempotent, through the services) and the admin's lifecycle actions."""
+
+from __future__ import annotations
+
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+
+from consortium import credit_code
+from consortium.models import Cluster, Member, MemberAPIKey, MemberStatusChange, User
+from ledger.models import LedgerEntry
+from tests.factories import MemberFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def _snapshot() -> tuple[int, ...]:
+    return tuple(
+        model.objects.count()
+        for model in (Member, User, Cluster, MemberAPIKey, MemberStatusChange, LedgerEntry)
+    )
+
+
+def test_seed_demo_is_complete_and_idempotent() -> None:
+    out = StringIO()
+    call_command("seed_demo", "--print-logins", "--site-url", "http://example.test:8000", stdout=out)
+    text = out.getvalue()
+    assert "http://example.test:8000/" in text
+    assert "http://example.test:8000/api/docs/" in text
+    assert "Demo API key for" in text
+    for login in ("officer", "security", "auditor", "huaxin-admin", "huaxin-steward", "huaxin-analyst"):
+        assert login in text
+    members = list(Member.objects.all())
+    assert len(members) >= 8
+    assert {m.size_class for m in members} == {"large", "medium", "small", "micro"}
+    assert len({m.sector for m in members}) >= 4
+    assert Cluster.objects.count() >= 2
+    assert all(credit_code.validate(m.credit_code) == m.credit_code for m in members)
+    statuses = [m.status for m in members]
+    assert statuses.count("applied") == 1 and statuses.count("suspended") == 1
+    assert statuses.count("active") >= 6
+    roles = set(User.objects.values_list("member_role", flat=True)) | set(
+        User.objects.values_list("consortium_role", flat=True)
+    )
+    assert {"member_admin", "data_steward", "analyst", "officer", "security_officer", "auditor"} <= roles
+    assert User.objects.get(username="huaxin-analyst").check_password("demo-pass-2026")
+    assert LedgerEntry.objects.filter(kind="member.admitted").count() == statuses.count("active") + 1
+    assert LedgerEntry.objects.filter(kind="member.suspended").count() == 1
+
+    before = _snapshot()
+    out = StringIO()
+    call_command("seed_demo", stdout=out)
+    assert _snapshot() == before
+    assert "Demo API key" not in out.getvalue()
+
+
+def test_admin_admit_action_goes_through_the_service(client, officer) -> None:
+    applied = MemberFactory(status="applied")
+    client.force_login(officer)
+    response = client.post(
+        "/admin/consortium/member/", {"action": "admit", "_selected_action": [applied.pk]}, follow=True
+    )
+    assert response.status_code == 200
+    applied.refresh_from_db()
+    assert applied.status == "active"
+    assert MemberStatusChange.objects.filter(member=applied, to_status="active", actor=officer).exists()
+    assert LedgerEntry.objects.filter(kind="member.admitted", subject_id=str(applied.pk)).exists()
+
+
+def test_admin_pages_render(client, officer, member_admin) -> None:
+    from tests.factories import make_api_key
+
+    key, _ = make_api_key(admin=member_admin, scopes=["read"])
+    client.force_login(officer)
+    for path in (
+        "/admin/consortium/member/",
+        f"/admin/consortium/member/{member_admin.member_id}/change/",
+        "/admin/consortium/cluster/",
+        "/admin/consortium/user/",
+        "/admin/consortium/memberapikey/",
+        f"/admin/consortium/memberapikey/{key.pk}/change/",
+    ):
+        assert client.get(path).status_code == 200, path
