@@ -1,4 +1,4 @@
-"""The Celery application: reads CELERY_* settings; with no broker configured, tasks run eagerly in-process."""
+"""The Celery application: CELERY_* settings; with no broker configured, tasks run eagerly in-process."""
 
 import os
 

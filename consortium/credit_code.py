@@ -45,7 +45,8 @@ def validate(code: str) -> str:
     for position, char in enumerate(code, start=1):
         if char not in _VALUE:
             raise CreditCodeError(
-                f"Character {position} ('{char}') is not allowed: codes use 0-9 and A-Y without I, O, S, V, Z."
+                f"Character {position} ('{char}') is not allowed: "
+                "codes use 0-9 and A-Y without I, O, S, V, Z."
             )
     authority, org_type = code[0], code[1]
     if authority not in _AUTHORITY_TYPES:
@@ -59,6 +60,7 @@ def validate(code: str) -> str:
     expected = check_character(code[:17])
     if code[17] != expected:
         raise CreditCodeError(
-            f"The check character (character 18) is '{code[17]}' but the first 17 characters require '{expected}'."
+            f"The check character (character 18) is '{code[17]}' "
+            f"but the first 17 characters require '{expected}'."
         )
     return code

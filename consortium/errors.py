@@ -31,7 +31,12 @@ class ValidationFailed(ServiceError):
     title = "The input is not valid"
 
     def __init__(
-        self, detail: str, *, code: str | None = None, errors: dict[str, list[str]] | None = None, **extra: Any
+        self,
+        detail: str,
+        *,
+        code: str | None = None,
+        errors: dict[str, list[str]] | None = None,
+        **extra: Any,
     ) -> None:
         super().__init__(detail, code=code, **extra)
         if errors:

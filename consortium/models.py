@@ -103,8 +103,12 @@ class Member(models.Model):
     class Meta:
         ordering = ["legal_name"]
         constraints = [
-            models.CheckConstraint(condition=models.Q(status__in=MemberStatus.values), name="member_status_valid"),
-            models.CheckConstraint(condition=models.Q(size_class__in=SizeClass.values), name="member_size_valid"),
+            models.CheckConstraint(
+                condition=models.Q(status__in=MemberStatus.values), name="member_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(size_class__in=SizeClass.values), name="member_size_valid"
+            ),
             models.CheckConstraint(condition=models.Q(sector__in=Sector.values), name="member_sector_valid"),
         ]
 

@@ -46,7 +46,14 @@ ROLE_CAPABILITIES: dict[str, frozenset[Capability]] = {
         _READ | {C.REQUEST_ACCESS, C.MANAGE_DATASETS, C.DECIDE_REQUESTS, C.VIEW_OWN_USERS, C.MANAGE_OWN_USERS}
     ),
     ConsortiumRole.OFFICER: frozenset(
-        {C.VIEW_ALL_MEMBERS, C.VIEW_ALL_USERS, C.DECIDE_MEMBERSHIP, C.BROWSE_CATALOG, C.REVOKE_ANY_GRANT, C.AUDIT}
+        {
+            C.VIEW_ALL_MEMBERS,
+            C.VIEW_ALL_USERS,
+            C.DECIDE_MEMBERSHIP,
+            C.BROWSE_CATALOG,
+            C.REVOKE_ANY_GRANT,
+            C.AUDIT,
+        }
     ),
     ConsortiumRole.SECURITY_OFFICER: frozenset({C.VIEW_ALL_MEMBERS, C.BROWSE_CATALOG, C.DECIDE_CONFIDENTIAL}),
     ConsortiumRole.AUDITOR: frozenset({C.VIEW_ALL_MEMBERS, C.BROWSE_CATALOG, C.AUDIT}),
@@ -76,7 +83,9 @@ def capabilities(user: User | Any, api_key: Any = None) -> frozenset[Capability]
         return frozenset()
     granted = ROLE_CAPABILITIES.get(user.member_role, frozenset())
     if user.member_role == MemberRole.SYSTEM:
-        scopes = set(getattr(api_key, "scopes", None) or getattr(getattr(user, "api_key", None), "scopes", []))
+        scopes = set(
+            getattr(api_key, "scopes", None) or getattr(getattr(user, "api_key", None), "scopes", [])
+        )
         granted = frozenset(cap for cap in granted if CAPABILITY_SCOPE.get(cap) in scopes)
     return granted
 

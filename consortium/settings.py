@@ -121,6 +121,7 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(VAR_DIR / "static")))
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(VAR_DIR / "media")))
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns about a missing directory otherwise
 MEDIA_URL = "media/"
 STORAGES = {
     "default": {
@@ -192,7 +193,7 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
-    "ENUM_NAME_OVERRIDES": {},
+    "ENUM_NAME_OVERRIDES": {"MemberStatusEnum": "consortium.models.MemberStatus"},
 }
 
 # --- Cache (throttles, login lockouts) ------------------------------------------------------------------
@@ -232,6 +233,10 @@ LEDGER = {
     # After each commit that appended entries: "inline" runs the sequencer in the committing process when no
     # other process holds the sequencer lock; "task" sends a Celery task; "off" leaves it to beat.
     "SEQUENCE_AFTER_COMMIT": env.str("LEDGER_SEQUENCE_AFTER_COMMIT", default="inline"),
+    # ...at most this often per process, so that under load the sequencer integrates batches.
+    "SEQUENCE_AFTER_COMMIT_EVERY_MS": env.int(
+        "LEDGER_SEQUENCE_AFTER_COMMIT_EVERY_MS", default=0 if DEBUG else 100
+    ),
 }
 CELERY_BEAT_SCHEDULE = {
     "sequence-ledger": {

@@ -25,13 +25,13 @@ urlpatterns = [
 ]
 
 
-def handler404(request, exception):  # noqa: ANN001, ANN201 - Django's handler signature
+def handler404(request, exception):
     if request.path.startswith("/api/"):
         return problems.api_not_found(request, exception)
     return defaults.page_not_found(request, exception)
 
 
-def handler500(request):  # noqa: ANN001, ANN201
+def handler500(request):
     if request.path.startswith("/api/"):
         return problems.api_server_error(request)
     return defaults.server_error(request)

@@ -1,8 +1,9 @@
 """Ledger tables: entries, their sequence, stored Merkle subtrees, checkpoints and public keys (append-only).
 
-Every table here but `PendingEntry` refuses UPDATE, DELETE and TRUNCATE by database trigger (see the
-migration `0002_append_only_triggers`). `PendingEntry` is the sequencer's work queue, not part of the record:
-rows are inserted with their entry and deleted once the entry has a sequence number.
+Every table here but `SequencerState` refuses UPDATE, DELETE and TRUNCATE by database trigger (migration
+`0002_append_only_triggers`). `SequencerState` is the sequencer's bookmark, not part of the record.
+On PostgreSQL the entry table also has a `txid` column (migration `0003_entry_txid`), filled by the
+database with the inserting transaction's id, which lets the sequencer find new entries without a queue.
 """
 
 from __future__ import annotations
@@ -25,11 +26,11 @@ class LedgerEntry(models.Model):
     only `canonical`, so a copied column that disagrees with it is caught as tampering.
     """
 
-    uid = models.UUIDField(unique=True)
+    uid = models.UUIDField()
     kind = models.CharField(max_length=64, db_index=True)
-    accepted_at = models.DateTimeField(db_index=True)
+    accepted_at = models.DateTimeField()
     actor_user_id = models.BigIntegerField(null=True, blank=True)
-    actor_member_id = models.BigIntegerField(null=True, blank=True, db_index=True)
+    actor_member_id = models.BigIntegerField(null=True, blank=True)
     subject_type = models.CharField(max_length=40)
     subject_id = models.CharField(max_length=64)
     # "|3|17|": the ids of the members the entry concerns, delimited so a LIKE '%|3|%' finds member 3.
@@ -47,10 +48,10 @@ class LedgerEntry(models.Model):
         return f"{self.kind} {self.uid}"
 
 
-class PendingEntry(models.Model):
-    """An accepted entry still waiting for the sequencer (work queue; rows are deleted when sequenced)."""
+class SequencerState(models.Model):
+    """One row: on PostgreSQL, every entry of a transaction older than `settled_txid` is sequenced."""
 
-    entry = models.OneToOneField(LedgerEntry, primary_key=True, on_delete=models.PROTECT, related_name="+")
+    settled_txid = models.BigIntegerField(default=0)
 
 
 class LedgerLeaf(models.Model):

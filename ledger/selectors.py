@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Min, Q, QuerySet
+from django.db.models import Count, Min, Q, QuerySet
 from django.utils import timezone
 
 from consortium.errors import NotFound, ValidationFailed
 from consortium.models import MemberStatus
 from consortium.roles import Capability, can
 from ledger import tree
-from ledger.models import Checkpoint, LedgerLeaf, PendingEntry
+from ledger.models import Checkpoint, LedgerEntry, LedgerLeaf
 
 
 def may_read_log(user: Any) -> bool:
@@ -130,12 +130,15 @@ def ledger_status_for(*, user: Any) -> dict[str, Any]:
     from django.conf import settings
 
     _require_reader(user)
-    pending = PendingEntry.objects.aggregate(oldest=Min("entry__accepted_at"))["oldest"]
+    pending = LedgerEntry.objects.filter(leaf__isnull=True).aggregate(
+        count=Count("id"), oldest=Min("accepted_at")
+    )
     latest = Checkpoint.objects.order_by("-tree_size").values_list("tree_size", flat=True).first()
+    oldest = pending["oldest"]
     return {
         "tree_size": tree.tree_size(),
-        "pending_entries": PendingEntry.objects.count(),
-        "oldest_pending_age_seconds": (timezone.now() - pending).total_seconds() if pending else 0.0,
+        "pending_entries": pending["count"],
+        "oldest_pending_age_seconds": (timezone.now() - oldest).total_seconds() if oldest else 0.0,
         "max_integration_delay_seconds": settings.LEDGER["SEQUENCER_INTERVAL_SECONDS"],
         "checkpoint_interval_seconds": settings.LEDGER["CHECKPOINT_INTERVAL_SECONDS"],
         "latest_checkpoint_size": latest,

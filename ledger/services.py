@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import logging
 import re
+import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -17,11 +18,12 @@ from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Max
 from django.utils import timezone
 
 from consortium.errors import Conflict, ValidationFailed
 from ledger import canonical, keys, merkle, signing
-from ledger.models import Checkpoint, LedgerEntry, LedgerLeaf, LedgerNode, PendingEntry, SigningKey
+from ledger.models import Checkpoint, LedgerEntry, LedgerLeaf, SequencerState, SigningKey
 from ledger.tree import consistency_proof, node_hashes, root_hash, tree_size
 
 if TYPE_CHECKING:
@@ -116,32 +118,73 @@ def ledger_append(
     signature = signer.sign(
         signing.receipt_message(keys.origin(), leaf_hash, document["time"], signer.key_id)
     )
-    with transaction.atomic():
-        entry = LedgerEntry.objects.create(
-            uid=document["id"],
-            kind=kind,
-            accepted_at=accepted_at,
-            actor_user_id=document["actor"]["user"],
-            actor_member_id=actor_member_id,
-            subject_type=subject_type,
-            subject_id=str(subject_id),
-            member_refs="".join(f"|{member_id}" for member_id in member_ids) + ("|" if member_ids else ""),
-            canonical=data,
-            leaf_hash=leaf_hash,
-            key_id=signer.key_id,
-            receipt_signature=signature,
+    entry = LedgerEntry(
+        uid=document["id"],
+        kind=kind,
+        accepted_at=accepted_at,
+        actor_user_id=document["actor"]["user"],
+        actor_member_id=actor_member_id,
+        subject_type=subject_type,
+        subject_id=str(subject_id),
+        member_refs="".join(f"|{member_id}" for member_id in member_ids) + ("|" if member_ids else ""),
+        canonical=data,
+        leaf_hash=leaf_hash,
+        key_id=signer.key_id,
+        receipt_signature=signature,
+    )
+    # The hot path of every service: one plain INSERT (the ORM's save machinery costs as much as the
+    # row itself), no savepoint (one statement is atomic), and it commits with the caller's transaction.
+    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+        cursor.execute(
+            _INSERT_ENTRY,
+            [
+                LedgerEntry._meta.get_field(column).get_db_prep_save(getattr(entry, column), connection)
+                for column in _ENTRY_COLUMNS
+            ],
         )
-        PendingEntry.objects.create(entry=entry)
+        entry.id = cursor.fetchone()[0]
         transaction.on_commit(request_sequencing)
     return entry
 
 
+_ENTRY_COLUMNS = (
+    "uid",
+    "kind",
+    "accepted_at",
+    "actor_user_id",
+    "actor_member_id",
+    "subject_type",
+    "subject_id",
+    "member_refs",
+    "canonical",
+    "leaf_hash",
+    "key_id",
+    "receipt_signature",
+)
+_INSERT_ENTRY = (
+    f"INSERT INTO ledger_ledgerentry ({', '.join(_ENTRY_COLUMNS)}) "  # noqa: S608 - constant names only
+    f"VALUES ({', '.join(['%s'] * len(_ENTRY_COLUMNS))}) RETURNING id"
+)
+_last_sequencing_request = [0.0]
+
+
 def request_sequencing() -> None:
-    """After a commit: integrate pending entries now if no other sequencer is running (else it will)."""
-    mode = settings.LEDGER.get("SEQUENCE_AFTER_COMMIT", "inline")
+    """After a commit: have the pending entries integrated soon.
+
+    At most once per LEDGER["SEQUENCE_AFTER_COMMIT_EVERY_MS"] per process, so a busy process hands the
+    sequencer batches instead of single entries; beat's periodic run bounds the delay of whatever is left.
+    """
+    mode = settings.LEDGER["SEQUENCE_AFTER_COMMIT"]
+    now = time.monotonic()
+    if (
+        mode == "off"
+        or now - _last_sequencing_request[0] < settings.LEDGER["SEQUENCE_AFTER_COMMIT_EVERY_MS"] / 1000
+    ):
+        return
+    _last_sequencing_request[0] = now
     if mode == "inline":
         ledger_sequence()
-    elif mode == "task":
+    else:
         from ledger.tasks import sequence_ledger_task
 
         sequence_ledger_task.delay()
@@ -166,7 +209,7 @@ def ledger_sequence(*, max_batches: int | None = None) -> int:
     """Give pending entries the next sequence numbers and integrate them into the tree; return how many.
 
     Safe to call from any number of processes at once: only the lock holder works, in batches of
-    LEDGER["SEQUENCER_BATCH_SIZE"], each batch in its own transaction, until the queue is empty.
+    LEDGER["SEQUENCER_BATCH_SIZE"], each batch in its own transaction, until nothing is pending.
     """
     batch_size = settings.LEDGER["SEQUENCER_BATCH_SIZE"]
     sequenced = 0
@@ -175,11 +218,7 @@ def ledger_sequence(*, max_batches: int | None = None) -> int:
         with transaction.atomic():
             if not _take_sequencer_lock():
                 return sequenced
-            pending = list(
-                PendingEntry.objects.order_by("entry_id").values_list("entry_id", "entry__leaf_hash")[
-                    :batch_size
-                ]
-            )
+            pending = _pending_entries(batch_size)
             if not pending:
                 return sequenced
             _integrate(pending)
@@ -188,22 +227,72 @@ def ledger_sequence(*, max_batches: int | None = None) -> int:
     return sequenced
 
 
+def _pending_entries(limit: int) -> list[tuple[int, bytes]]:
+    """Up to `limit` committed entries without a sequence number, oldest first, as (id, leaf hash).
+
+    PostgreSQL: entries of transactions older than the snapshot's xmin can no longer change, so we take
+    those (from the bookmark on) and move the bookmark up; a later commit of an older id is never missed.
+    Entries of our own transaction are ours to sequence too: they commit or roll back with the leaves.
+    SQLite has one writer at a time, so ids commit in order and the next entries follow the last leaf's.
+    """
+    if connection.vendor != "postgresql":
+        last = LedgerLeaf.objects.aggregate(last=Max("entry_id"))["last"] or 0
+        return list(
+            LedgerEntry.objects.filter(id__gt=last).order_by("id").values_list("id", "leaf_hash")[:limit]
+        )
+    state, _ = SequencerState.objects.get_or_create(pk=1)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
+        horizon = cursor.fetchone()[0]
+        cursor.execute(
+            "SELECT e.id, e.leaf_hash, e.txid FROM ledger_ledgerentry e "
+            "WHERE ((e.txid >= %s AND e.txid < %s) "
+            "OR e.txid = pg_current_xact_id_if_assigned()::text::bigint) "
+            "AND NOT EXISTS (SELECT 1 FROM ledger_ledgerleaf l WHERE l.entry_id = e.id) "
+            "ORDER BY e.txid, e.id LIMIT %s",
+            [state.settled_txid, horizon, limit],
+        )
+        rows = cursor.fetchall()
+    settled = min(rows[-1][2], horizon) if len(rows) == limit else horizon
+    if settled != state.settled_txid:
+        SequencerState.objects.filter(pk=1).update(settled_txid=settled)
+    return [(entry_id, bytes(leaf_hash)) for entry_id, leaf_hash, _ in rows]
+
+
 def _integrate(pending: list[tuple[int, bytes]]) -> None:
     """Append `pending` (entry id, leaf hash) as the next leaves and store every subtree they complete."""
     old_size = tree_size()
-    LedgerLeaf.objects.bulk_create(
-        LedgerLeaf(seq=seq, entry_id=entry_id, previous_id=seq - 1 if seq else None)
-        for seq, (entry_id, _) in enumerate(pending, start=old_size)
-    )
     edge = merkle.perfect_subtrees(0, old_size)
     stored = node_hashes(edge)
     growing = merkle.CompactRange.from_subtrees(old_size, [stored[coordinate] for coordinate in edge])
-    LedgerNode.objects.bulk_create(
-        LedgerNode(level=level, index=index, hash=digest)
-        for _, leaf_hash in pending
-        for level, index, digest in growing.append(bytes(leaf_hash))
+    _insert_rows(
+        "ledger_ledgerleaf",
+        ("seq", "entry_id", "previous_seq"),
+        [
+            (seq, entry_id, seq - 1 if seq else None)
+            for seq, (entry_id, _) in enumerate(pending, start=old_size)
+        ],
     )
-    PendingEntry.objects.filter(entry_id__in=[entry_id for entry_id, _ in pending]).delete()
+    _insert_rows(
+        "ledger_ledgernode",
+        ("level", '"index"', "hash"),
+        [node for _, leaf_hash in pending for node in growing.append(leaf_hash)],
+    )
+
+
+def _insert_rows(table: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
+    """Multi-row INSERTs: the sequencer writes thousands of small rows, and the ORM's per-object
+    machinery would cost more than the database does."""
+    per_statement = 900 // len(columns)  # below SQLite's bound-parameter limit
+    placeholders = "(" + ", ".join(["%s"] * len(columns)) + ")"
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), per_statement):
+            chunk = rows[start : start + per_statement]
+            cursor.execute(  # table and columns are our constants; values are bound parameters
+                f"INSERT INTO {table} ({', '.join(columns)}) "  # noqa: S608
+                f"VALUES {', '.join([placeholders] * len(chunk))}",
+                [value for row in chunk for value in row],
+            )
 
 
 def checkpoint_issue() -> Checkpoint:

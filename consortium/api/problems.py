@@ -73,7 +73,12 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
     instance = request.get_full_path() if request is not None else ""
     if isinstance(exc, ServiceError):
         body = problem(
-            status_code=exc.status, code=exc.code, title=exc.title, detail=exc.detail, instance=instance, **exc.extra
+            status_code=exc.status,
+            code=exc.code,
+            title=exc.title,
+            detail=exc.detail,
+            instance=instance,
+            **exc.extra,
         )
         return Response(body, status=exc.status, content_type=PROBLEM_CONTENT_TYPE)
     if isinstance(exc, Http404):
@@ -97,15 +102,21 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
             code = specific
     if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
         extra["retry_after_seconds"] = int(exc.wait)
-    body = problem(status_code=response.status_code, code=code, title=title, detail=detail, instance=instance, **extra)
+    body = problem(
+        status_code=response.status_code, code=code, title=title, detail=detail, instance=instance, **extra
+    )
     response.data = body
     response.content_type = PROBLEM_CONTENT_TYPE
     return response
 
 
-def _plain_problem(request: HttpRequest, status_code: int, code: str, title: str, detail: str) -> JsonResponse:
+def _plain_problem(
+    request: HttpRequest, status_code: int, code: str, title: str, detail: str
+) -> JsonResponse:
     return JsonResponse(
-        problem(status_code=status_code, code=code, title=title, detail=detail, instance=request.get_full_path()),
+        problem(
+            status_code=status_code, code=code, title=title, detail=detail, instance=request.get_full_path()
+        ),
         status=status_code,
         content_type=PROBLEM_CONTENT_TYPE,
     )
@@ -113,7 +124,9 @@ def _plain_problem(request: HttpRequest, status_code: int, code: str, title: str
 
 def api_not_found(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
     """404 for an /api/ path that matches no route."""
-    return _plain_problem(request, status.HTTP_404_NOT_FOUND, "not_found", "Not found", "No such API endpoint.")
+    return _plain_problem(
+        request, status.HTTP_404_NOT_FOUND, "not_found", "Not found", "No such API endpoint."
+    )
 
 
 def api_server_error(request: HttpRequest) -> JsonResponse:

@@ -55,7 +55,7 @@ def _broker_status() -> dict[str, Any]:
     from consortium.celery import app
 
     try:
-        with app.connection_for_write() as conn:
+        with app.connection_for_write(settings.CELERY_BROKER_URL) as conn:
             conn.ensure_connection(max_retries=1, timeout=2)
         return {"ok": True, "mode": "broker", "transport": conn.transport_cls}
     except Exception as exc:  # health must report any failure, never raise

@@ -9,7 +9,7 @@ from django.db import DatabaseError, IntegrityError, connection, transaction
 
 from consortium.errors import ValidationFailed
 from ledger import canonical, keys, merkle, signing, tree
-from ledger.models import Checkpoint, LedgerEntry, LedgerLeaf, LedgerNode, PendingEntry
+from ledger.models import Checkpoint, LedgerEntry, LedgerLeaf, LedgerNode
 from ledger.services import checkpoint_issue, ledger_append, ledger_sequence, receipt_of, signing_key_rotate
 from ledger.verification import verify_database
 from tests.ledger_support import drop_ledger_triggers, install_ledger_triggers
@@ -51,12 +51,12 @@ def test_append_writes_canonical_entry_with_verifiable_receipt() -> None:
 def test_commit_triggers_the_sequencer(django_capture_on_commit_callbacks) -> None:
     with django_capture_on_commit_callbacks(execute=True):
         ledger_append(kind="test.fact", actor=None, subject_type="x", subject_id=1, payload={})
-    assert PendingEntry.objects.count() == 0 and tree.tree_size() == 1
+    assert LedgerEntry.objects.filter(leaf__isnull=True).count() == 0 and tree.tree_size() == 1
 
 
 def test_entries_are_sequenced_gap_free_and_the_tree_matches_the_reference() -> None:
     entries = append(37)
-    assert PendingEntry.objects.count() == 0
+    assert LedgerEntry.objects.filter(leaf__isnull=True).count() == 0
     leaves = list(LedgerLeaf.objects.order_by("seq").values_list("seq", "entry_id"))
     assert [seq for seq, _ in leaves] == list(range(37))
     assert [entry_id for _, entry_id in leaves] == [entry.id for entry in entries]
@@ -186,7 +186,7 @@ def test_sequencer_resumes_after_pending_entries_accumulate(settings) -> None:
     settings.LEDGER = {**settings.LEDGER, "SEQUENCER_BATCH_SIZE": 4}
     for i in range(10):
         ledger_append(kind="test.fact", actor=None, subject_type="x", subject_id=i, payload={})
-    assert PendingEntry.objects.count() == 10 and tree.tree_size() == 0
+    assert LedgerEntry.objects.filter(leaf__isnull=True).count() == 10 and tree.tree_size() == 0
     assert ledger_sequence(max_batches=1) == 4
     assert ledger_sequence() == 6
     assert tree.tree_size() == 10

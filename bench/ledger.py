@@ -1,0 +1,244 @@
+"""Ledger benchmarks on PostgreSQL, each printed as a ratio against a baseline measured in the same run.
+
+    .venv/bin/python bench/ledger.py [--seconds 4] [--verify-entries 20000] [--proof-size 1000000]
+
+1. Append: entries/s through `ledger_append` (sequenced after commit) at 1, 4 and 8 processes, against plain
+   single-row INSERT + COMMIT of a row of the same size at the same concurrency. Target >= 0.7.
+2. Full verification: entries/s of `verify_database(full=True)` against raw Ed25519 verify calls of the same
+   count in one process, per core used. Target >= 0.8 per core.
+3. Proofs: inclusion and consistency proof time from stored subtrees at 10^6 leaves against 10^3.
+   Target <= 3x.
+
+Uses its own database (BENCH_DATABASE_URL, default consortium_bench on 127.0.0.1), dropped and created anew.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import multiprocessing
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+BENCH_DB = os.environ.get("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/consortium_bench")
+os.environ["DATABASE_URL"] = BENCH_DB
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "consortium.settings")
+os.environ.setdefault("VAR_DIR", "/tmp/consortium-bench-var")  # noqa: S108 - a throwaway key for the run
+os.environ["LOG_LEVEL"] = "WARNING"
+
+
+def recreate_database() -> None:
+    import psycopg
+
+    name = BENCH_DB.rsplit("/", 1)[1]
+    with psycopg.connect(BENCH_DB.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def setup_django() -> None:
+    import django
+    from django.core.management import call_command
+
+    django.setup()
+    call_command("migrate", verbosity=0)
+
+
+PAYLOAD = {"dataset": 1234, "version": "sha256:" + "ab" * 32, "purpose": "ai_model_training", "quota": 3}
+
+
+def _append_worker(mode: str, seconds: float, start_at: float, results: multiprocessing.Queue) -> None:
+    from django.db import connection, connections, transaction
+
+    from ledger.services import ledger_append
+
+    connections.close_all()
+    row = os.urandom(560)  # about the size of a ledger entry row: canonical bytes, hash, receipt, columns
+    count = 0
+    while time.time() < start_at:
+        time.sleep(0.001)
+    deadline = start_at + seconds
+    while time.time() < deadline:
+        if mode == "plain":
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute("INSERT INTO bench_plain (payload) VALUES (%s)", [row])
+        else:
+            with transaction.atomic():
+                ledger_append(
+                    kind="data.downloaded",
+                    actor=None,
+                    subject_type="grant",
+                    subject_id=count,
+                    members=[1, 2],
+                    payload=PAYLOAD,
+                )
+        count += 1
+    connections.close_all()
+    results.put(count)
+
+
+def measure_appends(mode: str, processes: int, seconds: float) -> float:
+    from django.db import connections
+
+    connections.close_all()
+    context = multiprocessing.get_context("fork")
+    results = context.Queue()
+    start_at = time.time() + 0.5
+    workers = [
+        context.Process(target=_append_worker, args=(mode, seconds, start_at, results))
+        for _ in range(processes)
+    ]
+    for worker in workers:
+        worker.start()
+    total = sum(results.get(timeout=seconds + 60) for _ in workers)
+    for worker in workers:
+        worker.join()
+    return total / seconds
+
+
+def bench_append(seconds: float) -> list[tuple[int, float, float, float]]:
+    from django.db import connection
+
+    from ledger import keys
+    from ledger.services import ledger_sequence
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE TABLE IF NOT EXISTS bench_plain (id bigserial PRIMARY KEY, payload bytea NOT NULL)"
+        )
+    keys.active_signer()
+    rows = []
+    for processes in (1, 4, 8):
+        plain, ledger = [], []
+        for _ in range(2):  # interleave to share the machine's noise fairly
+            plain.append(measure_appends("plain", processes, seconds))
+            ledger.append(measure_appends("ledger", processes, seconds))
+        ledger_sequence()
+        p, g = statistics.mean(plain), statistics.mean(ledger)
+        rows.append((processes, p, g, g / p))
+    return rows
+
+
+def bench_verify(entries: int) -> tuple[int, float, float, float]:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from ledger.models import LedgerEntry
+    from ledger.services import checkpoint_issue, ledger_append, ledger_sequence
+    from ledger.verification import verify_database
+
+    missing = entries - LedgerEntry.objects.count()
+    for i in range(max(missing, 0)):
+        ledger_append(kind="bench.fill", actor=None, subject_type="x", subject_id=i, payload=PAYLOAD)
+    ledger_sequence()
+    checkpoint_issue()
+    count = LedgerEntry.objects.count()
+    cores = os.cpu_count() or 1
+    key = Ed25519PrivateKey.generate()
+    public = key.public_key()
+    message = b"x" * 200
+    signature = key.sign(message)
+    started = time.perf_counter()
+    for _ in range(count):
+        public.verify(signature, message)
+    raw_rate = count / (time.perf_counter() - started)
+    started = time.perf_counter()
+    report = verify_database(full=True, workers=cores)
+    verify_rate = count / (time.perf_counter() - started)
+    assert report.ok, report.failure
+    return count, raw_rate, verify_rate, verify_rate / raw_rate / cores
+
+
+def build_tree(size: int) -> None:
+    """Store the complete subtrees of a synthetic tree of `size` leaves (COPY, as a restore would)."""
+    from django.db import connection
+
+    from ledger import merkle
+
+    with connection.cursor() as cursor:
+        cursor.execute("ALTER TABLE ledger_ledgernode DISABLE TRIGGER USER")
+        cursor.execute("TRUNCATE ledger_ledgernode")
+        cursor.execute("ALTER TABLE ledger_ledgernode ENABLE TRIGGER USER")
+    growing = merkle.CompactRange()
+    raw = connection.connection
+    buffer = io.StringIO()
+    with (
+        raw.cursor() as cursor,
+        cursor.copy("COPY ledger_ledgernode (level, index, hash) FROM STDIN") as copy,
+    ):
+        for i in range(size):
+            for level, index, digest in growing.append(merkle.hash_leaf(i.to_bytes(8, "big"))):
+                buffer.write(f"{level}\t{index}\t\\\\x{digest.hex()}\n")
+            if buffer.tell() > 1 << 20:
+                copy.write(buffer.getvalue())
+                buffer = io.StringIO()
+        copy.write(buffer.getvalue())
+    raw.commit()
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE ledger_ledgernode")
+
+
+def time_proofs(size: int, rounds: int = 300) -> tuple[float, float]:
+    import random
+
+    from ledger import tree
+
+    rng = random.Random(size)
+    inclusion, consistency = [], []
+    for _ in range(rounds):
+        index = rng.randrange(size)
+        started = time.perf_counter()
+        tree.inclusion_proof(index, size)
+        inclusion.append(time.perf_counter() - started)
+        old = rng.randrange(1, size)
+        started = time.perf_counter()
+        tree.consistency_proof(old, size)
+        consistency.append(time.perf_counter() - started)
+    return statistics.median(inclusion), statistics.median(consistency)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--seconds", type=float, default=4.0, help="duration of each append measurement")
+    parser.add_argument("--verify-entries", type=int, default=20000)
+    parser.add_argument("--proof-size", type=int, default=1_000_000)
+    parser.add_argument("--skip", nargs="*", default=[], choices=["append", "verify", "proofs"])
+    args = parser.parse_args()
+    recreate_database()
+    setup_django()
+    print(f"machine: {os.cpu_count()} cores; database {BENCH_DB}")
+    if "append" not in args.skip:
+        print(
+            "\n1. append (entries/s)     processes   plain INSERT+COMMIT   ledger_append   "
+            "ratio (target >= 0.7)"
+        )
+        for processes, plain, ledger, ratio in bench_append(args.seconds):
+            print(f"{'':27}{processes:>5}   {plain:>19.0f}   {ledger:>13.0f}   {ratio:>5.2f}")
+    if "verify" not in args.skip:
+        count, raw, rate, per_core = bench_verify(args.verify_entries)
+        print(
+            f"\n2. full verification of {count} entries: raw Ed25519 verify {raw:.0f}/s in one process; "
+            f"ledger_verify --full {rate:.0f}/s on {os.cpu_count()} cores; ratio per core {per_core:.2f} "
+            "(target >= 0.8)"
+        )
+    if "proofs" not in args.skip:
+        build_tree(1000)
+        small = time_proofs(1000)
+        build_tree(args.proof_size)
+        large = time_proofs(args.proof_size)
+        print(
+            f"\n3. proofs (median of 300): inclusion {small[0] * 1e3:.2f} ms at 10^3, "
+            f"{large[0] * 1e3:.2f} ms at "
+            f"{args.proof_size:.0e}: ratio {large[0] / small[0]:.2f}; consistency {small[1] * 1e3:.2f} ms, "
+            f"{large[1] * 1e3:.2f} ms: ratio {large[1] / small[1]:.2f} (target <= 3)"
+        )
+
+
+if __name__ == "__main__":
+    main()

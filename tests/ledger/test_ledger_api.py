@@ -1,0 +1,187 @@
+"""The ledger's REST API as members, auditors and partners use it: entries, checkpoints, proofs, keys."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+from django.contrib.auth.models import Group
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from consortium.models import ConsortiumRole, Member, MemberRole, MemberStatus, User
+from ledger import merkle, signing
+from ledger.services import checkpoint_issue, ledger_append, ledger_sequence
+
+pytestmark = pytest.mark.django_db
+
+
+def make_member(code: str, status: str = MemberStatus.ACTIVE) -> Member:
+    return Member.objects.create(
+        legal_name=f"Firm {code}",
+        credit_code=code,
+        size_class="small",
+        sector="C",
+        region="Jiangsu",
+        contact_name="Contact",
+        contact_email="c@example.com",
+        status=status,
+        status_changed_at=timezone.now(),
+        group=Group.objects.create(name=f"member:{code}"),
+    )
+
+
+def client_for(user: User) -> APIClient:
+    client = APIClient()
+    client.force_authenticate(user)
+    return client
+
+
+@pytest.fixture
+def world() -> dict:
+    own, other = make_member("914403001922038216"), make_member("9144030071526726XG")
+    users = {
+        "own": User.objects.create_user("own-analyst", member=own, member_role=MemberRole.ANALYST),
+        "other": User.objects.create_user("other-analyst", member=other, member_role=MemberRole.ANALYST),
+        "auditor": User.objects.create_user("auditor", consortium_role=ConsortiumRole.AUDITOR),
+        "nobody": User.objects.create_user("nobody"),
+    }
+    for i in range(5):
+        ledger_append(
+            kind="test.own",
+            actor=users["own"],
+            subject_type="thing",
+            subject_id=i,
+            members=[own.id],
+            payload={"i": i},
+        )
+    for i in range(3):
+        ledger_append(
+            kind="test.other",
+            actor=users["other"],
+            subject_type="thing",
+            subject_id=i,
+            members=[other.id],
+            payload={"i": i},
+        )
+    ledger_sequence()
+    checkpoint_issue()
+    return {"own_member": own, "other_member": other, **users}
+
+
+def test_members_see_only_entries_that_concern_them_and_auditors_see_all(world) -> None:
+    own = client_for(world["own"]).get("/api/v1/ledger/entries/").json()
+    assert {row["kind"] for row in own["results"]} == {"test.own"} and len(own["results"]) == 5
+    audit = client_for(world["auditor"]).get("/api/v1/ledger/entries/?page_size=100").json()
+    assert [row["seq"] for row in audit["results"]] == list(range(8))
+    assert client_for(world["own"]).get("/api/v1/ledger/entries/6/").status_code == 404  # other's entry
+    assert client_for(world["nobody"]).get("/api/v1/ledger/entries/").json()["results"] == []
+
+
+def test_entry_filters(world) -> None:
+    client = client_for(world["auditor"])
+    rows = client.get("/api/v1/ledger/entries/", {"member": world["other_member"].id}).json()["results"]
+    assert {row["kind"] for row in rows} == {"test.other"}
+    rows = client.get("/api/v1/ledger/entries/", {"kind": "test.own", "subject_id": "2"}).json()["results"]
+    assert [row["document"]["payload"] for row in rows] == [{"i": 2}]
+
+
+def test_entry_carries_a_receipt_that_verifies_with_the_published_key(world) -> None:
+    client = client_for(world["own"])
+    entry = client.get("/api/v1/ledger/entries/0/").json()
+    receipt = entry["receipt"]
+    assert receipt["leaf_hash"] == merkle.hash_leaf(base64.b64decode(entry["canonical"])).hex()
+    published = {key["key_id"]: key for key in client.get("/api/v1/ledger/keys/").json()}
+    public = base64.b64decode(published[receipt["key_id"]]["public_key"])
+    assert signing.verify_receipt(
+        public,
+        receipt["origin"],
+        bytes.fromhex(receipt["leaf_hash"]),
+        receipt["accepted_at"],
+        receipt["key_id"],
+        base64.b64decode(receipt["signature"]),
+    )
+
+
+def test_inclusion_proofs_by_seq_and_by_leaf_hash_verify_against_the_checkpoint(world) -> None:
+    client = client_for(world["other"])
+    checkpoint = client.get("/api/v1/ledger/checkpoints/latest/").json()
+    assert checkpoint["tree_size"] == 8
+    published = client.get("/api/v1/ledger/keys/").json()[0]
+    parsed = signing.verify_checkpoint(
+        checkpoint["note"], checkpoint["origin"], base64.b64decode(published["public_key"])
+    )
+    assert parsed.root.hex() == checkpoint["root_hash"]
+    by_seq = client.get("/api/v1/ledger/proofs/inclusion/", {"seq": 3, "tree_size": 8}).json()
+    by_hash = client.get(
+        "/api/v1/ledger/proofs/inclusion/", {"leaf_hash": by_seq["leaf_hash"], "tree_size": 8}
+    ).json()
+    assert by_seq == by_hash
+    assert merkle.verify_inclusion(
+        bytes.fromhex(by_seq["leaf_hash"]), 3, 8, [bytes.fromhex(h) for h in by_seq["proof"]], parsed.root
+    )
+
+
+def test_consistency_proof_between_two_checkpoints(world) -> None:
+    ledger_append(kind="test.more", actor=None, subject_type="x", subject_id=1, payload={})
+    ledger_sequence()
+    checkpoint_issue()
+    client = client_for(world["auditor"])
+    body = client.get("/api/v1/ledger/proofs/consistency/", {"first": 8, "second": 9}).json()
+    assert merkle.verify_consistency(
+        8,
+        9,
+        bytes.fromhex(body["first_root_hash"]),
+        bytes.fromhex(body["second_root_hash"]),
+        [bytes.fromhex(h) for h in body["proof"]],
+    )
+    assert client.get("/api/v1/ledger/checkpoints/8/").json()["root_hash"] == body["first_root_hash"]
+    assert [c["tree_size"] for c in client.get("/api/v1/ledger/checkpoints/").json()["results"]] == [8, 9]
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "status", "code"),
+    [
+        ("/api/v1/ledger/proofs/inclusion/", {"seq": 0, "tree_size": 99}, 400, "tree_size_out_of_range"),
+        ("/api/v1/ledger/proofs/inclusion/", {"seq": 8, "tree_size": 8}, 400, "seq_out_of_range"),
+        ("/api/v1/ledger/proofs/inclusion/", {"leaf_hash": "zz", "tree_size": 8}, 400, "validation_error"),
+        (
+            "/api/v1/ledger/proofs/inclusion/",
+            {"leaf_hash": "ab" * 32, "tree_size": 8},
+            404,
+            "unknown_leaf_hash",
+        ),
+        ("/api/v1/ledger/proofs/inclusion/", {"tree_size": 8}, 400, "validation_error"),
+        ("/api/v1/ledger/proofs/consistency/", {"first": 5, "second": 3}, 400, "sizes_reversed"),
+        ("/api/v1/ledger/proofs/consistency/", {"first": 0, "second": 3}, 400, "validation_error"),
+        ("/api/v1/ledger/proofs/consistency/", {"first": 2, "second": 80}, 400, "tree_size_out_of_range"),
+        ("/api/v1/ledger/proofs/consistency/", {"first": "x", "second": 3}, 400, "validation_error"),
+        ("/api/v1/ledger/checkpoints/77/", {}, 404, "not_found"),
+    ],
+)
+def test_bad_proof_requests_get_problem_bodies(world, path, params, status, code) -> None:
+    response = client_for(world["own"]).get(path, params)
+    assert response.status_code == status
+    assert response["Content-Type"] == "application/problem+json"
+    assert response.json()["code"] == code
+
+
+def test_proofs_and_checkpoints_are_for_members_only(world) -> None:
+    assert client_for(world["nobody"]).get("/api/v1/ledger/checkpoints/latest/").status_code == 404
+    assert APIClient().get("/api/v1/ledger/checkpoints/latest/").status_code in (401, 403)
+    suspended = make_member("91350100M000100Y43", status=MemberStatus.SUSPENDED)
+    user = User.objects.create_user("suspended", member=suspended, member_role=MemberRole.ANALYST)
+    assert client_for(user).get("/api/v1/ledger/proofs/consistency/?first=1&second=2").status_code == 404
+
+
+def test_status_reports_the_integration_delay_bound(world) -> None:
+    body = client_for(world["own"]).get("/api/v1/ledger/status/").json()
+    assert body["tree_size"] == 8 and body["pending_entries"] == 0
+    assert body["max_integration_delay_seconds"] > 0 and body["latest_checkpoint_size"] == 8
+
+
+def test_entry_list_query_count_does_not_grow_with_page_size(world, django_assert_max_num_queries) -> None:
+    client = client_for(world["auditor"])
+    for size in (2, 8):
+        with django_assert_max_num_queries(4):
+            assert len(client.get("/api/v1/ledger/entries/", {"page_size": size}).json()["results"]) == size
