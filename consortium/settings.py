@@ -55,6 +55,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",
+    "ledger.receipts.LedgerReceiptsMiddleware",
 ]
 
 ROOT_URLCONF = "consortium.urls"

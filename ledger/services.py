@@ -22,7 +22,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from consortium.errors import Conflict, ValidationFailed
-from ledger import canonical, keys, merkle, signing
+from ledger import canonical, keys, merkle, receipts, signing
 from ledger.models import Checkpoint, LedgerEntry, LedgerLeaf, SequencerState, SigningKey
 from ledger.tree import consistency_proof, node_hashes, root_hash, tree_size
 
@@ -144,6 +144,7 @@ def ledger_append(
         )
         entry.id = cursor.fetchone()[0]
         transaction.on_commit(request_sequencing)
+    receipts.note_appended(entry)
     return entry
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 
 import pytest
 from django.contrib.auth.models import Group
@@ -10,7 +11,8 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from consortium.models import ConsortiumRole, Member, MemberRole, MemberStatus, User
-from ledger import merkle, signing
+from ledger import keys, merkle, signing
+from ledger.models import LedgerEntry
 from ledger.services import checkpoint_issue, ledger_append, ledger_sequence
 
 pytestmark = pytest.mark.django_db
@@ -185,3 +187,36 @@ def test_entry_list_query_count_does_not_grow_with_page_size(world, django_asser
     for size in (2, 8):
         with django_assert_max_num_queries(4):
             assert len(client.get("/api/v1/ledger/entries/", {"page_size": size}).json()["results"]) == size
+
+
+def test_the_actor_receives_the_receipts_of_its_request_in_a_header(world, api_client) -> None:
+    """Applying for membership appends member.applied: the applicant gets its signed receipt back."""
+    response = api_client.post(
+        "/api/v1/members/",
+        {
+            "legal_name": "Receipt Test Co",
+            "credit_code": "91330100716105852F",
+            "size_class": "micro",
+            "sector": "C",
+            "region": "Zhejiang",
+            "contact_name": "A",
+            "contact_email": "a@example.com",
+        },
+        format="json",
+    )
+    assert response.status_code == 201, response.json()
+    receipts = json.loads(response["Ledger-Receipts"])
+    assert len(receipts) == 1
+    entry = LedgerEntry.objects.get(leaf_hash=bytes.fromhex(receipts[0]["leaf_hash"]))
+    assert entry.kind == "member.applied"
+    signer = keys.active_signer()
+    assert signing.verify_receipt(
+        signer.public_key,
+        receipts[0]["origin"],
+        bytes.fromhex(receipts[0]["leaf_hash"]),
+        receipts[0]["accepted_at"],
+        receipts[0]["key_id"],
+        base64.b64decode(receipts[0]["signature"]),
+    )
+    refused = api_client.post("/api/v1/members/", {"legal_name": "x"}, format="json")
+    assert refused.status_code == 400 and "Ledger-Receipts" not in refused

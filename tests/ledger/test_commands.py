@@ -1,0 +1,163 @@
+"""Operators' commands: ledger_verify, ledger_export + the offline verifier, ledger_rotate_key, beat tasks."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import subprocess
+import sys
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.core.management import CommandError, call_command
+from django.db import connection
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
+
+from ledger import merkle, tree
+from ledger.models import Checkpoint, LedgerEntry, LedgerLeaf, SigningKey
+from ledger.services import checkpoint_issue, ledger_append, ledger_sequence
+from ledger.tasks import issue_checkpoint_task, sequence_ledger_task
+from tests.ledger_support import drop_ledger_triggers, install_ledger_triggers
+
+pytestmark = pytest.mark.django_db
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def append(n: int) -> None:
+    for i in range(n):
+        ledger_append(kind="test.fact", actor=None, subject_type="x", subject_id=i, payload={"n": i})
+    ledger_sequence()
+
+
+def offline_verify(path: Path) -> subprocess.CompletedProcess[str]:
+    """python -m ledger.verify in a process that has no Django settings at all."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO", "DATABASE"))}
+    return subprocess.run(
+        [sys.executable, "-m", "ledger.verify", str(path)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_ledger_verify_command_passes_and_then_names_the_tampered_entry() -> None:
+    append(9)
+    checkpoint_issue()
+    out = StringIO()
+    call_command("ledger_verify", "--full", "--workers", "1", "--no-progress", stdout=out)
+    assert out.getvalue().startswith("OK (full): 9 entries")
+    drop_ledger_triggers()
+    try:
+        with connection.cursor() as cursor:
+            victim = LedgerLeaf.objects.get(seq=4).entry_id
+            cursor.execute("UPDATE ledger_ledgerentry SET leaf_hash = %s WHERE id = %s", [bytes(32), victim])
+    finally:
+        install_ledger_triggers()
+    with pytest.raises(CommandError, match=r"FAILED at seq 4: leaf hash"):
+        call_command("ledger_verify", "--no-progress")
+
+
+def test_ledger_verify_resumes_from_a_trusted_checkpoint() -> None:
+    append(6)
+    checkpoint_issue()
+    append(5)
+    checkpoint_issue()
+    out = StringIO()
+    call_command("ledger_verify", "--from-checkpoint", "6", "--no-progress", stdout=out)
+    assert "OK (fast): 5 entries from size 6" in out.getvalue()
+    with pytest.raises(CommandError, match="no checkpoint of size 7"):
+        call_command("ledger_verify", "--from-checkpoint", "7", "--no-progress")
+
+
+def test_demo_export_verifies_offline_and_a_flipped_byte_is_rejected(tmp_path) -> None:
+    call_command("seed_demo", stdout=StringIO())
+    ledger_sequence()
+    checkpoint_issue()
+    export = tmp_path / "ledger.jsonl"
+    call_command("ledger_export", str(export), stderr=StringIO())
+    accepted = offline_verify(export)
+    assert accepted.returncode == 0, accepted.stdout + accepted.stderr
+    size = tree.tree_size()
+    assert accepted.stdout.startswith(f"OK: {size} entries")
+
+    lines = export.read_text().splitlines()
+    victim = next(i for i, line in enumerate(lines) if json.loads(line).get("seq") == size // 2)
+    record = json.loads(lines[victim])
+    data = bytearray(base64.b64decode(record["canonical"]))
+    data[data.index(b'"kind"') + 9] ^= 0x01  # one byte inside the kind's value
+    record["canonical"] = base64.b64encode(bytes(data)).decode()
+    lines[victim] = json.dumps(record)
+    tampered = tmp_path / "tampered.jsonl"
+    tampered.write_text("\n".join(lines) + "\n")
+    rejected = offline_verify(tampered)
+    assert rejected.returncode == 1
+    assert f"FAIL at seq {size // 2}" in rejected.stdout + rejected.stderr
+
+
+def test_rotate_key_command_keeps_old_signatures_verifiable() -> None:
+    append(3)
+    checkpoint_issue()
+    out = StringIO()
+    call_command("ledger_rotate_key", stdout=out)
+    assert "new signing key" in out.getvalue()
+    append(2)
+    call_command("ledger_verify", "--full", "--workers", "1", "--no-progress", stdout=StringIO())
+    keys = list(SigningKey.objects.order_by("valid_from"))
+    assert len(keys) == 2
+    assert LedgerEntry.objects.filter(kind="key.rotated", subject_id=keys[1].key_id).exists()
+    old_checkpoint, new_checkpoint = Checkpoint.objects.order_by("tree_size")[:2]
+    assert old_checkpoint.key_id == keys[0].key_id and new_checkpoint.key_id == keys[1].key_id
+
+
+def test_rotation_is_refused_when_the_key_comes_from_the_environment(settings_for_env_key) -> None:
+    with pytest.raises(CommandError, match="LEDGER_SIGNING_KEY"):
+        call_command("ledger_rotate_key", stdout=StringIO())
+
+
+@pytest.fixture
+def settings_for_env_key(settings):
+    from ledger import keys, signing
+
+    settings.LEDGER = {**settings.LEDGER, "SIGNING_KEY_PEM": signing.generate_private_key_pem().decode()}
+    keys.forget_cached_signer()
+    yield
+    keys.forget_cached_signer()
+
+
+def test_beat_runs_the_sequencer_and_checkpoints_on_schedule() -> None:
+    schedule = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+    assert {"ledger.sequence_ledger_task", "ledger.issue_checkpoint_task"} <= schedule
+    for i in range(4):
+        ledger_append(kind="test.fact", actor=None, subject_type="x", subject_id=i, payload={})
+    assert sequence_ledger_task.delay().get() == 4
+    assert issue_checkpoint_task.delay().get() == 4
+    assert Checkpoint.objects.get().tree_size == 4
+
+
+@hypothesis_settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    size=st.integers(min_value=1, max_value=70), pick=st.integers(0, 10**6), pick_old=st.integers(0, 10**6)
+)
+def test_stored_tree_proofs_match_the_reference_for_random_sizes(size: int, pick: int, pick_old: int) -> None:
+    """The database is shared by all examples, so the tree grows from example to example."""
+    append(size)
+    total = tree.tree_size()
+    hashes = [bytes(h) for h in LedgerLeaf.objects.order_by("seq").values_list("entry__leaf_hash", flat=True)]
+    index, old = pick % total, 1 + pick_old % total
+    assert tree.root_hash(total) == merkle.mth(hashes)
+    assert merkle.verify_inclusion(
+        hashes[index], index, total, tree.inclusion_proof(index, total), merkle.mth(hashes)
+    )
+    assert merkle.verify_consistency(
+        old, total, merkle.mth(hashes[:old]), merkle.mth(hashes), tree.consistency_proof(old, total)
+    )
