@@ -81,18 +81,28 @@ def _stream_entries(start: int) -> Iterator[tuple[int, bytes, bytes, str, str, b
         yield seq, bytes(data), bytes(leaf_hash), key_id, canonical.format_time(accepted_at), bytes(signature)
 
 
-def _check_receipts(batch: list[tuple[int, bytes, str, str, bytes]], windows: dict) -> tuple[int, str] | None:
-    """Runs in a worker process: the first receipt in `batch` that does not verify, or None."""
-    origin_name = batch_origin[0]
-    for seq, leaf_hash, key_id, accepted_at, signature in batch:
+def _check_entries(batch: list[tuple[int, bytes, bytes, str, str, bytes]], windows: dict) -> Failure | None:
+    """The first entry in `batch` whose bytes, leaf hash or receipt is wrong (runs in worker processes)."""
+    for seq, data, stored_hash, key_id, accepted_at, signature in batch:
+        problem = _entry_problem(data, stored_hash)
+        if problem:
+            return Failure(seq, problem)
         window = windows.get(key_id)
         if window is None:
-            return seq, f"receipt names unknown key {key_id}"
+            return Failure(seq, f"receipt names unknown key {key_id}")
         public, valid_from, valid_until = window
         if accepted_at < valid_from or (valid_until is not None and accepted_at >= valid_until):
-            return seq, f"receipt time {accepted_at} is outside key {key_id}'s validity window"
-        if not signing.verify_receipt(public, origin_name, leaf_hash, accepted_at, key_id, signature):
-            return seq, "receipt signature does not verify"
+            return Failure(seq, f"receipt time {accepted_at} is outside key {key_id}'s validity window")
+        if not signing.verify_receipt(public, batch_origin[0], stored_hash, accepted_at, key_id, signature):
+            return Failure(seq, "receipt signature does not verify")
+    return None
+
+
+def _entry_problem(data: bytes, stored_hash: bytes) -> str | None:
+    if canonical.leaf_hash(data) != stored_hash:
+        return "leaf hash does not match the entry's canonical bytes"
+    if not canonical.is_canonical(data):
+        return "entry bytes are not canonical RFC 8785 JSON"
     return None
 
 
@@ -165,6 +175,8 @@ def verify_database(
             return report
         start = report.started_at_size = from_checkpoint
 
+    # Full mode hands each entry's own checks (bytes, leaf hash, receipt) to one worker per core; this
+    # process streams rows and rebuilds the tree. The first failure by sequence number wins.
     executor = (
         ProcessPoolExecutor(
             max_workers=workers or os.cpu_count() or 1, initializer=_init_worker, initargs=(keys.origin(),)
@@ -172,21 +184,27 @@ def verify_database(
         if full
         else None
     )
-    pending_checks = []
-    batch: list[tuple[int, bytes, str, str, bytes]] = []
+    window_strings = _window_strings(windows)
+    checks = []
+    batch: list[tuple[int, bytes, bytes, str, str, bytes]] = []
     expected_seq = start
     try:
-        for seq, data, stored_hash, key_id, accepted_at, signature in _stream_entries(start):
+        for row in _stream_entries(start):
+            seq, data, stored_hash = row[0], row[1], row[2]
             if seq != expected_seq:
                 report.failure = Failure(expected_seq, "sequence number missing")
-                return report
+                break
             expected_seq += 1
-            if canonical.leaf_hash(data) != stored_hash:
-                report.failure = Failure(seq, "leaf hash does not match the entry's canonical bytes")
-                return report
-            if not canonical.is_canonical(data):
-                report.failure = Failure(seq, "entry bytes are not canonical RFC 8785 JSON")
-                return report
+            if executor is None:
+                problem = _entry_problem(data, stored_hash)
+                if problem:
+                    report.failure = Failure(seq, problem)
+                    break
+            else:
+                batch.append(row)
+                if len(batch) >= CHUNK:
+                    checks.append(executor.submit(_check_entries, batch, window_strings))
+                    batch = []
             tree_range.append(stored_hash)
             report.entries += 1
             checkpoint = checkpoints.get(tree_range.size)
@@ -195,29 +213,26 @@ def verify_database(
                     report.failure = Failure(
                         seq, f"tree root differs from signed checkpoint {checkpoint.tree_size}"
                     )
-                    return report
+                    break
                 report.checkpoints += 1
-            if executor is not None:
-                batch.append((seq, stored_hash, key_id, accepted_at, signature))
-                if len(batch) >= CHUNK:
-                    pending_checks.append(executor.submit(_check_receipts, batch, _window_strings(windows)))
-                    batch = []
             if progress is not None and report.entries % CHUNK == 0:
                 progress(CHUNK)
         if progress is not None:
             progress(report.entries % CHUNK)
         if executor is not None:
             if batch:
-                pending_checks.append(executor.submit(_check_receipts, batch, _window_strings(windows)))
-            for future in pending_checks:
-                bad = future.result()
-                if bad is not None:
-                    report.failure = Failure(*bad)
-                    return report
-            report.receipts = report.entries
+                checks.append(executor.submit(_check_entries, batch, window_strings))
+            failures = [failure for failure in (check.result() for check in checks) if failure is not None]
+            if report.failure is not None:
+                failures.append(report.failure)
+            report.failure = min(failures, key=lambda failure: failure.seq or 0, default=None)
+            if report.failure is None:
+                report.receipts = report.entries
     finally:
         if executor is not None:
             executor.shutdown(cancel_futures=True)
+    if report.failure is not None:
+        return report
     report.root = tree_range.root()
     if from_checkpoint is None:
         stored_tree_problem = _verify_stored_tree(tree_range.size)
