@@ -1,0 +1,76 @@
+"""django-filter filter sets for the catalog, requests and grants."""
+
+from __future__ import annotations
+
+import django_filters
+from django.db.models import Q, QuerySet
+
+from consortium.models import Sector, SizeClass
+from exchange.models import (
+    AccessRequest,
+    DataDomain,
+    Dataset,
+    DatasetStatus,
+    Grade,
+    Grant,
+    RequestState,
+    Tier,
+)
+
+
+class DatasetFilter(django_filters.FilterSet):
+    search = django_filters.CharFilter(
+        method="filter_search", label="Keyword in title, description or keywords"
+    )
+    sector = django_filters.ChoiceFilter(choices=Sector.choices)
+    grade = django_filters.TypedChoiceFilter(choices=Grade.choices, coerce=int)
+    tier = django_filters.ChoiceFilter(field_name="policy__tier", choices=Tier.choices)
+    owner = django_filters.NumberFilter(field_name="owner_id")
+    owner_size_class = django_filters.ChoiceFilter(field_name="owner__size_class", choices=SizeClass.choices)
+    data_domain = django_filters.ChoiceFilter(choices=DataDomain.choices)
+    status = django_filters.ChoiceFilter(choices=DatasetStatus.choices)
+
+    class Meta:
+        model = Dataset
+        fields = ["search", "sector", "grade", "tier", "owner", "owner_size_class", "data_domain", "status"]
+
+    def filter_search(self, queryset: QuerySet[Dataset], name: str, value: str) -> QuerySet[Dataset]:
+        value = value.strip()
+        if not value:
+            return queryset
+        # keywords is a JSON list; its text form contains each keyword, quoted.
+        return queryset.filter(
+            Q(title__icontains=value) | Q(description__icontains=value) | Q(keywords__icontains=value)
+        )
+
+
+class AccessRequestFilter(django_filters.FilterSet):
+    state = django_filters.ChoiceFilter(choices=RequestState.choices)
+    dataset = django_filters.NumberFilter(field_name="dataset_id")
+    tier = django_filters.ChoiceFilter(choices=Tier.choices)
+    role = django_filters.ChoiceFilter(
+        method="filter_role",
+        choices=[("requester", "Requests my member made"), ("owner", "Requests for my member's datasets")],
+    )
+
+    class Meta:
+        model = AccessRequest
+        fields = ["state", "dataset", "tier", "role"]
+
+    def filter_role(
+        self, queryset: QuerySet[AccessRequest], name: str, value: str
+    ) -> QuerySet[AccessRequest]:
+        member_id = getattr(self.request.user, "member_id", None)
+        if value == "requester":
+            return queryset.filter(requester_member_id=member_id)
+        return queryset.filter(dataset__owner_id=member_id)
+
+
+class GrantFilter(django_filters.FilterSet):
+    dataset = django_filters.NumberFilter(field_name="dataset_id")
+    tier = django_filters.ChoiceFilter(choices=Tier.choices)
+    revoked = django_filters.BooleanFilter(field_name="revoked_at", lookup_expr="isnull", exclude=True)
+
+    class Meta:
+        model = Grant
+        fields = ["dataset", "tier", "revoked"]

@@ -1,0 +1,272 @@
+"""Serializers of the exchange API: they shape and type data; the services judge it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from consortium.models import Member
+from exchange.models import AccessPolicy, AccessRequest, Dataset, DatasetVersion, Grant
+from ledger.models import LedgerEntry
+from ledger.services import receipt_of
+
+
+class OwnerSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Member
+        fields = ["id", "legal_name", "size_class", "sector"]
+        read_only_fields = fields
+
+
+class PolicySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = AccessPolicy
+        fields = [
+            "tier",
+            "purposes",
+            "max_duration_days",
+            "download_quota",
+            "eligible_size_classes",
+            "eligible_sectors",
+            "eligible_clusters",
+            "allow_list",
+            "deny_list",
+            "price_credits",
+            "terms",
+            "terms_version",
+            "revision",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+
+class DatasetSerializer(serializers.ModelSerializer):
+    owner = OwnerSerializer(read_only=True)
+    sources = serializers.PrimaryKeyRelatedField(many=True, read_only=True)
+    tier = serializers.SerializerMethodField()
+    version_count = serializers.IntegerField(read_only=True)
+
+    class Meta:
+        model = Dataset
+        fields = [
+            "id",
+            "owner",
+            "title",
+            "description",
+            "keywords",
+            "sector",
+            "data_domain",
+            "spatial_coverage",
+            "temporal_start",
+            "temporal_end",
+            "update_frequency",
+            "licence",
+            "contact_name",
+            "contact_email",
+            "grade",
+            "personal_information",
+            "sources",
+            "rights",
+            "status",
+            "status_changed_at",
+            "tier",
+            "version_count",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(OpenApiTypes.STR)
+    def get_tier(self, dataset: Dataset) -> str | None:
+        policy = getattr(dataset, "policy", None)
+        return policy.tier if policy is not None else None
+
+
+class DatasetRegisterSerializer(serializers.Serializer):
+    """Choice fields are plain strings so the service can name exactly what is wrong."""
+
+    title = serializers.CharField(max_length=200)
+    description = serializers.CharField()
+    keywords = serializers.ListField(child=serializers.CharField(max_length=50), required=False, default=list)
+    sector = serializers.CharField(max_length=5)
+    data_domain = serializers.CharField(max_length=20)
+    spatial_coverage = serializers.CharField(max_length=200, required=False, default="", allow_blank=True)
+    temporal_start = serializers.DateField(required=False, allow_null=True, default=None)
+    temporal_end = serializers.DateField(required=False, allow_null=True, default=None)
+    update_frequency = serializers.CharField(max_length=20, required=False, default="irregular")
+    licence = serializers.CharField(max_length=100)
+    contact_name = serializers.CharField(max_length=100)
+    contact_email = serializers.CharField(max_length=254)
+    grade = serializers.IntegerField(
+        required=False, allow_null=True, default=None, help_text="1, 2 or 3; default: highest of the sources."
+    )
+    personal_information = serializers.BooleanField(required=False, default=False)
+    sources = serializers.ListField(child=serializers.IntegerField(), required=False, default=list)
+    rights = serializers.CharField(max_length=20, required=False, default="use")
+
+    def service_kwargs(self) -> dict[str, Any]:
+        data = dict(self.validated_data)
+        data["source_ids"] = data.pop("sources")
+        return data
+
+
+class PolicySetSerializer(serializers.Serializer):
+    tier = serializers.CharField(max_length=20, required=False, allow_null=True, default=None)
+    purposes = serializers.ListField(child=serializers.CharField(max_length=40), allow_empty=True)
+    terms = serializers.CharField()
+    max_duration_days = serializers.IntegerField(required=False, allow_null=True, default=None)
+    download_quota = serializers.IntegerField(required=False, allow_null=True, default=None, min_value=0)
+    eligible_size_classes = serializers.ListField(
+        child=serializers.CharField(max_length=20), required=False, default=list
+    )
+    eligible_sectors = serializers.ListField(
+        child=serializers.CharField(max_length=5), required=False, default=list
+    )
+    eligible_clusters = serializers.ListField(child=serializers.SlugField(), required=False, default=list)
+    allow_list = serializers.ListField(child=serializers.IntegerField(), required=False, default=list)
+    deny_list = serializers.ListField(child=serializers.IntegerField(), required=False, default=list)
+    price_credits = serializers.IntegerField(required=False, default=0)
+
+
+class VersionSerializer(serializers.ModelSerializer):
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = DatasetVersion
+        fields = [
+            "number",
+            "filename",
+            "sha256",
+            "size",
+            "media_type",
+            "created_by",
+            "created_at",
+            "withdrawn_at",
+            "withdrawn_reason",
+        ]
+        read_only_fields = fields
+
+
+class VersionUploadSerializer(serializers.Serializer):
+    file = serializers.FileField(allow_empty_file=True)
+    media_type = serializers.CharField(max_length=100, required=False, default="")
+    sha256 = serializers.CharField(
+        max_length=64,
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="Refused if it does not match.",
+    )
+
+
+class AccessRequestSerializer(serializers.ModelSerializer):
+    requester = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    steward_decided_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    officer_decided_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    grant = serializers.SerializerMethodField()
+
+    class Meta:
+        model = AccessRequest
+        fields = [
+            "id",
+            "dataset",
+            "requester_member",
+            "requester",
+            "purpose",
+            "justification",
+            "duration_days",
+            "tier",
+            "policy_hash",
+            "accepted_terms_version",
+            "state",
+            "created_at",
+            "steward_decided_by",
+            "steward_decided_at",
+            "officer_decided_by",
+            "officer_decided_at",
+            "decision_reason",
+            "closed_at",
+            "grant",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(OpenApiTypes.INT)
+    def get_grant(self, request: AccessRequest) -> int | None:
+        grant = getattr(request, "grant", None) if request.state == "granted" else None
+        return grant.pk if grant is not None else None
+
+
+class AccessRequestSubmitSerializer(serializers.Serializer):
+    dataset = serializers.IntegerField()
+    purpose = serializers.CharField(max_length=40)
+    justification = serializers.CharField(max_length=4000)
+    duration_days = serializers.IntegerField()
+    accepted_terms_version = serializers.IntegerField(
+        required=False, allow_null=True, default=None, help_text="The policy's terms_version you accept."
+    )
+
+
+class DecisionReasonSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=2000, required=False, default="", allow_blank=True)
+
+
+class EntryReceiptSerializer(serializers.Serializer):
+    """The signed receipt of one ledger entry, with what it records."""
+
+    kind = serializers.CharField()
+    subject_type = serializers.CharField()
+    subject_id = serializers.CharField()
+    receipt = serializers.DictField(child=serializers.CharField())
+    canonical = serializers.CharField(help_text="The entry's canonical bytes (UTF-8 JSON) the receipt signs.")
+
+    def to_representation(self, entry: LedgerEntry) -> dict[str, Any]:
+        return {
+            "kind": entry.kind,
+            "subject_type": entry.subject_type,
+            "subject_id": entry.subject_id,
+            "receipt": receipt_of(entry).as_dict(),
+            "canonical": bytes(entry.canonical).decode(),
+        }
+
+
+class GrantSerializer(serializers.ModelSerializer):
+    state = serializers.SerializerMethodField()
+    revoked_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+
+    class Meta:
+        model = Grant
+        fields = [
+            "id",
+            "request",
+            "dataset",
+            "grantee",
+            "tier",
+            "purpose",
+            "policy_hash",
+            "version_sha256",
+            "valid_from",
+            "valid_until",
+            "download_quota",
+            "downloads_remaining",
+            "state",
+            "revoked_at",
+            "revoked_by",
+            "revoked_reason",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(OpenApiTypes.STR)
+    def get_state(self, grant: Grant) -> str:
+        return grant.state_at(self.context["now"])
+
+
+class DecisionResultSerializer(serializers.Serializer):
+    request = AccessRequestSerializer()
+    receipts = EntryReceiptSerializer(many=True)
+
+
+class GrantResultSerializer(serializers.Serializer):
+    grant = GrantSerializer()
+    receipts = EntryReceiptSerializer(many=True)

@@ -1,0 +1,321 @@
+"""Exchange REST views: the catalog, versions, policies, access requests and their decisions, grants and
+downloads. Thin: parse, call one selector or service, shape the answer (with the signed receipts of what
+the call recorded). Every rule lives in exchange.policies and exchange.services."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import QuerySet
+from django.http import StreamingHttpResponse
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from consortium.errors import NotFound, ValidationFailed
+from consortium.models import MemberAPIKey
+from exchange import selectors, services
+from exchange.api import serializers as s
+from exchange.api.filters import AccessRequestFilter, DatasetFilter, GrantFilter
+from exchange.models import AccessRequest, Dataset, Grant
+
+
+class ExchangeAPIMixin:
+    """The actor's API key (None for a session), as every selector and service wants it."""
+
+    request: Request
+
+    @property
+    def api_key(self) -> MemberAPIKey | None:
+        auth = getattr(self.request, "auth", None)
+        return auth if isinstance(auth, MemberAPIKey) else None
+
+
+@extend_schema_view(
+    list=extend_schema(summary="Search the catalog"),
+    retrieve=extend_schema(summary="One dataset's metadata"),
+    create=extend_schema(
+        summary="Register a dataset",
+        request=s.DatasetRegisterSerializer,
+        responses={201: s.DatasetSerializer},
+        description=(services.dataset_register.__doc__ or "").strip(),
+    ),
+)
+class DatasetViewSet(
+    ExchangeAPIMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    viewsets.GenericViewSet,
+):
+    """The catalog: metadata of listed datasets for every active member; files only through a grant."""
+
+    queryset = Dataset.objects.none()
+    serializer_class = s.DatasetSerializer
+    filterset_class = DatasetFilter
+    ordering_fields = ["created_at", "title", "grade"]
+    ordering = ["-created_at", "-id"]
+    lookup_value_regex = r"\d+"
+    parser_classes = [JSONParser, MultiPartParser, FormParser]
+
+    def get_queryset(self) -> QuerySet[Dataset]:
+        return selectors.dataset_list_for(user=self.request.user, api_key=self.api_key).order_by(
+            "-created_at", "-id"
+        )
+
+    def get_object(self) -> Dataset:
+        return selectors.dataset_get_for(user=self.request.user, pk=self.kwargs["pk"], api_key=self.api_key)
+
+    def _fresh(self, pk: int) -> Dataset:
+        return selectors.dataset_get_for(user=self.request.user, pk=pk, api_key=self.api_key)
+
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        body = s.DatasetRegisterSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        dataset = services.dataset_register(actor=request.user, **body.service_kwargs())
+        return Response(s.DatasetSerializer(self._fresh(dataset.pk)).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        request=s.DecisionReasonSerializer, responses={200: s.DatasetSerializer}, summary="Withdraw a dataset"
+    )
+    @action(detail=True, methods=["post"])
+    def withdraw(self, request: Request, pk: str | None = None) -> Response:
+        body = s.DecisionReasonSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        dataset = services.dataset_withdraw(
+            actor=request.user, dataset=self.get_object(), reason=body.validated_data["reason"]
+        )
+        return Response(s.DatasetSerializer(self._fresh(dataset.pk)).data)
+
+    @extend_schema(
+        methods=["GET"], request=None, responses={200: s.PolicySerializer}, summary="A dataset's policy"
+    )
+    @extend_schema(
+        methods=["PUT"],
+        request=s.PolicySetSerializer,
+        responses={200: s.PolicySerializer},
+        summary="Set a dataset's policy",
+        description=(services.policy_set.__doc__ or "").strip(),
+    )
+    @action(detail=True, methods=["get", "put"], filterset_class=None, pagination_class=None)
+    def policy(self, request: Request, pk: str | None = None) -> Response:
+        dataset = self.get_object()
+        if request.method == "GET":
+            policy = getattr(dataset, "policy", None)
+            if policy is None:
+                raise NotFound("The dataset has no policy yet.", code="no_policy")
+            return Response(s.PolicySerializer(policy).data)
+        body = s.PolicySetSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        policy = services.policy_set(actor=request.user, dataset=dataset, **body.validated_data)
+        return Response(s.PolicySerializer(policy).data)
+
+    @extend_schema(
+        methods=["GET"],
+        request=None,
+        responses={200: s.VersionSerializer(many=True)},
+        summary="A dataset's versions",
+    )
+    @extend_schema(
+        methods=["POST"],
+        request={"multipart/form-data": s.VersionUploadSerializer},
+        responses={201: s.VersionSerializer},
+        summary="Upload a new version",
+        description=(services.dataset_version_add.__doc__ or "").strip(),
+    )
+    @action(detail=True, methods=["get", "post"], filterset_class=None, pagination_class=None)
+    def versions(self, request: Request, pk: str | None = None) -> Response:
+        if request.method == "GET":
+            versions = selectors.version_list_for(user=request.user, dataset_pk=pk, api_key=self.api_key)
+            return Response(s.VersionSerializer(versions, many=True).data)
+        dataset = self.get_object()
+        body = s.VersionUploadSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        upload = body.validated_data["file"]
+        version = services.dataset_version_add(
+            actor=request.user,
+            dataset=dataset,
+            file=upload,
+            filename=upload.name,
+            media_type=body.validated_data["media_type"] or getattr(upload, "content_type", ""),
+            declared_sha256=body.validated_data["sha256"],
+        )
+        return Response(s.VersionSerializer(version).data, status=status.HTTP_201_CREATED)
+
+
+def _receipts(entries: list) -> list[dict[str, Any]]:
+    return s.EntryReceiptSerializer(entries, many=True).data
+
+
+_DECISIONS = {
+    "approve": services.access_request_approve,
+    "reject": services.access_request_reject,
+    "withdraw": services.access_request_withdraw,
+}
+
+
+def _decision_action(name: str) -> Any:
+    """One transition @action: POST {"reason": ...} to /access-requests/{id}/<name>/."""
+    service = _DECISIONS[name]
+
+    def transition(self: AccessRequestViewSet, request: Request, pk: str | None = None) -> Response:
+        access_request = self.get_object()
+        body = s.DecisionReasonSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        updated, entry = service(
+            actor=request.user, request=access_request, reason=body.validated_data["reason"]
+        )
+        fresh = selectors.access_request_get_for(user=request.user, pk=updated.pk, api_key=self.api_key)
+        return Response({"request": s.AccessRequestSerializer(fresh).data, "receipts": _receipts([entry])})
+
+    transition.__name__ = name
+    schema = extend_schema(
+        request=s.DecisionReasonSerializer,
+        responses={200: s.DecisionResultSerializer},
+        summary=f"{name.title()} an access request",
+        description=(service.__doc__ or "").strip(),
+    )
+    return schema(action(detail=True, methods=["post"])(transition))
+
+
+@extend_schema_view(
+    list=extend_schema(summary="Access requests you may see"),
+    retrieve=extend_schema(summary="One access request"),
+    create=extend_schema(
+        summary="Request access to a dataset",
+        request=s.AccessRequestSubmitSerializer,
+        responses={201: s.DecisionResultSerializer},
+        description=(services.access_request_submit.__doc__ or "").strip(),
+    ),
+)
+class AccessRequestViewSet(
+    ExchangeAPIMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Requests to use a dataset, their decisions and receipts."""
+
+    queryset = AccessRequest.objects.none()
+    serializer_class = s.AccessRequestSerializer
+    filterset_class = AccessRequestFilter
+    ordering_fields = ["created_at", "state"]
+    lookup_value_regex = r"\d+"
+
+    def get_queryset(self) -> QuerySet[AccessRequest]:
+        return selectors.access_request_list_for(user=self.request.user, api_key=self.api_key).order_by(
+            "-created_at", "-id"
+        )
+
+    def get_object(self) -> AccessRequest:
+        return selectors.access_request_get_for(
+            user=self.request.user, pk=self.kwargs["pk"], api_key=self.api_key
+        )
+
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        body = s.AccessRequestSubmitSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = dict(body.validated_data)
+        dataset = selectors.dataset_get_for(user=request.user, pk=data.pop("dataset"), api_key=self.api_key)
+        access_request, entries = services.access_request_submit(actor=request.user, dataset=dataset, **data)
+        fresh = selectors.access_request_get_for(
+            user=request.user, pk=access_request.pk, api_key=self.api_key
+        )
+        return Response(
+            {"request": s.AccessRequestSerializer(fresh).data, "receipts": _receipts(entries)},
+            status=status.HTTP_201_CREATED,
+        )
+
+    approve = _decision_action("approve")
+    reject = _decision_action("reject")
+    withdraw = _decision_action("withdraw")
+
+    @extend_schema(
+        responses={200: s.EntryReceiptSerializer(many=True)}, summary="Signed receipts of a request"
+    )
+    @action(detail=True, methods=["get"], filterset_class=None, pagination_class=None)
+    def receipts(self, request: Request, pk: str | None = None) -> Response:
+        entries = selectors.request_entries_for(user=request.user, pk=pk, api_key=self.api_key)
+        return Response(_receipts(list(entries)))
+
+
+@extend_schema_view(
+    list=extend_schema(summary="Grants you may see"),
+    retrieve=extend_schema(summary="One grant"),
+)
+class GrantViewSet(
+    ExchangeAPIMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
+    """Grants: windows of use with a download quota, revocable at once."""
+
+    queryset = Grant.objects.none()
+    serializer_class = s.GrantSerializer
+    filterset_class = GrantFilter
+    ordering_fields = ["valid_from", "valid_until"]
+    lookup_value_regex = r"\d+"
+
+    def get_serializer_context(self) -> dict[str, Any]:
+        return {**super().get_serializer_context(), "now": timezone.now()}
+
+    def get_queryset(self) -> QuerySet[Grant]:
+        return selectors.grant_list_for(user=self.request.user, api_key=self.api_key).order_by(
+            "-valid_from", "-id"
+        )
+
+    def get_object(self) -> Grant:
+        return selectors.grant_get_for(user=self.request.user, pk=self.kwargs["pk"], api_key=self.api_key)
+
+    @extend_schema(
+        request=s.DecisionReasonSerializer, responses={200: s.GrantResultSerializer}, summary="Revoke a grant"
+    )
+    @action(detail=True, methods=["post"])
+    def revoke(self, request: Request, pk: str | None = None) -> Response:
+        body = s.DecisionReasonSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        grant, entry = services.grant_revoke(
+            actor=request.user, grant=self.get_object(), reason=body.validated_data["reason"]
+        )
+        return Response(
+            {
+                "grant": s.GrantSerializer(grant, context=self.get_serializer_context()).data,
+                "receipts": _receipts([entry]),
+            }
+        )
+
+    @extend_schema(
+        request=None,
+        parameters=[
+            OpenApiParameter("version", OpenApiTypes.INT, description="Version number; default latest.")
+        ],
+        responses={200: OpenApiResponse(OpenApiTypes.BINARY, description="The file, streamed.")},
+        summary="Download under a grant",
+        description=(services.grant_download.__doc__ or "").strip(),
+    )
+    @action(detail=True, methods=["post"], filterset_class=None, pagination_class=None)
+    def download(self, request: Request, pk: str | None = None) -> StreamingHttpResponse:
+        raw_version = request.query_params.get("version")
+        try:
+            version_number = int(raw_version) if raw_version not in (None, "") else None
+        except ValueError:
+            raise ValidationFailed(
+                "The version is a number.", code="invalid", errors={"version": ["A number."]}
+            ) from None
+        grant, version, entry = services.grant_download(
+            actor=request.user, grant=self.get_object(), version_number=version_number
+        )
+        response = StreamingHttpResponse(
+            selectors.version_stream(grant_id=grant.pk, version=version), content_type=version.media_type
+        )
+        response["Content-Length"] = str(version.size)
+        response["Content-Disposition"] = f'attachment; filename="{version.filename}"'
+        response["Digest"] = f"sha-256={version.sha256}"
+        response["X-Ledger-Leaf-Hash"] = bytes(entry.leaf_hash).hex()
+        response["X-Downloads-Remaining"] = str(grant.downloads_remaining)
+        response["Cache-Control"] = "no-store"
+        return response

@@ -1,0 +1,312 @@
+"""The policy engine: may this member use that dataset, for this purpose, for this long? And is a policy
+consistent with its dataset's grade? Pure functions over plain attributes: no queries, no writes.
+
+A policy is ODRL-shaped: one permission whose constraints are all conjunctive (every one must hold):
+
+* **purpose** is one of the policy's purposes, which come from the fixed `Purpose` vocabulary;
+* **duration** (days) is at least 1 and at most the policy's `max_duration_days`;
+* **member attributes**: the member's size class is in `eligible_size_classes`, its sector in
+  `eligible_sectors`, and it belongs to at least one of `eligible_clusters` (each list empty = any);
+* **allow list** (member ids): if not empty, only the listed members are eligible;
+* **deny list** (member ids): listed members are never eligible, whatever else holds.
+
+Grades set defaults and limits (`GRADE_RULES`): Level 3 (core) data is never offered beyond its metadata,
+Level 2 (important) is never open, and a derived dataset takes the highest grade of its sources. Tiers set
+delivery: confidential never allows a raw download; open admits every active member after the terms.
+
+A decision lists every failing constraint as a `Reason(code, message)`, most fundamental first; `code`
+values are stable and clients may rely on them. The policy's identity for receipts is `policy_hash`: the
+hex SHA-256 of the RFC 8785 canonical bytes of `policy_document`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from consortium.models import MemberStatus, Sector, SizeClass
+from exchange.models import DatasetStatus, Grade, Purpose, Tier
+from ledger.canonical import canonical_bytes
+
+
+@dataclass(frozen=True)
+class Reason:
+    code: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Decision:
+    reasons: list[Reason] = field(default_factory=list)
+
+    @property
+    def allowed(self) -> bool:
+        return not self.reasons
+
+    @property
+    def codes(self) -> list[str]:
+        return [reason.code for reason in self.reasons]
+
+
+@dataclass(frozen=True)
+class GradeRule:
+    """What a grade permits (`tiers`) and suggests (`default_*`), and the longest grant it tolerates."""
+
+    tiers: frozenset[str]
+    default_tier: str | None
+    max_duration_days: int
+    default_duration_days: int
+    default_download_quota: int
+
+
+GRADE_RULES: dict[int, GradeRule] = {
+    Grade.LEVEL_1: GradeRule(
+        tiers=frozenset(Tier.values),
+        default_tier=Tier.OPEN,
+        max_duration_days=1825,
+        default_duration_days=365,
+        default_download_quota=10,
+    ),
+    Grade.LEVEL_2: GradeRule(
+        tiers=frozenset({Tier.RESTRICTED, Tier.CONFIDENTIAL}),
+        default_tier=Tier.RESTRICTED,
+        max_duration_days=365,
+        default_duration_days=90,
+        default_download_quota=3,
+    ),
+    # Core data: metadata only. No tier, so no policy and no request can exist for it.
+    Grade.LEVEL_3: GradeRule(
+        tiers=frozenset(),
+        default_tier=None,
+        max_duration_days=0,
+        default_duration_days=0,
+        default_download_quota=0,
+    ),
+}
+
+
+@dataclass(frozen=True)
+class MemberFacts:
+    """The requesting member's attributes the engine looks at."""
+
+    pk: int
+    status: str
+    size_class: str
+    sector: str
+    cluster_slugs: frozenset[str] = frozenset()
+
+
+def member_facts(member: Any) -> MemberFacts:
+    """Facts of a Member (its clusters read through `member.clusters.all()`, so prefetch them for lists)."""
+    if isinstance(member, MemberFacts):
+        return member
+    return MemberFacts(
+        pk=member.pk,
+        status=member.status,
+        size_class=member.size_class,
+        sector=member.sector,
+        cluster_slugs=frozenset(cluster.slug for cluster in member.clusters.all()),
+    )
+
+
+def effective_grade(declared: int | None, source_grades: Iterable[int]) -> int:
+    """The grade a dataset must have: at least the highest of its sources (Level 1 if none is known)."""
+    floor = max(source_grades, default=Grade.LEVEL_1)
+    return max(floor, declared) if declared is not None else floor
+
+
+def policy_document(policy: Any, *, dataset_id: int) -> dict[str, Any]:
+    """The policy as the ledger binds it: integers, strings and sorted lists only."""
+    return {
+        "dataset": int(dataset_id),
+        "revision": int(policy.revision),
+        "tier": str(policy.tier),
+        "purposes": sorted(str(p) for p in policy.purposes),
+        "max_duration_days": int(policy.max_duration_days),
+        "download_quota": int(policy.download_quota),
+        "eligible_size_classes": sorted(str(s) for s in policy.eligible_size_classes),
+        "eligible_sectors": sorted(str(s) for s in policy.eligible_sectors),
+        "eligible_clusters": sorted(str(s) for s in policy.eligible_clusters),
+        "allow_list": sorted(int(m) for m in policy.allow_list),
+        "deny_list": sorted(int(m) for m in policy.deny_list),
+        "price_credits": int(policy.price_credits),
+        "terms_version": int(policy.terms_version),
+        "terms_sha256": hashlib.sha256((policy.terms or "").encode()).hexdigest(),
+    }
+
+
+def policy_hash(policy: Any, *, dataset_id: int) -> str:
+    """Hex SHA-256 of the RFC 8785 bytes of `policy_document`: the same policy always hashes the same."""
+    return hashlib.sha256(canonical_bytes(policy_document(policy, dataset_id=dataset_id))).hexdigest()
+
+
+def check_policy_consistency(dataset: Any, policy: Any) -> list[Reason]:
+    """Every way `policy` breaks the rules of `dataset`'s grade, its tier or the vocabularies; [] if none."""
+    reasons: list[Reason] = []
+    grade = int(dataset.grade)
+    rule = GRADE_RULES[grade]
+    tier = policy.tier
+    if grade == Grade.LEVEL_3:
+        return [Reason("core_data_not_offered", "Level 3 (core) data is never offered beyond its metadata.")]
+    if tier not in Tier.values:
+        reasons.append(
+            Reason("unknown_tier", f"'{tier}' is not a tier; use one of {', '.join(Tier.values)}.")
+        )
+    elif tier not in rule.tiers:
+        reasons.append(
+            Reason(
+                "tier_not_allowed_for_grade",
+                f"Level {grade} data may not be {tier}; allowed: {', '.join(sorted(rule.tiers))}.",
+            )
+        )
+    if tier == Tier.OPEN and getattr(dataset, "personal_information", False):
+        reasons.append(
+            Reason("personal_information_not_open", "Data with personal information is never open.")
+        )
+    purposes = list(policy.purposes)
+    unknown = sorted(set(purposes) - set(Purpose.values))
+    if unknown:
+        reasons.append(Reason("unknown_purpose", f"Unknown purpose: {', '.join(unknown)}."))
+    if not purposes:
+        reasons.append(Reason("no_purpose", "Allow at least one purpose."))
+    if policy.max_duration_days < 1:
+        reasons.append(Reason("duration_invalid", "The maximum duration must be at least one day."))
+    elif policy.max_duration_days > rule.max_duration_days:
+        reasons.append(
+            Reason(
+                "duration_over_grade_limit",
+                f"Level {grade} data may be granted for at most {rule.max_duration_days} days.",
+            )
+        )
+    if tier == Tier.CONFIDENTIAL and policy.download_quota != 0:
+        reasons.append(
+            Reason(
+                "confidential_no_download", "Confidential data allows no raw download: the quota must be 0."
+            )
+        )
+    if tier in (Tier.OPEN, Tier.RESTRICTED) and policy.download_quota < 1:
+        reasons.append(Reason("quota_required", f"A {tier} policy must allow at least one download."))
+    bad_sizes = sorted(set(policy.eligible_size_classes) - set(SizeClass.values))
+    if bad_sizes:
+        reasons.append(Reason("unknown_size_class", f"Unknown size class: {', '.join(bad_sizes)}."))
+    bad_sectors = sorted(set(policy.eligible_sectors) - set(Sector.values))
+    if bad_sectors:
+        reasons.append(Reason("unknown_sector", f"Unknown sector: {', '.join(bad_sectors)}."))
+    restricts = any(
+        (policy.eligible_size_classes, policy.eligible_sectors, policy.eligible_clusters, policy.allow_list)
+    )
+    if tier == Tier.OPEN and (restricts or policy.deny_list):
+        reasons.append(
+            Reason(
+                "open_with_eligibility", "An open policy admits every active member: no eligibility lists."
+            )
+        )
+    overlap = sorted(set(policy.allow_list) & set(policy.deny_list))
+    if overlap:
+        reasons.append(Reason("allow_deny_overlap", f"Members on both the allow and deny lists: {overlap}."))
+    if getattr(dataset, "owner_id", None) in set(policy.allow_list):
+        reasons.append(Reason("owner_on_allow_list", "The owner needs no grant to its own dataset."))
+    return reasons
+
+
+def evaluate(
+    *,
+    member: Any,
+    dataset: Any,
+    policy: Any | None,
+    purpose: str,
+    duration_days: int,
+    now: datetime,
+    for_download: bool = False,
+) -> Decision:
+    """Decide whether `member` may use `dataset` under `policy` for `purpose` during `duration_days`.
+
+    With `for_download`, also whether the tier allows a raw download (the re-check at download time).
+    `now` is when the decision applies; today no constraint depends on it beyond what the caller checks
+    on the grant window, but every caller passes it so time constraints can join without a new signature.
+    Never raises for bad input: unknown values are reasons.
+    """
+    del now  # see the docstring: reserved for time-bound constraints
+    facts = member_facts(member)
+    reasons: list[Reason] = []
+    if dataset.status != DatasetStatus.LISTED:
+        return Decision([Reason("dataset_withdrawn", "The dataset has been withdrawn.")])
+    if int(dataset.grade) == Grade.LEVEL_3:
+        return Decision([Reason("core_data_not_offered", "Level 3 (core) data is offered as metadata only.")])
+    if policy is None:
+        return Decision([Reason("no_policy", "The owner has not yet set an access policy for this dataset.")])
+    if facts.pk == dataset.owner_id:
+        reasons.append(Reason("own_dataset", "A member needs no access request for its own dataset."))
+    if facts.status != MemberStatus.ACTIVE:
+        reasons.append(Reason("member_not_active", f"The requesting member is {facts.status}, not active."))
+    if purpose not in Purpose.values:
+        reasons.append(
+            Reason(
+                "unknown_purpose", f"'{purpose}' is not a purpose; use one of {', '.join(Purpose.values)}."
+            )
+        )
+    elif purpose not in policy.purposes:
+        reasons.append(
+            Reason(
+                "purpose_not_allowed",
+                f"The policy does not allow '{purpose}'; it allows {', '.join(sorted(policy.purposes))}.",
+            )
+        )
+    if not isinstance(duration_days, int) or isinstance(duration_days, bool) or duration_days < 1:
+        reasons.append(Reason("duration_invalid", "The duration must be a whole number of days, at least 1."))
+    elif duration_days > policy.max_duration_days:
+        reasons.append(
+            Reason("duration_over_max", f"The policy allows at most {policy.max_duration_days} days.")
+        )
+    reasons.extend(_eligibility(facts, policy))
+    if for_download and policy.tier == Tier.CONFIDENTIAL:
+        reasons.append(Reason("no_raw_download", "Confidential data is used on the platform only."))
+    return Decision(reasons)
+
+
+def _eligibility(facts: MemberFacts, policy: Any) -> list[Reason]:
+    if policy.tier == Tier.OPEN:
+        return []
+    if facts.pk in set(policy.deny_list):
+        # One reason only: telling a denied member which other constraints it misses helps nobody.
+        return [Reason("member_denied", "The owner does not share this dataset with your member.")]
+    reasons: list[Reason] = []
+    if policy.allow_list and facts.pk not in set(policy.allow_list):
+        reasons.append(Reason("not_on_allow_list", "The dataset is shared only with named members."))
+    if policy.eligible_size_classes and facts.size_class not in policy.eligible_size_classes:
+        reasons.append(
+            Reason(
+                "size_class_ineligible",
+                f"Only {', '.join(sorted(policy.eligible_size_classes))} enterprises are eligible.",
+            )
+        )
+    if policy.eligible_sectors and facts.sector not in policy.eligible_sectors:
+        reasons.append(
+            Reason(
+                "sector_ineligible",
+                f"Only sectors {', '.join(sorted(policy.eligible_sectors))} are eligible.",
+            )
+        )
+    if policy.eligible_clusters and not (facts.cluster_slugs & set(policy.eligible_clusters)):
+        reasons.append(
+            Reason(
+                "cluster_ineligible",
+                f"Only members of {', '.join(sorted(policy.eligible_clusters))} are eligible.",
+            )
+        )
+    return reasons
+
+
+def default_policy_values(grade: int) -> dict[str, Any]:
+    """What a new policy of a dataset of `grade` starts from; {} for Level 3, which gets no policy."""
+    rule = GRADE_RULES[int(grade)]
+    if rule.default_tier is None:
+        return {}
+    return {
+        "tier": rule.default_tier,
+        "max_duration_days": rule.default_duration_days,
+        "download_quota": rule.default_download_quota,
+    }

@@ -1,0 +1,141 @@
+"""Permission-checked reads of the exchange: what the actor may not see is not found (404), never 403.
+
+* Datasets: listed ones for everyone who may browse the catalog (active members' people, consortium
+  staff); withdrawn ones for their owner's people and consortium staff.
+* Versions: their metadata wherever the dataset is visible; the files only through grant_download.
+* Requests and grants: the requesting member's and the owner's people; officers and auditors all of them;
+  security officers those of confidential tier, which they decide.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from django.db.models import Count, Q, QuerySet
+from django.utils import timezone
+
+from consortium.errors import NotFound
+from consortium.roles import Capability, capabilities
+from exchange.models import AccessRequest, Dataset, DatasetStatus, DatasetVersion, Grant, Tier
+from ledger.models import LedgerEntry
+
+
+def _int(pk: Any) -> int:
+    try:
+        return int(pk)
+    except (TypeError, ValueError):
+        raise NotFound("Not found.") from None
+
+
+def dataset_list_for(*, user: Any, api_key: Any = None) -> QuerySet[Dataset]:
+    """Datasets `user` may see, with owner and policy loaded and the number of versions annotated."""
+    caps = capabilities(user, api_key)
+    datasets = (
+        Dataset.objects.select_related("owner", "policy")
+        .prefetch_related("sources")
+        .annotate(version_count=Count("versions"))
+    )
+    if Capability.BROWSE_CATALOG not in caps:
+        return datasets.none()
+    if Capability.VIEW_ALL_MEMBERS in caps:
+        return datasets
+    return datasets.filter(Q(status=DatasetStatus.LISTED) | Q(owner_id=user.member_id))
+
+
+def dataset_get_for(*, user: Any, pk: Any, api_key: Any = None) -> Dataset:
+    """One dataset `user` may see; NotFound otherwise."""
+    try:
+        return dataset_list_for(user=user, api_key=api_key).get(pk=_int(pk))
+    except Dataset.DoesNotExist:
+        raise NotFound("No such dataset.") from None
+
+
+def version_list_for(*, user: Any, dataset_pk: Any, api_key: Any = None) -> QuerySet[DatasetVersion]:
+    """The versions of a dataset `user` may see, newest first (metadata only)."""
+    dataset = dataset_get_for(user=user, pk=dataset_pk, api_key=api_key)
+    return dataset.versions.select_related("created_by").order_by("-number")
+
+
+def _concerning(
+    user: Any, api_key: Any, *, dataset_field: str, member_field: str, tier_field: str
+) -> Q | None:
+    """The filter for requests or grants `user` may see; None for all of them; Q(pk__in=[]) for none."""
+    caps = capabilities(user, api_key)
+    if Capability.AUDIT in caps or Capability.REVOKE_ANY_GRANT in caps:
+        return None
+    if Capability.DECIDE_CONFIDENTIAL in caps:
+        return Q(**{tier_field: Tier.CONFIDENTIAL}) | Q(
+            **{f"{dataset_field}__policy__tier": Tier.CONFIDENTIAL}
+        )
+    if Capability.BROWSE_CATALOG in caps and user.member_id is not None:
+        return Q(**{member_field: user.member_id}) | Q(**{f"{dataset_field}__owner_id": user.member_id})
+    return Q(pk__in=[])
+
+
+def access_request_list_for(*, user: Any, api_key: Any = None) -> QuerySet[AccessRequest]:
+    """Requests `user` may see (see the module docstring), with their dataset, members and deciders."""
+    requests = AccessRequest.objects.select_related(
+        "dataset",
+        "dataset__owner",
+        "requester_member",
+        "requester",
+        "steward_decided_by",
+        "officer_decided_by",
+        "grant",
+    )
+    visible = _concerning(
+        user, api_key, dataset_field="dataset", member_field="requester_member_id", tier_field="tier"
+    )
+    return requests if visible is None else requests.filter(visible)
+
+
+def access_request_get_for(*, user: Any, pk: Any, api_key: Any = None) -> AccessRequest:
+    """One request `user` may see; NotFound otherwise."""
+    try:
+        return access_request_list_for(user=user, api_key=api_key).get(pk=_int(pk))
+    except AccessRequest.DoesNotExist:
+        raise NotFound("No such access request.") from None
+
+
+def grant_list_for(*, user: Any, api_key: Any = None) -> QuerySet[Grant]:
+    """Grants `user` may see, with their dataset and members."""
+    grants = Grant.objects.select_related("dataset", "dataset__owner", "grantee", "revoked_by")
+    visible = _concerning(
+        user, api_key, dataset_field="dataset", member_field="grantee_id", tier_field="tier"
+    )
+    return grants if visible is None else grants.filter(visible)
+
+
+def grant_get_for(*, user: Any, pk: Any, api_key: Any = None) -> Grant:
+    """One grant `user` may see; NotFound otherwise."""
+    try:
+        return grant_list_for(user=user, api_key=api_key).get(pk=_int(pk))
+    except Grant.DoesNotExist:
+        raise NotFound("No such grant.") from None
+
+
+def request_entries_for(*, user: Any, pk: Any, api_key: Any = None) -> QuerySet[LedgerEntry]:
+    """The ledger entries of a request `user` may see and of its grant, oldest first: their receipts."""
+    request = access_request_get_for(user=user, pk=pk, api_key=api_key)
+    subjects = Q(subject_type="access_request", subject_id=str(request.pk))
+    grant_id = Grant.objects.filter(request_id=request.pk).values_list("pk", flat=True).first()
+    if grant_id is not None:
+        subjects |= Q(subject_type="grant", subject_id=str(grant_id))
+    return LedgerEntry.objects.filter(subjects).order_by("accepted_at", "id")
+
+
+def version_stream(
+    *, grant_id: int, version: DatasetVersion, chunk_bytes: int = 64 * 1024, check_every: int = 16
+) -> Iterator[bytes]:
+    """The file's bytes in chunks, stopping as soon as the grant is revoked or expires mid-stream: the
+    grant row is read again every `check_every` chunks (1 MiB by default)."""
+    with version.file.storage.open(version.file.name, "rb") as handle:
+        for index, chunk in enumerate(iter(lambda: handle.read(chunk_bytes), b"")):
+            if index and index % check_every == 0 and not _grant_still_valid(grant_id):
+                return
+            yield chunk
+
+
+def _grant_still_valid(grant_id: int) -> bool:
+    return Grant.objects.filter(pk=grant_id, revoked_at__isnull=True, valid_until__gt=timezone.now()).exists()

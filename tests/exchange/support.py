@@ -1,0 +1,57 @@
+"""Building blocks for exchange tests: datasets with policies and versions made through the services."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from django.core.files.base import ContentFile
+
+from exchange import services
+from exchange.models import Dataset
+
+CONTENT = b"sensor,value\n" + b"line,1\n" * 5000
+
+
+def register(steward: Any, *, grade: int = 1, title: str = "Spindle vibration 2025", **extra: Any) -> Dataset:
+    values = {
+        "title": title,
+        "description": "Vibration readings of CNC spindles, one row per second.",
+        "keywords": ["vibration", "cnc"],
+        "sector": "C",
+        "data_domain": "production",
+        "licence": "CC-BY-4.0",
+        "contact_name": "Zhang San",
+        "contact_email": "data@own.example",
+        "grade": grade,
+        **extra,
+    }
+    return services.dataset_register(actor=steward, **values)
+
+
+def set_policy(steward: Any, dataset: Dataset, **extra: Any):
+    values = {"purposes": ["research", "quality_benchmarking"], "terms": "Use for the declared purpose only."}
+    values.update(extra)
+    return services.policy_set(actor=steward, dataset=dataset, **values)
+
+
+def add_version(steward: Any, dataset: Dataset, content: bytes = CONTENT):
+    return services.dataset_version_add(
+        actor=steward,
+        dataset=dataset,
+        file=ContentFile(content, name="readings.csv"),
+        filename="readings.csv",
+        media_type="text/csv",
+        declared_sha256=hashlib.sha256(content).hexdigest(),
+    )
+
+
+def published(steward: Any, *, tier: str, grade: int | None = None, content: bytes = CONTENT, **policy: Any):
+    """A listed dataset with one version under a policy of `tier` (grade 1, or 2 for confidential)."""
+    grade = grade or (2 if tier == "confidential" else 1)
+    dataset = register(steward, grade=grade)
+    if tier == "confidential":
+        policy.setdefault("download_quota", 0)
+    set_policy(steward, dataset, tier=tier, **policy)
+    add_version(steward, dataset, content)
+    return Dataset.objects.get(pk=dataset.pk)
