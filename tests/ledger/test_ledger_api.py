@@ -220,3 +220,26 @@ def test_the_actor_receives_the_receipts_of_its_request_in_a_header(world, api_c
     )
     refused = api_client.post("/api/v1/members/", {"legal_name": "x"}, format="json")
     assert refused.status_code == 400 and "Ledger-Receipts" not in refused
+
+
+def test_entry_time_range_filter(world) -> None:
+    client = client_for(world["auditor"])
+    rows = client.get("/api/v1/ledger/entries/", {"page_size": 100}).json()["results"]
+    middle = rows[4]["accepted_at"]
+    later = client.get("/api/v1/ledger/entries/", {"since": middle, "page_size": 100}).json()["results"]
+    earlier = client.get("/api/v1/ledger/entries/", {"until": middle, "page_size": 100}).json()["results"]
+    assert [row["seq"] for row in earlier] == [0, 1, 2, 3]
+    assert [row["seq"] for row in later] == [4, 5, 6, 7]
+
+
+def test_published_keys_carry_validity_windows_across_a_rotation(world) -> None:
+    from ledger.services import signing_key_rotate
+
+    signing_key_rotate()
+    published = client_for(world["own"]).get("/api/v1/ledger/keys/").json()
+    assert len(published) == 2
+    assert published[0]["valid_until"] == published[1]["valid_from"]
+    assert published[1]["valid_until"] is None
+    assert published[0]["verifier_key"].startswith(
+        "consortium.example/exchange/ledger+" + published[0]["key_id"]
+    )

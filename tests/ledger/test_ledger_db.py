@@ -10,7 +10,14 @@ from django.db import DatabaseError, IntegrityError, connection, transaction
 from consortium.errors import ValidationFailed
 from ledger import canonical, keys, merkle, signing, tree
 from ledger.models import Checkpoint, LedgerEntry, LedgerLeaf, LedgerNode
-from ledger.services import checkpoint_issue, ledger_append, ledger_sequence, receipt_of, signing_key_rotate
+from ledger.services import (
+    ForkDetected,
+    checkpoint_issue,
+    ledger_append,
+    ledger_sequence,
+    receipt_of,
+    signing_key_rotate,
+)
 from ledger.verification import verify_database
 from tests.ledger_support import drop_ledger_triggers, install_ledger_triggers
 
@@ -191,3 +198,21 @@ def test_sequencer_resumes_after_pending_entries_accumulate(settings) -> None:
     assert ledger_sequence() == 6
     assert tree.tree_size() == 10
     assert verify_database().ok
+
+
+def test_the_exchange_never_signs_a_fork() -> None:
+    """If the stored tree stops extending the last signed checkpoint, no further checkpoint is signed."""
+    append(6)
+    checkpoint_issue()
+    drop_ledger_triggers()
+    try:
+        with connection.cursor() as cursor:  # rewrite history below the signed size
+            cursor.execute(
+                'UPDATE ledger_ledgernode SET hash = %s WHERE level = 0 AND "index" = 2', [bytes(32)]
+            )
+    finally:
+        install_ledger_triggers()
+    append(2)
+    with pytest.raises(ForkDetected):
+        checkpoint_issue()
+    assert list(Checkpoint.objects.values_list("tree_size", flat=True)) == [6]
