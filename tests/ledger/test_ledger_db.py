@@ -208,7 +208,7 @@ def test_the_exchange_never_signs_a_fork() -> None:
     try:
         with connection.cursor() as cursor:  # rewrite history below the signed size
             cursor.execute(
-                'UPDATE ledger_ledgernode SET hash = %s WHERE level = 0 AND "index" = 2', [bytes(32)]
+                'UPDATE ledger_ledgernode SET hash = %s WHERE level = 2 AND "index" = 0', [bytes(32)]
             )
     finally:
         install_ledger_triggers()
