@@ -40,8 +40,12 @@ def member_get_for(*, user: User | Any, pk: Any, api_key: Any = None) -> Member:
 
 
 def member_history_for(*, user: User | Any, pk: Any, api_key: Any = None) -> QuerySet[MemberStatusChange]:
-    """The lifecycle of a member `user` may see, oldest first, with each step's actor loaded."""
+    """The lifecycle of a member, oldest first, with each step's actor loaded: for consortium staff and
+    the member's own people only, since reasons (why a firm was suspended) are not other firms' business.
+    NotFound for anyone else."""
     member = member_get_for(user=user, pk=pk, api_key=api_key)
+    if not (getattr(user, "consortium_role", "") or user.member_id == member.pk):
+        raise NotFound("No such member history.")
     return member.status_changes.select_related("actor").order_by("at", "id")
 
 

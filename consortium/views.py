@@ -216,12 +216,16 @@ def member_detail(request: HttpRequest, pk: int) -> HttpResponse:
             else:
                 messages.success(request, f"{member.legal_name}: {action} recorded.")
                 return redirect("portal:member-detail", pk=member.pk)
+    try:
+        history = selectors.member_history_for(user=request.user, pk=member.pk)
+    except NotFound:
+        history = None  # another firm's reasons are not shown
     return _render(
         request,
         "member_detail.html",
         {
             "member": member,
-            "history": selectors.member_history_for(user=request.user, pk=member.pk),
+            "history": history,
             "form": form if may_decide else None,
             "decisions": OFFERED_DECISIONS.get(member.status, ()) if may_decide else (),
         },

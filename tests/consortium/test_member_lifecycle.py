@@ -191,3 +191,17 @@ def test_suspended_members_users_lose_capabilities(client_for, officer, member, 
     me = client_for(analyst).get("/api/v1/me/").json()
     assert me["capabilities"] == []
     assert me["member"]["status"] == "suspended"
+
+
+def test_history_is_for_staff_and_the_member_itself(client_for, officer) -> None:
+    """Why a firm was suspended is not another firm's business: its history is 404 to other members."""
+    from tests.factories import MemberFactory, UserFactory
+
+    member, other = MemberFactory(), MemberFactory()
+    own_user = UserFactory(member=member, member_role="analyst")
+    other_user = UserFactory(member=other, member_role="member_admin")
+    path = f"/api/v1/members/{member.pk}/history/"
+    assert client_for(officer).get(path).status_code == 200
+    assert client_for(own_user).get(path).status_code == 200
+    assert client_for(other_user).get(f"/api/v1/members/{member.pk}/").status_code == 200
+    assert client_for(other_user).get(path).status_code == 404
