@@ -643,7 +643,7 @@ def access_request_submit(
 
 
 def _lock_request(request: AccessRequest) -> AccessRequest:
-    return AccessRequest.objects.select_for_update().select_related("dataset").get(pk=request.pk)
+    return AccessRequest.objects.select_for_update(of=("self",)).select_related("dataset").get(pk=request.pk)
 
 
 def _illegal(action: str, state: str) -> Conflict:
@@ -783,7 +783,7 @@ def access_request_expire_due(*, now: datetime | None = None) -> int:
         "pk", flat=True
     ):
         with transaction.atomic():
-            locked = AccessRequest.objects.select_for_update().select_related("dataset").get(pk=pk)
+            locked = _lock_request(AccessRequest(pk=pk))
             if locked.state not in UNDECIDED_STATES:
                 continue
             previous = locked.state
@@ -864,8 +864,11 @@ def grant_download(
     if actor.member_id != grant.grantee_id or not can(actor, Capability.REQUEST_ACCESS, _api_key(actor)):
         raise NotPermitted("Only the grantee member's people may download under this grant.")
     with transaction.atomic():
+        # Lock the grant row only ("self"): other grants of the dataset download in parallel.
         locked = (
-            Grant.objects.select_for_update().select_related("dataset", "request", "grantee").get(pk=grant.pk)
+            Grant.objects.select_for_update(of=("self",))
+            .select_related("dataset", "request", "grantee")
+            .get(pk=grant.pk)
         )
         now = timezone.now()
         state = locked.state_at(now)

@@ -1,0 +1,97 @@
+"""Races on PostgreSQL: deciders and downloaders in separate processes, started together by a barrier.
+
+Two stewards approving one request at the same moment yield exactly one grant and one `access.granted`;
+ten downloads against a quota of 3 yield exactly 3 downloads and 3 `data.downloaded` entries.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.db import connections
+
+from consortium.errors import ServiceError
+from exchange import services
+from exchange.models import AccessRequest, Grant
+from ledger import keys
+from ledger.models import LedgerEntry
+from tests.exchange.support import published
+from tests.factories import UserFactory
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+
+def _race(jobs: list[Callable[[], Any]]) -> list[str]:
+    """Run each job in its own forked process, all released at once; return 'ok' or the error code each."""
+    keys.active_signer()  # register the signing key before the children start
+    connections.close_all()
+    context = multiprocessing.get_context("fork")
+    barrier, results = context.Barrier(len(jobs)), context.Queue()
+
+    def run(index: int, job: Callable[[], Any]) -> None:
+        connections.close_all()  # never share the parent's socket
+        try:
+            barrier.wait(timeout=30)
+            job()
+            results.put((index, "ok"))
+        except ServiceError as exc:
+            results.put((index, exc.code))
+        except Exception as exc:  # report to the parent instead of dying silently
+            results.put((index, repr(exc)))
+        finally:
+            connections.close_all()
+
+    processes = [context.Process(target=run, args=(n, job)) for n, job in enumerate(jobs)]
+    for process in processes:
+        process.start()
+    outcomes = dict(results.get(timeout=120) for _ in processes)
+    for process in processes:
+        process.join(timeout=30)
+    return [outcomes[n] for n in range(len(jobs))]
+
+
+@pytest.fixture(autouse=True)
+def _media(settings, tmp_path) -> None:
+    settings.MEDIA_ROOT = tmp_path / "media"
+
+
+def _submitted(data_steward, other_analyst, **policy: Any) -> AccessRequest:
+    dataset = published(data_steward, tier="restricted", **policy)
+    request, _ = services.access_request_submit(
+        actor=other_analyst,
+        dataset=dataset,
+        purpose="research",
+        justification="Benchmarking.",
+        duration_days=30,
+        accepted_terms_version=1,
+    )
+    return request
+
+
+def test_two_stewards_approving_at_once_make_one_grant(data_steward, other_analyst) -> None:
+    second = UserFactory(username="second-steward", member=data_steward.member, member_role="data_steward")
+    request = _submitted(data_steward, other_analyst)
+
+    def approve(actor: Any) -> Callable[[], Any]:
+        return lambda: services.access_request_approve(actor=actor, request=request)
+
+    outcomes = _race([approve(data_steward), approve(second)])
+    assert sorted(outcomes) == ["illegal_transition", "ok"]
+    assert Grant.objects.filter(request=request).count() == 1
+    assert LedgerEntry.objects.filter(kind="access.granted").count() == 1
+    assert AccessRequest.objects.get(pk=request.pk).state == "granted"
+
+
+def test_ten_downloads_against_a_quota_of_three(data_steward, other_analyst) -> None:
+    request = _submitted(data_steward, other_analyst, download_quota=3)
+    _, _ = services.access_request_approve(actor=data_steward, request=request)
+    grant = Grant.objects.get(request=request)
+
+    outcomes = _race([lambda: services.grant_download(actor=other_analyst, grant=grant) for _ in range(10)])
+    assert outcomes.count("ok") == 3
+    assert outcomes.count("quota_exhausted") == 7
+    assert LedgerEntry.objects.filter(kind="data.downloaded").count() == 3
+    assert Grant.objects.get(pk=grant.pk).downloads_remaining == 0
