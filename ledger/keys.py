@@ -10,11 +10,12 @@ import logging
 import os
 import threading
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from ledger import signing
@@ -93,24 +94,27 @@ def active_signer() -> Signer:
     private_key = signing.load_private_key_pem(pem)
     public = signing.public_key_bytes(private_key)
     signer = Signer(key_id=signing.key_id(origin(), public), public_key=public, private_key=private_key)
-    register_public_key(signer)
-    with _cache_lock:
-        _cache["active"] = (token, signer)
+    published_before = register_public_key(signer)
+    # A key first published inside the caller's transaction is only published if that commits: cache it
+    # once its row is known to be committed, so a rollback can never leave us signing with a secret key.
+    if published_before or not connection.in_atomic_block:
+        with _cache_lock:
+            _cache["active"] = (token, signer)
     return signer
 
 
-def register_public_key(signer: Signer) -> SigningKey:
-    """Publish the signer's public key, valid from now, unless it is already known."""
-    known = SigningKey.objects.filter(key_id=signer.key_id).first()
-    if known is not None:
-        return known
+def register_public_key(signer: Signer) -> bool:
+    """Publish the signer's public key, valid from now, unless known; True if it was already published."""
+    if SigningKey.objects.filter(key_id=signer.key_id).exists():
+        return True
     try:
         with transaction.atomic():
-            return SigningKey.objects.create(
+            SigningKey.objects.create(
                 key_id=signer.key_id, public_key=signer.public_key, valid_from=timezone.now()
             )
-    except IntegrityError:  # another process registered it first
-        return SigningKey.objects.get(key_id=signer.key_id)
+    except IntegrityError:  # another process published it first
+        return True
+    return False
 
 
 def forget_cached_signer() -> None:
@@ -119,7 +123,16 @@ def forget_cached_signer() -> None:
         _cache.clear()
 
 
-def validity_windows() -> list[tuple[SigningKey, object]]:
-    """Every public key with the end of its validity (the next key's start; None for the current key)."""
+# A process that read the old key just before a rotation may still sign a receipt a moment after the new
+# key's start; the old key stays valid for receipts this long after its successor begins.
+ROTATION_GRACE = timedelta(seconds=60)
+
+
+def validity_windows() -> list[tuple[SigningKey, datetime | None]]:
+    """Every public key with the end of its validity: the next key's start plus ROTATION_GRACE (None for
+    the current key). Receipts and checkpoints are valid if signed within their key's window."""
     keys = list(SigningKey.objects.order_by("valid_from"))
-    return [(key, keys[i + 1].valid_from if i + 1 < len(keys) else None) for i, key in enumerate(keys)]
+    return [
+        (key, keys[i + 1].valid_from + ROTATION_GRACE if i + 1 < len(keys) else None)
+        for i, key in enumerate(keys)
+    ]

@@ -143,7 +143,9 @@ def ledger_append(
             ],
         )
         entry.id = cursor.fetchone()[0]
-        transaction.on_commit(request_sequencing)
+        # robust: the change is committed; a failing sequencer must not turn its response into an error
+        # (beat integrates the entry later).
+        transaction.on_commit(request_sequencing, robust=True)
     receipts.note_appended(entry)
     return entry
 
@@ -231,9 +233,9 @@ def ledger_sequence(*, max_batches: int | None = None) -> int:
 def _pending_entries(limit: int) -> list[tuple[int, bytes]]:
     """Up to `limit` committed entries without a sequence number, oldest first, as (id, leaf hash).
 
-    PostgreSQL: entries of transactions older than the snapshot's xmin can no longer change, so we take
-    those (from the bookmark on) and move the bookmark up; a later commit of an older id is never missed.
-    Entries of our own transaction are ours to sequence too: they commit or roll back with the leaves.
+    PostgreSQL: every entry carries its transaction id. We take every visible entry without a leaf from
+    the bookmark on, so a long transaction elsewhere never holds the others back; the bookmark only moves
+    up to the snapshot's xmin, below which no transaction can still commit an entry we have not seen.
     SQLite has one writer at a time, so ids commit in order and the next entries follow the last leaf's.
     """
     if connection.vendor != "postgresql":
@@ -243,21 +245,23 @@ def _pending_entries(limit: int) -> list[tuple[int, bytes]]:
         )
     state, _ = SequencerState.objects.get_or_create(pk=1)
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
-        horizon = cursor.fetchone()[0]
         cursor.execute(
-            "SELECT e.id, e.leaf_hash, e.txid FROM ledger_ledgerentry e "
-            "WHERE ((e.txid >= %s AND e.txid < %s) "
-            "OR e.txid = pg_current_xact_id_if_assigned()::text::bigint) "
+            "SELECT e.id, e.leaf_hash, e.txid, pg_snapshot_xmin(pg_current_snapshot())::text::bigint "
+            "FROM ledger_ledgerentry e WHERE e.txid >= %s "
             "AND NOT EXISTS (SELECT 1 FROM ledger_ledgerleaf l WHERE l.entry_id = e.id) "
             "ORDER BY e.txid, e.id LIMIT %s",
-            [state.settled_txid, horizon, limit],
+            [state.settled_txid, limit],
         )
         rows = cursor.fetchall()
+        if not rows:
+            cursor.execute("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
+            horizon = cursor.fetchone()[0]
+        else:
+            horizon = rows[0][3]
     settled = min(rows[-1][2], horizon) if len(rows) == limit else horizon
-    if settled != state.settled_txid:
+    if settled > state.settled_txid:
         SequencerState.objects.filter(pk=1).update(settled_txid=settled)
-    return [(entry_id, bytes(leaf_hash)) for entry_id, leaf_hash, _ in rows]
+    return [(entry_id, bytes(leaf_hash)) for entry_id, leaf_hash, _, _ in rows]
 
 
 def _integrate(pending: list[tuple[int, bytes]]) -> None:
@@ -345,15 +349,14 @@ def signing_key_rotate(*, actor: User | None = None) -> SigningKey:
             "The signing key comes from LEDGER_SIGNING_KEY; put the new key there and restart instead.",
             code="key_from_environment",
         )
-    previous = keys.active_signer()
-    path = keys._key_path()
-    retired = path.with_name(f"{path.name}.retired-{previous.key_id}")
-    retired.write_bytes(path.read_bytes())
-    retired.chmod(0o600)
-    keys.write_private_key(path, signing.generate_private_key_pem())
-    keys.forget_cached_signer()
-    current = keys.active_signer()
     with transaction.atomic():
+        _wait_for_sequencer_lock()  # one rotation at a time, and never while a checkpoint is being signed
+        previous = keys.active_signer()
+        path = keys._key_path()
+        keys.write_private_key(path.with_name(f"{path.name}.retired-{previous.key_id}"), path.read_bytes())
+        keys.write_private_key(path, signing.generate_private_key_pem())
+        keys.forget_cached_signer()
+        current = keys.active_signer()
         ledger_append(
             kind="key.rotated",
             actor=actor,

@@ -5,16 +5,18 @@ Streams entries in sequence order in constant memory; reports the first bad sequ
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import NamedTuple
 
 from django.db import connection
 
 from ledger import canonical, keys, merkle, signing
-from ledger.models import Checkpoint, LedgerLeaf
+from ledger.models import Checkpoint, LedgerLeaf, LedgerNode
 
 CHUNK = 2000
 
@@ -63,7 +65,22 @@ def _verify_checkpoint_signature(checkpoint: Checkpoint, public_keys: dict[str, 
     return None
 
 
-def _stream_entries(start: int) -> Iterator[tuple[int, bytes, bytes, str, str, bytes]]:
+class EntryRow(NamedTuple):
+    """One sequenced entry as stored: its bytes, hashes, receipt and the columns copied from its bytes."""
+
+    seq: int
+    canonical: bytes
+    leaf_hash: bytes
+    node_hash: bytes | None  # the stored level-0 subtree the proofs are served from
+    key_id: str
+    accepted_at: str
+    signature: bytes
+    columns: tuple[
+        str, int | None, str, str, str
+    ]  # kind, actor member, subject type, subject id, member refs
+
+
+def _stream_entries(start: int) -> Iterator[EntryRow]:
     rows = (
         LedgerLeaf.objects.filter(seq__gte=start)
         .order_by("seq")
@@ -74,35 +91,74 @@ def _stream_entries(start: int) -> Iterator[tuple[int, bytes, bytes, str, str, b
             "entry__key_id",
             "entry__accepted_at",
             "entry__receipt_signature",
+            "entry__kind",
+            "entry__actor_member_id",
+            "entry__subject_type",
+            "entry__subject_id",
+            "entry__member_refs",
         )
         .iterator(chunk_size=CHUNK)
     )
-    for seq, data, leaf_hash, key_id, accepted_at, signature in rows:
-        yield seq, bytes(data), bytes(leaf_hash), key_id, canonical.format_time(accepted_at), bytes(signature)
+    leaves = (
+        LedgerNode.objects.filter(level=0, index__gte=start).order_by("index").values_list("index", "hash")
+    ).iterator(chunk_size=CHUNK)
+    for row in rows:
+        index, node_hash = next(leaves, (None, None))
+        seq = row[0]
+        yield EntryRow(
+            seq=seq,
+            canonical=bytes(row[1]),
+            leaf_hash=bytes(row[2]),
+            node_hash=bytes(node_hash) if index == seq and node_hash is not None else None,
+            key_id=row[3],
+            accepted_at=canonical.format_time(row[4]),
+            signature=bytes(row[5]),
+            columns=(row[6], row[7], row[8], row[9], row[10]),
+        )
 
 
-def _check_entries(batch: list[tuple[int, bytes, bytes, str, str, bytes]], windows: dict) -> Failure | None:
-    """The first entry in `batch` whose bytes, leaf hash or receipt is wrong (runs in worker processes)."""
-    for seq, data, stored_hash, key_id, accepted_at, signature in batch:
-        problem = _entry_problem(data, stored_hash)
+def _check_entries(batch: list[EntryRow], windows: dict) -> Failure | None:
+    """The first entry in `batch` whose bytes, hashes, columns or receipt is wrong (runs in workers)."""
+    for row in batch:
+        problem = _entry_problem(row)
         if problem:
-            return Failure(seq, problem)
-        window = windows.get(key_id)
+            return Failure(row.seq, problem)
+        window = windows.get(row.key_id)
         if window is None:
-            return Failure(seq, f"receipt names unknown key {key_id}")
+            return Failure(row.seq, f"receipt names unknown key {row.key_id}")
         public, valid_from, valid_until = window
-        if accepted_at < valid_from or (valid_until is not None and accepted_at >= valid_until):
-            return Failure(seq, f"receipt time {accepted_at} is outside key {key_id}'s validity window")
-        if not signing.verify_receipt(public, batch_origin[0], stored_hash, accepted_at, key_id, signature):
-            return Failure(seq, "receipt signature does not verify")
+        if row.accepted_at < valid_from or (valid_until is not None and row.accepted_at >= valid_until):
+            return Failure(
+                row.seq, f"receipt time {row.accepted_at} is outside key {row.key_id}'s validity window"
+            )
+        if not signing.verify_receipt(
+            public, batch_origin[0], row.leaf_hash, row.accepted_at, row.key_id, row.signature
+        ):
+            return Failure(row.seq, "receipt signature does not verify")
     return None
 
 
-def _entry_problem(data: bytes, stored_hash: bytes) -> str | None:
-    if canonical.leaf_hash(data) != stored_hash:
+def _entry_problem(row: EntryRow) -> str | None:
+    """What is wrong with one entry's own bytes, hashes and copied columns, or None."""
+    if canonical.leaf_hash(row.canonical) != row.leaf_hash:
         return "leaf hash does not match the entry's canonical bytes"
-    if not canonical.is_canonical(data):
+    if row.node_hash != row.leaf_hash:
+        return "the stored tree's leaf differs from the entry's leaf hash"
+    if not canonical.is_canonical(row.canonical):
         return "entry bytes are not canonical RFC 8785 JSON"
+    document = json.loads(row.canonical)
+    members = document.get("members") or []
+    expected = (
+        document.get("kind"),
+        (document.get("actor") or {}).get("member"),
+        (document.get("subject") or {}).get("type"),
+        (document.get("subject") or {}).get("id"),
+        "".join(f"|{member}" for member in members) + ("|" if members else ""),
+    )
+    if expected != row.columns:
+        return "the entry's indexed columns (kind, actor, subject, members) differ from its canonical bytes"
+    if document.get("time") != row.accepted_at:
+        return "the entry's acceptance time differs from the time in its canonical bytes"
     return None
 
 
@@ -186,17 +242,17 @@ def verify_database(
     )
     window_strings = _window_strings(windows)
     checks = []
-    batch: list[tuple[int, bytes, bytes, str, str, bytes]] = []
+    batch: list[EntryRow] = []
     expected_seq = start
     try:
         for row in _stream_entries(start):
-            seq, data, stored_hash = row[0], row[1], row[2]
+            seq, stored_hash = row.seq, row.leaf_hash
             if seq != expected_seq:
                 report.failure = Failure(expected_seq, "sequence number missing")
                 break
             expected_seq += 1
             if executor is None:
-                problem = _entry_problem(data, stored_hash)
+                problem = _entry_problem(row)
                 if problem:
                     report.failure = Failure(seq, problem)
                     break

@@ -71,3 +71,35 @@ def test_eight_processes_append_without_gap_duplicate_or_fork() -> None:
             older.tree_size, newer.tree_size, bytes(older.root_hash), bytes(newer.root_hash), proof
         )
     assert verify_database(full=True, workers=2).ok
+
+
+def test_a_long_transaction_neither_blocks_later_entries_nor_loses_its_own() -> None:
+    """An entry whose transaction stays open while later ones commit is sequenced once, after it commits."""
+    import threading
+
+    keys.active_signer()
+    holding, release = threading.Event(), threading.Event()
+
+    def long_transaction() -> None:
+        try:
+            with transaction.atomic():
+                ledger_append(kind="test.slow", actor=None, subject_type="x", subject_id=0, payload={})
+                holding.set()
+                release.wait(timeout=30)
+        finally:
+            connections.close_all()
+
+    slow = threading.Thread(target=long_transaction)
+    slow.start()
+    assert holding.wait(timeout=30)
+    for i in range(3):
+        with transaction.atomic():
+            ledger_append(kind="test.fast", actor=None, subject_type="x", subject_id=i, payload={})
+    ledger_sequence()
+    assert sorted(LedgerLeaf.objects.values_list("entry__kind", flat=True)) == ["test.fast"] * 3
+    release.set()
+    slow.join(timeout=30)
+    ledger_sequence()
+    kinds = list(LedgerLeaf.objects.order_by("seq").values_list("entry__kind", flat=True))
+    assert kinds == ["test.fast"] * 3 + ["test.slow"]
+    assert verify_database().ok

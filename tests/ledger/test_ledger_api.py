@@ -8,6 +8,7 @@ import json
 import pytest
 from django.contrib.auth.models import Group
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from rest_framework.test import APIClient
 
 from consortium.models import ConsortiumRole, Member, MemberRole, MemberStatus, User
@@ -238,7 +239,8 @@ def test_published_keys_carry_validity_windows_across_a_rotation(world) -> None:
     signing_key_rotate()
     published = client_for(world["own"]).get("/api/v1/ledger/keys/").json()
     assert len(published) == 2
-    assert published[0]["valid_until"] == published[1]["valid_from"]
+    ends, starts = (parse_datetime(published[0]["valid_until"]), parse_datetime(published[1]["valid_from"]))
+    assert ends - starts == keys.ROTATION_GRACE  # the old key's receipts are accepted a moment longer
     assert published[1]["valid_until"] is None
     assert published[0]["verifier_key"].startswith(
         "consortium.example/exchange/ledger+" + published[0]["key_id"]

@@ -216,3 +216,68 @@ def test_the_exchange_never_signs_a_fork() -> None:
     with pytest.raises(ForkDetected):
         checkpoint_issue()
     assert list(Checkpoint.objects.values_list("tree_size", flat=True)) == [6]
+
+
+def test_a_rolled_back_first_append_never_leaves_an_unpublished_signing_key() -> None:
+    with pytest.raises(RuntimeError), transaction.atomic():
+        ledger_append(kind="test.fact", actor=None, subject_type="x", subject_id=0, payload={})
+        raise RuntimeError("the caller's change failed, taking the key's registration with it")
+    append(2)
+    checkpoint_issue()
+    assert verify_database(full=True, workers=1).ok
+
+
+def test_a_failing_sequencer_after_commit_does_not_fail_the_committed_change(
+    monkeypatch, django_capture_on_commit_callbacks
+) -> None:
+    def broken() -> int:
+        raise ConnectionError("sequencer unavailable")
+
+    monkeypatch.setattr("ledger.services.ledger_sequence", broken)
+    with django_capture_on_commit_callbacks(execute=True):
+        entry = ledger_append(kind="test.fact", actor=None, subject_type="x", subject_id=1, payload={})
+    assert LedgerEntry.objects.filter(pk=entry.pk).exists()
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "reason"),
+    [
+        ("member_refs", "|999|", "indexed columns"),
+        ("kind", "forged.kind", "indexed columns"),
+        ("accepted_at", "2001-01-01 00:00:00", "acceptance time"),
+    ],
+)
+def test_verification_catches_copied_columns_that_disagree_with_the_bytes(column, value, reason) -> None:
+    append(5)
+    drop_ledger_triggers()
+    try:
+        with connection.cursor() as cursor:
+            victim = LedgerLeaf.objects.get(seq=3).entry_id
+            cursor.execute(f"UPDATE ledger_ledgerentry SET {column} = %s WHERE id = %s", [value, victim])  # noqa: S608
+    finally:
+        install_ledger_triggers()
+    report = verify_database()
+    assert report.failure.seq == 3 and reason in report.failure.reason
+
+
+def test_verification_catches_a_rewritten_stored_leaf_with_its_ancestors() -> None:
+    """Proofs are served from stored subtrees: rewriting them consistently must still be caught."""
+    entries = append(4)
+    forged = [bytes(entry.leaf_hash) for entry in entries]
+    forged[1] = merkle.hash_leaf(b"forged")
+    drop_ledger_triggers()
+    try:
+        with connection.cursor() as cursor:
+            for level, index, digest in [
+                (0, 1, forged[1]),
+                (1, 0, merkle.hash_children(forged[0], forged[1])),
+                (2, 0, merkle.mth(forged)),
+            ]:
+                cursor.execute(
+                    'UPDATE ledger_ledgernode SET hash = %s WHERE level = %s AND "index" = %s',
+                    [digest, level, index],
+                )
+    finally:
+        install_ledger_triggers()
+    report = verify_database()
+    assert report.failure.seq == 1 and "stored tree" in report.failure.reason
