@@ -1,7 +1,7 @@
 """Root URL map: portal, REST API v1, OpenAPI schema and docs, health, Django admin."""
 
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from django.views import defaults
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
@@ -21,6 +21,8 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
     path("health/", HealthView.as_view(), name="health"),
+    # Any other /api/ path is a problem body too, even with DEBUG on (Django's debug 404 page is HTML).
+    re_path(r"^api/", problems.api_not_found),
     path("", include("consortium.portal_urls")),
 ]
 

@@ -31,10 +31,18 @@ def entry_list_for(*, user: Any, api_key: Any = None) -> QuerySet[LedgerLeaf]:
         return leaves
     if not may_read_log(user) or user.member_id is None:
         return leaves.none()
-    member_id = user.member_id
-    return leaves.filter(
-        Q(entry__member_refs__contains=f"|{member_id}|") | Q(entry__actor_member_id=member_id)
-    )
+    visible = leaves.filter(concerns_member(user.member_id))
+    if not can(user, Capability.VIEW_OWN_USERS, api_key):
+        # who was added to the firm and which keys it holds are for those who manage its people
+        visible = visible.exclude(entry__kind__startswith="member.user_").exclude(
+            entry__kind__startswith="member.api_key_"
+        )
+    return visible
+
+
+def concerns_member(member_id: int) -> Q:
+    """Entries that name the member among their parties or were made by one of its people."""
+    return Q(entry__member_refs__contains=f"|{member_id}|") | Q(entry__actor_member_id=member_id)
 
 
 def entry_get_for(*, user: Any, seq: int, api_key: Any = None) -> LedgerLeaf:

@@ -110,7 +110,10 @@ class ExportVerifier:
     ``ledger_verify`` command, tests) that already have parsed objects.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, trusted_keys: dict[str, bytes] | None = None) -> None:
+        # key id -> public key: when given, the export's own keys are accepted only if they are among these,
+        # so an export re-signed end to end with someone else's key is refused.
+        self.trusted_keys = trusted_keys
         self.origin: str | None = None
         self.declared_size = 0
         self.keys: dict[str, PublishedKey] = {}
@@ -199,6 +202,8 @@ class ExportVerifier:
             raise VerificationFailed(f"FAIL key {kid}: valid_until is not after valid_from")
         if kid in self.keys:
             raise VerificationFailed(f"FAIL key {kid}: published twice")
+        if self.trusted_keys is not None and self.trusted_keys.get(kid) != public:
+            raise VerificationFailed(f"FAIL key {kid}: not among the trusted keys given with --trusted-key")
         self.keys[kid] = PublishedKey(kid, public, valid_from, valid_until)
 
     def _checkpoint(self, obj: dict[str, Any]) -> None:
@@ -292,12 +297,14 @@ class ExportVerifier:
         raise VerificationFailed(f"FAIL line {self._line}: {reason}")
 
 
-def verify_export(lines: Iterable[str | bytes]) -> VerificationReport:
+def verify_export(
+    lines: Iterable[str | bytes], trusted_keys: dict[str, bytes] | None = None
+) -> VerificationReport:
     """Verify an export given as an iterable of JSON Lines (str or bytes); never raises on bad input.
 
     Blank lines are ignored. Returns a report whose ``failure`` is the first ``FAIL ...`` line.
     """
-    verifier = ExportVerifier()
+    verifier = ExportVerifier(trusted_keys)
     try:
         for number, raw in enumerate(lines, start=1):
             text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
@@ -324,12 +331,12 @@ def verify_export(lines: Iterable[str | bytes]) -> VerificationReport:
         )
 
 
-def verify_path(path: str) -> VerificationReport:
+def verify_path(path: str, trusted_keys: dict[str, bytes] | None = None) -> VerificationReport:
     """Verify the export file at ``path`` (``-`` for standard input), streaming it."""
     if path == "-":
-        return verify_export(sys.stdin.buffer)
+        return verify_export(sys.stdin.buffer, trusted_keys)
     with open(path, "rb") as handle:
-        return verify_export(handle)
+        return verify_export(handle, trusted_keys)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -341,6 +348,13 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="replay credit rules over the entries (not part of export format v1)",
     )
+    parser.add_argument(
+        "--trusted-key",
+        action="append",
+        metavar="VKEY",
+        help="a signed-note verifier key (name+hash+base64) obtained out of band, e.g. from "
+        "/api/v1/ledger/keys/; repeat for each key. Without it the export's own keys are trusted.",
+    )
     args = parser.parse_args(argv)
     if args.rules_replay:
         # Hook for a later export version that carries the credit rules; refusing beats pretending.
@@ -349,8 +363,18 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+    trusted = None
+    if args.trusted_key:
+        try:
+            pinned = [signing.parse_verifier_key(vkey) for vkey in args.trusted_key]
+        except signing.SignatureError as exc:
+            print(f"bad --trusted-key: {exc}", file=sys.stderr)
+            return 2
+        trusted = {signing.key_id(name, public): public for name, public in pinned}
+    else:
+        print("note: the keys are taken from the export itself; pin them with --trusted-key", file=sys.stderr)
     try:
-        report = verify_path(args.path)
+        report = verify_path(args.path, trusted)
     except OSError as exc:
         print(f"cannot read {args.path}: {exc.strerror}", file=sys.stderr)
         return 2

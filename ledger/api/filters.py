@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import django_filters
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 
 from ledger.models import LedgerLeaf
+from ledger.selectors import concerns_member
 
 
 class LedgerEntryFilter(django_filters.FilterSet):
@@ -22,7 +23,4 @@ class LedgerEntryFilter(django_filters.FilterSet):
         fields: list[str] = []
 
     def filter_member(self, queryset: QuerySet[LedgerLeaf], name: str, value: int) -> QuerySet[LedgerLeaf]:
-        member_id = int(value)
-        return queryset.filter(
-            Q(entry__member_refs__contains=f"|{member_id}|") | Q(entry__actor_member_id=member_id)
-        )
+        return queryset.filter(concerns_member(int(value)))

@@ -34,11 +34,11 @@ def append(n: int) -> None:
     ledger_sequence()
 
 
-def offline_verify(path: Path) -> subprocess.CompletedProcess[str]:
+def offline_verify(path: Path, *options: str) -> subprocess.CompletedProcess[str]:
     """python -m ledger.verify in a process that has no Django settings at all."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO", "DATABASE"))}
     return subprocess.run(
-        [sys.executable, "-m", "ledger.verify", str(path)],
+        [sys.executable, "-m", "ledger.verify", str(path), *options],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -161,3 +161,23 @@ def test_stored_tree_proofs_match_the_reference_for_random_sizes(size: int, pick
     assert merkle.verify_consistency(
         old, total, merkle.mth(hashes[:old]), merkle.mth(hashes), tree.consistency_proof(old, total)
     )
+
+
+def test_offline_verifier_pins_keys_obtained_out_of_band(tmp_path) -> None:
+    """With --trusted-key an export signed by any other key is refused, however consistent it is."""
+    from ledger import keys, signing
+
+    append(3)
+    checkpoint_issue()
+    export = tmp_path / "ledger.jsonl"
+    call_command("ledger_export", str(export), stderr=StringIO())
+    published = keys.active_signer()
+    ours = signing.verifier_key(keys.origin(), published.public_key)
+    assert offline_verify(export, "--trusted-key", ours).returncode == 0
+    stranger_public = signing.public_key_bytes(
+        signing.load_private_key_pem(signing.generate_private_key_pem())
+    )
+    stranger = signing.verifier_key(keys.origin(), stranger_public)
+    refused = offline_verify(export, "--trusted-key", stranger)
+    assert refused.returncode == 1 and "not among the trusted keys" in refused.stdout
+    assert offline_verify(export, "--trusted-key", "garbage").returncode == 2

@@ -245,3 +245,36 @@ def test_published_keys_carry_validity_windows_across_a_rotation(world) -> None:
     assert published[0]["verifier_key"].startswith(
         "consortium.example/exchange/ledger+" + published[0]["key_id"]
     )
+
+
+def test_unknown_api_paths_and_bad_cursors_get_problem_bodies(world) -> None:
+    client = client_for(world["auditor"])
+    missing = client.get("/api/v1/no-such-thing/%C3%A9/")
+    assert missing.status_code == 404 and missing["Content-Type"] == "application/problem+json"
+    bad_cursor = client.get("/api/v1/ledger/entries/", {"cursor": "not-a-cursor"})
+    assert bad_cursor.status_code == 400 and bad_cursor.json()["code"] == "validation_error"
+    assert "cursor" in bad_cursor.json()["errors"]
+
+
+def test_entries_about_a_firms_people_and_keys_are_for_those_who_manage_them(world) -> None:
+    admin = User.objects.create_user("own-admin", member=world["own_member"], member_role=MemberRole.ADMIN)
+    for kind in ("member.user_added", "member.api_key_created"):
+        ledger_append(
+            kind=kind,
+            actor=admin,
+            subject_type="user",
+            subject_id=1,
+            members=[world["own_member"].id],
+            payload={},
+        )
+    ledger_sequence()
+    kinds_for = {
+        who: {
+            row["kind"]
+            for row in client_for(user).get("/api/v1/ledger/entries/?page_size=100").json()["results"]
+        }
+        for who, user in (("analyst", world["own"]), ("admin", admin))
+    }
+    assert "member.user_added" in kinds_for["admin"] and "member.api_key_created" in kinds_for["admin"]
+    assert not {"member.user_added", "member.api_key_created"} & kinds_for["analyst"]
+    assert "test.own" in kinds_for["analyst"]
