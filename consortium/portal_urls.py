@@ -2,7 +2,7 @@
 
 from django.conf import settings
 from django.contrib.auth import views as auth_views
-from django.urls import path
+from django.urls import include, path
 
 from consortium import views
 
@@ -30,4 +30,5 @@ urlpatterns = [
     path("api-keys/", views.api_key_list, name="api-key-list"),
     path("api-keys/new/", views.api_key_create, name="api-key-create"),
     path("api-keys/<str:prefix>/revoke/", views.api_key_revoke, name="api-key-revoke"),
+    path("", include("exchange.portal_urls")),
 ]

@@ -5,6 +5,7 @@ Idempotent. Every demo user's password is DEMO_PASSWORD ("demo-pass-2026"). A se
 
 from __future__ import annotations
 
+from importlib import import_module
 from typing import Any
 
 from django.conf import settings
@@ -215,6 +216,7 @@ class Command(BaseCommand):
         self.stdout.write(
             f"Demo consortium: {created} new record(s)" if created else "Demo consortium already loaded."
         )
+        import_module("exchange.demo").seed_exchange_demo(stdout=self.stdout)  # after the members it uses
         if print_logins:
             self._print_logins(site_url.rstrip("/"))
 

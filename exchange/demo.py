@@ -1,0 +1,253 @@
+"""The exchange's demo data, loaded through the services so the ledger records every step.
+
+`seed_exchange_demo` runs after the demo consortium (consortium's `seed_demo` calls it) and is idempotent:
+a dataset is known by its owner and title, a scenario by its requesting member and dataset, so a second
+run creates nothing. It shows every tier (open, restricted, confidential), every grade (Level 3 as
+metadata only, without a policy or a file) and every request state: pending, steward-approved (waiting for
+the security officer), granted (an open grant with downloads used, a confidential one), rejected,
+withdrawn, expired, and a revoked grant.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import timedelta
+from typing import IO, Any
+
+from django.core.files.base import ContentFile
+
+from consortium.models import Member, User
+from exchange import services
+from exchange.models import AccessRequest, Dataset, Grade, RequestState, Tier
+
+TERMS = "Use only for the declared purpose, within the grant's window; do not pass the data on."
+
+# (key, owner, title, grade, tier or None for metadata only, purposes, sector, domain, keywords, sources)
+DATASETS: list[dict[str, Any]] = [
+    {
+        "key": "spindle",
+        "owner": "huaxin",
+        "title": "CNC spindle vibration, 2025",
+        "grade": Grade.LEVEL_1,
+        "tier": Tier.OPEN,
+        "purposes": ["research", "quality_benchmarking", "ai_training"],
+        "sector": "C",
+        "data_domain": "production",
+        "keywords": ["vibration", "cnc", "predictive maintenance"],
+    },
+    {
+        "key": "inspection",
+        "owner": "huaxin",
+        "title": "Machined part inspection records",
+        "grade": Grade.LEVEL_2,
+        "tier": Tier.RESTRICTED,
+        "purposes": ["quality_benchmarking", "product_development"],
+        "sector": "C",
+        "data_domain": "production",
+        "keywords": ["inspection", "tolerances", "quality"],
+    },
+    {
+        "key": "smt-yield",
+        "owner": "xinpeng",
+        "title": "SMT line yield and defect images index",
+        "grade": Grade.LEVEL_2,
+        "tier": Tier.CONFIDENTIAL,
+        "purposes": ["ai_training", "quality_benchmarking"],
+        "sector": "C",
+        "data_domain": "production",
+        "keywords": ["smt", "yield", "defects"],
+    },
+    {
+        "key": "recipes",
+        "owner": "xinpeng",
+        "title": "Reflow soldering process recipes",
+        "grade": Grade.LEVEL_3,
+        "tier": None,
+        "purposes": [],
+        "sector": "C",
+        "data_domain": "rnd",
+        "keywords": ["reflow", "process", "core"],
+    },
+    {
+        "key": "usage",
+        "owner": "jinglan",
+        "title": "Industrial software feature usage",
+        "grade": Grade.LEVEL_1,
+        "tier": Tier.RESTRICTED,
+        "purposes": ["product_development", "research"],
+        "sector": "I",
+        "data_domain": "operations",
+        "keywords": ["telemetry", "mes", "usage"],
+    },
+    {
+        "key": "spindle-features",
+        "owner": "jinglan",
+        "title": "Spindle vibration features (derived)",
+        "grade": None,  # takes its source's grade
+        "tier": Tier.OPEN,
+        "purposes": ["research", "ai_training"],
+        "sector": "C",
+        "data_domain": "rnd",
+        "keywords": ["vibration", "features"],
+        "sources": ["spindle"],
+    },
+    {
+        "key": "mould-temps",
+        "owner": "yuxing",
+        "title": "Injection mould temperature logs",
+        "grade": Grade.LEVEL_2,
+        "tier": Tier.RESTRICTED,
+        "purposes": ["operations_optimisation", "research"],
+        "sector": "C",
+        "data_domain": "operations",
+        "keywords": ["moulding", "temperature"],
+    },
+]
+
+# (requester username, dataset key, purpose, final state); "revoked" is granted, downloaded, revoked.
+# The expired one comes first: expiry catches every request older than the expiry age at the moment
+# we pass, and no other demo request exists yet then.
+SCENARIOS: list[tuple[str, str, str, str]] = [
+    ("lingxi-analyst", "usage", "research", RequestState.EXPIRED),
+    ("jinglan-analyst", "spindle", "ai_training", RequestState.GRANTED),
+    ("lingxi-analyst", "inspection", "quality_benchmarking", RequestState.PENDING),
+    ("jinglan-analyst", "smt-yield", "ai_training", RequestState.STEWARD_APPROVED),
+    ("lingxi-analyst", "smt-yield", "quality_benchmarking", "granted_confidential"),
+    ("xinpeng-analyst", "inspection", "product_development", "revoked"),
+    ("haitong-analyst", "usage", "product_development", RequestState.REJECTED),
+    ("huaxin-analyst", "mould-temps", "operations_optimisation", RequestState.WITHDRAWN),
+]
+
+
+def demo_csv(title: str, rows: int = 120) -> bytes:
+    """A few KB of deterministic CSV for a dataset: the same title always gives the same bytes."""
+    seed = int(hashlib.sha256(title.encode()).hexdigest()[:8], 16)
+    lines = ["timestamp,machine,reading,unit"]
+    for i in range(rows):
+        value = (seed >> (i % 24)) % 1000 / 10
+        lines.append(f"2025-01-{1 + i % 28:02d}T{i % 24:02d}:00:00Z,M{1 + i % 7:02d},{value:.1f},mm/s")
+    return ("\n".join(lines) + "\n").encode()
+
+
+def _upload(content: bytes, name: str) -> IO[bytes]:
+    return ContentFile(content, name=name)
+
+
+def _user(username: str) -> User:
+    return User.objects.get(username=username)
+
+
+def seed_exchange_demo(stdout: Any = None) -> int:
+    """Load the exchange demo through the services; returns how many records it created (0 if loaded).
+
+    Needs the demo consortium (members and people from consortium's seed_demo). Writes one summary line
+    to `stdout` when given.
+    """
+    created = 0
+    datasets: dict[str, Dataset] = {}
+    for spec in DATASETS:
+        owner = Member.objects.get(users__username=f"{spec['owner']}-steward")
+        steward = _user(f"{spec['owner']}-steward")
+        dataset = Dataset.objects.filter(owner=owner, title=spec["title"]).first()
+        if dataset is None:
+            dataset = services.dataset_register(
+                actor=steward,
+                title=spec["title"],
+                description=f"{spec['title']}: demo data of {owner.legal_name}.",
+                keywords=spec["keywords"],
+                sector=spec["sector"],
+                data_domain=spec["data_domain"],
+                licence="CC-BY-4.0" if spec["tier"] == Tier.OPEN else "Consortium data licence v1",
+                contact_name=f"{spec['owner'].title()} data office",
+                contact_email=f"data@{spec['owner']}.example.cn",
+                grade=spec["grade"],
+                spatial_coverage="China",
+                update_frequency="monthly",
+                source_ids=[datasets[key].pk for key in spec.get("sources", [])],
+            )
+            created += 1
+        if spec["tier"] is not None:
+            if not hasattr(dataset, "policy"):
+                services.policy_set(
+                    actor=steward,
+                    dataset=dataset,
+                    tier=spec["tier"],
+                    purposes=spec["purposes"],
+                    terms=TERMS,
+                    price_credits=0 if spec["tier"] == Tier.OPEN else 10,
+                )
+                created += 1
+            if not dataset.versions.exists():
+                content = demo_csv(spec["title"])
+                services.dataset_version_add(
+                    actor=steward,
+                    dataset=dataset,
+                    file=_upload(content, f"{spec['key']}.csv"),
+                    filename=f"{spec['key']}.csv",
+                    media_type="text/csv",
+                    declared_sha256=hashlib.sha256(content).hexdigest(),
+                )
+                created += 1
+        datasets[spec["key"]] = Dataset.objects.get(pk=dataset.pk)
+    for username, key, purpose, outcome in SCENARIOS:
+        created += _scenario(_user(username), datasets[key], purpose, outcome)
+    if stdout is not None:
+        states = sorted(set(AccessRequest.objects.values_list("state", flat=True)))
+        stdout.write(
+            f"Demo exchange: {created} new record(s); {len(datasets)} datasets, "
+            f"{AccessRequest.objects.count()} requests ({', '.join(states)})."
+            if created
+            else "Demo exchange already loaded."
+        )
+    return created
+
+
+def _scenario(requester: User, dataset: Dataset, purpose: str, outcome: str) -> int:
+    """One request walked to `outcome`; 0 if this member already asked for this dataset."""
+    if AccessRequest.objects.filter(dataset=dataset, requester_member_id=requester.member_id).exists():
+        return 0
+    policy = dataset.policy
+    request, _ = services.access_request_submit(
+        actor=requester,
+        dataset=dataset,
+        purpose=purpose,
+        justification=f"Demo: {requester.member.legal_name} wants it for {purpose.replace('_', ' ')}.",
+        duration_days=min(30, policy.max_duration_days),
+        accepted_terms_version=policy.terms_version,
+    )
+    steward = User.objects.get(member_id=dataset.owner_id, member_role="data_steward")
+    security = User.objects.get(username="security")
+    count = 1
+    if outcome == RequestState.EXPIRED:
+        # Expire it as the beat task would once the expiry age has passed.
+        age = timedelta(days=services.exchange_setting("REQUEST_EXPIRY_DAYS"))
+        count += services.access_request_expire_due(now=request.created_at + age)
+    elif outcome == RequestState.GRANTED:
+        grant = AccessRequest.objects.get(pk=request.pk).grant
+        for _ in range(2):
+            services.grant_download(actor=requester, grant=grant)
+            count += 1
+    elif outcome == RequestState.STEWARD_APPROVED:
+        services.access_request_approve(
+            actor=steward, request=request, reason="Purpose fits; over to security."
+        )
+        count += 1
+    elif outcome == "granted_confidential":
+        request, _ = services.access_request_approve(actor=steward, request=request, reason="Purpose fits.")
+        services.access_request_approve(actor=security, request=request, reason="On-platform use only.")
+        count += 2
+    elif outcome == "revoked":
+        request, _ = services.access_request_approve(actor=steward, request=request, reason="Approved.")
+        grant = AccessRequest.objects.get(pk=request.pk).grant
+        services.grant_download(actor=requester, grant=grant)
+        services.grant_revoke(actor=steward, grant=grant, reason="Demo: the partnership ended.")
+        count += 3
+    elif outcome == RequestState.REJECTED:
+        services.access_request_reject(
+            actor=steward, request=request, reason="Our usage data is shared with software vendors only."
+        )
+        count += 1
+    elif outcome == RequestState.WITHDRAWN:
+        services.access_request_withdraw(actor=requester, request=request, reason="Found another source.")
+        count += 1
+    return count

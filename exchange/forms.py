@@ -1,0 +1,183 @@
+"""Portal forms of the exchange: they parse and type fields; every rule about the values lives in
+exchange.services and exchange.policies, whose refusals the views put back on these forms."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+
+from consortium.forms import PortalForm
+from consortium.models import Member, Sector, SizeClass
+from exchange.models import (
+    DataDomain,
+    Grade,
+    Purpose,
+    RequestState,
+    Rights,
+    Tier,
+    UpdateFrequency,
+)
+
+
+def _any(choices: list[tuple[Any, str]], label: str = "Any") -> list[tuple[Any, str]]:
+    return [("", label), *choices]
+
+
+class CatalogFilterForm(forms.Form):
+    """Catalog search and filters; the names are the API's (exchange.api.filters.DatasetFilter)."""
+
+    search = forms.CharField(required=False, max_length=100, label="Keyword")
+    sector = forms.ChoiceField(choices=_any(Sector.choices), required=False)
+    grade = forms.TypedChoiceField(choices=_any(Grade.choices), coerce=int, required=False, empty_value=None)
+    tier = forms.ChoiceField(choices=_any(Tier.choices), required=False)
+    owner = forms.ModelChoiceField(queryset=Member.objects.none(), required=False, empty_label="Any")
+    owner_size_class = forms.ChoiceField(
+        choices=_any(SizeClass.choices), required=False, label="Owner size class"
+    )
+
+    def __init__(self, *args: Any, owners: Any = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if owners is not None:
+            self.fields["owner"].queryset = owners
+
+    def filter_data(self) -> dict[str, Any]:
+        """The cleaned values as DatasetFilter's query data (empty ones left out)."""
+        data = {key: value for key, value in self.cleaned_data.items() if value not in (None, "")}
+        if "owner" in data:
+            data["owner"] = data["owner"].pk
+        return data
+
+
+class AccessRequestForm(PortalForm):
+    """A member's request for a dataset. The terms version shown is sent back, so terms that changed
+    meanwhile are refused by the service instead of being accepted unseen."""
+
+    service_field_names = {"accepted_terms_version": "accept_terms"}
+
+    purpose = forms.ChoiceField(choices=[("", "Choose…"), *Purpose.choices])
+    justification = forms.CharField(
+        max_length=4000, widget=forms.Textarea(attrs={"rows": 4}), help_text="Why your member needs it."
+    )
+    duration_days = forms.IntegerField(min_value=1, label="Duration (days)")
+    accept_terms = forms.BooleanField(
+        required=False, label="I accept the dataset's terms on my member's behalf"
+    )
+    terms_version = forms.IntegerField(widget=forms.HiddenInput)
+
+    def service_kwargs(self) -> dict[str, Any]:
+        """The keyword arguments of services.access_request_submit (without actor and dataset)."""
+        data = self.cleaned_data
+        return {
+            "purpose": data["purpose"],
+            "justification": data["justification"],
+            "duration_days": data["duration_days"],
+            "accepted_terms_version": data["terms_version"] if data["accept_terms"] else None,
+        }
+
+
+class DatasetRegisterForm(PortalForm):
+    """A data steward registers a dataset of their member (DCAT-style metadata)."""
+
+    service_field_names = {"source_ids": "sources"}
+
+    title = forms.CharField(max_length=200)
+    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 4}))
+    keywords = forms.CharField(required=False, max_length=500, help_text="Separated by commas.")
+    sector = forms.ChoiceField(choices=[("", "Choose…"), *Sector.choices], label="Sector (GB/T 4754)")
+    data_domain = forms.ChoiceField(choices=[("", "Choose…"), *DataDomain.choices], label="Data domain")
+    grade = forms.TypedChoiceField(
+        choices=[("", "From the sources (Level 1 if none)"), *Grade.choices],
+        coerce=int,
+        required=False,
+        empty_value=None,
+        help_text="A derived dataset takes at least the highest grade of its sources.",
+    )
+    personal_information = forms.BooleanField(required=False, label="Contains personal information")
+    sources = forms.ModelMultipleChoiceField(
+        queryset=None, required=False, label="Derived from", widget=forms.SelectMultiple(attrs={"size": 5})
+    )
+    spatial_coverage = forms.CharField(max_length=200, required=False, label="Spatial coverage")
+    temporal_start = forms.DateField(
+        required=False, label="Coverage from", widget=forms.DateInput(attrs={"type": "date"})
+    )
+    temporal_end = forms.DateField(
+        required=False, label="Coverage until", widget=forms.DateInput(attrs={"type": "date"})
+    )
+    update_frequency = forms.ChoiceField(
+        choices=UpdateFrequency.choices, initial=UpdateFrequency.IRREGULAR, label="Update frequency"
+    )
+    licence = forms.CharField(max_length=100, help_text="Name or SPDX identifier, e.g. CC-BY-4.0.")
+    rights = forms.ChoiceField(choices=Rights.choices, initial=Rights.USE, label="Rights offered")
+    contact_name = forms.CharField(max_length=100, label="Contact person")
+    contact_email = forms.EmailField(label="Contact e-mail")
+
+    def __init__(self, *args: Any, sources: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["sources"].queryset = sources
+
+    def service_kwargs(self) -> dict[str, Any]:
+        """The keyword arguments of services.dataset_register (without actor)."""
+        data = dict(self.cleaned_data)
+        data["keywords"] = [word.strip() for word in data["keywords"].split(",") if word.strip()]
+        data["source_ids"] = [source.pk for source in data.pop("sources")]
+        return data
+
+
+class PolicyForm(PortalForm):
+    """The dataset's one access policy. Empty numbers take the grade's defaults."""
+
+    tier = forms.ChoiceField(choices=[("", "The grade's default"), *Tier.choices], required=False)
+    purposes = forms.MultipleChoiceField(
+        choices=Purpose.choices, widget=forms.CheckboxSelectMultiple, label="Allowed purposes"
+    )
+    max_duration_days = forms.IntegerField(min_value=1, required=False, label="Maximum duration (days)")
+    download_quota = forms.IntegerField(min_value=0, required=False, label="Downloads per grant")
+    eligible_size_classes = forms.MultipleChoiceField(
+        choices=SizeClass.choices,
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+        label="Eligible size classes",
+        help_text="None ticked: any.",
+    )
+    price_credits = forms.IntegerField(min_value=0, initial=0, label="Price (credits)")
+    terms = forms.CharField(widget=forms.Textarea(attrs={"rows": 4}), help_text="What a requester accepts.")
+
+    def service_kwargs(self) -> dict[str, Any]:
+        """The keyword arguments of services.policy_set (without actor and dataset)."""
+        data = dict(self.cleaned_data)
+        data["tier"] = data["tier"] or None
+        return data
+
+
+class VersionUploadForm(PortalForm):
+    """A new immutable version. The file is handed to the service as Django's upload (a temporary file
+    past FILE_UPLOAD_MAX_MEMORY_SIZE), which reads it in chunks."""
+
+    service_field_names = {"sha256": "declared_sha256"}
+
+    file = forms.FileField()
+    media_type = forms.CharField(
+        max_length=100, required=False, label="Media type", help_text="Empty: as the browser says."
+    )
+    declared_sha256 = forms.CharField(
+        max_length=64, required=False, label="SHA-256 (optional)", help_text="Checked against the file."
+    )
+
+
+class ReasonForm(PortalForm):
+    """A decision's reason (required or not, the service says)."""
+
+    reason = forms.CharField(required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class DecisionForm(ReasonForm):
+    action = forms.ChoiceField(
+        choices=[("approve", "Approve"), ("reject", "Reject"), ("withdraw", "Withdraw")]
+    )
+
+
+class RequestFilterForm(forms.Form):
+    state = forms.ChoiceField(
+        choices=_any([("waiting", "Waiting for a decision"), *RequestState.choices]), required=False
+    )

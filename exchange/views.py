@@ -1,0 +1,498 @@
+"""Portal views of the exchange: the catalog, a dataset's page (request it, or manage it as its owner),
+requests and their decisions, grants with their downloads and revocation.
+
+Thin, like the API: parse a form, call one selector or service, render. What the actor may not see is a
+404 (the selectors raise NotFound); a service's refusal goes back on the form or into a message.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.db.models import QuerySet
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_http_methods, require_POST
+
+from consortium.errors import NotFound, ServiceError
+from consortium.forms import add_service_error
+from consortium.models import Member
+from consortium.roles import Capability, capabilities
+from exchange import selectors, services
+from exchange.api.filters import DatasetFilter
+from exchange.forms import (
+    AccessRequestForm,
+    CatalogFilterForm,
+    DatasetRegisterForm,
+    DecisionForm,
+    PolicyForm,
+    ReasonForm,
+    RequestFilterForm,
+    VersionUploadForm,
+)
+from exchange.models import UNDECIDED_STATES, AccessRequest, Dataset, Grade, Grant, RequestState, Tier
+
+PAGE_SIZE = 25
+REQUEST_DECISIONS = {
+    "approve": services.access_request_approve,
+    "reject": services.access_request_reject,
+    "withdraw": services.access_request_withdraw,
+}
+
+
+def _nav(request: HttpRequest) -> dict[str, bool]:
+    """The sections of the nav bar and of the exchange's sub-navigation the user may open."""
+    caps = capabilities(request.user)
+    return {
+        "members": bool(caps & {Capability.VIEW_OWN_MEMBER, Capability.VIEW_ALL_MEMBERS}),
+        "people": bool(caps & {Capability.VIEW_OWN_USERS, Capability.VIEW_ALL_USERS}),
+        "api_keys": Capability.MANAGE_API_KEYS in caps,
+        "my_requests": Capability.REQUEST_ACCESS in caps,
+        "incoming": bool(
+            caps & {Capability.DECIDE_REQUESTS, Capability.DECIDE_CONFIDENTIAL, Capability.AUDIT}
+        ),
+        "grants": bool(caps & {Capability.REQUEST_ACCESS, Capability.DECIDE_REQUESTS, Capability.AUDIT})
+        or Capability.REVOKE_ANY_GRANT in caps
+        or Capability.DECIDE_CONFIDENTIAL in caps,
+        "my_datasets": Capability.MANAGE_DATASETS in caps,
+    }
+
+
+def _render(
+    request: HttpRequest, template: str, context: dict[str, Any] | None = None, status: int = 200
+) -> HttpResponse:
+    return render(request, f"exchange/{template}", {"nav": _nav(request), **(context or {})}, status=status)
+
+
+def _require(request: HttpRequest, *wanted: Capability) -> frozenset[Capability]:
+    """The user's capabilities; 404 unless they hold at least one of `wanted`."""
+    caps = capabilities(request.user)
+    if not caps & set(wanted):
+        raise Http404
+    return caps
+
+
+def _refused(form: Any, error: ServiceError) -> None:
+    if isinstance(error, NotFound):
+        raise Http404(error.detail) from error
+    add_service_error(form, error)
+    placed = [text for texts in (error.extra.get("errors") or {}).values() for text in texts]
+    if placed and error.detail not in placed:
+        form.add_error(None, error.detail)  # the field's message alone ("Must be 1.") says too little
+    for reason in error.extra.get("reasons") or []:
+        if reason["message"] != error.detail:
+            form.add_error(None, reason["message"])
+
+
+def _page(request: HttpRequest, queryset: QuerySet) -> Any:
+    return Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
+
+
+def _query_without_page(request: HttpRequest) -> str:
+    query = request.GET.copy()
+    query.pop("page", None)
+    return query.urlencode()
+
+
+def _get(getter: Any, **kwargs: Any) -> Any:
+    try:
+        return getter(**kwargs)
+    except NotFound as error:
+        raise Http404(error.detail) from error
+
+
+# --- Catalog --------------------------------------------------------------------------------------------
+
+
+@login_required
+def catalog(request: HttpRequest) -> HttpResponse:
+    """Listed datasets (and the member's own withdrawn ones), searched and filtered as in the API."""
+    _require(request, Capability.BROWSE_CATALOG)
+    visible = selectors.dataset_list_for(user=request.user)
+    owners = Member.objects.filter(pk__in=visible.values("owner_id")).order_by("legal_name")
+    form = CatalogFilterForm(request.GET or None, owners=owners)
+    datasets = visible.order_by("-created_at", "-id")
+    if form.is_valid():
+        datasets = DatasetFilter(form.filter_data(), queryset=datasets, request=request).qs
+    return _render(
+        request,
+        "catalog.html",
+        {"form": form, "page": _page(request, datasets), "query": _query_without_page(request)},
+    )
+
+
+def _dataset_page(request: HttpRequest, dataset: Dataset, *, status: int = 200, **forms: Any) -> HttpResponse:
+    """The dataset's page with whichever of its forms the user may use (bound ones passed in)."""
+    user = request.user
+    caps = capabilities(user)
+    policy = getattr(dataset, "policy", None)
+    owns = user.member_id is not None and user.member_id == dataset.owner_id
+    manages = owns and Capability.MANAGE_DATASETS in caps and dataset.is_listed
+    may_request = (
+        Capability.REQUEST_ACCESS in caps
+        and not owns
+        and dataset.is_listed
+        and dataset.grade != Grade.LEVEL_3
+        and policy is not None
+    )
+    context: dict[str, Any] = {
+        "dataset": dataset,
+        "policy": policy,
+        "versions": selectors.version_list_for(user=user, dataset_pk=dataset.pk),
+        "derived": selectors.dataset_list_for(user=user).filter(sources=dataset).order_by("title"),
+        "owns": owns,
+        "metadata_only": dataset.grade == Grade.LEVEL_3,
+    }
+    if may_request:
+        context["request_form"] = forms.get("request_form") or AccessRequestForm(
+            initial={"terms_version": policy.terms_version, "duration_days": policy.max_duration_days}
+        )
+    if manages:
+        context["upload_form"] = forms.get("upload_form") or VersionUploadForm()
+        if dataset.grade != Grade.LEVEL_3:
+            initial = (
+                {
+                    "tier": policy.tier,
+                    "purposes": policy.purposes,
+                    "max_duration_days": policy.max_duration_days,
+                    "download_quota": policy.download_quota,
+                    "eligible_size_classes": policy.eligible_size_classes,
+                    "price_credits": policy.price_credits,
+                    "terms": policy.terms,
+                }
+                if policy
+                else {}
+            )
+            context["policy_form"] = forms.get("policy_form") or PolicyForm(initial=initial)
+    for name, form in forms.items():
+        if name not in context:  # refused on a form this user is not offered: say why anyway
+            for errors in form.errors.values():
+                for message in errors:
+                    messages.error(request, message)
+    return _render(request, "dataset_detail.html", context, status=status)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def dataset_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """A dataset's metadata, policy, versions and lineage; members request it here (POST)."""
+    _require(request, Capability.BROWSE_CATALOG)
+    dataset = _get(selectors.dataset_get_for, user=request.user, pk=pk)
+    if request.method == "GET":
+        return _dataset_page(request, dataset)
+    form = AccessRequestForm(request.POST)
+    if form.is_valid():
+        try:
+            access_request, _ = services.access_request_submit(
+                actor=request.user, dataset=dataset, **form.service_kwargs()
+            )
+        except ServiceError as error:
+            _refused(form, error)
+        else:
+            if access_request.state == RequestState.GRANTED:
+                messages.success(request, "Granted: the dataset's tier is open.")
+            else:
+                messages.success(request, "Your request is submitted; the owner's data steward decides.")
+            return redirect("portal:request-detail", pk=access_request.pk)
+    return _dataset_page(request, dataset, request_form=form, status=400)
+
+
+@login_required
+@require_POST
+def dataset_policy(request: HttpRequest, pk: int) -> HttpResponse:
+    """The owner's steward sets the dataset's policy."""
+    _require(request, Capability.MANAGE_DATASETS)
+    dataset = _get(selectors.dataset_get_for, user=request.user, pk=pk)
+    form = PolicyForm(request.POST)
+    if form.is_valid():
+        try:
+            services.policy_set(actor=request.user, dataset=dataset, **form.service_kwargs())
+        except ServiceError as error:
+            _refused(form, error)
+        else:
+            messages.success(request, "The policy is set and recorded on the ledger.")
+            return redirect("portal:dataset-detail", pk=dataset.pk)
+    return _dataset_page(request, dataset, policy_form=form, status=400)
+
+
+@login_required
+@require_POST
+def dataset_version_upload(request: HttpRequest, pk: int) -> HttpResponse:
+    """The owner's steward uploads the next version (multipart; the service reads the upload in chunks)."""
+    _require(request, Capability.MANAGE_DATASETS)
+    dataset = _get(selectors.dataset_get_for, user=request.user, pk=pk)
+    form = VersionUploadForm(request.POST, request.FILES)
+    if form.is_valid():
+        upload = form.cleaned_data["file"]
+        try:
+            version = services.dataset_version_add(
+                actor=request.user,
+                dataset=dataset,
+                file=upload,
+                filename=upload.name,
+                media_type=form.cleaned_data["media_type"] or getattr(upload, "content_type", ""),
+                declared_sha256=form.cleaned_data["declared_sha256"] or None,
+            )
+        except ServiceError as error:
+            _refused(form, error)
+        else:
+            messages.success(request, f"Version {version.number} stored (SHA-256 {version.sha256}).")
+            return redirect("portal:dataset-detail", pk=dataset.pk)
+    return _dataset_page(request, dataset, upload_form=form, status=400)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def my_datasets(request: HttpRequest) -> HttpResponse:
+    """A data steward's datasets of their member, and the form to register a new one."""
+    _require(request, Capability.MANAGE_DATASETS)
+    visible = selectors.dataset_list_for(user=request.user)
+    form = DatasetRegisterForm(request.POST or None, sources=visible.order_by("title"))
+    if request.method == "POST" and form.is_valid():
+        try:
+            dataset = services.dataset_register(actor=request.user, **form.service_kwargs())
+        except ServiceError as error:
+            _refused(form, error)
+        else:
+            messages.success(request, f"“{dataset.title}” is registered: set its policy, upload a version.")
+            return redirect("portal:dataset-detail", pk=dataset.pk)
+    own = visible.filter(owner_id=request.user.member_id).order_by("-created_at", "-id")
+    return _render(
+        request,
+        "my_datasets.html",
+        {"form": form, "page": _page(request, own), "query": _query_without_page(request)},
+        status=400 if form.errors else 200,
+    )
+
+
+# --- Requests -------------------------------------------------------------------------------------------
+
+
+@login_required
+def requests_home(request: HttpRequest) -> HttpResponse:
+    """The nav's "Requests": the user's own requests, or the decisions waiting for them."""
+    nav = _nav(request)
+    for section, name in (
+        ("my_requests", "portal:my-requests"),
+        ("incoming", "portal:incoming-requests"),
+        ("grants", "portal:grant-list"),
+    ):
+        if nav[section]:
+            return redirect(name)
+    raise Http404
+
+
+def _filtered(request: HttpRequest, requests: QuerySet[AccessRequest], waiting: Any) -> tuple[Any, Any]:
+    form = RequestFilterForm(request.GET or None)
+    state = form.cleaned_data["state"] if form.is_valid() else ""
+    if state == "waiting":
+        requests = requests.filter(state__in=waiting)
+    elif state:
+        requests = requests.filter(state=state)
+    return form, requests.order_by("-created_at", "-id")
+
+
+@login_required
+def my_requests(request: HttpRequest) -> HttpResponse:
+    """The requests the user's member made, with withdraw for the undecided ones."""
+    _require(request, Capability.REQUEST_ACCESS)
+    mine = selectors.access_request_list_for(user=request.user).filter(
+        requester_member_id=request.user.member_id
+    )
+    form, mine = _filtered(request, mine, UNDECIDED_STATES)
+    return _render(
+        request,
+        "request_list.html",
+        {
+            "heading": "My member's requests",
+            "form": form,
+            "page": _page(request, mine),
+            "query": _query_without_page(request),
+            "undecided": UNDECIDED_STATES,
+            "mine": True,
+        },
+    )
+
+
+@login_required
+def incoming_requests(request: HttpRequest) -> HttpResponse:
+    """Requests to decide: for the owner's data steward the member's datasets', for a security officer the
+    confidential queue (steward-approved); officers and auditors see every one. Waiting ones by default."""
+    caps = _require(request, Capability.DECIDE_REQUESTS, Capability.DECIDE_CONFIDENTIAL, Capability.AUDIT)
+    requests = selectors.access_request_list_for(user=request.user)
+    if Capability.DECIDE_REQUESTS in caps:
+        requests = requests.filter(dataset__owner_id=request.user.member_id)
+        waiting: Any = [RequestState.PENDING]
+        heading = "Requests for my member's datasets"
+    elif Capability.DECIDE_CONFIDENTIAL in caps:
+        waiting = [RequestState.STEWARD_APPROVED]
+        heading = "Confidential requests"
+    else:
+        waiting = UNDECIDED_STATES
+        heading = "All access requests"
+    query = request.GET.copy()
+    if "state" not in query:
+        query["state"] = "waiting"
+    request.GET = query
+    form, requests = _filtered(request, requests, waiting)
+    return _render(
+        request,
+        "request_list.html",
+        {
+            "heading": heading,
+            "form": form,
+            "page": _page(request, requests),
+            "query": _query_without_page(request),
+            "undecided": UNDECIDED_STATES,
+            "mine": False,
+        },
+    )
+
+
+def _offered_decisions(request: HttpRequest, access_request: AccessRequest) -> list[str]:
+    """Buttons worth showing; only a convenience: the service decides and refuses the rest."""
+    caps = capabilities(request.user)
+    user = request.user
+    state = access_request.state
+    offered: list[str] = []
+    owner_steward = Capability.DECIDE_REQUESTS in caps and user.member_id == access_request.dataset.owner_id
+    if (state == RequestState.PENDING and owner_steward) or (
+        state == RequestState.STEWARD_APPROVED and Capability.DECIDE_CONFIDENTIAL in caps
+    ):
+        offered.append("approve")
+    if (state in UNDECIDED_STATES and owner_steward) or (
+        state == RequestState.STEWARD_APPROVED and Capability.DECIDE_CONFIDENTIAL in caps
+    ):
+        offered.append("reject")
+    if (
+        state in UNDECIDED_STATES
+        and Capability.REQUEST_ACCESS in caps
+        and user.member_id == access_request.requester_member_id
+    ):
+        offered.append("withdraw")
+    return offered
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """One request, its decisions and receipts; deciders approve or reject, the requester withdraws."""
+    access_request = _get(selectors.access_request_get_for, user=request.user, pk=pk)
+    form = DecisionForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        action = form.cleaned_data["action"]
+        try:
+            updated, _ = REQUEST_DECISIONS[action](
+                actor=request.user, request=access_request, reason=form.cleaned_data["reason"]
+            )
+        except ServiceError as error:
+            _refused(form, error)
+        else:
+            messages.success(request, f"Request {updated.pk}: {updated.get_state_display().lower()}.")
+            return redirect("portal:request-detail", pk=updated.pk)
+    grant = Grant.objects.filter(request_id=access_request.pk).first()
+    return _render(
+        request,
+        "request_detail.html",
+        {
+            "access_request": access_request,
+            "grant": grant,
+            "form": form,
+            "decisions": _offered_decisions(request, access_request),
+            "entries": selectors.request_entries_for(user=request.user, pk=access_request.pk),
+        },
+        status=400 if form.errors else 200,
+    )
+
+
+# --- Grants ---------------------------------------------------------------------------------------------
+
+
+@login_required
+def grant_list(request: HttpRequest) -> HttpResponse:
+    """Grants the user may see: their member's (received and given); every one for officers."""
+    if not _nav(request)["grants"]:
+        raise Http404
+    grants = selectors.grant_list_for(user=request.user).order_by("-valid_from", "-id")
+    return _render(
+        request,
+        "grant_list.html",
+        {"page": _page(request, grants), "query": _query_without_page(request), "now": timezone.now()},
+    )
+
+
+def _grant_page(request: HttpRequest, grant: Grant, form: Any = None, status: int = 200) -> HttpResponse:
+    user = request.user
+    caps = capabilities(user)
+    now = timezone.now()
+    state = grant.state_at(now)
+    may_revoke = state not in ("revoked", "expired") and (
+        Capability.REVOKE_ANY_GRANT in caps
+        or (Capability.DECIDE_REQUESTS in caps and user.member_id == grant.dataset.owner_id)
+    )
+    may_download = (
+        state == "active"
+        and grant.tier != Tier.CONFIDENTIAL
+        and grant.downloads_remaining > 0
+        and Capability.REQUEST_ACCESS in caps
+        and user.member_id == grant.grantee_id
+    )
+    return _render(
+        request,
+        "grant_detail.html",
+        {
+            "grant": grant,
+            "state": state,
+            "form": (form or ReasonForm()) if may_revoke else None,
+            "may_download": may_download,
+        },
+        status=status,
+    )
+
+
+@login_required
+def grant_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    return _grant_page(request, _get(selectors.grant_get_for, user=request.user, pk=pk))
+
+
+@login_required
+@require_POST
+def grant_revoke(request: HttpRequest, pk: int) -> HttpResponse:
+    """The owner's steward or a consortium officer revokes the grant at once."""
+    grant = _get(selectors.grant_get_for, user=request.user, pk=pk)
+    form = ReasonForm(request.POST)
+    if form.is_valid():
+        try:
+            services.grant_revoke(actor=request.user, grant=grant, reason=form.cleaned_data["reason"])
+        except ServiceError as error:
+            _refused(form, error)
+        else:
+            messages.success(request, f"Grant {grant.pk} is revoked.")
+            return redirect("portal:grant-detail", pk=grant.pk)
+    return _grant_page(request, grant, form, status=400)
+
+
+@login_required
+@require_POST
+def grant_download(request: HttpRequest, pk: int) -> HttpResponse:
+    """Take one download under the grant and stream the file; a refusal comes back as a message."""
+    grant = _get(selectors.grant_get_for, user=request.user, pk=pk)
+    try:
+        grant, version, _ = services.grant_download(actor=request.user, grant=grant)
+    except NotFound as error:
+        messages.error(request, error.detail)
+        return redirect("portal:grant-detail", pk=grant.pk)
+    except ServiceError as error:
+        messages.error(request, error.detail)
+        return redirect("portal:grant-detail", pk=grant.pk)
+    response = StreamingHttpResponse(
+        selectors.version_stream(grant_id=grant.pk, version=version), content_type=version.media_type
+    )
+    response["Content-Length"] = str(version.size)
+    response["Content-Disposition"] = f'attachment; filename="{version.filename}"'
+    response["Cache-Control"] = "no-store"
+    return response

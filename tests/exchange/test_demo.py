@@ -1,0 +1,95 @@
+"""The demo: `seed_demo` loads the exchange through the services, once, and the ledger verifies after it."""
+
+from __future__ import annotations
+
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+
+from exchange.models import (
+    AccessPolicy,
+    AccessRequest,
+    Dataset,
+    DatasetVersion,
+    Grade,
+    Grant,
+    RequestState,
+    Tier,
+)
+from ledger.models import LedgerEntry
+from ledger.services import ledger_sequence
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _media(settings, tmp_path) -> None:
+    settings.MEDIA_ROOT = tmp_path / "media"
+
+
+def snapshot() -> dict[str, int]:
+    return {
+        "datasets": Dataset.objects.count(),
+        "policies": AccessPolicy.objects.count(),
+        "versions": DatasetVersion.objects.count(),
+        "requests": AccessRequest.objects.count(),
+        "grants": Grant.objects.count(),
+        "entries": LedgerEntry.objects.count(),
+    }
+
+
+def test_seed_demo_twice_creates_every_tier_grade_and_state_once_and_the_ledger_verifies() -> None:
+    first = StringIO()
+    call_command("seed_demo", stdout=first)
+    after_first = snapshot()
+    assert "Demo exchange: " in first.getvalue() and "new record(s)" in first.getvalue()
+
+    second = StringIO()
+    call_command("seed_demo", stdout=second)
+    assert snapshot() == after_first
+    assert "Demo exchange already loaded." in second.getvalue()
+
+    assert set(AccessPolicy.objects.values_list("tier", flat=True)) == set(Tier.values)
+    assert set(Dataset.objects.values_list("grade", flat=True)) == set(Grade.values)
+    core = Dataset.objects.get(grade=Grade.LEVEL_3)
+    assert not AccessPolicy.objects.filter(dataset=core).exists()
+    assert not core.versions.exists()  # metadata only
+    for dataset in Dataset.objects.exclude(grade=Grade.LEVEL_3):
+        version = dataset.versions.get()
+        assert 1024 <= version.size <= 16 * 1024 and version.media_type == "text/csv"
+    derived = Dataset.objects.filter(sources__isnull=False).get()  # lineage: takes its source's grade
+    assert derived.grade == derived.sources.get().grade
+
+    states = list(AccessRequest.objects.values_list("state", flat=True))
+    assert set(states) == set(RequestState.values)
+    assert states.count(RequestState.PENDING) == 1
+    assert states.count(RequestState.STEWARD_APPROVED) == 1
+    for state in (RequestState.REJECTED, RequestState.WITHDRAWN, RequestState.EXPIRED):
+        assert states.count(state) == 1
+
+    grants = Grant.objects.all()
+    assert grants.filter(revoked_at__isnull=False).count() == 1
+    used = grants.filter(revoked_at__isnull=True, tier=Tier.OPEN).get()
+    assert used.downloads_remaining == used.download_quota - 2
+    assert grants.filter(tier=Tier.CONFIDENTIAL, download_quota=0).count() == 1
+    kinds = set(LedgerEntry.objects.values_list("kind", flat=True))
+    assert {
+        "dataset.registered",
+        "dataset.policy_set",
+        "dataset.version_added",
+        "access.requested",
+        "access.approved",
+        "access.granted",
+        "access.rejected",
+        "access.withdrawn",
+        "access.expired",
+        "access.revoked",
+        "data.downloaded",
+    } <= kinds
+    assert LedgerEntry.objects.filter(kind="data.downloaded").count() == 3
+
+    ledger_sequence()
+    out = StringIO()
+    call_command("ledger_verify", "--no-progress", stdout=out)
+    assert out.getvalue().startswith(f"OK (fast): {LedgerEntry.objects.count()} entries")

@@ -1,0 +1,404 @@
+"""The exchange's portal pages as each role sees them: catalog, dataset pages, requests, decisions, grants."""
+
+from __future__ import annotations
+
+import hashlib
+import html
+from typing import Any
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+from django.urls import reverse
+
+from exchange.models import AccessRequest, Dataset, Grant, RequestState
+from ledger.models import LedgerEntry
+from tests.exchange.support import CONTENT, add_version, published, register, set_policy
+from tests.factories import MemberFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _media(settings, tmp_path) -> None:
+    settings.MEDIA_ROOT = tmp_path / "media"
+
+
+@pytest.fixture
+def other_steward(other_member):
+    return UserFactory(username="other-steward", member=other_member, member_role="data_steward")
+
+
+@pytest.fixture
+def third_analyst(db):
+    return UserFactory(
+        username="third-analyst", member=MemberFactory(legal_name="Third"), member_role="analyst"
+    )
+
+
+def text(response: Any) -> str:
+    return html.unescape(response.content.decode())
+
+
+def as_user(user: Any) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def ask(user: Any, dataset: Dataset, **overrides: Any) -> Any:
+    """Submit the request form of `dataset`'s page as `user`."""
+    data = {
+        "purpose": "research",
+        "justification": "Benchmark our spindles against the consortium's.",
+        "duration_days": 30,
+        "accept_terms": "on",
+        "terms_version": dataset.policy.terms_version,
+        **overrides,
+    }
+    return as_user(user).post(reverse("portal:dataset-detail", args=[dataset.pk]), data)
+
+
+# --- Who may open what ----------------------------------------------------------------------------------
+
+PAGES = [
+    "portal:catalog",
+    "portal:my-datasets",
+    "portal:my-requests",
+    "portal:incoming-requests",
+    "portal:grant-list",
+]
+
+
+@pytest.mark.parametrize(
+    ("who", "expected"),
+    [
+        ("analyst", [200, 404, 200, 404, 200]),
+        ("member_admin", [200, 404, 200, 404, 200]),
+        ("data_steward", [200, 200, 200, 200, 200]),
+        ("security_officer", [200, 404, 404, 200, 200]),
+        ("officer", [200, 404, 404, 200, 200]),
+        ("auditor", [200, 404, 404, 200, 200]),
+    ],
+)
+def test_pages_open_per_role(request: pytest.FixtureRequest, who: str, expected: list[int]) -> None:
+    client = as_user(request.getfixturevalue(who))
+    assert [client.get(reverse(name)).status_code for name in PAGES] == expected
+
+
+@pytest.mark.parametrize("name", [*PAGES, "portal:requests"])
+def test_anonymous_visitor_is_sent_to_login(client: Client, name: str) -> None:
+    response = client.get(reverse(name))
+    assert response.status_code == 302 and response["Location"].startswith(reverse("portal:login"))
+
+
+def test_nav_has_catalog_and_requests_and_requests_leads_to_the_roles_page(
+    analyst: Any, security_officer: Any
+) -> None:
+    page = text(as_user(analyst).get(reverse("portal:home")))
+    nav = page.split('<nav aria-label="Main">', 1)[1].split("</nav>", 1)[0]
+    assert ">Catalog</a>" in nav and ">Requests</a>" in nav
+    assert as_user(analyst).get(reverse("portal:requests"))["Location"] == reverse("portal:my-requests")
+    assert as_user(security_officer).get(reverse("portal:requests"))["Location"] == reverse(
+        "portal:incoming-requests"
+    )
+
+
+# --- Catalog and dataset pages --------------------------------------------------------------------------
+
+
+def test_catalog_searches_filters_and_paginates(data_steward: Any, other_steward: Any, analyst: Any) -> None:
+    open_one = published(data_steward, tier="open")
+    restricted = published(other_steward, tier="restricted")
+    register(data_steward, title="Forging press energy", keywords=["energy"])
+    client = as_user(analyst)
+
+    page = text(client.get(reverse("portal:catalog")))
+    assert "3 datasets" in page
+    page = text(client.get(reverse("portal:catalog"), {"tier": "restricted"}))
+    assert "1 dataset<" in page and restricted.title in page
+    page = text(client.get(reverse("portal:catalog"), {"search": "energy"}))
+    assert "1 dataset<" in page and "Forging press energy" in page
+    page = text(client.get(reverse("portal:catalog"), {"owner": open_one.owner_id, "grade": 1}))
+    assert "2 datasets" in page
+    page = text(client.get(reverse("portal:catalog"), {"owner_size_class": "micro"}))
+    assert "0 datasets" in page and "No dataset matches." in page
+
+    for n in range(30):
+        register(data_steward, title=f"Bulk {n}")
+    page = text(client.get(reverse("portal:catalog"), {"search": "Bulk", "page": 2}))
+    assert "Page 2 of 2" in page and "search=Bulk&amp;page=1" in page.replace("&", "&amp;")
+
+
+def test_dataset_page_shows_metadata_policy_versions_and_lineage(
+    data_steward: Any, other_analyst: Any
+) -> None:
+    source = published(data_steward, tier="restricted", max_duration_days=60, download_quota=4)
+    derived = register(data_steward, title="Derived features", grade=None, source_ids=[source.pk])
+    version = source.versions.get()
+    page = text(as_user(other_analyst).get(reverse("portal:dataset-detail", args=[source.pk])))
+    assert "Restricted" in page and "60 days" in page and "quality_benchmarking" in page
+    assert version.sha256 in page and str(version.size) in page
+    assert "Derived features" in page  # used by
+    assert "Request access" in page and "Upload a new version" not in page
+    derived_page = text(as_user(other_analyst).get(reverse("portal:dataset-detail", args=[derived.pk])))
+    assert "Spindle vibration 2025" in derived_page  # derived from
+
+
+def test_core_data_is_metadata_only(data_steward: Any, other_analyst: Any) -> None:
+    core = register(data_steward, grade=3, title="Core recipes")
+    page = text(as_user(other_analyst).get(reverse("portal:dataset-detail", args=[core.pk])))
+    assert "metadata only" in page and "Request access" not in page
+
+
+def test_unknown_dataset_is_404(analyst: Any) -> None:
+    assert as_user(analyst).get(reverse("portal:dataset-detail", args=[999999])).status_code == 404
+
+
+# --- Requests -------------------------------------------------------------------------------------------
+
+
+def test_request_through_the_portal_creates_a_pending_request(data_steward: Any, other_analyst: Any) -> None:
+    dataset = published(data_steward, tier="restricted")
+    response = ask(other_analyst, dataset)
+    access_request = AccessRequest.objects.get()
+    assert response.status_code == 302
+    assert response["Location"] == reverse("portal:request-detail", args=[access_request.pk])
+    assert access_request.state == RequestState.PENDING
+    assert access_request.requester == other_analyst and access_request.purpose == "research"
+    mine = text(as_user(other_analyst).get(reverse("portal:my-requests")))
+    assert dataset.title in mine and "Withdraw" in mine
+
+
+def test_open_request_is_granted_at_once(data_steward: Any, other_analyst: Any) -> None:
+    dataset = published(data_steward, tier="open")
+    response = ask(other_analyst, dataset)
+    assert AccessRequest.objects.get().state == RequestState.GRANTED
+    page = text(as_user(other_analyst).get(response["Location"]))
+    assert "Granted" in page and "access.granted" in page
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"accept_terms": ""}, "Accept version 1 of the dataset's terms"),
+        ({"purpose": "ai_training"}, "The policy does not allow 'ai_training'"),
+        ({"duration_days": 5000}, "The policy allows at most"),
+    ],
+)
+def test_service_refusals_show_on_the_request_form(
+    data_steward: Any, other_analyst: Any, overrides: dict[str, Any], message: str
+) -> None:
+    dataset = published(data_steward, tier="open")
+    entries = LedgerEntry.objects.count()
+    response = ask(other_analyst, dataset, **overrides)
+    assert response.status_code == 400
+    assert message in text(response)
+    assert not AccessRequest.objects.exists() and LedgerEntry.objects.count() == entries
+
+
+def test_second_pending_request_is_refused_with_a_message(data_steward: Any, other_analyst: Any) -> None:
+    dataset = published(data_steward, tier="restricted")
+    ask(other_analyst, dataset)
+    response = ask(other_analyst, dataset)
+    assert response.status_code == 400
+    assert "already has an undecided request" in text(response)
+    assert AccessRequest.objects.count() == 1
+
+
+def test_steward_approves_from_the_portal(data_steward: Any, other_analyst: Any) -> None:
+    dataset = published(data_steward, tier="restricted")
+    ask(other_analyst, dataset)
+    access_request = AccessRequest.objects.get()
+    incoming = text(as_user(data_steward).get(reverse("portal:incoming-requests")))
+    assert f"#{access_request.pk}" in incoming
+    url = reverse("portal:request-detail", args=[access_request.pk])
+    assert "Approve" in text(as_user(data_steward).get(url))
+    response = as_user(data_steward).post(url, {"action": "approve", "reason": "Fine."})
+    assert response.status_code == 302
+    access_request.refresh_from_db()
+    assert access_request.state == RequestState.GRANTED
+    assert Grant.objects.get(request=access_request).downloads_remaining > 0
+
+
+def test_reject_without_reason_shows_the_error_and_changes_nothing(
+    data_steward: Any, other_analyst: Any
+) -> None:
+    ask(other_analyst, published(data_steward, tier="restricted"))
+    access_request = AccessRequest.objects.get()
+    url = reverse("portal:request-detail", args=[access_request.pk])
+    response = as_user(data_steward).post(url, {"action": "reject", "reason": ""})
+    assert response.status_code == 400
+    assert "A reason is required to reject a request." in text(response)
+    access_request.refresh_from_db()
+    assert access_request.state == RequestState.PENDING
+
+
+def test_requester_cannot_approve_its_own_request(data_steward: Any, other_analyst: Any) -> None:
+    ask(other_analyst, published(data_steward, tier="restricted"))
+    access_request = AccessRequest.objects.get()
+    url = reverse("portal:request-detail", args=[access_request.pk])
+    response = as_user(other_analyst).post(url, {"action": "approve"})
+    assert response.status_code == 400
+    assert "Only the owner's data steward or a security officer" in text(response)
+    access_request.refresh_from_db()
+    assert access_request.state == RequestState.PENDING
+
+
+def test_requester_withdraws_from_my_requests(data_steward: Any, other_analyst: Any) -> None:
+    ask(other_analyst, published(data_steward, tier="restricted"))
+    access_request = AccessRequest.objects.get()
+    url = reverse("portal:request-detail", args=[access_request.pk])
+    response = as_user(other_analyst).post(url, {"action": "withdraw"})
+    assert response.status_code == 302
+    access_request.refresh_from_db()
+    assert access_request.state == RequestState.WITHDRAWN
+    again = as_user(other_analyst).post(url, {"action": "withdraw"})
+    assert again.status_code == 400 and "Cannot withdraw a request that is withdrawn." in text(again)
+
+
+def test_confidential_request_goes_from_steward_to_the_security_officers_queue(
+    data_steward: Any, other_analyst: Any, security_officer: Any
+) -> None:
+    ask(other_analyst, published(data_steward, tier="confidential"))
+    access_request = AccessRequest.objects.get()
+    url = reverse("portal:request-detail", args=[access_request.pk])
+    queue = reverse("portal:incoming-requests")
+    assert f"#{access_request.pk}<" not in text(as_user(security_officer).get(queue))  # steward first
+    as_user(data_steward).post(url, {"action": "approve", "reason": "Fits."})
+    assert f"#{access_request.pk}<" in text(as_user(security_officer).get(queue))
+    response = as_user(security_officer).post(url, {"action": "approve", "reason": "On platform."})
+    assert response.status_code == 302
+    access_request.refresh_from_db()
+    assert access_request.state == RequestState.GRANTED
+    grant = Grant.objects.get()
+    page = text(as_user(other_analyst).get(reverse("portal:grant-detail", args=[grant.pk])))
+    assert "used on the platform only" in page and "Download the latest version" not in page
+
+
+def test_non_owner_gets_404_on_the_owners_request_and_grant_pages(
+    data_steward: Any, other_analyst: Any, third_analyst: Any
+) -> None:
+    ask(other_analyst, published(data_steward, tier="open"))
+    access_request, grant = AccessRequest.objects.get(), Grant.objects.get()
+    outsider = as_user(third_analyst)
+    assert outsider.get(reverse("portal:request-detail", args=[access_request.pk])).status_code == 404
+    url = reverse("portal:request-detail", args=[access_request.pk])
+    assert outsider.post(url, {"action": "withdraw"}).status_code == 404
+    assert outsider.get(reverse("portal:grant-detail", args=[grant.pk])).status_code == 404
+    assert outsider.post(reverse("portal:grant-download", args=[grant.pk])).status_code == 404
+    assert outsider.post(reverse("portal:grant-revoke", args=[grant.pk]), {"reason": "x"}).status_code == 404
+    assert f"#{access_request.pk}<" not in text(outsider.get(reverse("portal:grant-list")))
+    grant.refresh_from_db()
+    assert grant.revoked_at is None and grant.downloads_remaining == grant.download_quota
+
+
+# --- Grants ---------------------------------------------------------------------------------------------
+
+
+def test_grantee_downloads_and_owner_revokes_then_download_is_refused(
+    data_steward: Any, other_analyst: Any
+) -> None:
+    ask(other_analyst, published(data_steward, tier="open", download_quota=2))
+    grant = Grant.objects.get()
+    detail = reverse("portal:grant-detail", args=[grant.pk])
+    assert "Download the latest version" in text(as_user(other_analyst).get(detail))
+    response = as_user(other_analyst).post(reverse("portal:grant-download", args=[grant.pk]))
+    assert response.status_code == 200
+    assert b"".join(response.streaming_content) == CONTENT
+    grant.refresh_from_db()
+    assert grant.downloads_remaining == 1
+    assert LedgerEntry.objects.filter(kind="data.downloaded").count() == 1
+
+    owner_page = text(as_user(data_steward).get(detail))
+    assert "Revoke the grant" in owner_page and "Download the latest version" not in owner_page
+    refused = as_user(data_steward).post(reverse("portal:grant-revoke", args=[grant.pk]), {"reason": ""})
+    assert refused.status_code == 400 and "A reason is required to revoke a grant." in text(refused)
+    response = as_user(data_steward).post(
+        reverse("portal:grant-revoke", args=[grant.pk]), {"reason": "Ended."}
+    )
+    assert response.status_code == 302
+    grant.refresh_from_db()
+    assert grant.revoked_at is not None
+
+    response = as_user(other_analyst).post(reverse("portal:grant-download", args=[grant.pk]), follow=True)
+    assert "The grant is revoked." in text(response)
+    grant.refresh_from_db()
+    assert grant.downloads_remaining == 1
+
+
+# --- Stewards' datasets ---------------------------------------------------------------------------------
+
+
+def test_steward_registers_sets_policy_and_uploads_a_version(data_steward: Any) -> None:
+    client = as_user(data_steward)
+    response = client.post(
+        reverse("portal:my-datasets"),
+        {
+            "title": "Coolant temperatures",
+            "description": "Per-minute coolant temperatures.",
+            "keywords": "coolant, temperature",
+            "sector": "C",
+            "data_domain": "production",
+            "update_frequency": "daily",
+            "licence": "CC-BY-4.0",
+            "rights": "use",
+            "contact_name": "Zhang San",
+            "contact_email": "data@own.example",
+            "grade": "1",
+        },
+    )
+    dataset = Dataset.objects.get(title="Coolant temperatures")
+    assert response["Location"] == reverse("portal:dataset-detail", args=[dataset.pk])
+    assert dataset.keywords == ["coolant", "temperature"] and dataset.owner_id == data_steward.member_id
+
+    refused = client.post(
+        reverse("portal:dataset-policy", args=[dataset.pk]),
+        {
+            "tier": "confidential",
+            "purposes": ["research"],
+            "download_quota": 3,
+            "price_credits": 0,
+            "terms": "T",
+        },
+    )
+    assert refused.status_code == 400 and "quota must be 0" in text(refused)
+    response = client.post(
+        reverse("portal:dataset-policy", args=[dataset.pk]),
+        {"tier": "restricted", "purposes": ["research"], "price_credits": 0, "terms": "Use it well."},
+    )
+    assert response.status_code == 302
+    dataset.refresh_from_db()
+    assert dataset.policy.tier == "restricted"
+
+    content = b"a,b\n1,2\n" * 300
+    upload = SimpleUploadedFile("coolant.csv", content, content_type="text/csv")
+    response = client.post(reverse("portal:dataset-version-upload", args=[dataset.pk]), {"file": upload})
+    assert response.status_code == 302
+    version = dataset.versions.get()
+    assert version.sha256 == hashlib.sha256(content).hexdigest() and version.size == len(content)
+
+    bad = SimpleUploadedFile("coolant.csv", content, content_type="text/csv")
+    response = client.post(
+        reverse("portal:dataset-version-upload", args=[dataset.pk]),
+        {"file": bad, "declared_sha256": "0" * 64},
+    )
+    assert response.status_code == 400 and "does not match" in text(response)
+    assert dataset.versions.count() == 1
+    assert "Coolant temperatures" in text(client.get(reverse("portal:my-datasets")))
+
+
+def test_only_the_owners_steward_sees_the_management_forms(data_steward: Any, other_steward: Any) -> None:
+    dataset = register(data_steward)
+    set_policy(data_steward, dataset)
+    add_version(data_steward, dataset)
+    own = text(as_user(data_steward).get(reverse("portal:dataset-detail", args=[dataset.pk])))
+    assert "Upload a new version" in own and "Change the policy" in own and "Request access" not in own
+    other = text(as_user(other_steward).get(reverse("portal:dataset-detail", args=[dataset.pk])))
+    assert "Upload a new version" not in other and "Request access" in other
+    upload = SimpleUploadedFile("x.csv", b"x,y\n", content_type="text/csv")
+    response = as_user(other_steward).post(
+        reverse("portal:dataset-version-upload", args=[dataset.pk]), {"file": upload}
+    )
+    assert response.status_code == 400 and "Only the owner's data stewards" in text(response)
+    assert dataset.versions.count() == 1
