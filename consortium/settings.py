@@ -239,7 +239,25 @@ LEDGER = {
         "LEDGER_SEQUENCE_AFTER_COMMIT_EVERY_MS", default=0 if DEBUG else 100
     ),
 }
+# --- The exchange ---------------------------------------------------------------------------------------
+EXCHANGE = {
+    "MAX_UPLOAD_BYTES": env.int("EXCHANGE_MAX_UPLOAD_BYTES", default=5 * 1024**3),
+    # Undecided requests expire this many days after submission.
+    "REQUEST_EXPIRY_DAYS": env.int("EXCHANGE_REQUEST_EXPIRY_DAYS", default=30),
+    # Both members are told this many days before a grant's window ends.
+    "GRANT_EXPIRY_NOTICE_DAYS": env.int("EXCHANGE_GRANT_EXPIRY_NOTICE_DAYS", default=7),
+    # How often beat expires requests and grants and sends the notices before expiry.
+    "EXPIRY_INTERVAL_SECONDS": env.int("EXCHANGE_EXPIRY_INTERVAL_SECONDS", default=3600),
+}
 CELERY_BEAT_SCHEDULE = {
+    "expire-requests": {
+        "task": "exchange.expire_requests_task",
+        "schedule": float(EXCHANGE["EXPIRY_INTERVAL_SECONDS"]),
+    },
+    "expire-grants": {
+        "task": "exchange.expire_grants_task",
+        "schedule": float(EXCHANGE["EXPIRY_INTERVAL_SECONDS"]),
+    },
     "sequence-ledger": {
         "task": "ledger.sequence_ledger_task",
         "schedule": float(LEDGER["SEQUENCER_INTERVAL_SECONDS"]),

@@ -275,6 +275,12 @@ class Grant(models.Model):
     revoked_at = models.DateTimeField(null=True, blank=True)
     revoked_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     revoked_reason = models.TextField(blank=True)
+    expired_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the expiry task recorded the end of the window."
+    )
+    expiry_notice_sent_at = models.DateTimeField(
+        null=True, blank=True, help_text="When both members were told the grant is about to expire."
+    )
 
     class Meta:
         ordering = ["-valid_from", "-id"]
@@ -295,7 +301,7 @@ class Grant(models.Model):
         """`revoked`, `expired`, `pending` (before valid_from) or `active`; the quota is separate."""
         if self.revoked_at is not None:
             return "revoked"
-        if now >= self.valid_until:
+        if self.expired_at is not None or now >= self.valid_until:
             return "expired"
         if now < self.valid_from:
             return "pending"

@@ -54,6 +54,7 @@ DEFAULTS = {
     "MAX_UPLOAD_BYTES": 5 * 1024**3,
     "UPLOAD_CHUNK_BYTES": 1024 * 1024,
     "REQUEST_EXPIRY_DAYS": 30,
+    "GRANT_EXPIRY_NOTICE_DAYS": 7,
 }
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _MEDIA_TYPE = re.compile(r"^[\w.+-]+/[\w.+-]+$")
@@ -639,6 +640,8 @@ def access_request_submit(
             )
             request.save(update_fields=["state", "closed_at"])
             entries.append(entry)
+            _notify_after_commit("send_decision_notice_task", request.pk, request.state)
+        _notify_after_commit("send_request_notice_task", request.pk)
     return request, entries
 
 
@@ -712,6 +715,7 @@ def access_request_approve(
                 actor=actor, request=locked, dataset=dataset, policy=policy, approvers=approvers, now=now
             )
         locked.save()
+        _notify_after_commit("send_decision_notice_task", locked.pk, locked.state)
     return locked, entry
 
 
@@ -744,6 +748,7 @@ def access_request_reject(
         entry = _append_request_entry(
             "access.rejected", actor, locked, locked.dataset, stage=state, reason=reason
         )
+        _notify_after_commit("send_decision_notice_task", locked.pk, locked.state)
     return locked, entry
 
 
@@ -798,6 +803,7 @@ def access_request_expire_due(*, now: datetime | None = None) -> int:
                 members=[locked.dataset.owner_id, locked.requester_member_id],
                 payload=_request_payload(locked, locked.dataset, stage=previous),
             )
+            _notify_after_commit("send_decision_notice_task", locked.pk, locked.state)
             count += 1
     return count
 
@@ -847,6 +853,7 @@ def grant_revoke(*, actor: User, grant: Grant, reason: str) -> tuple[Grant, Ledg
             payload=_grant_payload(locked, dataset, reason=reason),
             api_key=_api_key(actor),
         )
+        _notify_after_commit("send_revocation_notice_task", locked.pk)
     return locked, entry
 
 
@@ -920,3 +927,77 @@ def grant_download(
             api_key=_api_key(actor),
         )
     return locked, version, entry
+
+
+# --- Expiry and notices ---------------------------------------------------------------------------------
+
+
+def _notify_after_commit(task_name: str, *args: int | str) -> None:
+    """Queue the notice task `task_name` of exchange.tasks with `args` once the current transaction
+    commits; never if it rolls back. A failure to queue (broker down) is logged, not raised: the change
+    is committed by then and a notice must not undo or hide it."""
+    from exchange import tasks  # tasks import the services: import at call time
+
+    task = getattr(tasks, task_name)
+    transaction.on_commit(lambda: task.delay(*args), robust=True)
+
+
+def grant_expire_due(*, now: datetime | None = None) -> int:
+    """Record the expiry of every grant whose window ended (valid_until <= now), not revoked and not yet
+    recorded: `expired_at` is set and `access.expired` appended (actor none, both members), in one
+    transaction per grant on its locked row. Returns how many. Idempotent: a grant already recorded,
+    revoked, or extended meanwhile is skipped, so a second run writes nothing. For the beat task; every
+    access checks the window itself (Grant.state_at), so nothing waits for this to refuse a download."""
+    now = now or timezone.now()
+    count = 0
+    due = Grant.objects.filter(expired_at__isnull=True, revoked_at__isnull=True, valid_until__lte=now)
+    for pk in due.order_by("pk").values_list("pk", flat=True):
+        with transaction.atomic():
+            locked = Grant.objects.select_for_update(of=("self",)).select_related("dataset").get(pk=pk)
+            if locked.expired_at is not None or locked.revoked_at is not None or locked.valid_until > now:
+                continue
+            locked.expired_at = now
+            locked.save(update_fields=["expired_at"])
+            ledger_append(
+                kind="access.expired",
+                actor=None,
+                subject_type="grant",
+                subject_id=locked.pk,
+                members=[locked.dataset.owner_id, locked.grantee_id],
+                payload=_grant_payload(
+                    locked,
+                    locked.dataset,
+                    valid_until=format_time(locked.valid_until),
+                    downloads_remaining=locked.downloads_remaining,
+                ),
+            )
+            count += 1
+    return count
+
+
+def grant_expiry_notices_due(*, now: datetime | None = None) -> int:
+    """Queue the notice before expiry, once per grant, for every active grant whose window ends within
+    EXCHANGE["GRANT_EXPIRY_NOTICE_DAYS"]: `expiry_notice_sent_at` is set on the locked row and the notice
+    task queued after commit. Returns how many. Idempotent: a grant already noticed is skipped. No
+    ledger entry: a reminder changes no right."""
+    now = now or timezone.now()
+    horizon = now + timedelta(days=exchange_setting("GRANT_EXPIRY_NOTICE_DAYS"))
+    due = Grant.objects.filter(
+        expiry_notice_sent_at__isnull=True,
+        expired_at__isnull=True,
+        revoked_at__isnull=True,
+        valid_from__lte=now,
+        valid_until__gt=now,
+        valid_until__lte=horizon,
+    )
+    count = 0
+    for pk in due.order_by("pk").values_list("pk", flat=True):
+        with transaction.atomic():
+            locked = Grant.objects.select_for_update().get(pk=pk)
+            if locked.expiry_notice_sent_at is not None or locked.state_at(now) != "active":
+                continue
+            locked.expiry_notice_sent_at = now
+            locked.save(update_fields=["expiry_notice_sent_at"])
+            _notify_after_commit("send_expiry_notice_task", locked.pk)
+            count += 1
+    return count

@@ -1,0 +1,469 @@
+"""Notices (who is told what, only after commit) and expiry (of undecided requests and of grants).
+
+Celery runs eagerly here and pytest-django's locmem backend fills `mailoutbox`. Callbacks queued with
+transaction.on_commit run when `django_capture_on_commit_callbacks(execute=True)` exits, as they would after
+the real commit; a rolled-back transaction leaves none.
+"""
+
+from __future__ import annotations
+
+import json
+import smtplib
+from datetime import timedelta
+
+import pytest
+from django.conf import settings as django_settings
+from django.db import transaction
+from django.utils import timezone
+
+import ledger.tasks  # noqa: F401  (registers the ledger's beat tasks)
+from consortium.celery import app
+from exchange import notifications, services, tasks
+from exchange.models import AccessRequest, Grant
+from ledger.models import LedgerEntry
+from tests.api.test_problems import assert_problem
+from tests.exchange.support import published
+from tests.factories import UserFactory
+
+pytestmark = pytest.mark.django_db
+
+OWNER = "own-steward@firm.example"
+REQUESTER = "other-analyst@firm.example"
+
+
+@pytest.fixture(autouse=True)
+def _media(settings, tmp_path) -> None:
+    settings.MEDIA_ROOT = tmp_path / "media"
+
+
+@pytest.fixture
+def restricted(data_steward):
+    return published(data_steward, tier="restricted", download_quota=2)
+
+
+def _submit(client, dataset, **extra):
+    body = {
+        "dataset": dataset.pk,
+        "purpose": "research",
+        "justification": "Benchmark our bearings against the cluster's.",
+        "duration_days": 30,
+        "accepted_terms_version": 1,
+        **extra,
+    }
+    response = client.post("/api/v1/access-requests/", body, format="json")
+    assert response.status_code == 201, response.content
+    return AccessRequest.objects.get(pk=response.json()["request"]["id"])
+
+
+def _granted(client_for, data_steward, other_analyst, dataset, capture) -> Grant:
+    """A granted request of `other_analyst`'s member; the notices so far are delivered and cleared."""
+    with capture(execute=True):
+        request = _submit(client_for(other_analyst), dataset)
+        response = client_for(data_steward).post(f"/api/v1/access-requests/{request.pk}/approve/")
+        assert response.status_code == 200, response.content
+    return Grant.objects.get(request=request)
+
+
+def _entries(kind: str, subject_type: str) -> list[LedgerEntry]:
+    return list(LedgerEntry.objects.filter(kind=kind, subject_type=subject_type).order_by("id"))
+
+
+# --- Who is told what -------------------------------------------------------------------------------------
+
+
+def test_a_new_request_tells_the_owners_stewards(
+    client_for,
+    data_steward,
+    other_analyst,
+    member,
+    restricted,
+    mailoutbox,
+    django_capture_on_commit_callbacks,
+) -> None:
+    UserFactory(username="own-steward-2", member=member, member_role="data_steward")
+    UserFactory(username="own-analyst-x", member=member, member_role="analyst")  # not a steward: not told
+    with django_capture_on_commit_callbacks(execute=True):
+        request = _submit(client_for(other_analyst), restricted)
+    assert len(mailoutbox) == 1
+    message = mailoutbox[0]
+    assert sorted(message.to) == sorted([OWNER, "own-steward-2@firm.example"])
+    assert message.from_email == django_settings.DEFAULT_FROM_EMAIL
+    assert "Spindle vibration 2025" in message.subject
+    assert other_analyst.member.legal_name in message.subject
+    assert f"#{request.pk}" in message.body
+    assert "Research" in message.body and "Benchmark our bearings" in message.body
+    assert "30 days" in message.body
+
+
+def test_an_owner_without_stewards_is_told_at_its_contact_address(
+    member, other_analyst, mailoutbox, django_capture_on_commit_callbacks
+) -> None:
+    # Only the owner's steward can publish; afterwards the steward leaves (is deactivated).
+    steward = UserFactory(username="leaving-steward", member=member, member_role="data_steward")
+    dataset = published(steward, tier="restricted")
+    steward.is_active = False
+    steward.save(update_fields=["is_active"])
+    with django_capture_on_commit_callbacks(execute=True):
+        services.access_request_submit(
+            actor=other_analyst,
+            dataset=dataset,
+            purpose="research",
+            justification="Benchmarking.",
+            duration_days=10,
+            accepted_terms_version=1,
+        )
+    assert [m.to for m in mailoutbox] == [[member.contact_email]]
+
+
+def test_decisions_tell_the_requester(
+    client_for, data_steward, other_analyst, restricted, mailoutbox, django_capture_on_commit_callbacks
+) -> None:
+    grant = _granted(client_for, data_steward, other_analyst, restricted, django_capture_on_commit_callbacks)
+    request_notice, decision = mailoutbox
+    assert request_notice.to == [OWNER]
+    assert decision.to == [REQUESTER]
+    assert decision.subject == 'Your request for "Spindle vibration 2025": granted'
+    assert f"Grant:           #{grant.pk}" in decision.body
+    assert grant.valid_until.strftime("%Y-%m-%d") in decision.body
+    assert "Downloads:       2" in decision.body
+
+    second = published(data_steward, tier="restricted")
+    mailoutbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        request = _submit(client_for(other_analyst), second)
+        response = client_for(data_steward).post(
+            f"/api/v1/access-requests/{request.pk}/reject/", {"reason": "Not for competitors."}, format="json"
+        )
+        assert response.status_code == 200, response.content
+    assert [m.to for m in mailoutbox] == [[OWNER], [REQUESTER]]
+    assert mailoutbox[1].subject.endswith(": rejected")
+    assert "Reason: Not for competitors." in mailoutbox[1].body
+
+
+def test_confidential_steward_approval_tells_the_requester_the_officer_decides_next(
+    client_for, data_steward, other_analyst, security_officer, mailoutbox, django_capture_on_commit_callbacks
+) -> None:
+    dataset = published(data_steward, tier="confidential")
+    with django_capture_on_commit_callbacks(execute=True):
+        request = _submit(client_for(other_analyst), dataset)
+        client_for(data_steward).post(f"/api/v1/access-requests/{request.pk}/approve/")
+    assert mailoutbox[-1].to == [REQUESTER]
+    assert mailoutbox[-1].subject.endswith(": approved by the owner")
+    assert "security officer decides next" in mailoutbox[-1].body
+    with django_capture_on_commit_callbacks(execute=True):
+        client_for(security_officer).post(f"/api/v1/access-requests/{request.pk}/approve/")
+    assert [m.subject.rsplit(": ", 1)[-1] for m in mailoutbox[1:]] == ["approved by the owner", "granted"]
+
+
+def test_open_tier_tells_the_owner_and_the_requester_at_once(
+    client_for, data_steward, other_analyst, mailoutbox, django_capture_on_commit_callbacks
+) -> None:
+    dataset = published(data_steward, tier="open")
+    with django_capture_on_commit_callbacks(execute=True):
+        _submit(client_for(other_analyst), dataset)
+    assert sorted(m.to[0] for m in mailoutbox) == sorted([OWNER, REQUESTER])
+    assert any(m.subject.endswith(": granted") and m.to == [REQUESTER] for m in mailoutbox)
+
+
+def test_revocation_tells_both_members_separately(
+    client_for, data_steward, other_analyst, restricted, mailoutbox, django_capture_on_commit_callbacks
+) -> None:
+    grant = _granted(client_for, data_steward, other_analyst, restricted, django_capture_on_commit_callbacks)
+    mailoutbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client_for(data_steward).post(
+            f"/api/v1/grants/{grant.pk}/revoke/", {"reason": "Breach of terms."}, format="json"
+        )
+        assert response.status_code == 200, response.content
+    # One message per side: neither member sees the other's addresses.
+    assert [m.to for m in mailoutbox] == [[OWNER], [REQUESTER]]
+    for message in mailoutbox:
+        assert message.subject == f'Grant #{grant.pk} for "Spindle vibration 2025" is revoked'
+        assert "Reason: Breach of terms." in message.body
+        assert message.cc == [] and message.bcc == []
+
+
+# --- Only after commit --------------------------------------------------------------------------------------
+
+
+def test_nothing_is_sent_when_the_transaction_rolls_back(
+    data_steward, other_analyst, restricted, mailoutbox, django_capture_on_commit_callbacks
+) -> None:
+    with (
+        django_capture_on_commit_callbacks(execute=True) as callbacks,
+        pytest.raises(RuntimeError),
+        transaction.atomic(),
+    ):
+        request, _ = services.access_request_submit(
+            actor=other_analyst,
+            dataset=restricted,
+            purpose="research",
+            justification="Benchmarking.",
+            duration_days=10,
+            accepted_terms_version=1,
+        )
+        services.access_request_approve(actor=data_steward, request=request)
+        raise RuntimeError("the caller's transaction fails after the services returned")
+    assert callbacks == []
+    assert mailoutbox == []
+    assert not AccessRequest.objects.exists() and not Grant.objects.exists()
+
+
+def test_a_refused_transition_sends_nothing(
+    client_for, data_steward, other_analyst, restricted, mailoutbox, django_capture_on_commit_callbacks
+) -> None:
+    grant = _granted(client_for, data_steward, other_analyst, restricted, django_capture_on_commit_callbacks)
+    mailoutbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        again = client_for(data_steward).post(f"/api/v1/access-requests/{grant.request_id}/approve/")
+        assert_problem(again, 409, "illegal_transition")
+    assert mailoutbox == []
+
+
+def test_a_transient_smtp_error_is_retried(
+    monkeypatch, data_steward, other_analyst, restricted, mailoutbox
+) -> None:
+    request, _ = services.access_request_submit(
+        actor=other_analyst,
+        dataset=restricted,
+        purpose="research",
+        justification="Benchmarking.",
+        duration_days=10,
+        accepted_terms_version=1,
+    )
+    real_send_mail = notifications.send_mail
+    failures = []
+
+    def flaky(*args, **kwargs):
+        if not failures:
+            failures.append(1)
+            raise smtplib.SMTPServerDisconnected("connection unexpectedly closed")
+        return real_send_mail(*args, **kwargs)
+
+    monkeypatch.setattr(notifications, "send_mail", flaky)
+    # apply() without propagation runs the retry in-process, as a worker would after the backoff.
+    result = tasks.send_request_notice_task.apply(args=[request.pk], throw=False)
+    assert result.get() == 1
+    assert failures == [1]
+    assert [m.to for m in mailoutbox] == [[OWNER]]
+
+
+def test_a_permanent_error_is_not_retried_and_never_undoes_the_change(
+    monkeypatch, client_for, other_analyst, restricted, mailoutbox, django_capture_on_commit_callbacks
+) -> None:
+    calls = []
+
+    def broken(*args, **kwargs):
+        calls.append(1)
+        raise ValueError("template bug")
+
+    monkeypatch.setattr(notifications, "send_mail", broken)
+    with django_capture_on_commit_callbacks(execute=True):
+        request = _submit(client_for(other_analyst), restricted)
+    assert calls == [1]
+    assert AccessRequest.objects.get(pk=request.pk).state == "pending"
+    assert mailoutbox == []
+
+
+# --- Expiry of undecided requests ---------------------------------------------------------------------------
+
+
+def test_undecided_requests_expire_once_with_one_entry_each(
+    settings,
+    client_for,
+    data_steward,
+    other_analyst,
+    restricted,
+    mailoutbox,
+    django_capture_on_commit_callbacks,
+) -> None:
+    settings.EXCHANGE = {**django_settings.EXCHANGE, "REQUEST_EXPIRY_DAYS": 14}
+    old = _submit(client_for(other_analyst), restricted)
+    AccessRequest.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(days=15))
+    fresh = _submit(client_for(other_analyst), published(data_steward, tier="restricted"))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert tasks.expire_requests_task.delay().get() == 1
+    assert AccessRequest.objects.get(pk=old.pk).state == "expired"
+    assert AccessRequest.objects.get(pk=fresh.pk).state == "pending"
+    entries = _entries("access.expired", "access_request")
+    assert [e.subject_id for e in entries] == [str(old.pk)]
+    assert entries[0].actor_user_id is None
+    assert [m.to for m in mailoutbox] == [[REQUESTER]]
+    assert mailoutbox[0].subject.endswith(": expired undecided")
+    assert "within 14 days" in mailoutbox[0].body
+
+    before = LedgerEntry.objects.count()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert tasks.expire_requests_task.delay().get() == 0
+    assert LedgerEntry.objects.count() == before
+    assert len(mailoutbox) == 1
+    # Expired is final: no decision any more.
+    response = client_for(data_steward).post(f"/api/v1/access-requests/{old.pk}/approve/")
+    assert assert_problem(response, 409, "illegal_transition")["current_state"] == "expired"
+
+
+# --- Expiry of grants ---------------------------------------------------------------------------------------
+
+
+def _age(grant: Grant, *, ends_in: timedelta) -> None:
+    now = timezone.now()
+    Grant.objects.filter(pk=grant.pk).update(valid_from=now - timedelta(days=40), valid_until=now + ends_in)
+
+
+def test_grants_expire_once_with_one_entry_and_refuse_downloads(
+    client_for, data_steward, other_analyst, restricted, mailoutbox, django_capture_on_commit_callbacks
+) -> None:
+    grant = _granted(client_for, data_steward, other_analyst, restricted, django_capture_on_commit_callbacks)
+    live = _granted(
+        client_for,
+        data_steward,
+        other_analyst,
+        published(data_steward, tier="restricted"),
+        django_capture_on_commit_callbacks,
+    )
+    _age(grant, ends_in=-timedelta(minutes=1))
+    assert services.grant_expire_due() == 1
+    grant.refresh_from_db()
+    assert grant.expired_at is not None and grant.downloads_remaining == 2
+    assert Grant.objects.get(pk=live.pk).expired_at is None
+    (entry,) = _entries("access.expired", "grant")
+    assert entry.subject_id == str(grant.pk) and entry.actor_user_id is None
+    payload = json.loads(bytes(entry.canonical))["payload"]
+    assert (payload["grant"], payload["downloads_remaining"]) == (grant.pk, 2)
+    assert entry.member_refs == f"|{data_steward.member_id}|{other_analyst.member_id}|"
+
+    before = LedgerEntry.objects.count()
+    assert tasks.expire_grants_task.delay().get() == 0
+    assert LedgerEntry.objects.count() == before
+
+    consumer = client_for(other_analyst)
+    response = consumer.post(f"/api/v1/grants/{grant.pk}/download/")
+    assert assert_problem(response, 409, "grant_expired")["current_state"] == "expired"
+    assert Grant.objects.get(pk=grant.pk).downloads_remaining == 2
+    assert not LedgerEntry.objects.filter(kind="data.downloaded").exists()
+    assert consumer.get(f"/api/v1/grants/{grant.pk}/").json()["state"] == "expired"
+    # A recorded expiry is final even if the window were moved again; revoking it is an illegal transition.
+    Grant.objects.filter(pk=grant.pk).update(valid_until=timezone.now() + timedelta(days=5))
+    assert_problem(consumer.post(f"/api/v1/grants/{grant.pk}/download/"), 409, "grant_expired")
+    revoke = client_for(data_steward).post(
+        f"/api/v1/grants/{grant.pk}/revoke/", {"reason": "x"}, format="json"
+    )
+    assert_problem(revoke, 409, "illegal_transition")
+    assert LedgerEntry.objects.count() == before
+    assert consumer.post(f"/api/v1/grants/{live.pk}/download/").status_code == 200
+
+
+def test_a_grant_past_its_window_is_refused_before_the_beat_task_runs(
+    client_for, data_steward, other_analyst, restricted, django_capture_on_commit_callbacks
+) -> None:
+    grant = _granted(client_for, data_steward, other_analyst, restricted, django_capture_on_commit_callbacks)
+    _age(grant, ends_in=-timedelta(seconds=1))
+    assert_problem(
+        client_for(other_analyst).post(f"/api/v1/grants/{grant.pk}/download/"), 409, "grant_expired"
+    )
+    assert Grant.objects.get(pk=grant.pk).expired_at is None
+
+
+def test_revoked_grants_do_not_expire(
+    client_for, data_steward, other_analyst, restricted, django_capture_on_commit_callbacks
+) -> None:
+    grant = _granted(client_for, data_steward, other_analyst, restricted, django_capture_on_commit_callbacks)
+    services.grant_revoke(actor=data_steward, grant=grant, reason="Breach of terms.")
+    _age(grant, ends_in=-timedelta(days=1))
+    assert services.grant_expire_due() == 0
+    assert _entries("access.expired", "grant") == []
+
+
+def test_the_notice_before_expiry_goes_to_both_members_once(
+    settings,
+    client_for,
+    data_steward,
+    other_analyst,
+    restricted,
+    mailoutbox,
+    django_capture_on_commit_callbacks,
+) -> None:
+    settings.EXCHANGE = {**django_settings.EXCHANGE, "GRANT_EXPIRY_NOTICE_DAYS": 7}
+    soon = _granted(client_for, data_steward, other_analyst, restricted, django_capture_on_commit_callbacks)
+    later = _granted(
+        client_for,
+        data_steward,
+        other_analyst,
+        published(data_steward, tier="restricted"),
+        django_capture_on_commit_callbacks,
+    )
+    revoked = _granted(
+        client_for,
+        data_steward,
+        other_analyst,
+        published(data_steward, tier="restricted"),
+        django_capture_on_commit_callbacks,
+    )
+    services.grant_revoke(actor=data_steward, grant=revoked, reason="Breach of terms.")
+    _age(soon, ends_in=timedelta(days=3))
+    _age(later, ends_in=timedelta(days=8))
+    _age(revoked, ends_in=timedelta(days=3))
+    mailoutbox.clear()
+    entries = LedgerEntry.objects.count()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert tasks.expire_grants_task.delay().get() == 0
+    soon.refresh_from_db()
+    assert soon.expiry_notice_sent_at is not None
+    assert [m.to for m in mailoutbox] == [[OWNER], [REQUESTER]]
+    for message in mailoutbox:
+        assert message.subject == (
+            f'Grant #{soon.pk} for "Spindle vibration 2025" expires on {soon.valid_until:%Y-%m-%d}'
+        )
+        assert "Downloads remaining: 2 of 2" in message.body
+    assert LedgerEntry.objects.count() == entries  # a reminder changes no right: no entry
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.grant_expiry_notices_due() == 0
+        tasks.expire_grants_task.delay()
+    assert len(mailoutbox) == 2
+    assert Grant.objects.get(pk=later.pk).expiry_notice_sent_at is None
+
+
+def test_a_late_expiry_notice_for_a_grant_revoked_meanwhile_sends_nothing(
+    client_for, data_steward, other_analyst, restricted, mailoutbox, django_capture_on_commit_callbacks
+) -> None:
+    grant = _granted(client_for, data_steward, other_analyst, restricted, django_capture_on_commit_callbacks)
+    _age(grant, ends_in=timedelta(days=1))
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        assert services.grant_expiry_notices_due() == 1
+    services.grant_revoke(actor=data_steward, grant=grant, reason="Breach of terms.")
+    mailoutbox.clear()
+    for callback in callbacks:
+        callback()
+    assert mailoutbox == []
+
+
+# --- Task hygiene -------------------------------------------------------------------------------------------
+
+
+def test_beat_schedules_registered_tasks_and_tasks_are_bounded() -> None:
+    schedule = django_settings.CELERY_BEAT_SCHEDULE
+    assert {"expire-requests", "expire-grants", "sequence-ledger", "issue-checkpoint"} <= set(schedule)
+    for entry in schedule.values():
+        assert entry["task"] in app.tasks
+    for task in (
+        tasks.send_request_notice_task,
+        tasks.send_decision_notice_task,
+        tasks.send_revocation_notice_task,
+        tasks.send_expiry_notice_task,
+        tasks.expire_requests_task,
+        tasks.expire_grants_task,
+    ):
+        assert task.name.endswith("_task") and task.serializer == "json"
+        assert task.soft_time_limit and task.time_limit and task.soft_time_limit < task.time_limit
+    assert tasks.send_request_notice_task.autoretry_for == (smtplib.SMTPException, ConnectionError)
+    assert not getattr(tasks.expire_grants_task, "autoretry_for", ())
+
+
+def test_notice_tasks_for_missing_rows_send_nothing(mailoutbox) -> None:
+    assert tasks.send_request_notice_task.delay(999999).get() == 0
+    assert tasks.send_decision_notice_task.delay(999999, "granted").get() == 0
+    assert tasks.send_revocation_notice_task.delay(999999).get() == 0
+    assert tasks.send_expiry_notice_task.delay(999999).get() == 0
+    assert mailoutbox == []
