@@ -286,8 +286,13 @@ def requests_home(request: HttpRequest) -> HttpResponse:
     raise Http404
 
 
-def _filtered(request: HttpRequest, requests: QuerySet[AccessRequest], waiting: Any) -> tuple[Any, Any]:
-    form = RequestFilterForm(request.GET or None)
+def _filtered(
+    request: HttpRequest, requests: QuerySet[AccessRequest], waiting: Any, default: str = ""
+) -> tuple[Any, Any]:
+    """The state filter's form and the requests it selects; "waiting" means the `waiting` states."""
+    data = request.GET.copy()
+    data.setdefault("state", default)
+    form = RequestFilterForm(data)
     state = form.cleaned_data["state"] if form.is_valid() else ""
     if state == "waiting":
         requests = requests.filter(state__in=waiting)
@@ -334,11 +339,7 @@ def incoming_requests(request: HttpRequest) -> HttpResponse:
     else:
         waiting = UNDECIDED_STATES
         heading = "All access requests"
-    query = request.GET.copy()
-    if "state" not in query:
-        query["state"] = "waiting"
-    request.GET = query
-    form, requests = _filtered(request, requests, waiting)
+    form, requests = _filtered(request, requests, waiting, default="waiting")
     return _render(
         request,
         "request_list.html",
@@ -483,10 +484,7 @@ def grant_download(request: HttpRequest, pk: int) -> HttpResponse:
     grant = _get(selectors.grant_get_for, user=request.user, pk=pk)
     try:
         grant, version, _ = services.grant_download(actor=request.user, grant=grant)
-    except NotFound as error:
-        messages.error(request, error.detail)
-        return redirect("portal:grant-detail", pk=grant.pk)
-    except ServiceError as error:
+    except ServiceError as error:  # NotFound here is "no version": the grant itself is visible
         messages.error(request, error.detail)
         return redirect("portal:grant-detail", pk=grant.pk)
     response = StreamingHttpResponse(

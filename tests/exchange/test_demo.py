@@ -6,7 +6,10 @@ from io import StringIO
 
 import pytest
 from django.core.management import call_command
+from django.test import Client
+from django.urls import reverse
 
+from consortium.models import User
 from exchange.models import (
     AccessPolicy,
     AccessRequest,
@@ -93,3 +96,35 @@ def test_seed_demo_twice_creates_every_tier_grade_and_state_once_and_the_ledger_
     out = StringIO()
     call_command("ledger_verify", "--no-progress", stdout=out)
     assert out.getvalue().startswith(f"OK (fast): {LedgerEntry.objects.count()} entries")
+
+
+def test_every_demo_login_opens_every_exchange_page_without_an_error() -> None:
+    """Each demo person and officer, on every page and every record: 200 or 404, never a server error."""
+    call_command("seed_demo", stdout=StringIO())
+    lists = ["catalog", "my-datasets", "my-requests", "incoming-requests", "grant-list"]
+    urls = [reverse(f"portal:{name}") for name in lists]
+    urls += [
+        reverse("portal:incoming-requests") + "?state=",
+        reverse("portal:catalog") + "?tier=open&grade=1",
+    ]
+    urls += [
+        reverse("portal:dataset-detail", args=[pk]) for pk in Dataset.objects.values_list("pk", flat=True)
+    ]
+    urls += [
+        reverse("portal:request-detail", args=[pk])
+        for pk in AccessRequest.objects.values_list("pk", flat=True)
+    ]
+    urls += [reverse("portal:grant-detail", args=[pk]) for pk in Grant.objects.values_list("pk", flat=True)]
+    seen: dict[str, int] = {}
+    for user in User.objects.filter(is_active=True).exclude(member_role="system"):
+        client = Client()
+        client.force_login(user)
+        for url in urls:
+            status = client.get(url).status_code
+            assert status in (200, 404), (user.username, url, status)
+            seen[url] = seen.get(url, 0) + (status == 200)
+    assert all(seen.values()), [url for url, count in seen.items() if not count]  # someone sees each one
+    steward = Client()
+    steward.force_login(User.objects.get(username="huaxin-steward"))
+    waiting = steward.get(reverse("portal:incoming-requests")).content.decode()
+    assert "Machined part inspection records" in waiting  # lingxi's pending request

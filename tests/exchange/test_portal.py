@@ -8,7 +8,9 @@ from typing import Any
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from exchange.models import AccessRequest, Dataset, Grant, RequestState
@@ -402,3 +404,19 @@ def test_only_the_owners_steward_sees_the_management_forms(data_steward: Any, ot
     )
     assert response.status_code == 400 and "Only the owner's data stewards" in text(response)
     assert dataset.versions.count() == 1
+
+
+def test_catalog_queries_do_not_grow_with_the_page(
+    data_steward: Any, analyst: Any, django_assert_max_num_queries: Any
+) -> None:
+    for n in range(3):
+        dataset = register(data_steward, title=f"Few {n}")
+        set_policy(data_steward, dataset, tier="restricted")
+        add_version(data_steward, dataset)
+    client = as_user(analyst)
+    with CaptureQueriesContext(connection) as few:
+        assert client.get(reverse("portal:catalog")).status_code == 200
+    for n in range(25):
+        register(data_steward, title=f"Many {n}")
+    with django_assert_max_num_queries(len(few)):
+        assert client.get(reverse("portal:catalog")).status_code == 200
