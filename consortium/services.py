@@ -9,7 +9,7 @@ from typing import Any
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from consortium import credit_code as credit_codes
@@ -118,26 +118,34 @@ def member_apply(
         message = f"Unknown cluster: {', '.join(unknown)}."
         raise ValidationFailed(message, code="unknown_cluster", errors={"cluster_slugs": [message]})
 
+    duplicate = f"A member with credit code {code} already exists or has applied."
     with transaction.atomic():
-        # Checked inside the transaction; the unique constraint still decides a race between two applicants.
-        if Member.objects.filter(credit_code=code).exists():
-            message = f"A member with credit code {code} already exists or has applied."
-            raise ValidationFailed(message, code="duplicate_credit_code", errors={"credit_code": [message]})
+        # Checked inside the transaction; the unique constraints still decide a race between two applicants.
+        if _credit_code_taken(code):
+            raise ValidationFailed(
+                duplicate, code="duplicate_credit_code", errors={"credit_code": [duplicate]}
+            )
         now = timezone.now()
-        group = Group.objects.create(name=f"member:{code}")
-        member = Member.objects.create(
-            legal_name=legal_name,
-            credit_code=code,
-            size_class=size_class,
-            sector=sector,
-            region=region,
-            contact_name=contact_name,
-            contact_email=contact_email,
-            contact_phone=(contact_phone or "").strip(),
-            status=MemberStatus.APPLIED,
-            status_changed_at=now,
-            group=group,
-        )
+        try:
+            group = Group.objects.create(name=f"member:{code}")
+            member = Member.objects.create(
+                legal_name=legal_name,
+                credit_code=code,
+                size_class=size_class,
+                sector=sector,
+                region=region,
+                contact_name=contact_name,
+                contact_email=contact_email,
+                contact_phone=(contact_phone or "").strip(),
+                status=MemberStatus.APPLIED,
+                status_changed_at=now,
+                group=group,
+            )
+        except IntegrityError:
+            # The other applicant committed between our check and our insert (group name or credit code).
+            raise ValidationFailed(
+                duplicate, code="duplicate_credit_code", errors={"credit_code": [duplicate]}
+            ) from None
         member.clusters.set(clusters)
         actor = applicant if applicant is not None and applicant.is_authenticated else None
         MemberStatusChange.objects.create(
@@ -154,6 +162,10 @@ def member_apply(
             ),
         )
     return member
+
+
+def _credit_code_taken(code: str) -> bool:
+    return Member.objects.filter(credit_code=code).exists()
 
 
 def _member_transition(*, action: str, member: Member, actor: User, reason: str) -> Member:
@@ -233,13 +245,21 @@ def _check_role(role: str) -> str:
     return role
 
 
+def _username_taken(username: str) -> bool:
+    return User.objects.filter(username__iexact=username).exists()
+
+
+def _duplicate_username(username: str) -> ValidationFailed:
+    message = f"The username '{username}' is taken."
+    return ValidationFailed(message, code="duplicate_username", errors={"username": [message]})
+
+
 def _check_new_account(*, username: str, email: str, password: str | None, **attributes: Any) -> None:
     username = (username or "").strip()
     if not username:
         raise ValidationFailed("A username is required.", code="required", errors={"username": ["Required."]})
-    if User.objects.filter(username__iexact=username).exists():
-        message = f"The username '{username}' is taken."
-        raise ValidationFailed(message, code="duplicate_username", errors={"username": [message]})
+    if _username_taken(username):
+        raise _duplicate_username(username)
     try:
         validate_email(email)
     except DjangoValidationError:
@@ -294,10 +314,10 @@ def user_create(
         raise Conflict(
             f"The member is {member.status}.", code="member_not_active", current_state=member.status
         )
-    _check_new_account(
-        username=username, email=email, password=password, first_name=first_name, last_name=last_name
-    )
     with transaction.atomic():
+        _check_new_account(
+            username=username, email=email, password=password, first_name=first_name, last_name=last_name
+        )
         user = User(
             username=username.strip(),
             email=email,
@@ -310,7 +330,11 @@ def user_create(
             user.set_password(password)
         else:
             user.set_unusable_password()
-        user.save()
+        try:
+            user.save()
+        except IntegrityError:
+            # Someone took the name between our check and our insert; the unique constraint decided.
+            raise _duplicate_username(user.username) from None
         user.groups.add(member.group)
         ledger_append(
             kind="member.user_added",
@@ -339,6 +363,9 @@ def _lock_managed_user(actor: User, user: User) -> User:
     if user.member_id is None or user.member_role == MemberRole.SYSTEM:
         # Staff accounts are managed in the admin; a key's user follows its key.
         raise NotPermitted("This account is not managed here.")
+    # Locking only the target lets two admins demote each other at once, each seeing the other still an
+    # admin. The member row serialises every people change of one member, so the last-admin check holds.
+    Member.objects.select_for_update().only("pk").get(pk=user.member_id)
     return User.objects.select_for_update().get(pk=user.pk)
 
 

@@ -1,0 +1,43 @@
+"""A duplicate that slips past the pre-check (another request committed in between) is a 400, not a 500."""
+
+from __future__ import annotations
+
+import pytest
+
+from consortium import services
+from consortium.models import Member, User
+from tests.factories import MemberFactory, make_credit_code
+
+pytestmark = pytest.mark.django_db
+
+
+def test_application_racing_another_with_the_same_code_is_a_400(api_client, monkeypatch) -> None:
+    code = make_credit_code(7)
+    MemberFactory(credit_code=code)  # the other applicant, committed after our check
+    monkeypatch.setattr(services, "_credit_code_taken", lambda code: False)
+    body = {
+        "legal_name": "Late Applicant Co., Ltd.",
+        "credit_code": code,
+        "size_class": "small",
+        "sector": "C",
+        "region": "Jiangsu",
+        "contact_name": "Wang Fang",
+        "contact_email": "wang@late.example",
+    }
+    response = api_client.post("/api/v1/members/", body, format="json")
+    assert response.status_code == 400, response.content
+    assert response["Content-Type"] == "application/problem+json"
+    assert response.json()["code"] == "duplicate_credit_code"
+    assert "credit_code" in response.json()["errors"]
+    assert Member.objects.filter(credit_code=code).count() == 1
+
+
+def test_person_racing_another_with_the_same_username_is_a_400(client_for, member_admin, monkeypatch) -> None:
+    monkeypatch.setattr(services, "_username_taken", lambda username: False)
+    body = {"username": "own-admin", "email": "twin@firm.example", "role": "analyst"}
+    response = client_for(member_admin).post("/api/v1/users/", body, format="json")
+    assert response.status_code == 400, response.content
+    assert response["Content-Type"] == "application/problem+json"
+    assert response.json()["code"] == "duplicate_username"
+    assert "username" in response.json()["errors"]
+    assert User.objects.filter(username="own-admin").count() == 1

@@ -1,0 +1,58 @@
+"""Two member admins demoting each other at once on PostgreSQL: one wins, the member keeps an admin."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+
+import pytest
+from django.db import connections
+from rest_framework.test import APIClient
+
+from consortium import services
+from consortium.models import User
+from tests.factories import MemberFactory, UserFactory
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+
+def test_two_admins_demoting_each_other_leave_one_admin(monkeypatch) -> None:
+    member = MemberFactory()
+    first = UserFactory(member=member, member_role="member_admin", username="first-admin")
+    second = UserFactory(member=member, member_role="member_admin", username="second-admin")
+    # Hold each request between taking its locks and checking for the last admin until the other one
+    # arrives too. Unserialised, both then check against the other's uncommitted (still admin) row; with the
+    # member row locked the second waits for the first to commit, so the barrier times out and it goes on.
+    barrier = threading.Barrier(2)
+    lock_managed_user = services._lock_managed_user
+
+    def lock_then_meet(actor, user):
+        locked = lock_managed_user(actor, user)
+        with contextlib.suppress(threading.BrokenBarrierError):
+            barrier.wait(timeout=2)
+        return locked
+
+    monkeypatch.setattr(services, "_lock_managed_user", lock_then_meet)
+    results: dict[str, tuple[int, str]] = {}
+
+    def demote(actor: User, target: User) -> None:
+        try:
+            client = APIClient()
+            client.force_login(actor)
+            response = client.patch(f"/api/v1/users/{target.pk}/", {"role": "analyst"}, format="json")
+            results[actor.username] = (response.status_code, response.json().get("code", ""))
+        finally:
+            connections.close_all()  # this thread's own connection
+
+    threads = [
+        threading.Thread(target=demote, args=(first, second)),
+        threading.Thread(target=demote, args=(second, first)),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert sorted(results.values()) == [(200, ""), (409, "last_admin")], results
+    admins = User.objects.filter(member=member, member_role="member_admin", is_active=True)
+    assert admins.count() == 1
