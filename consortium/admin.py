@@ -8,9 +8,11 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 
 from consortium import services
 from consortium.errors import ServiceError
@@ -59,8 +61,20 @@ class MemberAdmin(admin.ModelAdmin):
     ]
     list_filter = ["status", "size_class", "sector", "clusters"]
     search_fields = ["legal_name", "credit_code"]
-    # Status and identity change only through the services (lifecycle actions, applications).
-    readonly_fields = ["credit_code", "status", "status_changed_at", "created_at", "group"]
+    # Identity, classification and status change only through the services (lifecycle actions,
+    # applications), which write the history and the ledger; only the contact details are edited here.
+    readonly_fields = [
+        "legal_name",
+        "credit_code",
+        "sector",
+        "size_class",
+        "region",
+        "clusters",
+        "status",
+        "status_changed_at",
+        "created_at",
+        "group",
+    ]
     inlines = [MemberStatusChangeInline]
     actions = ["admit", "suspend"]
 
@@ -99,9 +113,39 @@ class UserAdmin(DjangoUserAdmin):
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         readonly = list(super().get_readonly_fields(request, obj))
         if not request.user.is_superuser:
-            # Officers administer people, not privileges: no self-promotion through the admin.
-            readonly += ["is_superuser", "is_staff", "groups", "user_permissions", "consortium_role"]
+            # Officers administer people, not privileges: no self-promotion through the admin. A person's
+            # member, role and activity change through the services (last-admin rule, ledger entry).
+            readonly += [
+                "member",
+                "member_role",
+                "consortium_role",
+                "is_active",
+                "is_staff",
+                "is_superuser",
+                "groups",
+                "user_permissions",
+            ]
         return readonly
+
+    def _may_set_password(self, request: HttpRequest, obj: Any) -> bool:
+        # A member's people are the member admin's to manage; an officer setting a password could log in
+        # as them.
+        return request.user.is_superuser or obj is None or obj.member_id is None
+
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
+        fieldsets = super().get_fieldsets(request, obj)
+        if self._may_set_password(request, obj):
+            return fieldsets
+        return [
+            (name, {**options, "fields": [f for f in options["fields"] if f != "password"]})
+            for name, options in fieldsets
+        ]
+
+    def user_change_password(self, request: HttpRequest, id: str, form_url: str = "") -> HttpResponse:
+        user = self.get_object(request, unquote(id))
+        if user is not None and not self._may_set_password(request, user):
+            raise PermissionDenied
+        return super().user_change_password(request, id, form_url)
 
 
 @admin.register(MemberAPIKey)
