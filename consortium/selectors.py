@@ -6,7 +6,7 @@ from typing import Any
 
 from django.db.models import Q, QuerySet
 
-from consortium.errors import NotFound
+from consortium.errors import NotFound, ValidationFailed
 from consortium.models import Member, MemberAPIKey, MemberStatus, MemberStatusChange, User
 from consortium.roles import Capability, capabilities
 
@@ -37,6 +37,23 @@ def member_get_for(*, user: User | Any, pk: Any, api_key: Any = None) -> Member:
         return member_list_for(user=user, api_key=api_key).get(pk=int(pk))
     except (Member.DoesNotExist, ValueError, TypeError):
         raise NotFound("No such member.") from None
+
+
+def member_for_new_person(*, user: User | Any, member_id: Any = None, api_key: Any = None) -> Member:
+    """The member a new person joins: the one `member_id` names if `user` may see it (NotFound otherwise),
+    or the actor's own member when none is named. Whether the actor may add people to it is the service's
+    decision. ValidationFailed(`invalid`) for an id that is not a positive integer (0 is not "my own"),
+    ValidationFailed(`required`) when none is named and the actor belongs to no member."""
+    if member_id is None:
+        if getattr(user, "member_id", None) is None:
+            raise ValidationFailed(
+                "Name the member the person joins.", code="required", errors={"member": ["Required."]}
+            )
+        member_id = user.member_id
+    elif isinstance(member_id, bool) or not isinstance(member_id, int) or member_id < 1:
+        message = "A member id is a positive integer."
+        raise ValidationFailed(message, code="invalid", errors={"member": [message]})
+    return member_get_for(user=user, pk=member_id, api_key=api_key)
 
 
 def member_history_for(*, user: User | Any, pk: Any, api_key: Any = None) -> QuerySet[MemberStatusChange]:

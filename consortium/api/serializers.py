@@ -109,7 +109,9 @@ class UserSerializer(serializers.ModelSerializer):
 class UserCreateSerializer(serializers.Serializer):
     """A new person. `member` defaults to the actor's own member; only officers may name another."""
 
-    member = serializers.IntegerField(required=False, help_text="Member id; defaults to your own member.")
+    member = serializers.IntegerField(
+        required=False, min_value=1, help_text="Member id; defaults to your own member."
+    )
     username = serializers.CharField(max_length=150)
     email = serializers.CharField(max_length=254)
     role = serializers.ChoiceField(choices=sorted(PERSON_ROLES))

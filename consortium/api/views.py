@@ -24,7 +24,6 @@ from rest_framework.views import APIView
 from consortium import selectors, services
 from consortium.api import serializers as s
 from consortium.api.filters import MemberFilter, UserFilter
-from consortium.errors import NotFound, ValidationFailed
 from consortium.models import Cluster, Member, MemberAPIKey, User
 from consortium.roles import capabilities
 
@@ -237,15 +236,9 @@ class UserViewSet(
         body = s.UserCreateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = dict(body.validated_data)
-        member_id = data.pop("member", None) or request.user.member_id
-        if member_id is None:
-            raise ValidationFailed(
-                "Name the member the person joins.", code="required", errors={"member": ["Required."]}
-            )
-        # Existence alone is not a permission question; the service decides (404 for another member).
-        member = Member.objects.filter(pk=member_id).first()
-        if member is None:
-            raise NotFound("No such member.")
+        member = selectors.member_for_new_person(
+            user=request.user, member_id=data.pop("member", None), api_key=self.api_key
+        )
         user = services.user_create(actor=request.user, member=member, **data)
         return Response(s.UserSerializer(user).data, status=status.HTTP_201_CREATED)
 

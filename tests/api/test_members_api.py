@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from consortium import selectors
+from consortium.errors import ValidationFailed
+from consortium.models import User
 from tests.factories import ClusterFactory, MemberFactory, UserFactory, make_api_key
 
 pytestmark = pytest.mark.django_db
@@ -152,3 +155,33 @@ def test_right_password_logs_in_before_lockout(client, member_admin) -> None:
     response = client.post("/login/", {"username": "own-admin", "password": "demo-pass-2026"})
     assert response.status_code == 302
     assert client.session["_auth_user_id"] == str(member_admin.pk)
+
+
+def test_member_zero_is_invalid_not_my_own_member(client_for, member_admin) -> None:
+    body = {"member": 0, "username": "zero", "email": "zero@firm.example", "role": "analyst"}
+    response = client_for(member_admin).post("/api/v1/users/", body, format="json")
+    assert response.status_code == 400, response.content
+    assert response["Content-Type"] == "application/problem+json"
+    assert "member" in response.json()["errors"]
+    assert not User.objects.filter(username="zero").exists()
+
+
+def test_selector_refuses_member_zero(member_admin) -> None:
+    with pytest.raises(ValidationFailed) as refused:
+        selectors.member_for_new_person(user=member_admin, member_id=0)
+    assert refused.value.code == "invalid"
+    assert selectors.member_for_new_person(user=member_admin).pk == member_admin.member_id
+
+
+def test_adding_a_person_to_an_invisible_member_is_not_found(client_for, member_admin) -> None:
+    applied = MemberFactory(status="applied", legal_name="Secret Applicant")
+    client = client_for(member_admin)
+    answers = []
+    for member_id in (applied.pk, applied.pk + 1000):  # unseen and nonexistent look the same
+        body = {"member": member_id, "username": "sneak", "email": "s@firm.example", "role": "analyst"}
+        response = client.post("/api/v1/users/", body, format="json")
+        assert response.status_code == 404, response.content
+        answers.append((response.json()["code"], response.json()["detail"]))
+    assert answers[0] == answers[1]
+    assert "Secret Applicant" not in response.content.decode()
+    assert not User.objects.filter(username="sneak").exists()
