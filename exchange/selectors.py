@@ -138,4 +138,6 @@ def version_stream(
 
 
 def _grant_still_valid(grant_id: int) -> bool:
-    return Grant.objects.filter(pk=grant_id, revoked_at__isnull=True, valid_until__gt=timezone.now()).exists()
+    return Grant.objects.filter(
+        pk=grant_id, revoked_at__isnull=True, expired_at__isnull=True, valid_until__gt=timezone.now()
+    ).exists()

@@ -467,3 +467,16 @@ def test_notice_tasks_for_missing_rows_send_nothing(mailoutbox) -> None:
     assert tasks.send_revocation_notice_task.delay(999999).get() == 0
     assert tasks.send_expiry_notice_task.delay(999999).get() == 0
     assert mailoutbox == []
+
+
+def test_a_recorded_expiry_stops_a_stream_in_progress(
+    client_for, data_steward, other_analyst, restricted, django_capture_on_commit_callbacks
+) -> None:
+    from exchange.selectors import version_stream
+
+    grant = _granted(client_for, data_steward, other_analyst, restricted, django_capture_on_commit_callbacks)
+    version = restricted.versions.get()
+    stream = version_stream(grant_id=grant.pk, version=version, chunk_bytes=1024, check_every=1)
+    first = next(stream)
+    Grant.objects.filter(pk=grant.pk).update(expired_at=timezone.now())
+    assert len(first) + sum(len(chunk) for chunk in stream) < version.size
