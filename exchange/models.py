@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.db import models
+from guardian.models import GroupObjectPermissionBase
 
 from consortium.models import Member, Sector, User
 
@@ -132,6 +133,12 @@ class Dataset(models.Model):
             ),
         ]
         indexes = [models.Index(fields=["status", "grade"], name="dataset_status_grade")]
+        # Held by a member's group exactly while it holds an active grant on the dataset (the services
+        # assign and remove them with the grant and its entry); download only where the grant allows it.
+        permissions = [
+            ("use_dataset", "Use the dataset under an active grant"),
+            ("download_dataset", "Download the dataset's files under an active grant"),
+        ]
 
     def __str__(self) -> str:
         return self.title
@@ -306,3 +313,13 @@ class Grant(models.Model):
         if now < self.valid_from:
             return "pending"
         return "active"
+
+
+class DatasetGroupObjectPermission(GroupObjectPermissionBase):
+    """guardian's store of which member groups hold which permission on which dataset: a direct foreign
+    key (not guardian's generic object_pk text column), so a list filters with one integer subquery."""
+
+    content_object = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="group_permissions")
+
+    class Meta(GroupObjectPermissionBase.Meta):
+        verbose_name = "dataset group permission"

@@ -21,11 +21,14 @@ from datetime import date, datetime, timedelta
 from typing import IO, Any
 
 from django.conf import settings
+from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.db.models import Max, Q
 from django.utils import timezone
+from guardian.core import ObjectPermissionChecker
+from guardian.shortcuts import assign_perm, get_perms, remove_perm
 
 from consortium.errors import Conflict, NotFound, NotPermitted, ServiceError, ValidationFailed
 from consortium.models import Cluster, Member, MemberRole, Sector, User
@@ -509,6 +512,34 @@ def _latest_version(dataset: Dataset) -> DatasetVersion | None:
     return dataset.versions.filter(withdrawn_at__isnull=True).order_by("-number").first()
 
 
+def _grant_permissions_sync(*, grant: Grant, now: datetime) -> None:
+    """Make the grantee member group's object permissions on the grant's dataset match its active grants:
+    `use_dataset` while it holds any, `download_dataset` while one of them allows downloads. Call it in the
+    transaction that creates, revokes or expires `grant`. The group row is locked first (NO KEY UPDATE, so
+    joining the group is not blocked): a grant created while another one of the same member and dataset
+    is revoked cannot leave the permissions out of step."""
+    group = Group.objects.select_for_update(no_key=True).get(member__pk=grant.grantee_id)
+    active = Grant.objects.filter(
+        grantee_id=grant.grantee_id,
+        dataset_id=grant.dataset_id,
+        revoked_at__isnull=True,
+        expired_at__isnull=True,
+        valid_from__lte=now,
+        valid_until__gt=now,
+    )
+    wanted = {
+        "use_dataset": active.exists(),
+        "download_dataset": active.filter(download_quota__gt=0).exists(),
+    }
+    dataset = Dataset(pk=grant.dataset_id)
+    held = set(get_perms(group, dataset))
+    for codename, want in wanted.items():
+        if want and codename not in held:
+            assign_perm(codename, group, dataset)
+        elif not want and codename in held:
+            remove_perm(codename, group, dataset)
+
+
 def _grant_create(
     *,
     actor: User,
@@ -534,6 +565,7 @@ def _grant_create(
         download_quota=quota,
         downloads_remaining=quota,
     )
+    _grant_permissions_sync(grant=grant, now=now)
     request.state = RequestState.GRANTED
     request.closed_at = now
     entry = _append_request_entry(
@@ -844,6 +876,7 @@ def grant_revoke(*, actor: User, grant: Grant, reason: str) -> tuple[Grant, Ledg
             raise Conflict(f"The grant is already {state}.", code="illegal_transition", current_state=state)
         locked.revoked_at, locked.revoked_by, locked.revoked_reason = now, actor, reason
         locked.save(update_fields=["revoked_at", "revoked_by", "revoked_reason"])
+        _grant_permissions_sync(grant=locked, now=now)
         entry = ledger_append(
             kind="access.revoked",
             actor=actor,
@@ -894,6 +927,13 @@ def grant_download(
                 for_download=True,
             )
         )
+        # The engine decides; guardian stores who holds access now. Both must agree (the actor is in the
+        # grantee member's group, which holds the permission exactly while a grant allows downloads).
+        if not ObjectPermissionChecker(actor).has_perm("download_dataset", dataset):
+            raise NotPermitted(
+                "Your member does not hold the download permission on this dataset.",
+                code="download_permission_not_held",
+            )
         if locked.downloads_remaining < 1:
             raise Conflict(
                 f"All {locked.download_quota} downloads of this grant are used.",
@@ -958,6 +998,7 @@ def grant_expire_due(*, now: datetime | None = None) -> int:
                 continue
             locked.expired_at = now
             locked.save(update_fields=["expired_at"])
+            _grant_permissions_sync(grant=locked, now=now)
             ledger_append(
                 kind="access.expired",
                 actor=None,
