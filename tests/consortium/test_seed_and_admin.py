@@ -7,7 +7,7 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 
-from consortium import credit_code
+from consortium import credit_code, services
 from consortium.models import Cluster, Member, MemberAPIKey, MemberStatusChange, User
 from ledger.models import LedgerEntry
 from tests.factories import MemberFactory
@@ -22,7 +22,8 @@ def _snapshot() -> tuple[int, ...]:
     )
 
 
-def test_seed_demo_is_complete_and_idempotent() -> None:
+def test_seed_demo_is_complete_and_idempotent(settings) -> None:
+    settings.DEBUG = True  # a developer's machine
     out = StringIO()
     call_command("seed_demo", "--print-logins", "--site-url", "http://example.test:8000", stdout=out)
     text = out.getvalue()
@@ -53,6 +54,18 @@ def test_seed_demo_is_complete_and_idempotent() -> None:
     call_command("seed_demo", stdout=out)
     assert _snapshot() == before
     assert "Demo API key" not in out.getvalue()
+
+
+def test_seed_demo_failing_half_way_leaves_no_consortium_behind(settings, monkeypatch) -> None:
+    settings.DEBUG = True
+
+    def broken(**kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(services, "api_key_create", broken)  # the last step of the consortium seeding
+    with pytest.raises(RuntimeError, match="disk full"):
+        call_command("seed_demo", stdout=StringIO())
+    assert _snapshot() == (0, 0, 0, 0, 0, 0)
 
 
 def test_admin_admit_action_goes_through_the_service(client, officer) -> None:

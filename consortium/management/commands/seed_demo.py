@@ -10,6 +10,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
+from django.db import transaction
 
 from consortium import services
 from consortium.models import Cluster, ConsortiumRole, Member, MemberAPIKey, MemberStatus, User
@@ -149,6 +150,17 @@ class Command(BaseCommand):
         parser.add_argument("--site-url", default=settings.SITE_URL, help="Base URL for the printed links.")
 
     def handle(self, *args: Any, print_logins: bool = False, site_url: str = "", **options: Any) -> None:
+        # All or nothing: a run that fails half-way leaves no half-built consortium behind.
+        with transaction.atomic():
+            created = self._seed_consortium()
+        self.stdout.write(
+            f"Demo consortium: {created} new record(s)" if created else "Demo consortium already loaded."
+        )
+        import_module("exchange.demo").seed_exchange_demo(stdout=self.stdout)  # after the members it uses
+        if print_logins:
+            self._print_logins(site_url.rstrip("/"))
+
+    def _seed_consortium(self) -> int:
         created = 0
         for slug, name, region in CLUSTERS:
             _, new = Cluster.objects.get_or_create(slug=slug, defaults={"name": name, "region": region})
@@ -213,12 +225,7 @@ class Command(BaseCommand):
             created += 1
             # The only time this key is ever shown.
             self.stdout.write(f"Demo API key for {key_member.legal_name} (scopes read, request): {raw_key}")
-        self.stdout.write(
-            f"Demo consortium: {created} new record(s)" if created else "Demo consortium already loaded."
-        )
-        import_module("exchange.demo").seed_exchange_demo(stdout=self.stdout)  # after the members it uses
-        if print_logins:
-            self._print_logins(site_url.rstrip("/"))
+        return created
 
     def _print_logins(self, site_url: str) -> None:
         self.stdout.write("")
