@@ -11,14 +11,16 @@ withdrawn, expired, and a revoked grant.
 from __future__ import annotations
 
 import hashlib
-from datetime import timedelta
 from typing import IO, Any
 
+from django.conf import settings
 from django.core.files.base import ContentFile
+from django.db import transaction
+from django.test.utils import override_settings
 
 from consortium.models import Member, User
 from exchange import services
-from exchange.models import AccessRequest, Dataset, Grade, RequestState, Tier
+from exchange.models import UNDECIDED_STATES, AccessRequest, Dataset, Grade, RequestState, Tier
 
 TERMS = "Use only for the declared purpose, within the grant's window; do not pass the data on."
 
@@ -105,8 +107,7 @@ DATASETS: list[dict[str, Any]] = [
 ]
 
 # (requester username, dataset key, purpose, final state); "revoked" is granted, downloaded, revoked.
-# The expired one comes first: expiry catches every request older than the expiry age at the moment
-# we pass, and no other demo request exists yet then.
+# The expired one comes first: expiring it expires every undecided request, and none other exists yet.
 SCENARIOS: list[tuple[str, str, str, str]] = [
     ("lingxi-analyst", "usage", "research", RequestState.EXPIRED),
     ("jinglan-analyst", "spindle", "ai_training", RequestState.GRANTED),
@@ -190,7 +191,9 @@ def seed_exchange_demo(stdout: Any = None) -> int:
                 created += 1
         datasets[spec["key"]] = Dataset.objects.get(pk=dataset.pk)
     for username, key, purpose, outcome in SCENARIOS:
-        created += _scenario(_user(username), datasets[key], purpose, outcome)
+        # All or nothing per scenario: a request left half-way would be skipped, in the wrong state, next run.
+        with transaction.atomic():
+            created += _scenario(_user(username), datasets[key], purpose, outcome)
     if stdout is not None:
         states = sorted(set(AccessRequest.objects.values_list("state", flat=True)))
         stdout.write(
@@ -200,6 +203,15 @@ def seed_exchange_demo(stdout: Any = None) -> int:
             else "Demo exchange already loaded."
         )
     return created
+
+
+def _expire_now(request: AccessRequest) -> int:
+    """Expire `request` through the beat task's service, as if the expiry age were zero, so its times stay
+    true. Skipped (it stays pending) when any other request is undecided: those must not expire with it."""
+    if AccessRequest.objects.filter(state__in=UNDECIDED_STATES).exclude(pk=request.pk).exists():
+        return 0
+    with override_settings(EXCHANGE={**getattr(settings, "EXCHANGE", {}), "REQUEST_EXPIRY_DAYS": 0}):
+        return services.access_request_expire_due()
 
 
 def _scenario(requester: User, dataset: Dataset, purpose: str, outcome: str) -> int:
@@ -219,9 +231,7 @@ def _scenario(requester: User, dataset: Dataset, purpose: str, outcome: str) -> 
     security = User.objects.get(username="security")
     count = 1
     if outcome == RequestState.EXPIRED:
-        # Expire it as the beat task would once the expiry age has passed.
-        age = timedelta(days=services.exchange_setting("REQUEST_EXPIRY_DAYS"))
-        count += services.access_request_expire_due(now=request.created_at + age)
+        count += _expire_now(request)
     elif outcome == RequestState.GRANTED:
         grant = AccessRequest.objects.get(pk=request.pk).grant
         for _ in range(2):

@@ -168,6 +168,8 @@ def _dataset_page(request: HttpRequest, dataset: Dataset, *, status: int = 200, 
                 else {}
             )
             context["policy_form"] = forms.get("policy_form") or PolicyForm(initial=initial)
+    if manages:
+        context["withdraw_form"] = forms.get("withdraw_form") or ReasonForm()
     for name, form in forms.items():
         if name not in context:  # refused on a form this user is not offered: say why anyway
             for errors in form.errors.values():
@@ -243,6 +245,24 @@ def dataset_version_upload(request: HttpRequest, pk: int) -> HttpResponse:
             messages.success(request, f"Version {version.number} stored (SHA-256 {version.sha256}).")
             return redirect("portal:dataset-detail", pk=dataset.pk)
     return _dataset_page(request, dataset, upload_form=form, status=400)
+
+
+@login_required
+@require_POST
+def dataset_withdraw(request: HttpRequest, pk: int) -> HttpResponse:
+    """The owner's steward withdraws the dataset, with a reason: a ledger entry, not a delete."""
+    _require(request, Capability.MANAGE_DATASETS)
+    dataset = _get(selectors.dataset_get_for, user=request.user, pk=pk)
+    form = ReasonForm(request.POST)
+    if form.is_valid():
+        try:
+            services.dataset_withdraw(actor=request.user, dataset=dataset, reason=form.cleaned_data["reason"])
+        except ServiceError as error:
+            _refused(form, error)
+        else:
+            messages.success(request, f"“{dataset.title}” is withdrawn; its grants no longer work.")
+            return redirect("portal:dataset-detail", pk=dataset.pk)
+    return _dataset_page(request, dataset, withdraw_form=form, status=400)
 
 
 @login_required

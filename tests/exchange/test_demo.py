@@ -8,6 +8,7 @@ import pytest
 from django.core.management import call_command
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from consortium.models import User
 from exchange.models import (
@@ -27,8 +28,9 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(autouse=True)
-def _media(settings, tmp_path) -> None:
+def _demo_settings(settings, tmp_path) -> None:
     settings.MEDIA_ROOT = tmp_path / "media"
+    settings.DEBUG = True  # seed_demo refuses to load published logins otherwise
 
 
 def snapshot() -> dict[str, int]:
@@ -70,6 +72,9 @@ def test_seed_demo_twice_creates_every_tier_grade_and_state_once_and_the_ledger_
     assert states.count(RequestState.STEWARD_APPROVED) == 1
     for state in (RequestState.REJECTED, RequestState.WITHDRAWN, RequestState.EXPIRED):
         assert states.count(state) == 1
+
+    expired = AccessRequest.objects.get(state=RequestState.EXPIRED)
+    assert expired.created_at <= expired.closed_at <= timezone.now()
 
     grants = Grant.objects.all()
     assert grants.filter(revoked_at__isnull=False).count() == 1

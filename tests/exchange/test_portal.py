@@ -420,3 +420,19 @@ def test_catalog_queries_do_not_grow_with_the_page(
         register(data_steward, title=f"Many {n}")
     with django_assert_max_num_queries(len(few)):
         assert client.get(reverse("portal:catalog")).status_code == 200
+
+
+def test_owner_withdraws_a_dataset_with_a_reason(data_steward: Any, other_analyst: Any) -> None:
+    dataset = published(data_steward, tier="restricted")
+    url = reverse("portal:dataset-withdraw", args=[dataset.pk])
+    refused = as_user(data_steward).post(url, {"reason": ""})
+    assert refused.status_code == 400 and "A reason is required to withdraw a dataset." in text(refused)
+    assert as_user(other_analyst).post(url, {"reason": "Mine now"}).status_code == 404  # not a steward
+    assert as_user(data_steward).post(url, {"reason": "Sensor recalibrated."}).status_code == 302
+    dataset.refresh_from_db()
+    assert dataset.status == "withdrawn" and dataset.withdrawn_reason == "Sensor recalibrated."
+    # A withdrawn dataset is its owner's to see.
+    assert as_user(other_analyst).get(reverse("portal:dataset-detail", args=[dataset.pk])).status_code == 404
+    assert "Sensor recalibrated." in text(
+        as_user(data_steward).get(reverse("portal:dataset-detail", args=[dataset.pk]))
+    )
