@@ -8,7 +8,7 @@ from typing import Any
 from django import forms
 
 from consortium.forms import PortalForm
-from consortium.models import Member, Sector, SizeClass
+from consortium.models import Cluster, Member, Sector, SizeClass
 from exchange.models import (
     DataDomain,
     Grade,
@@ -140,13 +140,49 @@ class PolicyForm(PortalForm):
         label="Eligible size classes",
         help_text="None ticked: any.",
     )
+    eligible_sectors = forms.MultipleChoiceField(
+        choices=Sector.choices,
+        widget=forms.SelectMultiple(attrs={"size": 5}),
+        required=False,
+        label="Eligible sectors",
+        help_text="None chosen: any.",
+    )
+    eligible_clusters = forms.ModelMultipleChoiceField(
+        queryset=Cluster.objects.order_by("name"),
+        to_field_name="slug",
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+        label="Eligible clusters",
+        help_text="None ticked: any.",
+    )
+    allow_list = forms.ModelMultipleChoiceField(
+        queryset=Member.objects.none(),
+        required=False,
+        label="Only these members",
+        widget=forms.SelectMultiple(attrs={"size": 5}),
+    )
+    deny_list = forms.ModelMultipleChoiceField(
+        queryset=Member.objects.none(),
+        required=False,
+        label="Never these members",
+        widget=forms.SelectMultiple(attrs={"size": 5}),
+    )
     price_credits = forms.IntegerField(min_value=0, initial=0, label="Price (credits)")
     terms = forms.CharField(widget=forms.Textarea(attrs={"rows": 4}), help_text="What a requester accepts.")
+
+    def __init__(self, *args: Any, members: Any = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if members is not None:
+            self.fields["allow_list"].queryset = members
+            self.fields["deny_list"].queryset = members
 
     def service_kwargs(self) -> dict[str, Any]:
         """The keyword arguments of services.policy_set (without actor and dataset)."""
         data = dict(self.cleaned_data)
         data["tier"] = data["tier"] or None
+        data["eligible_clusters"] = [cluster.slug for cluster in data["eligible_clusters"]]
+        data["allow_list"] = [member.pk for member in data["allow_list"]]
+        data["deny_list"] = [member.pk for member in data["deny_list"]]
         return data
 
 

@@ -20,7 +20,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from consortium.errors import NotFound, ServiceError
 from consortium.forms import add_service_error
-from consortium.models import Member
+from consortium.models import Member, MemberStatus
 from consortium.roles import Capability, capabilities
 from exchange import selectors, services
 from exchange.api.filters import DatasetFilter
@@ -161,13 +161,19 @@ def _dataset_page(request: HttpRequest, dataset: Dataset, *, status: int = 200, 
                     "max_duration_days": policy.max_duration_days,
                     "download_quota": policy.download_quota,
                     "eligible_size_classes": policy.eligible_size_classes,
+                    "eligible_sectors": policy.eligible_sectors,
+                    "eligible_clusters": policy.eligible_clusters,
+                    "allow_list": policy.allow_list,
+                    "deny_list": policy.deny_list,
                     "price_credits": policy.price_credits,
                     "terms": policy.terms,
                 }
                 if policy
                 else {}
             )
-            context["policy_form"] = forms.get("policy_form") or PolicyForm(initial=initial)
+            context["policy_form"] = forms.get("policy_form") or PolicyForm(
+                initial=initial, members=_other_members(dataset)
+            )
     if manages:
         context["withdraw_form"] = forms.get("withdraw_form") or ReasonForm()
     for name, form in forms.items():
@@ -176,6 +182,13 @@ def _dataset_page(request: HttpRequest, dataset: Dataset, *, status: int = 200, 
                 for message in errors:
                     messages.error(request, message)
     return _render(request, "dataset_detail.html", context, status=status)
+
+
+def _other_members(dataset: Dataset) -> QuerySet[Member]:
+    """Members a policy may name on its allow or deny list: active ones other than the owner."""
+    return (
+        Member.objects.filter(status=MemberStatus.ACTIVE).exclude(pk=dataset.owner_id).order_by("legal_name")
+    )
 
 
 @login_required
@@ -209,7 +222,7 @@ def dataset_policy(request: HttpRequest, pk: int) -> HttpResponse:
     """The owner's steward sets the dataset's policy."""
     _require(request, Capability.MANAGE_DATASETS)
     dataset = _get(selectors.dataset_get_for, user=request.user, pk=pk)
-    form = PolicyForm(request.POST)
+    form = PolicyForm(request.POST, members=_other_members(dataset))
     if form.is_valid():
         try:
             services.policy_set(actor=request.user, dataset=dataset, **form.service_kwargs())

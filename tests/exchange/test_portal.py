@@ -436,3 +436,27 @@ def test_owner_withdraws_a_dataset_with_a_reason(data_steward: Any, other_analys
     assert "Sensor recalibrated." in text(
         as_user(data_steward).get(reverse("portal:dataset-detail", args=[dataset.pk]))
     )
+
+
+def test_policy_form_sets_eligibility_and_the_engine_applies_it(
+    data_steward: Any, other_analyst: Any, third_analyst: Any
+) -> None:
+    dataset = register(data_steward)
+    add_version(data_steward, dataset)
+    response = as_user(data_steward).post(
+        reverse("portal:dataset-policy", args=[dataset.pk]),
+        {
+            "tier": "restricted",
+            "purposes": ["research"],
+            "price_credits": 5,
+            "terms": "Research only.",
+            "eligible_sectors": ["C"],
+            "deny_list": [third_analyst.member_id],
+        },
+    )
+    assert response.status_code == 302
+    dataset.refresh_from_db()
+    assert dataset.policy.eligible_sectors == ["C"] and dataset.policy.deny_list == [third_analyst.member_id]
+    refused = ask(third_analyst, dataset)
+    assert refused.status_code == 400 and "does not share this dataset with your member" in text(refused)
+    assert ask(other_analyst, dataset).status_code == 302
