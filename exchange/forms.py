@@ -24,6 +24,20 @@ def _any(choices: list[tuple[Any, str]], label: str = "Any") -> list[tuple[Any, 
     return [("", label), *choices]
 
 
+SORTS = {
+    "newest": "Newest first",
+    "title": "Title",
+    "grade": "Grade, lowest first",
+    "-grade": "Grade, highest first",
+}
+SORT_ORDERING = {
+    "newest": ["-created_at", "-id"],
+    "title": ["title", "id"],
+    "grade": ["grade", "-created_at", "-id"],
+    "-grade": ["-grade", "-created_at", "-id"],
+}
+
+
 class CatalogFilterForm(forms.Form):
     """Catalog search and filters; the names are the API's (exchange.api.filters.DatasetFilter)."""
 
@@ -36,14 +50,24 @@ class CatalogFilterForm(forms.Form):
         choices=_any(SizeClass.choices), required=False, label="Owner size class"
     )
 
+    sort = forms.ChoiceField(choices=list(SORTS.items()), required=False, label="Sort by")
+
     def __init__(self, *args: Any, owners: Any = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if owners is not None:
             self.fields["owner"].queryset = owners
 
+    def ordering(self) -> list[str]:
+        """The order_by of the chosen sort; newest first by default."""
+        return SORT_ORDERING[self.cleaned_data.get("sort") or "newest"]
+
     def filter_data(self) -> dict[str, Any]:
         """The cleaned values as DatasetFilter's query data (empty ones left out)."""
-        data = {key: value for key, value in self.cleaned_data.items() if value not in (None, "")}
+        data = {
+            key: value
+            for key, value in self.cleaned_data.items()
+            if value not in (None, "") and key != "sort"
+        }
         if "owner" in data:
             data["owner"] = data["owner"].pk
         return data

@@ -118,6 +118,7 @@ def catalog(request: HttpRequest) -> HttpResponse:
     datasets = visible.order_by("-created_at", "-id")
     if form.is_valid():
         datasets = DatasetFilter(form.filter_data(), queryset=datasets, request=request).qs
+        datasets = datasets.order_by(*form.ordering())
     return _render(
         request,
         "catalog.html",

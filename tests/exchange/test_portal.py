@@ -111,7 +111,7 @@ def test_nav_has_catalog_and_requests_and_requests_leads_to_the_roles_page(
 
 def test_catalog_searches_filters_and_paginates(data_steward: Any, other_steward: Any, analyst: Any) -> None:
     open_one = published(data_steward, tier="open")
-    restricted = published(other_steward, tier="restricted")
+    restricted = published(other_steward, tier="restricted", grade=2)
     register(data_steward, title="Forging press energy", keywords=["energy"])
     client = as_user(analyst)
 
@@ -125,6 +125,13 @@ def test_catalog_searches_filters_and_paginates(data_steward: Any, other_steward
     assert "2 datasets" in page
     page = text(client.get(reverse("portal:catalog"), {"owner_size_class": "micro"}))
     assert "0 datasets" in page and "No dataset matches." in page
+
+    def first_grade(params: dict[str, Any]) -> str:
+        body = text(client.get(reverse("portal:catalog"), params)).split("<tbody>", 1)[1]
+        return "Level 2" if body.find("Level 2") < body.find("Level 1") else "Level 1"
+
+    assert first_grade({}) == "Level 1"  # newest first: the forging dataset
+    assert first_grade({"sort": "-grade"}) == "Level 2"
 
     for n in range(30):
         register(data_steward, title=f"Bulk {n}")
