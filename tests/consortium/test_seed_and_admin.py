@@ -5,7 +5,7 @@ from __future__ import annotations
 from io import StringIO
 
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 
 from consortium import credit_code, services
 from consortium.models import Cluster, Member, MemberAPIKey, MemberStatusChange, User
@@ -54,6 +54,21 @@ def test_seed_demo_is_complete_and_idempotent(settings) -> None:
     call_command("seed_demo", stdout=out)
     assert _snapshot() == before
     assert "Demo API key" not in out.getvalue()
+
+
+def test_seed_demo_refuses_with_debug_off(settings) -> None:
+    settings.DEBUG = False
+    with pytest.raises(CommandError, match=r"DEBUG off.*--allow-production"):
+        call_command("seed_demo", stdout=StringIO())
+    assert _snapshot() == (0, 0, 0, 0, 0, 0)
+
+
+def test_seed_demo_with_debug_off_runs_when_production_is_allowed(settings) -> None:
+    settings.DEBUG = False
+    out = StringIO()
+    call_command("seed_demo", "--allow-production", stdout=out)
+    assert "Demo consortium: " in out.getvalue()
+    assert User.objects.filter(username="huaxin-admin").exists()
 
 
 def test_seed_demo_failing_half_way_leaves_no_consortium_behind(settings, monkeypatch) -> None:

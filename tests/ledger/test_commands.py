@@ -77,7 +77,8 @@ def test_ledger_verify_resumes_from_a_trusted_checkpoint() -> None:
         call_command("ledger_verify", "--from-checkpoint", "7", "--no-progress")
 
 
-def test_demo_export_verifies_offline_and_a_flipped_byte_is_rejected(tmp_path) -> None:
+def test_demo_export_verifies_offline_and_a_flipped_byte_is_rejected(tmp_path, settings) -> None:
+    settings.DEBUG = True  # the demo seeds only in development
     call_command("seed_demo", stdout=StringIO())
     ledger_sequence()
     checkpoint_issue()

@@ -9,7 +9,7 @@ from importlib import import_module
 from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
 from consortium import services
@@ -148,8 +148,19 @@ class Command(BaseCommand):
             "--print-logins", action="store_true", help="Print the URLs and a login per role."
         )
         parser.add_argument("--site-url", default=settings.SITE_URL, help="Base URL for the printed links.")
+        parser.add_argument(
+            "--allow-production",
+            action="store_true",
+            help="Load the demo even with DEBUG off (a public demo installation; never a real consortium).",
+        )
 
     def handle(self, *args: Any, print_logins: bool = False, site_url: str = "", **options: Any) -> None:
+        if not (settings.DEBUG or options.get("allow_production")):
+            raise CommandError(
+                "Refusing to load the demo consortium with DEBUG off: it creates logins with the published "
+                "demo password and a live API key. Pass --allow-production if this really is a demo "
+                "installation."
+            )
         # All or nothing: a run that fails half-way leaves no half-built consortium behind.
         with transaction.atomic():
             created = self._seed_consortium()
