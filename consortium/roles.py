@@ -86,6 +86,9 @@ def capabilities(user: User | Any, api_key: Any = None) -> frozenset[Capability]
         scopes = set(
             getattr(api_key, "scopes", None) or getattr(getattr(user, "api_key", None), "scopes", [])
         )
+        if scopes & {APIKeyScope.REQUEST, APIKeyScope.MANAGE}:
+            # Requesting or managing datasets means seeing them: both imply reading.
+            scopes.add(APIKeyScope.READ)
         granted = frozenset(cap for cap in granted if CAPABILITY_SCOPE.get(cap) in scopes)
     return granted
 

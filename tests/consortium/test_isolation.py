@@ -67,10 +67,10 @@ EXPECTED: dict[str, dict[str, tuple[int, int]]] = {
     "security_officer": _STAFF,
     "auditor": _STAFF,
     "key:read": _STEWARDLIKE,
-    # Without the read scope a key sees only its own member's record, not the directory.
-    "key:request": {**_STEWARDLIKE, "member.read": (200, 404)},
+    # Requesting or managing implies reading, so every key sees the member directory.
+    "key:request": _STEWARDLIKE,
     "key:manage": {
-        "member.read": (200, 404),
+        "member.read": (200, 200),
         "user.read": (200, 404),
         "user.create": (201, 404),
         "user.role": (200, 404),

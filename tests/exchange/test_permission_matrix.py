@@ -61,17 +61,6 @@ _PERSON = {
     "revoke": _row(403, 404, 403, 403, 403),
     "download": _row(403, 404, 200, 409, 409),
 }
-# Without the read scope a key browses nothing, so it sees no dataset, request or grant.
-_BLIND_KEY = {
-    "list": ALL_404,
-    "view": ALL_404,
-    "versions": ALL_404,
-    "request": ALL_404,
-    "approve": ALL_404,
-    "reject": ALL_404,
-    "revoke": ALL_404,
-    "download": ALL_404,
-}
 # Staff who see every request and grant (officers, auditors) but request and download nothing.
 _STAFF_SEEING_ALL = {
     "list": ALL_200,
@@ -98,8 +87,16 @@ EXPECTED: dict[str, dict[str, dict[str, int]]] = {
         "request": ALL_403,  # sees the dataset; requesting needs the request scope
         "download": _row(403, 404, 403, 403, 403),
     },
-    "key:request": _BLIND_KEY,
-    "key:manage": _BLIND_KEY,
+    # Requesting or managing implies reading: a request key acts as an analyst would.
+    "key:request": _PERSON,
+    "key:manage": {
+        **_PERSON,
+        "request": ALL_403,  # requesting and downloading need the request scope
+        "download": _row(403, 404, 403, 403, 403),
+        "approve": _row(200, 404, 403, 403, 403),
+        "reject": _row(200, 404, 403, 403, 403),
+        "revoke": _row(200, 404, 403, 403, 403),
+    },
     "officer": {**_STAFF_SEEING_ALL, "revoke": _row(200, 200, 200, 409, 409)},
     "auditor": _STAFF_SEEING_ALL,
     # Security officers see requests and grants of confidential tier only; these are restricted.
