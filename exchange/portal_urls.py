@@ -9,6 +9,11 @@ urlpatterns = [
     path("catalog/<int:pk>/", views.dataset_detail, name="dataset-detail"),
     path("catalog/<int:pk>/policy/", views.dataset_policy, name="dataset-policy"),
     path("catalog/<int:pk>/versions/", views.dataset_version_upload, name="dataset-version-upload"),
+    path(
+        "catalog/<int:pk>/versions/<int:number>/withdraw/",
+        views.dataset_version_withdraw,
+        name="dataset-version-withdraw",
+    ),
     path("catalog/<int:pk>/withdraw/", views.dataset_withdraw, name="dataset-withdraw"),
     path("my-datasets/", views.my_datasets, name="my-datasets"),
     path("requests/", views.requests_home, name="requests"),

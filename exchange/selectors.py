@@ -57,6 +57,17 @@ def version_list_for(*, user: Any, dataset_pk: Any, api_key: Any = None) -> Quer
     return dataset.versions.select_related("created_by").order_by("-number")
 
 
+def version_get_for(*, user: Any, dataset_pk: Any, number: Any, api_key: Any = None) -> DatasetVersion:
+    """Version `number` of a dataset `user` may see, with its dataset loaded; NotFound otherwise."""
+    dataset = dataset_get_for(user=user, pk=dataset_pk, api_key=api_key)
+    try:
+        version = dataset.versions.get(number=_int(number))
+    except DatasetVersion.DoesNotExist:
+        raise NotFound("No such version of this dataset.", code="no_version") from None
+    version.dataset = dataset
+    return version
+
+
 def _concerning(
     user: Any, api_key: Any, *, dataset_field: str, member_field: str, tier_field: str
 ) -> Q | None:

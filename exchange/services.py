@@ -112,9 +112,13 @@ def _choice(field: str, value: Any, choices: Iterable[Any], code: str) -> None:
         raise _invalid(field, code, f"'{value}' is not allowed; use one of {', '.join(map(str, allowed))}.")
 
 
+def _own_manager(actor: User, dataset: Dataset) -> bool:
+    return actor.member_id == dataset.owner_id and can(actor, Capability.MANAGE_DATASETS, _api_key(actor))
+
+
 def _own_dataset_manager(actor: User, dataset: Dataset) -> None:
     """Raise unless `actor` manages datasets for `dataset`'s owner (NotPermitted: callers found it first)."""
-    if actor.member_id != dataset.owner_id or not can(actor, Capability.MANAGE_DATASETS, _api_key(actor)):
+    if not _own_manager(actor, dataset):
         raise NotPermitted("Only the owner's data stewards may manage this dataset.")
 
 
@@ -359,6 +363,49 @@ def dataset_version_add(
             version.file.storage.delete(version.file.name)
             raise
     return version
+
+
+def dataset_version_withdraw(*, actor: User, version: DatasetVersion, reason: str) -> DatasetVersion:
+    """Mark `version` withdrawn, with a reason, and append `dataset.version_withdrawn` in the same
+    transaction. The row and its file stay (nothing is deleted); grants no longer download it and fall
+    back to the latest version not withdrawn (grant_download).
+
+    By the owner's data steward or a consortium officer. Raises NotPermitted for anyone else,
+    ValidationFailed(reason_required), Conflict(illegal_transition, current_state="withdrawn") when it
+    is already withdrawn. Nothing is written then.
+    """
+    dataset = version.dataset
+    if not (_own_manager(actor, dataset) or can(actor, Capability.REVOKE_ANY_GRANT)):
+        raise NotPermitted("Only the owner's data stewards or a consortium officer may withdraw a version.")
+    reason = (reason or "").strip()
+    if not reason:
+        raise _invalid("reason", "reason_required", "A reason is required to withdraw a version.")
+    with transaction.atomic():
+        locked = DatasetVersion.objects.select_for_update().get(pk=version.pk)
+        if locked.withdrawn_at is not None:
+            raise Conflict(
+                f"Version {locked.number} is already withdrawn.",
+                code="illegal_transition",
+                current_state="withdrawn",
+            )
+        locked.withdrawn_at, locked.withdrawn_by, locked.withdrawn_reason = timezone.now(), actor, reason
+        locked.save(update_fields=["withdrawn_at", "withdrawn_by", "withdrawn_reason"])
+        ledger_append(
+            kind="dataset.version_withdrawn",
+            actor=actor,
+            subject_type="dataset",
+            subject_id=dataset.pk,
+            members=[dataset.owner_id],
+            payload={
+                "dataset": dataset.pk,
+                "version": locked.number,
+                "sha256": locked.sha256,
+                "grade": dataset.grade,
+                "reason": reason,
+            },
+            api_key=_api_key(actor),
+        )
+    return locked
 
 
 # --- Policies -------------------------------------------------------------------------------------------
@@ -890,16 +937,41 @@ def grant_revoke(*, actor: User, grant: Grant, reason: str) -> tuple[Grant, Ledg
     return locked, entry
 
 
+def _downloadable_version(dataset: Dataset, number: int | None) -> DatasetVersion:
+    """The version `number` of `dataset`, or its latest one not withdrawn; never a withdrawn one."""
+    if number is not None:
+        version = dataset.versions.filter(number=number).first()
+        if version is None:
+            raise NotFound("No such version of this dataset.", code="no_version")
+        if version.withdrawn_at is not None:
+            raise Conflict(
+                f"Version {number} is withdrawn: download the latest version instead.",
+                code="version_withdrawn",
+                current_state="withdrawn",
+            )
+        return version
+    version = _latest_version(dataset)
+    if version is None:
+        raise Conflict(
+            "This dataset has no version that may be downloaded (none yet, or every one is withdrawn).",
+            code="no_version_available",
+            current_state="no_version",
+        )
+    return version
+
+
 def grant_download(
     *, actor: User, grant: Grant, version_number: int | None = None
 ) -> tuple[Grant, DatasetVersion, LedgerEntry]:
     """Take one download of the grant: re-check the policy engine, decrement the quota and append
     `data.downloaded` (binding the version's checksum), all in one transaction on the locked grant row.
 
-    Defaults to the latest version not withdrawn. Raises NotPermitted unless the actor is of the grantee
-    member and may request access; Conflict with code grant_revoked, grant_expired, grant_not_started or
-    quota_exhausted (and current_state); the engine's reasons (NotPermitted(no_raw_download) for
-    confidential data, Conflict(dataset_withdrawn), ...); NotFound(no_version). Nothing changes then.
+    Defaults to the latest version not withdrawn; a withdrawn version is never served. Raises NotPermitted
+    unless the actor is of the grantee member and may request access; Conflict with code grant_revoked,
+    grant_expired, grant_not_started or quota_exhausted (and current_state); the engine's reasons
+    (NotPermitted(no_raw_download) for confidential data, Conflict(dataset_withdrawn), ...);
+    NotFound(no_version) for an unknown version number, Conflict(version_withdrawn) for a withdrawn one,
+    Conflict(no_version_available) when no version may be downloaded. Nothing changes then.
     """
     if actor.member_id != grant.grantee_id or not can(actor, Capability.REQUEST_ACCESS, _api_key(actor)):
         raise NotPermitted("Only the grantee member's people may download under this grant.")
@@ -940,14 +1012,7 @@ def grant_download(
                 code="quota_exhausted",
                 current_state="exhausted",
             )
-        versions = dataset.versions.filter(withdrawn_at__isnull=True)
-        version = (
-            versions.filter(number=version_number).first()
-            if version_number is not None
-            else versions.order_by("-number").first()
-        )
-        if version is None:
-            raise NotFound("No such version of this dataset.", code="no_version")
+        version = _downloadable_version(dataset, version_number)
         locked.downloads_remaining -= 1
         locked.save(update_fields=["downloads_remaining"])
         entry = ledger_append(

@@ -146,6 +146,8 @@ def _dataset_page(request: HttpRequest, dataset: Dataset, *, status: int = 200, 
         "versions": selectors.version_list_for(user=user, dataset_pk=dataset.pk),
         "derived": selectors.dataset_list_for(user=user).filter(sources=dataset).order_by("title"),
         "owns": owns,
+        "may_withdraw_versions": (owns and Capability.MANAGE_DATASETS in caps)
+        or Capability.REVOKE_ANY_GRANT in caps,
         "metadata_only": dataset.grade == Grade.LEVEL_3,
     }
     if may_request:
@@ -259,6 +261,27 @@ def dataset_version_upload(request: HttpRequest, pk: int) -> HttpResponse:
             messages.success(request, f"Version {version.number} stored (SHA-256 {version.sha256}).")
             return redirect("portal:dataset-detail", pk=dataset.pk)
     return _dataset_page(request, dataset, upload_form=form, status=400)
+
+
+@login_required
+@require_POST
+def dataset_version_withdraw(request: HttpRequest, pk: int, number: int) -> HttpResponse:
+    """The owner's steward or a consortium officer withdraws one version, with a reason: a ledger entry,
+    not a delete (the file stays; grants download the latest version not withdrawn)."""
+    _require(request, Capability.MANAGE_DATASETS, Capability.REVOKE_ANY_GRANT)
+    version = _get(selectors.version_get_for, user=request.user, dataset_pk=pk, number=number)
+    form = ReasonForm(request.POST)
+    if form.is_valid():
+        try:
+            services.dataset_version_withdraw(
+                actor=request.user, version=version, reason=form.cleaned_data["reason"]
+            )
+        except ServiceError as error:
+            _refused(form, error)
+        else:
+            messages.success(request, f"Version {version.number} is withdrawn; grants no longer download it.")
+            return redirect("portal:dataset-detail", pk=version.dataset_id)
+    return _dataset_page(request, version.dataset, version_withdraw_form=form, status=400)
 
 
 @login_required
@@ -518,7 +541,7 @@ def grant_download(request: HttpRequest, pk: int) -> HttpResponse:
     grant = _get(selectors.grant_get_for, user=request.user, pk=pk)
     try:
         grant, version, _ = services.grant_download(actor=request.user, grant=grant)
-    except ServiceError as error:  # NotFound here is "no version": the grant itself is visible
+    except ServiceError as error:  # the grant itself is visible: every refusal is a message
         messages.error(request, error.detail)
         return redirect("portal:grant-detail", pk=grant.pk)
     response = StreamingHttpResponse(

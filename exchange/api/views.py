@@ -147,6 +147,36 @@ class DatasetViewSet(
         )
         return Response(s.VersionSerializer(version).data, status=status.HTTP_201_CREATED)
 
+    @extend_schema(
+        request=s.DecisionReasonSerializer,
+        responses={200: s.VersionSerializer},
+        parameters=[
+            OpenApiParameter("number", OpenApiTypes.INT, OpenApiParameter.PATH, description="Version number.")
+        ],
+        summary="Withdraw a version",
+        description=(services.dataset_version_withdraw.__doc__ or "").strip(),
+    )
+    @action(
+        detail=True,
+        methods=["post"],
+        url_path=r"versions/(?P<number>\d+)/withdraw",
+        url_name="version-withdraw",
+        filterset_class=None,
+        pagination_class=None,
+    )
+    def version_withdraw(
+        self, request: Request, pk: str | None = None, number: str | None = None
+    ) -> Response:
+        version = selectors.version_get_for(
+            user=request.user, dataset_pk=pk, number=number, api_key=self.api_key
+        )
+        body = s.DecisionReasonSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        version = services.dataset_version_withdraw(
+            actor=request.user, version=version, reason=body.validated_data["reason"]
+        )
+        return Response(s.VersionSerializer(version).data)
+
 
 def _receipts(entries: list) -> list[dict[str, Any]]:
     return s.EntryReceiptSerializer(entries, many=True).data

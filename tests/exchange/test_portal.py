@@ -445,6 +445,36 @@ def test_owner_withdraws_a_dataset_with_a_reason(data_steward: Any, other_analys
     )
 
 
+def test_steward_withdraws_a_version_and_grants_fall_back(
+    data_steward: Any, other_analyst: Any, officer: Any
+) -> None:
+    dataset = published(data_steward, tier="open", download_quota=5)
+    add_version(data_steward, dataset, b"second,2\n")
+    ask(other_analyst, dataset)
+    grant = Grant.objects.get()
+    page = reverse("portal:dataset-detail", args=[dataset.pk])
+    url = reverse("portal:dataset-version-withdraw", args=[dataset.pk, 2])
+    assert "Withdraw v2" in text(as_user(data_steward).get(page))
+    assert "Withdraw v2" in text(as_user(officer).get(page))
+    assert "Withdraw v2" not in text(as_user(other_analyst).get(page))
+    entries = LedgerEntry.objects.count()
+    refused = as_user(data_steward).post(url, {"reason": ""})
+    assert refused.status_code == 400 and "A reason is required to withdraw a version." in text(refused)
+    assert as_user(other_analyst).post(url, {"reason": "Mine now"}).status_code == 404  # not a steward
+    assert LedgerEntry.objects.count() == entries
+    response = as_user(data_steward).post(url, {"reason": "Wrong units."}, follow=True)
+    assert "Version 2 is withdrawn" in text(response) and "Wrong units." in text(response)
+    assert LedgerEntry.objects.filter(kind="dataset.version_withdrawn").count() == 1
+    download = as_user(other_analyst).post(reverse("portal:grant-download", args=[grant.pk]))
+    assert b"".join(download.streaming_content) == CONTENT  # v1: v2 is withdrawn
+    v1 = reverse("portal:dataset-version-withdraw", args=[dataset.pk, 1])
+    assert as_user(officer).post(v1, {"reason": "Superseded."}).status_code == 302
+    refused = as_user(other_analyst).post(reverse("portal:grant-download", args=[grant.pk]), follow=True)
+    assert "no version that may be downloaded" in text(refused)
+    grant.refresh_from_db()
+    assert grant.downloads_remaining == 4
+
+
 def test_policy_form_sets_eligibility_and_the_engine_applies_it(
     data_steward: Any, other_analyst: Any, third_analyst: Any
 ) -> None:
