@@ -137,3 +137,15 @@ def key_client(member_admin):
 def _fast_password_hashing(settings) -> None:
     """Factories hash a password per user; the production hasher's work factor would dominate test time."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def celery_tasks_run_in_process():
+    """Tests run tasks in-process even when CI points CELERY_BROKER_URL at the real Redis, so each test
+    sees its own tasks' effects; tests/api/test_broker.py sends a task through that broker to a worker."""
+    from consortium.celery import app
+
+    previous = app.conf.task_always_eager, app.conf.task_eager_propagates
+    app.conf.task_always_eager = app.conf.task_eager_propagates = True
+    yield
+    app.conf.task_always_eager, app.conf.task_eager_propagates = previous
