@@ -16,6 +16,7 @@ from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_http_methods, require_POST
 
 from consortium.errors import NotFound, ServiceError
@@ -35,6 +36,7 @@ from exchange.forms import (
     VersionUploadForm,
 )
 from exchange.models import UNDECIDED_STATES, AccessRequest, Dataset, Grade, Grant, RequestState, Tier
+from exchange.uploads import limit_upload_size
 
 PAGE_SIZE = 25
 REQUEST_DECISIONS = {
@@ -237,11 +239,26 @@ def dataset_policy(request: HttpRequest, pk: int) -> HttpResponse:
     return _dataset_page(request, dataset, policy_form=form, status=400)
 
 
+@csrf_exempt  # checked by _dataset_version_upload, once the size limit is in place
 @login_required
 @require_POST
 def dataset_version_upload(request: HttpRequest, pk: int) -> HttpResponse:
-    """The owner's steward uploads the next version (multipart; the service reads the upload in chunks)."""
+    """The owner's steward uploads the next version (multipart; the service reads the upload in chunks).
+
+    The size limit goes in before anything reads the body, the CSRF check included: an oversize file is
+    refused while it arrives (413), never spooled whole."""
     _require(request, Capability.MANAGE_DATASETS)
+    limit_upload_size(request)
+    try:
+        return _dataset_version_upload(request, pk)
+    except services.UploadTooLarge as error:  # the body is unread past the limit: no form to bind
+        messages.error(request, error.detail)
+        dataset = _get(selectors.dataset_get_for, user=request.user, pk=pk)
+        return _dataset_page(request, dataset, status=error.status)
+
+
+@csrf_protect
+def _dataset_version_upload(request: HttpRequest, pk: int) -> HttpResponse:
     dataset = _get(selectors.dataset_get_for, user=request.user, pk=pk)
     form = VersionUploadForm(request.POST, request.FILES)
     if form.is_valid():

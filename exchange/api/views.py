@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import QuerySet
-from django.http import StreamingHttpResponse
+from django.http import HttpRequest, StreamingHttpResponse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
@@ -23,6 +23,7 @@ from exchange import selectors, services
 from exchange.api import serializers as s
 from exchange.api.filters import AccessRequestFilter, DatasetFilter, GrantFilter
 from exchange.models import AccessRequest, Dataset, Grant
+from exchange.uploads import limit_upload_size
 
 
 class ExchangeAPIMixin:
@@ -62,6 +63,14 @@ class DatasetViewSet(
     ordering = ["-created_at", "-id"]
     lookup_value_regex = r"\d+"
     parser_classes = [JSONParser, MultiPartParser, FormParser]
+
+    def initialize_request(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Request:
+        # An upload is refused while it arrives: the handler goes in before anything (the session
+        # authentication's CSRF check included) reads the body, which DRF parses lazily.
+        drf_request = super().initialize_request(request, *args, **kwargs)
+        if self.action == "versions" and request.method == "POST":
+            limit_upload_size(request)
+        return drf_request
 
     def get_queryset(self) -> QuerySet[Dataset]:
         return selectors.dataset_list_for(user=self.request.user, api_key=self.api_key).order_by(

@@ -1,0 +1,47 @@
+"""The upload handler that refuses an oversize version file while it arrives, before it is spooled whole.
+
+Interfaces insert it first (`request.upload_handlers.insert(0, ...)`) before anything reads the body; it
+counts each file's bytes and raises services.UploadTooLarge (413) as soon as one file passes
+EXCHANGE["MAX_UPLOAD_BYTES"], so the handlers after it (memory, temporary file) never receive more than
+the limit plus one chunk and nothing reaches storage. The service checks the size again for callers that
+do not go through HTTP.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.files.uploadhandler import FileUploadHandler
+from django.http import HttpRequest
+
+from exchange import services
+
+
+class MaxUploadSizeHandler(FileUploadHandler):
+    """Raises services.UploadTooLarge once one file's received bytes exceed EXCHANGE["MAX_UPLOAD_BYTES"];
+    passes every chunk through unchanged until then and creates no file of its own."""
+
+    def __init__(self, request: HttpRequest | None = None) -> None:
+        super().__init__(request)
+        self.limit: int = services.exchange_setting("MAX_UPLOAD_BYTES")
+        self.received = 0
+
+    def new_file(self, *args: Any, **kwargs: Any) -> None:
+        super().new_file(*args, **kwargs)
+        self.received = 0
+
+    def receive_data_chunk(self, raw_data: bytes, start: int) -> bytes:
+        self.received += len(raw_data)
+        if self.received > self.limit:
+            raise services.UploadTooLarge(
+                f"The file is larger than the limit of {self.limit} bytes.", limit_bytes=self.limit
+            )
+        return raw_data
+
+    def file_complete(self, file_size: int) -> None:
+        return None  # the next handler builds the file
+
+
+def limit_upload_size(request: HttpRequest) -> None:
+    """Put MaxUploadSizeHandler first on `request`; call it before anything reads the request body."""
+    request.upload_handlers.insert(0, MaxUploadSizeHandler(request))
