@@ -155,8 +155,12 @@ class PolicyForm(PortalForm):
     purposes = forms.MultipleChoiceField(
         choices=Purpose.choices, widget=forms.CheckboxSelectMultiple, label="Allowed purposes"
     )
-    max_duration_days = forms.IntegerField(min_value=1, required=False, label="Maximum duration (days)")
-    download_quota = forms.IntegerField(min_value=0, required=False, label="Downloads per grant")
+    max_duration_days = forms.IntegerField(
+        min_value=1, max_value=36500, required=False, label="Maximum duration (days)"
+    )
+    download_quota = forms.IntegerField(
+        min_value=0, max_value=2**31 - 1, required=False, label="Downloads per grant"
+    )
     eligible_size_classes = forms.MultipleChoiceField(
         choices=SizeClass.choices,
         widget=forms.CheckboxSelectMultiple,
@@ -191,7 +195,7 @@ class PolicyForm(PortalForm):
         label="Never these members",
         widget=forms.SelectMultiple(attrs={"size": 5}),
     )
-    price_credits = forms.IntegerField(min_value=0, initial=0, label="Price (credits)")
+    price_credits = forms.IntegerField(min_value=0, max_value=2**31 - 1, initial=0, label="Price (credits)")
     terms = forms.CharField(widget=forms.Textarea(attrs={"rows": 4}), help_text="What a requester accepts.")
 
     def __init__(self, *args: Any, members: Any = None, **kwargs: Any) -> None:

@@ -143,6 +143,11 @@ def policy_hash(policy: Any, *, dataset_id: int) -> str:
     return hashlib.sha256(canonical_bytes(policy_document(policy, dataset_id=dataset_id))).hexdigest()
 
 
+# Bounds that keep every amount far inside the database's integers and the ledger's safe JSON integers.
+MAX_DOWNLOAD_QUOTA = 10_000
+MAX_PRICE_CREDITS = 1_000_000
+
+
 def check_policy_consistency(dataset: Any, policy: Any) -> list[Reason]:
     """Every way `policy` breaks the rules of `dataset`'s grade, its tier or the vocabularies; [] if none."""
     reasons: list[Reason] = []
@@ -189,6 +194,12 @@ def check_policy_consistency(dataset: Any, policy: Any) -> list[Reason]:
         )
     if tier in (Tier.OPEN, Tier.RESTRICTED) and policy.download_quota < 1:
         reasons.append(Reason("quota_required", f"A {tier} policy must allow at least one download."))
+    if policy.download_quota > MAX_DOWNLOAD_QUOTA:
+        reasons.append(Reason("quota_too_large", f"A grant allows at most {MAX_DOWNLOAD_QUOTA} downloads."))
+    if not 0 <= policy.price_credits <= MAX_PRICE_CREDITS:
+        reasons.append(
+            Reason("price_out_of_range", f"The credit price must be between 0 and {MAX_PRICE_CREDITS}.")
+        )
     bad_sizes = sorted(set(policy.eligible_size_classes) - set(SizeClass.values))
     if bad_sizes:
         reasons.append(Reason("unknown_size_class", f"Unknown size class: {', '.join(bad_sizes)}."))

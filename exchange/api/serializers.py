@@ -116,8 +116,12 @@ class PolicySetSerializer(serializers.Serializer):
     tier = serializers.CharField(max_length=20, required=False, allow_null=True, default=None)
     purposes = serializers.ListField(child=serializers.CharField(max_length=40), allow_empty=True)
     terms = serializers.CharField()
-    max_duration_days = serializers.IntegerField(required=False, allow_null=True, default=None)
-    download_quota = serializers.IntegerField(required=False, allow_null=True, default=None, min_value=0)
+    max_duration_days = serializers.IntegerField(
+        required=False, allow_null=True, default=None, max_value=36500
+    )
+    download_quota = serializers.IntegerField(
+        required=False, allow_null=True, default=None, min_value=0, max_value=2**31 - 1
+    )
     eligible_size_classes = serializers.ListField(
         child=serializers.CharField(max_length=20), required=False, default=list
     )
@@ -127,7 +131,7 @@ class PolicySetSerializer(serializers.Serializer):
     eligible_clusters = serializers.ListField(child=serializers.SlugField(), required=False, default=list)
     allow_list = serializers.ListField(child=serializers.IntegerField(), required=False, default=list)
     deny_list = serializers.ListField(child=serializers.IntegerField(), required=False, default=list)
-    price_credits = serializers.IntegerField(required=False, default=0)
+    price_credits = serializers.IntegerField(required=False, default=0, max_value=2**31 - 1)
 
 
 class VersionSerializer(serializers.ModelSerializer):
@@ -202,7 +206,7 @@ class AccessRequestSubmitSerializer(serializers.Serializer):
     dataset = serializers.IntegerField()
     purpose = serializers.CharField(max_length=40)
     justification = serializers.CharField(max_length=4000)
-    duration_days = serializers.IntegerField()
+    duration_days = serializers.IntegerField(max_value=36500)
     accepted_terms_version = serializers.IntegerField(
         required=False, allow_null=True, default=None, help_text="The policy's terms_version you accept."
     )

@@ -517,3 +517,26 @@ def test_request_and_grant_lists_stay_flat(
         )
     with django_assert_num_queries(5):
         assert len(client.get("/api/v1/grants/", {"page_size": page_size}).json()["results"]) == page_size
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "status", "code"),
+    [
+        ("download_quota", 3_000_000_000, 400, "validation_error"),
+        ("price_credits", 10**20, 400, "validation_error"),
+        ("download_quota", 50_000, 400, "quota_too_large"),
+        ("price_credits", 5_000_000, 400, "price_out_of_range"),
+        ("price_credits", -1, 400, "price_out_of_range"),
+    ],
+)
+def test_huge_policy_numbers_are_refused_not_a_server_error(
+    client_for, data_steward, field, value, status, code
+):
+    from tests.exchange.support import register
+
+    owner = client_for(data_steward)
+    dataset = register(data_steward, grade=1)
+    before = _state()
+    body = {"tier": "restricted", "purposes": ["research"], "terms": TERMS, field: value}
+    assert_problem(owner.put(f"/api/v1/datasets/{dataset.pk}/policy/", body, format="json"), status, code)
+    assert _state() == before

@@ -1,0 +1,55 @@
+"""Writes of the exchange: datasets, versions, policies, access requests, grants and downloads.
+
+Each service is one transaction that changes state and appends its ledger entry together (no change
+without its entry, no entry without its change). Entries concern the owner and, where there is one, the
+requesting member (`members=[owner, requester]`), so both can fetch the signed receipts. Payloads hold
+integers and strings only and bind what a receipt must prove: the request and grant ids, the hash of the
+policy in force, the version's checksum, the grade, the purpose and the approvers.
+
+Requests move pending -> steward_approved (confidential only) -> granted, or to rejected / withdrawn /
+expired from either undecided state; anything else is Conflict(code="illegal_transition",
+current_state=...). Rows are locked (select_for_update) before their state is read, so two deciders
+acting at once queue up and the second one sees the first one's result.
+
+The services live in datasets, access_requests, grants and expiry (shared pieces in _common); this
+package re-exports them, so callers write `from exchange import services; services.grant_revoke(...)`.
+"""
+
+from __future__ import annotations
+
+from exchange.services._common import DEFAULTS, UploadTooLarge, exchange_setting
+from exchange.services.access_requests import (
+    access_request_approve,
+    access_request_reject,
+    access_request_submit,
+    access_request_withdraw,
+)
+from exchange.services.datasets import (
+    dataset_register,
+    dataset_version_add,
+    dataset_version_withdraw,
+    dataset_withdraw,
+    policy_set,
+)
+from exchange.services.expiry import access_request_expire_due, grant_expire_due, grant_expiry_notices_due
+from exchange.services.grants import grant_download, grant_revoke
+
+__all__ = [
+    "DEFAULTS",
+    "UploadTooLarge",
+    "access_request_approve",
+    "access_request_expire_due",
+    "access_request_reject",
+    "access_request_submit",
+    "access_request_withdraw",
+    "dataset_register",
+    "dataset_version_add",
+    "dataset_version_withdraw",
+    "dataset_withdraw",
+    "exchange_setting",
+    "grant_download",
+    "grant_expire_due",
+    "grant_expiry_notices_due",
+    "grant_revoke",
+    "policy_set",
+]

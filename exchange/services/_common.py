@@ -1,0 +1,106 @@
+"""Shared pieces of the exchange's services: settings, refusals, actor checks and after-commit notices."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+
+from consortium.errors import Conflict, NotPermitted, ServiceError, ValidationFailed
+from consortium.models import MemberRole, User
+from consortium.roles import Capability, can
+from exchange import policies
+from exchange.models import AccessPolicy, Dataset, DatasetVersion
+
+DEFAULTS = {
+    "MAX_UPLOAD_BYTES": 5 * 1024**3,
+    "UPLOAD_CHUNK_BYTES": 1024 * 1024,
+    "REQUEST_EXPIRY_DAYS": 30,
+    "GRANT_EXPIRY_NOTICE_DAYS": 7,
+}
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_MEDIA_TYPE = re.compile(r"^[\w.+-]+/[\w.+-]+$")
+# Reasons the engine gives, by the HTTP meaning of refusing for them.
+_NOT_PERMITTED = {
+    "member_not_active",
+    "member_denied",
+    "not_on_allow_list",
+    "size_class_ineligible",
+    "sector_ineligible",
+    "cluster_ineligible",
+    "no_raw_download",
+}
+_CONFLICT = {"dataset_withdrawn", "core_data_not_offered", "no_policy"}
+
+
+def exchange_setting(name: str) -> Any:
+    """settings.EXCHANGE[name], falling back to DEFAULTS."""
+    return {**DEFAULTS, **getattr(settings, "EXCHANGE", {})}[name]
+
+
+class UploadTooLarge(ServiceError):
+    status = 413
+    code = "upload_too_large"
+    title = "The upload is too large"
+
+
+def _api_key(actor: User) -> Any:
+    return getattr(actor, "api_key", None) if actor.member_role == MemberRole.SYSTEM else None
+
+
+def _refuse(decision: policies.Decision) -> None:
+    """Raise the error that fits the first reason of a negative decision, listing every reason."""
+    if decision.allowed:
+        return
+    first = decision.reasons[0]
+    reasons = [{"code": reason.code, "message": reason.message} for reason in decision.reasons]
+    if first.code in _NOT_PERMITTED:
+        raise NotPermitted(first.message, code=first.code, reasons=reasons)
+    if first.code in _CONFLICT:
+        raise Conflict(first.message, code=first.code, reasons=reasons)
+    raise ValidationFailed(first.message, code=first.code, reasons=reasons)
+
+
+def _invalid(field: str, code: str, message: str) -> ValidationFailed:
+    return ValidationFailed(message, code=code, errors={field: [message]})
+
+
+def _choice(field: str, value: Any, choices: Iterable[Any], code: str) -> None:
+    allowed = list(choices)
+    if value not in allowed:
+        raise _invalid(field, code, f"'{value}' is not allowed; use one of {', '.join(map(str, allowed))}.")
+
+
+def _own_manager(actor: User, dataset: Dataset) -> bool:
+    return actor.member_id == dataset.owner_id and can(actor, Capability.MANAGE_DATASETS, _api_key(actor))
+
+
+def _own_dataset_manager(actor: User, dataset: Dataset) -> None:
+    """Raise unless `actor` manages datasets for `dataset`'s owner (NotPermitted: callers found it first)."""
+    if not _own_manager(actor, dataset):
+        raise NotPermitted("Only the owner's data stewards may manage this dataset.")
+
+
+def _steward_of_owner(actor: User, dataset: Dataset) -> bool:
+    return actor.member_id == dataset.owner_id and can(actor, Capability.DECIDE_REQUESTS, _api_key(actor))
+
+
+def _policy_of(dataset: Dataset) -> AccessPolicy | None:
+    return AccessPolicy.objects.filter(dataset_id=dataset.pk).first()
+
+
+def _latest_version(dataset: Dataset) -> DatasetVersion | None:
+    return dataset.versions.filter(withdrawn_at__isnull=True).order_by("-number").first()
+
+
+def _notify_after_commit(task_name: str, *args: int | str) -> None:
+    """Queue the notice task `task_name` of exchange.tasks with `args` once the current transaction
+    commits; never if it rolls back. A failure to queue (broker down) is logged, not raised: the change
+    is committed by then and a notice must not undo or hide it."""
+    from exchange import tasks  # tasks import the services: import at call time
+
+    task = getattr(tasks, task_name)
+    transaction.on_commit(lambda: task.delay(*args), robust=True)

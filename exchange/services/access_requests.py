@@ -1,0 +1,326 @@
+"""Services for access requests: submission, the decisions, and the grant they create."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from consortium.errors import Conflict, NotPermitted, ValidationFailed
+from consortium.models import User
+from consortium.roles import Capability, can
+from exchange import policies
+from exchange.models import UNDECIDED_STATES, AccessPolicy, AccessRequest, Dataset, Grant, RequestState, Tier
+from exchange.services._common import (
+    _api_key,
+    _invalid,
+    _latest_version,
+    _notify_after_commit,
+    _policy_of,
+    _refuse,
+    _steward_of_owner,
+)
+from exchange.services.grants import _grant_permissions_sync
+from ledger.canonical import format_time
+from ledger.models import LedgerEntry
+from ledger.services import ledger_append
+
+
+def _request_payload(request: AccessRequest, dataset: Dataset, **extra: Any) -> dict[str, Any]:
+    return {
+        "request": request.pk,
+        "dataset": dataset.pk,
+        "grade": dataset.grade,
+        "tier": request.tier,
+        "purpose": request.purpose,
+        "duration_days": request.duration_days,
+        "requester_member": request.requester_member_id,
+        "owner_member": dataset.owner_id,
+        **extra,
+    }
+
+
+def _append_request_entry(
+    kind: str, actor: User, request: AccessRequest, dataset: Dataset, **extra: Any
+) -> LedgerEntry:
+    return ledger_append(
+        kind=kind,
+        actor=actor,
+        subject_type="access_request",
+        subject_id=request.pk,
+        members=[dataset.owner_id, request.requester_member_id],
+        payload=_request_payload(request, dataset, **extra),
+        api_key=_api_key(actor),
+    )
+
+
+def _grant_create(
+    *,
+    actor: User,
+    request: AccessRequest,
+    dataset: Dataset,
+    policy: AccessPolicy,
+    approvers: list[int],
+    now: datetime,
+) -> tuple[Grant, LedgerEntry]:
+    latest = _latest_version(dataset)
+    quota = policy.download_quota if policy.tier != Tier.CONFIDENTIAL else 0
+    digest = policies.policy_hash(policy, dataset_id=dataset.pk)
+    grant = Grant.objects.create(
+        request=request,
+        dataset=dataset,
+        grantee_id=request.requester_member_id,
+        tier=policy.tier,
+        purpose=request.purpose,
+        policy_hash=digest,
+        version_sha256=latest.sha256 if latest else "",
+        valid_from=now,
+        valid_until=now + timedelta(days=request.duration_days),
+        download_quota=quota,
+        downloads_remaining=quota,
+    )
+    _grant_permissions_sync(grant=grant, now=now)
+    request.state = RequestState.GRANTED
+    request.closed_at = now
+    entry = _append_request_entry(
+        "access.granted",
+        actor,
+        request,
+        dataset,
+        grant=grant.pk,
+        policy_hash=digest,
+        policy_revision=policy.revision,
+        version_sha256=grant.version_sha256,
+        valid_from=format_time(grant.valid_from),
+        valid_until=format_time(grant.valid_until),
+        download_quota=quota,
+        price_credits=policy.price_credits,
+        approvers=approvers,
+    )
+    return grant, entry
+
+
+def access_request_submit(
+    *,
+    actor: User,
+    dataset: Dataset,
+    purpose: str,
+    justification: str,
+    duration_days: int,
+    accepted_terms_version: int | None,
+) -> tuple[AccessRequest, list[LedgerEntry]]:
+    """Ask for `dataset` for `purpose` during `duration_days`, accepting the policy's current terms.
+
+    Appends `access.requested`; for an open-tier dataset the grant follows at once (`access.granted`,
+    approvers empty). Returns the request and its entries. Refusals, with nothing written: the engine's
+    reasons (ValidationFailed for purpose and duration, NotPermitted for eligibility, Conflict for a
+    withdrawn, core or unpoliced dataset; `reasons` lists every one), ValidationFailed(terms_not_accepted),
+    Conflict(duplicate_request) when the member already has an undecided request for the dataset.
+    """
+    if actor.member_id is None or not can(actor, Capability.REQUEST_ACCESS, _api_key(actor)):
+        raise NotPermitted("Only people of an active member may request access.")
+    justification = (justification or "").strip()
+    if not justification:
+        raise _invalid("justification", "required", "Say why your member needs the data.")
+    policy = _policy_of(dataset)
+    now = timezone.now()
+    _refuse(
+        policies.evaluate(
+            member=actor.member,
+            dataset=dataset,
+            policy=policy,
+            purpose=purpose,
+            duration_days=duration_days,
+            now=now,
+        )
+    )
+    assert policy is not None  # the engine refuses a dataset without a policy
+    if accepted_terms_version != policy.terms_version:
+        raise ValidationFailed(
+            f"Accept version {policy.terms_version} of the dataset's terms to request it.",
+            code="terms_not_accepted",
+            errors={"accepted_terms_version": [f"Must be {policy.terms_version}."]},
+            terms_version=policy.terms_version,
+        )
+    duplicate = Conflict(
+        "Your member already has an undecided request for this dataset.",
+        code="duplicate_request",
+        current_state=RequestState.PENDING,
+    )
+    with transaction.atomic():
+        if AccessRequest.objects.filter(
+            dataset=dataset, requester_member_id=actor.member_id, state__in=UNDECIDED_STATES
+        ).exists():
+            raise duplicate
+        digest = policies.policy_hash(policy, dataset_id=dataset.pk)
+        try:
+            with transaction.atomic():
+                request = AccessRequest.objects.create(
+                    dataset=dataset,
+                    requester_member_id=actor.member_id,
+                    requester=actor,
+                    purpose=purpose,
+                    justification=justification,
+                    duration_days=duration_days,
+                    tier=policy.tier,
+                    policy_hash=digest,
+                    accepted_terms_version=policy.terms_version,
+                    created_at=now,
+                )
+        except IntegrityError:
+            raise duplicate from None  # a concurrent submit won the partial unique constraint
+        entries = [
+            _append_request_entry(
+                "access.requested",
+                actor,
+                request,
+                dataset,
+                policy_hash=digest,
+                terms_version=policy.terms_version,
+                justification=justification,
+            )
+        ]
+        if policy.tier == Tier.OPEN:
+            _, entry = _grant_create(
+                actor=actor, request=request, dataset=dataset, policy=policy, approvers=[], now=now
+            )
+            request.save(update_fields=["state", "closed_at"])
+            entries.append(entry)
+            _notify_after_commit("send_decision_notice_task", request.pk, request.state)
+        _notify_after_commit("send_request_notice_task", request.pk)
+    return request, entries
+
+
+def _lock_request(request: AccessRequest) -> AccessRequest:
+    return AccessRequest.objects.select_for_update(of=("self",)).select_related("dataset").get(pk=request.pk)
+
+
+def _illegal(action: str, state: str) -> Conflict:
+    return Conflict(
+        f"Cannot {action} a request that is {state}.", code="illegal_transition", current_state=state
+    )
+
+
+def access_request_approve(
+    *, actor: User, request: AccessRequest, reason: str = ""
+) -> tuple[AccessRequest, LedgerEntry]:
+    """The decider of the request's current stage approves it.
+
+    pending: the owner's data steward. Restricted -> granted (a Grant, `access.granted`); confidential ->
+    steward_approved (`access.approved`, stage "steward"). steward_approved: a consortium security officer
+    -> granted. The policy in force is evaluated again first (its reasons refuse the approval). Raises
+    NotPermitted for anyone else, Conflict(illegal_transition) when the state is not the actor's stage.
+    """
+    is_steward = _steward_of_owner(actor, request.dataset)
+    is_security = can(actor, Capability.DECIDE_CONFIDENTIAL)
+    if not (is_steward or is_security):
+        raise NotPermitted("Only the owner's data steward or a security officer may decide this request.")
+    with transaction.atomic():
+        locked = _lock_request(request)
+        dataset = locked.dataset
+        state = locked.state
+        if not (
+            (state == RequestState.PENDING and is_steward)
+            or (state == RequestState.STEWARD_APPROVED and is_security)
+        ):
+            raise _illegal("approve", state)
+        policy = _policy_of(dataset)
+        now = timezone.now()
+        _refuse(
+            policies.evaluate(
+                member=locked.requester_member,
+                dataset=dataset,
+                policy=policy,
+                purpose=locked.purpose,
+                duration_days=locked.duration_days,
+                now=now,
+            )
+        )
+        assert policy is not None
+        reason = (reason or "").strip()
+        if state == RequestState.PENDING:
+            locked.steward_decided_by, locked.steward_decided_at = actor, now
+        else:
+            locked.officer_decided_by, locked.officer_decided_at = actor, now
+        locked.decision_reason = reason
+        if state == RequestState.PENDING and policy.tier == Tier.CONFIDENTIAL:
+            locked.state = RequestState.STEWARD_APPROVED
+            entry = _append_request_entry(
+                "access.approved",
+                actor,
+                locked,
+                dataset,
+                stage="steward",
+                policy_hash=policies.policy_hash(policy, dataset_id=dataset.pk),
+                approvers=[actor.pk],
+                reason=reason,
+            )
+        else:
+            approvers = [pk for pk in (locked.steward_decided_by_id, locked.officer_decided_by_id) if pk]
+            _, entry = _grant_create(
+                actor=actor, request=locked, dataset=dataset, policy=policy, approvers=approvers, now=now
+            )
+        locked.save()
+        _notify_after_commit("send_decision_notice_task", locked.pk, locked.state)
+    return locked, entry
+
+
+def access_request_reject(
+    *, actor: User, request: AccessRequest, reason: str
+) -> tuple[AccessRequest, LedgerEntry]:
+    """An undecided request is rejected, with a reason: by the owner's steward at either stage, or by a
+    security officer once the steward approved. `access.rejected`. NotPermitted / Conflict as approve."""
+    is_steward = _steward_of_owner(actor, request.dataset)
+    is_security = can(actor, Capability.DECIDE_CONFIDENTIAL)
+    if not (is_steward or is_security):
+        raise NotPermitted("Only the owner's data steward or a security officer may decide this request.")
+    reason = (reason or "").strip()
+    if not reason:
+        raise _invalid("reason", "reason_required", "A reason is required to reject a request.")
+    with transaction.atomic():
+        locked = _lock_request(request)
+        state = locked.state
+        if state not in UNDECIDED_STATES or (state == RequestState.PENDING and not is_steward):
+            raise _illegal("reject", state)
+        now = timezone.now()
+        if state == RequestState.PENDING or not is_security:
+            locked.steward_decided_by, locked.steward_decided_at = actor, now
+        else:
+            locked.officer_decided_by, locked.officer_decided_at = actor, now
+        locked.state = RequestState.REJECTED
+        locked.decision_reason = reason
+        locked.closed_at = now
+        locked.save()
+        entry = _append_request_entry(
+            "access.rejected", actor, locked, locked.dataset, stage=state, reason=reason
+        )
+        _notify_after_commit("send_decision_notice_task", locked.pk, locked.state)
+    return locked, entry
+
+
+def access_request_withdraw(
+    *, actor: User, request: AccessRequest, reason: str = ""
+) -> tuple[AccessRequest, LedgerEntry]:
+    """The requesting member's people withdraw an undecided request (`access.withdrawn`).
+
+    NotPermitted for anyone else; Conflict(illegal_transition) once it is decided.
+    """
+    if actor.member_id != request.requester_member_id or not can(
+        actor, Capability.REQUEST_ACCESS, _api_key(actor)
+    ):
+        raise NotPermitted("Only the requesting member may withdraw its request.")
+    with transaction.atomic():
+        locked = _lock_request(request)
+        if locked.state not in UNDECIDED_STATES:
+            raise _illegal("withdraw", locked.state)
+        previous = locked.state
+        locked.state = RequestState.WITHDRAWN
+        locked.closed_at = timezone.now()
+        locked.decision_reason = (reason or "").strip()
+        locked.save()
+        entry = _append_request_entry(
+            "access.withdrawn", actor, locked, locked.dataset, stage=previous, reason=locked.decision_reason
+        )
+    return locked, entry

@@ -1,0 +1,428 @@
+"""Services for datasets, their immutable versions and their access policies."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable
+from datetime import date
+from typing import IO, Any
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import validate_email
+from django.db import transaction
+from django.db.models import Max, Q
+from django.utils import timezone
+
+from consortium.errors import Conflict, NotPermitted, ValidationFailed
+from consortium.models import Cluster, Member, Sector, User
+from consortium.roles import Capability, can
+from exchange import policies
+from exchange.models import (
+    AccessPolicy,
+    DataDomain,
+    Dataset,
+    DatasetStatus,
+    DatasetVersion,
+    Grade,
+    Rights,
+    Tier,
+    UpdateFrequency,
+)
+from exchange.services._common import (
+    _MEDIA_TYPE,
+    _SHA256,
+    UploadTooLarge,
+    _api_key,
+    _choice,
+    _invalid,
+    _own_dataset_manager,
+    _own_manager,
+    exchange_setting,
+)
+from ledger.services import ledger_append
+
+
+def dataset_register(
+    *,
+    actor: User,
+    title: str,
+    description: str,
+    sector: str,
+    data_domain: str,
+    licence: str,
+    contact_name: str,
+    contact_email: str,
+    grade: int | None = None,
+    keywords: Iterable[str] = (),
+    spatial_coverage: str = "",
+    temporal_start: date | None = None,
+    temporal_end: date | None = None,
+    update_frequency: str = UpdateFrequency.IRREGULAR,
+    personal_information: bool = False,
+    source_ids: Iterable[int] = (),
+    rights: str = Rights.USE,
+) -> Dataset:
+    """Register a dataset of the actor's member, listed at once, and append `dataset.registered`.
+
+    A derived dataset takes the highest grade of its sources: without `grade` it gets that one, and a
+    lower declared grade is refused (`grade_below_sources`). Sources must be datasets the actor can see
+    (`unknown_source`). Raises NotPermitted unless the actor is a data steward (or a key with the manage
+    scope) of an active member; ValidationFailed naming the field for bad values. Nothing is written then.
+    """
+    if actor.member_id is None or not can(actor, Capability.MANAGE_DATASETS, _api_key(actor)):
+        raise NotPermitted("Only a data steward of an active member may register datasets.")
+    title = (title or "").strip()
+    description = (description or "").strip()
+    for field, value in (("title", title), ("description", description), ("licence", licence)):
+        if not (value or "").strip():
+            raise _invalid(field, "required", f"The {field} is required.")
+    _choice("sector", sector, Sector.values, "unknown_sector")
+    _choice("data_domain", data_domain, DataDomain.values, "unknown_data_domain")
+    _choice("update_frequency", update_frequency, UpdateFrequency.values, "unknown_update_frequency")
+    _choice("rights", rights, Rights.values, "unknown_rights")
+    if grade is not None:
+        _choice("grade", grade, Grade.values, "unknown_grade")
+    try:
+        validate_email(contact_email)
+    except DjangoValidationError:
+        raise _invalid(
+            "contact_email", "invalid_email", f"'{contact_email}' is not a valid e-mail address."
+        ) from None
+    if temporal_start and temporal_end and temporal_end < temporal_start:
+        raise _invalid("temporal_end", "invalid_period", "The coverage ends before it starts.")
+    keyword_list = sorted({str(k).strip() for k in keywords if str(k).strip()})
+    wanted = sorted({int(pk) for pk in source_ids})
+    # Sources the actor could not see are as unknown as missing ones.
+    sources = list(
+        Dataset.objects.filter(pk__in=wanted).filter(
+            Q(status=DatasetStatus.LISTED) | Q(owner_id=actor.member_id)
+        )
+    )
+    missing = sorted(set(wanted) - {source.pk for source in sources})
+    if missing:
+        raise _invalid(
+            "sources", "unknown_source", f"Unknown source dataset: {', '.join(map(str, missing))}."
+        )
+    floor = policies.effective_grade(None, [source.grade for source in sources])
+    if grade is not None and grade < floor:
+        raise _invalid(
+            "grade",
+            "grade_below_sources",
+            f"A dataset derived from Level {floor} data is at least Level {floor}.",
+        )
+    final_grade = policies.effective_grade(grade, [source.grade for source in sources])
+    with transaction.atomic():
+        now = timezone.now()
+        dataset = Dataset.objects.create(
+            owner_id=actor.member_id,
+            title=title,
+            description=description,
+            keywords=keyword_list,
+            sector=sector,
+            data_domain=data_domain,
+            spatial_coverage=(spatial_coverage or "").strip(),
+            temporal_start=temporal_start,
+            temporal_end=temporal_end,
+            update_frequency=update_frequency,
+            licence=licence.strip(),
+            contact_name=(contact_name or "").strip(),
+            contact_email=contact_email,
+            grade=final_grade,
+            personal_information=bool(personal_information),
+            rights=rights,
+            status=DatasetStatus.LISTED,
+            status_changed_at=now,
+            created_by=actor,
+            created_at=now,
+        )
+        dataset.sources.set(sources)
+        ledger_append(
+            kind="dataset.registered",
+            actor=actor,
+            subject_type="dataset",
+            subject_id=dataset.pk,
+            members=[dataset.owner_id],
+            payload={
+                "dataset": dataset.pk,
+                "title": dataset.title,
+                "grade": dataset.grade,
+                "sector": dataset.sector,
+                "data_domain": dataset.data_domain,
+                "personal_information": int(dataset.personal_information),
+                "rights": dataset.rights,
+                "sources": [source.pk for source in sorted(sources, key=lambda s: s.pk)],
+            },
+            api_key=_api_key(actor),
+        )
+    return dataset
+
+
+def dataset_withdraw(*, actor: User, dataset: Dataset, reason: str) -> Dataset:
+    """listed -> withdrawn, with a reason; the record and its versions stay. Its grants stop working at
+    once (the engine refuses a withdrawn dataset). Conflict(illegal_transition) if already withdrawn."""
+    _own_dataset_manager(actor, dataset)
+    reason = (reason or "").strip()
+    if not reason:
+        raise _invalid("reason", "reason_required", "A reason is required to withdraw a dataset.")
+    with transaction.atomic():
+        locked = Dataset.objects.select_for_update().get(pk=dataset.pk)
+        if locked.status != DatasetStatus.LISTED:
+            raise Conflict(
+                "The dataset is already withdrawn.", code="illegal_transition", current_state=locked.status
+            )
+        locked.status = DatasetStatus.WITHDRAWN
+        locked.status_changed_at = timezone.now()
+        locked.withdrawn_reason = reason
+        locked.save(update_fields=["status", "status_changed_at", "withdrawn_reason"])
+        ledger_append(
+            kind="dataset.withdrawn",
+            actor=actor,
+            subject_type="dataset",
+            subject_id=locked.pk,
+            members=[locked.owner_id],
+            payload={"dataset": locked.pk, "grade": locked.grade, "reason": reason},
+            api_key=_api_key(actor),
+        )
+    return locked
+
+
+def _chunks(file: Any, size: int) -> Iterable[bytes]:
+    if hasattr(file, "chunks"):
+        yield from file.chunks(size)
+        return
+    while chunk := file.read(size):
+        yield chunk
+
+
+def dataset_version_add(
+    *,
+    actor: User,
+    dataset: Dataset,
+    file: IO[bytes] | Any,
+    filename: str,
+    media_type: str,
+    declared_sha256: str | None = None,
+) -> DatasetVersion:
+    """Add the next immutable version of `dataset` from `file`, streamed in chunks, and append
+    `dataset.version_added` with its SHA-256 and size.
+
+    The file is read twice in chunks (once to hash and measure, once by the storage backend), never whole
+    into memory; it reaches storage only after it passed every check. Raises UploadTooLarge (413) past
+    EXCHANGE["MAX_UPLOAD_BYTES"], ValidationFailed(checksum_mismatch) when `declared_sha256` differs,
+    `empty_file`, `invalid_media_type`; Conflict(dataset_withdrawn). Nothing is stored or written then.
+    """
+    _own_dataset_manager(actor, dataset)
+    if dataset.status != DatasetStatus.LISTED:
+        raise Conflict("The dataset is withdrawn.", code="dataset_withdrawn", current_state=dataset.status)
+    media_type = (media_type or "application/octet-stream").strip().lower()
+    if not _MEDIA_TYPE.match(media_type):
+        raise _invalid("media_type", "invalid_media_type", f"'{media_type}' is not a media type.")
+    filename = re.sub(r"[^\w.\-]+", "_", (filename or "").rsplit("/", 1)[-1]).strip("._") or "data.bin"
+    filename = filename[-150:]
+    limit = exchange_setting("MAX_UPLOAD_BYTES")
+    hasher, size = hashlib.sha256(), 0
+    for chunk in _chunks(file, exchange_setting("UPLOAD_CHUNK_BYTES")):
+        size += len(chunk)
+        if size > limit:
+            raise UploadTooLarge(f"The file is larger than the limit of {limit} bytes.", limit_bytes=limit)
+        hasher.update(chunk)
+    if size == 0:
+        raise _invalid("file", "empty_file", "The file is empty.")
+    digest = hasher.hexdigest()
+    if declared_sha256 is not None:
+        declared = declared_sha256.strip().lower()
+        if not _SHA256.match(declared) or declared != digest:
+            raise _invalid(
+                "sha256", "checksum_mismatch", f"The declared SHA-256 does not match the file's ({digest})."
+            )
+    file.seek(0)
+    with transaction.atomic():
+        # The dataset row lock numbers versions one at a time; the unique constraint backs it up.
+        Dataset.objects.select_for_update().get(pk=dataset.pk)
+        number = (dataset.versions.aggregate(last=Max("number"))["last"] or 0) + 1
+        version = DatasetVersion(
+            dataset=dataset,
+            number=number,
+            filename=filename,
+            sha256=digest,
+            size=size,
+            media_type=media_type,
+            created_by=actor,
+            created_at=timezone.now(),
+        )
+        version.file.save(filename, file, save=False)
+        try:
+            version.save()
+            ledger_append(
+                kind="dataset.version_added",
+                actor=actor,
+                subject_type="dataset",
+                subject_id=dataset.pk,
+                members=[dataset.owner_id],
+                payload={
+                    "dataset": dataset.pk,
+                    "version": number,
+                    "sha256": digest,
+                    "size": size,
+                    "media_type": media_type,
+                    "grade": dataset.grade,
+                },
+                api_key=_api_key(actor),
+            )
+        except BaseException:
+            version.file.storage.delete(version.file.name)
+            raise
+    return version
+
+
+def dataset_version_withdraw(*, actor: User, version: DatasetVersion, reason: str) -> DatasetVersion:
+    """Mark `version` withdrawn, with a reason, and append `dataset.version_withdrawn` in the same
+    transaction. The row and its file stay (nothing is deleted); grants no longer download it and fall
+    back to the latest version not withdrawn (grant_download).
+
+    By the owner's data steward or a consortium officer. Raises NotPermitted for anyone else,
+    ValidationFailed(reason_required), Conflict(illegal_transition, current_state="withdrawn") when it
+    is already withdrawn. Nothing is written then.
+    """
+    dataset = version.dataset
+    if not (_own_manager(actor, dataset) or can(actor, Capability.REVOKE_ANY_GRANT)):
+        raise NotPermitted("Only the owner's data stewards or a consortium officer may withdraw a version.")
+    reason = (reason or "").strip()
+    if not reason:
+        raise _invalid("reason", "reason_required", "A reason is required to withdraw a version.")
+    with transaction.atomic():
+        locked = DatasetVersion.objects.select_for_update().get(pk=version.pk)
+        if locked.withdrawn_at is not None:
+            raise Conflict(
+                f"Version {locked.number} is already withdrawn.",
+                code="illegal_transition",
+                current_state="withdrawn",
+            )
+        locked.withdrawn_at, locked.withdrawn_by, locked.withdrawn_reason = timezone.now(), actor, reason
+        locked.save(update_fields=["withdrawn_at", "withdrawn_by", "withdrawn_reason"])
+        ledger_append(
+            kind="dataset.version_withdrawn",
+            actor=actor,
+            subject_type="dataset",
+            subject_id=dataset.pk,
+            members=[dataset.owner_id],
+            payload={
+                "dataset": dataset.pk,
+                "version": locked.number,
+                "sha256": locked.sha256,
+                "grade": dataset.grade,
+                "reason": reason,
+            },
+            api_key=_api_key(actor),
+        )
+    return locked
+
+
+def policy_set(
+    *,
+    actor: User,
+    dataset: Dataset,
+    tier: str | None = None,
+    purposes: Iterable[str] = (),
+    terms: str,
+    max_duration_days: int | None = None,
+    download_quota: int | None = None,
+    eligible_size_classes: Iterable[str] = (),
+    eligible_sectors: Iterable[str] = (),
+    eligible_clusters: Iterable[str] = (),
+    allow_list: Iterable[int] = (),
+    deny_list: Iterable[int] = (),
+    price_credits: int = 0,
+) -> AccessPolicy:
+    """Create or replace the dataset's policy and append `dataset.policy_set` with the policy's hash.
+
+    Omitted tier, duration and quota take the grade's defaults. Every inconsistency with the grade and the
+    vocabularies (see policies.check_policy_consistency) is refused as ValidationFailed whose `code` is the
+    first reason's and whose `reasons` lists them all; unknown clusters or members likewise. The revision
+    counts changes; the terms version goes up whenever the terms text changes. Requests already undecided
+    are judged against the policy in force when decided.
+    """
+    _own_dataset_manager(actor, dataset)
+    if dataset.status != DatasetStatus.LISTED:
+        raise Conflict("The dataset is withdrawn.", code="dataset_withdrawn", current_state=dataset.status)
+    defaults = policies.default_policy_values(dataset.grade)
+    terms = (terms or "").strip()
+    if not terms:
+        raise _invalid("terms", "required", "The terms a requester accepts are required.")
+    candidate = AccessPolicy(
+        tier=tier or defaults.get("tier", Tier.CONFIDENTIAL),
+        purposes=sorted(set(purposes)),
+        max_duration_days=max_duration_days
+        if max_duration_days is not None
+        else defaults.get("max_duration_days", 1),
+        download_quota=download_quota
+        if download_quota is not None
+        else (
+            0 if (tier or defaults.get("tier")) == Tier.CONFIDENTIAL else defaults.get("download_quota", 0)
+        ),
+        eligible_size_classes=sorted(set(eligible_size_classes)),
+        eligible_sectors=sorted(set(eligible_sectors)),
+        eligible_clusters=sorted(set(eligible_clusters)),
+        allow_list=sorted({int(m) for m in allow_list}),
+        deny_list=sorted({int(m) for m in deny_list}),
+        price_credits=price_credits,
+        terms=terms,
+    )
+    reasons = policies.check_policy_consistency(dataset, candidate)
+    if candidate.price_credits < 0:
+        reasons.append(policies.Reason("negative_price", "The price cannot be negative."))
+    known = set(Cluster.objects.filter(slug__in=candidate.eligible_clusters).values_list("slug", flat=True))
+    if set(candidate.eligible_clusters) - known:
+        missing = ", ".join(sorted(set(candidate.eligible_clusters) - known))
+        reasons.append(policies.Reason("unknown_cluster", f"Unknown cluster: {missing}."))
+    named = set(candidate.allow_list) | set(candidate.deny_list)
+    known_members = set(Member.objects.filter(pk__in=named).values_list("pk", flat=True))
+    if named - known_members:
+        missing = ", ".join(map(str, sorted(named - known_members)))
+        reasons.append(policies.Reason("unknown_member", f"Unknown member: {missing}."))
+    if reasons:
+        raise ValidationFailed(
+            reasons[0].message,
+            code=reasons[0].code,
+            reasons=[{"code": reason.code, "message": reason.message} for reason in reasons],
+        )
+    with transaction.atomic():
+        Dataset.objects.select_for_update().get(pk=dataset.pk)
+        current = AccessPolicy.objects.filter(dataset=dataset).first()
+        now = timezone.now()
+        if current is None:
+            policy = candidate
+            policy.dataset = dataset
+            policy.revision = 1
+            policy.terms_version = 1
+        else:
+            policy = current
+            for name in (
+                "tier", "purposes", "max_duration_days", "download_quota", "eligible_size_classes",
+                "eligible_sectors", "eligible_clusters", "allow_list", "deny_list", "price_credits",
+            ):  # fmt: skip
+                setattr(policy, name, getattr(candidate, name))
+            if policy.terms != candidate.terms:
+                policy.terms = candidate.terms
+                policy.terms_version += 1
+            policy.revision += 1
+        policy.updated_by = actor
+        policy.updated_at = now
+        policy.save()
+        document = policies.policy_document(policy, dataset_id=dataset.pk)
+        ledger_append(
+            kind="dataset.policy_set",
+            actor=actor,
+            subject_type="dataset",
+            subject_id=dataset.pk,
+            members=[dataset.owner_id],
+            payload={
+                **document,
+                "grade": dataset.grade,
+                "policy_hash": policies.policy_hash(policy, dataset_id=dataset.pk),
+            },
+            api_key=_api_key(actor),
+        )
+    dataset.policy = policy
+    return policy

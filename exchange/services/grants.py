@@ -1,0 +1,201 @@
+"""Services for grants: their object permissions, revocation and downloads."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.contrib.auth.models import Group
+from django.db import transaction
+from django.utils import timezone
+from guardian.core import ObjectPermissionChecker
+from guardian.shortcuts import assign_perm, get_perms, remove_perm
+
+from consortium.errors import Conflict, NotFound, NotPermitted
+from consortium.models import User
+from consortium.roles import Capability, can
+from exchange import policies
+from exchange.models import Dataset, DatasetVersion, Grant
+from exchange.services._common import (
+    _api_key,
+    _invalid,
+    _latest_version,
+    _notify_after_commit,
+    _policy_of,
+    _refuse,
+    _steward_of_owner,
+)
+from ledger.models import LedgerEntry
+from ledger.services import ledger_append
+
+
+def _grant_permissions_sync(*, grant: Grant, now: datetime) -> None:
+    """Make the grantee member group's object permissions on the grant's dataset match its active grants:
+    `use_dataset` while it holds any, `download_dataset` while one of them allows downloads. Call it in the
+    transaction that creates, revokes or expires `grant`. The group row is locked first (NO KEY UPDATE, so
+    joining the group is not blocked): a grant created while another one of the same member and dataset
+    is revoked cannot leave the permissions out of step."""
+    group = Group.objects.select_for_update(no_key=True).get(member__pk=grant.grantee_id)
+    active = Grant.objects.filter(
+        grantee_id=grant.grantee_id,
+        dataset_id=grant.dataset_id,
+        revoked_at__isnull=True,
+        expired_at__isnull=True,
+        valid_from__lte=now,
+        valid_until__gt=now,
+    )
+    wanted = {
+        "use_dataset": active.exists(),
+        "download_dataset": active.filter(download_quota__gt=0).exists(),
+    }
+    dataset = Dataset(pk=grant.dataset_id)
+    held = set(get_perms(group, dataset))
+    for codename, want in wanted.items():
+        if want and codename not in held:
+            assign_perm(codename, group, dataset)
+        elif not want and codename in held:
+            remove_perm(codename, group, dataset)
+
+
+def _grant_payload(grant: Grant, dataset: Dataset, **extra: Any) -> dict[str, Any]:
+    return {
+        "grant": grant.pk,
+        "request": grant.request_id,
+        "dataset": dataset.pk,
+        "grade": dataset.grade,
+        "tier": grant.tier,
+        "purpose": grant.purpose,
+        "policy_hash": grant.policy_hash,
+        "grantee_member": grant.grantee_id,
+        "owner_member": dataset.owner_id,
+        **extra,
+    }
+
+
+def grant_revoke(*, actor: User, grant: Grant, reason: str) -> tuple[Grant, LedgerEntry]:
+    """Revoke a grant at once, with a reason (`access.revoked`): the owner's steward or a consortium
+    officer. A download already streaming stops at its next check. Conflict(illegal_transition) when the
+    grant is already revoked or expired."""
+    dataset = grant.dataset
+    if not (_steward_of_owner(actor, dataset) or can(actor, Capability.REVOKE_ANY_GRANT)):
+        raise NotPermitted("Only the owner's data steward or a consortium officer may revoke a grant.")
+    reason = (reason or "").strip()
+    if not reason:
+        raise _invalid("reason", "reason_required", "A reason is required to revoke a grant.")
+    with transaction.atomic():
+        locked = Grant.objects.select_for_update().get(pk=grant.pk)
+        now = timezone.now()
+        state = locked.state_at(now)
+        if state in ("revoked", "expired"):
+            raise Conflict(f"The grant is already {state}.", code="illegal_transition", current_state=state)
+        locked.revoked_at, locked.revoked_by, locked.revoked_reason = now, actor, reason
+        locked.save(update_fields=["revoked_at", "revoked_by", "revoked_reason"])
+        _grant_permissions_sync(grant=locked, now=now)
+        entry = ledger_append(
+            kind="access.revoked",
+            actor=actor,
+            subject_type="grant",
+            subject_id=locked.pk,
+            members=[dataset.owner_id, locked.grantee_id],
+            payload=_grant_payload(locked, dataset, reason=reason),
+            api_key=_api_key(actor),
+        )
+        _notify_after_commit("send_revocation_notice_task", locked.pk)
+    return locked, entry
+
+
+def _downloadable_version(dataset: Dataset, number: int | None) -> DatasetVersion:
+    """The version `number` of `dataset`, or its latest one not withdrawn; never a withdrawn one."""
+    if number is not None:
+        version = dataset.versions.filter(number=number).first()
+        if version is None:
+            raise NotFound("No such version of this dataset.", code="no_version")
+        if version.withdrawn_at is not None:
+            raise Conflict(
+                f"Version {number} is withdrawn: download the latest version instead.",
+                code="version_withdrawn",
+                current_state="withdrawn",
+            )
+        return version
+    version = _latest_version(dataset)
+    if version is None:
+        raise Conflict(
+            "This dataset has no version that may be downloaded (none yet, or every one is withdrawn).",
+            code="no_version_available",
+            current_state="no_version",
+        )
+    return version
+
+
+def grant_download(
+    *, actor: User, grant: Grant, version_number: int | None = None
+) -> tuple[Grant, DatasetVersion, LedgerEntry]:
+    """Take one download of the grant: re-check the policy engine, decrement the quota and append
+    `data.downloaded` (binding the version's checksum), all in one transaction on the locked grant row.
+
+    Defaults to the latest version not withdrawn; a withdrawn version is never served. Raises NotPermitted
+    unless the actor is of the grantee member and may request access; Conflict with code grant_revoked,
+    grant_expired, grant_not_started or quota_exhausted (and current_state); the engine's reasons
+    (NotPermitted(no_raw_download) for confidential data, Conflict(dataset_withdrawn), ...);
+    NotFound(no_version) for an unknown version number, Conflict(version_withdrawn) for a withdrawn one,
+    Conflict(no_version_available) when no version may be downloaded. Nothing changes then.
+    """
+    if actor.member_id != grant.grantee_id or not can(actor, Capability.REQUEST_ACCESS, _api_key(actor)):
+        raise NotPermitted("Only the grantee member's people may download under this grant.")
+    with transaction.atomic():
+        # Lock the grant row only ("self"): other grants of the dataset download in parallel.
+        locked = (
+            Grant.objects.select_for_update(of=("self",))
+            .select_related("dataset", "request", "grantee")
+            .get(pk=grant.pk)
+        )
+        now = timezone.now()
+        state = locked.state_at(now)
+        if state != "active":
+            code = {"revoked": "grant_revoked", "expired": "grant_expired"}.get(state, "grant_not_started")
+            raise Conflict(f"The grant is {state}.", code=code, current_state=state)
+        dataset = locked.dataset
+        _refuse(
+            policies.evaluate(
+                member=locked.grantee,
+                dataset=dataset,
+                policy=_policy_of(dataset),
+                purpose=locked.purpose,
+                duration_days=locked.request.duration_days,
+                now=now,
+                for_download=True,
+            )
+        )
+        # The engine decides; guardian stores who holds access now. Both must agree (the actor is in the
+        # grantee member's group, which holds the permission exactly while a grant allows downloads).
+        if not ObjectPermissionChecker(actor).has_perm("download_dataset", dataset):
+            raise NotPermitted(
+                "Your member does not hold the download permission on this dataset.",
+                code="download_permission_not_held",
+            )
+        if locked.downloads_remaining < 1:
+            raise Conflict(
+                f"All {locked.download_quota} downloads of this grant are used.",
+                code="quota_exhausted",
+                current_state="exhausted",
+            )
+        version = _downloadable_version(dataset, version_number)
+        locked.downloads_remaining -= 1
+        locked.save(update_fields=["downloads_remaining"])
+        entry = ledger_append(
+            kind="data.downloaded",
+            actor=actor,
+            subject_type="grant",
+            subject_id=locked.pk,
+            members=[dataset.owner_id, locked.grantee_id],
+            payload=_grant_payload(
+                locked,
+                dataset,
+                version=version.number,
+                version_sha256=version.sha256,
+                size=version.size,
+                downloads_remaining=locked.downloads_remaining,
+            ),
+            api_key=_api_key(actor),
+        )
+    return locked, version, entry
