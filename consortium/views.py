@@ -8,8 +8,7 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
-from django.db.models import Q, QuerySet
+from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -29,9 +28,9 @@ from consortium.forms import (
     add_service_error,
 )
 from consortium.models import MemberStatus
+from consortium.paging import page_of, query_without_page
 from consortium.roles import Capability, can, capabilities
 
-PAGE_SIZE = 25
 APPLICATION_SESSION_KEY = "portal_application"
 
 CAPABILITY_LABELS: dict[Capability, str] = {
@@ -82,16 +81,6 @@ def _refused(form: Any, error: ServiceError) -> None:
     if isinstance(error, NotFound):
         raise Http404(error.detail) from error
     add_service_error(form, error)
-
-
-def _page(request: HttpRequest, queryset: QuerySet) -> Any:
-    return Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
-
-
-def _query_without_page(request: HttpRequest) -> str:
-    query = request.GET.copy()
-    query.pop("page", None)
-    return query.urlencode()
 
 
 # --- Home -----------------------------------------------------------------------------------------------
@@ -185,11 +174,11 @@ def member_list(request: HttpRequest) -> HttpResponse:
                 | Q(credit_code__icontains=search)
                 | Q(region__icontains=search)
             )
-    page = _page(request, members.prefetch_related("clusters"))
+    page = page_of(request, members.prefetch_related("clusters"))
     return _render(
         request,
         "member_list.html",
-        {"form": form, "page": page, "query": _query_without_page(request)},
+        {"form": form, "page": page, "query": query_without_page(request)},
     )
 
 
@@ -252,8 +241,8 @@ def people_list(request: HttpRequest) -> HttpResponse:
         request,
         "people_list.html",
         {
-            "page": _page(request, people),
-            "query": _query_without_page(request),
+            "page": page_of(request, people),
+            "query": query_without_page(request),
             "may_manage": can(request.user, Capability.MANAGE_OWN_USERS),
         },
     )

@@ -235,7 +235,7 @@ def _scenario(requester: User, dataset: Dataset, purpose: str, outcome: str) -> 
     elif outcome == RequestState.GRANTED:
         grant = AccessRequest.objects.get(pk=request.pk).grant
         for _ in range(2):
-            services.grant_download(actor=requester, grant=grant)
+            services.grant_download(actor=requester, grant=grant)[3].close()
             count += 1
     elif outcome == RequestState.STEWARD_APPROVED:
         services.access_request_approve(
@@ -249,7 +249,7 @@ def _scenario(requester: User, dataset: Dataset, purpose: str, outcome: str) -> 
     elif outcome == "revoked":
         request, _ = services.access_request_approve(actor=steward, request=request, reason="Approved.")
         grant = AccessRequest.objects.get(pk=request.pk).grant
-        services.grant_download(actor=requester, grant=grant)
+        services.grant_download(actor=requester, grant=grant)[3].close()
         services.grant_revoke(actor=steward, grant=grant, reason="Demo: the partnership ended.")
         count += 3
     elif outcome == RequestState.REJECTED:

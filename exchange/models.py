@@ -230,6 +230,11 @@ class AccessRequest(models.Model):
     tier = models.CharField(max_length=12, choices=Tier.choices, help_text="The tier when submitted.")
     policy_hash = models.CharField(max_length=64, help_text="SHA-256 of the policy in force when submitted.")
     accepted_terms_version = models.PositiveIntegerField()
+    accepted_price_credits = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="The credit price when submitted; null for requests made before it was kept.",
+    )
     state = models.CharField(max_length=16, choices=RequestState.choices, default=RequestState.PENDING)
     created_at = models.DateTimeField()
     steward_decided_by = models.ForeignKey(

@@ -278,6 +278,17 @@ def evaluate(
     return Decision(reasons)
 
 
+def eligibility(*, member: Any, policy: Any) -> Decision:
+    """Whether `member` is eligible under `policy` at all, whatever the purpose and duration: its status
+    and the policy's member constraints (size class, sector, cluster, allow and deny lists). What the
+    catalog tells a member before it asks; `evaluate` still decides a request. Never raises."""
+    facts = member_facts(member)
+    reasons: list[Reason] = []
+    if facts.status != MemberStatus.ACTIVE:
+        reasons.append(Reason("member_not_active", f"Your member is {facts.status}, not active."))
+    return Decision(reasons + _eligibility(facts, policy))
+
+
 def _eligibility(facts: MemberFacts, policy: Any) -> list[Reason]:
     if policy.tier == Tier.OPEN:
         return []

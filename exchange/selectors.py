@@ -2,6 +2,8 @@
 
 * Datasets: listed ones for everyone who may browse the catalog (active members' people, consortium
   staff); withdrawn ones for their owner's people and consortium staff.
+* Policies: whole for the owner's people and consortium staff; other members read them without the allow
+  and deny lists, with the engine's eligibility answer for their member instead.
 * Versions: their metadata wherever the dataset is visible; the files only through grant_download.
 * Requests and grants: the requesting member's and the owner's people; officers and auditors all of them;
   security officers those of confidential tier, which they decide.
@@ -10,14 +12,17 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
+from django.core.files import File
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from consortium.errors import NotFound
 from consortium.roles import Capability, capabilities
-from exchange.models import AccessRequest, Dataset, DatasetStatus, DatasetVersion, Grant, Tier
+from exchange import policies
+from exchange.models import AccessPolicy, AccessRequest, Dataset, DatasetStatus, DatasetVersion, Grant, Tier
 from ledger.models import LedgerEntry
 
 
@@ -49,6 +54,31 @@ def dataset_get_for(*, user: Any, pk: Any, api_key: Any = None) -> Dataset:
         return dataset_list_for(user=user, api_key=api_key).get(pk=_int(pk))
     except Dataset.DoesNotExist:
         raise NotFound("No such dataset.") from None
+
+
+@dataclass(frozen=True)
+class PolicyView:
+    """A dataset's policy as one actor may read it. `full`: with the allow and deny lists (the owner's
+    people and consortium staff). Otherwise the public terms and `eligibility`, the engine's answer for the
+    actor's member (None for an actor of no member)."""
+
+    policy: AccessPolicy
+    full: bool
+    eligibility: policies.Decision | None = None
+
+
+def policy_view_for(*, user: Any, dataset: Dataset, api_key: Any = None) -> PolicyView:
+    """The policy of `dataset` (which `user` may see: from dataset_get_for) as `user` may read it: other
+    members never learn whom the owner names on its allow or deny list. NotFound(no_policy) if none."""
+    policy = getattr(dataset, "policy", None)
+    if policy is None:
+        raise NotFound("The dataset has no policy yet.", code="no_policy")
+    owner_side = user.member_id is not None and user.member_id == dataset.owner_id
+    if owner_side or Capability.VIEW_ALL_MEMBERS in capabilities(user, api_key):
+        return PolicyView(policy=policy, full=True)
+    member = user.member if user.member_id is not None else None
+    decision = policies.eligibility(member=member, policy=policy) if member is not None else None
+    return PolicyView(policy=policy, full=False, eligibility=decision)
 
 
 def version_list_for(*, user: Any, dataset_pk: Any, api_key: Any = None) -> QuerySet[DatasetVersion]:
@@ -136,19 +166,50 @@ def request_entries_for(*, user: Any, pk: Any, api_key: Any = None) -> QuerySet[
     return LedgerEntry.objects.filter(subjects).order_by("accepted_at", "id")
 
 
+class VersionStream(Iterator[bytes]):
+    """The bytes of an open version file in chunks, for a StreamingHttpResponse. Before every
+    `check_every`-th chunk after the first it reads the grant row again and stops (closing the file) as
+    soon as the grant is revoked or expired, its window has ended or the dataset is withdrawn. `close()`
+    closes the file: the response calls it even when the stream is never read."""
+
+    def __init__(self, *, grant_id: int, handle: File, chunk_bytes: int, check_every: int) -> None:
+        self.grant_id, self.handle = grant_id, handle
+        self.chunk_bytes, self.check_every = chunk_bytes, check_every
+        self.sent = 0
+
+    def __iter__(self) -> VersionStream:
+        return self
+
+    def __next__(self) -> bytes:
+        if self.handle.closed:
+            raise StopIteration
+        if self.sent and self.sent % self.check_every == 0 and not _grant_still_valid(self.grant_id):
+            self.close()
+            raise StopIteration
+        chunk = self.handle.read(self.chunk_bytes)
+        if not chunk:
+            self.close()
+            raise StopIteration
+        self.sent += 1
+        return chunk
+
+    def close(self) -> None:
+        self.handle.close()
+
+
 def version_stream(
-    *, grant_id: int, version: DatasetVersion, chunk_bytes: int = 64 * 1024, check_every: int = 16
-) -> Iterator[bytes]:
-    """The file's bytes in chunks, stopping as soon as the grant is revoked or expires mid-stream: the
-    grant row is read again every `check_every` chunks (1 MiB by default)."""
-    with version.file.storage.open(version.file.name, "rb") as handle:
-        for index, chunk in enumerate(iter(lambda: handle.read(chunk_bytes), b"")):
-            if index and index % check_every == 0 and not _grant_still_valid(grant_id):
-                return
-            yield chunk
+    *, grant_id: int, handle: File, chunk_bytes: int = 64 * 1024, check_every: int = 16
+) -> VersionStream:
+    """Stream `handle` (the file grant_download opened) under grant `grant_id`; the grant row is read again
+    every `check_every` chunks (1 MiB by default). See VersionStream."""
+    return VersionStream(grant_id=grant_id, handle=handle, chunk_bytes=chunk_bytes, check_every=check_every)
 
 
 def _grant_still_valid(grant_id: int) -> bool:
     return Grant.objects.filter(
-        pk=grant_id, revoked_at__isnull=True, expired_at__isnull=True, valid_until__gt=timezone.now()
+        pk=grant_id,
+        revoked_at__isnull=True,
+        expired_at__isnull=True,
+        valid_until__gt=timezone.now(),
+        dataset__status=DatasetStatus.LISTED,
     ).exists()

@@ -11,7 +11,6 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
@@ -22,6 +21,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from consortium.errors import NotFound, ServiceError
 from consortium.forms import add_service_error
 from consortium.models import Member, MemberStatus
+from consortium.paging import page_of, query_without_page
 from consortium.roles import Capability, capabilities
 from exchange import selectors, services
 from exchange.api.filters import DatasetFilter
@@ -38,7 +38,6 @@ from exchange.forms import (
 from exchange.models import UNDECIDED_STATES, AccessRequest, Dataset, Grade, Grant, RequestState, Tier
 from exchange.uploads import limit_upload_size
 
-PAGE_SIZE = 25
 REQUEST_DECISIONS = {
     "approve": services.access_request_approve,
     "reject": services.access_request_reject,
@@ -90,16 +89,6 @@ def _refused(form: Any, error: ServiceError) -> None:
             form.add_error(None, reason["message"])
 
 
-def _page(request: HttpRequest, queryset: QuerySet) -> Any:
-    return Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
-
-
-def _query_without_page(request: HttpRequest) -> str:
-    query = request.GET.copy()
-    query.pop("page", None)
-    return query.urlencode()
-
-
 def _get(getter: Any, **kwargs: Any) -> Any:
     try:
         return getter(**kwargs)
@@ -124,7 +113,7 @@ def catalog(request: HttpRequest) -> HttpResponse:
     return _render(
         request,
         "catalog.html",
-        {"form": form, "page": _page(request, datasets), "query": _query_without_page(request)},
+        {"form": form, "page": page_of(request, datasets), "query": query_without_page(request)},
     )
 
 
@@ -338,7 +327,7 @@ def my_datasets(request: HttpRequest) -> HttpResponse:
     return _render(
         request,
         "my_datasets.html",
-        {"form": form, "page": _page(request, own), "query": _query_without_page(request)},
+        {"form": form, "page": page_of(request, own), "query": query_without_page(request)},
         status=400 if form.errors else 200,
     )
 
@@ -389,8 +378,8 @@ def my_requests(request: HttpRequest) -> HttpResponse:
         {
             "heading": "My member's requests",
             "form": form,
-            "page": _page(request, mine),
-            "query": _query_without_page(request),
+            "page": page_of(request, mine),
+            "query": query_without_page(request),
             "undecided": UNDECIDED_STATES,
             "mine": True,
         },
@@ -420,8 +409,8 @@ def incoming_requests(request: HttpRequest) -> HttpResponse:
         {
             "heading": heading,
             "form": form,
-            "page": _page(request, requests),
-            "query": _query_without_page(request),
+            "page": page_of(request, requests),
+            "query": query_without_page(request),
             "undecided": UNDECIDED_STATES,
             "mine": False,
         },
@@ -496,7 +485,7 @@ def grant_list(request: HttpRequest) -> HttpResponse:
     return _render(
         request,
         "grant_list.html",
-        {"page": _page(request, grants), "query": _query_without_page(request), "now": timezone.now()},
+        {"page": page_of(request, grants), "query": query_without_page(request), "now": timezone.now()},
     )
 
 
@@ -557,12 +546,12 @@ def grant_download(request: HttpRequest, pk: int) -> HttpResponse:
     """Take one download under the grant and stream the file; a refusal comes back as a message."""
     grant = _get(selectors.grant_get_for, user=request.user, pk=pk)
     try:
-        grant, version, _ = services.grant_download(actor=request.user, grant=grant)
+        grant, version, _, handle = services.grant_download(actor=request.user, grant=grant)
     except ServiceError as error:  # the grant itself is visible: every refusal is a message
         messages.error(request, error.detail)
         return redirect("portal:grant-detail", pk=grant.pk)
     response = StreamingHttpResponse(
-        selectors.version_stream(grant_id=grant.pk, version=version), content_type=version.media_type
+        selectors.version_stream(grant_id=grant.pk, handle=handle), content_type=version.media_type
     )
     response["Content-Length"] = str(version.size)
     response["Content-Disposition"] = f'attachment; filename="{version.filename}"'

@@ -43,6 +43,49 @@ class PolicySerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class ReasonSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    message = serializers.CharField()
+
+
+class EligibilitySerializer(serializers.Serializer):
+    """The policy engine's answer for the caller's member, before any purpose or duration is chosen."""
+
+    eligible = serializers.BooleanField(source="allowed")
+    reasons = ReasonSerializer(many=True)
+
+
+class PublicPolicySerializer(serializers.ModelSerializer):
+    """A policy as members other than the owner read it: no allow or deny list, and whether the caller's
+    member is eligible (null for an actor of no member)."""
+
+    eligibility = serializers.SerializerMethodField()
+
+    class Meta:
+        model = AccessPolicy
+        fields = [
+            "tier",
+            "purposes",
+            "max_duration_days",
+            "download_quota",
+            "eligible_size_classes",
+            "eligible_sectors",
+            "eligible_clusters",
+            "price_credits",
+            "terms",
+            "terms_version",
+            "revision",
+            "updated_at",
+            "eligibility",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(EligibilitySerializer(allow_null=True))
+    def get_eligibility(self, policy: AccessPolicy) -> dict[str, Any] | None:
+        decision = self.context.get("eligibility")
+        return EligibilitySerializer(decision).data if decision is not None else None
+
+
 class DatasetSerializer(serializers.ModelSerializer):
     owner = OwnerSerializer(read_only=True)
     sources = serializers.PrimaryKeyRelatedField(many=True, read_only=True)

@@ -10,14 +10,20 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, StreamingHttpResponse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    PolymorphicProxySerializer,
+    extend_schema,
+    extend_schema_view,
+)
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from consortium.errors import NotFound, ValidationFailed
+from consortium.errors import ValidationFailed
 from consortium.models import MemberAPIKey
 from exchange import selectors, services
 from exchange.api import serializers as s
@@ -102,7 +108,20 @@ class DatasetViewSet(
         return Response(s.DatasetSerializer(self._fresh(dataset.pk)).data)
 
     @extend_schema(
-        methods=["GET"], request=None, responses={200: s.PolicySerializer}, summary="A dataset's policy"
+        methods=["GET"],
+        request=None,
+        responses={
+            200: PolymorphicProxySerializer(
+                component_name="DatasetPolicyView",
+                serializers=[s.PolicySerializer, s.PublicPolicySerializer],
+                resource_type_field_name=None,
+            )
+        },
+        summary="A dataset's policy",
+        description=(
+            "The owner's people and consortium staff read the whole policy; other members read it without "
+            "the allow and deny lists, with `eligibility`: whether their member may request it at all."
+        ),
     )
     @extend_schema(
         methods=["PUT"],
@@ -115,10 +134,11 @@ class DatasetViewSet(
     def policy(self, request: Request, pk: str | None = None) -> Response:
         dataset = self.get_object()
         if request.method == "GET":
-            policy = getattr(dataset, "policy", None)
-            if policy is None:
-                raise NotFound("The dataset has no policy yet.", code="no_policy")
-            return Response(s.PolicySerializer(policy).data)
+            view = selectors.policy_view_for(user=request.user, dataset=dataset, api_key=self.api_key)
+            if view.full:
+                return Response(s.PolicySerializer(view.policy).data)
+            context = {"eligibility": view.eligibility}
+            return Response(s.PublicPolicySerializer(view.policy, context=context).data)
         body = s.PolicySetSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         policy = services.policy_set(actor=request.user, dataset=dataset, **body.validated_data)
@@ -345,11 +365,11 @@ class GrantViewSet(
             raise ValidationFailed(
                 "The version is a number.", code="invalid", errors={"version": ["A number."]}
             ) from None
-        grant, version, entry = services.grant_download(
+        grant, version, entry, handle = services.grant_download(
             actor=request.user, grant=self.get_object(), version_number=version_number
         )
         response = StreamingHttpResponse(
-            selectors.version_stream(grant_id=grant.pk, version=version), content_type=version.media_type
+            selectors.version_stream(grant_id=grant.pk, handle=handle), content_type=version.media_type
         )
         response["Content-Length"] = str(version.size)
         response["Content-Disposition"] = f'attachment; filename="{version.filename}"'

@@ -102,6 +102,50 @@ def _grant_create(
     return grant, entry
 
 
+def _refuse_if_granted(*, dataset_id: int, member_id: int, now: datetime) -> None:
+    """Conflict(already_granted) while the member holds a grant on the dataset that is not revoked, not
+    expired and not past its window: a fresh grant would hand it a fresh download quota."""
+    held = (
+        Grant.objects.filter(
+            dataset_id=dataset_id,
+            grantee_id=member_id,
+            revoked_at__isnull=True,
+            expired_at__isnull=True,
+            valid_until__gt=now,
+        )
+        .order_by("-valid_until")
+        .first()
+    )
+    if held is not None:
+        raise Conflict(
+            f"Your member already holds grant {held.pk} on this dataset until "
+            f"{format_time(held.valid_until)}; request again once it has ended.",
+            code="already_granted",
+            current_state=held.state_at(now),
+            grant=held.pk,
+        )
+
+
+def _refuse_if_terms_changed(request: AccessRequest, policy: AccessPolicy) -> None:
+    """Conflict(terms_changed) when the policy now asks more than the requester accepted: other terms or
+    a higher price. Requests from before the price was kept compare the whole policy's hash instead."""
+    if request.accepted_price_credits is None:
+        changed = policies.policy_hash(policy, dataset_id=request.dataset_id) != request.policy_hash
+    else:
+        changed = policy.price_credits > request.accepted_price_credits
+    if policy.terms_version != request.accepted_terms_version or changed:
+        raise Conflict(
+            f"The dataset's terms or price changed since this request was made (terms version "
+            f"{request.accepted_terms_version} accepted, {policy.terms_version} in force): the requester "
+            "must withdraw it and request again under the current policy.",
+            code="terms_changed",
+            current_state=request.state,
+            accepted_terms_version=request.accepted_terms_version,
+            terms_version=policy.terms_version,
+            price_credits=policy.price_credits,
+        )
+
+
 def access_request_submit(
     *,
     actor: User,
@@ -117,43 +161,49 @@ def access_request_submit(
     approvers empty). Returns the request and its entries. Refusals, with nothing written: the engine's
     reasons (ValidationFailed for purpose and duration, NotPermitted for eligibility, Conflict for a
     withdrawn, core or unpoliced dataset; `reasons` lists every one), ValidationFailed(terms_not_accepted),
-    Conflict(duplicate_request) when the member already has an undecided request for the dataset.
+    Conflict(duplicate_request) when the member already has an undecided request for the dataset,
+    Conflict(already_granted) while it holds a grant on the dataset that is neither revoked nor expired
+    and whose window has not ended (a new request would renew the quota).
     """
     if actor.member_id is None or not can(actor, Capability.REQUEST_ACCESS, _api_key(actor)):
         raise NotPermitted("Only people of an active member may request access.")
     justification = (justification or "").strip()
     if not justification:
         raise _invalid("justification", "required", "Say why your member needs the data.")
-    policy = _policy_of(dataset)
-    now = timezone.now()
-    _refuse(
-        policies.evaluate(
-            member=actor.member,
-            dataset=dataset,
-            policy=policy,
-            purpose=purpose,
-            duration_days=duration_days,
-            now=now,
-        )
-    )
-    assert policy is not None  # the engine refuses a dataset without a policy
-    if accepted_terms_version != policy.terms_version:
-        raise ValidationFailed(
-            f"Accept version {policy.terms_version} of the dataset's terms to request it.",
-            code="terms_not_accepted",
-            errors={"accepted_terms_version": [f"Must be {policy.terms_version}."]},
-            terms_version=policy.terms_version,
-        )
     duplicate = Conflict(
         "Your member already has an undecided request for this dataset.",
         code="duplicate_request",
         current_state=RequestState.PENDING,
     )
     with transaction.atomic():
+        # The dataset row serialises submissions (and policy changes) for one dataset: two submissions at
+        # once cannot both pass the check for a grant the member already holds.
+        dataset = Dataset.objects.select_for_update().get(pk=dataset.pk)
+        policy = _policy_of(dataset)
+        now = timezone.now()
+        _refuse(
+            policies.evaluate(
+                member=actor.member,
+                dataset=dataset,
+                policy=policy,
+                purpose=purpose,
+                duration_days=duration_days,
+                now=now,
+            )
+        )
+        assert policy is not None  # the engine refuses a dataset without a policy
+        if accepted_terms_version != policy.terms_version:
+            raise ValidationFailed(
+                f"Accept version {policy.terms_version} of the dataset's terms to request it.",
+                code="terms_not_accepted",
+                errors={"accepted_terms_version": [f"Must be {policy.terms_version}."]},
+                terms_version=policy.terms_version,
+            )
         if AccessRequest.objects.filter(
             dataset=dataset, requester_member_id=actor.member_id, state__in=UNDECIDED_STATES
         ).exists():
             raise duplicate
+        _refuse_if_granted(dataset_id=dataset.pk, member_id=actor.member_id, now=now)
         digest = policies.policy_hash(policy, dataset_id=dataset.pk)
         try:
             with transaction.atomic():
@@ -167,6 +217,7 @@ def access_request_submit(
                     tier=policy.tier,
                     policy_hash=digest,
                     accepted_terms_version=policy.terms_version,
+                    accepted_price_credits=policy.price_credits,
                     created_at=now,
                 )
         except IntegrityError:
@@ -179,6 +230,7 @@ def access_request_submit(
                 dataset,
                 policy_hash=digest,
                 terms_version=policy.terms_version,
+                price_credits=policy.price_credits,
                 justification=justification,
             )
         ]
@@ -210,8 +262,11 @@ def access_request_approve(
 
     pending: the owner's data steward. Restricted -> granted (a Grant, `access.granted`); confidential ->
     steward_approved (`access.approved`, stage "steward"). steward_approved: a consortium security officer
-    -> granted. The policy in force is evaluated again first (its reasons refuse the approval). Raises
-    NotPermitted for anyone else, Conflict(illegal_transition) when the state is not the actor's stage.
+    -> granted. The policy in force is evaluated again first (its reasons refuse the approval), and
+    Conflict(terms_changed) refuses it when the terms version differs from the accepted one or the price
+    rose since submission: the requester must request again. Raises NotPermitted for anyone else,
+    Conflict(illegal_transition) when the state is not the actor's stage, Conflict(already_granted) when
+    the requester meanwhile holds a grant on the dataset.
     """
     is_steward = _steward_of_owner(actor, request.dataset)
     is_security = can(actor, Capability.DECIDE_CONFIDENTIAL)
@@ -239,6 +294,7 @@ def access_request_approve(
             )
         )
         assert policy is not None
+        _refuse_if_terms_changed(locked, policy)
         reason = (reason or "").strip()
         if state == RequestState.PENDING:
             locked.steward_decided_by, locked.steward_decided_at = actor, now
@@ -258,6 +314,7 @@ def access_request_approve(
                 reason=reason,
             )
         else:
+            _refuse_if_granted(dataset_id=dataset.pk, member_id=locked.requester_member_id, now=now)
             approvers = [pk for pk in (locked.steward_decided_by_id, locked.officer_decided_by_id) if pk]
             _, entry = _grant_create(
                 actor=actor, request=locked, dataset=dataset, policy=policy, approvers=approvers, now=now

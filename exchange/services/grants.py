@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from django.contrib.auth.models import Group
+from django.core.files import File
 from django.db import transaction
 from django.utils import timezone
 from guardian.core import ObjectPermissionChecker
@@ -127,75 +128,99 @@ def _downloadable_version(dataset: Dataset, number: int | None) -> DatasetVersio
     return version
 
 
+def _open_version_file(version: DatasetVersion) -> File:
+    """The stored file of `version`, opened for reading; Conflict(file_unavailable) if storage lost it."""
+    try:
+        return version.file.storage.open(version.file.name, "rb")
+    except OSError:
+        raise Conflict(
+            f"The file of version {version.number} is unavailable; nothing was counted. Tell the owner.",
+            code="file_unavailable",
+            current_state="unavailable",
+        ) from None
+
+
 def grant_download(
     *, actor: User, grant: Grant, version_number: int | None = None
-) -> tuple[Grant, DatasetVersion, LedgerEntry]:
-    """Take one download of the grant: re-check the policy engine, decrement the quota and append
-    `data.downloaded` (binding the version's checksum), all in one transaction on the locked grant row.
+) -> tuple[Grant, DatasetVersion, LedgerEntry, File]:
+    """Take one download of the grant: re-check the policy engine, open the version's stored file, then
+    decrement the quota and append `data.downloaded` (binding the version's checksum), all in one
+    transaction on the locked grant row. Returns the grant, the version, the entry and the open file,
+    which the caller streams and closes (selectors.version_stream does both).
 
     Defaults to the latest version not withdrawn; a withdrawn version is never served. Raises NotPermitted
     unless the actor is of the grantee member and may request access; Conflict with code grant_revoked,
     grant_expired, grant_not_started or quota_exhausted (and current_state); the engine's reasons
     (NotPermitted(no_raw_download) for confidential data, Conflict(dataset_withdrawn), ...);
     NotFound(no_version) for an unknown version number, Conflict(version_withdrawn) for a withdrawn one,
-    Conflict(no_version_available) when no version may be downloaded. Nothing changes then.
+    Conflict(no_version_available) when no version may be downloaded, Conflict(file_unavailable) when the
+    stored file cannot be opened. Nothing changes then: a download is counted only once its file is open.
     """
     if actor.member_id != grant.grantee_id or not can(actor, Capability.REQUEST_ACCESS, _api_key(actor)):
         raise NotPermitted("Only the grantee member's people may download under this grant.")
-    with transaction.atomic():
-        # Lock the grant row only ("self"): other grants of the dataset download in parallel.
-        locked = (
-            Grant.objects.select_for_update(of=("self",))
-            .select_related("dataset", "request", "grantee")
-            .get(pk=grant.pk)
-        )
-        now = timezone.now()
-        state = locked.state_at(now)
-        if state != "active":
-            code = {"revoked": "grant_revoked", "expired": "grant_expired"}.get(state, "grant_not_started")
-            raise Conflict(f"The grant is {state}.", code=code, current_state=state)
-        dataset = locked.dataset
-        _refuse(
-            policies.evaluate(
-                member=locked.grantee,
-                dataset=dataset,
-                policy=_policy_of(dataset),
-                purpose=locked.purpose,
-                duration_days=locked.request.duration_days,
-                now=now,
-                for_download=True,
+    handle: File | None = None
+    try:
+        with transaction.atomic():
+            # Lock the grant row only ("self"): other grants of the dataset download in parallel.
+            locked = (
+                Grant.objects.select_for_update(of=("self",))
+                .select_related("dataset", "request", "grantee")
+                .get(pk=grant.pk)
             )
-        )
-        # The engine decides; guardian stores who holds access now. Both must agree (the actor is in the
-        # grantee member's group, which holds the permission exactly while a grant allows downloads).
-        if not ObjectPermissionChecker(actor).has_perm("download_dataset", dataset):
-            raise NotPermitted(
-                "Your member does not hold the download permission on this dataset.",
-                code="download_permission_not_held",
+            now = timezone.now()
+            state = locked.state_at(now)
+            if state != "active":
+                code = {"revoked": "grant_revoked", "expired": "grant_expired"}.get(
+                    state, "grant_not_started"
+                )
+                raise Conflict(f"The grant is {state}.", code=code, current_state=state)
+            dataset = locked.dataset
+            _refuse(
+                policies.evaluate(
+                    member=locked.grantee,
+                    dataset=dataset,
+                    policy=_policy_of(dataset),
+                    purpose=locked.purpose,
+                    duration_days=locked.request.duration_days,
+                    now=now,
+                    for_download=True,
+                )
             )
-        if locked.downloads_remaining < 1:
-            raise Conflict(
-                f"All {locked.download_quota} downloads of this grant are used.",
-                code="quota_exhausted",
-                current_state="exhausted",
+            # The engine decides; guardian stores who holds access now. Both must agree (the actor is in
+            # the grantee member's group, which holds the permission exactly while a grant allows downloads).
+            if not ObjectPermissionChecker(actor).has_perm("download_dataset", dataset):
+                raise NotPermitted(
+                    "Your member does not hold the download permission on this dataset.",
+                    code="download_permission_not_held",
+                )
+            if locked.downloads_remaining < 1:
+                raise Conflict(
+                    f"All {locked.download_quota} downloads of this grant are used.",
+                    code="quota_exhausted",
+                    current_state="exhausted",
+                )
+            version = _downloadable_version(dataset, version_number)
+            handle = _open_version_file(version)
+            locked.downloads_remaining -= 1
+            locked.save(update_fields=["downloads_remaining"])
+            entry = ledger_append(
+                kind="data.downloaded",
+                actor=actor,
+                subject_type="grant",
+                subject_id=locked.pk,
+                members=[dataset.owner_id, locked.grantee_id],
+                payload=_grant_payload(
+                    locked,
+                    dataset,
+                    version=version.number,
+                    version_sha256=version.sha256,
+                    size=version.size,
+                    downloads_remaining=locked.downloads_remaining,
+                ),
+                api_key=_api_key(actor),
             )
-        version = _downloadable_version(dataset, version_number)
-        locked.downloads_remaining -= 1
-        locked.save(update_fields=["downloads_remaining"])
-        entry = ledger_append(
-            kind="data.downloaded",
-            actor=actor,
-            subject_type="grant",
-            subject_id=locked.pk,
-            members=[dataset.owner_id, locked.grantee_id],
-            payload=_grant_payload(
-                locked,
-                dataset,
-                version=version.number,
-                version_sha256=version.sha256,
-                size=version.size,
-                downloads_remaining=locked.downloads_remaining,
-            ),
-            api_key=_api_key(actor),
-        )
-    return locked, version, entry
+    except BaseException:
+        if handle is not None:
+            handle.close()  # nothing was counted: the file is not served either
+        raise
+    return locked, version, entry, handle

@@ -90,8 +90,29 @@ def test_ten_downloads_against_a_quota_of_three(data_steward, other_analyst) -> 
     _, _ = services.access_request_approve(actor=data_steward, request=request)
     grant = Grant.objects.get(request=request)
 
-    outcomes = _race([lambda: services.grant_download(actor=other_analyst, grant=grant) for _ in range(10)])
+    outcomes = _race(
+        [lambda: services.grant_download(actor=other_analyst, grant=grant)[3].close() for _ in range(10)]
+    )
     assert outcomes.count("ok") == 3
     assert outcomes.count("quota_exhausted") == 7
     assert LedgerEntry.objects.filter(kind="data.downloaded").count() == 3
     assert Grant.objects.get(pk=grant.pk).downloads_remaining == 0
+
+
+def test_two_open_requests_at_once_by_one_member_make_one_grant(data_steward, other_analyst) -> None:
+    dataset = published(data_steward, tier="open")
+
+    def submit() -> None:
+        services.access_request_submit(
+            actor=other_analyst,
+            dataset=dataset,
+            purpose="research",
+            justification="Benchmarking.",
+            duration_days=30,
+            accepted_terms_version=1,
+        )
+
+    outcomes = _race([submit, submit])
+    assert sorted(outcomes) == ["already_granted", "ok"]
+    assert Grant.objects.filter(dataset=dataset, grantee_id=other_analyst.member_id).count() == 1
+    assert LedgerEntry.objects.filter(kind="access.granted").count() == 1

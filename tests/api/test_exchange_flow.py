@@ -497,12 +497,11 @@ def test_request_and_grant_lists_stay_flat(
     client_for, data_steward, page_size, django_assert_num_queries
 ) -> None:
     dataset = published(data_steward, tier="open")
-    requester = UserFactory(member=MemberFactory(), member_role="analyst")
     from exchange import services
 
-    for _ in range(page_size):
+    for _ in range(page_size):  # one member holds one live grant per dataset: a requester each
         services.access_request_submit(
-            actor=requester,
+            actor=UserFactory(member=MemberFactory(), member_role="analyst"),
             dataset=dataset,
             purpose="research",
             justification="j",

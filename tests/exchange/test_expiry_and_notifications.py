@@ -476,7 +476,9 @@ def test_a_recorded_expiry_stops_a_stream_in_progress(
 
     grant = _granted(client_for, data_steward, other_analyst, restricted, django_capture_on_commit_callbacks)
     version = restricted.versions.get()
-    stream = version_stream(grant_id=grant.pk, version=version, chunk_bytes=1024, check_every=1)
+    handle = version.file.storage.open(version.file.name, "rb")
+    stream = version_stream(grant_id=grant.pk, handle=handle, chunk_bytes=1024, check_every=1)
     first = next(stream)
     Grant.objects.filter(pk=grant.pk).update(expired_at=timezone.now())
     assert len(first) + sum(len(chunk) for chunk in stream) < version.size
+    assert handle.closed
