@@ -96,6 +96,41 @@ def _latest_version(dataset: Dataset) -> DatasetVersion | None:
     return dataset.versions.filter(withdrawn_at__isnull=True).order_by("-number").first()
 
 
+def _decision_binding(
+    *,
+    dataset: Dataset,
+    policy_hash: str,
+    purpose: str,
+    approvers: Iterable[int | None],
+    decided_by: User | None,
+    grant_id: int | None = None,
+) -> dict[str, Any]:
+    """The fields every decision receipt binds (access.granted, access.approved, access.rejected,
+    access.withdrawn, access.revoked), so each one proves the same facts: the grant id where one exists,
+    the hash of the policy in force ("" when the dataset has none), the checksum of the dataset's latest
+    version not withdrawn ("" when there is none), the grade, the purpose, the user ids of the approvals
+    given so far (in the order given, none skipped) and the user id of who made this decision (0 for
+    none). Integers, strings and lists of integers only, as the ledger's canonical encoding requires."""
+    latest = _latest_version(dataset)
+    binding: dict[str, Any] = {
+        "policy_hash": policy_hash,
+        "version_sha256": latest.sha256 if latest else "",
+        "grade": dataset.grade,
+        "purpose": purpose,
+        "approvers": [pk for pk in approvers if pk],
+        "decided_by": decided_by.pk if decided_by is not None else 0,
+    }
+    if grant_id is not None:
+        binding["grant"] = grant_id
+    return binding
+
+
+def _policy_hash_in_force(dataset: Dataset) -> str:
+    """The hash of `dataset`'s current policy, "" when it has none."""
+    policy = _policy_of(dataset)
+    return policies.policy_hash(policy, dataset_id=dataset.pk) if policy is not None else ""
+
+
 def _notify_after_commit(task_name: str, *args: int | str) -> None:
     """Queue the notice task `task_name` of exchange.tasks with `args` once the current transaction
     commits; never if it rolls back. A failure to queue (broker down) is logged, not raised: the change

@@ -15,9 +15,11 @@ from exchange import policies
 from exchange.models import UNDECIDED_STATES, AccessPolicy, AccessRequest, Dataset, Grant, RequestState, Tier
 from exchange.services._common import (
     _api_key,
+    _decision_binding,
     _invalid,
     _latest_version,
     _notify_after_commit,
+    _policy_hash_in_force,
     _policy_of,
     _refuse,
     _steward_of_owner,
@@ -89,15 +91,19 @@ def _grant_create(
         actor,
         request,
         dataset,
-        grant=grant.pk,
-        policy_hash=digest,
         policy_revision=policy.revision,
-        version_sha256=grant.version_sha256,
         valid_from=format_time(grant.valid_from),
         valid_until=format_time(grant.valid_until),
         download_quota=quota,
         price_credits=policy.price_credits,
-        approvers=approvers,
+        **_decision_binding(
+            dataset=dataset,
+            policy_hash=digest,
+            purpose=request.purpose,
+            approvers=approvers,
+            decided_by=actor,
+            grant_id=grant.pk,
+        ),
     )
     return grant, entry
 
@@ -309,9 +315,14 @@ def access_request_approve(
                 locked,
                 dataset,
                 stage="steward",
-                policy_hash=policies.policy_hash(policy, dataset_id=dataset.pk),
-                approvers=[actor.pk],
                 reason=reason,
+                **_decision_binding(
+                    dataset=dataset,
+                    policy_hash=policies.policy_hash(policy, dataset_id=dataset.pk),
+                    purpose=locked.purpose,
+                    approvers=[actor.pk],
+                    decided_by=actor,
+                ),
             )
         else:
             _refuse_if_granted(dataset_id=dataset.pk, member_id=locked.requester_member_id, now=now)
@@ -342,6 +353,7 @@ def access_request_reject(
         if state not in UNDECIDED_STATES or (state == RequestState.PENDING and not is_steward):
             raise _illegal("reject", state)
         now = timezone.now()
+        approvers = [locked.steward_decided_by_id] if state == RequestState.STEWARD_APPROVED else []
         if state == RequestState.PENDING or not is_security:
             locked.steward_decided_by, locked.steward_decided_at = actor, now
         else:
@@ -351,7 +363,19 @@ def access_request_reject(
         locked.closed_at = now
         locked.save()
         entry = _append_request_entry(
-            "access.rejected", actor, locked, locked.dataset, stage=state, reason=reason
+            "access.rejected",
+            actor,
+            locked,
+            locked.dataset,
+            stage=state,
+            reason=reason,
+            **_decision_binding(
+                dataset=locked.dataset,
+                policy_hash=_policy_hash_in_force(locked.dataset),
+                purpose=locked.purpose,
+                approvers=approvers,
+                decided_by=actor,
+            ),
         )
         _notify_after_commit("send_decision_notice_task", locked.pk, locked.state)
     return locked, entry
@@ -378,6 +402,18 @@ def access_request_withdraw(
         locked.decision_reason = (reason or "").strip()
         locked.save()
         entry = _append_request_entry(
-            "access.withdrawn", actor, locked, locked.dataset, stage=previous, reason=locked.decision_reason
+            "access.withdrawn",
+            actor,
+            locked,
+            locked.dataset,
+            stage=previous,
+            reason=locked.decision_reason,
+            **_decision_binding(
+                dataset=locked.dataset,
+                policy_hash=_policy_hash_in_force(locked.dataset),
+                purpose=locked.purpose,
+                approvers=[locked.steward_decided_by_id] if previous == RequestState.STEWARD_APPROVED else [],
+                decided_by=actor,
+            ),
         )
     return locked, entry

@@ -19,6 +19,7 @@ from exchange import policies
 from exchange.models import Dataset, DatasetVersion, Grant
 from exchange.services._common import (
     _api_key,
+    _decision_binding,
     _invalid,
     _latest_version,
     _notify_after_commit,
@@ -58,7 +59,7 @@ def _grant_permissions_sync(*, grant: Grant, now: datetime) -> None:
             remove_perm(codename, group, dataset)
 
 
-def _grant_payload(grant: Grant, dataset: Dataset, **extra: Any) -> dict[str, Any]:
+def _grant_payload(grant: Grant, dataset: Dataset, /, **extra: Any) -> dict[str, Any]:
     return {
         "grant": grant.pk,
         "request": grant.request_id,
@@ -84,7 +85,7 @@ def grant_revoke(*, actor: User, grant: Grant, reason: str) -> tuple[Grant, Ledg
     if not reason:
         raise _invalid("reason", "reason_required", "A reason is required to revoke a grant.")
     with transaction.atomic():
-        locked = Grant.objects.select_for_update().get(pk=grant.pk)
+        locked = Grant.objects.select_for_update(of=("self",)).select_related("request").get(pk=grant.pk)
         now = timezone.now()
         state = locked.state_at(now)
         if state in ("revoked", "expired"):
@@ -98,7 +99,20 @@ def grant_revoke(*, actor: User, grant: Grant, reason: str) -> tuple[Grant, Ledg
             subject_type="grant",
             subject_id=locked.pk,
             members=[dataset.owner_id, locked.grantee_id],
-            payload=_grant_payload(locked, dataset, reason=reason),
+            payload=_grant_payload(
+                locked,
+                dataset,
+                reason=reason,
+                # The policy in force for a grant is the one it was given under.
+                **_decision_binding(
+                    dataset=dataset,
+                    policy_hash=locked.policy_hash,
+                    purpose=locked.purpose,
+                    approvers=[locked.request.steward_decided_by_id, locked.request.officer_decided_by_id],
+                    decided_by=actor,
+                    grant_id=locked.pk,
+                ),
+            ),
             api_key=_api_key(actor),
         )
         _notify_after_commit("send_revocation_notice_task", locked.pk)

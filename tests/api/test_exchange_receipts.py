@@ -1,0 +1,166 @@
+"""Every decision receipt binds the same facts (issue 4): the grant id where one exists, the hash of the
+policy in force, the latest version's checksum, the grade, the purpose, the approvers and the decider."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pytest
+
+from exchange import policies
+from exchange.models import AccessRequest, Grant
+from ledger.models import LedgerEntry
+from tests.exchange.support import CONTENT, published
+
+pytestmark = pytest.mark.django_db
+
+BINDING = {"policy_hash", "version_sha256", "grade", "purpose", "approvers", "decided_by"}
+SHA = hashlib.sha256(CONTENT).hexdigest()
+
+
+@pytest.fixture(autouse=True)
+def _media(settings, tmp_path) -> None:
+    settings.MEDIA_ROOT = tmp_path / "media"
+
+
+def _request(client, dataset) -> int:
+    body = {
+        "dataset": dataset.pk,
+        "purpose": "quality_benchmarking",
+        "justification": "Benchmark our bearings.",
+        "duration_days": 30,
+        "accepted_terms_version": 1,
+    }
+    response = client.post("/api/v1/access-requests/", body, format="json")
+    assert response.status_code == 201, response.content
+    return response.json()["request"]["id"]
+
+
+def _payload(kind: str) -> dict:
+    return json.loads(bytes(LedgerEntry.objects.get(kind=kind).canonical))["payload"]
+
+
+def _hash(dataset) -> str:
+    dataset.refresh_from_db()
+    return policies.policy_hash(dataset.policy, dataset_id=dataset.pk)
+
+
+def _assert_bound(
+    payload: dict, *, dataset, approvers: list[int], decided_by: int, grant: int | None
+) -> None:
+    assert payload.keys() >= BINDING
+    assert payload["policy_hash"] == _hash(dataset)
+    assert payload["version_sha256"] == SHA
+    assert (payload["grade"], payload["purpose"]) == (dataset.grade, "quality_benchmarking")
+    assert payload["approvers"] == approvers
+    assert payload["decided_by"] == decided_by
+    if grant is None:
+        assert "grant" not in payload
+    else:
+        assert payload["grant"] == grant
+
+
+def test_granted_receipt_binds_grant_policy_version_grade_purpose_and_approvers(
+    client_for, data_steward, other_analyst
+) -> None:
+    dataset = published(data_steward, tier="restricted")
+    request_id = _request(client_for(other_analyst), dataset)
+    client_for(data_steward).post(f"/api/v1/access-requests/{request_id}/approve/")
+    grant = Grant.objects.get(request_id=request_id)
+    _assert_bound(
+        _payload("access.granted"),
+        dataset=dataset,
+        approvers=[data_steward.pk],
+        decided_by=data_steward.pk,
+        grant=grant.pk,
+    )
+
+
+def test_rejected_receipt_is_bound(client_for, data_steward, other_analyst) -> None:
+    dataset = published(data_steward, tier="restricted")
+    request_id = _request(client_for(other_analyst), dataset)
+    response = client_for(data_steward).post(
+        f"/api/v1/access-requests/{request_id}/reject/", {"reason": "Competitor."}, format="json"
+    )
+    assert response.status_code == 200, response.content
+    _assert_bound(
+        _payload("access.rejected"), dataset=dataset, approvers=[], decided_by=data_steward.pk, grant=None
+    )
+
+
+def test_rejected_by_the_officer_binds_the_steward_approval(
+    client_for, data_steward, other_analyst, security_officer
+) -> None:
+    dataset = published(data_steward, tier="confidential")
+    request_id = _request(client_for(other_analyst), dataset)
+    client_for(data_steward).post(f"/api/v1/access-requests/{request_id}/approve/")
+    response = client_for(security_officer).post(
+        f"/api/v1/access-requests/{request_id}/reject/", {"reason": "Too sensitive."}, format="json"
+    )
+    assert response.status_code == 200, response.content
+    _assert_bound(
+        _payload("access.rejected"),
+        dataset=dataset,
+        approvers=[data_steward.pk],
+        decided_by=security_officer.pk,
+        grant=None,
+    )
+
+
+def test_steward_approval_receipt_is_bound(client_for, data_steward, other_analyst) -> None:
+    dataset = published(data_steward, tier="confidential")
+    request_id = _request(client_for(other_analyst), dataset)
+    response = client_for(data_steward).post(f"/api/v1/access-requests/{request_id}/approve/")
+    assert response.json()["request"]["state"] == "steward_approved"
+    _assert_bound(
+        _payload("access.approved"),
+        dataset=dataset,
+        approvers=[data_steward.pk],
+        decided_by=data_steward.pk,
+        grant=None,
+    )
+
+
+def test_withdrawal_receipt_is_bound(client_for, data_steward, other_analyst) -> None:
+    dataset = published(data_steward, tier="confidential")
+    request_id = _request(client_for(other_analyst), dataset)
+    client_for(data_steward).post(f"/api/v1/access-requests/{request_id}/approve/")
+    response = client_for(other_analyst).post(f"/api/v1/access-requests/{request_id}/withdraw/")
+    assert response.json()["request"]["state"] == "withdrawn"
+    _assert_bound(
+        _payload("access.withdrawn"),
+        dataset=dataset,
+        approvers=[data_steward.pk],
+        decided_by=other_analyst.pk,
+        grant=None,
+    )
+
+
+def test_revocation_receipt_is_bound(client_for, data_steward, other_analyst) -> None:
+    dataset = published(data_steward, tier="restricted")
+    request_id = _request(client_for(other_analyst), dataset)
+    client_for(data_steward).post(f"/api/v1/access-requests/{request_id}/approve/")
+    grant = Grant.objects.get(request_id=request_id)
+    response = client_for(data_steward).post(
+        f"/api/v1/grants/{grant.pk}/revoke/", {"reason": "Contract ended."}, format="json"
+    )
+    assert response.status_code == 200, response.content
+    payload = _payload("access.revoked")
+    _assert_bound(
+        payload, dataset=dataset, approvers=[data_steward.pk], decided_by=data_steward.pk, grant=grant.pk
+    )
+    assert payload["policy_hash"] == grant.policy_hash
+
+
+def test_receipt_of_a_dataset_without_versions_binds_an_empty_checksum(
+    client_for, data_steward, other_analyst
+) -> None:
+    dataset = published(data_steward, tier="restricted")
+    dataset.versions.update(withdrawn_at=dataset.created_at)
+    request_id = _request(client_for(other_analyst), dataset)
+    client_for(data_steward).post(
+        f"/api/v1/access-requests/{request_id}/reject/", {"reason": "Nothing to share."}, format="json"
+    )
+    assert _payload("access.rejected")["version_sha256"] == ""
+    assert AccessRequest.objects.get(pk=request_id).state == "rejected"
