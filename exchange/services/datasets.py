@@ -210,9 +210,14 @@ def dataset_version_add(
     The file is read twice in chunks (once to hash and measure, once by the storage backend), never whole
     into memory; it reaches storage only after it passed every check. Raises UploadTooLarge (413) past
     EXCHANGE["MAX_UPLOAD_BYTES"], ValidationFailed(checksum_mismatch) when `declared_sha256` differs,
-    `empty_file`, `invalid_media_type`; Conflict(dataset_withdrawn). Nothing is stored or written then.
+    `empty_file`, `invalid_media_type`, `core_data_not_offered` (a Level 3 dataset is offered as metadata
+    only: it never holds a file); Conflict(dataset_withdrawn). Nothing is stored or written then.
     """
     _own_dataset_manager(actor, dataset)
+    if int(dataset.grade) == Grade.LEVEL_3:
+        raise _invalid(
+            "file", "core_data_not_offered", "Level 3 (core) data is offered as metadata only: no files."
+        )
     if dataset.status != DatasetStatus.LISTED:
         raise Conflict("The dataset is withdrawn.", code="dataset_withdrawn", current_state=dataset.status)
     media_type = (media_type or "application/octet-stream").strip().lower()

@@ -17,7 +17,7 @@ from django.utils import timezone
 from exchange.models import AccessRequest, DatasetVersion, Grant
 from ledger.models import LedgerEntry
 from tests.api.test_problems import assert_problem
-from tests.exchange.support import CONTENT, published
+from tests.exchange.support import CONTENT, published, register
 from tests.factories import MemberFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -311,6 +311,18 @@ def test_upload_refusals_store_nothing(client_for, data_steward, settings, tmp_p
     assert_problem(response, 413, "upload_too_large")
     assert _state() == before
     assert sorted((tmp_path / "media").rglob("*")) == files_before
+
+
+def test_core_dataset_refuses_every_version_upload(client_for, data_steward, tmp_path) -> None:
+    core = register(data_steward, grade=3)
+    before = _state()
+    upload = SimpleUploadedFile("recipe.csv", b"a,b\n1,2\n", content_type="text/csv")
+    response = client_for(data_steward).post(
+        f"/api/v1/datasets/{core.pk}/versions/", {"file": upload}, format="multipart"
+    )
+    assert_problem(response, 400, "core_data_not_offered")
+    assert _state() == before
+    assert not [path for path in (tmp_path / "media").rglob("*") if path.is_file()]
 
 
 def test_new_version_never_overwrites(client_for, data_steward, tmp_path) -> None:

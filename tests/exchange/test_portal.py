@@ -160,6 +160,17 @@ def test_core_data_is_metadata_only(data_steward: Any, other_analyst: Any) -> No
     assert "metadata only" in page and "Request access" not in page
 
 
+def test_core_dataset_refuses_a_version_upload_in_the_portal(data_steward: Any) -> None:
+    core = register(data_steward, grade=3, title="Core recipes")
+    entries = LedgerEntry.objects.count()
+    upload = SimpleUploadedFile("recipe.csv", b"a,b\n1,2\n", content_type="text/csv")
+    response = as_user(data_steward).post(
+        reverse("portal:dataset-version-upload", args=[core.pk]), {"file": upload}
+    )
+    assert response.status_code == 400 and "metadata only" in text(response)
+    assert not core.versions.exists() and LedgerEntry.objects.count() == entries
+
+
 def test_unknown_dataset_is_404(analyst: Any) -> None:
     assert as_user(analyst).get(reverse("portal:dataset-detail", args=[999999])).status_code == 404
 
