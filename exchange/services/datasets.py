@@ -19,12 +19,15 @@ from consortium.models import Cluster, Member, Sector, User
 from consortium.roles import Capability, can
 from exchange import policies
 from exchange.models import (
+    UNDECIDED_STATES,
     AccessPolicy,
+    AccessRequest,
     DataDomain,
     Dataset,
     DatasetStatus,
     DatasetVersion,
     Grade,
+    RequestState,
     Rights,
     Tier,
     UpdateFrequency,
@@ -35,11 +38,15 @@ from exchange.services._common import (
     UploadTooLarge,
     _api_key,
     _choice,
+    _decision_binding,
     _invalid,
+    _notify_after_commit,
     _own_dataset_manager,
     _own_manager,
+    _policy_hash_in_force,
     exchange_setting,
 )
+from exchange.services.access_requests import _append_request_entry
 from ledger.services import ledger_append
 
 
@@ -160,7 +167,10 @@ def dataset_register(
 
 def dataset_withdraw(*, actor: User, dataset: Dataset, reason: str) -> Dataset:
     """listed -> withdrawn, with a reason; the record and its versions stay. Its grants stop working at
-    once (the engine refuses a withdrawn dataset). Conflict(illegal_transition) if already withdrawn."""
+    once (the engine refuses a withdrawn dataset). Every undecided request for it (pending or
+    steward_approved) becomes withdrawn with its own `access.withdrawn` entry (bound like every decision)
+    in the same transaction, and its requester is told after commit. Conflict(illegal_transition) if
+    already withdrawn; nothing is written then."""
     _own_dataset_manager(actor, dataset)
     reason = (reason or "").strip()
     if not reason:
@@ -184,7 +194,47 @@ def dataset_withdraw(*, actor: User, dataset: Dataset, reason: str) -> Dataset:
             payload={"dataset": locked.pk, "grade": locked.grade, "reason": reason},
             api_key=_api_key(actor),
         )
+        _close_undecided_requests(actor=actor, dataset=locked, reason=reason)
     return locked
+
+
+def _close_undecided_requests(*, actor: User, dataset: Dataset, reason: str) -> None:
+    """Withdraw every undecided request for `dataset` (locked, in the caller's transaction) on behalf of
+    its withdrawal: one `access.withdrawn` entry each, and a decision notice to each requester after
+    commit. A request decided meanwhile is no longer undecided once its lock is taken, so it is skipped."""
+    policy_hash = _policy_hash_in_force(dataset)
+    now = timezone.now()
+    note = f"The owner withdrew the dataset: {reason}"
+    undecided = (
+        AccessRequest.objects.select_for_update(of=("self",))
+        .filter(dataset_id=dataset.pk, state__in=UNDECIDED_STATES)
+        .order_by("pk")
+    )
+    for request in undecided:
+        previous = request.state
+        request.state = RequestState.WITHDRAWN
+        request.closed_at = now
+        request.decision_reason = note
+        request.save(update_fields=["state", "closed_at", "decision_reason"])
+        _append_request_entry(
+            "access.withdrawn",
+            actor,
+            request,
+            dataset,
+            stage=previous,
+            reason=note,
+            cause="dataset_withdrawn",
+            **_decision_binding(
+                dataset=dataset,
+                policy_hash=policy_hash,
+                purpose=request.purpose,
+                approvers=[request.steward_decided_by_id]
+                if previous == RequestState.STEWARD_APPROVED
+                else [],
+                decided_by=actor,
+            ),
+        )
+        _notify_after_commit("send_decision_notice_task", request.pk, request.state)
 
 
 def _chunks(file: Any, size: int) -> Iterable[bytes]:

@@ -23,7 +23,7 @@ from exchange.models import AccessRequest, Grant
 from ledger.models import LedgerEntry
 from tests.api.test_problems import assert_problem
 from tests.exchange.support import published
-from tests.factories import UserFactory
+from tests.factories import MemberFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -482,3 +482,44 @@ def test_a_recorded_expiry_stops_a_stream_in_progress(
     Grant.objects.filter(pk=grant.pk).update(expired_at=timezone.now())
     assert len(first) + sum(len(chunk) for chunk in stream) < version.size
     assert handle.closed
+
+
+def test_withdrawing_a_dataset_closes_its_undecided_requests(
+    client_for, data_steward, other_analyst, mailoutbox, django_capture_on_commit_callbacks
+) -> None:
+    dataset = published(data_steward, tier="confidential")
+    third = UserFactory(member=MemberFactory(), member_role="analyst", email="third@firm.example")
+    fourth = UserFactory(member=MemberFactory(), member_role="analyst", email="fourth@firm.example")
+    owner = client_for(data_steward)
+    with django_capture_on_commit_callbacks(execute=True):
+        approved = _submit(client_for(other_analyst), dataset)
+        assert owner.post(f"/api/v1/access-requests/{approved.pk}/approve/").status_code == 200
+        pending = _submit(client_for(third), dataset)
+        rejected = _submit(client_for(fourth), dataset)
+        response = owner.post(
+            f"/api/v1/access-requests/{rejected.pk}/reject/", {"reason": "No."}, format="json"
+        )
+        assert response.status_code == 200, response.content
+    mailoutbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = owner.post(
+            f"/api/v1/datasets/{dataset.pk}/withdraw/", {"reason": "Retired."}, format="json"
+        )
+        assert response.status_code == 200, response.content
+        assert not mailoutbox  # notices go out after commit only
+    states = {r.pk: r.state for r in AccessRequest.objects.filter(dataset=dataset)}
+    assert states == {approved.pk: "withdrawn", pending.pk: "withdrawn", rejected.pk: "rejected"}
+    entries = _entries("access.withdrawn", "access_request")
+    assert [e.subject_id for e in entries] == [str(approved.pk), str(pending.pk)]
+    payloads = [json.loads(bytes(e.canonical))["payload"] for e in entries]
+    assert [p["stage"] for p in payloads] == ["steward_approved", "pending"]
+    assert {p["cause"] for p in payloads} == {"dataset_withdrawn"}
+    assert [p["approvers"] for p in payloads] == [[data_steward.pk], []]
+    assert {p["decided_by"] for p in payloads} == {data_steward.pk}
+    assert all(e.actor_user_id == data_steward.pk for e in entries)
+    assert sorted(m.to[0] for m in mailoutbox) == sorted([REQUESTER, "third@firm.example"])
+    assert all(m.subject.endswith(": withdrawn") and "Retired." in m.body for m in mailoutbox)
+    # Nothing is left undecided on a withdrawn dataset.
+    assert not AccessRequest.objects.filter(
+        dataset=dataset, state__in=["pending", "steward_approved"]
+    ).exists()
