@@ -258,10 +258,15 @@ def dataset_version_add(
     `dataset.version_added` with its SHA-256 and size.
 
     The file is read twice in chunks (once to hash and measure, once by the storage backend), never whole
-    into memory; it reaches storage only after it passed every check. Raises UploadTooLarge (413) past
-    EXCHANGE["MAX_UPLOAD_BYTES"], ValidationFailed(checksum_mismatch) when `declared_sha256` differs,
-    `empty_file`, `invalid_media_type`, `core_data_not_offered` (a Level 3 dataset is offered as metadata
-    only: it never holds a file); Conflict(dataset_withdrawn). Nothing is stored or written then.
+    into memory; it reaches storage only after it passed every check, and is deleted again when anything
+    after that fails, the commit included (a caller's enclosing transaction rolling back later is the
+    caller's to clean up). The dataset's status is checked again on its locked row, so a withdrawal that
+    commits first wins.
+
+    Raises UploadTooLarge (413) past EXCHANGE["MAX_UPLOAD_BYTES"], ValidationFailed(checksum_mismatch)
+    when `declared_sha256` differs, `empty_file`, `invalid_media_type`, `core_data_not_offered` (a
+    Level 3 dataset is offered as metadata only: it never holds a file); Conflict(dataset_withdrawn).
+    Nothing is stored or written then.
     """
     _own_dataset_manager(actor, dataset)
     if int(dataset.grade) == Grade.LEVEL_3:
@@ -292,43 +297,55 @@ def dataset_version_add(
                 "sha256", "checksum_mismatch", f"The declared SHA-256 does not match the file's ({digest})."
             )
     file.seek(0)
-    with transaction.atomic():
-        # The dataset row lock numbers versions one at a time; the unique constraint backs it up.
-        Dataset.objects.select_for_update().get(pk=dataset.pk)
-        number = (dataset.versions.aggregate(last=Max("number"))["last"] or 0) + 1
-        version = DatasetVersion(
-            dataset=dataset,
-            number=number,
-            filename=filename,
-            sha256=digest,
-            size=size,
-            media_type=media_type,
-            created_by=actor,
-            created_at=timezone.now(),
-        )
-        version.file.save(filename, file, save=False)
-        try:
+    stored: DatasetVersion | None = None
+    try:
+        with transaction.atomic():
+            # The dataset row lock numbers versions one at a time (the unique constraint backs it up) and
+            # orders this upload with a withdrawal: the status read under the lock is the one that counts.
+            locked = Dataset.objects.select_for_update().get(pk=dataset.pk)
+            _refuse_unless_listed(locked)
+            number = (locked.versions.aggregate(last=Max("number"))["last"] or 0) + 1
+            version = DatasetVersion(
+                dataset=locked,
+                number=number,
+                filename=filename,
+                sha256=digest,
+                size=size,
+                media_type=media_type,
+                created_by=actor,
+                created_at=timezone.now(),
+            )
+            version.file.save(filename, file, save=False)
+            stored = version
             version.save()
             ledger_append(
                 kind="dataset.version_added",
                 actor=actor,
                 subject_type="dataset",
-                subject_id=dataset.pk,
-                members=[dataset.owner_id],
+                subject_id=locked.pk,
+                members=[locked.owner_id],
                 payload={
-                    "dataset": dataset.pk,
+                    "dataset": locked.pk,
                     "version": number,
                     "sha256": digest,
                     "size": size,
                     "media_type": media_type,
-                    "grade": dataset.grade,
+                    "grade": locked.grade,
                 },
                 api_key=_api_key(actor),
             )
-        except BaseException:
-            version.file.storage.delete(version.file.name)
-            raise
+    except BaseException:
+        # Whatever failed, the commit included, no row points at the stored file: it goes too.
+        if stored is not None:
+            stored.file.storage.delete(stored.file.name)
+        raise
     return version
+
+
+def _refuse_unless_listed(dataset: Dataset) -> None:
+    """Conflict(dataset_withdrawn) unless `dataset` (read under its row lock by the caller) is listed."""
+    if dataset.status != DatasetStatus.LISTED:
+        raise Conflict("The dataset is withdrawn.", code="dataset_withdrawn", current_state=dataset.status)
 
 
 def dataset_version_withdraw(*, actor: User, version: DatasetVersion, reason: str) -> DatasetVersion:
@@ -443,7 +460,8 @@ def policy_set(
             reasons=[{"code": reason.code, "message": reason.message} for reason in reasons],
         )
     with transaction.atomic():
-        Dataset.objects.select_for_update().get(pk=dataset.pk)
+        # A withdrawal that committed after the check above wins: re-check under the row lock.
+        _refuse_unless_listed(Dataset.objects.select_for_update().get(pk=dataset.pk))
         current = AccessPolicy.objects.filter(dataset=dataset).first()
         now = timezone.now()
         if current is None:
