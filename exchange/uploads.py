@@ -5,6 +5,9 @@ counts each file's bytes and raises services.UploadTooLarge (413) as soon as one
 EXCHANGE["MAX_UPLOAD_BYTES"], so the handlers after it (memory, temporary file) never receive more than
 the limit plus one chunk and nothing reaches storage. The service checks the size again for callers that
 do not go through HTTP.
+
+A version is one file: `refuse_several_files` turns away a multipart body carrying more than one (under
+any field names), which Django would otherwise reduce silently to the last one of a field.
 """
 
 from __future__ import annotations
@@ -13,7 +16,9 @@ from typing import Any
 
 from django.core.files.uploadhandler import FileUploadHandler
 from django.http import HttpRequest
+from django.utils.datastructures import MultiValueDict
 
+from consortium.errors import ValidationFailed
 from exchange import services
 
 
@@ -45,3 +50,12 @@ class MaxUploadSizeHandler(FileUploadHandler):
 def limit_upload_size(request: HttpRequest) -> None:
     """Put MaxUploadSizeHandler first on `request`; call it before anything reads the request body."""
     request.upload_handlers.insert(0, MaxUploadSizeHandler(request))
+
+
+def refuse_several_files(files: MultiValueDict) -> None:
+    """Raise ValidationFailed(one_file_only), naming the count, when `files` (a request's FILES) holds more
+    than one uploaded file in all; do nothing for one file or none (the form or serializer asks for it)."""
+    count = sum(len(files.getlist(name)) for name in files)
+    if count > 1:
+        message = f"Upload one file per version; this request carries {count}."
+        raise ValidationFailed(message, code="one_file_only", errors={"file": [message]}, files=count)

@@ -36,7 +36,7 @@ from exchange.forms import (
     VersionUploadForm,
 )
 from exchange.models import UNDECIDED_STATES, AccessRequest, Dataset, Grade, Grant, RequestState, Tier
-from exchange.uploads import limit_upload_size
+from exchange.uploads import limit_upload_size, refuse_several_files
 
 REQUEST_DECISIONS = {
     "approve": services.access_request_approve,
@@ -253,6 +253,7 @@ def _dataset_version_upload(request: HttpRequest, pk: int) -> HttpResponse:
     if form.is_valid():
         upload = form.cleaned_data["file"]
         try:
+            refuse_several_files(request.FILES)
             version = services.dataset_version_add(
                 actor=request.user,
                 dataset=dataset,

@@ -29,7 +29,7 @@ from exchange import selectors, services
 from exchange.api import serializers as s
 from exchange.api.filters import AccessRequestFilter, DatasetFilter, GrantFilter
 from exchange.models import AccessRequest, Dataset, Grant
-from exchange.uploads import limit_upload_size
+from exchange.uploads import limit_upload_size, refuse_several_files
 
 
 class ExchangeAPIMixin:
@@ -163,6 +163,7 @@ class DatasetViewSet(
             versions = selectors.version_list_for(user=request.user, dataset_pk=pk, api_key=self.api_key)
             return Response(s.VersionSerializer(versions, many=True).data)
         dataset = self.get_object()
+        refuse_several_files(request.FILES)
         body = s.VersionUploadSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         upload = body.validated_data["file"]

@@ -325,6 +325,21 @@ def test_core_dataset_refuses_every_version_upload(client_for, data_steward, tmp
     assert not [path for path in (tmp_path / "media").rglob("*") if path.is_file()]
 
 
+@pytest.mark.parametrize("second_field", ["file", "other"])
+def test_an_upload_with_two_files_is_refused(client_for, data_steward, tmp_path, second_field) -> None:
+    dataset = published(data_steward, tier="open")
+    before, files = _state(), sorted((tmp_path / "media").rglob("*"))
+    first = SimpleUploadedFile("one.csv", b"a\n1\n", content_type="text/csv")
+    second = SimpleUploadedFile("two.csv", b"a\n2\n", content_type="text/csv")
+    body = {"file": [first, second]} if second_field == "file" else {"file": first, "other": second}
+    response = client_for(data_steward).post(
+        f"/api/v1/datasets/{dataset.pk}/versions/", body, format="multipart"
+    )
+    problem = assert_problem(response, 400, "one_file_only")
+    assert problem["errors"]["file"]
+    assert _state() == before and sorted((tmp_path / "media").rglob("*")) == files
+
+
 def test_new_version_never_overwrites(client_for, data_steward, tmp_path) -> None:
     dataset = published(data_steward, tier="open")
     owner = client_for(data_steward)

@@ -408,6 +408,18 @@ def test_steward_registers_sets_policy_and_uploads_a_version(data_steward: Any) 
     assert "Coolant temperatures" in text(client.get(reverse("portal:my-datasets")))
 
 
+def test_a_portal_upload_with_two_files_is_refused(data_steward: Any) -> None:
+    dataset = register(data_steward)
+    set_policy(data_steward, dataset)
+    entries = LedgerEntry.objects.count()
+    files = [SimpleUploadedFile(f"{n}.csv", b"a\n%d\n" % n, content_type="text/csv") for n in (1, 2)]
+    response = as_user(data_steward).post(
+        reverse("portal:dataset-version-upload", args=[dataset.pk]), {"file": files}
+    )
+    assert response.status_code == 400 and "one file per version" in text(response)
+    assert not dataset.versions.exists() and LedgerEntry.objects.count() == entries
+
+
 def test_only_the_owners_steward_sees_the_management_forms(data_steward: Any, other_steward: Any) -> None:
     dataset = register(data_steward)
     set_policy(data_steward, dataset)
