@@ -245,23 +245,23 @@ def _pending_entries(limit: int) -> list[tuple[int, bytes]]:
         )
     state, _ = SequencerState.objects.get_or_create(pk=1)
     with connection.cursor() as cursor:
+        # One statement, so the horizon and the rows come from the same snapshot: a horizon read later
+        # could pass a transaction that committed in between, whose entry this scan did not see.
         cursor.execute(
-            "SELECT e.id, e.leaf_hash, e.txid, pg_snapshot_xmin(pg_current_snapshot())::text::bigint "
-            "FROM ledger_ledgerentry e WHERE e.txid >= %s "
-            "AND NOT EXISTS (SELECT 1 FROM ledger_ledgerleaf l WHERE l.entry_id = e.id) "
-            "ORDER BY e.txid, e.id LIMIT %s",
+            "SELECT h.horizon, e.id, e.leaf_hash, e.txid "
+            "FROM (SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS horizon) h "
+            "LEFT JOIN LATERAL (SELECT n.id, n.leaf_hash, n.txid FROM ledger_ledgerentry n "
+            "WHERE n.txid >= %s AND NOT EXISTS (SELECT 1 FROM ledger_ledgerleaf l WHERE l.entry_id = n.id) "
+            "ORDER BY n.txid, n.id LIMIT %s) e ON true",
             [state.settled_txid, limit],
         )
-        rows = cursor.fetchall()
-        if not rows:
-            cursor.execute("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
-            horizon = cursor.fetchone()[0]
-        else:
-            horizon = rows[0][3]
+        result = cursor.fetchall()
+    horizon = result[0][0]
+    rows = [(entry_id, leaf_hash, txid) for _, entry_id, leaf_hash, txid in result if entry_id is not None]
     settled = min(rows[-1][2], horizon) if len(rows) == limit else horizon
     if settled > state.settled_txid:
         SequencerState.objects.filter(pk=1).update(settled_txid=settled)
-    return [(entry_id, bytes(leaf_hash)) for entry_id, leaf_hash, _, _ in rows]
+    return [(entry_id, bytes(leaf_hash)) for entry_id, leaf_hash, _ in rows]
 
 
 def _integrate(pending: list[tuple[int, bytes]]) -> None:

@@ -16,7 +16,7 @@ from ledger.verification import verify_database
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 PROCESSES = 8
-ENTRIES_PER_PROCESS = 40
+ENTRIES_PER_PROCESS = 80
 
 
 def _appender(worker: int, results: multiprocessing.Queue) -> None:
