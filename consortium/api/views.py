@@ -23,20 +23,10 @@ from rest_framework.views import APIView
 
 from consortium import selectors, services
 from consortium.api import serializers as s
+from consortium.api.actors import APIKeyMixin
 from consortium.api.filters import MemberFilter, UserFilter
 from consortium.models import Cluster, Member, MemberAPIKey, User
 from consortium.roles import capabilities
-
-
-class ConsortiumAPIMixin:
-    """The actor and their key (None for a session), as every selector and service wants them."""
-
-    request: Request
-
-    @property
-    def api_key(self) -> MemberAPIKey | None:
-        auth = getattr(self.request, "auth", None)
-        return auth if isinstance(auth, MemberAPIKey) else None
 
 
 def _database_status() -> dict[str, Any]:
@@ -137,7 +127,7 @@ def _member_action(name: str) -> Any:
     ),
 )
 class MemberViewSet(
-    ConsortiumAPIMixin,
+    APIKeyMixin,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
     mixins.CreateModelMixin,
@@ -208,7 +198,7 @@ class MemberViewSet(
     ),
 )
 class UserViewSet(
-    ConsortiumAPIMixin,
+    APIKeyMixin,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
     mixins.CreateModelMixin,
@@ -273,7 +263,7 @@ class UserViewSet(
     ),
 )
 class APIKeyViewSet(
-    ConsortiumAPIMixin,
+    APIKeyMixin,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
     mixins.CreateModelMixin,
@@ -324,7 +314,7 @@ class ClusterViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     ordering_fields = ["name", "slug"]
 
 
-class MeView(ConsortiumAPIMixin, APIView):
+class MeView(APIKeyMixin, APIView):
     """Who you are here: your account, your member, your role and what it lets you do."""
 
     @extend_schema(responses={200: s.MeSerializer}, summary="The current user")

@@ -23,24 +23,13 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from consortium.api.actors import APIKeyMixin
 from consortium.errors import ValidationFailed
-from consortium.models import MemberAPIKey
 from exchange import selectors, services
 from exchange.api import serializers as s
 from exchange.api.filters import AccessRequestFilter, DatasetFilter, GrantFilter
 from exchange.models import AccessRequest, Dataset, Grant
 from exchange.uploads import limit_upload_size, refuse_several_files
-
-
-class ExchangeAPIMixin:
-    """The actor's API key (None for a session), as every selector and service wants it."""
-
-    request: Request
-
-    @property
-    def api_key(self) -> MemberAPIKey | None:
-        auth = getattr(self.request, "auth", None)
-        return auth if isinstance(auth, MemberAPIKey) else None
 
 
 @extend_schema_view(
@@ -54,7 +43,7 @@ class ExchangeAPIMixin:
     ),
 )
 class DatasetViewSet(
-    ExchangeAPIMixin,
+    APIKeyMixin,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
     mixins.CreateModelMixin,
@@ -254,7 +243,7 @@ def _decision_action(name: str) -> Any:
     ),
 )
 class AccessRequestViewSet(
-    ExchangeAPIMixin,
+    APIKeyMixin,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
     mixins.CreateModelMixin,
@@ -309,9 +298,7 @@ class AccessRequestViewSet(
     list=extend_schema(summary="Grants you may see"),
     retrieve=extend_schema(summary="One grant"),
 )
-class GrantViewSet(
-    ExchangeAPIMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
-):
+class GrantViewSet(APIKeyMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Grants: windows of use with a download quota, revocable at once."""
 
     queryset = Grant.objects.none()
