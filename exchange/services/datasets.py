@@ -144,23 +144,18 @@ def dataset_register(
             created_at=now,
         )
         dataset.sources.set(sources)
-        ledger_append(
-            kind="dataset.registered",
+        _record_dataset_fact(
+            "dataset.registered",
             actor=actor,
-            subject_type="dataset",
-            subject_id=dataset.pk,
-            members=[dataset.owner_id],
-            payload={
-                "dataset": dataset.pk,
+            dataset=dataset,
+            facts={
                 "title": dataset.title,
-                "grade": dataset.grade,
                 "sector": dataset.sector,
                 "data_domain": dataset.data_domain,
                 "personal_information": int(dataset.personal_information),
                 "rights": dataset.rights,
                 "sources": [source.pk for source in sorted(sources, key=lambda s: s.pk)],
             },
-            api_key=_api_key(actor),
         )
     return dataset
 
@@ -185,15 +180,7 @@ def dataset_withdraw(*, actor: User, dataset: Dataset, reason: str) -> Dataset:
         locked.status_changed_at = timezone.now()
         locked.withdrawn_reason = reason
         locked.save(update_fields=["status", "status_changed_at", "withdrawn_reason"])
-        ledger_append(
-            kind="dataset.withdrawn",
-            actor=actor,
-            subject_type="dataset",
-            subject_id=locked.pk,
-            members=[locked.owner_id],
-            payload={"dataset": locked.pk, "grade": locked.grade, "reason": reason},
-            api_key=_api_key(actor),
-        )
+        _record_dataset_fact("dataset.withdrawn", actor=actor, dataset=locked, facts={"reason": reason})
         _close_undecided_requests(actor=actor, dataset=locked, reason=reason)
     return locked
 
@@ -318,21 +305,11 @@ def dataset_version_add(
             version.file.save(filename, file, save=False)
             stored = version
             version.save()
-            ledger_append(
-                kind="dataset.version_added",
+            _record_dataset_fact(
+                "dataset.version_added",
                 actor=actor,
-                subject_type="dataset",
-                subject_id=locked.pk,
-                members=[locked.owner_id],
-                payload={
-                    "dataset": locked.pk,
-                    "version": number,
-                    "sha256": digest,
-                    "size": size,
-                    "media_type": media_type,
-                    "grade": locked.grade,
-                },
-                api_key=_api_key(actor),
+                dataset=locked,
+                facts={"version": number, "sha256": digest, "size": size, "media_type": media_type},
             )
     except BaseException:
         # Whatever failed, the commit included, no row points at the stored file: it goes too.
@@ -373,20 +350,11 @@ def dataset_version_withdraw(*, actor: User, version: DatasetVersion, reason: st
             )
         locked.withdrawn_at, locked.withdrawn_by, locked.withdrawn_reason = timezone.now(), actor, reason
         locked.save(update_fields=["withdrawn_at", "withdrawn_by", "withdrawn_reason"])
-        ledger_append(
-            kind="dataset.version_withdrawn",
+        _record_dataset_fact(
+            "dataset.version_withdrawn",
             actor=actor,
-            subject_type="dataset",
-            subject_id=dataset.pk,
-            members=[dataset.owner_id],
-            payload={
-                "dataset": dataset.pk,
-                "version": locked.number,
-                "sha256": locked.sha256,
-                "grade": dataset.grade,
-                "reason": reason,
-            },
-            api_key=_api_key(actor),
+            dataset=dataset,
+            facts={"version": locked.number, "sha256": locked.sha256, "reason": reason},
         )
     return locked
 
@@ -484,18 +452,24 @@ def policy_set(
         policy.updated_at = now
         policy.save()
         document = policies.policy_document(policy, dataset_id=dataset.pk)
-        ledger_append(
-            kind="dataset.policy_set",
+        _record_dataset_fact(
+            "dataset.policy_set",
             actor=actor,
-            subject_type="dataset",
-            subject_id=dataset.pk,
-            members=[dataset.owner_id],
-            payload={
-                **document,
-                "grade": dataset.grade,
-                "policy_hash": policies.policy_hash(policy, dataset_id=dataset.pk),
-            },
-            api_key=_api_key(actor),
+            dataset=dataset,
+            facts={**document, "policy_hash": policies.policy_hash(policy, dataset_id=dataset.pk)},
         )
     dataset.policy = policy
     return policy
+
+
+def _record_dataset_fact(kind: str, *, actor: User, dataset: Dataset, facts: dict[str, Any]) -> None:
+    """Append a fact about `dataset` (its owner is the party; dataset id and grade always in the payload)."""
+    ledger_append(
+        kind=kind,
+        actor=actor,
+        subject_type="dataset",
+        subject_id=dataset.pk,
+        members=[dataset.owner_id],
+        payload={"dataset": dataset.pk, "grade": dataset.grade, **facts},
+        api_key=_api_key(actor),
+    )
