@@ -8,7 +8,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from exchange.models import UNDECIDED_STATES, AccessRequest, Grant, RequestState
-from exchange.services._common import _notify_after_commit, exchange_setting
+from exchange.services._common import (
+    _decision_binding,
+    _notify_after_commit,
+    _policy_hash_in_force,
+    exchange_setting,
+)
 from exchange.services.access_requests import _lock_request, _request_payload
 from exchange.services.grants import _grant_payload, _grant_permissions_sync
 from ledger.canonical import format_time
@@ -17,7 +22,8 @@ from ledger.services import ledger_append
 
 def access_request_expire_due(*, now: datetime | None = None) -> int:
     """Expire every request undecided for EXCHANGE["REQUEST_EXPIRY_DAYS"] (`access.expired` each, actor
-    none); returns how many. Idempotent: a request already decided is skipped. For the beat task."""
+    none, bound like every decision with decided_by 0: the system decided); returns how many.
+    Idempotent: a request already decided is skipped. For the beat task."""
     now = now or timezone.now()
     cutoff = now - timedelta(days=exchange_setting("REQUEST_EXPIRY_DAYS"))
     count = 0
@@ -38,7 +44,20 @@ def access_request_expire_due(*, now: datetime | None = None) -> int:
                 subject_type="access_request",
                 subject_id=locked.pk,
                 members=[locked.dataset.owner_id, locked.requester_member_id],
-                payload=_request_payload(locked, locked.dataset, stage=previous),
+                payload=_request_payload(
+                    locked,
+                    locked.dataset,
+                    stage=previous,
+                    **_decision_binding(
+                        dataset=locked.dataset,
+                        policy_hash=_policy_hash_in_force(locked.dataset),
+                        purpose=locked.purpose,
+                        approvers=[locked.steward_decided_by_id]
+                        if previous == RequestState.STEWARD_APPROVED
+                        else [],
+                        decided_by=None,
+                    ),
+                ),
             )
             _notify_after_commit("send_decision_notice_task", locked.pk, locked.state)
             count += 1
@@ -47,7 +66,8 @@ def access_request_expire_due(*, now: datetime | None = None) -> int:
 
 def grant_expire_due(*, now: datetime | None = None) -> int:
     """Record the expiry of every grant whose window ended (valid_until <= now), not revoked and not yet
-    recorded: `expired_at` is set and `access.expired` appended (actor none, both members), in one
+    recorded: `expired_at` is set and `access.expired` appended (actor none, both members, bound like
+    every decision: grant id, the policy it was given under, approvers, decided_by 0), in one
     transaction per grant on its locked row. Returns how many. Idempotent: a grant already recorded,
     revoked, or extended meanwhile is skipped, so a second run writes nothing. For the beat task; every
     access checks the window itself (Grant.state_at), so nothing waits for this to refuse a download."""
@@ -56,7 +76,9 @@ def grant_expire_due(*, now: datetime | None = None) -> int:
     due = Grant.objects.filter(expired_at__isnull=True, revoked_at__isnull=True, valid_until__lte=now)
     for pk in due.order_by("pk").values_list("pk", flat=True):
         with transaction.atomic():
-            locked = Grant.objects.select_for_update(of=("self",)).select_related("dataset").get(pk=pk)
+            locked = (
+                Grant.objects.select_for_update(of=("self",)).select_related("dataset", "request").get(pk=pk)
+            )
             if locked.expired_at is not None or locked.revoked_at is not None or locked.valid_until > now:
                 continue
             locked.expired_at = now
@@ -73,6 +95,18 @@ def grant_expire_due(*, now: datetime | None = None) -> int:
                     locked.dataset,
                     valid_until=format_time(locked.valid_until),
                     downloads_remaining=locked.downloads_remaining,
+                    # As for a revocation: the policy in force for a grant is the one it was given under.
+                    **_decision_binding(
+                        dataset=locked.dataset,
+                        policy_hash=locked.policy_hash,
+                        purpose=locked.purpose,
+                        approvers=[
+                            locked.request.steward_decided_by_id,
+                            locked.request.officer_decided_by_id,
+                        ],
+                        decided_by=None,
+                        grant_id=locked.pk,
+                    ),
                 ),
             )
             count += 1

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
-from exchange import policies
+from exchange import policies, services
 from exchange.models import AccessRequest, Grant
 from ledger.models import LedgerEntry
 from tests.exchange.support import CONTENT, published
@@ -164,3 +166,31 @@ def test_receipt_of_a_dataset_without_versions_binds_an_empty_checksum(
     )
     assert _payload("access.rejected")["version_sha256"] == ""
     assert AccessRequest.objects.get(pk=request_id).state == "rejected"
+
+
+def test_expiry_of_an_undecided_request_is_bound_and_decided_by_the_system(
+    client_for, data_steward, other_analyst
+) -> None:
+    dataset = published(data_steward, tier="confidential")
+    request_id = _request(client_for(other_analyst), dataset)
+    client_for(data_steward).post(f"/api/v1/access-requests/{request_id}/approve/")
+    AccessRequest.objects.filter(pk=request_id).update(created_at=timezone.now() - timedelta(days=400))
+    assert services.access_request_expire_due() == 1
+    payload = _payload("access.expired")
+    _assert_bound(payload, dataset=dataset, approvers=[data_steward.pk], decided_by=0, grant=None)
+    assert (payload["request"], payload["stage"]) == (request_id, "steward_approved")
+
+
+def test_expiry_of_a_grant_is_bound_to_the_grant_and_decided_by_the_system(
+    client_for, data_steward, other_analyst
+) -> None:
+    dataset = published(data_steward, tier="restricted")
+    request_id = _request(client_for(other_analyst), dataset)
+    client_for(data_steward).post(f"/api/v1/access-requests/{request_id}/approve/")
+    grant = Grant.objects.get(request_id=request_id)
+    assert services.grant_expire_due(now=grant.valid_until + timedelta(seconds=1)) == 1
+    payload = _payload("access.expired")
+    _assert_bound(payload, dataset=dataset, approvers=[data_steward.pk], decided_by=0, grant=grant.pk)
+    assert payload["policy_hash"] == grant.policy_hash
+    assert payload["downloads_remaining"] == grant.download_quota
+    assert timezone.now() < grant.valid_until  # expired by the beat service's clock, not the test's
