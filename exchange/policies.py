@@ -112,6 +112,16 @@ def member_facts(member: Any) -> MemberFacts:
     )
 
 
+def metadata_only(grade: int) -> bool:
+    """Whether data of `grade` is offered as metadata only (Level 3, core): no policy, request or file."""
+    return not GRADE_RULES[int(grade)].tiers
+
+
+def allows_raw_download(tier: str) -> bool:
+    """Whether a grant of `tier` may take raw downloads: every tier but confidential (on-platform use)."""
+    return tier != Tier.CONFIDENTIAL
+
+
 def effective_grade(declared: int | None, source_grades: Iterable[int]) -> int:
     """The grade a dataset must have: at least the highest of its sources (Level 1 if none is known)."""
     floor = max(source_grades, default=Grade.LEVEL_1)
@@ -154,7 +164,7 @@ def check_policy_consistency(dataset: Any, policy: Any) -> list[Reason]:
     grade = int(dataset.grade)
     rule = GRADE_RULES[grade]
     tier = policy.tier
-    if grade == Grade.LEVEL_3:
+    if metadata_only(grade):
         return [Reason("core_data_not_offered", "Level 3 (core) data is never offered beyond its metadata.")]
     if tier not in Tier.values:
         reasons.append(
@@ -245,7 +255,7 @@ def evaluate(
     reasons: list[Reason] = []
     if dataset.status != DatasetStatus.LISTED:
         return Decision([Reason("dataset_withdrawn", "The dataset has been withdrawn.")])
-    if int(dataset.grade) == Grade.LEVEL_3:
+    if metadata_only(dataset.grade):
         return Decision([Reason("core_data_not_offered", "Level 3 (core) data is offered as metadata only.")])
     if policy is None:
         return Decision([Reason("no_policy", "The owner has not yet set an access policy for this dataset.")])
@@ -273,7 +283,7 @@ def evaluate(
             Reason("duration_over_max", f"The policy allows at most {policy.max_duration_days} days.")
         )
     reasons.extend(_eligibility(facts, policy))
-    if for_download and policy.tier == Tier.CONFIDENTIAL:
+    if for_download and not allows_raw_download(policy.tier):
         reasons.append(Reason("no_raw_download", "Confidential data is used on the platform only."))
     return Decision(reasons)
 

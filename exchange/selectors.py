@@ -20,6 +20,7 @@ from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from consortium.errors import NotFound
+from consortium.models import Member, MemberStatus
 from consortium.roles import Capability, capabilities
 from exchange import policies
 from exchange.models import AccessPolicy, AccessRequest, Dataset, DatasetStatus, DatasetVersion, Grant, Tier
@@ -54,6 +55,27 @@ def dataset_get_for(*, user: Any, pk: Any, api_key: Any = None) -> Dataset:
         return dataset_list_for(user=user, api_key=api_key).get(pk=_int(pk))
     except Dataset.DoesNotExist:
         raise NotFound("No such dataset.") from None
+
+
+def dataset_owner_list_for(*, user: Any, api_key: Any = None) -> QuerySet[Member]:
+    """The members owning a dataset `user` may see, by legal name (the catalog's owner filter)."""
+    visible = dataset_list_for(user=user, api_key=api_key)
+    return Member.objects.filter(pk__in=visible.values("owner_id")).order_by("legal_name")
+
+
+def dataset_derived_list_for(*, user: Any, dataset: Dataset, api_key: Any = None) -> QuerySet[Dataset]:
+    """The datasets derived from `dataset` that `user` may see, by title (its lineage downstream)."""
+    return dataset_list_for(user=user, api_key=api_key).filter(sources=dataset).order_by("title")
+
+
+def policy_member_choices_for(*, user: Any, dataset: Dataset) -> QuerySet[Member]:
+    """Members a policy of `dataset` may name on its allow or deny list: active ones other than the
+    owner, by legal name. Only the owner's people choose among them: none for anyone else."""
+    if user.member_id is None or user.member_id != dataset.owner_id:
+        return Member.objects.none()
+    return (
+        Member.objects.filter(status=MemberStatus.ACTIVE).exclude(pk=dataset.owner_id).order_by("legal_name")
+    )
 
 
 @dataclass(frozen=True)
@@ -154,6 +176,11 @@ def grant_get_for(*, user: Any, pk: Any, api_key: Any = None) -> Grant:
         return grant_list_for(user=user, api_key=api_key).get(pk=_int(pk))
     except Grant.DoesNotExist:
         raise NotFound("No such grant.") from None
+
+
+def grant_of_request_for(*, user: Any, request: AccessRequest, api_key: Any = None) -> Grant | None:
+    """The grant that `request` (which `user` may see) led to, if any and if `user` may see it."""
+    return grant_list_for(user=user, api_key=api_key).filter(request_id=request.pk).first()
 
 
 def request_entries_for(*, user: Any, pk: Any, api_key: Any = None) -> QuerySet[LedgerEntry]:

@@ -20,10 +20,9 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from consortium.errors import NotFound, ServiceError
 from consortium.forms import add_service_error
-from consortium.models import Member, MemberStatus
 from consortium.paging import page_of, query_without_page
 from consortium.roles import Capability, capabilities
-from exchange import selectors, services
+from exchange import policies, selectors, services
 from exchange.api.filters import DatasetFilter
 from exchange.forms import (
     AccessRequestForm,
@@ -35,7 +34,7 @@ from exchange.forms import (
     RequestFilterForm,
     VersionUploadForm,
 )
-from exchange.models import UNDECIDED_STATES, AccessRequest, Dataset, Grade, Grant, RequestState, Tier
+from exchange.models import UNDECIDED_STATES, AccessRequest, Dataset, Grant, RequestState
 from exchange.uploads import limit_upload_size, refuse_several_files
 
 REQUEST_DECISIONS = {
@@ -104,7 +103,7 @@ def catalog(request: HttpRequest) -> HttpResponse:
     """Listed datasets (and the member's own withdrawn ones), searched and filtered as in the API."""
     _require(request, Capability.BROWSE_CATALOG)
     visible = selectors.dataset_list_for(user=request.user)
-    owners = Member.objects.filter(pk__in=visible.values("owner_id")).order_by("legal_name")
+    owners = selectors.dataset_owner_list_for(user=request.user)
     form = CatalogFilterForm(request.GET or None, owners=owners)
     datasets = visible.order_by("-created_at", "-id")
     if form.is_valid():
@@ -123,51 +122,52 @@ def _dataset_page(request: HttpRequest, dataset: Dataset, *, status: int = 200, 
     caps = capabilities(user)
     policy = getattr(dataset, "policy", None)
     owns = user.member_id is not None and user.member_id == dataset.owner_id
-    manages = owns and Capability.MANAGE_DATASETS in caps and dataset.is_listed
+    manages = services.dataset_manageable_by(actor=user, dataset=dataset)
+    metadata_only = policies.metadata_only(dataset.grade)
     may_request = (
         Capability.REQUEST_ACCESS in caps
         and not owns
         and dataset.is_listed
-        and dataset.grade != Grade.LEVEL_3
+        and not metadata_only
         and policy is not None
     )
     context: dict[str, Any] = {
         "dataset": dataset,
         "policy": policy,
         "versions": selectors.version_list_for(user=user, dataset_pk=dataset.pk),
-        "derived": selectors.dataset_list_for(user=user).filter(sources=dataset).order_by("title"),
+        "derived": selectors.dataset_derived_list_for(user=user, dataset=dataset),
         "owns": owns,
-        "may_withdraw_versions": (owns and Capability.MANAGE_DATASETS in caps)
-        or Capability.REVOKE_ANY_GRANT in caps,
-        "metadata_only": dataset.grade == Grade.LEVEL_3,
+        "may_withdraw_versions": services.dataset_versions_withdrawable_by(actor=user, dataset=dataset),
+        "metadata_only": metadata_only,
     }
     if may_request:
         context["request_form"] = forms.get("request_form") or AccessRequestForm(
             initial={"terms_version": policy.terms_version, "duration_days": policy.max_duration_days}
         )
-    if manages:
+    if services.dataset_version_addable_by(actor=user, dataset=dataset):
+        # Never on core data: a Level 3 dataset is offered as metadata only and takes no file.
         context["upload_form"] = forms.get("upload_form") or VersionUploadForm()
-        if dataset.grade != Grade.LEVEL_3:
-            initial = (
-                {
-                    "tier": policy.tier,
-                    "purposes": policy.purposes,
-                    "max_duration_days": policy.max_duration_days,
-                    "download_quota": policy.download_quota,
-                    "eligible_size_classes": policy.eligible_size_classes,
-                    "eligible_sectors": policy.eligible_sectors,
-                    "eligible_clusters": policy.eligible_clusters,
-                    "allow_list": policy.allow_list,
-                    "deny_list": policy.deny_list,
-                    "price_credits": policy.price_credits,
-                    "terms": policy.terms,
-                }
-                if policy
-                else {}
-            )
-            context["policy_form"] = forms.get("policy_form") or PolicyForm(
-                initial=initial, members=_other_members(dataset)
-            )
+    if manages and not metadata_only:
+        initial = (
+            {
+                "tier": policy.tier,
+                "purposes": policy.purposes,
+                "max_duration_days": policy.max_duration_days,
+                "download_quota": policy.download_quota,
+                "eligible_size_classes": policy.eligible_size_classes,
+                "eligible_sectors": policy.eligible_sectors,
+                "eligible_clusters": policy.eligible_clusters,
+                "allow_list": policy.allow_list,
+                "deny_list": policy.deny_list,
+                "price_credits": policy.price_credits,
+                "terms": policy.terms,
+            }
+            if policy
+            else {}
+        )
+        context["policy_form"] = forms.get("policy_form") or PolicyForm(
+            initial=initial, members=selectors.policy_member_choices_for(user=user, dataset=dataset)
+        )
     if manages:
         context["withdraw_form"] = forms.get("withdraw_form") or ReasonForm()
     for name, form in forms.items():
@@ -176,13 +176,6 @@ def _dataset_page(request: HttpRequest, dataset: Dataset, *, status: int = 200, 
                 for message in errors:
                     messages.error(request, message)
     return _render(request, "dataset_detail.html", context, status=status)
-
-
-def _other_members(dataset: Dataset) -> QuerySet[Member]:
-    """Members a policy may name on its allow or deny list: active ones other than the owner."""
-    return (
-        Member.objects.filter(status=MemberStatus.ACTIVE).exclude(pk=dataset.owner_id).order_by("legal_name")
-    )
 
 
 @login_required
@@ -216,7 +209,9 @@ def dataset_policy(request: HttpRequest, pk: int) -> HttpResponse:
     """The owner's steward sets the dataset's policy."""
     _require(request, Capability.MANAGE_DATASETS)
     dataset = _get(selectors.dataset_get_for, user=request.user, pk=pk)
-    form = PolicyForm(request.POST, members=_other_members(dataset))
+    form = PolicyForm(
+        request.POST, members=selectors.policy_member_choices_for(user=request.user, dataset=dataset)
+    )
     if form.is_valid():
         try:
             services.policy_set(actor=request.user, dataset=dataset, **form.service_kwargs())
@@ -459,7 +454,7 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
         else:
             messages.success(request, f"Request {updated.pk}: {updated.get_state_display().lower()}.")
             return redirect("portal:request-detail", pk=updated.pk)
-    grant = Grant.objects.filter(request_id=access_request.pk).first()
+    grant = selectors.grant_of_request_for(user=request.user, request=access_request)
     return _render(
         request,
         "request_detail.html",
@@ -491,27 +486,15 @@ def grant_list(request: HttpRequest) -> HttpResponse:
 
 
 def _grant_page(request: HttpRequest, grant: Grant, form: Any = None, status: int = 200) -> HttpResponse:
-    user = request.user
-    caps = capabilities(user)
     now = timezone.now()
-    state = grant.state_at(now)
-    may_revoke = state not in ("revoked", "expired") and (
-        Capability.REVOKE_ANY_GRANT in caps
-        or (Capability.DECIDE_REQUESTS in caps and user.member_id == grant.dataset.owner_id)
-    )
-    may_download = (
-        state == "active"
-        and grant.tier != Tier.CONFIDENTIAL
-        and grant.downloads_remaining > 0
-        and Capability.REQUEST_ACCESS in caps
-        and user.member_id == grant.grantee_id
-    )
+    may_revoke = services.grant_revocable_by(actor=request.user, grant=grant, now=now)
+    may_download = services.grant_downloadable_by(actor=request.user, grant=grant, now=now)
     return _render(
         request,
         "grant_detail.html",
         {
             "grant": grant,
-            "state": state,
+            "state": grant.state_at(now),
             "form": (form or ReasonForm()) if may_revoke else None,
             "may_download": may_download,
         },

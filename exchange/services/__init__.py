@@ -11,6 +11,9 @@ expired from either undecided state; anything else is Conflict(code="illegal_tra
 current_state=...). Rows are locked (select_for_update) before their state is read, so two deciders
 acting at once queue up and the second one sees the first one's result.
 
+Besides the writes, `*_by` predicates (dataset_manageable_by, grant_revocable_by, ...) tell an interface
+whether a service would accept an actor, from the same rules, so the portal offers only what would work.
+
 The services live in datasets, access_requests, grants and expiry (shared pieces in _common); this
 package re-exports them, so callers write `from exchange import services; services.grant_revoke(...)`.
 """
@@ -25,14 +28,22 @@ from exchange.services.access_requests import (
     access_request_withdraw,
 )
 from exchange.services.datasets import (
+    dataset_manageable_by,
     dataset_register,
     dataset_version_add,
+    dataset_version_addable_by,
     dataset_version_withdraw,
+    dataset_versions_withdrawable_by,
     dataset_withdraw,
     policy_set,
 )
 from exchange.services.expiry import access_request_expire_due, grant_expire_due, grant_expiry_notices_due
-from exchange.services.grants import grant_download, grant_revoke
+from exchange.services.grants import (
+    grant_download,
+    grant_downloadable_by,
+    grant_revocable_by,
+    grant_revoke,
+)
 
 __all__ = [
     "DEFAULTS",
@@ -42,14 +53,19 @@ __all__ = [
     "access_request_reject",
     "access_request_submit",
     "access_request_withdraw",
+    "dataset_manageable_by",
     "dataset_register",
     "dataset_version_add",
+    "dataset_version_addable_by",
     "dataset_version_withdraw",
+    "dataset_versions_withdrawable_by",
     "dataset_withdraw",
     "exchange_setting",
     "grant_download",
+    "grant_downloadable_by",
     "grant_expire_due",
     "grant_expiry_notices_due",
+    "grant_revocable_by",
     "grant_revoke",
     "policy_set",
 ]

@@ -232,6 +232,25 @@ def _chunks(file: Any, size: int) -> Iterable[bytes]:
         yield chunk
 
 
+def dataset_manageable_by(*, actor: User, dataset: Dataset) -> bool:
+    """Whether `actor` may change `dataset` now (its policy, versions, withdrawal): one of the owner's
+    data stewards (or a key with the manage scope) while the dataset is listed. The services check the
+    same; interfaces ask this to decide which forms to offer."""
+    return _own_manager(actor, dataset) and dataset.status == DatasetStatus.LISTED
+
+
+def dataset_version_addable_by(*, actor: User, dataset: Dataset) -> bool:
+    """Whether dataset_version_add would take a file from `actor` for `dataset` as it stands: as
+    dataset_manageable_by, and never for Level 3 (core) data, which is offered as metadata only."""
+    return dataset_manageable_by(actor=actor, dataset=dataset) and not policies.metadata_only(dataset.grade)
+
+
+def dataset_versions_withdrawable_by(*, actor: User, dataset: Dataset) -> bool:
+    """Whether dataset_version_withdraw accepts `actor` for versions of `dataset`: the owner's data
+    stewards or a consortium officer (the version's own state is the service's to check)."""
+    return _own_manager(actor, dataset) or can(actor, Capability.REVOKE_ANY_GRANT)
+
+
 def dataset_version_add(
     *,
     actor: User,
@@ -256,7 +275,7 @@ def dataset_version_add(
     Nothing is stored or written then.
     """
     _own_dataset_manager(actor, dataset)
-    if int(dataset.grade) == Grade.LEVEL_3:
+    if policies.metadata_only(dataset.grade):
         raise _invalid(
             "file", "core_data_not_offered", "Level 3 (core) data is offered as metadata only: no files."
         )
@@ -335,7 +354,7 @@ def dataset_version_withdraw(*, actor: User, version: DatasetVersion, reason: st
     is already withdrawn. Nothing is written then.
     """
     dataset = version.dataset
-    if not (_own_manager(actor, dataset) or can(actor, Capability.REVOKE_ANY_GRANT)):
+    if not dataset_versions_withdrawable_by(actor=actor, dataset=dataset):
         raise NotPermitted("Only the owner's data stewards or a consortium officer may withdraw a version.")
     reason = (reason or "").strip()
     if not reason:

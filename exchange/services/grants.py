@@ -74,12 +74,43 @@ def _grant_payload(grant: Grant, dataset: Dataset, /, **extra: Any) -> dict[str,
     }
 
 
+# A grant in one of these states is over: nothing more can happen to it.
+_ENDED_STATES = ("revoked", "expired")
+
+
+def _may_revoke(actor: User, dataset: Dataset) -> bool:
+    return _steward_of_owner(actor, dataset) or can(actor, Capability.REVOKE_ANY_GRANT)
+
+
+def _may_download(actor: User, grant: Grant) -> bool:
+    return actor.member_id == grant.grantee_id and can(actor, Capability.REQUEST_ACCESS, _api_key(actor))
+
+
+def grant_revocable_by(*, actor: User, grant: Grant, now: datetime) -> bool:
+    """Whether grant_revoke would accept `actor` revoking `grant` at `now` (given a reason): the same
+    actor and state rules, asked without writing anything. For interfaces deciding what to offer."""
+    return grant.state_at(now) not in _ENDED_STATES and _may_revoke(actor, grant.dataset)
+
+
+def grant_downloadable_by(*, actor: User, grant: Grant, now: datetime) -> bool:
+    """Whether a download by `actor` under `grant` is worth offering at `now`: the grant is active, its
+    tier allows raw downloads, downloads remain and `actor` is of the grantee member and may request
+    access (grant_download's own checks). grant_download still decides, with the policy engine and the
+    dataset's state at that moment; this writes nothing."""
+    return (
+        grant.state_at(now) == "active"
+        and policies.allows_raw_download(grant.tier)
+        and grant.downloads_remaining > 0
+        and _may_download(actor, grant)
+    )
+
+
 def grant_revoke(*, actor: User, grant: Grant, reason: str) -> tuple[Grant, LedgerEntry]:
     """Revoke a grant at once, with a reason (`access.revoked`): the owner's steward or a consortium
     officer. A download already streaming stops at its next check. Conflict(illegal_transition) when the
     grant is already revoked or expired."""
     dataset = grant.dataset
-    if not (_steward_of_owner(actor, dataset) or can(actor, Capability.REVOKE_ANY_GRANT)):
+    if not _may_revoke(actor, dataset):
         raise NotPermitted("Only the owner's data steward or a consortium officer may revoke a grant.")
     reason = (reason or "").strip()
     if not reason:
@@ -88,7 +119,7 @@ def grant_revoke(*, actor: User, grant: Grant, reason: str) -> tuple[Grant, Ledg
         locked = Grant.objects.select_for_update(of=("self",)).select_related("request").get(pk=grant.pk)
         now = timezone.now()
         state = locked.state_at(now)
-        if state in ("revoked", "expired"):
+        if state in _ENDED_STATES:
             raise Conflict(f"The grant is already {state}.", code="illegal_transition", current_state=state)
         locked.revoked_at, locked.revoked_by, locked.revoked_reason = now, actor, reason
         locked.save(update_fields=["revoked_at", "revoked_by", "revoked_reason"])
@@ -170,7 +201,7 @@ def grant_download(
     Conflict(no_version_available) when no version may be downloaded, Conflict(file_unavailable) when the
     stored file cannot be opened. Nothing changes then: a download is counted only once its file is open.
     """
-    if actor.member_id != grant.grantee_id or not can(actor, Capability.REQUEST_ACCESS, _api_key(actor)):
+    if not _may_download(actor, grant):
         raise NotPermitted("Only the grantee member's people may download under this grant.")
     handle: File | None = None
     try:
