@@ -5,7 +5,7 @@ a dataset is known by its owner and title, a scenario by its requesting member a
 run creates nothing. It shows every tier (open, restricted, confidential), every grade (Level 3 as
 metadata only, without a policy or a file) and every request state: pending, steward-approved (waiting for
 the security officer), granted (an open grant with downloads used, a confidential one), rejected,
-withdrawn, expired, and a revoked grant.
+withdrawn, expired, and a revoked grant; and a withdrawn version (replaced by a corrected one).
 """
 
 from __future__ import annotations
@@ -103,6 +103,8 @@ DATASETS: list[dict[str, Any]] = [
         "sector": "C",
         "data_domain": "operations",
         "keywords": ["moulding", "temperature"],
+        # Version 1 is withdrawn (a ledger entry; the file stays) once version 2 corrects it.
+        "withdrawn_first_version": "Demo: thermocouple 3 was miscalibrated; version 2 corrects it.",
     },
 ]
 
@@ -132,6 +134,17 @@ def demo_csv(title: str, rows: int = 120) -> bytes:
 
 def _upload(content: bytes, name: str) -> IO[bytes]:
     return ContentFile(content, name=name)
+
+
+def _add_version(steward: User, dataset: Dataset, key: str, content: bytes) -> None:
+    services.dataset_version_add(
+        actor=steward,
+        dataset=dataset,
+        file=_upload(content, f"{key}.csv"),
+        filename=f"{key}.csv",
+        media_type="text/csv",
+        declared_sha256=hashlib.sha256(content).hexdigest(),
+    )
 
 
 def _user(username: str) -> User:
@@ -179,16 +192,16 @@ def seed_exchange_demo(stdout: Any = None) -> int:
                 )
                 created += 1
             if not dataset.versions.exists():
-                content = demo_csv(spec["title"])
-                services.dataset_version_add(
-                    actor=steward,
-                    dataset=dataset,
-                    file=_upload(content, f"{spec['key']}.csv"),
-                    filename=f"{spec['key']}.csv",
-                    media_type="text/csv",
-                    declared_sha256=hashlib.sha256(content).hexdigest(),
-                )
+                _add_version(steward, dataset, spec["key"], demo_csv(spec["title"]))
                 created += 1
+            if spec.get("withdrawn_first_version") and dataset.versions.count() == 1:
+                _add_version(steward, dataset, spec["key"], demo_csv(spec["title"], rows=121))
+                services.dataset_version_withdraw(
+                    actor=steward,
+                    version=dataset.versions.get(number=1),
+                    reason=spec["withdrawn_first_version"],
+                )
+                created += 2
         datasets[spec["key"]] = Dataset.objects.get(pk=dataset.pk)
     for username, key, purpose, outcome in SCENARIOS:
         # All or nothing per scenario: a request left half-way would be skipped, in the wrong state, next run.

@@ -61,8 +61,18 @@ def test_seed_demo_twice_creates_every_tier_grade_and_state_once_and_the_ledger_
     assert not AccessPolicy.objects.filter(dataset=core).exists()
     assert not core.versions.exists()  # metadata only
     for dataset in Dataset.objects.exclude(grade=Grade.LEVEL_3):
-        version = dataset.versions.get()
+        version = dataset.versions.get(withdrawn_at__isnull=True)
         assert 1024 <= version.size <= 16 * 1024 and version.media_type == "text/csv"
+    # One version is withdrawn, through the service: the row and file stay, a ledger entry records it.
+    withdrawn = DatasetVersion.objects.get(withdrawn_at__isnull=False)
+    assert (
+        withdrawn.number == 1
+        and withdrawn.withdrawn_reason
+        and withdrawn.file.storage.exists(withdrawn.file.name)
+    )
+    assert withdrawn.dataset.versions.get(withdrawn_at__isnull=True).number == 2
+    (entry,) = LedgerEntry.objects.filter(kind="dataset.version_withdrawn")
+    assert (entry.subject_id, entry.actor_user_id) == (str(withdrawn.dataset_id), withdrawn.withdrawn_by_id)
     derived = Dataset.objects.filter(sources__isnull=False).get()  # lineage: takes its source's grade
     assert derived.grade == derived.sources.get().grade
 
@@ -86,6 +96,7 @@ def test_seed_demo_twice_creates_every_tier_grade_and_state_once_and_the_ledger_
         "dataset.registered",
         "dataset.policy_set",
         "dataset.version_added",
+        "dataset.version_withdrawn",
         "access.requested",
         "access.approved",
         "access.granted",
