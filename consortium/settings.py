@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "axes",
     "consortium",
     "ledger",
+    "ledger.credit",
     "exchange",
 ]
 

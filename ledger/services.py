@@ -23,6 +23,8 @@ from django.utils import timezone
 
 from consortium.errors import Conflict, ValidationFailed
 from ledger import canonical, keys, merkle, receipts, signing
+from ledger.credit import engine as credit_engine
+from ledger.credit import store as credit_store
 from ledger.models import Checkpoint, LedgerEntry, LedgerLeaf, SequencerState, SigningKey
 from ledger.tree import consistency_proof, node_hashes, root_hash, tree_size
 
@@ -84,7 +86,9 @@ def ledger_append(
 
     The entry commits or rolls back with the caller's state change. It gets its sequence number shortly
     after commit. Raises ValidationFailed (nothing written) for a bad kind or a payload that is not
-    integer-only JSON with string keys.
+    integer-only JSON with string keys. A credit-relevant kind (ledger.credit.engine.CREDIT_KINDS) also
+    gets `payload["credit"]["order"]` and posts its transfers; Conflict(insufficient_credit, with
+    `shortfall_mcr`) or Conflict(credit_refused) when the credit rules refuse it.
     """
     if not KIND_PATTERN.match(kind):
         raise ValidationFailed(
@@ -92,6 +96,36 @@ def ledger_append(
         )
     if not isinstance(payload, dict):
         raise ValidationFailed("A ledger entry payload must be a JSON object.", code="bad_entry")
+    if kind in credit_engine.CREDIT_KINDS:
+        # Credit entries take their order (and the credit lock) first, and post their transfers with the
+        # entry: one atomic block, so a refusal by the rules leaves neither behind.
+        with transaction.atomic(savepoint=False):
+            payload = {**payload, "credit": {"order": credit_store.take_credit_order()}}
+            entry, document = _append(kind, actor, subject_type, subject_id, members, payload, api_key)
+            try:
+                credit_store.post_entry(entry_id=entry.id, leaf_hash=entry.leaf_hash, document=document)
+            except credit_engine.InsufficientCredit as exc:
+                raise Conflict(
+                    f"Not enough credit: {exc.shortfall} mCR short.",
+                    code="insufficient_credit",
+                    shortfall_mcr=exc.shortfall,
+                    account=exc.account,
+                ) from exc
+            except credit_engine.CreditError as exc:
+                raise Conflict(str(exc), code=exc.code) from exc
+        return entry
+    return _append(kind, actor, subject_type, subject_id, members, payload, api_key)[0]
+
+
+def _append(
+    kind: str,
+    actor: User | None,
+    subject_type: str,
+    subject_id: str | int,
+    members: Iterable[int],
+    payload: dict[str, Any],
+    api_key: MemberAPIKey | None,
+) -> tuple[LedgerEntry, dict[str, Any]]:
     member_ids = sorted({int(member_id) for member_id in members})
     signer = keys.active_signer()  # before the time: a newly registered key's window starts before it
     accepted_at = timezone.now()
@@ -147,7 +181,7 @@ def ledger_append(
         # (beat integrates the entry later).
         transaction.on_commit(request_sequencing, robust=True)
     receipts.note_appended(entry)
-    return entry
+    return entry, document
 
 
 _ENTRY_COLUMNS = (

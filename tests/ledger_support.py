@@ -18,6 +18,7 @@ from django.db.backends.base.operations import BaseDatabaseOperations
 from ledger import keys
 
 _triggers = importlib.import_module("ledger.migrations.0002_append_only_triggers")
+_credit_triggers = importlib.import_module("ledger.credit.migrations.0002_append_only_triggers")
 
 
 class _RawSQL:
@@ -32,12 +33,15 @@ class _RawSQL:
 
 
 def drop_ledger_triggers() -> None:
-    """Remove the append-only triggers (as a superuser could); `install_ledger_triggers` restores them."""
+    """Remove the append-only triggers of the ledger and the transfer tables (as a superuser could);
+    `install_ledger_triggers` restores them."""
+    _credit_triggers.uninstall(None, _RawSQL)
     _triggers.uninstall(None, _RawSQL)
 
 
 def install_ledger_triggers() -> None:
     _triggers.install(None, _RawSQL)
+    _credit_triggers.install(None, _RawSQL)
 
 
 @pytest.fixture(autouse=True)

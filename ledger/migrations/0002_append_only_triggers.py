@@ -21,10 +21,19 @@ $$;
 
 
 def install(apps, schema_editor):
+    install_for(schema_editor, TABLES)
+
+
+def uninstall(apps, schema_editor):
+    uninstall_for(schema_editor, TABLES, drop_function=True)
+
+
+def install_for(schema_editor, tables):
+    """Refuse UPDATE and DELETE (and TRUNCATE on PostgreSQL) on each of `tables`."""
     vendor = schema_editor.connection.vendor
     if vendor == "postgresql":
         schema_editor.execute(POSTGRES_FUNCTION, None)
-        for table in TABLES:
+        for table in tables:
             schema_editor.execute(
                 f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
                 "FOR EACH ROW EXECUTE FUNCTION ledger_refuse_change()"
@@ -34,7 +43,7 @@ def install(apps, schema_editor):
                 "FOR EACH STATEMENT EXECUTE FUNCTION ledger_refuse_change()"
             )
     elif vendor == "sqlite":
-        for table in TABLES:
+        for table in tables:
             for operation in ("UPDATE", "DELETE"):
                 schema_editor.execute(
                     f"CREATE TRIGGER {table}_no_{operation.lower()} BEFORE {operation} ON {table} "
@@ -44,16 +53,16 @@ def install(apps, schema_editor):
         raise RuntimeError(f"No append-only triggers for database vendor {vendor!r}")
 
 
-def uninstall(apps, schema_editor):
+def uninstall_for(schema_editor, tables, *, drop_function):
     vendor = schema_editor.connection.vendor
-    for table in TABLES:
+    for table in tables:
         if vendor == "postgresql":
             schema_editor.execute(f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}")
             schema_editor.execute(f"DROP TRIGGER IF EXISTS {table}_no_truncate ON {table}")
         else:
             schema_editor.execute(f"DROP TRIGGER IF EXISTS {table}_no_update")
             schema_editor.execute(f"DROP TRIGGER IF EXISTS {table}_no_delete")
-    if vendor == "postgresql":
+    if vendor == "postgresql" and drop_function:
         schema_editor.execute("DROP FUNCTION IF EXISTS ledger_refuse_change()")
 
 

@@ -1,0 +1,278 @@
+"""Replay credit from ledger entries alone, in memory (pure, standard library only).
+
+:class:`MemoryState` is the in-memory :class:`~ledger.credit.engine.CreditState`; :func:`replay` walks
+entry documents in credit order through the same rules the service posts with and returns every transfer
+and balance. The auditor (`manage.py credit_audit`) and the offline verifier (`python -m ledger.verify
+--rules-replay`) diff that result against what the database or the export says.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from ledger.credit import engine
+from ledger.credit.engine import (
+    POST_PENDING,
+    VOID_PENDING,
+    Balance,
+    CreditError,
+    Entry,
+    EpochFact,
+    MemberFact,
+    RequestFact,
+    Rules,
+    Transfer,
+    UseFact,
+)
+
+
+class MemoryState:
+    """Every fact and transfer in dicts; what replay and the property tests run against."""
+
+    def __init__(self) -> None:
+        self.rules: list[Rules] = []
+        self.epochs: dict[str, EpochFact] = {}
+        self.open_epoch: str | None = None
+        self.balances: dict[str, Balance] = defaultdict(Balance)
+        self.transfers: list[Transfer] = []
+        self.by_id: dict[str, Transfer] = {}
+        self.resolved: set[str] = set()
+        self.by_ref: dict[str, list[Transfer]] = defaultdict(list)
+        self.members: dict[int, MemberFact] = {}
+        self.versions: dict[str, str] = {}
+        self.listings: set[str] = set()
+        self.requests: dict[int, RequestFact] = {}
+        self.grants: dict[int, int] = {}
+        self.use_counts: dict[tuple[str, int, str], int] = defaultdict(int)
+        self.uses: list[UseFact] = []
+
+    # rules and epochs
+    def rules_published(self) -> list[Rules]:
+        return self.rules
+
+    def add_rules(self, rules: Rules) -> None:
+        self.rules.append(rules)
+
+    def current_epoch(self) -> EpochFact | None:
+        return self.epochs[self.open_epoch] if self.open_epoch else None
+
+    def epoch(self, epoch: str) -> EpochFact | None:
+        return self.epochs.get(epoch)
+
+    def put_epoch(self, fact: EpochFact) -> None:
+        self.epochs[fact.epoch] = fact
+        self.open_epoch = fact.epoch if fact.settled_order < 0 else None
+
+    # accounts and transfers
+    def balance(self, account: str) -> Balance:
+        return self.balances[account]
+
+    def add_transfer(self, transfer: Transfer) -> None:
+        if transfer.id in self.by_id:
+            raise CreditError(f"Transfer {transfer.id} exists already.")
+        if transfer.pending_id:
+            if transfer.pending_id in self.resolved:
+                raise CreditError(f"Pending transfer {transfer.pending_id} is resolved already.")
+            self.resolved.add(transfer.pending_id)
+        _book(self.balances, transfer)
+        self.transfers.append(transfer)
+        self.by_id[transfer.id] = transfer
+        self.by_ref[transfer.ref].append(transfer)
+
+    def unresolved(self, ref: str) -> list[Transfer]:
+        return [
+            transfer
+            for transfer in self.by_ref.get(ref, ())
+            if transfer.flag == engine.PENDING and transfer.id not in self.resolved
+        ]
+
+    def unresolved_provider_legs(self) -> list[Transfer]:
+        return [
+            transfer
+            for transfer in self.transfers
+            if transfer.flag == engine.PENDING
+            and transfer.role == "provider"
+            and transfer.id not in self.resolved
+        ]
+
+    def posted_consortium_legs(self, ref: str) -> list[Transfer]:
+        posted = {
+            transfer.pending_id for transfer in self.by_ref.get(ref, ()) if transfer.flag == POST_PENDING
+        }
+        return [
+            transfer
+            for transfer in self.by_ref.get(ref, ())
+            if transfer.id in posted and transfer.role == "consortium"
+        ]
+
+    def member_accounts(self) -> list[tuple[str, int]]:
+        return sorted(
+            (account, balance.posted)
+            for account, balance in self.balances.items()
+            if account.startswith("CR:member:")
+        )
+
+    # members, listings, versions
+    def member(self, member: int) -> MemberFact | None:
+        return self.members.get(member)
+
+    def put_member(self, fact: MemberFact) -> None:
+        self.members[fact.member] = fact
+
+    def group_members(self, group: str) -> list[MemberFact]:
+        found = [fact for fact in self.members.values() if fact.group == group]
+        if not found and group.startswith("m") and group[1:].isdigit():
+            member = int(group[1:])
+            return [MemberFact(member, group, 0)] if member not in self.members else []
+        return found
+
+    def first_registrant(self, sha256: str) -> str | None:
+        return self.versions.get(sha256)
+
+    def register_version(self, sha256: str, group: str) -> None:
+        self.versions.setdefault(sha256, group)
+
+    def add_listing(self, group: str) -> None:
+        self.listings.add(group)
+
+    def lists_anything(self, group: str) -> bool:
+        return group in self.listings
+
+    # requests and uses
+    def request(self, request: int) -> RequestFact | None:
+        return self.requests.get(request)
+
+    def put_request(self, fact: RequestFact) -> None:
+        self.requests[fact.request] = fact
+        if fact.grant:
+            self.grants[fact.grant] = fact.request
+
+    def request_of_grant(self, grant: int) -> RequestFact | None:
+        request = self.grants.get(grant)
+        return self.requests.get(request) if request is not None else None
+
+    def use_count(self, epoch: str, dataset: int, consumer_group: str) -> int:
+        return self.use_counts[(epoch, dataset, consumer_group)]
+
+    def add_use(self, use: UseFact) -> None:
+        self.uses.append(use)
+        if use.credited:
+            self.use_counts[(use.epoch, use.dataset, use.consumer_group)] += 1
+
+    def uses_between(self, first_day: int, last_day: int) -> list[UseFact]:
+        return [use for use in self.uses if first_day <= use.day <= last_day]
+
+    def epoch_uses(self, epoch: str) -> list[UseFact]:
+        return [use for use in self.uses if use.epoch == epoch and use.credited]
+
+    def epoch_grants(self, epoch: str) -> list[RequestFact]:
+        return sorted(
+            (
+                fact
+                for fact in self.requests.values()
+                if fact.granted_us and engine.epoch_of(fact.granted_us) == epoch
+            ),
+            key=lambda fact: fact.request,
+        )
+
+    def allowances_due(self, before_us: int) -> list[MemberFact]:
+        return [
+            fact
+            for member, fact in sorted(self.members.items())
+            if fact.admitted_us
+            and fact.admitted_us <= before_us
+            and self.balances[engine.member_allowance(member)].spendable > 0
+        ]
+
+
+def _book(balances: dict[str, Balance], transfer: Transfer) -> None:
+    """Move the amounts of one transfer between its accounts' posted and pending columns."""
+    debit, credit, amount = balances[transfer.debit], balances[transfer.credit], transfer.amount
+    if transfer.flag == engine.PENDING:
+        debit.debits_pending += amount
+        credit.credits_pending += amount
+    elif transfer.flag == engine.POSTED:
+        debit.debits_posted += amount
+        credit.credits_posted += amount
+    elif transfer.flag == POST_PENDING:
+        debit.debits_pending -= amount
+        credit.credits_pending -= amount
+        debit.debits_posted += amount
+        credit.credits_posted += amount
+    elif transfer.flag == VOID_PENDING:
+        debit.debits_pending -= amount
+        credit.credits_pending -= amount
+
+
+@dataclass
+class ReplayResult:
+    """What the rules make of the entries: the transfers in order, the final balances, the epochs."""
+
+    state: MemoryState
+    entries: int = 0
+    divergence: tuple[int, str] | None = None  # (credit order, why) of the first entry the rules refuse
+    by_order: dict[int, int] = field(default_factory=dict)  # credit order -> ledger seq, where known
+
+    @property
+    def transfers(self) -> list[Transfer]:
+        return self.state.transfers
+
+    def balances(self) -> dict[str, dict[str, int]]:
+        return {
+            account: {
+                "debits_posted": balance.debits_posted,
+                "credits_posted": balance.credits_posted,
+                "debits_pending": balance.debits_pending,
+                "credits_pending": balance.credits_pending,
+            }
+            for account, balance in sorted(self.state.balances.items())
+        }
+
+
+def credit_entries(documents: Iterable[tuple[int, str, dict[str, Any]]]) -> list[tuple[int, Entry]]:
+    """(seq, Entry) of the credit-relevant documents among (seq, leaf hash hex, document), in credit order.
+
+    Raises CreditError when a credit-relevant entry lacks its order or two share one."""
+    found: list[tuple[int, Entry]] = []
+    for seq, leaf, document in documents:
+        if document.get("kind") in engine.CREDIT_KINDS and "credit" in document.get("payload", {}):
+            found.append((seq, Entry.from_document(document, leaf)))
+    found.sort(key=lambda pair: pair[1].order)
+    return found
+
+
+def replay(documents: Iterable[tuple[int, str, dict[str, Any]]]) -> ReplayResult:
+    """Replay the credit-relevant entries of a ledger (any order; sorted here by credit order).
+
+    Stops at the first entry the rules refuse or whose order leaves a gap, and names it in `divergence`.
+    """
+    result = ReplayResult(state=MemoryState())
+    for expected, (seq, entry) in enumerate(credit_entries(documents)):
+        result.by_order[entry.order] = seq
+        if entry.order != expected:
+            result.divergence = (
+                entry.order,
+                f"credit order {expected} is missing (seq {seq} has {entry.order})",
+            )
+            return result
+        state = result.state
+        try:
+            engine.apply_entry(state, entry)
+        except CreditError as exc:
+            result.divergence = (entry.order, f"seq {seq}: {exc}")
+            return result
+        result.entries += 1
+    return result
+
+
+def transfers_jsonl(transfers: Iterable[Transfer], seq_of_order: dict[int, int]) -> bytes:
+    """The transfers as JSON Lines (sorted keys, ascii): byte-identical for identical transfers."""
+    lines = []
+    for transfer in transfers:
+        row = transfer.as_dict() | {"seq": seq_of_order.get(transfer.order, -1)}
+        lines.append(json.dumps(row, sort_keys=True, separators=(",", ":")))
+    return ("\n".join(lines) + "\n").encode() if lines else b""

@@ -1,0 +1,273 @@
+"""Writes to credit: publish rules, open, release and settle epochs, resolve held mints, adjust, affiliate.
+
+Every one is a ledger entry whose transfers `ledger_append` posts in the same transaction (see
+`ledger.credit.engine`). The services check who may act and what state allows before appending, so the
+rules engine only ever refuses what a race let through.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from consortium.errors import Conflict, NotFound, NotPermitted, ValidationFailed
+from consortium.models import Member, User
+from consortium.roles import Capability, can
+from ledger.credit import engine, rules
+from ledger.credit.models import CreditAdjustment, CreditEpoch, CreditMember, CreditRules
+from ledger.credit.store import DatabaseState
+from ledger.models import LedgerEntry
+from ledger.services import ledger_append
+
+
+def _lock_credit() -> None:
+    """Take the credit lock (the clock row) without taking an order: what is read next stays true until
+    commit, so an entry computed from it (a settlement) is exactly what the rules will derive."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SELECT next_order FROM credit_creditclock WHERE id = 1 FOR UPDATE")
+        else:  # SQLite's single writer: any write takes the database lock
+            cursor.execute("UPDATE credit_creditclock SET next_order = next_order WHERE id = 1")
+
+
+def _require(actor: User | None, capability: Capability, message: str) -> None:
+    if actor is not None and not can(actor, capability):
+        raise NotPermitted(message)
+
+
+def credit_rules_publish(
+    *, actor: User | None, params: object = None, version: int | None = None
+) -> LedgerEntry:
+    """Publish a rules document (`credit.rules_changed`); it takes effect from the next epoch (the first
+    rules at once). Officers or the system (actor None). ValidationFailed(bad_rules) naming the parameter
+    for a missing, unknown, float or negative one; Conflict(rules_unchanged) for the rules in force."""
+    _require(actor, Capability.DECIDE_MEMBERSHIP, "Only a consortium officer may change the credit rules.")
+    try:
+        checked = rules.validate_params(rules.RULES_V1 if params is None else params)
+    except rules.RulesError as exc:
+        raise ValidationFailed(str(exc), code="bad_rules", errors={"params": [str(exc)]}) from exc
+    with transaction.atomic():
+        _lock_credit()
+        latest = CreditRules.objects.order_by("-order").first()
+        number = version if version is not None else (latest.version + 1 if latest else rules.RULES_VERSION)
+        document = rules.rules_document(number, checked)
+        if latest is not None and latest.hash == document["hash"]:
+            raise Conflict("These rules are already published.", code="rules_unchanged")
+        return ledger_append(
+            kind="credit.rules_changed",
+            actor=actor,
+            subject_type="credit_rules",
+            subject_id=document["hash"][:16],
+            payload=document,
+        )
+
+
+def credit_epoch_open(
+    *, actor: User | None = None, epoch: str | None = None, now: datetime | None = None
+) -> LedgerEntry:
+    """Open `epoch` (default: the calendar month of `now`): `epoch.opened`, the budget moves from issuance
+    to the pool. ValidationFailed(no_rules) before any rules; Conflict(epoch_open) while another epoch is
+    open; Conflict(epoch_exists) for an epoch opened before."""
+    _require(actor, Capability.DECIDE_MEMBERSHIP, "Only a consortium officer may open an epoch.")
+    name = epoch or engine.epoch_of(engine.to_us(now or timezone.now()))
+    _check_epoch_name(name)
+    with transaction.atomic():
+        _lock_credit()
+        newest = CreditRules.objects.order_by("-order").first()
+        if newest is None:
+            raise ValidationFailed("No credit rules are published yet.", code="no_rules")
+        if CreditEpoch.objects.filter(epoch=name).exists():
+            raise Conflict(f"Epoch {name} was opened before.", code="epoch_exists", epoch=name)
+        current = CreditEpoch.objects.filter(settled_order=-1).first()
+        if current is not None:
+            raise Conflict(
+                f"Epoch {current.epoch} is still open; settle it first.",
+                code="epoch_open",
+                epoch=current.epoch,
+            )
+        return ledger_append(
+            kind="epoch.opened",
+            actor=actor,
+            subject_type="epoch",
+            subject_id=name,
+            payload={"epoch": name, "budget": newest.params["epoch_budget_mcr"], "rules": newest.hash},
+        )
+
+
+def _check_epoch_name(name: str) -> None:
+    try:
+        engine.epoch_end_day(name)
+        valid = len(name) == 7
+    except ValueError:
+        valid = False
+    if not valid:
+        raise ValidationFailed(f"'{name}' is not an epoch; use YYYY-MM.", code="bad_epoch")
+
+
+def credit_release(*, actor: User | None = None, now: datetime | None = None) -> LedgerEntry | None:
+    """The daily `credit.released`: post provider fee legs past their dispute window and expire old
+    allowances. Once per UTC day: returns None when today's release exists or no rules are published."""
+    now = now or timezone.now()
+    day = now.date().isoformat()
+    with transaction.atomic():
+        _lock_credit()
+        if not CreditRules.objects.exists():
+            return None
+        if LedgerEntry.objects.filter(kind="credit.released", subject_type="day", subject_id=day).exists():
+            return None
+        return ledger_append(
+            kind="credit.released", actor=actor, subject_type="day", subject_id=day, payload={"day": day}
+        )
+
+
+def credit_epoch_settle(
+    *, epoch: str, actor: User | None = None, now: datetime | None = None, early: bool = False
+) -> LedgerEntry:
+    """Settle the open `epoch`: mints from the pool (held ones pending), points closed, the flags and the
+    balance sum-tree root in `epoch.settled`. Conflict(epoch_not_open) for an epoch not open (never
+    opened, or settled already); Conflict(epoch_not_ended) before the month is over unless `early`
+    (the embedded default's on-demand settlement)."""
+    _require(actor, Capability.DECIDE_MEMBERSHIP, "Only a consortium officer may settle an epoch.")
+    _check_epoch_name(epoch)
+    now = now or timezone.now()
+    with transaction.atomic():
+        _lock_credit()
+        fact = CreditEpoch.objects.filter(epoch=epoch).first()
+        if fact is None or fact.settled_order >= 0:
+            state = "settled" if fact is not None else "not_opened"
+            raise Conflict(
+                f"Epoch {epoch} is not open ({state}).", code="epoch_not_open", current_state=state
+            )
+        if not early and engine.to_us(now) // engine.US_PER_DAY <= engine.epoch_end_day(epoch):
+            raise Conflict(f"Epoch {epoch} has not ended yet.", code="epoch_not_ended")
+        _, summary = engine.compute_settlement(DatabaseState(), epoch)
+        return ledger_append(
+            kind="epoch.settled",
+            actor=actor,
+            subject_type="epoch",
+            subject_id=epoch,
+            payload={"epoch": epoch, **summary},
+        )
+
+
+def held_mint_resolve(*, actor: User, epoch: str, member: int, decision: str, reason: str) -> LedgerEntry:
+    """An auditor releases or forfeits a held mint (`audit.resolved`). NotPermitted for non-auditors;
+    ValidationFailed for another decision or no reason; NotFound when no such mint is held."""
+    _require_actor(actor, Capability.AUDIT, "Only an auditor may resolve a held mint.")
+    if decision not in {"release", "forfeit"}:
+        raise ValidationFailed(
+            "Decide 'release' or 'forfeit'.", code="bad_decision", errors={"decision": ["release or forfeit"]}
+        )
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationFailed("Say why.", code="reason_required", errors={"reason": ["required"]})
+    ref = f"{epoch}:{member}"
+    with transaction.atomic():
+        _lock_credit()
+        if not DatabaseState().unresolved(f"mint:{ref}"):
+            raise NotFound(f"No mint of member {member} is held in epoch {epoch}.", code="no_held_mint")
+        return ledger_append(
+            kind="audit.resolved",
+            actor=actor,
+            subject_type="mint",
+            subject_id=ref,
+            members=[member],
+            payload={"mint": ref, "epoch": epoch, "member": member, "decision": decision, "reason": reason},
+        )
+
+
+def _require_actor(actor: User | None, capability: Capability, message: str) -> None:
+    if actor is None or not can(actor, capability):
+        raise NotPermitted(message)
+
+
+def credit_adjustment_propose(
+    *, actor: User, member: Member, amount_mcr: int, reason: str
+) -> CreditAdjustment:
+    """Propose a correcting transfer (positive: pool to the member; negative: back). Nothing is posted
+    until a second auditor or officer approves. ValidationFailed for a zero amount or no reason."""
+    _require_actor(actor, Capability.AUDIT, "Only auditors and officers may propose an adjustment.")
+    if isinstance(amount_mcr, bool) or not isinstance(amount_mcr, int) or amount_mcr == 0:
+        raise ValidationFailed(
+            "The amount is a non-zero integer of mCR.",
+            code="bad_amount",
+            errors={"amount_mcr": ["non-zero integer"]},
+        )
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationFailed(
+            "An adjustment needs a reason.", code="reason_required", errors={"reason": ["required"]}
+        )
+    return CreditAdjustment.objects.create(
+        member=member.pk, amount_mcr=amount_mcr, reason=reason, proposed_by=actor, proposed_at=timezone.now()
+    )
+
+
+def credit_adjustment_approve(*, actor: User, adjustment: CreditAdjustment) -> LedgerEntry:
+    """The second approval: `credit.adjusted` with both approvers, and its transfer. NotPermitted when the
+    proposer approves (two people, always); Conflict(already_approved); Conflict(insufficient_credit)
+    when a negative adjustment exceeds the member's balance."""
+    _require_actor(actor, Capability.AUDIT, "Only auditors and officers may approve an adjustment.")
+    with transaction.atomic():
+        locked = CreditAdjustment.objects.select_for_update().get(pk=adjustment.pk)
+        if locked.approved_by_id is not None:
+            raise Conflict("This adjustment is approved already.", code="already_approved")
+        if locked.proposed_by_id == actor.pk:
+            raise NotPermitted("A second person must approve an adjustment.", code="second_approver_required")
+        locked.approved_by = actor
+        locked.approved_at = timezone.now()
+        locked.save(update_fields=["approved_by", "approved_at"])
+        return ledger_append(
+            kind="credit.adjusted",
+            actor=actor,
+            subject_type="credit_adjustment",
+            subject_id=locked.pk,
+            members=[locked.member],
+            payload={
+                "adjustment": locked.pk,
+                "member": locked.member,
+                "amount_mcr": locked.amount_mcr,
+                "reason": locked.reason,
+                "approvers": [locked.proposed_by_id, actor.pk],
+            },
+        )
+
+
+def affiliation_declare(*, actor: User, parent: Member) -> LedgerEntry:
+    """A member's admin declares a parent or controlling member: the member joins its group."""
+    if actor.member_id is None or not can(actor, Capability.EDIT_OWN_MEMBER):
+        raise NotPermitted("Only a member's administrators may declare its affiliation.")
+    return _affiliate(actor=actor, member_id=actor.member_id, parent=parent, declared_by="member")
+
+
+def affiliation_link(*, actor: User, member: Member, parent: Member) -> LedgerEntry:
+    """An officer links `member` to `parent`'s affiliation group."""
+    _require_actor(actor, Capability.DECIDE_MEMBERSHIP, "Only a consortium officer may link members.")
+    return _affiliate(actor=actor, member_id=member.pk, parent=parent, declared_by="officer")
+
+
+def _affiliate(*, actor: User, member_id: int, parent: Member, declared_by: str) -> LedgerEntry:
+    if parent.pk == member_id:
+        raise ValidationFailed("A member cannot be its own parent.", code="self_affiliation")
+    with transaction.atomic():
+        _lock_credit()
+        group = DatabaseState().member(parent.pk)
+        group_name = group.group if group is not None else engine.default_group(parent.pk)
+        current = CreditMember.objects.filter(member=member_id).values_list("group", flat=True).first()
+        if current == group_name:
+            raise Conflict("The member is in that group already.", code="already_affiliated")
+        return ledger_append(
+            kind="member.affiliated",
+            actor=actor,
+            subject_type="member",
+            subject_id=member_id,
+            members=[member_id, parent.pk],
+            payload={
+                "member": member_id,
+                "parent": parent.pk,
+                "group": group_name,
+                "declared_by": declared_by,
+            },
+        )

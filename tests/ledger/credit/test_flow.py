@@ -1,0 +1,123 @@
+"""Credit through the services: fees held, posted, voided and refunded; usage points; allowances."""
+
+from __future__ import annotations
+
+import pytest
+
+from consortium.errors import Conflict
+from exchange import services as exchange
+from exchange.models import AccessRequest
+from ledger.credit import engine
+from ledger.credit.models import CreditTransfer, CreditUse
+from tests.exchange.support import published
+from tests.ledger.credit.support import activate, admit, balance, pending
+
+pytestmark = pytest.mark.django_db
+
+FEE = 20_000  # restricted, up to 30 days
+
+
+def _request(analyst, dataset, *, days=30, purpose="research"):
+    request, _ = exchange.access_request_submit(
+        actor=analyst,
+        dataset=dataset,
+        purpose=purpose,
+        justification="Benchmark our spindles.",
+        duration_days=days,
+        accepted_terms_version=dataset.policy.terms_version,
+    )
+    return request
+
+
+@pytest.fixture
+def credit_on(member, other_member):
+    activate()
+    admit(member, other_member)
+
+
+def test_restricted_grant_charges_the_fee_from_the_allowance_and_holds_the_provider_leg(
+    credit_on, data_steward, member, other_member, other_analyst
+):
+    dataset = published(data_steward, tier="restricted")
+    request = _request(other_analyst, dataset, days=45)  # two started periods
+    exchange.access_request_approve(actor=data_steward, request=request)
+
+    fee = 2 * FEE
+    assert balance(engine.member_allowance(other_member.pk)) == 500_000 - fee // 10
+    assert pending(engine.member_allowance(other_member.pk)) == (fee - fee // 10, 0)
+    assert balance(engine.FEES) == fee // 10
+    assert pending(engine.member_available(member.pk)) == (0, fee - fee // 10)
+    legs = CreditTransfer.objects.filter(ref=f"request:{request.pk}")
+    assert {(leg.flag, leg.code) for leg in legs} == {("pending", "fee"), ("post_pending", "fee_post")}
+
+
+def test_a_member_without_credit_is_refused_with_the_shortfall_and_nothing_changes(
+    credit_on, data_steward, other_member, other_analyst
+):
+    dataset = published(data_steward, tier="restricted", max_duration_days=30 * 26)
+    request = _request(other_analyst, dataset, days=30 * 26)  # 26 periods: 520 CR > 500 CR allowance
+    before = CreditTransfer.objects.count()
+    with pytest.raises(Conflict) as refused:
+        exchange.access_request_approve(actor=data_steward, request=request)
+    assert refused.value.code == "insufficient_credit"
+    assert refused.value.extra["shortfall_mcr"] == 20_000
+    assert CreditTransfer.objects.count() == before
+    assert AccessRequest.objects.get(pk=request.pk).state == "pending"
+
+
+def test_a_rejection_voids_the_held_fee(
+    credit_on, data_steward, security_officer, other_member, other_analyst
+):
+    dataset = published(data_steward, tier="confidential")
+    request = _request(other_analyst, dataset)
+    exchange.access_request_approve(actor=data_steward, request=request)
+    assert pending(engine.member_allowance(other_member.pk))[0] == 50_000
+    exchange.access_request_reject(actor=security_officer, request=request, reason="Not now.")
+    assert pending(engine.member_allowance(other_member.pk)) == (0, 0)
+    assert balance(engine.member_allowance(other_member.pk)) == 500_000
+    assert CreditTransfer.objects.filter(code="fee_void").count() == 2
+
+
+def test_a_download_earns_the_provider_usage_points_with_diminishing_returns(
+    credit_on, data_steward, member, other_analyst
+):
+    dataset = published(data_steward, tier="restricted", download_quota=6)
+    request = _request(other_analyst, dataset)
+    exchange.access_request_approve(actor=data_steward, request=request)
+    grant = AccessRequest.objects.get(pk=request.pk).grant
+    for _ in range(6):
+        _, _, _, handle = exchange.grant_download(actor=other_analyst, grant=grant)
+        handle.close()
+    # restricted, no quality report (Q = 0.5), trusted: 10 x 2.0 x 0.5 = 10 CR, then 5, 2.5, 1.25, 0, 0
+    assert [use.points for use in CreditUse.objects.order_by("order")] == [10_000, 5_000, 2_500, 1_250, 0, 0]
+    assert balance(engine.member_points(member.pk)) == 18_750
+
+
+def test_owner_revocation_within_the_window_returns_the_whole_fee(
+    credit_on, data_steward, member, other_member, other_analyst
+):
+    dataset = published(data_steward, tier="restricted")
+    request = _request(other_analyst, dataset)
+    exchange.access_request_approve(actor=data_steward, request=request)
+    grant = AccessRequest.objects.get(pk=request.pk).grant
+    exchange.grant_revoke(actor=data_steward, grant=grant, reason="Wrong dataset shared.")
+    assert balance(engine.member_allowance(other_member.pk)) == 500_000
+    assert pending(engine.member_allowance(other_member.pk)) == (0, 0)
+    assert pending(engine.member_available(member.pk)) == (0, 0)
+    assert balance(engine.FEES) == 0
+
+
+def test_self_dealing_inside_an_affiliation_group_pays_no_fee_and_earns_nothing(
+    credit_on, officer, data_steward, member, other_member, other_analyst
+):
+    from ledger.credit.services import affiliation_link
+
+    affiliation_link(actor=officer, member=other_member, parent=member)
+    dataset = published(data_steward, tier="restricted")
+    request = _request(other_analyst, dataset)
+    exchange.access_request_approve(actor=data_steward, request=request)
+    grant = AccessRequest.objects.get(pk=request.pk).grant
+    _, _, _, handle = exchange.grant_download(actor=other_analyst, grant=grant)
+    handle.close()
+    assert not CreditTransfer.objects.filter(code__in=["fee", "use"]).exists()
+    assert CreditUse.objects.get().reason == "self_dealing"
