@@ -7,8 +7,12 @@ The actor belongs to member M (consortium staff and anonymous visitors belong to
 * ``active`` / ``expired`` / ``revoked``: a dataset of O on which M holds a grant in that state (expired
   through the beat service, revoked by O's steward).
 
-Each action targets the situation's record: the dataset; for approve/reject the pending request (``own``,
-``none``) or the request that made M's grant (the others); for revoke/download the grant. Codes: 404 for
+Each action targets the situation's record: the dataset (its policy read and set, a version uploaded,
+version 1 withdrawn, the dataset withdrawn); for approve/reject the pending request (``own``, ``none``) or
+the request that made M's grant (the others); for revoke/download the grant; for receipts the signed
+receipts of the request that made the grant, its ``access.granted`` decision among them. Every case runs
+twice: on restricted data, and on confidential data (granted by the steward and then a security officer;
+its grants allow no download, and security officers see its requests and grants). Codes: 404 for
 what the actor may not see (for the catalog list: answered 200 without the dataset), 403 for seen but
 not allowed, 409 for the wrong state, 401 for anonymous visitors. A refusal appends no ledger entry.
 
@@ -24,6 +28,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -37,7 +42,23 @@ from tests.factories import MemberFactory, UserFactory, make_api_key
 pytestmark = pytest.mark.django_db
 
 SITUATIONS = ["own", "none", "active", "expired", "revoked"]
-ACTIONS = ["list", "view", "versions", "request", "approve", "reject", "revoke", "download"]
+ACTIONS = [
+    "list",
+    "view",
+    "versions",
+    "policy_read",
+    "policy_set",
+    "version_upload",
+    "version_withdraw",
+    "dataset_withdraw",
+    "request",
+    "approve",
+    "reject",
+    "revoke",
+    "download",
+    "receipts",
+]
+TIERS = ["restricted", "confidential"]
 
 
 def _row(*codes: int) -> dict[str, int]:
@@ -49,39 +70,58 @@ ALL_200 = _row(200, 200, 200, 200, 200)
 ALL_404 = _row(404, 404, 404, 404, 404)
 ALL_403 = _row(403, 403, 403, 403, 403)
 ALL_401 = _row(401, 401, 401, 401, 401)
+ALL_409 = _row(409, 409, 409, 409, 409)
+OWN_ONLY = _row(200, 403, 403, 403, 403)  # the owner's stewards (or manage keys) change its dataset
 
 # Member people of M: everything listed is visible; they request others' data, decide nothing of others.
 _PERSON = {
     "list": ALL_200,
     "view": ALL_200,
     "versions": ALL_200,
+    "policy_read": ALL_200,
+    "policy_set": ALL_403,
+    "version_upload": ALL_403,
+    "version_withdraw": ALL_403,
+    "dataset_withdraw": ALL_403,
     "request": _row(400, 201, 409, 201, 201),  # own: own_dataset; active: already_granted
     "approve": _row(403, 404, 403, 403, 403),
     "reject": _row(403, 404, 403, 403, 403),
     "revoke": _row(403, 404, 403, 403, 403),
     "download": _row(403, 404, 200, 409, 409),
+    "receipts": _row(200, 404, 200, 200, 200),
+}
+# What the owner's stewards, and keys with the manage scope, may do with their own dataset.
+_MANAGER = {
+    "policy_set": OWN_ONLY,
+    "version_upload": _row(201, 403, 403, 403, 403),
+    "version_withdraw": OWN_ONLY,
+    "dataset_withdraw": OWN_ONLY,
+    "approve": _row(200, 404, 403, 403, 403),
+    "reject": _row(200, 404, 403, 403, 403),
+    "revoke": _row(200, 404, 403, 403, 403),
 }
 # Staff who see every request and grant (officers, auditors) but request and download nothing.
 _STAFF_SEEING_ALL = {
     "list": ALL_200,
     "view": ALL_200,
     "versions": ALL_200,
+    "policy_read": ALL_200,
+    "policy_set": ALL_403,
+    "version_upload": ALL_403,
+    "version_withdraw": ALL_403,
+    "dataset_withdraw": ALL_403,
     "request": ALL_403,
     "approve": ALL_403,
     "reject": ALL_403,
     "revoke": ALL_403,
     "download": ALL_403,
+    "receipts": ALL_200,
 }
 
 EXPECTED: dict[str, dict[str, dict[str, int]]] = {
     "member_admin": _PERSON,
     "analyst": _PERSON,
-    "data_steward": {
-        **_PERSON,
-        "approve": _row(200, 404, 403, 403, 403),
-        "reject": _row(200, 404, 403, 403, 403),
-        "revoke": _row(200, 404, 403, 403, 403),
-    },
+    "data_steward": {**_PERSON, **_MANAGER},
     "key:read": {
         **_PERSON,
         "request": ALL_403,  # sees the dataset; requesting needs the request scope
@@ -91,13 +131,12 @@ EXPECTED: dict[str, dict[str, dict[str, int]]] = {
     "key:request": _PERSON,
     "key:manage": {
         **_PERSON,
+        **_MANAGER,
         "request": ALL_403,  # requesting and downloading need the request scope
         "download": _row(403, 404, 403, 403, 403),
-        "approve": _row(200, 404, 403, 403, 403),
-        "reject": _row(200, 404, 403, 403, 403),
-        "revoke": _row(200, 404, 403, 403, 403),
     },
-    "officer": {**_STAFF_SEEING_ALL, "revoke": _row(200, 200, 200, 409, 409)},
+    # Officers revoke any grant and withdraw any version (not a dataset: that is its owner's decision).
+    "officer": {**_STAFF_SEEING_ALL, "revoke": _row(200, 200, 200, 409, 409), "version_withdraw": ALL_200},
     "auditor": _STAFF_SEEING_ALL,
     # Security officers see requests and grants of confidential tier only; these are restricted.
     "security_officer": {
@@ -106,10 +145,31 @@ EXPECTED: dict[str, dict[str, dict[str, int]]] = {
         "reject": ALL_404,
         "revoke": ALL_404,
         "download": ALL_404,
+        "receipts": ALL_404,
     },
     "anonymous": dict.fromkeys(ACTIONS, ALL_401),
 }
 ACTORS = list(EXPECTED)
+_MEMBER_PEOPLE = ["member_admin", "analyst", "data_steward", "key:request"]
+
+# Confidential data: a grant allows no raw download (403 no_raw_download while it is active), and security
+# officers see every request and grant of it: they decide only steward-approved requests (none is here:
+# 409), revoke and download nothing (403), and read the receipts.
+EXPECTED_BY_TIER: dict[str, dict[str, dict[str, dict[str, int]]]] = {
+    "restricted": EXPECTED,
+    "confidential": {
+        **EXPECTED,
+        **{actor: {**EXPECTED[actor], "download": _row(403, 404, 403, 409, 409)} for actor in _MEMBER_PEOPLE},
+        "security_officer": {
+            **EXPECTED["security_officer"],
+            "approve": ALL_409,
+            "reject": ALL_409,
+            "revoke": ALL_403,
+            "download": ALL_403,
+            "receipts": ALL_200,
+        },
+    },
+}
 
 
 @dataclass
@@ -145,27 +205,32 @@ def _ask(requester, dataset: Dataset) -> AccessRequest:
     return request
 
 
-def _granted(requester, dataset: Dataset, steward) -> AccessRequest:
+def _granted(requester, dataset: Dataset, *deciders) -> AccessRequest:
+    """A request of `requester` approved by each of `deciders` in turn (steward, then security officer)."""
     request = _ask(requester, dataset)
-    services.access_request_approve(actor=steward, request=request, reason="Fine.")
+    for decider in deciders:
+        request, _ = services.access_request_approve(actor=decider, request=request, reason="Fine.")
     return AccessRequest.objects.get(pk=request.pk)
 
 
-def _build(situation: str, member: Member, data_steward) -> World:
+def _build(situation: str, member: Member, data_steward, tier: str, security_officer) -> World:
+    def deciders(steward) -> list:
+        return [steward, security_officer] if tier == "confidential" else [steward]
+
     if situation == "own":
-        dataset = published(data_steward, tier="restricted")
+        dataset = published(data_steward, tier=tier)
         pending = _ask(_analyst("x"), dataset)
-        granted = _granted(_analyst("y"), dataset, data_steward)
+        granted = _granted(_analyst("y"), dataset, *deciders(data_steward))
         return World(dataset, pending, granted.grant, member)
     owner_steward = UserFactory(
         username="o-steward", member=MemberFactory(legal_name="O Co."), member_role="data_steward"
     )
-    dataset = published(owner_steward, tier="restricted")
+    dataset = published(owner_steward, tier=tier)
     if situation == "none":
         pending = _ask(_analyst("t-pending"), dataset)
-        granted = _granted(_analyst("t"), dataset, owner_steward)
+        granted = _granted(_analyst("t"), dataset, *deciders(owner_steward))
         return World(dataset, pending, granted.grant, member)
-    request = _granted(_analyst("m-requester", member), dataset, owner_steward)
+    request = _granted(_analyst("m-requester", member), dataset, *deciders(owner_steward))
     grant = request.grant
     if situation == "expired":
         now = timezone.now()
@@ -200,6 +265,25 @@ def _do(client: APIClient, action: str, world: World) -> tuple[int, Any]:
         response = client.get(f"/api/v1/datasets/{dataset.pk}/")
     elif action == "versions":
         response = client.get(f"/api/v1/datasets/{dataset.pk}/versions/")
+    elif action == "policy_read":
+        response = client.get(f"/api/v1/datasets/{dataset.pk}/policy/")
+    elif action == "policy_set":
+        policy = {"tier": dataset.policy.tier, "purposes": ["research"], "terms": dataset.policy.terms}
+        response = client.put(f"/api/v1/datasets/{dataset.pk}/policy/", policy, format="json")
+    elif action == "version_upload":
+        upload = SimpleUploadedFile("v2.csv", b"sensor,value\nline,2\n", content_type="text/csv")
+        response = client.post(
+            f"/api/v1/datasets/{dataset.pk}/versions/", {"file": upload}, format="multipart"
+        )
+    elif action == "version_withdraw":
+        response = client.post(f"/api/v1/datasets/{dataset.pk}/versions/1/withdraw/", reason, format="json")
+    elif action == "dataset_withdraw":
+        response = client.post(f"/api/v1/datasets/{dataset.pk}/withdraw/", reason, format="json")
+    elif action == "receipts":
+        response = client.get(f"/api/v1/access-requests/{world.grant.request_id}/receipts/")
+        if response.status_code == 200:  # the decision is among them, bound to the grant
+            (granted,) = [r for r in response.json() if r["kind"] == "access.granted"]
+            assert f'"grant":{world.grant.pk},' in granted["canonical"]
     elif action == "request":
         body = {
             "dataset": dataset.pk,
@@ -243,33 +327,39 @@ def _owed() -> set[tuple[int, int, str]]:
     return owed
 
 
+@pytest.mark.parametrize("tier", TIERS)
 @pytest.mark.parametrize("situation", SITUATIONS)
 @pytest.mark.parametrize("action", ACTIONS)
 @pytest.mark.parametrize("actor", ACTORS)
-def test_permission_matrix(request, actor, action, situation, member, member_admin, data_steward) -> None:
-    world = _build(situation, member, data_steward)
+def test_permission_matrix(
+    request, actor, action, situation, tier, member, member_admin, data_steward, security_officer
+) -> None:
+    world = _build(situation, member, data_steward, tier, security_officer)
     client = _client(actor, request, member_admin)
-    # M's group holds the dataset's permissions exactly in the active situation; every holder has a
-    # grant that is active now.
+    # M's group holds the dataset's permissions exactly in the active situation (no download permission
+    # on confidential data); every holder has a grant that is active now.
     m_holds = {c for m, d, c in _held() if m == member.pk and d == world.dataset.pk}
-    assert m_holds == ({"use_dataset", "download_dataset"} if situation == "active" else set())
+    active = {"use_dataset"} if tier == "confidential" else {"use_dataset", "download_dataset"}
+    assert m_holds == (active if situation == "active" else set())
     assert _held() == _owed()
     entries = LedgerEntry.objects.count()
 
     status, response = _do(client, action, world)
 
-    assert status == EXPECTED[actor][action][situation], (status, response.content)
+    assert status == EXPECTED_BY_TIER[tier][actor][action][situation], (status, response.content)
     assert _held() == _owed()
     if status >= 400:
         assert LedgerEntry.objects.count() == entries
 
 
 def test_the_table_covers_every_role_action_and_situation() -> None:
-    assert len(ACTORS) == 10
-    for actor in ACTORS:
-        assert set(EXPECTED[actor]) == set(ACTIONS), actor
-        for action in ACTIONS:
-            assert set(EXPECTED[actor][action]) == set(SITUATIONS), (actor, action)
+    assert len(ACTORS) == 10 and len(ACTIONS) == 14
+    for tier in TIERS:
+        assert set(EXPECTED_BY_TIER[tier]) == set(ACTORS), tier
+        for actor in ACTORS:
+            assert set(EXPECTED_BY_TIER[tier][actor]) == set(ACTIONS), (tier, actor)
+            for action in ACTIONS:
+                assert set(EXPECTED_BY_TIER[tier][actor][action]) == set(SITUATIONS), (tier, actor, action)
 
 
 # --- The permission store beyond the matrix ---------------------------------------------------------------
