@@ -8,6 +8,7 @@ by environment variables; README.md has the table of every setting.
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -267,6 +268,9 @@ CELERY_BEAT_SCHEDULE = {
         "task": "ledger.issue_checkpoint_task",
         "schedule": float(LEDGER["CHECKPOINT_INTERVAL_SECONDS"]),
     },
+    # Credit: the daily release just after midnight UTC; the epoch roll hourly (it acts once a month).
+    "release-credit": {"task": "credit.release_credit_task", "schedule": crontab(minute=5, hour=0)},
+    "roll-epoch": {"task": "credit.roll_epoch_task", "schedule": crontab(minute=10)},
 }
 
 LOGGING = {

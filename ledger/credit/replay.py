@@ -69,7 +69,8 @@ class MemoryState:
 
     # accounts and transfers
     def balance(self, account: str) -> Balance:
-        return self.balances[account]
+        # A read never creates an account: the database has rows only for accounts a transfer touched.
+        return self.balances.get(account) or Balance()
 
     def add_transfer(self, transfer: Transfer) -> None:
         if transfer.id in self.by_id:
@@ -185,7 +186,7 @@ class MemoryState:
             for member, fact in sorted(self.members.items())
             if fact.admitted_us
             and fact.admitted_us <= before_us
-            and self.balances[engine.member_allowance(member)].spendable > 0
+            and self.balance(engine.member_allowance(member)).spendable > 0
         ]
 
 
@@ -276,3 +277,74 @@ def transfers_jsonl(transfers: Iterable[Transfer], seq_of_order: dict[int, int])
         row = transfer.as_dict() | {"seq": seq_of_order.get(transfer.order, -1)}
         lines.append(json.dumps(row, sort_keys=True, separators=(",", ":")))
     return ("\n".join(lines) + "\n").encode() if lines else b""
+
+
+@dataclass(frozen=True)
+class Divergence:
+    """The first place where stored credit differs from what the rules make of the ledger."""
+
+    order: int | None  # credit order of the entry concerned (None: an account balance only)
+    seq: int | None  # its ledger sequence number, where known
+    reason: str
+
+    def __str__(self) -> str:
+        where = f"seq {self.seq}" if self.seq is not None and self.seq >= 0 else "an unsequenced entry"
+        if self.order is None:
+            return f"DIVERGES: {self.reason}"
+        return f"DIVERGES at {where} (credit order {self.order}): {self.reason}"
+
+
+def _seq(result: ReplayResult, order: int) -> int | None:
+    seq = result.by_order.get(order)
+    return seq if seq is not None and seq >= 0 else None
+
+
+def diff(
+    result: ReplayResult,
+    stored_transfers: Iterable[dict[str, Any]],
+    stored_balances: dict[str, dict[str, int]] | None = None,
+) -> Divergence | None:
+    """Compare stored transfers (dicts shaped like Transfer.as_dict) and balances with the replay.
+
+    Returns the divergence at the lowest credit order (a changed, missing or extra transfer), else the
+    first account whose stored balance differs, else None. A replay that stopped early diverges there.
+    """
+    if result.divergence is not None:
+        order, reason = result.divergence
+        return Divergence(order, _seq(result, order), reason)
+    expected = {transfer.id: transfer.as_dict() for transfer in result.transfers}
+    found: list[tuple[int, str]] = []
+    seen: set[str] = set()
+    for row in stored_transfers:
+        seen.add(row["id"])
+        wanted = expected.get(row["id"])
+        if wanted is None:
+            found.append((int(row.get("order", -1)), f"transfer {row['id']} is not one the rules make"))
+            continue
+        for name, value in wanted.items():
+            if name != "entry" and row.get(name) != value:
+                found.append(
+                    (
+                        int(wanted["order"]),
+                        f"transfer {row['id']} has {name} {row.get(name)!r}; the rules give {value!r}",
+                    )
+                )
+                break
+    for transfer_id, wanted in expected.items():
+        if transfer_id not in seen:
+            found.append((int(wanted["order"]), f"transfer {transfer_id} ({wanted['leg']}) is missing"))
+    if found:
+        order, reason = min(found)
+        return Divergence(order, _seq(result, order), reason)
+    if stored_balances is not None:
+        replayed = result.balances()
+        for account in sorted(set(replayed) | set(stored_balances)):
+            zero = {"debits_posted": 0, "credits_posted": 0, "debits_pending": 0, "credits_pending": 0}
+            if replayed.get(account, zero) != stored_balances.get(account, zero):
+                return Divergence(
+                    None,
+                    None,
+                    f"account {account} holds {stored_balances.get(account, zero)}; the transfers give "
+                    f"{replayed.get(account, zero)}",
+                )
+    return None

@@ -271,3 +271,23 @@ def _affiliate(*, actor: User, member_id: int, parent: Member, declared_by: str)
                 "declared_by": declared_by,
             },
         )
+
+
+def credit_epoch_roll(*, now: datetime | None = None) -> list[LedgerEntry]:
+    """Beat's monthly step: settle the open epoch once its month has ended, then open the current month.
+
+    Idempotent: returns the entries written (none when nothing is due or no rules are published)."""
+    now = now or timezone.now()
+    written: list[LedgerEntry] = []
+    current = CreditEpoch.objects.filter(settled_order=-1).first()
+    this_month = engine.epoch_of(engine.to_us(now))
+    if current is not None and current.epoch < this_month:
+        written.append(credit_epoch_settle(epoch=current.epoch, now=now))
+        current = None
+    if (
+        current is None
+        and CreditRules.objects.exists()
+        and not CreditEpoch.objects.filter(epoch=this_month).exists()
+    ):
+        written.append(credit_epoch_open(epoch=this_month, now=now))
+    return written

@@ -1,0 +1,42 @@
+"""`manage.py credit_epoch open|release|settle|roll`: the epoch steps beat runs, on demand."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from consortium.errors import ServiceError
+from ledger.credit import services
+
+
+class Command(BaseCommand):
+    help = "Run a credit epoch step now: open an epoch, release due credit, settle an epoch, or roll."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("step", choices=["publish-rules", "open", "release", "settle", "roll"])
+        parser.add_argument("--epoch", help="YYYY-MM (open: default this month; settle: required)")
+        parser.add_argument(
+            "--early", action="store_true", help="settle before the month has ended (embedded default)"
+        )
+
+    def handle(self, *args: Any, step: str, epoch: str | None, early: bool, **options: Any) -> None:
+        try:
+            if step == "publish-rules":
+                entry = services.credit_rules_publish(actor=None)
+                self.stdout.write(f"rules published: {entry.kind} {entry.uid}")
+            elif step == "open":
+                services.credit_epoch_open(epoch=epoch)
+                self.stdout.write(f"epoch opened: {epoch or 'this month'}")
+            elif step == "release":
+                entry = services.credit_release()
+                self.stdout.write("released" if entry is not None else "nothing to release today")
+            elif step == "settle":
+                if not epoch:
+                    raise CommandError("settle needs --epoch YYYY-MM")
+                services.credit_epoch_settle(epoch=epoch, early=early)
+                self.stdout.write(f"epoch settled: {epoch}")
+            else:
+                self.stdout.write(f"roll: {len(services.credit_epoch_roll())} entries written")
+        except ServiceError as exc:
+            raise CommandError(f"{exc.code}: {exc}") from exc

@@ -1,0 +1,170 @@
+"""Epochs through the services: open, release, settle (mints, held mints, points closed), audit, refusals."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.db import connection
+
+from consortium.errors import Conflict, NotPermitted, ValidationFailed
+from exchange import services as exchange
+from exchange.models import AccessRequest
+from ledger.credit import engine, rules, services
+from ledger.credit.audit import credit_audit
+from ledger.credit.models import CreditAdjustment, CreditEpoch, CreditTransfer
+from ledger.services import ledger_sequence
+from tests.exchange.support import published
+from tests.ledger.credit.support import TRUSTED_RULES, admit, balance, clock, days, pending, utc
+from tests.ledger_support import drop_ledger_triggers, install_ledger_triggers
+
+pytestmark = pytest.mark.django_db
+
+
+def _grant(steward, analyst, dataset, *, days_=30):
+    request, _ = exchange.access_request_submit(
+        actor=analyst,
+        dataset=dataset,
+        purpose="research",
+        justification="Benchmark.",
+        duration_days=days_,
+        accepted_terms_version=dataset.policy.terms_version,
+    )
+    if dataset.policy.tier != "open":
+        exchange.access_request_approve(actor=steward, request=request)
+    return AccessRequest.objects.get(pk=request.pk).grant
+
+
+def _download(analyst, grant, times=1):
+    for _ in range(times):
+        _, _, _, handle = exchange.grant_download(actor=analyst, grant=grant)
+        handle.close()
+
+
+@pytest.fixture
+def october(member, other_member):
+    with clock(utc(2026, 10, 5, 9)) as now:
+        services.credit_rules_publish(actor=None, params=TRUSTED_RULES)
+        services.credit_epoch_open(epoch="2026-10")
+        admit(member, other_member)
+        yield now
+
+
+def test_an_epoch_settles_into_mints_closes_points_and_audits_clean(
+    october, data_steward, member, other_member, other_analyst
+):
+    dataset = published(data_steward, tier="restricted", download_quota=3)
+    grant = _grant(data_steward, other_analyst, dataset)
+    _download(other_analyst, grant, 3)  # 10 + 5 + 2.5 CR of points
+    october[0] = utc(2026, 11, 1, 0, 10)
+    written = services.credit_epoch_roll()
+    assert [entry.kind for entry in written] == ["epoch.settled", "epoch.opened"]
+    assert balance(engine.member_available(member.pk)) == 17_500  # rate 1: mint = damped points
+    assert balance(engine.member_points(member.pk)) == 0
+    settled = CreditEpoch.objects.get(epoch="2026-10")
+    assert settled.settlement["minted"] == 17_500
+    assert CreditEpoch.objects.get(epoch="2026-11").settled_order == -1
+    with pytest.raises(Conflict) as twice:
+        services.credit_epoch_settle(epoch="2026-10")
+    assert twice.value.code == "epoch_not_open"
+    assert credit_audit().ok
+
+
+def test_the_daily_release_posts_provider_legs_after_the_dispute_window(
+    october, data_steward, member, other_analyst
+):
+    dataset = published(data_steward, tier="restricted")
+    _grant(data_steward, other_analyst, dataset)
+    october[0] += days(6)
+    services.credit_release()
+    assert pending(engine.member_available(member.pk)) == (0, 18_000)
+    october[0] += days(1)
+    assert services.credit_release() is not None
+    assert services.credit_release() is None  # once a day
+    assert pending(engine.member_available(member.pk)) == (0, 0)
+    assert balance(engine.member_available(member.pk)) == 18_000
+
+
+def test_settling_an_unfinished_epoch_needs_early(october):
+    with pytest.raises(Conflict) as refused:
+        services.credit_epoch_settle(epoch="2026-10", now=utc(2026, 10, 20))
+    assert refused.value.code == "epoch_not_ended"
+    services.credit_epoch_settle(epoch="2026-10", now=utc(2026, 10, 20), early=True)
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({**rules.RULES_V1, "pair_cap_mcr": 300.0}, "pair_cap_mcr must be an integer"),
+        (
+            {k: v for k, v in rules.RULES_V1.items() if k != "base_use_mcr"},
+            "Missing rules parameter: base_use_mcr",
+        ),
+        ({**rules.RULES_V1, "bonus": 1}, "Unknown rules parameter: bonus"),
+    ],
+)
+def test_a_bad_rules_document_is_refused_before_anything_is_written(params, message):
+    with pytest.raises(ValidationFailed) as refused:
+        services.credit_rules_publish(actor=None, params=params)
+    assert refused.value.code == "bad_rules"
+    assert message in str(refused.value)
+    assert not CreditTransfer.objects.exists()
+
+
+def test_an_adjustment_needs_a_second_approver(october, auditor, officer, member):
+    adjustment = services.credit_adjustment_propose(
+        actor=auditor, member=member, amount_mcr=5_000, reason="Missed download credit, ticket 42."
+    )
+    with pytest.raises(NotPermitted):
+        services.credit_adjustment_approve(actor=auditor, adjustment=adjustment)
+    assert not CreditTransfer.objects.filter(code="adjustment").exists()
+    services.credit_adjustment_approve(actor=officer, adjustment=adjustment)
+    assert balance(engine.member_available(member.pk)) == 5_000
+    with pytest.raises(Conflict):
+        services.credit_adjustment_approve(actor=officer, adjustment=CreditAdjustment.objects.get())
+
+
+def test_a_negative_adjustment_beyond_the_balance_is_refused(october, auditor, officer, member):
+    adjustment = services.credit_adjustment_propose(
+        actor=auditor, member=member, amount_mcr=-1, reason="Claw back."
+    )
+    with pytest.raises(Conflict) as refused:
+        services.credit_adjustment_approve(actor=officer, adjustment=adjustment)
+    assert refused.value.code == "insufficient_credit"
+    assert CreditAdjustment.objects.get().approved_by is None
+
+
+def test_trust_ramp_scales_points_by_consumer_group_age(member, other_member, data_steward, other_analyst):
+    with clock(utc(2026, 8, 1)) as now:
+        services.credit_rules_publish(actor=None)  # v1: 90-day ramp
+        admit(member, other_member)
+        now[0] = utc(2026, 9, 15)  # the consumer is 45 days old
+        services.credit_epoch_open(epoch="2026-09")
+        grant = _grant(data_steward, other_analyst, published(data_steward, tier="open"))
+        _download(other_analyst, grant)
+    assert balance(engine.member_points(member.pk)) == 2_500  # 10 x 1.0 x 0.5 x 1 x 45/90 CR
+
+
+def test_credit_audit_names_a_transfer_changed_behind_its_back(october, data_steward, other_analyst):
+    grant = _grant(data_steward, other_analyst, published(data_steward, tier="restricted"))
+    _download(other_analyst, grant)
+    ledger_sequence()
+    call_command("credit_audit")
+    use = CreditTransfer.objects.get(code="use")
+    drop_ledger_triggers()
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("UPDATE credit_credittransfer SET amount = amount + 1 WHERE id = %s", [use.id])
+    finally:
+        install_ledger_triggers()
+    seq = use.entry.leaf.seq
+    with pytest.raises(
+        CommandError, match=rf"at seq {seq} .*transfer {use.id} has amount 10001; the rules give 10000"
+    ):
+        call_command("credit_audit")
+
+
+def test_transfers_are_append_only(october, data_steward, other_analyst):
+    _grant(data_steward, other_analyst, published(data_steward, tier="restricted"))
+    with pytest.raises(Exception, match="append-only"), connection.cursor() as cursor:
+        cursor.execute("UPDATE credit_credittransfer SET amount = 1")
