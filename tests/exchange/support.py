@@ -8,7 +8,7 @@ from typing import Any
 from django.core.files.base import ContentFile
 
 from exchange import services
-from exchange.models import Dataset
+from exchange.models import AccessRequest, Dataset
 
 CONTENT = b"sensor,value\n" + b"line,1\n" * 5000
 
@@ -55,3 +55,16 @@ def published(steward: Any, *, tier: str, grade: int | None = None, content: byt
     set_policy(steward, dataset, tier=tier, **policy)
     add_version(steward, dataset, content)
     return Dataset.objects.get(pk=dataset.pk)
+
+
+def request_access(requester: Any, dataset: Dataset, **extra: Any) -> AccessRequest:
+    """`requester`'s request for `dataset` through the service: research for 30 days under terms 1."""
+    values = {
+        "purpose": "research",
+        "justification": "Benchmark our bearings.",
+        "duration_days": 30,
+        "accepted_terms_version": 1,
+        **extra,
+    }
+    request, _ = services.access_request_submit(actor=requester, dataset=dataset, **values)
+    return request

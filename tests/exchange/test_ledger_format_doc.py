@@ -18,7 +18,7 @@ from exchange import services
 from exchange.models import AccessRequest, Grant
 from ledger.canonical import canonical_bytes
 from ledger.models import LedgerEntry
-from tests.exchange.support import add_version, published
+from tests.exchange.support import add_version, published, request_access
 from tests.factories import MemberFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -66,18 +66,6 @@ def documented() -> tuple[dict[tuple[str, str], tuple[set[str], set[str]]], dict
     return kinds, types
 
 
-def _ask(user: Any, dataset: Any) -> AccessRequest:
-    request, _ = services.access_request_submit(
-        actor=user,
-        dataset=dataset,
-        purpose="research",
-        justification="Benchmark.",
-        duration_days=30,
-        accepted_terms_version=1,
-    )
-    return request
-
-
 @pytest.fixture(autouse=True)
 def _media(settings, tmp_path) -> None:
     settings.MEDIA_ROOT = tmp_path / "media"
@@ -90,8 +78,8 @@ def _walk(steward: Any, security_officer: Any) -> None:
         for n in range(4)
     ]
     restricted = published(steward, tier="restricted")
-    approved, _ = services.access_request_approve(actor=steward, request=_ask(analysts[0], restricted))
-    grant = Grant.objects.get(request=approved)
+    asked = request_access(analysts[0], restricted)
+    grant = Grant.objects.get(request=services.access_request_approve(actor=steward, request=asked)[0])
     services.grant_download(actor=analysts[0], grant=grant)[3].close()
     now = timezone.now()
     Grant.objects.filter(pk=grant.pk).update(valid_from=now - timedelta(days=31), valid_until=now)
@@ -100,19 +88,19 @@ def _walk(steward: Any, security_officer: Any) -> None:
     services.dataset_version_withdraw(actor=steward, version=restricted.versions.get(number=1), reason="Bad.")
 
     confidential = published(steward, tier="confidential")
-    request = _ask(analysts[0], confidential)
+    request = request_access(analysts[0], confidential)
     services.access_request_approve(actor=steward, request=request, reason="Fits.")
     services.access_request_reject(actor=security_officer, request=request, reason="Too sensitive.")
 
-    open_grant = Grant.objects.get(request=_ask(analysts[1], published(steward, tier="open")))
+    open_grant = Grant.objects.get(request=request_access(analysts[1], published(steward, tier="open")))
     services.grant_revoke(actor=steward, grant=open_grant, reason="Ended.")
 
     closing = published(steward, tier="restricted")
-    services.access_request_withdraw(actor=analysts[0], request=_ask(analysts[0], closing))
-    old = _ask(analysts[1], closing)
+    services.access_request_withdraw(actor=analysts[0], request=request_access(analysts[0], closing))
+    old = request_access(analysts[1], closing)
     AccessRequest.objects.filter(pk=old.pk).update(created_at=now - timedelta(days=400))
     assert services.access_request_expire_due() == 1
-    _ask(analysts[2], closing)
+    request_access(analysts[2], closing)
     services.dataset_withdraw(actor=steward, dataset=closing, reason="Retired.")
 
 

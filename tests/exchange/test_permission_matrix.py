@@ -36,7 +36,7 @@ from consortium.models import Member
 from exchange import services
 from exchange.models import AccessRequest, Dataset, DatasetGroupObjectPermission, Grant
 from ledger.models import LedgerEntry
-from tests.exchange.support import published
+from tests.exchange.support import published, request_access
 from tests.factories import MemberFactory, UserFactory, make_api_key
 
 pytestmark = pytest.mark.django_db
@@ -193,21 +193,9 @@ def _analyst(label: str, member: Member | None = None):
     )
 
 
-def _ask(requester, dataset: Dataset) -> AccessRequest:
-    request, _ = services.access_request_submit(
-        actor=requester,
-        dataset=dataset,
-        purpose="research",
-        justification="Benchmark our bearings.",
-        duration_days=30,
-        accepted_terms_version=1,
-    )
-    return request
-
-
 def _granted(requester, dataset: Dataset, *deciders) -> AccessRequest:
     """A request of `requester` approved by each of `deciders` in turn (steward, then security officer)."""
-    request = _ask(requester, dataset)
+    request = request_access(requester, dataset)
     for decider in deciders:
         request, _ = services.access_request_approve(actor=decider, request=request, reason="Fine.")
     return AccessRequest.objects.get(pk=request.pk)
@@ -219,7 +207,7 @@ def _build(situation: str, member: Member, data_steward, tier: str, security_off
 
     if situation == "own":
         dataset = published(data_steward, tier=tier)
-        pending = _ask(_analyst("x"), dataset)
+        pending = request_access(_analyst("x"), dataset)
         granted = _granted(_analyst("y"), dataset, *deciders(data_steward))
         return World(dataset, pending, granted.grant, member)
     owner_steward = UserFactory(
@@ -227,7 +215,7 @@ def _build(situation: str, member: Member, data_steward, tier: str, security_off
     )
     dataset = published(owner_steward, tier=tier)
     if situation == "none":
-        pending = _ask(_analyst("t-pending"), dataset)
+        pending = request_access(_analyst("t-pending"), dataset)
         granted = _granted(_analyst("t"), dataset, *deciders(owner_steward))
         return World(dataset, pending, granted.grant, member)
     request = _granted(_analyst("m-requester", member), dataset, *deciders(owner_steward))
@@ -392,7 +380,7 @@ def test_revoking_one_of_two_grants_keeps_the_permissions_of_the_other(member, d
 def test_confidential_grant_gives_use_but_not_download(member, security_officer) -> None:
     owner_steward = UserFactory(member=MemberFactory(), member_role="data_steward")
     dataset = published(owner_steward, tier="confidential")
-    request = _ask(_analyst("m", member), dataset)
+    request = request_access(_analyst("m", member), dataset)
     services.access_request_approve(actor=owner_steward, request=request, reason="Fine.")
     assert _perms_of(member, dataset) == set()  # steward-approved is not yet a grant
     services.access_request_approve(actor=security_officer, request=request, reason="Checked.")
@@ -419,7 +407,7 @@ def test_download_needs_the_permission_as_well_as_the_grant(client_for, member) 
 def test_expiry_removes_the_permissions_once(member) -> None:
     owner_steward = UserFactory(member=MemberFactory(), member_role="data_steward")
     dataset = published(owner_steward, tier="open")
-    request = _ask(_analyst("m", member), dataset)  # open tier: granted at once
+    request = request_access(_analyst("m", member), dataset)  # open tier: granted at once
     assert _perms_of(member, dataset) == {"use_dataset", "download_dataset"}
     later = timezone.now() + timedelta(days=400)
     assert services.grant_expire_due(now=later) == 1

@@ -20,7 +20,7 @@ from consortium.errors import ServiceError, ValidationFailed
 from exchange import selectors, services
 from exchange.models import AccessRequest, Dataset, Grant, RequestState
 from ledger.models import LedgerEntry
-from tests.exchange.support import published, register
+from tests.exchange.support import published, register, request_access
 from tests.factories import MemberFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -96,14 +96,7 @@ def _accepted(call: Any) -> bool:
 
 def _grant(owner_steward: Any, requester: Any, *, tier: str, approvers: list[Any]) -> Grant:
     dataset = published(owner_steward, tier=tier, **({"download_quota": 1} if tier != "confidential" else {}))
-    request, _ = services.access_request_submit(
-        actor=requester,
-        dataset=dataset,
-        purpose="research",
-        justification="Benchmark.",
-        duration_days=30,
-        accepted_terms_version=1,
-    )
+    request = request_access(requester, dataset)
     for approver in approvers:
         services.access_request_approve(actor=approver, request=request, reason="Fine.")
     return Grant.objects.get(request=request)
