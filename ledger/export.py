@@ -1,10 +1,12 @@
-"""The ledger export: JSON Lines of header, public keys, checkpoints and entries (docs/ledger-format.md)."""
+"""The ledger export: JSON Lines of header, public keys, checkpoints, entries and credit transfers
+(docs/ledger-format.md)."""
 
 from __future__ import annotations
 
 import base64
 import json
-from typing import TextIO
+from collections.abc import Callable
+from typing import Any, TextIO
 
 from ledger import canonical, keys
 from ledger.models import Checkpoint, LedgerLeaf
@@ -68,4 +70,14 @@ def write_export(out: TextIO) -> int:
             }
         )
         count += 1
+    _write_transfers(line, size)
     return count
+
+
+def _write_transfers(line: Callable[[dict[str, Any]], None], size: int) -> None:
+    """The credit transfers of the exported entries, after them, for `python -m ledger.verify
+    --rules-replay` to diff."""
+    from ledger.credit.audit import stored_transfers
+
+    for transfer in stored_transfers(below_seq=size):
+        line({"type": "credit_transfer", **transfer})

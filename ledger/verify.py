@@ -7,8 +7,11 @@ they cover (the order the exporter writes: header, keys, checkpoints, entries). 
 problem and names it as ``FAIL at seq <i>: <reason>``, ``FAIL checkpoint <size>: <reason>``,
 ``FAIL key <key id>: <reason>`` or ``FAIL line <n>: <reason>``.
 
-Exit status: 0 verified, 1 verification failed, 2 usage error or ``--rules-replay`` (credit replay is not
-part of export format v1).
+With ``--rules-replay`` it then replays the credit entries through the credit rules (``ledger.credit``, the
+same pure code the exchange posts with) and diffs the export's ``credit_transfer`` lines, printing
+``CREDIT OK ...`` or ``DIVERGES at seq <i> ...``.
+
+Exit status: 0 verified, 1 verification (or credit replay) failed, 2 usage error.
 """
 
 from __future__ import annotations
@@ -120,6 +123,7 @@ class ExportVerifier:
         self.tree = merkle.CompactRange()
         self.pending: dict[int, list[dict[str, Any]]] = {}  # checkpoints not yet reached, by tree size
         self.checkpoints_verified = 0
+        self.after_entries = False  # credit transfer lines come last
         self._line = 0
 
     # -- dispatch -------------------------------------------------------------------------------------
@@ -137,6 +141,7 @@ class ExportVerifier:
             "key": self._key,
             "checkpoint": self._checkpoint,
             "entry": self._entry,
+            "credit_transfer": self._credit_transfer,
         }.get(kind)
         if handler is None:
             self._fail_line(f"unknown line type {kind!r}")
@@ -223,7 +228,13 @@ class ExportVerifier:
         if size == self.tree.size:
             self._check_checkpoints()
 
+    def _credit_transfer(self, obj: dict[str, Any]) -> None:
+        """Credit transfers follow the entries; the log does not depend on them (--rules-replay diffs them)."""
+        self.after_entries = True
+
     def _entry(self, obj: dict[str, Any]) -> None:
+        if self.after_entries:
+            self._fail_line("an entry after the credit transfers")
         seq = self.tree.size
         if type(obj.get("seq")) is not int or obj["seq"] != seq:
             self._fail(seq, f"expected seq {seq}, found {obj.get('seq')!r} (gap, duplicate or reordering)")
@@ -346,7 +357,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--rules-replay",
         action="store_true",
-        help="replay credit rules over the entries (not part of export format v1)",
+        help="also replay the credit rules over the entries and diff the exported transfers",
     )
     parser.add_argument(
         "--trusted-key",
@@ -356,12 +367,8 @@ def main(argv: list[str] | None = None) -> int:
         "/api/v1/ledger/keys/; repeat for each key. Without it the export's own keys are trusted.",
     )
     args = parser.parse_args(argv)
-    if args.rules_replay:
-        # Hook for a later export version that carries the credit rules; refusing beats pretending.
-        print(
-            f"credit replay is not part of export format {EXPORT_FORMAT}; nothing was verified",
-            file=sys.stderr,
-        )
+    if args.rules_replay and args.path == "-":
+        print("--rules-replay reads the export twice: give a file, not standard input", file=sys.stderr)
         return 2
     trusted = None
     if args.trusted_key:
@@ -379,7 +386,39 @@ def main(argv: list[str] | None = None) -> int:
         print(f"cannot read {args.path}: {exc.strerror}", file=sys.stderr)
         return 2
     print(report.summary())
-    return 0 if report.ok else 1
+    if not report.ok:
+        return 1
+    if args.rules_replay:
+        divergence, summary = replay_credit(args.path)
+        print(summary if divergence is None else str(divergence))
+        return 0 if divergence is None else 1
+    return 0
+
+
+def replay_credit(path: str) -> tuple[Any, str]:
+    """Replay the export's credit entries through the rules and diff its `credit_transfer` lines.
+
+    Returns (divergence or None, summary line). Uses the same pure rules code as the service
+    (``ledger.credit``: standard library only). Call after the log itself verified."""
+    from ledger.credit import engine, replay
+
+    documents: list[tuple[int, str, dict[str, Any]]] = []
+    transfers: list[dict[str, Any]] = []
+    with open(path, "rb") as handle:
+        for raw in handle:
+            if not raw.strip():
+                continue
+            obj = json.loads(raw)
+            if obj.get("type") == "entry":
+                document = json.loads(base64.b64decode(obj["canonical"]))
+                if document.get("kind") in engine.CREDIT_KINDS:
+                    documents.append((obj["seq"], obj["leaf_hash"], document))
+            elif obj.get("type") == "credit_transfer":
+                transfers.append({key: value for key, value in obj.items() if key != "type"})
+    result = replay.replay(documents)
+    divergence = replay.diff(result, transfers)
+    summary = f"CREDIT OK: {result.entries} credit entries replayed; {len(transfers)} transfers match"
+    return divergence, summary
 
 
 if __name__ == "__main__":

@@ -51,11 +51,13 @@ _FIELDS = ("id", "order", "leg", "flag", "debit", "credit", "amount", "unit", "c
 _FIELDS += ("pending_id", "role")
 
 
-def stored_transfers() -> Iterator[dict[str, Any]]:
-    """Every stored transfer as a dict shaped like engine.Transfer.as_dict (without the entry hash)."""
-    for values in (
-        CreditTransfer.objects.order_by("order", "id").values_list(*_FIELDS).iterator(chunk_size=_CHUNK)
-    ):
+def stored_transfers(*, below_seq: int | None = None) -> Iterator[dict[str, Any]]:
+    """Every stored transfer as a dict shaped like engine.Transfer.as_dict (without the entry hash); with
+    `below_seq`, only those whose entry is sequenced below it (what an export of that size covers)."""
+    rows = CreditTransfer.objects.all()
+    if below_seq is not None:
+        rows = rows.filter(entry__leaf__seq__lt=below_seq)
+    for values in rows.order_by("order", "id").values_list(*_FIELDS).iterator(chunk_size=_CHUNK):
         yield dict(zip(_FIELDS, values, strict=True))
 
 

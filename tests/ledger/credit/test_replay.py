@@ -1,0 +1,168 @@
+"""Replays: the offline verifier replays credit from an export; the stored transfers are byte-identical on
+SQLite and PostgreSQL for the same entries."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import subprocess
+import sys
+import uuid
+from datetime import timedelta
+from pathlib import Path
+from unittest import mock
+
+import pytest
+
+from ledger.credit import replay, services
+from ledger.credit.audit import credit_audit, stored_transfers
+from ledger.export import write_export
+from ledger.services import checkpoint_issue, ledger_append
+from tests.ledger.credit.support import TRUSTED_RULES, clock, utc
+
+pytestmark = pytest.mark.django_db
+ROOT_DIR = Path(__file__).resolve().parents[3]
+PROVIDER, CONSUMER, THIRD = 101, 102, 103
+
+
+def _request_payload(request: int, tier: str, **extra):
+    return {
+        "request": request,
+        "dataset": 7,
+        "grade": 1,
+        "tier": tier,
+        "purpose": "research",
+        "duration_days": 30,
+        "requester_member": CONSUMER,
+        "owner_member": PROVIDER,
+        **extra,
+    }
+
+
+def _append(kind: str, subject_type: str, subject_id: object, members: list[int], payload: dict) -> None:
+    ledger_append(
+        kind=kind,
+        actor=None,
+        subject_type=subject_type,
+        subject_id=subject_id,
+        members=members,
+        payload=payload,
+    )
+
+
+def scripted_ledger() -> None:
+    """A fixed month of credit: rules, epoch, admissions, a listing, two grants, downloads, settlement."""
+    counter = iter(range(10_000))
+    with (
+        mock.patch("ledger.services.uuid.uuid4", lambda: uuid.UUID(int=next(counter))),
+        clock(utc(2026, 10, 1, 8)) as now,
+    ):
+        services.credit_rules_publish(actor=None, params=TRUSTED_RULES)
+        services.credit_epoch_open(epoch="2026-10")
+        for member in (PROVIDER, CONSUMER, THIRD):
+            _append("member.admitted", "member", member, [member], {"credit_code": f"c{member}"})
+        _append("dataset.registered", "dataset", 7, [PROVIDER], {"dataset": 7, "grade": 1})
+        _append(
+            "dataset.version_added", "dataset", 7, [PROVIDER], {"dataset": 7, "grade": 1, "sha256": "ab" * 32}
+        )
+        for request, tier in ((1, "restricted"), (2, "open")):
+            now[0] += timedelta(hours=1)
+            _append(
+                "access.requested",
+                "access_request",
+                request,
+                [PROVIDER, CONSUMER],
+                _request_payload(request, tier),
+            )
+            _append(
+                "access.granted",
+                "access_request",
+                request,
+                [PROVIDER, CONSUMER],
+                _request_payload(request, tier, grant=request),
+            )
+            for _ in range(3):
+                payload = {
+                    "grant": request,
+                    "request": request,
+                    "dataset": 7,
+                    "grade": 1,
+                    "tier": tier,
+                    "grantee_member": CONSUMER,
+                    "owner_member": PROVIDER,
+                    "version_sha256": "ab" * 32,
+                }
+                _append("data.downloaded", "grant", request, [PROVIDER, CONSUMER], payload)
+        now[0] = utc(2026, 10, 9)
+        services.credit_release()
+        services.credit_epoch_settle(epoch="2026-10", now=utc(2026, 11, 1))
+
+
+# sha256 of the stored transfers as JSON Lines; the same on SQLite and PostgreSQL (CI runs both).
+EXPECTED_TRANSFERS_SHA256 = "b457fcdb7d26004159b21df46c28b3b851c55f438f99f5c972947060edd322d8"
+
+
+def test_stored_transfers_are_byte_identical_on_every_database():
+    scripted_ledger()
+    assert credit_audit().ok
+    rows = list(stored_transfers())
+    data = "".join(json.dumps(row, sort_keys=True, separators=(",", ":")) + "\n" for row in rows).encode()
+    assert len(rows) == 14
+    assert hashlib.sha256(data).hexdigest() == EXPECTED_TRANSFERS_SHA256
+
+
+def _verify(path: Path) -> subprocess.CompletedProcess[str]:
+    blocked = (
+        "import runpy, sys\n"
+        "for name in ('django', 'rfc8785'):\n    sys.modules[name] = None\n"
+        f"sys.argv = ['ledger.verify', {str(path)!r}, '--rules-replay']\n"
+        "runpy.run_module('ledger.verify', run_name='__main__')\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    return subprocess.run(
+        [sys.executable, "-c", blocked], capture_output=True, text=True, cwd=ROOT_DIR, env=env, timeout=60
+    )
+
+
+def test_the_offline_verifier_replays_credit_and_finds_a_changed_transfer(tmp_path):
+    scripted_ledger()
+    checkpoint_issue()
+    buffer = io.StringIO()
+    write_export(buffer)
+    good = tmp_path / "good.jsonl"
+    good.write_text(buffer.getvalue())
+    result = _verify(good)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "CREDIT OK: 19 credit entries replayed; 14 transfers match" in result.stdout
+
+    lines = buffer.getvalue().splitlines()
+    index = next(i for i, line in enumerate(lines) if '"code":"use"' in line)
+    changed = json.loads(lines[index])
+    changed["amount"] += 1
+    lines[index] = json.dumps(changed, sort_keys=True, separators=(",", ":"))
+    seq = next(
+        json.loads(line)["seq"]
+        for line in lines
+        if '"type":"entry"' in line and json.loads(line)["leaf_hash"] == _leaf_of(changed, lines)
+    )
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("\n".join(lines) + "\n")
+    result = _verify(bad)
+    assert result.returncode == 1
+    assert result.stdout.splitlines()[-1].startswith(f"DIVERGES at seq {seq} ")
+    assert f"transfer {changed['id']} has amount" in result.stdout
+
+
+def _leaf_of(transfer: dict, lines: list[str]) -> str:
+    """The leaf hash of the entry a transfer came from, found by replaying the export's entries."""
+    import base64
+
+    documents = []
+    for line in lines:
+        obj = json.loads(line)
+        if obj["type"] == "entry":
+            documents.append((obj["seq"], obj["leaf_hash"], json.loads(base64.b64decode(obj["canonical"]))))
+    result = replay.replay(documents)
+    return next(t.entry for t in result.transfers if t.id == transfer["id"])
