@@ -877,7 +877,7 @@ def _settled(poster: _Poster) -> None:
         replace(
             current,
             settled_order=entry.order,
-            settlement={"flags": [_flag_dict(flag) for flag in result.flags], **summary},
+            settlement={**summary, "flags": [_flag_dict(flag) for flag in result.flags]},
         )
     )
 
