@@ -26,6 +26,7 @@ from exchange.services._common import (
 )
 from exchange.services.grants import _grant_permissions_sync
 from ledger.canonical import format_time
+from ledger.credit.services import grant_fee_check
 from ledger.models import LedgerEntry
 from ledger.services import ledger_append
 
@@ -169,7 +170,8 @@ def access_request_submit(
     withdrawn, core or unpoliced dataset; `reasons` lists every one), ValidationFailed(terms_not_accepted),
     Conflict(duplicate_request) when the member already has an undecided request for the dataset,
     Conflict(already_granted) while it holds a grant on the dataset that is neither revoked nor expired
-    and whose window has not ended (a new request would renew the quota).
+    and whose window has not ended (a new request would renew the quota), Conflict(insufficient_credit,
+    with `shortfall_mcr`) when the member cannot pay the grant fee the credit rules set.
     """
     if actor.member_id is None or not can(actor, Capability.REQUEST_ACCESS, _api_key(actor)):
         raise NotPermitted("Only people of an active member may request access.")
@@ -210,6 +212,12 @@ def access_request_submit(
         ).exists():
             raise duplicate
         _refuse_if_granted(dataset_id=dataset.pk, member_id=actor.member_id, now=now)
+        grant_fee_check(
+            consumer_member_id=actor.member_id,
+            provider_member_id=dataset.owner_id,
+            tier=policy.tier,
+            duration_days=duration_days,
+        )
         digest = policies.policy_hash(policy, dataset_id=dataset.pk)
         try:
             with transaction.atomic():

@@ -291,3 +291,31 @@ def credit_epoch_roll(*, now: datetime | None = None) -> list[LedgerEntry]:
     ):
         written.append(credit_epoch_open(epoch=this_month, now=now))
     return written
+
+
+def grant_fee_check(
+    *, consumer_member_id: int, provider_member_id: int, tier: str, duration_days: int
+) -> int:
+    """The fee a grant of `tier` for `duration_days` would cost the consumer under the rules in force
+    (0 when credit is inactive or both are one affiliation group); Conflict(insufficient_credit) with
+    `shortfall_mcr` when the consumer cannot pay it now. A check before a request is written: the fee
+    itself is charged, under the credit lock, when the request is approved."""
+    state = DatabaseState()
+    rules_now = engine.rules_in_force(state)
+    if rules_now is None:
+        return 0
+    if engine.group_of(state, consumer_member_id) == engine.group_of(state, provider_member_id):
+        return 0
+    fee = engine.grant_fee(rules_now.params, tier, duration_days)
+    spendable = sum(
+        state.balance(account(consumer_member_id)).spendable
+        for account in (engine.member_allowance, engine.member_available)
+    )
+    if spendable < fee:
+        raise Conflict(
+            f"This grant costs {fee} mCR; your member can spend {spendable} mCR ({fee - spendable} mCR short).",
+            code="insufficient_credit",
+            fee_mcr=fee,
+            shortfall_mcr=fee - spendable,
+        )
+    return fee

@@ -51,18 +51,20 @@ def test_restricted_grant_charges_the_fee_from_the_allowance_and_holds_the_provi
     assert {(leg.flag, leg.code) for leg in legs} == {("pending", "fee"), ("post_pending", "fee_post")}
 
 
-def test_a_member_without_credit_is_refused_with_the_shortfall_and_nothing_changes(
+def test_an_approval_the_consumer_can_no_longer_pay_for_is_refused_with_the_shortfall(
     credit_on, data_steward, other_member, other_analyst
 ):
-    dataset = published(data_steward, tier="restricted", max_duration_days=30 * 26)
-    request = _request(other_analyst, dataset, days=30 * 26)  # 26 periods: 520 CR > 500 CR allowance
+    # Two requests of 13 periods (260 CR each): each fits the 500 CR allowance when submitted.
+    first, second = (published(data_steward, tier="restricted", max_duration_days=390) for _ in (1, 2))
+    requests = [_request(other_analyst, dataset, days=390) for dataset in (first, second)]
+    exchange.access_request_approve(actor=data_steward, request=requests[0])
     before = CreditTransfer.objects.count()
     with pytest.raises(Conflict) as refused:
-        exchange.access_request_approve(actor=data_steward, request=request)
+        exchange.access_request_approve(actor=data_steward, request=requests[1])
     assert refused.value.code == "insufficient_credit"
     assert refused.value.extra["shortfall_mcr"] == 20_000
     assert CreditTransfer.objects.count() == before
-    assert AccessRequest.objects.get(pk=request.pk).state == "pending"
+    assert AccessRequest.objects.get(pk=requests[1].pk).state == "pending"
 
 
 def test_a_rejection_voids_the_held_fee(
@@ -121,3 +123,26 @@ def test_self_dealing_inside_an_affiliation_group_pays_no_fee_and_earns_nothing(
     handle.close()
     assert not CreditTransfer.objects.filter(code__in=["fee", "use"]).exists()
     assert CreditUse.objects.get().reason == "self_dealing"
+
+
+def test_a_request_the_member_cannot_pay_for_is_refused_with_the_shortfall_through_the_api(
+    client_for, data_steward, member, other_member, other_analyst
+):
+    activate()
+    admit(member)  # the consumer is never admitted: no allowance, nothing available
+    dataset = published(data_steward, tier="restricted")
+    response = client_for(other_analyst).post(
+        "/api/v1/access-requests/",
+        {
+            "dataset": dataset.pk,
+            "purpose": "research",
+            "justification": "Benchmark.",
+            "duration_days": 30,
+            "accepted_terms_version": dataset.policy.terms_version,
+        },
+        format="json",
+    )
+    assert response.status_code == 409
+    assert response.json()["code"] == "insufficient_credit"
+    assert response.json()["shortfall_mcr"] == FEE
+    assert not AccessRequest.objects.exists()
