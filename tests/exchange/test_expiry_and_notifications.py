@@ -443,8 +443,12 @@ def test_a_late_expiry_notice_for_a_grant_revoked_meanwhile_sends_nothing(
 
 
 def test_beat_schedules_registered_tasks_and_tasks_are_bounded() -> None:
+    from ledger.credit import tasks as credit_tasks
+
+    app.loader.import_default_modules()  # what a worker does at start: every app's tasks module
     schedule = django_settings.CELERY_BEAT_SCHEDULE
     assert {"expire-requests", "expire-grants", "sequence-ledger", "issue-checkpoint"} <= set(schedule)
+    assert {"release-credit", "roll-epoch"} <= set(schedule)
     for entry in schedule.values():
         assert entry["task"] in app.tasks
     for task in (
@@ -454,6 +458,8 @@ def test_beat_schedules_registered_tasks_and_tasks_are_bounded() -> None:
         tasks.send_expiry_notice_task,
         tasks.expire_requests_task,
         tasks.expire_grants_task,
+        credit_tasks.release_credit_task,
+        credit_tasks.roll_epoch_task,
     ):
         assert task.name.endswith("_task") and task.serializer == "json"
         assert task.soft_time_limit and task.time_limit and task.soft_time_limit < task.time_limit
