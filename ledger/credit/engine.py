@@ -71,7 +71,7 @@ CODE_KINDS = {
     "epoch_budget": {"epoch.opened"},
     "allowance": {"member.admitted"},
     "allowance_expired": {"credit.released"},
-    "fee": {"access.approved"},
+    "fee": {"access.approved", "access.granted"},  # granted: a restricted or open request's first decision
     "fee_post": {"access.granted", "credit.released"},
     "fee_void": {"access.rejected", "access.withdrawn", "access.expired", "access.revoked"},
     "fee_refund": {"access.revoked"},
@@ -749,8 +749,13 @@ def settlement_input(state: CreditState, epoch: EpochFact, params: dict[str, int
     """What settlement reads, gathered from the state (the epoch's uses, the window's, grants, groups)."""
     end_day = epoch_end_day(epoch.epoch)
     uses = [use for use in state.epoch_uses(epoch.epoch) if use.credited and use.points > 0]
+    # A use recorded after the month ended but before the epoch is settled (the roll runs hourly, or
+    # later) still belongs to the open epoch. settle() requires every epoch use among the window's, so
+    # the window reads from the first epoch use to the last (else the epoch could never be settled).
+    end_day = max([end_day, *(use.day for use in uses)])
     first_day = end_day - params["reciprocity_window_days"] + 1
-    window = [use for use in state.uses_between(first_day, end_day) if use.credited and use.points > 0]
+    read_from = min([first_day, *(use.day for use in uses)])
+    window = [use for use in state.uses_between(read_from, end_day) if use.credited and use.points > 0]
     grants = state.epoch_grants(epoch.epoch)
     group_names = {use.provider_group for use in window} | {use.consumer_group for use in window}
     grant_facts = []
@@ -829,7 +834,7 @@ def compute_settlement(state: CreditState, epoch: str) -> tuple[Any, dict[str, A
     for mint in result.mints:
         amount = min(mint.amount, max(pool, 0))
         pool -= amount
-        if not mint.held:
+        if not mint.held and amount > 0:  # a mint the empty pool cannot pay writes no transfer, no account
             key = member_available(mint.member)
             balances[key] = balances.get(key, 0) + amount
     leaves = sorted(balances.items())
