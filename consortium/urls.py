@@ -11,6 +11,7 @@ from consortium.api.views import HealthView
 api_v1 = [
     path("", include("consortium.api.urls")),
     path("ledger/", include("ledger.api.urls")),
+    path("credit/", include("ledger.credit.api.urls")),
     path("", include("exchange.api.urls")),
 ]
 

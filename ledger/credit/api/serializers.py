@@ -1,0 +1,345 @@
+"""Credit REST representations: balances, statements, the leaderboard, flags, totals, transfers, and the
+bodies of credit actions. Amounts are integers: mCR for CR, mPT for PT. Read shapes are built by
+`ledger.credit.selectors`; these serializers pass them through and document them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+from ledger.credit import statements
+from ledger.credit.models import CreditAccount, CreditAdjustment, CreditTransfer
+from ledger.models import LedgerEntry
+from ledger.services import receipt_of
+
+
+class BalanceSerializer(serializers.ModelSerializer):
+    member = serializers.SerializerMethodField()
+    kind = serializers.SerializerMethodField()
+    unit = serializers.SerializerMethodField()
+    posted = serializers.SerializerMethodField(help_text="Posted credits minus posted debits.")
+    available = serializers.SerializerMethodField(help_text="Posted minus pending debits: what may be spent.")
+
+    class Meta:
+        model = CreditAccount
+        fields = [
+            "account",
+            "member",
+            "kind",
+            "unit",
+            "posted",
+            "available",
+            "debits_pending",
+            "credits_pending",
+            "debits_posted",
+            "credits_posted",
+        ]
+
+    def get_member(self, account: CreditAccount) -> int | None:
+        return statements.account_parts(account.account)[0]
+
+    def get_kind(self, account: CreditAccount) -> str:
+        return statements.account_parts(account.account)[1]
+
+    def get_unit(self, account: CreditAccount) -> str:
+        return statements.account_parts(account.account)[2]
+
+    def get_posted(self, account: CreditAccount) -> int:
+        return account.credits_posted - account.debits_posted
+
+    def get_available(self, account: CreditAccount) -> int:
+        return account.credits_posted - account.debits_posted - account.debits_pending
+
+
+class BalanceRowSerializer(serializers.Serializer):
+    account = serializers.CharField()
+    kind = serializers.CharField()
+    unit = serializers.CharField()
+    posted = serializers.IntegerField()
+    pending_debits = serializers.IntegerField()
+    pending_credits = serializers.IntegerField()
+    available = serializers.IntegerField()
+
+
+class ChainSerializer(serializers.Serializer):
+    base_mcr = serializers.IntegerField()
+    tier_bps = serializers.IntegerField()
+    quality_bps = serializers.IntegerField()
+    repeat_bps = serializers.IntegerField()
+    k = serializers.IntegerField()
+    age_days = serializers.IntegerField()
+    ramp_days = serializers.IntegerField()
+
+
+class UseSerializer(serializers.Serializer):
+    order = serializers.IntegerField(help_text="Credit order of the download entry.")
+    seq = serializers.IntegerField(
+        allow_null=True, help_text="Ledger sequence number (null until sequenced)."
+    )
+    consumer_member = serializers.IntegerField()
+    consumer_group = serializers.CharField()
+    k = serializers.IntegerField(
+        help_text="k-th credited use of the dataset by the consumer group (0: none)."
+    )
+    chain = ChainSerializer()
+    chain_text = serializers.CharField()
+    points = serializers.IntegerField(help_text="mPT: base x tier x quality x repeat x age/ramp, one floor.")
+    credited = serializers.BooleanField()
+    reason = serializers.CharField(help_text="Why not credited: self_dealing, duplicate_listing, no_epoch.")
+
+
+class EarnedSerializer(serializers.Serializer):
+    dataset = serializers.IntegerField()
+    points = serializers.IntegerField()
+    uses = UseSerializer(many=True)
+
+
+class LineSerializer(serializers.Serializer):
+    section = serializers.CharField(
+        help_text="fee_earned, fee_spent, fee_resolved, refund, mint, adjustment, allowance, points, other"
+    )
+    seq = serializers.IntegerField(allow_null=True)
+    order = serializers.IntegerField()
+    code = serializers.CharField()
+    ref = serializers.CharField()
+    account = serializers.CharField(help_text="The member's account the line moves.")
+    counterparty = serializers.CharField()
+    amount = serializers.IntegerField(help_text="Into (+) or out of (-) the member's account.")
+    unit = serializers.CharField()
+    flag = serializers.CharField(help_text="pending, posted, post_pending or void_pending (the row itself).")
+    state = serializers.CharField(help_text="pending, posted or void: where the money is now.")
+    resolved_seq = serializers.IntegerField(allow_null=True, help_text="Seq that posted or voided it.")
+    transfer = serializers.CharField()
+
+
+class EvidenceSerializer(serializers.Serializer):
+    order = serializers.IntegerField()
+    seq = serializers.IntegerField(allow_null=True)
+
+
+class FlagSerializer(serializers.Serializer):
+    epoch = serializers.CharField()
+    index = serializers.IntegerField()
+    rule = serializers.CharField()
+    groups = serializers.ListField(child=serializers.CharField())
+    covers = serializers.ListField(child=serializers.CharField(), help_text="Groups whose mints it concerns.")
+    holds_mint = serializers.BooleanField()
+    metrics = serializers.DictField(child=serializers.IntegerField())
+    evidence = EvidenceSerializer(many=True)
+
+
+class StatementFlagSerializer(FlagSerializer):
+    held_mcr = serializers.IntegerField(help_text="The member's mint this flag holds.")
+
+
+class RankSerializer(serializers.Serializer):
+    rank = serializers.IntegerField()
+    of = serializers.IntegerField()
+    minted = serializers.IntegerField()
+    damped_points = serializers.IntegerField()
+    raw_points = serializers.IntegerField()
+
+
+class ProofStepSerializer(serializers.Serializer):
+    hash = serializers.CharField(help_text="hex")
+    sum = serializers.IntegerField()
+    side = serializers.ChoiceField(choices=["L", "R"])
+
+
+class AccountProofSerializer(serializers.Serializer):
+    account = serializers.CharField()
+    balance = serializers.IntegerField()
+    index = serializers.IntegerField()
+    path = ProofStepSerializer(many=True)
+    verified = serializers.BooleanField()
+
+
+class ProofSerializer(serializers.Serializer):
+    entry_seq = serializers.IntegerField(allow_null=True, help_text="Seq of the epoch.settled entry.")
+    balance_root = serializers.CharField(help_text="hex, as stated in epoch.settled")
+    balance_total = serializers.IntegerField()
+    leaves = serializers.IntegerField()
+    rebuilt_root = serializers.CharField(help_text="hex, rebuilt from the transfers up to the settlement")
+    rebuilt_total = serializers.IntegerField()
+    root_matches = serializers.BooleanField()
+    accounts = AccountProofSerializer(many=True)
+
+
+class MemberRefSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    legal_name = serializers.CharField()
+    sector = serializers.CharField()
+    size_class = serializers.CharField()
+
+
+class StatementSerializer(serializers.Serializer):
+    epoch = serializers.CharField()
+    member = MemberRefSerializer()
+    group = serializers.CharField()
+    settled = serializers.BooleanField()
+    opened_seq = serializers.IntegerField(allow_null=True)
+    settled_seq = serializers.IntegerField(allow_null=True)
+    opening = BalanceRowSerializer(many=True)
+    closing = BalanceRowSerializer(many=True)
+    earned = EarnedSerializer(many=True)
+    mint = LineSerializer(allow_null=True)
+    fees_earned = LineSerializer(many=True)
+    fees_spent = LineSerializer(many=True)
+    refunds = LineSerializer(many=True)
+    adjustments = LineSerializer(many=True)
+    allowance = LineSerializer(many=True)
+    lines = LineSerializer(many=True, help_text="Every transfer touching the member's accounts in the epoch.")
+    flags = StatementFlagSerializer(many=True)
+    rank = RankSerializer(allow_null=True)
+    proof = ProofSerializer(allow_null=True)
+
+
+class StatementQuerySerializer(serializers.Serializer):
+    member = serializers.IntegerField(required=False, help_text="Auditors: whose statement (members: own).")
+
+
+class LeaderboardRowSerializer(serializers.Serializer):
+    rank = serializers.IntegerField()
+    key = serializers.CharField(help_text="Member id, sector code or size class.")
+    label = serializers.CharField()
+    members = serializers.IntegerField()
+    minted = serializers.IntegerField()
+    held = serializers.IntegerField(help_text="Part of minted held pending an audit.")
+    raw_points = serializers.IntegerField()
+    damped_points = serializers.IntegerField()
+    member = serializers.IntegerField(allow_null=True)
+    seq = serializers.IntegerField(allow_null=True, help_text="Seq of the member's mint (by member only).")
+
+
+class LeaderboardQuerySerializer(serializers.Serializer):
+    by = serializers.ChoiceField(choices=["member", "sector", "size_class"], default="member")
+
+
+class FlagQuerySerializer(serializers.Serializer):
+    epoch = serializers.RegexField(r"^\d{4}-\d{2}$", required=False)
+
+
+class BucketSerializer(serializers.Serializer):
+    posted = serializers.IntegerField()
+    pending_debits = serializers.IntegerField()
+    pending_credits = serializers.IntegerField()
+    available = serializers.IntegerField()
+
+
+class TotalsSerializer(serializers.Serializer):
+    outstanding = serializers.IntegerField(help_text="-posted(CR:issuance)")
+    buckets = serializers.DictField(child=BucketSerializer(), help_text="pool, fees, escrow, members")
+    in_flight = serializers.IntegerField(help_text="Pending CR transfers not yet posted or voided.")
+    posted_sum = serializers.IntegerField(help_text="Sum of the buckets' posted balances (= outstanding).")
+    available_plus_in_flight = serializers.IntegerField(
+        help_text="Sum of the buckets' available parts plus in flight (= outstanding)."
+    )
+    reconciles = serializers.BooleanField()
+
+
+class TransferSerializer(serializers.ModelSerializer):
+    seq = serializers.IntegerField(allow_null=True, read_only=True, help_text="Seq of the causing entry.")
+
+    class Meta:
+        model = CreditTransfer
+        fields = [
+            "id",
+            "order",
+            "seq",
+            "leg",
+            "flag",
+            "debit",
+            "credit",
+            "amount",
+            "unit",
+            "code",
+            "ref",
+            "rules",
+            "pending_id",
+            "role",
+        ]
+
+
+TRANSFER_CSV_FIELDS = tuple(TransferSerializer.Meta.fields)
+
+
+class HeldMintSerializer(serializers.Serializer):
+    id = serializers.SerializerMethodField(help_text="<epoch>:<member>, the path of its resolve action.")
+    epoch = serializers.SerializerMethodField()
+    member = serializers.SerializerMethodField()
+    amount = serializers.IntegerField()
+    seq = serializers.IntegerField(allow_null=True)
+    transfer = serializers.CharField(source="pk")
+
+    def _parts(self, transfer: CreditTransfer) -> list[str]:
+        return transfer.ref.split(":")  # mint:<epoch>:<member>
+
+    def get_id(self, transfer: CreditTransfer) -> str:
+        return ":".join(self._parts(transfer)[1:])
+
+    def get_epoch(self, transfer: CreditTransfer) -> str:
+        return self._parts(transfer)[1]
+
+    def get_member(self, transfer: CreditTransfer) -> int:
+        return int(self._parts(transfer)[2])
+
+
+class ResolveSerializer(serializers.Serializer):
+    decision = serializers.ChoiceField(choices=["release", "forfeit"])
+    reason = serializers.CharField(max_length=2000)
+
+
+class AdjustmentSerializer(serializers.ModelSerializer):
+    proposed_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    approved_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+
+    class Meta:
+        model = CreditAdjustment
+        fields = [
+            "id",
+            "member",
+            "amount_mcr",
+            "reason",
+            "proposed_by",
+            "proposed_at",
+            "approved_by",
+            "approved_at",
+        ]
+
+
+class AdjustmentProposeSerializer(serializers.Serializer):
+    member = serializers.IntegerField()
+    amount_mcr = serializers.IntegerField(help_text="Positive: pool to the member; negative: back.")
+    reason = serializers.CharField(max_length=2000)
+
+
+class AffiliationLinkSerializer(serializers.Serializer):
+    member = serializers.IntegerField()
+    parent = serializers.IntegerField()
+
+
+class AffiliationDeclareSerializer(serializers.Serializer):
+    parent = serializers.IntegerField()
+
+
+class CreditReceiptSerializer(serializers.Serializer):
+    """The signed receipt of the entry a credit action appended."""
+
+    kind = serializers.CharField()
+    subject_type = serializers.CharField()
+    subject_id = serializers.CharField()
+    receipt = serializers.DictField(child=serializers.CharField())
+
+    def to_representation(self, entry: LedgerEntry) -> dict[str, Any]:
+        return {
+            "kind": entry.kind,
+            "subject_type": entry.subject_type,
+            "subject_id": entry.subject_id,
+            "receipt": receipt_of(entry).as_dict(),
+        }
+
+
+class ApprovedAdjustmentSerializer(serializers.Serializer):
+    adjustment = AdjustmentSerializer()
+    entry = CreditReceiptSerializer()

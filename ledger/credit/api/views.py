@@ -1,0 +1,339 @@
+"""Credit REST views: balances, statements (JSON and CSV), and for auditors the leaderboard, flags, totals,
+transfers (JSON and streamed CSV), held mints and adjustments; affiliations. Thin: parse, call one
+selector or service (ledger.credit.selectors / ledger.credit.services), shape the answer. Every rule lives
+in the services and the rules engine; what the caller may not see is a 404 from the selectors."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from django.db.models import QuerySet
+from django.http import StreamingHttpResponse
+from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from consortium.api.actors import APIKeyMixin
+from ledger.credit import selectors, services, statements
+from ledger.credit.api import serializers as s
+from ledger.credit.api.filters import BalanceFilter, TransferFilter
+from ledger.credit.models import CreditAccount, CreditAdjustment, CreditTransfer
+
+EPOCH_REGEX = r"\d{4}-\d{2}"
+EPOCH_PARAMETER = OpenApiParameter(
+    "epoch", OpenApiTypes.STR, OpenApiParameter.PATH, description="Epoch, a calendar month: YYYY-MM."
+)
+CSV_RESPONSE = {(200, "text/csv"): OpenApiTypes.STR}
+
+
+class _Echo:
+    """A file-like object whose write returns the line, so csv.writer feeds a streaming response."""
+
+    def write(self, value: str) -> str:
+        return value
+
+
+def _csv_stream(header: Iterable[str], rows: Iterable[Iterable[Any]]) -> Iterator[str]:
+    writer = csv.writer(_Echo())
+    yield writer.writerow(header)
+    for row in rows:
+        yield writer.writerow(["" if value is None else value for value in row])
+
+
+def _csv_response(
+    filename: str, header: Iterable[str], rows: Iterable[Iterable[Any]]
+) -> StreamingHttpResponse:
+    response = StreamingHttpResponse(_csv_stream(header, rows), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+@extend_schema_view(list=extend_schema(summary="Credit balances you may see"))
+class BalanceViewSet(APIKeyMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
+    """Your member's accounts (available, allowance, points; posted and pending); auditors: every account,
+    filterable by member and kind."""
+
+    queryset = CreditAccount.objects.none()
+    serializer_class = s.BalanceSerializer
+    filter_backends = [DjangoFilterBackend]
+    filterset_class = BalanceFilter
+
+    def get_queryset(self) -> QuerySet[CreditAccount]:
+        return selectors.balance_list_for(user=self.request.user, api_key=self.api_key)
+
+
+class StatementViewSet(APIKeyMixin, viewsets.GenericViewSet):
+    """Contribution statements: your member's, per epoch; auditors name the member with ?member=."""
+
+    serializer_class = s.StatementSerializer
+    pagination_class = None
+    filter_backends: list[Any] = []
+    lookup_field = "epoch"
+    lookup_value_regex = EPOCH_REGEX
+
+    def _statement(self, request: Request, epoch: str) -> dict[str, Any]:
+        query = s.StatementQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        return selectors.statement_for(
+            user=request.user, epoch=epoch, member=query.validated_data.get("member"), api_key=self.api_key
+        )
+
+    @extend_schema(
+        summary="A member's contribution statement for an epoch",
+        parameters=[EPOCH_PARAMETER, s.StatementQuerySerializer],
+        description=(selectors.statement_for.__doc__ or "").strip(),
+    )
+    def retrieve(self, request: Request, epoch: str) -> Response:
+        return Response(s.StatementSerializer(self._statement(request, epoch)).data)
+
+    @extend_schema(
+        summary="A statement's lines as CSV",
+        parameters=[EPOCH_PARAMETER, s.StatementQuerySerializer],
+        responses=CSV_RESPONSE,
+        description=(statements.statement_csv_rows.__doc__ or "").strip(),
+    )
+    @action(detail=True, methods=["get"], url_path="csv", url_name="csv")
+    def csv(self, request: Request, epoch: str) -> StreamingHttpResponse:
+        statement = self._statement(request, epoch)
+        filename = f"credit-statement-{epoch}-member-{statement['member']['id']}.csv"
+        return _csv_response(filename, statements.CSV_HEADER, statements.statement_csv_rows(statement))
+
+
+class LeaderboardPageSerializer(serializers.Serializer):
+    epoch = serializers.CharField()
+    by = serializers.CharField()
+    count = serializers.IntegerField()
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = s.LeaderboardRowSerializer(many=True)
+
+
+class LeaderboardViewSet(APIKeyMixin, viewsets.GenericViewSet):
+    """Auditors: the consortium leaderboard of a settled epoch by member, sector or size class."""
+
+    serializer_class = s.LeaderboardRowSerializer
+    filter_backends: list[Any] = []
+    lookup_field = "epoch"
+    lookup_value_regex = EPOCH_REGEX
+
+    @extend_schema(
+        summary="The leaderboard of a settled epoch",
+        parameters=[EPOCH_PARAMETER, s.LeaderboardQuerySerializer],
+        responses=LeaderboardPageSerializer,
+        description=(selectors.leaderboard_for.__doc__ or "").strip(),
+    )
+    def retrieve(self, request: Request, epoch: str) -> Response:
+        query = s.LeaderboardQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        by = query.validated_data["by"]
+        rows = selectors.leaderboard_for(user=request.user, epoch=epoch, by=by, api_key=self.api_key)
+        page = self.paginate_queryset(rows)
+        response = self.get_paginated_response(s.LeaderboardRowSerializer(page, many=True).data)
+        response.data = {"epoch": epoch, "by": by, **response.data}
+        return response
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="Anti-gaming flags with their evidence",
+        parameters=[s.FlagQuerySerializer],
+        description=(selectors.flag_list_for.__doc__ or "").strip(),
+    )
+)
+class FlagViewSet(APIKeyMixin, viewsets.GenericViewSet):
+    """Auditors: the flags of settled epochs with their metrics and evidence sequence numbers."""
+
+    serializer_class = s.FlagSerializer
+    filter_backends: list[Any] = []
+
+    def list(self, request: Request) -> Response:
+        query = s.FlagQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        flags = selectors.flag_list_for(
+            user=request.user, epoch=query.validated_data.get("epoch"), api_key=self.api_key
+        )
+        page = self.paginate_queryset(flags)
+        return self.get_paginated_response(s.FlagSerializer(page, many=True).data)
+
+
+class TotalsView(APIKeyMixin, APIView):
+    """Auditors: credit outstanding and where it is, reconciled."""
+
+    @extend_schema(
+        summary="Credit totals that reconcile",
+        responses=s.TotalsSerializer,
+        parameters=[OpenApiParameter("format", exclude=True)],
+        description=(selectors.totals_for.__doc__ or "").strip(),
+    )
+    def get(self, request: Request) -> Response:
+        return Response(
+            s.TotalsSerializer(selectors.totals_for(user=request.user, api_key=self.api_key)).data
+        )
+
+
+@extend_schema_view(list=extend_schema(summary="Every transfer, by credit order and leg"))
+class TransferViewSet(APIKeyMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
+    """Auditors: the transfer table with the ledger sequence number of each transfer's entry."""
+
+    queryset = CreditTransfer.objects.none()
+    serializer_class = s.TransferSerializer
+    filter_backends = [DjangoFilterBackend]
+    filterset_class = TransferFilter
+
+    def get_queryset(self) -> QuerySet[CreditTransfer]:
+        if getattr(self, "swagger_fake_view", False):  # schema generation has no real user
+            return CreditTransfer.objects.none()
+        return selectors.transfer_list_for(user=self.request.user, api_key=self.api_key)
+
+    @extend_schema(summary="Transfers as CSV (streamed)", responses=CSV_RESPONSE)
+    @action(detail=False, methods=["get"], url_path="csv", url_name="csv", pagination_class=None)
+    def csv(self, request: Request) -> StreamingHttpResponse:
+        rows = self.filter_queryset(self.get_queryset()).values_list(*s.TRANSFER_CSV_FIELDS)
+        return _csv_response("credit-transfers.csv", s.TRANSFER_CSV_FIELDS, rows.iterator(chunk_size=2000))
+
+
+@extend_schema_view(list=extend_schema(summary="Mints held pending an audit"))
+class HeldMintViewSet(APIKeyMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
+    """Auditors: held mints, and their release or forfeit (`audit.resolved`)."""
+
+    queryset = CreditTransfer.objects.none()
+    serializer_class = s.HeldMintSerializer
+    filter_backends: list[Any] = []
+    lookup_value_regex = rf"{EPOCH_REGEX}:\d+"
+
+    def get_queryset(self) -> QuerySet[CreditTransfer]:
+        if getattr(self, "swagger_fake_view", False):
+            return CreditTransfer.objects.none()
+        return selectors.held_mint_list_for(user=self.request.user, api_key=self.api_key)
+
+    @extend_schema(
+        summary="Release or forfeit a held mint",
+        parameters=[
+            OpenApiParameter(
+                "id", OpenApiTypes.STR, OpenApiParameter.PATH, description="<epoch>:<member>, e.g. 2026-11:5"
+            )
+        ],
+        request=s.ResolveSerializer,
+        responses={200: s.CreditReceiptSerializer},
+        description=(services.held_mint_resolve.__doc__ or "").strip(),
+    )
+    @action(detail=True, methods=["post"])
+    def resolve(self, request: Request, pk: str) -> Response:
+        selectors.held_mint_list_for(user=request.user, api_key=self.api_key)  # 404 unless an auditor
+        epoch, member = pk.rsplit(":", 1)
+        body = s.ResolveSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        entry = services.held_mint_resolve(
+            actor=request.user, epoch=epoch, member=int(member), **body.validated_data
+        )
+        return Response(s.CreditReceiptSerializer(entry).data)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="Credit adjustments"),
+    retrieve=extend_schema(summary="One credit adjustment"),
+)
+class AdjustmentViewSet(
+    APIKeyMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
+    """Auditors and officers: correcting transfers, proposed by one person and approved by another."""
+
+    queryset = CreditAdjustment.objects.none()
+    serializer_class = s.AdjustmentSerializer
+    filter_backends: list[Any] = []
+    lookup_value_regex = r"\d+"
+
+    def get_queryset(self) -> QuerySet[CreditAdjustment]:
+        if getattr(self, "swagger_fake_view", False):
+            return CreditAdjustment.objects.none()
+        return selectors.adjustment_list_for(user=self.request.user, api_key=self.api_key)
+
+    def get_object(self) -> CreditAdjustment:
+        return selectors.adjustment_get_for(
+            user=self.request.user, pk=int(self.kwargs["pk"]), api_key=self.api_key
+        )
+
+    @extend_schema(
+        summary="Propose an adjustment",
+        request=s.AdjustmentProposeSerializer,
+        responses={201: s.AdjustmentSerializer},
+        description=(services.credit_adjustment_propose.__doc__ or "").strip(),
+    )
+    def create(self, request: Request) -> Response:
+        selectors.adjustment_list_for(user=request.user, api_key=self.api_key)  # 404 unless an auditor
+        body = s.AdjustmentProposeSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        proposed = services.credit_adjustment_propose(
+            actor=request.user,
+            member=selectors.member_get(body.validated_data["member"]),
+            amount_mcr=body.validated_data["amount_mcr"],
+            reason=body.validated_data["reason"],
+        )
+        return Response(s.AdjustmentSerializer(self._fresh(proposed.pk)).data, status=status.HTTP_201_CREATED)
+
+    def _fresh(self, pk: int) -> CreditAdjustment:
+        return selectors.adjustment_get_for(user=self.request.user, pk=pk, api_key=self.api_key)
+
+    @extend_schema(
+        summary="Approve an adjustment (the second person)",
+        request=None,
+        responses={200: s.ApprovedAdjustmentSerializer},
+        description=(services.credit_adjustment_approve.__doc__ or "").strip(),
+    )
+    @action(detail=True, methods=["post"])
+    def approve(self, request: Request, pk: str | None = None) -> Response:
+        entry = services.credit_adjustment_approve(actor=request.user, adjustment=self.get_object())
+        adjustment = self._fresh(int(pk or 0))
+        return Response(
+            {
+                "adjustment": s.AdjustmentSerializer(adjustment).data,
+                "entry": s.CreditReceiptSerializer(entry).data,
+            }
+        )
+
+
+class AffiliationViewSet(APIKeyMixin, viewsets.GenericViewSet):
+    """Affiliation groups: officers link a member to a parent's group; a member's admins declare its parent.
+    Every credit rule acts on groups."""
+
+    serializer_class = s.AffiliationLinkSerializer
+    pagination_class = None
+    filter_backends: list[Any] = []
+
+    @extend_schema(
+        summary="Link a member to a parent's group (officers)",
+        request=s.AffiliationLinkSerializer,
+        responses={201: s.CreditReceiptSerializer},
+        description=(services.affiliation_link.__doc__ or "").strip(),
+    )
+    def create(self, request: Request) -> Response:
+        body = s.AffiliationLinkSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        entry = services.affiliation_link(
+            actor=request.user,
+            member=selectors.member_get(body.validated_data["member"]),
+            parent=selectors.member_get(body.validated_data["parent"]),
+        )
+        return Response(s.CreditReceiptSerializer(entry).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        summary="Declare your member's parent (member admins)",
+        request=s.AffiliationDeclareSerializer,
+        responses={201: s.CreditReceiptSerializer},
+        description=(services.affiliation_declare.__doc__ or "").strip(),
+    )
+    @action(detail=False, methods=["post"], serializer_class=s.AffiliationDeclareSerializer)
+    def declare(self, request: Request) -> Response:
+        body = s.AffiliationDeclareSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        entry = services.affiliation_declare(
+            actor=request.user, parent=selectors.member_get(body.validated_data["parent"])
+        )
+        return Response(s.CreditReceiptSerializer(entry).data, status=status.HTTP_201_CREATED)
