@@ -31,4 +31,5 @@ urlpatterns = [
     path("api-keys/new/", views.api_key_create, name="api-key-create"),
     path("api-keys/<str:prefix>/revoke/", views.api_key_revoke, name="api-key-revoke"),
     path("", include("exchange.portal_urls")),
+    path("", include("ledger.credit.portal_urls")),
 ]

@@ -1,0 +1,66 @@
+"""Portal views of credit: a member's contribution statement (the latest settled epoch by default) and the
+auditors' leaderboard. Thin, like the API: the same selectors, so the page shows the JSON's numbers; what
+the user may not see is a 404."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+
+from consortium.errors import NotFound, ValidationFailed
+from consortium.roles import Capability, capabilities
+from ledger.credit import selectors
+
+
+def _nav(request: HttpRequest) -> dict[str, bool]:
+    caps = capabilities(request.user)
+    return {
+        "members": bool(caps & {Capability.VIEW_OWN_MEMBER, Capability.VIEW_ALL_MEMBERS}),
+        "people": bool(caps & {Capability.VIEW_OWN_USERS, Capability.VIEW_ALL_USERS}),
+        "api_keys": Capability.MANAGE_API_KEYS in caps,
+        "leaderboard": Capability.AUDIT in caps,
+    }
+
+
+@login_required
+def statement(request: HttpRequest) -> HttpResponse:
+    """Your member's statement for `?epoch=` (default: the latest settled epoch); auditors add `?member=`."""
+    epoch = request.GET.get("epoch") or selectors.latest_settled_epoch()
+    member_text = request.GET.get("member", "")
+    member = int(member_text) if member_text.isdigit() else None
+    context = {"nav": _nav(request), "epochs": selectors.epoch_names(), "epoch": epoch, "statement": None}
+    if epoch is not None:
+        try:
+            context["statement"] = selectors.statement_for(user=request.user, epoch=epoch, member=member)
+        except ValidationFailed as refused:  # an auditor who has not named a member yet
+            context["refused"] = refused.detail
+        except NotFound as exc:
+            raise Http404 from exc
+    elif not (request.user.member_id or selectors.is_auditor(request.user)):
+        raise Http404
+    return render(request, "credit/statement.html", context)
+
+
+@login_required
+def leaderboard(request: HttpRequest) -> HttpResponse:
+    """Auditors: the leaderboard of `?epoch=` (default: the latest settled) by member, sector or size."""
+    if not selectors.is_auditor(request.user):
+        raise Http404
+    epoch = request.GET.get("epoch") or selectors.latest_settled_epoch()
+    by = request.GET.get("by", "member")
+    rows: list = []
+    if epoch is not None:
+        try:
+            rows = selectors.leaderboard_for(user=request.user, epoch=epoch, by=by)
+        except (NotFound, ValidationFailed) as exc:
+            raise Http404 from exc
+    context = {
+        "nav": _nav(request),
+        "epochs": selectors.epoch_names(),
+        "epoch": epoch,
+        "by": by,
+        "groupings": selectors.LEADERBOARD_GROUPINGS,
+        "rows": rows,
+    }
+    return render(request, "credit/leaderboard.html", context)

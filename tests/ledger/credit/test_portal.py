@@ -1,0 +1,61 @@
+"""The portal's Credit page shows a member the numbers of its JSON statement; auditors get a leaderboard."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.ledger.credit.statement_support import settled_epoch
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def epoch(data_steward, other_analyst, member, other_member):
+    return settled_epoch(provider=data_steward, consumer=other_analyst, members=[member, other_member])
+
+
+def _fields(html: str, name: str) -> list[int]:
+    return [int(value) for value in re.findall(rf'data-field="{name}">(-?\d+)<', html)]
+
+
+def test_the_credit_page_shows_the_same_numbers_as_the_json_statement(epoch, client_for, data_steward):
+    client = client_for(data_steward)
+    statement = client.get(f"/api/v1/credit/statements/{epoch}/").json()
+    page = client.get("/credit/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert 'href="/credit/"' in html and 'aria-current="page">Credit' in html
+    assert _fields(html, "opening") == [row["posted"] for row in statement["opening"]]
+    assert _fields(html, "closing") == [row["posted"] for row in statement["closing"]]
+    assert _fields(html, "use-points") == [use["points"] for d in statement["earned"] for use in d["uses"]]
+    assert _fields(html, "amount") == [line["amount"] for line in statement["lines"]]
+    assert _fields(html, "mint") == [statement["mint"]["amount"]]
+    assert _fields(html, "rank") == [statement["rank"]["rank"]]
+    assert _fields(html, "held") == [flag["held_mcr"] for flag in statement["flags"]]
+    assert _fields(html, "settled_seq") == [statement["settled_seq"]]
+    assert "Rebuilt from the transfers: it matches." in html
+    assert "Leaderboard" not in html
+
+
+def test_the_leaderboard_page_is_for_auditors(epoch, client_for, auditor, data_steward, member):
+    page = client_for(auditor).get("/credit/leaderboard/", {"by": "member"})
+    assert page.status_code == 200
+    board = client_for(auditor).get(f"/api/v1/credit/leaderboard/{epoch}/").json()["results"]
+    html = page.content.decode()
+    assert _fields(html, "minted") == [row["minted"] for row in board]
+    assert _fields(html, "damped") == [row["damped_points"] for row in board]
+    assert client_for(data_steward).get("/credit/leaderboard/").status_code == 404
+    assert client_for(auditor).get("/credit/leaderboard/", {"by": "height"}).status_code == 404
+    named = client_for(auditor).get("/credit/", {"member": member.pk}).content.decode()
+    assert _fields(named, "mint") == [board[0]["minted"]]
+
+
+def test_the_credit_page_is_not_for_strangers(
+    epoch, client_for, security_officer, data_steward, other_member
+):
+    assert client_for(None).get("/credit/").status_code == 302  # to the login page
+    assert client_for(data_steward).get("/credit/", {"member": other_member.pk}).status_code == 404
+    assert client_for(data_steward).get("/credit/", {"epoch": "2001-01"}).status_code == 404
+    assert client_for(security_officer).get("/credit/").status_code == 404
