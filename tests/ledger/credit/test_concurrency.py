@@ -1,0 +1,150 @@
+"""Many processes posting credit at once on PostgreSQL: one gap-free credit order, no overspending, and the
+auditor's replay matches every stored transfer."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+
+import pytest
+from django.db import connections, transaction
+
+from consortium.errors import Conflict
+from ledger import keys
+from ledger.credit import engine, services
+from ledger.credit.audit import credit_audit
+from ledger.credit.models import CreditAccount, CreditTransfer
+from ledger.models import LedgerEntry
+from ledger.services import ledger_append, ledger_sequence
+from tests.ledger.credit.support import TRUSTED_RULES
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+PROCESSES = 8
+PROVIDER, SHARED_CONSUMER = 500, 600
+CONSUMERS = [601 + n for n in range(PROCESSES)]
+DOWNLOADS = 12
+GRANTS_PER_PROCESS = 4
+FEE = 20_000  # restricted, 30 days
+ALLOWANCE = 500_000
+
+
+def _append(kind: str, subject_type: str, subject_id: int, members: list[int], payload: dict) -> None:
+    ledger_append(
+        kind=kind,
+        actor=None,
+        subject_type=subject_type,
+        subject_id=subject_id,
+        members=members,
+        payload=payload,
+    )
+
+
+def _request_payload(request: int, consumer: int, **extra) -> dict:
+    return {
+        "request": request,
+        "dataset": 1,
+        "grade": 1,
+        "tier": "restricted",
+        "purpose": "research",
+        "duration_days": 30,
+        "requester_member": consumer,
+        "owner_member": PROVIDER,
+        **extra,
+    }
+
+
+def _grant(request: int, consumer: int) -> None:
+    with transaction.atomic():
+        _append(
+            "access.requested",
+            "access_request",
+            request,
+            [PROVIDER, consumer],
+            _request_payload(request, consumer),
+        )
+        _append(
+            "access.granted",
+            "access_request",
+            request,
+            [PROVIDER, consumer],
+            _request_payload(request, consumer, grant=request),
+        )
+
+
+def _download(grant: int, consumer: int) -> None:
+    payload = {
+        "grant": grant,
+        "request": grant,
+        "dataset": 1,
+        "grade": 1,
+        "tier": "restricted",
+        "grantee_member": consumer,
+        "owner_member": PROVIDER,
+        "version_sha256": "cd" * 32,
+    }
+    with transaction.atomic():
+        _append("data.downloaded", "grant", grant, [PROVIDER, consumer], payload)
+
+
+def _worker(index: int, results: multiprocessing.Queue) -> None:
+    connections.close_all()  # never share the parent's socket
+    consumer = CONSUMERS[index]
+    refused = 0
+    try:
+        _grant(1000 + index, consumer)
+        for _ in range(DOWNLOADS):
+            _download(1000 + index, consumer)
+        for n in range(GRANTS_PER_PROCESS):  # every process spends the one shared consumer's allowance
+            try:
+                _grant(2000 + index * 100 + n, SHARED_CONSUMER)
+            except Conflict as exc:
+                assert exc.code == "insufficient_credit", exc.code
+                refused += 1
+        results.put((index, "ok", refused))
+    except Exception as exc:  # report to the parent instead of dying silently
+        results.put((index, repr(exc), refused))
+    finally:
+        connections.close_all()
+
+
+def test_eight_processes_post_credit_in_one_order_without_overspending() -> None:
+    keys.active_signer()
+    services.credit_rules_publish(actor=None, params=TRUSTED_RULES)
+    services.credit_epoch_open(epoch="2026-11")
+    for member in (PROVIDER, SHARED_CONSUMER, *CONSUMERS):
+        _append("member.admitted", "member", member, [member], {"credit_code": f"c{member}"})
+    _append(
+        "dataset.version_added", "dataset", 1, [PROVIDER], {"dataset": 1, "grade": 1, "sha256": "cd" * 32}
+    )
+    connections.close_all()
+
+    context = multiprocessing.get_context("fork")
+    results = context.Queue()
+    workers = [context.Process(target=_worker, args=(n, results)) for n in range(PROCESSES)]
+    for process in workers:
+        process.start()
+    outcomes = [results.get(timeout=180) for _ in workers]
+    for process in workers:
+        process.join(timeout=30)
+    assert sorted(outcome[:2] for outcome in outcomes) == [(n, "ok") for n in range(PROCESSES)]
+
+    # The shared consumer's 500 CR allowance pays exactly 25 fees of 20 CR; the rest were refused.
+    affordable = ALLOWANCE // FEE
+    attempts = PROCESSES * GRANTS_PER_PROCESS
+    assert sum(outcome[2] for outcome in outcomes) == attempts - affordable
+    shared = CreditAccount.objects.get(account=engine.member_allowance(SHARED_CONSUMER))
+    assert shared.credits_posted - shared.debits_posted - shared.debits_pending == 0
+
+    ledger_sequence()
+    orders = sorted(
+        json.loads(bytes(data))["payload"]["credit"]["order"]
+        for data in LedgerEntry.objects.filter(kind__in=engine.CREDIT_KINDS).values_list(
+            "canonical", flat=True
+        )
+    )
+    assert orders == list(range(len(orders)))  # one gap-free credit order across every process
+    # 12 downloads per consumer: 10 + 5 + 2.5 + 1.25 CR, then nothing (D_k within the epoch)
+    assert CreditTransfer.objects.filter(code="use").count() == PROCESSES * 4
+    report = credit_audit()
+    assert report.ok, report.divergence
