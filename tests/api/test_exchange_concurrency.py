@@ -1,6 +1,8 @@
 """Races on PostgreSQL: deciders and downloaders in separate processes, started together by a barrier.
 
 Two stewards approving one request at the same moment yield exactly one grant and one `access.granted`;
+two security officers approving and rejecting one request decide it once; a withdrawal racing an approval
+charges the grant fee only if the approval won;
 ten downloads against a quota of 3 yield exactly 3 downloads and 3 `data.downloaded` entries.
 """
 
@@ -17,9 +19,12 @@ from consortium.errors import ServiceError
 from exchange import services
 from exchange.models import AccessRequest, Grant
 from ledger import keys
+from ledger.credit.audit import credit_audit
+from ledger.credit.models import CreditTransfer
 from ledger.models import LedgerEntry
 from tests.exchange.support import published
-from tests.factories import UserFactory
+from tests.factories import StaffFactory, UserFactory
+from tests.ledger.credit.support import activate, admit
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -116,3 +121,56 @@ def test_two_open_requests_at_once_by_one_member_make_one_grant(data_steward, ot
     assert sorted(outcomes) == ["already_granted", "ok"]
     assert Grant.objects.filter(dataset=dataset, grantee_id=other_analyst.member_id).count() == 1
     assert LedgerEntry.objects.filter(kind="access.granted").count() == 1
+
+
+def test_two_security_officers_approving_and_rejecting_at_once_decide_once(
+    data_steward, other_analyst, security_officer
+) -> None:
+    second = StaffFactory(username="second-security", consortium_role="security_officer")
+    dataset = published(data_steward, tier="confidential")
+    request, _ = services.access_request_submit(
+        actor=other_analyst,
+        dataset=dataset,
+        purpose="research",
+        justification="Benchmarking.",
+        duration_days=30,
+        accepted_terms_version=1,
+    )
+    services.access_request_approve(actor=data_steward, request=request)
+
+    outcomes = _race(
+        [
+            lambda: services.access_request_approve(actor=security_officer, request=request),
+            lambda: services.access_request_reject(actor=second, request=request, reason="Not for AI."),
+        ]
+    )
+    assert sorted(outcomes) == ["illegal_transition", "ok"]
+    decided = LedgerEntry.objects.filter(
+        kind__in=["access.granted", "access.rejected"], subject_id=str(request.pk)
+    )
+    assert decided.count() == 1
+    state = AccessRequest.objects.get(pk=request.pk).state
+    assert state == ("granted" if outcomes[0] == "ok" else "rejected")
+    assert Grant.objects.filter(request=request).count() == (1 if state == "granted" else 0)
+
+
+def test_a_withdrawal_racing_an_approval_with_credit_active_charges_the_fee_only_if_granted(
+    data_steward, other_analyst
+) -> None:
+    activate()
+    admit(data_steward.member, other_analyst.member)
+    request = _submitted(data_steward, other_analyst)
+
+    outcomes = _race(
+        [
+            lambda: services.access_request_approve(actor=data_steward, request=request),
+            lambda: services.access_request_withdraw(actor=other_analyst, request=request),
+        ]
+    )
+    assert sorted(outcomes) == ["illegal_transition", "ok"]
+    fees = CreditTransfer.objects.filter(ref=f"request:{request.pk}", code="fee")
+    if AccessRequest.objects.get(pk=request.pk).state == "granted":
+        assert sum(fees.values_list("amount", flat=True)) == 20_000
+    else:
+        assert not fees.exists()
+    assert credit_audit().ok
