@@ -26,13 +26,15 @@ have posted credits below posted plus pending debits (I3); a transfer that would
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import json
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from ledger.canonical import encode_canonical_stdlib, parse_time
+from ledger.canonical import _TIME, encode_canonical_stdlib, parse_time
 from ledger.credit import rules as rules_module
 from ledger.credit import settlement as settlement_module
 from ledger.credit import sumtree
@@ -270,7 +272,7 @@ class Entry:
             leaf=leaf_hash_hex,
             order=credit["order"],
             kind=document["kind"],
-            time_us=to_us(parse_time(document["time"])),
+            time_us=time_us_of(document["time"]),
             actor_member=document["actor"].get("member"),
             actor_user=document["actor"].get("user"),
             subject_type=document["subject"]["type"],
@@ -284,6 +286,27 @@ def to_us(moment: datetime) -> int:
     """Microseconds since 1970-01-01T00:00:00Z."""
     delta = moment.astimezone(UTC) - datetime(1970, 1, 1, tzinfo=UTC)
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+@functools.lru_cache(maxsize=1024)
+def _day_start_us(day: str) -> int:
+    return to_us(parse_time(f"{day}T00:00:00.000000Z"))
+
+
+def time_us_of(text: str) -> int:
+    """``to_us(parse_time(text))`` (the same result and the same errors), faster: replay parses one time
+    per entry, and building a datetime for each cost more than the rules themselves."""
+    match = _TIME.match(text) if isinstance(text, str) else None
+    if match is None:
+        return to_us(parse_time(text))  # raises CanonicalError
+    hour, minute, second, micros = (int(part) for part in match.groups()[3:])
+    if hour > 23 or minute > 59 or second > 59:
+        return to_us(parse_time(text))  # raises CanonicalError
+    try:
+        day_start = _day_start_us(text[:10])
+    except ValueError:
+        return to_us(parse_time(text))  # raises CanonicalError naming `text`
+    return day_start + ((hour * 60 + minute) * 60 + second) * 1_000_000 + micros
 
 
 def epoch_of(time_us: int) -> str:
@@ -305,8 +328,22 @@ def _us(micros: int) -> timedelta:
 
 def transfer_id(entry_leaf: str, rules_hash: str, leg: str) -> str:
     """First 16 bytes (hex) of SHA-256(RFC 8785 of {"entry", "leg", "rules"})."""
-    digest = hashlib.sha256(encode_canonical_stdlib({"entry": entry_leaf, "leg": leg, "rules": rules_hash}))
+    if _printable_ascii(entry_leaf, leg, rules_hash):
+        # RFC 8785 of three printable ASCII strings under fixed sorted keys is exactly this (the general
+        # encoder, which validates and sorts first, cost more than the rest of a download's replay)
+        encoded = (
+            f'{{"entry":{json.dumps(entry_leaf)},"leg":{json.dumps(leg)},"rules":{json.dumps(rules_hash)}}}'
+        )
+        digest = hashlib.sha256(encoded.encode())
+    else:
+        digest = hashlib.sha256(
+            encode_canonical_stdlib({"entry": entry_leaf, "leg": leg, "rules": rules_hash})
+        )
     return digest.digest()[:16].hex()
+
+
+def _printable_ascii(*texts: object) -> bool:
+    return all(isinstance(text, str) and text.isascii() and text.isprintable() for text in texts)
 
 
 def member_available(member: int) -> str:

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import connection
-from django.db.models import F
+from django.db import connection, models
 
 from ledger.credit import engine
 from ledger.credit.engine import (
@@ -81,6 +80,33 @@ def _transfer(row: CreditTransfer) -> Transfer:
 
 _TRANSFER_FIELDS = ("id", "order", "leg", "flag", "debit", "credit", "amount", "unit", "code", "ref", "rules")
 _TRANSFER_FIELDS += ("pending_id", "role")
+_BALANCES = ("debits_posted", "credits_posted", "debits_pending", "credits_pending")
+_CREATE_ACCOUNTS = (
+    f"INSERT INTO credit_creditaccount (account, constrained, {', '.join(_BALANCES)}) "  # noqa: S608
+    "VALUES (%s, %s, 0, 0, 0, 0), (%s, %s, 0, 0, 0, 0) ON CONFLICT (account) DO NOTHING"
+)
+# each column: + the debit account's change when it is the debit account, else the credit account's
+_CHANGE_ACCOUNTS = (
+    "UPDATE credit_creditaccount SET "  # noqa: S608 - constant names only
+    + ", ".join(f"{name} = {name} + (CASE WHEN account = %s THEN %s ELSE %s END)" for name in _BALANCES)
+    + " WHERE account IN (%s, %s)"
+)
+
+
+def _insert(model: type[models.Model], values: dict[str, Any]) -> None:
+    """One plain INSERT of a row (the hot path runs under the credit lock: the ORM's save machinery
+    costs as much as the statement)."""
+    fields = [model._meta.get_field(name) for name in values]
+    columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {model._meta.db_table} ({columns}) "  # noqa: S608 - model names only
+            f"VALUES ({', '.join(['%s'] * len(fields))})",
+            [
+                field.get_db_prep_save(value, connection)
+                for field, value in zip(fields, values.values(), strict=True)
+            ],
+        )
 
 
 def _use(row: CreditUse) -> UseFact:
@@ -134,6 +160,9 @@ class DatabaseState:
     def __init__(self, *, entry_id: int | None = None) -> None:
         self.entry_id = entry_id
         self._rules: list[Rules] | None = None
+        self._current: list[
+            EpochFact | None
+        ] = []  # [current epoch] once read (the rules ask, then the entry)
 
     # rules and epochs
     def rules_published(self) -> list[Rules]:
@@ -149,14 +178,17 @@ class DatabaseState:
         self._rules = None
 
     def current_epoch(self) -> EpochFact | None:
-        row = CreditEpoch.objects.filter(settled_order=-1).first()
-        return _epoch(row) if row is not None else None
+        if not self._current:
+            row = CreditEpoch.objects.filter(settled_order=-1).first()
+            self._current.append(_epoch(row) if row is not None else None)
+        return self._current[0]
 
     def epoch(self, epoch: str) -> EpochFact | None:
         row = CreditEpoch.objects.filter(epoch=epoch).first()
         return _epoch(row) if row is not None else None
 
     def put_epoch(self, fact: EpochFact) -> None:
+        self._current.clear()
         CreditEpoch.objects.update_or_create(
             epoch=fact.epoch,
             defaults={
@@ -178,35 +210,29 @@ class DatabaseState:
     def add_transfer(self, transfer: Transfer) -> None:
         if self.entry_id is None:
             raise CreditError("Transfers are written only while posting an entry.")
-        CreditTransfer.objects.create(
-            entry_id=self.entry_id, **{name: getattr(transfer, name) for name in _TRANSFER_FIELDS}
+        _insert(
+            CreditTransfer,
+            {"entry_id": self.entry_id} | {name: getattr(transfer, name) for name in _TRANSFER_FIELDS},
         )
+        # Two statements for both accounts: create them at zero if new, then apply the flag's changes (a
+        # pending transfer's post or void takes `pending` back down). The CHECK constraint still refuses a
+        # negative member or pool balance. (Not one upsert: CHECK applies to the proposed row first.)
         amount = transfer.amount
-        debit_change: dict[str, Any]
-        credit_change: dict[str, Any]
-        if transfer.flag == engine.PENDING:
-            debit_change = {"debits_pending": F("debits_pending") + amount}
-            credit_change = {"credits_pending": F("credits_pending") + amount}
-        elif transfer.flag == engine.POSTED:
-            debit_change = {"debits_posted": F("debits_posted") + amount}
-            credit_change = {"credits_posted": F("credits_posted") + amount}
-        elif transfer.flag == engine.POST_PENDING:
-            debit_change = {
-                "debits_pending": F("debits_pending") - amount,
-                "debits_posted": F("debits_posted") + amount,
-            }
-            credit_change = {
-                "credits_pending": F("credits_pending") - amount,
-                "credits_posted": F("credits_posted") + amount,
-            }
-        else:
-            debit_change = {"debits_pending": F("debits_pending") - amount}
-            credit_change = {"credits_pending": F("credits_pending") - amount}
-        for account, change in ((transfer.debit, debit_change), (transfer.credit, credit_change)):
-            CreditAccount.objects.get_or_create(
-                account=account, defaults={"constrained": engine.is_constrained(account)}
+        posted = amount if transfer.flag in (engine.POSTED, engine.POST_PENDING) else 0
+        pending = {engine.PENDING: amount, engine.POSTED: 0}.get(transfer.flag, -amount)
+        debit, credit = transfer.debit, transfer.credit
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _CREATE_ACCOUNTS,
+                [debit, engine.is_constrained(debit), credit, engine.is_constrained(credit)],
             )
-            CreditAccount.objects.filter(account=account).update(**change)
+            # per column (debits posted, credits posted, debits pending, credits pending): the debit
+            # account's change and the credit account's (one account on both sides gets both)
+            sides = [(posted, 0), (0, posted), (pending, 0), (0, pending)]
+            if debit == credit:
+                sides = [(change + other, change + other) for change, other in sides]
+            changes = [value for side in sides for value in (debit, *side)]
+            cursor.execute(_CHANGE_ACCOUNTS, [*changes, debit, credit])
 
     def unresolved(self, ref: str) -> list[Transfer]:
         resolved = CreditTransfer.objects.filter(ref=ref).exclude(pending_id="").values("pending_id")
@@ -291,22 +317,25 @@ class DatabaseState:
         ).count()
 
     def add_use(self, use: UseFact) -> None:
-        CreditUse.objects.create(
-            order=use.order,
-            entry_leaf=use.entry,
-            epoch=use.epoch,
-            day=use.day,
-            dataset=use.dataset,
-            version_sha256=use.version_sha256,
-            provider_member=use.provider_member,
-            provider_group=use.provider_group,
-            consumer_member=use.consumer_member,
-            consumer_group=use.consumer_group,
-            k=use.k,
-            chain=use.chain,
-            points=use.points,
-            credited=use.credited,
-            reason=use.reason,
+        _insert(
+            CreditUse,
+            {
+                "order": use.order,
+                "entry_leaf": use.entry,
+                "epoch": use.epoch,
+                "day": use.day,
+                "dataset": use.dataset,
+                "version_sha256": use.version_sha256,
+                "provider_member": use.provider_member,
+                "provider_group": use.provider_group,
+                "consumer_member": use.consumer_member,
+                "consumer_group": use.consumer_group,
+                "k": use.k,
+                "chain": use.chain,
+                "points": use.points,
+                "credited": use.credited,
+                "reason": use.reason,
+            },
         )
 
     def uses_between(self, first_day: int, last_day: int) -> list[UseFact]:
