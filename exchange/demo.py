@@ -11,6 +11,7 @@ withdrawn, expired, and a revoked grant; and a withdrawn version (replaced by a 
 from __future__ import annotations
 
 import hashlib
+from importlib import import_module
 from typing import IO, Any
 
 from django.conf import settings
@@ -207,6 +208,7 @@ def seed_exchange_demo(stdout: Any = None) -> int:
         # All or nothing per scenario: a request left half-way would be skipped, in the wrong state, next run.
         with transaction.atomic():
             created += _scenario(_user(username), datasets[key], purpose, outcome)
+    created += import_module("exchange.demo_credit").seed_credit_demo()  # it builds on the above
     if stdout is not None:
         states = sorted(set(AccessRequest.objects.values_list("state", flat=True)))
         stdout.write(

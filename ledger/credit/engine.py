@@ -242,6 +242,7 @@ class CreditState(Protocol):
     def add_use(self, use: UseFact) -> None: ...
     def uses_between(self, first_day: int, last_day: int) -> list[UseFact]: ...
     def epoch_uses(self, epoch: str) -> list[UseFact]: ...
+    def epoch_uncredited_uses(self, epoch: str, reason: str) -> list[UseFact]: ...
     def epoch_grants(self, epoch: str) -> list[RequestFact]: ...
     def allowances_due(self, before_us: int) -> list[MemberFact]: ...
     def member_accounts(self) -> list[tuple[str, int]]: ...
@@ -842,6 +843,26 @@ def settlement_input(state: CreditState, epoch: EpochFact, params: dict[str, int
     )
 
 
+def duplicate_listing_flags(state: CreditState, epoch: EpochFact) -> list[Any]:
+    """One flag per (provider group, first registrant group) whose downloads earned nothing in the epoch
+    because the file was first registered by another group; evidence: those downloads' credit orders."""
+    found: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for use in state.epoch_uncredited_uses(epoch.epoch, "duplicate_listing"):
+        first = state.first_registrant(use.version_sha256) or ""
+        found[(use.provider_group, first)].append(use.order)
+    return [
+        settlement_module.Flag(
+            rule="duplicate_listing",
+            groups=tuple(sorted({provider, first})),
+            metrics={"uses": len(orders)},
+            evidence=tuple(sorted(orders)),
+            holds_mint=False,
+            covers=(provider,),
+        )
+        for (provider, first), orders in sorted(found.items())
+    ]
+
+
 def settlement_summary(result: Any, root: bytes, total: int) -> dict[str, Any]:
     """What `epoch.settled` states about its settlement (integers and strings only)."""
     return {
@@ -866,6 +887,7 @@ def compute_settlement(state: CreditState, epoch: str) -> tuple[Any, dict[str, A
         result = settlement_module.settle(settlement_input(state, fact, rules.params))
     except settlement_module.SettlementError as exc:
         raise CreditError(f"The settlement cannot be computed: {exc}") from exc
+    result = replace(result, flags=(*duplicate_listing_flags(state, fact), *result.flags))
     pool = state.balance(POOL).spendable
     balances = dict(state.member_accounts())
     for mint in result.mints:

@@ -177,6 +177,9 @@ class MemoryState:
     def epoch_uses(self, epoch: str) -> list[UseFact]:
         return [use for use in self.uses if use.epoch == epoch and use.credited]
 
+    def epoch_uncredited_uses(self, epoch: str, reason: str) -> list[UseFact]:
+        return [use for use in self.uses if use.epoch == epoch and use.reason == reason]
+
     def epoch_grants(self, epoch: str) -> list[RequestFact]:
         return sorted(
             (

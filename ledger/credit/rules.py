@@ -103,3 +103,15 @@ def rules_document(version: int = RULES_VERSION, params: Mapping[str, int] = RUL
     """The payload of a `credit.rules_changed` entry for these parameters (validated)."""
     checked = validate_params(params)
     return {"version": version, "params": checked, "hash": rules_hash(version, checked)}
+
+
+DEMO_RULES: dict[str, int] = {
+    **RULES_V1,
+    # The demo consortium was founded today and has tens of downloads, not thousands: trust every founder
+    # from day one, and scale the anti-gaming thresholds down tenfold so its flags show on demo volumes.
+    "trust_ramp_days": 0,
+    "reciprocity_min_mcr": 10 * MCR,
+    "ring_edge_min_mcr": 10 * MCR,
+    "fresh_min_mcr": 10 * MCR,
+    "concentration_min_mcr": 10 * MCR,
+}

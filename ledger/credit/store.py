@@ -345,6 +345,10 @@ class DatabaseState:
     def epoch_uses(self, epoch: str) -> list[UseFact]:
         return [_use(row) for row in CreditUse.objects.filter(epoch=epoch, credited=True).order_by("order")]
 
+    def epoch_uncredited_uses(self, epoch: str, reason: str) -> list[UseFact]:
+        rows = CreditUse.objects.filter(epoch=epoch, credited=False, reason=reason).order_by("order")
+        return [_use(row) for row in rows]
+
     def epoch_grants(self, epoch: str) -> list[RequestFact]:
         rows = CreditRequest.objects.filter(granted_epoch=epoch).exclude(granted_us=0).order_by("request")
         return [_request(row) for row in rows]

@@ -21,6 +21,8 @@ from exchange.models import (
     RequestState,
     Tier,
 )
+from ledger.credit.audit import credit_audit
+from ledger.credit.models import CreditEpoch, CreditTransfer
 from ledger.models import LedgerEntry
 from ledger.services import ledger_sequence
 
@@ -88,7 +90,7 @@ def test_seed_demo_twice_creates_every_tier_grade_and_state_once_and_the_ledger_
 
     grants = Grant.objects.all()
     assert grants.filter(revoked_at__isnull=False).count() == 1
-    used = grants.filter(revoked_at__isnull=True, tier=Tier.OPEN).get()
+    used = grants.get(dataset__title="CNC spindle vibration, 2025")
     assert used.downloads_remaining == used.download_quota - 2
     assert grants.filter(tier=Tier.CONFIDENTIAL, download_quota=0).count() == 1
     kinds = set(LedgerEntry.objects.values_list("kind", flat=True))
@@ -106,12 +108,31 @@ def test_seed_demo_twice_creates_every_tier_grade_and_state_once_and_the_ledger_
         "access.revoked",
         "data.downloaded",
     } <= kinds
-    assert LedgerEntry.objects.filter(kind="data.downloaded").count() == 3
+    # 3 in the exchange scenarios, 3 for each of the credit demo's 8 uses
+    assert LedgerEntry.objects.filter(kind="data.downloaded").count() == 3 + 8 * 3
 
     ledger_sequence()
     out = StringIO()
     call_command("ledger_verify", "--no-progress", stdout=out)
     assert out.getvalue().startswith(f"OK (fast): {LedgerEntry.objects.count()} entries")
+
+
+def test_the_demo_settles_an_epoch_with_a_held_mint_a_flag_of_each_kind_and_audits_clean() -> None:
+    call_command("seed_demo", stdout=StringIO())
+    (settled,) = CreditEpoch.objects.filter(settled_order__gte=0)
+    rules = {flag["rule"] for flag in settled.settlement["flags"]}
+    assert rules == {
+        "duplicate_listing",
+        "reciprocity",
+        "ring",
+        "fresh_cluster",
+        "concentration",
+        "rubber_stamp",
+    }
+    mints = CreditTransfer.objects.filter(code="mint")
+    assert mints.filter(flag="pending").exists() and mints.filter(flag="posted").exists()
+    assert settled.settlement["held"] == sum(mints.filter(flag="pending").values_list("amount", flat=True))
+    assert credit_audit().ok
 
 
 def test_every_demo_login_opens_every_exchange_page_without_an_error() -> None:

@@ -191,6 +191,7 @@ class Command(BaseCommand):
                 created += 1
             staff[username] = user
         officer = staff["officer"]
+        created += _start_credit()  # before the admissions, so each founder's allowance is posted
         members: dict[str, Member] = {}
         for short, legal_name, code, size, sector, region, clusters, status, roles in MEMBERS:
             member = Member.objects.filter(credit_code=code).first()
@@ -252,3 +253,19 @@ class Command(BaseCommand):
             ("huaxin-analyst", "analyst"),
         ]:
             self.stdout.write(f"  {username:<16} {role}")
+
+
+def _start_credit() -> int:
+    """Publish the demo's credit rules and open this month's epoch, once."""
+    from ledger.credit import rules
+    from ledger.credit.models import CreditEpoch, CreditRules
+    from ledger.credit.services import credit_epoch_open, credit_rules_publish
+
+    created = 0
+    if not CreditRules.objects.exists():
+        credit_rules_publish(actor=None, params=rules.DEMO_RULES)
+        created += 1
+    if not CreditEpoch.objects.exists():
+        credit_epoch_open(actor=None)
+        created += 1
+    return created
