@@ -521,11 +521,7 @@ def _member_group(row: CreditEpoch, member: int) -> str:
 
 def _member_flags(row: CreditEpoch, groups: set[str], result: dict[str, Any] | None) -> list[dict[str, Any]]:
     """Flags of the epoch that name one of the member's groups, with the amount each holds of its mint."""
-    flags = [
-        flag
-        for flag in _flags_of(row)
-        if groups & (set(flag["groups"]) | set(flag["covers"]))
-    ]
+    flags = [flag for flag in _flags_of(row) if groups & (set(flag["groups"]) | set(flag["covers"]))]
     seqs = seqs_of_orders({order for flag in flags for order in flag["evidence"]})
     rows = _flag_rows(row, flags, seqs)
     for flag, shaped in zip(flags, rows, strict=True):

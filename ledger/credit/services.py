@@ -313,7 +313,8 @@ def grant_fee_check(
     )
     if spendable < fee:
         raise Conflict(
-            f"This grant costs {fee} mCR; your member can spend {spendable} mCR ({fee - spendable} mCR short).",
+            f"This grant costs {fee} mCR; your member can spend {spendable} mCR "
+            f"({fee - spendable} mCR short).",
             code="insufficient_credit",
             fee_mcr=fee,
             shortfall_mcr=fee - spendable,
