@@ -229,7 +229,7 @@ class ExportVerifier:
             self._check_checkpoints()
 
     def _credit_transfer(self, obj: dict[str, Any]) -> None:
-        """Credit transfers follow the entries; the log does not depend on them (--rules-replay reads them)."""
+        """Credit transfers come after the entries; the log itself does not depend on them."""
         self.after_entries = True
 
     def _entry(self, obj: dict[str, Any]) -> None:
