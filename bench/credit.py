@@ -8,8 +8,8 @@
    plain SQL aggregate over the same rows (entries by kind with their byte sizes, transfer sums by unit).
    The audit must report ok. Target: audit time <= 5x the aggregate.
 2. Append: entries/s of `ledger_append` from 4 writer processes, a credit-bearing `data.downloaded` (its
-   credit order under the one CreditClock row lock, its CreditUse row and usage-point transfer, two account
-   rows) against the same append of a non-credit kind with a payload of the same size. Target: credit/plain
+   credit locks and order, its CreditUse row and usage-point transfer, the provider's points account)
+   against the same append of a non-credit kind with a payload of the same size. Target: credit/plain
    >= 0.77 (the credit path adds at most 30%).
 
 Population (not timed against anything): a realistic ledger of N entries, all of credit-relevant kinds, over
@@ -818,6 +818,7 @@ def populate(entries: int) -> tuple[Population, dict[str, float]]:
             "ON CONFLICT (id) DO UPDATE SET next_order = EXCLUDED.next_order",
             [n],
         )
+        conn.execute("SELECT setval('credit_order_seq', %s, false)", [n])  # PostgreSQL's credit orders
         conn.execute("SELECT setval(pg_get_serial_sequence('ledger_ledgerentry', 'id'), %s)", [n])
         conn.commit()
         timings["COPY transfers, balances and facts"] = time.perf_counter() - started

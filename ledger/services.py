@@ -100,7 +100,7 @@ def ledger_append(
         # Credit entries take their order (and the credit lock) first, and post their transfers with the
         # entry: one atomic block, so a refusal by the rules leaves neither behind.
         with transaction.atomic(savepoint=False):
-            payload = {**payload, "credit": {"order": credit_store.take_credit_order()}}
+            payload = {**payload, "credit": {"order": credit_store.begin_credit_entry(kind, payload)}}
             entry, document = _append(kind, actor, subject_type, subject_id, members, payload, api_key)
             try:
                 credit_store.post_entry(entry_id=entry.id, leaf_hash=entry.leaf_hash, document=document)

@@ -62,15 +62,21 @@ def stored_transfers(*, below_seq: int | None = None) -> Iterator[dict[str, Any]
 
 
 def stored_balances() -> dict[str, dict[str, int]]:
-    return {
-        row["account"]: {
-            name: row[name]
-            for name in ("debits_posted", "credits_posted", "debits_pending", "credits_pending")
-        }
-        for row in CreditAccount.objects.values(
-            "account", "debits_posted", "credits_posted", "debits_pending", "credits_pending"
-        ).iterator(chunk_size=_CHUNK)
+    """Every account's stored balance columns; `PT:source`, which has no row (every download would queue
+    on it), is the mirror of the member points accounts: all points move between it and them."""
+    names = ("debits_posted", "credits_posted", "debits_pending", "credits_pending")
+    balances = {
+        row["account"]: {name: row[name] for name in names}
+        for row in CreditAccount.objects.values("account", *names).iterator(chunk_size=_CHUNK)
     }
+    points = [balance for account, balance in balances.items() if account.startswith("PT:member:")]
+    if points:
+        mirror = {"debits_posted": "credits_posted", "credits_posted": "debits_posted"}
+        mirror |= {"debits_pending": "credits_pending", "credits_pending": "debits_pending"}
+        balances[engine.POINTS_SOURCE] = {
+            name: sum(balance[mirror[name]] for balance in points) for name in names
+        }
+    return balances
 
 
 def credit_audit(progress: Callable[[int], None] | None = None) -> AuditReport:

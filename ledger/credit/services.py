@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from consortium.errors import Conflict, NotFound, NotPermitted, ValidationFailed
@@ -17,19 +17,9 @@ from consortium.models import Member, User
 from consortium.roles import Capability, can
 from ledger.credit import engine, rules
 from ledger.credit.models import CreditAdjustment, CreditEpoch, CreditMember, CreditRules
-from ledger.credit.store import DatabaseState
+from ledger.credit.store import DatabaseState, lock_all_credit
 from ledger.models import LedgerEntry
 from ledger.services import ledger_append
-
-
-def _lock_credit() -> None:
-    """Take the credit lock (the clock row) without taking an order: what is read next stays true until
-    commit, so an entry computed from it (a settlement) is exactly what the rules will derive."""
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute("SELECT next_order FROM credit_creditclock WHERE id = 1 FOR UPDATE")
-        else:  # SQLite's single writer: any write takes the database lock
-            cursor.execute("UPDATE credit_creditclock SET next_order = next_order WHERE id = 1")
 
 
 def _require(actor: User | None, capability: Capability, message: str) -> None:
@@ -49,7 +39,7 @@ def credit_rules_publish(
     except rules.RulesError as exc:
         raise ValidationFailed(str(exc), code="bad_rules", errors={"params": [str(exc)]}) from exc
     with transaction.atomic():
-        _lock_credit()
+        lock_all_credit()
         latest = CreditRules.objects.order_by("-order").first()
         number = version if version is not None else (latest.version + 1 if latest else rules.RULES_VERSION)
         document = rules.rules_document(number, checked)
@@ -74,7 +64,7 @@ def credit_epoch_open(
     name = epoch or engine.epoch_of(engine.to_us(now or timezone.now()))
     _check_epoch_name(name)
     with transaction.atomic():
-        _lock_credit()
+        lock_all_credit()
         newest = CreditRules.objects.order_by("-order").first()
         if newest is None:
             raise ValidationFailed("No credit rules are published yet.", code="no_rules")
@@ -112,7 +102,7 @@ def credit_release(*, actor: User | None = None, now: datetime | None = None) ->
     now = now or timezone.now()
     day = now.date().isoformat()
     with transaction.atomic():
-        _lock_credit()
+        lock_all_credit()
         if not CreditRules.objects.exists():
             return None
         if LedgerEntry.objects.filter(kind="credit.released", subject_type="day", subject_id=day).exists():
@@ -133,7 +123,7 @@ def credit_epoch_settle(
     _check_epoch_name(epoch)
     now = now or timezone.now()
     with transaction.atomic():
-        _lock_credit()
+        lock_all_credit()
         fact = CreditEpoch.objects.filter(epoch=epoch).first()
         if fact is None or fact.settled_order >= 0:
             state = "settled" if fact is not None else "not_opened"
@@ -165,7 +155,7 @@ def held_mint_resolve(*, actor: User, epoch: str, member: int, decision: str, re
         raise ValidationFailed("Say why.", code="reason_required", errors={"reason": ["required"]})
     ref = f"{epoch}:{member}"
     with transaction.atomic():
-        _lock_credit()
+        lock_all_credit()
         if not DatabaseState().unresolved(f"mint:{ref}"):
             raise NotFound(f"No mint of member {member} is held in epoch {epoch}.", code="no_held_mint")
         return ledger_append(
@@ -252,7 +242,7 @@ def _affiliate(*, actor: User, member_id: int, parent: Member, declared_by: str)
     if parent.pk == member_id:
         raise ValidationFailed("A member cannot be its own parent.", code="self_affiliation")
     with transaction.atomic():
-        _lock_credit()
+        lock_all_credit()
         group = DatabaseState().member(parent.pk)
         group_name = group.group if group is not None else engine.default_group(parent.pk)
         current = CreditMember.objects.filter(member=member_id).values_list("group", flat=True).first()

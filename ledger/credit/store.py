@@ -1,12 +1,26 @@
 """The credit state in the database, and the step of `ledger_append` that posts an entry's transfers.
 
-`take_credit_order` is the lock: an UPDATE of the one `CreditClock` row, held to commit, so credit writers
-run one at a time and in the order the entries record. Under it `DatabaseState` reads and writes plain rows
-with no further locking; the `CreditAccount` CHECK constraint backs up the rules' own balance check.
+Locks (`begin_credit_entry`). Every credit entry takes its order after the locks that make its reads
+true until it commits, so replay in order sees what the service saw:
+
+* PostgreSQL. One advisory lock guards what every credit entry reads (rules, epochs, groups, listings):
+  the frequent kinds (downloads, a request's lifecycle) take it shared, plus an exclusive advisory lock on
+  the one thing they read and change (a dataset's uses by one consumer group; one consumer's balances);
+  every other kind (epochs, releases, admissions, affiliations, adjustments, ...) takes it exclusive, so it
+  waits for the shared ones in flight and runs alone. The order is then `nextval` of a sequence: gaps
+  where a transaction rolled back, never a duplicate, and for any two entries whose reads and writes
+  overlap, the order in which they ran.
+* SQLite has one writer at a time: the order is the `CreditClock` row's counter, gap-free.
+
+Account balances are written once per entry, in account-name order (so two entries touching the same
+accounts queue instead of deadlocking), and not at all for `PT:source`, which every download would
+otherwise queue on: its balance is minus the sum of the member points accounts (I2). The `CreditAccount`
+CHECK constraint backs up the rules' own balance check.
 """
 
 from __future__ import annotations
 
+import zlib
 from typing import Any
 
 from django.db import connection, models
@@ -51,12 +65,73 @@ def take_credit_order() -> int:
     raise RuntimeError("The credit clock row cannot be created.")
 
 
+_LOCK_SPACE = 0x1ED7  # advisory lock class of credit (the sequencer's lock is a single bigint key)
+_SHARED_KEYS = {  # kind -> what a shared-mode entry of that kind locks exclusively
+    "data.downloaded": "uses",
+    "access.requested": "consumer",
+    "access.approved": "consumer",
+    "access.granted": "consumer",
+    "access.rejected": "consumer",
+    "access.withdrawn": "consumer",
+    "access.expired": "consumer",
+    "access.revoked": "consumer",
+}
+
+
+def begin_credit_entry(kind: str, payload: dict[str, Any]) -> int:
+    """Inside a transaction, before a credit entry of `kind` is written: take its locks (held to commit,
+    see the module docstring) and return its credit order."""
+    if connection.vendor != "postgresql":
+        return take_credit_order()
+    key = _shared_key(kind, payload)
+    with connection.cursor() as cursor:
+        if key is None:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, 0)", [_LOCK_SPACE])
+        else:
+            cursor.execute("SELECT pg_advisory_xact_lock_shared(%s, 0)", [_LOCK_SPACE])
+            if kind == "data.downloaded":  # the group is stable now: affiliations take the lock exclusive
+                key = f"{key}|{engine.group_of(DatabaseState(), int(payload['grantee_member']))}"
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [_LOCK_SPACE + 1, _key_hash(key)])
+        cursor.execute("SELECT nextval('credit_order_seq')")
+        return int(cursor.fetchone()[0])
+
+
+def lock_all_credit() -> None:
+    """Inside a transaction: wait for every credit entry in flight and keep others out until commit, so
+    what is read next (a settlement's inputs) stays true; PostgreSQL's exclusive credit lock, SQLite's
+    write lock."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, 0)", [_LOCK_SPACE])
+        else:
+            cursor.execute("UPDATE credit_creditclock SET next_order = next_order WHERE id = 1")
+
+
+def _shared_key(kind: str, payload: dict[str, Any]) -> str | None:
+    what = _SHARED_KEYS.get(kind)
+    if what == "uses":
+        return f"uses|{payload.get('dataset')}"
+    if what == "consumer":
+        consumer = payload.get("requester_member", payload.get("grantee_member"))
+        return f"consumer|{consumer}" if isinstance(consumer, int) else None
+    return None
+
+
+def _key_hash(key: str) -> int:
+    """A signed 32-bit advisory lock key for `key` (a collision only makes two keys queue)."""
+    value = zlib.crc32(key.encode())
+    return value - 2**32 if value >= 2**31 else value
+
+
 def post_entry(*, entry_id: int, leaf_hash: bytes, document: dict[str, Any]) -> list[Transfer]:
     """Apply the rules to a just-inserted credit entry and write its transfers and facts.
 
     Raises InsufficientCredit or CreditError (the caller's transaction must roll back)."""
-    state = DatabaseState(entry_id=entry_id)
-    return engine.apply_entry(state, Entry.from_document(document, leaf_hash.hex()))
+    entry = Entry.from_document(document, leaf_hash.hex())
+    state = DatabaseState(entry_id=entry_id, order=entry.order)
+    transfers = engine.apply_entry(state, entry)
+    state.write_balances()
+    return transfers
 
 
 def _transfer(row: CreditTransfer) -> Transfer:
@@ -81,16 +156,6 @@ def _transfer(row: CreditTransfer) -> Transfer:
 _TRANSFER_FIELDS = ("id", "order", "leg", "flag", "debit", "credit", "amount", "unit", "code", "ref", "rules")
 _TRANSFER_FIELDS += ("pending_id", "role")
 _BALANCES = ("debits_posted", "credits_posted", "debits_pending", "credits_pending")
-_CREATE_ACCOUNTS = (
-    f"INSERT INTO credit_creditaccount (account, constrained, {', '.join(_BALANCES)}) "  # noqa: S608
-    "VALUES (%s, %s, 0, 0, 0, 0), (%s, %s, 0, 0, 0, 0) ON CONFLICT (account) DO NOTHING"
-)
-# each column: + the debit account's change when it is the debit account, else the credit account's
-_CHANGE_ACCOUNTS = (
-    "UPDATE credit_creditaccount SET "  # noqa: S608 - constant names only
-    + ", ".join(f"{name} = {name} + (CASE WHEN account = %s THEN %s ELSE %s END)" for name in _BALANCES)
-    + " WHERE account IN (%s, %s)"
-)
 
 
 def _insert(model: type[models.Model], values: dict[str, Any]) -> None:
@@ -157,9 +222,10 @@ def _epoch(row: CreditEpoch) -> EpochFact:
 class DatabaseState:
     """`CreditState` over the credit tables. Only valid under the credit order lock."""
 
-    def __init__(self, *, entry_id: int | None = None) -> None:
-        self.entry_id = entry_id
+    def __init__(self, *, entry_id: int | None = None, order: int | None = None) -> None:
+        self.entry_id, self.order = entry_id, order
         self._rules: list[Rules] | None = None
+        self._changes: dict[str, list[int]] = {}  # account -> balance changes not yet written
         self._current: list[
             EpochFact | None
         ] = []  # [current epoch] once read (the rules ask, then the entry)
@@ -173,8 +239,11 @@ class DatabaseState:
         return self._rules
 
     def add_rules(self, rules: Rules) -> None:
-        order = CreditClock.objects.get(pk=1).next_order - 1
-        CreditRules.objects.create(hash=rules.hash, version=rules.version, params=rules.params, order=order)
+        if self.order is None:
+            raise CreditError("Rules are recorded only while posting their entry.")
+        CreditRules.objects.create(
+            hash=rules.hash, version=rules.version, params=rules.params, order=self.order
+        )
         self._rules = None
 
     def current_epoch(self) -> EpochFact | None:
@@ -203,9 +272,13 @@ class DatabaseState:
     # accounts and transfers
     def balance(self, account: str) -> Balance:
         row = CreditAccount.objects.filter(account=account).first()
-        if row is None:
-            return Balance()
-        return Balance(row.debits_posted, row.credits_posted, row.debits_pending, row.credits_pending)
+        stored = (
+            [row.debits_posted, row.credits_posted, row.debits_pending, row.credits_pending]
+            if row is not None
+            else [0, 0, 0, 0]
+        )
+        change = self._changes.get(account, [0, 0, 0, 0])
+        return Balance(*(value + delta for value, delta in zip(stored, change, strict=True)))
 
     def add_transfer(self, transfer: Transfer) -> None:
         if self.entry_id is None:
@@ -214,25 +287,54 @@ class DatabaseState:
             CreditTransfer,
             {"entry_id": self.entry_id} | {name: getattr(transfer, name) for name in _TRANSFER_FIELDS},
         )
-        # Two statements for both accounts: create them at zero if new, then apply the flag's changes (a
-        # pending transfer's post or void takes `pending` back down). The CHECK constraint still refuses a
-        # negative member or pool balance. (Not one upsert: CHECK applies to the proposed row first.)
         amount = transfer.amount
         posted = amount if transfer.flag in (engine.POSTED, engine.POST_PENDING) else 0
         pending = {engine.PENDING: amount, engine.POSTED: 0}.get(transfer.flag, -amount)
-        debit, credit = transfer.debit, transfer.credit
+        # columns: debits posted, credits posted, debits pending, credits pending
+        for account, change in (
+            (transfer.debit, (posted, 0, pending, 0)),
+            (transfer.credit, (0, posted, 0, pending)),
+        ):
+            total = self._changes.setdefault(account, [0, 0, 0, 0])
+            for column, delta in enumerate(change):
+                total[column] += delta
+
+    def write_balances(self) -> None:
+        """Apply the entry's balance changes: create missing accounts, lock the rows in account order,
+        update them (three statements however many transfers; the CHECK refuses a negative balance)."""
+        changes = {
+            account: change
+            for account, change in sorted(self._changes.items())
+            if account != engine.POINTS_SOURCE and any(change)
+        }
+        self._changes.clear()
+        if not changes:
+            return
+        accounts = list(changes)
         with connection.cursor() as cursor:
             cursor.execute(
-                _CREATE_ACCOUNTS,
-                [debit, engine.is_constrained(debit), credit, engine.is_constrained(credit)],
+                f"INSERT INTO credit_creditaccount (account, constrained, {', '.join(_BALANCES)}) "  # noqa: S608
+                f"VALUES {', '.join(['(%s, %s, 0, 0, 0, 0)'] * len(accounts))} "
+                "ON CONFLICT (account) DO NOTHING",
+                [value for account in accounts for value in (account, engine.is_constrained(account))],
             )
-            # per column (debits posted, credits posted, debits pending, credits pending): the debit
-            # account's change and the credit account's (one account on both sides gets both)
-            sides = [(posted, 0), (0, posted), (pending, 0), (0, pending)]
-            if debit == credit:
-                sides = [(change + other, change + other) for change, other in sides]
-            changes = [value for side in sides for value in (debit, *side)]
-            cursor.execute(_CHANGE_ACCOUNTS, [*changes, debit, credit])
+            if connection.vendor == "postgresql":
+                cursor.execute(
+                    "SELECT account FROM credit_creditaccount WHERE account = ANY(%s) "
+                    "ORDER BY account FOR UPDATE",
+                    [accounts],
+                )
+            cases = []
+            params: list[Any] = []
+            for column, name in enumerate(_BALANCES):
+                whens = " ".join("WHEN %s THEN %s" for _ in accounts)
+                cases.append(f"{name} = {name} + (CASE account {whens} ELSE 0 END)")
+                params.extend(value for account in accounts for value in (account, changes[account][column]))
+            cursor.execute(
+                f"UPDATE credit_creditaccount SET {', '.join(cases)} "  # noqa: S608 - constant names only
+                f"WHERE account IN ({', '.join(['%s'] * len(accounts))})",
+                [*params, *accounts],
+            )
 
     def unresolved(self, ref: str) -> list[Transfer]:
         resolved = CreditTransfer.objects.filter(ref=ref).exclude(pending_id="").values("pending_id")
