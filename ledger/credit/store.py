@@ -5,7 +5,8 @@ true until it commits, so replay in order sees what the service saw:
 
 * PostgreSQL. One advisory lock guards what every credit entry reads (rules, epochs, groups, listings):
   the frequent kinds (downloads, a request's lifecycle) take it shared, plus an exclusive advisory lock on
-  the one thing they read and change (a dataset's uses by one consumer group; one consumer's balances);
+  the one thing they read and change (a dataset's uses, for its diminishing returns; one consumer's
+  balances);
   every other kind (epochs, releases, admissions, affiliations, adjustments, ...) takes it exclusive, so it
   waits for the shared ones in flight and runs alone. The order is then `nextval` of a sequence: gaps
   where a transaction rolled back, never a duplicate, and for any two entries whose reads and writes
@@ -85,15 +86,21 @@ def begin_credit_entry(kind: str, payload: dict[str, Any]) -> int:
         return take_credit_order()
     key = _shared_key(kind, payload)
     with connection.cursor() as cursor:
+        # One round trip; the nesting fixes the order: the credit lock, then the key, then the number.
         if key is None:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s, 0)", [_LOCK_SPACE])
+            cursor.execute(_EXCLUSIVE_THEN_ORDER, [_LOCK_SPACE])
         else:
-            cursor.execute("SELECT pg_advisory_xact_lock_shared(%s, 0)", [_LOCK_SPACE])
-            if kind == "data.downloaded":  # the group is stable now: affiliations take the lock exclusive
-                key = f"{key}|{engine.group_of(DatabaseState(), int(payload['grantee_member']))}"
-            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [_LOCK_SPACE + 1, _key_hash(key)])
-        cursor.execute("SELECT nextval('credit_order_seq')")
+            cursor.execute(_SHARED_THEN_KEY_THEN_ORDER, [_LOCK_SPACE + 1, _key_hash(key), _LOCK_SPACE])
         return int(cursor.fetchone()[0])
+
+
+_EXCLUSIVE_THEN_ORDER = (
+    "SELECT nextval('credit_order_seq') FROM (SELECT pg_advisory_xact_lock(%s, 0)) AS credit_locked"
+)
+_SHARED_THEN_KEY_THEN_ORDER = (
+    "SELECT nextval('credit_order_seq') FROM (SELECT pg_advisory_xact_lock(%s, %s) "
+    "FROM (SELECT pg_advisory_xact_lock_shared(%s, 0)) AS credit_locked) AS key_locked"
+)
 
 
 def lock_all_credit() -> None:
@@ -109,7 +116,7 @@ def lock_all_credit() -> None:
 
 def _shared_key(kind: str, payload: dict[str, Any]) -> str | None:
     what = _SHARED_KEYS.get(kind)
-    if what == "uses":
+    if what == "uses":  # all uses of a dataset, not one group's: the group is not known before the lock
         return f"uses|{payload.get('dataset')}"
     if what == "consumer":
         consumer = payload.get("requester_member", payload.get("grantee_member"))
