@@ -195,7 +195,9 @@ def _close_undecided_requests(*, actor: User, dataset: Dataset, reason: str) -> 
     undecided = (
         AccessRequest.objects.select_for_update(of=("self",))
         .filter(dataset_id=dataset.pk, state__in=UNDECIDED_STATES)
-        .order_by("pk")
+        # by requester: each entry takes its consumer's credit lock, and every transaction that takes
+        # several takes them in this one order, so two of them never wait for each other
+        .order_by("requester_member_id", "pk")
     )
     for request in undecided:
         previous = request.state
