@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
@@ -168,3 +170,25 @@ def test_transfers_are_append_only(october, data_steward, other_analyst):
     _grant(data_steward, other_analyst, published(data_steward, tier="restricted"))
     with pytest.raises(Exception, match="append-only"), connection.cursor() as cursor:
         cursor.execute("UPDATE credit_credittransfer SET amount = 1")
+
+
+def test_a_rules_change_takes_effect_from_the_next_epoch(october, member, other_member):
+    doubled = {**TRUSTED_RULES, "epoch_budget_mcr": 2 * TRUSTED_RULES["epoch_budget_mcr"]}
+    services.credit_rules_publish(actor=None, params=doubled)
+    october[0] = utc(2026, 11, 1, 0, 10)
+    services.credit_epoch_roll()  # settles October under the rules it opened with, opens November
+    budgets = dict(CreditEpoch.objects.values_list("epoch", "budget"))
+    assert budgets == {"2026-10": TRUSTED_RULES["epoch_budget_mcr"], "2026-11": doubled["epoch_budget_mcr"]}
+    assert CreditEpoch.objects.get(epoch="2026-10").rules != CreditEpoch.objects.get(epoch="2026-11").rules
+    assert credit_audit().ok
+
+
+def test_the_command_publishes_rules_from_a_file_and_refuses_a_bad_one(tmp_path):
+    good, bad = tmp_path / "rules.json", tmp_path / "bad.json"
+    good.write_text(json.dumps(TRUSTED_RULES))
+    bad.write_text(json.dumps({**TRUSTED_RULES, "base_use_mcr": 10.5}))
+    call_command("credit_epoch", "publish-rules", "--file", str(good))
+    with pytest.raises(CommandError, match="bad_rules: Rules parameter base_use_mcr must be an integer"):
+        call_command("credit_epoch", "publish-rules", "--file", str(bad))
+    with pytest.raises(CommandError, match="Cannot read"):
+        call_command("credit_epoch", "publish-rules", "--file", str(tmp_path / "missing.json"))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -19,11 +21,16 @@ class Command(BaseCommand):
         parser.add_argument(
             "--early", action="store_true", help="settle before the month has ended (embedded default)"
         )
+        parser.add_argument(
+            "--file", help="publish-rules: a JSON object of every rules parameter (default: rules v1)"
+        )
 
-    def handle(self, *args: Any, step: str, epoch: str | None, early: bool, **options: Any) -> None:
+    def handle(
+        self, *args: Any, step: str, epoch: str | None, early: bool, file: str | None, **options: Any
+    ) -> None:
         try:
             if step == "publish-rules":
-                entry = services.credit_rules_publish(actor=None)
+                entry = services.credit_rules_publish(actor=None, params=_read_params(file))
                 self.stdout.write(f"rules published: {entry.kind} {entry.uid}")
             elif step == "open":
                 services.credit_epoch_open(epoch=epoch)
@@ -40,3 +47,15 @@ class Command(BaseCommand):
                 self.stdout.write(f"roll: {len(services.credit_epoch_roll())} entries written")
         except ServiceError as exc:
             raise CommandError(f"{exc.code}: {exc}") from exc
+
+
+def _read_params(path: str | None) -> object:
+    """The parameters in the JSON file at `path` (None: the service's default, rules v1)."""
+    if path is None:
+        return None
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise CommandError(f"Cannot read {path}: {exc.strerror}") from exc
+    except ValueError as exc:
+        raise CommandError(f"{path} is not JSON: {exc}") from exc
