@@ -18,11 +18,13 @@ from consortium import services
 from consortium.errors import ServiceError
 from consortium.models import Cluster, Member, MemberAPIKey, MemberStatusChange, User
 
+_STATUS_CHANGE_FIELDS = ("at", "from_status", "to_status", "actor", "reason")
+
 
 class MemberStatusChangeInline(admin.TabularInline):
     model = MemberStatusChange
-    fields = ["at", "from_status", "to_status", "actor", "reason"]
-    readonly_fields = fields
+    fields = _STATUS_CHANGE_FIELDS
+    readonly_fields = _STATUS_CHANGE_FIELDS
     extra = 0
     can_delete = False
 
@@ -106,7 +108,7 @@ class UserAdmin(DjangoUserAdmin):
     list_filter = ["member_role", "consortium_role", "is_active", "is_staff"]
     list_select_related = ["member"]
     fieldsets = [
-        *DjangoUserAdmin.fieldsets,
+        *(DjangoUserAdmin.fieldsets or ()),
         ("Consortium", {"fields": ["member", "member_role", "consortium_role"]}),
     ]
 

@@ -79,7 +79,8 @@ def capabilities(user: User | Any, api_key: Any = None) -> frozenset[Capability]
         return frozenset()
     if user.consortium_role:
         return ROLE_CAPABILITIES.get(user.consortium_role, frozenset())
-    if user.member_id is None or user.member.status != MemberStatus.ACTIVE:
+    member = user.member  # None, without a query, when member_id is None
+    if member is None or member.status != MemberStatus.ACTIVE:
         return frozenset()
     granted = ROLE_CAPABILITIES.get(user.member_role, frozenset())
     if user.member_role == MemberRole.SYSTEM:

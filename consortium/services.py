@@ -351,6 +351,7 @@ def user_create(
 def _last_active_admin(user: User) -> bool:
     return (
         user.member_role == MemberRole.ADMIN
+        and user.member_id is not None  # always, for an admin (user_member_role_iff_member)
         and user.is_active
         and not User.objects.filter(member_id=user.member_id, member_role=MemberRole.ADMIN, is_active=True)
         .exclude(pk=user.pk)
@@ -358,15 +359,17 @@ def _last_active_admin(user: User) -> bool:
     )
 
 
-def _lock_managed_user(actor: User, user: User) -> User:
+def _lock_managed_user(actor: User, user: User) -> tuple[User, int]:
+    """The person locked for a change, and the id of their member (whose row is locked too)."""
     _managed_user_scope(actor, user.member_id)
-    if user.member_id is None or user.member_role == MemberRole.SYSTEM:
+    member_id = user.member_id
+    if member_id is None or user.member_role == MemberRole.SYSTEM:
         # Staff accounts are managed in the admin; a key's user follows its key.
         raise NotPermitted("This account is not managed here.")
     # Locking only the target lets two admins demote each other at once, each seeing the other still an
     # admin. The member row serialises every people change of one member, so the last-admin check holds.
-    Member.objects.select_for_update().only("pk").get(pk=user.member_id)
-    return User.objects.select_for_update().get(pk=user.pk)
+    Member.objects.select_for_update().only("pk").get(pk=member_id)
+    return User.objects.select_for_update().get(pk=user.pk), member_id
 
 
 def user_set_role(*, actor: User, user: User, role: str) -> User:
@@ -375,7 +378,7 @@ def user_set_role(*, actor: User, user: User, role: str) -> User:
     if actor.member_role == MemberRole.SYSTEM and role == MemberRole.ADMIN:
         raise NotPermitted("A partner system may not appoint member admins.")
     with transaction.atomic():
-        locked = _lock_managed_user(actor, user)
+        locked, member_id = _lock_managed_user(actor, user)
         if locked.member_role == role:
             return locked
         if role != MemberRole.ADMIN and _last_active_admin(locked):
@@ -392,7 +395,7 @@ def user_set_role(*, actor: User, user: User, role: str) -> User:
             actor=actor,
             subject_type="user",
             subject_id=locked.pk,
-            members=[locked.member_id],
+            members=[member_id],
             payload={"username": locked.username, "from": previous, "to": role},
         )
     return locked
@@ -401,7 +404,7 @@ def user_set_role(*, actor: User, user: User, role: str) -> User:
 def user_deactivate(*, actor: User, user: User) -> User:
     """Deactivate a person (they can no longer log in). Conflict(last_admin) for the last active admin."""
     with transaction.atomic():
-        locked = _lock_managed_user(actor, user)
+        locked, member_id = _lock_managed_user(actor, user)
         if not locked.is_active:
             return locked
         if _last_active_admin(locked):
@@ -417,7 +420,7 @@ def user_deactivate(*, actor: User, user: User) -> User:
             actor=actor,
             subject_type="user",
             subject_id=locked.pk,
-            members=[locked.member_id],
+            members=[member_id],
             payload={"username": locked.username, "role": locked.member_role},
         )
     return locked
@@ -510,7 +513,8 @@ def api_key_create(
     APIKeyScope; expiry in the future and at most a year ahead (default 90 days). The key acts through its
     own system user, which is in the member's group. Only the key's hash is stored.
     """
-    if not can(actor, Capability.MANAGE_API_KEYS):
+    member = actor.member  # None, without a query, for staff
+    if not can(actor, Capability.MANAGE_API_KEYS) or member is None:  # can() requires a member anyway
         raise NotPermitted("Only a member admin of an active member may create API keys.")
     name = _require("name", name, "A name for the key is required.")
     if len(name) > 50:
@@ -536,7 +540,6 @@ def api_key_create(
     if expires_at <= now or expires_at > now + API_KEY_MAX_LIFETIME:
         message = "The expiry must be in the future and at most one year ahead."
         raise ValidationFailed(message, code="invalid_expiry", errors={"expires_at": [message]})
-    member = actor.member
     with transaction.atomic():
         key = MemberAPIKey(
             name=name, member=member, scopes=scope_list, created_by=actor, expiry_date=expires_at

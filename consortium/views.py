@@ -17,6 +17,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from rest_framework.throttling import SimpleRateThrottle
 
 from consortium import selectors, services
+from consortium.actors import request_actor
 from consortium.errors import NotFound, ServiceError
 from consortium.forms import (
     APIKeyCreateForm,
@@ -89,7 +90,7 @@ def _refused(form: Any, error: ServiceError) -> None:
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
     """The user's member and role, what they may do, and the officer's queue of applications."""
-    user = request.user
+    user = request_actor(request)
     caps = capabilities(user)
     pending = None
     if Capability.DECIDE_MEMBERSHIP in caps:
@@ -120,12 +121,18 @@ class ApplicationThrottle(SimpleRateThrottle):
         ident = request.user.pk if request.user.is_authenticated else self.get_ident(request)
         return self.cache_format % {"scope": self.scope, "ident": ident}
 
+    def allow_portal_request(self, request: HttpRequest) -> bool:
+        """`allow_request` for the portal's form, which has no DRF Request and no APIView."""
+        # DRF types the request as its own Request, but the throttle reads only META and user, which a
+        # plain HttpRequest has too; `view` is unused by SimpleRateThrottle.
+        return self.allow_request(request, None)  # type: ignore[arg-type]
+
 
 @require_http_methods(["GET", "POST"])
 def apply(request: HttpRequest) -> HttpResponse:
     """The public application form; on success, redirect to the thank-you page (post/redirect/get)."""
     form = MemberApplicationForm(request.POST or None)
-    if request.method == "POST" and not (throttle := ApplicationThrottle()).allow_request(request, None):
+    if request.method == "POST" and not (throttle := ApplicationThrottle()).allow_portal_request(request):
         wait = math.ceil(throttle.wait() or 1)
         form.add_error(None, f"Too many applications from here. Please try again in {wait} seconds.")
         return _render(request, "apply.html", {"form": form}, status=429)
@@ -199,7 +206,7 @@ def member_detail(request: HttpRequest, pk: int) -> HttpResponse:
             action = form.cleaned_data["action"]
             decide = getattr(services, f"member_{action}")
             try:
-                decide(member=member, actor=request.user, reason=form.cleaned_data["reason"])
+                decide(member=member, actor=request_actor(request), reason=form.cleaned_data["reason"])
             except ServiceError as error:
                 _refused(form, error)
             else:
@@ -252,14 +259,14 @@ def people_list(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def person_create(request: HttpRequest) -> HttpResponse:
     """A member admin adds a person to their own member."""
-    if not can(request.user, Capability.MANAGE_OWN_USERS):
+    actor = request_actor(request)
+    # Managing people is a member admin's capability, so the member is there; the check narrows the type.
+    if not can(actor, Capability.MANAGE_OWN_USERS) or actor.member is None:
         raise Http404
     form = UserCreateForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            person = services.user_create(
-                actor=request.user, member=request.user.member, **form.service_kwargs()
-            )
+            person = services.user_create(actor=actor, member=actor.member, **form.service_kwargs())
         except ServiceError as error:
             _refused(form, error)
         else:
@@ -288,7 +295,9 @@ def person_detail(request: HttpRequest, pk: int) -> HttpResponse:
             raise PermissionDenied
         if form.is_valid():
             try:
-                services.user_set_role(actor=request.user, user=person, role=form.cleaned_data["role"])
+                services.user_set_role(
+                    actor=request_actor(request), user=person, role=form.cleaned_data["role"]
+                )
             except ServiceError as error:
                 _refused(form, error)
             else:
@@ -310,7 +319,7 @@ def person_deactivate(request: HttpRequest, pk: int) -> HttpResponse:
     if not can(request.user, Capability.MANAGE_OWN_USERS):
         raise PermissionDenied
     try:
-        services.user_deactivate(actor=request.user, user=person)
+        services.user_deactivate(actor=request_actor(request), user=person)
     except NotFound as error:
         raise Http404(error.detail) from error
     except ServiceError as error:
@@ -344,7 +353,7 @@ def api_key_create(request: HttpRequest) -> HttpResponse:
     form = APIKeyCreateForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            key, raw_key = services.api_key_create(actor=request.user, **form.service_kwargs())
+            key, raw_key = services.api_key_create(actor=request_actor(request), **form.service_kwargs())
         except ServiceError as error:
             _refused(form, error)
         else:
@@ -362,7 +371,7 @@ def api_key_revoke(request: HttpRequest, prefix: str) -> HttpResponse:
     _require_key_admin(request)
     try:
         key = selectors.api_key_get_for(user=request.user, prefix=prefix)
-        services.api_key_revoke(actor=request.user, key=key)
+        services.api_key_revoke(actor=request_actor(request), key=key)
     except NotFound as error:
         raise Http404(error.detail) from error
     except ServiceError as error:

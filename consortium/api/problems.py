@@ -100,8 +100,11 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
         specific = exc.get_codes()
         if isinstance(specific, str) and specific not in {"error", exc.default_code}:
             code = specific
-    if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
-        extra["retry_after_seconds"] = int(exc.wait)
+    if isinstance(exc, exceptions.Throttled):
+        # Throttled.__init__ sets `wait` (seconds, or None); drf-stubs 3.18 do not declare the attribute.
+        wait: float | None = exc.wait  # type: ignore[attr-defined]
+        if wait is not None:
+            extra["retry_after_seconds"] = int(wait)
     body = problem(
         status_code=response.status_code, code=code, title=title, detail=detail, instance=instance, **extra
     )

@@ -27,7 +27,9 @@ class ClusterSerializer(serializers.ModelSerializer):
 
 
 class MemberSerializer(serializers.ModelSerializer):
-    clusters = serializers.SlugRelatedField(slug_field="slug", many=True, read_only=True)
+    clusters: serializers.SlugRelatedField[Cluster] = serializers.SlugRelatedField(
+        slug_field="slug", many=True, read_only=True
+    )
 
     class Meta:
         model = Member
@@ -75,7 +77,9 @@ class ReasonSerializer(serializers.Serializer):
 
 
 class MemberStatusChangeSerializer(serializers.ModelSerializer):
-    actor = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    actor: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
 
     class Meta:
         model = MemberStatusChange
@@ -130,8 +134,12 @@ class APIKeySerializer(serializers.ModelSerializer):
     """A key's metadata. Never the key itself: only its creation response carries that, once."""
 
     expires_at = serializers.DateTimeField(source="expiry_date", read_only=True)
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    revoked_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    created_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True
+    )
+    revoked_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
     scopes = serializers.ListField(child=serializers.ChoiceField(choices=APIKeyScope.choices), read_only=True)
 
     class Meta:

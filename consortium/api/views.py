@@ -6,7 +6,8 @@ every permission decision lives in consortium.services and consortium.selectors.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import connection
@@ -15,18 +16,22 @@ from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import extend_schema, extend_schema_view, inline_serializer
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.permissions import AllowAny, BasePermission
+from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import BaseThrottle, ScopedRateThrottle
 from rest_framework.views import APIView
 
 from consortium import selectors, services
+from consortium.actors import request_actor
 from consortium.api import serializers as s
 from consortium.api.actors import APIKeyMixin
 from consortium.api.filters import MemberFilter, UserFilter
 from consortium.models import Cluster, Member, MemberAPIKey, User
 from consortium.roles import capabilities
+
+if TYPE_CHECKING:
+    from rest_framework.permissions import _SupportsHasPermission
 
 
 def _database_status() -> dict[str, Any]:
@@ -102,7 +107,7 @@ def _member_action(name: str) -> Any:
         member = selectors.member_get_for(user=request.user, pk=pk, api_key=self.api_key)
         body = s.ReasonSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        member = service(member=member, actor=request.user, reason=body.validated_data["reason"])
+        member = service(member=member, actor=request_actor(request), reason=body.validated_data["reason"])
         return Response(s.MemberSerializer(member).data)
 
     # The router maps methods to actions by function name, so the name must be set before @action.
@@ -142,10 +147,10 @@ class MemberViewSet(
     lookup_value_regex = r"\d+"
 
     @property
-    def throttle_scope(self) -> str | None:  # type: ignore[override]
+    def throttle_scope(self) -> str | None:
         return "member_apply" if getattr(self, "action", None) == "create" else None
 
-    def get_permissions(self) -> list[BasePermission]:
+    def get_permissions(self) -> Sequence[_SupportsHasPermission]:
         if self.action == "create":
             return [AllowAny()]
         return super().get_permissions()
@@ -229,14 +234,14 @@ class UserViewSet(
         member = selectors.member_for_new_person(
             user=request.user, member_id=data.pop("member", None), api_key=self.api_key
         )
-        user = services.user_create(actor=request.user, member=member, **data)
+        user = services.user_create(actor=request_actor(request), member=member, **data)
         return Response(s.UserSerializer(user).data, status=status.HTTP_201_CREATED)
 
     def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         body = s.UserRoleSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         user = services.user_set_role(
-            actor=request.user, user=self.get_object(), role=body.validated_data["role"]
+            actor=request_actor(request), user=self.get_object(), role=body.validated_data["role"]
         )
         return Response(s.UserSerializer(user).data)
 
@@ -248,7 +253,7 @@ class UserViewSet(
     @extend_schema(request=None, responses={200: s.UserSerializer}, summary="Deactivate a person")
     @action(detail=True, methods=["post"])
     def deactivate(self, request: Request, pk: str | None = None) -> Response:
-        user = services.user_deactivate(actor=request.user, user=self.get_object())
+        user = services.user_deactivate(actor=request_actor(request), user=self.get_object())
         return Response(s.UserSerializer(user).data)
 
 
@@ -291,7 +296,7 @@ class APIKeyViewSet(
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         body = s.APIKeyCreateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        key, raw_key = services.api_key_create(actor=request.user, **body.validated_data)
+        key, raw_key = services.api_key_create(actor=request_actor(request), **body.validated_data)
         data = s.APIKeyCreatedSerializer(key, context={"raw_key": raw_key}).data
         response = Response(data, status=status.HTTP_201_CREATED)
         response["Cache-Control"] = "no-store"  # the one response that carries a secret
@@ -300,7 +305,7 @@ class APIKeyViewSet(
     @extend_schema(request=None, responses={200: s.APIKeySerializer}, summary="Revoke an API key")
     @action(detail=True, methods=["post"])
     def revoke(self, request: Request, prefix: str | None = None) -> Response:
-        key = services.api_key_revoke(actor=request.user, key=self.get_object())
+        key = services.api_key_revoke(actor=request_actor(request), key=self.get_object())
         return Response(s.APIKeySerializer(key).data)
 
 
@@ -319,7 +324,7 @@ class MeView(APIKeyMixin, APIView):
 
     @extend_schema(responses={200: s.MeSerializer}, summary="The current user")
     def get(self, request: Request) -> Response:
-        user = request.user
+        user = request_actor(request)
         data = {
             "user": s.UserSerializer(user).data,
             "member": s.MemberSerializer(user.member).data if user.member_id else None,

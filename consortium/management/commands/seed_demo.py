@@ -177,13 +177,13 @@ class Command(BaseCommand):
             _, new = Cluster.objects.get_or_create(slug=slug, defaults={"name": name, "region": region})
             created += new
         staff: dict[str, User] = {}
-        for username, role, last, first in STAFF:
+        for username, staff_role, last, first in STAFF:
             user = User.objects.filter(username=username).first()
             if user is None:
                 user = services.staff_user_create(
                     username=username,
                     email=f"{username}@consortium.example",
-                    consortium_role=role,
+                    consortium_role=staff_role,
                     password=DEMO_PASSWORD,
                     first_name=first,
                     last_name=last,
