@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 from importlib import import_module
-from typing import IO, Any
+from typing import Any
 
 from django.conf import settings
 from django.core.files.base import ContentFile
@@ -133,7 +133,7 @@ def demo_csv(title: str, rows: int = 120) -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
-def _upload(content: bytes, name: str) -> IO[bytes]:
+def _upload(content: bytes, name: str) -> ContentFile:
     return ContentFile(content, name=name)
 
 
@@ -233,6 +233,7 @@ def _scenario(requester: User, dataset: Dataset, purpose: str, outcome: str) -> 
     """One request walked to `outcome`; 0 if this member already asked for this dataset."""
     if AccessRequest.objects.filter(dataset=dataset, requester_member_id=requester.member_id).exists():
         return 0
+    assert requester.member is not None  # the demo's requesters are members' people
     policy = dataset.policy
     request, _ = services.access_request_submit(
         actor=requester,

@@ -112,6 +112,7 @@ def _use(requester: User, dataset: Dataset) -> int:
     """A request approved at once by the owner's steward, then DOWNLOADS_PER_USE downloads."""
     if AccessRequest.objects.filter(dataset=dataset, requester_member_id=requester.member_id).exists():
         return 0
+    assert requester.member is not None  # the demo's requesters are members' people
     policy = dataset.policy
     request, _ = services.access_request_submit(
         actor=requester,
@@ -123,6 +124,8 @@ def _use(requester: User, dataset: Dataset) -> int:
     )
     if policy.tier != Tier.OPEN:
         steward = User.objects.filter(member_id=dataset.owner_id, member_role="data_steward").first()
+        if steward is None:
+            raise LookupError(f"demo: member {dataset.owner_id} has no data steward to approve requests")
         services.access_request_approve(actor=steward, request=request, reason="Fits the purpose.")
     grant = AccessRequest.objects.get(pk=request.pk).grant
     for _ in range(DOWNLOADS_PER_USE):

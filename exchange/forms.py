@@ -6,11 +6,13 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.db.models import Model, QuerySet
 
 from consortium.forms import PortalForm
 from consortium.models import Cluster, Member, Sector, SizeClass
 from exchange.models import (
     DataDomain,
+    Dataset,
     Grade,
     Purpose,
     RequestState,
@@ -18,6 +20,14 @@ from exchange.models import (
     Tier,
     UpdateFrequency,
 )
+
+
+def _set_queryset(form: forms.BaseForm, name: str, queryset: QuerySet[Model]) -> None:
+    """Narrow the choices of the form's model choice field `name` (single or multiple) to `queryset`."""
+    field = form.fields[name]
+    if not isinstance(field, forms.ModelChoiceField):
+        raise TypeError(f"{name} is not a model choice field")
+    field.queryset = queryset
 
 
 def _any(choices: list[tuple[Any, str]], label: str = "Any") -> list[tuple[Any, str]]:
@@ -52,10 +62,10 @@ class CatalogFilterForm(forms.Form):
 
     sort = forms.ChoiceField(choices=list(SORTS.items()), required=False, label="Sort by")
 
-    def __init__(self, *args: Any, owners: Any = None, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, owners: QuerySet[Member] | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if owners is not None:
-            self.fields["owner"].queryset = owners
+            _set_queryset(self, "owner", owners)
 
     def ordering(self) -> list[str]:
         """The order_by of the chosen sort; newest first by default."""
@@ -118,7 +128,7 @@ class DatasetRegisterForm(PortalForm):
         help_text="A derived dataset takes at least the highest grade of its sources.",
     )
     personal_information = forms.BooleanField(required=False, label="Contains personal information")
-    sources = forms.ModelMultipleChoiceField(
+    sources: forms.ModelMultipleChoiceField[Dataset] = forms.ModelMultipleChoiceField(
         queryset=None, required=False, label="Derived from", widget=forms.SelectMultiple(attrs={"size": 5})
     )
     spatial_coverage = forms.CharField(max_length=200, required=False, label="Spatial coverage")
@@ -136,9 +146,9 @@ class DatasetRegisterForm(PortalForm):
     contact_name = forms.CharField(max_length=100, label="Contact person")
     contact_email = forms.EmailField(label="Contact e-mail")
 
-    def __init__(self, *args: Any, sources: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, sources: QuerySet[Dataset], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["sources"].queryset = sources
+        _set_queryset(self, "sources", sources)
 
     def service_kwargs(self) -> dict[str, Any]:
         """The keyword arguments of services.dataset_register (without actor)."""
@@ -198,11 +208,11 @@ class PolicyForm(PortalForm):
     price_credits = forms.IntegerField(min_value=0, max_value=2**31 - 1, initial=0, label="Price (credits)")
     terms = forms.CharField(widget=forms.Textarea(attrs={"rows": 4}), help_text="What a requester accepts.")
 
-    def __init__(self, *args: Any, members: Any = None, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, members: QuerySet[Member] | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if members is not None:
-            self.fields["allow_list"].queryset = members
-            self.fields["deny_list"].queryset = members
+            _set_queryset(self, "allow_list", members)
+            _set_queryset(self, "deny_list", members)
 
     def service_kwargs(self) -> dict[str, Any]:
         """The keyword arguments of services.policy_set (without actor and dataset)."""

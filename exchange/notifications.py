@@ -27,7 +27,7 @@ from consortium.models import Member, MemberRole, User
 from exchange.models import AccessRequest, Dataset, Grant, RequestState
 from exchange.services import exchange_setting
 
-_OUTCOMES = {
+_OUTCOMES: dict[str, str] = {
     RequestState.GRANTED: "granted",
     RequestState.STEWARD_APPROVED: "approved by the owner",
     RequestState.REJECTED: "rejected",

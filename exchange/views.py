@@ -18,6 +18,7 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_http_methods, require_POST
 
+from consortium.actors import request_actor
 from consortium.errors import NotFound, ServiceError
 from consortium.forms import add_service_error
 from consortium.paging import page_of, query_without_page
@@ -37,7 +38,7 @@ from exchange.forms import (
 from exchange.models import UNDECIDED_STATES, AccessRequest, Dataset, Grant, RequestState
 from exchange.uploads import limit_upload_size, refuse_several_files
 
-REQUEST_DECISIONS = {
+REQUEST_DECISIONS: dict[str, services.AccessRequestDecision] = {
     "approve": services.access_request_approve,
     "reject": services.access_request_reject,
     "withdraw": services.access_request_withdraw,
@@ -118,7 +119,7 @@ def catalog(request: HttpRequest) -> HttpResponse:
 
 def _dataset_page(request: HttpRequest, dataset: Dataset, *, status: int = 200, **forms: Any) -> HttpResponse:
     """The dataset's page with whichever of its forms the user may use (bound ones passed in)."""
-    user = request.user
+    user = request_actor(request)
     caps = capabilities(user)
     policy = getattr(dataset, "policy", None)
     owns = user.member_id is not None and user.member_id == dataset.owner_id
@@ -140,7 +141,7 @@ def _dataset_page(request: HttpRequest, dataset: Dataset, *, status: int = 200, 
         "may_withdraw_versions": services.dataset_versions_withdrawable_by(actor=user, dataset=dataset),
         "metadata_only": metadata_only,
     }
-    if may_request:
+    if may_request and policy is not None:
         context["request_form"] = forms.get("request_form") or AccessRequestForm(
             initial={"terms_version": policy.terms_version, "duration_days": policy.max_duration_days}
         )
@@ -190,7 +191,7 @@ def dataset_detail(request: HttpRequest, pk: int) -> HttpResponse:
     if form.is_valid():
         try:
             access_request, _ = services.access_request_submit(
-                actor=request.user, dataset=dataset, **form.service_kwargs()
+                actor=request_actor(request), dataset=dataset, **form.service_kwargs()
             )
         except ServiceError as error:
             _refused(form, error)
@@ -214,7 +215,7 @@ def dataset_policy(request: HttpRequest, pk: int) -> HttpResponse:
     )
     if form.is_valid():
         try:
-            services.policy_set(actor=request.user, dataset=dataset, **form.service_kwargs())
+            services.policy_set(actor=request_actor(request), dataset=dataset, **form.service_kwargs())
         except ServiceError as error:
             _refused(form, error)
         else:
@@ -250,7 +251,7 @@ def _dataset_version_upload(request: HttpRequest, pk: int) -> HttpResponse:
         try:
             refuse_several_files(request.FILES)
             version = services.dataset_version_add(
-                actor=request.user,
+                actor=request_actor(request),
                 dataset=dataset,
                 file=upload,
                 filename=upload.name,
@@ -276,7 +277,7 @@ def dataset_version_withdraw(request: HttpRequest, pk: int, number: int) -> Http
     if form.is_valid():
         try:
             services.dataset_version_withdraw(
-                actor=request.user, version=version, reason=form.cleaned_data["reason"]
+                actor=request_actor(request), version=version, reason=form.cleaned_data["reason"]
             )
         except ServiceError as error:
             _refused(form, error)
@@ -295,7 +296,9 @@ def dataset_withdraw(request: HttpRequest, pk: int) -> HttpResponse:
     form = ReasonForm(request.POST)
     if form.is_valid():
         try:
-            services.dataset_withdraw(actor=request.user, dataset=dataset, reason=form.cleaned_data["reason"])
+            services.dataset_withdraw(
+                actor=request_actor(request), dataset=dataset, reason=form.cleaned_data["reason"]
+            )
         except ServiceError as error:
             _refused(form, error)
         else:
@@ -313,13 +316,13 @@ def my_datasets(request: HttpRequest) -> HttpResponse:
     form = DatasetRegisterForm(request.POST or None, sources=visible.order_by("title"))
     if request.method == "POST" and form.is_valid():
         try:
-            dataset = services.dataset_register(actor=request.user, **form.service_kwargs())
+            dataset = services.dataset_register(actor=request_actor(request), **form.service_kwargs())
         except ServiceError as error:
             _refused(form, error)
         else:
             messages.success(request, f"“{dataset.title}” is registered: set its policy, upload a version.")
             return redirect("portal:dataset-detail", pk=dataset.pk)
-    own = visible.filter(owner_id=request.user.member_id).order_by("-created_at", "-id")
+    own = visible.filter(owner_id=request_actor(request).member_id).order_by("-created_at", "-id")
     return _render(
         request,
         "my_datasets.html",
@@ -365,7 +368,7 @@ def my_requests(request: HttpRequest) -> HttpResponse:
     """The requests the user's member made, with withdraw for the undecided ones."""
     _require(request, Capability.REQUEST_ACCESS)
     mine = selectors.access_request_list_for(user=request.user).filter(
-        requester_member_id=request.user.member_id
+        requester_member_id=request_actor(request).member_id
     )
     form, mine = _filtered(request, mine, UNDECIDED_STATES)
     return _render(
@@ -389,7 +392,7 @@ def incoming_requests(request: HttpRequest) -> HttpResponse:
     caps = _require(request, Capability.DECIDE_REQUESTS, Capability.DECIDE_CONFIDENTIAL, Capability.AUDIT)
     requests = selectors.access_request_list_for(user=request.user)
     if Capability.DECIDE_REQUESTS in caps:
-        requests = requests.filter(dataset__owner_id=request.user.member_id)
+        requests = requests.filter(dataset__owner_id=request_actor(request).member_id)
         waiting: Any = [RequestState.PENDING]
         heading = "Requests for my member's datasets"
     elif Capability.DECIDE_CONFIDENTIAL in caps:
@@ -415,8 +418,8 @@ def incoming_requests(request: HttpRequest) -> HttpResponse:
 
 def _offered_decisions(request: HttpRequest, access_request: AccessRequest) -> list[str]:
     """Buttons worth showing; only a convenience: the service decides and refuses the rest."""
-    caps = capabilities(request.user)
-    user = request.user
+    user = request_actor(request)
+    caps = capabilities(user)
     state = access_request.state
     offered: list[str] = []
     owner_steward = Capability.DECIDE_REQUESTS in caps and user.member_id == access_request.dataset.owner_id
@@ -447,7 +450,7 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
         action = form.cleaned_data["action"]
         try:
             updated, _ = REQUEST_DECISIONS[action](
-                actor=request.user, request=access_request, reason=form.cleaned_data["reason"]
+                actor=request_actor(request), request=access_request, reason=form.cleaned_data["reason"]
             )
         except ServiceError as error:
             _refused(form, error)
@@ -487,8 +490,8 @@ def grant_list(request: HttpRequest) -> HttpResponse:
 
 def _grant_page(request: HttpRequest, grant: Grant, form: Any = None, status: int = 200) -> HttpResponse:
     now = timezone.now()
-    may_revoke = services.grant_revocable_by(actor=request.user, grant=grant, now=now)
-    may_download = services.grant_downloadable_by(actor=request.user, grant=grant, now=now)
+    may_revoke = services.grant_revocable_by(actor=request_actor(request), grant=grant, now=now)
+    may_download = services.grant_downloadable_by(actor=request_actor(request), grant=grant, now=now)
     return _render(
         request,
         "grant_detail.html",
@@ -515,7 +518,9 @@ def grant_revoke(request: HttpRequest, pk: int) -> HttpResponse:
     form = ReasonForm(request.POST)
     if form.is_valid():
         try:
-            services.grant_revoke(actor=request.user, grant=grant, reason=form.cleaned_data["reason"])
+            services.grant_revoke(
+                actor=request_actor(request), grant=grant, reason=form.cleaned_data["reason"]
+            )
         except ServiceError as error:
             _refused(form, error)
         else:
@@ -526,11 +531,11 @@ def grant_revoke(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def grant_download(request: HttpRequest, pk: int) -> HttpResponse:
+def grant_download(request: HttpRequest, pk: int) -> HttpResponse | StreamingHttpResponse:
     """Take one download under the grant and stream the file; a refusal comes back as a message."""
     grant = _get(selectors.grant_get_for, user=request.user, pk=pk)
     try:
-        grant, version, _, handle = services.grant_download(actor=request.user, grant=grant)
+        grant, version, _, handle = services.grant_download(actor=request_actor(request), grant=grant)
     except ServiceError as error:  # the grant itself is visible: every refusal is a message
         messages.error(request, error.detail)
         return redirect("portal:grant-detail", pk=grant.pk)

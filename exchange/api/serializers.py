@@ -8,7 +8,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from consortium.models import Member
+from consortium.models import Member, User
 from exchange.models import AccessPolicy, AccessRequest, Dataset, DatasetVersion, Grant
 from ledger.models import LedgerEntry
 from ledger.services import receipt_of
@@ -88,7 +88,9 @@ class PublicPolicySerializer(serializers.ModelSerializer):
 
 class DatasetSerializer(serializers.ModelSerializer):
     owner = OwnerSerializer(read_only=True)
-    sources = serializers.PrimaryKeyRelatedField(many=True, read_only=True)
+    sources: serializers.PrimaryKeyRelatedField[Dataset] = serializers.PrimaryKeyRelatedField(
+        many=True, read_only=True
+    )
     tier = serializers.SerializerMethodField()
     version_count = serializers.IntegerField(read_only=True)
 
@@ -178,7 +180,9 @@ class PolicySetSerializer(serializers.Serializer):
 
 
 class VersionSerializer(serializers.ModelSerializer):
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    created_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True
+    )
 
     class Meta:
         model = DatasetVersion
@@ -209,9 +213,15 @@ class VersionUploadSerializer(serializers.Serializer):
 
 
 class AccessRequestSerializer(serializers.ModelSerializer):
-    requester = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    steward_decided_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
-    officer_decided_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    requester: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True
+    )
+    steward_decided_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
+    officer_decided_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
     grant = serializers.SerializerMethodField()
 
     class Meta:
@@ -280,7 +290,9 @@ class EntryReceiptSerializer(serializers.Serializer):
 
 class GrantSerializer(serializers.ModelSerializer):
     state = serializers.SerializerMethodField()
-    revoked_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    revoked_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
 
     class Meta:
         model = Grant

@@ -23,6 +23,7 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from consortium.actors import request_actor
 from consortium.api.actors import APIKeyMixin
 from consortium.errors import ValidationFailed
 from exchange import selectors, services
@@ -81,7 +82,7 @@ class DatasetViewSet(
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         body = s.DatasetRegisterSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        dataset = services.dataset_register(actor=request.user, **body.service_kwargs())
+        dataset = services.dataset_register(actor=request_actor(request), **body.service_kwargs())
         return Response(s.DatasetSerializer(self._fresh(dataset.pk)).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(
@@ -92,7 +93,7 @@ class DatasetViewSet(
         body = s.DecisionReasonSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         dataset = services.dataset_withdraw(
-            actor=request.user, dataset=self.get_object(), reason=body.validated_data["reason"]
+            actor=request_actor(request), dataset=self.get_object(), reason=body.validated_data["reason"]
         )
         return Response(s.DatasetSerializer(self._fresh(dataset.pk)).data)
 
@@ -130,7 +131,7 @@ class DatasetViewSet(
             return Response(s.PublicPolicySerializer(view.policy, context=context).data)
         body = s.PolicySetSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        policy = services.policy_set(actor=request.user, dataset=dataset, **body.validated_data)
+        policy = services.policy_set(actor=request_actor(request), dataset=dataset, **body.validated_data)
         return Response(s.PolicySerializer(policy).data)
 
     @extend_schema(
@@ -157,7 +158,7 @@ class DatasetViewSet(
         body.is_valid(raise_exception=True)
         upload = body.validated_data["file"]
         version = services.dataset_version_add(
-            actor=request.user,
+            actor=request_actor(request),
             dataset=dataset,
             file=upload,
             filename=upload.name,
@@ -192,16 +193,17 @@ class DatasetViewSet(
         body = s.DecisionReasonSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         version = services.dataset_version_withdraw(
-            actor=request.user, version=version, reason=body.validated_data["reason"]
+            actor=request_actor(request), version=version, reason=body.validated_data["reason"]
         )
         return Response(s.VersionSerializer(version).data)
 
 
 def _receipts(entries: list) -> list[dict[str, Any]]:
-    return s.EntryReceiptSerializer(entries, many=True).data
+    # drf-stubs types `.data` as a ReturnDict even with many=True, where it is a ReturnList of dicts.
+    return s.EntryReceiptSerializer(entries, many=True).data  # type: ignore[return-value]
 
 
-_DECISIONS = {
+_DECISIONS: dict[str, services.AccessRequestDecision] = {
     "approve": services.access_request_approve,
     "reject": services.access_request_reject,
     "withdraw": services.access_request_withdraw,
@@ -217,7 +219,7 @@ def _decision_action(name: str) -> Any:
         body = s.DecisionReasonSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         updated, entry = service(
-            actor=request.user, request=access_request, reason=body.validated_data["reason"]
+            actor=request_actor(request), request=access_request, reason=body.validated_data["reason"]
         )
         fresh = selectors.access_request_get_for(user=request.user, pk=updated.pk, api_key=self.api_key)
         return Response({"request": s.AccessRequestSerializer(fresh).data, "receipts": _receipts([entry])})
@@ -272,7 +274,9 @@ class AccessRequestViewSet(
         body.is_valid(raise_exception=True)
         data = dict(body.validated_data)
         dataset = selectors.dataset_get_for(user=request.user, pk=data.pop("dataset"), api_key=self.api_key)
-        access_request, entries = services.access_request_submit(actor=request.user, dataset=dataset, **data)
+        access_request, entries = services.access_request_submit(
+            actor=request_actor(request), dataset=dataset, **data
+        )
         fresh = selectors.access_request_get_for(
             user=request.user, pk=access_request.pk, api_key=self.api_key
         )
@@ -326,7 +330,7 @@ class GrantViewSet(APIKeyMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin
         body = s.DecisionReasonSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         grant, entry = services.grant_revoke(
-            actor=request.user, grant=self.get_object(), reason=body.validated_data["reason"]
+            actor=request_actor(request), grant=self.get_object(), reason=body.validated_data["reason"]
         )
         return Response(
             {
@@ -354,7 +358,7 @@ class GrantViewSet(APIKeyMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin
                 "The version is a number.", code="invalid", errors={"version": ["A number."]}
             ) from None
         grant, version, entry, handle = services.grant_download(
-            actor=request.user, grant=self.get_object(), version_number=version_number
+            actor=request_actor(request), grant=self.get_object(), version_number=version_number
         )
         response = StreamingHttpResponse(
             selectors.version_stream(grant_id=grant.pk, handle=handle), content_type=version.media_type

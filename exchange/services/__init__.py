@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from exchange.services._common import DEFAULTS, UploadTooLarge, exchange_setting
 from exchange.services.access_requests import (
+    AccessRequestDecision,
     access_request_approve,
     access_request_reject,
     access_request_submit,
@@ -47,6 +48,7 @@ from exchange.services.grants import (
 
 __all__ = [
     "DEFAULTS",
+    "AccessRequestDecision",
     "UploadTooLarge",
     "access_request_approve",
     "access_request_expire_due",

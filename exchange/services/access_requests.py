@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -29,6 +29,14 @@ from ledger.canonical import format_time
 from ledger.credit.services import grant_fee_check
 from ledger.models import LedgerEntry
 from ledger.services import ledger_append
+
+
+class AccessRequestDecision(Protocol):
+    """What approve, reject and withdraw have in common, so an interface can pick one by name."""
+
+    def __call__(
+        self, *, actor: User, request: AccessRequest, reason: str
+    ) -> tuple[AccessRequest, LedgerEntry]: ...
 
 
 def _request_payload(request: AccessRequest, dataset: Dataset, **extra: Any) -> dict[str, Any]:

@@ -6,9 +6,10 @@ import hashlib
 import re
 from collections.abc import Iterable
 from datetime import date
-from typing import IO, Any
+from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.files import File
 from django.core.validators import validate_email
 from django.db import transaction
 from django.db.models import Max, Q
@@ -257,7 +258,7 @@ def dataset_version_add(
     *,
     actor: User,
     dataset: Dataset,
-    file: IO[bytes] | Any,
+    file: File,
     filename: str,
     media_type: str,
     declared_sha256: str | None = None,
@@ -334,7 +335,7 @@ def dataset_version_add(
             )
     except BaseException:
         # Whatever failed, the commit included, no row points at the stored file: it goes too.
-        if stored is not None:
+        if stored is not None and stored.file.name:
             stored.file.storage.delete(stored.file.name)
         raise
     return version

@@ -175,8 +175,11 @@ def _downloadable_version(dataset: Dataset, number: int | None) -> DatasetVersio
 
 def _open_version_file(version: DatasetVersion) -> File:
     """The stored file of `version`, opened for reading; Conflict(file_unavailable) if storage lost it."""
+    name = version.file.name
     try:
-        return version.file.storage.open(version.file.name, "rb")
+        if not name:  # never stored: as unavailable as a file the storage lost
+            raise FileNotFoundError(version.pk)
+        return version.file.storage.open(name, "rb")
     except OSError:
         raise Conflict(
             f"The file of version {version.number} is unavailable; nothing was counted. Tell the owner.",
