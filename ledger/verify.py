@@ -179,7 +179,7 @@ class ExportVerifier:
         if obj.get("format") != EXPORT_FORMAT:
             self._fail_line(f"format {obj.get('format')!r} is not {EXPORT_FORMAT}")
         origin = obj.get("origin")
-        if not signing.is_valid_key_name(origin):
+        if not isinstance(origin, str) or not signing.is_valid_key_name(origin):
             self._fail_line(f"invalid origin {origin!r}")
         try:
             self.declared_size = _int(obj.get("tree_size"), "tree_size")
@@ -256,14 +256,15 @@ class ExportVerifier:
             moment = canonical.parse_time(accepted_at)
         except ValueError as exc:
             self._fail(seq, f"accepted_at: {exc}")
+        assert isinstance(accepted_at, str)  # parse_time accepts canonical text only
         if document.get("time") != accepted_at:
             self._fail(
                 seq, f"accepted_at {accepted_at} differs from the entry's time {document.get('time')!r}"
             )
         kid = obj.get("key_id")
-        key = self.keys.get(kid) if isinstance(kid, str) else None
-        if key is None:
+        if not isinstance(kid, str) or kid not in self.keys:
             self._fail(seq, f"receipt names unknown key {kid!r}")
+        key = self.keys[kid]
         if not key.covers(moment):
             self._fail(seq, f"accepted_at {accepted_at} is outside key {kid}'s validity window")
         assert self.origin is not None

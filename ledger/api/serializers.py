@@ -84,7 +84,8 @@ def signing_key_data(key: SigningKey, valid_until: Any) -> dict[str, Any]:
 class HexField(serializers.CharField):
     """A 32-byte hash in lower- or upper-case hex."""
 
-    def to_internal_value(self, data: Any) -> bytes:
+    # Input only: the text is validated as a CharField (and documented as a string), the value is bytes.
+    def to_internal_value(self, data: Any) -> bytes:  # type: ignore[override]
         text = super().to_internal_value(data)
         try:
             value = bytes.fromhex(text)

@@ -47,7 +47,19 @@ def credit_documents(
             progress(_CHUNK)
 
 
-_FIELDS = ("id", "order", "leg", "flag", "debit", "credit", "amount", "unit", "code", "ref", "rules")
+_FIELDS: tuple[str, ...] = (
+    "id",
+    "order",
+    "leg",
+    "flag",
+    "debit",
+    "credit",
+    "amount",
+    "unit",
+    "code",
+    "ref",
+    "rules",
+)
 _FIELDS += ("pending_id", "role")
 
 

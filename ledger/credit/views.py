@@ -8,6 +8,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 
+from consortium.actors import request_actor
 from consortium.errors import NotFound, ValidationFailed
 from consortium.roles import Capability, capabilities
 from ledger.credit import selectors
@@ -37,7 +38,7 @@ def statement(request: HttpRequest) -> HttpResponse:
             context["refused"] = refused.detail
         except NotFound as exc:
             raise Http404 from exc
-    elif not (request.user.member_id or selectors.is_auditor(request.user)):
+    elif not (request_actor(request).member_id or selectors.is_auditor(request.user)):
         raise Http404
     return render(request, "credit/statement.html", context)
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from rest_framework import serializers
 
+from consortium.models import User
 from ledger.credit import statements
 from ledger.credit.models import CreditAccount, CreditAdjustment, CreditTransfer
 from ledger.models import LedgerEntry
@@ -202,7 +203,9 @@ class StatementQuerySerializer(serializers.Serializer):
 class LeaderboardRowSerializer(serializers.Serializer):
     rank = serializers.IntegerField()
     key = serializers.CharField(help_text="Member id, sector code or size class.")
-    label = serializers.CharField()
+    # The API's field name; SerializerMetaclass moves declared fields off the class, so DRF's own
+    # Field.label attribute (which the stubs see) is not shadowed at run time.
+    label = serializers.CharField()  # type: ignore[assignment]
     members = serializers.IntegerField()
     minted = serializers.IntegerField()
     held = serializers.IntegerField(help_text="Part of minted held pending an audit.")
@@ -291,8 +294,12 @@ class ResolveSerializer(serializers.Serializer):
 
 
 class AdjustmentSerializer(serializers.ModelSerializer):
-    proposed_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    approved_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    proposed_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True
+    )
+    approved_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
 
     class Meta:
         model = CreditAdjustment
@@ -316,11 +323,15 @@ class AdjustmentProposeSerializer(serializers.Serializer):
 
 class AffiliationLinkSerializer(serializers.Serializer):
     member = serializers.IntegerField()
-    parent = serializers.IntegerField()
+    # The API's field name; SerializerMetaclass moves declared fields off the class, so DRF's own
+    # Field.parent attribute (which the stubs see) is not shadowed at run time.
+    parent = serializers.IntegerField()  # type: ignore[assignment]
 
 
 class AffiliationDeclareSerializer(serializers.Serializer):
-    parent = serializers.IntegerField()
+    # The API's field name; SerializerMetaclass moves declared fields off the class, so DRF's own
+    # Field.parent attribute (which the stubs see) is not shadowed at run time.
+    parent = serializers.IntegerField()  # type: ignore[assignment]
 
 
 class CreditReceiptSerializer(serializers.Serializer):

@@ -20,6 +20,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from consortium.actors import request_actor
 from consortium.api.actors import APIKeyMixin
 from ledger.credit import selectors, services, statements
 from ledger.credit.api import serializers as s
@@ -231,7 +232,7 @@ class HeldMintViewSet(APIKeyMixin, mixins.ListModelMixin, viewsets.GenericViewSe
         body = s.ResolveSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         entry = services.held_mint_resolve(
-            actor=request.user, epoch=epoch, member=int(member), **body.validated_data
+            actor=request_actor(request), epoch=epoch, member=int(member), **body.validated_data
         )
         return Response(s.CreditReceiptSerializer(entry).data)
 
@@ -271,7 +272,7 @@ class AdjustmentViewSet(
         body = s.AdjustmentProposeSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         proposed = services.credit_adjustment_propose(
-            actor=request.user,
+            actor=request_actor(request),
             member=selectors.member_get(body.validated_data["member"]),
             amount_mcr=body.validated_data["amount_mcr"],
             reason=body.validated_data["reason"],
@@ -289,7 +290,7 @@ class AdjustmentViewSet(
     )
     @action(detail=True, methods=["post"])
     def approve(self, request: Request, pk: str | None = None) -> Response:
-        entry = services.credit_adjustment_approve(actor=request.user, adjustment=self.get_object())
+        entry = services.credit_adjustment_approve(actor=request_actor(request), adjustment=self.get_object())
         adjustment = self._fresh(int(pk or 0))
         return Response(
             {
@@ -317,7 +318,7 @@ class AffiliationViewSet(APIKeyMixin, viewsets.GenericViewSet):
         body = s.AffiliationLinkSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         entry = services.affiliation_link(
-            actor=request.user,
+            actor=request_actor(request),
             member=selectors.member_get(body.validated_data["member"]),
             parent=selectors.member_get(body.validated_data["parent"]),
         )
@@ -334,6 +335,6 @@ class AffiliationViewSet(APIKeyMixin, viewsets.GenericViewSet):
         body = s.AffiliationDeclareSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         entry = services.affiliation_declare(
-            actor=request.user, parent=selectors.member_get(body.validated_data["parent"])
+            actor=request_actor(request), parent=selectors.member_get(body.validated_data["parent"])
         )
         return Response(s.CreditReceiptSerializer(entry).data, status=status.HTTP_201_CREATED)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
 from ledger.tree import tree_size
@@ -17,7 +18,7 @@ class Command(BaseCommand):
         "with --full, also every receipt signature, spread across CPU cores."
     )
 
-    def add_arguments(self, parser) -> None:
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--full", action="store_true", help="also verify every receipt signature")
         parser.add_argument(
             "--from-checkpoint",
@@ -28,7 +29,7 @@ class Command(BaseCommand):
         parser.add_argument("--workers", type=int, help="processes for --full (default: one per CPU core)")
         parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
-    def handle(self, *args: object, **options: object) -> None:
+    def handle(self, *args: Any, **options: Any) -> None:
         total = tree_size() - (options["from_checkpoint"] or 0)
         bar = tqdm(total=total, unit="entry", file=sys.stderr, disable=options["no_progress"] or None)
         with bar:

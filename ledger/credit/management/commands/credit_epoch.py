@@ -36,8 +36,8 @@ class Command(BaseCommand):
                 services.credit_epoch_open(epoch=epoch)
                 self.stdout.write(f"epoch opened: {epoch or 'this month'}")
             elif step == "release":
-                entry = services.credit_release()
-                self.stdout.write("released" if entry is not None else "nothing to release today")
+                released = services.credit_release()
+                self.stdout.write("released" if released is not None else "nothing to release today")
             elif step == "settle":
                 if not epoch:
                     raise CommandError("settle needs --epoch YYYY-MM")
