@@ -1,0 +1,52 @@
+"""Permission-checked reads of credit: balances, statements, the leaderboard, flags, totals, transfers.
+
+What the actor may not see is NotFound (404), never forbidden (see
+:mod:`~ledger.credit.selectors.common`). The reads live in :mod:`~ledger.credit.selectors.balances`
+(balances, statements), :mod:`~ledger.credit.selectors.oversight` (leaderboard, flags, totals) and
+:mod:`~ledger.credit.selectors.transfers` (transfers, held mints, adjustments); this package re-exports them.
+"""
+
+from ledger.credit.selectors.balances import SECTIONS, balance_list_for, statement_for, sum_tree_leaves
+from ledger.credit.selectors.common import (
+    epoch_names,
+    is_auditor,
+    latest_settled_epoch,
+    member_account_q,
+    seqs_of_orders,
+)
+from ledger.credit.selectors.oversight import (
+    LEADERBOARD_GROUPINGS,
+    flag_list_for,
+    leaderboard_for,
+    totals_for,
+)
+from ledger.credit.selectors.transfers import (
+    adjustment_get_for,
+    adjustment_list_for,
+    epoch_order_range,
+    held_mint_list_for,
+    member_get,
+    transfer_list_for,
+)
+
+__all__ = [
+    "LEADERBOARD_GROUPINGS",
+    "SECTIONS",
+    "adjustment_get_for",
+    "adjustment_list_for",
+    "balance_list_for",
+    "epoch_names",
+    "epoch_order_range",
+    "flag_list_for",
+    "held_mint_list_for",
+    "is_auditor",
+    "latest_settled_epoch",
+    "leaderboard_for",
+    "member_account_q",
+    "member_get",
+    "seqs_of_orders",
+    "statement_for",
+    "sum_tree_leaves",
+    "totals_for",
+    "transfer_list_for",
+]

@@ -1,0 +1,313 @@
+"""Members' credit balances and contribution statements (auditors see any member's), with their proofs."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.db.models import F, Q, QuerySet, Sum
+
+from consortium.errors import NotFound, ValidationFailed
+from consortium.models import Member
+from ledger.credit import engine, statements, sumtree
+from ledger.credit.models import CreditAccount, CreditEpoch, CreditMember, CreditTransfer, CreditUse
+from ledger.credit.selectors.common import (
+    epoch_row,
+    is_auditor,
+    member_account_q,
+    own_member,
+    resolutions_of,
+    seqs_of_leaves,
+    seqs_of_orders,
+)
+from ledger.credit.selectors.oversight import flag_rows, flags_of, member_results
+from ledger.models import LedgerEntry
+
+# --- balances -----------------------------------------------------------------------------------------------
+
+
+def balance_list_for(*, user: Any, api_key: Any = None) -> QuerySet[CreditAccount]:
+    """Accounts with their running balances: the caller's member's accounts, or every account for
+    auditors. Someone with neither (a security officer) sees none."""
+    accounts = CreditAccount.objects.order_by("account")
+    if is_auditor(user, api_key):
+        return accounts
+    try:
+        member = own_member(user, api_key)
+    except NotFound:
+        return accounts.none()
+    return accounts.filter(member_account_q(member))
+
+
+def _balances_as_of(
+    order: int, *, accounts: tuple[str, ...] | None = None, prefix: str | None = None
+) -> dict[str, statements.Totals]:
+    """Balances after the transfers with credit order <= `order`, of the named `accounts` or of those
+    starting with `prefix` (two grouped queries, one per side)."""
+    rows = CreditTransfer.objects.filter(order__lte=order)
+    sums = []
+    for side in ("debit", "credit"):
+        scoped = rows
+        if accounts is not None:
+            scoped = scoped.filter(**{f"{side}__in": accounts})
+        if prefix is not None:
+            scoped = scoped.filter(**{f"{side}__startswith": prefix})
+        grouped = scoped.values(side, "flag").annotate(total=Sum("amount")).order_by()
+        sums.append([(row[side], row["flag"], row["total"]) for row in grouped])
+    return statements.fold_balances(sums[0], sums[1])
+
+
+# --- statement ----------------------------------------------------------------------------------------------
+
+
+def _settled_entry(epoch: str) -> LedgerEntry | None:
+    return (
+        LedgerEntry.objects.filter(kind="epoch.settled", subject_type="epoch", subject_id=epoch)
+        .select_related("leaf")
+        .first()
+    )
+
+
+def statement_for(*, user: Any, epoch: str, member: int | None = None, api_key: Any = None) -> dict[str, Any]:
+    """A member's contribution statement for an epoch (see ledger.credit.statements for the numbers).
+
+    Members get their own (another `member` is NotFound); auditors name any member. The epoch runs from its
+    `epoch.opened` order to its `epoch.settled` order (or to now while open): the opening balances are
+    those before it opened, the closing balances those after its settlement. NotFound for an unknown epoch
+    or member."""
+    if is_auditor(user, api_key):
+        if member is None:
+            raise ValidationFailed(
+                "Name the member whose statement you want.",
+                code="member_required",
+                errors={"member": ["required for auditors"]},
+            )
+    else:
+        own = own_member(user, api_key)
+        if member is not None and member != own:
+            raise NotFound("No credit statement that you may see.")
+        member = own
+    subject = Member.objects.filter(pk=member).values("id", "legal_name", "sector", "size_class").first()
+    if subject is None:
+        raise NotFound("No such member.")
+    row = epoch_row(epoch)
+    return _statement(row, subject)
+
+
+def _statement(row: CreditEpoch, subject: dict[str, Any]) -> dict[str, Any]:
+    member = subject["id"]
+    accounts = statements.member_accounts(member)
+    settled = row.settled_order >= 0
+    mine = Q(debit__in=accounts) | Q(credit__in=accounts)
+    opening = _balances_as_of(row.opened_order - 1, accounts=accounts)
+    in_epoch = CreditTransfer.objects.filter(mine, order__gte=row.opened_order)
+    if settled:
+        closing = _balances_as_of(row.settled_order, accounts=accounts)
+        in_epoch = in_epoch.filter(order__lte=row.settled_order)
+    else:
+        closing = _balances_as_of(2**62, accounts=accounts)
+    transfers = list(
+        in_epoch.annotate(seq=F("entry__leaf__seq"))
+        .order_by("order", "leg")
+        .values(
+            "id", "order", "leg", "flag", "debit", "credit", "amount", "unit", "code", "ref", "role", "seq"
+        )
+    )
+    resolutions = resolutions_of([t["id"] for t in transfers if t["flag"] == statements.PENDING])
+    lines = [_line(transfer, accounts, resolutions) for transfer in transfers]
+    settled_entry = _settled_entry(row.epoch) if settled else None
+    group = _member_group(row, member)
+    results = member_results(row) if settled else {}
+    mine_result = results.get(member)
+    flags = _member_flags(row, {group} | ({mine_result["group"]} if mine_result else set()), mine_result)
+    ranking = _rank(results, member) if settled else None
+    return {
+        "epoch": row.epoch,
+        "member": subject,
+        "group": group,
+        "settled": settled,
+        "opened_seq": seqs_of_orders([row.opened_order]).get(row.opened_order),
+        "settled_seq": _entry_seq(settled_entry),
+        "opening": _balance_rows(accounts, opening),
+        "closing": _balance_rows(accounts, closing),
+        "earned": _earned(row.epoch, member),
+        "mint": _mint_line(lines),
+        "fees_earned": [line for line in lines if line["section"] == "fee_earned"],
+        "fees_spent": [line for line in lines if line["section"] == "fee_spent"],
+        "refunds": [line for line in lines if line["section"] == "refund"],
+        "adjustments": [line for line in lines if line["section"] == "adjustment"],
+        "allowance": [line for line in lines if line["section"] == "allowance"],
+        "lines": lines,
+        "flags": flags,
+        "rank": ranking,
+        "proof": _proof(row, settled_entry, accounts) if settled else None,
+    }
+
+
+def _entry_seq(entry: LedgerEntry | None) -> int | None:
+    leaf = getattr(entry, "leaf", None) if entry is not None else None
+    return leaf.seq if leaf is not None else None
+
+
+SECTIONS = {
+    "fee": "fee",
+    "fee_post": "fee_resolved",
+    "fee_void": "fee_resolved",
+    "fee_refund": "refund",
+    "mint": "mint",
+    "mint_resolved": "mint",
+    "adjustment": "adjustment",
+    "allowance": "allowance",
+    "allowance_expired": "allowance",
+    "use": "points",
+    "points_closed": "points",
+}
+
+
+def _line(
+    transfer: dict[str, Any], accounts: tuple[str, ...], resolutions: dict[str, dict]
+) -> dict[str, Any]:
+    section = SECTIONS.get(transfer["code"], "other")
+    if section == "fee":
+        section = "fee_earned" if transfer["credit"] in accounts else "fee_spent"
+    account = transfer["credit"] if transfer["credit"] in accounts else transfer["debit"]
+    resolution = resolutions.get(transfer["id"])
+    return {
+        "section": section,
+        "seq": transfer["seq"],
+        "order": transfer["order"],
+        "code": transfer["code"],
+        "ref": transfer["ref"],
+        "account": account,
+        "counterparty": transfer["debit"] if account == transfer["credit"] else transfer["credit"],
+        "amount": statements.signed_amount(transfer, accounts),
+        "unit": transfer["unit"],
+        "flag": transfer["flag"],
+        "state": statements.state_of(transfer, resolutions),
+        "resolved_seq": resolution["seq"] if resolution else None,
+        "transfer": transfer["id"],
+    }
+
+
+def _mint_line(lines: list[dict[str, Any]]) -> dict[str, Any] | None:
+    return next((line for line in lines if line["code"] == "mint"), None)
+
+
+def _balance_rows(accounts: tuple[str, ...], balances: dict[str, statements.Totals]) -> list[dict]:
+    rows = []
+    for account in accounts:
+        _, kind, unit = statements.account_parts(account)
+        rows.append(
+            {
+                "account": account,
+                "kind": kind,
+                "unit": unit,
+                **balances.get(account, statements.Totals()).as_dict(),
+            }
+        )
+    return rows
+
+
+def _earned(epoch: str, member: int) -> list[dict[str, Any]]:
+    """The member's uses as provider in the epoch by dataset, each with its chain and sequence number."""
+    uses = list(CreditUse.objects.filter(epoch=epoch, provider_member=member).order_by("order"))
+    seqs = seqs_of_leaves(use.entry_leaf for use in uses)
+    datasets: dict[int, dict[str, Any]] = {}
+    for use in uses:
+        entry = datasets.setdefault(use.dataset, {"dataset": use.dataset, "points": 0, "uses": []})
+        entry["points"] += use.points
+        entry["uses"].append(
+            {
+                "order": use.order,
+                "seq": seqs.get(use.entry_leaf),
+                "consumer_member": use.consumer_member,
+                "consumer_group": use.consumer_group,
+                "k": use.k,
+                "chain": use.chain,
+                "chain_text": statements.chain_text(use.chain, use.points),
+                "points": use.points,
+                "credited": use.credited,
+                "reason": use.reason,
+            }
+        )
+    return [datasets[dataset] for dataset in sorted(datasets)]
+
+
+def _member_group(row: CreditEpoch, member: int) -> str:
+    group = CreditMember.objects.filter(member=member).values_list("group", flat=True).first()
+    return group or engine.default_group(member)
+
+
+def _member_flags(row: CreditEpoch, groups: set[str], result: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """Flags of the epoch that name one of the member's groups, with the amount each holds of its mint."""
+    flags = [flag for flag in flags_of(row) if groups & (set(flag["groups"]) | set(flag["covers"]))]
+    seqs = seqs_of_orders({order for flag in flags for order in flag["evidence"]})
+    rows = flag_rows(row, flags, seqs)
+    for flag, shaped in zip(flags, rows, strict=True):
+        holds = flag["holds_mint"] and bool(groups & set(flag["covers"]))
+        shaped["held_mcr"] = result["minted"] if holds and result and result["held"] else 0
+    return rows
+
+
+def _rank(results: dict[int, dict[str, Any]], member: int) -> dict[str, Any] | None:
+    rows = statements.ranked(
+        {"key": str(m), "minted": r["minted"], "damped_points": r["damped_points"], "member": m}
+        for m, r in results.items()
+    )
+    for row in rows:
+        if row["member"] == member:
+            result = results[member]
+            return {
+                "rank": row["rank"],
+                "of": len(rows),
+                "minted": result["minted"],
+                "damped_points": result["damped_points"],
+                "raw_points": result["raw_points"],
+            }
+    return None
+
+
+def sum_tree_leaves(row: CreditEpoch) -> list[tuple[str, int]]:
+    """The sorted (account, posted balance) leaves the epoch's settlement committed to, rebuilt from the
+    transfers up to its settled order (see statements.sum_tree_leaves)."""
+    before = _balances_as_of(row.settled_order - 1, prefix=statements.MEMBER_PREFIX)
+    after = _balances_as_of(row.settled_order, prefix=statements.MEMBER_PREFIX)
+    minted = CreditTransfer.objects.filter(
+        order=row.settled_order, code="mint", flag=statements.POSTED
+    ).values_list("credit", flat=True)
+    return statements.sum_tree_leaves(touched_before=before, posted_mint_accounts=minted, posted_at=after)
+
+
+def _proof(row: CreditEpoch, entry: LedgerEntry | None, accounts: tuple[str, ...]) -> dict[str, Any]:
+    """Inclusion proofs of the member's CR accounts against the root stated in `epoch.settled`."""
+    stated = json.loads(bytes(entry.canonical))["payload"] if entry is not None else row.settlement
+    root_hex, total = stated.get("balance_root", ""), stated.get("balance_total", 0)
+    leaves = sum_tree_leaves(row)
+    rebuilt_root, rebuilt_total = sumtree.root(leaves)
+    index = {account: position for position, (account, _) in enumerate(leaves)}
+    proofs = []
+    for account in accounts:
+        if account not in index:
+            continue
+        position = index[account]
+        steps = sumtree.inclusion_proof(leaves, position)
+        balance = leaves[position][1]
+        proofs.append(
+            {
+                "account": account,
+                "balance": balance,
+                "index": position,
+                "path": [{"hash": h.hex(), "sum": s, "side": side} for h, s, side in steps],
+                "verified": sumtree.verify_inclusion(account, balance, steps, bytes.fromhex(root_hex), total),
+            }
+        )
+    return {
+        "entry_seq": _entry_seq(entry),
+        "balance_root": root_hex,
+        "balance_total": total,
+        "leaves": len(leaves),
+        "rebuilt_root": rebuilt_root.hex(),
+        "rebuilt_total": rebuilt_total,
+        "root_matches": rebuilt_root.hex() == root_hex and rebuilt_total == total,
+        "accounts": proofs,
+    }

@@ -1,0 +1,243 @@
+"""Auditors' credit reads across the consortium: the leaderboard and flags of settled epochs, the totals."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from django.db.models import F, Sum
+
+from consortium.errors import ValidationFailed
+from consortium.models import Member
+from ledger.credit import engine, settlement, statements
+from ledger.credit.models import CreditAccount, CreditEpoch, CreditRules, CreditTransfer, CreditUse
+from ledger.credit.selectors.common import (
+    require_auditor,
+    resolutions_of,
+    seqs_of_orders,
+    settled_epoch_row,
+)
+
+LEADERBOARD_GROUPINGS = ("member", "sector", "size_class")
+
+
+# --- leaderboard --------------------------------------------------------------------------------------------
+
+
+def member_results(row: CreditEpoch) -> dict[int, dict[str, Any]]:
+    """Per provider member of a settled epoch: raw and damped points, minted amount, held or not, and the
+    mint's sequence numbers. Minted and held come from the mint transfers; damped points from the rules'
+    own settlement over the epoch's credited uses (pair damping reads only those and the parameters)."""
+    uses = CreditUse.objects.filter(epoch=row.epoch, credited=True, points__gt=0).order_by("order")
+    credited = [
+        settlement.CreditedUse(
+            seq=use.order,
+            day=use.day,
+            provider_member=use.provider_member,
+            provider_group=use.provider_group,
+            consumer_group=use.consumer_group,
+            points=use.points,
+        )
+        for use in uses
+    ]
+    params = CreditRules.objects.get(hash=row.rules).params
+    end_day = engine.epoch_end_day(row.epoch)
+    groups = {use.provider_group for use in credited} | {use.consumer_group for use in credited}
+    result = settlement.settle(
+        settlement.SettlementInput(
+            epoch=row.epoch,
+            end_day=end_day,
+            budget=row.budget,
+            params=params,
+            uses=credited,
+            window_uses=credited,
+            grants=[],
+            groups={g: settlement.GroupFact(group=g, created_day=0, lists_anything=True) for g in groups},
+        )
+    )
+    results: dict[int, dict[str, Any]] = {
+        mint.member: {
+            "member": mint.member,
+            "group": mint.group,
+            "raw_points": mint.raw_points,
+            "damped_points": mint.damped_points,
+            "minted": 0,
+            "held": False,
+            "state": "",
+            "seq": None,
+            "resolved_seq": None,
+        }
+        for mint in result.mints
+    }
+    mints = list(
+        CreditTransfer.objects.filter(code="mint", ref__startswith=f"mint:{row.epoch}:")
+        .annotate(seq=F("entry__leaf__seq"))
+        .values("id", "flag", "credit", "amount", "seq")
+    )
+    resolutions = resolutions_of([mint["id"] for mint in mints if mint["flag"] == statements.PENDING])
+    for mint in mints:
+        member, _, _ = statements.account_parts(mint["credit"])
+        if member is None:
+            continue
+        entry = results.setdefault(
+            member,
+            {"member": member, "group": "", "raw_points": 0, "damped_points": 0},
+        )
+        resolution = resolutions.get(mint["id"])
+        entry.update(
+            minted=mint["amount"],
+            held=mint["flag"] == statements.PENDING,
+            state=statements.state_of(mint, resolutions),
+            seq=mint["seq"],
+            resolved_seq=resolution["seq"] if resolution else None,
+        )
+    return results
+
+
+def leaderboard_for(
+    *, user: Any, epoch: str, by: str = "member", api_key: Any = None
+) -> list[dict[str, Any]]:
+    """The consortium leaderboard of a settled epoch for auditors: minted credit and damped points by
+    member, sector or size class, ranked (statements.ranked). NotFound for others and for an epoch not
+    settled; ValidationFailed(bad_grouping) for another `by`."""
+    require_auditor(user, api_key, "leaderboard")
+    if by not in LEADERBOARD_GROUPINGS:
+        raise ValidationFailed(
+            f"Group by one of {', '.join(LEADERBOARD_GROUPINGS)}.",
+            code="bad_grouping",
+            errors={"by": [f"one of {', '.join(LEADERBOARD_GROUPINGS)}"]},
+        )
+    return _leaderboard(settled_epoch_row(epoch), by)
+
+
+def _leaderboard(row: CreditEpoch, by: str) -> list[dict[str, Any]]:
+    results = member_results(row)
+    members = {
+        member["id"]: member
+        for member in Member.objects.filter(pk__in=results).values("id", "legal_name", "sector", "size_class")
+    }
+    if by == "member":
+        rows = [
+            {
+                "key": str(member),
+                "label": members.get(member, {}).get("legal_name", ""),
+                "members": 1,
+                "minted": result["minted"],
+                "held": result["minted"] if result["held"] else 0,
+                "raw_points": result["raw_points"],
+                "damped_points": result["damped_points"],
+                "member": member,
+                "seq": result["seq"],
+            }
+            for member, result in results.items()
+        ]
+        return statements.ranked(rows)
+    grouped: dict[str, dict[str, Any]] = {}
+    for member, result in results.items():
+        key = members.get(member, {}).get(by, "") or "unknown"
+        entry = grouped.setdefault(
+            key,
+            {
+                "key": key,
+                "label": key,
+                "members": 0,
+                "minted": 0,
+                "held": 0,
+                "raw_points": 0,
+                "damped_points": 0,
+                "member": None,
+                "seq": None,
+            },
+        )
+        entry["members"] += 1
+        entry["minted"] += result["minted"]
+        entry["held"] += result["minted"] if result["held"] else 0
+        entry["raw_points"] += result["raw_points"]
+        entry["damped_points"] += result["damped_points"]
+    return statements.ranked(grouped.values())
+
+
+# --- flags --------------------------------------------------------------------------------------------------
+
+
+def flags_of(row: CreditEpoch) -> list[dict[str, Any]]:
+    """The flags a settled epoch recorded (a settlement recorded before the flag list was kept in full
+    holds only their count: none can be shown)."""
+    flags = row.settlement.get("flags", [])
+    return flags if isinstance(flags, list) else []
+
+
+def flag_rows(row: CreditEpoch, flags: list[dict[str, Any]], seqs: dict[int, int | None]) -> list[dict]:
+    return [
+        {
+            "epoch": row.epoch,
+            "index": index,
+            "rule": flag["rule"],
+            "groups": flag["groups"],
+            "covers": flag["covers"],
+            "holds_mint": flag["holds_mint"],
+            "metrics": flag["metrics"],
+            "evidence": [{"order": order, "seq": seqs.get(order)} for order in flag["evidence"]],
+        }
+        for index, flag in enumerate(flags)
+    ]
+
+
+def flag_list_for(*, user: Any, epoch: str | None = None, api_key: Any = None) -> list[dict[str, Any]]:
+    """Anti-gaming flags of settled epochs (one epoch, or all, oldest first) with their metrics and
+    evidence as credit orders and ledger sequence numbers. NotFound for anyone but auditors."""
+    require_auditor(user, api_key, "flags")
+    epochs = CreditEpoch.objects.filter(settled_order__gte=0).order_by("settled_order")
+    if epoch:
+        epochs = epochs.filter(epoch=epoch)
+    rows = list(epochs)
+    orders = {order for row in rows for flag in flags_of(row) for order in flag["evidence"]}
+    seqs = seqs_of_orders(orders)
+    return [flag for row in rows for flag in flag_rows(row, flags_of(row), seqs)]
+
+
+# --- totals -------------------------------------------------------------------------------------------------
+
+
+def totals_for(*, user: Any, api_key: Any = None) -> dict[str, Any]:
+    """Credit outstanding and where it is, for auditors (NotFound for others).
+
+    outstanding = -posted(CR:issuance). Every other CR account falls in one bucket (pool, fees, escrow,
+    members); each bucket shows its posted balance and its available part (posted minus pending debits).
+    In flight is the sum of pending CR transfers not yet posted or voided, read from the transfer table.
+    Two reconciliations, both exact: the posted balances sum to the outstanding (I2), and the available
+    parts plus what is in flight sum to the outstanding (every pending debit is one in-flight transfer)."""
+    require_auditor(user, api_key, "totals")
+    buckets: dict[str, statements.Totals] = defaultdict(statements.Totals)
+    issuance = statements.Totals()
+    for account in CreditAccount.objects.filter(account__startswith="CR:"):
+        _, kind, _ = statements.account_parts(account.account)
+        target = (
+            issuance
+            if kind == "issuance"
+            else buckets["members" if kind in ("available", "allowance") else kind]
+        )
+        target.posted += account.credits_posted - account.debits_posted
+        target.pending_debits += account.debits_pending
+        target.pending_credits += account.credits_pending
+    resolved = CreditTransfer.objects.exclude(pending_id="").values("pending_id")
+    in_flight = (
+        CreditTransfer.objects.filter(unit="CR", flag=statements.PENDING)
+        .exclude(id__in=resolved)
+        .aggregate(total=Sum("amount"))["total"]
+        or 0
+    )
+    outstanding = -issuance.posted
+    named = {name: buckets.pop(name, statements.Totals()) for name in ("pool", "fees", "escrow", "members")}
+    if buckets:  # an account kind this code does not know: shown, and still counted
+        named.update(buckets)
+    posted_sum = sum(bucket.posted for bucket in named.values())
+    available_sum = sum(bucket.available for bucket in named.values())
+    return {
+        "outstanding": outstanding,
+        "buckets": {name: bucket.as_dict() for name, bucket in named.items()},
+        "in_flight": in_flight,
+        "posted_sum": posted_sum,
+        "available_plus_in_flight": available_sum + in_flight,
+        "reconciles": posted_sum == outstanding and available_sum + in_flight == outstanding,
+    }

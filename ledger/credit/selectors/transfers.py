@@ -1,0 +1,64 @@
+"""Auditors' lists of credit transfers, held mints and adjustments, and the member a credit action names."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import F, QuerySet
+
+from consortium.errors import NotFound
+from consortium.models import Member
+from ledger.credit import statements
+from ledger.credit.models import CreditAdjustment, CreditEpoch, CreditTransfer
+from ledger.credit.selectors.common import require_auditor
+
+
+def transfer_list_for(*, user: Any, api_key: Any = None) -> QuerySet[CreditTransfer]:
+    """Every transfer by credit order and leg, with its ledger sequence number (`seq`), for auditors;
+    NotFound for others."""
+    require_auditor(user, api_key, "transfers")
+    return CreditTransfer.objects.annotate(seq=F("entry__leaf__seq")).order_by("order", "leg")
+
+
+def epoch_order_range(epoch: str) -> tuple[int, int]:
+    """The credit orders an epoch spans: from its opening to its settlement (open end while open)."""
+    row = CreditEpoch.objects.filter(epoch=epoch).values("opened_order", "settled_order").first()
+    if row is None:
+        return 0, -1
+    return row["opened_order"], row["settled_order"] if row["settled_order"] >= 0 else 2**62
+
+
+def held_mint_list_for(*, user: Any, api_key: Any = None) -> QuerySet[CreditTransfer]:
+    """Mints still held (pending, neither released nor forfeited), for auditors; NotFound for others."""
+    require_auditor(user, api_key, "held mints")
+    resolved = CreditTransfer.objects.filter(code="mint_resolved").values("pending_id")
+    return (
+        CreditTransfer.objects.filter(code="mint", flag=statements.PENDING)
+        .exclude(id__in=resolved)
+        .annotate(seq=F("entry__leaf__seq"))
+        .order_by("order", "leg")
+    )
+
+
+def adjustment_list_for(*, user: Any, api_key: Any = None) -> QuerySet[CreditAdjustment]:
+    """Proposed and approved adjustments, newest first, for auditors; NotFound for others."""
+    require_auditor(user, api_key, "adjustments")
+    return CreditAdjustment.objects.select_related("proposed_by", "approved_by").order_by(
+        "-proposed_at", "-id"
+    )
+
+
+def adjustment_get_for(*, user: Any, pk: int, api_key: Any = None) -> CreditAdjustment:
+    """One adjustment; NotFound when absent or for anyone but auditors."""
+    found = adjustment_list_for(user=user, api_key=api_key).filter(pk=pk).first()
+    if found is None:
+        raise NotFound(f"No adjustment {pk}.")
+    return found
+
+
+def member_get(pk: int) -> Member:
+    """A member named in a credit action (an affiliation's member or parent); NotFound if none."""
+    found = Member.objects.filter(pk=pk).first()
+    if found is None:
+        raise NotFound(f"No member {pk}.", code="no_member")
+    return found
