@@ -5,18 +5,17 @@ Streams entries in sequence order in constant memory; reports the first bad sequ
 
 from __future__ import annotations
 
-import json
 import os
+from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import NamedTuple
+from datetime import UTC, datetime
 
 from django.db import connection
 
 from ledger import canonical, keys, merkle, signing
-from ledger.models import Checkpoint, LedgerLeaf, LedgerNode
+from ledger.models import Checkpoint
 
 CHUNK = 2000
 
@@ -65,99 +64,96 @@ def _verify_checkpoint_signature(checkpoint: Checkpoint, public_keys: dict[str, 
     return None
 
 
-class EntryRow(NamedTuple):
-    """One sequenced entry as stored: its bytes, hashes, receipt and the columns copied from its bytes."""
+# One sequenced entry as stored, a plain tuple (cheap to pickle to the workers): its bytes, hashes, receipt
+# and the columns copied from its bytes.
+SEQ, CANONICAL, LEAF_HASH, NODE_HASH, KEY_ID, ACCEPTED_AT, SIGNATURE = range(7)
+COLUMNS = slice(7, 12)  # kind, actor member, subject type, subject id, member refs
+EntryRow = tuple
 
-    seq: int
-    canonical: bytes
-    leaf_hash: bytes
-    node_hash: bytes | None  # the stored level-0 subtree the proofs are served from
-    key_id: str
-    accepted_at: str
-    signature: bytes
-    columns: tuple[
-        str, int | None, str, str, str
-    ]  # kind, actor member, subject type, subject id, member refs
+_ENTRY_ROWS = (
+    # node: the stored level-0 subtree the proofs are served from (NULL if missing)
+    "SELECT l.seq, e.canonical, e.leaf_hash, n.hash, e.key_id, e.accepted_at, e.receipt_signature, "
+    "e.kind, e.actor_member_id, e.subject_type, e.subject_id, e.member_refs "
+    "FROM ledger_ledgerleaf l JOIN ledger_ledgerentry e ON e.id = l.entry_id "
+    'LEFT JOIN ledger_ledgernode n ON n.level = 0 AND n."index" = l.seq '
+    "WHERE l.seq >= %s ORDER BY l.seq"
+)
 
 
-def _stream_entries(start: int) -> Iterator[EntryRow]:
-    rows = (
-        LedgerLeaf.objects.filter(seq__gte=start)
-        .order_by("seq")
-        .values_list(
-            "seq",
-            "entry__canonical",
-            "entry__leaf_hash",
-            "entry__key_id",
-            "entry__accepted_at",
-            "entry__receipt_signature",
-            "entry__kind",
-            "entry__actor_member_id",
-            "entry__subject_type",
-            "entry__subject_id",
-            "entry__member_refs",
-        )
-        .iterator(chunk_size=CHUNK)
-    )
-    leaves = (
-        LedgerNode.objects.filter(level=0, index__gte=start).order_by("index").values_list("index", "hash")
-    ).iterator(chunk_size=CHUNK)
-    for row in rows:
-        index, node_hash = next(leaves, (None, None))
-        seq = row[0]
-        yield EntryRow(
-            seq=seq,
-            canonical=bytes(row[1]),
-            leaf_hash=bytes(row[2]),
-            node_hash=bytes(node_hash) if index == seq and node_hash is not None else None,
-            key_id=row[3],
-            accepted_at=canonical.format_time(row[4]),
-            signature=bytes(row[5]),
-            columns=(row[6], row[7], row[8], row[9], row[10]),
-        )
+def _stream_entries(start: int) -> Iterator[list[EntryRow]]:
+    """Sequenced entries from `start` in sequence order, in lists of up to CHUNK rows (one query, streamed
+    through a server-side cursor on PostgreSQL: constant memory)."""
+    sqlite = connection.vendor == "sqlite"
+    with connection.chunked_cursor() as cursor:
+        cursor.execute(_ENTRY_ROWS, [start])
+        while rows := cursor.fetchmany(CHUNK):
+            if sqlite:  # bytes as bytes, times as aware UTC datetimes, like PostgreSQL returns them
+                rows = [_sqlite_row(row) for row in rows]
+            yield rows
+
+
+def _sqlite_row(row: tuple) -> EntryRow:
+    accepted_at = row[ACCEPTED_AT]
+    if isinstance(accepted_at, str):
+        accepted_at = datetime.fromisoformat(accepted_at)
+    if accepted_at.tzinfo is None:  # stored in UTC without an offset
+        accepted_at = accepted_at.replace(tzinfo=UTC)
+    values = list(row)
+    values[ACCEPTED_AT] = accepted_at
+    for index in (CANONICAL, LEAF_HASH, NODE_HASH, SIGNATURE):
+        if values[index] is not None:
+            values[index] = bytes(values[index])
+    return tuple(values)
 
 
 def _check_entries(batch: list[EntryRow], windows: dict) -> Failure | None:
     """The first entry in `batch` whose bytes, hashes, columns or receipt is wrong (runs in workers)."""
+    verifiers: dict[str, signing.ReceiptVerifier] = {}
     for row in batch:
-        problem = _entry_problem(row)
+        accepted_at = canonical.format_time(row[ACCEPTED_AT])
+        problem = _entry_problem(row, accepted_at)
         if problem:
-            return Failure(row.seq, problem)
-        window = windows.get(row.key_id)
+            return Failure(row[SEQ], problem)
+        key_id = row[KEY_ID]
+        window = windows.get(key_id)
         if window is None:
-            return Failure(row.seq, f"receipt names unknown key {row.key_id}")
+            return Failure(row[SEQ], f"receipt names unknown key {key_id}")
         public, valid_from, valid_until = window
-        if row.accepted_at < valid_from or (valid_until is not None and row.accepted_at >= valid_until):
-            return Failure(
-                row.seq, f"receipt time {row.accepted_at} is outside key {row.key_id}'s validity window"
-            )
-        if not signing.verify_receipt(
-            public, batch_origin[0], row.leaf_hash, row.accepted_at, row.key_id, row.signature
-        ):
-            return Failure(row.seq, "receipt signature does not verify")
+        if accepted_at < valid_from or (valid_until is not None and accepted_at >= valid_until):
+            return Failure(row[SEQ], f"receipt time {accepted_at} is outside key {key_id}'s validity window")
+        verifier = verifiers.get(key_id)
+        if verifier is None:
+            verifier = verifiers[key_id] = signing.ReceiptVerifier(public, batch_origin[0], key_id)
+        if not verifier.verify(row[LEAF_HASH], accepted_at, row[SIGNATURE]):
+            return Failure(row[SEQ], "receipt signature does not verify")
     return None
 
 
-def _entry_problem(row: EntryRow) -> str | None:
+def _entry_problem(row: EntryRow, accepted_at: str) -> str | None:
     """What is wrong with one entry's own bytes, hashes and copied columns, or None."""
-    if canonical.leaf_hash(row.canonical) != row.leaf_hash:
+    data = row[CANONICAL]
+    if canonical.leaf_hash(data) != row[LEAF_HASH]:
         return "leaf hash does not match the entry's canonical bytes"
-    if row.node_hash != row.leaf_hash:
+    if row[NODE_HASH] != row[LEAF_HASH]:
         return "the stored tree's leaf differs from the entry's leaf hash"
-    if not canonical.is_canonical(row.canonical):
+    document = canonical.parse_canonical(data)  # parsed once: the canonical check and the columns
+    if document is None and data != b"null":
         return "entry bytes are not canonical RFC 8785 JSON"
-    document = json.loads(row.canonical)
+    if not isinstance(document, dict):
+        document = {}
     members = document.get("members") or []
+    actor = document.get("actor") or {}
+    subject = document.get("subject") or {}
     expected = (
         document.get("kind"),
-        (document.get("actor") or {}).get("member"),
-        (document.get("subject") or {}).get("type"),
-        (document.get("subject") or {}).get("id"),
+        actor.get("member") if isinstance(actor, dict) else None,
+        subject.get("type") if isinstance(subject, dict) else None,
+        subject.get("id") if isinstance(subject, dict) else None,
         "".join(f"|{member}" for member in members) + ("|" if members else ""),
     )
-    if expected != row.columns:
+    if expected != row[COLUMNS]:
         return "the entry's indexed columns (kind, actor, subject, members) differ from its canonical bytes"
-    if document.get("time") != row.accepted_at:
+    if document.get("time") != accepted_at:
         return "the entry's acceptance time differs from the time in its canonical bytes"
     return None
 
@@ -241,44 +237,48 @@ def verify_database(
         else None
     )
     window_strings = _window_strings(windows)
-    checks = []
-    batch: list[EntryRow] = []
+    checks: deque[Future] = deque()
+    failures: list[Failure] = []
+    outstanding = 2 * (workers or os.cpu_count() or 1)  # batches in flight: constant memory
     expected_seq = start
     try:
-        for row in _stream_entries(start):
-            seq, stored_hash = row.seq, row.leaf_hash
-            if seq != expected_seq:
-                report.failure = Failure(expected_seq, "sequence number missing")
+        for rows in _stream_entries(start):
+            for row in rows:
+                seq = row[SEQ]
+                if seq != expected_seq:
+                    report.failure = Failure(expected_seq, "sequence number missing")
+                    break
+                expected_seq += 1
+                if executor is None:
+                    problem = _entry_problem(row, canonical.format_time(row[ACCEPTED_AT]))
+                    if problem:
+                        report.failure = Failure(seq, problem)
+                        break
+                tree_range.append(row[LEAF_HASH])
+                checkpoint = checkpoints.get(tree_range.size)
+                if checkpoint is not None:
+                    if tree_range.root() != bytes(checkpoint.root_hash):
+                        report.failure = Failure(
+                            seq, f"tree root differs from signed checkpoint {checkpoint.tree_size}"
+                        )
+                        break
+                    report.checkpoints += 1
+            if report.failure is not None:
+                # the entries before the failure still go to the workers: an earlier bad one wins
+                rows = [row for row in rows if row[SEQ] < report.failure.seq] if report.failure.seq else []
+            report.entries += len(rows)
+            if executor is not None and rows:
+                while len(checks) >= outstanding:
+                    failure = checks.popleft().result()
+                    if failure is not None:
+                        failures.append(failure)
+                checks.append(executor.submit(_check_entries, rows, window_strings))
+            if progress is not None:
+                progress(len(rows))
+            if report.failure is not None or failures:
                 break
-            expected_seq += 1
-            if executor is None:
-                problem = _entry_problem(row)
-                if problem:
-                    report.failure = Failure(seq, problem)
-                    break
-            else:
-                batch.append(row)
-                if len(batch) >= CHUNK:
-                    checks.append(executor.submit(_check_entries, batch, window_strings))
-                    batch = []
-            tree_range.append(stored_hash)
-            report.entries += 1
-            checkpoint = checkpoints.get(tree_range.size)
-            if checkpoint is not None:
-                if tree_range.root() != bytes(checkpoint.root_hash):
-                    report.failure = Failure(
-                        seq, f"tree root differs from signed checkpoint {checkpoint.tree_size}"
-                    )
-                    break
-                report.checkpoints += 1
-            if progress is not None and report.entries % CHUNK == 0:
-                progress(CHUNK)
-        if progress is not None:
-            progress(report.entries % CHUNK)
         if executor is not None:
-            if batch:
-                checks.append(executor.submit(_check_entries, batch, window_strings))
-            failures = [failure for failure in (check.result() for check in checks) if failure is not None]
+            failures.extend(failure for failure in (check.result() for check in checks) if failure)
             if report.failure is not None:
                 failures.append(report.failure)
             report.failure = min(failures, key=lambda failure: failure.seq or 0, default=None)

@@ -160,16 +160,33 @@ def _transfer(row: CreditTransfer) -> Transfer:
     )
 
 
-_TRANSFER_FIELDS = ("id", "order", "leg", "flag", "debit", "credit", "amount", "unit", "code", "ref", "rules")
-_TRANSFER_FIELDS += ("pending_id", "role")
+_TRANSFER_FIELDS: tuple[str, ...] = (
+    "id",
+    "order",
+    "leg",
+    "flag",
+    "debit",
+    "credit",
+    "amount",
+    "unit",
+    "code",
+)
+_TRANSFER_FIELDS += ("ref", "rules", "pending_id", "role")
 _BALANCES = ("debits_posted", "credits_posted", "debits_pending", "credits_pending")
+
+
+def _column(model: type[models.Model], name: str) -> models.Field[Any, Any]:
+    field = model._meta.get_field(name)
+    if not isinstance(field, models.Field):
+        raise TypeError(f"{model.__name__}.{name} is a relation, not a column")
+    return field
 
 
 def _insert(model: type[models.Model], values: dict[str, Any]) -> None:
     """One plain INSERT of a row (the hot path runs under the credit lock: the ORM's save machinery
     costs as much as the statement)."""
-    fields = [model._meta.get_field(name) for name in values]
-    columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
+    fields = [_column(model, name) for name in values]
+    columns = ", ".join(connection.ops.quote_name(str(field.column)) for field in fields)
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {model._meta.db_table} ({columns}) "  # noqa: S608 - model names only

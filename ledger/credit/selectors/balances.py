@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from django.db.models import F, Q, QuerySet, Sum
@@ -94,7 +95,7 @@ def statement_for(*, user: Any, epoch: str, member: int | None = None, api_key: 
     return _statement(row, subject)
 
 
-def _statement(row: CreditEpoch, subject: dict[str, Any]) -> dict[str, Any]:
+def _statement(row: CreditEpoch, subject: Mapping[str, Any]) -> dict[str, Any]:
     member = subject["id"]
     accounts = statements.member_accounts(member)
     settled = row.settled_order >= 0
@@ -165,7 +166,7 @@ SECTIONS = {
 
 
 def _line(
-    transfer: dict[str, Any], accounts: tuple[str, ...], resolutions: dict[str, dict]
+    transfer: Mapping[str, Any], accounts: tuple[str, ...], resolutions: dict[str, dict]
 ) -> dict[str, Any]:
     section = SECTIONS.get(transfer["code"], "other")
     if section == "fee":

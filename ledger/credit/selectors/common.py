@@ -117,4 +117,4 @@ def resolutions_of(pending_ids: list[str]) -> dict[str, dict[str, Any]]:
         .annotate(seq=F("entry__leaf__seq"))
         .values("pending_id", "flag", "seq", "order")
     )
-    return {row["pending_id"]: row for row in rows}
+    return {row["pending_id"]: dict(row) for row in rows}

@@ -112,8 +112,8 @@ def leaderboard_for(
 
 def _leaderboard(row: CreditEpoch, by: str) -> list[dict[str, Any]]:
     results = member_results(row)
-    members = {
-        member["id"]: member
+    members: dict[int, dict[str, Any]] = {
+        member["id"]: dict(member)
         for member in Member.objects.filter(pk__in=results).values("id", "legal_name", "sector", "size_class")
     }
     if by == "member":
