@@ -240,6 +240,9 @@ LEDGER = {
     "SEQUENCE_AFTER_COMMIT_EVERY_MS": env.int(
         "LEDGER_SEQUENCE_AFTER_COMMIT_EVERY_MS", default=0 if DEBUG else 100
     ),
+    # PostgreSQL: prepare the entry INSERT once per connection. Turn off behind a transaction-mode pooler
+    # that does not track prepared statements (PgBouncer before 1.21).
+    "PREPARED_INSERT": env.bool("LEDGER_PREPARED_INSERT", default=True),
 }
 # --- The exchange ---------------------------------------------------------------------------------------
 EXCHANGE = {

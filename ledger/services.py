@@ -8,6 +8,7 @@ writer) gives them gap-free sequence numbers and integrates them into the stored
 from __future__ import annotations
 
 import base64
+import functools
 import logging
 import re
 import time
@@ -130,9 +131,10 @@ def _append(
     signer = keys.active_signer()  # before the time: a newly registered key's window starts before it
     accepted_at = timezone.now()
     actor_member_id = getattr(actor, "member_id", None) if actor is not None else None
+    uid = uuid.uuid4()
     document = {
         "v": 1,
-        "id": str(uuid.uuid4()),
+        "id": str(uid),
         "kind": kind,
         "time": canonical.format_time(accepted_at),
         "actor": {
@@ -168,12 +170,24 @@ def _append(
     )
     # The hot path of every service: one plain INSERT (the ORM's save machinery costs as much as the
     # row itself), no savepoint (one statement is atomic), and it commits with the caller's transaction.
-    with transaction.atomic(savepoint=False), connection.cursor() as cursor:
+    # Parameters as the fields would prepare them (UUID native or hex, the backend's datetime), without
+    # the per-field calls; bytes bind as bytea/BLOB on both backends.
+    with transaction.atomic(savepoint=False), _insert_cursor() as cursor:
         cursor.execute(
             _INSERT_ENTRY,
             [
-                LedgerEntry._meta.get_field(column).get_db_prep_save(getattr(entry, column), connection)
-                for column in _ENTRY_COLUMNS
+                uid if connection.features.has_native_uuid_field else uid.hex,
+                kind,
+                connection.ops.adapt_datetimefield_value(accepted_at),
+                entry.actor_user_id,
+                actor_member_id,
+                subject_type,
+                entry.subject_id,
+                entry.member_refs,
+                data,
+                leaf_hash,
+                signer.key_id,
+                signature,
             ],
         )
         entry.id = cursor.fetchone()[0]
@@ -203,6 +217,37 @@ _INSERT_ENTRY = (
     f"VALUES ({', '.join(['%s'] * len(_ENTRY_COLUMNS))}) RETURNING id"
 )
 _last_sequencing_request = [0.0]
+
+
+def _insert_cursor(*, prepare: bool = True) -> Any:
+    """A cursor for the ledger's hot INSERTs. On PostgreSQL it binds parameters on the server, so bytes
+    and arrays travel as binary instead of escaped into the SQL text, and with `prepare` the statement is
+    prepared once per connection instead of parsed and planned on every append. Django prepares nothing
+    by default (for transaction-mode poolers): LEDGER["PREPARED_INSERT"] = False turns preparing off.
+    Django's cursor wrapper (execute wrappers) stays around it. While queries are logged (DEBUG, tests
+    capturing queries) and on SQLite: Django's usual cursor, which logs the SQL text."""
+    if connection.vendor != "postgresql" or connection.queries_logged:
+        return connection.cursor()
+    connection.ensure_connection()
+    raw = connection.connection
+    if not (prepare and settings.LEDGER.get("PREPARED_INSERT", True)):
+        return connection._prepare_cursor(_cursor_classes()[0](raw))
+    if raw.prepare_threshold is None:
+        # psycopg prepares nothing while the threshold is None, not even on request; a threshold this high
+        # prepares only what asks for it (the entry INSERT), as Django's own queries never do.
+        raw.prepare_threshold = 1 << 30
+    return connection._prepare_cursor(_cursor_classes()[1](raw))
+
+
+@functools.cache
+def _cursor_classes() -> tuple[type, type]:
+    from django.db.backends.postgresql.base import ServerBindingCursor
+
+    class PreparedCursor(ServerBindingCursor):
+        def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
+            return super().execute(query, params, prepare=True)
+
+    return ServerBindingCursor, PreparedCursor
 
 
 def request_sequencing() -> None:
@@ -255,17 +300,19 @@ def ledger_sequence(*, max_batches: int | None = None) -> int:
         with transaction.atomic():
             if not _take_sequencer_lock():
                 return sequenced
-            pending = _pending_entries(batch_size)
-            if not pending:
-                return sequenced
-            _integrate(pending)
+            pending, more = _pending_entries(batch_size)
+            if pending:
+                _integrate(pending)
         sequenced += len(pending)
         batches += 1
+        if not pending and not more:
+            return sequenced
     return sequenced
 
 
-def _pending_entries(limit: int) -> list[tuple[int, bytes]]:
-    """Up to `limit` committed entries without a sequence number, oldest first, as (id, leaf hash).
+def _pending_entries(limit: int) -> tuple[list[tuple[int, bytes]], bool]:
+    """Up to `limit` committed entries without a sequence number, oldest first, as (id, leaf hash), and
+    whether the scan stopped at `limit` (so more may be pending).
 
     PostgreSQL: every entry carries its transaction id. We take every visible entry without a leaf from
     the bookmark on, so a long transaction elsewhere never holds the others back; the bookmark only moves
@@ -274,28 +321,51 @@ def _pending_entries(limit: int) -> list[tuple[int, bytes]]:
     """
     if connection.vendor != "postgresql":
         last = LedgerLeaf.objects.aggregate(last=Max("entry_id"))["last"] or 0
-        return list(
+        rows = list(
             LedgerEntry.objects.filter(id__gt=last).order_by("id").values_list("id", "leaf_hash")[:limit]
         )
+        return [(entry_id, bytes(leaf_hash)) for entry_id, leaf_hash in rows], len(rows) == limit
     state, _ = SequencerState.objects.get_or_create(pk=1)
+    horizon = None
+    position = (state.settled_txid, 0)  # entry ids start at 1
+    pending: list[tuple[int, bytes]] = []
     with connection.cursor() as cursor:
-        # One statement, so the horizon and the rows come from the same snapshot: a horizon read later
-        # could pass a transaction that committed in between, whose entry this scan did not see.
-        cursor.execute(
-            "SELECT h.horizon, e.id, e.leaf_hash, e.txid "
-            "FROM (SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS horizon) h "
-            "LEFT JOIN LATERAL (SELECT n.id, n.leaf_hash, n.txid FROM ledger_ledgerentry n "
-            "WHERE n.txid >= %s AND NOT EXISTS (SELECT 1 FROM ledger_ledgerleaf l WHERE l.entry_id = n.id) "
-            "ORDER BY n.txid, n.id LIMIT %s) e ON true",
-            [state.settled_txid, limit],
-        )
-        result = cursor.fetchall()
-    horizon = result[0][0]
-    rows = [(entry_id, leaf_hash, txid) for _, entry_id, leaf_hash, txid in result if entry_id is not None]
-    settled = min(rows[-1][2], horizon) if len(rows) == limit else horizon
+        while True:
+            # The first statement's horizon is the one that counts: every transaction below it had ended
+            # before this scan began, so the scan (and its continuations, which see at least as much) finds
+            # all of their entries. A horizon read later could pass a transaction that committed after the
+            # part of the scan that would have found its entry.
+            # The scan walks the (txid, id) index from the bookmark and probes each entry's leaf
+            # (LIMIT 1 keeps that a per-row index probe: an anti-join lets the planner hash every leaf
+            # when the table's statistics lag, tens of milliseconds per scan on 10^5 entries).
+            cursor.execute(
+                "SELECT h.horizon, e.id, e.leaf_hash, e.txid, e.seq "
+                "FROM (SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS horizon) h "
+                "LEFT JOIN LATERAL (SELECT n.id, n.leaf_hash, n.txid, l.seq FROM ("
+                "SELECT id, leaf_hash, txid FROM ledger_ledgerentry WHERE (txid, id) > (%s, %s) "
+                "ORDER BY txid, id LIMIT %s"
+                ") n LEFT JOIN LATERAL (SELECT seq FROM ledger_ledgerleaf WHERE entry_id = n.id LIMIT 1) l "
+                "ON true ORDER BY n.txid, n.id) e ON true",
+                [position[0], position[1], limit],
+            )
+            result = cursor.fetchall()
+            if horizon is None:
+                horizon = result[0][0]
+            rows = [row[1:] for row in result if row[1] is not None]
+            pending.extend(
+                (entry_id, bytes(leaf_hash)) for entry_id, leaf_hash, _, seq in rows if seq is None
+            )
+            full = len(rows) == limit
+            if rows:
+                position = (rows[-1][2], rows[-1][0])
+            # Entries sequenced already (taken while their transaction was above an earlier horizon) count
+            # toward the limit: scan on past a full page of them instead of returning nothing.
+            if not full or pending:
+                break
+    settled = min(position[0], horizon) if full else horizon
     if settled > state.settled_txid:
         SequencerState.objects.filter(pk=1).update(settled_txid=settled)
-    return [(entry_id, bytes(leaf_hash)) for entry_id, leaf_hash, _ in rows]
+    return pending, full
 
 
 def _integrate(pending: list[tuple[int, bytes]]) -> None:
@@ -304,23 +374,31 @@ def _integrate(pending: list[tuple[int, bytes]]) -> None:
     edge = merkle.perfect_subtrees(0, old_size)
     stored = node_hashes(edge)
     growing = merkle.CompactRange.from_subtrees(old_size, [stored[coordinate] for coordinate in edge])
-    _insert_rows(
-        "ledger_ledgerleaf",
-        ("seq", "entry_id", "previous_seq"),
-        [
-            (seq, entry_id, seq - 1 if seq else None)
-            for seq, (entry_id, _) in enumerate(pending, start=old_size)
-        ],
-    )
-    _insert_rows(
-        "ledger_ledgernode",
-        ("level", '"index"', "hash"),
-        [node for _, leaf_hash in pending for node in growing.append(leaf_hash)],
-    )
+    leaves = [
+        (seq, entry_id, seq - 1 if seq else None) for seq, (entry_id, _) in enumerate(pending, start=old_size)
+    ]
+    nodes = [node for _, leaf_hash in pending for node in growing.append(leaf_hash)]
+    if connection.vendor == "postgresql":
+        # One statement per table, whatever the batch size: three arrays instead of thousands of
+        # placeholders (psycopg parses a long parameter list again for every distinct statement).
+        with _insert_cursor(prepare=False) as cursor:
+            cursor.execute(
+                "INSERT INTO ledger_ledgerleaf (seq, entry_id, previous_seq) "
+                "SELECT * FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[])",
+                [list(column) for column in zip(*leaves, strict=True)],
+            )
+            cursor.execute(
+                'INSERT INTO ledger_ledgernode (level, "index", hash) '
+                "SELECT * FROM unnest(%s::smallint[], %s::bigint[], %s::bytea[])",
+                [list(column) for column in zip(*nodes, strict=True)],
+            )
+        return
+    _insert_rows("ledger_ledgerleaf", ("seq", "entry_id", "previous_seq"), leaves)
+    _insert_rows("ledger_ledgernode", ("level", '"index"', "hash"), nodes)
 
 
 def _insert_rows(table: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
-    """Multi-row INSERTs: the sequencer writes thousands of small rows, and the ORM's per-object
+    """Multi-row INSERTs (SQLite): the sequencer writes thousands of small rows, and the ORM's per-object
     machinery would cost more than the database does."""
     per_statement = 900 // len(columns)  # below SQLite's bound-parameter limit
     placeholders = "(" + ", ".join(["%s"] * len(columns)) + ")"

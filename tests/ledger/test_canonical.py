@@ -16,11 +16,13 @@ from hypothesis import strategies as st
 from ledger.canonical import (
     MAX_SAFE_INTEGER,
     CanonicalError,
+    _encode_fast,
     canonical_bytes,
     encode_canonical_stdlib,
     format_time,
     is_canonical,
     leaf_hash,
+    parse_canonical,
     parse_time,
 )
 
@@ -67,6 +69,95 @@ def test_stdlib_encoder_agrees_with_rfc8785(value: object) -> None:
     assert encode_canonical_stdlib(value) == expected
     assert canonical_bytes(value) == expected
     assert is_canonical(expected)
+
+
+# Keys the fast encoder takes (no character in U+E000..U+FFFF), but still with astral characters, escapes
+# and non-ASCII text, so its code-point sort and its string escaping are compared with rfc8785 every time.
+_fast_key = st.text(
+    alphabet=st.one_of(
+        st.characters(codec="utf-8").filter(lambda ch: not "\ue000" <= ch <= "\uffff"),
+        st.sampled_from(["a", "\u00e9", "\U00010000", "\U0001f600", "\x00", "\x1f", '"', "\\", "\u2028"]),
+    ),
+    max_size=6,
+)
+fast_values = st.recursive(
+    _scalars,
+    lambda children: st.one_of(
+        st.lists(children, max_size=5), st.dictionaries(_fast_key, children, max_size=5)
+    ),
+    max_leaves=30,
+)
+entry_documents = st.fixed_dictionaries(
+    {
+        "v": st.just(1),
+        "id": st.uuids().map(str),
+        "kind": st.from_regex(r"[a-z][a-z_]{0,8}(\.[a-z][a-z_]{0,8}){1,2}", fullmatch=True),
+        "time": st.datetimes(timezones=st.just(UTC)).map(format_time),
+        "actor": st.fixed_dictionaries(
+            {
+                "user": st.none() | st.integers(1, 10**6),
+                "member": st.none() | st.integers(1, 10**6),
+                "api_key": st.none() | st.text(max_size=8),
+            }
+        ),
+        "subject": st.fixed_dictionaries({"type": st.text(max_size=12), "id": st.text(max_size=12)}),
+        "members": st.lists(st.integers(1, 10**6), max_size=4, unique=True).map(sorted),
+        "payload": st.dictionaries(_fast_key, fast_values, max_size=6),
+    }
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(fast_values)
+def test_fast_encoder_is_rfc8785_byte_for_byte(value: object) -> None:
+    expected = rfc8785.dumps(value)
+    assert _encode_fast(value) == expected
+    assert canonical_bytes(value) == expected
+    assert parse_canonical(expected) == value
+
+
+@settings(max_examples=300, deadline=None)
+@given(entry_documents)
+def test_fast_encoder_on_entry_documents(document: dict) -> None:
+    expected = rfc8785.dumps(document)
+    assert _encode_fast(document) == expected
+    assert canonical_bytes(document) == expected
+    assert parse_canonical(expected) == document
+
+
+@settings(max_examples=400, deadline=None)
+@given(json_values)
+def test_fast_encoder_declines_or_agrees(value: object) -> None:
+    """Any value (keys from the whole tricky alphabet): the fast path answers exactly or not at all."""
+    fast = _encode_fast(value)
+    assert fast is None or fast == rfc8785.dumps(value)
+
+
+def test_fast_encoder_declines_what_it_must_not_encode() -> None:
+    import enum
+
+    class Level(enum.IntEnum):
+        HIGH = 3
+
+    class Name(str):
+        pass
+
+    for value in [
+        {"\ue000": 1, "\U0001f600": 2},  # code point and UTF-16 orders differ
+        {"a": "\ud800"},  # lone surrogate
+        {"\udc00": 1},
+        {"a": 1.0},
+        {"a": 2**53},
+        [-(2**53)],
+        {"a": (1, 2)},
+        {1: "x"},
+        {"a": Level.HIGH},
+        {"a": Name("x")},
+        {Name("k"): 1},
+    ]:
+        assert _encode_fast(value) is None, value
+    assert canonical_bytes({"a": Level.HIGH}) == rfc8785.dumps({"a": Level.HIGH})
+    assert canonical_bytes({"\ue000": 1, "\U0001f600": 2}) == '{"\U0001f600":2,"\ue000":1}'.encode()
 
 
 @settings(max_examples=200, deadline=None)
@@ -171,7 +262,8 @@ def test_canonical_module_imports_without_rfc8785() -> None:
         "import sys; sys.modules['rfc8785'] = None\n"
         "import ledger.canonical as c\n"
         "assert c.is_canonical(b'{\"v\":1}')\n"
-        "try:\n    c.canonical_bytes({})\nexcept ImportError:\n    print('lazy')\n"
+        "assert c.canonical_bytes({'v': 1}) == b'{\"v\":1}'\n"  # the fast path is standard library only
+        "try:\n    c.canonical_bytes({'\\ue000': 1})\nexcept ImportError:\n    print('lazy')\n"
     )
     root = Path(__file__).resolve().parents[2]
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root)

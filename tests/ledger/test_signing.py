@@ -10,6 +10,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ledger import signing
 from ledger.signing import (
@@ -237,3 +239,29 @@ def test_documented_example() -> None:
     doc = (Path(__file__).resolve().parents[2] / "docs" / "ledger-format.md").read_text(encoding="utf-8")
     assert verifier_key(origin, public_key_bytes(doc_key)) in doc
     assert sign_checkpoint(doc_key, origin, 5, root) in doc
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    leaf=st.binary(min_size=31, max_size=33),
+    accepted_at=st.sampled_from(["2026-11-24T06:49:03.123456Z", "", "a\nb", "\ud800"]),
+    tamper=st.sampled_from(["none", "signature", "key_id", "origin"]),
+)
+def test_receipt_verifier_answers_as_verify_receipt(leaf: bytes, accepted_at: str, tamper: str) -> None:
+    from ledger.signing import ReceiptVerifier
+
+    key = Ed25519PrivateKey.generate()
+    public = public_key_bytes(key)
+    origin = "example.org/log"
+    signature = b"\x00" * 64
+    if len(leaf) == 32 and accepted_at and "\n" not in accepted_at and accepted_at.isascii():
+        signature = sign_receipt(key, origin, leaf, accepted_at)
+    kid = key_id(origin, public)
+    if tamper == "signature":
+        signature = bytes([signature[0] ^ 1]) + signature[1:]
+    elif tamper == "key_id":
+        kid = "00000000"
+    elif tamper == "origin":
+        origin = "other origin"
+    expected = verify_receipt(public, origin, leaf, accepted_at, kid, signature)
+    assert ReceiptVerifier(public, origin, kid).verify(leaf, accepted_at, signature) is expected
