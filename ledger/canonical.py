@@ -193,7 +193,7 @@ def format_time(dt: datetime) -> str:
     )
 
 
-def parse_time(text: str) -> datetime:
+def parse_time(text: object) -> datetime:
     """Parse exactly the :func:`format_time` format back to an aware UTC datetime.
 
     Raises :class:`CanonicalError` for anything else (other offsets, missing microseconds, ...).
@@ -202,7 +202,8 @@ def parse_time(text: str) -> datetime:
     if m is None:
         raise CanonicalError(f"time {text!r} is not in the form YYYY-MM-DDTHH:MM:SS.ffffffZ")
     try:
-        return datetime(*(int(g) for g in m.groups()), tzinfo=UTC)  # type: ignore[misc]
+        year, month, day, hour, minute, second, micro = (int(group) for group in m.groups())
+        return datetime(year, month, day, hour, minute, second, micro, tzinfo=UTC)
     except ValueError as exc:
         raise CanonicalError(f"time {text!r}: {exc}") from None
 

@@ -104,7 +104,9 @@ def ledger_append(
             payload = {**payload, "credit": {"order": credit_store.begin_credit_entry(kind, payload)}}
             entry, document = _append(kind, actor, subject_type, subject_id, members, payload, api_key)
             try:
-                credit_store.post_entry(entry_id=entry.id, leaf_hash=entry.leaf_hash, document=document)
+                credit_store.post_entry(
+                    entry_id=entry.id, leaf_hash=bytes(entry.leaf_hash), document=document
+                )
             except credit_engine.InsufficientCredit as exc:
                 raise Conflict(
                     f"Not enough credit: {exc.shortfall} mCR short.",
@@ -132,13 +134,15 @@ def _append(
     accepted_at = timezone.now()
     actor_member_id = getattr(actor, "member_id", None) if actor is not None else None
     uid = uuid.uuid4()
-    document = {
+    time_text = canonical.format_time(accepted_at)
+    actor_user_id = actor.pk if actor is not None else None
+    document: dict[str, Any] = {
         "v": 1,
         "id": str(uid),
         "kind": kind,
-        "time": canonical.format_time(accepted_at),
+        "time": time_text,
         "actor": {
-            "user": actor.pk if actor is not None else None,
+            "user": actor_user_id,
             "member": actor_member_id,
             "api_key": api_key.prefix if api_key is not None else None,
         },
@@ -151,14 +155,12 @@ def _append(
     except canonical.CanonicalError as exc:
         raise ValidationFailed(f"The ledger entry cannot be recorded: {exc}", code="bad_entry") from exc
     leaf_hash = canonical.leaf_hash(data)
-    signature = signer.sign(
-        signing.receipt_message(keys.origin(), leaf_hash, document["time"], signer.key_id)
-    )
+    signature = signer.sign(signing.receipt_message(keys.origin(), leaf_hash, time_text, signer.key_id))
     entry = LedgerEntry(
-        uid=document["id"],
+        uid=uid,
         kind=kind,
         accepted_at=accepted_at,
-        actor_user_id=document["actor"]["user"],
+        actor_user_id=actor_user_id,
         actor_member_id=actor_member_id,
         subject_type=subject_type,
         subject_id=str(subject_id),
@@ -231,12 +233,12 @@ def _insert_cursor(*, prepare: bool = True) -> Any:
     connection.ensure_connection()
     raw = connection.connection
     if not (prepare and settings.LEDGER.get("PREPARED_INSERT", True)):
-        return connection._prepare_cursor(_cursor_classes()[0](raw))
+        return connection._prepare_cursor(_cursor_classes()[0](raw))  # type: ignore[attr-defined]  # Django's own wrapper step, private
     if raw.prepare_threshold is None:
         # psycopg prepares nothing while the threshold is None, not even on request; a threshold this high
         # prepares only what asks for it (the entry INSERT), as Django's own queries never do.
         raw.prepare_threshold = 1 << 30
-    return connection._prepare_cursor(_cursor_classes()[1](raw))
+    return connection._prepare_cursor(_cursor_classes()[1](raw))  # type: ignore[attr-defined]  # as above
 
 
 @functools.cache
@@ -245,7 +247,7 @@ def _cursor_classes() -> tuple[type, type]:
 
     class PreparedCursor(ServerBindingCursor):
         def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
-            return super().execute(query, params, prepare=True)
+            return super().execute(query, params, prepare=True)  # type: ignore[misc]  # psycopg's, untyped in the stubs
 
     return ServerBindingCursor, PreparedCursor
 
@@ -321,10 +323,10 @@ def _pending_entries(limit: int) -> tuple[list[tuple[int, bytes]], bool]:
     """
     if connection.vendor != "postgresql":
         last = LedgerLeaf.objects.aggregate(last=Max("entry_id"))["last"] or 0
-        rows = list(
+        found = list(
             LedgerEntry.objects.filter(id__gt=last).order_by("id").values_list("id", "leaf_hash")[:limit]
         )
-        return [(entry_id, bytes(leaf_hash)) for entry_id, leaf_hash in rows], len(rows) == limit
+        return [(entry_id, bytes(leaf_hash)) for entry_id, leaf_hash in found], len(found) == limit
     state, _ = SequencerState.objects.get_or_create(pk=1)
     horizon = None
     position = (state.settled_txid, 0)  # entry ids start at 1

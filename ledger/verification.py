@@ -255,11 +255,11 @@ def verify_database(
                         report.failure = Failure(seq, problem)
                         break
                 tree_range.append(row[LEAF_HASH])
-                checkpoint = checkpoints.get(tree_range.size)
-                if checkpoint is not None:
-                    if tree_range.root() != bytes(checkpoint.root_hash):
+                reached = checkpoints.get(tree_range.size)
+                if reached is not None:
+                    if tree_range.root() != bytes(reached.root_hash):
                         report.failure = Failure(
-                            seq, f"tree root differs from signed checkpoint {checkpoint.tree_size}"
+                            seq, f"tree root differs from signed checkpoint {reached.tree_size}"
                         )
                         break
                     report.checkpoints += 1

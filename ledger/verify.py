@@ -284,6 +284,8 @@ class ExportVerifier:
             if key is None:
                 raise VerificationFailed(f"FAIL checkpoint {size}: signed by unknown key {kid!r}")
             note = obj.get("note")
+            if not isinstance(note, str):
+                raise VerificationFailed(f"FAIL checkpoint {size}: note does not verify: not a string")
             try:
                 parsed = signing.verify_checkpoint(note, self.origin, key.public_key, origin=self.origin)
             except (signing.SignatureError, TypeError) as exc:
