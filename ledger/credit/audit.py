@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ledger.credit import engine, replay
-from ledger.credit.models import CreditAccount, CreditTransfer
+from ledger.credit.models import TRANSFER_FIELDS, CreditAccount, CreditTransfer
 from ledger.models import LedgerEntry
 
 _CHUNK = 5000
@@ -47,30 +47,14 @@ def credit_documents(
             progress(_CHUNK)
 
 
-_FIELDS: tuple[str, ...] = (
-    "id",
-    "order",
-    "leg",
-    "flag",
-    "debit",
-    "credit",
-    "amount",
-    "unit",
-    "code",
-    "ref",
-    "rules",
-)
-_FIELDS += ("pending_id", "role")
-
-
 def stored_transfers(*, below_seq: int | None = None) -> Iterator[dict[str, Any]]:
     """Every stored transfer as a dict shaped like engine.Transfer.as_dict (without the entry hash); with
     `below_seq`, only those whose entry is sequenced below it (what an export of that size covers)."""
     rows = CreditTransfer.objects.all()
     if below_seq is not None:
         rows = rows.filter(entry__leaf__seq__lt=below_seq)
-    for values in rows.order_by("order", "id").values_list(*_FIELDS).iterator(chunk_size=_CHUNK):
-        yield dict(zip(_FIELDS, values, strict=True))
+    for values in rows.order_by("order", "id").values_list(*TRANSFER_FIELDS).iterator(chunk_size=_CHUNK):
+        yield dict(zip(TRANSFER_FIELDS, values, strict=True))
 
 
 def stored_balances() -> dict[str, dict[str, int]]:

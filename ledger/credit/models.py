@@ -11,6 +11,22 @@ from __future__ import annotations
 from django.db import models
 
 APPEND_ONLY_TABLES = ("credit_credittransfer",)
+# A transfer's own fields, as ledger.credit.engine.Transfer has them (its entry is the row's foreign key).
+TRANSFER_FIELDS = (
+    "id",
+    "order",
+    "leg",
+    "flag",
+    "debit",
+    "credit",
+    "amount",
+    "unit",
+    "code",
+    "ref",
+    "rules",
+    "pending_id",
+    "role",
+)
 
 
 class CreditClock(models.Model):

@@ -39,6 +39,7 @@ from ledger.credit.engine import (
     UseFact,
 )
 from ledger.credit.models import (
+    TRANSFER_FIELDS,
     CreditAccount,
     CreditClock,
     CreditEpoch,
@@ -160,18 +161,6 @@ def _transfer(row: CreditTransfer) -> Transfer:
     )
 
 
-_TRANSFER_FIELDS: tuple[str, ...] = (
-    "id",
-    "order",
-    "leg",
-    "flag",
-    "debit",
-    "credit",
-    "amount",
-    "unit",
-    "code",
-)
-_TRANSFER_FIELDS += ("ref", "rules", "pending_id", "role")
 _BALANCES = ("debits_posted", "credits_posted", "debits_pending", "credits_pending")
 
 
@@ -309,7 +298,7 @@ class DatabaseState:
             raise CreditError("Transfers are written only while posting an entry.")
         _insert(
             CreditTransfer,
-            {"entry_id": self.entry_id} | {name: getattr(transfer, name) for name in _TRANSFER_FIELDS},
+            {"entry_id": self.entry_id} | {name: getattr(transfer, name) for name in TRANSFER_FIELDS},
         )
         amount = transfer.amount
         posted = amount if transfer.flag in (engine.POSTED, engine.POST_PENDING) else 0

@@ -18,7 +18,6 @@ from ledger.credit.engine.state import (
     CreditError,
     CreditState,
     EpochFact,
-    UseFact,
     epoch_end_day,
     group_of,
     member_available,
@@ -63,23 +62,13 @@ def settlement_input(state: CreditState, epoch: EpochFact, params: dict[str, int
             lists_anything=state.lists_anything(name),
         )
 
-    def credited(use: UseFact) -> Any:
-        return settlement_module.CreditedUse(
-            seq=use.order,
-            day=use.day,
-            provider_member=use.provider_member,
-            provider_group=use.provider_group,
-            consumer_group=use.consumer_group,
-            points=use.points,
-        )
-
     return settlement_module.SettlementInput(
         epoch=epoch.epoch,
         end_day=end_day,
         budget=epoch.budget,
         params=params,
-        uses=[credited(use) for use in uses],
-        window_uses=[credited(use) for use in window],
+        uses=[credited_use(use) for use in uses],
+        window_uses=[credited_use(use) for use in window],
         grants=grant_facts,
         groups=groups,
     )
@@ -153,3 +142,15 @@ def flag_as_dict(flag: Any) -> dict[str, Any]:
         "evidence": list(flag.evidence),
         "holds_mint": flag.holds_mint,
     }
+
+
+def credited_use(use: Any) -> settlement_module.CreditedUse:
+    """What settlement reads of a credited use (a UseFact, or a CreditUse row: the same attributes)."""
+    return settlement_module.CreditedUse(
+        seq=use.order,
+        day=use.day,
+        provider_member=use.provider_member,
+        provider_group=use.provider_group,
+        consumer_group=use.consumer_group,
+        points=use.points,
+    )

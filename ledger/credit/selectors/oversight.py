@@ -10,6 +10,7 @@ from django.db.models import F, Sum
 from consortium.errors import ValidationFailed
 from consortium.models import Member
 from ledger.credit import engine, settlement, statements
+from ledger.credit.engine.settling import credited_use
 from ledger.credit.models import CreditAccount, CreditEpoch, CreditRules, CreditTransfer, CreditUse
 from ledger.credit.selectors.common import (
     require_auditor,
@@ -29,17 +30,7 @@ def member_results(row: CreditEpoch) -> dict[int, dict[str, Any]]:
     mint's sequence numbers. Minted and held come from the mint transfers; damped points from the rules'
     own settlement over the epoch's credited uses (pair damping reads only those and the parameters)."""
     uses = CreditUse.objects.filter(epoch=row.epoch, credited=True, points__gt=0).order_by("order")
-    credited = [
-        settlement.CreditedUse(
-            seq=use.order,
-            day=use.day,
-            provider_member=use.provider_member,
-            provider_group=use.provider_group,
-            consumer_group=use.consumer_group,
-            points=use.points,
-        )
-        for use in uses
-    ]
+    credited = [credited_use(use) for use in uses]
     params = CreditRules.objects.get(hash=row.rules).params
     end_day = engine.epoch_end_day(row.epoch)
     groups = {use.provider_group for use in credited} | {use.consumer_group for use in credited}
