@@ -16,8 +16,11 @@ Downloads made in the demo afterwards earn points from the next epoch on.
 
 from __future__ import annotations
 
+import logging
+
 from django.db import transaction
 
+from consortium.errors import Conflict
 from consortium.management.commands.seed_demo import DEMO_PASSWORD
 from consortium.models import Member, User
 from consortium.services import user_create
@@ -26,6 +29,8 @@ from exchange.demo import TERMS, _add_version, demo_csv
 from exchange.models import AccessRequest, Dataset, Tier
 from ledger.credit.models import CreditEpoch
 from ledger.credit.services import credit_epoch_settle
+
+logger = logging.getLogger(__name__)
 
 # key: (owner, title, tier, file content title)
 LISTINGS: dict[str, tuple[str, str, str, str]] = {
@@ -114,14 +119,21 @@ def _use(requester: User, dataset: Dataset) -> int:
         return 0
     assert requester.member is not None  # the demo's requesters are members' people
     policy = dataset.policy
-    request, _ = services.access_request_submit(
-        actor=requester,
-        dataset=dataset,
-        purpose=policy.purposes[0],
-        justification=f"Demo: {requester.member.legal_name} benchmarks with it.",
-        duration_days=min(30, policy.max_duration_days),
-        accepted_terms_version=policy.terms_version,
-    )
+    try:
+        request, _ = services.access_request_submit(
+            actor=requester,
+            dataset=dataset,
+            purpose=policy.purposes[0],
+            justification=f"Demo: {requester.member.legal_name} benchmarks with it.",
+            duration_days=min(30, policy.max_duration_days),
+            accepted_terms_version=policy.terms_version,
+        )
+    except Conflict as refused:
+        if refused.code != "insufficient_credit":
+            raise
+        # A demo database from before credit existed: its founders were admitted without an allowance.
+        logger.warning("Demo credit: %s cannot pay for %s; skipped.", requester.member, dataset.title)
+        return 0
     if policy.tier != Tier.OPEN:
         steward = User.objects.filter(member_id=dataset.owner_id, member_role="data_steward").first()
         if steward is None:
