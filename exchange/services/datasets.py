@@ -48,6 +48,7 @@ from exchange.services._common import (
     exchange_setting,
 )
 from exchange.services.access_requests import _append_request_entry
+from ledger.credit.store import lock_credit_consumers
 from ledger.services import ledger_append
 
 
@@ -196,11 +197,11 @@ def _close_undecided_requests(*, actor: User, dataset: Dataset, reason: str) -> 
     undecided = (
         AccessRequest.objects.select_for_update(of=("self",))
         .filter(dataset_id=dataset.pk, state__in=UNDECIDED_STATES)
-        # by requester: each entry takes its consumer's credit lock, and every transaction that takes
-        # several takes them in this one order, so two of them never wait for each other
         .order_by("requester_member_id", "pk")
     )
-    for request in undecided:
+    requests = list(undecided)
+    lock_credit_consumers([request.requester_member_id for request in requests])
+    for request in requests:
         previous = request.state
         request.state = RequestState.WITHDRAWN
         request.closed_at = now

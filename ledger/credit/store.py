@@ -104,6 +104,21 @@ _SHARED_THEN_KEY_THEN_ORDER = (
 )
 
 
+def lock_credit_consumers(member_ids: list[int]) -> None:
+    """Inside a transaction that will append credit entries for several consumers (a dataset withdrawal
+    closing their requests): take every consumer's lock now, in ascending order, before any entry writes
+    a balance row. Taken one by one after such writes, they could deadlock with a single consumer's entry
+    waiting on a row (the fees account) this transaction already holds."""
+    if connection.vendor != "postgresql" or not member_ids:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock_shared(%s, 0)", [_LOCK_SPACE])
+        for member_id in sorted(set(member_ids)):
+            cursor.execute(
+                "SELECT pg_advisory_xact_lock(%s, %s)", [_LOCK_SPACE + 1, _key_hash(f"consumer|{member_id}")]
+            )
+
+
 def lock_all_credit() -> None:
     """Inside a transaction: wait for every credit entry in flight and keep others out until commit, so
     what is read next (a settlement's inputs) stays true; PostgreSQL's exclusive credit lock, SQLite's

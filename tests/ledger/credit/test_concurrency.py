@@ -149,3 +149,83 @@ def test_eight_processes_post_credit_in_one_order_without_overspending() -> None
     assert CreditTransfer.objects.filter(code="use").count() == PROCESSES * 4
     report = credit_audit()
     assert report.ok, report.divergence
+
+
+def test_a_dataset_withdrawal_closing_two_consumers_requests_does_not_deadlock_with_a_fee(
+    data_steward, other_analyst, security_officer
+) -> None:
+    """The withdrawal voids consumer A's held fee (locking the fees account row) and then B's; meanwhile
+    B's own fee-bearing approval holds B's lock and waits for that row. The withdrawal takes both consumers'
+    locks before writing anything, so the two queue instead of deadlocking."""
+    import threading
+    import time
+    from unittest import mock
+
+    from exchange import services as exchange
+    from exchange.services import datasets as dataset_services
+    from tests.exchange.support import published
+    from tests.factories import MemberFactory, UserFactory
+    from tests.ledger.credit.support import activate, admit
+
+    keys.active_signer()
+    third = UserFactory(username="third-analyst", member=MemberFactory(), member_role="analyst")
+    activate()
+    admit(data_steward.member, other_analyst.member, third.member)
+    dataset = published(data_steward, tier="confidential")
+    for analyst in (other_analyst, third):
+        request, _ = exchange.access_request_submit(
+            actor=analyst,
+            dataset=dataset,
+            purpose="research",
+            justification="Benchmarking.",
+            duration_days=30,
+            accepted_terms_version=1,
+        )
+        exchange.access_request_approve(actor=data_steward, request=request)  # the fee is held
+    connections.close_all()
+
+    first_closed, errors = threading.Event(), {}
+    original = dataset_services._append_request_entry
+
+    def slow_append(*args, **kwargs):
+        entry = original(*args, **kwargs)
+        if not first_closed.is_set():
+            first_closed.set()
+            time.sleep(1.5)  # the other transaction takes B's lock and queues on the fees account
+        return entry
+
+    def withdraw() -> None:
+        try:
+            with mock.patch.object(dataset_services, "_append_request_entry", slow_append):
+                exchange.dataset_withdraw(actor=data_steward, dataset=dataset, reason="Superseded.")
+        except Exception as exc:
+            errors["withdraw"] = repr(exc)
+        finally:
+            connections.close_all()
+
+    def approve_for_b() -> None:
+        try:
+            first_closed.wait(timeout=30)
+            payload = _request_payload(9_999, third.member_id) | {
+                "tier": "confidential",
+                "owner_member": data_steward.member_id,
+            }
+            with transaction.atomic():
+                members = [data_steward.member_id, third.member_id]
+                _append("access.requested", "access_request", 9_999, members, payload)
+                _append("access.approved", "access_request", 9_999, members, payload)
+        except Exception as exc:
+            errors["approve"] = repr(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=withdraw), threading.Thread(target=approve_for_b)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == {}
+    assert LedgerEntry.objects.filter(kind="access.withdrawn").count() == 2
+    assert CreditTransfer.objects.filter(code="fee_void").count() == 4
+    report = credit_audit()
+    assert report.ok, report.divergence
