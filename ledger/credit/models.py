@@ -176,3 +176,25 @@ class CreditAdjustment(models.Model):
         "consortium.User", on_delete=models.PROTECT, related_name="+", null=True, blank=True
     )
     approved_at = models.DateTimeField(null=True, blank=True)
+
+
+class AffiliationClaim(models.Model):
+    """A member's declaration of a parent, waiting for the parent's admins to accept it: a group is never
+    joined without its consent (joining an old group would skip the trust ramp and the fresh-cluster rule)."""
+
+    member = models.BigIntegerField(db_index=True)
+    parent = models.BigIntegerField(db_index=True)
+    declared_by = models.ForeignKey("consortium.User", on_delete=models.PROTECT, related_name="+")
+    declared_at = models.DateTimeField()
+    decided_by = models.ForeignKey(
+        "consortium.User", on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    accepted = models.BooleanField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["member"], condition=models.Q(decided_at__isnull=True), name="credit_one_open_claim"
+            )
+        ]

@@ -9,14 +9,21 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from consortium.errors import Conflict, NotFound, NotPermitted, ValidationFailed
 from consortium.models import Member, User
 from consortium.roles import Capability, can
+from ledger.canonical import MAX_SAFE_INTEGER
 from ledger.credit import engine, rules
-from ledger.credit.models import CreditAdjustment, CreditEpoch, CreditMember, CreditRules
+from ledger.credit.models import (
+    AffiliationClaim,
+    CreditAdjustment,
+    CreditEpoch,
+    CreditMember,
+    CreditRules,
+)
 from ledger.credit.store import DatabaseState, lock_all_credit
 from ledger.models import LedgerEntry
 from ledger.services import ledger_append
@@ -179,9 +186,14 @@ def credit_adjustment_propose(
     """Propose a correcting transfer (positive: pool to the member; negative: back). Nothing is posted
     until a second auditor or officer approves. ValidationFailed for a zero amount or no reason."""
     _require_actor(actor, Capability.AUDIT, "Only auditors and officers may propose an adjustment.")
-    if isinstance(amount_mcr, bool) or not isinstance(amount_mcr, int) or amount_mcr == 0:
+    if (
+        isinstance(amount_mcr, bool)
+        or not isinstance(amount_mcr, int)
+        or amount_mcr == 0
+        or abs(amount_mcr) > MAX_SAFE_INTEGER  # what a ledger entry can hold
+    ):
         raise ValidationFailed(
-            "The amount is a non-zero integer of mCR.",
+            f"The amount is a non-zero integer of mCR, at most {MAX_SAFE_INTEGER} either way.",
             code="bad_amount",
             errors={"amount_mcr": ["non-zero integer"]},
         )
@@ -225,11 +237,41 @@ def credit_adjustment_approve(*, actor: User, adjustment: CreditAdjustment) -> L
         )
 
 
-def affiliation_declare(*, actor: User, parent: Member) -> LedgerEntry:
-    """A member's admin declares a parent or controlling member: the member joins its group."""
+def affiliation_declare(*, actor: User, parent: Member) -> AffiliationClaim:
+    """A member's admin declares a parent or controlling member: a claim, which takes effect (the member
+    joins the parent's group) when the parent's admins accept it. NotPermitted for anyone but a member's
+    admins; ValidationFailed(self_affiliation); Conflict(claim_open) while the member has an undecided
+    claim."""
     if actor.member_id is None or not can(actor, Capability.EDIT_OWN_MEMBER):
         raise NotPermitted("Only a member's administrators may declare its affiliation.")
-    return _affiliate(actor=actor, member_id=actor.member_id, parent=parent, declared_by="member")
+    if parent.pk == actor.member_id:
+        raise ValidationFailed("A member cannot be its own parent.", code="self_affiliation")
+    try:
+        with transaction.atomic():
+            return AffiliationClaim.objects.create(
+                member=actor.member_id, parent=parent.pk, declared_by=actor, declared_at=timezone.now()
+            )
+    except IntegrityError:
+        raise Conflict(
+            "Your member already has a declaration waiting for its parent's answer.", code="claim_open"
+        ) from None
+
+
+def affiliation_claim_decide(*, actor: User, claim: AffiliationClaim, accept: bool) -> LedgerEntry | None:
+    """The parent's admins accept (`member.affiliated`: the declaring member joins the parent's group) or
+    decline a declaration. NotPermitted for anyone else; Conflict(already_decided)."""
+    if actor.member_id != claim.parent or not can(actor, Capability.EDIT_OWN_MEMBER):
+        raise NotPermitted("Only the parent member's administrators may answer this declaration.")
+    with transaction.atomic():
+        locked = AffiliationClaim.objects.select_for_update().get(pk=claim.pk)
+        if locked.decided_at is not None:
+            raise Conflict("This declaration has been answered already.", code="already_decided")
+        locked.decided_by, locked.decided_at, locked.accepted = actor, timezone.now(), accept
+        locked.save(update_fields=["decided_by", "decided_at", "accepted"])
+        if not accept:
+            return None
+        parent = Member.objects.get(pk=locked.parent)
+        return _affiliate(actor=actor, member_id=locked.member, parent=parent, declared_by="member")
 
 
 def affiliation_link(*, actor: User, member: Member, parent: Member) -> LedgerEntry:
@@ -269,6 +311,12 @@ def credit_epoch_roll(*, now: datetime | None = None) -> list[LedgerEntry]:
     Idempotent: returns the entries written (none when nothing is due or no rules are published)."""
     now = now or timezone.now()
     written: list[LedgerEntry] = []
+    with transaction.atomic():
+        lock_all_credit()  # two rolls at once: the second sees what the first did
+        return _roll(now, written)
+
+
+def _roll(now: datetime, written: list[LedgerEntry]) -> list[LedgerEntry]:
     current = CreditEpoch.objects.filter(settled_order=-1).first()
     this_month = engine.epoch_of(engine.to_us(now))
     if current is not None and current.epoch < this_month:

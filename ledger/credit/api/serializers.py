@@ -9,8 +9,9 @@ from typing import Any
 from rest_framework import serializers
 
 from consortium.models import User
+from ledger.canonical import MAX_SAFE_INTEGER
 from ledger.credit import statements
-from ledger.credit.models import CreditAccount, CreditAdjustment, CreditTransfer
+from ledger.credit.models import AffiliationClaim, CreditAccount, CreditAdjustment, CreditTransfer
 from ledger.models import LedgerEntry
 from ledger.services import receipt_of
 
@@ -317,7 +318,11 @@ class AdjustmentSerializer(serializers.ModelSerializer):
 
 class AdjustmentProposeSerializer(serializers.Serializer):
     member = serializers.IntegerField()
-    amount_mcr = serializers.IntegerField(help_text="Positive: pool to the member; negative: back.")
+    amount_mcr = serializers.IntegerField(
+        min_value=-MAX_SAFE_INTEGER,
+        max_value=MAX_SAFE_INTEGER,
+        help_text="Positive: pool to the member; negative: back.",
+    )
     reason = serializers.CharField(max_length=2000)
 
 
@@ -332,6 +337,19 @@ class AffiliationDeclareSerializer(serializers.Serializer):
     # The API's field name; SerializerMetaclass moves declared fields off the class, so DRF's own
     # Field.parent attribute (which the stubs see) is not shadowed at run time.
     parent = serializers.IntegerField()  # type: ignore[assignment]
+
+
+class AffiliationClaimSerializer(serializers.ModelSerializer):
+    state = serializers.SerializerMethodField()
+
+    class Meta:
+        model = AffiliationClaim
+        fields = ["id", "member", "parent", "declared_by", "declared_at", "decided_by", "decided_at", "state"]
+
+    def get_state(self, claim: AffiliationClaim) -> str:
+        if claim.decided_at is None:
+            return "awaiting_parent"
+        return "accepted" if claim.accepted else "declined"
 
 
 class CreditReceiptSerializer(serializers.Serializer):

@@ -15,6 +15,7 @@ router.register("transfers", views.TransferViewSet, basename="credit-transfer")
 router.register("held-mints", views.HeldMintViewSet, basename="credit-held-mint")
 router.register("adjustments", views.AdjustmentViewSet, basename="credit-adjustment")
 router.register("affiliations", views.AffiliationViewSet, basename="credit-affiliation")
+router.register("affiliation-claims", views.AffiliationClaimViewSet, basename="credit-affiliation-claim")
 
 urlpatterns = [
     path("totals/", views.TotalsView.as_view(), name="credit-totals"),

@@ -25,7 +25,7 @@ from consortium.api.actors import APIKeyMixin
 from ledger.credit import selectors, services, statements
 from ledger.credit.api import serializers as s
 from ledger.credit.api.filters import BalanceFilter, TransferFilter
-from ledger.credit.models import CreditAccount, CreditAdjustment, CreditTransfer
+from ledger.credit.models import AffiliationClaim, CreditAccount, CreditAdjustment, CreditTransfer
 
 EPOCH_REGEX = r"\d{4}-\d{2}"
 EPOCH_PARAMETER = OpenApiParameter(
@@ -325,16 +325,53 @@ class AffiliationViewSet(APIKeyMixin, viewsets.GenericViewSet):
         return Response(s.CreditReceiptSerializer(entry).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(
-        summary="Declare your member's parent (member admins)",
+        summary="Declare your member's parent (member admins): a claim the parent accepts",
         request=s.AffiliationDeclareSerializer,
-        responses={201: s.CreditReceiptSerializer},
+        responses={202: s.AffiliationClaimSerializer},
         description=(services.affiliation_declare.__doc__ or "").strip(),
     )
     @action(detail=False, methods=["post"], serializer_class=s.AffiliationDeclareSerializer)
     def declare(self, request: Request) -> Response:
         body = s.AffiliationDeclareSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        entry = services.affiliation_declare(
+        claim = services.affiliation_declare(
             actor=request_actor(request), parent=selectors.member_get(body.validated_data["parent"])
         )
+        return Response(s.AffiliationClaimSerializer(claim).data, status=status.HTTP_202_ACCEPTED)
+
+
+@extend_schema_view(list=extend_schema(summary="Affiliation claims made by or addressed to your member"))
+class AffiliationClaimViewSet(APIKeyMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
+    """Declarations of a parent, waiting for (or answered by) the parent member's admins."""
+
+    queryset = AffiliationClaim.objects.none()
+    serializer_class = s.AffiliationClaimSerializer
+
+    def get_queryset(self) -> QuerySet[AffiliationClaim]:
+        return selectors.affiliation_claim_list_for(user=self.request.user, api_key=self.api_key)
+
+    def _decide(self, request: Request, pk: str | None, *, accept: bool) -> Response:
+        claim = selectors.affiliation_claim_get_for(user=request.user, pk=int(pk or 0), api_key=self.api_key)
+        entry = services.affiliation_claim_decide(actor=request_actor(request), claim=claim, accept=accept)
+        if entry is None:
+            claim.refresh_from_db()
+            return Response(s.AffiliationClaimSerializer(claim).data)
         return Response(s.CreditReceiptSerializer(entry).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        summary="Accept a declaration (the parent's admins): the member joins your group",
+        request=None,
+        responses={201: s.CreditReceiptSerializer},
+    )
+    @action(detail=True, methods=["post"])
+    def accept(self, request: Request, pk: str | None = None) -> Response:
+        return self._decide(request, pk, accept=True)
+
+    @extend_schema(
+        summary="Decline a declaration (the parent's admins)",
+        request=None,
+        responses=s.AffiliationClaimSerializer,
+    )
+    @action(detail=True, methods=["post"])
+    def decline(self, request: Request, pk: str | None = None) -> Response:
+        return self._decide(request, pk, accept=False)

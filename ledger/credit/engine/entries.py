@@ -132,7 +132,15 @@ def _member_affiliated(poster: Poster) -> None:
     if not isinstance(member, int) or not isinstance(group, str) or not group:
         raise CreditError("An affiliation names a member and a group.")
     known = state.member(member)
-    state.put_member(MemberFact(member=member, group=group, admitted_us=known.admitted_us if known else 0))
+    old = known.group if known is not None else default_group(member)
+    movers = [member]
+    if old == default_group(member):  # it heads its own group: the members affiliated to it follow it
+        movers += sorted(fact.member for fact in state.group_members(old) if fact.member != member)
+    for mover in movers:
+        fact = state.member(mover)
+        state.put_member(MemberFact(member=mover, group=group, admitted_us=fact.admitted_us if fact else 0))
+    if state.lists_anything(old):
+        state.add_listing(group)
 
 
 def _dataset_registered(poster: Poster) -> None:

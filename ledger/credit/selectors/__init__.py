@@ -23,6 +23,8 @@ from ledger.credit.selectors.oversight import (
 from ledger.credit.selectors.transfers import (
     adjustment_get_for,
     adjustment_list_for,
+    affiliation_claim_get_for,
+    affiliation_claim_list_for,
     epoch_order_range,
     held_mint_list_for,
     member_get,
@@ -34,6 +36,8 @@ __all__ = [
     "SECTIONS",
     "adjustment_get_for",
     "adjustment_list_for",
+    "affiliation_claim_get_for",
+    "affiliation_claim_list_for",
     "balance_list_for",
     "epoch_names",
     "epoch_order_range",

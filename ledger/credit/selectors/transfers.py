@@ -1,15 +1,17 @@
-"""Auditors' lists of credit transfers, held mints and adjustments, and the member a credit action names."""
+"""Auditors' lists of credit transfers, held mints and adjustments; affiliation claims; the member a credit
+action names."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import F, QuerySet
+from django.db.models import F, Q, QuerySet
 
 from consortium.errors import NotFound
 from consortium.models import Member
+from consortium.roles import Capability, can
 from ledger.credit import statements
-from ledger.credit.models import CreditAdjustment, CreditEpoch, CreditTransfer
+from ledger.credit.models import AffiliationClaim, CreditAdjustment, CreditEpoch, CreditTransfer
 from ledger.credit.selectors.common import require_auditor
 
 
@@ -61,4 +63,23 @@ def member_get(pk: int) -> Member:
     found = Member.objects.filter(pk=pk).first()
     if found is None:
         raise NotFound(f"No member {pk}.", code="no_member")
+    return found
+
+
+def affiliation_claim_list_for(*, user: Any, api_key: Any = None) -> QuerySet[AffiliationClaim]:
+    """Declarations made by the caller's member or naming it as parent, newest first; officers see all."""
+    claims = AffiliationClaim.objects.order_by("-declared_at", "-id")
+    if can(user, Capability.DECIDE_MEMBERSHIP, api_key):
+        return claims
+    member_id = getattr(user, "member_id", None)
+    if member_id is None or not can(user, Capability.VIEW_OWN_MEMBER, api_key):
+        return claims.none()
+    return claims.filter(Q(member=member_id) | Q(parent=member_id))
+
+
+def affiliation_claim_get_for(*, user: Any, pk: int, api_key: Any = None) -> AffiliationClaim:
+    """One declaration the caller may see; NotFound otherwise."""
+    found = affiliation_claim_list_for(user=user, api_key=api_key).filter(pk=pk).first()
+    if found is None:
+        raise NotFound(f"No affiliation claim {pk}.")
     return found

@@ -10,10 +10,10 @@ import json
 import pytest
 
 from ledger.credit import engine, services, sumtree
-from ledger.credit.models import CreditEpoch, CreditTransfer
+from ledger.credit.models import CreditEpoch, CreditMember, CreditTransfer
 from ledger.models import LedgerEntry
 from ledger.services import ledger_sequence
-from tests.factories import MemberFactory
+from tests.factories import MemberFactory, UserFactory
 from tests.ledger.credit.statement_support import grant_and_download, settled_epoch, use_of
 from tests.ledger.credit.support import activate, admit
 
@@ -329,7 +329,26 @@ def test_officers_link_and_member_admins_declare_affiliations(
     refused = client_for(member_admin).post(f"{API}/affiliations/", {"member": third.pk, "parent": member.pk})
     assert refused.status_code == 403
     declared = client_for(other_admin).post(f"{API}/affiliations/declare/", {"parent": member.pk})
-    assert declared.status_code == 201 and declared.json()["subject_id"] == str(other_member.pk)
+    assert declared.status_code == 202 and declared.json()["state"] == "awaiting_parent"
+    claim = declared.json()["id"]
+    assert CreditMember.objects.filter(member=other_member.pk).first() is None or (
+        CreditMember.objects.get(member=other_member.pk).group
+        != CreditMember.objects.get(member=member.pk).group
+    )  # nothing changes until the parent accepts
+    again = client_for(other_admin).post(f"{API}/affiliations/declare/", {"parent": member.pk})
+    assert again.status_code == 409 and again.json()["code"] == "claim_open"
+    # the declaring member cannot accept its own claim; the parent's admins can, once
+    assert client_for(other_admin).post(f"{API}/affiliation-claims/{claim}/accept/").status_code == 403
+    assert client_for(analyst).post(f"{API}/affiliation-claims/{claim}/accept/").status_code == 403
+    accepted = client_for(member_admin).post(f"{API}/affiliation-claims/{claim}/accept/")
+    assert accepted.status_code == 201 and accepted.json()["subject_id"] == str(other_member.pk)
+    assert CreditMember.objects.get(member=other_member.pk).group == f"m{member.pk}"
+    twice = client_for(member_admin).post(f"{API}/affiliation-claims/{claim}/accept/")
+    assert twice.status_code == 409 and twice.json()["code"] == "already_decided"
+    outsider = client_for(UserFactory(member=MemberFactory(), member_role="member_admin"))
+    assert outsider.post(f"{API}/affiliation-claims/{claim}/accept/").status_code == 404
+    listed = client_for(member_admin).get(f"{API}/affiliation-claims/").json()["results"]
+    assert [row["state"] for row in listed] == ["accepted"]
     assert (
         client_for(analyst).post(f"{API}/affiliations/declare/", {"parent": other_member.pk}).status_code
         == 403
@@ -407,3 +426,26 @@ def test_a_members_balances_cost_the_same_queries(
     with django_assert_num_queries(5):  # session, user, member (capabilities); count, page
         response = client.get(f"{API}/balances/", {"page_size": page_size})
     assert {row["member"] for row in response.json()["results"]} == {member.pk}
+
+
+@pytest.mark.parametrize("page_size", [10, 100])
+def test_affiliation_claims_cost_the_same_queries_and_stay_with_their_members(
+    client_for, member_admin, member, page_size, django_assert_num_queries
+):
+    from django.utils import timezone
+
+    from ledger.credit.models import AffiliationClaim
+
+    declarers = [UserFactory(member=MemberFactory(), member_role="member_admin") for _ in range(page_size)]
+    AffiliationClaim.objects.bulk_create(
+        AffiliationClaim(
+            member=user.member_id, parent=member.pk, declared_by=user, declared_at=timezone.now()
+        )
+        for user in declarers
+    )
+    client = client_for(member_admin)
+    with django_assert_num_queries(5):  # session, user, member (capabilities); count, page
+        response = client.get(f"{API}/affiliation-claims/", {"page_size": page_size})
+    assert len(response.json()["results"]) == page_size
+    outsider = client_for(UserFactory(member=MemberFactory(), member_role="member_admin"))
+    assert outsider.get(f"{API}/affiliation-claims/").json()["results"] == []

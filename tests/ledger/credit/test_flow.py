@@ -146,3 +146,32 @@ def test_a_request_the_member_cannot_pay_for_is_refused_with_the_shortfall_throu
     assert response.json()["code"] == "insufficient_credit"
     assert response.json()["shortfall_mcr"] == FEE
     assert not AccessRequest.objects.exists()
+
+
+def test_a_group_moves_with_its_head_when_the_head_is_linked_elsewhere(
+    credit_on, officer, member, other_member
+):
+    from ledger.credit.models import CreditMember
+    from ledger.credit.services import affiliation_link
+    from tests.factories import MemberFactory
+
+    parent = MemberFactory()
+    affiliation_link(actor=officer, member=other_member, parent=member)  # other joins m<member>
+    affiliation_link(actor=officer, member=member, parent=parent)  # member's whole group follows it
+    groups = dict(CreditMember.objects.values_list("member", "group"))
+    assert groups[member.pk] == groups[other_member.pk] == f"m{parent.pk}"
+
+
+def test_an_adjustment_beyond_what_an_entry_can_hold_is_refused_with_400(client_for, auditor, member):
+    response = client_for(auditor).post(
+        "/api/v1/credit/adjustments/",
+        {"member": member.pk, "amount_mcr": 2**53, "reason": "Too much."},
+        format="json",
+    )
+    assert response.status_code == 400 and "amount_mcr" in response.json()["errors"]
+    huge = client_for(auditor).post(
+        "/api/v1/credit/adjustments/",
+        {"member": member.pk, "amount_mcr": 10**30, "reason": "Far too much."},
+        format="json",
+    )
+    assert huge.status_code == 400
