@@ -310,7 +310,11 @@ class Sim:
         )
         if self.submit(entry) is None:
             return False
+        old = self.group(member)
         self.groups[member] = group
+        if old == engine.default_group(member):  # it headed its own group: its affiliates follow it
+            for other in [m for m, g in self.groups.items() if g == old]:
+                self.groups[other] = group
         return True
 
     # --- datasets -------------------------------------------------------------------------------------
