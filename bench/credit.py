@@ -608,6 +608,7 @@ def populate(entries: int) -> tuple[Population, dict[str, float]]:
 
     from ledger import keys, merkle
     from ledger.credit import engine
+    from ledger.credit.models import TRANSFER_FIELDS
     from ledger.services import ledger_sequence
 
     signer = keys.active_signer()
@@ -655,45 +656,12 @@ def populate(entries: int) -> tuple[Population, dict[str, float]]:
         )
         timings["COPY leaves and Merkle subtrees"] = time.perf_counter() - started
         started = time.perf_counter()
-        transfer_columns = (
-            "id",
-            "entry_id",
-            '"order"',
-            "leg",
-            "flag",
-            "debit",
-            "credit",
-            "amount",
-            "unit",
-            "code",
-            "ref",
-            "rules",
-            "pending_id",
-            "role",
-        )
+        # each transfer's entry is the (order + 1)-th row inserted: one entry per credit order, from id 1
         _copy_rows(
             conn,
             "credit_credittransfer",
-            transfer_columns,
-            (
-                (
-                    t.id,
-                    t.order + 1,
-                    t.order,
-                    t.leg,
-                    t.flag,
-                    t.debit,
-                    t.credit,
-                    t.amount,
-                    t.unit,
-                    t.code,
-                    t.ref,
-                    t.rules,
-                    t.pending_id,
-                    t.role,
-                )
-                for t in state.transfers
-            ),
+            ("entry_id", *(f'"{name}"' if name == "order" else name for name in TRANSFER_FIELDS)),
+            ((t.order + 1, *(getattr(t, name) for name in TRANSFER_FIELDS)) for t in state.transfers),
         )
         _copy_rows(
             conn,

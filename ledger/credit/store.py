@@ -22,7 +22,8 @@ CHECK constraint backs up the rules' own balance check.
 from __future__ import annotations
 
 import zlib
-from typing import Any
+from dataclasses import asdict, fields
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from django.db import connection, models
 
@@ -52,6 +53,9 @@ from ledger.credit.models import (
     CreditVersion,
 )
 
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
 
 def take_credit_order() -> int:
     """Inside a transaction: the next credit order; the row lock it takes is held until commit."""
@@ -67,6 +71,7 @@ def take_credit_order() -> int:
     raise RuntimeError("The credit clock row cannot be created.")
 
 
+_Fact = TypeVar("_Fact", bound="DataclassInstance")
 _LOCK_SPACE = 0x1ED7  # advisory lock class of credit (the sequencer's lock is a single bigint key)
 _SHARED_KEYS = {  # kind -> what a shared-mode entry of that kind locks exclusively
     "data.downloaded": "uses",
@@ -157,23 +162,14 @@ def post_entry(*, entry_id: int, leaf_hash: bytes, document: dict[str, Any]) -> 
     return transfers
 
 
-def _transfer(row: CreditTransfer) -> Transfer:
-    return Transfer(
-        id=row.id,
-        entry="",  # the leaf hash is not needed by the rules once the transfer exists
-        order=row.order,
-        leg=row.leg,
-        flag=row.flag,
-        debit=row.debit,
-        credit=row.credit,
-        amount=row.amount,
-        unit=row.unit,
-        code=row.code,
-        ref=row.ref,
-        rules=row.rules,
-        pending_id=row.pending_id,
-        role=row.role,
-    )
+def _fact(cls: type[_Fact], row: models.Model, **given: Any) -> _Fact:
+    """The engine's fact `cls` from a row whose fields bear the same names (`given`: those that differ)."""
+    return cls(**{f.name: given[f.name] if f.name in given else getattr(row, f.name) for f in fields(cls)})
+
+
+def _columns(fact: Any, **renamed: str) -> dict[str, Any]:
+    """A fact's fields as row values (`renamed`: fact field -> column where they differ)."""
+    return {renamed.get(name, name): value for name, value in asdict(fact).items()}
 
 
 _BALANCES = ("debits_posted", "credits_posted", "debits_pending", "credits_pending")
@@ -200,51 +196,6 @@ def _insert(model: type[models.Model], values: dict[str, Any]) -> None:
                 for field, value in zip(fields, values.values(), strict=True)
             ],
         )
-
-
-def _use(row: CreditUse) -> UseFact:
-    return UseFact(
-        order=row.order,
-        entry=row.entry_leaf,
-        epoch=row.epoch,
-        day=row.day,
-        dataset=row.dataset,
-        version_sha256=row.version_sha256,
-        provider_member=row.provider_member,
-        provider_group=row.provider_group,
-        consumer_member=row.consumer_member,
-        consumer_group=row.consumer_group,
-        k=row.k,
-        chain=row.chain,
-        points=row.points,
-        credited=row.credited,
-        reason=row.reason,
-    )
-
-
-def _request(row: CreditRequest) -> RequestFact:
-    return RequestFact(
-        request=row.request,
-        provider_member=row.provider_member,
-        consumer_member=row.consumer_member,
-        tier=row.tier,
-        requested_us=row.requested_us,
-        first_approval_us=row.first_approval_us,
-        granted_us=row.granted_us,
-        grant=row.grant,
-        granted_order=row.granted_order,
-    )
-
-
-def _epoch(row: CreditEpoch) -> EpochFact:
-    return EpochFact(
-        epoch=row.epoch,
-        budget=row.budget,
-        rules=row.rules,
-        opened_order=row.opened_order,
-        settled_order=row.settled_order,
-        settlement=row.settlement,
-    )
 
 
 class DatabaseState:
@@ -277,25 +228,17 @@ class DatabaseState:
     def current_epoch(self) -> EpochFact | None:
         if not self._current:
             row = CreditEpoch.objects.filter(settled_order=-1).first()
-            self._current.append(_epoch(row) if row is not None else None)
+            self._current.append(_fact(EpochFact, row) if row is not None else None)
         return self._current[0]
 
     def epoch(self, epoch: str) -> EpochFact | None:
         row = CreditEpoch.objects.filter(epoch=epoch).first()
-        return _epoch(row) if row is not None else None
+        return _fact(EpochFact, row) if row is not None else None
 
     def put_epoch(self, fact: EpochFact) -> None:
         self._current.clear()
-        CreditEpoch.objects.update_or_create(
-            epoch=fact.epoch,
-            defaults={
-                "budget": fact.budget,
-                "rules": fact.rules,
-                "opened_order": fact.opened_order,
-                "settled_order": fact.settled_order,
-                "settlement": fact.settlement,
-            },
-        )
+        values = _columns(fact)
+        CreditEpoch.objects.update_or_create(epoch=values.pop("epoch"), defaults=values)
 
     # accounts and transfers
     def balance(self, account: str) -> Balance:
@@ -367,17 +310,17 @@ class DatabaseState:
     def unresolved(self, ref: str) -> list[Transfer]:
         resolved = CreditTransfer.objects.filter(ref=ref).exclude(pending_id="").values("pending_id")
         rows = CreditTransfer.objects.filter(ref=ref, flag=engine.PENDING).exclude(id__in=resolved)
-        return [_transfer(row) for row in rows.order_by("order", "leg")]
+        return [_fact(Transfer, row, entry="") for row in rows.order_by("order", "leg")]
 
     def unresolved_provider_legs(self) -> list[Transfer]:
         resolved = CreditTransfer.objects.filter(code__in=["fee_post", "fee_void"]).values("pending_id")
         rows = CreditTransfer.objects.filter(flag=engine.PENDING, role="provider").exclude(id__in=resolved)
-        return [_transfer(row) for row in rows.order_by("order", "leg")]
+        return [_fact(Transfer, row, entry="") for row in rows.order_by("order", "leg")]
 
     def posted_consortium_legs(self, ref: str) -> list[Transfer]:
         posted = CreditTransfer.objects.filter(ref=ref, flag=engine.POST_PENDING).values("pending_id")
         rows = CreditTransfer.objects.filter(ref=ref, id__in=posted, role="consortium")
-        return [_transfer(row) for row in rows.order_by("order", "leg")]
+        return [_fact(Transfer, row, entry="") for row in rows.order_by("order", "leg")]
 
     def member_accounts(self) -> list[tuple[str, int]]:
         rows = CreditAccount.objects.filter(account__startswith="CR:member:").order_by("account")
@@ -419,27 +362,16 @@ class DatabaseState:
     # requests and uses
     def request(self, request: int) -> RequestFact | None:
         row = CreditRequest.objects.filter(request=request).first()
-        return _request(row) if row is not None else None
+        return _fact(RequestFact, row) if row is not None else None
 
     def put_request(self, fact: RequestFact) -> None:
-        CreditRequest.objects.update_or_create(
-            request=fact.request,
-            defaults={
-                "provider_member": fact.provider_member,
-                "consumer_member": fact.consumer_member,
-                "tier": fact.tier,
-                "requested_us": fact.requested_us,
-                "first_approval_us": fact.first_approval_us,
-                "granted_us": fact.granted_us,
-                "grant": fact.grant,
-                "granted_order": fact.granted_order,
-                "granted_epoch": engine.epoch_of(fact.granted_us) if fact.granted_us else "",
-            },
-        )
+        values = _columns(fact)
+        values["granted_epoch"] = engine.epoch_of(fact.granted_us) if fact.granted_us else ""
+        CreditRequest.objects.update_or_create(request=values.pop("request"), defaults=values)
 
     def request_of_grant(self, grant: int) -> RequestFact | None:
         row = CreditRequest.objects.filter(grant=grant).first() if grant else None
-        return _request(row) if row is not None else None
+        return _fact(RequestFact, row) if row is not None else None
 
     def use_count(self, epoch: str, dataset: int, consumer_group: str) -> int:
         return CreditUse.objects.filter(
@@ -447,41 +379,25 @@ class DatabaseState:
         ).count()
 
     def add_use(self, use: UseFact) -> None:
-        _insert(
-            CreditUse,
-            {
-                "order": use.order,
-                "entry_leaf": use.entry,
-                "epoch": use.epoch,
-                "day": use.day,
-                "dataset": use.dataset,
-                "version_sha256": use.version_sha256,
-                "provider_member": use.provider_member,
-                "provider_group": use.provider_group,
-                "consumer_member": use.consumer_member,
-                "consumer_group": use.consumer_group,
-                "k": use.k,
-                "chain": use.chain,
-                "points": use.points,
-                "credited": use.credited,
-                "reason": use.reason,
-            },
-        )
+        _insert(CreditUse, _columns(use, entry="entry_leaf"))
 
     def uses_between(self, first_day: int, last_day: int) -> list[UseFact]:
         rows = CreditUse.objects.filter(day__gte=first_day, day__lte=last_day).order_by("order")
-        return [_use(row) for row in rows]
+        return [_fact(UseFact, row, entry=row.entry_leaf) for row in rows]
 
     def epoch_uses(self, epoch: str) -> list[UseFact]:
-        return [_use(row) for row in CreditUse.objects.filter(epoch=epoch, credited=True).order_by("order")]
+        return [
+            _fact(UseFact, row, entry=row.entry_leaf)
+            for row in CreditUse.objects.filter(epoch=epoch, credited=True).order_by("order")
+        ]
 
     def epoch_uncredited_uses(self, epoch: str, reason: str) -> list[UseFact]:
         rows = CreditUse.objects.filter(epoch=epoch, credited=False, reason=reason).order_by("order")
-        return [_use(row) for row in rows]
+        return [_fact(UseFact, row, entry=row.entry_leaf) for row in rows]
 
     def epoch_grants(self, epoch: str) -> list[RequestFact]:
         rows = CreditRequest.objects.filter(granted_epoch=epoch).exclude(granted_us=0).order_by("request")
-        return [_request(row) for row in rows]
+        return [_fact(RequestFact, row) for row in rows]
 
     def allowances_due(self, before_us: int) -> list[MemberFact]:
         due = CreditMember.objects.filter(admitted_us__gt=0, admitted_us__lte=before_us).order_by("member")

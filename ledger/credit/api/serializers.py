@@ -11,7 +11,13 @@ from rest_framework import serializers
 from consortium.models import User
 from ledger.canonical import MAX_SAFE_INTEGER
 from ledger.credit import statements
-from ledger.credit.models import AffiliationClaim, CreditAccount, CreditAdjustment, CreditTransfer
+from ledger.credit.models import (
+    TRANSFER_FIELDS,
+    AffiliationClaim,
+    CreditAccount,
+    CreditAdjustment,
+    CreditTransfer,
+)
 from ledger.models import LedgerEntry
 from ledger.services import receipt_of
 
@@ -247,22 +253,7 @@ class TransferSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = CreditTransfer
-        fields = [
-            "id",
-            "order",
-            "seq",
-            "leg",
-            "flag",
-            "debit",
-            "credit",
-            "amount",
-            "unit",
-            "code",
-            "ref",
-            "rules",
-            "pending_id",
-            "role",
-        ]
+        fields = [*TRANSFER_FIELDS[:2], "seq", *TRANSFER_FIELDS[2:]]  # id, order, seq, leg, ...
 
 
 TRANSFER_CSV_FIELDS = tuple(TransferSerializer.Meta.fields)
