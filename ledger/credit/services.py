@@ -342,19 +342,21 @@ def grant_fee_check(
     rules_now = engine.rules_in_force(state)
     if rules_now is None:
         return 0
-    if engine.group_of(state, consumer_member_id) == engine.group_of(state, provider_member_id):
-        return 0
-    fee = engine.grant_fee(rules_now.params, tier, duration_days)
-    spendable = sum(
-        state.balance(account(consumer_member_id)).spendable
-        for account in (engine.member_allowance, engine.member_available)
-    )
-    if spendable < fee:
+    try:
+        fee, _, _ = engine.fee_due(
+            state,
+            rules_now.params,
+            consumer=consumer_member_id,
+            provider=provider_member_id,
+            tier=tier,
+            duration_days=duration_days,
+        )
+    except engine.InsufficientCredit as short:
+        fee = engine.grant_fee(rules_now.params, tier, duration_days)
         raise Conflict(
-            f"This grant costs {fee} mCR; your member can spend {spendable} mCR "
-            f"({fee - spendable} mCR short).",
+            f"This grant costs {fee} mCR; your member is {short.shortfall} mCR short.",
             code="insufficient_credit",
             fee_mcr=fee,
-            shortfall_mcr=fee - spendable,
-        )
+            shortfall_mcr=short.shortfall,
+        ) from None
     return fee

@@ -7,7 +7,7 @@
 * :mod:`~ledger.credit.engine.settling`: an epoch's settlement and the summary `epoch.settled` states.
 """
 
-from ledger.credit.engine.entries import apply_entry, grant_fee, use_points
+from ledger.credit.engine.entries import apply_entry, fee_due, grant_fee, use_points
 from ledger.credit.engine.settling import (
     compute_settlement,
     duplicate_listing_flags,
@@ -80,6 +80,7 @@ __all__ = [
     "duplicate_listing_flags",
     "epoch_end_day",
     "epoch_of",
+    "fee_due",
     "grant_fee",
     "group_of",
     "is_constrained",

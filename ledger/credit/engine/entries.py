@@ -199,23 +199,45 @@ def _approved(poster: Poster) -> None:
     _charge_fee(poster, fact, entry.payload)
 
 
-def _charge_fee(poster: Poster, fact: RequestFact, payload: dict[str, Any]) -> None:
-    consumer, provider = fact.consumer_member, fact.provider_member
-    if group_of(poster.state, consumer) == group_of(poster.state, provider):
-        return  # self-dealing: no fee
-    fee = grant_fee(poster.rules.params, fact.tier, int(payload.get("duration_days", 0)))
-    _hold_fee(poster, fee=fee, consumer=consumer, provider=provider, ref=f"request:{fact.request}")
-
-
-def _hold_fee(poster: Poster, *, fee: int, consumer: int, provider: int, ref: str) -> None:
-    """Pending legs: the consumer pays (allowance first, then available) the provider and the fees account."""
-    if fee <= 0:
-        return
-    state = poster.state
+def fee_due(
+    state: CreditState, params: dict[str, int], *, consumer: int, provider: int, tier: str, duration_days: int
+) -> tuple[int, int, int]:
+    """(fee, what the consumer's allowance can pay, what its available balance can pay) for a grant:
+    no fee between members of one affiliation group. Raises InsufficientCredit with the shortfall."""
+    if group_of(state, consumer) == group_of(state, provider):
+        return 0, 0, 0  # self-dealing: no fee
+    fee = grant_fee(params, tier, duration_days)
     allowance = state.balance(member_allowance(consumer)).spendable
     available = state.balance(member_available(consumer)).spendable
     if allowance + available < fee:
         raise InsufficientCredit(member_available(consumer), fee - allowance - available)
+    return fee, allowance, available
+
+
+def _charge_fee(poster: Poster, fact: RequestFact, payload: dict[str, Any]) -> None:
+    consumer, provider = fact.consumer_member, fact.provider_member
+    fee, allowance, _ = fee_due(
+        poster.state,
+        poster.rules.params,
+        consumer=consumer,
+        provider=provider,
+        tier=fact.tier,
+        duration_days=int(payload.get("duration_days", 0)),
+    )
+    _hold_fee(
+        poster,
+        fee=fee,
+        allowance=allowance,
+        consumer=consumer,
+        provider=provider,
+        ref=f"request:{fact.request}",
+    )
+
+
+def _hold_fee(poster: Poster, *, fee: int, allowance: int, consumer: int, provider: int, ref: str) -> None:
+    """Pending legs: the consumer pays (allowance first, then available) the provider and the fees account."""
+    if fee <= 0:
+        return
     consortium = fee * poster.rules.params["consortium_fee_bps"] // 10000
     sources = [(member_allowance(consumer), min(allowance, fee))]
     sources.append((member_available(consumer), fee - sources[0][1]))
