@@ -452,7 +452,20 @@ def _settled(poster: Poster) -> None:
         replace(
             current,
             settled_order=entry.order,
-            settlement={**summary, "flags": [flag_as_dict(flag) for flag in result.flags]},
+            settlement={
+                **summary,
+                "flags": [flag_as_dict(flag) for flag in result.flags],
+                # each provider's points as settled, for statements and the leaderboard
+                "members": [
+                    {
+                        "member": mint.member,
+                        "group": mint.group,
+                        "raw_points": mint.raw_points,
+                        "damped_points": mint.damped_points,
+                    }
+                    for mint in result.mints
+                ],
+            },
         )
     )
 

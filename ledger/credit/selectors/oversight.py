@@ -9,9 +9,8 @@ from django.db.models import F, Sum
 
 from consortium.errors import ValidationFailed
 from consortium.models import Member
-from ledger.credit import engine, settlement, statements
-from ledger.credit.engine.settling import credited_use
-from ledger.credit.models import CreditAccount, CreditEpoch, CreditRules, CreditTransfer, CreditUse
+from ledger.credit import statements
+from ledger.credit.models import CreditAccount, CreditEpoch, CreditTransfer
 from ledger.credit.selectors.common import (
     require_auditor,
     resolutions_of,
@@ -26,39 +25,18 @@ LEADERBOARD_GROUPINGS = ("member", "sector", "size_class")
 
 
 def member_results(row: CreditEpoch) -> dict[int, dict[str, Any]]:
-    """Per provider member of a settled epoch: raw and damped points, minted amount, held or not, and the
-    mint's sequence numbers. Minted and held come from the mint transfers; damped points from the rules'
-    own settlement over the epoch's credited uses (pair damping reads only those and the parameters)."""
-    uses = CreditUse.objects.filter(epoch=row.epoch, credited=True, points__gt=0).order_by("order")
-    credited = [credited_use(use) for use in uses]
-    params = CreditRules.objects.get(hash=row.rules).params
-    end_day = engine.epoch_end_day(row.epoch)
-    groups = {use.provider_group for use in credited} | {use.consumer_group for use in credited}
-    result = settlement.settle(
-        settlement.SettlementInput(
-            epoch=row.epoch,
-            end_day=end_day,
-            budget=row.budget,
-            params=params,
-            uses=credited,
-            window_uses=credited,
-            grants=[],
-            groups={g: settlement.GroupFact(group=g, created_day=0, lists_anything=True) for g in groups},
-        )
-    )
+    """Per provider member of a settled epoch: raw and damped points (as the settlement recorded them),
+    minted amount, held or not, and the mint's sequence numbers (from the mint transfers)."""
     results: dict[int, dict[str, Any]] = {
-        mint.member: {
-            "member": mint.member,
-            "group": mint.group,
-            "raw_points": mint.raw_points,
-            "damped_points": mint.damped_points,
+        settled["member"]: {
+            **settled,
             "minted": 0,
             "held": False,
             "state": "",
             "seq": None,
             "resolved_seq": None,
         }
-        for mint in result.mints
+        for settled in row.settlement.get("members", [])
     }
     mints = list(
         CreditTransfer.objects.filter(code="mint", ref__startswith=f"mint:{row.epoch}:")

@@ -400,8 +400,8 @@ def many(data_steward, member):
         ("adjustments/", 4),
         # session, user; epochs, seqs of evidence orders (through their transfers)
         ("flags/", 4),
-        # session, user; epoch, uses, rules, mints, their resolutions, members
-        ("leaderboard/{epoch}/", 8),
+        # session, user; epoch, mints, their resolutions, members
+        ("leaderboard/{epoch}/", 6),
     ],
 )
 def test_lists_cost_the_same_queries_at_any_page_size(
