@@ -22,6 +22,7 @@ from rest_framework.views import APIView
 
 from consortium.actors import request_actor
 from consortium.api.actors import APIKeyMixin
+from consortium.selectors import member_get_for
 from ledger.credit import selectors, services, statements
 from ledger.credit.api import serializers as s
 from ledger.credit.api.filters import BalanceFilter, TransferFilter
@@ -273,7 +274,7 @@ class AdjustmentViewSet(
         body.is_valid(raise_exception=True)
         proposed = services.credit_adjustment_propose(
             actor=request_actor(request),
-            member=selectors.member_get(body.validated_data["member"]),
+            member=member_get_for(user=request.user, pk=body.validated_data["member"], api_key=self.api_key),
             amount_mcr=body.validated_data["amount_mcr"],
             reason=body.validated_data["reason"],
         )
@@ -319,8 +320,8 @@ class AffiliationViewSet(APIKeyMixin, viewsets.GenericViewSet):
         body.is_valid(raise_exception=True)
         entry = services.affiliation_link(
             actor=request_actor(request),
-            member=selectors.member_get(body.validated_data["member"]),
-            parent=selectors.member_get(body.validated_data["parent"]),
+            member=member_get_for(user=request.user, pk=body.validated_data["member"], api_key=self.api_key),
+            parent=member_get_for(user=request.user, pk=body.validated_data["parent"], api_key=self.api_key),
         )
         return Response(s.CreditReceiptSerializer(entry).data, status=status.HTTP_201_CREATED)
 
@@ -334,9 +335,8 @@ class AffiliationViewSet(APIKeyMixin, viewsets.GenericViewSet):
     def declare(self, request: Request) -> Response:
         body = s.AffiliationDeclareSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        claim = services.affiliation_declare(
-            actor=request_actor(request), parent=selectors.member_get(body.validated_data["parent"])
-        )
+        parent = member_get_for(user=request.user, pk=body.validated_data["parent"], api_key=self.api_key)
+        claim = services.affiliation_declare(actor=request_actor(request), parent=parent)
         return Response(s.AffiliationClaimSerializer(claim).data, status=status.HTTP_202_ACCEPTED)
 
 

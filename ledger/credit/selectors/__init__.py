@@ -27,7 +27,6 @@ from ledger.credit.selectors.transfers import (
     affiliation_claim_list_for,
     epoch_order_range,
     held_mint_list_for,
-    member_get,
     transfer_list_for,
 )
 
@@ -47,7 +46,6 @@ __all__ = [
     "latest_settled_epoch",
     "leaderboard_for",
     "member_account_q",
-    "member_get",
     "seqs_of_orders",
     "statement_for",
     "sum_tree_leaves",

@@ -1,5 +1,4 @@
-"""Auditors' lists of credit transfers, held mints and adjustments; affiliation claims; the member a credit
-action names."""
+"""Auditors' lists of credit transfers, held mints and adjustments; affiliation claims."""
 
 from __future__ import annotations
 
@@ -8,7 +7,6 @@ from typing import Any
 from django.db.models import F, Q, QuerySet
 
 from consortium.errors import NotFound
-from consortium.models import Member
 from consortium.roles import Capability, can
 from ledger.credit import statements
 from ledger.credit.models import AffiliationClaim, CreditAdjustment, CreditEpoch, CreditTransfer
@@ -55,14 +53,6 @@ def adjustment_get_for(*, user: Any, pk: int, api_key: Any = None) -> CreditAdju
     found = adjustment_list_for(user=user, api_key=api_key).filter(pk=pk).first()
     if found is None:
         raise NotFound(f"No adjustment {pk}.")
-    return found
-
-
-def member_get(pk: int) -> Member:
-    """A member named in a credit action (an affiliation's member or parent); NotFound if none."""
-    found = Member.objects.filter(pk=pk).first()
-    if found is None:
-        raise NotFound(f"No member {pk}.", code="no_member")
     return found
 
 

@@ -449,3 +449,9 @@ def test_affiliation_claims_cost_the_same_queries_and_stay_with_their_members(
     assert len(response.json()["results"]) == page_size
     outsider = client_for(UserFactory(member=MemberFactory(), member_role="member_admin"))
     assert outsider.get(f"{API}/affiliation-claims/").json()["results"] == []
+
+
+def test_a_member_cannot_declare_a_parent_it_may_not_see(client_for, other_admin):
+    applicant = MemberFactory(status="applied")
+    response = client_for(other_admin).post(f"{API}/affiliations/declare/", {"parent": applicant.pk})
+    assert response.status_code == 404
