@@ -29,8 +29,14 @@ from ledger.models import LedgerEntry
 from ledger.services import ledger_append
 
 
-def _require(actor: User | None, capability: Capability, message: str) -> None:
-    if actor is not None and not can(actor, capability):
+def _require(actor: User | None, capability: Capability, message: str, *, system_may: bool = True) -> None:
+    """NotPermitted(message) unless `actor` holds `capability`; actor None is the system (beat, commands,
+    the demo), allowed only where `system_may`."""
+    if actor is None:
+        if system_may:
+            return
+        raise NotPermitted(message)
+    if not can(actor, capability):
         raise NotPermitted(message)
 
 
@@ -152,7 +158,7 @@ def credit_epoch_settle(
 def held_mint_resolve(*, actor: User, epoch: str, member: int, decision: str, reason: str) -> LedgerEntry:
     """An auditor releases or forfeits a held mint (`audit.resolved`). NotPermitted for non-auditors;
     ValidationFailed for another decision or no reason; NotFound when no such mint is held."""
-    _require_actor(actor, Capability.AUDIT, "Only an auditor may resolve a held mint.")
+    _require(actor, Capability.AUDIT, "Only an auditor may resolve a held mint.", system_may=False)
     if decision not in {"release", "forfeit"}:
         raise ValidationFailed(
             "Decide 'release' or 'forfeit'.", code="bad_decision", errors={"decision": ["release or forfeit"]}
@@ -175,17 +181,14 @@ def held_mint_resolve(*, actor: User, epoch: str, member: int, decision: str, re
         )
 
 
-def _require_actor(actor: User | None, capability: Capability, message: str) -> None:
-    if actor is None or not can(actor, capability):
-        raise NotPermitted(message)
-
-
 def credit_adjustment_propose(
     *, actor: User, member: Member, amount_mcr: int, reason: str
 ) -> CreditAdjustment:
     """Propose a correcting transfer (positive: pool to the member; negative: back). Nothing is posted
     until a second auditor or officer approves. ValidationFailed for a zero amount or no reason."""
-    _require_actor(actor, Capability.AUDIT, "Only auditors and officers may propose an adjustment.")
+    _require(
+        actor, Capability.AUDIT, "Only auditors and officers may propose an adjustment.", system_may=False
+    )
     if (
         isinstance(amount_mcr, bool)
         or not isinstance(amount_mcr, int)
@@ -211,7 +214,9 @@ def credit_adjustment_approve(*, actor: User, adjustment: CreditAdjustment) -> L
     """The second approval: `credit.adjusted` with both approvers, and its transfer. NotPermitted when the
     proposer approves (two people, always); Conflict(already_approved); Conflict(insufficient_credit)
     when a negative adjustment exceeds the member's balance."""
-    _require_actor(actor, Capability.AUDIT, "Only auditors and officers may approve an adjustment.")
+    _require(
+        actor, Capability.AUDIT, "Only auditors and officers may approve an adjustment.", system_may=False
+    )
     with transaction.atomic():
         locked = CreditAdjustment.objects.select_for_update().get(pk=adjustment.pk)
         if locked.approved_by_id is not None:
@@ -276,7 +281,9 @@ def affiliation_claim_decide(*, actor: User, claim: AffiliationClaim, accept: bo
 
 def affiliation_link(*, actor: User, member: Member, parent: Member) -> LedgerEntry:
     """An officer links `member` to `parent`'s affiliation group."""
-    _require_actor(actor, Capability.DECIDE_MEMBERSHIP, "Only a consortium officer may link members.")
+    _require(
+        actor, Capability.DECIDE_MEMBERSHIP, "Only a consortium officer may link members.", system_may=False
+    )
     return _affiliate(actor=actor, member_id=member.pk, parent=parent, declared_by="officer")
 
 
@@ -308,26 +315,23 @@ def _affiliate(*, actor: User, member_id: int, parent: Member, declared_by: str)
 def credit_epoch_roll(*, now: datetime | None = None) -> list[LedgerEntry]:
     """Beat's monthly step: settle the open epoch once its month has ended, then open the current month.
 
-    Idempotent: returns the entries written (none when nothing is due or no rules are published)."""
+    Idempotent, and safe to run twice at once (the second waits for the credit lock and sees the first's
+    work): returns the entries written (none when nothing is due or no rules are published)."""
     now = now or timezone.now()
     written: list[LedgerEntry] = []
     with transaction.atomic():
-        lock_all_credit()  # two rolls at once: the second sees what the first did
-        return _roll(now, written)
-
-
-def _roll(now: datetime, written: list[LedgerEntry]) -> list[LedgerEntry]:
-    current = CreditEpoch.objects.filter(settled_order=-1).first()
-    this_month = engine.epoch_of(engine.to_us(now))
-    if current is not None and current.epoch < this_month:
-        written.append(credit_epoch_settle(epoch=current.epoch, now=now))
-        current = None
-    if (
-        current is None
-        and CreditRules.objects.exists()
-        and not CreditEpoch.objects.filter(epoch=this_month).exists()
-    ):
-        written.append(credit_epoch_open(epoch=this_month, now=now))
+        lock_all_credit()
+        current = CreditEpoch.objects.filter(settled_order=-1).first()
+        this_month = engine.epoch_of(engine.to_us(now))
+        if current is not None and current.epoch < this_month:
+            written.append(credit_epoch_settle(epoch=current.epoch, now=now))
+            current = None
+        if (
+            current is None
+            and CreditRules.objects.exists()
+            and not CreditEpoch.objects.filter(epoch=this_month).exists()
+        ):
+            written.append(credit_epoch_open(epoch=this_month, now=now))
     return written
 
 

@@ -13,6 +13,7 @@ from consortium.models import Member
 from ledger.credit import engine, statements, sumtree
 from ledger.credit.models import CreditAccount, CreditEpoch, CreditMember, CreditTransfer, CreditUse
 from ledger.credit.selectors.common import (
+    OPEN_END,
     epoch_row,
     is_auditor,
     member_account_q,
@@ -106,7 +107,7 @@ def _statement(row: CreditEpoch, subject: Mapping[str, Any]) -> dict[str, Any]:
         closing = _balances_as_of(row.settled_order, accounts=accounts)
         in_epoch = in_epoch.filter(order__lte=row.settled_order)
     else:
-        closing = _balances_as_of(2**62, accounts=accounts)
+        closing = _balances_as_of(OPEN_END, accounts=accounts)
     transfers = list(
         in_epoch.annotate(seq=F("entry__leaf__seq"))
         .order_by("order", "leg")
@@ -117,7 +118,7 @@ def _statement(row: CreditEpoch, subject: Mapping[str, Any]) -> dict[str, Any]:
     resolutions = resolutions_of([t["id"] for t in transfers if t["flag"] == statements.PENDING])
     lines = [_line(transfer, accounts, resolutions) for transfer in transfers]
     settled_entry = _settled_entry(row.epoch) if settled else None
-    group = _member_group(row, member)
+    group = _member_group(member)
     results = member_results(row) if settled else {}
     mine_result = results.get(member)
     flags = _member_flags(row, {group} | ({mine_result["group"]} if mine_result else set()), mine_result)
@@ -234,7 +235,7 @@ def _earned(epoch: str, member: int) -> list[dict[str, Any]]:
     return [datasets[dataset] for dataset in sorted(datasets)]
 
 
-def _member_group(row: CreditEpoch, member: int) -> str:
+def _member_group(member: int) -> str:
     group = CreditMember.objects.filter(member=member).values_list("group", flat=True).first()
     return group or engine.default_group(member)
 

@@ -24,6 +24,8 @@ from ledger.models import LedgerEntry
 
 # --- who may see what ---------------------------------------------------------------------------------------
 
+OPEN_END = 2**62  # the credit order an open epoch runs to: past any real one
+
 
 def is_auditor(user: Any, api_key: Any = None) -> bool:
     """Auditors and officers read all credit data."""

@@ -10,7 +10,7 @@ from consortium.errors import NotFound
 from consortium.roles import Capability, can
 from ledger.credit import statements
 from ledger.credit.models import AffiliationClaim, CreditAdjustment, CreditEpoch, CreditTransfer
-from ledger.credit.selectors.common import require_auditor
+from ledger.credit.selectors.common import OPEN_END, require_auditor
 
 
 def transfer_list_for(*, user: Any, api_key: Any = None) -> QuerySet[CreditTransfer]:
@@ -25,7 +25,7 @@ def epoch_order_range(epoch: str) -> tuple[int, int]:
     row = CreditEpoch.objects.filter(epoch=epoch).values("opened_order", "settled_order").first()
     if row is None:
         return 0, -1
-    return row["opened_order"], row["settled_order"] if row["settled_order"] >= 0 else 2**62
+    return row["opened_order"], row["settled_order"] if row["settled_order"] >= 0 else OPEN_END
 
 
 def held_mint_list_for(*, user: Any, api_key: Any = None) -> QuerySet[CreditTransfer]:
