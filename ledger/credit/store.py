@@ -242,14 +242,27 @@ class DatabaseState:
 
     # accounts and transfers
     def balance(self, account: str) -> Balance:
-        row = CreditAccount.objects.filter(account=account).first()
-        stored = (
-            [row.debits_posted, row.credits_posted, row.debits_pending, row.credits_pending]
-            if row is not None
-            else [0, 0, 0, 0]
-        )
-        change = self._changes.get(account, [0, 0, 0, 0])
-        return Balance(*(value + delta for value, delta in zip(stored, change, strict=True)))
+        return self._balances([account])[account]
+
+    def _balances(self, accounts: list[str]) -> dict[str, Balance]:
+        """The balances of `accounts` in one query, with this entry's changes not yet written."""
+        stored = {
+            row[0]: row[1:]
+            for row in CreditAccount.objects.filter(account__in=accounts).values_list("account", *_BALANCES)
+        }
+        return {
+            account: Balance(
+                *(
+                    value + delta
+                    for value, delta in zip(
+                        stored.get(account, (0, 0, 0, 0)),
+                        self._changes.get(account, (0, 0, 0, 0)),
+                        strict=True,
+                    )
+                )
+            )
+            for account in accounts
+        }
 
     def add_transfer(self, transfer: Transfer) -> None:
         if self.entry_id is None:
@@ -400,9 +413,12 @@ class DatabaseState:
         return [_fact(RequestFact, row) for row in rows]
 
     def allowances_due(self, before_us: int) -> list[MemberFact]:
-        due = CreditMember.objects.filter(admitted_us__gt=0, admitted_us__lte=before_us).order_by("member")
-        found = []
-        for row in due:
-            if self.balance(engine.member_allowance(row.member)).spendable > 0:
-                found.append(MemberFact(row.member, row.group, row.admitted_us))
-        return found
+        due = list(
+            CreditMember.objects.filter(admitted_us__gt=0, admitted_us__lte=before_us).order_by("member")
+        )
+        balances = self._balances([engine.member_allowance(row.member) for row in due])
+        return [
+            MemberFact(row.member, row.group, row.admitted_us)
+            for row in due
+            if balances[engine.member_allowance(row.member)].spendable > 0
+        ]

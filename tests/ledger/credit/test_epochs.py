@@ -192,3 +192,20 @@ def test_the_command_publishes_rules_from_a_file_and_refuses_a_bad_one(tmp_path)
         call_command("credit_epoch", "publish-rules", "--file", str(bad))
     with pytest.raises(CommandError, match="Cannot read"):
         call_command("credit_epoch", "publish-rules", "--file", str(tmp_path / "missing.json"))
+
+
+def test_an_allowance_left_after_twelve_months_goes_back_to_the_pool(member, other_member):
+    with clock(utc(2025, 10, 1, 9)) as now:
+        services.credit_rules_publish(actor=None, params=TRUSTED_RULES)
+        services.credit_epoch_open(epoch="2025-10")
+        admit(member)
+        now[0] = utc(2026, 9, 30, 9)  # 364 days later: still the member's
+        services.credit_release()
+        assert balance(engine.member_allowance(member.pk)) == 500_000
+        now[0] = utc(2026, 10, 2, 9)
+        pool_before = balance(engine.POOL)
+        services.credit_release()
+    assert balance(engine.member_allowance(member.pk)) == 0
+    assert balance(engine.POOL) == pool_before + 500_000
+    assert CreditTransfer.objects.filter(code="allowance_expired").count() == 1
+    assert credit_audit().ok
