@@ -8,7 +8,6 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from consortium.actors import request_actor
 from consortium.errors import NotFound, ValidationFailed
 from consortium.roles import Capability, capabilities
 from ledger.credit import selectors
@@ -38,16 +37,21 @@ def statement(request: HttpRequest) -> HttpResponse:
             context["refused"] = refused.detail
         except NotFound as exc:
             raise Http404 from exc
-    elif not (request_actor(request).member_id or selectors.is_auditor(request.user)):
-        raise Http404
+    elif not selectors.is_auditor(request.user):
+        try:
+            selectors.own_member(request.user, None)  # no statement yet, but only for who may have one
+        except NotFound as exc:
+            raise Http404 from exc
     return render(request, "credit/statement.html", context)
 
 
 @login_required
 def leaderboard(request: HttpRequest) -> HttpResponse:
     """Auditors: the leaderboard of `?epoch=` (default: the latest settled) by member, sector or size."""
-    if not selectors.is_auditor(request.user):
-        raise Http404
+    try:
+        selectors.require_auditor(request.user, None, "leaderboard")
+    except NotFound as exc:
+        raise Http404 from exc
     epoch = request.GET.get("epoch") or selectors.latest_settled_epoch()
     by = request.GET.get("by", "member")
     rows: list = []

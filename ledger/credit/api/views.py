@@ -228,7 +228,7 @@ class HeldMintViewSet(APIKeyMixin, mixins.ListModelMixin, viewsets.GenericViewSe
     )
     @action(detail=True, methods=["post"])
     def resolve(self, request: Request, pk: str) -> Response:
-        selectors.held_mint_list_for(user=request.user, api_key=self.api_key)  # 404 unless an auditor
+        selectors.require_auditor(request.user, self.api_key, "held mints")
         epoch, member = pk.rsplit(":", 1)
         body = s.ResolveSerializer(data=request.data)
         body.is_valid(raise_exception=True)
@@ -269,7 +269,7 @@ class AdjustmentViewSet(
         description=(services.credit_adjustment_propose.__doc__ or "").strip(),
     )
     def create(self, request: Request) -> Response:
-        selectors.adjustment_list_for(user=request.user, api_key=self.api_key)  # 404 unless an auditor
+        selectors.require_auditor(request.user, self.api_key, "adjustments")
         body = s.AdjustmentProposeSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         proposed = services.credit_adjustment_propose(

@@ -12,6 +12,8 @@ from ledger.credit.selectors.common import (
     is_auditor,
     latest_settled_epoch,
     member_account_q,
+    own_member,
+    require_auditor,
     seqs_of_orders,
 )
 from ledger.credit.selectors.oversight import (
@@ -46,6 +48,8 @@ __all__ = [
     "latest_settled_epoch",
     "leaderboard_for",
     "member_account_q",
+    "own_member",
+    "require_auditor",
     "seqs_of_orders",
     "statement_for",
     "sum_tree_leaves",

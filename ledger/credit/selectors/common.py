@@ -33,11 +33,13 @@ def is_auditor(user: Any, api_key: Any = None) -> bool:
 
 
 def require_auditor(user: Any, api_key: Any, what: str) -> None:
+    """NotFound ("No <what> that you may see.") unless `user` is an auditor or officer."""
     if not is_auditor(user, api_key):
         raise NotFound(f"No {what} that you may see.")
 
 
 def own_member(user: Any, api_key: Any) -> int:
+    """The id of the member whose credit `user` may read; NotFound for anyone without one."""
     if user.member_id is None or not can(user, Capability.VIEW_OWN_MEMBER, api_key):
         raise NotFound("No credit statement that you may see.")
     return int(user.member_id)

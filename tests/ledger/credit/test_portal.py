@@ -59,3 +59,12 @@ def test_the_credit_page_is_not_for_strangers(
     assert client_for(data_steward).get("/credit/", {"member": other_member.pk}).status_code == 404
     assert client_for(data_steward).get("/credit/", {"epoch": "2001-01"}).status_code == 404
     assert client_for(security_officer).get("/credit/").status_code == 404
+
+
+def test_before_any_settlement_the_credit_page_is_still_only_for_who_may_read_credit(
+    client_for, data_steward, member
+):
+    assert client_for(data_steward).get("/credit/").status_code == 200  # nothing settled yet: an empty page
+    member.status = "suspended"
+    member.save(update_fields=["status"])
+    assert client_for(data_steward).get("/credit/").status_code == 404
