@@ -127,35 +127,16 @@ def _plain(obj: Any) -> bool:
     (lone surrogates aside: encoding to UTF-8 finds them) and keys that sort alike by code point and by
     UTF-16 code unit. Subclasses (enums, lazy strings...) are not plain: they take the checked path."""
     kind = type(obj)
-    if kind is dict:
-        for key, value in obj.items():
-            if type(key) is not str or (not key.isascii() and _SORTS_DIFFERENTLY.search(key)):
-                return False
-            kind = type(value)
-            if kind is str or value is None or kind is bool:
-                continue
-            if kind is int:
-                if -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
-                    continue
-                return False
-            if not _plain(value):
-                return False
-        return True
-    if kind is list:
-        for value in obj:
-            kind = type(value)
-            if kind is str or value is None or kind is bool:
-                continue
-            if kind is int:
-                if -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
-                    continue
-                return False
-            if not _plain(value):
-                return False
-        return True
     if kind is str or obj is None or kind is bool:
         return True
-    return kind is int and -MAX_SAFE_INTEGER <= obj <= MAX_SAFE_INTEGER
+    if kind is int:
+        return -MAX_SAFE_INTEGER <= obj <= MAX_SAFE_INTEGER
+    if kind is dict:
+        return all(
+            type(key) is str and (key.isascii() or not _SORTS_DIFFERENTLY.search(key)) and _plain(value)
+            for key, value in obj.items()
+        )
+    return kind is list and all(_plain(value) for value in obj)
 
 
 def _encode_fast(obj: Any) -> bytes | None:
