@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from unittest import mock
 
 import pytest
 from django.core.management import call_command
@@ -209,3 +210,18 @@ def test_an_allowance_left_after_twelve_months_goes_back_to_the_pool(member, oth
     assert balance(engine.POOL) == pool_before + 500_000
     assert CreditTransfer.objects.filter(code="allowance_expired").count() == 1
     assert credit_audit().ok
+
+
+def test_the_beat_tasks_open_release_and_settle(member, other_member):
+    from ledger.credit import tasks
+
+    with clock(utc(2026, 10, 5, 9)) as now, mock.patch("ledger.credit.services.timezone.now", lambda: now[0]):
+        assert tasks.roll_epoch_task.delay().get() == 0  # no rules yet: nothing to open
+        services.credit_rules_publish(actor=None, params=TRUSTED_RULES)
+        assert tasks.roll_epoch_task.delay().get() == 1  # opens 2026-10
+        assert tasks.release_credit_task.delay().get() == 1
+        assert tasks.release_credit_task.delay().get() == 0  # once a day
+        now[0] = utc(2026, 11, 1, 0, 10)
+        assert tasks.roll_epoch_task.delay().get() == 2  # settles 2026-10, opens 2026-11
+    assert dict(CreditEpoch.objects.values_list("epoch", "settled_order")).keys() == {"2026-10", "2026-11"}
+    assert CreditEpoch.objects.get(epoch="2026-10").settled_order >= 0
