@@ -8,7 +8,6 @@ writer) gives them gap-free sequence numbers and integrates them into the stored
 from __future__ import annotations
 
 import base64
-import functools
 import logging
 import re
 import time
@@ -18,7 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.db.models import Max
 from django.utils import timezone
 
@@ -27,7 +26,7 @@ from ledger import canonical, keys, merkle, receipts, signing
 from ledger.credit import engine as credit_engine
 from ledger.credit import store as credit_store
 from ledger.models import Checkpoint, LedgerEntry, LedgerLeaf, SequencerState, SigningKey
-from ledger.tree import consistency_proof, node_hashes, root_hash, tree_size
+from ledger.tree import MissingNode, consistency_proof, node_hashes, root_hash, tree_size
 
 if TYPE_CHECKING:
     from consortium.models import MemberAPIKey, User
@@ -171,31 +170,36 @@ def _append(
         receipt_signature=signature,
     )
     # The hot path of every service: one plain INSERT (the ORM's save machinery costs as much as the
-    # row itself), no savepoint (one statement is atomic), and it commits with the caller's transaction.
-    # Parameters as the fields would prepare them (UUID native or hex, the backend's datetime), without
-    # the per-field calls; bytes bind as bytea/BLOB on both backends.
-    with transaction.atomic(savepoint=False), _insert_cursor() as cursor:
-        cursor.execute(
-            _INSERT_ENTRY,
-            [
-                uid if connection.features.has_native_uuid_field else uid.hex,
-                kind,
-                connection.ops.adapt_datetimefield_value(accepted_at),
-                entry.actor_user_id,
-                actor_member_id,
-                subject_type,
-                entry.subject_id,
-                entry.member_refs,
-                data,
-                leaf_hash,
-                signer.key_id,
-                signature,
-            ],
-        )
-        entry.id = cursor.fetchone()[0]
-        # robust: the change is committed; a failing sequencer must not turn its response into an error
-        # (beat integrates the entry later).
-        transaction.on_commit(request_sequencing, robust=True)
+    # row itself) that commits with the caller's transaction. Parameters as the fields would prepare them
+    # (UUID native or hex, the backend's datetime), without the per-field calls; bytes bind as bytea/BLOB.
+    conn = connections[DEFAULT_DB_ALIAS]
+    params = [
+        uid if conn.features.has_native_uuid_field else uid.hex,
+        kind,
+        conn.ops.adapt_datetimefield_value(accepted_at),
+        actor_user_id,
+        actor_member_id,
+        subject_type,
+        entry.subject_id,
+        entry.member_refs,
+        data,
+        leaf_hash,
+        signer.key_id,
+        signature,
+    ]
+    if conn.in_atomic_block:
+        # Inside the caller's block no block of our own is needed: one statement is atomic. A failure marks
+        # the caller's block for rollback, as a nested atomic(savepoint=False) would.
+        try:
+            entry.id = _insert_entry(conn, params)
+        except BaseException:
+            conn.needs_rollback = True
+            raise
+        _sequence_after_commit(conn)
+    else:
+        with transaction.atomic(savepoint=False):
+            entry.id = _insert_entry(conn, params)
+            _sequence_after_commit(conn)
     receipts.note_appended(entry)
     return entry, document
 
@@ -221,35 +225,62 @@ _INSERT_ENTRY = (
 _last_sequencing_request = [0.0]
 
 
-def _insert_cursor(*, prepare: bool = True) -> Any:
-    """A cursor for the ledger's hot INSERTs. On PostgreSQL it binds parameters on the server, so bytes
-    and arrays travel as binary instead of escaped into the SQL text, and with `prepare` the statement is
-    prepared once per connection instead of parsed and planned on every append. Django prepares nothing
-    by default (for transaction-mode poolers): LEDGER["PREPARED_INSERT"] = False turns preparing off.
-    Django's cursor wrapper (execute wrappers) stays around it. While queries are logged (DEBUG, tests
-    capturing queries) and on SQLite: Django's usual cursor, which logs the SQL text."""
-    if connection.vendor != "postgresql" or connection.queries_logged:
-        return connection.cursor()
-    connection.ensure_connection()
-    raw = connection.connection
-    if not (prepare and settings.LEDGER.get("PREPARED_INSERT", True)):
-        return connection._prepare_cursor(_cursor_classes()[0](raw))  # type: ignore[attr-defined]  # Django's own wrapper step, private
+def _insert_entry(conn: Any, params: list[Any]) -> int:
+    """INSERT one entry row; return its id."""
+    cursor = _raw_cursor(conn)
+    if cursor is None:
+        with conn.cursor() as django_cursor:
+            django_cursor.execute(_INSERT_ENTRY, params)
+            return int(django_cursor.fetchone()[0])
+    conn.validate_no_broken_transaction()
+    with conn.wrap_database_errors:
+        cursor.execute(_INSERT_ENTRY, params, prepare=settings.LEDGER.get("PREPARED_INSERT", True))
+        return int(cursor.fetchone()[0])
+
+
+def _sequence_after_commit(conn: Any) -> None:
+    """Have the sequencer run after this transaction commits: one hook per transaction, not per append.
+
+    A hook already registered counts only if it was registered outside every savepoint we are in now or in
+    one of them (then a rollback that drops it drops this entry too). robust: the change is committed; a
+    failing sequencer must not turn its response into an error (beat integrates the entry later).
+    """
+    for savepoints, hook, _ in conn.run_on_commit:
+        if hook is request_sequencing and savepoints.issubset(conn.savepoint_ids):
+            return
+    conn.on_commit(request_sequencing, robust=True)
+
+
+def _raw_cursor(conn: Any) -> Any:
+    """The psycopg cursor of this connection for the ledger's hot statements, or None where Django's own
+    cursor must run them: on SQLite, while queries are logged (DEBUG, tests capturing queries: Django's
+    cursor logs the SQL text) and while execute wrappers are installed.
+
+    On PostgreSQL it binds parameters on the server, so bytes and arrays travel as binary instead of escaped
+    into the SQL text, and the hot statements are prepared once per connection instead of parsed and planned
+    on every call. Django prepares nothing by default (for transaction-mode poolers):
+    LEDGER["PREPARED_INSERT"] = False turns preparing off. One cursor per connection, made once: Django's
+    cursor wrapper and a new cursor per statement cost about as much as the INSERT's own client time.
+    Callers check the transaction and wrap errors as Django's cursor would (`_insert_entry`).
+    """
+    if conn.vendor != "postgresql" or conn.queries_logged or conn.execute_wrappers:
+        return None
+    raw = conn.connection
+    if raw is None:
+        conn.ensure_connection()
+        raw = conn.connection
+    cached = getattr(conn, "_ledger_cursor", None)
+    if cached is not None and cached[0] is raw:
+        return cached[1]
+    import psycopg
+
     if raw.prepare_threshold is None:
         # psycopg prepares nothing while the threshold is None, not even on request; a threshold this high
-        # prepares only what asks for it (the entry INSERT), as Django's own queries never do.
+        # prepares only what asks for it (the ledger's statements), as Django's own queries never do.
         raw.prepare_threshold = 1 << 30
-    return connection._prepare_cursor(_cursor_classes()[1](raw))  # type: ignore[attr-defined]  # as above
-
-
-@functools.cache
-def _cursor_classes() -> tuple[type, type]:
-    from django.db.backends.postgresql.base import ServerBindingCursor
-
-    class PreparedCursor(ServerBindingCursor):
-        def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
-            return super().execute(query, params, prepare=True)  # type: ignore[misc]  # psycopg's, untyped in the stubs
-
-    return ServerBindingCursor, PreparedCursor
+    cursor = psycopg.Cursor(raw)
+    conn._ledger_cursor = (raw, cursor)
+    return cursor
 
 
 def request_sequencing() -> None:
@@ -278,9 +309,7 @@ def _take_sequencer_lock() -> bool:
     """Inside a transaction: become the one sequencer, or return False if another process is it."""
     if connection.vendor != "postgresql":
         return True  # SQLite transactions are IMMEDIATE: the single writer lock already serialises us
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [SEQUENCER_LOCK_ID])
-        return bool(cursor.fetchone()[0])
+    return bool(_pg_rows("SELECT pg_try_advisory_xact_lock(%s)", [SEQUENCER_LOCK_ID])[0][0])
 
 
 def _wait_for_sequencer_lock() -> None:
@@ -293,7 +322,8 @@ def ledger_sequence(*, max_batches: int | None = None) -> int:
     """Give pending entries the next sequence numbers and integrate them into the tree; return how many.
 
     Safe to call from any number of processes at once: only the lock holder works, in batches of
-    LEDGER["SEQUENCER_BATCH_SIZE"], each batch in its own transaction, until nothing is pending.
+    LEDGER["SEQUENCER_BATCH_SIZE"], each batch in its own transaction, until a batch is not full: every
+    entry committed before the call is then sequenced (one committed during it waits for the next call).
     """
     batch_size = settings.LEDGER["SEQUENCER_BATCH_SIZE"]
     sequenced = 0
@@ -302,101 +332,162 @@ def ledger_sequence(*, max_batches: int | None = None) -> int:
         with transaction.atomic():
             if not _take_sequencer_lock():
                 return sequenced
-            pending, more = _pending_entries(batch_size)
-            if pending:
-                _integrate(pending)
-        sequenced += len(pending)
+            count, more = _sequence_batch(batch_size)
+        sequenced += count
         batches += 1
-        if not pending and not more:
+        if not more:
             return sequenced
     return sequenced
 
 
-def _pending_entries(limit: int) -> tuple[list[tuple[int, bytes]], bool]:
-    """Up to `limit` committed entries without a sequence number, oldest first, as (id, leaf hash), and
-    whether the scan stopped at `limit` (so more may be pending).
-
-    PostgreSQL: every entry carries its transaction id. We take every visible entry without a leaf from
-    the bookmark on, so a long transaction elsewhere never holds the others back; the bookmark only moves
-    up to the snapshot's xmin, below which no transaction can still commit an entry we have not seen.
-    SQLite has one writer at a time, so ids commit in order and the next entries follow the last leaf's.
-    """
+def _sequence_batch(limit: int) -> tuple[int, bool]:
+    """As the lock holder: give up to `limit` pending entries their leaves; return how many, and whether the
+    scan stopped at `limit` (so more may be pending)."""
     if connection.vendor != "postgresql":
-        last = LedgerLeaf.objects.aggregate(last=Max("entry_id"))["last"] or 0
-        found = list(
-            LedgerEntry.objects.filter(id__gt=last).order_by("id").values_list("id", "leaf_hash")[:limit]
+        pending, more = _pending_entries_sqlite(limit)
+        if pending:
+            old_size = tree_size()
+            edge = merkle.perfect_subtrees(0, old_size)
+            stored = node_hashes(edge)
+            leaves, nodes = _grow(old_size, [stored[coordinate] for coordinate in edge], pending)
+            _insert_rows("ledger_ledgerleaf", ("seq", "entry_id", "previous_seq"), leaves)
+            _insert_rows("ledger_ledgernode", ("level", '"index"', "hash"), nodes)
+        return len(pending), more
+    scan = _pending_entries_postgresql(limit)
+    if scan.pending:
+        leaves, nodes = _grow(scan.tree_size, scan.edge, scan.pending)
+        # One statement, whatever the batch size: leaves, nodes and the bookmark as arrays (psycopg parses
+        # a long parameter list again for every distinct statement; these are prepared once).
+        _pg_rows(
+            "WITH leaves AS (INSERT INTO ledger_ledgerleaf (seq, entry_id, previous_seq) "
+            "SELECT * FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[])), "
+            "bookmark AS (UPDATE ledger_sequencerstate SET settled_txid = %s "
+            "WHERE id = 1 AND settled_txid < %s) "
+            'INSERT INTO ledger_ledgernode (level, "index", hash) '
+            "SELECT * FROM unnest(%s::smallint[], %s::bigint[], %s::bytea[])",
+            [
+                *(list(column) for column in zip(*leaves, strict=True)),
+                scan.settled,
+                scan.settled,
+                *(list(column) for column in zip(*nodes, strict=True)),
+            ],
         )
-        return [(entry_id, bytes(leaf_hash)) for entry_id, leaf_hash in found], len(found) == limit
-    state, _ = SequencerState.objects.get_or_create(pk=1)
-    horizon = None
-    position = (state.settled_txid, 0)  # entry ids start at 1
-    pending: list[tuple[int, bytes]] = []
-    with connection.cursor() as cursor:
-        while True:
-            # The first statement's horizon is the one that counts: every transaction below it had ended
-            # before this scan began, so the scan (and its continuations, which see at least as much) finds
-            # all of their entries. A horizon read later could pass a transaction that committed after the
-            # part of the scan that would have found its entry.
-            # The scan walks the (txid, id) index from the bookmark and probes each entry's leaf
-            # (LIMIT 1 keeps that a per-row index probe: an anti-join lets the planner hash every leaf
-            # when the table's statistics lag, tens of milliseconds per scan on 10^5 entries).
-            cursor.execute(
-                "SELECT h.horizon, e.id, e.leaf_hash, e.txid, e.seq "
-                "FROM (SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS horizon) h "
-                "LEFT JOIN LATERAL (SELECT n.id, n.leaf_hash, n.txid, l.seq FROM ("
-                "SELECT id, leaf_hash, txid FROM ledger_ledgerentry WHERE (txid, id) > (%s, %s) "
-                "ORDER BY txid, id LIMIT %s"
-                ") n LEFT JOIN LATERAL (SELECT seq FROM ledger_ledgerleaf WHERE entry_id = n.id LIMIT 1) l "
-                "ON true ORDER BY n.txid, n.id) e ON true",
-                [position[0], position[1], limit],
-            )
-            result = cursor.fetchall()
-            if horizon is None:
-                horizon = result[0][0]
-            rows = [row[1:] for row in result if row[1] is not None]
-            pending.extend(
-                (entry_id, bytes(leaf_hash)) for entry_id, leaf_hash, _, seq in rows if seq is None
-            )
-            full = len(rows) == limit
-            if rows:
-                position = (rows[-1][2], rows[-1][0])
-            # Entries sequenced already (taken while their transaction was above an earlier horizon) count
-            # toward the limit: scan on past a full page of them instead of returning nothing.
-            if not full or pending:
-                break
-    settled = min(position[0], horizon) if full else horizon
-    if settled > state.settled_txid:
-        SequencerState.objects.filter(pk=1).update(settled_txid=settled)
-    return pending, full
+    elif scan.settled > scan.bookmark:
+        _pg_rows(
+            "UPDATE ledger_sequencerstate SET settled_txid = %s WHERE id = 1 AND settled_txid < %s",
+            [scan.settled, scan.settled],
+        )
+    return len(scan.pending), scan.more
 
 
-def _integrate(pending: list[tuple[int, bytes]]) -> None:
-    """Append `pending` (entry id, leaf hash) as the next leaves and store every subtree they complete."""
-    old_size = tree_size()
-    edge = merkle.perfect_subtrees(0, old_size)
-    stored = node_hashes(edge)
-    growing = merkle.CompactRange.from_subtrees(old_size, [stored[coordinate] for coordinate in edge])
+def _grow(
+    old_size: int, edge: list[bytes], pending: list[tuple[int, bytes]]
+) -> tuple[list[tuple[int, int, int | None]], list[tuple[int, int, bytes]]]:
+    """The leaves (seq, entry id, previous seq) and the complete subtrees (level, index, hash) that
+    appending `pending` (entry id, leaf hash) to the tree of `old_size` leaves with this edge creates."""
+    growing = merkle.CompactRange.from_subtrees(old_size, edge)
     leaves = [
         (seq, entry_id, seq - 1 if seq else None) for seq, (entry_id, _) in enumerate(pending, start=old_size)
     ]
     nodes = [node for _, leaf_hash in pending for node in growing.append(leaf_hash)]
-    if connection.vendor == "postgresql":
-        # One statement per table, whatever the batch size: three arrays instead of thousands of
-        # placeholders (psycopg parses a long parameter list again for every distinct statement).
-        with _insert_cursor(prepare=False) as cursor:
-            cursor.execute(
-                "INSERT INTO ledger_ledgerleaf (seq, entry_id, previous_seq) "
-                "SELECT * FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[])",
-                [list(column) for column in zip(*leaves, strict=True)],
-            )
-            cursor.execute(
-                'INSERT INTO ledger_ledgernode (level, "index", hash) '
-                "SELECT * FROM unnest(%s::smallint[], %s::bigint[], %s::bytea[])",
-                [list(column) for column in zip(*nodes, strict=True)],
-            )
-        return
-    _insert_rows("ledger_ledgerleaf", ("seq", "entry_id", "previous_seq"), leaves)
-    _insert_rows("ledger_ledgernode", ("level", '"index"', "hash"), nodes)
+    return leaves, nodes
+
+
+def _pending_entries_sqlite(limit: int) -> tuple[list[tuple[int, bytes]], bool]:
+    """SQLite has one writer at a time, so ids commit in order and the next entries follow the last leaf's:
+    up to `limit` of them as (id, leaf hash), and whether there may be more."""
+    last = LedgerLeaf.objects.aggregate(last=Max("entry_id"))["last"] or 0
+    found = list(
+        LedgerEntry.objects.filter(id__gt=last).order_by("id").values_list("id", "leaf_hash")[:limit]
+    )
+    return [(entry_id, bytes(leaf_hash)) for entry_id, leaf_hash in found], len(found) == limit
+
+
+@dataclass(frozen=True)
+class _Scan:
+    pending: list[tuple[int, bytes]]  # (entry id, leaf hash), oldest first
+    more: bool  # the scan stopped at its limit
+    bookmark: int  # the stored bookmark
+    settled: int  # where the bookmark may move
+    tree_size: int
+    edge: list[bytes]  # hashes of merkle.perfect_subtrees(0, tree_size), left to right
+
+
+# The scan walks the (txid, id) index from a position and probes each entry's leaf (LIMIT 1 keeps that a
+# per-row index probe: an anti-join lets the planner hash every leaf when the table's statistics lag, tens
+# of milliseconds per scan on 10^5 entries).
+_SCAN_PAGE = (
+    "SELECT n.id, n.leaf_hash, n.txid, l.seq FROM ("
+    "SELECT id, leaf_hash, txid FROM ledger_ledgerentry WHERE (txid, id) > ({position}) "
+    "ORDER BY txid, id LIMIT %s"
+    ") n LEFT JOIN LATERAL (SELECT seq FROM ledger_ledgerleaf WHERE entry_id = n.id LIMIT 1) l ON true"
+)
+# The first statement after the lock also reads the bookmark, the tree size and the tree's edge (the
+# perfect subtrees of [0, size): for each bit b of the size, the node at level b and index
+# (size >> (b + 1)) << 1), so a batch costs the lock, this, one write and the commit.
+_SCAN_FIRST = (
+    "SELECT h.horizon, s.settled_txid, z.size, g.hashes, e.id, e.leaf_hash, e.txid, e.seq "  # noqa: S608
+    "FROM (SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS horizon) h "
+    "CROSS JOIN (SELECT coalesce(max(seq) + 1, 0) AS size FROM ledger_ledgerleaf) z "
+    "LEFT JOIN ledger_sequencerstate s ON s.id = 1 "
+    "CROSS JOIN LATERAL (SELECT array_agg(n.hash ORDER BY n.level DESC) AS hashes "
+    "FROM generate_series(0, 62) b "
+    'JOIN ledger_ledgernode n ON n.level = b AND n."index" = (z.size >> (b + 1)) << 1 '
+    "WHERE (z.size >> b) & 1 = 1) g "
+    "LEFT JOIN LATERAL ("
+    + _SCAN_PAGE.format(position="coalesce(s.settled_txid, 0), 0")
+    + ") e ON true ORDER BY e.txid, e.id"
+)
+_SCAN_NEXT = _SCAN_PAGE.format(position="%s, %s") + " ORDER BY n.txid, n.id"
+
+
+def _pending_entries_postgresql(limit: int) -> _Scan:
+    """Up to `limit` committed entries without a sequence number, oldest first.
+
+    Every entry carries its transaction id. We take every visible entry without a leaf from the bookmark
+    on, so a long transaction elsewhere never holds the others back; the bookmark only moves up to the
+    snapshot's xmin, below which no transaction can still commit an entry we have not seen.
+    """
+    # The first statement's horizon is the one that counts: every transaction below it had ended before
+    # this scan began, so the scan (and its continuations, which see at least as much) finds all of their
+    # entries. A horizon read later could pass a transaction that committed after the part of the scan
+    # that would have found its entry.
+    result = _pg_rows(_SCAN_FIRST, [limit])
+    horizon, bookmark, size, edge = result[0][:4]
+    if bookmark is None:  # a new database: the bookmark's row is made once
+        bookmark = SequencerState.objects.get_or_create(pk=1)[0].settled_txid
+    edge = [bytes(digest) for digest in edge or ()]
+    if len(edge) != size.bit_count():
+        raise MissingNode(f"Stored tree of size {size} is missing subtrees of its edge")
+    rows = [row[4:] for row in result if row[4] is not None]
+    position = (bookmark, 0)  # entry ids start at 1
+    pending: list[tuple[int, bytes]] = []
+    while True:
+        pending.extend((entry_id, bytes(leaf_hash)) for entry_id, leaf_hash, _, seq in rows if seq is None)
+        full = len(rows) == limit
+        if rows:
+            position = (rows[-1][2], rows[-1][0])
+        # Entries sequenced already (taken while their transaction was above an earlier horizon) count
+        # toward the limit: scan on past a full page of them instead of returning nothing.
+        if not full or pending:
+            break
+        rows = _pg_rows(_SCAN_NEXT, [position[0], position[1], limit])
+    settled = min(position[0], horizon) if full else horizon
+    return _Scan(pending, full, bookmark, max(settled, bookmark), size, edge)
+
+
+def _pg_rows(sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+    """Run one of the sequencer's statements on PostgreSQL (prepared, as `_raw_cursor` says); its rows."""
+    conn = connections[DEFAULT_DB_ALIAS]
+    cursor = _raw_cursor(conn)
+    if cursor is None:
+        with conn.cursor() as django_cursor:
+            django_cursor.execute(sql, params)
+            return django_cursor.fetchall() if django_cursor.description else []
+    conn.validate_no_broken_transaction()
+    with conn.wrap_database_errors:
+        cursor.execute(sql, params, prepare=settings.LEDGER.get("PREPARED_INSERT", True))
+        return cursor.fetchall() if cursor.description else []
 
 
 def _insert_rows(table: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
