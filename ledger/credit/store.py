@@ -21,10 +21,13 @@ CHECK constraint backs up the rules' own balance check.
 
 from __future__ import annotations
 
+import functools
+import json
 import zlib
-from dataclasses import asdict, fields
+from dataclasses import fields
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from django.conf import settings
 from django.db import connection, models
 
 from ledger.credit import engine
@@ -91,7 +94,7 @@ def begin_credit_entry(kind: str, payload: dict[str, Any]) -> int:
     if connection.vendor != "postgresql":
         return take_credit_order()
     key = _shared_key(kind, payload)
-    with connection.cursor() as cursor:
+    with _hot_cursor() as cursor:
         # One round trip; the nesting fixes the order: the credit lock, then the key, then the number.
         if key is None:
             cursor.execute(_EXCLUSIVE_THEN_ORDER, [_LOCK_SPACE])
@@ -145,6 +148,37 @@ def _shared_key(kind: str, payload: dict[str, Any]) -> str | None:
     return None
 
 
+def _hot_cursor() -> Any:
+    """A cursor for the statements every credit entry runs. On PostgreSQL it binds parameters on the
+    server and prepares each statement once per connection (planning the download's reads cost more than
+    running them); unless LEDGER["PREPARED_INSERT"] is off (a transaction-mode pooler) or queries are
+    logged (Django's usual cursor logs the SQL text)."""
+    if (
+        connection.vendor != "postgresql"
+        or connection.queries_logged
+        or not settings.LEDGER.get("PREPARED_INSERT", True)
+    ):
+        return connection.cursor()
+    connection.ensure_connection()
+    raw = connection.connection
+    if raw.prepare_threshold is None:
+        # psycopg prepares nothing while the threshold is None, not even on request; a threshold this high
+        # prepares only what asks for it, as Django's own queries never do.
+        raw.prepare_threshold = 1 << 30
+    return connection._prepare_cursor(_prepared_cursor_class()(raw))  # type: ignore[attr-defined]  # Django's own wrapper step, private
+
+
+@functools.cache
+def _prepared_cursor_class() -> type:
+    from django.db.backends.postgresql.base import ServerBindingCursor
+
+    class PreparedCursor(ServerBindingCursor):
+        def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
+            return super().execute(query, params, prepare=True)  # type: ignore[misc]  # psycopg's, untyped in the stubs
+
+    return PreparedCursor
+
+
 def _key_hash(key: str) -> int:
     """A signed 32-bit advisory lock key for `key` (a collision only makes two keys queue)."""
     value = zlib.crc32(key.encode())
@@ -157,8 +191,9 @@ def post_entry(*, entry_id: int, leaf_hash: bytes, document: dict[str, Any]) -> 
     Raises InsufficientCredit or CreditError (the caller's transaction must roll back)."""
     entry = Entry.from_document(document, leaf_hash.hex())
     state = DatabaseState(entry_id=entry_id, order=entry.order)
+    state.preload(entry)
     transfers = engine.apply_entry(state, entry)
-    state.write_balances()
+    state.flush()
     return transfers
 
 
@@ -169,7 +204,7 @@ def _fact(cls: type[_Fact], row: models.Model, **given: Any) -> _Fact:
 
 def _columns(fact: Any, **renamed: str) -> dict[str, Any]:
     """A fact's fields as row values (`renamed`: fact field -> column where they differ)."""
-    return {renamed.get(name, name): value for name, value in asdict(fact).items()}
+    return {renamed.get(field.name, field.name): getattr(fact, field.name) for field in fields(fact)}
 
 
 _BALANCES = ("debits_posted", "credits_posted", "debits_pending", "credits_pending")
@@ -182,32 +217,173 @@ def _column(model: type[models.Model], name: str) -> models.Field[Any, Any]:
     return field
 
 
-def _insert(model: type[models.Model], values: dict[str, Any]) -> None:
-    """One plain INSERT of a row (the hot path runs under the credit lock: the ORM's save machinery
-    costs as much as the statement)."""
-    fields = [_column(model, name) for name in values]
+def _insert_statement(model: type[models.Model], values: dict[str, Any]) -> tuple[str, list[Any]]:
+    """A plain INSERT of one row, as SQL and parameters (the ORM's save machinery costs as much as the
+    statement on the hot path)."""
+    sql, prepare = _insert_sql(model, tuple(values))
+    return sql, [
+        value if preparer is None else preparer(value, connection)
+        for preparer, value in zip(prepare, values.values(), strict=True)
+    ]
+
+
+@functools.cache
+def _insert_sql(model: type[models.Model], names: tuple[str, ...]) -> tuple[str, list[Any]]:
+    """The INSERT of `names` into `model`'s table, and how each value is prepared: as the field would,
+    where the field changes it (JSON), else as given (numbers, text, booleans bind as they are)."""
+    fields = [_column(model, name) for name in names]
     columns = ", ".join(connection.ops.quote_name(str(field.column)) for field in fields)
-    with connection.cursor() as cursor:
+    sql = (
+        f"INSERT INTO {model._meta.db_table} ({columns}) "  # noqa: S608 - model names only
+        f"VALUES ({', '.join(['%s'] * len(fields))})"
+    )
+    return sql, [field.get_db_prep_save if isinstance(field, models.JSONField) else None for field in fields]
+
+
+def _passes_alone(account: str, change: list[int]) -> bool:
+    """Whether a new account holding just `change` would pass the CHECK (see `_add_to_accounts`)."""
+    debits_posted, credits_posted, debits_pending, _ = change
+    return not engine.is_constrained(account) or credits_posted >= debits_posted + debits_pending
+
+
+def _add_to_accounts(changes: dict[str, list[int]]) -> tuple[str, list[Any]]:
+    """Add `changes` (account -> change of each balance column, in account order) to the accounts,
+    creating missing ones, in one upsert, which locks the rows in the order given (two entries touching
+    the same accounts queue instead of deadlocking). The database checks the CHECK constraint on the
+    proposed new row before it finds the conflict, so every change must pass it alone (`_passes_alone`)."""
+    columns = ", ".join(_BALANCES)
+    added = ", ".join(f"{name} = credit_creditaccount.{name} + EXCLUDED.{name}" for name in _BALANCES)
+    return (
+        f"INSERT INTO credit_creditaccount (account, constrained, {columns}) "  # noqa: S608 - constant names
+        f"VALUES {', '.join(['(%s, %s, %s, %s, %s, %s)'] * len(changes))} "
+        f"ON CONFLICT (account) DO UPDATE SET {added}",
+        [
+            value
+            for account, change in changes.items()
+            for value in (account, engine.is_constrained(account), *change)
+        ],
+    )
+
+
+def _create_accounts(accounts: list[str]) -> tuple[str, list[Any]]:
+    columns = ", ".join(_BALANCES)
+    return (
+        f"INSERT INTO credit_creditaccount (account, constrained, {columns}) "  # noqa: S608 - constant names
+        f"VALUES {', '.join(['(%s, %s, 0, 0, 0, 0)'] * len(accounts))} ON CONFLICT (account) DO NOTHING",
+        [value for account in accounts for value in (account, engine.is_constrained(account))],
+    )
+
+
+def _update_accounts(cursor: Any, changes: dict[str, list[int]]) -> None:
+    """Add `changes` to existing accounts: lock the rows in account order, then one UPDATE (the CHECK
+    refuses a negative constrained balance)."""
+    accounts = list(changes)
+    if connection.vendor == "postgresql":
         cursor.execute(
-            f"INSERT INTO {model._meta.db_table} ({columns}) "  # noqa: S608 - model names only
-            f"VALUES ({', '.join(['%s'] * len(fields))})",
-            [
-                field.get_db_prep_save(value, connection)
-                for field, value in zip(fields, values.values(), strict=True)
-            ],
+            "SELECT account FROM credit_creditaccount WHERE account = ANY(%s) ORDER BY account FOR UPDATE",
+            [accounts],
         )
+    cases = []
+    params: list[Any] = []
+    for column, name in enumerate(_BALANCES):
+        whens = " ".join("WHEN %s THEN %s" for _ in accounts)
+        cases.append(f"{name} = {name} + (CASE account {whens} ELSE 0 END)")
+        params.extend(value for account in accounts for value in (account, changes[account][column]))
+    cursor.execute(
+        f"UPDATE credit_creditaccount SET {', '.join(cases)} "  # noqa: S608 - constant names only
+        f"WHERE account IN ({', '.join(['%s'] * len(accounts))})",
+        [*params, *accounts],
+    )
+
+
+# What a download reads, in one statement (PostgreSQL), instead of one query per question the rules ask.
+# The consumer's group is the subquery `g`; the use count is the engine's `use_count` for the open epoch.
+_DOWNLOAD_READS = """
+SELECT
+    (SELECT string_agg(hash, ',' ORDER BY "order") FROM credit_creditrules),
+    cur.epoch, cur.budget, cur.rules, cur.opened_order, cur.settled_order, cur.settlement,
+    (SELECT json_agg(json_build_array(member, "group", admitted_us))
+       FROM credit_creditmember WHERE member IN (%(provider)s, %(consumer)s)),
+    (SELECT "group" FROM credit_creditversion WHERE sha256 = %(sha256)s),
+    g.consumer_group,
+    (SELECT count(*) FROM credit_credituse
+       WHERE epoch = COALESCE(cur.epoch, '') AND dataset = %(dataset)s AND consumer_group = g.consumer_group
+         AND credited),
+    (SELECT json_agg(json_build_array(member, "group", admitted_us) ORDER BY member)
+       FROM credit_creditmember WHERE "group" = g.consumer_group)
+FROM (
+    SELECT COALESCE((SELECT "group" FROM credit_creditmember WHERE member = %(consumer)s),
+                    'm' || %(consumer)s) AS consumer_group
+) AS g
+LEFT JOIN (SELECT * FROM credit_creditepoch WHERE settled_order = -1 ORDER BY epoch LIMIT 1) AS cur ON TRUE
+"""
+
+
+def _json(value: Any) -> Any:
+    """A JSON value read by a raw query: Django has psycopg hand `jsonb` over as text, `json` parsed."""
+    return json.loads(value) if isinstance(value, str) else value
+
+
+# The published rules change a few times a year: kept per process under the list of their hashes in order,
+# which every preload reads (so a stale list is never used).
+_rules_by_hashes: dict[str, list[Rules]] = {}
 
 
 class DatabaseState:
-    """`CreditState` over the credit tables. Only valid under the credit order lock."""
+    """`CreditState` over the credit tables. Only valid under the credit order lock.
+
+    While posting an entry it keeps what it has read (`preload` reads a download's questions in one
+    statement) and buffers the rows and balance changes it writes until `flush`, which writes them in
+    one statement on PostgreSQL. A read of transfers or uses writes the buffered rows first, so the rules
+    always see what they wrote."""
 
     def __init__(self, *, entry_id: int | None = None, order: int | None = None) -> None:
         self.entry_id, self.order = entry_id, order
         self._rules: list[Rules] | None = None
         self._changes: dict[str, list[int]] = {}  # account -> balance changes not yet written
+        self._rows: list[tuple[type[models.Model], dict[str, Any]]] = []  # rows not yet written
+        # what has been read (or preloaded) and cannot change under the locks but by this state's writes
         self._current: list[
             EpochFact | None
         ] = []  # [current epoch] once read (the rules ask, then the entry)
+        self._members: dict[int, MemberFact | None] = {}
+        self._groups: dict[str, list[MemberFact]] = {}
+        self._registrants: dict[str, str | None] = {}
+        self._use_counts: dict[tuple[str, int, str], int] = {}
+
+    def preload(self, entry: Entry) -> None:
+        """Read at once what the rules will ask about `entry` (PostgreSQL, downloads; elsewhere the
+        questions are asked one by one, with the same answers)."""
+        payload = entry.payload
+        if connection.vendor != "postgresql" or entry.kind != "data.downloaded":
+            return
+        provider, consumer = payload.get("owner_member"), payload.get("grantee_member")
+        dataset, sha256 = payload.get("dataset"), payload.get("version_sha256", "")
+        if not (
+            type(provider) is int and type(consumer) is int and type(dataset) is int and type(sha256) is str
+        ):
+            return  # the rules refuse it, through the usual queries
+        with _hot_cursor() as cursor:
+            cursor.execute(
+                _DOWNLOAD_READS,
+                {"provider": provider, "consumer": consumer, "dataset": dataset, "sha256": sha256},
+            )
+            rules_key, *epoch, members, registrant, group, uses, group_members = cursor.fetchone()
+        self._rules = _rules_by_hashes.get(rules_key or "")
+        if epoch[0] is None:
+            self._current[:] = [None]
+        else:
+            name, budget, rules, opened_order, settled_order, settlement = epoch
+            self._current[:] = [
+                EpochFact(name, budget, rules, opened_order, settled_order, _json(settlement))
+            ]
+        for member in (provider, consumer):
+            self._members[member] = None
+        for member, member_group, admitted_us in _json(members) or ():
+            self._members[member] = MemberFact(member, member_group, admitted_us)
+        self._registrants[sha256] = registrant
+        self._groups[group] = [MemberFact(*fact) for fact in _json(group_members) or ()]
+        self._use_counts[(epoch[0] or "", dataset, group)] = uses
 
     # rules and epochs
     def rules_published(self) -> list[Rules]:
@@ -215,6 +391,8 @@ class DatabaseState:
             self._rules = [
                 Rules(row.version, row.hash, row.params) for row in CreditRules.objects.order_by("order")
             ]
+            _rules_by_hashes.clear()
+            _rules_by_hashes[",".join(rules.hash for rules in self._rules)] = self._rules
         return self._rules
 
     def add_rules(self, rules: Rules) -> None:
@@ -245,7 +423,7 @@ class DatabaseState:
         return self._balances([account])[account]
 
     def _balances(self, accounts: list[str]) -> dict[str, Balance]:
-        """The balances of `accounts` in one query, with this entry's changes not yet written."""
+        """The balances of `accounts` in one query, with the changes not yet written."""
         stored = {
             row[0]: row[1:]
             for row in CreditAccount.objects.filter(account__in=accounts).values_list("account", *_BALANCES)
@@ -267,9 +445,11 @@ class DatabaseState:
     def add_transfer(self, transfer: Transfer) -> None:
         if self.entry_id is None:
             raise CreditError("Transfers are written only while posting an entry.")
-        _insert(
-            CreditTransfer,
-            {"entry_id": self.entry_id} | {name: getattr(transfer, name) for name in TRANSFER_FIELDS},
+        self._rows.append(
+            (
+                CreditTransfer,
+                {"entry_id": self.entry_id} | {name: getattr(transfer, name) for name in TRANSFER_FIELDS},
+            )
         )
         amount = transfer.amount
         posted = amount if transfer.flag in (engine.POSTED, engine.POST_PENDING) else 0
@@ -283,54 +463,58 @@ class DatabaseState:
             for column, delta in enumerate(change):
                 total[column] += delta
 
-    def write_balances(self) -> None:
-        """Apply the entry's balance changes: create missing accounts, lock the rows in account order,
-        update them (three statements however many transfers; the CHECK refuses a negative balance)."""
+    def _write_rows(self) -> None:
+        """Write the buffered rows (before a query that reads their tables)."""
+        rows, self._rows = self._rows, []
+        with connection.cursor() as cursor:
+            for model, values in rows:
+                cursor.execute(*_insert_statement(model, values))
+
+    def flush(self) -> None:
+        """Write the entry's buffered rows and balance changes (`PT:source` has no row: see the module
+        docstring). On PostgreSQL the rows and the accounts go in one statement (INSERTs as data-modifying
+        WITH clauses), plus a lock and an UPDATE when a change cannot be an upsert (`_add_to_accounts`)."""
         changes = {
             account: change
             for account, change in sorted(self._changes.items())
             if account != engine.POINTS_SOURCE and any(change)
         }
         self._changes.clear()
-        if not changes:
+        statements = [_insert_statement(model, values) for model, values in self._rows]
+        self._rows = []
+        upsert = all(_passes_alone(account, change) for account, change in changes.items())
+        if changes:
+            statements.append(_add_to_accounts(changes) if upsert else _create_accounts(list(changes)))
+        if not statements:
             return
-        accounts = list(changes)
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"INSERT INTO credit_creditaccount (account, constrained, {', '.join(_BALANCES)}) "  # noqa: S608
-                f"VALUES {', '.join(['(%s, %s, 0, 0, 0, 0)'] * len(accounts))} "
-                "ON CONFLICT (account) DO NOTHING",
-                [value for account in accounts for value in (account, engine.is_constrained(account))],
-            )
+        with _hot_cursor() as cursor:
             if connection.vendor == "postgresql":
+                *clauses, (last_sql, _) = statements
+                with_sql = ", ".join(f"w{index} AS ({sql})" for index, (sql, _) in enumerate(clauses))
                 cursor.execute(
-                    "SELECT account FROM credit_creditaccount WHERE account = ANY(%s) "
-                    "ORDER BY account FOR UPDATE",
-                    [accounts],
+                    f"WITH {with_sql} {last_sql}" if clauses else last_sql,
+                    [value for _, params in statements for value in params],
                 )
-            cases = []
-            params: list[Any] = []
-            for column, name in enumerate(_BALANCES):
-                whens = " ".join("WHEN %s THEN %s" for _ in accounts)
-                cases.append(f"{name} = {name} + (CASE account {whens} ELSE 0 END)")
-                params.extend(value for account in accounts for value in (account, changes[account][column]))
-            cursor.execute(
-                f"UPDATE credit_creditaccount SET {', '.join(cases)} "  # noqa: S608 - constant names only
-                f"WHERE account IN ({', '.join(['%s'] * len(accounts))})",
-                [*params, *accounts],
-            )
+            else:
+                for sql, params in statements:
+                    cursor.execute(sql, params)
+            if changes and not upsert:
+                _update_accounts(cursor, changes)
 
     def unresolved(self, ref: str) -> list[Transfer]:
+        self._write_rows()
         resolved = CreditTransfer.objects.filter(ref=ref).exclude(pending_id="").values("pending_id")
         rows = CreditTransfer.objects.filter(ref=ref, flag=engine.PENDING).exclude(id__in=resolved)
         return [_fact(Transfer, row, entry="") for row in rows.order_by("order", "leg")]
 
     def unresolved_provider_legs(self) -> list[Transfer]:
+        self._write_rows()
         resolved = CreditTransfer.objects.filter(code__in=["fee_post", "fee_void"]).values("pending_id")
         rows = CreditTransfer.objects.filter(flag=engine.PENDING, role="provider").exclude(id__in=resolved)
         return [_fact(Transfer, row, entry="") for row in rows.order_by("order", "leg")]
 
     def posted_consortium_legs(self, ref: str) -> list[Transfer]:
+        self._write_rows()
         posted = CreditTransfer.objects.filter(ref=ref, flag=engine.POST_PENDING).values("pending_id")
         rows = CreditTransfer.objects.filter(ref=ref, id__in=posted, role="consortium")
         return [_fact(Transfer, row, entry="") for row in rows.order_by("order", "leg")]
@@ -341,29 +525,40 @@ class DatabaseState:
 
     # members, listings, versions
     def member(self, member: int) -> MemberFact | None:
-        row = CreditMember.objects.filter(member=member).first()
-        return MemberFact(row.member, row.group, row.admitted_us) if row is not None else None
+        if member not in self._members:
+            row = CreditMember.objects.filter(member=member).first()
+            self._members[member] = MemberFact(row.member, row.group, row.admitted_us) if row else None
+        return self._members[member]
 
     def put_member(self, fact: MemberFact) -> None:
+        self._members.clear()
+        self._groups.clear()
         CreditMember.objects.update_or_create(
             member=fact.member, defaults={"group": fact.group, "admitted_us": fact.admitted_us}
         )
 
     def group_members(self, group: str) -> list[MemberFact]:
-        found = [
-            MemberFact(row.member, row.group, row.admitted_us)
-            for row in CreditMember.objects.filter(group=group).order_by("member")
-        ]
+        if group not in self._groups:
+            self._groups[group] = [
+                MemberFact(row.member, row.group, row.admitted_us)
+                for row in CreditMember.objects.filter(group=group).order_by("member")
+            ]
+        found = self._groups[group]
         if not found and group.startswith("m") and group[1:].isdigit():
             member = int(group[1:])
-            if not CreditMember.objects.filter(member=member).exists():
+            if self.member(member) is None:
                 return [MemberFact(member, group, 0)]
         return found
 
     def first_registrant(self, sha256: str) -> str | None:
-        return CreditVersion.objects.filter(sha256=sha256).values_list("group", flat=True).first()
+        if sha256 not in self._registrants:
+            self._registrants[sha256] = (
+                CreditVersion.objects.filter(sha256=sha256).values_list("group", flat=True).first()
+            )
+        return self._registrants[sha256]
 
     def register_version(self, sha256: str, group: str) -> None:
+        self._registrants.pop(sha256, None)
         CreditVersion.objects.get_or_create(sha256=sha256, defaults={"group": group})
 
     def add_listing(self, group: str) -> None:
@@ -387,24 +582,32 @@ class DatabaseState:
         return _fact(RequestFact, row) if row is not None else None
 
     def use_count(self, epoch: str, dataset: int, consumer_group: str) -> int:
-        return CreditUse.objects.filter(
-            epoch=epoch, dataset=dataset, consumer_group=consumer_group, credited=True
-        ).count()
+        key = (epoch, dataset, consumer_group)
+        if key not in self._use_counts:
+            self._write_rows()
+            self._use_counts[key] = CreditUse.objects.filter(
+                epoch=epoch, dataset=dataset, consumer_group=consumer_group, credited=True
+            ).count()
+        return self._use_counts[key]
 
     def add_use(self, use: UseFact) -> None:
-        _insert(CreditUse, _columns(use, entry="entry_leaf"))
+        self._use_counts.clear()
+        self._rows.append((CreditUse, _columns(use, entry="entry_leaf")))
 
     def uses_between(self, first_day: int, last_day: int) -> list[UseFact]:
+        self._write_rows()
         rows = CreditUse.objects.filter(day__gte=first_day, day__lte=last_day).order_by("order")
         return [_fact(UseFact, row, entry=row.entry_leaf) for row in rows]
 
     def epoch_uses(self, epoch: str) -> list[UseFact]:
+        self._write_rows()
         return [
             _fact(UseFact, row, entry=row.entry_leaf)
             for row in CreditUse.objects.filter(epoch=epoch, credited=True).order_by("order")
         ]
 
     def epoch_uncredited_uses(self, epoch: str, reason: str) -> list[UseFact]:
+        self._write_rows()
         rows = CreditUse.objects.filter(epoch=epoch, credited=False, reason=reason).order_by("order")
         return [_fact(UseFact, row, entry=row.entry_leaf) for row in rows]
 
