@@ -29,6 +29,7 @@ from consortium.forms import (
     add_service_error,
 )
 from consortium.models import MemberStatus
+from consortium.navigation import nav_sections
 from consortium.paging import page_of, query_without_page
 from consortium.roles import Capability, can, capabilities
 
@@ -61,20 +62,12 @@ OFFERED_DECISIONS: dict[str, tuple[str, ...]] = {
 }
 
 
-def _nav(request: HttpRequest) -> dict[str, bool]:
-    """The sections of the nav bar the user may open."""
-    caps = capabilities(request.user)
-    return {
-        "members": bool(caps & {Capability.VIEW_OWN_MEMBER, Capability.VIEW_ALL_MEMBERS}),
-        "people": bool(caps & {Capability.VIEW_OWN_USERS, Capability.VIEW_ALL_USERS}),
-        "api_keys": Capability.MANAGE_API_KEYS in caps,
-    }
-
-
 def _render(
     request: HttpRequest, template: str, context: dict[str, Any] | None = None, status: int = 200
 ) -> HttpResponse:
-    return render(request, f"consortium/{template}", {"nav": _nav(request), **(context or {})}, status=status)
+    return render(
+        request, f"consortium/{template}", {"nav": nav_sections(request), **(context or {})}, status=status
+    )
 
 
 def _refused(form: Any, error: ServiceError) -> None:

@@ -21,6 +21,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from consortium.actors import request_actor
 from consortium.errors import NotFound, ServiceError
 from consortium.forms import add_service_error
+from consortium.navigation import nav_sections
 from consortium.paging import page_of, query_without_page
 from consortium.roles import Capability, capabilities
 from exchange import policies, selectors, services
@@ -45,28 +46,12 @@ REQUEST_DECISIONS: dict[str, services.AccessRequestDecision] = {
 }
 
 
-def _nav(request: HttpRequest) -> dict[str, bool]:
-    """The sections of the nav bar and of the exchange's sub-navigation the user may open."""
-    caps = capabilities(request.user)
-    return {
-        "members": bool(caps & {Capability.VIEW_OWN_MEMBER, Capability.VIEW_ALL_MEMBERS}),
-        "people": bool(caps & {Capability.VIEW_OWN_USERS, Capability.VIEW_ALL_USERS}),
-        "api_keys": Capability.MANAGE_API_KEYS in caps,
-        "my_requests": Capability.REQUEST_ACCESS in caps,
-        "incoming": bool(
-            caps & {Capability.DECIDE_REQUESTS, Capability.DECIDE_CONFIDENTIAL, Capability.AUDIT}
-        ),
-        "grants": bool(caps & {Capability.REQUEST_ACCESS, Capability.DECIDE_REQUESTS, Capability.AUDIT})
-        or Capability.REVOKE_ANY_GRANT in caps
-        or Capability.DECIDE_CONFIDENTIAL in caps,
-        "my_datasets": Capability.MANAGE_DATASETS in caps,
-    }
-
-
 def _render(
     request: HttpRequest, template: str, context: dict[str, Any] | None = None, status: int = 200
 ) -> HttpResponse:
-    return render(request, f"exchange/{template}", {"nav": _nav(request), **(context or {})}, status=status)
+    return render(
+        request, f"exchange/{template}", {"nav": nav_sections(request), **(context or {})}, status=status
+    )
 
 
 def _require(request: HttpRequest, *wanted: Capability) -> frozenset[Capability]:
@@ -337,7 +322,7 @@ def my_datasets(request: HttpRequest) -> HttpResponse:
 @login_required
 def requests_home(request: HttpRequest) -> HttpResponse:
     """The nav's "Requests": the user's own requests, or the decisions waiting for them."""
-    nav = _nav(request)
+    nav = nav_sections(request)
     for section, name in (
         ("my_requests", "portal:my-requests"),
         ("incoming", "portal:incoming-requests"),
@@ -478,7 +463,7 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 def grant_list(request: HttpRequest) -> HttpResponse:
     """Grants the user may see: their member's (received and given); every one for officers."""
-    if not _nav(request)["grants"]:
+    if not nav_sections(request)["grants"]:
         raise Http404
     grants = selectors.grant_list_for(user=request.user).order_by("-valid_from", "-id")
     return _render(

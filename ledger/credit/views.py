@@ -9,18 +9,8 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from consortium.errors import NotFound, ValidationFailed
-from consortium.roles import Capability, capabilities
+from consortium.navigation import nav_sections
 from ledger.credit import selectors
-
-
-def _nav(request: HttpRequest) -> dict[str, bool]:
-    caps = capabilities(request.user)
-    return {
-        "members": bool(caps & {Capability.VIEW_OWN_MEMBER, Capability.VIEW_ALL_MEMBERS}),
-        "people": bool(caps & {Capability.VIEW_OWN_USERS, Capability.VIEW_ALL_USERS}),
-        "api_keys": Capability.MANAGE_API_KEYS in caps,
-        "leaderboard": Capability.AUDIT in caps,
-    }
 
 
 @login_required
@@ -29,7 +19,12 @@ def statement(request: HttpRequest) -> HttpResponse:
     epoch = request.GET.get("epoch") or selectors.latest_settled_epoch()
     member_text = request.GET.get("member", "")
     member = int(member_text) if member_text.isdigit() else None
-    context = {"nav": _nav(request), "epochs": selectors.epoch_names(), "epoch": epoch, "statement": None}
+    context = {
+        "nav": nav_sections(request),
+        "epochs": selectors.epoch_names(),
+        "epoch": epoch,
+        "statement": None,
+    }
     if epoch is not None:
         try:
             context["statement"] = selectors.statement_for(user=request.user, epoch=epoch, member=member)
@@ -61,7 +56,7 @@ def leaderboard(request: HttpRequest) -> HttpResponse:
         except (NotFound, ValidationFailed) as exc:
             raise Http404 from exc
     context = {
-        "nav": _nav(request),
+        "nav": nav_sections(request),
         "epochs": selectors.epoch_names(),
         "epoch": epoch,
         "by": by,

@@ -1,0 +1,29 @@
+"""The portal's navigation: which sections of the nav bar and the sub-navigations a user may open."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest
+
+from consortium.roles import Capability, capabilities
+
+
+def nav_sections(request: HttpRequest) -> dict[str, bool]:
+    """Every section the pages link to, by name, and whether this user may open it (the pages only hide
+    what the views would refuse)."""
+    caps = capabilities(request.user)
+    return {
+        "members": bool(caps & {Capability.VIEW_OWN_MEMBER, Capability.VIEW_ALL_MEMBERS}),
+        "people": bool(caps & {Capability.VIEW_OWN_USERS, Capability.VIEW_ALL_USERS}),
+        "api_keys": Capability.MANAGE_API_KEYS in caps,
+        # the exchange
+        "my_requests": Capability.REQUEST_ACCESS in caps,
+        "incoming": bool(
+            caps & {Capability.DECIDE_REQUESTS, Capability.DECIDE_CONFIDENTIAL, Capability.AUDIT}
+        ),
+        "grants": bool(caps & {Capability.REQUEST_ACCESS, Capability.DECIDE_REQUESTS, Capability.AUDIT})
+        or Capability.REVOKE_ANY_GRANT in caps
+        or Capability.DECIDE_CONFIDENTIAL in caps,
+        "my_datasets": Capability.MANAGE_DATASETS in caps,
+        # credit
+        "leaderboard": Capability.AUDIT in caps,
+    }
