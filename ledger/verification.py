@@ -1,23 +1,41 @@
 """Verify the ledger in the database: leaf hashes, the stored tree, checkpoints and (in full mode) receipts.
 
-Streams entries in sequence order in constant memory; reports the first bad sequence number and why.
+The log is checked in ranges of sequence numbers, each on its own: its entries' bytes, leaf hashes, copied
+columns (and receipts in full mode), and every stored subtree whose last leaf falls in the range, rebuilt
+from the entries' leaf hashes and the stored subtrees to its left (which the ranges before it check, so by
+induction the whole stored tree is checked against the entries). A range also yields the tree's root at
+every checkpoint size inside it. In full mode on PostgreSQL one worker process per core checks ranges, each
+reading its own rows; otherwise this process does. Results are taken in sequence order, so the first bad
+sequence number and why is reported. Memory is constant: a range at a time per process.
 """
 
 from __future__ import annotations
 
+import gc
+import hashlib
+import json
+import json.encoder
 import os
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import chain, repeat
+from multiprocessing.util import Finalize
+from operator import itemgetter
+from typing import Any
 
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 
 from ledger import canonical, keys, merkle, signing
 from ledger.models import Checkpoint
+from ledger.tree import MissingNode, node_hashes, tree_size
 
-CHUNK = 2000
+RANGE = 4096
+"""Entries per range at most: one task for a worker, two queries. The last ranges given to workers are
+smaller, down to MIN_RANGE, so that they finish together."""
+MIN_RANGE = 256
 
 
 @dataclass
@@ -45,9 +63,31 @@ class VerificationReport:
         return self.failure is None
 
 
+@dataclass
+class _RangeResult:
+    """What checking the range [start, end) found: its first failure (None if none), the number of entries
+    checked before it, and the tree's root at each requested size in (start, end]."""
+
+    failure: Failure | None
+    entries: int
+    roots: dict[int, bytes]
+
+
+# Times as canonical strings: they compare in time order.
+Windows = dict[str, tuple[bytes, str, str | None]]
+
+
 def _key_windows() -> dict[str, tuple[bytes, datetime, datetime | None]]:
     return {
         key.key_id: (bytes(key.public_key), key.valid_from, until) for key, until in keys.validity_windows()
+    }
+
+
+def _window_strings(windows: dict) -> Windows:
+    """Validity windows with times as canonical strings (they compare in time order)."""
+    return {
+        key_id: (public, canonical.format_time(start), canonical.format_time(end) if end else None)
+        for key_id, (public, start, end) in windows.items()
     }
 
 
@@ -64,35 +104,46 @@ def _verify_checkpoint_signature(checkpoint: Checkpoint, public_keys: dict[str, 
     return None
 
 
-# One sequenced entry as stored, a plain tuple (cheap to pickle to the workers): its bytes, hashes, receipt
-# and the columns copied from its bytes.
-SEQ, CANONICAL, LEAF_HASH, NODE_HASH, KEY_ID, ACCEPTED_AT, SIGNATURE = range(7)
-COLUMNS = slice(7, 12)  # kind, actor member, subject type, subject id, member refs
+# One sequenced entry as stored: its bytes, leaf hash, receipt and the columns copied from its bytes.
+SEQ, CANONICAL, LEAF_HASH, KEY_ID, ACCEPTED_AT, SIGNATURE = range(6)
+COLUMNS = slice(6, 11)  # kind, actor member, subject type, subject id, member refs
 EntryRow = tuple
+_by_seq = itemgetter(SEQ)
+_by_coordinates = itemgetter(0, 1)
 
 _ENTRY_ROWS = (
-    # node: the stored level-0 subtree the proofs are served from (NULL if missing)
-    "SELECT l.seq, e.canonical, e.leaf_hash, n.hash, e.key_id, e.accepted_at, e.receipt_signature, "
+    "SELECT l.seq, e.canonical, e.leaf_hash, e.key_id, e.accepted_at, e.receipt_signature, "
     "e.kind, e.actor_member_id, e.subject_type, e.subject_id, e.member_refs "
     "FROM ledger_ledgerleaf l JOIN ledger_ledgerentry e ON e.id = l.entry_id "
-    'LEFT JOIN ledger_ledgernode n ON n.level = 0 AND n."index" = l.seq '
-    "WHERE l.seq >= %s ORDER BY l.seq"
+    "WHERE l.seq >= %s AND l.seq < %s"  # sorted here: PostgreSQL sorting the wide rows costs more
 )
 
 
-def _stream_entries(start: int) -> Iterator[list[EntryRow]]:
-    """Sequenced entries from `start` in sequence order, in lists of up to CHUNK rows (one query, streamed
-    through a server-side cursor on PostgreSQL: constant memory)."""
-    sqlite = connection.vendor == "sqlite"
-    with connection.chunked_cursor() as cursor:
-        cursor.execute(_ENTRY_ROWS, [start])
-        while rows := cursor.fetchmany(CHUNK):
-            if sqlite:  # bytes as bytes, times as aware UTC datetimes, like PostgreSQL returns them
-                rows = [_sqlite_row(row) for row in rows]
-            yield rows
+def _node_ranges(start: int, end: int) -> list[tuple[int, int, int]]:
+    """(level, low, high) for each level: the stored subtrees [low, high) that checking [start, end) reads.
+
+    From `start >> level` on they are the subtrees whose last leaf is in [start, end) (the range rebuilds
+    them); the one before, where `start >> level` is odd, is the left sibling the first of them needs (the
+    subtrees of `perfect_subtrees(0, start)`, which the ranges before this one check).
+    """
+    return [(level, (start >> level) & ~1, end >> level) for level in range(end.bit_length())]
+
+
+def _fetch(db: Any, sql: str, params: list[int]) -> list[tuple]:
+    if db.vendor == "postgresql":  # binary results: bytea as bytes, no hex text to encode and decode
+        import psycopg
+
+        db.ensure_connection()
+        with psycopg.Cursor(db.connection) as cursor:
+            cursor.execute(sql, params, binary=True)
+            return cursor.fetchall()
+    with db.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
 
 
 def _sqlite_row(row: tuple) -> EntryRow:
+    """Bytes as bytes, times as aware UTC datetimes, like PostgreSQL returns them."""
     accepted_at = row[ACCEPTED_AT]
     if isinstance(accepted_at, str):
         accepted_at = datetime.fromisoformat(accepted_at)
@@ -100,43 +151,67 @@ def _sqlite_row(row: tuple) -> EntryRow:
         accepted_at = accepted_at.replace(tzinfo=UTC)
     values = list(row)
     values[ACCEPTED_AT] = accepted_at
-    for index in (CANONICAL, LEAF_HASH, NODE_HASH, SIGNATURE):
+    for index in (CANONICAL, LEAF_HASH, SIGNATURE):
         if values[index] is not None:
             values[index] = bytes(values[index])
     return tuple(values)
 
 
-def _check_entries(batch: list[EntryRow], windows: dict) -> Failure | None:
-    """The first entry in `batch` whose bytes, hashes, columns or receipt is wrong (runs in workers)."""
-    verifiers: dict[str, signing.ReceiptVerifier] = {}
-    for row in batch:
-        accepted_at = canonical.format_time(row[ACCEPTED_AT])
-        problem = _entry_problem(row, accepted_at)
-        if problem:
-            return Failure(row[SEQ], problem)
-        key_id = row[KEY_ID]
-        window = windows.get(key_id)
-        if window is None:
-            return Failure(row[SEQ], f"receipt names unknown key {key_id}")
-        public, valid_from, valid_until = window
-        if accepted_at < valid_from or (valid_until is not None and accepted_at >= valid_until):
-            return Failure(row[SEQ], f"receipt time {accepted_at} is outside key {key_id}'s validity window")
-        verifier = verifiers.get(key_id)
-        if verifier is None:
-            verifier = verifiers[key_id] = signing.ReceiptVerifier(public, batch_origin[0], key_id)
-        if not verifier.verify(row[LEAF_HASH], accepted_at, row[SIGNATURE]):
-            return Failure(row[SEQ], "receipt signature does not verify")
-    return None
+def _float_refused(text: str) -> Any:
+    raise ValueError(f"not an integer: {text}")
 
 
-def _entry_problem(row: EntryRow, accepted_at: str) -> str | None:
-    """What is wrong with one entry's own bytes, hashes and copied columns, or None."""
-    data = row[CANONICAL]
-    if canonical.leaf_hash(data) != row[LEAF_HASH]:
-        return "leaf hash does not match the entry's canonical bytes"
-    if row[NODE_HASH] != row[LEAF_HASH]:
-        return "the stored tree's leaf differs from the entry's leaf hash"
-    document = canonical.parse_canonical(data)  # parsed once: the canonical check and the columns
+def _safe_int(text: str) -> int:
+    if len(text) < 16:  # at most 15 digits: within the range
+        return int(text)
+    value = int(text)
+    if not -canonical.MAX_SAFE_INTEGER <= value <= canonical.MAX_SAFE_INTEGER:
+        raise ValueError(f"integer {text} is outside the I-JSON range")
+    return value
+
+
+_DECODER = json.JSONDecoder(parse_float=_float_refused, parse_constant=_float_refused, parse_int=_safe_int)
+_make_encoder = getattr(json.encoder, "c_make_encoder", None)  # CPython's C encoder, if any
+# The C encoder canonical.py's fast path uses (sorted keys, no whitespace, UTF-8 as is), made once.
+_encode_chunks = (
+    _make_encoder(None, None, json.encoder.encode_basestring, None, ":", ",", True, False, False)
+    if _make_encoder is not None
+    else None
+)
+
+
+def _parse_document(data: bytes) -> Any:
+    """`canonical.parse_canonical(data)`, faster for what the services write.
+
+    The short cut answers only when the C JSON encoder re-encodes the parsed value to `data` exactly, and
+    only for values whose encoding by it is RFC 8785: no floats or NaN (refused while parsing), integers in
+    the I-JSON range (checked while parsing), no character of U+E000..U+FFFF (UTF-8 lead bytes EE and EF
+    absent; one written as an escape re-encodes as those bytes, so differs), where sorting by code point
+    and by UTF-16 code unit can disagree. Anything else is left to `parse_canonical`.
+    """
+    if _encode_chunks is not None and b"\xee" not in data and b"\xef" not in data:
+        try:
+            text = data.decode()
+            value, end = _DECODER.raw_decode(text)
+            if end == len(text) and "".join(_encode_chunks(value, 0)) == text:
+                return value
+        except (ValueError, RecursionError):  # UnicodeDecodeError, JSONDecodeError, a refused number
+            pass
+    return canonical.parse_canonical(data)
+
+
+def _format_time(moment: datetime) -> str:
+    """`canonical.format_time(moment)`; a UTC time (what PostgreSQL returns) with a nonzero fraction of a
+    second through `isoformat` (which leaves out a zero one)."""
+    text = moment.isoformat()
+    if len(text) == 32 and text.endswith("+00:00"):
+        return text[:26] + "Z"
+    return canonical.format_time(moment)
+
+
+def _document_problem(data: bytes, accepted_at: str, columns: tuple) -> str | None:
+    """What is wrong with an entry's bytes against its copied columns and acceptance time, or None."""
+    document = _parse_document(data)  # parsed once: the canonical check and the columns
     if document is None and data != b"null":
         return "entry bytes are not canonical RFC 8785 JSON"
     if not isinstance(document, dict):
@@ -149,42 +224,178 @@ def _entry_problem(row: EntryRow, accepted_at: str) -> str | None:
         actor.get("member") if isinstance(actor, dict) else None,
         subject.get("type") if isinstance(subject, dict) else None,
         subject.get("id") if isinstance(subject, dict) else None,
-        "".join(f"|{member}" for member in members) + ("|" if members else ""),
+        # "|3|17|", or "" for none (a members value that is not a list matches no column)
+        ("|" + "|".join(map(str, members)) + "|" if members else "") if isinstance(members, list) else None,
     )
-    if expected != row[COLUMNS]:
+    if expected != columns:
         return "the entry's indexed columns (kind, actor, subject, members) differ from its canonical bytes"
     if document.get("time") != accepted_at:
         return "the entry's acceptance time differs from the time in its canonical bytes"
     return None
 
 
-batch_origin: list[str] = [""]
+_sha256 = hashlib.sha256
 
 
-def _init_worker(origin_name: str) -> None:
-    batch_origin[0] = origin_name
+def _first_difference(a: list[bytes], b: list[bytes]) -> int:
+    return next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))
 
 
-def _verify_stored_tree(size: int) -> Failure | None:
-    """Every stored interior node is the hash of its two stored children (one streaming join)."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            'SELECT p.level, p."index", p.hash, l.hash, r.hash FROM ledger_ledgernode p '
-            'JOIN ledger_ledgernode l ON l.level = p.level - 1 AND l."index" = 2 * p."index" '
-            'JOIN ledger_ledgernode r ON r.level = p.level - 1 AND r."index" = 2 * p."index" + 1 '
-            "WHERE p.level > 0"
+class _RangeChecker:
+    """Checks ranges of the log through one database connection (this process's, or a worker's own)."""
+
+    def __init__(self, db: Any, windows: Windows | None, origin: str) -> None:
+        self.db = db
+        self.windows = windows  # None: fast mode, receipts are not checked
+        self.origin = origin
+        self.verifiers: dict[str, signing.ReceiptVerifier] = {}
+
+    def check(self, start: int, end: int, sizes: list[int]) -> _RangeResult:
+        """Check entries [start, end) and the subtrees they complete; roots at `sizes` and at `end`.
+
+        The cyclic garbage collector pauses meanwhile: the range's objects (rows, parsed documents) hold no
+        cycles and go when their last reference does, and collections triggered by so many new objects
+        cost about a fifth of the range's time besides the receipts.
+        """
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            return self._check(start, end, sizes)
+        finally:
+            if collecting:
+                gc.enable()
+
+    def _check(self, start: int, end: int, sizes: list[int]) -> _RangeResult:
+        rows = _fetch(self.db, _ENTRY_ROWS, [start, end])
+        if self.db.vendor != "postgresql":
+            rows = [_sqlite_row(row) for row in rows]
+        rows.sort(key=_by_seq)
+        ranges = _node_ranges(start, end)
+        levels = self._stored_levels(ranges)
+        skip = start - ranges[0][1]  # 1 if the range needs a stored left sibling at this level
+        failure, leaves = self._check_entries(rows, start, end, levels[0][skip:])
+        # Rebuild bottom up from the entries checked: each level is the stored left sibling the range needs,
+        # then what it computes. A subtree counts as checked right after its last leaf: a wrong one before
+        # the first bad entry is the first failure.
+        built = [levels[0][:skip] + leaves]
+        wrong: list[tuple[int, int, int]] = []  # (last leaf, level, index) of the first wrong one per level
+        for level, low, _high in ranges[1:]:
+            below = built[-1]
+            computed = [
+                _sha256(b"\x01" + left + right).digest()
+                for left, right in zip(below[::2], below[1::2], strict=False)
+            ]
+            skip = (start >> level) - low
+            stored = levels[level][skip : skip + len(computed)]
+            if stored != computed:
+                index = (start >> level) + _first_difference(stored, computed)
+                wrong.append((((index + 1) << level) - 1, level, index))
+            built.append(levels[level][:skip] + computed)
+        if wrong:
+            last_leaf, level, index = min(wrong)
+            if failure is None or (failure.seq is not None and last_leaf < failure.seq):
+                what = "missing" if not levels[level][index - ranges[level][1]] else "wrong"
+                failure = Failure(index << level, f"stored subtree (level {level}, index {index}) is {what}")
+        if failure is not None:
+            return _RangeResult(failure, len(leaves), {})
+        roots = {}
+        for size in (*sizes, end):
+            stack = [
+                built[level][(size >> level) - 1 - ranges[level][1]]
+                for level in reversed(range(size.bit_length()))
+                if (size >> level) & 1
+            ]
+            roots[size] = merkle.combine_subtrees(stack)
+        return _RangeResult(None, len(leaves), roots)
+
+    def _stored_levels(self, ranges: list[tuple[int, int, int]]) -> list[list[bytes]]:
+        """The stored subtrees `ranges` names, per level, b"" for a missing one (one query)."""
+        wanted = [node_range for node_range in ranges if node_range[1] < node_range[2]]
+        terms = " OR ".join(['(level = %s AND "index" >= %s AND "index" < %s)'] * len(wanted))
+        rows = _fetch(
+            self.db,
+            f'SELECT level, "index", hash FROM ledger_ledgernode WHERE {terms}',  # noqa: S608 - fixed text
+            [bound for node_range in wanted for bound in node_range],
         )
-        checked = 0
-        while rows := cursor.fetchmany(CHUNK):
-            for level, index, parent, left, right in rows:
-                checked += 1
-                if merkle.hash_children(bytes(left), bytes(right)) != bytes(parent):
-                    return Failure(index << level, f"stored subtree (level {level}, index {index}) is wrong")
-        cursor.execute("SELECT COUNT(*) FROM ledger_ledgernode WHERE level > 0")
-        expected = sum(size >> level for level in range(1, size.bit_length() + 1))
-        if cursor.fetchone()[0] != expected or checked != expected:
-            return Failure(None, f"the stored tree has {checked} interior nodes where {expected} are due")
-    return None
+        rows.sort(key=_by_coordinates)
+        columns = list(zip(*rows, strict=True)) or [(), (), ()]
+        wanted_levels = tuple(chain.from_iterable(repeat(level, high - low) for level, low, high in ranges))
+        wanted_indexes = tuple(chain.from_iterable(range(low, high) for _level, low, high in ranges))
+        hashes = [bytes(digest) for digest in columns[2]] if self.db.vendor != "postgresql" else columns[2]
+        if columns[0] == wanted_levels and columns[1] == wanted_indexes:  # all there
+            levels, offset = [], 0
+            for _level, low, high in ranges:
+                levels.append(list(hashes[offset : offset + high - low]))
+                offset += high - low
+            return levels
+        found = {(level, index): bytes(digest) for level, index, digest in rows}
+        return [[found.get((level, index), b"") for index in range(low, high)] for level, low, high in ranges]
+
+    def _check_entries(
+        self, rows: list[EntryRow], start: int, end: int, stored_leaves: list[bytes]
+    ) -> tuple[Failure | None, list[bytes]]:
+        """The first entry of [start, end) whose bytes, hashes, columns or receipt is wrong; the leaf hashes
+        of the entries before it."""
+        leaves: list[bytes] = []
+        windows = self.windows
+        for row in rows:
+            seq = start + len(leaves)
+            if row[SEQ] != seq:
+                return Failure(seq, "sequence number missing"), leaves
+            data, leaf = row[CANONICAL], row[LEAF_HASH]
+            if _sha256(b"\x00" + data).digest() != leaf:
+                return Failure(seq, "leaf hash does not match the entry's canonical bytes"), leaves
+            if stored_leaves[seq - start] != leaf:
+                return Failure(seq, "the stored tree's leaf differs from the entry's leaf hash"), leaves
+            accepted_at = _format_time(row[ACCEPTED_AT])
+            problem = _document_problem(data, accepted_at, row[COLUMNS])
+            if problem:
+                return Failure(seq, problem), leaves
+            if windows is not None:
+                problem = self._receipt_problem(windows, row, accepted_at)
+                if problem:
+                    return Failure(seq, problem), leaves
+            leaves.append(leaf)
+        if len(leaves) < end - start:
+            return Failure(start + len(leaves), "sequence number missing"), leaves
+        return None, leaves
+
+    def _receipt_problem(self, windows: Windows, row: EntryRow, accepted_at: str) -> str | None:
+        key_id = row[KEY_ID]
+        window = windows.get(key_id)
+        if window is None:
+            return f"receipt names unknown key {key_id}"
+        public, valid_from, valid_until = window
+        if accepted_at < valid_from or (valid_until is not None and accepted_at >= valid_until):
+            return f"receipt time {accepted_at} is outside key {key_id}'s validity window"
+        verifier = self.verifiers.get(key_id)
+        if verifier is None:
+            verifier = self.verifiers[key_id] = signing.ReceiptVerifier(public, self.origin, key_id)
+        if not verifier.verify(row[LEAF_HASH], accepted_at, row[SIGNATURE]):
+            return "receipt signature does not verify"
+        return None
+
+
+_worker: list[_RangeChecker] = []
+
+
+def _init_worker(windows: Windows | None, origin: str) -> None:
+    # A forked worker shares its parent's connection socket: it leaves that one alone and opens its own.
+    db = connections.create_connection(DEFAULT_DB_ALIAS)
+    Finalize(db, db.close, exitpriority=10)
+    _worker.append(_RangeChecker(db, windows, origin))
+
+
+def _check_in_worker(start: int, end: int, sizes: list[int]) -> _RangeResult:
+    return _worker[0].check(start, end, sizes)
+
+
+def _ranges(start: int, end: int, processes: int) -> Iterator[tuple[int, int]]:
+    """[start, end) in consecutive ranges; for `processes` workers, shrinking towards the end."""
+    while start < end:
+        step = max(MIN_RANGE, min(RANGE, (end - start) // (4 * processes))) if processes else RANGE
+        yield start, min(start + step, end)
+        start += step
 
 
 def verify_database(
@@ -208,98 +419,101 @@ def verify_database(
         if problem:
             report.failure = Failure(checkpoint.tree_size - 1, problem)
             return report
-    tree_range = merkle.CompactRange()
     start = 0
     if from_checkpoint is not None:
         trusted = checkpoints.get(from_checkpoint)
         if trusted is None:
             report.failure = Failure(None, f"no checkpoint of size {from_checkpoint} to resume from")
             return report
-        from ledger.tree import node_hashes
-
         coordinates = merkle.perfect_subtrees(0, from_checkpoint)
-        stored = node_hashes(coordinates)
-        tree_range = merkle.CompactRange.from_subtrees(from_checkpoint, [stored[c] for c in coordinates])
-        if tree_range.root() != bytes(trusted.root_hash):
+        try:
+            stored = node_hashes(coordinates)
+        except MissingNode:
+            stored = {}
+        if merkle.combine_subtrees([stored.get(c, b"") for c in coordinates]) != bytes(trusted.root_hash):
             report.failure = Failure(
                 from_checkpoint - 1, "stored subtrees do not match the trusted checkpoint"
             )
             return report
         start = report.started_at_size = from_checkpoint
+    else:
+        trusted = None
+    size = max(tree_size(), start)
+    # the root when no range is left to check; otherwise the last range's
+    report.root = bytes(trusted.root_hash) if trusted is not None else merkle.combine_subtrees([])
 
-    # Full mode hands each entry's own checks (bytes, leaf hash, receipt) to one worker per core; this
-    # process streams rows and rebuilds the tree. The first failure by sequence number wins.
+    processes = workers or os.cpu_count() or 1
+    window_strings = _window_strings(windows) if full else None
+    checker = _RangeChecker(connection, window_strings, keys.origin())
+    # With more than one process, this one checks ranges too and the others are workers reading their own
+    # rows: only committed rows, so not from inside a transaction.
+    parallel = full and processes > 1 and connection.vendor == "postgresql" and not connection.in_atomic_block
     executor = (
         ProcessPoolExecutor(
-            max_workers=workers or os.cpu_count() or 1, initializer=_init_worker, initargs=(keys.origin(),)
+            max_workers=processes - 1, initializer=_init_worker, initargs=(window_strings, keys.origin())
         )
-        if full
+        if parallel
         else None
     )
-    window_strings = _window_strings(windows)
-    checks: deque[Future] = deque()
-    failures: list[Failure] = []
-    outstanding = 2 * (workers or os.cpu_count() or 1)  # batches in flight: constant memory
-    expected_seq = start
+    sizes = sorted(s for s in checkpoints if start < s <= size)
+    # Ranges in sequence order with their result, or the worker's future result: constant memory.
+    pending: deque[tuple[int, int, Future[_RangeResult] | _RangeResult]] = deque()
+
+    def sizes_in(low: int, high: int) -> list[int]:
+        return [s for s in sizes if low < s <= high]
+
+    def take() -> bool:
+        """Take the next range's result in sequence order; False once one has failed."""
+        low, high, outcome = pending.popleft()
+        result = outcome.result() if isinstance(outcome, Future) else outcome
+        report.entries += result.entries
+        if progress is not None:
+            progress(result.entries)
+        if result.failure is not None:
+            report.failure = result.failure
+            return False
+        for reached in sizes_in(low, high):
+            if result.roots[reached] != bytes(checkpoints[reached].root_hash):
+                report.failure = Failure(reached - 1, f"tree root differs from signed checkpoint {reached}")
+                return False
+            report.checkpoints += 1
+        if high == size:
+            report.root = result.roots[high]
+        return True
+
+    def ready() -> bool:
+        outcome = pending[0][2]
+        return not isinstance(outcome, Future) or outcome.done() or len(pending) > 4 * processes
+
     try:
-        for rows in _stream_entries(start):
-            for row in rows:
-                seq = row[SEQ]
-                if seq != expected_seq:
-                    report.failure = Failure(expected_seq, "sequence number missing")
-                    break
-                expected_seq += 1
-                if executor is None:
-                    problem = _entry_problem(row, canonical.format_time(row[ACCEPTED_AT]))
-                    if problem:
-                        report.failure = Failure(seq, problem)
-                        break
-                tree_range.append(row[LEAF_HASH])
-                reached = checkpoints.get(tree_range.size)
-                if reached is not None:
-                    if tree_range.root() != bytes(reached.root_hash):
-                        report.failure = Failure(
-                            seq, f"tree root differs from signed checkpoint {reached.tree_size}"
-                        )
-                        break
-                    report.checkpoints += 1
-            if report.failure is not None:
-                # the entries before the failure still go to the workers: an earlier bad one wins
-                rows = [row for row in rows if row[SEQ] < report.failure.seq] if report.failure.seq else []
-            report.entries += len(rows)
-            if executor is not None and rows:
-                while len(checks) >= outstanding:
-                    failure = checks.popleft().result()
-                    if failure is not None:
-                        failures.append(failure)
-                checks.append(executor.submit(_check_entries, rows, window_strings))
-            if progress is not None:
-                progress(len(rows))
-            if report.failure is not None or failures:
+        ok = True
+        for low, high in _ranges(start, size, processes if executor else 0):
+            queued = sum(isinstance(outcome, Future) and not outcome.done() for _l, _h, outcome in pending)
+            if executor is not None and queued < 2 * (processes - 1):  # keep each worker two ranges ahead
+                pending.append((low, high, executor.submit(_check_in_worker, low, high, sizes_in(low, high))))
+            else:
+                result = checker.check(low, high, sizes_in(low, high))
+                pending.append((low, high, result))
+                if result.failure is not None:
+                    break  # the ranges before it may still hold an earlier failure
+            while ok and pending and ready():
+                ok = take()
+            if not ok:
                 break
-        if executor is not None:
-            failures.extend(failure for failure in (check.result() for check in checks) if failure)
-            if report.failure is not None:
-                failures.append(report.failure)
-            report.failure = min(failures, key=lambda failure: failure.seq or 0, default=None)
-            if report.failure is None:
-                report.receipts = report.entries
+        while ok and pending:
+            ok = take()
     finally:
         if executor is not None:
             executor.shutdown(cancel_futures=True)
-    if report.failure is not None:
-        return report
-    report.root = tree_range.root()
-    if from_checkpoint is None:
-        stored_tree_problem = _verify_stored_tree(tree_range.size)
-        if stored_tree_problem:
-            report.failure = stored_tree_problem
+    if report.failure is None and full:
+        report.receipts = report.entries
+    if report.failure is None and from_checkpoint is None:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT COUNT(*) FROM ledger_ledgernode WHERE level > 0")
+            expected = sum(size >> level for level in range(1, size.bit_length() + 1))
+            count = cursor.fetchone()[0]
+        if count != expected:
+            report.failure = Failure(
+                None, f"the stored tree has {count} interior nodes where {expected} are due"
+            )
     return report
-
-
-def _window_strings(windows: dict) -> dict[str, tuple[bytes, str, str | None]]:
-    """Validity windows with times as canonical strings (they compare in time order)."""
-    return {
-        key_id: (public, canonical.format_time(start), canonical.format_time(end) if end else None)
-        for key_id, (public, start, end) in windows.items()
-    }

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 import pytest
 from django.db import DatabaseError, IntegrityError, connection, transaction
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from consortium.errors import ValidationFailed
-from ledger import canonical, keys, merkle, signing, tree
+from ledger import canonical, keys, merkle, signing, tree, verification
 from ledger.models import Checkpoint, LedgerEntry, LedgerLeaf, LedgerNode
 from ledger.services import (
     ForkDetected,
@@ -18,7 +21,8 @@ from ledger.services import (
     receipt_of,
     signing_key_rotate,
 )
-from ledger.verification import verify_database
+from ledger.verification import Failure, verify_database
+from tests.ledger.test_canonical import entry_documents, json_values
 from tests.ledger_support import drop_ledger_triggers, install_ledger_triggers
 
 pytestmark = pytest.mark.django_db
@@ -281,3 +285,170 @@ def test_verification_catches_a_rewritten_stored_leaf_with_its_ancestors() -> No
         install_ledger_triggers()
     report = verify_database()
     assert report.failure.seq == 1 and "stored tree" in report.failure.reason
+
+
+@pytest.fixture
+def small_ranges(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ranges of 4 entries (2 at the end of a parallel run), so a few entries cross many range boundaries."""
+    monkeypatch.setattr("ledger.verification.RANGE", 4)
+    monkeypatch.setattr("ledger.verification.MIN_RANGE", 2)
+
+
+def _rewrite_node(level: int, index: int, digest: bytes | None) -> None:
+    """Behind the triggers: set a stored subtree's hash, or delete it (None)."""
+    drop_ledger_triggers()
+    try:
+        with connection.cursor() as cursor:
+            if digest is None:
+                cursor.execute(
+                    'DELETE FROM ledger_ledgernode WHERE level = %s AND "index" = %s', [level, index]
+                )
+            else:
+                cursor.execute(
+                    'UPDATE ledger_ledgernode SET hash = %s WHERE level = %s AND "index" = %s',
+                    [digest, level, index],
+                )
+    finally:
+        install_ledger_triggers()
+
+
+def test_verification_in_ranges_rebuilds_the_tree_and_checkpoints_across_their_boundaries(
+    small_ranges,
+) -> None:
+    append(13)
+    checkpoint_issue()
+    append(6)
+    checkpoint_issue()
+    report = verify_database(full=True, workers=1)
+    assert report.ok, report.failure
+    assert (report.entries, report.checkpoints, report.receipts) == (19, 2, 19)
+    assert report.root == tree.root_hash(19)
+    resumed = verify_database(from_checkpoint=13)  # not a range boundary: the stored subtrees on its left
+    assert resumed.ok, resumed.failure
+    assert (resumed.entries, resumed.checkpoints, resumed.root) == (6, 1, report.root)
+    assert verify_database(from_checkpoint=19).root == report.root  # nothing left to read
+
+
+@pytest.mark.parametrize(("level", "index"), [(1, 1), (1, 6), (2, 1), (2, 3), (3, 0), (4, 0)])
+def test_verification_names_a_rewritten_stored_subtree_by_its_first_leaf(small_ranges, level, index) -> None:
+    """Only the interior node changes (its leaves, children and every checkpoint stay right): comparing the
+    stored tree with the rebuilt one still finds it, whether a range rebuilds it whole or from a stored left
+    sibling."""
+    append(19)
+    checkpoint_issue()
+    _rewrite_node(level, index, bytes(32))
+    report = verify_database()
+    assert report.failure == Failure(
+        index << level, f"stored subtree (level {level}, index {index}) is wrong"
+    )
+    if index << level >= 13:  # also when resuming below it
+        resumed = verify_database(from_checkpoint=13)
+        assert resumed.failure == report.failure
+
+
+def test_verification_names_a_missing_stored_subtree(small_ranges) -> None:
+    append(9)
+    checkpoint_issue()
+    _rewrite_node(1, 2, None)
+    report = verify_database()
+    assert report.failure == Failure(4, "stored subtree (level 1, index 2) is missing")
+    _rewrite_node(0, 6, None)
+    report = verify_database()
+    assert report.failure == Failure(4, "stored subtree (level 1, index 2) is missing")  # still the first
+    assert verify_database(from_checkpoint=9).ok  # nothing after the trusted size is read
+
+
+def test_verification_names_a_missing_stored_leaf_as_the_entry_s(small_ranges) -> None:
+    append(9)
+    _rewrite_node(0, 6, None)
+    report = verify_database()
+    assert report.failure == Failure(6, "the stored tree's leaf differs from the entry's leaf hash")
+
+
+def test_verification_names_an_extra_stored_subtree() -> None:
+    append(5)
+    drop_ledger_triggers()
+    try:
+        LedgerNode.objects.create(level=1, index=2, hash=bytes(32))  # leaves 4 and 5: 5 is not there
+    finally:
+        install_ledger_triggers()
+    report = verify_database()
+    assert report.failure == Failure(None, "the stored tree has 4 interior nodes where 3 are due")
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_full_verification_with_worker_processes_names_the_first_bad_entry(small_ranges) -> None:
+    """Workers read their own ranges (committed rows): the first failure by sequence number wins, whichever
+    process found it."""
+    append(30)
+    checkpoint_issue()
+    report = verify_database(full=True, workers=3)
+    assert report.ok, report.failure
+    assert (report.entries, report.receipts, report.checkpoints) == (30, 30, 1)
+    assert report.root == tree.root_hash(30)
+    drop_ledger_triggers()
+    try:
+        with connection.cursor() as cursor:
+            for seq in (27, 21):
+                cursor.execute(
+                    "UPDATE ledger_ledgerentry SET receipt_signature = %s WHERE id = %s",
+                    [bytes(64), LedgerLeaf.objects.get(seq=seq).entry_id],
+                )
+    finally:
+        install_ledger_triggers()
+    for workers in (2, 3):
+        report = verify_database(full=True, workers=workers)
+        assert report.failure == Failure(21, "receipt signature does not verify")
+    _rewrite_node(2, 3, bytes(32))
+    report = verify_database(full=True, workers=2)
+    assert report.failure == Failure(12, "stored subtree (level 2, index 3) is wrong")
+
+
+def _candidate_encodings(value: object) -> list[bytes]:
+    """The canonical bytes of `value` and near misses: sorted by code point, spaced, ASCII-escaped."""
+    candidates = []
+    with contextlib.suppress(canonical.CanonicalError):  # floats, integers past 2**53, lone surrogates
+        candidates.append(canonical.canonical_bytes(value))
+    for options in ({"sort_keys": True}, {"sort_keys": True, "separators": (",", ":")}, {}):
+        for ascii_only in (False, True):
+            with contextlib.suppress(UnicodeEncodeError):  # a lone surrogate: only an escape can carry it
+                candidates.append(json.dumps(value, ensure_ascii=ascii_only, **options).encode())
+    return candidates
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    st.one_of(
+        json_values,
+        entry_documents,
+        st.dictionaries(st.sampled_from(["\ue000", "\U0001f600", "a"]), st.integers(), min_size=2),
+        st.lists(st.one_of(st.integers(), st.floats(allow_nan=False), st.text(st.characters()))),
+    )
+)
+def test_the_verifier_s_document_parser_answers_as_parse_canonical(value: object) -> None:
+    """Its short cut (the C encoder's re-encoding) may only say yes where parse_canonical says yes:
+    integers past 2**53, floats, keys that sort differently by UTF-16 code unit, lone surrogates, escapes."""
+    for data in _candidate_encodings(value):
+        assert verification._parse_document(data) == canonical.parse_canonical(data), data
+
+
+def test_the_verifier_s_document_parser_refuses_what_is_not_canonical() -> None:
+    for data in [
+        b'{"a":9007199254740992}',
+        b'{"a":1.0}',
+        b'{"a":NaN}',
+        b'{"a":1,"a":1}',
+        b'{"b":1,"a":2}',
+        b'{"\xef\xbf\xbf":1,"\xf0\x9f\x98\x80":2}',  # U+FFFF before U+1F600: code point order, not JCS
+        b'{"a":"\\u00e9"}',
+        b'{"a":"\\ud800"}',
+        b'{"a":1} ',
+        b"\xff",
+    ]:
+        assert verification._parse_document(data) is None, data
+    assert verification._parse_document(b'{"\xf0\x9f\x98\x80":2,"\xef\xbf\xbf":1}') == {
+        "\U0001f600": 2,
+        "\uffff": 1,
+    }
+    assert verification._parse_document(b'{"a":-9007199254740991}') == {"a": -(2**53 - 1)}
