@@ -222,7 +222,6 @@ _INSERT_ENTRY = (
     f"INSERT INTO ledger_ledgerentry ({', '.join(_ENTRY_COLUMNS)}) "  # noqa: S608 - constant names only
     f"VALUES ({', '.join(['%s'] * len(_ENTRY_COLUMNS))}) RETURNING id"
 )
-_last_sequencing_request = [0.0]
 
 
 def _insert_entry(conn: Any, params: list[Any]) -> int:
@@ -287,22 +286,38 @@ def request_sequencing() -> None:
     """After a commit: have the pending entries integrated soon.
 
     At most once per LEDGER["SEQUENCE_AFTER_COMMIT_EVERY_MS"] per process, so a busy process hands the
-    sequencer batches instead of single entries; beat's periodic run bounds the delay of whatever is left.
+    sequencer batches instead of single entries. Inline, a process whose last call integrated fewer than
+    WORTHWHILE_BATCH entries (or found another process sequencing) waits twice as long before its next
+    call, up to SEQUENCE_BACKOFF times the interval; a full enough batch brings it back to the interval.
+    With many busy processes each call then integrates a batch, instead of each process paying a call's
+    fixed cost for a few entries every interval. Beat's periodic run (LEDGER["SEQUENCER_INTERVAL_SECONDS"],
+    the bound the API reports) integrates whatever is left.
     """
     mode = settings.LEDGER["SEQUENCE_AFTER_COMMIT"]
     now = time.monotonic()
-    if (
-        mode == "off"
-        or now - _last_sequencing_request[0] < settings.LEDGER["SEQUENCE_AFTER_COMMIT_EVERY_MS"] / 1000
-    ):
+    if mode == "off" or now < _sequencing_clock[0]:
         return
-    _last_sequencing_request[0] = now
-    if mode == "inline":
-        ledger_sequence()
-    else:
+    every = settings.LEDGER["SEQUENCE_AFTER_COMMIT_EVERY_MS"] / 1000
+    if mode != "inline":
+        _sequencing_clock[0] = now + every
         from ledger.tasks import sequence_ledger_task
 
         sequence_ledger_task.delay()
+        return
+    wait = _sequencing_clock[1]
+    _sequencing_clock[0] = now + wait  # a failing call waits too
+    if ledger_sequence() >= WORTHWHILE_BATCH:
+        _sequencing_clock[1] = every
+    else:
+        _sequencing_clock[1] = min(max(wait, every) * 2, every * SEQUENCE_BACKOFF)
+    _sequencing_clock[0] = now + _sequencing_clock[1]
+
+
+# A sequencer call costs about 1.4 ms of CPU (client and PostgreSQL) plus about 30 us per entry: at 100
+# entries the fixed part is a third of the total, at 10 it is 80%.
+WORTHWHILE_BATCH = 100
+SEQUENCE_BACKOFF = 10
+_sequencing_clock = [0.0, 0.0]  # this process: no request before [0]; the current wait [1]
 
 
 def _take_sequencer_lock() -> bool:
@@ -356,15 +371,16 @@ def _sequence_batch(limit: int) -> tuple[int, bool]:
     scan = _pending_entries_postgresql(limit)
     if scan.pending:
         leaves, nodes = _grow(scan.tree_size, scan.edge, scan.pending)
-        # One statement, whatever the batch size: leaves, nodes and the bookmark as arrays (psycopg parses
-        # a long parameter list again for every distinct statement; these are prepared once).
+        # One statement, whatever the batch size: leaves, nodes and the bookmark, the rows as arrays (psycopg
+        # parses a long parameter list again for every distinct statement; this one is prepared once), sent
+        # binary (%b): psycopg's text array dumper escapes every element, 2.4 ms per 1,000 nodes against 0.4.
         _pg_rows(
             "WITH leaves AS (INSERT INTO ledger_ledgerleaf (seq, entry_id, previous_seq) "
-            "SELECT * FROM unnest(%s::bigint[], %s::bigint[], %s::bigint[])), "
+            "SELECT * FROM unnest(%b::bigint[], %b::bigint[], %b::bigint[])), "
             "bookmark AS (UPDATE ledger_sequencerstate SET settled_txid = %s "
             "WHERE id = 1 AND settled_txid < %s) "
             'INSERT INTO ledger_ledgernode (level, "index", hash) '
-            "SELECT * FROM unnest(%s::smallint[], %s::bigint[], %s::bytea[])",
+            "SELECT * FROM unnest(%b::smallint[], %b::bigint[], %b::bytea[])",
             [
                 *(list(column) for column in zip(*leaves, strict=True)),
                 scan.settled,
@@ -477,16 +493,17 @@ def _pending_entries_postgresql(limit: int) -> _Scan:
 
 
 def _pg_rows(sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
-    """Run one of the sequencer's statements on PostgreSQL (prepared, as `_raw_cursor` says); its rows."""
+    """Run one of the sequencer's statements on PostgreSQL (prepared, as `_raw_cursor` says, with binary
+    results); its rows. `%b` marks a parameter sent binary (Django's cursor, which logs, sends it as text)."""
     conn = connections[DEFAULT_DB_ALIAS]
     cursor = _raw_cursor(conn)
     if cursor is None:
         with conn.cursor() as django_cursor:
-            django_cursor.execute(sql, params)
+            django_cursor.execute(sql.replace("%b", "%s"), params)
             return django_cursor.fetchall() if django_cursor.description else []
     conn.validate_no_broken_transaction()
     with conn.wrap_database_errors:
-        cursor.execute(sql, params, prepare=settings.LEDGER.get("PREPARED_INSERT", True))
+        cursor.execute(sql, params, prepare=settings.LEDGER.get("PREPARED_INSERT", True), binary=True)
         return cursor.fetchall() if cursor.description else []
 
 
