@@ -15,6 +15,7 @@ import gc
 import hashlib
 import json
 import json.encoder
+import multiprocessing
 import os
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -446,15 +447,29 @@ def verify_database(
     window_strings = _window_strings(windows) if full else None
     checker = _RangeChecker(connection, window_strings, keys.origin())
     # With more than one process, this one checks ranges too and the others are workers reading their own
-    # rows: only committed rows, so not from inside a transaction.
-    parallel = full and processes > 1 and connection.vendor == "postgresql" and not connection.in_atomic_block
+    # rows: only committed rows, so not from inside a transaction. They are forked: set up as this one is.
+    parallel = (
+        full
+        and processes > 1
+        and connection.vendor == "postgresql"
+        and not connection.in_atomic_block
+        and "fork" in multiprocessing.get_all_start_methods()
+    )
     executor = (
         ProcessPoolExecutor(
-            max_workers=processes - 1, initializer=_init_worker, initargs=(window_strings, keys.origin())
+            max_workers=processes - 1,
+            mp_context=multiprocessing.get_context("fork"),
+            initializer=_init_worker,
+            initargs=(window_strings, keys.origin()),
         )
         if parallel
         else None
     )
+    if executor is not None:
+        # Objects that exist when the workers fork stay out of collections until the end: a collection
+        # writes to every object it visits, and each page written after the fork is copied (in the
+        # workers and in this process).
+        gc.freeze()
     sizes = sorted(s for s in checkpoints if start < s <= size)
     # Ranges in sequence order with their result, or the worker's future result: constant memory.
     pending: deque[tuple[int, int, Future[_RangeResult] | _RangeResult]] = deque()
@@ -505,6 +520,7 @@ def verify_database(
     finally:
         if executor is not None:
             executor.shutdown(cancel_futures=True)
+            gc.unfreeze()
     if report.failure is None and full:
         report.receipts = report.entries
     if report.failure is None and from_checkpoint is None:
