@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.db.models import Max
 from django.utils import timezone
@@ -155,50 +156,43 @@ def _append(
         raise ValidationFailed(f"The ledger entry cannot be recorded: {exc}", code="bad_entry") from exc
     leaf_hash = canonical.leaf_hash(data)
     signature = signer.sign(signing.receipt_message(keys.origin(), leaf_hash, time_text, signer.key_id))
-    entry = LedgerEntry(
-        uid=uid,
-        kind=kind,
-        accepted_at=accepted_at,
-        actor_user_id=actor_user_id,
-        actor_member_id=actor_member_id,
-        subject_type=subject_type,
-        subject_id=str(subject_id),
-        member_refs="".join(f"|{member_id}" for member_id in member_ids) + ("|" if member_ids else ""),
-        canonical=data,
-        leaf_hash=leaf_hash,
-        key_id=signer.key_id,
-        receipt_signature=signature,
-    )
-    # The hot path of every service: one plain INSERT (the ORM's save machinery costs as much as the
-    # row itself) that commits with the caller's transaction. Parameters as the fields would prepare them
-    # (UUID native or hex, the backend's datetime), without the per-field calls; bytes bind as bytea/BLOB.
-    conn = connections[DEFAULT_DB_ALIAS]
-    params = [
-        uid if conn.features.has_native_uuid_field else uid.hex,
+    member_refs = "".join(f"|{member_id}" for member_id in member_ids) + ("|" if member_ids else "")
+    values: list[Any] = [
+        uid,
         kind,
-        conn.ops.adapt_datetimefield_value(accepted_at),
+        accepted_at,
         actor_user_id,
         actor_member_id,
         subject_type,
-        entry.subject_id,
-        entry.member_refs,
+        str(subject_id),
+        member_refs,
         data,
         leaf_hash,
         signer.key_id,
         signature,
     ]
+    # Positional, in _ENTRY_COLUMNS order (checked at import): half the time of keyword arguments.
+    entry = LedgerEntry(None, *values)  # type: ignore[misc]  # the stubs plugin reads *values as one field
+    # The hot path of every service: one plain INSERT (the ORM's save machinery costs as much as the
+    # row itself) that commits with the caller's transaction. Parameters as the fields would prepare them
+    # (on PostgreSQL the values themselves; elsewhere UUID as hex and the backend's datetime), without the
+    # per-field calls; bytes bind as bytea/BLOB.
+    conn = connections[DEFAULT_DB_ALIAS]
+    if conn.vendor != "postgresql":
+        values[0] = uid if conn.features.has_native_uuid_field else uid.hex
+        values[2] = conn.ops.adapt_datetimefield_value(accepted_at)
     if conn.in_atomic_block:
         # Inside the caller's block no block of our own is needed: one statement is atomic. A failure marks
         # the caller's block for rollback, as a nested atomic(savepoint=False) would.
         try:
-            entry.id = _insert_entry(conn, params)
+            entry.id = _insert_entry(conn, values)
         except BaseException:
             conn.needs_rollback = True
             raise
         _sequence_after_commit(conn)
     else:
         with transaction.atomic(savepoint=False):
-            entry.id = _insert_entry(conn, params)
+            entry.id = _insert_entry(conn, values)
             _sequence_after_commit(conn)
     receipts.note_appended(entry)
     return entry, document
@@ -218,6 +212,8 @@ _ENTRY_COLUMNS = (
     "key_id",
     "receipt_signature",
 )
+if tuple(field.attname for field in LedgerEntry._meta.concrete_fields) != ("id", *_ENTRY_COLUMNS):
+    raise ImproperlyConfigured("ledger.services._ENTRY_COLUMNS must list LedgerEntry's fields in order")
 _INSERT_ENTRY = (
     f"INSERT INTO ledger_ledgerentry ({', '.join(_ENTRY_COLUMNS)}) "  # noqa: S608 - constant names only
     f"VALUES ({', '.join(['%s'] * len(_ENTRY_COLUMNS))}) RETURNING id"
@@ -238,12 +234,16 @@ def _insert_entry(conn: Any, params: list[Any]) -> int:
 
 
 def _sequence_after_commit(conn: Any) -> None:
-    """Have the sequencer run after this transaction commits: one hook per transaction, not per append.
+    """Have the sequencer run after this transaction commits: one hook per transaction, not per append,
+    and none while this process's requests are off or not due (`request_sequencing` would return at once;
+    beat integrates the entry, or the next due commit's request does).
 
     A hook already registered counts only if it was registered outside every savepoint we are in now or in
     one of them (then a rollback that drops it drops this entry too). robust: the change is committed; a
     failing sequencer must not turn its response into an error (beat integrates the entry later).
     """
+    if time.monotonic() < _sequencing_clock[0] or settings.LEDGER["SEQUENCE_AFTER_COMMIT"] == "off":
+        return
     for savepoints, hook, _ in conn.run_on_commit:
         if hook is request_sequencing and savepoints.issubset(conn.savepoint_ids):
             return

@@ -41,7 +41,10 @@ def _appender(worker: int, results: multiprocessing.Queue) -> None:
         connections.close_all()
 
 
-def test_eight_processes_append_without_gap_duplicate_or_fork() -> None:
+@pytest.mark.parametrize("every_ms", [0, 100])
+def test_eight_processes_append_without_gap_duplicate_or_fork(settings, every_ms: int) -> None:
+    """every_ms 100: production's throttled after-commit sequencing, with its back-off."""
+    settings.LEDGER = {**settings.LEDGER, "SEQUENCE_AFTER_COMMIT_EVERY_MS": every_ms}
     keys.active_signer()  # register the key once, before the children start
     connections.close_all()
     context = multiprocessing.get_context("fork")

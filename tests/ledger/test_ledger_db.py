@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import contextlib
 import json
+import time
 
 import pytest
 from django.db import DatabaseError, IntegrityError, connection, transaction
+from django.db.transaction import TransactionManagementError
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from consortium.errors import ValidationFailed
-from ledger import canonical, keys, merkle, signing, tree, verification
+from ledger import canonical, keys, merkle, services, signing, tree, verification
 from ledger.models import Checkpoint, LedgerEntry, LedgerLeaf, LedgerNode
 from ledger.services import (
     ForkDetected,
@@ -452,3 +454,118 @@ def test_the_verifier_s_document_parser_refuses_what_is_not_canonical() -> None:
         "\uffff": 1,
     }
     assert verification._parse_document(b'{"a":-9007199254740991}') == {"a": -(2**53 - 1)}
+
+
+def test_the_sequencer_carries_on_from_the_stored_edge_at_every_size() -> None:
+    """Each batch resumes the tree from the stored subtrees of its edge (read with the scan)."""
+    entries = []
+    for batch in (1, 1, 2, 3, 1, 5, 8, 1, 13, 2):
+        entries += append(batch)
+        hashes = [bytes(entry.leaf_hash) for entry in entries]
+        assert tree.root_hash(len(hashes)) == merkle.mth(hashes)
+    assert list(LedgerLeaf.objects.order_by("seq").values_list("entry_id", flat=True)) == [
+        entry.id for entry in entries
+    ]
+    assert verify_database().ok
+
+
+def test_the_sequencer_refuses_to_extend_a_tree_missing_an_edge_subtree() -> None:
+    append(6)  # edge of 6 leaves: (2, 0) and (1, 2)
+    drop_ledger_triggers()
+    try:
+        LedgerNode.objects.filter(level=1, index=2).delete()
+    finally:
+        install_ledger_triggers()
+    ledger_append(kind="test.fact", actor=None, subject_type="x", subject_id=6, payload={})
+    with pytest.raises(tree.MissingNode):
+        ledger_sequence()
+    assert tree.tree_size() == 6
+
+
+def test_a_call_ends_with_its_first_batch_that_is_not_full(settings, monkeypatch) -> None:
+    settings.LEDGER = {**settings.LEDGER, "SEQUENCER_BATCH_SIZE": 4}
+    for i in range(6):
+        ledger_append(kind="test.fact", actor=None, subject_type="x", subject_id=i, payload={})
+    batches = []
+
+    def counted(limit: int) -> tuple[int, bool]:
+        batches.append(sequence_batch(limit))
+        return batches[-1]
+
+    sequence_batch = services._sequence_batch
+    monkeypatch.setattr(services, "_sequence_batch", counted)
+    assert ledger_sequence() == 6
+    assert batches == [(4, True), (2, False)]  # no third, empty batch
+    assert tree.tree_size() == 6 and verify_database().ok
+
+
+def test_one_sequencing_hook_per_transaction_and_savepoint_rollbacks_keep_it(
+    django_capture_on_commit_callbacks,
+) -> None:
+    def fact(i: int) -> None:
+        ledger_append(kind="test.fact", actor=None, subject_type="x", subject_id=i, payload={})
+
+    with django_capture_on_commit_callbacks() as hooks, transaction.atomic():
+        fact(0)
+        fact(1)
+    assert hooks == [services.request_sequencing]
+    # The hook registered inside a savepoint that rolls back goes with it: the next append registers its own.
+    with django_capture_on_commit_callbacks() as hooks, transaction.atomic():
+        with pytest.raises(RuntimeError), transaction.atomic():
+            fact(2)
+            raise RuntimeError("rolled back to the savepoint")
+        fact(3)
+    assert hooks == [services.request_sequencing]
+    # A hook registered before the savepoint covers the appends inside it.
+    with django_capture_on_commit_callbacks() as hooks, transaction.atomic():
+        fact(4)
+        with transaction.atomic():
+            fact(5)
+    assert hooks == [services.request_sequencing]
+
+
+def test_no_sequencing_hook_while_requests_are_off_or_not_due(
+    settings, monkeypatch, django_capture_on_commit_callbacks
+) -> None:
+    monkeypatch.setattr(services, "_sequencing_clock", [time.monotonic() + 60, 0.0])
+    with django_capture_on_commit_callbacks() as hooks:
+        ledger_append(kind="test.fact", actor=None, subject_type="x", subject_id=0, payload={})
+    assert hooks == []
+    monkeypatch.setattr(services, "_sequencing_clock", [0.0, 0.0])
+    settings.LEDGER = {**settings.LEDGER, "SEQUENCE_AFTER_COMMIT": "off"}
+    with django_capture_on_commit_callbacks() as hooks:
+        ledger_append(kind="test.fact", actor=None, subject_type="x", subject_id=1, payload={})
+    assert hooks == []
+
+
+def test_a_process_whose_calls_find_small_batches_backs_off(settings, monkeypatch) -> None:
+    settings.LEDGER = {
+        **settings.LEDGER,
+        "SEQUENCE_AFTER_COMMIT": "inline",
+        "SEQUENCE_AFTER_COMMIT_EVERY_MS": 100,
+    }
+    found = iter([3, 0, 5, 2, 1, 4, services.WORTHWHILE_BATCH, 7])
+    monkeypatch.setattr(services, "ledger_sequence", lambda: next(found))
+    monkeypatch.setattr(services, "_sequencing_clock", [0.0, 0.0])
+    now = [1000.0]
+    monkeypatch.setattr(services.time, "monotonic", lambda: now[0])
+    waits = []
+    for _ in range(8):
+        services.request_sequencing()
+        waits.append(round(services._sequencing_clock[0] - now[0], 3))
+        services.request_sequencing()  # not due: no call (the iterator would run out)
+        now[0] = services._sequencing_clock[0]
+    assert waits == [0.2, 0.4, 0.8, 1.0, 1.0, 1.0, 0.1, 0.2]
+
+
+def test_a_failed_insert_marks_the_callers_block_for_rollback(monkeypatch) -> None:
+    def failing(conn: object, params: object) -> int:
+        raise DatabaseError("the insert failed")
+
+    monkeypatch.setattr(services, "_insert_entry", failing)
+    with transaction.atomic():
+        with pytest.raises(DatabaseError):
+            ledger_append(kind="test.fact", actor=None, subject_type="x", subject_id=0, payload={})
+        assert connection.needs_rollback
+        with pytest.raises(TransactionManagementError):
+            LedgerEntry.objects.count()
