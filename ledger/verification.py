@@ -34,9 +34,9 @@ from ledger.models import Checkpoint
 from ledger.tree import MissingNode, node_hashes, tree_size
 
 RANGE = 4096
-"""Entries per range at most: one task for a worker, two queries. The last ranges given to workers are
-smaller, down to MIN_RANGE, so that they finish together."""
-MIN_RANGE = 256
+"""Entries per range at most: one task, two queries. Shared by several processes, ranges shrink towards the
+end of the log, down to MIN_RANGE entries."""
+MIN_RANGE = 128
 
 
 @dataclass
@@ -392,9 +392,10 @@ def _check_in_worker(start: int, end: int, sizes: list[int]) -> _RangeResult:
 
 
 def _ranges(start: int, end: int, processes: int) -> Iterator[tuple[int, int]]:
-    """[start, end) in consecutive ranges; for `processes` workers, shrinking towards the end."""
+    """[start, end) in consecutive ranges; shared by `processes` processes, each at most half a process's
+    share of what is left (so they finish together), but not under MIN_RANGE (each costs two queries)."""
     while start < end:
-        step = max(MIN_RANGE, min(RANGE, (end - start) // (4 * processes))) if processes else RANGE
+        step = max(MIN_RANGE, min(RANGE, (end - start) // (2 * processes))) if processes else RANGE
         yield start, min(start + step, end)
         start += step
 
