@@ -4,9 +4,10 @@ The log is checked in ranges of sequence numbers, each on its own: its entries' 
 columns (and receipts in full mode), and every stored subtree whose last leaf falls in the range, rebuilt
 from the entries' leaf hashes and the stored subtrees to its left (which the ranges before it check, so by
 induction the whole stored tree is checked against the entries). A range also yields the tree's root at
-every checkpoint size inside it. In full mode on PostgreSQL one worker process per core checks ranges, each
-reading its own rows; otherwise this process does. Results are taken in sequence order, so the first bad
-sequence number and why is reported. Memory is constant: a range at a time per process.
+every checkpoint size inside it. In full mode on PostgreSQL, this process and one forked worker per further
+core check ranges, each reading its own rows; otherwise this process checks them all. Results are taken in
+sequence order, so the first bad sequence number and why is reported. Memory is constant: a range at a
+time per process.
 """
 
 from __future__ import annotations
@@ -196,7 +197,7 @@ def _parse_document(data: bytes) -> Any:
             value, end = _DECODER.raw_decode(text)
             if end == len(text) and "".join(_encode_chunks(value, 0)) == text:
                 return value
-        except (ValueError, RecursionError):  # UnicodeDecodeError, JSONDecodeError, a refused number
+        except (ValueError, TypeError, RecursionError):  # bad UTF-8 or JSON, a refused number
             pass
     return canonical.parse_canonical(data)
 
