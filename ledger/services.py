@@ -336,9 +336,10 @@ def _wait_for_sequencer_lock() -> None:
 def ledger_sequence(*, max_batches: int | None = None) -> int:
     """Give pending entries the next sequence numbers and integrate them into the tree; return how many.
 
-    Safe to call from any number of processes at once: only the lock holder works, in batches of
-    LEDGER["SEQUENCER_BATCH_SIZE"], each batch in its own transaction, until a batch is not full: every
-    entry committed before the call is then sequenced (one committed during it waits for the next call).
+    Safe to call from any number of processes at once: only the lock holder works (the others return
+    at once), in batches of LEDGER["SEQUENCER_BATCH_SIZE"], each batch in its own transaction, until a
+    batch is not full. Then every entry committed before the lock holder's call is sequenced; one that
+    commits during the call waits for the next call (another commit's request, or beat).
     """
     batch_size = settings.LEDGER["SEQUENCER_BATCH_SIZE"]
     sequenced = 0

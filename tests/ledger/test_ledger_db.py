@@ -569,3 +569,16 @@ def test_a_failed_insert_marks_the_callers_block_for_rollback(monkeypatch) -> No
         assert connection.needs_rollback
         with pytest.raises(TransactionManagementError):
             LedgerEntry.objects.count()
+
+
+def test_append_and_sequencing_through_django_s_cursor_while_queries_are_logged() -> None:
+    """While queries are logged (DEBUG, query capture) the ledger's statements go through Django's cursor,
+    which logs their SQL text; on PostgreSQL that cursor binds on the client, arrays included."""
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as logged:
+        entries = append(7)
+    assert sum("INSERT INTO ledger_ledgerentry" in query["sql"] for query in logged.captured_queries) == 7
+    assert any("INSERT INTO ledger_ledgernode" in query["sql"] for query in logged.captured_queries)
+    assert tree.root_hash(7) == merkle.mth([bytes(entry.leaf_hash) for entry in entries])
+    assert verify_database().ok
