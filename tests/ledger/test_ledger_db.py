@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import time
+from collections.abc import Iterator
 
 import pytest
 from django.db import DatabaseError, IntegrityError, connection, transaction
@@ -376,6 +377,22 @@ def test_verification_names_an_extra_stored_subtree() -> None:
         install_ledger_triggers()
     report = verify_database()
     assert report.failure == Failure(None, "the stored tree has 4 interior nodes where 3 are due")
+
+
+def test_entries_sequenced_while_verification_runs_raise_no_alarm(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The node count at the end reads the tree's size in the same snapshot: entries the sequencer
+    integrates meanwhile add nodes on both sides (they were counted as extra nodes against the old size)."""
+    append(5)
+    ranges = verification._ranges
+
+    def ranges_then_more_entries(start: int, end: int, processes: int) -> Iterator[tuple[int, int]]:
+        yield from ranges(start, end, processes)
+        append(3)  # appended and sequenced after the last range was handed out
+
+    monkeypatch.setattr(verification, "_ranges", ranges_then_more_entries)
+    report = verify_database()
+    assert report.ok, report.failure
+    assert report.entries == 5 and tree.tree_size() == 8
 
 
 @pytest.mark.postgres
