@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -45,6 +46,8 @@ class Signer:
 
 _cache_lock = threading.Lock()
 _cache: dict[str, tuple[object, Signer]] = {}
+_files_seen: dict[str, tuple[float, object]] = {}  # key file -> (look again after, its token)
+FILE_RECHECK_SECONDS = 1.0
 
 
 def origin() -> str:
@@ -56,12 +59,21 @@ def _key_path() -> Path:
     return Path(settings.LEDGER["SIGNING_KEY_PATH"])
 
 
-def _key_source() -> tuple[object, Path | None]:
-    """A token that changes whenever the configured key changes, and the file to read it from (if any)."""
+def _key_source() -> tuple[object, str | None]:
+    """A token that changes whenever the configured key changes, and the file to read it from (if any).
+
+    A key file is looked at (stat) at most every FILE_RECHECK_SECONDS per process: every append asks, and
+    a rotation by another process only has to be seen well within ROTATION_GRACE."""
     pem = settings.LEDGER["SIGNING_KEY_PEM"]
     if pem:
         return ("env", hash(pem)), None
-    path = _key_path()
+    path_text = str(settings.LEDGER["SIGNING_KEY_PATH"])
+    now = time.monotonic()
+    with _cache_lock:
+        seen = _files_seen.get(path_text)
+    if seen is not None and now < seen[0]:
+        return seen[1], path_text
+    path = Path(path_text)
     if not path.exists():
         if not settings.LEDGER["GENERATE_DEV_KEY"]:
             raise SigningKeyUnavailable(
@@ -70,7 +82,10 @@ def _key_source() -> tuple[object, Path | None]:
         write_private_key(path, signing.generate_private_key_pem())
         logger.warning("Generated a development ledger signing key at %s", path)
     stat = path.stat()
-    return ("file", str(path), stat.st_mtime_ns, stat.st_ino, stat.st_size), path
+    token = ("file", path_text, stat.st_mtime_ns, stat.st_ino, stat.st_size)
+    with _cache_lock:
+        _files_seen[path_text] = (now + FILE_RECHECK_SECONDS, token)
+    return token, path_text
 
 
 def write_private_key(path: Path, pem: bytes) -> None:
@@ -90,7 +105,7 @@ def active_signer() -> Signer:
         cached = _cache.get("active")
         if cached is not None and cached[0] == token:
             return cached[1]
-    pem = path.read_bytes() if path is not None else settings.LEDGER["SIGNING_KEY_PEM"].encode()
+    pem = Path(path).read_bytes() if path is not None else settings.LEDGER["SIGNING_KEY_PEM"].encode()
     private_key = signing.load_private_key_pem(pem)
     public = signing.public_key_bytes(private_key)
     signer = Signer(key_id=signing.key_id(origin(), public), public_key=public, private_key=private_key)
@@ -121,6 +136,7 @@ def forget_cached_signer() -> None:
     """Drop the in-process cache (tests, and after a rotation in this process)."""
     with _cache_lock:
         _cache.clear()
+        _files_seen.clear()
 
 
 # A process that read the old key just before a rotation may still sign a receipt a moment after the new

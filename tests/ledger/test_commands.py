@@ -118,6 +118,25 @@ def test_rotate_key_command_keeps_old_signatures_verifiable() -> None:
     assert old_checkpoint.key_id == keys[0].key_id and new_checkpoint.key_id == keys[1].key_id
 
 
+def test_a_key_file_replaced_by_another_process_is_signed_with_within_a_second(
+    ledger_signing_key, monkeypatch
+) -> None:
+    """Every append asks for the signer; the key file is looked at again at most once a second (well
+    within ROTATION_GRACE), so a rotation by another process (which cannot clear this one's cache) is
+    picked up that soon."""
+    from ledger import keys, signing
+
+    now = [1000.0]
+    monkeypatch.setattr(keys.time, "monotonic", lambda: now[0])
+    first = keys.active_signer()
+    keys.active_signer()  # now published, so cached (a key first published in a transaction is not)
+    keys.write_private_key(ledger_signing_key, signing.generate_private_key_pem())  # the other process
+    now[0] += keys.FILE_RECHECK_SECONDS / 2
+    assert keys.active_signer().key_id == first.key_id
+    now[0] += keys.FILE_RECHECK_SECONDS
+    assert keys.active_signer().key_id != first.key_id
+
+
 def test_rotation_is_refused_when_the_key_comes_from_the_environment(settings_for_env_key) -> None:
     with pytest.raises(CommandError, match="LEDGER_SIGNING_KEY"):
         call_command("ledger_rotate_key", stdout=StringIO())
