@@ -26,6 +26,7 @@ from consortium.errors import Conflict, ValidationFailed
 from ledger import canonical, keys, merkle, receipts, signing
 from ledger.credit import engine as credit_engine
 from ledger.credit import store as credit_store
+from ledger.db import hot_rows
 from ledger.models import Checkpoint, LedgerEntry, LedgerLeaf, SequencerState, SigningKey
 from ledger.tree import MissingNode, consistency_proof, node_hashes, root_hash, tree_size
 
@@ -222,15 +223,7 @@ _INSERT_ENTRY = (
 
 def _insert_entry(conn: Any, params: list[Any]) -> int:
     """INSERT one entry row; return its id."""
-    cursor = _raw_cursor(conn)
-    if cursor is None:
-        with conn.cursor() as django_cursor:
-            django_cursor.execute(_INSERT_ENTRY, params)
-            return int(django_cursor.fetchone()[0])
-    conn.validate_no_broken_transaction()
-    with conn.wrap_database_errors:
-        cursor.execute(_INSERT_ENTRY, params, prepare=settings.LEDGER.get("PREPARED_INSERT", True))
-        return int(cursor.fetchone()[0])
+    return int(hot_rows(_INSERT_ENTRY, params, conn=conn)[0][0])
 
 
 def _sequence_after_commit(conn: Any) -> None:
@@ -248,38 +241,6 @@ def _sequence_after_commit(conn: Any) -> None:
         if hook is request_sequencing and savepoints.issubset(conn.savepoint_ids):
             return
     conn.on_commit(request_sequencing, robust=True)
-
-
-def _raw_cursor(conn: Any) -> Any:
-    """The psycopg cursor of this connection for the ledger's hot statements, or None where Django's own
-    cursor must run them: on SQLite, while queries are logged (DEBUG, tests capturing queries: Django's
-    cursor logs the SQL text) and while execute wrappers are installed.
-
-    On PostgreSQL it binds parameters on the server, so bytes and arrays travel as binary instead of escaped
-    into the SQL text, and the hot statements are prepared once per connection instead of parsed and planned
-    on every call. Django prepares nothing by default (for transaction-mode poolers):
-    LEDGER["PREPARED_INSERT"] = False turns preparing off. One cursor per connection, made once: Django's
-    cursor wrapper and a new cursor per statement cost about as much as the INSERT's own client time.
-    Callers check the transaction and wrap errors as Django's cursor would (`_insert_entry`).
-    """
-    if conn.vendor != "postgresql" or conn.queries_logged or conn.execute_wrappers:
-        return None
-    raw = conn.connection
-    if raw is None:
-        conn.ensure_connection()
-        raw = conn.connection
-    cached = getattr(conn, "_ledger_cursor", None)
-    if cached is not None and cached[0] is raw:
-        return cached[1]
-    import psycopg
-
-    if raw.prepare_threshold is None:
-        # psycopg prepares nothing while the threshold is None, not even on request; a threshold this high
-        # prepares only what asks for it (the ledger's statements), as Django's own queries never do.
-        raw.prepare_threshold = 1 << 30
-    cursor = psycopg.Cursor(raw)
-    conn._ledger_cursor = (raw, cursor)
-    return cursor
 
 
 def request_sequencing() -> None:
@@ -324,7 +285,7 @@ def _take_sequencer_lock() -> bool:
     """Inside a transaction: become the one sequencer, or return False if another process is it."""
     if connection.vendor != "postgresql":
         return True  # SQLite transactions are IMMEDIATE: the single writer lock already serialises us
-    return bool(_pg_rows("SELECT pg_try_advisory_xact_lock(%s)", [SEQUENCER_LOCK_ID])[0][0])
+    return bool(hot_rows("SELECT pg_try_advisory_xact_lock(%s)", [SEQUENCER_LOCK_ID])[0][0])
 
 
 def _wait_for_sequencer_lock() -> None:
@@ -375,7 +336,7 @@ def _sequence_batch(limit: int) -> tuple[int, bool]:
         # One statement, whatever the batch size: leaves, nodes and the bookmark, the rows as arrays (psycopg
         # parses a long parameter list again for every distinct statement; this one is prepared once), sent
         # binary (%b): psycopg's text array dumper escapes every element, 2.4 ms per 1,000 nodes against 0.4.
-        _pg_rows(
+        hot_rows(
             "WITH leaves AS (INSERT INTO ledger_ledgerleaf (seq, entry_id, previous_seq) "
             "SELECT * FROM unnest(%b::bigint[], %b::bigint[], %b::bigint[])), "
             "bookmark AS (UPDATE ledger_sequencerstate SET settled_txid = %s "
@@ -390,7 +351,7 @@ def _sequence_batch(limit: int) -> tuple[int, bool]:
             ],
         )
     elif scan.settled > scan.bookmark:
-        _pg_rows(
+        hot_rows(
             "UPDATE ledger_sequencerstate SET settled_txid = %s WHERE id = 1 AND settled_txid < %s",
             [scan.settled, scan.settled],
         )
@@ -469,7 +430,7 @@ def _pending_entries_postgresql(limit: int) -> _Scan:
     # this scan began, so the scan (and its continuations, which see at least as much) finds all of their
     # entries. A horizon read later could pass a transaction that committed after the part of the scan
     # that would have found its entry.
-    result = _pg_rows(_SCAN_FIRST, [limit])
+    result = hot_rows(_SCAN_FIRST, [limit])
     horizon, bookmark, size, edge = result[0][:4]
     if bookmark is None:  # a new database: the bookmark's row is made once
         bookmark = SequencerState.objects.get_or_create(pk=1)[0].settled_txid
@@ -488,24 +449,9 @@ def _pending_entries_postgresql(limit: int) -> _Scan:
         # toward the limit: scan on past a full page of them instead of returning nothing.
         if not full or pending:
             break
-        rows = _pg_rows(_SCAN_NEXT, [position[0], position[1], limit])
+        rows = hot_rows(_SCAN_NEXT, [position[0], position[1], limit])
     settled = min(position[0], horizon) if full else horizon
     return _Scan(pending, full, bookmark, max(settled, bookmark), size, edge)
-
-
-def _pg_rows(sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
-    """Run one of the sequencer's statements on PostgreSQL (prepared, as `_raw_cursor` says, with binary
-    results); its rows. `%b` marks a parameter sent binary (Django's cursor, which logs, sends it as text)."""
-    conn = connections[DEFAULT_DB_ALIAS]
-    cursor = _raw_cursor(conn)
-    if cursor is None:
-        with conn.cursor() as django_cursor:
-            django_cursor.execute(sql.replace("%b", "%s"), params)
-            return django_cursor.fetchall() if django_cursor.description else []
-    conn.validate_no_broken_transaction()
-    with conn.wrap_database_errors:
-        cursor.execute(sql, params, prepare=settings.LEDGER.get("PREPARED_INSERT", True), binary=True)
-        return cursor.fetchall() if cursor.description else []
 
 
 def _insert_rows(table: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:

@@ -27,7 +27,6 @@ import zlib
 from dataclasses import fields
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from django.conf import settings
 from django.db import connection, models
 
 from ledger.credit import engine
@@ -55,6 +54,7 @@ from ledger.credit.models import (
     CreditUse,
     CreditVersion,
 )
+from ledger.db import hot_rows
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
@@ -94,13 +94,10 @@ def begin_credit_entry(kind: str, payload: dict[str, Any]) -> int:
     if connection.vendor != "postgresql":
         return take_credit_order()
     key = _shared_key(kind, payload)
-    with _hot_cursor() as cursor:
-        # One round trip; the nesting fixes the order: the credit lock, then the key, then the number.
-        if key is None:
-            cursor.execute(_EXCLUSIVE_THEN_ORDER, [_LOCK_SPACE])
-        else:
-            cursor.execute(_SHARED_THEN_KEY_THEN_ORDER, [_LOCK_SPACE + 1, _key_hash(key), _LOCK_SPACE])
-        return int(cursor.fetchone()[0])
+    # One round trip; the nesting fixes the order: the credit lock, then the key, then the number.
+    if key is None:
+        return int(hot_rows(_EXCLUSIVE_THEN_ORDER, [_LOCK_SPACE])[0][0])
+    return int(hot_rows(_SHARED_THEN_KEY_THEN_ORDER, [_LOCK_SPACE + 1, _key_hash(key), _LOCK_SPACE])[0][0])
 
 
 _EXCLUSIVE_THEN_ORDER = (
@@ -146,37 +143,6 @@ def _shared_key(kind: str, payload: dict[str, Any]) -> str | None:
         consumer = payload.get("requester_member", payload.get("grantee_member"))
         return f"consumer|{consumer}" if isinstance(consumer, int) else None
     return None
-
-
-def _hot_cursor() -> Any:
-    """A cursor for the statements every credit entry runs. On PostgreSQL it binds parameters on the
-    server and prepares each statement once per connection (planning the download's reads cost more than
-    running them); unless LEDGER["PREPARED_INSERT"] is off (a transaction-mode pooler) or queries are
-    logged (Django's usual cursor logs the SQL text)."""
-    if (
-        connection.vendor != "postgresql"
-        or connection.queries_logged
-        or not settings.LEDGER.get("PREPARED_INSERT", True)
-    ):
-        return connection.cursor()
-    connection.ensure_connection()
-    raw = connection.connection
-    if raw.prepare_threshold is None:
-        # psycopg prepares nothing while the threshold is None, not even on request; a threshold this high
-        # prepares only what asks for it, as Django's own queries never do.
-        raw.prepare_threshold = 1 << 30
-    return connection._prepare_cursor(_prepared_cursor_class()(raw))  # type: ignore[attr-defined]  # Django's own wrapper step, private
-
-
-@functools.cache
-def _prepared_cursor_class() -> type:
-    from django.db.backends.postgresql.base import ServerBindingCursor
-
-    class PreparedCursor(ServerBindingCursor):
-        def execute(self, query: Any, params: Any = None, **kwargs: Any) -> Any:
-            return super().execute(query, params, prepare=True)  # type: ignore[misc]  # psycopg's, untyped in the stubs
-
-    return PreparedCursor
 
 
 def _key_hash(key: str) -> int:
@@ -274,12 +240,12 @@ def _create_accounts(accounts: list[str]) -> tuple[str, list[Any]]:
     )
 
 
-def _update_accounts(cursor: Any, changes: dict[str, list[int]]) -> None:
+def _update_accounts(changes: dict[str, list[int]]) -> None:
     """Add `changes` to existing accounts: lock the rows in account order, then one UPDATE (the CHECK
     refuses a negative constrained balance)."""
     accounts = list(changes)
     if connection.vendor == "postgresql":
-        cursor.execute(
+        hot_rows(
             "SELECT account FROM credit_creditaccount WHERE account = ANY(%s) ORDER BY account FOR UPDATE",
             [accounts],
         )
@@ -289,7 +255,7 @@ def _update_accounts(cursor: Any, changes: dict[str, list[int]]) -> None:
         whens = " ".join("WHEN %s THEN %s" for _ in accounts)
         cases.append(f"{name} = {name} + (CASE account {whens} ELSE 0 END)")
         params.extend(value for account in accounts for value in (account, changes[account][column]))
-    cursor.execute(
+    hot_rows(
         f"UPDATE credit_creditaccount SET {', '.join(cases)} "  # noqa: S608 - constant names only
         f"WHERE account IN ({', '.join(['%s'] * len(accounts))})",
         [*params, *accounts],
@@ -363,12 +329,10 @@ class DatabaseState:
             type(provider) is int and type(consumer) is int and type(dataset) is int and type(sha256) is str
         ):
             return  # the rules refuse it, through the usual queries
-        with _hot_cursor() as cursor:
-            cursor.execute(
-                _DOWNLOAD_READS,
-                {"provider": provider, "consumer": consumer, "dataset": dataset, "sha256": sha256},
-            )
-            rules_key, *epoch, members, registrant, group, uses, group_members = cursor.fetchone()
+        parameters = {"provider": provider, "consumer": consumer, "dataset": dataset, "sha256": sha256}
+        rules_key, *epoch, members, registrant, group, uses, group_members = hot_rows(
+            _DOWNLOAD_READS, parameters
+        )[0]
         self._rules = _rules_by_hashes.get(rules_key or "")
         if epoch[0] is None:
             self._current[:] = [None]
@@ -466,9 +430,8 @@ class DatabaseState:
     def _write_rows(self) -> None:
         """Write the buffered rows (before a query that reads their tables)."""
         rows, self._rows = self._rows, []
-        with connection.cursor() as cursor:
-            for model, values in rows:
-                cursor.execute(*_insert_statement(model, values))
+        for model, values in rows:
+            hot_rows(*_insert_statement(model, values))
 
     def flush(self) -> None:
         """Write the entry's buffered rows and balance changes (`PT:source` has no row: see the module
@@ -487,19 +450,18 @@ class DatabaseState:
             statements.append(_add_to_accounts(changes) if upsert else _create_accounts(list(changes)))
         if not statements:
             return
-        with _hot_cursor() as cursor:
-            if connection.vendor == "postgresql":
-                *clauses, (last_sql, _) = statements
-                with_sql = ", ".join(f"w{index} AS ({sql})" for index, (sql, _) in enumerate(clauses))
-                cursor.execute(
-                    f"WITH {with_sql} {last_sql}" if clauses else last_sql,
-                    [value for _, params in statements for value in params],
-                )
-            else:
-                for sql, params in statements:
-                    cursor.execute(sql, params)
-            if changes and not upsert:
-                _update_accounts(cursor, changes)
+        if connection.vendor == "postgresql":
+            *clauses, (last_sql, _) = statements
+            with_sql = ", ".join(f"w{index} AS ({sql})" for index, (sql, _) in enumerate(clauses))
+            hot_rows(
+                f"WITH {with_sql} {last_sql}" if clauses else last_sql,
+                [value for _, params in statements for value in params],
+            )
+        else:
+            for sql, params in statements:
+                hot_rows(sql, params)
+        if changes and not upsert:
+            _update_accounts(changes)
 
     def unresolved(self, ref: str) -> list[Transfer]:
         self._write_rows()
