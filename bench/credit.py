@@ -45,6 +45,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from cpu import cpu_seconds
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 BENCH_DB = os.environ.get("BENCH_CREDIT_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/bench_credit")
@@ -845,15 +847,19 @@ def bench_audit(profile: bool) -> dict[str, Any]:
 def _append_worker(
     mode: str, seconds: float, start_at: float, payloads: list[dict[str, Any]], results: Any
 ) -> None:
-    from django.db import connections, transaction
+    from django.db import connection, connections, transaction
 
     from ledger.services import ledger_append
 
     connections.close_all()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        backend = cursor.fetchone()[0]
     count = 0
     while time.time() < start_at:
         time.sleep(0.001)
     deadline = start_at + seconds
+    cpu = cpu_seconds() + cpu_seconds(backend)
     while time.time() < deadline:
         payload = payloads[count % len(payloads)]
         members = [payload["owner_member"], payload["grantee_member"]]
@@ -879,11 +885,16 @@ def _append_worker(
                     payload=payload,
                 )
         count += 1
+    cpu = cpu_seconds() + cpu_seconds(backend) - cpu
     connections.close_all()
-    results.put((count, count > len(payloads)))
+    results.put((count, count > len(payloads), cpu))
 
 
-def measure_appends(mode: str, processes: int, seconds: float, slices: list[list[dict[str, Any]]]) -> float:
+def measure_appends(
+    mode: str, processes: int, seconds: float, slices: list[list[dict[str, Any]]]
+) -> tuple[float, float]:
+    """Entries per second, and CPU seconds per entry of the appending processes and their PostgreSQL
+    backends (the inline sequencer runs in them)."""
     from django.db import connections
 
     connections.close_all()
@@ -899,9 +910,10 @@ def measure_appends(mode: str, processes: int, seconds: float, slices: list[list
     outcomes = [results.get(timeout=seconds + 120) for _ in workers]
     for worker in workers:
         worker.join()
-    if mode == "credit" and any(wrapped for _, wrapped in outcomes):
+    if mode == "credit" and any(wrapped for _, wrapped, _ in outcomes):
         print("   warning: a credit writer ran out of fresh downloads (later ones earned 0 points)")
-    return sum(count for count, _ in outcomes) / seconds
+    count = sum(count for count, _, _ in outcomes)
+    return count / seconds, sum(cpu for _, _, cpu in outcomes) / max(count, 1)
 
 
 def download_slices(population: Population, slices: int, per_slice: int) -> list[list[dict[str, Any]]]:
@@ -958,7 +970,8 @@ def download_slices(population: Population, slices: int, per_slice: int) -> list
 
 def bench_append(
     seconds: float, processes: int, slices: list[list[dict[str, Any]]]
-) -> tuple[float, float, list[float], list[float]]:
+) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
+    """(rate, CPU seconds per entry) of each round, plain and credit."""
     from ledger.services import ledger_sequence
 
     plain, credit = [], []
@@ -967,7 +980,7 @@ def bench_append(
         mine = slices[processes * (round_ + 1) : processes * (round_ + 2)]
         credit.append(measure_appends("credit", processes, seconds, mine))
         ledger_sequence()
-    return statistics.mean(plain), statistics.mean(credit), plain, credit
+    return plain, credit
 
 
 def main() -> None:
@@ -1020,14 +1033,18 @@ def main() -> None:
             )
         )
     if "append" not in args.skip:
-        plain, credit, plains, credits = bench_append(args.seconds, args.processes, slices)
+        plains, credits = bench_append(args.seconds, args.processes, slices)
+        plain, credit = statistics.mean(r for r, _ in plains), statistics.mean(r for r, _ in credits)
+        plain_cpu, credit_cpu = statistics.mean(c for _, c in plains), statistics.mean(c for _, c in credits)
         ratio = credit / plain
         rows.append(
             (
                 f"2. append, {args.processes} processes",
-                f"ledger_append bench.plain {plain:.0f}/s ({', '.join(f'{r:.0f}' for r in plains)})",
-                f"data.downloaded with credit {credit:.0f}/s ({', '.join(f'{r:.0f}' for r in credits)})",
-                f"{ratio:.2f}",
+                f"ledger_append bench.plain {plain:.0f}/s ({', '.join(f'{r:.0f}' for r, _ in plains)}); "
+                f"CPU {plain_cpu * 1e6:.0f} us/entry",
+                f"data.downloaded with credit {credit:.0f}/s ({', '.join(f'{r:.0f}' for r, _ in credits)}); "
+                f"CPU {credit_cpu * 1e6:.0f} us/entry",
+                f"{ratio:.2f} (CPU {plain_cpu / credit_cpu:.2f})",
                 ">= 0.77 " + ("met" if ratio >= 0.77 else "NOT MET"),
             )
         )
