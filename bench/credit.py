@@ -368,6 +368,19 @@ class Population:
         )
         return fee <= spendable
 
+    def withdraw(self, due: int, request: dict[str, Any], owner: int) -> None:
+        """Refused with the shortfall (the fee was spent meanwhile): the requester withdraws."""
+        self.emit(
+            "access.withdrawn",
+            due,
+            user=request["consumer"] * 10 + 2,
+            member=request["consumer"],
+            subject_type="access_request",
+            subject_id=request["id"],
+            members=[owner, request["consumer"]],
+            payload=self._request_payload(request) | {"cause": "requester"},
+        )
+
     def decide(self, due: int, request: dict[str, Any]) -> None:
         dataset = request["dataset"]
         owner = dataset["owner"]
@@ -378,16 +391,7 @@ class Population:
         }
         if dataset["tier"] == "confidential" and not request.get("approved"):
             if not self.affordable(request):
-                self.emit(
-                    "access.withdrawn",
-                    due,
-                    user=request["consumer"] * 10 + 2,
-                    member=request["consumer"],
-                    subject_type="access_request",
-                    subject_id=request["id"],
-                    members=[owner, request["consumer"]],
-                    payload=self._request_payload(request) | {"cause": "requester"},
-                )
+                self.withdraw(due, request, owner)
                 return
             request["approved"] = True
             self.emit(
@@ -403,17 +407,7 @@ class Population:
             heapq.heappush(self.decisions, (due + 4 * US_PER_HOUR, request["id"], request))
             return
         if not self.affordable(request):
-            # refused with the shortfall (the fee was spent meanwhile): the requester withdraws
-            self.emit(
-                "access.withdrawn",
-                due,
-                user=request["consumer"] * 10 + 2,
-                member=request["consumer"],
-                subject_type="access_request",
-                subject_id=request["id"],
-                members=[owner, request["consumer"]],
-                payload=self._request_payload(request) | {"cause": "requester"},
-            )
+            self.withdraw(due, request, owner)
             return
         grant = self.next_grant
         self.next_grant += 1
