@@ -18,13 +18,11 @@ import json
 import json.encoder
 import multiprocessing
 import os
-from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import chain, repeat
-from multiprocessing.util import Finalize
+from multiprocessing.connection import Connection, wait
 from operator import itemgetter
 from typing import Any
 
@@ -32,7 +30,7 @@ from django.db import DEFAULT_DB_ALIAS, connection, connections
 
 from ledger import canonical, keys, merkle, signing
 from ledger.models import Checkpoint
-from ledger.tree import MissingNode, node_hashes, tree_size
+from ledger.tree import MissingNode, node_hashes
 
 RANGE = 4096
 """Entries per range at most: one task, two queries. Shared by several processes, ranges shrink towards the
@@ -250,7 +248,8 @@ class _RangeChecker:
         self.db = db
         self.windows = windows  # None: fast mode, receipts are not checked
         self.origin = origin
-        self.verifiers: dict[str, signing.ReceiptVerifier] = {}
+        # per key id: what is wrong with a receipt by it (made on first use)
+        self.receipt_checks: dict[str, Callable[[bytes, str, bytes], str | None]] = {}
 
     def check(self, start: int, end: int, sizes: list[int]) -> _RangeResult:
         """Check entries [start, end) and the subtrees they complete; roots at `sizes` and at `end`.
@@ -337,68 +336,194 @@ class _RangeChecker:
         self, rows: list[EntryRow], start: int, end: int, stored_leaves: list[bytes]
     ) -> tuple[Failure | None, list[bytes]]:
         """The first entry of [start, end) whose bytes, hashes, columns or receipt is wrong; the leaf hashes
-        of the entries before it."""
+        of the entries before it.
+
+        The loop is the verifier's hot path (about 10 us an entry besides the signature): names are bound
+        locally, and the entry shape the services write is checked inline, anything else by
+        `_document_problem`, which also says what is wrong.
+        """
         leaves: list[bytes] = []
-        windows = self.windows
+        keep = leaves.append
+        sha256, parse, format_time, problem_in = _sha256, _parse_document, _format_time, _document_problem
+        receipts = self.receipt_checks if self.windows is not None else None
+        seq = start
         for row in rows:
-            seq = start + len(leaves)
-            if row[SEQ] != seq:
+            row_seq, data, leaf, key_id, moment, signature, kind, actor, subject_type, subject_id, refs = row
+            if row_seq != seq:
                 return Failure(seq, "sequence number missing"), leaves
-            data, leaf = row[CANONICAL], row[LEAF_HASH]
-            if _sha256(b"\x00" + data).digest() != leaf:
+            if sha256(b"\x00" + data).digest() != leaf:
                 return Failure(seq, "leaf hash does not match the entry's canonical bytes"), leaves
             if stored_leaves[seq - start] != leaf:
                 return Failure(seq, "the stored tree's leaf differs from the entry's leaf hash"), leaves
-            accepted_at = _format_time(row[ACCEPTED_AT])
-            problem = _document_problem(data, accepted_at, row[COLUMNS])
-            if problem:
-                return Failure(seq, problem), leaves
-            if windows is not None:
-                problem = self._receipt_problem(windows, row, accepted_at)
+            accepted_at = format_time(moment)
+            document = parse(data)
+            try:  # what _document_problem checks, for documents of the shape the services write
+                members = document["members"]
+                same = (
+                    document["time"] == accepted_at
+                    and document["kind"] == kind
+                    and document["actor"]["member"] == actor
+                    and document["subject"]["type"] == subject_type
+                    and document["subject"]["id"] == subject_id
+                    and type(members) is list
+                    and ("|" + "|".join(map(str, members)) + "|" if members else "") == refs
+                )
+            except (KeyError, TypeError):
+                same = False
+            if not same:
+                problem = problem_in(data, accepted_at, row[COLUMNS])
                 if problem:
                     return Failure(seq, problem), leaves
-            leaves.append(leaf)
-        if len(leaves) < end - start:
-            return Failure(start + len(leaves), "sequence number missing"), leaves
+            if receipts is not None:
+                checks = receipts.get(key_id)
+                if checks is None:
+                    checks = receipts[key_id] = self._receipt_check(key_id)
+                problem = checks(leaf, accepted_at, signature)
+                if problem:
+                    return Failure(seq, problem), leaves
+            keep(leaf)
+            seq += 1
+        if seq < end:
+            return Failure(seq, "sequence number missing"), leaves
         return None, leaves
 
-    def _receipt_problem(self, windows: Windows, row: EntryRow, accepted_at: str) -> str | None:
-        key_id = row[KEY_ID]
-        window = windows.get(key_id)
+    def _receipt_check(self, key_id: str) -> Callable[[bytes, str, bytes], str | None]:
+        """What is wrong with a receipt by `key_id` (a leaf hash, its acceptance time and the signature)."""
+        assert self.windows is not None
+        window = self.windows.get(key_id)
         if window is None:
-            return f"receipt names unknown key {key_id}"
+            return lambda _leaf, _accepted_at, _signature: f"receipt names unknown key {key_id}"
         public, valid_from, valid_until = window
-        if accepted_at < valid_from or (valid_until is not None and accepted_at >= valid_until):
-            return f"receipt time {accepted_at} is outside key {key_id}'s validity window"
-        verifier = self.verifiers.get(key_id)
-        if verifier is None:
-            verifier = self.verifiers[key_id] = signing.ReceiptVerifier(public, self.origin, key_id)
-        if not verifier.verify(row[LEAF_HASH], accepted_at, row[SIGNATURE]):
-            return "receipt signature does not verify"
-        return None
+        verify = signing.ReceiptVerifier(public, self.origin, key_id).verify
+
+        def check(leaf: bytes, accepted_at: str, signature: bytes) -> str | None:
+            if accepted_at < valid_from or (valid_until is not None and accepted_at >= valid_until):
+                return f"receipt time {accepted_at} is outside key {key_id}'s validity window"
+            if not verify(leaf, accepted_at, signature):
+                return "receipt signature does not verify"
+            return None
+
+        return check
 
 
-_worker: list[_RangeChecker] = []
+class _Claims:
+    """Hands out [start, end) in consecutive ranges to the processes checking it, each taking the next when
+    it is free (so none idles while another has ranges queued). A range is at most half a process's share of
+    what is left (so they finish together), but not under MIN_RANGE (each costs two queries). Shared with
+    forked workers through shared memory when `context` is given."""
+
+    def __init__(self, processes: int, context: Any = None) -> None:
+        self.processes = processes
+        self._lock = context.Lock() if context is not None else None
+        self._bounds = context.RawArray("q", 2) if context is not None else [0, 0]  # next, end
+
+    def reset(self, start: int, end: int) -> None:
+        self._bounds[0], self._bounds[1] = start, end
+
+    def stop(self) -> None:
+        """Hand out nothing more (after a failure): ranges already taken are still checked."""
+        self._bounds[0] = self._bounds[1]
+
+    def take(self) -> tuple[int, int] | None:
+        if self._lock is None:
+            return self._take()
+        with self._lock:
+            return self._take()
+
+    def _take(self) -> tuple[int, int] | None:
+        low, end = self._bounds
+        if low >= end:
+            return None
+        step = max(MIN_RANGE, min(RANGE, (end - low) // (2 * self.processes)))
+        high = self._bounds[0] = min(low + step, end)
+        return low, high
 
 
-def _init_worker(windows: Windows | None, origin: str) -> None:
-    # A forked worker shares its parent's connection socket: it leaves that one alone and opens its own.
+def _sizes_in(sizes: list[int], low: int, high: int) -> list[int]:
+    return [s for s in sizes if low < s <= high]
+
+
+def _work(pipe: Connection, claims: _Claims, windows: Windows | None, origin: str) -> None:
+    """A forked worker: connects at once (while its parent sets up), then on the go-ahead (the checkpoint
+    sizes; None: nothing to check) checks the ranges it takes and sends each (low, high, result); then None.
+
+    It inherited its parent's connection socket: it leaves that one alone and opens its own.
+    """
     db = connections.create_connection(DEFAULT_DB_ALIAS)
-    Finalize(db, db.close, exitpriority=10)
-    _worker.append(_RangeChecker(db, windows, origin))
+    try:
+        db.ensure_connection()
+        sizes = pipe.recv()
+        if sizes is not None:
+            checker = _RangeChecker(db, windows, origin)
+            while (taken := claims.take()) is not None:
+                low, high = taken
+                result = checker.check(low, high, _sizes_in(sizes, low, high))
+                if result.failure is not None:
+                    claims.stop()
+                pipe.send((low, high, result))
+        db.close()
+        pipe.send(None)
+    except BaseException as exc:  # reported to the parent, which raises it
+        pipe.send(RuntimeError(f"verification worker failed: {exc!r}"))
+    finally:
+        pipe.close()
 
 
-def _check_in_worker(start: int, end: int, sizes: list[int]) -> _RangeResult:
-    return _worker[0].check(start, end, sizes)
+class _Workers:
+    """Forked worker processes checking ranges alongside this one, each with a pipe to it."""
+
+    def __init__(
+        self, count: int, claims: _Claims, context: Any, windows: Windows | None, origin: str
+    ) -> None:
+        self.pipes: list[Connection] = []
+        self.processes = []
+        for _ in range(count):
+            ours, theirs = context.Pipe()
+            process = context.Process(target=_work, args=(theirs, claims, windows, origin), daemon=True)
+            process.start()
+            theirs.close()  # ours alone: a dead worker's pipe reads as closed
+            self.pipes.append(ours)
+            self.processes.append(process)
+        self.running = list(self.pipes)
+
+    def start(self, sizes: list[int] | None) -> None:
+        for pipe in self.pipes:
+            pipe.send(sizes)
+
+    def results(self, timeout: float | None) -> Iterator[tuple[int, int, _RangeResult]]:
+        """The results sent meanwhile (waiting up to `timeout` seconds for one, None: until one)."""
+        ready: list[Any] = wait(self.running, timeout)
+        for pipe in ready:
+            try:
+                message = pipe.recv()
+            except EOFError:
+                raise RuntimeError("a verification worker exited without finishing") from None
+            if isinstance(message, BaseException):
+                raise message
+            if message is None:
+                self.running.remove(pipe)
+            else:
+                yield message
+
+    def close(self) -> None:
+        for pipe in self.pipes:
+            pipe.close()
+        for process in self.processes:
+            process.join(timeout=1)
+            if process.is_alive():  # still checking (after a failure elsewhere) or stuck
+                process.terminate()
+                process.join()
 
 
-def _ranges(start: int, end: int, processes: int) -> Iterator[tuple[int, int]]:
-    """[start, end) in consecutive ranges; shared by `processes` processes, each at most half a process's
-    share of what is left (so they finish together), but not under MIN_RANGE (each costs two queries)."""
-    while start < end:
-        step = max(MIN_RANGE, min(RANGE, (end - start) // (2 * processes))) if processes else RANGE
-        yield start, min(start + step, end)
-        start += step
+def _size_and_nodes(count_nodes: bool) -> tuple[int, int]:
+    """The tree's size and (if `count_nodes`) its interior node count, in one statement: one snapshot, as the
+    sequencer writes a batch's leaves and nodes in one transaction (entries sequenced meanwhile would
+    otherwise show up as extra nodes)."""
+    with connection.cursor() as cursor:
+        nodes = "(SELECT COUNT(*) FROM ledger_ledgernode WHERE level > 0)" if count_nodes else "0"
+        cursor.execute(f"SELECT (SELECT COALESCE(MAX(seq) + 1, 0) FROM ledger_ledgerleaf), {nodes}")  # noqa: S608 - fixed text
+        size, count = cursor.fetchone()
+    return size, count
 
 
 def verify_database(
@@ -411,133 +536,156 @@ def verify_database(
     """Recompute every leaf hash and the tree, check every checkpoint; with `full`, every receipt too.
 
     `from_checkpoint` resumes from a trusted checkpoint of that size: its signature and its root over the
-    stored subtrees are checked, then only later entries are read.
+    stored subtrees are checked, then only later entries are read. Otherwise the stored tree's interior node
+    count is checked too (no extra subtrees), against its size when verification starts.
     """
     report = VerificationReport()
     windows = _key_windows()
+    window_strings = _window_strings(windows) if full else None
+    now_size, node_count = _size_and_nodes(count_nodes=from_checkpoint is None)
+    processes = workers or os.cpu_count() or 1
+    # With more than one process, this one checks ranges too and the others are workers reading their own
+    # rows: only committed rows, so not from inside a transaction. They are forked (set up as this one is)
+    # first, so that they connect while this one checks the checkpoints.
+    parallel = (
+        full
+        and processes > 1
+        and now_size - (from_checkpoint or 0) > MIN_RANGE * processes
+        and connection.vendor == "postgresql"
+        and not connection.in_atomic_block
+        and "fork" in multiprocessing.get_all_start_methods()
+    )
+    if parallel:
+        context = multiprocessing.get_context("fork")
+        claims = _Claims(processes, context)
+        # Objects that exist when the workers fork stay out of collections until the end: a collection
+        # writes to every object it visits, and each page written after the fork is copied (in the
+        # workers and in this process).
+        gc.freeze()
+        helpers: _Workers | None = _Workers(processes - 1, claims, context, window_strings, keys.origin())
+    else:
+        claims, helpers = _Claims(1), None
+    try:
+        _verify(report, windows, from_checkpoint, now_size, claims, helpers, window_strings, progress)
+        if report.failure is None and from_checkpoint is None:
+            expected = sum(now_size >> level for level in range(1, now_size.bit_length() + 1))
+            if node_count != expected:
+                report.failure = Failure(
+                    None, f"the stored tree has {node_count} interior nodes where {expected} are due"
+                )
+    finally:
+        if helpers is not None:
+            helpers.close()
+            gc.unfreeze()
+    return report
+
+
+def _verify(
+    report: VerificationReport,
+    windows: dict,
+    from_checkpoint: int | None,
+    now_size: int,
+    claims: _Claims,
+    helpers: _Workers | None,
+    window_strings: Windows | None,
+    progress: Callable[[int], None] | None,
+) -> None:
+    """Check the checkpoints' signatures and the trusted checkpoint, then the ranges."""
     public_keys = {key_id: window[0] for key_id, window in windows.items()}
     checkpoints = {c.tree_size: c for c in Checkpoint.objects.all()}
     for checkpoint in checkpoints.values():
         problem = _verify_checkpoint_signature(checkpoint, public_keys)
         if problem:
             report.failure = Failure(checkpoint.tree_size - 1, problem)
-            return report
+            break
     start = 0
-    if from_checkpoint is not None:
+    trusted = None
+    if report.failure is None and from_checkpoint is not None:
         trusted = checkpoints.get(from_checkpoint)
         if trusted is None:
             report.failure = Failure(None, f"no checkpoint of size {from_checkpoint} to resume from")
-            return report
-        coordinates = merkle.perfect_subtrees(0, from_checkpoint)
-        try:
-            stored = node_hashes(coordinates)
-        except MissingNode:
-            stored = {}
-        if merkle.combine_subtrees([stored.get(c, b"") for c in coordinates]) != bytes(trusted.root_hash):
-            report.failure = Failure(
-                from_checkpoint - 1, "stored subtrees do not match the trusted checkpoint"
-            )
-            return report
-        start = report.started_at_size = from_checkpoint
-    else:
-        trusted = None
-    size = max(tree_size(), start)
+        else:
+            coordinates = merkle.perfect_subtrees(0, from_checkpoint)
+            try:
+                stored = node_hashes(coordinates)
+            except MissingNode:
+                stored = {}
+            if merkle.combine_subtrees([stored.get(c, b"") for c in coordinates]) != bytes(trusted.root_hash):
+                report.failure = Failure(
+                    from_checkpoint - 1, "stored subtrees do not match the trusted checkpoint"
+                )
+            start = report.started_at_size = from_checkpoint
+    if report.failure is not None:
+        if helpers is not None:
+            helpers.start(None)
+        return
+    size = max(now_size, start)
     # the root when no range is left to check; otherwise the last range's
     report.root = bytes(trusted.root_hash) if trusted is not None else merkle.combine_subtrees([])
-
-    processes = workers or os.cpu_count() or 1
-    window_strings = _window_strings(windows) if full else None
-    checker = _RangeChecker(connection, window_strings, keys.origin())
-    # With more than one process, this one checks ranges too and the others are workers reading their own
-    # rows: only committed rows, so not from inside a transaction. They are forked: set up as this one is.
-    parallel = (
-        full
-        and processes > 1
-        and connection.vendor == "postgresql"
-        and not connection.in_atomic_block
-        and "fork" in multiprocessing.get_all_start_methods()
-    )
-    executor = (
-        ProcessPoolExecutor(
-            max_workers=processes - 1,
-            mp_context=multiprocessing.get_context("fork"),
-            initializer=_init_worker,
-            initargs=(window_strings, keys.origin()),
-        )
-        if parallel
-        else None
-    )
-    if executor is not None:
-        # Objects that exist when the workers fork stay out of collections until the end: a collection
-        # writes to every object it visits, and each page written after the fork is copied (in the
-        # workers and in this process).
-        gc.freeze()
     sizes = sorted(s for s in checkpoints if start < s <= size)
-    # Ranges in sequence order with their result, or the worker's future result: constant memory.
-    pending: deque[tuple[int, int, Future[_RangeResult] | _RangeResult]] = deque()
+    claims.reset(start, size)
+    if helpers is not None:
+        helpers.start(sizes)
+    _check_ranges(report, checkpoints, sizes, start, size, claims, helpers, window_strings, progress)
+    if report.failure is None and window_strings is not None:
+        report.receipts = report.entries
 
-    def sizes_in(low: int, high: int) -> list[int]:
-        return [s for s in sizes if low < s <= high]
+
+def _check_ranges(
+    report: VerificationReport,
+    checkpoints: dict[int, Checkpoint],
+    sizes: list[int],
+    start: int,
+    size: int,
+    claims: _Claims,
+    helpers: _Workers | None,
+    window_strings: Windows | None,
+    progress: Callable[[int], None] | None,
+) -> None:
+    """Check [start, size) in the ranges this process and the workers take; results are taken in sequence
+    order (the first failure by sequence number is reported, whichever process found it). Held back: only
+    the results that arrive before an earlier range's, a few at most."""
+    checker = _RangeChecker(connection, window_strings, keys.origin())
+    done: dict[int, tuple[int, _RangeResult]] = {}  # by low: results not taken yet
+    taken_to = start  # everything below is taken
 
     def take() -> bool:
-        """Take the next range's result in sequence order; False once one has failed."""
-        low, high, outcome = pending.popleft()
-        result = outcome.result() if isinstance(outcome, Future) else outcome
-        report.entries += result.entries
-        if progress is not None:
-            progress(result.entries)
-        if result.failure is not None:
-            report.failure = result.failure
-            return False
-        for reached in sizes_in(low, high):
-            if result.roots[reached] != bytes(checkpoints[reached].root_hash):
-                report.failure = Failure(reached - 1, f"tree root differs from signed checkpoint {reached}")
+        """Take the results that are next in sequence order; False once one has failed."""
+        nonlocal taken_to
+        while taken_to in done:
+            high, result = done.pop(taken_to)
+            report.entries += result.entries
+            if progress is not None:
+                progress(result.entries)
+            if result.failure is not None:
+                report.failure = result.failure
                 return False
-            report.checkpoints += 1
-        if high == size:
-            report.root = result.roots[high]
+            for reached in _sizes_in(sizes, taken_to, high):
+                if result.roots[reached] != bytes(checkpoints[reached].root_hash):
+                    report.failure = Failure(
+                        reached - 1, f"tree root differs from signed checkpoint {reached}"
+                    )
+                    return False
+                report.checkpoints += 1
+            if high == size:
+                report.root = result.roots[high]
+            taken_to = high
         return True
 
-    def ready() -> bool:
-        outcome = pending[0][2]
-        return not isinstance(outcome, Future) or outcome.done() or len(pending) > 4 * processes
-
-    try:
-        ok = True
-        for low, high in _ranges(start, size, processes if executor else 0):
-            queued = sum(isinstance(outcome, Future) and not outcome.done() for _l, _h, outcome in pending)
-            if executor is not None and queued < 2 * (processes - 1):  # keep each worker two ranges ahead
-                pending.append((low, high, executor.submit(_check_in_worker, low, high, sizes_in(low, high))))
-            else:
-                result = checker.check(low, high, sizes_in(low, high))
-                pending.append((low, high, result))
-                if result.failure is not None:
-                    break  # the ranges before it may still hold an earlier failure
-            while ok and pending and ready():
-                ok = take()
-            if not ok:
-                break
-        while ok and pending:
-            ok = take()
-    finally:
-        if executor is not None:
-            executor.shutdown(cancel_futures=True)
-            gc.unfreeze()
-    if report.failure is None and full:
-        report.receipts = report.entries
-    if report.failure is None and from_checkpoint is None:
-        with connection.cursor() as cursor:
-            # The tree's size and its node count in one statement (one snapshot): the sequencer writes a
-            # batch's leaves and nodes in one transaction, so entries sequenced while we verified count on
-            # both sides instead of showing up as extra nodes.
-            cursor.execute(
-                "SELECT (SELECT COALESCE(MAX(seq) + 1, 0) FROM ledger_ledgerleaf), "
-                "(SELECT COUNT(*) FROM ledger_ledgernode WHERE level > 0)"
-            )
-            now_size, count = cursor.fetchone()
-        expected = sum(now_size >> level for level in range(1, now_size.bit_length() + 1))
-        if count != expected:
-            report.failure = Failure(
-                None, f"the stored tree has {count} interior nodes where {expected} are due"
-            )
-    return report
+    ok = True
+    while ok and (taken := claims.take()) is not None:
+        low, high = taken
+        result = checker.check(low, high, _sizes_in(sizes, low, high))
+        if result.failure is not None:
+            claims.stop()  # the ranges before it may still hold an earlier failure: they are checked
+        done[low] = (high, result)
+        if helpers is not None:
+            done.update((low, (high, result)) for low, high, result in helpers.results(timeout=0))
+        ok = take()
+    while ok and taken_to < size and helpers is not None and helpers.running:
+        done.update((low, (high, result)) for low, high, result in helpers.results(timeout=None))
+        ok = take()
+    if ok and taken_to < size:
+        raise RuntimeError(f"verification stopped at {taken_to} of {size}: a worker sent no result")
+    if not ok:
+        claims.stop()

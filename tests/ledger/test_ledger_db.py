@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import json
 import time
-from collections.abc import Iterator
 
 import pytest
 from django.db import DatabaseError, IntegrityError, connection, transaction
@@ -380,16 +379,17 @@ def test_verification_names_an_extra_stored_subtree() -> None:
 
 
 def test_entries_sequenced_while_verification_runs_raise_no_alarm(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The node count at the end reads the tree's size in the same snapshot: entries the sequencer
-    integrates meanwhile add nodes on both sides (they were counted as extra nodes against the old size)."""
+    """The node count reads the tree's size in the same snapshot: entries the sequencer integrates
+    meanwhile add nodes on both sides (they were counted as extra nodes against the old size)."""
     append(5)
-    ranges = verification._ranges
+    check = verification._RangeChecker.check
 
-    def ranges_then_more_entries(start: int, end: int, processes: int) -> Iterator[tuple[int, int]]:
-        yield from ranges(start, end, processes)
-        append(3)  # appended and sequenced after the last range was handed out
+    def check_then_more_entries(self, start: int, end: int, sizes: list[int]) -> verification._RangeResult:
+        result = check(self, start, end, sizes)
+        append(3)  # appended and sequenced while the ledger is being verified
+        return result
 
-    monkeypatch.setattr(verification, "_ranges", ranges_then_more_entries)
+    monkeypatch.setattr(verification._RangeChecker, "check", check_then_more_entries)
     report = verify_database()
     assert report.ok, report.failure
     assert report.entries == 5 and tree.tree_size() == 8
