@@ -30,12 +30,12 @@ from django.db import DEFAULT_DB_ALIAS, connection, connections
 
 from ledger import canonical, keys, merkle, signing
 from ledger.models import Checkpoint
-from ledger.tree import MissingNode, node_hashes
+from ledger.tree import MissingNode, node_hashes, tree_size
 
 RANGE = 4096
 """Entries per range at most: one task, two queries. Shared by several processes, ranges shrink towards the
 end of the log, down to MIN_RANGE entries."""
-MIN_RANGE = 128
+MIN_RANGE = 32
 
 
 @dataclass
@@ -171,6 +171,8 @@ def _safe_int(text: str) -> int:
 
 
 _DECODER = json.JSONDecoder(parse_float=_float_refused, parse_constant=_float_refused, parse_int=_safe_int)
+# what raw_decode calls (StopIteration: no JSON value at the start)
+_scan = _DECODER.scan_once  # type: ignore[attr-defined]
 _make_encoder = getattr(json.encoder, "c_make_encoder", None)  # CPython's C encoder, if any
 # The C encoder canonical.py's fast path uses (sorted keys, no whitespace, UTF-8 as is), made once.
 _encode_chunks = (
@@ -192,21 +194,12 @@ def _parse_document(data: bytes) -> Any:
     if _encode_chunks is not None and b"\xee" not in data and b"\xef" not in data:
         try:
             text = data.decode()
-            value, end = _DECODER.raw_decode(text)
+            value, end = _scan(text, 0)
             if end == len(text) and "".join(_encode_chunks(value, 0)) == text:
                 return value
-        except (ValueError, TypeError, RecursionError):  # bad UTF-8 or JSON, a refused number
+        except (ValueError, TypeError, RecursionError, StopIteration):  # bad UTF-8 or JSON, a refused number
             pass
     return canonical.parse_canonical(data)
-
-
-def _format_time(moment: datetime) -> str:
-    """`canonical.format_time(moment)`; a UTC time (what PostgreSQL returns) with a nonzero fraction of a
-    second through `isoformat` (which leaves out a zero one)."""
-    text = moment.isoformat()
-    if len(text) == 32 and text.endswith("+00:00"):
-        return text[:26] + "Z"
-    return canonical.format_time(moment)
 
 
 def _document_problem(data: bytes, accepted_at: str, columns: tuple) -> str | None:
@@ -235,6 +228,9 @@ def _document_problem(data: bytes, accepted_at: str, columns: tuple) -> str | No
 
 
 _sha256 = hashlib.sha256
+_format_time = canonical.format_time
+# A receipt key's validity window (times as canonical strings) and its verifier (None: an unknown key).
+_ReceiptKey = tuple[str, str | None, Callable[[bytes, str, bytes], bool] | None]
 
 
 def _first_difference(a: list[bytes], b: list[bytes]) -> int:
@@ -248,8 +244,7 @@ class _RangeChecker:
         self.db = db
         self.windows = windows  # None: fast mode, receipts are not checked
         self.origin = origin
-        # per key id: what is wrong with a receipt by it (made on first use)
-        self.receipt_checks: dict[str, Callable[[bytes, str, bytes], str | None]] = {}
+        self.receipt_keys: dict[str, _ReceiptKey] = {}  # by key id, made on first use
 
     def check(self, start: int, end: int, sizes: list[int]) -> _RangeResult:
         """Check entries [start, end) and the subtrees they complete; roots at `sizes` and at `end`.
@@ -344,8 +339,8 @@ class _RangeChecker:
         """
         leaves: list[bytes] = []
         keep = leaves.append
-        sha256, parse, format_time, problem_in = _sha256, _parse_document, _format_time, _document_problem
-        receipts = self.receipt_checks if self.windows is not None else None
+        sha256, parse, problem_in, format_time = _sha256, _parse_document, _document_problem, _format_time
+        receipts = self.receipt_keys if self.windows is not None else None
         seq = start
         for row in rows:
             row_seq, data, leaf, key_id, moment, signature, kind, actor, subject_type, subject_id, refs = row
@@ -355,16 +350,19 @@ class _RangeChecker:
                 return Failure(seq, "leaf hash does not match the entry's canonical bytes"), leaves
             if stored_leaves[seq - start] != leaf:
                 return Failure(seq, "the stored tree's leaf differs from the entry's leaf hash"), leaves
-            accepted_at = format_time(moment)
+            # canonical.format_time(moment); a UTC time (what PostgreSQL returns) with a nonzero fraction of a
+            # second through isoformat (which leaves out a zero one)
+            iso = moment.isoformat()
+            accepted_at = iso[:26] + "Z" if iso[26:] == "+00:00" else format_time(moment)
             document = parse(data)
             try:  # what _document_problem checks, for documents of the shape the services write
-                members = document["members"]
+                members, subject = document["members"], document["subject"]
                 same = (
                     document["time"] == accepted_at
                     and document["kind"] == kind
                     and document["actor"]["member"] == actor
-                    and document["subject"]["type"] == subject_type
-                    and document["subject"]["id"] == subject_id
+                    and subject["type"] == subject_type
+                    and subject["id"] == subject_id
                     and type(members) is list
                     and ("|" + "|".join(map(str, members)) + "|" if members else "") == refs
                 )
@@ -375,35 +373,31 @@ class _RangeChecker:
                 if problem:
                     return Failure(seq, problem), leaves
             if receipts is not None:
-                checks = receipts.get(key_id)
-                if checks is None:
-                    checks = receipts[key_id] = self._receipt_check(key_id)
-                problem = checks(leaf, accepted_at, signature)
-                if problem:
-                    return Failure(seq, problem), leaves
+                key = receipts.get(key_id)
+                if key is None:
+                    key = receipts[key_id] = self._receipt_key(key_id)
+                valid_from, valid_until, verify = key
+                if verify is None:
+                    return Failure(seq, f"receipt names unknown key {key_id}"), leaves
+                if accepted_at < valid_from or (valid_until is not None and accepted_at >= valid_until):
+                    reason = f"receipt time {accepted_at} is outside key {key_id}'s validity window"
+                    return Failure(seq, reason), leaves
+                if not verify(leaf, accepted_at, signature):
+                    return Failure(seq, "receipt signature does not verify"), leaves
             keep(leaf)
             seq += 1
         if seq < end:
             return Failure(seq, "sequence number missing"), leaves
         return None, leaves
 
-    def _receipt_check(self, key_id: str) -> Callable[[bytes, str, bytes], str | None]:
-        """What is wrong with a receipt by `key_id` (a leaf hash, its acceptance time and the signature)."""
+    def _receipt_key(self, key_id: str) -> _ReceiptKey:
+        """A key's validity window and its receipt verifier; no verifier for an unknown key."""
         assert self.windows is not None
         window = self.windows.get(key_id)
         if window is None:
-            return lambda _leaf, _accepted_at, _signature: f"receipt names unknown key {key_id}"
+            return "", None, None
         public, valid_from, valid_until = window
-        verify = signing.ReceiptVerifier(public, self.origin, key_id).verify
-
-        def check(leaf: bytes, accepted_at: str, signature: bytes) -> str | None:
-            if accepted_at < valid_from or (valid_until is not None and accepted_at >= valid_until):
-                return f"receipt time {accepted_at} is outside key {key_id}'s validity window"
-            if not verify(leaf, accepted_at, signature):
-                return "receipt signature does not verify"
-            return None
-
-        return check
+        return valid_from, valid_until, signing.ReceiptVerifier(public, self.origin, key_id).verify
 
 
 class _Claims:
@@ -443,17 +437,19 @@ def _sizes_in(sizes: list[int], low: int, high: int) -> list[int]:
     return [s for s in sizes if low < s <= high]
 
 
-def _work(pipe: Connection, claims: _Claims, windows: Windows | None, origin: str) -> None:
-    """A forked worker: connects at once (while its parent sets up), then on the go-ahead (the checkpoint
-    sizes; None: nothing to check) checks the ranges it takes and sends each (low, high, result); then None.
+def _work(pipe: Connection, claims: _Claims) -> None:
+    """A forked worker: connects at once (while its parent sets up), then on the go-ahead (the key windows,
+    origin and checkpoint sizes; None: nothing to check) checks the ranges it takes and sends each
+    (low, high, result); then closes its connection and sends None.
 
     It inherited its parent's connection socket: it leaves that one alone and opens its own.
     """
     db = connections.create_connection(DEFAULT_DB_ALIAS)
     try:
         db.ensure_connection()
-        sizes = pipe.recv()
-        if sizes is not None:
+        job = pipe.recv()
+        if job is not None:
+            windows, origin, sizes = job
             checker = _RangeChecker(db, windows, origin)
             while (taken := claims.take()) is not None:
                 low, high = taken
@@ -472,23 +468,21 @@ def _work(pipe: Connection, claims: _Claims, windows: Windows | None, origin: st
 class _Workers:
     """Forked worker processes checking ranges alongside this one, each with a pipe to it."""
 
-    def __init__(
-        self, count: int, claims: _Claims, context: Any, windows: Windows | None, origin: str
-    ) -> None:
+    def __init__(self, count: int, claims: _Claims, context: Any) -> None:
         self.pipes: list[Connection] = []
         self.processes = []
         for _ in range(count):
             ours, theirs = context.Pipe()
-            process = context.Process(target=_work, args=(theirs, claims, windows, origin), daemon=True)
+            process = context.Process(target=_work, args=(theirs, claims), daemon=True)
             process.start()
             theirs.close()  # ours alone: a dead worker's pipe reads as closed
             self.pipes.append(ours)
             self.processes.append(process)
         self.running = list(self.pipes)
 
-    def start(self, sizes: list[int] | None) -> None:
+    def start(self, job: tuple[Windows | None, str, list[int]] | None) -> None:
         for pipe in self.pipes:
-            pipe.send(sizes)
+            pipe.send(job)
 
     def results(self, timeout: float | None) -> Iterator[tuple[int, int, _RangeResult]]:
         """The results sent meanwhile (waiting up to `timeout` seconds for one, None: until one)."""
@@ -506,11 +500,12 @@ class _Workers:
                 yield message
 
     def close(self) -> None:
+        """Stop the workers. One that has finished (its connection closed) is left to exit on its own: that
+        takes milliseconds, and multiprocessing reaps it later."""
         for pipe in self.pipes:
             pipe.close()
-        for process in self.processes:
-            process.join(timeout=1)
-            if process.is_alive():  # still checking (after a failure elsewhere) or stuck
+        for pipe, process in zip(self.pipes, self.processes, strict=True):
+            if pipe in self.running:  # still checking (after a failure elsewhere) or stuck
                 process.terminate()
                 process.join()
 
@@ -540,20 +535,17 @@ def verify_database(
     count is checked too (no extra subtrees), against its size when verification starts.
     """
     report = VerificationReport()
-    windows = _key_windows()
-    window_strings = _window_strings(windows) if full else None
-    now_size, node_count = _size_and_nodes(count_nodes=from_checkpoint is None)
     processes = workers or os.cpu_count() or 1
     # With more than one process, this one checks ranges too and the others are workers reading their own
     # rows: only committed rows, so not from inside a transaction. They are forked (set up as this one is)
-    # first, so that they connect while this one checks the checkpoints.
+    # first, so that they connect while this one reads the keys and checks the checkpoints.
     parallel = (
         full
         and processes > 1
-        and now_size - (from_checkpoint or 0) > MIN_RANGE * processes
         and connection.vendor == "postgresql"
         and not connection.in_atomic_block
         and "fork" in multiprocessing.get_all_start_methods()
+        and tree_size() - (from_checkpoint or 0) > MIN_RANGE * processes
     )
     if parallel:
         context = multiprocessing.get_context("fork")
@@ -562,10 +554,13 @@ def verify_database(
         # writes to every object it visits, and each page written after the fork is copied (in the
         # workers and in this process).
         gc.freeze()
-        helpers: _Workers | None = _Workers(processes - 1, claims, context, window_strings, keys.origin())
+        helpers: _Workers | None = _Workers(processes - 1, claims, context)
     else:
         claims, helpers = _Claims(1), None
     try:
+        windows = _key_windows()
+        window_strings = _window_strings(windows) if full else None
+        now_size, node_count = _size_and_nodes(count_nodes=from_checkpoint is None)
         _verify(report, windows, from_checkpoint, now_size, claims, helpers, window_strings, progress)
         if report.failure is None and from_checkpoint is None:
             expected = sum(now_size >> level for level in range(1, now_size.bit_length() + 1))
@@ -625,7 +620,7 @@ def _verify(
     sizes = sorted(s for s in checkpoints if start < s <= size)
     claims.reset(start, size)
     if helpers is not None:
-        helpers.start(sizes)
+        helpers.start((window_strings, keys.origin(), sizes))
     _check_ranges(report, checkpoints, sizes, start, size, claims, helpers, window_strings, progress)
     if report.failure is None and window_strings is not None:
         report.receipts = report.entries
