@@ -129,7 +129,32 @@ def _node_ranges(start: int, end: int) -> list[tuple[int, int, int]]:
     return [(level, (start >> level) & ~1, end >> level) for level in range(end.bit_length())]
 
 
-def _fetch(db: Any, sql: str, params: list[int]) -> list[tuple]:
+# How many of the stored subtrees [low, low + n) of each level equal the hashes given for them (n hashes of
+# 32 bytes, concatenated): at most one row per (level, index), the primary key.
+_MATCHING_NODES = (
+    "SELECT COUNT(*) FROM unnest(%b::smallint[], %b::bigint[], %b::bytea[]) AS w (level, low, hashes) "
+    'JOIN ledger_ledgernode n ON n.level = w.level AND n."index" >= w.low '
+    'AND n."index" < w.low + length(w.hashes) / 32 '
+    'WHERE n.hash = substring(w.hashes FROM (n."index" - w.low)::integer * 32 + 1 FOR 32)'
+)
+
+
+def _roots(
+    ranges: list[tuple[int, int, int]], built: list[list[bytes]], sizes: tuple[int, ...]
+) -> dict[int, bytes]:
+    """The tree's root at each size, from the subtrees a range rebuilt (with the stored left siblings)."""
+    roots = {}
+    for size in sizes:
+        stack = [
+            built[level][(size >> level) - 1 - ranges[level][1]]
+            for level in reversed(range(size.bit_length()))
+            if (size >> level) & 1
+        ]
+        roots[size] = merkle.combine_subtrees(stack)
+    return roots
+
+
+def _fetch(db: Any, sql: str, params: list[Any]) -> list[tuple]:
     if db.vendor == "postgresql":  # binary results: bytea as bytes, no hex text to encode and decode
         import psycopg
 
@@ -267,6 +292,25 @@ class _RangeChecker:
             rows = [_sqlite_row(row) for row in rows]
         rows.sort(key=_by_seq)
         ranges = _node_ranges(start, end)
+        if self.db.vendor == "postgresql":
+            # The stored subtrees are compared in the database: only the left siblings the range needs are
+            # read (a few), and one count says whether every stored subtree of the range equals the rebuilt
+            # one. If not, or an entry is bad, the comparison below says which is first and why.
+            siblings = self._stored_levels([(level, low, start >> level) for level, low, _high in ranges])
+            failure, leaves = self._check_entries(rows, start, end, None)
+            if failure is None:
+                built = [siblings[0] + leaves]
+                for _range in ranges[1:]:
+                    below = built[-1]
+                    built.append(
+                        siblings[len(built)]
+                        + [
+                            _sha256(b"\x01" + left + right).digest()
+                            for left, right in zip(below[::2], below[1::2], strict=False)
+                        ]
+                    )
+                if self._stored_tree_matches(start, ranges, built):
+                    return _RangeResult(None, len(leaves), _roots(ranges, built, (*sizes, end)))
         levels = self._stored_levels(ranges)
         skip = start - ranges[0][1]  # 1 if the range needs a stored left sibling at this level
         failure, leaves = self._check_entries(rows, start, end, levels[0][skip:])
@@ -294,19 +338,27 @@ class _RangeChecker:
                 failure = Failure(index << level, f"stored subtree (level {level}, index {index}) is {what}")
         if failure is not None:
             return _RangeResult(failure, len(leaves), {})
-        roots = {}
-        for size in (*sizes, end):
-            stack = [
-                built[level][(size >> level) - 1 - ranges[level][1]]
-                for level in reversed(range(size.bit_length()))
-                if (size >> level) & 1
-            ]
-            roots[size] = merkle.combine_subtrees(stack)
-        return _RangeResult(None, len(leaves), roots)
+        return _RangeResult(None, len(leaves), _roots(ranges, built, (*sizes, end)))
+
+    def _stored_tree_matches(
+        self, start: int, ranges: list[tuple[int, int, int]], built: list[list[bytes]]
+    ) -> bool:
+        """Whether every stored subtree whose last leaf is in the range equals the rebuilt one (one query)."""
+        levels, lows, hashes = [], [], []
+        for level, low, _high in ranges:
+            computed = built[level][(start >> level) - low :]
+            if computed:
+                levels.append(level)
+                lows.append(start >> level)
+                hashes.append(b"".join(computed))
+        (matching,) = _fetch(self.db, _MATCHING_NODES, [levels, lows, hashes])[0]
+        return bool(matching == sum(map(len, hashes)) // 32)
 
     def _stored_levels(self, ranges: list[tuple[int, int, int]]) -> list[list[bytes]]:
-        """The stored subtrees `ranges` names, per level, b"" for a missing one (one query)."""
+        """The stored subtrees `ranges` names, per level, b"" for a missing one (one query, if any)."""
         wanted = [node_range for node_range in ranges if node_range[1] < node_range[2]]
+        if not wanted:
+            return [[] for _range in ranges]
         terms = " OR ".join(['(level = %s AND "index" >= %s AND "index" < %s)'] * len(wanted))
         rows = _fetch(
             self.db,
@@ -328,7 +380,7 @@ class _RangeChecker:
         return [[found.get((level, index), b"") for index in range(low, high)] for level, low, high in ranges]
 
     def _check_entries(
-        self, rows: list[EntryRow], start: int, end: int, stored_leaves: list[bytes]
+        self, rows: list[EntryRow], start: int, end: int, stored_leaves: list[bytes] | None
     ) -> tuple[Failure | None, list[bytes]]:
         """The first entry of [start, end) whose bytes, hashes, columns or receipt is wrong; the leaf hashes
         of the entries before it.
@@ -348,7 +400,7 @@ class _RangeChecker:
                 return Failure(seq, "sequence number missing"), leaves
             if sha256(b"\x00" + data).digest() != leaf:
                 return Failure(seq, "leaf hash does not match the entry's canonical bytes"), leaves
-            if stored_leaves[seq - start] != leaf:
+            if stored_leaves is not None and stored_leaves[seq - start] != leaf:
                 return Failure(seq, "the stored tree's leaf differs from the entry's leaf hash"), leaves
             # canonical.format_time(moment); a UTC time (what PostgreSQL returns) with a nonzero fraction of a
             # second through isoformat (which leaves out a zero one)
