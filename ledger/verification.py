@@ -497,22 +497,27 @@ def _work(pipe: Connection, claims: _Claims) -> None:
     It inherited its parent's connection socket: it leaves that one alone and opens its own.
     """
     db = connections.create_connection(DEFAULT_DB_ALIAS)
+    message: Exception | None = None
     try:
-        db.ensure_connection()
-        job = pipe.recv()
-        if job is not None:
-            windows, origin, sizes = job
-            checker = _RangeChecker(db, windows, origin)
-            while (taken := claims.take()) is not None:
-                low, high = taken
-                result = checker.check(low, high, _sizes_in(sizes, low, high))
-                if result.failure is not None:
-                    claims.stop()
-                pipe.send((low, high, result))
-        db.close()
-        pipe.send(None)
-    except BaseException as exc:  # reported to the parent, which raises it
-        pipe.send(RuntimeError(f"verification worker failed: {exc!r}"))
+        try:
+            db.ensure_connection()
+            job = pipe.recv()
+            if job is not None:
+                windows, origin, sizes = job
+                checker = _RangeChecker(db, windows, origin)
+                while (taken := claims.take()) is not None:
+                    low, high = taken
+                    result = checker.check(low, high, _sizes_in(sizes, low, high))
+                    if result.failure is not None:
+                        claims.stop()
+                    pipe.send((low, high, result))
+        except Exception as exc:  # reported to the parent, which raises it
+            message = RuntimeError(f"verification worker failed: {exc!r}")
+        finally:
+            db.close()
+        pipe.send(message)
+    except OSError:  # the parent has stopped listening (it has what it needs, or failed itself)
+        pass
     finally:
         pipe.close()
 
@@ -531,6 +536,7 @@ class _Workers:
             self.pipes.append(ours)
             self.processes.append(process)
         self.running = list(self.pipes)
+        self.finished = False  # every range checked and its result taken
 
     def start(self, job: tuple[Windows | None, str, list[int]] | None) -> None:
         for pipe in self.pipes:
@@ -552,14 +558,16 @@ class _Workers:
                 yield message
 
     def close(self) -> None:
-        """Stop the workers. One that has finished (its connection closed) is left to exit on its own: that
-        takes milliseconds, and multiprocessing reaps it later."""
+        """Stop the workers. Once every range is checked they only close their connections and exit: that
+        takes milliseconds, not waited for (multiprocessing reaps them later). Otherwise (a failure, an
+        error) the ones still running are stopped."""
         for pipe in self.pipes:
             pipe.close()
-        for pipe, process in zip(self.pipes, self.processes, strict=True):
-            if pipe in self.running:  # still checking (after a failure elsewhere) or stuck
-                process.terminate()
-                process.join()
+        if not self.finished:
+            for pipe, process in zip(self.pipes, self.processes, strict=True):
+                if pipe in self.running:
+                    process.terminate()
+                    process.join()
 
 
 def _size_and_nodes(count_nodes: bool) -> tuple[int, int]:
@@ -734,5 +742,7 @@ def _check_ranges(
         ok = take()
     if ok and taken_to < size:
         raise RuntimeError(f"verification stopped at {taken_to} of {size}: a worker sent no result")
+    if ok and helpers is not None:
+        helpers.finished = True
     if not ok:
         claims.stop()
