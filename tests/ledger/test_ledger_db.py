@@ -142,6 +142,21 @@ def test_truncate_is_refused_on_postgresql() -> None:
         cursor.execute("TRUNCATE ledger_ledgerentry CASCADE")
 
 
+def test_one_index_serves_every_kind_filter() -> None:
+    """`kind =`, `kind IN` and `kind LIKE 'prefix%'` (migration 0004: one pattern-ops index on PostgreSQL)."""
+    append(2)
+    append(1, kind="other.fact")
+    assert LedgerEntry.objects.filter(kind="other.fact").count() == 1
+    assert LedgerEntry.objects.filter(kind__in=["test.fact", "no.such"]).count() == 2
+    assert LedgerEntry.objects.filter(kind__startswith="other.").count() == 1
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL enable_seqscan = off")
+            cursor.execute("EXPLAIN SELECT id FROM ledger_ledgerentry WHERE kind = 'other.fact'")
+            plan = " ".join(row[0] for row in cursor.fetchall())
+        assert "ledger_entry_kind" in plan
+
+
 def test_verification_names_the_entry_changed_behind_the_triggers() -> None:
     append(12)
     checkpoint_issue()
