@@ -60,12 +60,26 @@ class SequencerState(models.Model):
 
 
 class LedgerLeaf(models.Model):
-    """Entry `entry` is leaf `seq` of the tree. `previous` makes the sequence gap-free by constraint."""
+    """Entry `entry` is leaf `seq` of the tree. `previous` makes the sequence gap-free by constraint.
+
+    On PostgreSQL both references are checked once per INSERT statement by a trigger (migration
+    `0005_leaf_reference_trigger`) instead of by per-row foreign keys, which locked each entry row (FOR KEY
+    SHARE) as the sequencer inserted its leaf. Nothing can delete what they refer to: the tables are
+    append-only. SQLite keeps its foreign keys.
+    """
 
     seq = models.BigIntegerField(primary_key=True)
-    entry = models.OneToOneField(LedgerEntry, on_delete=models.PROTECT, related_name="leaf")
+    entry = models.OneToOneField(
+        LedgerEntry, on_delete=models.PROTECT, related_name="leaf", db_constraint=False
+    )
     previous = models.OneToOneField(
-        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_column="previous_seq"
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_column="previous_seq",
+        db_constraint=False,
     )
 
     class Meta:

@@ -142,6 +142,29 @@ def test_truncate_is_refused_on_postgresql() -> None:
         cursor.execute("TRUNCATE ledger_ledgerentry CASCADE")
 
 
+@pytest.mark.postgres
+@pytest.mark.parametrize(
+    ("seq", "entry", "previous"),
+    [
+        (3, "missing", 2),  # an entry that does not exist
+        (4, "new", 3),  # a gap: leaf 3 does not exist
+    ],
+)
+def test_a_leaf_must_name_an_existing_entry_and_follow_an_existing_leaf(
+    seq: int, entry: str, previous: int
+) -> None:
+    # PostgreSQL checks the leaf's references per INSERT statement (migration 0005), not by foreign keys
+    append(3)
+    fresh = ledger_append(kind="test.fact", actor=None, subject_type="thing", subject_id=9, payload={})
+    entry_id = fresh.id + 1000 if entry == "missing" else fresh.id
+    with pytest.raises(IntegrityError), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO ledger_ledgerleaf (seq, entry_id, previous_seq) VALUES (%s, %s, %s)",
+            [seq, entry_id, previous],
+        )
+    assert LedgerLeaf.objects.count() == 3
+
+
 def test_one_index_serves_every_kind_filter() -> None:
     """`kind =`, `kind IN` and `kind LIKE 'prefix%'` (migration 0004: one pattern-ops index on PostgreSQL)."""
     append(2)
