@@ -1,4 +1,4 @@
-"""ledger_verify's worker processes: a worker that fails."""
+"""ledger_verify: how the entries of a range are read, and its worker processes."""
 
 from __future__ import annotations
 
@@ -6,14 +6,58 @@ import os
 import time
 
 import pytest
+from django.db import connection, transaction
 
-from ledger import verification
-from ledger.verification import verify_database
+from ledger import tree, verification
+from ledger.models import LedgerLeaf
+from ledger.services import ledger_append
+from ledger.verification import Failure, verify_database
 from tests.ledger.test_ledger_db import append
+from tests.ledger_support import drop_ledger_triggers, install_ledger_triggers
 
-pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+pytestmark = pytest.mark.django_db
 
 
+def _delete(sql: str, seq: int) -> None:
+    """Behind the triggers: delete a leaf, or the entry a leaf names (foreign keys are checked at commit,
+    which the test's transaction never reaches)."""
+    entry_id = LedgerLeaf.objects.get(seq=seq).entry_id
+    drop_ledger_triggers()
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [seq if "ledgerleaf" in sql else entry_id])
+    finally:
+        install_ledger_triggers()
+
+
+@pytest.mark.postgres  # SQLite checks foreign keys when the test ends
+@pytest.mark.parametrize(
+    "sql",
+    ["DELETE FROM ledger_ledgerleaf WHERE seq = %s", "DELETE FROM ledger_ledgerentry WHERE id = %s"],
+)
+def test_a_missing_leaf_or_entry_is_a_missing_sequence_number(sql: str) -> None:
+    append(12)
+    _delete(sql, 7)
+    assert verify_database().failure == Failure(7, "sequence number missing")
+
+
+def test_entries_whose_ids_are_far_apart_are_read_through_the_leaves() -> None:
+    """Ids given out by transactions that rolled back leave gaps: a range's entries are then read by joining
+    its leaves (not by id range); the result is the same."""
+    append(3)
+    for _ in range(3):
+        with pytest.raises(RuntimeError), transaction.atomic():
+            for i in range(10):
+                ledger_append(kind="test.fact", actor=None, subject_type="x", subject_id=i, payload={})
+            raise RuntimeError("rolled back: the ids stay used")
+    append(3)
+    report = verify_database(full=True, workers=1)
+    assert report.ok, report.failure
+    assert (report.entries, report.root) == (6, tree.root_hash(6))
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
 def test_a_failing_verification_worker_raises_instead_of_passing(monkeypatch: pytest.MonkeyPatch) -> None:
     """A worker that cannot check its ranges makes verification fail loudly, not hang or pass."""
     monkeypatch.setattr(verification, "RANGE", 4)
