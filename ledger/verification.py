@@ -4,10 +4,14 @@ The log is checked in ranges of sequence numbers, each on its own: its entries' 
 columns (and receipts in full mode), and every stored subtree whose last leaf falls in the range, rebuilt
 from the entries' leaf hashes and the stored subtrees to its left (which the ranges before it check, so by
 induction the whole stored tree is checked against the entries). A range also yields the tree's root at
-every checkpoint size inside it. In full mode on PostgreSQL, this process and one forked worker per further
-core check ranges, each reading its own rows; otherwise this process checks them all. Results are taken in
-sequence order, so the first bad sequence number and why is reported. Memory is constant: a range at a
-time per process.
+every checkpoint size inside it. On PostgreSQL the stored subtrees are compared in the database (one count
+per range; row by row only to say which is wrong), and entries are read by id range where their ids are
+close together. In full mode on PostgreSQL, this process and one forked worker per further core check
+ranges, each taking the next range when it is free (a shared counter) and reading its own rows; the
+workers fork first and connect while this process reads the keys and checkpoints. Otherwise this process
+checks them all. Results are taken in sequence order, so the first bad sequence number and why is
+reported. Memory is constant: a range at a time per process, and the few results that arrive before an
+earlier range's.
 """
 
 from __future__ import annotations
@@ -33,8 +37,8 @@ from ledger.models import Checkpoint
 from ledger.tree import MissingNode, node_hashes, tree_size
 
 RANGE = 4096
-"""Entries per range at most: one task, two queries. Shared by several processes, ranges shrink towards the
-end of the log, down to MIN_RANGE entries."""
+"""Entries per range at most: a few queries. Shared by several processes, ranges shrink towards the end of
+the log, down to MIN_RANGE entries."""
 MIN_RANGE = 32
 
 
