@@ -21,11 +21,12 @@ import argparse
 import io
 import multiprocessing
 import os
-import resource
 import statistics
 import sys
 import time
 from pathlib import Path
+
+from cpu import cpu_seconds
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -64,18 +65,6 @@ PAYLOAD = {"dataset": 1234, "version": "sha256:" + "ab" * 32, "purpose": "ai_mod
 KIND = "bench.appended"
 
 
-def _cpu_seconds(pid: int | None) -> float:
-    """CPU time (user + system) of this process, or of process `pid` (a PostgreSQL backend on this host)."""
-    if pid is None:
-        usage = resource.getrusage(resource.RUSAGE_SELF)
-        return usage.ru_utime + usage.ru_stime
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:  # the server runs elsewhere: its share is not counted
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def _append_worker(mode: str, seconds: float, start_at: float, results: multiprocessing.Queue) -> None:
     from django.db import connection, connections, transaction
 
@@ -90,7 +79,7 @@ def _append_worker(mode: str, seconds: float, start_at: float, results: multipro
     while time.time() < start_at:
         time.sleep(0.001)
     deadline = start_at + seconds
-    cpu = _cpu_seconds(None) + _cpu_seconds(backend)
+    cpu = cpu_seconds() + cpu_seconds(backend)
     while time.time() < deadline:
         if mode == "plain":
             with transaction.atomic(), connection.cursor() as cursor:
@@ -106,7 +95,7 @@ def _append_worker(mode: str, seconds: float, start_at: float, results: multipro
                     payload=PAYLOAD,
                 )
         count += 1
-    cpu = _cpu_seconds(None) + _cpu_seconds(backend) - cpu
+    cpu = cpu_seconds() + cpu_seconds(backend) - cpu
     connections.close_all()
     results.put((count, cpu))
 
