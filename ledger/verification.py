@@ -259,9 +259,10 @@ def _document_problem(data: bytes, accepted_at: str, columns: tuple) -> str | No
     members = document.get("members") or []
     actor = document.get("actor") or {}
     subject = document.get("subject") or {}
+    member = actor.get("member") if isinstance(actor, dict) else None
     expected = (
         document.get("kind"),
-        actor.get("member") if isinstance(actor, dict) else None,
+        member if not isinstance(member, bool) else str(member),  # JSON true is not the number 1
         subject.get("type") if isinstance(subject, dict) else None,
         subject.get("id") if isinstance(subject, dict) else None,
         # "|3|17|", or "" for none (a members value that is not a list matches no column)
@@ -448,7 +449,8 @@ class _RangeChecker:
                 same = (
                     document["time"] == accepted_at
                     and document["kind"] == kind
-                    and document["actor"]["member"] == actor
+                    and (member := document["actor"]["member"]) == actor
+                    and type(member) is type(actor)  # JSON true is not the number 1
                     and subject["type"] == subject_type
                     and subject["id"] == subject_id
                     and type(members) is list

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 
 import pytest
 from django.db import connection, transaction
 
-from ledger import tree, verification
+from ledger import canonical, services, tree, verification
 from ledger.models import LedgerLeaf
 from ledger.services import ledger_append
 from ledger.verification import Failure, verify_database
@@ -76,3 +77,27 @@ def test_a_failing_verification_worker_raises_instead_of_passing(monkeypatch: py
     with pytest.raises(RuntimeError, match="the worker lost its database"):
         verify_database(full=True, workers=2)
     assert verify_database(full=True, workers=1).ok  # this process alone
+
+
+def test_an_actor_member_of_true_in_the_bytes_does_not_match_member_1_in_the_columns() -> None:
+    """JSON true is not the number 1 (Python's True == 1 made the copied-columns check pass): a writer that
+    put `"member": true` in the bytes and 1 in the indexed column is found, in both of the check's paths."""
+    append(3)
+    entry = ledger_append(kind="test.fact", actor=None, subject_type="thing", subject_id=3, payload={})
+    document = json.loads(bytes(entry.canonical))
+    document["actor"]["member"] = True
+    data = canonical.canonical_bytes(document)
+    drop_ledger_triggers()
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "UPDATE ledger_ledgerentry SET canonical = %s, leaf_hash = %s, actor_member_id = 1 "
+                "WHERE id = %s",
+                [data, canonical.leaf_hash(data), entry.id],
+            )
+    finally:
+        install_ledger_triggers()
+    services.ledger_sequence()
+    assert verify_database().failure == Failure(
+        3, "the entry's indexed columns (kind, actor, subject, members) differ from its canonical bytes"
+    )
