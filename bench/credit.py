@@ -45,7 +45,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from cpu import cpu_seconds
+from support import cpu_seconds, recreate_database, setup_django
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -63,23 +63,6 @@ US_PER_HOUR = 3_600_000_000
 MEMBERS = 200
 OFFICER_USER = 1
 FIXED_SIGNATURE = bytes(range(64))  # not a real receipt: verification is not measured here
-
-
-def recreate_database() -> None:
-    import psycopg
-
-    name = BENCH_DB.rsplit("/", 1)[1]
-    with psycopg.connect(BENCH_DB.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-
-
-def setup_django() -> None:
-    import django
-    from django.core.management import call_command
-
-    django.setup()
-    call_command("migrate", verbosity=0)
 
 
 def canonical_fast(document: dict[str, Any]) -> bytes:
@@ -605,27 +588,14 @@ def populate(entries: int) -> tuple[Population, dict[str, float]]:
     from ledger import keys, merkle
     from ledger.credit import engine
     from ledger.credit.models import TRANSFER_FIELDS
+    from ledger.models import LedgerEntry
     from ledger.services import ledger_sequence
 
     signer = keys.active_signer()
     timings: dict[str, float] = {}
     started = time.perf_counter()
     end_us = engine.to_us(datetime.now(UTC) - timedelta(hours=1))
-    columns = (
-        "id",
-        "uid",
-        "kind",
-        "accepted_at",
-        "actor_user_id",
-        "actor_member_id",
-        "subject_type",
-        "subject_id",
-        "member_refs",
-        "canonical",
-        "leaf_hash",
-        "key_id",
-        "receipt_signature",
-    )
+    columns = tuple(field.attname for field in LedgerEntry._meta.concrete_fields)
     with psycopg.connect(BENCH_DB) as conn:
         with (
             conn.cursor() as cursor,
@@ -987,7 +957,7 @@ def main() -> None:
     parser.add_argument("--skip", nargs="*", default=[], choices=["audit", "append"])
     parser.add_argument("--profile", action="store_true", help="cProfile the audit and print the top")
     args = parser.parse_args()
-    recreate_database()
+    recreate_database(BENCH_DB)
     setup_django()
     print(f"machine: {os.cpu_count()} cores; database {BENCH_DB}")
     population, timings = populate(args.entries)

@@ -26,7 +26,7 @@ import sys
 import time
 from pathlib import Path
 
-from cpu import cpu_seconds
+from support import cpu_seconds, recreate_database, setup_django
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -39,23 +39,6 @@ os.environ["LOG_LEVEL"] = "WARNING"
 # sequencer runs after every commit instead of at most every 100 ms per process.
 os.environ["DEBUG"] = "false"
 os.environ.setdefault("SECRET_KEY", "bench-" + os.urandom(16).hex())
-
-
-def recreate_database() -> None:
-    import psycopg
-
-    name = BENCH_DB.rsplit("/", 1)[1]
-    with psycopg.connect(BENCH_DB.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-
-
-def setup_django() -> None:
-    import django
-    from django.core.management import call_command
-
-    django.setup()
-    call_command("migrate", verbosity=0)
 
 
 PAYLOAD = {"dataset": 1234, "version": "sha256:" + "ab" * 32, "purpose": "ai_model_training", "quota": 3}
@@ -242,7 +225,7 @@ def main() -> None:
     parser.add_argument("--proof-size", type=int, default=1_000_000)
     parser.add_argument("--skip", nargs="*", default=[], choices=["append", "verify", "proofs"])
     args = parser.parse_args()
-    recreate_database()
+    recreate_database(BENCH_DB)
     setup_django()
     print(f"machine: {os.cpu_count()} cores; database {BENCH_DB}")
     if "append" not in args.skip:

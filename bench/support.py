@@ -1,0 +1,39 @@
+"""What the benchmarks share: their own throwaway database, Django on it, and CPU time of a process and of
+its PostgreSQL backend (which a shared machine's other load moves far less than wall-clock rates)."""
+
+from __future__ import annotations
+
+import os
+import resource
+from pathlib import Path
+
+
+def recreate_database(url: str) -> None:
+    """Drop and create the database `url` names (the benchmark's own, never a real one)."""
+    import psycopg
+
+    base, name = url.rsplit("/", 1)
+    with psycopg.connect(base + "/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def setup_django() -> None:
+    """Django on DATABASE_URL, migrated."""
+    import django
+    from django.core.management import call_command
+
+    django.setup()
+    call_command("migrate", verbosity=0)
+
+
+def cpu_seconds(pid: int | None = None) -> float:
+    """CPU time (user + system) of this process, or of process `pid` (a PostgreSQL backend on this host)."""
+    if pid is None:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return usage.ru_utime + usage.ru_stime
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:  # the server runs elsewhere: its share is not counted
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
