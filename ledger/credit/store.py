@@ -207,9 +207,9 @@ def _insert_sql(model: type[models.Model], names: tuple[str, ...]) -> tuple[str,
 
 
 def _passes_alone(account: str, change: list[int]) -> bool:
-    """Whether a new account holding just `change` would pass the CHECK (see `_add_to_accounts`)."""
-    debits_posted, credits_posted, debits_pending, _ = change
-    return not engine.is_constrained(account) or credits_posted >= debits_posted + debits_pending
+    """Whether a new account holding just `change` would pass the CHECK, which is the rules' own I3 (see
+    `_add_to_accounts`)."""
+    return not engine.is_constrained(account) or Balance(*change).spendable >= 0
 
 
 def _add_to_accounts(changes: dict[str, list[int]]) -> tuple[str, list[Any]]:
