@@ -22,7 +22,7 @@ from ledger import keys
 from ledger.credit.audit import credit_audit
 from ledger.credit.models import CreditTransfer
 from ledger.models import LedgerEntry
-from tests.exchange.support import published
+from tests.exchange.support import published, request_access
 from tests.factories import StaffFactory, UserFactory
 from tests.ledger.credit.support import activate, admit
 
@@ -65,14 +65,7 @@ def _media(settings, tmp_path) -> None:
 
 def _submitted(data_steward, other_analyst, **policy: Any) -> AccessRequest:
     dataset = published(data_steward, tier="restricted", **policy)
-    request, _ = services.access_request_submit(
-        actor=other_analyst,
-        dataset=dataset,
-        purpose="research",
-        justification="Benchmarking.",
-        duration_days=30,
-        accepted_terms_version=1,
-    )
+    request = request_access(other_analyst, dataset)
     return request
 
 
@@ -128,14 +121,7 @@ def test_two_security_officers_approving_and_rejecting_at_once_decide_once(
 ) -> None:
     second = StaffFactory(username="second-security", consortium_role="security_officer")
     dataset = published(data_steward, tier="confidential")
-    request, _ = services.access_request_submit(
-        actor=other_analyst,
-        dataset=dataset,
-        purpose="research",
-        justification="Benchmarking.",
-        duration_days=30,
-        accepted_terms_version=1,
-    )
+    request = request_access(other_analyst, dataset)
     services.access_request_approve(actor=data_steward, request=request)
 
     outcomes = _race(

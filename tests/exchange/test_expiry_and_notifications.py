@@ -22,7 +22,7 @@ from exchange import notifications, services, tasks
 from exchange.models import AccessRequest, Grant
 from ledger.models import LedgerEntry
 from tests.api.test_problems import assert_problem
-from tests.exchange.support import published
+from tests.exchange.support import published, request_access
 from tests.factories import MemberFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -194,14 +194,7 @@ def test_nothing_is_sent_when_the_transaction_rolls_back(
         pytest.raises(RuntimeError),
         transaction.atomic(),
     ):
-        request, _ = services.access_request_submit(
-            actor=other_analyst,
-            dataset=restricted,
-            purpose="research",
-            justification="Benchmarking.",
-            duration_days=10,
-            accepted_terms_version=1,
-        )
+        request = request_access(other_analyst, restricted, duration_days=10)
         services.access_request_approve(actor=data_steward, request=request)
         raise RuntimeError("the caller's transaction fails after the services returned")
     assert callbacks == []
@@ -223,14 +216,7 @@ def test_a_refused_transition_sends_nothing(
 def test_a_transient_smtp_error_is_retried(
     monkeypatch, data_steward, other_analyst, restricted, mailoutbox
 ) -> None:
-    request, _ = services.access_request_submit(
-        actor=other_analyst,
-        dataset=restricted,
-        purpose="research",
-        justification="Benchmarking.",
-        duration_days=10,
-        accepted_terms_version=1,
-    )
+    request = request_access(other_analyst, restricted, duration_days=10)
     real_send_mail = notifications.send_mail
     failures = []
 

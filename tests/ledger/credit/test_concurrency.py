@@ -163,7 +163,7 @@ def test_a_dataset_withdrawal_closing_two_consumers_requests_does_not_deadlock_w
 
     from exchange import services as exchange
     from exchange.services import datasets as dataset_services
-    from tests.exchange.support import published
+    from tests.exchange.support import published, request_access
     from tests.factories import MemberFactory, UserFactory
     from tests.ledger.credit.support import activate, admit
 
@@ -173,14 +173,7 @@ def test_a_dataset_withdrawal_closing_two_consumers_requests_does_not_deadlock_w
     admit(data_steward.member, other_analyst.member, third.member)
     dataset = published(data_steward, tier="confidential")
     for analyst in (other_analyst, third):
-        request, _ = exchange.access_request_submit(
-            actor=analyst,
-            dataset=dataset,
-            purpose="research",
-            justification="Benchmarking.",
-            duration_days=30,
-            accepted_terms_version=1,
-        )
+        request = request_access(analyst, dataset)
         exchange.access_request_approve(actor=data_steward, request=request)  # the fee is held
     connections.close_all()
 

@@ -17,7 +17,7 @@ from ledger.credit import engine, rules, services
 from ledger.credit.audit import credit_audit
 from ledger.credit.models import CreditAdjustment, CreditEpoch, CreditTransfer
 from ledger.services import ledger_sequence
-from tests.exchange.support import published
+from tests.exchange.support import published, request_access
 from tests.ledger.credit.support import TRUSTED_RULES, admit, balance, clock, days, pending, utc
 from tests.ledger_support import drop_ledger_triggers, install_ledger_triggers
 
@@ -25,13 +25,8 @@ pytestmark = pytest.mark.django_db
 
 
 def _grant(steward, analyst, dataset, *, days_=30):
-    request, _ = exchange.access_request_submit(
-        actor=analyst,
-        dataset=dataset,
-        purpose="research",
-        justification="Benchmark.",
-        duration_days=days_,
-        accepted_terms_version=dataset.policy.terms_version,
+    request = request_access(
+        analyst, dataset, duration_days=days_, accepted_terms_version=dataset.policy.terms_version
     )
     if dataset.policy.tier != "open":
         exchange.access_request_approve(actor=steward, request=request)

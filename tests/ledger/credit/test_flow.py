@@ -9,7 +9,7 @@ from exchange import services as exchange
 from exchange.models import AccessRequest
 from ledger.credit import engine
 from ledger.credit.models import CreditTransfer, CreditUse
-from tests.exchange.support import published
+from tests.exchange.support import published, request_access
 from tests.ledger.credit.support import activate, admit, balance, pending
 
 pytestmark = pytest.mark.django_db
@@ -18,11 +18,10 @@ FEE = 20_000  # restricted, up to 30 days
 
 
 def _request(analyst, dataset, *, days=30, purpose="research"):
-    request, _ = exchange.access_request_submit(
-        actor=analyst,
-        dataset=dataset,
+    request = request_access(
+        analyst,
+        dataset,
         purpose=purpose,
-        justification="Benchmark our spindles.",
         duration_days=days,
         accepted_terms_version=dataset.policy.terms_version,
     )
