@@ -34,6 +34,18 @@ def admit(*members: Any) -> None:
         )
 
 
+def record(kind: str, subject_type: str, subject_id: object, members: list[int], payload: dict) -> None:
+    """Append an entry as the system (no actor), as a service would record it."""
+    ledger_append(
+        kind=kind,
+        actor=None,
+        subject_type=subject_type,
+        subject_id=subject_id,
+        members=members,
+        payload=payload,
+    )
+
+
 def balance(account: str) -> int:
     """Posted balance (credits - debits) of an account, 0 when it has none."""
     row = CreditAccount.objects.filter(account=account).first()

@@ -15,8 +15,8 @@ from ledger.credit import engine, services
 from ledger.credit.audit import credit_audit
 from ledger.credit.models import CreditAccount, CreditTransfer
 from ledger.models import LedgerEntry
-from ledger.services import ledger_append, ledger_sequence
-from tests.ledger.credit.support import TRUSTED_RULES
+from ledger.services import ledger_sequence
+from tests.ledger.credit.support import TRUSTED_RULES, record
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -27,17 +27,6 @@ DOWNLOADS = 12
 GRANTS_PER_PROCESS = 4
 FEE = 20_000  # restricted, 30 days
 ALLOWANCE = 500_000
-
-
-def _append(kind: str, subject_type: str, subject_id: int, members: list[int], payload: dict) -> None:
-    ledger_append(
-        kind=kind,
-        actor=None,
-        subject_type=subject_type,
-        subject_id=subject_id,
-        members=members,
-        payload=payload,
-    )
 
 
 def _request_payload(request: int, consumer: int, **extra) -> dict:
@@ -56,14 +45,14 @@ def _request_payload(request: int, consumer: int, **extra) -> dict:
 
 def _grant(request: int, consumer: int) -> None:
     with transaction.atomic():
-        _append(
+        record(
             "access.requested",
             "access_request",
             request,
             [PROVIDER, consumer],
             _request_payload(request, consumer),
         )
-        _append(
+        record(
             "access.granted",
             "access_request",
             request,
@@ -84,7 +73,7 @@ def _download(grant: int, consumer: int) -> None:
         "version_sha256": "cd" * 32,
     }
     with transaction.atomic():
-        _append("data.downloaded", "grant", grant, [PROVIDER, consumer], payload)
+        record("data.downloaded", "grant", grant, [PROVIDER, consumer], payload)
 
 
 def _worker(index: int, results: multiprocessing.Queue) -> None:
@@ -113,10 +102,8 @@ def test_eight_processes_post_credit_in_one_order_without_overspending() -> None
     services.credit_rules_publish(actor=None, params=TRUSTED_RULES)
     services.credit_epoch_open(epoch="2026-11")
     for member in (PROVIDER, SHARED_CONSUMER, *CONSUMERS):
-        _append("member.admitted", "member", member, [member], {"credit_code": f"c{member}"})
-    _append(
-        "dataset.version_added", "dataset", 1, [PROVIDER], {"dataset": 1, "grade": 1, "sha256": "cd" * 32}
-    )
+        record("member.admitted", "member", member, [member], {"credit_code": f"c{member}"})
+    record("dataset.version_added", "dataset", 1, [PROVIDER], {"dataset": 1, "grade": 1, "sha256": "cd" * 32})
     connections.close_all()
 
     context = multiprocessing.get_context("fork")
@@ -205,8 +192,8 @@ def test_a_dataset_withdrawal_closing_two_consumers_requests_does_not_deadlock_w
             }
             with transaction.atomic():
                 members = [data_steward.member_id, third.member_id]
-                _append("access.requested", "access_request", 9_999, members, payload)
-                _append("access.approved", "access_request", 9_999, members, payload)
+                record("access.requested", "access_request", 9_999, members, payload)
+                record("access.approved", "access_request", 9_999, members, payload)
         except Exception as exc:
             errors["approve"] = repr(exc)
         finally:

@@ -20,8 +20,8 @@ from django.db import connection
 from ledger.credit import replay, services
 from ledger.credit.audit import credit_audit, stored_transfers
 from ledger.export import write_export
-from ledger.services import checkpoint_issue, ledger_append
-from tests.ledger.credit.support import TRUSTED_RULES, clock, utc
+from ledger.services import checkpoint_issue
+from tests.ledger.credit.support import TRUSTED_RULES, clock, record, utc
 
 pytestmark = pytest.mark.django_db
 ROOT_DIR = Path(__file__).resolve().parents[3]
@@ -42,17 +42,6 @@ def _request_payload(request: int, tier: str, **extra):
     }
 
 
-def _append(kind: str, subject_type: str, subject_id: object, members: list[int], payload: dict) -> None:
-    ledger_append(
-        kind=kind,
-        actor=None,
-        subject_type=subject_type,
-        subject_id=subject_id,
-        members=members,
-        payload=payload,
-    )
-
-
 def scripted_ledger() -> None:
     """A fixed month of credit: rules, epoch, admissions, a listing, two grants, downloads, settlement."""
     counter = iter(range(10_000))
@@ -66,21 +55,21 @@ def scripted_ledger() -> None:
         services.credit_rules_publish(actor=None, params=TRUSTED_RULES)
         services.credit_epoch_open(epoch="2026-10")
         for member in (PROVIDER, CONSUMER, THIRD):
-            _append("member.admitted", "member", member, [member], {"credit_code": f"c{member}"})
-        _append("dataset.registered", "dataset", 7, [PROVIDER], {"dataset": 7, "grade": 1})
-        _append(
+            record("member.admitted", "member", member, [member], {"credit_code": f"c{member}"})
+        record("dataset.registered", "dataset", 7, [PROVIDER], {"dataset": 7, "grade": 1})
+        record(
             "dataset.version_added", "dataset", 7, [PROVIDER], {"dataset": 7, "grade": 1, "sha256": "ab" * 32}
         )
         for request, tier in ((1, "restricted"), (2, "open")):
             now[0] += timedelta(hours=1)
-            _append(
+            record(
                 "access.requested",
                 "access_request",
                 request,
                 [PROVIDER, CONSUMER],
                 _request_payload(request, tier),
             )
-            _append(
+            record(
                 "access.granted",
                 "access_request",
                 request,
@@ -98,7 +87,7 @@ def scripted_ledger() -> None:
                     "owner_member": PROVIDER,
                     "version_sha256": "ab" * 32,
                 }
-                _append("data.downloaded", "grant", request, [PROVIDER, CONSUMER], payload)
+                record("data.downloaded", "grant", request, [PROVIDER, CONSUMER], payload)
         now[0] = utc(2026, 10, 9)
         services.credit_release()
         services.credit_epoch_settle(epoch="2026-10", now=utc(2026, 11, 1))
