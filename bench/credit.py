@@ -33,7 +33,6 @@ import argparse
 import cProfile
 import heapq
 import json
-import multiprocessing
 import os
 import pstats
 import random
@@ -45,7 +44,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from support import cpu_seconds, recreate_database, setup_django
+from support import cpu_seconds, recreate_database, run_in_processes, setup_django
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -809,7 +808,7 @@ def bench_audit(profile: bool) -> dict[str, Any]:
 
 # -- 2. appends --------------------------------------------------------------------------------
 def _append_worker(
-    mode: str, seconds: float, start_at: float, payloads: list[dict[str, Any]], results: Any
+    mode: str, seconds: float, payloads: list[dict[str, Any]], start_at: float, results: Any
 ) -> None:
     from django.db import connection, connections, transaction
 
@@ -862,18 +861,9 @@ def measure_appends(
     from django.db import connections
 
     connections.close_all()
-    context = multiprocessing.get_context("fork")
-    results = context.Queue()
-    start_at = time.time() + 0.5
-    workers = [
-        context.Process(target=_append_worker, args=(mode, seconds, start_at, slices[i], results))
-        for i in range(processes)
-    ]
-    for worker in workers:
-        worker.start()
-    outcomes = [results.get(timeout=seconds + 120) for _ in workers]
-    for worker in workers:
-        worker.join()
+    outcomes = run_in_processes(
+        _append_worker, [(mode, seconds, slices[i]) for i in range(processes)], timeout=seconds + 120
+    )
     if mode == "credit" and any(wrapped for _, wrapped, _ in outcomes):
         print("   warning: a credit writer ran out of fresh downloads (later ones earned 0 points)")
     count = sum(count for count, _, _ in outcomes)

@@ -26,7 +26,7 @@ import sys
 import time
 from pathlib import Path
 
-from support import cpu_seconds, recreate_database, setup_django
+from support import cpu_seconds, recreate_database, run_in_processes, setup_django
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -89,18 +89,7 @@ def measure_appends(mode: str, processes: int, seconds: float) -> tuple[float, f
     from django.db import connections
 
     connections.close_all()
-    context = multiprocessing.get_context("fork")
-    results = context.Queue()
-    start_at = time.time() + 0.5
-    workers = [
-        context.Process(target=_append_worker, args=(mode, seconds, start_at, results))
-        for _ in range(processes)
-    ]
-    for worker in workers:
-        worker.start()
-    outcomes = [results.get(timeout=seconds + 60) for _ in workers]
-    for worker in workers:
-        worker.join()
+    outcomes = run_in_processes(_append_worker, [(mode, seconds)] * processes, timeout=seconds + 60)
     count = sum(rows for rows, _ in outcomes)
     return count / seconds, sum(cpu for _, cpu in outcomes) / max(count, 1)
 

@@ -3,9 +3,13 @@ its PostgreSQL backend (which a shared machine's other load moves far less than 
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import resource
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 
 def recreate_database(url: str) -> None:
@@ -37,3 +41,20 @@ def cpu_seconds(pid: int | None = None) -> float:
     except OSError:  # the server runs elsewhere: its share is not counted
         return 0.0
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_in_processes(
+    target: Callable[..., None], args: Sequence[tuple[Any, ...]], timeout: float
+) -> list[Any]:
+    """Fork one process per `args`, each running `target(*args, start_at, results)` (a shared start time
+    half a second ahead, and a queue for its one result); their results once all have finished."""
+    context = multiprocessing.get_context("fork")
+    results = context.Queue()
+    start_at = time.time() + 0.5
+    workers = [context.Process(target=target, args=(*each, start_at, results)) for each in args]
+    for worker in workers:
+        worker.start()
+    outcomes = [results.get(timeout=timeout) for _ in workers]
+    for worker in workers:
+        worker.join()
+    return outcomes
