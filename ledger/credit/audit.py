@@ -48,13 +48,15 @@ def credit_documents(
 
 
 def stored_transfers(*, below_seq: int | None = None) -> Iterator[dict[str, Any]]:
-    """Every stored transfer as a dict shaped like engine.Transfer.as_dict (without the entry hash); with
-    `below_seq`, only those whose entry is sequenced below it (what an export of that size covers)."""
+    """Every stored transfer as a dict shaped like engine.Transfer.as_dict, its `entry` the leaf hash (hex)
+    of the entry row it links to; with `below_seq`, only those whose entry is sequenced below it (what an
+    export of that size covers)."""
     rows = CreditTransfer.objects.all()
     if below_seq is not None:
         rows = rows.filter(entry__leaf__seq__lt=below_seq)
-    for values in rows.order_by("order", "id").values_list(*TRANSFER_FIELDS).iterator(chunk_size=_CHUNK):
-        yield dict(zip(TRANSFER_FIELDS, values, strict=True))
+    columns = rows.order_by("order", "id").values_list(*TRANSFER_FIELDS, "entry__leaf_hash")
+    for *values, entry in columns.iterator(chunk_size=_CHUNK):
+        yield dict(zip(TRANSFER_FIELDS, values, strict=True)) | {"entry": bytes(entry).hex()}
 
 
 def stored_balances() -> dict[str, dict[str, int]]:

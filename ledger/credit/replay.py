@@ -360,7 +360,7 @@ def _diff(
             found.append((int(row.get("order", -1)), f"transfer {row['id']} is not one the rules make"))
             continue
         for name, value in wanted.items():
-            if name != "entry" and row.get(name) != value:
+            if row.get(name) != value:
                 found.append(
                     (
                         int(wanted["order"]),

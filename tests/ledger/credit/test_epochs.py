@@ -16,6 +16,7 @@ from exchange.models import AccessRequest
 from ledger.credit import engine, rules, services
 from ledger.credit.audit import credit_audit
 from ledger.credit.models import CreditAdjustment, CreditEpoch, CreditTransfer
+from ledger.models import LedgerEntry
 from ledger.services import ledger_sequence
 from tests.exchange.support import published, request_access
 from tests.ledger.credit.support import TRUSTED_RULES, admit, balance, clock, days, pending, utc
@@ -158,6 +159,26 @@ def test_credit_audit_names_a_transfer_changed_behind_its_back(october, data_ste
     seq = use.entry.leaf.seq
     with pytest.raises(
         CommandError, match=rf"at seq {seq} .*transfer {use.id} has amount 10001; the rules give 10000"
+    ):
+        call_command("credit_audit")
+
+
+def test_credit_audit_names_a_transfer_moved_to_another_entry(october, data_steward, other_analyst):
+    grant = _grant(data_steward, other_analyst, published(data_steward, tier="restricted"))
+    _download(other_analyst, grant)
+    ledger_sequence()
+    use = CreditTransfer.objects.get(code="use")
+    other = LedgerEntry.objects.exclude(pk=use.entry_id).filter(kind="access.granted").get()
+    drop_ledger_triggers()
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("UPDATE credit_credittransfer SET entry_id = %s WHERE id = %s", [other.pk, use.id])
+    finally:
+        install_ledger_triggers()
+    with pytest.raises(
+        CommandError,
+        match=rf"at seq {use.entry.leaf.seq} .*transfer {use.id} has entry '{bytes(other.leaf_hash).hex()}'; "
+        rf"the rules give '{bytes(use.entry.leaf_hash).hex()}'",
     ):
         call_command("credit_audit")
 

@@ -100,7 +100,8 @@ EXPECTED_TRANSFERS_SHA256 = "b457fcdb7d26004159b21df46c28b3b851c55f438f99f5c9729
 def test_stored_transfers_are_byte_identical_on_every_database():
     scripted_ledger()
     assert credit_audit().ok
-    rows = list(stored_transfers())
+    # without the entry's leaf hash: it covers the entry's random uid and acceptance time
+    rows = [{name: value for name, value in row.items() if name != "entry"} for row in stored_transfers()]
     data = "".join(json.dumps(row, sort_keys=True, separators=(",", ":")) + "\n" for row in rows).encode()
     assert len(rows) == 14
     assert hashlib.sha256(data).hexdigest() == EXPECTED_TRANSFERS_SHA256
