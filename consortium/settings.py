@@ -271,6 +271,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "ledger.issue_checkpoint_task",
         "schedule": float(LEDGER["CHECKPOINT_INTERVAL_SECONDS"]),
     },
+    # Version files whose upload rolled back with a caller's transaction, once a day.
+    "sweep-dataset-files": {
+        "task": "exchange.sweep_dataset_files_task",
+        "schedule": crontab(minute=20, hour=3),
+    },
     # Credit: the daily release just after midnight UTC; the epoch roll hourly (it acts once a month).
     "release-credit": {"task": "credit.release_credit_task", "schedule": crontab(minute=5, hour=0)},
     "roll-epoch": {"task": "credit.roll_epoch_task", "schedule": crontab(minute=10)},

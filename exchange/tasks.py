@@ -1,4 +1,5 @@
-"""Celery tasks of the exchange: e-mail notices (queued by the services after commit) and expiry (beat).
+"""Celery tasks of the exchange: e-mail notices (queued by the services after commit), expiry and the
+sweep of orphaned version files (beat).
 
 Every task takes ids and plain strings only (JSON), loads its rows and calls a service or a notice
 function. Notice tasks are idempotent in what they decide to send: each checks that the fact it reports is
@@ -102,3 +103,9 @@ def expire_grants_task() -> int:
     expired = services.grant_expire_due()
     services.grant_expiry_notices_due()
     return expired
+
+
+@shared_task(name="exchange.sweep_dataset_files_task", **_BEAT_OPTIONS)
+def sweep_dataset_files_task() -> int:
+    """Delete version files left without their row (services.dataset_files_sweep); returns how many."""
+    return len(services.dataset_files_sweep())

@@ -29,6 +29,7 @@ from exchange.services.access_requests import (
     access_request_withdraw,
 )
 from exchange.services.datasets import (
+    dataset_files_sweep,
     dataset_manageable_by,
     dataset_register,
     dataset_version_add,
@@ -55,6 +56,7 @@ __all__ = [
     "access_request_reject",
     "access_request_submit",
     "access_request_withdraw",
+    "dataset_files_sweep",
     "dataset_manageable_by",
     "dataset_register",
     "dataset_version_add",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterable
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -269,9 +269,9 @@ def dataset_version_add(
 
     The file is read twice in chunks (once to hash and measure, once by the storage backend), never whole
     into memory; it reaches storage only after it passed every check, and is deleted again when anything
-    after that fails, the commit included (a caller's enclosing transaction rolling back later is the
-    caller's to clean up). The dataset's status is checked again on its locked row, so a withdrawal that
-    commits first wins.
+    after that fails, the commit included. A caller's enclosing transaction that rolls back later leaves
+    the file without a row: `dataset_files_sweep` (beat, daily) deletes it. The dataset's status is checked
+    again on its locked row, so a withdrawal that commits first wins.
 
     Raises UploadTooLarge (413) past EXCHANGE["MAX_UPLOAD_BYTES"], ValidationFailed(checksum_mismatch)
     when `declared_sha256` differs, `empty_file`, `invalid_media_type`, `core_data_not_offered` (a
@@ -340,6 +340,42 @@ def dataset_version_add(
             stored.file.storage.delete(stored.file.name)
         raise
     return version
+
+
+# An upload's file is stored before its row commits: a file younger than this may still get its row.
+ORPHAN_GRACE = timedelta(hours=6)
+
+
+def dataset_files_sweep(*, older_than: timedelta = ORPHAN_GRACE) -> list[str]:
+    """Delete stored version files that no version row names and that are older than `older_than`; return
+    their names.
+
+    Such a file is left when the transaction around `dataset_version_add` rolls back after the file was
+    stored (the service cleans up its own failures, not an enclosing caller's). One directory per dataset
+    under `datasets/`, each compared with that dataset's rows, so memory stays bounded by one dataset.
+    """
+    root = "datasets"
+    storage = DatasetVersion._meta.get_field("file").storage
+    if not storage.exists(root):
+        return []
+    cutoff = timezone.now() - older_than
+    deleted: list[str] = []
+    for dataset_dir in storage.listdir(root)[0]:
+        rows = DatasetVersion.objects.filter(file__startswith=f"{root}/{dataset_dir}/")
+        known = set(rows.values_list("file", flat=True))
+        for name in _stored_files(storage, f"{root}/{dataset_dir}"):
+            if name not in known and storage.get_modified_time(name) < cutoff:
+                storage.delete(name)
+                deleted.append(name)
+    return deleted
+
+
+def _stored_files(storage: Any, directory: str) -> Iterable[str]:
+    directories, files = storage.listdir(directory)
+    for name in files:
+        yield f"{directory}/{name}"
+    for name in directories:
+        yield from _stored_files(storage, f"{directory}/{name}")
 
 
 def _refuse_unless_listed(dataset: Dataset) -> None:
