@@ -129,6 +129,23 @@ def ranked(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     return ordered
 
 
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: Any) -> Any:
+    """One CSV cell, safe to open in a spreadsheet: None is empty; text that a spreadsheet would read as a
+    formula (starting with =, +, -, @, tab or carriage return) gets a leading apostrophe, unless it is a
+    plain integer such as a negative amount. Numbers pass unchanged."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        try:
+            int(value)
+        except ValueError:
+            return "'" + value
+    return value
+
+
 CSV_HEADER = (
     "epoch",
     "member",

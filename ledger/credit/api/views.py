@@ -44,9 +44,9 @@ class _Echo:
 
 def _csv_stream(header: Iterable[str], rows: Iterable[Iterable[Any]]) -> Iterator[str]:
     writer = csv.writer(_Echo())
-    yield writer.writerow(header)
+    yield writer.writerow([statements.csv_cell(value) for value in header])
     for row in rows:
-        yield writer.writerow(["" if value is None else value for value in row])
+        yield writer.writerow([statements.csv_cell(value) for value in row])
 
 
 def _csv_response(
