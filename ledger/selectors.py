@@ -23,15 +23,24 @@ def may_read_log(user: Any) -> bool:
     return user.member_id is not None and user.member.status == MemberStatus.ACTIVE
 
 
+# Consortium-wide credit entries that name no member and state only rules and totals. Every member needs
+# them to check its own statement: the rules in force, and the signed balance sum-tree root its proof is
+# against (CREDIT.md "Audit and statements"). Per-member results stay in auditor-only views.
+CONSORTIUM_WIDE_KINDS = ("credit.rules_changed", "epoch.opened", "epoch.settled")
+
+
 def entry_list_for(*, user: Any, api_key: Any = None) -> QuerySet[LedgerLeaf]:
     """Sequenced entries the user may see, by sequence number: all for auditors and officers, otherwise
-    those that concern the user's member (named in `members` or acted by it)."""
+    those that concern the user's member (named in `members` or acted by it) and the consortium-wide
+    credit entries that name no member (rules, epoch openings and settlements)."""
     leaves = LedgerLeaf.objects.select_related("entry").order_by("seq")
     if can(user, Capability.AUDIT, api_key):
         return leaves
     if not may_read_log(user) or user.member_id is None:
         return leaves.none()
-    visible = leaves.filter(concerns_member(user.member_id))
+    visible = leaves.filter(
+        concerns_member(user.member_id) | Q(entry__kind__in=CONSORTIUM_WIDE_KINDS, entry__member_refs="")
+    )
     if not can(user, Capability.VIEW_OWN_USERS, api_key):
         # who was added to the firm and which keys it holds are for those who manage its people
         visible = visible.exclude(entry__kind__startswith="member.user_").exclude(
