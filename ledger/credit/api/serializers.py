@@ -138,7 +138,9 @@ class FlagSerializer(serializers.Serializer):
 
 
 class StatementFlagSerializer(FlagSerializer):
-    held_mcr = serializers.IntegerField(help_text="The member's mint this flag holds.")
+    held_mcr = serializers.IntegerField(
+        help_text="The member's mint this flag still holds (0 once resolved)."
+    )
 
 
 class RankSerializer(serializers.Serializer):
@@ -186,6 +188,12 @@ class StatementSerializer(serializers.Serializer):
     member = MemberRefSerializer()
     group = serializers.CharField()
     settled = serializers.BooleanField()
+    opening_seq = serializers.IntegerField(
+        allow_null=True,
+        help_text="Seq of the previous epoch's epoch.settled: the opening balances are those after it "
+        "(null for the first epoch). The statement covers everything after it, including what happened "
+        "while no epoch was open.",
+    )
     opened_seq = serializers.IntegerField(allow_null=True)
     settled_seq = serializers.IntegerField(allow_null=True)
     opening = BalanceRowSerializer(many=True)
@@ -214,8 +222,8 @@ class LeaderboardRowSerializer(serializers.Serializer):
     # Field.label attribute (which the stubs see) is not shadowed at run time.
     label = serializers.CharField()  # type: ignore[assignment]
     members = serializers.IntegerField()
-    minted = serializers.IntegerField()
-    held = serializers.IntegerField(help_text="Part of minted held pending an audit.")
+    minted = serializers.IntegerField(help_text="Minted and not forfeited (released, or still held).")
+    held = serializers.IntegerField(help_text="Part of minted still held pending an audit.")
     raw_points = serializers.IntegerField()
     damped_points = serializers.IntegerField()
     member = serializers.IntegerField(allow_null=True)

@@ -73,10 +73,11 @@ def _settled_entry(epoch: str) -> LedgerEntry | None:
 def statement_for(*, user: Any, epoch: str, member: int | None = None, api_key: Any = None) -> dict[str, Any]:
     """A member's contribution statement for an epoch (see ledger.credit.statements for the numbers).
 
-    Members get their own (another `member` is NotFound); auditors name any member. The epoch runs from its
-    `epoch.opened` order to its `epoch.settled` order (or to now while open): the opening balances are
-    those before it opened, the closing balances those after its settlement. NotFound for an unknown epoch
-    or member."""
+    Members get their own (another `member` is NotFound); auditors name any member. A statement covers the
+    credit orders after the previous epoch's `epoch.settled` up to this epoch's (to now while open), so
+    what happens while no epoch is open (between a settlement and the next opening) is on the next
+    statement: every transfer and every use is on exactly one statement, and each statement opens with the
+    previous one's closing balances. NotFound for an unknown epoch or member."""
     if is_auditor(user, api_key):
         if member is None:
             raise ValidationFailed(
@@ -96,18 +97,26 @@ def statement_for(*, user: Any, epoch: str, member: int | None = None, api_key: 
     return _statement(row, subject)
 
 
+def _previous_settled(row: CreditEpoch) -> CreditEpoch | None:
+    """The epoch settled last before `row` opened (None for the first epoch)."""
+    return (
+        CreditEpoch.objects.filter(settled_order__gte=0, settled_order__lt=row.opened_order)
+        .order_by("-settled_order")
+        .first()
+    )
+
+
 def _statement(row: CreditEpoch, subject: Mapping[str, Any]) -> dict[str, Any]:
     member = subject["id"]
     accounts = statements.member_accounts(member)
     settled = row.settled_order >= 0
+    previous = _previous_settled(row)
+    first = previous.settled_order + 1 if previous is not None else 0
+    last = row.settled_order if settled else OPEN_END
     mine = Q(debit__in=accounts) | Q(credit__in=accounts)
-    opening = _balances_as_of(row.opened_order - 1, accounts=accounts)
-    in_epoch = CreditTransfer.objects.filter(mine, order__gte=row.opened_order)
-    if settled:
-        closing = _balances_as_of(row.settled_order, accounts=accounts)
-        in_epoch = in_epoch.filter(order__lte=row.settled_order)
-    else:
-        closing = _balances_as_of(OPEN_END, accounts=accounts)
+    opening = _balances_as_of(first - 1, accounts=accounts)
+    closing = _balances_as_of(last, accounts=accounts)
+    in_epoch = CreditTransfer.objects.filter(mine, order__gte=first, order__lte=last)
     transfers = list(
         in_epoch.annotate(seq=F("entry__leaf__seq"))
         .order_by("order", "leg")
@@ -128,11 +137,12 @@ def _statement(row: CreditEpoch, subject: Mapping[str, Any]) -> dict[str, Any]:
         "member": subject,
         "group": group,
         "settled": settled,
+        "opening_seq": _entry_seq(_settled_entry(previous.epoch)) if previous is not None else None,
         "opened_seq": seqs_of_orders([row.opened_order]).get(row.opened_order),
         "settled_seq": _entry_seq(settled_entry),
         "opening": _balance_rows(accounts, opening),
         "closing": _balance_rows(accounts, closing),
-        "earned": _earned(row.epoch, member),
+        "earned": _earned(member, first, last),
         "mint": _mint_line(lines),
         "fees_earned": [line for line in lines if line["section"] == "fee_earned"],
         "fees_spent": [line for line in lines if line["section"] == "fee_spent"],
@@ -210,9 +220,13 @@ def _balance_rows(accounts: tuple[str, ...], balances: dict[str, statements.Tota
     return rows
 
 
-def _earned(epoch: str, member: int) -> list[dict[str, Any]]:
-    """The member's uses as provider in the epoch by dataset, each with its chain and sequence number."""
-    uses = list(CreditUse.objects.filter(epoch=epoch, provider_member=member).order_by("order"))
+def _earned(member: int, first: int, last: int) -> list[dict[str, Any]]:
+    """The member's uses as provider with credit orders in [first, last] by dataset, each with its chain
+    and sequence number (a use recorded while no epoch was open earns nothing, reason no_epoch, and is
+    listed on the next epoch's statement)."""
+    uses = list(
+        CreditUse.objects.filter(provider_member=member, order__gte=first, order__lte=last).order_by("order")
+    )
     seqs = seqs_of_leaves(use.entry_leaf for use in uses)
     datasets: dict[int, dict[str, Any]] = {}
     for use in uses:

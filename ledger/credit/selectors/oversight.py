@@ -26,7 +26,9 @@ LEADERBOARD_GROUPINGS = ("member", "sector", "size_class")
 
 def member_results(row: CreditEpoch) -> dict[int, dict[str, Any]]:
     """Per provider member of a settled epoch: raw and damped points (as the settlement recorded them),
-    minted amount, held or not, and the mint's sequence numbers (from the mint transfers)."""
+    the mint as it stands now (from the mint transfers and their resolutions): `minted` is what the member
+    got or may still get (a forfeited mint counts 0), `held` whether it is still pending an audit, `state`
+    pending, posted or void; and the mint's sequence numbers."""
     results: dict[int, dict[str, Any]] = {
         settled["member"]: {
             **settled,
@@ -53,10 +55,11 @@ def member_results(row: CreditEpoch) -> dict[int, dict[str, Any]]:
             {"member": member, "group": "", "raw_points": 0, "damped_points": 0},
         )
         resolution = resolutions.get(mint["id"])
+        state = statements.state_of(mint, resolutions)
         entry.update(
-            minted=mint["amount"],
-            held=mint["flag"] == statements.PENDING,
-            state=statements.state_of(mint, resolutions),
+            minted=0 if state == "void" else mint["amount"],
+            held=state == "pending",
+            state=state,
             seq=mint["seq"],
             resolved_seq=resolution["seq"] if resolution else None,
         )

@@ -1,0 +1,70 @@
+"""Once an auditor releases or forfeits a held mint, statements and the leaderboard say so: nothing is shown
+as held any more, and a forfeited mint no longer counts as minted (nor for the rank)."""
+
+from __future__ import annotations
+
+import pytest
+
+from ledger.credit import services
+from ledger.credit.models import CreditEpoch
+from ledger.services import ledger_sequence
+from tests.factories import MemberFactory
+from tests.ledger.credit.statement_support import use_of
+from tests.ledger.credit.support import activate, admit
+
+pytestmark = pytest.mark.django_db
+
+API = "/api/v1/credit"
+
+
+@pytest.fixture
+def held():
+    """A settled epoch whose only provider's mint is held (a fresh cluster). Returns (epoch, provider)."""
+    provider, *fresh = MemberFactory.create_batch(3)
+    activate()
+    admit(provider, *fresh)
+    for dataset in range(1, 15):  # 14 confidential first uses: 210 CR, all from groups under 90 days
+        use_of(provider=provider.pk, consumer=fresh[dataset % 2].pk, dataset=dataset, tier="confidential")
+    epoch = CreditEpoch.objects.get().epoch
+    services.credit_epoch_settle(epoch=epoch, early=True)
+    ledger_sequence()
+    return epoch, provider
+
+
+def _views(client, epoch, provider):
+    statement = client.get(f"{API}/statements/{epoch}/", {"member": provider.pk}).json()
+    (row,) = client.get(f"{API}/leaderboard/{epoch}/").json()["results"]
+    (sector,) = client.get(f"{API}/leaderboard/{epoch}/", {"by": "sector"}).json()["results"]
+    return statement, row, sector
+
+
+def test_while_held_the_statement_and_the_leaderboard_show_the_amount_held(held, client_for, auditor):
+    epoch, provider = held
+    client = client_for(auditor)
+    statement, row, sector = _views(client, epoch, provider)
+    amount = statement["mint"]["amount"]
+    assert amount > 0 and statement["mint"]["state"] == "pending"
+    assert [flag["held_mcr"] for flag in statement["flags"] if flag["holds_mint"]] == [amount]
+    assert (row["minted"], row["held"]) == (sector["minted"], sector["held"]) == (amount, amount)
+    assert client.get(f"{API}/totals/").json()["buckets"]["pool"]["pending_debits"] == amount
+
+
+@pytest.mark.parametrize(
+    ("decision", "state", "minted"), [("release", "posted", True), ("forfeit", "void", False)]
+)
+def test_after_the_audit_nothing_is_shown_as_held(held, client_for, auditor, decision, state, minted):
+    epoch, provider = held
+    client = client_for(auditor)
+    amount = _views(client, epoch, provider)[0]["mint"]["amount"]
+    resolved = client.post(
+        f"{API}/held-mints/{epoch}:{provider.pk}/resolve/", {"decision": decision, "reason": "Audited."}
+    )
+    assert resolved.status_code == 200
+    ledger_sequence()
+    statement, row, sector = _views(client, epoch, provider)
+    assert (statement["mint"]["amount"], statement["mint"]["state"]) == (amount, state)
+    assert all(flag["held_mcr"] == 0 for flag in statement["flags"])
+    expected = amount if minted else 0
+    assert (row["minted"], row["held"]) == (sector["minted"], sector["held"]) == (expected, 0)
+    assert statement["rank"]["minted"] == expected
+    assert client.get(f"{API}/totals/").json()["in_flight"] == 0
