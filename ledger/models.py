@@ -54,9 +54,12 @@ class LedgerEntry(models.Model):
 
 
 class SequencerState(models.Model):
-    """One row: on PostgreSQL, every entry of a transaction older than `settled_txid` is sequenced."""
+    """One row, the sequencer's bookmark on PostgreSQL: every committed entry at or below (`scan_txid`,
+    `scan_id`) in (txid, id) order is sequenced, except those of the transactions in `watch` (a bigint[]
+    column added by migration `0006_sequencer_watch`), which were still open when the scan passed them."""
 
-    settled_txid = models.BigIntegerField(default=0)
+    scan_txid = models.BigIntegerField(default=0)
+    scan_id = models.BigIntegerField(default=0)
 
 
 class LedgerLeaf(models.Model):

@@ -331,30 +331,24 @@ def _sequence_batch(limit: int) -> tuple[int, bool]:
             _insert_rows("ledger_ledgernode", ("level", '"index"', "hash"), nodes)
         return len(pending), more
     scan = _pending_entries_postgresql(limit)
+    moved = scan.moved
     if scan.pending:
         leaves, nodes = _grow(scan.tree_size, scan.edge, scan.pending)
         # One statement, whatever the batch size: leaves, nodes and the bookmark, the rows as arrays (psycopg
         # parses a long parameter list again for every distinct statement; this one is prepared once), sent
         # binary (%b): psycopg's text array dumper escapes every element, 2.4 ms per 1,000 nodes against 0.4.
         hot_rows(
-            "WITH leaves AS (INSERT INTO ledger_ledgerleaf (seq, entry_id, previous_seq) "
-            "SELECT * FROM unnest(%b::bigint[], %b::bigint[], %b::bigint[])), "
-            "bookmark AS (UPDATE ledger_sequencerstate SET settled_txid = %s "
-            "WHERE id = 1 AND settled_txid < %s) "
-            'INSERT INTO ledger_ledgernode (level, "index", hash) '
-            "SELECT * FROM unnest(%b::smallint[], %b::bigint[], %b::bytea[])",
+            _WRITE_BATCH,
             [
                 *(list(column) for column in zip(*leaves, strict=True)),
-                scan.settled,
-                scan.settled,
+                moved.txid,
+                moved.entry_id,
+                list(moved.watch),
                 *(list(column) for column in zip(*nodes, strict=True)),
             ],
         )
-    elif scan.settled > scan.bookmark:
-        hot_rows(
-            "UPDATE ledger_sequencerstate SET settled_txid = %s WHERE id = 1 AND settled_txid < %s",
-            [scan.settled, scan.settled],
-        )
+    elif moved != scan.bookmark:
+        hot_rows(_MOVE_BOOKMARK, [moved.txid, moved.entry_id, list(moved.watch)])
     return len(scan.pending), scan.more
 
 
@@ -382,30 +376,60 @@ def _pending_entries_sqlite(limit: int) -> tuple[list[tuple[int, bytes]], bool]:
 
 
 @dataclass(frozen=True)
+class _Bookmark:
+    """Where the last scan stopped: every committed entry at or below (txid, entry_id) is sequenced, except
+    those of `watch`, transactions that were still open then (they may commit entries there later)."""
+
+    txid: int
+    entry_id: int
+    watch: tuple[int, ...]
+
+
+@dataclass(frozen=True)
 class _Scan:
-    pending: list[tuple[int, bytes]]  # (entry id, leaf hash), oldest first
+    pending: list[tuple[int, bytes]]  # (entry id, leaf hash): the watched transactions' first, then newer
     more: bool  # the scan stopped at its limit
-    bookmark: int  # the stored bookmark
-    settled: int  # where the bookmark may move
+    bookmark: _Bookmark  # as stored
+    moved: _Bookmark  # where it moves with this batch
     tree_size: int
     edge: list[bytes]  # hashes of merkle.perfect_subtrees(0, tree_size), left to right
 
 
-# The scan walks the (txid, id) index from a position and probes each entry's leaf (LIMIT 1 keeps that a
+_MOVE_BOOKMARK = (
+    "UPDATE ledger_sequencerstate SET scan_txid = %s, scan_id = %s, watch = %b::bigint[] WHERE id = 1"
+)
+_WRITE_BATCH = (
+    "WITH leaves AS (INSERT INTO ledger_ledgerleaf (seq, entry_id, previous_seq) "  # noqa: S608
+    "SELECT * FROM unnest(%b::bigint[], %b::bigint[], %b::bigint[])), "
+    f"bookmark AS ({_MOVE_BOOKMARK}) "
+    'INSERT INTO ledger_ledgernode (level, "index", hash) '
+    "SELECT * FROM unnest(%b::smallint[], %b::bigint[], %b::bytea[])"
+)
+# The transactions open in the statement's snapshot (pg_current_snapshot is the statement's own).
+_OPEN = "array(SELECT x::text::bigint FROM pg_snapshot_xip(pg_current_snapshot()) x ORDER BY 1)"
+# Up to a limit of entries in (txid, id) order, each with its leaf if it has one (LIMIT 1 keeps that a
 # per-row index probe: an anti-join lets the planner hash every leaf when the table's statistics lag, tens
 # of milliseconds per scan on 10^5 entries).
-_SCAN_PAGE = (
+_ENTRIES = (
     "SELECT n.id, n.leaf_hash, n.txid, l.seq FROM ("
-    "SELECT id, leaf_hash, txid FROM ledger_ledgerentry WHERE (txid, id) > ({position}) "
-    "ORDER BY txid, id LIMIT %s"
+    "SELECT id, leaf_hash, txid FROM ledger_ledgerentry WHERE {where} ORDER BY txid, id LIMIT %s"
     ") n LEFT JOIN LATERAL (SELECT seq FROM ledger_ledgerleaf WHERE entry_id = n.id LIMIT 1) l ON true"
 )
-# The first statement after the lock also reads the bookmark, the tree size and the tree's edge (the
-# perfect subtrees of [0, size): for each bit b of the size, the node at level b and index
-# (size >> (b + 1)) << 1), so a batch costs the lock, this, one write and the commit.
+# The watched transactions' entries without a leaf, up to a limit (leaves probed per entry, as above; the
+# limit counts only what is left, so a large transaction's entries are taken batch after batch).
+_WATCHED = (
+    "SELECT n.id, n.leaf_hash, n.txid, NULL::bigint AS seq FROM ledger_ledgerentry n "
+    "LEFT JOIN LATERAL (SELECT seq FROM ledger_ledgerleaf WHERE entry_id = n.id LIMIT 1) l ON true "
+    "WHERE n.txid = ANY(s.watch) AND l.seq IS NULL ORDER BY n.txid, n.id LIMIT %s"
+)
+# The first statement after the lock reads, in one snapshot: the transactions open, the bookmark, the tree
+# size and its edge (the perfect subtrees of [0, size): for each bit b of the size, the node at level b and
+# index (size >> (b + 1)) << 1), the watched transactions' entries and the first page past the bookmark.
+# A batch costs the lock, this, one write and the commit.
 _SCAN_FIRST = (
-    "SELECT h.horizon, s.settled_txid, z.size, g.hashes, e.id, e.leaf_hash, e.txid, e.seq "  # noqa: S608
-    "FROM (SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS horizon) h "
+    "SELECT h.open, s.scan_txid, s.scan_id, s.watch, z.size, g.hashes, "  # noqa: S608
+    "e.watched, e.id, e.leaf_hash, e.txid, e.seq "
+    f"FROM (SELECT {_OPEN} AS open) h "
     "CROSS JOIN (SELECT coalesce(max(seq) + 1, 0) AS size FROM ledger_ledgerleaf) z "
     "LEFT JOIN ledger_sequencerstate s ON s.id = 1 "
     "CROSS JOIN LATERAL (SELECT array_agg(n.hash ORDER BY n.level DESC) AS hashes "
@@ -413,45 +437,66 @@ _SCAN_FIRST = (
     'JOIN ledger_ledgernode n ON n.level = b AND n."index" = (z.size >> (b + 1)) << 1 '
     "WHERE (z.size >> b) & 1 = 1) g "
     "LEFT JOIN LATERAL ("
-    + _SCAN_PAGE.format(position="coalesce(s.settled_txid, 0), 0")
+    "SELECT true AS watched, w.* FROM (" + _WATCHED + ") w "
+    "UNION ALL "
+    "SELECT false, p.* FROM ("
+    + _ENTRIES.format(where="(txid, id) > (coalesce(s.scan_txid, 0), coalesce(s.scan_id, 0))")
+    + ") p"
+    ") e ON true ORDER BY e.watched DESC, e.txid, e.id"
+)
+_SCAN_NEXT = (
+    f"SELECT h.open, e.* FROM (SELECT {_OPEN} AS open) h LEFT JOIN LATERAL ("  # noqa: S608
+    + _ENTRIES.format(where="(txid, id) > (%s, %s)")
     + ") e ON true ORDER BY e.txid, e.id"
 )
-_SCAN_NEXT = _SCAN_PAGE.format(position="%s, %s") + " ORDER BY n.txid, n.id"
 
 
 def _pending_entries_postgresql(limit: int) -> _Scan:
-    """Up to `limit` committed entries without a sequence number, oldest first.
+    """Up to `limit` committed entries without a sequence number (twice that when watched transactions
+    committed some), oldest first.
 
-    Every entry carries its transaction id. We take every visible entry without a leaf from the bookmark
-    on, so a long transaction elsewhere never holds the others back; the bookmark only moves up to the
-    snapshot's xmin, below which no transaction can still commit an entry we have not seen.
+    Every entry carries its transaction id, and transactions commit out of id order. The scan reads forward
+    in (txid, id) order from the bookmark, and notes which transactions below the new position were still
+    open in the snapshot of the statement that read past them: only those can still commit entries there,
+    so the next scan looks them up by id (an index probe each) instead of reading again everything since
+    the oldest open transaction. A long transaction anywhere on the server then costs one probe per scan,
+    not a rescan of every entry appended since it began.
     """
-    # The first statement's horizon is the one that counts: every transaction below it had ended before
-    # this scan began, so the scan (and its continuations, which see at least as much) finds all of their
-    # entries. A horizon read later could pass a transaction that committed after the part of the scan
-    # that would have found its entry.
-    result = hot_rows(_SCAN_FIRST, [limit])
-    horizon, bookmark, size, edge = result[0][:4]
-    if bookmark is None:  # a new database: the bookmark's row is made once
-        bookmark = SequencerState.objects.get_or_create(pk=1)[0].settled_txid
+    result = hot_rows(_SCAN_FIRST, [limit, limit])
+    open_now, txid, entry_id, watch, size, edge = result[0][:6]
+    if txid is None:  # a new database: the bookmark's row is made once
+        SequencerState.objects.get_or_create(pk=1)
+        txid, entry_id, watch = 0, 0, []
+    bookmark = _Bookmark(txid, entry_id, tuple(watch))
     edge = [bytes(digest) for digest in edge or ()]
     if len(edge) != size.bit_count():
         raise MissingNode(f"Stored tree of size {size} is missing subtrees of its edge")
-    rows = [row[4:] for row in result if row[4] is not None]
-    position = (bookmark, 0)  # entry ids start at 1
-    pending: list[tuple[int, bytes]] = []
+    rows = [row[6:] for row in result if row[7] is not None]
+    watched = [row[1:] for row in rows if row[0]]
+    page = [row[1:] for row in rows if not row[0]]
+    pending = [(entry_id, bytes(leaf_hash)) for entry_id, leaf_hash, _, _ in watched]
+    open_txids = set(open_now)
+    if len(watched) == limit:
+        # A large transaction's entries fill the batch: they go first, the page waits.
+        moved = _Bookmark(txid, entry_id, tuple(sorted(set(watch) | {x for x in open_txids if x < txid})))
+        return _Scan(pending, True, bookmark, moved, size, edge)
+    position = (txid, entry_id)
     while True:
-        pending.extend((entry_id, bytes(leaf_hash)) for entry_id, leaf_hash, _, seq in rows if seq is None)
-        full = len(rows) == limit
-        if rows:
-            position = (rows[-1][2], rows[-1][0])
-        # Entries sequenced already (taken while their transaction was above an earlier horizon) count
-        # toward the limit: scan on past a full page of them instead of returning nothing.
+        pending.extend((entry_id, bytes(leaf_hash)) for entry_id, leaf_hash, _, seq in page if seq is None)
+        full = len(page) == limit
+        if page:
+            position = (page[-1][2], page[-1][0])
+        # Entries sequenced already (past a bookmark kept by an older version) count toward the limit:
+        # scan on past a full page of them instead of returning nothing.
         if not full or pending:
             break
-        rows = hot_rows(_SCAN_NEXT, [position[0], position[1], limit])
-    settled = min(position[0], horizon) if full else horizon
-    return _Scan(pending, full, bookmark, max(settled, bookmark), size, edge)
+        result = hot_rows(_SCAN_NEXT, [position[0], position[1], limit])
+        open_txids.update(result[0][0])
+        page = [row[1:] for row in result if row[1] is not None]
+    # A transaction open in none of the scan's snapshots had either committed (its entries below the
+    # position were read) or began after the statement that read past it (its id is above the position).
+    moved = _Bookmark(position[0], position[1], tuple(sorted(x for x in open_txids if x < position[0])))
+    return _Scan(pending, full, bookmark, moved, size, edge)
 
 
 def _insert_rows(table: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:

@@ -6,7 +6,7 @@ import itertools
 import multiprocessing
 
 import pytest
-from django.db import connections, transaction
+from django.db import connection, connections, transaction
 
 from ledger import keys, merkle, tree
 from ledger.models import Checkpoint, LedgerEntry, LedgerLeaf
@@ -105,4 +105,102 @@ def test_a_long_transaction_neither_blocks_later_entries_nor_loses_its_own() -> 
     ledger_sequence()
     kinds = list(LedgerLeaf.objects.order_by("seq").values_list("entry__kind", flat=True))
     assert kinds == ["test.fast"] * 3 + ["test.slow"]
+    assert verify_database().ok
+
+
+class _HeldTransaction:
+    """A transaction on its own connection (a thread) that appends `entries` entries and stays open."""
+
+    def __init__(self, entries: int = 1) -> None:
+        import threading
+
+        self.holding, self.release = threading.Event(), threading.Event()
+        self.txid: int | None = None
+        self.thread = threading.Thread(target=self._run, args=(entries,))
+
+    def _run(self, entries: int) -> None:
+        try:
+            with transaction.atomic():
+                for i in range(entries):
+                    ledger_append(kind="test.slow", actor=None, subject_type="x", subject_id=i, payload={})
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT pg_current_xact_id()::text::bigint")
+                    self.txid = cursor.fetchone()[0]
+                self.holding.set()
+                self.release.wait(timeout=30)
+        finally:
+            connections.close_all()
+
+    def __enter__(self) -> _HeldTransaction:
+        self.thread.start()
+        assert self.holding.wait(timeout=30)
+        return self
+
+    def commit(self) -> None:
+        self.release.set()
+        self.thread.join(timeout=30)
+
+    def __exit__(self, *exc: object) -> None:
+        self.commit()
+
+
+def _bookmark() -> tuple[int, int, list[int]]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT scan_txid, scan_id, watch FROM ledger_sequencerstate WHERE id = 1")
+        return cursor.fetchone()
+
+
+def _fast(count: int, start: int = 0) -> None:
+    for i in range(start, start + count):
+        with transaction.atomic():
+            ledger_append(kind="test.fast", actor=None, subject_type="x", subject_id=i, payload={})
+
+
+def test_a_long_transaction_is_watched_instead_of_every_later_entry_read_again(settings, monkeypatch) -> None:
+    """The bookmark moves past an open transaction and watches it: later scans read only what is new."""
+    from ledger import services
+
+    settings.LEDGER = {**settings.LEDGER, "SEQUENCE_AFTER_COMMIT": "off"}
+    keys.active_signer()
+    read: list[int] = []
+    scan = services.hot_rows
+
+    def counting(sql, params, **kwargs):
+        rows = scan(sql, params, **kwargs)
+        if sql in (services._SCAN_FIRST, services._SCAN_NEXT):
+            read.append(sum(1 for row in rows if row[-4] is not None))  # entries, not the header alone
+        return rows
+
+    monkeypatch.setattr(services, "hot_rows", counting)
+    with _HeldTransaction() as held:
+        _fast(5)
+        assert ledger_sequence() == 5
+        txid, _, watch = _bookmark()
+        assert txid > held.txid and held.txid in watch
+        for round_ in range(3):
+            _fast(2, start=10 + 2 * round_)
+            read.clear()
+            assert ledger_sequence() == 2
+            assert read == [2]  # the two new entries; none of the ones sequenced before
+        held.commit()
+        assert ledger_sequence() == 1  # found through the watch
+        assert held.txid not in _bookmark()[2]
+    kinds = list(LedgerLeaf.objects.order_by("seq").values_list("entry__kind", flat=True))
+    assert kinds == ["test.fast"] * 11 + ["test.slow"]
+    assert verify_database().ok
+
+
+def test_a_large_transaction_committed_behind_the_bookmark_is_sequenced_in_batches(settings) -> None:
+    settings.LEDGER = {**settings.LEDGER, "SEQUENCER_BATCH_SIZE": 3, "SEQUENCE_AFTER_COMMIT": "off"}
+    keys.active_signer()
+    with _HeldTransaction(entries=7) as held:
+        _fast(4)
+        assert ledger_sequence() == 4
+        held.commit()
+        _fast(2, start=4)
+        assert ledger_sequence(max_batches=1) == 3  # a batch of the watched transaction's entries only
+        assert ledger_sequence() == 6
+    seqs = list(LedgerLeaf.objects.order_by("seq").values_list("seq", flat=True))
+    assert seqs == list(range(13))
+    assert LedgerEntry.objects.filter(leaf__isnull=True).count() == 0
     assert verify_database().ok
