@@ -24,6 +24,13 @@ def nav_sections(request: HttpRequest) -> dict[str, bool]:
         or Capability.REVOKE_ANY_GRANT in caps
         or Capability.DECIDE_CONFIDENTIAL in caps,
         "my_datasets": Capability.MANAGE_DATASETS in caps,
-        # credit
+        # credit: a statement for a member's people who may view their firm, and everything for auditors
+        "credit": Capability.AUDIT in caps
+        or (getattr(request.user, "member_id", None) is not None and Capability.VIEW_OWN_MEMBER in caps),
         "leaderboard": Capability.AUDIT in caps,
     }
+
+
+def nav(request: HttpRequest) -> dict[str, dict[str, bool]]:
+    """Context processor: `nav` on every page, so the nav bar never depends on a view remembering it."""
+    return {"nav": nav_sections(request)}

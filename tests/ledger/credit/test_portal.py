@@ -68,3 +68,18 @@ def test_before_any_settlement_the_credit_page_is_still_only_for_who_may_read_cr
     member.status = "suspended"
     member.save(update_fields=["status"])
     assert client_for(data_steward).get("/credit/").status_code == 404
+
+
+def test_the_credit_link_shows_exactly_for_who_may_open_the_page(
+    client_for, data_steward, auditor, security_officer, member
+):
+    def links_to_credit(user) -> bool:
+        return 'href="/credit/"' in client_for(user).get("/").content.decode()
+
+    for user in (data_steward, auditor, security_officer):
+        opens = client_for(user).get("/credit/").status_code == 200
+        assert links_to_credit(user) is opens, user.username
+    assert links_to_credit(data_steward) and not links_to_credit(security_officer)
+    member.status = "suspended"
+    member.save(update_fields=["status"])
+    assert not links_to_credit(data_steward)
