@@ -19,12 +19,13 @@ from drf_spectacular.utils import (
 )
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from consortium.actors import request_actor
 from consortium.api.actors import APIKeyMixin
+from consortium.api.parsers import JSONParser
 from consortium.errors import ValidationFailed
 from exchange import selectors, services
 from exchange.api import serializers as s
