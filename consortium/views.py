@@ -29,7 +29,6 @@ from consortium.forms import (
     add_service_error,
 )
 from consortium.models import MemberStatus
-from consortium.navigation import nav_sections
 from consortium.paging import page_of, query_without_page
 from consortium.roles import Capability, can, capabilities
 
@@ -65,9 +64,7 @@ OFFERED_DECISIONS: dict[str, tuple[str, ...]] = {
 def _render(
     request: HttpRequest, template: str, context: dict[str, Any] | None = None, status: int = 200
 ) -> HttpResponse:
-    return render(
-        request, f"consortium/{template}", {"nav": nav_sections(request), **(context or {})}, status=status
-    )
+    return render(request, f"consortium/{template}", context or {}, status=status)
 
 
 def _refused(form: Any, error: ServiceError) -> None:

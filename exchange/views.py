@@ -49,9 +49,7 @@ REQUEST_DECISIONS: dict[str, services.AccessRequestDecision] = {
 def _render(
     request: HttpRequest, template: str, context: dict[str, Any] | None = None, status: int = 200
 ) -> HttpResponse:
-    return render(
-        request, f"exchange/{template}", {"nav": nav_sections(request), **(context or {})}, status=status
-    )
+    return render(request, f"exchange/{template}", context or {}, status=status)
 
 
 def _require(request: HttpRequest, *wanted: Capability) -> frozenset[Capability]:

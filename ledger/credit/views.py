@@ -9,7 +9,6 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from consortium.errors import NotFound, ValidationFailed
-from consortium.navigation import nav_sections
 from ledger.credit import selectors
 
 
@@ -20,7 +19,6 @@ def statement(request: HttpRequest) -> HttpResponse:
     member_text = request.GET.get("member", "")
     member = int(member_text) if member_text.isdigit() else None
     context = {
-        "nav": nav_sections(request),
         "epochs": selectors.epoch_names(),
         "epoch": epoch,
         "statement": None,
@@ -56,7 +54,6 @@ def leaderboard(request: HttpRequest) -> HttpResponse:
         except (NotFound, ValidationFailed) as exc:
             raise Http404 from exc
     context = {
-        "nav": nav_sections(request),
         "epochs": selectors.epoch_names(),
         "epoch": epoch,
         "by": by,
