@@ -463,11 +463,11 @@ def _pending_entries_postgresql(limit: int) -> _Scan:
     not a rescan of every entry appended since it began.
     """
     result = hot_rows(_SCAN_FIRST, [limit, limit])
-    open_now, txid, entry_id, watch, size, edge = result[0][:6]
-    if txid is None:  # a new database: the bookmark's row is made once
+    open_now, scan_txid, scan_id, watch, size, edge = result[0][:6]
+    if scan_txid is None:  # a new database: the bookmark's row is made once
         SequencerState.objects.get_or_create(pk=1)
-        txid, entry_id, watch = 0, 0, []
-    bookmark = _Bookmark(txid, entry_id, tuple(watch))
+        scan_txid, scan_id, watch = 0, 0, []
+    bookmark = _Bookmark(scan_txid, scan_id, tuple(watch))
     edge = [bytes(digest) for digest in edge or ()]
     if len(edge) != size.bit_count():
         raise MissingNode(f"Stored tree of size {size} is missing subtrees of its edge")
@@ -478,9 +478,10 @@ def _pending_entries_postgresql(limit: int) -> _Scan:
     open_txids = set(open_now)
     if len(watched) == limit:
         # A large transaction's entries fill the batch: they go first, the page waits.
-        moved = _Bookmark(txid, entry_id, tuple(sorted(set(watch) | {x for x in open_txids if x < txid})))
+        still_open = {txid for txid in open_txids if txid < scan_txid}
+        moved = _Bookmark(scan_txid, scan_id, tuple(sorted(set(watch) | still_open)))
         return _Scan(pending, True, bookmark, moved, size, edge)
-    position = (txid, entry_id)
+    position = (scan_txid, scan_id)
     while True:
         pending.extend((entry_id, bytes(leaf_hash)) for entry_id, leaf_hash, _, seq in page if seq is None)
         full = len(page) == limit
@@ -495,7 +496,7 @@ def _pending_entries_postgresql(limit: int) -> _Scan:
         page = [row[1:] for row in result if row[1] is not None]
     # A transaction open in none of the scan's snapshots had either committed (its entries below the
     # position were read) or began after the statement that read past it (its id is above the position).
-    moved = _Bookmark(position[0], position[1], tuple(sorted(x for x in open_txids if x < position[0])))
+    moved = _Bookmark(*position, tuple(sorted(txid for txid in open_txids if txid < position[0])))
     return _Scan(pending, full, bookmark, moved, size, edge)
 
 
