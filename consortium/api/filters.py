@@ -3,9 +3,26 @@
 from __future__ import annotations
 
 import django_filters
+from django import forms
 from django.db.models import Q, QuerySet
 
+from consortium.api.fields import MAX_ID
 from consortium.models import Member, MemberRole, MemberStatus, Sector, SizeClass, User
+
+
+class IdFilter(django_filters.NumberFilter):
+    """A filter on a row id: a whole number from 1 to MAX_ID, anything else a 400. django-filter's
+    NumberFilter takes decimals up to 1e50, and an integer past 64 bits made SQLite raise OverflowError."""
+
+    field_class = forms.IntegerField
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        kwargs.setdefault("min_value", 1)
+        kwargs.setdefault("max_value", MAX_ID)
+        super().__init__(*args, **kwargs)
+
+    def get_max_validator(self) -> None:
+        return None  # the field's own max_value bounds it
 
 
 class MemberFilter(django_filters.FilterSet):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import django_filters
 from django.db.models import Q, QuerySet
 
+from consortium.api.filters import IdFilter
 from consortium.models import Sector, SizeClass
 from exchange.models import (
     AccessRequest,
@@ -25,7 +26,7 @@ class DatasetFilter(django_filters.FilterSet):
     sector = django_filters.ChoiceFilter(choices=Sector.choices)
     grade = django_filters.TypedChoiceFilter(choices=Grade.choices, coerce=int)
     tier = django_filters.ChoiceFilter(field_name="policy__tier", choices=Tier.choices)
-    owner = django_filters.NumberFilter(field_name="owner_id")
+    owner = IdFilter(field_name="owner_id")
     owner_size_class = django_filters.ChoiceFilter(field_name="owner__size_class", choices=SizeClass.choices)
     data_domain = django_filters.ChoiceFilter(choices=DataDomain.choices)
     status = django_filters.ChoiceFilter(choices=DatasetStatus.choices)
@@ -46,7 +47,7 @@ class DatasetFilter(django_filters.FilterSet):
 
 class AccessRequestFilter(django_filters.FilterSet):
     state = django_filters.ChoiceFilter(choices=RequestState.choices)
-    dataset = django_filters.NumberFilter(field_name="dataset_id")
+    dataset = IdFilter(field_name="dataset_id")
     tier = django_filters.ChoiceFilter(choices=Tier.choices)
     role = django_filters.ChoiceFilter(
         method="filter_role",
@@ -67,7 +68,7 @@ class AccessRequestFilter(django_filters.FilterSet):
 
 
 class GrantFilter(django_filters.FilterSet):
-    dataset = django_filters.NumberFilter(field_name="dataset_id")
+    dataset = IdFilter(field_name="dataset_id")
     tier = django_filters.ChoiceFilter(choices=Tier.choices)
     revoked = django_filters.BooleanFilter(field_name="revoked_at", lookup_expr="isnull", exclude=True)
 

@@ -8,6 +8,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from consortium.api.fields import IdField
 from consortium.models import Member, User
 from exchange.models import AccessPolicy, AccessRequest, Dataset, DatasetVersion, Grant
 from ledger.models import LedgerEntry
@@ -148,7 +149,7 @@ class DatasetRegisterSerializer(serializers.Serializer):
         required=False, allow_null=True, default=None, help_text="1, 2 or 3; default: highest of the sources."
     )
     personal_information = serializers.BooleanField(required=False, default=False)
-    sources = serializers.ListField(child=serializers.IntegerField(), required=False, default=list)
+    sources = serializers.ListField(child=IdField(), required=False, default=list)
     rights = serializers.CharField(max_length=20, required=False, default="use")
 
     def service_kwargs(self) -> dict[str, Any]:
@@ -174,8 +175,8 @@ class PolicySetSerializer(serializers.Serializer):
         child=serializers.CharField(max_length=5), required=False, default=list
     )
     eligible_clusters = serializers.ListField(child=serializers.SlugField(), required=False, default=list)
-    allow_list = serializers.ListField(child=serializers.IntegerField(), required=False, default=list)
-    deny_list = serializers.ListField(child=serializers.IntegerField(), required=False, default=list)
+    allow_list = serializers.ListField(child=IdField(), required=False, default=list)
+    deny_list = serializers.ListField(child=IdField(), required=False, default=list)
     price_credits = serializers.IntegerField(required=False, default=0, max_value=2**31 - 1)
 
 

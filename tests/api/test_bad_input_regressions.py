@@ -67,3 +67,64 @@ def test_an_escaped_surrogate_pair_is_one_character_and_accepted(api_client) -> 
     response = api_client.post("/api/v1/members/", data=raw, content_type="application/json")
     assert response.status_code == 201, response.content
     assert Member.objects.get().contact_name == "Wang Fang \U0001f600"
+
+
+# --- ids past 64 bits -------------------------------------------------------------------------------------
+# Once OverflowError on SQLite, which cannot bind an integer past 2**63 - 1; no id column holds one anyway.
+
+TOO_BIG = str(10**30)
+
+
+@pytest.mark.parametrize(
+    ("path", "name"),
+    [("/api/v1/datasets/", "owner"), ("/api/v1/access-requests/", "dataset"), ("/api/v1/grants/", "dataset")],
+)
+@pytest.mark.parametrize("value", [TOO_BIG, str(2**63), "0", "1.5"])
+def test_an_id_filter_takes_only_an_id(client_for, analyst, path, name, value) -> None:
+    body = assert_problem(client_for(analyst).get(f"{path}?{name}={value}"), 400, "validation_error")
+    assert name in body["errors"]
+
+
+def test_an_id_filter_still_filters(client_for, data_steward, analyst) -> None:
+    from tests.exchange.support import published
+
+    dataset = published(data_steward, tier="open")
+    response = client_for(analyst).get(f"/api/v1/datasets/?owner={dataset.owner_id}")
+    assert [row["id"] for row in response.json()["results"]] == [dataset.pk]
+    assert client_for(analyst).get(f"/api/v1/datasets/?owner={2**63 - 1}").json()["results"] == []
+
+
+def test_a_source_id_past_64_bits_is_invalid(client_for, data_steward) -> None:
+
+    before = _state()
+    values = {
+        "title": "Derived",
+        "description": "d",
+        "sector": "C",
+        "data_domain": "production",
+        "licence": "CC-BY-4.0",
+        "contact_name": "Z",
+        "contact_email": "z@own.example",
+        "sources": [10**30],
+    }
+    body = assert_problem(
+        client_for(data_steward).post("/api/v1/datasets/", values, format="json"), 400, "validation_error"
+    )
+    assert "sources.0" in body["errors"] or "sources" in body["errors"]
+    assert _state() == before
+
+
+@pytest.mark.parametrize("field", ["allow_list", "deny_list"])
+def test_a_member_id_past_64_bits_in_a_policy_is_invalid(client_for, data_steward, field) -> None:
+    from tests.exchange.support import published
+
+    dataset = published(data_steward, tier="restricted")
+    revision = dataset.policy.revision
+    before = _state()
+    values = {"tier": "restricted", "purposes": ["research"], "terms": "t", field: [10**30]}
+    response = client_for(data_steward).put(f"/api/v1/datasets/{dataset.pk}/policy/", values, format="json")
+    body = assert_problem(response, 400, "validation_error")
+    assert any(key.startswith(field) for key in body["errors"])
+    dataset.policy.refresh_from_db()
+    assert dataset.policy.revision == revision
+    assert _state() == before
