@@ -128,3 +128,29 @@ def test_a_member_id_past_64_bits_in_a_policy_is_invalid(client_for, data_stewar
     dataset.policy.refresh_from_db()
     assert dataset.policy.revision == revision
     assert _state() == before
+
+
+# --- credit endpoints -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("action", ["accept", "decline"])
+@pytest.mark.parametrize("claim_id", ["abc", "%00"])
+def test_a_claim_id_that_is_not_a_number_is_not_found(client_for, other_admin, action, claim_id) -> None:
+    # Once a 500: the action read the id with int().
+    before = _state()
+    response = client_for(other_admin).post(f"/api/v1/credit/affiliation-claims/{claim_id}/{action}/")
+    assert_problem(response, 404, "not_found")
+    assert _state() == before
+
+
+@pytest.mark.parametrize("path", ["flags/", "leaderboard/{epoch}/"])
+def test_the_browsable_api_renders_lists_that_are_not_querysets(
+    client_for, auditor, data_steward, other_analyst, member, other_member, path
+) -> None:
+    # Once a 500: the browsable API asked these views for a queryset to build a filter form they lack.
+    from tests.ledger.credit.statement_support import settled_epoch
+
+    epoch = settled_epoch(provider=data_steward, consumer=other_analyst, members=[member, other_member])
+    response = client_for(auditor).get(f"/api/v1/credit/{path.format(epoch=epoch)}?format=api")
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/html")

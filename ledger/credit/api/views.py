@@ -346,6 +346,7 @@ class AffiliationClaimViewSet(APIKeyMixin, mixins.ListModelMixin, viewsets.Gener
 
     queryset = AffiliationClaim.objects.none()
     serializer_class = s.AffiliationClaimSerializer
+    lookup_value_regex = r"\d+"  # _decide reads the id with int(): "abc" was a ValueError, a 500
 
     def get_queryset(self) -> QuerySet[AffiliationClaim]:
         return selectors.affiliation_claim_list_for(user=self.request.user, api_key=self.api_key)
