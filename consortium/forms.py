@@ -6,8 +6,10 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from django import forms
+from django.core.exceptions import ValidationError
 
 from consortium import credit_code as credit_codes
+from consortium.api.fields import MAX_ID
 from consortium.errors import ServiceError
 from consortium.models import APIKeyScope, Cluster, MemberRole, MemberStatus, Sector, SizeClass
 from consortium.services import API_KEY_DEFAULT_LIFETIME
@@ -23,6 +25,25 @@ def _any(choices: list[tuple[str, str]], label: str = "Any") -> list[tuple[str, 
 def _choose(choices: list[tuple[str, str]]) -> list[tuple[str, str]]:
     """A required choice with no preselected value, so nobody applies as 'large' by accident."""
     return [("", "Choose…"), *choices]
+
+
+class ModelIdsChoiceField(forms.ModelMultipleChoiceField):
+    """Several rows chosen by id. An id no id column can hold (past 2**63 - 1) is an invalid choice, like
+    any unknown id: Django's field looks them all up with `pk__in`, and SQLite cannot bind such an integer
+    (OverflowError, a 500)."""
+
+    def clean(self, value: Any) -> Any:
+        if self.to_field_name is None and isinstance(value, list | tuple):
+            for pk in value:
+                try:
+                    number = int(str(pk))
+                except ValueError:
+                    continue  # not a number: Django's own check names it
+                if not 1 <= number <= MAX_ID:
+                    raise ValidationError(
+                        self.error_messages["invalid_choice"], code="invalid_choice", params={"value": pk}
+                    )
+        return super().clean(value)
 
 
 def add_service_error(form: forms.Form, error: ServiceError) -> None:

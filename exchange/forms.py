@@ -8,7 +8,7 @@ from typing import Any
 from django import forms
 from django.db.models import Model, QuerySet
 
-from consortium.forms import PortalForm
+from consortium.forms import ModelIdsChoiceField, PortalForm
 from consortium.models import Cluster, Member, Sector, SizeClass
 from exchange.models import (
     DataDomain,
@@ -128,7 +128,7 @@ class DatasetRegisterForm(PortalForm):
         help_text="A derived dataset takes at least the highest grade of its sources.",
     )
     personal_information = forms.BooleanField(required=False, label="Contains personal information")
-    sources: forms.ModelMultipleChoiceField[Dataset] = forms.ModelMultipleChoiceField(
+    sources: forms.ModelMultipleChoiceField[Dataset] = ModelIdsChoiceField(
         queryset=None, required=False, label="Derived from", widget=forms.SelectMultiple(attrs={"size": 5})
     )
     spatial_coverage = forms.CharField(max_length=200, required=False, label="Spatial coverage")
@@ -193,13 +193,13 @@ class PolicyForm(PortalForm):
         label="Eligible clusters",
         help_text="None ticked: any.",
     )
-    allow_list = forms.ModelMultipleChoiceField(
+    allow_list = ModelIdsChoiceField(
         queryset=Member.objects.none(),
         required=False,
         label="Only these members",
         widget=forms.SelectMultiple(attrs={"size": 5}),
     )
-    deny_list = forms.ModelMultipleChoiceField(
+    deny_list = ModelIdsChoiceField(
         queryset=Member.objects.none(),
         required=False,
         label="Never these members",
