@@ -143,6 +143,7 @@ vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="exchange@consortium.example")
 
 # --- Security (check --deploy is clean when DEBUG is off) -----------------------------------------------
+SESSION_ENGINE = "consortium.sessions"  # Django's database sessions; see the module for the difference
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG

@@ -26,10 +26,14 @@ class MemberAPIKeyAuthentication(authentication.BaseAuthentication):
             return None
         raw_key = raw_key.strip()
         prefix, _, _ = raw_key.partition(".")
+        # Prefixes are ASCII letters and digits. Anything else names no key, and must not reach the query:
+        # PostgreSQL refuses a NUL byte in a text parameter (DataError, a 500).
         key = (
             MemberAPIKey.objects.select_related("member", "system_user", "system_user__member")
             .filter(prefix=prefix)
             .first()
+            if prefix.isascii() and prefix.isalnum()
+            else None
         )
         if key is None or not type(key).objects.key_generator.verify(raw_key, key.hashed_key):
             raise exceptions.AuthenticationFailed("The API key is not valid.", code="api_key_invalid")

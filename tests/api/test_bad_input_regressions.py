@@ -154,3 +154,36 @@ def test_the_browsable_api_renders_lists_that_are_not_querysets(
     response = client_for(auditor).get(f"/api/v1/credit/{path.format(epoch=epoch)}?format=api")
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/html")
+
+
+# --- NUL bytes in credentials -----------------------------------------------------------------------------
+# Once a 500 on PostgreSQL, which refuses NUL in a text parameter (DataError); SQLite simply found nothing.
+
+
+@pytest.mark.parametrize(
+    "header", ["Api-Key \x00abcdefg.secret", "Api-Key abc\x00defg.secret", "Api-Key ab-cd.x"]
+)
+def test_an_api_key_whose_prefix_is_not_alphanumeric_is_invalid(api_client, member_admin, header) -> None:
+    api_client.credentials(HTTP_AUTHORIZATION=header)
+    assert_problem(api_client.get("/api/v1/me/"), 401, "api_key_invalid")
+
+
+def test_a_valid_api_key_still_authenticates(key_client) -> None:
+    client, key, _ = key_client(["read"])
+    response = client.get("/api/v1/me/")
+    assert response.status_code == 200
+    assert response.json()["api_key"]["prefix"] == key.prefix
+
+
+@pytest.mark.parametrize("path", ["/api/v1/me/", "/catalog/"])
+def test_a_session_cookie_with_a_nul_byte_is_no_session(client, path) -> None:
+    # Django unquotes a cookie's octal escapes, so `sessionid="...\000..."` reaches the session lookup.
+    client.cookies["sessionid"] = "abcdefgh\x00ijklmnop"
+    response = client.get(path)
+    assert response.status_code in (302, 401)  # the portal sends to login; the API wants credentials
+
+
+def test_a_real_session_still_logs_in(client, member_admin) -> None:
+    client.force_login(member_admin)
+    assert set(client.cookies["sessionid"].value) <= set("abcdefghijklmnopqrstuvwxyz0123456789")
+    assert client.get("/api/v1/me/").json()["user"]["username"] == member_admin.username
