@@ -4,6 +4,8 @@ the user may not see is a 404."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -18,11 +20,7 @@ def statement(request: HttpRequest) -> HttpResponse:
     epoch = request.GET.get("epoch") or selectors.latest_settled_epoch()
     member_text = request.GET.get("member", "")
     member = int(member_text) if member_text.isdigit() else None
-    context = {
-        "epochs": selectors.epoch_names(),
-        "epoch": epoch,
-        "statement": None,
-    }
+    context: dict[str, Any] = {"epochs": selectors.epoch_names(), "epoch": epoch, "statement": None}
     if epoch is not None:
         try:
             context["statement"] = selectors.statement_for(user=request.user, epoch=epoch, member=member)
