@@ -61,3 +61,19 @@ def use_of(*, provider: int, consumer: int, dataset: int, tier: str = "open") ->
             "version_sha256": f"{dataset:064x}",
         },
     )
+
+
+def settled_with_held_mint() -> tuple[str, Any]:
+    """A settled epoch whose only provider's mint is held (a fresh cluster): 14 confidential first uses,
+    210 CR, all from groups under 90 days. Returns (epoch, provider)."""
+    from tests.factories import MemberFactory
+
+    provider, *fresh = MemberFactory.create_batch(3)
+    activate()
+    admit(provider, *fresh)
+    for dataset in range(1, 15):
+        use_of(provider=provider.pk, consumer=fresh[dataset % 2].pk, dataset=dataset, tier="confidential")
+    epoch = CreditEpoch.objects.get().epoch
+    services.credit_epoch_settle(epoch=epoch, early=True)
+    ledger_sequence()
+    return epoch, provider

@@ -14,7 +14,12 @@ from ledger.credit.models import CreditEpoch, CreditMember, CreditTransfer
 from ledger.models import LedgerEntry
 from ledger.services import ledger_sequence
 from tests.factories import MemberFactory, UserFactory
-from tests.ledger.credit.statement_support import grant_and_download, settled_epoch, use_of
+from tests.ledger.credit.statement_support import (
+    grant_and_download,
+    settled_epoch,
+    settled_with_held_mint,
+    use_of,
+)
 from tests.ledger.credit.support import activate, admit
 
 pytestmark = pytest.mark.django_db
@@ -118,14 +123,7 @@ def test_the_sum_tree_rebuilt_from_transfers_reproduces_the_root_in_epoch_settle
 
 
 def test_a_held_mint_is_left_out_of_the_tree_and_the_rebuilt_root_still_matches(client_for, auditor):
-    provider, *fresh = MemberFactory.create_batch(3)
-    activate()
-    admit(provider, *fresh)
-    for dataset in range(1, 15):  # 14 confidential first uses: 210 CR, all from groups under 90 days
-        use_of(provider=provider.pk, consumer=fresh[dataset % 2].pk, dataset=dataset, tier="confidential")
-    epoch = CreditEpoch.objects.get().epoch
-    services.credit_epoch_settle(epoch=epoch, early=True)
-    ledger_sequence()
+    epoch, provider = settled_with_held_mint()
     statement = client_for(auditor).get(f"{API}/statements/{epoch}/", {"member": provider.pk}).json()
     assert statement["mint"]["state"] == "pending"
     assert statement["proof"]["root_matches"]

@@ -5,12 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from ledger.credit import services
-from ledger.credit.models import CreditEpoch
 from ledger.services import ledger_sequence
-from tests.factories import MemberFactory
-from tests.ledger.credit.statement_support import use_of
-from tests.ledger.credit.support import activate, admit
+from tests.ledger.credit.statement_support import settled_with_held_mint
 
 pytestmark = pytest.mark.django_db
 
@@ -19,16 +15,8 @@ API = "/api/v1/credit"
 
 @pytest.fixture
 def held():
-    """A settled epoch whose only provider's mint is held (a fresh cluster). Returns (epoch, provider)."""
-    provider, *fresh = MemberFactory.create_batch(3)
-    activate()
-    admit(provider, *fresh)
-    for dataset in range(1, 15):  # 14 confidential first uses: 210 CR, all from groups under 90 days
-        use_of(provider=provider.pk, consumer=fresh[dataset % 2].pk, dataset=dataset, tier="confidential")
-    epoch = CreditEpoch.objects.get().epoch
-    services.credit_epoch_settle(epoch=epoch, early=True)
-    ledger_sequence()
-    return epoch, provider
+    """(epoch, provider): a settled epoch whose only provider's mint is held."""
+    return settled_with_held_mint()
 
 
 def _views(client, epoch, provider):
