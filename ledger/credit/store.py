@@ -263,7 +263,8 @@ def _update_accounts(changes: dict[str, list[int]]) -> None:
 
 
 # What a download reads, in one statement (PostgreSQL), instead of one query per question the rules ask.
-# The consumer's group is the subquery `g`; the use count is the engine's `use_count` for the open epoch.
+# The consumer's group is the subquery `g` (the engine's `group_of`, its default passed in); the use count
+# is the engine's `use_count` for the open epoch.
 _DOWNLOAD_READS = """
 SELECT
     (SELECT string_agg(hash, ',' ORDER BY "order") FROM credit_creditrules),
@@ -279,7 +280,7 @@ SELECT
        FROM credit_creditmember WHERE "group" = g.consumer_group)
 FROM (
     SELECT COALESCE((SELECT "group" FROM credit_creditmember WHERE member = %(consumer)s),
-                    'm' || %(consumer)s) AS consumer_group
+                    %(consumer_default_group)s) AS consumer_group
 ) AS g
 LEFT JOIN (SELECT * FROM credit_creditepoch WHERE settled_order = -1 ORDER BY epoch LIMIT 1) AS cur ON TRUE
 """
@@ -329,7 +330,13 @@ class DatabaseState:
             type(provider) is int and type(consumer) is int and type(dataset) is int and type(sha256) is str
         ):
             return  # the rules refuse it, through the usual queries
-        parameters = {"provider": provider, "consumer": consumer, "dataset": dataset, "sha256": sha256}
+        parameters = {
+            "provider": provider,
+            "consumer": consumer,
+            "consumer_default_group": engine.default_group(consumer),
+            "dataset": dataset,
+            "sha256": sha256,
+        }
         rules_key, *epoch, members, registrant, group, uses, group_members = hot_rows(
             _DOWNLOAD_READS, parameters
         )[0]
