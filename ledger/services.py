@@ -13,7 +13,7 @@ import re
 import time
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
@@ -341,15 +341,18 @@ def _sequence_batch(limit: int) -> tuple[int, bool]:
             _WRITE_BATCH,
             [
                 *(list(column) for column in zip(*leaves, strict=True)),
-                moved.txid,
-                moved.entry_id,
-                list(moved.watch),
+                *_bookmark_parameters(moved),
                 *(list(column) for column in zip(*nodes, strict=True)),
             ],
         )
     elif moved != scan.bookmark:
-        hot_rows(_MOVE_BOOKMARK, [moved.txid, moved.entry_id, list(moved.watch)])
+        hot_rows(_MOVE_BOOKMARK, _bookmark_parameters(moved))
     return len(scan.pending), scan.more
+
+
+def _bookmark_parameters(bookmark: _Bookmark) -> list[Any]:
+    """`_MOVE_BOOKMARK`'s parameters."""
+    return [bookmark.txid, bookmark.entry_id, list(bookmark.watch), bookmark.taken_txid, bookmark.taken_id]
 
 
 def _grow(
@@ -378,11 +381,15 @@ def _pending_entries_sqlite(limit: int) -> tuple[list[tuple[int, bytes]], bool]:
 @dataclass(frozen=True)
 class _Bookmark:
     """Where the last scan stopped: every committed entry at or below (txid, entry_id) is sequenced, except
-    those of `watch`, transactions that were still open then (they may commit entries there later)."""
+    those of `watch`, transactions that were still open then (they may commit entries there later). Of the
+    watched transaction `taken_txid`, the entries up to `taken_id` are sequenced too: one that committed
+    more entries than a batch holds is taken batch after batch without reading its first ones again."""
 
     txid: int
     entry_id: int
     watch: tuple[int, ...]
+    taken_txid: int = 0
+    taken_id: int = 0
 
 
 @dataclass(frozen=True)
@@ -396,7 +403,8 @@ class _Scan:
 
 
 _MOVE_BOOKMARK = (
-    "UPDATE ledger_sequencerstate SET scan_txid = %s, scan_id = %s, watch = %b::bigint[] WHERE id = 1"
+    "UPDATE ledger_sequencerstate SET scan_txid = %s, scan_id = %s, watch = %b::bigint[], "
+    "watch_taken_txid = %s, watch_taken_id = %s WHERE id = 1"
 )
 _WRITE_BATCH = (
     "WITH leaves AS (INSERT INTO ledger_ledgerleaf (seq, entry_id, previous_seq) "  # noqa: S608
@@ -415,19 +423,21 @@ _ENTRIES = (
     "SELECT id, leaf_hash, txid FROM ledger_ledgerentry WHERE {where} ORDER BY txid, id LIMIT %s"
     ") n LEFT JOIN LATERAL (SELECT seq FROM ledger_ledgerleaf WHERE entry_id = n.id LIMIT 1) l ON true"
 )
-# The watched transactions' entries without a leaf, up to a limit (leaves probed per entry, as above; the
-# limit counts only what is left, so a large transaction's entries are taken batch after batch).
+# The watched transactions' entries without a leaf, up to a limit, past what a previous batch took of the
+# one it stopped in (leaves probed per entry, as above: the limit counts only what is left).
 _WATCHED = (
     "SELECT n.id, n.leaf_hash, n.txid, NULL::bigint AS seq FROM ledger_ledgerentry n "
     "LEFT JOIN LATERAL (SELECT seq FROM ledger_ledgerleaf WHERE entry_id = n.id LIMIT 1) l ON true "
-    "WHERE n.txid = ANY(s.watch) AND l.seq IS NULL ORDER BY n.txid, n.id LIMIT %s"
+    "WHERE n.txid = ANY(s.watch) AND (n.txid <> s.watch_taken_txid OR n.id > s.watch_taken_id) "
+    "AND l.seq IS NULL ORDER BY n.txid, n.id LIMIT %s"
 )
 # The first statement after the lock reads, in one snapshot: the transactions open, the bookmark, the tree
 # size and its edge (the perfect subtrees of [0, size): for each bit b of the size, the node at level b and
 # index (size >> (b + 1)) << 1), the watched transactions' entries and the first page past the bookmark.
 # A batch costs the lock, this, one write and the commit.
 _SCAN_FIRST = (
-    "SELECT h.open, s.scan_txid, s.scan_id, s.watch, z.size, g.hashes, "  # noqa: S608
+    "SELECT h.open, s.scan_txid, s.scan_id, s.watch, s.watch_taken_txid, s.watch_taken_id, "  # noqa: S608
+    "z.size, g.hashes, "
     "e.watched, e.id, e.leaf_hash, e.txid, e.seq "
     f"FROM (SELECT {_OPEN} AS open) h "
     "CROSS JOIN (SELECT coalesce(max(seq) + 1, 0) AS size FROM ledger_ledgerleaf) z "
@@ -444,11 +454,6 @@ _SCAN_FIRST = (
     + ") p"
     ") e ON true ORDER BY e.watched DESC, e.txid, e.id"
 )
-_SCAN_NEXT = (
-    f"SELECT h.open, e.* FROM (SELECT {_OPEN} AS open) h LEFT JOIN LATERAL ("  # noqa: S608
-    + _ENTRIES.format(where="(txid, id) > (%s, %s)")
-    + ") e ON true ORDER BY e.txid, e.id"
-)
 
 
 def _pending_entries_postgresql(limit: int) -> _Scan:
@@ -457,47 +462,38 @@ def _pending_entries_postgresql(limit: int) -> _Scan:
 
     Every entry carries its transaction id, and transactions commit out of id order. The scan reads forward
     in (txid, id) order from the bookmark, and notes which transactions below the new position were still
-    open in the snapshot of the statement that read past them: only those can still commit entries there,
-    so the next scan looks them up by id (an index probe each) instead of reading again everything since
-    the oldest open transaction. A long transaction anywhere on the server then costs one probe per scan,
-    not a rescan of every entry appended since it began.
+    open in the snapshot it read in: only those can still commit entries there, so the next scan looks them
+    up by id (an index probe each) instead of reading again everything since the oldest open transaction.
+    A long transaction anywhere on the server then costs one probe per scan, not a rescan of every entry
+    appended since it began.
     """
     result = hot_rows(_SCAN_FIRST, [limit, limit])
-    open_now, scan_txid, scan_id, watch, size, edge = result[0][:6]
+    open_now, scan_txid, scan_id, watch, taken_txid, taken_id, size, edge = result[0][:8]
     if scan_txid is None:  # a new database: the bookmark's row is made once
         SequencerState.objects.get_or_create(pk=1)
-        scan_txid, scan_id, watch = 0, 0, []
-    bookmark = _Bookmark(scan_txid, scan_id, tuple(watch))
+        scan_txid, scan_id, watch, taken_txid, taken_id = 0, 0, [], 0, 0
+    bookmark = _Bookmark(scan_txid, scan_id, tuple(watch), taken_txid, taken_id)
     edge = [bytes(digest) for digest in edge or ()]
     if len(edge) != size.bit_count():
         raise MissingNode(f"Stored tree of size {size} is missing subtrees of its edge")
-    rows = [row[6:] for row in result if row[7] is not None]
+    rows = [row[8:] for row in result if row[9] is not None]
     watched = [row[1:] for row in rows if row[0]]
     page = [row[1:] for row in rows if not row[0]]
     pending = [(entry_id, bytes(leaf_hash)) for entry_id, leaf_hash, _, _ in watched]
-    open_txids = set(open_now)
     if len(watched) == limit:
-        # A large transaction's entries fill the batch: they go first, the page waits.
-        still_open = {txid for txid in open_txids if txid < scan_txid}
-        moved = _Bookmark(scan_txid, scan_id, tuple(sorted(set(watch) | still_open)))
+        # A large transaction's entries fill the batch: they go first, the page waits. Every transaction
+        # still open below the position is in the watch already (it was open when the scan passed it).
+        last_id, _, last_txid, _ = watched[-1]
+        moved = replace(bookmark, taken_txid=last_txid, taken_id=last_id)
         return _Scan(pending, True, bookmark, moved, size, edge)
-    position = (scan_txid, scan_id)
-    while True:
-        pending.extend((entry_id, bytes(leaf_hash)) for entry_id, leaf_hash, _, seq in page if seq is None)
-        full = len(page) == limit
-        if page:
-            position = (page[-1][2], page[-1][0])
-        # Entries sequenced already (past a bookmark kept by an older version) count toward the limit:
-        # scan on past a full page of them instead of returning nothing.
-        if not full or pending:
-            break
-        result = hot_rows(_SCAN_NEXT, [position[0], position[1], limit])
-        open_txids.update(result[0][0])
-        page = [row[1:] for row in result if row[1] is not None]
-    # A transaction open in none of the scan's snapshots had either committed (its entries below the
-    # position were read) or began after the statement that read past it (its id is above the position).
-    moved = _Bookmark(*position, tuple(sorted(txid for txid in open_txids if txid < position[0])))
-    return _Scan(pending, full, bookmark, moved, size, edge)
+    # Entries sequenced already (past a bookmark kept by an older version) still move the position: a full
+    # page of them is a batch with nothing to do, and the next batch reads on.
+    pending.extend((entry_id, bytes(leaf_hash)) for entry_id, leaf_hash, _, seq in page if seq is None)
+    position = (page[-1][2], page[-1][0]) if page else (scan_txid, scan_id)
+    # A transaction not open in the snapshot had either committed (its entries below the position were
+    # read) or begun after it (its id is above the position).
+    moved = _Bookmark(*position, tuple(sorted(txid for txid in open_now if txid < position[0])))
+    return _Scan(pending, len(page) == limit, bookmark, moved, size, edge)
 
 
 def _insert_rows(table: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:

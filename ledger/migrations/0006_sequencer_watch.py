@@ -2,7 +2,8 @@
 
 Before, the bookmark could not pass the oldest transaction open anywhere on the server, and every scan read
 again every entry appended since that transaction began. Now the scan moves past it and watches it (and any
-other open transaction below the position) by id. The old bookmark is a valid position: every entry of a
+other open transaction below the position) by id, and remembers how far it took a watched transaction that
+committed more entries than a batch holds. The old bookmark is a valid position: every entry of a
 transaction below it is sequenced.
 """
 
@@ -12,12 +13,19 @@ from django.db import migrations, models
 def add_watch(apps, schema_editor):
     if schema_editor.connection.vendor != "postgresql":
         return  # SQLite has one writer: the sequencer follows entry ids and keeps no bookmark
-    schema_editor.execute("ALTER TABLE ledger_sequencerstate ADD COLUMN watch bigint[] NOT NULL DEFAULT '{}'")
+    schema_editor.execute(
+        "ALTER TABLE ledger_sequencerstate ADD COLUMN watch bigint[] NOT NULL DEFAULT '{}', "
+        "ADD COLUMN watch_taken_txid bigint NOT NULL DEFAULT 0, "
+        "ADD COLUMN watch_taken_id bigint NOT NULL DEFAULT 0"
+    )
 
 
 def drop_watch(apps, schema_editor):
     if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute("ALTER TABLE ledger_sequencerstate DROP COLUMN watch")
+        schema_editor.execute(
+            "ALTER TABLE ledger_sequencerstate "
+            "DROP COLUMN watch, DROP COLUMN watch_taken_txid, DROP COLUMN watch_taken_id"
+        )
 
 
 class Migration(migrations.Migration):

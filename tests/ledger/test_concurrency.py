@@ -150,6 +150,12 @@ def _bookmark() -> tuple[int, int, list[int]]:
         return cursor.fetchone()
 
 
+def _taken() -> tuple[int, int]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT watch_taken_txid, watch_taken_id FROM ledger_sequencerstate WHERE id = 1")
+        return cursor.fetchone()
+
+
 def _fast(count: int, start: int = 0) -> None:
     for i in range(start, start + count):
         with transaction.atomic():
@@ -167,7 +173,7 @@ def test_a_long_transaction_is_watched_instead_of_every_later_entry_read_again(s
 
     def counting(sql, params, **kwargs):
         rows = scan(sql, params, **kwargs)
-        if sql in (services._SCAN_FIRST, services._SCAN_NEXT):
+        if sql == services._SCAN_FIRST:
             read.append(sum(1 for row in rows if row[-4] is not None))  # entries, not the header alone
         return rows
 
@@ -199,8 +205,30 @@ def test_a_large_transaction_committed_behind_the_bookmark_is_sequenced_in_batch
         held.commit()
         _fast(2, start=4)
         assert ledger_sequence(max_batches=1) == 3  # a batch of the watched transaction's entries only
-        assert ledger_sequence() == 6
+        slow = list(LedgerEntry.objects.filter(kind="test.slow").order_by("id").values_list("id", flat=True))
+        # the next batch reads on after the third instead of probing the first three again
+        assert _taken() == (held.txid, slow[2])
+        assert ledger_sequence(max_batches=1) == 3
+        assert _taken() == (held.txid, slow[5])
+        assert ledger_sequence() == 3  # the last one, then the two others
+        assert _taken() == (0, 0) and held.txid not in _bookmark()[2]
     seqs = list(LedgerLeaf.objects.order_by("seq").values_list("seq", flat=True))
     assert seqs == list(range(13))
     assert LedgerEntry.objects.filter(leaf__isnull=True).count() == 0
     assert verify_database().ok
+
+
+def test_a_bookmark_behind_sequenced_entries_moves_on_without_sequencing_them_again(settings) -> None:
+    """As migration 0006 leaves an older bookmark: the entries past it are sequenced already."""
+    settings.LEDGER = {**settings.LEDGER, "SEQUENCER_BATCH_SIZE": 2, "SEQUENCE_AFTER_COMMIT": "off"}
+    keys.active_signer()
+    _fast(5)
+    assert ledger_sequence() == 5
+    position = _bookmark()[:2]
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE ledger_sequencerstate SET scan_txid = 0, scan_id = 0 WHERE id = 1")
+    assert ledger_sequence() == 0  # three batches with nothing to do, each moving the bookmark on
+    assert _bookmark()[:2] == position
+    _fast(1, start=5)
+    assert ledger_sequence() == 1
+    assert list(LedgerLeaf.objects.order_by("seq").values_list("seq", flat=True)) == list(range(6))
