@@ -67,7 +67,7 @@ def _key_source() -> tuple[object, str | None]:
     pem = settings.LEDGER["SIGNING_KEY_PEM"]
     if pem:
         return ("env", hash(pem)), None
-    path_text = str(settings.LEDGER["SIGNING_KEY_PATH"])
+    path_text = str(_key_path())
     now = time.monotonic()
     with _cache_lock:
         seen = _files_seen.get(path_text)

@@ -235,12 +235,17 @@ def _sequence_after_commit(conn: Any) -> None:
     one of them (then a rollback that drops it drops this entry too). robust: the change is committed; a
     failing sequencer must not turn its response into an error (beat integrates the entry later).
     """
-    if time.monotonic() < _sequencing_clock[0] or settings.LEDGER["SEQUENCE_AFTER_COMMIT"] == "off":
+    if not _sequencing_due(time.monotonic()):
         return
     for savepoints, hook, _ in conn.run_on_commit:
         if hook is request_sequencing and savepoints.issubset(conn.savepoint_ids):
             return
     conn.on_commit(request_sequencing, robust=True)
+
+
+def _sequencing_due(now: float) -> bool:
+    """Whether this process may ask for sequencing now (requests on, and its wait is over)."""
+    return settings.LEDGER["SEQUENCE_AFTER_COMMIT"] != "off" and now >= _sequencing_clock[0]
 
 
 def request_sequencing() -> None:
@@ -254,10 +259,10 @@ def request_sequencing() -> None:
     fixed cost for a few entries every interval. Beat's periodic run (LEDGER["SEQUENCER_INTERVAL_SECONDS"],
     the bound the API reports) integrates whatever is left.
     """
-    mode = settings.LEDGER["SEQUENCE_AFTER_COMMIT"]
     now = time.monotonic()
-    if mode == "off" or now < _sequencing_clock[0]:
+    if not _sequencing_due(now):
         return
+    mode = settings.LEDGER["SEQUENCE_AFTER_COMMIT"]
     every = settings.LEDGER["SEQUENCE_AFTER_COMMIT_EVERY_MS"] / 1000
     if mode != "inline":
         _sequencing_clock[0] = now + every

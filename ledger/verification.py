@@ -16,6 +16,7 @@ earlier range's.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import hashlib
 import json
@@ -493,7 +494,7 @@ class _RangeChecker:
 class _Claims:
     """Hands out [start, end) in consecutive ranges to the processes checking it, each taking the next when
     it is free (so none idles while another has ranges queued). A range is at most half a process's share of
-    what is left (so they finish together), but not under MIN_RANGE (each costs two queries). Shared with
+    what is left (so they finish together), but not under MIN_RANGE (each costs a few queries). Shared with
     forked workers through shared memory when `context` is given."""
 
     def __init__(self, processes: int, context: Any = None) -> None:
@@ -506,13 +507,16 @@ class _Claims:
 
     def stop(self) -> None:
         """Hand out nothing more (after a failure): ranges already taken are still checked."""
-        self._bounds[0] = self._bounds[1]
+        with self._locked():
+            self._bounds[0] = self._bounds[1]
 
     def take(self) -> tuple[int, int] | None:
-        if self._lock is None:
+        with self._locked():
             return self._take()
-        with self._lock:
-            return self._take()
+
+    def _locked(self) -> Any:
+        # under the shared lock, so a worker's take cannot write back a position a stop has moved past
+        return self._lock if self._lock is not None else contextlib.nullcontext()
 
     def _take(self) -> tuple[int, int] | None:
         low, end = self._bounds
