@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.http import HttpRequest
 
-from consortium.roles import Capability, capabilities
+from consortium.roles import Capability, capabilities, reads_own_credit
 
 
 def nav_sections(request: HttpRequest) -> dict[str, bool]:
@@ -25,8 +25,7 @@ def nav_sections(request: HttpRequest) -> dict[str, bool]:
         or Capability.DECIDE_CONFIDENTIAL in caps,
         "my_datasets": Capability.MANAGE_DATASETS in caps,
         # credit: a statement for a member's people who may view their firm, and everything for auditors
-        "credit": Capability.AUDIT in caps
-        or (getattr(request.user, "member_id", None) is not None and Capability.VIEW_OWN_MEMBER in caps),
+        "credit": Capability.AUDIT in caps or reads_own_credit(request.user),
         "leaderboard": Capability.AUDIT in caps,
     }
 

@@ -97,3 +97,13 @@ def capabilities(user: User | Any, api_key: Any = None) -> frozenset[Capability]
 def can(user: User | Any, capability: Capability, api_key: Any = None) -> bool:
     """Whether `user` holds `capability` (see `capabilities`)."""
     return capability in capabilities(user, api_key)
+
+
+def reads_own_credit(user: User | Any, api_key: Any = None) -> bool:
+    """Whether `user` may read its own member's credit (balances, statements): the people of an active
+    member who may view it. Auditors and officers read everyone's (Capability.AUDIT)."""
+    return (
+        user is not None
+        and getattr(user, "member_id", None) is not None
+        and can(user, Capability.VIEW_OWN_MEMBER, api_key)
+    )

@@ -18,7 +18,7 @@ from typing import Any
 from django.db.models import F, Q
 
 from consortium.errors import NotFound
-from consortium.roles import Capability, can
+from consortium.roles import Capability, can, reads_own_credit
 from ledger.credit.models import CreditEpoch, CreditTransfer, CreditUse
 from ledger.models import LedgerEntry
 
@@ -40,7 +40,7 @@ def require_auditor(user: Any, api_key: Any, what: str) -> None:
 
 def own_member(user: Any, api_key: Any) -> int:
     """The id of the member whose credit `user` may read; NotFound for anyone without one."""
-    if user.member_id is None or not can(user, Capability.VIEW_OWN_MEMBER, api_key):
+    if not reads_own_credit(user, api_key):
         raise NotFound("No credit statement that you may see.")
     return int(user.member_id)
 
