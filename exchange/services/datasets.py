@@ -353,6 +353,7 @@ def dataset_files_sweep(*, older_than: timedelta = ORPHAN_GRACE) -> list[str]:
     Such a file is left when the transaction around `dataset_version_add` rolls back after the file was
     stored (the service cleans up its own failures, not an enclosing caller's). One directory per dataset
     under `datasets/`, each compared with that dataset's rows, so memory stays bounded by one dataset.
+    Directories emptied are left (storage backends have no directory removal; a new version makes its own).
     """
     root = "datasets"
     storage = DatasetVersion._meta.get_field("file").storage

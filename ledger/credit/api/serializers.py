@@ -256,12 +256,16 @@ class TotalsSerializer(serializers.Serializer):
     reconciles = serializers.BooleanField()
 
 
+# A transfer's own fields, with the causing entry's seq after its credit order.
+_AFTER_ORDER = TRANSFER_FIELDS.index("order") + 1
+
+
 class TransferSerializer(serializers.ModelSerializer):
     seq = serializers.IntegerField(allow_null=True, read_only=True, help_text="Seq of the causing entry.")
 
     class Meta:
         model = CreditTransfer
-        fields = [*TRANSFER_FIELDS[:2], "seq", *TRANSFER_FIELDS[2:]]  # id, order, seq, leg, ...
+        fields = [*TRANSFER_FIELDS[:_AFTER_ORDER], "seq", *TRANSFER_FIELDS[_AFTER_ORDER:]]
 
 
 TRANSFER_CSV_FIELDS = tuple(TransferSerializer.Meta.fields)
