@@ -9,8 +9,8 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from consortium import credit_code as credit_codes
-from consortium.api.fields import MAX_ID
 from consortium.errors import ServiceError
+from consortium.ids import is_row_id
 from consortium.models import APIKeyScope, Cluster, MemberRole, MemberStatus, Sector, SizeClass
 from consortium.services import API_KEY_DEFAULT_LIFETIME
 
@@ -39,7 +39,7 @@ class ModelIdsChoiceField(forms.ModelMultipleChoiceField):
                     number = int(str(pk))
                 except ValueError:
                     continue  # not a number: Django's own check names it
-                if not 1 <= number <= MAX_ID:
+                if not is_row_id(number):
                     raise ValidationError(
                         self.error_messages["invalid_choice"], code="invalid_choice", params={"value": pk}
                     )

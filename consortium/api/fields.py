@@ -6,10 +6,7 @@ from typing import Any
 
 from rest_framework import serializers
 
-# The largest value of a 64-bit signed integer: every primary key (BigAutoField) is at most this. A larger
-# Python int cannot even be bound as a query parameter on SQLite (OverflowError), and on PostgreSQL it
-# overflows the bigint column it is stored in.
-MAX_ID = 2**63 - 1
+from consortium.ids import MAX_ID
 
 
 class IdField(serializers.IntegerField):

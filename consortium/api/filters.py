@@ -6,7 +6,7 @@ import django_filters
 from django import forms
 from django.db.models import Q, QuerySet
 
-from consortium.api.fields import MAX_ID
+from consortium.ids import MAX_ID
 from consortium.models import Member, MemberRole, MemberStatus, Sector, SizeClass, User
 
 
