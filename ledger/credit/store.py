@@ -435,10 +435,16 @@ class DatabaseState:
                 total[column] += delta
 
     def _write_rows(self) -> None:
-        """Write the buffered rows (before a query that reads their tables)."""
+        """Write the buffered rows."""
         rows, self._rows = self._rows, []
         for model, values in rows:
             hot_rows(*_insert_statement(model, values))
+
+    def _written(self, model: type[CreditTransfer] | type[CreditUse]) -> Any:
+        """The rows of a table this state buffers writes to, the buffered ones written first: every read
+        of transfers or uses goes through here, so the rules always see what they wrote."""
+        self._write_rows()
+        return model.objects
 
     def flush(self) -> None:
         """Write the entry's buffered rows and balance changes (`PT:source` has no row: see the module
@@ -471,21 +477,21 @@ class DatabaseState:
             _update_accounts(changes)
 
     def unresolved(self, ref: str) -> list[Transfer]:
-        self._write_rows()
-        resolved = CreditTransfer.objects.filter(ref=ref).exclude(pending_id="").values("pending_id")
-        rows = CreditTransfer.objects.filter(ref=ref, flag=engine.PENDING).exclude(id__in=resolved)
+        transfers = self._written(CreditTransfer)
+        resolved = transfers.filter(ref=ref).exclude(pending_id="").values("pending_id")
+        rows = transfers.filter(ref=ref, flag=engine.PENDING).exclude(id__in=resolved)
         return [_fact(Transfer, row, entry="") for row in rows.order_by("order", "leg")]
 
     def unresolved_provider_legs(self) -> list[Transfer]:
-        self._write_rows()
-        resolved = CreditTransfer.objects.filter(code__in=["fee_post", "fee_void"]).values("pending_id")
-        rows = CreditTransfer.objects.filter(flag=engine.PENDING, role="provider").exclude(id__in=resolved)
+        transfers = self._written(CreditTransfer)
+        resolved = transfers.filter(code__in=["fee_post", "fee_void"]).values("pending_id")
+        rows = transfers.filter(flag=engine.PENDING, role="provider").exclude(id__in=resolved)
         return [_fact(Transfer, row, entry="") for row in rows.order_by("order", "leg")]
 
     def posted_consortium_legs(self, ref: str) -> list[Transfer]:
-        self._write_rows()
-        posted = CreditTransfer.objects.filter(ref=ref, flag=engine.POST_PENDING).values("pending_id")
-        rows = CreditTransfer.objects.filter(ref=ref, id__in=posted, role="consortium")
+        transfers = self._written(CreditTransfer)
+        posted = transfers.filter(ref=ref, flag=engine.POST_PENDING).values("pending_id")
+        rows = transfers.filter(ref=ref, id__in=posted, role="consortium")
         return [_fact(Transfer, row, entry="") for row in rows.order_by("order", "leg")]
 
     def member_accounts(self) -> list[tuple[str, int]]:
@@ -553,10 +559,11 @@ class DatabaseState:
     def use_count(self, epoch: str, dataset: int, consumer_group: str) -> int:
         key = (epoch, dataset, consumer_group)
         if key not in self._use_counts:
-            self._write_rows()
-            self._use_counts[key] = CreditUse.objects.filter(
-                epoch=epoch, dataset=dataset, consumer_group=consumer_group, credited=True
-            ).count()
+            self._use_counts[key] = (
+                self._written(CreditUse)
+                .filter(epoch=epoch, dataset=dataset, consumer_group=consumer_group, credited=True)
+                .count()
+            )
         return self._use_counts[key]
 
     def add_use(self, use: UseFact) -> None:
@@ -564,20 +571,15 @@ class DatabaseState:
         self._rows.append((CreditUse, _columns(use, entry="entry_leaf")))
 
     def uses_between(self, first_day: int, last_day: int) -> list[UseFact]:
-        self._write_rows()
-        rows = CreditUse.objects.filter(day__gte=first_day, day__lte=last_day).order_by("order")
+        rows = self._written(CreditUse).filter(day__gte=first_day, day__lte=last_day).order_by("order")
         return [_fact(UseFact, row, entry=row.entry_leaf) for row in rows]
 
     def epoch_uses(self, epoch: str) -> list[UseFact]:
-        self._write_rows()
-        return [
-            _fact(UseFact, row, entry=row.entry_leaf)
-            for row in CreditUse.objects.filter(epoch=epoch, credited=True).order_by("order")
-        ]
+        rows = self._written(CreditUse).filter(epoch=epoch, credited=True).order_by("order")
+        return [_fact(UseFact, row, entry=row.entry_leaf) for row in rows]
 
     def epoch_uncredited_uses(self, epoch: str, reason: str) -> list[UseFact]:
-        self._write_rows()
-        rows = CreditUse.objects.filter(epoch=epoch, credited=False, reason=reason).order_by("order")
+        rows = self._written(CreditUse).filter(epoch=epoch, credited=False, reason=reason).order_by("order")
         return [_fact(UseFact, row, entry=row.entry_leaf) for row in rows]
 
     def epoch_grants(self, epoch: str) -> list[RequestFact]:
