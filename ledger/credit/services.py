@@ -347,7 +347,7 @@ def grant_fee_check(
     if rules_now is None:
         return 0
     try:
-        fee, _, _ = engine.fee_due(
+        fee, _ = engine.fee_due(
             state,
             rules_now.params,
             consumer=consumer_member_id,
@@ -356,11 +356,10 @@ def grant_fee_check(
             duration_days=duration_days,
         )
     except engine.InsufficientCredit as short:
-        fee = engine.grant_fee(rules_now.params, tier, duration_days)
         raise Conflict(
-            f"This grant costs {fee} mCR; your member is {short.shortfall} mCR short.",
+            f"This grant costs {short.required} mCR; your member is {short.shortfall} mCR short.",
             code="insufficient_credit",
-            fee_mcr=fee,
+            fee_mcr=short.required,
             shortfall_mcr=short.shortfall,
         ) from None
     return fee

@@ -201,22 +201,22 @@ def _approved(poster: Poster) -> None:
 
 def fee_due(
     state: CreditState, params: dict[str, int], *, consumer: int, provider: int, tier: str, duration_days: int
-) -> tuple[int, int, int]:
-    """(fee, what the consumer's allowance can pay, what its available balance can pay) for a grant:
-    no fee between members of one affiliation group. Raises InsufficientCredit with the shortfall."""
+) -> tuple[int, int]:
+    """(fee, what the consumer's allowance can pay of it) for a grant: no fee between members of one
+    affiliation group. Raises InsufficientCredit with the shortfall and the fee."""
     if group_of(state, consumer) == group_of(state, provider):
-        return 0, 0, 0  # self-dealing: no fee
+        return 0, 0  # self-dealing: no fee
     fee = grant_fee(params, tier, duration_days)
     allowance = state.balance(member_allowance(consumer)).spendable
     available = state.balance(member_available(consumer)).spendable
     if allowance + available < fee:
-        raise InsufficientCredit(member_available(consumer), fee - allowance - available)
-    return fee, allowance, available
+        raise InsufficientCredit(member_available(consumer), fee - allowance - available, required=fee)
+    return fee, allowance
 
 
 def _charge_fee(poster: Poster, fact: RequestFact, payload: dict[str, Any]) -> None:
     consumer, provider = fact.consumer_member, fact.provider_member
-    fee, allowance, _ = fee_due(
+    fee, allowance = fee_due(
         poster.state,
         poster.rules.params,
         consumer=consumer,

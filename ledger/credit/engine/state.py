@@ -86,9 +86,10 @@ class InsufficientCredit(CreditError):
 
     code = "insufficient_credit"
 
-    def __init__(self, account: str, shortfall: int) -> None:
+    def __init__(self, account: str, shortfall: int, required: int | None = None) -> None:
         self.account = account
         self.shortfall = shortfall
+        self.required = required  # what was to be paid, where one amount was (a grant fee)
         super().__init__(f"{account} is {shortfall} mCR short.")
 
 

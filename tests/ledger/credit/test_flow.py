@@ -144,6 +144,7 @@ def test_a_request_the_member_cannot_pay_for_is_refused_with_the_shortfall_throu
     assert response.status_code == 409
     assert response.json()["code"] == "insufficient_credit"
     assert response.json()["shortfall_mcr"] == FEE
+    assert response.json()["fee_mcr"] == FEE
     assert not AccessRequest.objects.exists()
 
 
