@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 from ledger.credit import engine, replay
-from ledger.credit.models import TRANSFER_FIELDS, CreditAccount, CreditTransfer
+from ledger.credit.models import TRANSFER_FIELDS, CreditAccount, CreditEpoch, CreditTransfer
 from ledger.models import LedgerEntry
 
 _CHUNK = 5000
+EPOCH_FIELDS = tuple(field.name for field in fields(engine.EpochFact))
 
 
 @dataclass(frozen=True)
@@ -77,11 +78,17 @@ def stored_balances() -> dict[str, dict[str, int]]:
     return balances
 
 
+def stored_epochs() -> dict[str, dict[str, Any]]:
+    """Every stored epoch's columns, by epoch."""
+    return {row["epoch"]: row for row in CreditEpoch.objects.values(*EPOCH_FIELDS)}
+
+
 def credit_audit(progress: Callable[[int], None] | None = None) -> AuditReport:
-    """Replay every credit entry and compare transfers and balances with the database (read only)."""
+    """Replay every credit entry and compare transfers, balances and epochs with the database (read
+    only)."""
     result = replay.replay(credit_documents(progress))
     balances = stored_balances()
-    divergence = replay.diff(result, stored_transfers(), balances)
+    divergence = replay.diff(result, stored_transfers(), balances, stored_epochs())
     return AuditReport(
         entries=result.entries,
         transfers=len(result.transfers),

@@ -13,7 +13,7 @@ import json
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ledger.credit import engine
@@ -332,14 +332,39 @@ def diff(
     result: ReplayResult,
     stored_transfers: Iterable[dict[str, Any]],
     stored_balances: dict[str, dict[str, int]] | None = None,
+    stored_epochs: dict[str, dict[str, Any]] | None = None,
 ) -> Divergence | None:
-    """Compare stored transfers (dicts shaped like Transfer.as_dict) and balances with the replay.
+    """Compare stored transfers (dicts shaped like Transfer.as_dict), balances and epochs (dicts of
+    EpochFact's fields, by epoch) with the replay.
 
     Returns the divergence at the lowest credit order (a changed, missing or extra transfer), else the
-    first account whose stored balance differs, else None. A replay that stopped early diverges there.
+    first account whose stored balance differs, else the first epoch whose stored budget, rules, orders or
+    settlement (the per-member results statements and the leaderboard read) differ, else None. A replay
+    that stopped early diverges there.
     """
     with _gc_paused():
-        return _diff(result, stored_transfers, stored_balances)
+        return _diff(result, stored_transfers, stored_balances) or _diff_epochs(result, stored_epochs)
+
+
+def _diff_epochs(result: ReplayResult, stored: dict[str, dict[str, Any]] | None) -> Divergence | None:
+    if stored is None:
+        return None
+    replayed = {name: asdict(fact) for name, fact in result.state.epochs.items()}
+    for name in sorted(set(replayed) | set(stored)):
+        found, wanted = stored.get(name), replayed.get(name)
+        if wanted is None:
+            return Divergence(None, None, f"epoch {name} is not one the rules open")
+        if found is None:
+            reason = f"epoch {name} is missing"
+        else:
+            differing = [key for key in wanted if found.get(key) != wanted[key]]
+            if not differing:
+                continue
+            reason = f"epoch {name} has another {differing[0]} than the rules give"
+        settled = wanted["settled_order"] >= 0 and found is not None and differing[0] == "settlement"
+        order = wanted["settled_order"] if settled else wanted["opened_order"]
+        return Divergence(order, _seq(result, order), reason)
+    return None
 
 
 def _diff(

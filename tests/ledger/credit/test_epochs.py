@@ -18,6 +18,7 @@ from ledger.credit.models import CreditAdjustment, CreditEpoch, CreditTransfer
 from ledger.models import LedgerEntry
 from ledger.services import ledger_sequence
 from tests.exchange.support import published, request_access
+from tests.ledger.credit.statement_support import settled_with_held_mint
 from tests.ledger.credit.support import TRUSTED_RULES, admit, balance, clock, days, pending, utc
 from tests.ledger_support import drop_ledger_triggers, install_ledger_triggers
 
@@ -240,3 +241,18 @@ def test_the_beat_tasks_open_release_and_settle(member, other_member):
         assert tasks.roll_epoch_task.delay().get() == 2  # settles 2026-10, opens 2026-11
     assert dict(CreditEpoch.objects.values_list("epoch", "settled_order")).keys() == {"2026-10", "2026-11"}
     assert CreditEpoch.objects.get(epoch="2026-10").settled_order >= 0
+
+
+def test_credit_audit_names_an_epoch_whose_stored_settlement_was_changed():
+    """Statements and the leaderboard read the per-member results stored with the epoch: the audit
+    recomputes them too."""
+    epoch, _ = settled_with_held_mint()
+    assert credit_audit().ok
+    row = CreditEpoch.objects.get(epoch=epoch)
+    members = row.settlement["members"]
+    members[0] = {**members[0], "damped_points": members[0]["damped_points"] + 1}
+    CreditEpoch.objects.filter(epoch=epoch).update(settlement={**row.settlement, "members": members})
+    report = credit_audit()
+    assert not report.ok
+    assert report.divergence.reason == f"epoch {epoch} has another settlement than the rules give"
+    assert report.divergence.seq == LedgerEntry.objects.get(kind="epoch.settled").leaf.seq
