@@ -282,6 +282,18 @@ _format_time = canonical.format_time
 _ReceiptKey = tuple[str, str | None, Callable[[bytes, str, bytes], bool] | None]
 
 
+def _rebuild(lefts: list[list[bytes]], leaves: list[bytes]) -> list[list[bytes]]:
+    """A range's subtrees level by level from its leaves: at each level the stored left sibling the range
+    needs there (`lefts`, empty where none), then the hashes of the pairs of the level below."""
+    built = [lefts[0] + leaves]
+    for left in lefts[1:]:
+        below = built[-1]
+        built.append(
+            left + [_sha256(b"\x01" + a + b).digest() for a, b in zip(below[::2], below[1::2], strict=False)]
+        )
+    return built
+
+
 def _first_difference(a: list[bytes], b: list[bytes]) -> int:
     return next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))
 
@@ -339,38 +351,23 @@ class _RangeChecker:
             siblings = self._stored_levels([(level, low, start >> level) for level, low, _high in ranges])
             failure, leaves = self._check_entries(rows, start, end, None)
             if failure is None:
-                built = [siblings[0] + leaves]
-                for _range in ranges[1:]:
-                    below = built[-1]
-                    built.append(
-                        siblings[len(built)]
-                        + [
-                            _sha256(b"\x01" + left + right).digest()
-                            for left, right in zip(below[::2], below[1::2], strict=False)
-                        ]
-                    )
+                built = _rebuild(siblings, leaves)
                 if self._stored_tree_matches(start, ranges, built):
                     return _RangeResult(None, len(leaves), _roots(ranges, built, (*sizes, end)))
         levels = self._stored_levels(ranges)
-        skip = start - ranges[0][1]  # 1 if the range needs a stored left sibling at this level
-        failure, leaves = self._check_entries(rows, start, end, levels[0][skip:])
-        # Rebuild bottom up from the entries checked: each level is the stored left sibling the range needs,
-        # then what it computes. A subtree counts as checked right after its last leaf: a wrong one before
-        # the first bad entry is the first failure.
-        built = [levels[0][:skip] + leaves]
+        # per level, 1 if the range needs a stored left sibling there, else 0
+        skips = [(start >> level) - low for level, low, _high in ranges]
+        failure, leaves = self._check_entries(rows, start, end, levels[0][skips[0] :])
+        # Rebuilt from the entries checked, then compared level by level. A subtree counts as checked right
+        # after its last leaf: a wrong one before the first bad entry is the first failure.
+        built = _rebuild([stored[:skip] for stored, skip in zip(levels, skips, strict=True)], leaves)
         wrong: list[tuple[int, int, int]] = []  # (last leaf, level, index) of the first wrong one per level
-        for level, low, _high in ranges[1:]:
-            below = built[-1]
-            computed = [
-                _sha256(b"\x01" + left + right).digest()
-                for left, right in zip(below[::2], below[1::2], strict=False)
-            ]
-            skip = (start >> level) - low
-            stored = levels[level][skip : skip + len(computed)]
+        for level in range(1, len(ranges)):
+            computed = built[level][skips[level] :]
+            stored = levels[level][skips[level] : skips[level] + len(computed)]
             if stored != computed:
                 index = (start >> level) + _first_difference(stored, computed)
                 wrong.append((((index + 1) << level) - 1, level, index))
-            built.append(levels[level][:skip] + computed)
         if wrong:
             last_leaf, level, index = min(wrong)
             if failure is None or (failure.seq is not None and last_leaf < failure.seq):
