@@ -34,6 +34,7 @@ from typing import Any
 from django.db import DEFAULT_DB_ALIAS, connection, connections
 
 from ledger import canonical, keys, merkle, signing
+from ledger.db import hot_rows
 from ledger.models import Checkpoint
 from ledger.tree import MissingNode, node_hashes, tree_size
 
@@ -177,19 +178,6 @@ def _roots(
     return roots
 
 
-def _fetch(db: Any, sql: str, params: list[Any]) -> list[tuple]:
-    if db.vendor == "postgresql":  # binary results: bytea as bytes, no hex text to encode and decode
-        import psycopg
-
-        db.ensure_connection()
-        with psycopg.Cursor(db.connection) as cursor:
-            cursor.execute(sql, params, binary=True)
-            return cursor.fetchall()
-    with db.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchall()
-
-
 def _sqlite_row(row: tuple) -> EntryRow:
     """Bytes as bytes, times as aware UTC datetimes, like PostgreSQL returns them."""
     accepted_at = row[ACCEPTED_AT]
@@ -326,16 +314,16 @@ class _RangeChecker:
         """The entries of seqs start, start + 1, ... up to `end` or the first one missing, in that order.
         The first column (the seq or the entry id) is not read again."""
         if self.db.vendor == "postgresql":
-            seqs, ids = _fetch(self.db, _LEAF_ENTRIES, [start, end])[0]
+            seqs, ids = hot_rows(_LEAF_ENTRIES, [start, end], conn=self.db)[0]
             ids = ids[: _consecutive(seqs, start)] if seqs else []
             if not ids:
                 return []
             low, high = min(ids), max(ids)
             if high - low < 2 * len(ids):
-                by_id = {row[0]: row for row in _fetch(self.db, _ENTRIES_BY_ID, [low, high])}
+                by_id = {row[0]: row for row in hot_rows(_ENTRIES_BY_ID, [low, high], conn=self.db)}
                 found = list(map(by_id.get, ids))
                 return found[: found.index(None)] if None in found else found  # type: ignore[return-value]
-        rows = _fetch(self.db, _ENTRY_ROWS, [start, end])
+        rows = hot_rows(_ENTRY_ROWS, [start, end], conn=self.db)
         if self.db.vendor != "postgresql":
             rows = [_sqlite_row(row) for row in rows]
         rows.sort(key=_by_seq)
@@ -388,7 +376,7 @@ class _RangeChecker:
                 levels.append(level)
                 lows.append(start >> level)
                 hashes.append(b"".join(computed))
-        (matching,) = _fetch(self.db, _MATCHING_NODES, [levels, lows, hashes])[0]
+        (matching,) = hot_rows(_MATCHING_NODES, [levels, lows, hashes], conn=self.db)[0]
         return bool(matching == sum(map(len, hashes)) // 32)
 
     def _stored_levels(self, ranges: list[tuple[int, int, int]]) -> list[list[bytes]]:
@@ -397,10 +385,10 @@ class _RangeChecker:
         if not wanted:
             return [[] for _range in ranges]
         terms = " OR ".join(['(level = %s AND "index" >= %s AND "index" < %s)'] * len(wanted))
-        rows = _fetch(
-            self.db,
+        rows = hot_rows(
             f'SELECT level, "index", hash FROM ledger_ledgernode WHERE {terms}',  # noqa: S608 - fixed text
             [bound for node_range in wanted for bound in node_range],
+            conn=self.db,
         )
         rows.sort(key=_by_coordinates)
         columns = list(zip(*rows, strict=True)) or [(), (), ()]

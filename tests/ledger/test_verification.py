@@ -46,13 +46,13 @@ def test_entries_whose_ids_are_far_apart_are_read_through_the_leaves(monkeypatch
     """Ids given out by transactions that rolled back leave gaps: a range's entries are then read by joining
     its leaves (not by id range); the result is the same."""
     fetched: list[str] = []
-    fetch = verification._fetch
+    fetch = verification.hot_rows
 
-    def recording(db, sql: str, params: list) -> list:
+    def recording(sql: str, params: list, **kwargs) -> list:
         fetched.append(sql)
-        return fetch(db, sql, params)
+        return fetch(sql, params, **kwargs)
 
-    monkeypatch.setattr(verification, "_fetch", recording)
+    monkeypatch.setattr(verification, "hot_rows", recording)
     append(3)
     for _ in range(3):
         with pytest.raises(RuntimeError), transaction.atomic():
