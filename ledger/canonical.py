@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import json.encoder
 import re
 from datetime import UTC, datetime
 from typing import Any
@@ -238,6 +239,34 @@ def encode_canonical_stdlib(obj: Any) -> bytes:
     return "".join(out).encode("utf-8")
 
 
+def _float_refused(text: str) -> Any:
+    raise ValueError(f"not an integer: {text}")
+
+
+def _safe_int(text: str) -> int:
+    if len(text) < 16:  # at most 15 digits: within the range
+        return int(text)
+    value = int(text)
+    if not -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
+        raise ValueError(f"integer {text} is outside the I-JSON range")
+    return value
+
+
+# A decoder that refuses floats, NaN/Infinity and integers outside the I-JSON range while parsing; its
+# scanner is what raw_decode calls (StopIteration: no JSON value at the start).
+_scan = json.JSONDecoder(
+    parse_float=_float_refused, parse_constant=_float_refused, parse_int=_safe_int
+).scan_once  # type: ignore[attr-defined]
+_make_encoder = getattr(json.encoder, "c_make_encoder", None)  # CPython's C encoder, if any
+# The C encoder with _JSON's options (sorted keys, no whitespace, UTF-8 as is), made once: it returns text
+# chunks, compared with the decoded bytes without encoding them again.
+_encode_chunks = (
+    _make_encoder(None, None, json.encoder.encode_basestring, None, ":", ",", True, False, False)
+    if _make_encoder is not None
+    else None
+)
+
+
 def parse_canonical(data: bytes) -> Any:
     """The value ``data`` encodes if ``data`` is exactly its canonical encoding; otherwise ``None``.
 
@@ -245,7 +274,26 @@ def parse_canonical(data: bytes) -> Any:
     re-encode to ``data`` byte for byte. Duplicate member names, floats, NaN/Infinity, escapes JCS does not
     use, whitespace and any other deviation make the re-encoding differ. (``null`` itself parses to
     ``None``: use :func:`is_canonical` for a yes/no answer on arbitrary bytes.)
+
+    The verifier's hot path: a short cut answers when the C JSON encoder re-encodes the parsed value to
+    ``data`` exactly, for values whose encoding by it is RFC 8785: no floats or NaN (refused while
+    parsing), integers in the I-JSON range (checked while parsing), no character of U+E000..U+FFFF (UTF-8
+    lead bytes EE and EF absent; one written as an escape re-encodes as those bytes, so differs), where
+    sorting by code point and by UTF-16 code unit can disagree. Anything else takes :func:`_parse_checked`.
     """
+    if _encode_chunks is not None and b"\xee" not in data and b"\xef" not in data:
+        try:
+            text = data.decode()
+            value, end = _scan(text, 0)
+            if end == len(text) and "".join(_encode_chunks(value, 0)) == text:
+                return value
+        except (ValueError, TypeError, RecursionError, StopIteration):  # bad UTF-8 or JSON, a refused number
+            pass
+    return _parse_checked(data)
+
+
+def _parse_checked(data: bytes) -> Any:
+    """:func:`parse_canonical` without the short cut: parse, check the subset, re-encode, compare."""
     try:
         value = json.loads(data.decode("utf-8"))
         encoded = _encode_fast(value)

@@ -19,8 +19,6 @@ from __future__ import annotations
 import contextlib
 import gc
 import hashlib
-import json
-import json.encoder
 import multiprocessing
 import os
 from collections.abc import Callable, Iterator
@@ -193,54 +191,9 @@ def _sqlite_row(row: tuple) -> EntryRow:
     return tuple(values)
 
 
-def _float_refused(text: str) -> Any:
-    raise ValueError(f"not an integer: {text}")
-
-
-def _safe_int(text: str) -> int:
-    if len(text) < 16:  # at most 15 digits: within the range
-        return int(text)
-    value = int(text)
-    if not -canonical.MAX_SAFE_INTEGER <= value <= canonical.MAX_SAFE_INTEGER:
-        raise ValueError(f"integer {text} is outside the I-JSON range")
-    return value
-
-
-_DECODER = json.JSONDecoder(parse_float=_float_refused, parse_constant=_float_refused, parse_int=_safe_int)
-# what raw_decode calls (StopIteration: no JSON value at the start)
-_scan = _DECODER.scan_once  # type: ignore[attr-defined]
-_make_encoder = getattr(json.encoder, "c_make_encoder", None)  # CPython's C encoder, if any
-# The C encoder canonical.py's fast path uses (sorted keys, no whitespace, UTF-8 as is), made once.
-_encode_chunks = (
-    _make_encoder(None, None, json.encoder.encode_basestring, None, ":", ",", True, False, False)
-    if _make_encoder is not None
-    else None
-)
-
-
-def _parse_document(data: bytes) -> Any:
-    """`canonical.parse_canonical(data)`, faster for what the services write.
-
-    The short cut answers only when the C JSON encoder re-encodes the parsed value to `data` exactly, and
-    only for values whose encoding by it is RFC 8785: no floats or NaN (refused while parsing), integers in
-    the I-JSON range (checked while parsing), no character of U+E000..U+FFFF (UTF-8 lead bytes EE and EF
-    absent; one written as an escape re-encodes as those bytes, so differs), where sorting by code point
-    and by UTF-16 code unit can disagree. Anything else is left to `parse_canonical`.
-    """
-    if _encode_chunks is not None and b"\xee" not in data and b"\xef" not in data:
-        try:
-            text = data.decode()
-            value, end = _scan(text, 0)
-            if end == len(text) and "".join(_encode_chunks(value, 0)) == text:
-                return value
-        except (ValueError, TypeError, RecursionError, StopIteration):  # bad UTF-8 or JSON, a refused number
-            pass
-    return canonical.parse_canonical(data)
-
-
 def _document_problem(data: bytes, accepted_at: str, columns: tuple) -> str | None:
     """What is wrong with an entry's bytes against its copied columns and acceptance time, or None."""
-    document = _parse_document(data)  # parsed once: the canonical check and the columns
+    document = canonical.parse_canonical(data)  # parsed once: the canonical check and the columns
     if document is None and data != b"null":
         return "entry bytes are not canonical RFC 8785 JSON"
     if not isinstance(document, dict):
@@ -416,7 +369,12 @@ class _RangeChecker:
         """
         leaves: list[bytes] = []
         keep = leaves.append
-        sha256, parse, problem_in, format_time = _sha256, _parse_document, _document_problem, _format_time
+        sha256, parse, problem_in, format_time = (
+            _sha256,
+            canonical.parse_canonical,
+            _document_problem,
+            _format_time,
+        )
         receipts = self.receipt_keys if self.windows is not None else None
         seq = start
         for row in rows:

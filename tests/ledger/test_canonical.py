@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import json
 import math
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
@@ -17,6 +19,7 @@ from ledger.canonical import (
     MAX_SAFE_INTEGER,
     CanonicalError,
     _encode_fast,
+    _parse_checked,
     canonical_bytes,
     encode_canonical_stdlib,
     format_time,
@@ -268,3 +271,52 @@ def test_canonical_module_imports_without_rfc8785() -> None:
     root = Path(__file__).resolve().parents[2]
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root)
     assert out.stdout.strip() == "lazy"
+
+
+def _candidate_encodings(value: object) -> list[bytes]:
+    """The canonical bytes of `value` and near misses: sorted by code point, spaced, ASCII-escaped."""
+    candidates = []
+    with contextlib.suppress(CanonicalError):  # floats, integers past 2**53, lone surrogates
+        candidates.append(canonical_bytes(value))
+    for options in ({"sort_keys": True}, {"sort_keys": True, "separators": (",", ":")}, {}):
+        for ascii_only in (False, True):
+            with contextlib.suppress(UnicodeEncodeError):  # a lone surrogate: only an escape can carry it
+                candidates.append(json.dumps(value, ensure_ascii=ascii_only, **options).encode())
+    return candidates
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.one_of(
+        json_values,
+        entry_documents,
+        st.dictionaries(st.sampled_from(["\ue000", "\U0001f600", "a"]), st.integers(), min_size=2),
+        st.lists(st.one_of(st.integers(), st.floats(allow_nan=False), st.text(st.characters()))),
+    )
+)
+def test_parse_canonical_s_short_cut_answers_as_the_checked_parse(value: object) -> None:
+    """Its short cut (the C encoder's re-encoding) may only say yes where the checked parse says yes:
+    integers past 2**53, floats, keys that sort differently by UTF-16 code unit, lone surrogates, escapes."""
+    for data in _candidate_encodings(value):
+        assert parse_canonical(data) == _parse_checked(data), data
+
+
+def test_parse_canonical_refuses_what_is_not_canonical() -> None:
+    for data in [
+        b'{"a":9007199254740992}',
+        b'{"a":1.0}',
+        b'{"a":NaN}',
+        b'{"a":1,"a":1}',
+        b'{"b":1,"a":2}',
+        b'{"\xef\xbf\xbf":1,"\xf0\x9f\x98\x80":2}',  # U+FFFF before U+1F600: code point order, not JCS
+        b'{"a":"\\u00e9"}',
+        b'{"a":"\\ud800"}',
+        b'{"a":1} ',
+        b"\xff",
+    ]:
+        assert parse_canonical(data) is None, data
+    assert parse_canonical(b'{"\xf0\x9f\x98\x80":2,"\xef\xbf\xbf":1}') == {
+        "\U0001f600": 2,
+        "\uffff": 1,
+    }
+    assert parse_canonical(b'{"a":-9007199254740991}') == {"a": -(2**53 - 1)}

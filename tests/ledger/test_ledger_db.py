@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import time
 
 import pytest
 from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.transaction import TransactionManagementError
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from consortium.errors import ValidationFailed
 from ledger import canonical, keys, merkle, services, signing, tree, verification
@@ -24,7 +21,6 @@ from ledger.services import (
     signing_key_rotate,
 )
 from ledger.verification import Failure, verify_database
-from tests.ledger.test_canonical import entry_documents, json_values
 from tests.ledger_support import drop_ledger_triggers, install_ledger_triggers
 
 pytestmark = pytest.mark.django_db
@@ -460,55 +456,6 @@ def test_full_verification_with_worker_processes_names_the_first_bad_entry(small
     _rewrite_node(2, 3, bytes(32))
     report = verify_database(full=True, workers=2)
     assert report.failure == Failure(12, "stored subtree (level 2, index 3) is wrong")
-
-
-def _candidate_encodings(value: object) -> list[bytes]:
-    """The canonical bytes of `value` and near misses: sorted by code point, spaced, ASCII-escaped."""
-    candidates = []
-    with contextlib.suppress(canonical.CanonicalError):  # floats, integers past 2**53, lone surrogates
-        candidates.append(canonical.canonical_bytes(value))
-    for options in ({"sort_keys": True}, {"sort_keys": True, "separators": (",", ":")}, {}):
-        for ascii_only in (False, True):
-            with contextlib.suppress(UnicodeEncodeError):  # a lone surrogate: only an escape can carry it
-                candidates.append(json.dumps(value, ensure_ascii=ascii_only, **options).encode())
-    return candidates
-
-
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(
-    st.one_of(
-        json_values,
-        entry_documents,
-        st.dictionaries(st.sampled_from(["\ue000", "\U0001f600", "a"]), st.integers(), min_size=2),
-        st.lists(st.one_of(st.integers(), st.floats(allow_nan=False), st.text(st.characters()))),
-    )
-)
-def test_the_verifier_s_document_parser_answers_as_parse_canonical(value: object) -> None:
-    """Its short cut (the C encoder's re-encoding) may only say yes where parse_canonical says yes:
-    integers past 2**53, floats, keys that sort differently by UTF-16 code unit, lone surrogates, escapes."""
-    for data in _candidate_encodings(value):
-        assert verification._parse_document(data) == canonical.parse_canonical(data), data
-
-
-def test_the_verifier_s_document_parser_refuses_what_is_not_canonical() -> None:
-    for data in [
-        b'{"a":9007199254740992}',
-        b'{"a":1.0}',
-        b'{"a":NaN}',
-        b'{"a":1,"a":1}',
-        b'{"b":1,"a":2}',
-        b'{"\xef\xbf\xbf":1,"\xf0\x9f\x98\x80":2}',  # U+FFFF before U+1F600: code point order, not JCS
-        b'{"a":"\\u00e9"}',
-        b'{"a":"\\ud800"}',
-        b'{"a":1} ',
-        b"\xff",
-    ]:
-        assert verification._parse_document(data) is None, data
-    assert verification._parse_document(b'{"\xf0\x9f\x98\x80":2,"\xef\xbf\xbf":1}') == {
-        "\U0001f600": 2,
-        "\uffff": 1,
-    }
-    assert verification._parse_document(b'{"a":-9007199254740991}') == {"a": -(2**53 - 1)}
 
 
 def test_the_sequencer_carries_on_from_the_stored_edge_at_every_size() -> None:
