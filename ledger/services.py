@@ -184,7 +184,7 @@ def _append(
         values[2] = conn.ops.adapt_datetimefield_value(accepted_at)
     if conn.in_atomic_block:
         # Inside the caller's block no block of our own is needed: one statement is atomic. A failure marks
-        # the caller's block for rollback, as a nested atomic(savepoint=False) would.
+        # the caller's block for rollback, as Django's nested atomic(savepoint=False) would (a test pins it).
         try:
             entry.id = _insert_entry(conn, values)
         except BaseException:
@@ -237,6 +237,7 @@ def _sequence_after_commit(conn: Any) -> None:
     """
     if not _sequencing_due(time.monotonic()):
         return
+    # Django 5's on-commit queue: (savepoint ids, callable, robust) per hook (tests pin it).
     for savepoints, hook, _ in conn.run_on_commit:
         if hook is request_sequencing and savepoints.issubset(conn.savepoint_ids):
             return
