@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.http import HttpRequest
 
-from consortium.roles import Capability, capabilities, reads_own_credit
+from consortium.roles import GRANT_READERS, Capability, capabilities, reads_own_credit
 
 
 def nav_sections(request: HttpRequest) -> dict[str, bool]:
@@ -20,9 +20,7 @@ def nav_sections(request: HttpRequest) -> dict[str, bool]:
         "incoming": bool(
             caps & {Capability.DECIDE_REQUESTS, Capability.DECIDE_CONFIDENTIAL, Capability.AUDIT}
         ),
-        "grants": bool(caps & {Capability.REQUEST_ACCESS, Capability.DECIDE_REQUESTS, Capability.AUDIT})
-        or Capability.REVOKE_ANY_GRANT in caps
-        or Capability.DECIDE_CONFIDENTIAL in caps,
+        "grants": bool(caps & GRANT_READERS),
         "my_datasets": Capability.MANAGE_DATASETS in caps,
         # credit: a statement for a member's people who may view their firm, and everything for auditors
         "credit": Capability.AUDIT in caps or reads_own_credit(request.user),

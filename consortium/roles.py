@@ -107,3 +107,14 @@ def reads_own_credit(user: User | Any, api_key: Any = None) -> bool:
         and getattr(user, "member_id", None) is not None
         and can(user, Capability.VIEW_OWN_MEMBER, api_key)
     )
+
+
+# Who may list grants: those who request or decide access, auditors, and the officers who revoke any grant.
+GRANT_READERS = frozenset(
+    {C.REQUEST_ACCESS, C.DECIDE_REQUESTS, C.DECIDE_CONFIDENTIAL, C.AUDIT, C.REVOKE_ANY_GRANT}
+)
+
+
+def reads_grants(user: User | Any, api_key: Any = None) -> bool:
+    """Whether `user` may open the list of grants (which grants it shows is the selector's business)."""
+    return bool(capabilities(user, api_key) & GRANT_READERS)

@@ -23,7 +23,7 @@ from consortium.errors import NotFound, ServiceError
 from consortium.forms import add_service_error
 from consortium.navigation import nav_sections
 from consortium.paging import page_of, query_without_page
-from consortium.roles import Capability, capabilities
+from consortium.roles import Capability, capabilities, reads_grants
 from exchange import policies, selectors, services
 from exchange.api.filters import DatasetFilter
 from exchange.forms import (
@@ -461,7 +461,7 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 def grant_list(request: HttpRequest) -> HttpResponse:
     """Grants the user may see: their member's (received and given); every one for officers."""
-    if not nav_sections(request)["grants"]:
+    if not reads_grants(request.user):
         raise Http404
     grants = selectors.grant_list_for(user=request.user).order_by("-valid_from", "-id")
     return _render(

@@ -88,6 +88,13 @@ def test_pages_open_per_role(request: pytest.FixtureRequest, who: str, expected:
     assert [client.get(reverse(name)).status_code for name in PAGES] == expected
 
 
+def test_a_suspended_member_s_people_open_no_grant_list(analyst: Any, member: Any) -> None:
+    assert as_user(analyst).get(reverse("portal:grant-list")).status_code == 200
+    member.status = "suspended"
+    member.save(update_fields=["status"])
+    assert as_user(analyst).get(reverse("portal:grant-list")).status_code == 404
+
+
 @pytest.mark.parametrize("name", [*PAGES, "portal:requests"])
 def test_anonymous_visitor_is_sent_to_login(client: Client, name: str) -> None:
     response = client.get(reverse(name))
