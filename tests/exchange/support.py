@@ -6,6 +6,7 @@ import hashlib
 from typing import Any
 
 from django.core.files.base import ContentFile
+from django.test import Client
 
 from exchange import services
 from exchange.models import AccessRequest, Dataset
@@ -68,3 +69,26 @@ def request_access(requester: Any, dataset: Dataset, **extra: Any) -> AccessRequ
     }
     request, _ = services.access_request_submit(actor=requester, dataset=dataset, **values)
     return request
+
+
+def as_user(user: Any) -> Client:
+    """A portal client logged in as `user`."""
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+# The portal's dataset registration form, filled in (Level 1, no sources).
+REGISTRATION_FORM = {
+    "title": "Coolant temperatures",
+    "description": "Per-minute coolant temperatures.",
+    "keywords": "coolant, temperature",
+    "sector": "C",
+    "data_domain": "production",
+    "update_frequency": "daily",
+    "licence": "CC-BY-4.0",
+    "rights": "use",
+    "contact_name": "Zhang San",
+    "contact_email": "data@own.example",
+    "grade": "1",
+}

@@ -15,7 +15,15 @@ from django.urls import reverse
 
 from exchange.models import AccessRequest, Dataset, Grant, RequestState
 from ledger.models import LedgerEntry
-from tests.exchange.support import CONTENT, add_version, published, register, set_policy
+from tests.exchange.support import (
+    CONTENT,
+    REGISTRATION_FORM,
+    add_version,
+    as_user,
+    published,
+    register,
+    set_policy,
+)
 from tests.factories import MemberFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -40,12 +48,6 @@ def third_analyst(db):
 
 def text(response: Any) -> str:
     return html.unescape(response.content.decode())
-
-
-def as_user(user: Any) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def ask(user: Any, dataset: Dataset, **overrides: Any) -> Any:
@@ -359,22 +361,7 @@ def test_grantee_downloads_and_owner_revokes_then_download_is_refused(
 
 def test_steward_registers_sets_policy_and_uploads_a_version(data_steward: Any) -> None:
     client = as_user(data_steward)
-    response = client.post(
-        reverse("portal:my-datasets"),
-        {
-            "title": "Coolant temperatures",
-            "description": "Per-minute coolant temperatures.",
-            "keywords": "coolant, temperature",
-            "sector": "C",
-            "data_domain": "production",
-            "update_frequency": "daily",
-            "licence": "CC-BY-4.0",
-            "rights": "use",
-            "contact_name": "Zhang San",
-            "contact_email": "data@own.example",
-            "grade": "1",
-        },
-    )
+    response = client.post(reverse("portal:my-datasets"), REGISTRATION_FORM)
     dataset = Dataset.objects.get(title="Coolant temperatures")
     assert response["Location"] == reverse("portal:dataset-detail", args=[dataset.pk])
     assert dataset.keywords == ["coolant", "temperature"] and dataset.owner_id == data_steward.member_id

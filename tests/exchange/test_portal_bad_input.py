@@ -3,44 +3,24 @@ Django's `pk__in` lookup); now the form shows an invalid choice and nothing is w
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
-from django.test import Client
 from django.urls import reverse
 
 from exchange.models import AccessPolicy, Dataset
 from ledger.models import LedgerEntry
-from tests.exchange.support import published
+from tests.exchange.support import REGISTRATION_FORM, as_user, published
 
 pytestmark = pytest.mark.django_db
 
 TOO_BIG = [str(10**30), str(2**63)]
 
 
-def _as(user: Any) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
-
-
 @pytest.mark.parametrize("value", TOO_BIG)
 def test_registering_with_a_source_id_past_64_bits_is_an_invalid_choice(data_steward, value) -> None:
     before = Dataset.objects.count(), LedgerEntry.objects.count()
-    response = _as(data_steward).post(
+    response = as_user(data_steward).post(
         reverse("portal:my-datasets"),
-        {
-            "title": "Derived",
-            "description": "d",
-            "sector": "C",
-            "data_domain": "production",
-            "update_frequency": "daily",
-            "licence": "CC-BY-4.0",
-            "rights": "use",
-            "contact_name": "Zhang San",
-            "contact_email": "data@own.example",
-            "sources": [value],
-        },
+        {**REGISTRATION_FORM, "sources": [value]},
     )
     assert response.status_code == 400
     assert "Select a valid choice" in response.content.decode()
@@ -53,7 +33,7 @@ def test_a_policy_naming_a_member_id_past_64_bits_is_an_invalid_choice(data_stew
     dataset = published(data_steward, tier="restricted")
     policy_before = AccessPolicy.objects.values().get(dataset=dataset)
     entries = LedgerEntry.objects.count()
-    response = _as(data_steward).post(
+    response = as_user(data_steward).post(
         reverse("portal:dataset-policy", args=[dataset.pk]),
         {"tier": "restricted", "purposes": ["research"], "price_credits": 0, "terms": "T", field: [value]},
     )
