@@ -162,13 +162,16 @@ CSV_HEADER = (
     "dataset",
     "k",
     "chain",
+    "later_state",
+    "later_seq",
 )
 
 
 def statement_csv_rows(statement: Mapping[str, Any]) -> Iterable[tuple[Any, ...]]:
-    """The statement's lines, one CSV row each: every transfer touching the member's accounts in the epoch,
-    then every use with its point chain (uses earn through the PT lines; a use that earns 0 has no
-    transfer, so it is listed here only)."""
+    """The statement's lines, one CSV row each: every transfer touching the member's accounts in the epoch
+    with its state at the end of the period (and, last, a post or void after it), then every use with its
+    point chain (uses earn through the PT lines; a use that earns 0 has no transfer, so it is listed here
+    only)."""
     epoch, member = statement["epoch"], statement["member"]["id"]
     for line in statement["lines"]:
         yield (
@@ -187,6 +190,8 @@ def statement_csv_rows(statement: Mapping[str, Any]) -> Iterable[tuple[Any, ...]
             "",
             "",
             "",
+            line["later_state"],
+            line["later_seq"],
         )
     for dataset in statement["earned"]:
         for use in dataset["uses"]:
@@ -206,4 +211,6 @@ def statement_csv_rows(statement: Mapping[str, Any]) -> Iterable[tuple[Any, ...]
                 dataset["dataset"],
                 use["k"],
                 use["chain_text"],
+                "",
+                "",
             )

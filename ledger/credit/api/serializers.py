@@ -116,8 +116,19 @@ class LineSerializer(serializers.Serializer):
     amount = serializers.IntegerField(help_text="Into (+) or out of (-) the member's account.")
     unit = serializers.CharField()
     flag = serializers.CharField(help_text="pending, posted, post_pending or void_pending (the row itself).")
-    state = serializers.CharField(help_text="pending, posted or void: where the money is now.")
-    resolved_seq = serializers.IntegerField(allow_null=True, help_text="Seq that posted or voided it.")
+    state = serializers.CharField(
+        help_text="pending, posted or void at the end of the statement's period, as its closing balances "
+        "count it (an open epoch's period runs to now)."
+    )
+    resolved_seq = serializers.IntegerField(
+        allow_null=True, help_text="Seq that posted or voided it within the period."
+    )
+    later_state = serializers.CharField(
+        allow_null=True,
+        help_text="posted or void when it was resolved after the period ended (the period still counts it "
+        "pending); null otherwise.",
+    )
+    later_seq = serializers.IntegerField(allow_null=True, help_text="Seq of that later post or void.")
     transfer = serializers.CharField()
 
 

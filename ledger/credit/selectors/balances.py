@@ -77,7 +77,9 @@ def statement_for(*, user: Any, epoch: str, member: int | None = None, api_key: 
     credit orders after the previous epoch's `epoch.settled` up to this epoch's (to now while open), so
     what happens while no epoch is open (between a settlement and the next opening) is on the next
     statement: every transfer and every use is on exactly one statement, and each statement opens with the
-    previous one's closing balances. NotFound for an unknown epoch or member."""
+    previous one's closing balances. Each line is in its state at the end of the period, as the closing
+    balances count it; a post or void after the period is named apart (`later_state`, `later_seq`), so a
+    closed statement does not change. NotFound for an unknown epoch or member."""
     if is_auditor(user, api_key):
         if member is None:
             raise ValidationFailed(
@@ -125,7 +127,7 @@ def _statement(row: CreditEpoch, subject: Mapping[str, Any]) -> dict[str, Any]:
         )
     )
     resolutions = resolutions_of([t["id"] for t in transfers if t["flag"] == statements.PENDING])
-    lines = [_line(transfer, accounts, resolutions) for transfer in transfers]
+    lines = [_line(transfer, accounts, resolutions, last) for transfer in transfers]
     settled_entry = _settled_entry(row.epoch) if settled else None
     group = _member_group(member)
     results = member_results(row) if settled else {}
@@ -177,13 +179,20 @@ SECTIONS = {
 
 
 def _line(
-    transfer: Mapping[str, Any], accounts: tuple[str, ...], resolutions: dict[str, dict]
+    transfer: Mapping[str, Any], accounts: tuple[str, ...], resolutions: dict[str, dict], last: int
 ) -> dict[str, Any]:
+    """One transfer as the statement shows it: its state at the end of the period (credit order `last`),
+    as the closing balances count it; a post or void after the period is named apart (`later_state`,
+    `later_seq`), so a closed statement's lines and balances never disagree."""
     section = SECTIONS.get(transfer["code"], "other")
     if section == "fee":
         section = "fee_earned" if transfer["credit"] in accounts else "fee_spent"
     account = transfer["credit"] if transfer["credit"] in accounts else transfer["debit"]
     resolution = resolutions.get(transfer["id"])
+    later = None
+    if resolution is not None and resolution["order"] > last:
+        resolution, later = None, resolution
+    within = {transfer["id"]: resolution} if resolution is not None else {}
     return {
         "section": section,
         "seq": transfer["seq"],
@@ -195,8 +204,10 @@ def _line(
         "amount": statements.signed_amount(transfer, accounts),
         "unit": transfer["unit"],
         "flag": transfer["flag"],
-        "state": statements.state_of(transfer, resolutions),
+        "state": statements.state_of(transfer, within),
         "resolved_seq": resolution["seq"] if resolution else None,
+        "later_state": statements.state_of(transfer, {transfer["id"]: later}) if later else None,
+        "later_seq": later["seq"] if later else None,
         "transfer": transfer["id"],
     }
 

@@ -1,5 +1,6 @@
 """Once an auditor releases or forfeits a held mint, statements and the leaderboard say so: nothing is shown
-as held any more, and a forfeited mint no longer counts as minted (nor for the rank)."""
+as held any more, and a forfeited mint no longer counts as minted (nor for the rank). The mint line keeps
+its state at the settlement (pending) and names the resolution as later."""
 
 from __future__ import annotations
 
@@ -50,7 +51,8 @@ def test_after_the_audit_nothing_is_shown_as_held(held, client_for, auditor, dec
     assert resolved.status_code == 200
     ledger_sequence()
     statement, row, sector = _views(client, epoch, provider)
-    assert (statement["mint"]["amount"], statement["mint"]["state"]) == (amount, state)
+    mint = statement["mint"]
+    assert (mint["amount"], mint["state"], mint["later_state"]) == (amount, "pending", state)
     assert all(flag["held_mcr"] == 0 for flag in statement["flags"])
     expected = amount if minted else 0
     assert (row["minted"], row["held"]) == (sector["minted"], sector["held"]) == (expected, 0)

@@ -1,14 +1,22 @@
 """Statements cover the ledger without gaps: what happens between a settlement and the next epoch's opening
-(no epoch open) is on the next statement, and each statement opens with the previous one's closing."""
+(no epoch open) is on the next statement, and each statement opens with the previous one's closing. A
+closed statement does not change afterwards: its lines keep their state at the end of its period, and a
+later post or void is named apart."""
 
 from __future__ import annotations
 
+import csv
+import io
+from typing import Any
+
 import pytest
+from django.utils import timezone
 
 from ledger.credit import services
 from ledger.credit.models import CreditEpoch, CreditTransfer
 from ledger.services import ledger_sequence
 from tests.ledger.credit.statement_support import grant_and_download, settled_epoch
+from tests.ledger.credit.support import clock, days
 
 pytestmark = pytest.mark.django_db
 
@@ -90,3 +98,51 @@ def test_the_page_names_the_settlement_the_statement_opens_after(two_epochs, cli
     statement = client_for(data_steward).get(f"{API}/statements/{first}/").json()
     html = client_for(data_steward).get("/credit/", {"epoch": second}).content.decode()
     assert f'data-field="opening_seq">{statement["settled_seq"]}<' in html
+
+
+def _without_later(value: Any) -> Any:
+    """A statement with every line's later_state and later_seq left out."""
+    if isinstance(value, dict):
+        return {key: _without_later(item) for key, item in value.items() if not key.startswith("later_")}
+    if isinstance(value, list):
+        return [_without_later(item) for item in value]
+    return value
+
+
+def test_a_fee_posted_after_the_period_stays_pending_on_the_closed_statement(
+    client_for, data_steward, other_analyst, member, other_member
+):
+    client = client_for(data_steward)
+    with clock(timezone.now()) as now:
+        first = settled_epoch(provider=data_steward, consumer=other_analyst, members=[member, other_member])
+        before = client.get(f"{API}/statements/{first}/").json()
+        now[0] += days(8)  # past the dispute window: the daily release posts the provider's leg
+        assert services.credit_release() is not None
+        ledger_sequence()
+    after = client.get(f"{API}/statements/{first}/").json()
+    (fee,) = after["fees_earned"]
+    post = CreditTransfer.objects.select_related("entry__leaf").get(pending_id=fee["transfer"])
+    assert post.order > CreditEpoch.objects.get(epoch=first).settled_order
+    assert (fee["state"], fee["resolved_seq"]) == ("pending", None)
+    assert (fee["later_state"], fee["later_seq"]) == ("posted", post.entry.leaf.seq)
+    available = next(row for row in after["closing"] if row["kind"] == "available")
+    assert available["pending_credits"] == fee["amount"] == 18_000  # what the line says, the balance counts
+    assert _without_later(after) == _without_later(before)
+    html = client.get("/credit/", {"epoch": first}).content.decode()
+    assert 'data-field="later">posted<' in html
+    header, *rows = csv.reader(
+        io.StringIO(b"".join(client.get(f"{API}/statements/{first}/csv/").streaming_content).decode())
+    )
+    (row,) = [row for row in rows if row[header.index("section")] == "fee_earned"]
+    assert [row[header.index(name)] for name in ("state", "later_state", "later_seq")] == [
+        "pending",
+        "posted",
+        str(post.entry.leaf.seq),
+    ]
+
+    second = _next_month(first)
+    services.credit_epoch_open(actor=None, epoch=second)
+    ledger_sequence()
+    resolved = client.get(f"{API}/statements/{second}/").json()
+    (line,) = [line for line in resolved["lines"] if line["transfer"] == post.id]
+    assert (line["section"], line["state"], line["amount"]) == ("fee_resolved", "posted", 18_000)
