@@ -6,6 +6,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404, HttpRequest, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -125,8 +126,11 @@ def _plain_problem(
     )
 
 
+# Exempt, like DRF's views: otherwise CsrfViewMiddleware answers a POST to an unknown path with its HTML 403
+# page before this view runs. Nothing here reads the session or changes state.
+@csrf_exempt
 def api_not_found(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
-    """404 for an /api/ path that matches no route."""
+    """404 for an /api/ path that matches no route, whatever the method."""
     return _plain_problem(
         request, status.HTTP_404_NOT_FOUND, "not_found", "Not found", "No such API endpoint."
     )

@@ -110,6 +110,15 @@ def test_not_found(client_for, officer) -> None:
     assert_problem(client_for(officer).get("/api/v1/no-such-endpoint/"), 404, "not_found")
 
 
+@pytest.mark.parametrize("method", ["post", "put", "patch", "delete"])
+def test_an_unknown_path_is_not_found_whatever_the_method(key_client, method) -> None:
+    # Found by fuzzing: CSRF checks (on, as in a real client) answered these with Django's HTML 403 page.
+    client, _, _ = key_client(["read"])
+    client.handler.enforce_csrf_checks = True
+    assert_problem(getattr(client, method)("/api/v1/users/not-an-id/", {}, format="json"), 404, "not_found")
+    assert_problem(getattr(client, method)("/api/v1/no-such-endpoint/"), 404, "not_found")
+
+
 def test_method_not_allowed(client_for, officer, member) -> None:
     before = _counts()
     assert_problem(client_for(officer).delete(f"/api/v1/members/{member.pk}/"), 405, "method_not_allowed")
