@@ -5,11 +5,14 @@ from __future__ import annotations
 import django_filters
 from django import forms
 from django.db.models import Q, QuerySet
+from drf_spectacular.utils import extend_schema_field
 
+from consortium.api.fields import IdField
 from consortium.ids import MAX_ID
 from consortium.models import Member, MemberRole, MemberStatus, Sector, SizeClass, User
 
 
+@extend_schema_field(IdField())  # the schema shows the bounds, as it does for IdField in a body
 class IdFilter(django_filters.NumberFilter):
     """A filter on a row id: a whole number from 1 to MAX_ID, anything else a 400. django-filter's
     NumberFilter takes decimals up to 1e50, and an integer past 64 bits made SQLite raise OverflowError."""

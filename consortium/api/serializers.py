@@ -89,6 +89,8 @@ class MemberStatusChangeSerializer(serializers.ModelSerializer):
 
 class UserSerializer(serializers.ModelSerializer):
     role = serializers.SerializerMethodField()
+    # A plain string, not format "email": an API key's system user has none, and "" is no e-mail address.
+    email = serializers.CharField(read_only=True, help_text="Empty for an API key's system user.")
 
     class Meta:
         model = User

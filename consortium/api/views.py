@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any
 from django.conf import settings
 from django.db import connection
 from django.db.models import QuerySet
-from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import extend_schema, extend_schema_view, inline_serializer
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -27,6 +26,7 @@ from consortium.actors import request_actor
 from consortium.api import serializers as s
 from consortium.api.actors import APIKeyMixin
 from consortium.api.filters import MemberFilter, UserFilter
+from consortium.api.schema import ProblemAutoSchema
 from consortium.models import Cluster, Member, MemberAPIKey, User
 from consortium.roles import capabilities
 
@@ -56,11 +56,22 @@ def _broker_status() -> dict[str, Any]:
         return {"ok": False, "mode": "broker", "error": exc.__class__.__name__}
 
 
-class _HealthSchema(AutoSchema):
+class _HealthSchema(ProblemAutoSchema):
     """The same view answers at /health/ (for load balancers) and /api/v1/health/: one operation id each."""
 
     def get_operation_id(self) -> str:
         return "health" if self.path.startswith("/api/") else "health_probe"
+
+
+# One component for both answers: 200 when every check is ok, 503 ("degraded") otherwise.
+_HEALTH = inline_serializer(
+    "Health",
+    {
+        "status": serializers.CharField(),
+        "database": serializers.DictField(),
+        "broker": serializers.DictField(),
+    },
+)
 
 
 class HealthView(APIView):
@@ -71,16 +82,7 @@ class HealthView(APIView):
     throttle_classes: list = []
     schema = _HealthSchema()
 
-    @extend_schema(
-        responses=inline_serializer(
-            "Health",
-            {
-                "status": serializers.CharField(),
-                "database": serializers.DictField(),
-                "broker": serializers.DictField(),
-            },
-        )
-    )
+    @extend_schema(responses={200: _HEALTH, 503: _HEALTH})
     def get(self, request: Request) -> Response:
         database, broker = _database_status(), _broker_status()
         ok = database["ok"] and broker["ok"]

@@ -124,7 +124,7 @@ class DatasetSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = fields
 
-    @extend_schema_field(OpenApiTypes.STR)
+    @extend_schema_field(serializers.CharField(allow_null=True))  # null while the dataset has no policy
     def get_tier(self, dataset: Dataset) -> str | None:
         policy = getattr(dataset, "policy", None)
         return policy.tier if policy is not None else None
@@ -250,7 +250,7 @@ class AccessRequestSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = fields
 
-    @extend_schema_field(OpenApiTypes.INT)
+    @extend_schema_field(serializers.IntegerField(allow_null=True))  # null unless the request is granted
     def get_grant(self, request: AccessRequest) -> int | None:
         grant = getattr(request, "grant", None) if request.state == "granted" else None
         return grant.pk if grant is not None else None

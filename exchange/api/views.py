@@ -26,6 +26,8 @@ from rest_framework.response import Response
 from consortium.actors import request_actor
 from consortium.api.actors import APIKeyMixin
 from consortium.api.parsers import JSONParser
+from consortium.api.problems import PROBLEM_CONTENT_TYPE
+from consortium.api.schema import ProblemSerializer
 from consortium.errors import ValidationFailed
 from exchange import selectors, services
 from exchange.api import serializers as s
@@ -144,7 +146,12 @@ class DatasetViewSet(
     @extend_schema(
         methods=["POST"],
         request={"multipart/form-data": s.VersionUploadSerializer},
-        responses={201: s.VersionSerializer},
+        responses={
+            201: s.VersionSerializer,
+            (413, PROBLEM_CONTENT_TYPE): OpenApiResponse(
+                ProblemSerializer, description="The file is too large."
+            ),
+        },
         summary="Upload a new version",
         description=(services.dataset_version_add.__doc__ or "").strip(),
     )

@@ -1,0 +1,105 @@
+"""The OpenAPI schema documents the problem responses (RFC 9457) every operation can give, not only success.
+
+drf-spectacular lists the success response alone, so a client generated from the schema, or a fuzzer checking
+answers against it, met every refusal as undocumented. ProblemAutoSchema adds the error statuses an operation
+can answer, each with the one `Problem` body (consortium.api.problems), from what the operation is:
+
+- 401 and 403 where it authenticates (a bad key or session; a role, scope or CSRF check that refuses);
+- 400 where it takes query parameters or a body, or changes state (services refuse bad input with 400);
+- 404 where it names an object in its path, pages a list (a page past the end), or changes state (a
+  referenced object the actor may not see is not found);
+- 409 where it changes state (an illegal lifecycle transition, a duplicate);
+- 415 where it takes a body (in another media type than its parsers read);
+- 429 where it is throttled.
+
+A status an operation documents itself with extend_schema(responses=...) is kept as it is.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.openapi import AutoSchema
+from rest_framework import serializers
+
+from consortium.api.problems import PROBLEM_CONTENT_TYPE
+
+_UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
+
+_DESCRIPTIONS = {
+    "400": "The input is not valid (`validation_error` lists the fields in `errors`) or cannot be parsed.",
+    "401": "No credentials, or an API key or session that is not valid.",
+    "403": "Authenticated, but the role, the key's scopes or the member's status do not allow this.",
+    "404": "No such object, or one the caller may not see; or a page past the last.",
+    "409": "The object's current state does not allow this (`current_state` says which it is in).",
+    "413": "The upload is larger than the exchange accepts.",
+    "415": "The body is in a media type this operation does not take.",
+    "429": "Too many requests; `retry_after_seconds` says when to try again.",
+}
+
+
+class ProblemSerializer(serializers.Serializer):
+    """RFC 9457 problem details; extension members (errors, current_state, ...) depend on the code."""
+
+    type = serializers.CharField(help_text="urn:consortium-exchange:problem:<code>")
+    title = serializers.CharField()
+    status = serializers.IntegerField()
+    detail = serializers.CharField()
+    code = serializers.CharField(help_text="Stable machine-readable code.")
+    instance = serializers.CharField(required=False, help_text="The path of the request.")
+    errors = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()),
+        required=False,
+        help_text="For invalid input: messages by field (`non_field_errors` where no field is to blame).",
+    )
+
+
+def error_statuses(
+    operation: dict[str, Any], *, method: str, authenticates: bool, throttled: bool
+) -> list[str]:
+    """The error statuses an operation can answer, from its parameters, body, method and view."""
+    where = {parameter.get("in") for parameter in operation.get("parameters", [])}
+    names = {parameter.get("name") for parameter in operation.get("parameters", [])}
+    changes = method in _UNSAFE
+    statuses = set()
+    if authenticates:
+        statuses |= {"401", "403"}
+    if "query" in where or "requestBody" in operation or changes:
+        statuses.add("400")
+    if "path" in where or "page" in names or changes:
+        statuses.add("404")
+    if changes:
+        statuses.add("409")
+    if "requestBody" in operation:
+        statuses.add("415")
+    if throttled:
+        statuses.add("429")
+    return sorted(statuses)
+
+
+class ProblemAutoSchema(AutoSchema):
+    """AutoSchema that documents each operation's problem responses (see the module docstring)."""
+
+    def get_operation(self, *args: Any, **kwargs: Any) -> dict[str, Any] | None:
+        operation = super().get_operation(*args, **kwargs)
+        if operation is None:
+            return None
+        statuses = error_statuses(
+            operation,
+            method=self.method,
+            authenticates=bool(self.view.get_authenticators()),
+            throttled=bool(self.view.get_throttles()),
+        )
+        if not statuses:
+            return operation
+        problem = self.resolve_serializer(ProblemSerializer, "response").ref
+        responses = operation["responses"]
+        for status in statuses:
+            responses.setdefault(
+                status,
+                {
+                    "description": _DESCRIPTIONS[status],
+                    "content": {PROBLEM_CONTENT_TYPE: {"schema": problem}},
+                },
+            )
+        return operation
