@@ -13,6 +13,7 @@ from consortium.models import (
     Cluster,
     Member,
     MemberAPIKey,
+    MemberStatus,
     MemberStatusChange,
     SizeClass,
     User,
@@ -79,6 +80,10 @@ class ReasonSerializer(serializers.Serializer):
 class MemberStatusChangeSerializer(serializers.ModelSerializer):
     actor: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
         slug_field="username", read_only=True, allow_null=True
+    )
+    # Declared: a read-only model field loses allow_blank, and the first step (the application) has none.
+    from_status = serializers.ChoiceField(
+        choices=MemberStatus.choices, allow_blank=True, read_only=True, help_text="Empty for the application."
     )
 
     class Meta:

@@ -136,3 +136,10 @@ def test_an_application_is_documented(openapi, api_client) -> None:
     response = api_client.post("/api/v1/members/", APPLICATION, format="json")
     assert response.status_code == 201
     assert_documented(openapi, response, "post", "/api/v1/members/")
+
+
+def test_a_members_first_step_has_no_from_status(openapi, client_for, officer, api_client) -> None:
+    member_id = api_client.post("/api/v1/members/", APPLICATION, format="json").json()["id"]
+    response = client_for(officer).get(f"/api/v1/members/{member_id}/history/")
+    assert response.json()[0]["from_status"] == ""
+    assert_documented(openapi, response, "get", "/api/v1/members/{id}/history/")
