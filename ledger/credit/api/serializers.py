@@ -150,7 +150,8 @@ class FlagSerializer(serializers.Serializer):
 
 class StatementFlagSerializer(FlagSerializer):
     held_mcr = serializers.IntegerField(
-        help_text="The member's mint this flag still holds (0 once resolved)."
+        help_text="The member's mint this flag still holds (0 once resolved). A mint held by several flags "
+        "is shown whole under each: the statement's held_mcr counts it once."
     )
 
 
@@ -218,6 +219,10 @@ class StatementSerializer(serializers.Serializer):
     allowance = LineSerializer(many=True)
     lines = LineSerializer(many=True, help_text="Every transfer touching the member's accounts in the epoch.")
     flags = StatementFlagSerializer(many=True)
+    held_mcr = serializers.IntegerField(
+        help_text="The member's mint still held pending an audit, counted once however many flags hold it "
+        "(0 once released or forfeited)."
+    )
     rank = RankSerializer(allow_null=True)
     proof = ProofSerializer(allow_null=True)
 

@@ -153,6 +153,8 @@ def _statement(row: CreditEpoch, subject: Mapping[str, Any]) -> dict[str, Any]:
         "allowance": [line for line in lines if line["section"] == "allowance"],
         "lines": lines,
         "flags": flags,
+        # one mint, however many flags hold it: each holding flag shows all of it, this counts it once
+        "held_mcr": mine_result["minted"] if mine_result and mine_result["held"] else 0,
         "rank": ranking,
         "proof": _proof(row, settled_entry, accounts) if settled else None,
     }

@@ -77,3 +77,27 @@ def settled_with_held_mint() -> tuple[str, Any]:
     services.credit_epoch_settle(epoch=epoch, early=True)
     ledger_sequence()
     return epoch, provider
+
+
+def settled_with_mint_held_twice() -> tuple[str, Any]:
+    """A settled epoch whose provider's mint is held by two flags, a ring and a fresh cluster. Confidential
+    first uses of 15 CR: the provider earns 60 CR from b and 210 CR from two fresh groups, b earns 60 + 150
+    CR from c, c 60 CR from the provider (a ring a <- b <- c <- a with 330 of its 540 CR inside, two outside
+    consumers). Returns (epoch, provider)."""
+    from tests.factories import MemberFactory
+
+    provider, b, c, *fresh = MemberFactory.create_batch(5)
+    activate()
+    admit(provider, b, c, *fresh)
+    datasets = iter(range(1, 100))
+    for earner, payer, uses in ((provider, b, 4), (c, provider, 4), (b, c, 14)):
+        for _ in range(uses):
+            use_of(provider=earner.pk, consumer=payer.pk, dataset=next(datasets), tier="confidential")
+    for index in range(14):
+        use_of(
+            provider=provider.pk, consumer=fresh[index % 2].pk, dataset=next(datasets), tier="confidential"
+        )
+    epoch = CreditEpoch.objects.get().epoch
+    services.credit_epoch_settle(epoch=epoch, early=True)
+    ledger_sequence()
+    return epoch, provider

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from ledger.services import ledger_sequence
-from tests.ledger.credit.statement_support import settled_with_held_mint
+from tests.ledger.credit.statement_support import settled_with_held_mint, settled_with_mint_held_twice
 
 pytestmark = pytest.mark.django_db
 
@@ -58,3 +58,27 @@ def test_after_the_audit_nothing_is_shown_as_held(held, client_for, auditor, dec
     assert (row["minted"], row["held"]) == (sector["minted"], sector["held"]) == (expected, 0)
     assert statement["rank"]["minted"] == expected
     assert client.get(f"{API}/totals/").json()["in_flight"] == 0
+
+
+def test_a_mint_held_by_two_flags_is_held_once(client_for, auditor):
+    epoch, provider = settled_with_mint_held_twice()
+    client = client_for(auditor)
+    statement = client.get(f"{API}/statements/{epoch}/", {"member": provider.pk}).json()
+    amount = statement["mint"]["amount"]
+    holding = [flag for flag in statement["flags"] if flag["held_mcr"]]
+    assert [flag["rule"] for flag in holding] == ["ring", "fresh_cluster"]
+    assert all(flag["held_mcr"] == amount > 0 for flag in holding)  # each flag holds the whole mint
+    assert statement["held_mcr"] == amount  # and it is held once
+    board = client.get(f"{API}/leaderboard/{epoch}/").json()["results"]
+    assert next(row["held"] for row in board if row["member"] == provider.pk) == amount
+    (sector,) = client.get(f"{API}/leaderboard/{epoch}/", {"by": "sector"}).json()["results"]
+    totals = client.get(f"{API}/totals/").json()
+    assert sector["held"] == sum(row["held"] for row in board) == totals["in_flight"]
+    assert totals["reconciles"]
+    html = client.get("/credit/", {"epoch": epoch, "member": provider.pk}).content.decode()
+    assert html.count('data-field="held-total"') == 1 and f'data-field="held-total">{amount}<' in html
+
+    client.post(f"{API}/held-mints/{epoch}:{provider.pk}/resolve/", {"decision": "release", "reason": "Ok."})
+    ledger_sequence()
+    after = client.get(f"{API}/statements/{epoch}/", {"member": provider.pk}).json()
+    assert after["held_mcr"] == 0 and not any(flag["held_mcr"] for flag in after["flags"])
