@@ -224,6 +224,31 @@ def test_leaderboard_by_member_sector_and_size(epoch, client_for, auditor, membe
     assert client_for(auditor).get(f"{API}/leaderboard/2001-01/").status_code == 404
 
 
+def test_a_malformed_query_is_answered_alike_for_what_exists_and_what_does_not(
+    epoch, client_for, data_steward, other_member
+):
+    """The query is parsed before anything is looked up (as everywhere in the API): a malformed ?by=,
+    ?epoch= or ?member= is the same 400 for a settled epoch, an unknown one and another member, and a
+    well-formed one the same 404, so neither answer tells a member what exists."""
+    client = client_for(data_steward)
+
+    def answers(epoch_name: str) -> list[tuple[int, str]]:
+        asked = [
+            (f"leaderboard/{epoch_name}/", {"by": "height"}),
+            (f"leaderboard/{epoch_name}/", {"by": "member"}),
+            ("flags/", {"epoch": f"{epoch_name}x"}),
+            ("flags/", {"epoch": epoch_name}),
+            (f"statements/{epoch_name}/", {"member": "abc"}),
+            (f"statements/{epoch_name}/csv/", {"member": "abc"}),
+            (f"statements/{epoch_name}/", {"member": other_member.pk}),
+        ]
+        responses = [client.get(f"{API}/{path}", query) for path, query in asked]
+        return [(response.status_code, response.json()["code"]) for response in responses]
+
+    bad, missing = (400, "validation_error"), (404, "not_found")
+    assert answers(epoch) == answers("2001-01") == [bad, missing, bad, missing, bad, bad, missing]
+
+
 def test_flags_carry_metrics_and_evidence_seqs(epoch, client_for, auditor):
     flags = client_for(auditor).get(f"{API}/flags/", {"epoch": epoch}).json()["results"]
     assert [flag["rule"] for flag in flags] == ["rubber_stamp"]
