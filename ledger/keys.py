@@ -146,7 +146,8 @@ ROTATION_GRACE = timedelta(seconds=60)
 
 def validity_windows() -> list[tuple[SigningKey, datetime | None]]:
     """Every public key with the end of its validity: the next key's start plus ROTATION_GRACE (None for
-    the current key). Receipts and checkpoints are valid if signed within their key's window."""
+    the current key). A receipt is valid only if its acceptance time falls in its key's window; a
+    checkpoint note carries no time, so it verifies under the published key it names, retired or not."""
     keys = list(SigningKey.objects.order_by("valid_from"))
     return [
         (key, keys[i + 1].valid_from + ROTATION_GRACE if i + 1 < len(keys) else None)

@@ -41,6 +41,7 @@ __all__ = [
     "Checkpoint",
     "ReceiptVerifier",
     "SignatureError",
+    "b64decode_strict",
     "checkpoint_body",
     "generate_private_key_pem",
     "is_valid_key_name",
@@ -158,7 +159,7 @@ def parse_verifier_key(vkey: str) -> tuple[str, bytes]:
     if len(parts) != 3 or not _KEY_ID.match(parts[1]):
         raise SignatureError("malformed verifier key")
     name, kid, b64 = parts
-    raw = _b64decode(b64)
+    raw = b64decode_strict(b64)
     if len(raw) != 33 or raw[0] != ED25519_ALGORITHM:
         raise SignatureError("verifier key is not an Ed25519 key")
     if key_id(name, raw[1:]) != kid:
@@ -166,7 +167,7 @@ def parse_verifier_key(vkey: str) -> tuple[str, bytes]:
     return name, raw[1:]
 
 
-def _b64decode(text: str) -> bytes:
+def b64decode_strict(text: str) -> bytes:
     """Strict standard base64: padded, and canonical (unused bits zero), so an encoding is never malleable."""
     try:
         raw = base64.b64decode(text.encode("ascii"), validate=True)
@@ -199,22 +200,23 @@ def sign_note(private_key: Ed25519PrivateKey, name: str, text: str) -> str:
 
 
 def open_note(note: str, name: str, public_key: bytes) -> str:
-    """Return the text of ``note`` if a signature line by key ``(name, public_key)`` verifies.
+    """Return the text of ``note`` if its signature line by key ``(name, public_key)`` verifies.
 
-    Signature lines by other keys are ignored (C2SP signed-note). Raises :class:`SignatureError` when the
-    note is malformed or carries no valid signature by that key.
+    Signature lines by other keys are ignored (C2SP signed-note). As Go's ``note.Open`` does, the first line
+    by this key decides and later ones are ignored: a failing signature by a known key rejects the note,
+    whatever else it carries. Raises :class:`SignatureError` when the note is malformed, carries no
+    signature by that key, or that signature does not verify.
     """
     text, signatures = _split_note(note)
     wanted = note_key_hash(name, public_key)
-    verifier = Ed25519PublicKey.from_public_bytes(public_key)
     for sig_name, sig_hash, signature in signatures:
         if sig_name == name and sig_hash == wanted:
             try:
-                verifier.verify(signature, text.encode())
+                Ed25519PublicKey.from_public_bytes(public_key).verify(signature, text.encode())
             except InvalidSignature:
-                continue
+                raise SignatureError(f"invalid signature by key {name}+{wanted.hex()}") from None
             return text
-    raise SignatureError(f"no valid signature by key {name}+{wanted.hex()}")
+    raise SignatureError(f"no signature by key {name}+{wanted.hex()}")
 
 
 def sign_checkpoint(private_key: Ed25519PrivateKey, origin: str, size: int, root: bytes) -> str:
@@ -244,7 +246,7 @@ def _split_note(note: str) -> tuple[str, list[tuple[str, bytes, bytes]]]:
         if not sep:
             raise SignatureError("malformed signature line")
         _check_name(name)
-        raw = _b64decode(b64)
+        raw = b64decode_strict(b64)
         if len(raw) < 5:
             raise SignatureError("signature too short")
         signatures.append((name, raw[:4], raw[4:]))
@@ -264,7 +266,7 @@ def _parse_body(body: str) -> tuple[str, int, bytes, tuple[str, ...]]:
         raise SignatureError("empty checkpoint origin")
     if not _DECIMAL.match(size_text):
         raise SignatureError("checkpoint size is not a decimal without leading zeros")
-    root = _b64decode(root_text)
+    root = b64decode_strict(root_text)
     if len(root) != 32:
         raise SignatureError("checkpoint root hash is not 32 bytes")
     if any(not line for line in extensions):

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import base64
-import binascii
 import json
 import re
 import sys
@@ -92,12 +91,22 @@ class VerificationReport:
 
 
 def _b64(value: Any, what: str) -> bytes:
+    """Strict base64 (padded, unused bits zero): an export line has one encoding of its bytes."""
     if not isinstance(value, str):
         raise ValueError(f"{what} is not a base64 string")
     try:
-        return base64.b64decode(value.encode("ascii"), validate=True)
-    except (binascii.Error, UnicodeEncodeError):
-        raise ValueError(f"{what} is not valid base64") from None
+        return signing.b64decode_strict(value)
+    except signing.SignatureError as exc:
+        raise ValueError(f"{what} is not valid base64: {exc}") from None
+
+
+def _object_without_repeated_names(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object, refused if a name repeats: other parsers keep the first value where json keeps the
+    last, so a line with a repeated name could show them what this verifier did not check."""
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        raise ValueError("a name repeats in one object")
+    return obj
 
 
 def _int(value: Any, what: str) -> int:
@@ -325,9 +334,11 @@ def verify_export(
             if not text.strip():
                 continue
             try:
-                obj = json.loads(text)
-            except ValueError:
+                obj = json.loads(text, object_pairs_hook=_object_without_repeated_names)
+            except json.JSONDecodeError:
                 raise VerificationFailed(f"FAIL line {number}: not valid JSON") from None
+            except ValueError as exc:
+                raise VerificationFailed(f"FAIL line {number}: {exc}") from None
             verifier.feed(obj, number)
         return verifier.finish()
     except (VerificationFailed, UnicodeDecodeError) as exc:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import string
 import subprocess
 import sys
 import uuid
@@ -214,6 +215,23 @@ def test_structural_problems() -> None:
     assert verify_export([]).failure.startswith("FAIL line 0: the export is empty")
     lines[1]["key_id"] = "00000000"
     assert verify_export(_jsonl(lines)).failure.startswith("FAIL key 00000000: key_id does not match")
+
+
+def test_a_line_has_one_encoding_no_repeated_name_and_canonical_base64() -> None:
+    """Other parsers keep a repeated name's first value and may decode sloppy base64 differently: the
+    verifier refuses both rather than vouch for bytes another tool would read otherwise."""
+    lines, _ = build_export()
+    text = _jsonl(lines)
+    first_entry = next(i for i, line in enumerate(lines) if line["type"] == "entry")
+    text[first_entry] = text[first_entry].replace('{"type": "entry"', '{"type": "entry", "seq": 9', 1)
+    assert verify_export(text).failure == f"FAIL line {first_entry + 1}: a name repeats in one object"
+    entry = _entry(lines, 2)
+    receipt = entry["receipt"]  # 64 bytes: "==" and 4 unused bits in the last character before it
+    alphabet = string.ascii_uppercase + string.ascii_lowercase + string.digits + "+/"
+    entry["receipt"] = receipt[:-3] + alphabet[alphabet.index(receipt[-3]) ^ 1] + "=="
+    assert base64.b64decode(entry["receipt"]) == base64.b64decode(receipt)
+    report = verify_export(_jsonl(lines))
+    assert report.failure.startswith("FAIL at seq 2: receipt is not valid base64: non-canonical base64")
 
 
 def _run_cli(*args: str) -> subprocess.CompletedProcess[str]:

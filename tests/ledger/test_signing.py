@@ -165,6 +165,24 @@ def test_cosigned_note_verifies_under_each_key(key: Ed25519PrivateKey, other_key
     verify_checkpoint(cosigned, "witness.example", public_key_bytes(other_key), origin=ORIGIN)
 
 
+def _flip_last_signature_byte(line: str) -> str:
+    prefix, b64 = line.rsplit(" ", 1)
+    raw = bytearray(base64.b64decode(b64))
+    raw[-1] ^= 1
+    return f"{prefix} {base64.b64encode(bytes(raw)).decode()}"
+
+
+def test_a_failing_signature_by_the_key_rejects_the_note_as_go_note_open_does(key: Ed25519PrivateKey) -> None:
+    """C2SP signed-note / Go's note.Open: the first line by a known key decides; a bad one rejects the note
+    even when a good line by the same key follows (later lines by that key are ignored)."""
+    note = sign_checkpoint(key, ORIGIN, 7, ROOT)
+    body, good = note.split("\n\n", 1)
+    bad = _flip_last_signature_byte(good.rstrip("\n")) + "\n"
+    with pytest.raises(SignatureError, match="invalid signature"):
+        verify_checkpoint(f"{body}\n\n{bad}{good}", ORIGIN, public_key_bytes(key))
+    assert verify_checkpoint(f"{body}\n\n{good}{bad}", ORIGIN, public_key_bytes(key)).size == 7
+
+
 @pytest.mark.parametrize(
     "mangle",
     [
