@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import django_filters
+import django_filters.fields
 from django import forms
 from django.db.models import Q, QuerySet
 from drf_spectacular.utils import extend_schema_field
@@ -26,6 +29,27 @@ class IdFilter(django_filters.NumberFilter):
 
     def get_max_validator(self) -> None:
         return None  # the field's own max_value bounds it
+
+
+class UtcDateTimeField(django_filters.fields.IsoDateTimeField):
+    """An ISO 8601 time, given back in UTC. A client's offset may be up to 23:59 and the time may be near
+    year 1 or 9999; kept as given, PostgreSQL refused an offset past 15:59 and the conversion to UTC for the
+    query overflowed (both a 500). Such a time is now converted here, or is a validation error."""
+
+    def to_python(self, value: object) -> datetime | None:
+        parsed = super().to_python(value)
+        if parsed is None:
+            return None
+        try:
+            return parsed.astimezone(UTC)
+        except OverflowError:
+            raise forms.ValidationError("The time is out of range in UTC.", code="overflow") from None
+
+
+class UtcDateTimeFilter(django_filters.IsoDateTimeFilter):
+    """A filter on a time: ISO 8601 with any offset, compared in UTC (see UtcDateTimeField)."""
+
+    field_class = UtcDateTimeField
 
 
 class MemberFilter(django_filters.FilterSet):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import django_filters
 from django.db.models import QuerySet
 
+from consortium.api.filters import UtcDateTimeFilter
 from ledger.models import LedgerLeaf
 from ledger.selectors import concerns_member
 
@@ -15,8 +16,8 @@ class LedgerEntryFilter(django_filters.FilterSet):
     member = django_filters.NumberFilter(method="filter_member", label="member id the entry concerns")
     subject_type = django_filters.CharFilter(field_name="entry__subject_type")
     subject_id = django_filters.CharFilter(field_name="entry__subject_id")
-    since = django_filters.IsoDateTimeFilter(field_name="entry__accepted_at", lookup_expr="gte")
-    until = django_filters.IsoDateTimeFilter(field_name="entry__accepted_at", lookup_expr="lt")
+    since = UtcDateTimeFilter(field_name="entry__accepted_at", lookup_expr="gte")
+    until = UtcDateTimeFilter(field_name="entry__accepted_at", lookup_expr="lt")
 
     class Meta:
         model = LedgerLeaf
