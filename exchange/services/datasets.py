@@ -35,6 +35,7 @@ from exchange.models import (
 )
 from exchange.services._common import (
     _MEDIA_TYPE,
+    _MEDIA_TYPE_MAX_LENGTH,
     _SHA256,
     UploadTooLarge,
     _api_key,
@@ -286,7 +287,9 @@ def dataset_version_add(
     if dataset.status != DatasetStatus.LISTED:
         raise Conflict("The dataset is withdrawn.", code="dataset_withdrawn", current_state=dataset.status)
     media_type = (media_type or "application/octet-stream").strip().lower()
-    if not _MEDIA_TYPE.match(media_type):
+    # The length counts too: a part's own Content-Type reaches here unchecked by the API's serializer, and
+    # PostgreSQL refused one past the column (a 500) where SQLite stored it whole.
+    if not _MEDIA_TYPE.match(media_type) or len(media_type) > _MEDIA_TYPE_MAX_LENGTH:
         raise _invalid("media_type", "invalid_media_type", f"'{media_type}' is not a media type.")
     filename = re.sub(r"[^\w.\-]+", "_", (filename or "").rsplit("/", 1)[-1]).strip("._") or "data.bin"
     filename = filename[-150:]

@@ -229,3 +229,31 @@ def test_a_ledger_time_with_a_large_offset_is_compared_in_utc(client_for, audito
     assert [
         r["seq"] for r in client.get("/api/v1/ledger/entries/", {"since": earlier}).json()["results"]
     ] == seqs
+
+
+# --- version uploads --------------------------------------------------------------------------------------
+
+
+def test_a_files_media_type_longer_than_its_column_is_invalid(
+    client_for, data_steward, settings, tmp_path
+) -> None:
+    # Once a 500 on PostgreSQL (value too long); SQLite stored it whole. Without a media_type field the
+    # service takes the file part's own Content-Type, which the API's serializer never saw.
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from exchange.models import DatasetVersion
+    from tests.exchange.support import published
+
+    settings.MEDIA_ROOT = tmp_path / "media"
+    dataset = published(data_steward, tier="open")
+    stored = {path for path in (tmp_path / "media").rglob("*") if path.is_file()}
+    versions, before = DatasetVersion.objects.count(), _state()
+    upload = SimpleUploadedFile("readings.csv", b"a,b\n1,2\n", content_type="text/" + "x" * 100)
+    response = client_for(data_steward).post(
+        f"/api/v1/datasets/{dataset.pk}/versions/", {"file": upload}, format="multipart"
+    )
+    body = assert_problem(response, 400, "invalid_media_type")
+    assert "media_type" in body["errors"]
+    assert DatasetVersion.objects.count() == versions
+    assert _state() == before
+    assert {path for path in (tmp_path / "media").rglob("*") if path.is_file()} == stored
