@@ -47,7 +47,8 @@ class ProblemSerializer(serializers.Serializer):
     detail = serializers.CharField()
     code = serializers.CharField(help_text="Stable machine-readable code.")
     instance = serializers.CharField(required=False, help_text="The path of the request.")
-    errors = serializers.DictField(
+    # DRF's metaclass takes declared fields off the class: this hides no Serializer.errors at run time.
+    errors = serializers.DictField(  # type: ignore[assignment]
         child=serializers.ListField(child=serializers.CharField()),
         required=False,
         help_text="For invalid input: messages by field (`non_field_errors` where no field is to blame).",

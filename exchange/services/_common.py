@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.db import transaction
@@ -23,7 +23,7 @@ DEFAULTS = {
 }
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _MEDIA_TYPE = re.compile(r"^[\w.+-]+/[\w.+-]+$")
-_MEDIA_TYPE_MAX_LENGTH = DatasetVersion._meta.get_field("media_type").max_length
+_MEDIA_TYPE_MAX_LENGTH = cast(int, DatasetVersion._meta.get_field("media_type").max_length)
 # Reasons the engine gives, by the HTTP meaning of refusing for them.
 _NOT_PERMITTED = {
     "member_not_active",
