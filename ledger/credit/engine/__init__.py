@@ -13,6 +13,7 @@ from ledger.credit.engine.settling import (
     duplicate_listing_flags,
     settlement_input,
     settlement_summary,
+    settles,
 )
 from ledger.credit.engine.state import (
     CODE_KINDS,
@@ -90,6 +91,7 @@ __all__ = [
     "rules_in_force",
     "settlement_input",
     "settlement_summary",
+    "settles",
     "time_us_of",
     "to_us",
     "transfer_id",

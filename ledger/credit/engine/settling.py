@@ -24,17 +24,23 @@ from ledger.credit.engine.state import (
 )
 
 
+def settles(use: Any) -> bool:
+    """Whether settlement reads a use (a UseFact or a CreditUse row): credited, with points. The groups a
+    member earned under in an epoch, whose flags hold its mint, are the provider groups of these uses."""
+    return bool(use.credited and use.points > 0)
+
+
 def settlement_input(state: CreditState, epoch: EpochFact, params: dict[str, int]) -> Any:
     """What settlement reads, gathered from the state (the epoch's uses, the window's, grants, groups)."""
     end_day = epoch_end_day(epoch.epoch)
-    uses = [use for use in state.epoch_uses(epoch.epoch) if use.credited and use.points > 0]
+    uses = [use for use in state.epoch_uses(epoch.epoch) if settles(use)]
     # A use recorded after the month ended but before the epoch is settled (the roll runs hourly, or
     # later) still belongs to the open epoch. settle() requires every epoch use among the window's, so
     # the window reads from the first epoch use to the last (else the epoch could never be settled).
     end_day = max([end_day, *(use.day for use in uses)])
     first_day = end_day - params["reciprocity_window_days"] + 1
     read_from = min([first_day, *(use.day for use in uses)])
-    window = [use for use in state.uses_between(read_from, end_day) if use.credited and use.points > 0]
+    window = [use for use in state.uses_between(read_from, end_day) if settles(use)]
     grants = state.epoch_grants(epoch.epoch)
     group_names = {use.provider_group for use in window} | {use.consumer_group for use in window}
     grant_facts = []
