@@ -198,7 +198,15 @@ class MemberRefSerializer(serializers.Serializer):
 class StatementSerializer(serializers.Serializer):
     epoch = serializers.CharField()
     member = MemberRefSerializer()
-    group = serializers.CharField()
+    group = serializers.CharField(
+        help_text="The member's affiliation group at the end of the statement's period (at the epoch's "
+        "settlement; now while open): a later affiliation does not change it."
+    )
+    earned_groups = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="The groups the member earned under in the epoch (its credited uses' provider groups, "
+        "sorted; two after a mid-epoch affiliation). The flags are those settlement applied to them.",
+    )
     settled = serializers.BooleanField()
     opening_seq = serializers.IntegerField(
         allow_null=True,

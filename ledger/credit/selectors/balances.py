@@ -11,7 +11,8 @@ from django.db.models import F, Q, QuerySet, Sum
 from consortium.errors import NotFound, ValidationFailed
 from consortium.models import Member
 from ledger.credit import engine, statements, sumtree
-from ledger.credit.models import CreditAccount, CreditEpoch, CreditMember, CreditTransfer, CreditUse
+from ledger.credit.models import CreditAccount, CreditEpoch, CreditTransfer, CreditUse
+from ledger.credit.replay import MemoryState
 from ledger.credit.selectors.common import (
     OPEN_END,
     epoch_row,
@@ -79,7 +80,9 @@ def statement_for(*, user: Any, epoch: str, member: int | None = None, api_key: 
     statement: every transfer and every use is on exactly one statement, and each statement opens with the
     previous one's closing balances. Each line is in its state at the end of the period, as the closing
     balances count it; a post or void after the period is named apart (`later_state`, `later_seq`), so a
-    closed statement does not change. NotFound for an unknown epoch or member."""
+    closed statement does not change. Its `group` is the member's group at the end of the period and its
+    flags are those settlement applied to the groups it earned under in the epoch (`earned_groups`), so a
+    later affiliation does not change them either. NotFound for an unknown epoch or member."""
     if is_auditor(user, api_key):
         if member is None:
             raise ValidationFailed(
@@ -129,15 +132,16 @@ def _statement(row: CreditEpoch, subject: Mapping[str, Any]) -> dict[str, Any]:
     resolutions = resolutions_of([t["id"] for t in transfers if t["flag"] == statements.PENDING])
     lines = [_line(transfer, accounts, resolutions, last) for transfer in transfers]
     settled_entry = _settled_entry(row.epoch) if settled else None
-    group = _member_group(member)
+    earned, duplicates = _provider_groups(member, row.epoch)
     results = member_results(row) if settled else {}
     mine_result = results.get(member)
-    flags = _member_flags(row, {group} | ({mine_result["group"]} if mine_result else set()), mine_result)
+    flags = _member_flags(row, earned, duplicates, mine_result)
     ranking = _rank(results, member) if settled else None
     return {
         "epoch": row.epoch,
         "member": subject,
-        "group": group,
+        "group": _group_at(member, last),
+        "earned_groups": sorted(earned),
         "settled": settled,
         "opening_seq": _entry_seq(_settled_entry(previous.epoch)) if previous is not None else None,
         "opened_seq": seqs_of_orders([row.opened_order]).get(row.opened_order),
@@ -262,18 +266,54 @@ def _earned(member: int, first: int, last: int) -> list[dict[str, Any]]:
     return [datasets[dataset] for dataset in sorted(datasets)]
 
 
-def _member_group(member: int) -> str:
-    group = CreditMember.objects.filter(member=member).values_list("group", flat=True).first()
-    return group or engine.default_group(member)
+def _group_at(member: int, order: int) -> str:
+    """The member's affiliation group after the credit entries up to `order` (OPEN_END: now): its
+    `member.affiliated` entries replayed through the rules, which also move the members of a group whose
+    head joins another. A statement names the group of its period, whatever affiliations came later."""
+    state = MemoryState()
+    stored = LedgerEntry.objects.filter(kind="member.affiliated").values_list("canonical", "leaf_hash")
+    entries = [engine.Entry.from_document(json.loads(bytes(doc)), bytes(leaf).hex()) for doc, leaf in stored]
+    for entry in sorted(entries, key=lambda entry: entry.order):
+        if entry.order <= order:
+            engine.apply_entry(state, entry)  # no rules in the state: it records the group only
+    return engine.group_of(state, member)
 
 
-def _member_flags(row: CreditEpoch, groups: set[str], result: dict[str, Any] | None) -> list[dict[str, Any]]:
-    """Flags of the epoch that name one of the member's groups, with the amount each holds of its mint."""
-    flags = [flag for flag in flags_of(row) if groups & (set(flag["groups"]) | set(flag["covers"]))]
+def _provider_groups(member: int, epoch: str) -> tuple[set[str], set[str]]:
+    """The groups the member earned under in the epoch (the provider groups of its uses that settlement
+    read, engine.settles) and those under which downloads of its data earned nothing as duplicate
+    listings. Each use keeps the group it was recorded under, so a later affiliation changes neither."""
+    uses = (
+        CreditUse.objects.filter(provider_member=member, epoch=epoch)
+        .values_list("provider_group", "credited", "points", "reason", named=True)
+        .distinct()
+    )
+    earned, duplicates = set(), set()
+    for use in uses:
+        if engine.settles(use):
+            earned.add(use.provider_group)
+        elif use.reason == "duplicate_listing":
+            duplicates.add(use.provider_group)
+    return earned, duplicates
+
+
+def _member_flags(
+    row: CreditEpoch, earned: set[str], duplicates: set[str], result: dict[str, Any] | None
+) -> list[dict[str, Any]]:
+    """The flags settlement applied to the member, with the amount each holds of its mint: those covering a
+    group it earned under in the epoch (as settlement picks the flags that hold a member's mint), and the
+    duplicate-listing flags of the groups its duplicate listings were downloaded under. A flag that only
+    names one of its groups (a consumer in a fresh cluster, say) concerns another member's mint."""
+    flags = [
+        flag
+        for flag in flags_of(row)
+        if earned & set(flag["covers"])
+        or (flag["rule"] == "duplicate_listing" and duplicates & set(flag["covers"]))
+    ]
     seqs = seqs_of_orders({order for flag in flags for order in flag["evidence"]})
     rows = flag_rows(row, flags, seqs)
     for flag, shaped in zip(flags, rows, strict=True):
-        holds = flag["holds_mint"] and bool(groups & set(flag["covers"]))
+        holds = flag["holds_mint"] and bool(earned & set(flag["covers"]))
         shaped["held_mcr"] = result["minted"] if holds and result and result["held"] else 0
     return rows
 
