@@ -24,7 +24,7 @@ from consortium.forms import add_service_error
 from consortium.navigation import nav_sections
 from consortium.paging import page_of, query_without_page
 from consortium.roles import Capability, capabilities, reads_grants
-from exchange import policies, selectors, services
+from exchange import downloads, policies, selectors, services
 from exchange.api.filters import DatasetFilter
 from exchange.forms import (
     AccessRequestForm,
@@ -522,10 +522,4 @@ def grant_download(request: HttpRequest, pk: int) -> HttpResponse | StreamingHtt
     except ServiceError as error:  # the grant itself is visible: every refusal is a message
         messages.error(request, error.detail)
         return redirect("portal:grant-detail", pk=grant.pk)
-    response = StreamingHttpResponse(
-        selectors.version_stream(grant_id=grant.pk, handle=handle), content_type=version.media_type
-    )
-    response["Content-Length"] = str(version.size)
-    response["Content-Disposition"] = f'attachment; filename="{version.filename}"'
-    response["Cache-Control"] = "no-store"
-    return response
+    return downloads.version_response(grant=grant, version=version, handle=handle)

@@ -29,7 +29,7 @@ from consortium.api.parsers import JSONParser
 from consortium.api.problems import PROBLEM_CONTENT_TYPE
 from consortium.api.schema import ProblemSerializer
 from consortium.errors import ValidationFailed
-from exchange import selectors, services
+from exchange import downloads, selectors, services
 from exchange.api import serializers as s
 from exchange.api.filters import AccessRequestFilter, DatasetFilter, GrantFilter
 from exchange.models import AccessRequest, Dataset, Grant
@@ -368,13 +368,8 @@ class GrantViewSet(APIKeyMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin
         grant, version, entry, handle = services.grant_download(
             actor=request_actor(request), grant=self.get_object(), version_number=version_number
         )
-        response = StreamingHttpResponse(
-            selectors.version_stream(grant_id=grant.pk, handle=handle), content_type=version.media_type
-        )
-        response["Content-Length"] = str(version.size)
-        response["Content-Disposition"] = f'attachment; filename="{version.filename}"'
+        response = downloads.version_response(grant=grant, version=version, handle=handle)
         response["Digest"] = f"sha-256={version.sha256}"
         response["X-Ledger-Leaf-Hash"] = bytes(entry.leaf_hash).hex()
         response["X-Downloads-Remaining"] = str(grant.downloads_remaining)
-        response["Cache-Control"] = "no-store"
         return response

@@ -1,0 +1,34 @@
+"""The HTTP response that delivers a version's file under a grant: one shape for the portal and the API.
+
+The file is another member's content served from the exchange's own origin, so it always goes out as an
+attachment, with a name outside ASCII in RFC 6266's `filename*` (an f-string header outside Latin-1 becomes
+one RFC 2047 word, which hides the `attachment` type, and browsers then render the file inline), and under a
+sandboxing Content-Security-Policy in case a browser renders it anyway. SecurityMiddleware adds nosniff.
+"""
+
+from __future__ import annotations
+
+from django.core.files import File
+from django.http import StreamingHttpResponse
+from django.utils.http import content_disposition_header
+
+from exchange import selectors
+from exchange.models import DatasetVersion, Grant
+
+# No script, no plugin, no request to any origin (ours included): a page in the file can do nothing.
+SANDBOX = "default-src 'none'; sandbox"
+
+
+def version_response(*, grant: Grant, version: DatasetVersion, handle: File) -> StreamingHttpResponse:
+    """Stream `handle` (opened by services.grant_download for `version` under `grant`) as an attachment
+    named after the version, of its media type, never cached; the stream stops if the grant ends."""
+    response = StreamingHttpResponse(
+        selectors.version_stream(grant_id=grant.pk, handle=handle), content_type=version.media_type
+    )
+    response["Content-Length"] = str(version.size)
+    response["Content-Disposition"] = content_disposition_header(
+        as_attachment=True, filename=version.filename
+    )
+    response["Content-Security-Policy"] = SANDBOX
+    response["Cache-Control"] = "no-store"
+    return response
