@@ -130,9 +130,12 @@ class UserAdmin(DjangoUserAdmin):
         return readonly
 
     def _may_set_password(self, request: HttpRequest, obj: Any) -> bool:
-        # A member's people are the member admin's to manage; an officer setting a password could log in
-        # as them.
-        return request.user.is_superuser or obj is None or obj.member_id is None
+        # Whoever sets a password can log in as its holder. A member's people are the member admin's to
+        # manage; other staff hold other roles (a security officer decides confidential requests, a
+        # superuser everything), so an officer setting theirs would take those roles. Only a superuser
+        # sets passwords here; an officer changes their own at the admin's "Change password", which asks
+        # for the old one.
+        return request.user.is_superuser or obj is None
 
     def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
         fieldsets = super().get_fieldsets(request, obj)

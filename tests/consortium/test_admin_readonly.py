@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from consortium.models import User
-from tests.factories import ClusterFactory, MemberFactory, UserFactory
+from tests.factories import ClusterFactory, MemberFactory, StaffFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -88,3 +88,42 @@ def test_officer_cannot_change_a_members_identity_or_status(client, officer) -> 
     assert (member.legal_name, member.credit_code, member.sector, member.size_class, member.region) == before
     assert member.status == "applied"
     assert not member.clusters.exists()
+
+
+@pytest.mark.parametrize("holder", ["security_officer", "auditor", "other_officer", "superuser"])
+def test_officer_cannot_set_another_staff_accounts_password(client, officer, holder, request) -> None:
+    # Setting a password is logging in as its holder: a security officer's confidential decisions, another
+    # officer's name on the ledger, a superuser's everything.
+    account = (
+        UserFactory(member=None, member_role="", username="root", is_staff=True, is_superuser=True)
+        if holder == "superuser"
+        else StaffFactory(username="officer-2")
+        if holder == "other_officer"
+        else request.getfixturevalue(holder)
+    )
+    client.force_login(officer)
+    assert "../password/" not in client.get(f"/admin/consortium/user/{account.pk}/change/").content.decode()
+    url = f"/admin/consortium/user/{account.pk}/password/"
+    assert client.get(url).status_code == 403
+    response = client.post(
+        url, {"password1": "a-New-pass-77", "password2": "a-New-pass-77", "usable_password": "true"}
+    )
+    assert response.status_code == 403
+    account.refresh_from_db()
+    assert account.check_password("demo-pass-2026")
+
+
+def test_officer_changes_their_own_password_only_with_the_old_one(client, officer) -> None:
+    client.force_login(officer)
+    assert client.get(f"/admin/consortium/user/{officer.pk}/password/").status_code == 403
+    response = client.post(
+        "/admin/password_change/",
+        {
+            "old_password": "demo-pass-2026",
+            "new_password1": "a-New-pass-77",
+            "new_password2": "a-New-pass-77",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    officer.refresh_from_db()
+    assert officer.check_password("a-New-pass-77")
