@@ -1,18 +1,18 @@
 """The upload handler that refuses an oversize version file while it arrives, before it is spooled whole.
 
 Interfaces insert it first (`request.upload_handlers.insert(0, ...)`) before anything reads the body; it
-counts each file's bytes and raises services.UploadTooLarge (413) as soon as one file passes
-EXCHANGE["MAX_UPLOAD_BYTES"], so the handlers after it (memory, temporary file) never receive more than
-the limit plus one chunk and nothing reaches storage. The service checks the size again for callers that
-do not go through HTTP.
+counts the bytes of every file in the body together and raises services.UploadTooLarge (413) as soon as
+they pass EXCHANGE["MAX_UPLOAD_BYTES"], so the handlers after it (memory, temporary file) never receive
+more than the limit plus one chunk and nothing reaches storage. Together, not per file: a body of many
+files each under the limit (Django parses up to DATA_UPLOAD_MAX_NUMBER_FILES of them) would otherwise be
+spooled to temporary files whole before `refuse_several_files` turns it away. The service checks the
+size again for callers that do not go through HTTP.
 
 A version is one file: `refuse_several_files` turns away a multipart body carrying more than one (under
 any field names), which Django would otherwise reduce silently to the last one of a field.
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 from django.core.files.uploadhandler import FileUploadHandler
 from django.http import HttpRequest
@@ -23,16 +23,13 @@ from exchange import services
 
 
 class MaxUploadSizeHandler(FileUploadHandler):
-    """Raises services.UploadTooLarge once one file's received bytes exceed EXCHANGE["MAX_UPLOAD_BYTES"];
-    passes every chunk through unchanged until then and creates no file of its own."""
+    """Raises services.UploadTooLarge once the bytes received for all the body's files together exceed
+    EXCHANGE["MAX_UPLOAD_BYTES"]; passes every chunk through unchanged until then and creates no file of
+    its own."""
 
     def __init__(self, request: HttpRequest | None = None) -> None:
         super().__init__(request)
         self.limit: int = services.exchange_setting("MAX_UPLOAD_BYTES")
-        self.received = 0
-
-    def new_file(self, *args: Any, **kwargs: Any) -> None:
-        super().new_file(*args, **kwargs)
         self.received = 0
 
     def receive_data_chunk(self, raw_data: bytes, start: int) -> bytes:

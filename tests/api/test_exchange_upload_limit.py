@@ -170,3 +170,41 @@ def test_handlers_after_the_limit_never_receive_the_whole_file() -> None:
     with pytest.raises(services.UploadTooLarge):
         MultiPartParser(meta, io.BytesIO(body), handlers).parse()
     assert _Spy.received <= LIMIT
+
+
+def test_many_files_each_under_the_limit_are_refused_once_together_they_pass_it() -> None:
+    # Django parses up to DATA_UPLOAD_MAX_NUMBER_FILES (100) files per body: counted per file, a body of
+    # 100 files each just under the limit would be spooled whole (100 times the limit) before the view
+    # refuses more than one file.
+    _Spy.received = 0
+    files = {f"file{n}": SimpleUploadedFile(f"part{n}.bin", b"x" * LIMIT) for n in range(10)}
+    body = encode_multipart(BOUNDARY, files)
+    meta = {"CONTENT_TYPE": MULTIPART_CONTENT, "CONTENT_LENGTH": str(len(body))}
+    handlers = [MaxUploadSizeHandler(), _Spy(), MemoryFileUploadHandler()]
+    with pytest.raises(services.UploadTooLarge):
+        MultiPartParser(meta, io.BytesIO(body), handlers).parse()
+    assert _Spy.received <= LIMIT
+
+
+@pytest.mark.parametrize("face", ["api", "portal"])
+def test_two_files_together_over_the_limit_are_a_413(
+    client_for, data_steward, tmp_path, block_the_service, face
+) -> None:
+    dataset = published(data_steward, tier="open", content=SMALL)
+    before = _state(tmp_path)
+    block_the_service()
+    parts = {
+        "file": SimpleUploadedFile("a.csv", b"a" * 800, content_type="text/csv"),
+        "other": SimpleUploadedFile("b.csv", b"b" * 800, content_type="text/csv"),
+    }
+    if face == "api":
+        response = client_for(data_steward).post(
+            f"/api/v1/datasets/{dataset.pk}/versions/", parts, format="multipart"
+        )
+        assert_problem(response, 413, "upload_too_large")
+    else:
+        client = Client()
+        client.force_login(data_steward)
+        response = client.post(reverse("portal:dataset-version-upload", args=[dataset.pk]), parts)
+        assert response.status_code == 413
+    assert _state(tmp_path) == before
