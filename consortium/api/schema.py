@@ -4,10 +4,10 @@ drf-spectacular lists the success response alone, so a client generated from the
 answers against it, met every refusal as undocumented. ProblemAutoSchema adds the error statuses an operation
 can answer, each with the one `Problem` body (consortium.api.problems), from what the operation is:
 
-- 401 and 403 where it authenticates (a bad key or session; a role, scope or CSRF check that refuses);
+- 401, 403 and 404 where it authenticates (a bad key or session; a role, scope or CSRF check that refuses;
+  what the caller may not see is not found, even a whole list such as the credit totals);
 - 400 where it takes query parameters or a body, or changes state (services refuse bad input with 400);
-- 404 where it names an object in its path, pages a list (a page past the end), or changes state (a
-  referenced object the actor may not see is not found);
+- 404 also where it names an object in its path or pages a list (a page past the end);
 - 409 where it changes state (an illegal lifecycle transition, a duplicate);
 - 415 where it takes a body (in another media type than its parsers read);
 - 429 where it is throttled.
@@ -30,7 +30,7 @@ _DESCRIPTIONS = {
     "400": "The input is not valid (`validation_error` lists the fields in `errors`) or cannot be parsed.",
     "401": "No credentials, or an API key or session that is not valid.",
     "403": "Authenticated, but the role, the key's scopes or the member's status do not allow this.",
-    "404": "No such object, or one the caller may not see; or a page past the last.",
+    "404": "No such object, or none the caller may see; or a page past the last.",
     "409": "The object's current state does not allow this (`current_state` says which it is in).",
     "413": "The upload is larger than the exchange accepts.",
     "415": "The body is in a media type this operation does not take.",
@@ -64,10 +64,10 @@ def error_statuses(
     changes = method in _UNSAFE
     statuses = set()
     if authenticates:
-        statuses |= {"401", "403"}
+        statuses |= {"401", "403", "404"}
     if "query" in where or "requestBody" in operation or changes:
         statuses.add("400")
-    if "path" in where or "page" in names or changes:
+    if "path" in where or "page" in names:
         statuses.add("404")
     if changes:
         statuses.add("409")

@@ -43,7 +43,7 @@ def test_every_authenticated_operation_documents_its_problem_responses(openapi) 
     for method, path, operation in _operations(openapi):
         responses = operation["responses"]
         if not path.endswith("/health/"):
-            assert {"401", "403", "429"} <= set(responses), (method, path)
+            assert {"401", "403", "404", "429"} <= set(responses), (method, path)
         if method in _UNSAFE:
             assert {"400", "404", "409"} <= set(responses), (method, path)
         if "{" in path:
@@ -73,6 +73,7 @@ def test_health_documents_degraded(openapi) -> None:
         ("post", "/api/v1/members/", "/api/v1/members/", "anonymous"),
         ("post", "/api/v1/users/", "/api/v1/users/", "analyst"),
         ("get", "/api/v1/access-requests/", "/api/v1/access-requests/?dataset=0", "analyst"),
+        ("get", "/api/v1/credit/totals/", "/api/v1/credit/totals/", "analyst"),
     ],
 )
 def test_problem_answers_are_documented(
