@@ -22,7 +22,9 @@ DEFAULTS = {
     "GRANT_EXPIRY_NOTICE_DAYS": 7,
 }
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
-_MEDIA_TYPE = re.compile(r"^[\w.+-]+/[\w.+-]+$")
+# ASCII only, as RFC 6838 names are: the type goes out as the download's Content-Type, and Django sends a
+# header outside Latin-1 as an RFC 2047 word no browser reads as a media type.
+_MEDIA_TYPE = re.compile(r"^[\w.+-]+/[\w.+-]+$", re.ASCII)
 _MEDIA_TYPE_MAX_LENGTH = cast(int, DatasetVersion._meta.get_field("media_type").max_length)
 # Reasons the engine gives, by the HTTP meaning of refusing for them.
 _NOT_PERMITTED = {

@@ -13,6 +13,7 @@ from django.core.files.base import ContentFile
 from django.urls import reverse
 from rest_framework.test import APIClient
 
+from consortium.errors import ValidationFailed
 from exchange import services
 from exchange.models import Grant
 from tests.exchange.support import as_user, register, request_access, set_policy
@@ -73,3 +74,19 @@ def test_a_download_is_an_attachment_that_never_runs_as_a_page(
     assert response["Content-Security-Policy"] == "default-src 'none'; sandbox"
     assert response["Cache-Control"] == "no-store"
     assert b"".join(response.streaming_content) == PAGE
+
+
+@pytest.mark.parametrize("media_type", ["text/数据", "\uff54ext/html", "application/vnd.数据+json"])
+def test_a_media_type_outside_ascii_is_refused_at_upload(data_steward, media_type) -> None:
+    # It would be the download's Content-Type, sent as an RFC 2047 word that no browser reads as a type.
+    dataset = register(data_steward)
+    with pytest.raises(ValidationFailed) as refused:
+        services.dataset_version_add(
+            actor=data_steward,
+            dataset=dataset,
+            file=ContentFile(PAGE, name="page.html"),
+            filename="page.html",
+            media_type=media_type,
+        )
+    assert refused.value.code == "invalid_media_type"
+    assert not dataset.versions.exists()
