@@ -133,7 +133,7 @@ def test_catalog_searches_filters_and_paginates(data_steward: Any, other_steward
     page = text(client.get(reverse("portal:catalog"), {"owner": open_one.owner_id, "grade": 1}))
     assert "2 datasets" in page
     page = text(client.get(reverse("portal:catalog"), {"owner_size_class": "micro"}))
-    assert "0 datasets" in page and "No dataset matches." in page
+    assert "0 datasets" in page and "No dataset matches these filters" in page
 
     def first_grade(params: dict[str, Any]) -> str:
         body = text(client.get(reverse("portal:catalog"), params)).split("<tbody>", 1)[1]

@@ -1,0 +1,57 @@
+"""What the exchange's pages tell a person: labels instead of stored codes, empty states that say what to
+do next, links from a request to its dataset, grant and signed receipts."""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+import pytest
+from django.urls import reverse
+
+from tests.exchange.support import as_user, published, request_access
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _media(settings, tmp_path) -> None:
+    settings.MEDIA_ROOT = tmp_path / "media"
+
+
+def text(response: Any) -> str:
+    assert response.status_code == 200
+    return html.unescape(response.content.decode())
+
+
+def test_a_policy_shows_its_purposes_and_size_classes_by_their_labels(data_steward, other_analyst) -> None:
+    dataset = published(data_steward, tier="restricted", eligible_size_classes=["large", "micro"])
+    page = text(as_user(other_analyst).get(reverse("portal:dataset-detail", args=[dataset.pk])))
+    assert "<dt>Purposes</dt><dd>Quality benchmarking, Research</dd>" in page
+    assert "Large, Micro" in page
+    assert "the owner's data steward decides" in page  # what the tier means
+    assert f'title="{dataset.versions.get().size} bytes"' in page  # the exact size beside the rounded one
+
+
+def test_empty_lists_say_what_to_do_next(analyst, data_steward) -> None:
+    client = as_user(analyst)
+    assert "has not requested any dataset yet" in text(client.get(reverse("portal:my-requests")))
+    assert "No grant yet" in text(client.get(reverse("portal:grant-list")))
+    steward = as_user(data_steward)
+    assert "Nothing is waiting for a decision." in text(steward.get(reverse("portal:incoming-requests")))
+    assert "No dataset is listed yet." in text(client.get(reverse("portal:catalog")))
+
+
+def test_a_request_links_to_its_dataset_grant_and_receipts(data_steward, other_analyst) -> None:
+    dataset = published(data_steward, tier="open")
+    request = request_access(other_analyst, dataset)
+    client = as_user(other_analyst)
+    page = text(client.get(reverse("portal:request-detail", args=[request.pk])))
+    assert reverse("portal:dataset-detail", args=[dataset.pk]) in page
+    assert reverse("portal:grant-detail", args=[request.grant.pk]) in page
+    assert f"/api/v1/access-requests/{request.pk}/receipts/" in page
+    assert "Request submitted" in page and "Grant issued" in page  # ledger entries in words
+    grant_page = text(client.get(reverse("portal:grant-detail", args=[request.grant.pk])))
+    assert f"/api/v1/access-requests/{request.pk}/receipts/" in grant_page
+    listing = text(client.get(reverse("portal:my-requests")))
+    assert reverse("portal:dataset-detail", args=[dataset.pk]) in listing
