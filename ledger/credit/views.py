@@ -11,6 +11,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from consortium.errors import NotFound, ValidationFailed
+from consortium.selectors import member_list_for
 from ledger.credit import selectors
 
 
@@ -21,6 +22,9 @@ def statement(request: HttpRequest) -> HttpResponse:
     member_text = request.GET.get("member", "")
     member = int(member_text) if member_text.isdigit() else None
     context: dict[str, Any] = {"epochs": selectors.epoch_names(), "epoch": epoch, "statement": None}
+    if selectors.is_auditor(request.user):  # auditors pick the member by name, not by its id
+        context["members"] = member_list_for(user=request.user).order_by("legal_name")
+        context["member"] = member
     if epoch is not None:
         try:
             context["statement"] = selectors.statement_for(user=request.user, epoch=epoch, member=member)

@@ -17,7 +17,8 @@ def epoch(data_steward, other_analyst, member, other_member):
 
 
 def _fields(html: str, name: str) -> list[int]:
-    return [int(value) for value in re.findall(rf'data-field="{name}">(-?\d+)<', html)]
+    """The integers the page marks `name`: an amount's exact mCR or mPT value, or a number shown as is."""
+    return [int(value) for value in re.findall(rf'data-field="{name}"(?: value="|>)(-?\d+)["<]', html)]
 
 
 def test_the_credit_page_shows_the_same_numbers_as_the_json_statement(epoch, client_for, data_steward):
@@ -83,3 +84,17 @@ def test_the_credit_link_shows_exactly_for_who_may_open_the_page(
     member.status = "suspended"
     member.save(update_fields=["status"])
     assert not links_to_credit(data_steward)
+
+
+def test_amounts_read_as_credits_with_the_exact_milli_credits_kept(epoch, client_for, data_steward):
+    statement = client_for(data_steward).get(f"/api/v1/credit/statements/{epoch}/").json()
+    html = client_for(data_steward).get("/credit/").content.decode()
+    mint = statement["mint"]["amount"]
+    whole, milli = divmod(mint, 1000)
+    assert f'value="{mint}" title="{mint} mCR">{whole:,}.{milli:03d} CR</data>' in html
+    assert "Available credit" in html and "Usage points" in html  # accounts in words, codes beside them
+
+
+def test_an_auditor_picks_the_member_of_a_statement_by_name(epoch, client_for, auditor, member):
+    html = client_for(auditor).get("/credit/", {"member": member.pk}).content.decode()
+    assert f'<option value="{member.pk}" selected>{member.legal_name}</option>' in html

@@ -77,7 +77,7 @@ def test_a_mint_held_for_the_group_before_a_mid_epoch_affiliation_shows_its_flag
     assert statement["earned_groups"] == sorted([own, joined])
 
     html = client.get("/credit/", {"epoch": epoch, "member": provider.pk}).content.decode()
-    assert re.findall(r'data-field="held">(\d+)<', html) == [str(amount)]
+    assert re.findall(r'data-field="held" value="(\d+)"', html) == [str(amount)]
     assert f"group <code>{joined}</code>" in html and f"<code>{own}</code>" in html
 
 
