@@ -34,6 +34,8 @@ def _any(choices: list[tuple[Any, str]], label: str = "Any") -> list[tuple[Any, 
     return [("", label), *choices]
 
 
+SEVERAL = "Hold Ctrl (⌘ on a Mac) to choose more than one."
+
 SORTS = {
     "newest": "Newest first",
     "title": "Title",
@@ -129,7 +131,11 @@ class DatasetRegisterForm(PortalForm):
     )
     personal_information = forms.BooleanField(required=False, label="Contains personal information")
     sources: forms.ModelMultipleChoiceField[Dataset] = ModelIdsChoiceField(
-        queryset=None, required=False, label="Derived from", widget=forms.SelectMultiple(attrs={"size": 5})
+        queryset=None,
+        required=False,
+        label="Derived from",
+        widget=forms.SelectMultiple(attrs={"size": 5}),
+        help_text=f"None chosen: an original dataset. {SEVERAL}",
     )
     spatial_coverage = forms.CharField(max_length=200, required=False, label="Spatial coverage")
     temporal_start = forms.DateField(
@@ -183,7 +189,7 @@ class PolicyForm(PortalForm):
         widget=forms.SelectMultiple(attrs={"size": 5}),
         required=False,
         label="Eligible sectors",
-        help_text="None chosen: any.",
+        help_text=f"None chosen: any. {SEVERAL}",
     )
     eligible_clusters = forms.ModelMultipleChoiceField(
         queryset=Cluster.objects.order_by("name"),
@@ -198,12 +204,14 @@ class PolicyForm(PortalForm):
         required=False,
         label="Only these members",
         widget=forms.SelectMultiple(attrs={"size": 5}),
+        help_text=f"None chosen: every eligible member. {SEVERAL}",
     )
     deny_list = ModelIdsChoiceField(
         queryset=Member.objects.none(),
         required=False,
         label="Never these members",
         widget=forms.SelectMultiple(attrs={"size": 5}),
+        help_text=SEVERAL,
     )
     price_credits = forms.IntegerField(min_value=0, max_value=2**31 - 1, initial=0, label="Price (credits)")
     terms = forms.CharField(widget=forms.Textarea(attrs={"rows": 4}), help_text="What a requester accepts.")
@@ -232,10 +240,16 @@ class VersionUploadForm(PortalForm):
 
     file = forms.FileField()
     media_type = forms.CharField(
-        max_length=100, required=False, label="Media type", help_text="Empty: as the browser says."
+        max_length=100,
+        required=False,
+        label="Media type",
+        help_text="For example text/csv. Empty: the type your browser sends with the file.",
     )
     declared_sha256 = forms.CharField(
-        max_length=64, required=False, label="SHA-256 (optional)", help_text="Checked against the file."
+        max_length=64,
+        required=False,
+        label="SHA-256 (optional)",
+        help_text="The file's checksum (64 hex digits): the upload is refused unless the file matches.",
     )
 
 

@@ -55,3 +55,8 @@ def test_a_request_links_to_its_dataset_grant_and_receipts(data_steward, other_a
     assert f"/api/v1/access-requests/{request.pk}/receipts/" in grant_page
     listing = text(client.get(reverse("portal:my-requests")))
     assert reverse("portal:dataset-detail", args=[dataset.pk]) in listing
+
+
+def test_lists_that_take_several_choices_say_how(data_steward) -> None:
+    page = text(as_user(data_steward).get(reverse("portal:my-datasets")))
+    assert "Hold Ctrl (⌘ on a Mac) to choose more than one." in page
