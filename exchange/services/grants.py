@@ -27,6 +27,7 @@ from exchange.services._common import (
     _refuse,
     _steward_of_owner,
 )
+from ledger.credit.store import lock_credit_consumers
 from ledger.models import LedgerEntry
 from ledger.services import ledger_append
 
@@ -36,7 +37,14 @@ def _grant_permissions_sync(*, grant: Grant, now: datetime) -> None:
     `use_dataset` while it holds any, `download_dataset` while one of them allows downloads. Call it in the
     transaction that creates, revokes or expires `grant`. The group row is locked first (NO KEY UPDATE, so
     joining the group is not blocked): a grant created while another one of the same member and dataset
-    is revoked cannot leave the permissions out of step."""
+    is revoked cannot leave the permissions out of step.
+
+    Before the group row, the grantee's credit lock (ledger.credit.store): the caller's entry for the grant
+    (`access.granted`, `.revoked`, `.expired`) takes it anyway, and an open-tier request of the same member
+    holds it from its `access.requested` on when it reaches this row for its grant. Taken after the row, a
+    revocation or an approval and such a request each waited for what the other held: a deadlock, which
+    PostgreSQL broke by failing one of them."""
+    lock_credit_consumers([grant.grantee_id])
     group = Group.objects.select_for_update(no_key=True).get(member__pk=grant.grantee_id)
     active = Grant.objects.filter(
         grantee_id=grant.grantee_id,

@@ -3,12 +3,15 @@
 Two stewards approving one request at the same moment yield exactly one grant and one `access.granted`;
 two security officers approving and rejecting one request decide it once; a withdrawal racing an approval
 charges the grant fee only if the approval won;
-ten downloads against a quota of 3 yield exactly 3 downloads and 3 `data.downloaded` entries.
+ten downloads against a quota of 3 yield exactly 3 downloads and 3 `data.downloaded` entries; a
+revocation and an open request of the grantee member, each step held until the other has taken its first
+lock, both commit.
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -18,6 +21,8 @@ from django.db import connections
 from consortium.errors import ServiceError
 from exchange import services
 from exchange.models import AccessRequest, Grant
+from exchange.services import access_requests as access_request_services
+from exchange.services import grants as grant_services
 from ledger import keys
 from ledger.credit.audit import credit_audit
 from ledger.credit.models import CreditTransfer
@@ -160,3 +165,70 @@ def test_a_withdrawal_racing_an_approval_with_credit_active_charges_the_fee_only
     else:
         assert not fees.exists()
     assert credit_audit().ok
+
+
+def _in_thread(job: Callable[[], Any], outcomes: dict[str, str], name: str) -> threading.Thread:
+    def run() -> None:
+        try:
+            job()
+            outcomes[name] = "ok"
+        except Exception as exc:  # the deadlock is an OperationalError: report it, not a thread traceback
+            outcomes[name] = repr(exc)
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
+def test_a_revocation_and_an_open_request_of_the_grantee_do_not_deadlock(
+    data_steward, other_analyst, monkeypatch
+) -> None:
+    """Found running the production processes: the revocation locked the grantee's group row (its object
+    permissions) and then waited for the member's credit lock for `access.revoked`, while an open request
+    of the same member held that lock (its `access.requested`) and waited for the group row for its grant.
+    PostgreSQL failed one of them (a 500). Here the revocation waits, holding what it has, until the
+    request has taken the credit lock, or for two seconds if the request cannot take it."""
+    request = _submitted(data_steward, other_analyst)
+    services.access_request_approve(actor=data_steward, request=request)
+    grant = Grant.objects.get(request=request)
+    open_dataset = published(data_steward, tier="open")
+    keys.active_signer()
+    revoking, request_locked = threading.Event(), threading.Event()
+    append = grant_services.ledger_append
+
+    def revocation_append(**entry: Any) -> Any:
+        revoking.set()  # after the revocation's own locks (the grant's row, the permissions)
+        request_locked.wait(timeout=2)
+        return append(**entry)
+
+    def request_append(**entry: Any) -> Any:
+        appended = append(**entry)
+        if entry["kind"] == "access.requested":
+            request_locked.set()
+        return appended
+
+    monkeypatch.setattr(grant_services, "ledger_append", revocation_append)
+    monkeypatch.setattr(access_request_services, "ledger_append", request_append)
+
+    def submit() -> None:
+        assert revoking.wait(timeout=30)
+        request_access(other_analyst, open_dataset)
+
+    outcomes: dict[str, str] = {}
+    connections.close_all()
+    threads = [
+        _in_thread(
+            lambda: services.grant_revoke(actor=data_steward, grant=grant, reason="Ended."),
+            outcomes,
+            "revoke",
+        ),
+        _in_thread(submit, outcomes, "submit"),
+    ]
+    for thread in threads:
+        thread.join(timeout=60)
+    assert outcomes == {"revoke": "ok", "submit": "ok"}
+    assert Grant.objects.get(pk=grant.pk).revoked_at is not None
+    assert Grant.objects.get(dataset=open_dataset, grantee_id=other_analyst.member_id).revoked_at is None
+    assert LedgerEntry.objects.filter(kind__in=["access.revoked", "access.granted"]).count() == 3
