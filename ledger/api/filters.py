@@ -5,7 +5,7 @@ from __future__ import annotations
 import django_filters
 from django.db.models import QuerySet
 
-from consortium.api.filters import UtcDateTimeFilter
+from consortium.api.filters import IdFilter, UtcDateTimeFilter
 from ledger.models import LedgerLeaf
 from ledger.selectors import concerns_member
 
@@ -13,7 +13,7 @@ from ledger.selectors import concerns_member
 class LedgerEntryFilter(django_filters.FilterSet):
     kind = django_filters.CharFilter(field_name="entry__kind")
     kind_prefix = django_filters.CharFilter(field_name="entry__kind", lookup_expr="startswith")
-    member = django_filters.NumberFilter(method="filter_member", label="member id the entry concerns")
+    member = IdFilter(method="filter_member", label="member id the entry concerns")
     subject_type = django_filters.CharFilter(field_name="entry__subject_type")
     subject_id = django_filters.CharFilter(field_name="entry__subject_id")
     since = UtcDateTimeFilter(field_name="entry__accepted_at", lookup_expr="gte")

@@ -87,6 +87,9 @@ def test_entry_filters(world) -> None:
     assert {row["kind"] for row in rows} == {"test.other"}
     rows = client.get("/api/v1/ledger/entries/", {"kind": "test.own", "subject_id": "2"}).json()["results"]
     assert [row["document"]["payload"] for row in rows] == [{"i": 2}]
+    for not_an_id in (f"{world['other_member'].id}.5", "0", "-1", str(2**63)):  # 1.5 was read as member 1
+        refused = client.get("/api/v1/ledger/entries/", {"member": not_an_id})
+        assert refused.status_code == 400 and "member" in refused.json()["errors"], not_an_id
 
 
 def test_entry_carries_a_receipt_that_verifies_with_the_published_key(world) -> None:
