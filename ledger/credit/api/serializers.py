@@ -86,6 +86,11 @@ class UseSerializer(serializers.Serializer):
         allow_null=True, help_text="Ledger sequence number (null until sequenced)."
     )
     consumer_member = serializers.IntegerField()
+    consumer_name = serializers.CharField(
+        allow_null=True,
+        help_text="The consumer member's legal name; null when the caller may not see that member "
+        "elsewhere (another member's people see active members only, so not a suspended or withdrawn one).",
+    )
     consumer_group = serializers.CharField()
     k = serializers.IntegerField(
         help_text="k-th credited use of the dataset by the consumer group (0: none)."
@@ -99,6 +104,11 @@ class UseSerializer(serializers.Serializer):
 
 class EarnedSerializer(serializers.Serializer):
     dataset = serializers.IntegerField()
+    title = serializers.CharField(
+        allow_null=True,
+        help_text="The dataset's title as its dataset.registered entry states it; null when the ledger has "
+        "no registration for it.",
+    )
     points = serializers.IntegerField()
     uses = UseSerializer(many=True)
 

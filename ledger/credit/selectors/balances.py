@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from django.db.models import F, Q, QuerySet, Sum
 
 from consortium.errors import NotFound, ValidationFailed
 from consortium.models import Member
+from consortium.selectors import member_list_for
 from ledger.credit import engine, statements, sumtree
 from ledger.credit.models import CreditAccount, CreditEpoch, CreditTransfer, CreditUse
 from ledger.credit.replay import MemoryState
@@ -82,7 +83,9 @@ def statement_for(*, user: Any, epoch: str, member: int | None = None, api_key: 
     balances count it; a post or void after the period is named apart (`later_state`, `later_seq`), so a
     closed statement does not change. Its `group` is the member's group at the end of the period and its
     flags are those settlement applied to the groups it earned under in the epoch (`earned_groups`), so a
-    later affiliation does not change them either. NotFound for an unknown epoch or member."""
+    later affiliation does not change them either. Each earned dataset carries its `title` and each use its
+    `consumer_name`, the consumer member's name only where the caller may see that member elsewhere
+    (member_list_for), else None; two queries however many lines. NotFound for an unknown epoch or member."""
     if is_auditor(user, api_key):
         if member is None:
             raise ValidationFailed(
@@ -99,7 +102,47 @@ def statement_for(*, user: Any, epoch: str, member: int | None = None, api_key: 
     if subject is None:
         raise NotFound("No such member.")
     row = epoch_row(epoch)
-    return _statement(row, subject)
+    statement = _statement(row, subject)
+    _name_earned(statement["earned"], user=user, api_key=api_key)
+    return statement
+
+
+def _name_earned(earned: list[dict[str, Any]], *, user: Any, api_key: Any) -> None:
+    """Put each dataset's title and each use's consumer name on the statement's `earned` section."""
+    titles = _dataset_titles(dataset["dataset"] for dataset in earned)
+    consumers = {use["consumer_member"] for dataset in earned for use in dataset["uses"]}
+    names = (
+        dict(
+            member_list_for(user=user, api_key=api_key)
+            .filter(pk__in=consumers)
+            .values_list("pk", "legal_name")
+        )
+        if consumers
+        else {}
+    )
+    for dataset in earned:
+        dataset["title"] = titles.get(dataset["dataset"])
+        for use in dataset["uses"]:
+            use["consumer_name"] = names.get(use["consumer_member"])
+
+
+def _dataset_titles(datasets: Iterable[int]) -> dict[int, str]:
+    """Dataset id -> title as its `dataset.registered` entry states it (a title is set once, at
+    registration), in one query; a dataset the ledger has no registration for is left out. The caller
+    decides who may read them: a statement names only its member's own datasets, which the member's people
+    and auditors may all open."""
+    wanted = {str(dataset) for dataset in datasets}
+    if not wanted:
+        return {}
+    rows = LedgerEntry.objects.filter(
+        kind="dataset.registered", subject_type="dataset", subject_id__in=wanted
+    ).values_list("subject_id", "canonical")
+    titles = {}
+    for subject, canonical in rows:
+        title = json.loads(bytes(canonical))["payload"].get("title")
+        if isinstance(title, str):
+            titles[int(subject)] = title
+    return titles
 
 
 def _previous_settled(row: CreditEpoch) -> CreditEpoch | None:

@@ -6,6 +6,9 @@ import re
 
 import pytest
 
+from ledger.credit import services
+from ledger.credit.models import CreditEpoch
+from ledger.services import ledger_sequence
 from tests.ledger.credit.statement_support import settled_epoch
 
 pytestmark = pytest.mark.django_db
@@ -98,3 +101,70 @@ def test_amounts_read_as_credits_with_the_exact_milli_credits_kept(epoch, client
 def test_an_auditor_picks_the_member_of_a_statement_by_name(epoch, client_for, auditor, member):
     html = client_for(auditor).get("/credit/", {"member": member.pk}).content.decode()
     assert f'<option value="{member.pk}" selected>{member.legal_name}</option>' in html
+
+
+def test_the_statement_names_its_datasets_and_consumers_and_links_to_them(
+    epoch, client_for, data_steward, other_member
+):
+    from exchange.models import Dataset
+
+    dataset = Dataset.objects.get()
+    statement = client_for(data_steward).get(f"/api/v1/credit/statements/{epoch}/").json()
+    assert [d["title"] for d in statement["earned"]] == [dataset.title]
+    assert {u["consumer_name"] for d in statement["earned"] for u in d["uses"]} == {other_member.legal_name}
+    html = client_for(data_steward).get("/credit/").content.decode()
+    assert f'<a href="/catalog/{dataset.pk}/">{dataset.title}</a>' in html
+    assert f'<a href="/members/{other_member.pk}/">{other_member.legal_name}</a>' in html
+    assert f"Dataset #{dataset.pk}" not in html and f"member {other_member.pk} (" not in html
+
+
+def test_a_consumer_the_member_may_no_longer_see_stays_unnamed_but_an_auditor_sees_it(
+    epoch, client_for, data_steward, auditor, member, other_member
+):
+    other_member.status = "suspended"  # the directory shows other members' people active members only
+    other_member.save(update_fields=["status"])
+    assert client_for(data_steward).get(f"/members/{other_member.pk}/").status_code == 404
+    statement = client_for(data_steward).get(f"/api/v1/credit/statements/{epoch}/").json()
+    assert {u["consumer_name"] for d in statement["earned"] for u in d["uses"]} == {None}
+    html = client_for(data_steward).get("/credit/").content.decode()
+    assert other_member.legal_name not in html and f"/members/{other_member.pk}/" not in html
+    assert f"member {other_member.pk} " in html
+    named = client_for(auditor).get("/credit/", {"member": member.pk}).content.decode()
+    assert f'<a href="/members/{other_member.pk}/">{other_member.legal_name}</a>' in named
+
+
+def test_names_cost_one_query_each_however_many_lines(client_for, auditor, django_assert_max_num_queries):
+    """Member a: one dataset, one consumer; member b: three datasets, three consumers, two uses each. Each
+    statement reads the titles in one query and the consumers' names in one."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tests.factories import MemberFactory, UserFactory
+    from tests.ledger.credit.statement_support import grant_and_download
+    from tests.ledger.credit.support import activate, admit
+
+    a, b, *consumers = MemberFactory.create_batch(5)
+    activate()
+    admit(a, b, *consumers)
+    steward_a = UserFactory(member=a, member_role="data_steward")
+    steward_b = UserFactory(member=b, member_role="data_steward")
+    analysts = [UserFactory(member=m, member_role="analyst") for m in consumers]
+    grant_and_download(steward_a, analysts[0], downloads=1, tier="open")
+    for consumer in analysts[:3]:
+        grant_and_download(steward_b, consumer, downloads=2, tier="open")
+    epoch = CreditEpoch.objects.get().epoch
+    services.credit_epoch_settle(epoch=epoch, early=True)
+    ledger_sequence()
+    client = client_for(auditor)
+    for provider, datasets in ((a, 1), (b, 3)):
+        with CaptureQueriesContext(connection) as queries:
+            statement = client.get(f"/api/v1/credit/statements/{epoch}/", {"member": provider.pk}).json()
+        assert len(statement["earned"]) == datasets and all(d["title"] for d in statement["earned"])
+        assert all(u["consumer_name"] for d in statement["earned"] for u in d["uses"])
+        sql = [query["sql"] for query in queries.captured_queries]
+        assert len([q for q in sql if "dataset.registered" in q]) == 1
+        names = [q for q in sql if 'FROM "consortium_member"' in q and '"legal_name"' in q]
+        assert len(names) == 2  # the statement's own member, then every consumer at once
+    with django_assert_max_num_queries(len(sql) + 3):  # + the epochs, the latest settled, the member picker
+        page = client.get("/credit/", {"member": b.pk})
+    assert len(re.findall(r'<a href="/members/\d+/">', page.content.decode())) == 6  # each use's consumer
