@@ -40,6 +40,8 @@ def test_the_credit_page_shows_the_same_numbers_as_the_json_statement(epoch, cli
     assert _fields(html, "held") == [flag["held_mcr"] for flag in statement["flags"]]
     assert _fields(html, "settled_seq") == [statement["settled_seq"]]
     assert "Rebuilt from the transfers: it matches." in html
+    proofs = [proof["balance"] for proof in statement["proof"]["accounts"]]
+    assert _fields(html, "proof-balance") == proofs != []
     assert "Leaderboard" not in html
 
 
