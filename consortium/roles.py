@@ -94,6 +94,12 @@ def capabilities(user: User | Any, api_key: Any = None) -> frozenset[Capability]
     return granted
 
 
+def capabilities_beyond(user: User | Any, role: str, api_key: Any = None) -> frozenset[Capability]:
+    """What a person in `role` could do that `user` (narrowed by its key) may not: the powers `user` would
+    hand out, and could use through that person, by giving the role. Empty when the role is within reach."""
+    return ROLE_CAPABILITIES.get(role, frozenset()) - capabilities(user, api_key)
+
+
 def can(user: User | Any, capability: Capability, api_key: Any = None) -> bool:
     """Whether `user` holds `capability` (see `capabilities`)."""
     return capability in capabilities(user, api_key)

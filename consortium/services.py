@@ -27,7 +27,7 @@ from consortium.models import (
     SizeClass,
     User,
 )
-from consortium.roles import Capability, can
+from consortium.roles import CAPABILITY_SCOPE, Capability, can, capabilities_beyond
 from ledger.canonical import format_time
 from ledger.services import ledger_append
 
@@ -245,6 +245,38 @@ def _check_role(role: str) -> str:
     return role
 
 
+def _check_role_within_key(actor: User, role: str) -> None:
+    """Raise NotPermitted(role_beyond_key_scopes) if `actor` is an API key's user and a person in `role`
+    could do what the key's scopes do not allow. People act in the portal; a key that gave out such a role
+    would have widened what its member's partner system can reach, which its scopes are meant to bound."""
+    if actor.member_role != MemberRole.SYSTEM:
+        return
+    beyond = capabilities_beyond(actor, role)
+    if not beyond:
+        return
+    scopes = {CAPABILITY_SCOPE.get(capability) for capability in beyond}
+    if None in scopes:
+        message = f"No API key may make a person {role}: the role manages API keys, which no scope allows."
+    else:
+        needed = ", ".join(sorted(scope for scope in scopes if scope))
+        message = (
+            f"This API key may not make a person {role}: the role may do what only the {needed} scope "
+            "allows, and the key does not have it."
+        )
+    raise NotPermitted(message, code="role_beyond_key_scopes")
+
+
+def _check_no_password_from_key(actor: User, password: str | None) -> None:
+    """Raise ValidationFailed(password_not_allowed) if an API key's user sets a password: whoever chooses
+    a person's password can log in as that person, in the portal, with the person's role."""
+    if password and actor.member_role == MemberRole.SYSTEM:
+        message = (
+            "An API key may not set a person's password: whoever knows it could log in as them. "
+            "Leave the password out; the person gets no usable password."
+        )
+        raise ValidationFailed(message, code="password_not_allowed", errors={"password": [message]})
+
+
 def _username_taken(username: str) -> bool:
     return User.objects.filter(username__iexact=username).exists()
 
@@ -301,15 +333,18 @@ def user_create(
 ) -> User:
     """Add a person to `member` with `role`. Member admins add to their own member only; officers to any.
 
-    Raises NotFound (another member, never confirmed to exist), NotPermitted, ValidationFailed
-    (`unknown_role`, `duplicate_username`, `invalid_email`, `weak_password`), Conflict(member_not_active)
-    for a member that is withdrawn or declined.
+    Through an API key (the actor is its system user) the person gets no password and no role beyond the
+    key's scopes, so the key cannot act through them.
+
+    Raises NotFound (another member, never confirmed to exist), NotPermitted (`role_beyond_key_scopes`
+    among others), ValidationFailed (`unknown_role`, `duplicate_username`, `invalid_email`,
+    `weak_password`, `password_not_allowed`), Conflict(member_not_active) for a member that is withdrawn
+    or declined.
     """
     _managed_user_scope(actor, member.pk)
     role = _check_role(role)
-    if actor.member_role == MemberRole.SYSTEM and role == MemberRole.ADMIN:
-        # A partner system's key must not be able to mint people who could then mint keys.
-        raise NotPermitted("A partner system may not create member admins.")
+    _check_role_within_key(actor, role)
+    _check_no_password_from_key(actor, password)
     if member.status in (MemberStatus.WITHDRAWN, MemberStatus.DECLINED):
         raise Conflict(
             f"The member is {member.status}.", code="member_not_active", current_state=member.status
@@ -373,10 +408,10 @@ def _lock_managed_user(actor: User, user: User) -> tuple[User, int]:
 
 
 def user_set_role(*, actor: User, user: User, role: str) -> User:
-    """Change a person's role in their member. Conflict(last_admin) if it would leave no active admin."""
+    """Change a person's role in their member. Conflict(last_admin) if it would leave no active admin;
+    NotPermitted(role_beyond_key_scopes) through an API key whose scopes do not cover the role."""
     role = _check_role(role)
-    if actor.member_role == MemberRole.SYSTEM and role == MemberRole.ADMIN:
-        raise NotPermitted("A partner system may not appoint member admins.")
+    _check_role_within_key(actor, role)
     with transaction.atomic():
         locked, member_id = _lock_managed_user(actor, user)
         if locked.member_role == role:

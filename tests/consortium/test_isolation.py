@@ -69,7 +69,17 @@ EXPECTED: dict[str, dict[str, tuple[int, int]]] = {
     "key:read": _STEWARDLIKE,
     # Requesting or managing implies reading, so every key sees the member directory.
     "key:request": _STEWARDLIKE,
+    # A key gives no role beyond its scopes: an analyst requests data, which `manage` alone may not.
     "key:manage": {
+        "member.read": (200, 200),
+        "user.read": (200, 404),
+        "user.create": (403, 404),
+        "user.role": (403, 404),
+        "user.deactivate": (200, 404),
+        "key.read": (404, 404),
+        "key.revoke": (404, 404),
+    },
+    "key:request+manage": {
         "member.read": (200, 200),
         "user.read": (200, 404),
         "user.create": (201, 404),
@@ -105,7 +115,7 @@ def world(member, member_admin, other_member, other_admin):
 def _client(actor: str, request, member_admin) -> APIClient:
     client = APIClient()
     if actor.startswith("key:"):
-        _, raw = make_api_key(admin=member_admin, scopes=[actor.split(":")[1]], name=actor)
+        _, raw = make_api_key(admin=member_admin, scopes=actor.split(":")[1].split("+"), name=actor)
         client.credentials(HTTP_AUTHORIZATION=f"Api-Key {raw}")
     else:
         client.force_login(request.getfixturevalue(actor))

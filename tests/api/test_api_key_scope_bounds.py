@@ -1,0 +1,315 @@
+"""An API key never obtains powers beyond its scopes through the people it manages.
+
+The reported hole: a key with only the `manage` scope (people, datasets, decisions; no `request`) created an
+analyst with a password it chose, logged in as that analyst in the portal, and requested and downloaded
+data. A key now gives nobody a password, and gives no role whose powers its own scopes do not cover.
+"""
+
+from __future__ import annotations
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+from django.urls import reverse
+
+from consortium.models import MemberAPIKey, User
+from exchange.models import AccessRequest, Grant
+from ledger.models import LedgerEntry
+from tests.api.test_problems import assert_problem
+from tests.exchange.support import published, request_access
+from tests.factories import UserFactory
+
+pytestmark = pytest.mark.django_db
+
+PASSWORD = "a-Long-pass-99"
+ALL_SCOPES = ["read", "request", "manage"]
+
+
+@pytest.fixture(autouse=True)
+def _media(settings, tmp_path) -> None:
+    settings.MEDIA_ROOT = tmp_path / "media"
+
+
+@pytest.fixture
+def other_steward(other_member):
+    return UserFactory(username="other-steward", member=other_member, member_role="data_steward")
+
+
+def _portal_login(username: str, password: str) -> Client:
+    client = Client()
+    client.post(reverse("portal:login"), {"username": username, "password": password})
+    return client
+
+
+def _writes() -> tuple[int, int, int, int]:
+    return (
+        User.objects.count(),
+        AccessRequest.objects.count(),
+        Grant.objects.count(),
+        LedgerEntry.objects.count(),
+    )
+
+
+# --- The reported path ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("role", ["analyst", "data_steward"])
+def test_manage_key_cannot_make_a_login_that_requests_and_downloads(key_client, other_steward, role) -> None:
+    dataset = published(other_steward, tier="open")
+    client, _, _ = key_client(["manage"])
+    before = _writes()
+    body = {"username": "proxy", "email": "proxy@own.example", "role": role, "password": PASSWORD}
+    response = client.post("/api/v1/users/", body, format="json")
+    assert response.status_code == 403, response.content
+    assert_problem(response, 403, "role_beyond_key_scopes")
+    assert "request" in response.json()["detail"]
+    assert not User.objects.filter(username="proxy").exists()
+
+    # What the key would have done next: log in as the person, request the open dataset, download it.
+    portal = _portal_login("proxy", PASSWORD)
+    assert "_auth_user_id" not in portal.session
+    form = {
+        "purpose": "research",
+        "justification": "Benchmark.",
+        "duration_days": 30,
+        "accept_terms": "on",
+        "terms_version": 1,
+    }
+    response = portal.post(reverse("portal:dataset-detail", args=[dataset.pk]), form)
+    assert response.status_code == 302 and response["Location"].startswith(reverse("portal:login"))
+    assert _writes() == before
+
+
+def test_no_key_gives_a_person_a_password(key_client, other_steward) -> None:
+    published(other_steward, tier="open")
+    # A key that may request data itself may add an analyst, but never one it can log in as.
+    client, _, _ = key_client(ALL_SCOPES)
+    body = {"username": "proxy", "email": "proxy@own.example", "role": "analyst", "password": PASSWORD}
+    before = _writes()
+    response = client.post("/api/v1/users/", body, format="json")
+    assert_problem(response, 400, "password_not_allowed")
+    assert list(response.json()["errors"]) == ["password"]
+    assert _writes() == before
+
+    del body["password"]
+    response = client.post("/api/v1/users/", body, format="json")
+    assert response.status_code == 201, response.content
+    person = User.objects.get(username="proxy")
+    assert (person.member_role, person.has_usable_password()) == ("analyst", False)
+    assert "_auth_user_id" not in _portal_login("proxy", PASSWORD).session
+    assert "_auth_user_id" not in _portal_login("proxy", "").session
+
+
+def test_explicit_null_password_is_no_password(key_client) -> None:
+    client, _, _ = key_client(ALL_SCOPES)
+    body = {"username": "proxy", "email": "proxy@own.example", "role": "analyst", "password": None}
+    assert client.post("/api/v1/users/", body, format="json").status_code == 201
+    assert not User.objects.get(username="proxy").has_usable_password()
+
+
+def test_member_admin_session_still_sets_an_initial_password(client_for, member_admin) -> None:
+    body = {"username": "newbie", "email": "n@own.example", "role": "analyst", "password": PASSWORD}
+    assert client_for(member_admin).post("/api/v1/users/", body, format="json").status_code == 201
+    assert "_auth_user_id" in _portal_login("newbie", PASSWORD).session
+
+
+# --- Related paths ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("scopes", "role", "allowed"),
+    [
+        (["manage"], "analyst", False),
+        (["manage"], "data_steward", False),
+        (["read", "manage"], "analyst", False),
+        (["request", "manage"], "analyst", True),
+        (["request", "manage"], "data_steward", True),
+        (ALL_SCOPES, "member_admin", False),
+    ],
+)
+def test_a_key_grants_only_roles_within_its_scopes(key_client, scopes, role, allowed) -> None:
+    client, _, _ = key_client(scopes)
+    body = {"username": "newbie", "email": "n@own.example", "role": role}
+    response = client.post("/api/v1/users/", body, format="json")
+    assert response.status_code == (201 if allowed else 403), response.content
+    assert User.objects.filter(username="newbie").exists() is allowed
+
+
+@pytest.mark.parametrize(
+    ("scopes", "start", "role", "allowed"),
+    [
+        (["manage"], "analyst", "data_steward", False),
+        (["manage"], "data_steward", "analyst", False),
+        (["manage"], "analyst", "member_admin", False),
+        (ALL_SCOPES, "analyst", "member_admin", False),
+        (ALL_SCOPES, "data_steward", "member_admin", False),
+        (["request", "manage"], "analyst", "data_steward", True),
+    ],
+)
+def test_a_key_raises_nobody_beyond_its_scopes(key_client, member, scopes, start, role, allowed) -> None:
+    person = UserFactory(username="person", member=member, member_role=start)
+    client, _, _ = key_client(scopes)
+    response = client.patch(f"/api/v1/users/{person.pk}/", {"role": role}, format="json")
+    assert response.status_code == (200 if allowed else 403), response.content
+    if not allowed:
+        assert_problem(response, 403, "role_beyond_key_scopes")
+    person.refresh_from_db()
+    assert person.member_role == (role if allowed else start)
+
+
+def test_a_key_cannot_change_a_password_or_reactivate(key_client, member, analyst) -> None:
+    gone = UserFactory(username="gone", member=member, member_role="analyst", is_active=False)
+    client, _, _ = key_client(ALL_SCOPES)
+    body = {"role": "analyst", "password": PASSWORD, "is_active": True}
+    for person in (analyst, gone):
+        response = client.patch(f"/api/v1/users/{person.pk}/", body, format="json")
+        assert response.status_code == 200, response.content
+        person.refresh_from_db()
+        assert not person.check_password(PASSWORD)
+    assert gone.is_active is False
+    # Nor by adding the deactivated person again.
+    again = {"username": "gone", "email": "g@own.example", "role": "analyst"}
+    assert_problem(client.post("/api/v1/users/", again, format="json"), 400, "duplicate_username")
+    assert User.objects.get(pk=gone.pk).is_active is False
+    assert "_auth_user_id" not in _portal_login("gone", "demo-pass-2026").session
+
+
+@pytest.mark.parametrize("scopes", [["read"], ["request"], ["manage"], ALL_SCOPES])
+def test_no_key_creates_a_key(key_client, scopes) -> None:
+    client, _, _ = key_client(scopes)
+    before = MemberAPIKey.objects.count()
+    response = client.post("/api/v1/api-keys/", {"name": "wider", "scopes": ALL_SCOPES}, format="json")
+    assert response.status_code == 403
+    assert MemberAPIKey.objects.count() == before
+
+
+# --- A read key writes nothing ----------------------------------------------------------------------------
+
+
+def _write_operations() -> set[tuple[str, str]]:
+    from drf_spectacular.generators import SchemaGenerator
+
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    return {
+        (method.upper(), path)
+        for path, operations in schema["paths"].items()
+        for method in operations
+        if method in {"post", "put", "patch", "delete"}
+    }
+
+
+def test_a_read_key_changes_nothing_anywhere(
+    key_client, member, data_steward, analyst, other_steward, other_analyst
+) -> None:
+    """Every write operation of the API, tried with a read-only key on real objects its member may see."""
+    own = published(data_steward, tier="restricted")
+    theirs = published(other_steward, tier="open")
+    grant = request_access(analyst, theirs).grant  # the key's member holds a grant it could download under
+    mine = request_access(analyst, published(other_steward, tier="restricted"))  # the member's own request
+    incoming = request_access(other_analyst, own)  # a request to the member's dataset
+    unrequested = published(other_steward, tier="open")
+    client, key, _ = key_client(["read"])
+    dataset_body = {
+        "title": "T",
+        "description": "D",
+        "keywords": ["k"],
+        "sector": "C",
+        "data_domain": "production",
+        "licence": "CC-BY-4.0",
+        "contact_name": "Z",
+        "contact_email": "z@own.example",
+        "grade": 1,
+    }
+    request_body = {
+        "dataset": unrequested.pk,
+        "purpose": "research",
+        "justification": "J",
+        "duration_days": 30,
+        "accepted_terms_version": 1,
+    }
+    tried: dict[tuple[str, str], tuple[str, dict]] = {
+        ("POST", "/api/v1/access-requests/"): ("/api/v1/access-requests/", request_body),
+        ("POST", "/api/v1/access-requests/{id}/approve/"): (
+            f"/api/v1/access-requests/{incoming.pk}/approve/",
+            {},
+        ),
+        ("POST", "/api/v1/access-requests/{id}/reject/"): (
+            f"/api/v1/access-requests/{incoming.pk}/reject/",
+            {"reason": "No."},
+        ),
+        ("POST", "/api/v1/access-requests/{id}/withdraw/"): (
+            f"/api/v1/access-requests/{mine.pk}/withdraw/",
+            {},
+        ),
+        ("POST", "/api/v1/api-keys/"): ("/api/v1/api-keys/", {"name": "wider", "scopes": ALL_SCOPES}),
+        ("POST", "/api/v1/api-keys/{prefix}/revoke/"): (f"/api/v1/api-keys/{key.prefix}/revoke/", {}),
+        ("POST", "/api/v1/credit/adjustments/"): ("/api/v1/credit/adjustments/", {}),
+        ("POST", "/api/v1/credit/adjustments/{id}/approve/"): ("/api/v1/credit/adjustments/1/approve/", {}),
+        ("POST", "/api/v1/credit/affiliation-claims/{id}/accept/"): (
+            "/api/v1/credit/affiliation-claims/1/accept/",
+            {},
+        ),
+        ("POST", "/api/v1/credit/affiliation-claims/{id}/decline/"): (
+            "/api/v1/credit/affiliation-claims/1/decline/",
+            {},
+        ),
+        ("POST", "/api/v1/credit/affiliations/"): (
+            "/api/v1/credit/affiliations/",
+            {"member": member.pk, "parent": theirs.owner_id},
+        ),
+        ("POST", "/api/v1/credit/affiliations/declare/"): (
+            "/api/v1/credit/affiliations/declare/",
+            {"parent": theirs.owner_id},
+        ),
+        ("POST", "/api/v1/credit/held-mints/{id}/resolve/"): ("/api/v1/credit/held-mints/1/resolve/", {}),
+        ("POST", "/api/v1/datasets/"): ("/api/v1/datasets/", dataset_body),
+        ("PUT", "/api/v1/datasets/{id}/policy/"): (
+            f"/api/v1/datasets/{own.pk}/policy/",
+            {"tier": "open", "purposes": ["research"], "terms": "T"},
+        ),
+        ("POST", "/api/v1/datasets/{id}/versions/"): (
+            f"/api/v1/datasets/{own.pk}/versions/",
+            {"file": SimpleUploadedFile("v2.csv", b"a,b\n", content_type="text/csv")},
+        ),
+        ("POST", "/api/v1/datasets/{id}/versions/{number}/withdraw/"): (
+            f"/api/v1/datasets/{own.pk}/versions/1/withdraw/",
+            {"reason": "Wrong."},
+        ),
+        ("POST", "/api/v1/datasets/{id}/withdraw/"): (
+            f"/api/v1/datasets/{own.pk}/withdraw/",
+            {"reason": "Old."},
+        ),
+        ("POST", "/api/v1/grants/{id}/download/"): (f"/api/v1/grants/{grant.pk}/download/", {}),
+        ("POST", "/api/v1/grants/{id}/revoke/"): (f"/api/v1/grants/{grant.pk}/revoke/", {"reason": "No."}),
+        ("POST", "/api/v1/members/{id}/admit/"): (f"/api/v1/members/{member.pk}/admit/", {}),
+        ("POST", "/api/v1/members/{id}/decline/"): (f"/api/v1/members/{member.pk}/decline/", {"reason": "R"}),
+        ("POST", "/api/v1/members/{id}/reinstate/"): (
+            f"/api/v1/members/{member.pk}/reinstate/",
+            {"reason": "R"},
+        ),
+        ("POST", "/api/v1/members/{id}/suspend/"): (f"/api/v1/members/{member.pk}/suspend/", {"reason": "R"}),
+        ("POST", "/api/v1/members/{id}/withdraw/"): (
+            f"/api/v1/members/{member.pk}/withdraw/",
+            {"reason": "R"},
+        ),
+        ("POST", "/api/v1/users/"): (
+            "/api/v1/users/",
+            {"username": "x", "email": "x@own.example", "role": "analyst"},
+        ),
+        ("PATCH", "/api/v1/users/{id}/"): (f"/api/v1/users/{analyst.pk}/", {"role": "data_steward"}),
+        ("POST", "/api/v1/users/{id}/deactivate/"): (f"/api/v1/users/{analyst.pk}/deactivate/", {}),
+    }
+    # Applying for membership is open to anyone, with or without credentials: it is no power of a key.
+    public = {("POST", "/api/v1/members/")}
+    assert set(tried) == _write_operations() - public, "a new write operation: add it here"
+    entries = LedgerEntry.objects.count()
+    for (method, _), (path, body) in tried.items():
+        kind = "multipart" if "file" in body else "json"
+        response = getattr(client, method.lower())(path, body, format=kind)
+        assert response.status_code in (403, 404), (method, path, response.status_code, response.content)
+    assert LedgerEntry.objects.count() == entries
+    key.refresh_from_db()
+    assert not key.revoked
+    # The control: the same grant downloads with a key that has the request scope.
+    request_key, _, _ = key_client(["request"])
+    assert request_key.post(f"/api/v1/grants/{grant.pk}/download/").status_code == 200
