@@ -162,7 +162,7 @@ class User(AbstractUser):
 class APIKeyScope(models.TextChoices):
     READ = "read", "Read the catalog and own records"
     REQUEST = "request", "Request access and download under grants"
-    MANAGE = "manage", "Manage datasets, decisions, users and keys"
+    MANAGE = "manage", "Manage datasets, decisions and people (no passwords; roles within the key's scopes)"
 
 
 class MemberAPIKey(AbstractAPIKey):

@@ -92,6 +92,12 @@ class MemberStatusChangeSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+KEY_ROLE_RULE = (
+    "With an API key, only a role whose powers the key's scopes cover (403 `role_beyond_key_scopes`): "
+    "analyst needs `request`, data_steward `request` and `manage`; no key gives member_admin."
+)
+
+
 class UserSerializer(serializers.ModelSerializer):
     role = serializers.SerializerMethodField()
     # A plain string, not format "email": an API key's system user has none, and "" is no e-mail address.
@@ -125,16 +131,25 @@ class UserCreateSerializer(serializers.Serializer):
     )
     username = serializers.CharField(max_length=150)
     email = serializers.CharField(max_length=254)
-    role = serializers.ChoiceField(choices=sorted(PERSON_ROLES))
+    role = serializers.ChoiceField(choices=sorted(PERSON_ROLES), help_text=KEY_ROLE_RULE)
     password = serializers.CharField(
-        required=False, allow_null=True, write_only=True, style={"input_type": "password"}, default=None
+        required=False,
+        allow_null=True,
+        write_only=True,
+        style={"input_type": "password"},
+        default=None,
+        help_text=(
+            "An initial password; without one the person has no usable password. A portal session (a member "
+            "admin) only: with an API key a password is refused (400 `password_not_allowed`), since whoever "
+            "sets it could log in as the person."
+        ),
     )
     first_name = serializers.CharField(max_length=150, required=False, default="", allow_blank=True)
     last_name = serializers.CharField(max_length=150, required=False, default="", allow_blank=True)
 
 
 class UserRoleSerializer(serializers.Serializer):
-    role = serializers.ChoiceField(choices=sorted(PERSON_ROLES))
+    role = serializers.ChoiceField(choices=sorted(PERSON_ROLES), help_text=KEY_ROLE_RULE)
 
 
 class APIKeySerializer(serializers.ModelSerializer):

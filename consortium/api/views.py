@@ -198,10 +198,23 @@ class MemberViewSet(
     list=extend_schema(summary="List the people you may see"),
     retrieve=extend_schema(summary="One person"),
     create=extend_schema(
-        summary="Add a person to a member", request=s.UserCreateSerializer, responses={201: s.UserSerializer}
+        summary="Add a person to a member",
+        description=(
+            "A member admin adds to their own member, an officer to any. An API key (scope `manage`) gives "
+            "no password (400 `password_not_allowed`) and no role beyond its own scopes (403 "
+            "`role_beyond_key_scopes`), so it cannot act through the people it adds."
+        ),
+        request=s.UserCreateSerializer,
+        responses={201: s.UserSerializer},
     ),
     partial_update=extend_schema(
-        summary="Change a person's role", request=s.UserRoleSerializer, responses={200: s.UserSerializer}
+        summary="Change a person's role",
+        description=(
+            "Only the role changes. An API key may give only a role within its own scopes (403 "
+            "`role_beyond_key_scopes`); the member's last active admin keeps the role (409 `last_admin`)."
+        ),
+        request=s.UserRoleSerializer,
+        responses={200: s.UserSerializer},
     ),
 )
 class UserViewSet(
