@@ -10,7 +10,7 @@ from rest_framework import serializers
 
 from consortium.models import User
 from ledger.canonical import MAX_SAFE_INTEGER
-from ledger.credit import statements
+from ledger.credit import glossary, statements
 from ledger.credit.models import (
     TRANSFER_FIELDS,
     AffiliationClaim,
@@ -147,14 +147,22 @@ class EvidenceSerializer(serializers.Serializer):
     seq = serializers.IntegerField(allow_null=True)
 
 
+RULES_TEXT = "\n".join(f"- `{n}` ({r.label}): {r.detects} {r.effect}" for n, r in glossary.RULES.items())
+METRICS_TEXT = "\n".join(f"- `{name}`: {label} ({kind})" for name, (label, kind) in glossary.METRICS.items())
+
+
 class FlagSerializer(serializers.Serializer):
     epoch = serializers.CharField()
     index = serializers.IntegerField()
-    rule = serializers.CharField()
+    rule = serializers.CharField(help_text=f"The anti-gaming rule that raised it:\n{RULES_TEXT}")
     groups = serializers.ListField(child=serializers.CharField())
     covers = serializers.ListField(child=serializers.CharField(), help_text="Groups whose mints it concerns.")
     holds_mint = serializers.BooleanField()
-    metrics = serializers.DictField(child=serializers.IntegerField())
+    metrics = serializers.DictField(
+        child=serializers.IntegerField(),
+        help_text="The figures the flag was raised on, by name (points in mPT, bps: 10000 = 100%, us: "
+        f"microseconds):\n{METRICS_TEXT}",
+    )
     evidence = EvidenceSerializer(many=True)
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import re
 
 import pytest
+from django.utils.html import escape
 
-from ledger.credit import services
+from ledger.credit import glossary, services
 from ledger.credit.models import CreditEpoch
 from ledger.services import ledger_sequence
 from tests.ledger.credit.statement_support import settled_epoch
@@ -170,3 +171,32 @@ def test_names_cost_one_query_each_however_many_lines(client_for, auditor, djang
     with django_assert_max_num_queries(len(sql) + 3):  # + the epochs, the latest settled, the member picker
         page = client.get("/credit/", {"member": b.pk})
     assert len(re.findall(r'<a href="/members/\d+/">', page.content.decode())) == 6  # each use's consumer
+
+
+def test_flags_are_explained_in_words_with_their_metrics_in_their_units(client_for, auditor):
+    from tests.ledger.credit.statement_support import settled_with_mint_held_twice
+
+    epoch, provider = settled_with_mint_held_twice()
+    client = client_for(auditor)
+    statement = client.get(f"/api/v1/credit/statements/{epoch}/", {"member": provider.pk}).json()
+    html = client.get("/credit/", {"member": provider.pk}).content.decode()
+    assert [flag["rule"] for flag in statement["flags"]][:2] == ["ring", "fresh_cluster"]
+    for flag in statement["flags"]:
+        card = html.split(f'data-rule="{flag["rule"]}"', 1)[1].split("</div>", 1)[0]
+        assert escape(glossary.RULES[flag["rule"]].detects) in card
+        for name, value in flag["metrics"].items():
+            label = escape(glossary.METRICS[name][0])
+            assert f'{label}: <data data-metric="{name}" value="{value}"' in card, name
+    ring = next(flag for flag in statement["flags"] if flag["rule"] == "ring")
+    share = ring["metrics"]["inside_share_bps"]
+    assert f">{share // 100}.{share % 100:02d}%</data>" in html  # a share reads as a percentage
+    assert "What the anti-gaming flags mean" in html
+
+
+def test_the_leaderboard_explains_its_columns_and_every_flag(epoch, client_for, auditor):
+    html = client_for(auditor).get("/credit/leaderboard/").content.decode()
+    for column in ("Raw points", "Damped points", "Minted", "Held"):
+        assert f"<dt>{column}</dt>" in html
+    for name, rule in glossary.RULES.items():
+        assert f'<dt>{rule.label} <code class="muted">{name}</code></dt>' in html
+        assert escape(rule.detects) in html and escape(rule.effect) in html

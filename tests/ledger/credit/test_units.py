@@ -22,3 +22,20 @@ def test_examples() -> None:
         account_label("CR:member:7:allowance").startswith("Allowance")
         and account_label("CR:pool") == "CR:pool"
     )
+
+
+def test_every_flag_rule_and_metric_has_words() -> None:
+    from ledger.credit import glossary
+    from ledger.credit.settlement.flags import FLAG_RULES
+
+    assert set(glossary.RULES) == {*FLAG_RULES, "duplicate_listing"}
+    assert all(rule.label and rule.detects and rule.effect for rule in glossary.RULES.values())
+    assert glossary.rule("later_rule").label == "later_rule" and glossary.metric("odd") == ("odd", "count")
+
+
+def test_shares_and_durations_read_without_rounding() -> None:
+    from ledger.credit.glossary import bps_text, duration_text
+
+    assert bps_text(8571) == "85.71%" and bps_text(10000) == "100.00%" and bps_text(5) == "0.05%"
+    assert duration_text(12_244_000) == "12.244 s" and duration_text(60_000_000) == "60.000 s"
+    assert duration_text(12_244) == "0.012 s"

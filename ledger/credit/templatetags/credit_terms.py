@@ -1,0 +1,64 @@
+"""Anti-gaming flags and their metrics in words on the portal's credit pages (see ledger.credit.glossary).
+
+`{{ flag.rule|flag_rule }}` gives the rule's label, what it detects and its effect; `{% metric name value %}`
+shows one metric in words with its value in its unit (points as PT, shares as percentages, durations in
+seconds), the exact integer kept in a <data> element's value as the JSON has it; `{% flag_glossary %}`
+lists every rule; `{{ use.reason|uncredited }}` says why a use earned nothing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import template
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+
+from ledger.credit import glossary
+from ledger.credit.templatetags.credit_units import milli_text
+
+register = template.Library()
+
+
+@register.filter
+def flag_rule(name: str) -> glossary.Rule:
+    """The rule named `name` in words (label, detects, effect)."""
+    return glossary.rule(name)
+
+
+@register.filter
+def uncredited(reason: str) -> str:
+    """Why a use with this `reason` earned nothing, in words ("" for an unknown reason)."""
+    return glossary.UNCREDITED.get(reason, "")
+
+
+def _value_text(value: int, kind: str) -> str:
+    if kind == "points":
+        return f"{milli_text(value)} PT"
+    if kind == "bps":
+        return glossary.bps_text(value)
+    if kind == "us":
+        return glossary.duration_text(value)
+    if kind == "seconds":
+        return f"{int(value):,} s"
+    return f"{int(value):,}"
+
+
+@register.simple_tag
+def metric(name: str, value: int) -> SafeString:
+    """One metric: its meaning, then its value in its unit; the name and exact integer on hover."""
+    label, kind = glossary.metric(name)
+    return format_html(
+        '{}: <data data-metric="{}" value="{}" title="{} = {}">{}</data>',
+        label,
+        name,
+        int(value),
+        name,
+        int(value),
+        _value_text(value, kind),
+    )
+
+
+@register.inclusion_tag("credit/includes/flag_glossary.html")
+def flag_glossary() -> dict[str, Any]:
+    """Every anti-gaming rule in words, in the order settlement reports them."""
+    return {"rules": list(glossary.RULES.items())}
