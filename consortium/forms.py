@@ -127,6 +127,14 @@ class MemberDecisionForm(PortalForm):
     """An officer's lifecycle decision on a member, with the reason recorded in its history."""
 
     ACTIONS = ("admit", "decline", "suspend", "reinstate", "withdraw")
+    DONE = {
+        "admit": "admitted",
+        "decline": "declined",
+        "suspend": "suspended",
+        "reinstate": "reinstated",
+        "withdraw": "withdrawn",
+    }
+    """What each decision did, for the message after it."""
 
     action = forms.ChoiceField(choices=[(action, action.title()) for action in ACTIONS])
     reason = forms.CharField(

@@ -196,11 +196,15 @@ def member_detail(request: HttpRequest, pk: int) -> HttpResponse:
             action = form.cleaned_data["action"]
             decide = getattr(services, f"member_{action}")
             try:
-                decide(member=member, actor=request_actor(request), reason=form.cleaned_data["reason"])
+                decided = decide(
+                    member=member, actor=request_actor(request), reason=form.cleaned_data["reason"]
+                )
             except ServiceError as error:
                 _refused(form, error)
             else:
-                messages.success(request, f"{member.legal_name}: {action} recorded.")
+                done = MemberDecisionForm.DONE[action]
+                status = decided.get_status_display()
+                messages.success(request, f"{decided.legal_name} is {done}; its status is now {status}.")
                 return redirect("portal:member-detail", pk=member.pk)
     try:
         history = selectors.member_history_for(user=request.user, pk=member.pk)
@@ -285,13 +289,15 @@ def person_detail(request: HttpRequest, pk: int) -> HttpResponse:
             raise PermissionDenied
         if form.is_valid():
             try:
-                services.user_set_role(
+                updated = services.user_set_role(
                     actor=request_actor(request), user=person, role=form.cleaned_data["role"]
                 )
             except ServiceError as error:
                 _refused(form, error)
             else:
-                messages.success(request, f"{person.username} is now {form.cleaned_data['role']}.")
+                messages.success(
+                    request, f"{updated.username}'s role is now {updated.get_member_role_display()}."
+                )
                 return redirect("portal:person-detail", pk=person.pk)
     return _render(
         request,

@@ -376,7 +376,8 @@ def test_officer_admits_an_applicant_from_its_page(
     change = MemberStatusChange.objects.filter(member=applicant).last()
     assert (change.from_status, change.to_status, change.actor) == ("applied", "active", officer)
     page = text(client.get(url))
-    assert "Verified licence and references" in page and "admit recorded" in page
+    assert "Verified licence and references" in page
+    assert f"{applicant.legal_name} is admitted; its status is now Active." in page  # words, not "admit"
     assert 'value="suspend"' in page and 'value="admit"' not in page
 
 
@@ -512,6 +513,8 @@ def test_member_admin_changes_a_role_and_deactivates(
     assert client.post(detail, {"role": MemberRole.STEWARD}).status_code == 302
     acme_analyst.refresh_from_db()
     assert acme_analyst.member_role == MemberRole.STEWARD
+    page = text(client.get(detail))
+    assert "acme-analyst's role is now Data steward." in page and "data_steward." not in page
 
     assert client.post(reverse("portal:person-deactivate", args=[acme_analyst.pk])).status_code == 302
     acme_analyst.refresh_from_db()
