@@ -36,8 +36,16 @@ from exchange.forms import (
     RequestFilterForm,
     VersionUploadForm,
 )
-from exchange.models import UNDECIDED_STATES, AccessRequest, Dataset, Grant, RequestState
+from exchange.models import UNDECIDED_STATES, AccessRequest, Dataset, Grant, RequestState, Tier
 from exchange.uploads import limit_upload_size, refuse_several_files
+
+# Who decides a request of each approval tier, as the services enforce it: the owner's data steward
+# (Capability.DECIDE_REQUESTS), then, for confidential data, a security officer (DECIDE_CONFIDENTIAL); a
+# consortium officer decides none.
+DECIDERS: dict[str, str] = {
+    Tier.RESTRICTED: "the owner's data steward decides",
+    Tier.CONFIDENTIAL: "the owner's data steward decides, then a security officer",
+}
 
 REQUEST_DECISIONS: dict[str, services.AccessRequestDecision] = {
     "approve": services.access_request_approve,
@@ -182,7 +190,8 @@ def dataset_detail(request: HttpRequest, pk: int) -> HttpResponse:
             if access_request.state == RequestState.GRANTED:
                 messages.success(request, "Granted: the dataset's tier is open.")
             else:
-                messages.success(request, "Your request is submitted; the owner's data steward decides.")
+                deciders = DECIDERS.get(access_request.tier, DECIDERS[Tier.RESTRICTED])
+                messages.success(request, f"Your request is submitted; {deciders}.")
             return redirect("portal:request-detail", pk=access_request.pk)
     return _dataset_page(request, dataset, request_form=form, status=400)
 

@@ -60,3 +60,32 @@ def test_a_request_links_to_its_dataset_grant_and_receipts(data_steward, other_a
 def test_lists_that_take_several_choices_say_how(data_steward) -> None:
     page = text(as_user(data_steward).get(reverse("portal:my-datasets")))
     assert "Hold Ctrl (⌘ on a Mac) to choose more than one." in page
+
+
+@pytest.mark.parametrize(
+    ("tier", "deciders"),
+    [
+        ("restricted", "the owner's data steward decides."),
+        ("confidential", "the owner's data steward decides, then a security officer."),
+    ],
+)
+def test_a_submitted_request_says_who_decides_it_as_the_services_do(
+    data_steward, other_analyst, tier, deciders
+) -> None:
+    dataset = published(data_steward, tier=tier)
+    client = as_user(other_analyst)
+    form = {
+        "purpose": "research",
+        "justification": "Benchmark our spindles.",
+        "duration_days": 30,
+        "accept_terms": "on",
+        "terms_version": dataset.policy.terms_version,
+    }
+    response = client.post(reverse("portal:dataset-detail", args=[dataset.pk]), form)
+    assert response.status_code == 302
+    page = text(client.get(response["Location"]))
+    assert f"Your request is submitted; {deciders}" in page
+    if tier == "confidential":  # the dataset page says the same; no "consortium officer" decides
+        detail = text(as_user(other_analyst).get(reverse("portal:dataset-detail", args=[dataset.pk])))
+        assert "the owner's data steward, then a security officer decide" in detail
+        assert "consortium officer" not in detail.lower()
