@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
 from django.http import HttpRequest
 
 from consortium.roles import GRANT_READERS, Capability, capabilities, reads_own_credit
@@ -31,3 +35,50 @@ def nav_sections(request: HttpRequest) -> dict[str, bool]:
 def nav(request: HttpRequest) -> dict[str, dict[str, bool]]:
     """Context processor: `nav` on every page, so the nav bar never depends on a view remembering it."""
     return {"nav": nav_sections(request)}
+
+
+# The portal page where a holder of each capability uses it (URL names in the `portal` namespace; the own
+# member's page takes its id). A capability missing here has no page of its own (editing one's member record
+# is done through the API).
+CAPABILITY_PAGES: dict[Capability, str] = {
+    Capability.VIEW_OWN_MEMBER: "portal:member-detail",
+    Capability.VIEW_OWN_USERS: "portal:people-list",
+    Capability.MANAGE_OWN_USERS: "portal:people-list",
+    Capability.MANAGE_API_KEYS: "portal:api-key-list",
+    Capability.BROWSE_CATALOG: "portal:catalog",
+    Capability.REQUEST_ACCESS: "portal:catalog",
+    Capability.MANAGE_DATASETS: "portal:my-datasets",
+    Capability.DECIDE_REQUESTS: "portal:incoming-requests",
+    Capability.VIEW_ALL_MEMBERS: "portal:member-list",
+    Capability.VIEW_ALL_USERS: "portal:people-list",
+    Capability.DECIDE_MEMBERSHIP: "portal:member-list",
+    Capability.DECIDE_CONFIDENTIAL: "portal:incoming-requests",
+    Capability.AUDIT: "portal:credit-leaderboard",
+    Capability.REVOKE_ANY_GRANT: "portal:grant-list",
+}
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """Something waiting for the user: what (`label`, with `count` items) and the page to do it on."""
+
+    label: str
+    count: int
+    url: str
+
+
+WaitingSource = Callable[[Any], list[Waiting]]
+_WAITING_SOURCES: list[WaitingSource] = []
+
+
+def register_waiting(source: WaitingSource) -> None:
+    """Add a source of what waits for a user on the home page. Apps that depend on consortium register theirs
+    in their AppConfig.ready, so the home page lists them without consortium importing them."""
+    if source not in _WAITING_SOURCES:
+        _WAITING_SOURCES.append(source)
+
+
+def waiting_for(user: Any) -> list[Waiting]:
+    """What waits for `user` from every registered source, in registration order; items with a count of 0
+    are left out."""
+    return [item for source in _WAITING_SOURCES for item in source(user) if item.count]

@@ -16,7 +16,7 @@ from django.utils.cache import add_never_cache_headers
 from django.views.decorators.http import require_http_methods, require_POST
 from rest_framework.throttling import SimpleRateThrottle
 
-from consortium import selectors, services
+from consortium import navigation, selectors, services
 from consortium.actors import request_actor
 from consortium.errors import NotFound, ServiceError
 from consortium.forms import (
@@ -79,7 +79,8 @@ def _refused(form: Any, error: ServiceError) -> None:
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
-    """The user's member and role, what they may do, and the officer's queue of applications."""
+    """The user's member and role, what they may do (each linked to its page), what waits for them (from
+    the apps' registered sources) and the officer's queue of applications."""
     user = request_actor(request)
     caps = capabilities(user)
     pending = None
@@ -91,11 +92,24 @@ def home(request: HttpRequest) -> HttpResponse:
         {
             "member": user.member,
             "role": user.get_consortium_role_display() or user.get_member_role_display(),
-            "capability_labels": [CAPABILITY_LABELS.get(cap, str(cap)) for cap in sorted(caps)],
+            "capabilities": [
+                (CAPABILITY_LABELS.get(cap, str(cap)), _page_of(cap, user)) for cap in sorted(caps)
+            ],
+            "waiting": navigation.waiting_for(user),
             "pending_applications": pending,
             "applied_status": MemberStatus.APPLIED,
         },
     )
+
+
+def _page_of(capability: Capability, user: Any) -> str | None:
+    """The URL of the page where `user` uses `capability`, None when it has none in the portal."""
+    name = navigation.CAPABILITY_PAGES.get(capability)
+    if name is None:
+        return None
+    if name == "portal:member-detail":
+        return reverse(name, args=[user.member_id]) if user.member_id else None
+    return reverse(name)
 
 
 # --- Membership application -----------------------------------------------------------------------------

@@ -23,7 +23,17 @@ from consortium.errors import NotFound
 from consortium.models import Member, MemberStatus
 from consortium.roles import Capability, capabilities
 from exchange import policies
-from exchange.models import AccessPolicy, AccessRequest, Dataset, DatasetStatus, DatasetVersion, Grant, Tier
+from exchange.models import (
+    UNDECIDED_STATES,
+    AccessPolicy,
+    AccessRequest,
+    Dataset,
+    DatasetStatus,
+    DatasetVersion,
+    Grant,
+    RequestState,
+    Tier,
+)
 from ledger.models import LedgerEntry
 
 
@@ -153,12 +163,35 @@ def access_request_list_for(*, user: Any, api_key: Any = None) -> QuerySet[Acces
     return requests if visible is None else requests.filter(visible)
 
 
+def access_request_awaiting_decision_for(*, user: Any, api_key: Any = None) -> QuerySet[AccessRequest]:
+    """Requests waiting for `user`'s decision, among those it may see: for a data steward the pending
+    requests for its member's datasets, for a security officer the steward-approved (confidential) ones;
+    none for anyone else (officers and auditors see requests but decide none)."""
+    caps = capabilities(user, api_key)
+    requests = access_request_list_for(user=user, api_key=api_key)
+    if Capability.DECIDE_REQUESTS in caps:
+        return requests.filter(dataset__owner_id=user.member_id, state=RequestState.PENDING)
+    if Capability.DECIDE_CONFIDENTIAL in caps:
+        return requests.filter(state=RequestState.STEWARD_APPROVED)
+    return requests.none()
+
+
 def access_request_get_for(*, user: Any, pk: Any, api_key: Any = None) -> AccessRequest:
     """One request `user` may see; NotFound otherwise."""
     try:
         return access_request_list_for(user=user, api_key=api_key).get(pk=_int(pk))
     except AccessRequest.DoesNotExist:
         raise NotFound("No such access request.") from None
+
+
+def access_request_undecided_mine_for(*, user: Any, api_key: Any = None) -> QuerySet[AccessRequest]:
+    """The undecided requests (pending or steward-approved) that `user`'s member made, for its people who
+    may request access; none for anyone else."""
+    if Capability.REQUEST_ACCESS not in capabilities(user, api_key) or user.member_id is None:
+        return AccessRequest.objects.none()
+    return access_request_list_for(user=user, api_key=api_key).filter(
+        requester_member_id=user.member_id, state__in=UNDECIDED_STATES
+    )
 
 
 def grant_list_for(*, user: Any, api_key: Any = None) -> QuerySet[Grant]:

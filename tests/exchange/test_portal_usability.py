@@ -89,3 +89,39 @@ def test_a_submitted_request_says_who_decides_it_as_the_services_do(
         detail = text(as_user(other_analyst).get(reverse("portal:dataset-detail", args=[dataset.pk])))
         assert "the owner's data steward, then a security officer decide" in detail
         assert "consortium officer" not in detail.lower()
+
+
+def test_home_counts_what_waits_for_each_user_and_links_to_where_it_is_done(
+    data_steward, other_analyst, security_officer, analyst
+) -> None:
+    restricted = published(data_steward, tier="restricted")
+    confidential = published(data_steward, tier="confidential")
+    request_access(other_analyst, restricted)
+    request_access(other_analyst, published(data_steward, tier="restricted"))
+    sent_on = request_access(other_analyst, confidential)
+    incoming = reverse("portal:incoming-requests")
+    home = text(as_user(data_steward).get(reverse("portal:home")))
+    assert f'<a href="{incoming}"><strong data-waiting="3">3</strong> access requests waiting' in home
+    assert "Waiting for you" not in text(as_user(security_officer).get(reverse("portal:home")))
+    from exchange import services
+
+    services.access_request_approve(actor=data_steward, request=sent_on)
+    home = text(as_user(security_officer).get(reverse("portal:home")))
+    assert f'<a href="{incoming}"><strong data-waiting="1">1</strong> access request waiting for your' in home
+    mine = f"{reverse('portal:my-requests')}?state=waiting"
+    home = text(as_user(other_analyst).get(reverse("portal:home")))
+    assert f'<a href="{mine}"><strong data-waiting="3">3</strong> requests of your member waiting' in home
+    assert "Waiting for you" not in text(as_user(analyst).get(reverse("portal:home")))
+
+
+@pytest.mark.parametrize("who", ["data_steward", "analyst", "member_admin", "security_officer", "auditor"])
+def test_every_thing_the_home_page_says_you_may_do_links_to_a_page_you_may_open(request, who) -> None:
+    import re
+
+    client = as_user(request.getfixturevalue(who))
+    home = text(client.get(reverse("portal:home")))
+    section = home.split("You may:", 1)[1].split("</ul>", 1)[0]
+    links = re.findall(r'<li><a href="([^"]+)">', section)
+    assert links and len(links) + section.count("(through the API)") == section.count("<li>")
+    for url in links:
+        assert client.get(url).status_code == 200, url
