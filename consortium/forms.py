@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from django import forms
+from django.contrib.auth.forms import PasswordResetForm
 from django.core.exceptions import ValidationError
 
 from consortium import credit_code as credit_codes
 from consortium.errors import ServiceError
 from consortium.ids import is_row_id
-from consortium.models import APIKeyScope, Cluster, MemberRole, MemberStatus, Sector, SizeClass
+from consortium.models import APIKeyScope, Cluster, MemberRole, MemberStatus, Sector, SizeClass, User
+from consortium.passwords import normalized_address, people_who_may_set_password, send_password_link
 from consortium.services import API_KEY_DEFAULT_LIFETIME
 
 # A partner system's user is made with its API key, never by hand.
@@ -198,3 +201,25 @@ class APIKeyCreateForm(PortalForm):
             "scopes": self.cleaned_data["scopes"],
             "expires_at": expires_at,
         }
+
+
+class PortalPasswordResetForm(PasswordResetForm):
+    """ "Forgot your password?": mails a link to set a password to every person with the address who may
+    have one (consortium.passwords), and to nobody else; the page says the same either way."""
+
+    email = forms.EmailField(
+        label="E-mail", max_length=254, widget=forms.EmailInput(attrs={"autocomplete": "email"})
+    )
+
+    def get_users(self, email: str) -> Iterator[User]:
+        # Django's own skips people without a usable password. A person added by an API key has none, and
+        # this is how they set their first one; who may is decided in one place, for the admin's button too.
+        for user in people_who_may_set_password().filter(email__iexact=email):
+            # iexact is the database's idea of case; Django compares as Unicode does too.
+            if normalized_address(user.email) == normalized_address(email):
+                yield user
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        """Mail each person their link (consortium.passwords builds it on SITE_URL, not the Host header)."""
+        for user in self.get_users(self.cleaned_data["email"]):
+            send_password_link(user)

@@ -19,6 +19,22 @@ urlpatterns = [
         name="login",
     ),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("password/forgot/", views.PasswordResetView.as_view(), name="password-reset"),
+    path(
+        "password/forgot/sent/",
+        auth_views.PasswordResetDoneView.as_view(template_name="consortium/password_reset_done.html"),
+        name="password-reset-done",
+    ),
+    path(
+        "password/set/<uidb64>/<token>/",
+        views.PasswordResetConfirmView.as_view(),
+        name="password-reset-confirm",
+    ),
+    path(
+        "password/set/done/",
+        auth_views.PasswordResetCompleteView.as_view(template_name="consortium/password_reset_complete.html"),
+        name="password-reset-complete",
+    ),
     path("apply/", views.apply, name="apply"),
     path("apply/thanks/", views.apply_thanks, name="apply-thanks"),
     path("members/", views.member_list, name="member-list"),

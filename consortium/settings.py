@@ -192,6 +192,9 @@ REST_FRAMEWORK = {
         "anon": env.str("API_THROTTLE_ANON", default="60/min"),
         "user": env.str("API_THROTTLE_USER", default="2000/min"),
         "member_apply": env.str("API_THROTTLE_APPLY", default="20/hour"),
+        # "Forgot your password?": requests from one client, and links to one address (with the admin's).
+        "password_reset": env.str("PASSWORD_RESET_THROTTLE", default="10/hour"),
+        "password_link_address": env.str("PASSWORD_LINK_THROTTLE", default="3/hour"),
     },
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }

@@ -6,12 +6,13 @@ import math
 from typing import Any
 
 from django.contrib import messages
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import reverse
+from django.urls import reverse, reverse_lazy
 from django.utils.cache import add_never_cache_headers
 from django.views.decorators.http import require_http_methods, require_POST
 from rest_framework.throttling import SimpleRateThrottle
@@ -24,12 +25,14 @@ from consortium.forms import (
     MemberApplicationForm,
     MemberDecisionForm,
     MemberFilterForm,
+    PortalPasswordResetForm,
     UserCreateForm,
     UserRoleForm,
     add_service_error,
 )
 from consortium.models import MemberStatus
 from consortium.paging import page_of, query_without_page
+from consortium.passwords import PasswordLinkAddressThrottle, may_set_password
 from consortium.roles import Capability, can, capabilities
 
 APPLICATION_SESSION_KEY = "portal_application"
@@ -337,6 +340,51 @@ def person_deactivate(request: HttpRequest, pk: int) -> HttpResponse:
     else:
         messages.success(request, f"{person.username} is deactivated.")
     return redirect("portal:person-detail", pk=person.pk)
+
+
+# --- Setting one's own password (Django's password-reset views) -----------------------------------------
+
+
+class PasswordResetThrottle(ApplicationThrottle):
+    """`password_reset` requests from one client (the "Forgot your password?" form), like the apply form."""
+
+    scope = "password_reset"
+
+
+class PasswordResetView(auth_views.PasswordResetView):
+    """ "Forgot your password?": the same answer whether or not anyone has the address; a link only for
+    people who may set a password (consortium.passwords), and a bounded number per client and address."""
+
+    form_class = PortalPasswordResetForm
+    template_name = "consortium/password_reset_form.html"
+    success_url = reverse_lazy("portal:password-reset-done")
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not (throttle := PasswordResetThrottle()).allow_portal_request(request):
+            form = self.get_form()
+            wait = math.ceil(throttle.wait() or 1)
+            form.errors.clear()
+            form.add_error(None, f"Too many requests from here. Please try again in {wait} seconds.")
+            return self.render_to_response(self.get_context_data(form=form), status=429)
+        return super().post(request, *args, **kwargs)
+
+    def form_valid(self, form: Any) -> HttpResponse:
+        # Counted for every address asked about, known or not, so the page tells nothing either way.
+        if PasswordLinkAddressThrottle(form.cleaned_data["email"]).allow_address():
+            form.save()
+        return redirect(self.get_success_url())
+
+
+class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
+    """The link's page: set a password. A link for someone who may no longer set one (deactivated since,
+    their member suspended) is refused like a used or forged one."""
+
+    template_name = "consortium/password_reset_confirm.html"
+    success_url = reverse_lazy("portal:password-reset-complete")
+
+    def get_user(self, uidb64: str) -> Any:
+        user = super().get_user(uidb64)
+        return user if user is not None and may_set_password(user) else None
 
 
 # --- API keys -------------------------------------------------------------------------------------------

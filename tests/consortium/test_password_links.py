@@ -1,0 +1,201 @@
+"""People set their own password through a one-time e-mailed link: "Forgot your password?" on the login
+page, or a link their member admin sends from the person's page."""
+
+from __future__ import annotations
+
+import html
+import re
+from typing import Any
+
+import pytest
+from django.core import mail
+from django.test import Client
+from django.urls import reverse
+
+from consortium.models import MemberRole, MemberStatus, User
+from tests.factories import StaffFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+NEW_PASSWORD = "a-fresh-portal-password-91"
+FORGOT = reverse("portal:password-reset")
+SENT = reverse("portal:password-reset-done")
+
+
+@pytest.fixture(autouse=True)
+def _site(settings) -> None:
+    settings.SITE_URL = "https://exchange.example.com/"
+
+
+def text(response: Any) -> str:
+    return html.unescape(response.content.decode())
+
+
+def link_in(message: Any) -> str:
+    """The one link in a message, as a path (the message gives it absolute, on SITE_URL)."""
+    links = re.findall(r"https?://\S+", message.body)
+    link = next(link for link in links if "/password/set/" in link)
+    assert link.startswith("https://exchange.example.com/password/set/")
+    return link.removeprefix("https://exchange.example.com")
+
+
+def forgot(email: str, client: Client | None = None) -> Any:
+    return (client or Client()).post(FORGOT, {"email": email})
+
+
+def set_password(link: str, password: str = NEW_PASSWORD) -> Any:
+    """Open the link and set `password` through it, as a browser does; returns the last response."""
+    client = Client()
+    opened = client.get(link)
+    if opened.status_code != 302:  # an invalid link is shown at once, with no form
+        return opened
+    return client.post(opened["Location"], {"new_password1": password, "new_password2": password})
+
+
+def logs_in(user: User, password: str = NEW_PASSWORD) -> bool:
+    response = Client().post(reverse("portal:login"), {"username": user.username, "password": password})
+    return response.status_code == 302 and response["Location"] == reverse("portal:home")
+
+
+@pytest.fixture
+def keyed_person(key_client: Any, member: Any) -> User:
+    """A person added by a partner system's API key: no usable password, so no way in until a link."""
+    client, _key, _raw = key_client(["request", "manage"])
+    body = {"username": "keyed", "email": "Keyed.Person@firm.example", "role": MemberRole.ANALYST}
+    assert client.post("/api/v1/users/", body, format="json").status_code == 201
+    person = User.objects.get(username="keyed")
+    assert not person.has_usable_password()
+    return person
+
+
+def test_login_page_offers_forgot_password() -> None:
+    page = text(Client().get(reverse("portal:login")))
+    assert f'href="{FORGOT}"' in page and "Forgot your password?" in page
+
+
+def test_person_added_by_a_key_sets_a_password_through_forgot_and_logs_in(keyed_person: User) -> None:
+    assert not logs_in(keyed_person, "")
+
+    response = forgot("keyed.person@FIRM.example")  # any case, as typed
+
+    assert (response.status_code, response["Location"]) == (302, SENT)
+    assert "Check your e-mail" in text(Client().get(SENT))
+    [message] = mail.outbox
+    assert message.to == ["Keyed.Person@firm.example"]
+    assert "Set your Consortium Exchange password" in message.subject and "keyed" in message.body
+    link = link_in(message)
+
+    done = set_password(link)
+
+    assert (done.status_code, done["Location"]) == (302, reverse("portal:password-reset-complete"))
+    assert "Your password is set" in text(Client().get(done["Location"]))
+    keyed_person.refresh_from_db()
+    assert keyed_person.has_usable_password() and logs_in(keyed_person)
+    # The token is spent: the same link sets nothing again.
+    again = set_password(link, "another-password-77")
+    assert again.status_code == 200 and "This link does not work" in text(again)
+    assert logs_in(keyed_person) and not logs_in(keyed_person, "another-password-77")
+
+
+def test_a_person_with_a_password_resets_it(analyst: User) -> None:
+    forgot(analyst.email)
+    [message] = mail.outbox
+    assert "Reset your Consortium Exchange password" in message.subject
+    set_password(link_in(message))
+    assert logs_in(analyst)
+
+
+def test_a_mismatched_new_password_is_refused_and_the_link_stays_usable(analyst: User) -> None:
+    forgot(analyst.email)
+    link = link_in(mail.outbox[0])
+    client = Client()
+    form_url = client.get(link)["Location"]
+    refused = client.post(form_url, {"new_password1": NEW_PASSWORD, "new_password2": "something-else-3"})
+    assert refused.status_code == 200 and "password fields didn" in text(refused)
+    assert set_password(link).status_code == 302 and logs_in(analyst)
+
+
+def _inactive(member: Any) -> User:
+    return UserFactory(username="gone", member=member, member_role=MemberRole.ANALYST, is_active=False)
+
+
+def _suspended_member() -> User:
+    person = UserFactory(username="suspended-analyst", member_role=MemberRole.ANALYST)
+    person.member.status = MemberStatus.SUSPENDED
+    person.member.save()
+    return person
+
+
+def _system_user(member_admin: User) -> User:
+    from tests.factories import make_api_key
+
+    key, _raw = make_api_key(admin=member_admin, scopes=["read"])
+    key.system_user.email = "erp@firm.example"
+    key.system_user.save()
+    return key.system_user
+
+
+def _officer(member: Any) -> User:
+    return StaffFactory(username="an-officer")
+
+
+def _superuser(member: Any) -> User:
+    return User.objects.create_superuser("root", "root@consortium.example", "root-password-1234")
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        pytest.param(lambda member, admin: None, id="unknown"),
+        pytest.param(lambda member, admin: _inactive(member), id="inactive"),
+        pytest.param(lambda member, admin: _suspended_member(), id="suspended-member"),
+        pytest.param(lambda member, admin: _system_user(admin), id="api-key-system-user"),
+        pytest.param(lambda member, admin: _officer(member), id="consortium-staff"),
+        pytest.param(lambda member, admin: _superuser(member), id="superuser"),
+    ],
+)
+def test_no_link_for_who_may_not_set_a_password_and_the_same_answer(
+    make: Any, member: Any, member_admin: User, analyst: User
+) -> None:
+    user = make(member, member_admin)
+    email = user.email if user is not None else "nobody@firm.example"
+    known = forgot(analyst.email)
+    assert len(mail.outbox) == 1
+    mail.outbox.clear()
+
+    response = forgot(email)
+
+    assert mail.outbox == []
+    assert (response.status_code, response["Location"]) == (known.status_code, known["Location"])
+    assert response.content == known.content
+
+
+def test_links_to_one_address_are_limited_and_the_answer_does_not_change(analyst: User) -> None:
+    answers = {(r.status_code, r["Location"]) for r in (forgot(analyst.email) for _ in range(5))}
+    assert answers == {(302, SENT)}
+    assert len(mail.outbox) == 3  # password_link_address: 3/hour
+
+
+def test_one_client_asking_too_often_is_slowed_down() -> None:
+    client = Client()
+    for number in range(10):  # password_reset: 10/hour
+        assert forgot(f"someone{number}@firm.example", client).status_code == 302
+    refused = forgot("one-more@firm.example", client)
+    assert refused.status_code == 429 and "Too many requests from here" in text(refused)
+
+
+def test_a_link_stops_working_when_its_person_is_deactivated(analyst: User) -> None:
+    forgot(analyst.email)
+    link = link_in(mail.outbox[0])
+    analyst.is_active = False
+    analyst.save()
+    response = set_password(link)
+    assert response.status_code == 200 and "This link does not work" in text(response)
+
+
+def test_a_forged_token_is_refused(analyst: User) -> None:
+    forgot(analyst.email)
+    link = link_in(mail.outbox[0])
+    forged = link.rstrip("/").rsplit("/", 1)[0] + "/abc123-0123456789abcdef0123/"
+    response = set_password(forged)
+    assert response.status_code == 200 and "This link does not work" in text(response)
