@@ -43,6 +43,7 @@ urlpatterns = [
     path("people/new/", views.person_create, name="person-create"),
     path("people/<int:pk>/", views.person_detail, name="person-detail"),
     path("people/<int:pk>/deactivate/", views.person_deactivate, name="person-deactivate"),
+    path("people/<int:pk>/password-link/", views.person_send_password_link, name="person-password-link"),
     path("api-keys/", views.api_key_list, name="api-key-list"),
     path("api-keys/new/", views.api_key_create, name="api-key-create"),
     path("api-keys/<str:prefix>/revoke/", views.api_key_revoke, name="api-key-revoke"),

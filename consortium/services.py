@@ -27,6 +27,7 @@ from consortium.models import (
     SizeClass,
     User,
 )
+from consortium.passwords import PasswordLinkAddressThrottle, may_set_password, send_password_link
 from consortium.roles import CAPABILITY_SCOPE, Capability, can, capabilities_beyond
 from ledger.canonical import format_time
 from ledger.services import ledger_append
@@ -458,6 +459,47 @@ def user_deactivate(*, actor: User, user: User) -> User:
             members=[member_id],
             payload={"username": locked.username, "role": locked.member_role},
         )
+    return locked
+
+
+def user_send_password_link(*, actor: User, user: User) -> User:
+    """E-mail `user` a one-time link to set their own password (consortium.passwords), as their member's
+    admin (or an officer) asks: the way a person added without a password, by an API key or in the
+    portal, gets one. Records `member.user_password_link_sent` (the username, never the link or token);
+    the mail goes out after commit, and a failure to send it raises from there.
+
+    Raises NotFound (another member's person, never confirmed to exist), NotPermitted (not a manager of
+    the member's people; a partner system's user or a staff account), Conflict `user_inactive` (a
+    deactivated person), `no_email` (nowhere to send it), `member_not_active`, `too_many_links` (the
+    address's budget of links, shared with the login page's "Forgot your password?", is spent).
+    """
+    with transaction.atomic():
+        locked, member_id = _lock_managed_user(actor, user)
+        if not locked.is_active:
+            raise Conflict(
+                f"{locked.username} is deactivated; a deactivated person cannot set a password.",
+                code="user_inactive",
+                current_state="inactive",
+            )
+        if not locked.email:
+            raise Conflict(f"{locked.username} has no e-mail address to send a link to.", code="no_email")
+        if not may_set_password(locked):
+            raise Conflict("The member is not active.", code="member_not_active")
+        if not PasswordLinkAddressThrottle(locked.email).allow_address():
+            raise Conflict(
+                f"Several links went to {locked.username}'s address recently; try again later.",
+                code="too_many_links",
+            )
+        ledger_append(
+            kind="member.user_password_link_sent",
+            actor=actor,
+            subject_type="user",
+            subject_id=locked.pk,
+            members=[member_id],
+            payload={"username": locked.username},
+        )
+        # The token is made when the mail is, after commit, so a rolled-back request sends nothing.
+        transaction.on_commit(lambda: send_password_link(locked, sent_by=actor))
     return locked
 
 

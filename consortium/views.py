@@ -319,7 +319,11 @@ def person_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return _render(
         request,
         "person_detail.html",
-        {"person": person, "form": form if may_manage else None},
+        {
+            "person": person,
+            "form": form if may_manage else None,
+            "may_send_password_link": may_manage and may_set_password(person),
+        },
         status=400 if form.errors else 200,
     )
 
@@ -339,6 +343,26 @@ def person_deactivate(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, error.detail)
     else:
         messages.success(request, f"{person.username} is deactivated.")
+    return redirect("portal:person-detail", pk=person.pk)
+
+
+@login_required
+@require_POST
+def person_send_password_link(request: HttpRequest, pk: int) -> HttpResponse:
+    """A member admin e-mails one of their people a one-time link to set their own password."""
+    person = _person(request, pk)
+    if not can(request.user, Capability.MANAGE_OWN_USERS):
+        raise PermissionDenied
+    try:
+        services.user_send_password_link(actor=request_actor(request), user=person)
+    except NotFound as error:
+        raise Http404(error.detail) from error
+    except ServiceError as error:
+        messages.error(request, error.detail)
+    else:
+        messages.success(
+            request, f"A link to set a password is on its way to {person.username} at {person.email}."
+        )
     return redirect("portal:person-detail", pk=person.pk)
 
 

@@ -4,6 +4,7 @@ page, or a link their member admin sends from the person's page."""
 from __future__ import annotations
 
 import html
+import json
 import re
 from typing import Any
 
@@ -13,6 +14,7 @@ from django.test import Client
 from django.urls import reverse
 
 from consortium.models import MemberRole, MemberStatus, User
+from ledger.models import LedgerEntry
 from tests.factories import StaffFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -20,6 +22,7 @@ pytestmark = pytest.mark.django_db
 NEW_PASSWORD = "a-fresh-portal-password-91"
 FORGOT = reverse("portal:password-reset")
 SENT = reverse("portal:password-reset-done")
+LINK_SENT = "member.user_password_link_sent"
 
 
 @pytest.fixture(autouse=True)
@@ -199,3 +202,91 @@ def test_a_forged_token_is_refused(analyst: User) -> None:
     forged = link.rstrip("/").rsplit("/", 1)[0] + "/abc123-0123456789abcdef0123/"
     response = set_password(forged)
     assert response.status_code == 200 and "This link does not work" in text(response)
+
+
+# --- The member admin's button --------------------------------------------------------------------------
+
+
+def _send(client: Client, person: User, django_capture_on_commit_callbacks: Any) -> Any:
+    with django_capture_on_commit_callbacks(execute=True):
+        return client.post(reverse("portal:person-password-link", args=[person.pk]))
+
+
+def test_member_admin_sends_a_person_added_by_a_key_a_link(
+    member_admin: User, keyed_person: User, django_capture_on_commit_callbacks: Any
+) -> None:
+    client = Client()
+    client.force_login(member_admin)
+    detail = reverse("portal:person-detail", args=[keyed_person.pk])
+    page = text(client.get(detail))
+    assert "none yet: cannot log in" in page and "Send a link to set a password" in page
+
+    response = _send(client, keyed_person, django_capture_on_commit_callbacks)
+
+    assert (response.status_code, response["Location"]) == (302, detail)
+    assert "A link to set a password is on its way to keyed at Keyed.Person@firm.example." in text(
+        client.get(detail)
+    )
+    [message] = mail.outbox
+    assert message.to == ["Keyed.Person@firm.example"] and member_admin.username in message.body
+    link = link_in(message)
+    entry = LedgerEntry.objects.get(kind=LINK_SENT)
+    assert (entry.actor_user_id, entry.actor_member_id) == (member_admin.pk, member_admin.member_id)
+    assert (entry.subject_type, entry.subject_id) == ("user", str(keyed_person.pk))
+    document = bytes(entry.canonical).decode()
+    assert json.loads(document)["payload"] == {"username": "keyed"}
+    token = link.rstrip("/").rsplit("/", 1)[1]
+    assert token not in document  # never the link or its token
+
+    assert set_password(link).status_code == 302 and logs_in(keyed_person)
+    assert "<dt>Password</dt><dd>set</dd>" in text(client.get(detail))
+
+
+def test_member_admin_may_not_send_links_to_another_members_people(
+    member_admin: User, other_analyst: User, django_capture_on_commit_callbacks: Any
+) -> None:
+    client = Client()
+    client.force_login(member_admin)
+    assert _send(client, other_analyst, django_capture_on_commit_callbacks).status_code == 404
+    assert (
+        mail.outbox == [] and not LedgerEntry.objects.filter(kind="member.user_password_link_sent").exists()
+    )
+
+
+def test_only_a_member_admin_sends_links(
+    analyst: User, data_steward: User, django_capture_on_commit_callbacks: Any
+) -> None:
+    client = Client()
+    client.force_login(analyst)
+    assert _send(client, data_steward, django_capture_on_commit_callbacks).status_code == 404
+    assert client.get(reverse("portal:person-password-link", args=[data_steward.pk])).status_code == 405
+    assert mail.outbox == []
+
+
+def test_the_link_button_needs_a_login_and_csrf(member_admin: User, analyst: User) -> None:
+    url = reverse("portal:person-password-link", args=[analyst.pk])
+    assert Client().post(url)["Location"].startswith(reverse("portal:login"))
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(member_admin)
+    assert client.post(url).status_code == 403
+    assert mail.outbox == []
+
+
+@pytest.mark.parametrize("who", ["system", "inactive"])
+def test_no_link_for_the_members_system_user_or_deactivated_people(
+    who: str, member: Any, member_admin: User, django_capture_on_commit_callbacks: Any
+) -> None:
+    person = _system_user(member_admin) if who == "system" else _inactive(member)
+    client = Client()
+    client.force_login(member_admin)
+    detail = reverse("portal:person-detail", args=[person.pk])
+    assert "Send a link to set a password" not in text(client.get(detail))
+
+    response = _send(client, person, django_capture_on_commit_callbacks)
+
+    assert (response.status_code, response["Location"]) == (302, detail)
+    assert (
+        mail.outbox == [] and not LedgerEntry.objects.filter(kind="member.user_password_link_sent").exists()
+    )
+    expected = "not managed here" if who == "system" else "is deactivated"
+    assert expected in text(client.get(detail))
