@@ -281,7 +281,14 @@ def person_create(request: HttpRequest) -> HttpResponse:
         except ServiceError as error:
             _refused(form, error)
         else:
-            messages.success(request, f"{person.username} can now log in.")
+            if person.has_usable_password():
+                messages.success(request, f"{person.username} can now log in.")
+            else:
+                messages.warning(
+                    request,
+                    f"{person.username} has no password yet and cannot log in: "
+                    "send them a link to set one (Send a link to set a password, below).",
+                )
             return redirect("portal:person-detail", pk=person.pk)
     return _render(request, "person_form.html", {"form": form}, status=400 if form.errors else 200)
 

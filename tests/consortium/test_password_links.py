@@ -290,3 +290,21 @@ def test_no_link_for_the_members_system_user_or_deactivated_people(
     )
     expected = "not managed here" if who == "system" else "is deactivated"
     assert expected in text(client.get(detail))
+
+
+# --- The message after adding a person ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("password", ["", "an-initial-password-55"])
+def test_adding_a_person_says_whether_they_can_log_in(member_admin: User, password: str) -> None:
+    client = Client()
+    client.force_login(member_admin)
+    body = {"username": "newbie", "email": "newbie@firm.example", "role": MemberRole.ANALYST}
+    response = client.post(reverse("portal:person-create"), {**body, "password": password}, follow=True)
+    page = text(response)
+    if password:
+        assert "newbie can now log in." in page and "no password yet" not in page
+    else:
+        assert "newbie can now log in" not in page
+        assert "newbie has no password yet and cannot log in: send them a link to set one" in page
+        assert "Send a link to set a password" in page
