@@ -14,8 +14,9 @@ from consortium import credit_code as credit_codes
 from consortium.errors import ServiceError
 from consortium.ids import is_row_id
 from consortium.models import APIKeyScope, Cluster, MemberRole, MemberStatus, Sector, SizeClass, User
-from consortium.passwords import normalized_address, people_who_may_set_password, send_password_link
+from consortium.passwords import normalized_address, people_who_may_set_password
 from consortium.services import API_KEY_DEFAULT_LIFETIME
+from consortium.tasks import send_password_link_task
 
 # A partner system's user is made with its API key, never by hand.
 PERSON_ROLES = [(value, label) for value, label in MemberRole.choices if value != MemberRole.SYSTEM]
@@ -220,6 +221,7 @@ class PortalPasswordResetForm(PasswordResetForm):
                 yield user
 
     def save(self, *args: Any, **kwargs: Any) -> None:
-        """Mail each person their link (consortium.passwords builds it on SITE_URL, not the Host header)."""
+        """Queue each person's link (consortium.tasks; the link is built on SITE_URL, not the Host header):
+        sent by a worker, so the page answers alike, and as fast, whether or not anyone has the address."""
         for user in self.get_users(self.cleaned_data["email"]):
-            send_password_link(user)
+            send_password_link_task.delay(user.pk)

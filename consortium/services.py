@@ -27,8 +27,9 @@ from consortium.models import (
     SizeClass,
     User,
 )
-from consortium.passwords import PasswordLinkAddressThrottle, may_set_password, send_password_link
+from consortium.passwords import PasswordLinkAddressThrottle, may_set_password
 from consortium.roles import CAPABILITY_SCOPE, Capability, can, capabilities_beyond
+from consortium.tasks import send_password_link_task
 from ledger.canonical import format_time
 from ledger.services import ledger_append
 
@@ -466,7 +467,8 @@ def user_send_password_link(*, actor: User, user: User) -> User:
     """E-mail `user` a one-time link to set their own password (consortium.passwords), as their member's
     admin (or an officer) asks: the way a person added without a password, by an API key or in the
     portal, gets one. Records `member.user_password_link_sent` (the username, never the link or token);
-    the mail goes out after commit, and a failure to send it raises from there.
+    the mail is queued after commit (consortium.tasks: a worker sends it, retrying a mail server that is
+    down, and checks again that the person may still have a password).
 
     Raises NotFound (another member's person, never confirmed to exist), NotPermitted (not a manager of
     the member's people; a partner system's user or a staff account), Conflict `user_inactive` (a
@@ -499,7 +501,7 @@ def user_send_password_link(*, actor: User, user: User) -> User:
             payload={"username": locked.username},
         )
         # The token is made when the mail is, after commit, so a rolled-back request sends nothing.
-        transaction.on_commit(lambda: send_password_link(locked, sent_by=actor))
+        transaction.on_commit(lambda: send_password_link_task.delay(locked.pk, actor.pk))
     return locked
 
 

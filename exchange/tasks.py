@@ -5,32 +5,20 @@ Every task takes ids and plain strings only (JSON), loads its rows and calls a s
 function. Notice tasks are idempotent in what they decide to send: each checks that the fact it reports is
 still true of the stored row (a missing row, or a grant no longer revoked / about to expire, sends nothing)
 and renders the state it was given, never a later one. They retry only transient delivery errors
-(smtplib.SMTPException, ConnectionError), with exponential backoff and jitter. The expiry tasks are
+(consortium.tasks.NOTICE_OPTIONS: smtplib.SMTPException, ConnectionError), with exponential backoff and
+jitter. The expiry tasks are
 idempotent through the services' row locks and state checks.
 """
 
 from __future__ import annotations
 
-import smtplib
-
 from celery import shared_task
 from django.utils import timezone
 
+from consortium.tasks import NOTICE_OPTIONS
 from exchange import notifications, services
 from exchange.models import AccessRequest, Grant
 
-TRANSIENT_ERRORS = (smtplib.SMTPException, ConnectionError)
-_NOTICE_OPTIONS = {
-    "ignore_result": True,
-    "serializer": "json",
-    "soft_time_limit": 30,
-    "time_limit": 60,
-    "autoretry_for": TRANSIENT_ERRORS,
-    "retry_backoff": 30,
-    "retry_backoff_max": 30 * 60,
-    "retry_jitter": True,
-    "max_retries": 6,
-}
 _BEAT_OPTIONS = {"ignore_result": True, "serializer": "json", "soft_time_limit": 300, "time_limit": 360}
 
 
@@ -57,21 +45,21 @@ def _grant(grant_id: int) -> Grant | None:
     )
 
 
-@shared_task(name="exchange.send_request_notice_task", **_NOTICE_OPTIONS)
+@shared_task(name="exchange.send_request_notice_task", **NOTICE_OPTIONS)
 def send_request_notice_task(request_id: int) -> int:
     """Tell the owner about new request `request_id`; returns messages sent (0 if it no longer exists)."""
     request = _request(request_id)
     return notifications.send_request_notice(request) if request else 0
 
 
-@shared_task(name="exchange.send_decision_notice_task", **_NOTICE_OPTIONS)
+@shared_task(name="exchange.send_decision_notice_task", **NOTICE_OPTIONS)
 def send_decision_notice_task(request_id: int, state: str) -> int:
     """Tell the requester that request `request_id` reached `state`; returns messages sent."""
     request = _request(request_id)
     return notifications.send_decision_notice(request, state) if request else 0
 
 
-@shared_task(name="exchange.send_revocation_notice_task", **_NOTICE_OPTIONS)
+@shared_task(name="exchange.send_revocation_notice_task", **NOTICE_OPTIONS)
 def send_revocation_notice_task(grant_id: int) -> int:
     """Tell both members that grant `grant_id` is revoked; sends nothing unless it is."""
     grant = _grant(grant_id)
@@ -80,7 +68,7 @@ def send_revocation_notice_task(grant_id: int) -> int:
     return notifications.send_revocation_notice(grant)
 
 
-@shared_task(name="exchange.send_expiry_notice_task", **_NOTICE_OPTIONS)
+@shared_task(name="exchange.send_expiry_notice_task", **NOTICE_OPTIONS)
 def send_expiry_notice_task(grant_id: int) -> int:
     """Tell both members that grant `grant_id` expires soon; sends nothing unless the service recorded the
     notice and the grant is still active (revoked or expired meanwhile: nothing to announce)."""

@@ -308,3 +308,26 @@ def test_adding_a_person_says_whether_they_can_log_in(member_admin: User, passwo
         assert "newbie can now log in" not in page
         assert "newbie has no password yet and cannot log in: send them a link to set one" in page
         assert "Send a link to set a password" in page
+
+
+def test_links_are_queued_for_a_worker_not_sent_in_the_request(
+    member_admin: User, analyst: User, monkeypatch, django_capture_on_commit_callbacks: Any
+) -> None:
+    """A mail server that is down must not fail the page (the worker retries), and the login page must
+    answer as fast for a known address as for an unknown one: the request only queues the mail."""
+    from consortium import tasks
+
+    queued: list[tuple[Any, ...]] = []
+    monkeypatch.setattr(tasks.send_password_link_task, "delay", lambda *args: queued.append(args))
+    assert forgot(analyst.email).status_code == 302
+    client = Client()
+    client.force_login(member_admin)
+    assert _send(client, analyst, django_capture_on_commit_callbacks).status_code == 302
+    assert queued == [(analyst.pk,), (analyst.pk, member_admin.pk)] and mail.outbox == []
+
+    assert tasks.send_password_link_task(analyst.pk, member_admin.pk) == 1
+    assert mail.outbox[0].to == [analyst.email] and member_admin.username in mail.outbox[0].body
+    analyst.is_active = False
+    analyst.save(update_fields=["is_active"])
+    assert tasks.send_password_link_task(analyst.pk) == 0  # who may is decided again when it is sent
+    assert len(mail.outbox) == 1

@@ -1,0 +1,38 @@
+"""Celery tasks of the consortium app: the e-mail with a link to set a password (queued after commit), and
+the options every e-mail notice task shares (the exchange's notices use them too)."""
+
+from __future__ import annotations
+
+import smtplib
+
+from celery import shared_task
+
+from consortium.models import User
+from consortium.passwords import people_who_may_set_password, send_password_link
+
+TRANSIENT_ERRORS = (smtplib.SMTPException, ConnectionError)
+# Sent from a worker, not the request: a mail server that is down is retried with backoff instead of
+# failing the page (or, from the login page, answering a known address more slowly than an unknown one).
+NOTICE_OPTIONS = {
+    "ignore_result": True,
+    "serializer": "json",
+    "soft_time_limit": 30,
+    "time_limit": 60,
+    "autoretry_for": TRANSIENT_ERRORS,
+    "retry_backoff": 30,
+    "retry_backoff_max": 30 * 60,
+    "retry_jitter": True,
+    "max_retries": 6,
+}
+
+
+@shared_task(name="consortium.send_password_link_task", **NOTICE_OPTIONS)
+def send_password_link_task(user_id: int, sent_by_id: int | None = None) -> int:
+    """E-mail person `user_id` a link to set their password if they still may have one (active, of an
+    active member: consortium.passwords); returns the messages sent. The link's token is made here, when
+    the mail is."""
+    user = people_who_may_set_password().filter(pk=user_id).first()
+    if user is None:
+        return 0
+    sent_by = User.objects.filter(pk=sent_by_id).first() if sent_by_id is not None else None
+    return send_password_link(user, sent_by=sent_by)
