@@ -56,6 +56,8 @@ def requester_recipients(request: AccessRequest) -> list[str]:
 
 
 def _send(template: str, context: dict[str, Any], recipients: list[str]) -> int:
+    # Links in a mail must be absolute: on SITE_URL, the exchange's public address (never a Host header).
+    context = {**context, "site_url": settings.SITE_URL.rstrip("/")}
     subject = " ".join(render_to_string(f"exchange/email/{template}_subject.txt", context).split())
     body = render_to_string(f"exchange/email/{template}_body.txt", context)
     return send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, recipients, fail_silently=False)

@@ -93,6 +93,9 @@ def test_a_new_request_tells_the_owners_stewards(
     assert f"#{request.pk}" in message.body
     assert "Research" in message.body and "Benchmark our bearings" in message.body
     assert "30 days" in message.body
+    site = django_settings.SITE_URL.rstrip("/")
+    assert f"Decide it at:    {site}/requests/{request.pk}/\n" in message.body  # absolute: a mail has no host
+    assert f"Ledger receipts: {site}/api/v1/access-requests/{request.pk}/receipts/\n" in message.body
 
 
 def test_an_owner_without_stewards_is_told_at_its_contact_address(
@@ -126,6 +129,9 @@ def test_decisions_tell_the_requester(
     assert f"Grant:           #{grant.pk}" in decision.body
     assert grant.valid_until.strftime("%Y-%m-%d") in decision.body
     assert "Downloads:       2" in decision.body
+    site = django_settings.SITE_URL.rstrip("/")
+    assert f"The request:     {site}/requests/{grant.request_id}/\n" in decision.body
+    assert f"The grant:       {site}/grants/{grant.pk}/\n" in decision.body
 
     second = published(data_steward, tier="restricted")
     mailoutbox.clear()
@@ -182,6 +188,7 @@ def test_revocation_tells_both_members_separately(
         assert message.subject == f'Grant #{grant.pk} for "Spindle vibration 2025" is revoked'
         assert "Reason: Breach of terms." in message.body
         assert message.cc == [] and message.bcc == []
+        assert f"The grant:       {django_settings.SITE_URL.rstrip('/')}/grants/{grant.pk}/\n" in message.body
 
 
 # --- Only after commit --------------------------------------------------------------------------------------
