@@ -100,3 +100,12 @@ class PasswordLinkAddressThrottle(SimpleRateThrottle):
         """Count one link to the address; False when its budget is spent."""
         # SimpleRateThrottle reads nothing from the request once get_cache_key ignores it.
         return self.allow_request(None, None)  # type: ignore[arg-type]
+
+
+def clear_login_lockout(user: User) -> None:
+    """After `user` set a new password through a link: forget the failed logins counted against their
+    username (django-axes), so the password they just chose lets them in at once. Whoever guessed at
+    the old password starts counting again."""
+    from axes.utils import reset
+
+    reset(username=user.get_username())

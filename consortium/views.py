@@ -32,7 +32,7 @@ from consortium.forms import (
 )
 from consortium.models import MemberStatus
 from consortium.paging import page_of, query_without_page
-from consortium.passwords import PasswordLinkAddressThrottle, may_set_password
+from consortium.passwords import PasswordLinkAddressThrottle, clear_login_lockout, may_set_password
 from consortium.roles import Capability, can, capabilities
 
 APPLICATION_SESSION_KEY = "portal_application"
@@ -416,6 +416,11 @@ class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
     def get_user(self, uidb64: str) -> Any:
         user = super().get_user(uidb64)
         return user if user is not None and may_set_password(user) else None
+
+    def form_valid(self, form: Any) -> HttpResponse:
+        response = super().form_valid(form)
+        clear_login_lockout(form.user)
+        return response
 
 
 # --- API keys -------------------------------------------------------------------------------------------

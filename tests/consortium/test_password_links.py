@@ -331,3 +331,15 @@ def test_links_are_queued_for_a_worker_not_sent_in_the_request(
     analyst.save(update_fields=["is_active"])
     assert tasks.send_password_link_task(analyst.pk) == 0  # who may is decided again when it is sent
     assert len(mail.outbox) == 1
+
+
+def test_setting_a_password_through_a_link_lifts_a_login_lockout(analyst: User) -> None:
+    """A person locked out by failed logins (theirs or someone guessing) who proves they hold the mailbox
+    and sets a new password gets in with it at once, instead of waiting out the cool-off."""
+    for _ in range(5):
+        Client().post(reverse("portal:login"), {"username": analyst.username, "password": "wrong"})
+    locked = Client().post(reverse("portal:login"), {"username": analyst.username, "password": "wrong"})
+    assert locked.status_code == 429
+    assert forgot(analyst.email).status_code == 302
+    assert set_password(link_in(mail.outbox[-1])).status_code == 302
+    assert logs_in(analyst)
