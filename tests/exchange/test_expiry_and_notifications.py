@@ -484,6 +484,22 @@ def test_a_recorded_expiry_stops_a_stream_in_progress(
     assert handle.closed
 
 
+def test_suspending_the_grantee_stops_a_stream_in_progress(
+    client_for, data_steward, other_analyst, restricted, django_capture_on_commit_callbacks
+) -> None:
+    from consortium.models import Member, MemberStatus
+    from exchange.selectors import version_stream
+
+    grant = _granted(client_for, data_steward, other_analyst, restricted, django_capture_on_commit_callbacks)
+    version = restricted.versions.get()
+    handle = version.file.storage.open(version.file.name, "rb")
+    stream = version_stream(grant_id=grant.pk, handle=handle, chunk_bytes=1024, check_every=1)
+    first = next(stream)
+    Member.objects.filter(pk=grant.grantee_id).update(status=MemberStatus.SUSPENDED)
+    assert len(first) + sum(len(chunk) for chunk in stream) < version.size
+    assert handle.closed
+
+
 def test_withdrawing_a_dataset_closes_its_undecided_requests(
     client_for, data_steward, other_analyst, mailoutbox, django_capture_on_commit_callbacks
 ) -> None:
