@@ -127,6 +127,10 @@ class UserAdmin(DjangoUserAdmin):
                 "groups",
                 "user_permissions",
             ]
+            if obj is not None:
+                # The address a "set your password" link goes to: an officer who could change it could
+                # send themselves a link for the person and log in as them (consortium.passwords).
+                readonly.append("email")
         return readonly
 
     def _may_set_password(self, request: HttpRequest, obj: Any) -> bool:

@@ -12,6 +12,7 @@ pytestmark = pytest.mark.django_db
 
 def test_officer_cannot_change_a_persons_member_role_or_privileges(client, officer, member, analyst) -> None:
     other = MemberFactory()
+    original_email = analyst.email
     client.force_login(officer)
     response = client.post(
         f"/admin/consortium/user/{analyst.pk}/change/",
@@ -19,7 +20,7 @@ def test_officer_cannot_change_a_persons_member_role_or_privileges(client, offic
             "username": analyst.username,
             "first_name": "Renamed",
             "last_name": "",
-            "email": analyst.email,
+            "email": "officer-mailbox@consortium.example",
             "date_joined_0": "2026-01-01",
             "date_joined_1": "00:00:00",
             "member": other.pk,
@@ -33,6 +34,7 @@ def test_officer_cannot_change_a_persons_member_role_or_privileges(client, offic
     assert response.status_code == 302, response.content.decode()[:2000]
     analyst.refresh_from_db()
     assert analyst.first_name == "Renamed"  # the form was saved; only the guarded fields stayed put
+    assert analyst.email == original_email  # where password links go: not the officer's to redirect
     assert (analyst.member_id, analyst.member_role, analyst.consortium_role) == (member.pk, "analyst", "")
     assert (analyst.is_active, analyst.is_staff, analyst.is_superuser) == (True, False, False)
 
