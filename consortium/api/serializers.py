@@ -151,6 +151,16 @@ class UserCreateSerializer(serializers.Serializer):
 class UserRoleSerializer(serializers.Serializer):
     role = serializers.ChoiceField(choices=sorted(PERSON_ROLES), help_text=KEY_ROLE_RULE)
 
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        # Only the role changes here. Ignoring the rest (DRF's default) let a client believe it had changed
+        # a password, an address or whether the person is active.
+        others = sorted(set(getattr(self, "initial_data", {})) - set(self.fields))
+        if others:
+            raise serializers.ValidationError(
+                {name: ["Only the role can be changed here."] for name in others}, code="read_only"
+            )
+        return attrs
+
 
 class APIKeySerializer(serializers.ModelSerializer):
     """A key's metadata. Never the key itself: only its creation response carries that, once."""

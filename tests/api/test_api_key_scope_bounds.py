@@ -163,7 +163,9 @@ def test_a_key_cannot_change_a_password_or_reactivate(key_client, member, analys
     body = {"role": "analyst", "password": PASSWORD, "is_active": True}
     for person in (analyst, gone):
         response = client.patch(f"/api/v1/users/{person.pk}/", body, format="json")
-        assert response.status_code == 200, response.content
+        # Refused, not silently ignored: the client must not believe the password or activity changed.
+        assert_problem(response, 400, "validation_error")
+        assert set(response.json()["errors"]) == {"password", "is_active"}
         person.refresh_from_db()
         assert not person.check_password(PASSWORD)
     assert gone.is_active is False
