@@ -469,25 +469,21 @@ def test_notice_tasks_for_missing_rows_send_nothing(mailoutbox) -> None:
     assert mailoutbox == []
 
 
-def test_a_recorded_expiry_stops_a_stream_in_progress(
-    client_for, data_steward, other_analyst, restricted, django_capture_on_commit_callbacks
-) -> None:
-    from exchange.selectors import version_stream
-
-    grant = _granted(client_for, data_steward, other_analyst, restricted, django_capture_on_commit_callbacks)
-    version = restricted.versions.get()
-    handle = version.file.storage.open(version.file.name, "rb")
-    stream = version_stream(grant_id=grant.pk, handle=handle, chunk_bytes=1024, check_every=1)
-    first = next(stream)
+def _expire(grant: Grant) -> None:
     Grant.objects.filter(pk=grant.pk).update(expired_at=timezone.now())
-    assert len(first) + sum(len(chunk) for chunk in stream) < version.size
-    assert handle.closed
 
 
-def test_suspending_the_grantee_stops_a_stream_in_progress(
-    client_for, data_steward, other_analyst, restricted, django_capture_on_commit_callbacks
-) -> None:
+def _suspend_grantee(grant: Grant) -> None:
     from consortium.models import Member, MemberStatus
+
+    Member.objects.filter(pk=grant.grantee_id).update(status=MemberStatus.SUSPENDED)
+
+
+@pytest.mark.parametrize("stop", [_expire, _suspend_grantee], ids=["recorded expiry", "grantee suspended"])
+def test_a_stream_in_progress_stops(
+    stop, client_for, data_steward, other_analyst, restricted, django_capture_on_commit_callbacks
+) -> None:
+    """What ends a grant's use mid-download ends the stream at its next check, as a revocation does."""
     from exchange.selectors import version_stream
 
     grant = _granted(client_for, data_steward, other_analyst, restricted, django_capture_on_commit_callbacks)
@@ -495,7 +491,7 @@ def test_suspending_the_grantee_stops_a_stream_in_progress(
     handle = version.file.storage.open(version.file.name, "rb")
     stream = version_stream(grant_id=grant.pk, handle=handle, chunk_bytes=1024, check_every=1)
     first = next(stream)
-    Member.objects.filter(pk=grant.grantee_id).update(status=MemberStatus.SUSPENDED)
+    stop(grant)
     assert len(first) + sum(len(chunk) for chunk in stream) < version.size
     assert handle.closed
 
