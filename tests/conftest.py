@@ -86,6 +86,11 @@ def other_analyst(other_member):
 
 
 @pytest.fixture
+def other_steward(other_member):
+    return _person(other_member, "data_steward", "other-steward")
+
+
+@pytest.fixture
 def officer(db):
     from tests.factories import StaffFactory
 
@@ -131,6 +136,12 @@ def key_client(member_admin):
         return client, key, raw
 
     return make
+
+
+@pytest.fixture(autouse=True)
+def _media(settings, tmp_path) -> None:
+    """Stored files (dataset versions) go to the test's own folder, never to var/media."""
+    settings.MEDIA_ROOT = tmp_path / "media"
 
 
 @pytest.fixture(autouse=True)

@@ -25,16 +25,6 @@ PASSWORD = "a-Long-pass-99"
 ALL_SCOPES = ["read", "request", "manage"]
 
 
-@pytest.fixture(autouse=True)
-def _media(settings, tmp_path) -> None:
-    settings.MEDIA_ROOT = tmp_path / "media"
-
-
-@pytest.fixture
-def other_steward(other_member):
-    return UserFactory(username="other-steward", member=other_member, member_role="data_steward")
-
-
 def _portal_login(username: str, password: str) -> Client:
     client = Client()
     client.post(reverse("portal:login"), {"username": username, "password": password})

@@ -22,11 +22,6 @@ pytestmark = pytest.mark.django_db
 TERMS = "Use for the declared purpose only."
 
 
-@pytest.fixture(autouse=True)
-def _media(settings, tmp_path) -> None:
-    settings.MEDIA_ROOT = tmp_path / "media"
-
-
 def _state() -> tuple[int, int, int]:
     return AccessRequest.objects.count(), Grant.objects.count(), LedgerEntry.objects.count()
 

@@ -63,11 +63,6 @@ def _race(jobs: list[Callable[[], Any]]) -> list[str]:
     return [outcomes[n] for n in range(len(jobs))]
 
 
-@pytest.fixture(autouse=True)
-def _media(settings, tmp_path) -> None:
-    settings.MEDIA_ROOT = tmp_path / "media"
-
-
 def _submitted(data_steward, other_analyst, **policy: Any) -> AccessRequest:
     dataset = published(data_steward, tier="restricted", **policy)
     request = request_access(other_analyst, dataset)

@@ -25,16 +25,6 @@ pytestmark = pytest.mark.django_db
 TERMS = "Use for the declared purpose only."
 
 
-@pytest.fixture(autouse=True)
-def _media(settings, tmp_path) -> None:
-    settings.MEDIA_ROOT = tmp_path / "media"
-
-
-@pytest.fixture
-def other_steward(other_member):
-    return UserFactory(username="other-steward", member=other_member, member_role="data_steward")
-
-
 @pytest.fixture
 def third_steward(db):
     return UserFactory(

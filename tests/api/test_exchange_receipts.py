@@ -21,11 +21,6 @@ BINDING = {"policy_hash", "version_sha256", "grade", "purpose", "approvers", "de
 SHA = hashlib.sha256(CONTENT).hexdigest()
 
 
-@pytest.fixture(autouse=True)
-def _media(settings, tmp_path) -> None:
-    settings.MEDIA_ROOT = tmp_path / "media"
-
-
 def _request(client, dataset) -> int:
     body = {
         "dataset": dataset.pk,

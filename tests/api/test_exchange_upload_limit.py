@@ -27,8 +27,7 @@ SMALL = b"a,b\n1,2\n"
 
 
 @pytest.fixture(autouse=True)
-def _media_and_limit(settings, tmp_path) -> None:
-    settings.MEDIA_ROOT = tmp_path / "media"
+def _limit(settings) -> None:
     settings.EXCHANGE = {**settings.EXCHANGE, "MAX_UPLOAD_BYTES": LIMIT}
 
 

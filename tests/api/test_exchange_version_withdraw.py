@@ -18,11 +18,6 @@ pytestmark = pytest.mark.django_db
 SECOND = b"sensor,value\nline,2\n"
 
 
-@pytest.fixture(autouse=True)
-def _media(settings, tmp_path) -> None:
-    settings.MEDIA_ROOT = tmp_path / "media"
-
-
 def _withdraw(client, dataset_id: int, number: int, reason: str = "Calibration error in the sensors."):
     return client.post(
         f"/api/v1/datasets/{dataset_id}/versions/{number}/withdraw/", {"reason": reason}, format="json"

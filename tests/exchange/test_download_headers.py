@@ -23,11 +23,6 @@ pytestmark = pytest.mark.django_db
 PAGE = b"<!doctype html><script>fetch('/api/v1/api-keys/', {method: 'POST'})</script>"
 
 
-@pytest.fixture(autouse=True)
-def _media(settings, tmp_path) -> None:
-    settings.MEDIA_ROOT = tmp_path / "media"
-
-
 def _grant_on_a_page(steward, requester, filename: str) -> Grant:
     """An open grant of `requester` on a dataset whose only version is an HTML page named `filename`."""
     dataset = register(steward)

@@ -31,11 +31,6 @@ OWNER = "own-steward@firm.example"
 REQUESTER = "other-analyst@firm.example"
 
 
-@pytest.fixture(autouse=True)
-def _media(settings, tmp_path) -> None:
-    settings.MEDIA_ROOT = tmp_path / "media"
-
-
 @pytest.fixture
 def restricted(data_steward):
     return published(data_steward, tier="restricted", download_quota=2)

@@ -66,11 +66,6 @@ def documented() -> tuple[dict[tuple[str, str], tuple[set[str], set[str]]], dict
     return kinds, types
 
 
-@pytest.fixture(autouse=True)
-def _media(settings, tmp_path) -> None:
-    settings.MEDIA_ROOT = tmp_path / "media"
-
-
 def _walk(steward: Any, security_officer: Any) -> None:
     """Every exchange transition once, through the services."""
     analysts = [

@@ -180,11 +180,6 @@ class World:
     actor_member: Member
 
 
-@pytest.fixture(autouse=True)
-def _media(settings, tmp_path) -> None:
-    settings.MEDIA_ROOT = tmp_path / "media"
-
-
 def _analyst(label: str, member: Member | None = None):
     return UserFactory(
         username=f"{label}-analyst",

@@ -29,16 +29,6 @@ from tests.factories import MemberFactory, UserFactory
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def _media(settings, tmp_path) -> None:
-    settings.MEDIA_ROOT = tmp_path / "media"
-
-
-@pytest.fixture
-def other_steward(other_member):
-    return UserFactory(username="other-steward", member=other_member, member_role="data_steward")
-
-
 @pytest.fixture
 def third_analyst(db):
     return UserFactory(

@@ -30,11 +30,6 @@ DOWNLOAD_BUTTON = "Download the latest version"
 REVOKE_BUTTON = "Revoke the grant"
 
 
-@pytest.fixture(autouse=True)
-def _media(settings, tmp_path) -> None:
-    settings.MEDIA_ROOT = tmp_path / "media"
-
-
 def _page(user: Any, name: str, *args: Any, **query: Any) -> str:
     client = Client()
     client.force_login(user)

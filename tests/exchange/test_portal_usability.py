@@ -14,11 +14,6 @@ from tests.exchange.support import as_user, published, request_access
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def _media(settings, tmp_path) -> None:
-    settings.MEDIA_ROOT = tmp_path / "media"
-
-
 def text(response: Any) -> str:
     assert response.status_code == 200
     return html.unescape(response.content.decode())

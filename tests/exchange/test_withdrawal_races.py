@@ -13,11 +13,6 @@ from ledger.models import LedgerEntry
 from tests.exchange.support import add_version, published, set_policy
 
 
-@pytest.fixture(autouse=True)
-def _media(settings, tmp_path) -> None:
-    settings.MEDIA_ROOT = tmp_path / "media"
-
-
 def _files(tmp_path) -> list:
     return sorted(path for path in (tmp_path / "media").rglob("*") if path.is_file())
 
