@@ -12,7 +12,7 @@ from consortium.errors import NotFound, ValidationFailed
 from consortium.models import Member
 from consortium.selectors import member_list_for
 from ledger.credit import engine, statements, sumtree
-from ledger.credit.models import CreditAccount, CreditEpoch, CreditTransfer, CreditUse
+from ledger.credit.models import CreditAccount, CreditEpoch, CreditMember, CreditTransfer, CreditUse
 from ledger.credit.replay import MemoryState
 from ledger.credit.selectors.common import (
     OPEN_END,
@@ -83,9 +83,11 @@ def statement_for(*, user: Any, epoch: str, member: int | None = None, api_key: 
     balances count it; a post or void after the period is named apart (`later_state`, `later_seq`), so a
     closed statement does not change. Its `group` is the member's group at the end of the period and its
     flags are those settlement applied to the groups it earned under in the epoch (`earned_groups`), so a
-    later affiliation does not change them either. Each earned dataset carries its `title` and each use its
-    `consumer_name`, the consumer member's name only where the caller may see that member elsewhere
-    (member_list_for), else None; two queries however many lines. NotFound for an unknown epoch or member."""
+    later affiliation does not change them either. The held mint (`held_mcr`, each flag's share of it) and
+    the rank read the mint as it stands now, after any audit that released or forfeited it. Each earned
+    dataset carries its `title` and each use its `consumer_name`, the consumer member's name only where the
+    caller may see that member elsewhere (member_list_for), else None; two queries however many lines.
+    NotFound for an unknown epoch or member."""
     if is_auditor(user, api_key):
         if member is None:
             raise ValidationFailed(
@@ -178,7 +180,10 @@ def _statement(row: CreditEpoch, subject: Mapping[str, Any]) -> dict[str, Any]:
     earned, duplicates = _provider_groups(member, row.epoch)
     results = member_results(row) if settled else {}
     mine_result = results.get(member)
-    flags = _member_flags(row, earned, duplicates, mine_result)
+    # The mint as it stands now (an audit may have released or forfeited it since): one mint, however
+    # many flags hold it; each holding flag shows all of it, `held_mcr` counts it once.
+    held = mine_result["minted"] if mine_result and mine_result["held"] else 0
+    flags = _member_flags(row, earned, duplicates, held)
     ranking = _rank(results, member) if settled else None
     return {
         "epoch": row.epoch,
@@ -200,8 +205,7 @@ def _statement(row: CreditEpoch, subject: Mapping[str, Any]) -> dict[str, Any]:
         "allowance": [line for line in lines if line["section"] == "allowance"],
         "lines": lines,
         "flags": flags,
-        # one mint, however many flags hold it: each holding flag shows all of it, this counts it once
-        "held_mcr": mine_result["minted"] if mine_result and mine_result["held"] else 0,
+        "held_mcr": held,
         "rank": ranking,
         "proof": _proof(row, settled_entry, accounts) if settled else None,
     }
@@ -313,6 +317,9 @@ def _group_at(member: int, order: int) -> str:
     """The member's affiliation group after the credit entries up to `order` (OPEN_END: now): its
     `member.affiliated` entries replayed through the rules, which also move the members of a group whose
     head joins another. A statement names the group of its period, whatever affiliations came later."""
+    if order == OPEN_END:  # the groups as they stand: stored by the rules as each affiliation posted
+        group = CreditMember.objects.filter(member=member).values_list("group", flat=True).first()
+        return group or engine.default_group(member)
     state = MemoryState()
     stored = LedgerEntry.objects.filter(kind="member.affiliated").values_list("canonical", "leaf_hash")
     entries = [engine.Entry.from_document(json.loads(bytes(doc)), bytes(leaf).hex()) for doc, leaf in stored]
@@ -341,7 +348,7 @@ def _provider_groups(member: int, epoch: str) -> tuple[set[str], set[str]]:
 
 
 def _member_flags(
-    row: CreditEpoch, earned: set[str], duplicates: set[str], result: dict[str, Any] | None
+    row: CreditEpoch, earned: set[str], duplicates: set[str], held: int
 ) -> list[dict[str, Any]]:
     """The flags settlement applied to the member, with the amount each holds of its mint: those covering a
     group it earned under in the epoch (as settlement picks the flags that hold a member's mint), and the
@@ -357,7 +364,7 @@ def _member_flags(
     rows = flag_rows(row, flags, seqs)
     for flag, shaped in zip(flags, rows, strict=True):
         holds = flag["holds_mint"] and bool(earned & set(flag["covers"]))
-        shaped["held_mcr"] = result["minted"] if holds and result and result["held"] else 0
+        shaped["held_mcr"] = held if holds else 0
     return rows
 
 
