@@ -447,7 +447,9 @@ _WATCHED = (
     "CROSS JOIN LATERAL (SELECT e.id, e.leaf_hash, e.txid FROM ledger_ledgerentry e "
     "LEFT JOIN LATERAL (SELECT seq FROM ledger_ledgerleaf WHERE entry_id = e.id LIMIT 1) l ON true "
     "WHERE e.txid = w.txid AND e.id > CASE WHEN w.txid = s.watch_taken_txid THEN s.watch_taken_id ELSE 0 END "
-    "AND l.seq IS NULL ORDER BY e.txid, e.id LIMIT %s) n "
+    "AND l.seq IS NULL "
+    "AND w.txid <> ALL(h.open) "  # still open: none of its entries can be seen yet, so none are read
+    "ORDER BY e.txid, e.id LIMIT %s) n "
     "ORDER BY n.txid, n.id LIMIT %s"
 )
 # The first statement after the lock reads, in one snapshot: the transactions open, the bookmark, the tree

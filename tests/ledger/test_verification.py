@@ -42,7 +42,9 @@ def test_a_missing_leaf_or_entry_is_a_missing_sequence_number(sql: str) -> None:
     assert verify_database().failure == Failure(7, "sequence number missing")
 
 
-def test_entries_whose_ids_are_far_apart_are_read_through_the_leaves(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_entries_whose_ids_are_far_apart_are_read_through_the_leaves(
+    monkeypatch: pytest.MonkeyPatch, on_postgres: bool
+) -> None:
     """Ids given out by transactions that rolled back leave gaps: a range's entries are then read by joining
     its leaves (not by id range); the result is the same."""
     fetched: list[str] = []
@@ -63,7 +65,9 @@ def test_entries_whose_ids_are_far_apart_are_read_through_the_leaves(monkeypatch
     report = verify_database(full=True, workers=1)
     assert report.ok, report.failure
     assert (report.entries, report.root) == (6, tree.root_hash(6))
-    assert verification._ENTRY_ROWS in fetched and verification._ENTRIES_BY_ID not in fetched
+    assert verification._ENTRY_ROWS in fetched
+    if on_postgres:  # only PostgreSQL reads by id range at all: there, these far-apart ids must not be
+        assert verification._ENTRIES_BY_ID not in fetched
 
 
 @pytest.mark.postgres
