@@ -15,11 +15,12 @@ from consortium.errors import ServiceError
 from consortium.ids import is_row_id
 from consortium.models import APIKeyScope, Cluster, MemberRole, MemberStatus, Sector, SizeClass, User
 from consortium.passwords import normalized_address, people_who_may_set_password
+from consortium.roles import PERSON_ROLES
 from consortium.services import API_KEY_DEFAULT_LIFETIME
 from consortium.tasks import send_password_link_task
 
 # A partner system's user is made with its API key, never by hand.
-PERSON_ROLES = [(value, label) for value, label in MemberRole.choices if value != MemberRole.SYSTEM]
+PERSON_ROLE_CHOICES = [(value, label) for value, label in MemberRole.choices if value in PERSON_ROLES]
 
 
 def _any(choices: list[tuple[str, str]], label: str = "Any") -> list[tuple[str, str]]:
@@ -156,7 +157,7 @@ class UserCreateForm(PortalForm):
     email = forms.EmailField(label="E-mail")
     first_name = forms.CharField(max_length=150, required=False, label="First name")
     last_name = forms.CharField(max_length=150, required=False, label="Last name")
-    role = forms.ChoiceField(choices=_choose(PERSON_ROLES))
+    role = forms.ChoiceField(choices=_choose(PERSON_ROLE_CHOICES))
     password = forms.CharField(
         required=False,
         strip=False,
@@ -173,7 +174,7 @@ class UserCreateForm(PortalForm):
 
 
 class UserRoleForm(PortalForm):
-    role = forms.ChoiceField(choices=PERSON_ROLES)
+    role = forms.ChoiceField(choices=PERSON_ROLE_CHOICES)
 
 
 class APIKeyCreateForm(PortalForm):

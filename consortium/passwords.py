@@ -29,10 +29,10 @@ from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 from rest_framework.throttling import SimpleRateThrottle
 
-from consortium.models import MemberRole, MemberStatus, User
+from consortium.models import MemberStatus, User
+from consortium.roles import PERSON_ROLES
 
 # The roles of people who log in to the portal; a partner system's user (SYSTEM) is not one of them.
-PERSON_ROLES = (MemberRole.ADMIN, MemberRole.STEWARD, MemberRole.ANALYST)
 
 
 def normalized_address(email: str) -> str:

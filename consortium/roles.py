@@ -15,6 +15,10 @@ if TYPE_CHECKING:
     from consortium.models import User
 
 
+# The roles a member firm's people hold (a partner system's user, MemberRole.SYSTEM, is no person).
+PERSON_ROLES = frozenset({MemberRole.ADMIN, MemberRole.STEWARD, MemberRole.ANALYST})
+
+
 class Capability(StrEnum):
     VIEW_OWN_MEMBER = "member.view_own"
     EDIT_OWN_MEMBER = "member.edit_own"

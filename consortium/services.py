@@ -28,7 +28,7 @@ from consortium.models import (
     User,
 )
 from consortium.passwords import PasswordLinkAddressThrottle, may_set_password
-from consortium.roles import CAPABILITY_SCOPE, Capability, can, capabilities_beyond
+from consortium.roles import CAPABILITY_SCOPE, PERSON_ROLES, Capability, can, capabilities_beyond
 from consortium.tasks import send_password_link_task
 from ledger.canonical import format_time
 from ledger.services import ledger_append
@@ -36,7 +36,6 @@ from ledger.services import ledger_append
 API_KEY_DEFAULT_LIFETIME = timedelta(days=90)
 API_KEY_MAX_LIFETIME = timedelta(days=366)  # "at most a year ahead", with a day's slack for leap years
 # Roles a person may hold; SYSTEM belongs only to an API key's own user and is never assigned by hand.
-PERSON_ROLES = frozenset({MemberRole.ADMIN, MemberRole.STEWARD, MemberRole.ANALYST})
 
 # The lifecycle: action -> (states it may start from, state it leads to, ledger kind, reason required).
 _TRANSITIONS: dict[str, tuple[frozenset[str], str, str, bool]] = {

@@ -18,7 +18,7 @@ from consortium.models import (
     SizeClass,
     User,
 )
-from consortium.services import PERSON_ROLES
+from consortium.roles import PERSON_ROLES
 
 
 class ClusterSerializer(serializers.ModelSerializer):
