@@ -163,17 +163,29 @@ def access_request_list_for(*, user: Any, api_key: Any = None) -> QuerySet[Acces
     return requests if visible is None else requests.filter(visible)
 
 
-def access_request_awaiting_decision_for(*, user: Any, api_key: Any = None) -> QuerySet[AccessRequest]:
-    """Requests waiting for `user`'s decision, among those it may see: for a data steward the pending
-    requests for its member's datasets, for a security officer the steward-approved (confidential) ones;
-    none for anyone else (officers and auditors see requests but decide none)."""
+def access_request_decided_by(
+    *, user: Any, api_key: Any = None
+) -> tuple[QuerySet[AccessRequest], tuple[str, ...]] | None:
+    """The requests `user` decides, among those it may see, and the states in which they wait for that
+    decision: for a data steward its member's datasets' requests, pending; for a security officer every
+    request, steward-approved (the confidential queue). None for anyone who decides no request."""
     caps = capabilities(user, api_key)
     requests = access_request_list_for(user=user, api_key=api_key)
     if Capability.DECIDE_REQUESTS in caps:
-        return requests.filter(dataset__owner_id=user.member_id, state=RequestState.PENDING)
+        return requests.filter(dataset__owner_id=user.member_id), (RequestState.PENDING,)
     if Capability.DECIDE_CONFIDENTIAL in caps:
-        return requests.filter(state=RequestState.STEWARD_APPROVED)
-    return requests.none()
+        return requests, (RequestState.STEWARD_APPROVED,)
+    return None
+
+
+def access_request_awaiting_decision_for(*, user: Any, api_key: Any = None) -> QuerySet[AccessRequest]:
+    """Requests waiting for `user`'s decision (access_request_decided_by); none for anyone else (officers
+    and auditors see requests but decide none)."""
+    decided = access_request_decided_by(user=user, api_key=api_key)
+    if decided is None:
+        return AccessRequest.objects.none()
+    requests, waiting = decided
+    return requests.filter(state__in=waiting)
 
 
 def access_request_get_for(*, user: Any, pk: Any, api_key: Any = None) -> AccessRequest:
@@ -184,14 +196,16 @@ def access_request_get_for(*, user: Any, pk: Any, api_key: Any = None) -> Access
         raise NotFound("No such access request.") from None
 
 
-def access_request_undecided_mine_for(*, user: Any, api_key: Any = None) -> QuerySet[AccessRequest]:
-    """The undecided requests (pending or steward-approved) that `user`'s member made, for its people who
-    may request access; none for anyone else."""
+def access_request_mine_for(*, user: Any, api_key: Any = None) -> QuerySet[AccessRequest]:
+    """The requests `user`'s member made, for its people who may request access; none for anyone else."""
     if Capability.REQUEST_ACCESS not in capabilities(user, api_key) or user.member_id is None:
         return AccessRequest.objects.none()
-    return access_request_list_for(user=user, api_key=api_key).filter(
-        requester_member_id=user.member_id, state__in=UNDECIDED_STATES
-    )
+    return access_request_list_for(user=user, api_key=api_key).filter(requester_member_id=user.member_id)
+
+
+def access_request_undecided_mine_for(*, user: Any, api_key: Any = None) -> QuerySet[AccessRequest]:
+    """The undecided requests (pending or steward-approved) that `user`'s member made."""
+    return access_request_mine_for(user=user, api_key=api_key).filter(state__in=UNDECIDED_STATES)
 
 
 def grant_list_for(*, user: Any, api_key: Any = None) -> QuerySet[Grant]:

@@ -359,9 +359,7 @@ def _filtered(
 def my_requests(request: HttpRequest) -> HttpResponse:
     """The requests the user's member made, with withdraw for the undecided ones."""
     _require(request, Capability.REQUEST_ACCESS)
-    mine = selectors.access_request_list_for(user=request.user).filter(
-        requester_member_id=request_actor(request).member_id
-    )
+    mine = selectors.access_request_mine_for(user=request_actor(request))
     form, mine = _filtered(request, mine, UNDECIDED_STATES)
     return _render(
         request,
@@ -382,16 +380,17 @@ def incoming_requests(request: HttpRequest) -> HttpResponse:
     """Requests to decide: for the owner's data steward the member's datasets', for a security officer the
     confidential queue (steward-approved); officers and auditors see every one. Waiting ones by default."""
     caps = _require(request, Capability.DECIDE_REQUESTS, Capability.DECIDE_CONFIDENTIAL, Capability.AUDIT)
-    requests = selectors.access_request_list_for(user=request.user)
-    if Capability.DECIDE_REQUESTS in caps:
-        requests = requests.filter(dataset__owner_id=request_actor(request).member_id)
-        waiting: Any = [RequestState.PENDING]
-        heading = "Requests for my member's datasets"
-    elif Capability.DECIDE_CONFIDENTIAL in caps:
-        waiting = [RequestState.STEWARD_APPROVED]
-        heading = "Confidential requests"
+    decided = selectors.access_request_decided_by(user=request_actor(request))
+    if decided is not None:  # the same queue the home page counts
+        requests, waiting = decided
+        heading = (
+            "Requests for my member's datasets"
+            if Capability.DECIDE_REQUESTS in caps
+            else "Confidential requests"
+        )
     else:
-        waiting = UNDECIDED_STATES
+        requests = selectors.access_request_list_for(user=request.user)
+        waiting = tuple(UNDECIDED_STATES)
         heading = "All access requests"
     form, requests = _filtered(request, requests, waiting, default="waiting")
     return _render(
