@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
@@ -13,11 +12,9 @@ from django.core.exceptions import ValidationError
 from consortium import credit_code as credit_codes
 from consortium.errors import ServiceError
 from consortium.ids import is_row_id
-from consortium.models import APIKeyScope, Cluster, MemberRole, MemberStatus, Sector, SizeClass, User
-from consortium.passwords import normalized_address, people_who_may_set_password
+from consortium.models import APIKeyScope, Cluster, MemberRole, MemberStatus, Sector, SizeClass
 from consortium.roles import PERSON_ROLES
 from consortium.services import API_KEY_DEFAULT_LIFETIME
-from consortium.tasks import send_password_link_task
 
 # A partner system's user is made with its API key, never by hand.
 PERSON_ROLE_CHOICES = [(value, label) for value, label in MemberRole.choices if value in PERSON_ROLES]
@@ -206,23 +203,10 @@ class APIKeyCreateForm(PortalForm):
 
 
 class PortalPasswordResetForm(PasswordResetForm):
-    """ "Forgot your password?": mails a link to set a password to every person with the address who may
-    have one (consortium.passwords), and to nobody else; the page says the same either way."""
+    """ "Forgot your password?": the address to send a link to. The view hands it to
+    services.password_links_request, which decides whether anyone there gets one (Django's save, which
+    mails whoever has a usable password, is not used)."""
 
     email = forms.EmailField(
         label="E-mail", max_length=254, widget=forms.EmailInput(attrs={"autocomplete": "email"})
     )
-
-    def get_users(self, email: str) -> Iterator[User]:
-        # Django's own skips people without a usable password. A person added by an API key has none, and
-        # this is how they set their first one; who may is decided in one place, for the admin's button too.
-        for user in people_who_may_set_password().filter(email__iexact=email):
-            # iexact is the database's idea of case; Django compares as Unicode does too.
-            if normalized_address(user.email) == normalized_address(email):
-                yield user
-
-    def save(self, *args: Any, **kwargs: Any) -> None:
-        """Queue each person's link (consortium.tasks; the link is built on SITE_URL, not the Host header):
-        sent by a worker, so the page answers alike, and as fast, whether or not anyone has the address."""
-        for user in self.get_users(self.cleaned_data["email"]):
-            send_password_link_task.delay(user.pk)

@@ -27,7 +27,12 @@ from consortium.models import (
     SizeClass,
     User,
 )
-from consortium.passwords import PasswordLinkAddressThrottle, may_set_password
+from consortium.passwords import (
+    PasswordLinkAddressThrottle,
+    may_set_password,
+    normalized_address,
+    people_who_may_set_password,
+)
 from consortium.roles import CAPABILITY_SCOPE, PERSON_ROLES, Capability, can, capabilities_beyond
 from consortium.tasks import send_password_link_task
 from ledger.canonical import format_time
@@ -460,6 +465,20 @@ def user_deactivate(*, actor: User, user: User) -> User:
             payload={"username": locked.username, "role": locked.member_role},
         )
     return locked
+
+
+def password_links_request(*, email: str) -> None:
+    """ "Forgot your password?" for `email`: queue a link to set a password (consortium.tasks) for each
+    person with that address who may have one (consortium.passwords), and for nobody else. The address's
+    budget of links (PasswordLinkAddressThrottle, shared with the admin's button) is counted whether or not
+    anyone has it, and a refusal is silent: the caller answers alike, and as fast, either way."""
+    if not PasswordLinkAddressThrottle(email).allow_address():
+        return
+    wanted = normalized_address(email)
+    for user in people_who_may_set_password().filter(email__iexact=email):
+        # iexact is the database's idea of case; compare as Unicode does too.
+        if normalized_address(user.email) == wanted:
+            send_password_link_task.delay(user.pk)
 
 
 def user_send_password_link(*, actor: User, user: User) -> User:

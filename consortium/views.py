@@ -32,7 +32,7 @@ from consortium.forms import (
 )
 from consortium.models import MemberStatus
 from consortium.paging import page_of, query_without_page
-from consortium.passwords import PasswordLinkAddressThrottle, clear_login_lockout, may_set_password
+from consortium.passwords import clear_login_lockout, may_set_password
 from consortium.roles import Capability, can, capabilities
 
 APPLICATION_SESSION_KEY = "portal_application"
@@ -400,9 +400,7 @@ class PasswordResetView(auth_views.PasswordResetView):
         return super().post(request, *args, **kwargs)
 
     def form_valid(self, form: Any) -> HttpResponse:
-        # Counted for every address asked about, known or not, so the page tells nothing either way.
-        if PasswordLinkAddressThrottle(form.cleaned_data["email"]).allow_address():
-            form.save()
+        services.password_links_request(email=form.cleaned_data["email"])
         return redirect(self.get_success_url())
 
 
