@@ -261,7 +261,17 @@ _make_encoder = getattr(json.encoder, "c_make_encoder", None)  # CPython's C enc
 # The C encoder with _JSON's options (sorted keys, no whitespace, UTF-8 as is), made once: it returns text
 # chunks, compared with the decoded bytes without encoding them again.
 _encode_chunks = (
-    _make_encoder(None, None, json.encoder.encode_basestring, None, ":", ",", True, False, False)
+    _make_encoder(
+        None,
+        None,
+        json.encoder.encode_basestring,
+        _JSON.indent,
+        _JSON.key_separator,
+        _JSON.item_separator,
+        _JSON.sort_keys,
+        _JSON.skipkeys,
+        _JSON.allow_nan,
+    )
     if _make_encoder is not None
     else None
 )

@@ -31,6 +31,20 @@ def test_every_flag_rule_and_metric_has_words() -> None:
     assert set(glossary.RULES) == {*FLAG_RULES, "duplicate_listing"}
     assert all(rule.label and rule.detects and rule.effect for rule in glossary.RULES.values())
     assert glossary.rule("later_rule").label == "later_rule" and glossary.metric("odd") == ("odd", "count")
+    # every metric a flag rule emits (the metrics={...} of settlement/flags.py) has its words
+    import ast
+    import inspect
+
+    from ledger.credit.settlement import flags
+
+    emitted = {
+        key.value
+        for node in ast.walk(ast.parse(inspect.getsource(flags)))
+        if isinstance(node, ast.keyword) and node.arg == "metrics" and isinstance(node.value, ast.Dict)
+        for key in node.value.keys
+        if isinstance(key, ast.Constant)
+    }
+    assert len(emitted) >= 10 and emitted <= set(glossary.METRICS), emitted - set(glossary.METRICS)
 
 
 def test_shares_and_durations_read_without_rounding() -> None:
