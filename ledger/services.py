@@ -13,7 +13,7 @@ import re
 import time
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
@@ -501,20 +501,23 @@ def _pending_entries_postgresql(limit: int) -> _Scan:
     watched = [row[1:] for row in rows if row[0]]
     page = [row[1:] for row in rows if not row[0]]
     pending = [(entry_id, bytes(leaf_hash)) for entry_id, leaf_hash, _, _ in watched]
+    taken, unfinished = (0, 0), set()
     if len(watched) == limit:
-        # A large transaction's entries fill the batch: they go first, the page waits. Every transaction
-        # still open below the position is in the watch already (it was open when the scan passed it).
+        # A large transaction's entries filled the watched part: the next scan resumes after its last one
+        # taken. Watched transactions before it that the snapshot shows closed gave all their entries now
+        # and are watched no more (kept, each would be walked again on every later batch).
         last_id, _, last_txid, _ = watched[-1]
-        moved = replace(bookmark, taken_txid=last_txid, taken_id=last_id)
-        return _Scan(pending, True, bookmark, moved, size, edge)
+        taken = (last_txid, last_id)
+        unfinished = {txid for txid in watch if txid >= last_txid}
     # Entries sequenced already (past a bookmark kept by an older version) still move the position: a full
     # page of them is a batch with nothing to do, and the next batch reads on.
     pending.extend((entry_id, bytes(leaf_hash)) for entry_id, leaf_hash, _, seq in page if seq is None)
     position = (page[-1][2], page[-1][0]) if page else (scan_txid, scan_id)
     # A transaction not open in the snapshot had either committed (its entries below the position were
     # read) or begun after it (its id is above the position).
-    moved = _Bookmark(*position, tuple(sorted(txid for txid in open_now if txid < position[0])))
-    return _Scan(pending, len(page) == limit, bookmark, moved, size, edge)
+    watch_now = unfinished | {txid for txid in open_now if txid < position[0]}
+    moved = _Bookmark(*position, tuple(sorted(watch_now)), *taken)
+    return _Scan(pending, bool(unfinished) or len(page) == limit, bookmark, moved, size, edge)
 
 
 def _insert_rows(table: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:

@@ -205,17 +205,39 @@ def test_a_large_transaction_committed_behind_the_bookmark_is_sequenced_in_batch
         assert ledger_sequence() == 4
         held.commit()
         _fast(2, start=4)
-        assert ledger_sequence(max_batches=1) == 3  # a batch of the watched transaction's entries only
+        # a batch of the watched transaction's first three, and the page past the bookmark read with them
+        assert ledger_sequence(max_batches=1) == 3 + 2
         slow = list(LedgerEntry.objects.filter(kind="test.slow").order_by("id").values_list("id", flat=True))
         # the next batch reads on after the third instead of probing the first three again
         assert _taken() == (held.txid, slow[2])
         assert ledger_sequence(max_batches=1) == 3
         assert _taken() == (held.txid, slow[5])
-        assert ledger_sequence() == 3  # the last one, then the two others
+        assert ledger_sequence() == 1  # the last one
         assert _taken() == (0, 0) and held.txid not in _bookmark()[2]
     seqs = list(LedgerLeaf.objects.order_by("seq").values_list("seq", flat=True))
     assert seqs == list(range(13))
     assert LedgerEntry.objects.filter(leaf__isnull=True).count() == 0
+    assert verify_database().ok
+
+
+def test_a_watched_transaction_whose_entries_are_all_taken_is_watched_no_more(settings) -> None:
+    """Two large transactions committed behind the bookmark: once the second fills a batch, the first
+    (all of its entries taken) leaves the watch instead of being walked again on every later batch."""
+    settings.LEDGER = {**settings.LEDGER, "SEQUENCER_BATCH_SIZE": 3, "SEQUENCE_AFTER_COMMIT": "off"}
+    keys.active_signer()
+    with _HeldTransaction(entries=4) as first, _HeldTransaction(entries=5) as second:
+        _fast(1)
+        assert ledger_sequence() == 1
+        assert {first.txid, second.txid} <= set(_bookmark()[2])
+        first.commit()
+        second.commit()
+        assert ledger_sequence(max_batches=1) == 3  # the first transaction's first three
+        assert first.txid in _bookmark()[2]
+        assert ledger_sequence(max_batches=1) == 3  # its last one and two of the second's
+        assert first.txid not in _bookmark()[2] and _taken()[0] == second.txid
+        assert ledger_sequence() == 3
+        assert second.txid not in _bookmark()[2] and _taken() == (0, 0)
+    assert list(LedgerLeaf.objects.order_by("seq").values_list("seq", flat=True)) == list(range(10))
     assert verify_database().ok
 
 
