@@ -50,6 +50,12 @@ def pt(amount: int | None, field: str = "") -> SafeString | str:
     return _amount(amount, "PT", field)
 
 
+@register.simple_tag
+def amount(value: int | None, unit: str, field: str = "") -> SafeString | str:
+    """An amount in the unit its row names (CR or PT), as `cr` or `pt` shows it."""
+    return _amount(value, unit, field)
+
+
 @register.filter
 def account_label(account: str) -> str:
     """What a member's account holds (CR:member:7:available -> Available credit); others as named."""

@@ -101,6 +101,20 @@ def test_amounts_read_as_credits_with_the_exact_milli_credits_kept(epoch, client
     assert "Available credit" in html and "Usage points" in html  # accounts in words, codes beside them
 
 
+def test_each_amount_is_shown_in_the_unit_of_its_account(epoch, client_for, data_steward):
+    """Points accounts read in PT, credit accounts in CR: each row's unit decides, for balances and lines."""
+    client = client_for(data_steward)
+    statement = client.get(f"/api/v1/credit/statements/{epoch}/").json()
+    html = client.get("/credit/").content.decode()
+
+    def units(field: str) -> list[str]:
+        return re.findall(rf'data-field="{field}" value="-?\d+" title="-?\d+ m(CR|PT)"', html)
+
+    assert units("closing") == [row["unit"] for row in statement["closing"]]
+    assert units("amount") == [line["unit"] for line in statement["lines"]]
+    assert {"CR", "PT"} <= set(units("closing")) and {"CR", "PT"} <= set(units("amount"))
+
+
 def test_an_auditor_picks_the_member_of_a_statement_by_name(epoch, client_for, auditor, member):
     html = client_for(auditor).get("/credit/", {"member": member.pk}).content.decode()
     assert f'<option value="{member.pk}" selected>{member.legal_name}</option>' in html
