@@ -10,7 +10,7 @@ from rest_framework import serializers
 
 from consortium.models import User
 from ledger.canonical import MAX_SAFE_INTEGER
-from ledger.credit import glossary, statements
+from ledger.credit import glossary, rules, statements
 from ledger.credit.models import (
     TRANSFER_FIELDS,
     AffiliationClaim,
@@ -147,14 +147,20 @@ class EvidenceSerializer(serializers.Serializer):
     seq = serializers.IntegerField(allow_null=True)
 
 
-RULES_TEXT = "\n".join(f"- `{n}` ({r.label}): {r.detects} {r.effect}" for n, r in glossary.RULES.items())
+# The schema is about no one epoch: it words the rules with v1's thresholds and says so.
+RULES_TEXT = "\n".join(
+    f"- `{n}` ({r.label}): {r.detects} {r.effect}" for n, r in glossary.rules(rules.RULES_V1).items()
+)
 METRICS_TEXT = "\n".join(f"- `{name}`: {label} ({kind})" for name, (label, kind) in glossary.METRICS.items())
 
 
 class FlagSerializer(serializers.Serializer):
     epoch = serializers.CharField()
     index = serializers.IntegerField()
-    rule = serializers.CharField(help_text=f"The anti-gaming rule that raised it:\n{RULES_TEXT}")
+    rule = serializers.CharField(
+        help_text="The anti-gaming rule that raised it (shares, counts and windows as rules v1 sets them; "
+        f"the rules its epoch ran under may set others):\n{RULES_TEXT}"
+    )
     groups = serializers.ListField(child=serializers.CharField())
     covers = serializers.ListField(child=serializers.CharField(), help_text="Groups whose mints it concerns.")
     holds_mint = serializers.BooleanField()

@@ -14,6 +14,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from ledger.credit import glossary
+from ledger.credit.rules import RULES_V1
 from ledger.credit.templatetags.credit_units import milli_text
 
 register = template.Library()
@@ -21,8 +22,8 @@ register = template.Library()
 
 @register.filter
 def flag_rule(name: str) -> glossary.Rule:
-    """The rule named `name` in words (label, detects, effect)."""
-    return glossary.rule(name)
+    """The rule named `name` in words (label, detects, effect), its thresholds those of rules v1."""
+    return glossary.rule(name, RULES_V1)
 
 
 @register.filter
@@ -60,5 +61,6 @@ def metric(name: str, value: int) -> SafeString:
 
 @register.inclusion_tag("credit/includes/flag_glossary.html")
 def flag_glossary() -> dict[str, Any]:
-    """Every anti-gaming rule in words, in the order settlement reports them."""
-    return {"rules": list(glossary.RULES.items())}
+    """Every anti-gaming rule in words, in the order settlement reports them, its thresholds those of rules
+    v1."""
+    return {"rules": list(glossary.rules(RULES_V1).items())}

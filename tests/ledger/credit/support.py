@@ -13,6 +13,21 @@ from ledger.credit.models import CreditAccount
 from ledger.services import ledger_append
 
 TRUSTED_RULES = {**rules.RULES_V1, "trust_ramp_days": 0}  # every member trusted from day one
+# A rules change that moves every share, count and window the flags' words state off v1's
+CHANGED_RULES = {
+    **TRUSTED_RULES,
+    "reciprocity_window_days": 30,
+    "reciprocity_ratio_bps": 7500,
+    "ring_min_size": 4,
+    "ring_inside_share_bps": 7050,
+    "ring_outside_consumers_below": 1,
+    "fresh_share_bps": 6000,
+    "fresh_group_age_days": 1,
+    "concentration_share_bps": 5000,
+    "rubber_stamp_grants": 12,
+    "rubber_stamp_window_seconds": 3600,
+    "rubber_stamp_fast_seconds": 300,
+}
 
 
 def activate(*, params: dict[str, int] | None = None, epoch: str | None = None) -> None:

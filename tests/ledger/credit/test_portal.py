@@ -11,6 +11,7 @@ from ledger.credit import glossary, services
 from ledger.credit.models import CreditEpoch
 from ledger.services import ledger_sequence
 from tests.ledger.credit.statement_support import settled_epoch
+from tests.ledger.credit.support import TRUSTED_RULES
 
 pytestmark = pytest.mark.django_db
 
@@ -197,7 +198,7 @@ def test_flags_are_explained_in_words_with_their_metrics_in_their_units(client_f
     assert [flag["rule"] for flag in statement["flags"]][:2] == ["ring", "fresh_cluster"]
     for flag in statement["flags"]:
         card = html.split(f'data-rule="{flag["rule"]}"', 1)[1].split("</div>", 1)[0]
-        assert escape(glossary.RULES[flag["rule"]].detects) in card
+        assert escape(glossary.rule(flag["rule"], TRUSTED_RULES).detects) in card
         for name, value in flag["metrics"].items():
             label = escape(glossary.METRICS[name][0])
             assert f'{label}: <data data-metric="{name}" value="{value}"' in card, name
@@ -211,6 +212,6 @@ def test_the_leaderboard_explains_its_columns_and_every_flag(epoch, client_for, 
     html = client_for(auditor).get("/credit/leaderboard/").content.decode()
     for column in ("Raw points", "Damped points", "Minted", "Held"):
         assert f"<dt>{column}</dt>" in html
-    for name, rule in glossary.RULES.items():
+    for name, rule in glossary.rules(TRUSTED_RULES).items():
         assert f'<dt>{rule.label} <code class="muted">{name}</code></dt>' in html
         assert escape(rule.detects) in html and escape(rule.effect) in html
