@@ -13,7 +13,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from consortium import credit_code as credit_codes
-from consortium.errors import Conflict, NotFound, NotPermitted, ValidationFailed
+from consortium.errors import Conflict, NotFound, NotPermitted, ServiceError, ValidationFailed
 from consortium.models import (
     APIKeyScope,
     Cluster,
@@ -400,13 +400,20 @@ def _last_active_admin(user: User) -> bool:
     )
 
 
-def _lock_managed_user(actor: User, user: User) -> tuple[User, int]:
-    """The person locked for a change, and the id of their member (whose row is locked too)."""
+def _managed_member_id(actor: User, user: User) -> int:
+    """The id of `user`'s member, if `actor` may change `user`. Raises NotFound (another member's person,
+    for a member admin), NotPermitted (no manager of the member's people; a staff account or a partner
+    system's user)."""
     _managed_user_scope(actor, user.member_id)
-    member_id = user.member_id
-    if member_id is None or user.member_role == MemberRole.SYSTEM:
+    if user.member_id is None or user.member_role == MemberRole.SYSTEM:
         # Staff accounts are managed in the admin; a key's user follows its key.
         raise NotPermitted("This account is not managed here.")
+    return user.member_id
+
+
+def _lock_managed_user(actor: User, user: User) -> tuple[User, int]:
+    """The person locked for a change, and the id of their member (whose row is locked too)."""
+    member_id = _managed_member_id(actor, user)
     # Locking only the target lets two admins demote each other at once, each seeing the other still an
     # admin. The member row serialises every people change of one member, so the last-admin check holds.
     Member.objects.select_for_update().only("pk").get(pk=member_id)
@@ -479,6 +486,17 @@ def password_links_request(*, email: str) -> None:
         # iexact is the database's idea of case; compare as Unicode does too.
         if normalized_address(user.email) == wanted:
             send_password_link_task.delay(user.pk)
+
+
+def user_may_send_password_link(*, actor: User, user: User) -> bool:
+    """Whether user_send_password_link would send `user` a link at `actor`'s request now, the address's
+    budget of links aside (it is counted only when a link is asked for): the same rule of who may ask and
+    who may get one, for a page deciding whether to offer the button. Raises nothing."""
+    try:
+        _managed_member_id(actor, user)
+    except ServiceError:
+        return False
+    return may_set_password(user)
 
 
 def user_send_password_link(*, actor: User, user: User) -> User:

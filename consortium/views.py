@@ -329,7 +329,9 @@ def person_detail(request: HttpRequest, pk: int) -> HttpResponse:
         {
             "person": person,
             "form": form if may_manage else None,
-            "may_send_password_link": may_manage and may_set_password(person),
+            "may_send_password_link": services.user_may_send_password_link(
+                actor=request_actor(request), user=person
+            ),
         },
         status=400 if form.errors else 200,
     )
@@ -356,10 +358,9 @@ def person_deactivate(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_POST
 def person_send_password_link(request: HttpRequest, pk: int) -> HttpResponse:
-    """A member admin e-mails one of their people a one-time link to set their own password."""
+    """A member admin (or a consortium officer) e-mails a person a one-time link to set their own password.
+    Who may is the service's rule alone (services.user_send_password_link); its refusal is the message."""
     person = _person(request, pk)
-    if not can(request.user, Capability.MANAGE_OWN_USERS):
-        raise PermissionDenied
     try:
         services.user_send_password_link(actor=request_actor(request), user=person)
     except NotFound as error:

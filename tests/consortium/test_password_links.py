@@ -228,7 +228,8 @@ def test_member_admin_sends_a_person_added_by_a_key_a_link(
         client.get(detail)
     )
     [message] = mail.outbox
-    assert message.to == ["Keyed.Person@firm.example"] and member_admin.username in message.body
+    assert message.to == ["Keyed.Person@firm.example"]
+    assert f"{member_admin.username}, an admin of {member_admin.member.legal_name}, asked" in message.body
     link = link_in(message)
     entry = LedgerEntry.objects.get(kind=LINK_SENT)
     assert (entry.actor_user_id, entry.actor_member_id) == (member_admin.pk, member_admin.member_id)
@@ -261,6 +262,57 @@ def test_only_a_member_admin_sends_links(
     assert _send(client, data_steward, django_capture_on_commit_callbacks).status_code == 404
     assert client.get(reverse("portal:person-password-link", args=[data_steward.pk])).status_code == 405
     assert mail.outbox == []
+
+
+def test_a_consortium_officer_sends_a_members_person_a_link_as_the_service_allows(
+    officer: User, keyed_person: User, django_capture_on_commit_callbacks: Any
+) -> None:
+    """services.user_send_password_link lets an officer send a link to any member's person (the API's rule
+    for every people change); the portal offers the button and sends it, instead of refusing (403)."""
+    client = Client()
+    client.force_login(officer)
+    detail = reverse("portal:person-detail", args=[keyed_person.pk])
+    page = text(client.get(detail))
+    assert "Send a link to set a password" in page
+    assert "Change role" not in page  # the button alone: no other people change in the portal
+
+    response = _send(client, keyed_person, django_capture_on_commit_callbacks)
+
+    assert (response.status_code, response["Location"]) == (302, detail)
+    [message] = mail.outbox
+    assert message.to == ["Keyed.Person@firm.example"]
+    assert f"{officer.username}, a Consortium Exchange officer, asked" in message.body
+    assert "an admin of" not in message.body
+    entry = LedgerEntry.objects.get(kind=LINK_SENT)
+    assert (entry.actor_user_id, entry.subject_id) == (officer.pk, str(keyed_person.pk))
+
+
+@pytest.mark.parametrize("who", ["security_officer", "auditor"])
+def test_other_consortium_staff_send_no_links(
+    who: str, request: Any, analyst: User, django_capture_on_commit_callbacks: Any
+) -> None:
+    client = Client()
+    client.force_login(request.getfixturevalue(who))
+    assert _send(client, analyst, django_capture_on_commit_callbacks).status_code == 404
+    assert (
+        mail.outbox == [] and not LedgerEntry.objects.filter(kind="member.user_password_link_sent").exists()
+    )
+
+
+@pytest.mark.parametrize("who", ["system", "inactive", "no-email"])
+def test_the_officer_gets_no_button_where_the_service_would_refuse(
+    who: str, member: Any, member_admin: User, officer: User
+) -> None:
+    if who == "system":
+        person = _system_user(member_admin)
+    elif who == "inactive":
+        person = _inactive(member)
+    else:
+        person = UserFactory(username="no-address", member=member, member_role=MemberRole.ANALYST, email="")
+    client = Client()
+    client.force_login(officer)
+    page = text(client.get(reverse("portal:person-detail", args=[person.pk])))
+    assert "Send a link to set a password" not in page
 
 
 def test_the_link_button_needs_a_login_and_csrf(member_admin: User, analyst: User) -> None:
