@@ -135,13 +135,26 @@ class ApplicationThrottle(SimpleRateThrottle):
         return self.allow_request(request, None)  # type: ignore[arg-type]
 
 
+def _throttled(
+    request: HttpRequest, throttle: ApplicationThrottle, form: Any, *, what: str, clear: bool = False
+) -> bool:
+    """Count `request` against `throttle` (a public form's budget per client). Over the budget: put on
+    `form` the message saying how many seconds to wait (only that one, with `clear`) and return True; the
+    caller answers with the form and status 429 (no Retry-After: the page says it)."""
+    if throttle.allow_portal_request(request):
+        return False
+    wait = math.ceil(throttle.wait() or 1)
+    if clear:
+        form.errors.clear()
+    form.add_error(None, f"Too many {what} from here. Please try again in {wait} seconds.")
+    return True
+
+
 @require_http_methods(["GET", "POST"])
 def apply(request: HttpRequest) -> HttpResponse:
     """The public application form; on success, redirect to the thank-you page (post/redirect/get)."""
     form = MemberApplicationForm(request.POST or None)
-    if request.method == "POST" and not (throttle := ApplicationThrottle()).allow_portal_request(request):
-        wait = math.ceil(throttle.wait() or 1)
-        form.add_error(None, f"Too many applications from here. Please try again in {wait} seconds.")
+    if request.method == "POST" and _throttled(request, ApplicationThrottle(), form, what="applications"):
         return _render(request, "apply.html", {"form": form}, status=429)
     if request.method == "POST" and form.is_valid():
         applicant = request.user if request.user.is_authenticated else None
@@ -392,11 +405,9 @@ class PasswordResetView(auth_views.PasswordResetView):
     success_url = reverse_lazy("portal:password-reset-done")
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        if not (throttle := PasswordResetThrottle()).allow_portal_request(request):
-            form = self.get_form()
-            wait = math.ceil(throttle.wait() or 1)
-            form.errors.clear()
-            form.add_error(None, f"Too many requests from here. Please try again in {wait} seconds.")
+        # A refused request's answer says nothing about the address typed: only the wait (clear).
+        form = self.get_form()
+        if _throttled(request, PasswordResetThrottle(), form, what="requests", clear=True):
             return self.render_to_response(self.get_context_data(form=form), status=429)
         return super().post(request, *args, **kwargs)
 
