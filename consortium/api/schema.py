@@ -4,8 +4,11 @@ drf-spectacular lists the success response alone, so a client generated from the
 answers against it, met every refusal as undocumented. ProblemAutoSchema adds the error statuses an operation
 can answer, each with the one `Problem` body (consortium.api.problems), from what the operation is:
 
-- 401, 403 and 404 where it authenticates (a bad key or session; a role, scope or CSRF check that refuses;
-  what the caller may not see is not found, even a whole list such as the credit totals);
+- 401 where it reads credentials (a bad key is refused even where none is needed);
+- 403 and 404 where it needs more than AllowAny (a role, scope or CSRF check that refuses; what the caller
+  may not see is not found, even a whole list such as the credit totals). A public operation (AllowAny:
+  health, the clusters, the membership application) refuses nobody for who they are: it documents 403 only
+  where a portal session's CSRF check applies (a POST), and 404 only for a path or a page;
 - 400 where it takes query parameters or a body, or changes state (services refuse bad input with 400);
 - 404 also where it names an object in its path or pages a list (a page past the end);
 - 409 where it changes state (an illegal lifecycle transition, a duplicate);
@@ -21,6 +24,8 @@ from typing import Any
 
 from drf_spectacular.openapi import AutoSchema
 from rest_framework import serializers
+from rest_framework.authentication import SessionAuthentication
+from rest_framework.permissions import AllowAny
 
 from consortium.api.problems import PROBLEM_CONTENT_TYPE
 
@@ -35,6 +40,12 @@ _DESCRIPTIONS = {
     "413": "The upload is larger than the exchange accepts.",
     "415": "The body is in a media type this operation does not take.",
     "429": "Too many requests; `retry_after_seconds` says when to try again.",
+}
+# Where anyone may call the operation, these are the only reasons for the two statuses.
+_PUBLIC_DESCRIPTIONS = {
+    "401": "An API key that is not valid (unknown, revoked, expired, or of a member that is not active). "
+    "This operation needs no credentials, but refuses bad ones.",
+    "403": "A signed-in portal session's request without its CSRF token.",
 }
 
 
@@ -56,15 +67,27 @@ class ProblemSerializer(serializers.Serializer):
 
 
 def error_statuses(
-    operation: dict[str, Any], *, method: str, authenticates: bool, throttled: bool
+    operation: dict[str, Any],
+    *,
+    method: str,
+    authenticates: bool,
+    public: bool,
+    checks_csrf: bool,
+    throttled: bool,
 ) -> list[str]:
-    """The error statuses an operation can answer, from its parameters, body, method and view."""
+    """The error statuses an operation can answer, from its parameters, body, method and view: whether it
+    reads credentials (`authenticates`), lets anyone call it (`public`: every permission is AllowAny) and
+    checks a session's CSRF token on unsafe methods (`checks_csrf`)."""
     where = {parameter.get("in") for parameter in operation.get("parameters", [])}
     names = {parameter.get("name") for parameter in operation.get("parameters", [])}
     changes = method in _UNSAFE
     statuses = set()
     if authenticates:
-        statuses |= {"401", "403", "404"}
+        statuses.add("401")
+        if not public:
+            statuses |= {"403", "404"}
+        elif checks_csrf and changes:
+            statuses.add("403")
     if "query" in where or "requestBody" in operation or changes:
         statuses.add("400")
     if "path" in where or "page" in names:
@@ -85,21 +108,26 @@ class ProblemAutoSchema(AutoSchema):
         operation = super().get_operation(*args, **kwargs)
         if operation is None:
             return None
+        authenticators = self.view.get_authenticators()
+        public = all(isinstance(permission, AllowAny) for permission in self.view.get_permissions())
         statuses = error_statuses(
             operation,
             method=self.method,
-            authenticates=bool(self.view.get_authenticators()),
+            authenticates=bool(authenticators),
+            public=public,
+            checks_csrf=any(isinstance(each, SessionAuthentication) for each in authenticators),
             throttled=bool(self.view.get_throttles()),
         )
         if not statuses:
             return operation
         problem = self.resolve_serializer(ProblemSerializer, "response").ref
+        descriptions = {**_DESCRIPTIONS, **_PUBLIC_DESCRIPTIONS} if public else _DESCRIPTIONS
         responses = operation["responses"]
         for status in statuses:
             responses.setdefault(
                 status,
                 {
-                    "description": _DESCRIPTIONS[status],
+                    "description": descriptions[status],
                     "content": {PROBLEM_CONTENT_TYPE: {"schema": problem}},
                 },
             )

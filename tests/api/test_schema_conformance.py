@@ -38,14 +38,19 @@ def _operations(openapi: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]
     return [(method, path, op) for path, ops in openapi["paths"].items() for method, op in ops.items()]
 
 
+def _public(operation: dict[str, Any]) -> bool:
+    """Whether anyone may call the operation: drf-spectacular marks AllowAny with an empty security entry."""
+    return {} in operation.get("security", [])
+
+
 def test_every_authenticated_operation_documents_its_problem_responses(openapi) -> None:
     problem = {"$ref": "#/components/schemas/Problem"}
     for method, path, operation in _operations(openapi):
         responses = operation["responses"]
-        if not path.endswith("/health/"):
+        if not _public(operation):
             assert {"401", "403", "404", "429"} <= set(responses), (method, path)
-        if method in _UNSAFE:
-            assert {"400", "404", "409"} <= set(responses), (method, path)
+            if method in _UNSAFE:
+                assert {"400", "404", "409"} <= set(responses), (method, path)
         if "{" in path:
             assert "404" in responses, (method, path)
         for status, response in responses.items():
@@ -54,6 +59,52 @@ def test_every_authenticated_operation_documents_its_problem_responses(openapi) 
                     path,
                     status,
                 )
+
+
+# --- public operations ------------------------------------------------------------------------------------
+
+
+def test_public_operations_document_only_the_refusals_they_can_give(openapi) -> None:
+    """An operation anyone may call refuses nobody for want of credentials or a role: no 403 (but a session's
+    missing CSRF token, on a POST) and no 404 for what the caller may not see. A bad API key is still
+    refused (401) wherever keys are read; health reads none."""
+    public = {
+        (method, path): set(operation["responses"])
+        for method, path, operation in _operations(openapi)
+        if _public(operation)
+    }
+    assert public == {
+        ("get", "/health/"): {"200", "503"},
+        ("get", "/api/v1/health/"): {"200", "503"},
+        ("get", "/api/v1/clusters/"): {"200", "400", "401", "404", "429"},  # 404: a page past the last
+        ("post", "/api/v1/members/"): {"201", "400", "401", "403", "409", "415", "429"},
+    }
+    for method, path, operation in _operations(openapi):
+        if _public(operation) and "401" in operation["responses"]:
+            assert "API key" in operation["responses"]["401"]["description"], (method, path)
+            assert "No credentials" not in operation["responses"]["401"]["description"], (method, path)
+
+
+def test_a_public_operation_refuses_a_bad_key_as_documented(openapi, api_client) -> None:
+    api_client.credentials(HTTP_AUTHORIZATION="Api-Key nokey.notasecret")
+    for method, path in (("get", "/api/v1/clusters/"), ("post", "/api/v1/members/")):
+        response = (
+            api_client.post(path, APPLICATION, format="json") if method == "post" else api_client.get(path)
+        )
+        assert response.status_code == 401
+        assert_documented(openapi, response, method, path)
+
+
+def test_an_application_from_a_session_without_its_csrf_token_is_refused_as_documented(
+    openapi, analyst
+) -> None:
+    from rest_framework.test import APIClient
+
+    client = APIClient(enforce_csrf_checks=True)
+    client.force_login(analyst)
+    response = client.post("/api/v1/members/", APPLICATION, format="json")
+    assert response.status_code == 403 and "CSRF" in response.json()["detail"]
+    assert_documented(openapi, response, "post", "/api/v1/members/")
 
 
 def test_an_upload_documents_its_size_limit(openapi) -> None:
