@@ -134,15 +134,12 @@ _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 def csv_cell(value: Any) -> Any:
     """One CSV cell, safe to open in a spreadsheet: None is empty; text that a spreadsheet would read as a
-    formula (starting with =, +, -, @, tab or carriage return) gets a leading apostrophe, unless it is a
-    plain integer such as a negative amount. Numbers pass unchanged."""
+    formula (starting with =, +, -, @, tab or carriage return) gets a leading apostrophe, whatever follows.
+    Numbers pass unchanged: amounts reach the exports as integers, so a negative amount stays a number."""
     if value is None:
         return ""
     if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
-        try:
-            int(value)
-        except ValueError:
-            return "'" + value
+        return "'" + value
     return value
 
 

@@ -23,8 +23,12 @@ API = "/api/v1/credit"
         ("@SUM(A1:A2)", "'@SUM(A1:A2)"),
         ("\t=1", "'\t=1"),
         ("\r=1", "'\r=1"),
-        ("-20000", "-20000"),
+        # Text is text, even when int() would read it: a tab or CR in front was let through this way.
+        ("\t1", "'\t1"),
+        ("\r-5", "'\r-5"),
+        ("-20000", "'-20000"),
         (-20000, -20000),
+        (0, 0),
         ("request:12", "request:12"),
         (None, ""),
     ],
