@@ -1,6 +1,7 @@
 """Portal views of credit: a member's contribution statement (the latest settled epoch by default) and the
 auditors' leaderboard. Thin, like the API: the same selectors, so the page shows the JSON's numbers; what
-the user may not see is a 404."""
+the user may not see is a 404. Each page explains the flags with the parameters of the rules its epoch runs
+under (`rules_params`), not those in force now."""
 
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ def statement(request: HttpRequest) -> HttpResponse:
     if epoch is not None:
         try:
             context["statement"] = selectors.statement_for(user=request.user, epoch=epoch, member=member)
+            context["rules_params"] = selectors.epoch_rules_params(epoch)  # its flags' words
         except ValidationFailed as refused:  # an auditor who has not named a member yet
             context["refused"] = refused.detail
         except NotFound as exc:
@@ -50,16 +52,19 @@ def leaderboard(request: HttpRequest) -> HttpResponse:
     epoch = request.GET.get("epoch") or selectors.latest_settled_epoch()
     by = request.GET.get("by", "member")
     rows: list = []
+    rules_params = None
     if epoch is not None:
         try:
             rows = selectors.leaderboard_for(user=request.user, epoch=epoch, by=by)
         except (NotFound, ValidationFailed) as exc:
             raise Http404 from exc
+        rules_params = selectors.epoch_rules_params(epoch)  # the flags' words
     context = {
         "epochs": selectors.epoch_names(),
         "epoch": epoch,
         "by": by,
         "groupings": selectors.LEADERBOARD_GROUPINGS,
         "rows": rows,
+        "rules_params": rules_params,
     }
     return render(request, "credit/leaderboard.html", context)

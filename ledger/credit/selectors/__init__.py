@@ -9,6 +9,7 @@ What the actor may not see is NotFound (404), never forbidden (see
 from ledger.credit.selectors.balances import SECTIONS, balance_list_for, statement_for, sum_tree_leaves
 from ledger.credit.selectors.common import (
     epoch_names,
+    epoch_rules_params,
     is_auditor,
     latest_settled_epoch,
     member_account_q,
@@ -42,6 +43,7 @@ __all__ = [
     "balance_list_for",
     "epoch_names",
     "epoch_order_range",
+    "epoch_rules_params",
     "flag_list_for",
     "held_mint_list_for",
     "is_auditor",

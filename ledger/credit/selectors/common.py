@@ -15,11 +15,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from django.db.models import F, Q
+from django.db.models import F, Q, Subquery
 
 from consortium.errors import NotFound
 from consortium.roles import Capability, can, reads_own_credit
-from ledger.credit.models import CreditEpoch, CreditTransfer, CreditUse
+from ledger.credit.models import CreditEpoch, CreditRules, CreditTransfer, CreditUse
 from ledger.models import LedgerEntry
 
 # --- who may see what ---------------------------------------------------------------------------------------
@@ -107,6 +107,15 @@ def latest_settled_epoch() -> str | None:
 def epoch_names() -> list[str]:
     """Every epoch's name, newest first."""
     return list(CreditEpoch.objects.order_by("-opened_order").values_list("epoch", flat=True))
+
+
+def epoch_rules_params(epoch: str) -> dict[str, int] | None:
+    """The parameters of the rules `epoch` runs under, as its `epoch.opened` named them (those its
+    settlement applied, or will apply while it is open; a rules change since applies from the next epoch),
+    in one query; None for an unknown epoch. Not permission-checked: the rules are published to the whole
+    consortium in the ledger."""
+    rules = CreditEpoch.objects.filter(epoch=epoch).values("rules")
+    return CreditRules.objects.filter(hash=Subquery(rules)).values_list("params", flat=True).first()
 
 
 # --- pending transfers --------------------------------------------------------------------------------------

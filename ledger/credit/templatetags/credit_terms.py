@@ -1,12 +1,15 @@
 """Anti-gaming flags and their metrics in words on the portal's credit pages (see ledger.credit.glossary).
 
-`{{ flag.rule|flag_rule }}` gives the rule's label, what it detects and its effect; `{% metric name value %}`
-shows one metric in words with its value in its unit (points as PT, shares as percentages, durations in
-seconds), the exact integer kept in a <data> element's value as the JSON has it; `{% flag_glossary %}`
-lists every rule; `{{ use.reason|uncredited }}` says why a use earned nothing."""
+`{{ flag.rule|flag_rule:rules_params }}` gives the rule's label, what it detects and its effect, its shares,
+counts and windows those of `rules_params`, the parameters of the rules the page's epoch runs under (the view
+puts them in the context); `{% metric name value %}` shows one metric in words with its value in its unit
+(points as PT, shares as percentages, durations in seconds), the exact integer kept in a <data> element's
+value as the JSON has it; `{% flag_glossary rules_params epoch %}` lists every rule under those parameters;
+`{{ use.reason|uncredited }}` says why a use earned nothing."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from django import template
@@ -14,16 +17,16 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from ledger.credit import glossary
-from ledger.credit.rules import RULES_V1
 from ledger.credit.templatetags.credit_units import milli_text
 
 register = template.Library()
 
 
 @register.filter
-def flag_rule(name: str) -> glossary.Rule:
-    """The rule named `name` in words (label, detects, effect), its thresholds those of rules v1."""
-    return glossary.rule(name, RULES_V1)
+def flag_rule(name: str, params: Mapping[str, int] | None) -> glossary.Rule:
+    """The rule named `name` in words (label, detects, effect) under the rules parameters `params` (None, no
+    rules known: the label alone)."""
+    return glossary.rule(name, params or {})
 
 
 @register.filter
@@ -60,7 +63,7 @@ def metric(name: str, value: int) -> SafeString:
 
 
 @register.inclusion_tag("credit/includes/flag_glossary.html")
-def flag_glossary() -> dict[str, Any]:
-    """Every anti-gaming rule in words, in the order settlement reports them, its thresholds those of rules
-    v1."""
-    return {"rules": list(glossary.rules(RULES_V1).items())}
+def flag_glossary(params: Mapping[str, int] | None, epoch: str) -> dict[str, Any]:
+    """Every anti-gaming rule in words, in the order settlement reports them, under the parameters `params`
+    of the rules `epoch` runs under."""
+    return {"rules": list(glossary.rules(params or {}).items()), "epoch": epoch}

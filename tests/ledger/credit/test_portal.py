@@ -183,7 +183,8 @@ def test_names_cost_one_query_each_however_many_lines(client_for, auditor, djang
         assert len([q for q in sql if "dataset.registered" in q]) == 1
         names = [q for q in sql if 'FROM "consortium_member"' in q and '"legal_name"' in q]
         assert len(names) == 2  # the statement's own member, then every consumer at once
-    with django_assert_max_num_queries(len(sql) + 3):  # + the epochs, the latest settled, the member picker
+    # + the epochs, the latest settled, the member picker, the epoch's rules (its flags' words)
+    with django_assert_max_num_queries(len(sql) + 4):
         page = client.get("/credit/", {"member": b.pk})
     assert len(re.findall(r'<a href="/members/\d+/">', page.content.decode())) == 6  # each use's consumer
 
@@ -215,3 +216,65 @@ def test_the_leaderboard_explains_its_columns_and_every_flag(epoch, client_for, 
     for name, rule in glossary.rules(TRUSTED_RULES).items():
         assert f'<dt>{rule.label} <code class="muted">{name}</code></dt>' in html
         assert escape(rule.detects) in html and escape(rule.effect) in html
+
+
+def test_each_epoch_s_flags_are_explained_with_the_rules_it_ran_under(
+    client_for, auditor, data_steward, other_analyst, member, other_member
+):
+    """October runs under v1's thresholds, November under a rules change published during October: each
+    epoch's statement and leaderboard state that epoch's, in the glossary and on the flag's card (a
+    restricted request approved at once is a rubber stamp under both)."""
+    from tests.ledger.credit.statement_support import grant_and_download
+    from tests.ledger.credit.support import CHANGED_RULES, admit, clock, utc
+
+    with clock(utc(2026, 10, 5, 9)) as now:
+        services.credit_rules_publish(actor=None, params=TRUSTED_RULES)
+        services.credit_epoch_open(epoch="2026-10")
+        admit(member, other_member)
+        grant_and_download(data_steward, other_analyst, downloads=1)
+        services.credit_rules_publish(actor=None, params=CHANGED_RULES)  # from the next epoch
+        now[0] = utc(2026, 11, 1, 0, 10)
+        services.credit_epoch_roll()  # settles October, opens November under the change
+        grant_and_download(data_steward, other_analyst, downloads=1)
+        services.credit_epoch_settle(epoch="2026-11", early=True)
+    ledger_sequence()
+    v1 = (
+        "within 90 days",
+        "at least half the larger",
+        "Three or more groups",
+        "at least 60% of their points",
+        "fewer than three consumers",
+        "less than 90 days old",
+        "more than 60%",
+        "less than a minute",
+        "three or more grants",
+        "within 24 hours",
+    )
+    changed = (
+        "within 30 days",
+        "at least 75% of the larger",
+        "Four or more groups",
+        "at least 70.5% of their points",
+        "fewer than one consumer outside",
+        "At least 60% of a provider",
+        "less than a day old",
+        "more than half of",
+        "less than 5 minutes",
+        "12 or more grants",
+        "within an hour",
+    )
+    pages = {
+        "2026-10": (TRUSTED_RULES, v1, changed, "less than a minute"),
+        "2026-11": (CHANGED_RULES, changed, v1, "less than 5 minutes"),
+    }
+    for epoch, (params, words, not_words, fast) in pages.items():
+        statement = client_for(data_steward).get("/credit/", {"epoch": epoch}).content.decode()
+        board = client_for(auditor).get("/credit/leaderboard/", {"epoch": epoch}).content.decode()
+        for html in (statement, board):
+            assert f"those of epoch <code>{epoch}</code>" in html
+            assert [phrase for phrase in words if phrase not in html] == [], epoch
+            assert [phrase for phrase in not_words if phrase in html] == [], epoch
+            for name, rule in glossary.rules(params).items():
+                assert f"<dd>{escape(rule.detects)} <em>" in html, name
+        card = statement.split('data-rule="rubber_stamp"', 1)[1].split("</div>", 1)[0]
+        assert escape(glossary.rule("rubber_stamp", params).detects) in card and fast in card
