@@ -177,7 +177,8 @@ def _statement(row: CreditEpoch, subject: Mapping[str, Any]) -> dict[str, Any]:
     resolutions = resolutions_of([t["id"] for t in transfers if t["flag"] == statements.PENDING])
     lines = [_line(transfer, accounts, resolutions, last) for transfer in transfers]
     settled_entry = _settled_entry(row.epoch) if settled else None
-    earned, duplicates = _provider_groups(member, row.epoch)
+    uses = _uses(member, first, last)
+    earned, duplicates = _provider_groups(uses, row.epoch)
     results = member_results(row) if settled else {}
     mine_result = results.get(member)
     # The mint as it stands now (an audit may have released or forfeited it since): one mint, however
@@ -196,7 +197,7 @@ def _statement(row: CreditEpoch, subject: Mapping[str, Any]) -> dict[str, Any]:
         "settled_seq": _entry_seq(settled_entry),
         "opening": _balance_rows(accounts, opening),
         "closing": _balance_rows(accounts, closing),
-        "earned": _earned(member, first, last),
+        "earned": _earned(uses),
         "mint": _mint_line(lines),
         "fees_earned": [line for line in lines if line["section"] == "fee_earned"],
         "fees_spent": [line for line in lines if line["section"] == "fee_spent"],
@@ -284,13 +285,19 @@ def _balance_rows(accounts: tuple[str, ...], balances: dict[str, statements.Tota
     return rows
 
 
-def _earned(member: int, first: int, last: int) -> list[dict[str, Any]]:
-    """The member's uses as provider with credit orders in [first, last] by dataset, each with its chain
-    and sequence number (a use recorded while no epoch was open earns nothing, reason no_epoch, and is
-    listed on the next epoch's statement)."""
-    uses = list(
+def _uses(member: int, first: int, last: int) -> list[CreditUse]:
+    """The member's uses as provider with credit orders in [first, last] (a statement's period), in order.
+    They are all of the epoch's uses (recorded between its opening and its settlement, one epoch open at a
+    time, and the period runs from the previous settlement) and those recorded while no epoch was open
+    before it (epoch "", with reason no_epoch or a reason that came first), which its statement lists."""
+    return list(
         CreditUse.objects.filter(provider_member=member, order__gte=first, order__lte=last).order_by("order")
     )
+
+
+def _earned(uses: list[CreditUse]) -> list[dict[str, Any]]:
+    """The statement's uses (`_uses`) by dataset, each with its chain and sequence number (a use recorded
+    while no epoch was open earns nothing, reason no_epoch, and is listed on the next epoch's statement)."""
     seqs = seqs_of_leaves(use.entry_leaf for use in uses)
     datasets: dict[int, dict[str, Any]] = {}
     for use in uses:
@@ -329,17 +336,16 @@ def _group_at(member: int, order: int) -> str:
     return engine.group_of(state, member)
 
 
-def _provider_groups(member: int, epoch: str) -> tuple[set[str], set[str]]:
+def _provider_groups(uses: list[CreditUse], epoch: str) -> tuple[set[str], set[str]]:
     """The groups the member earned under in the epoch (the provider groups of its uses that settlement
     read, engine.settles) and those under which downloads of its data earned nothing as duplicate
-    listings. Each use keeps the group it was recorded under, so a later affiliation changes neither."""
-    uses = (
-        CreditUse.objects.filter(provider_member=member, epoch=epoch)
-        .values_list("provider_group", "credited", "points", "reason", named=True)
-        .distinct()
-    )
+    listings, from the statement's uses (`_uses`: every use of the epoch is among them; those recorded
+    while no epoch was open are not the epoch's and are left out). Each use keeps the group it was
+    recorded under, so a later affiliation changes neither."""
     earned, duplicates = set(), set()
     for use in uses:
+        if use.epoch != epoch:
+            continue
         if engine.settles(use):
             earned.add(use.provider_group)
         elif use.reason == "duplicate_listing":

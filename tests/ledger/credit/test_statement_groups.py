@@ -149,3 +149,19 @@ def test_a_duplicate_listing_is_shown_to_the_member_whose_downloads_earned_nothi
         and statement["earned"][0]["uses"][0]["reason"] == "duplicate_listing"
     )
     assert _shown(statement) == [("duplicate_listing", [engine.default_group(provider.pk)], 0)]
+
+
+def test_a_statement_reads_the_members_uses_once(
+    auditor, data_steward, other_analyst, member, other_member, django_assert_num_queries
+):
+    """The uses it lists and the groups its flags are picked by (earned_groups) come from one read of the
+    member's uses; they were read twice."""
+    from ledger.credit.selectors import statement_for
+    from tests.ledger.credit.statement_support import settled_epoch
+
+    epoch = settled_epoch(provider=data_steward, consumer=other_analyst, members=[member, other_member])
+    with django_assert_num_queries(23) as captured:
+        statement = statement_for(user=auditor, epoch=epoch, member=member.pk)
+    assert len([q for q in captured.captured_queries if 'FROM "credit_credituse"' in q["sql"]]) == 1
+    assert statement["earned_groups"] == [engine.default_group(member.pk)]
+    assert [use["credited"] for dataset in statement["earned"] for use in dataset["uses"]] == [True] * 3
