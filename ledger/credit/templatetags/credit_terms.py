@@ -3,8 +3,9 @@
 `{{ flag.rule|flag_rule:rules_params }}` gives the rule's label, what it detects and its effect, its shares,
 counts and windows those of `rules_params`, the parameters of the rules the page's epoch runs under (the view
 puts them in the context); `{% metric name value %}` shows one metric in words with its value in its unit
-(points as PT, shares as percentages, durations in seconds), the exact integer kept in a <data> element's
-value as the JSON has it; `{% flag_glossary rules_params epoch %}` lists every rule under those parameters;
+(points as PT, shares as percentages, durations in the largest whole unit or in seconds to the millisecond),
+the exact integer kept in a <data> element's value as the JSON has it;
+`{% flag_glossary rules_params epoch %}` lists every rule under those parameters;
 `{{ use.reason|uncredited }}` says why a use earned nothing."""
 
 from __future__ import annotations
@@ -41,9 +42,14 @@ def _value_text(value: int, kind: str) -> str:
     if kind == "bps":
         return glossary.bps_text(value)
     if kind == "us":
+        # A threshold is a whole number of seconds (the rules set it so) and reads as the rules' words do;
+        # a measured time keeps its milliseconds.
+        seconds, fraction = divmod(int(value), 1_000_000)
+        if seconds > 0 and not fraction:
+            return glossary.seconds_text(seconds)
         return glossary.duration_text(value)
     if kind == "seconds":
-        return f"{int(value):,} s"
+        return glossary.seconds_text(int(value))
     return f"{int(value):,}"
 
 

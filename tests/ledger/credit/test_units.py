@@ -58,6 +58,16 @@ def test_shares_and_durations_read_without_rounding() -> None:
     assert duration_text(12_244) == "0.012 s"
 
 
+def test_flag_windows_and_limits_read_as_the_rules_words_do_and_measured_times_to_the_millisecond() -> None:
+    from ledger.credit.templatetags.credit_terms import metric
+
+    assert ">24 hours</data>" in metric("window_seconds", 86_400)
+    assert ">a minute</data>" in metric("fast_limit_us", 60_000_000)
+    assert ">12.244 s</data>" in metric("approval_delay_us", 12_244_000)
+    assert ">12 seconds</data>" in metric("approval_delay_us", 12_000_000)
+    assert ">0.000 s</data>" in metric("approval_delay_us", 0)
+
+
 V1_WORDS = {  # what each rule detects, as the words read while v1's thresholds were written into them
     "duplicate_listing": "A file (the same SHA-256) was first registered by another group: the copy's "
     "downloads earn no points.",
