@@ -411,6 +411,19 @@ def _managed_member_id(actor: User, user: User) -> int:
     return user.member_id
 
 
+def user_may_manage(*, actor: User, user: User) -> bool:
+    """Whether `actor` may change `user` with user_set_role and user_deactivate: the scope check those
+    services make (their member's admin, or a consortium officer for any member's person; never a staff
+    account or a partner system's user), for a page deciding whether to offer the controls. The services'
+    own refusals of one change (the last active admin, a role beyond a key's scopes) are not foreseen here.
+    Raises nothing."""
+    try:
+        _managed_member_id(actor, user)
+    except ServiceError:
+        return False
+    return True
+
+
 def _lock_managed_user(actor: User, user: User) -> tuple[User, int]:
     """The person locked for a change, and the id of their member (whose row is locked too)."""
     member_id = _managed_member_id(actor, user)
@@ -492,11 +505,7 @@ def user_may_send_password_link(*, actor: User, user: User) -> bool:
     """Whether user_send_password_link would send `user` a link at `actor`'s request now, the address's
     budget of links aside (it is counted only when a link is asked for): the same rule of who may ask and
     who may get one, for a page deciding whether to offer the button. Raises nothing."""
-    try:
-        _managed_member_id(actor, user)
-    except ServiceError:
-        return False
-    return may_set_password(user)
+    return user_may_manage(actor=actor, user=user) and may_set_password(user)
 
 
 def user_send_password_link(*, actor: User, user: User) -> User:

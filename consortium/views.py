@@ -48,7 +48,7 @@ CAPABILITY_LABELS: dict[Capability, str] = {
     Capability.MANAGE_DATASETS: "Register and manage datasets",
     Capability.DECIDE_REQUESTS: "Decide access requests",
     Capability.VIEW_ALL_MEMBERS: "See every member",
-    Capability.VIEW_ALL_USERS: "See every user",
+    Capability.VIEW_ALL_USERS: "See every user; manage every member's people",
     Capability.DECIDE_MEMBERSHIP: "Admit, suspend and withdraw members",
     Capability.DECIDE_CONFIDENTIAL: "Decide confidential-tier requests",
     Capability.AUDIT: "Audit the ledger and credit",
@@ -317,34 +317,31 @@ def _person(request: HttpRequest, pk: int) -> Any:
 @login_required
 @require_http_methods(["GET", "POST"])
 def person_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    """A person's account; a member admin changes their role here."""
+    """A person's account; their member's admin or a consortium officer changes their role here. Who may is
+    the service's rule alone (services.user_set_role; services.user_may_manage offers the controls); its
+    refusal is shown on the form."""
     person = _person(request, pk)
-    may_manage = can(request.user, Capability.MANAGE_OWN_USERS) and bool(person.member_id)
+    actor = request_actor(request)
     form = UserRoleForm(request.POST or None, initial={"role": person.member_role})
-    if request.method == "POST":
-        if not may_manage:
-            raise PermissionDenied
-        if form.is_valid():
-            try:
-                updated = services.user_set_role(
-                    actor=request_actor(request), user=person, role=form.cleaned_data["role"]
-                )
-            except ServiceError as error:
-                _refused(form, error)
-            else:
-                messages.success(
-                    request, f"{updated.username}'s role is now {updated.get_member_role_display()}."
-                )
-                return redirect("portal:person-detail", pk=person.pk)
+    if request.method == "POST" and form.is_valid():
+        try:
+            updated = services.user_set_role(actor=actor, user=person, role=form.cleaned_data["role"])
+        except ServiceError as error:
+            _refused(form, error)
+        else:
+            messages.success(
+                request, f"{updated.username}'s role is now {updated.get_member_role_display()}."
+            )
+            return redirect("portal:person-detail", pk=person.pk)
+    may_manage = services.user_may_manage(actor=actor, user=person)
     return _render(
         request,
         "person_detail.html",
         {
             "person": person,
-            "form": form if may_manage else None,
-            "may_send_password_link": services.user_may_send_password_link(
-                actor=request_actor(request), user=person
-            ),
+            # A refused change keeps its form, so the refusal shows even where no control is offered.
+            "form": form if may_manage or form.errors else None,
+            "may_send_password_link": services.user_may_send_password_link(actor=actor, user=person),
         },
         status=400 if form.errors else 200,
     )
@@ -353,10 +350,9 @@ def person_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_POST
 def person_deactivate(request: HttpRequest, pk: int) -> HttpResponse:
-    """A member admin deactivates one of their people: they can no longer log in."""
+    """Deactivates a person: they can no longer log in. Who may (their member's admin, a consortium officer)
+    is the service's rule alone (services.user_deactivate); its refusal is the message."""
     person = _person(request, pk)
-    if not can(request.user, Capability.MANAGE_OWN_USERS):
-        raise PermissionDenied
     try:
         services.user_deactivate(actor=request_actor(request), user=person)
     except NotFound as error:

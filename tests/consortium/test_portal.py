@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import json
 from collections.abc import Callable
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
@@ -26,6 +27,8 @@ from consortium.models import (
     MemberStatusChange,
     User,
 )
+from ledger.models import LedgerEntry
+from tests.factories import make_api_key
 
 pytestmark = pytest.mark.django_db
 
@@ -522,15 +525,128 @@ def test_member_admin_changes_a_role_and_deactivates(
     assert "deactivated" in text(client.get(detail))
 
 
-def test_officer_sees_every_member_s_people_but_cannot_manage_them(
-    client: Client, officer: User, acme_analyst: User, globex_admin: User
+def _recorded(kind: str, person: User) -> dict[str, Any]:
+    """The ledger entry of `kind` about `person`, as the ledger holds it, without what differs between any
+    two entries (id, time) or names the person (subject id, username)."""
+    document = json.loads(bytes(LedgerEntry.objects.get(kind=kind, subject_id=str(person.pk)).canonical))
+    del document["id"], document["time"], document["subject"]["id"], document["payload"]["username"]
+    return document
+
+
+@pytest.mark.parametrize("change", ["role", "deactivate"])
+def test_an_officer_manages_a_members_person_in_the_portal_as_through_the_api(
+    client: Client,
+    client_for: Any,
+    officer: User,
+    acme: Member,
+    acme_analyst: User,
+    make_user: Callable[..., User],
+    change: str,
+) -> None:
+    """user_set_role and user_deactivate let a consortium officer change any member's person, as the API
+    does; the portal offers the controls, makes the change and records it as the API records it."""
+    through_api = make_user(acme, "acme-analyst-2", MemberRole.ANALYST)
+    login(client, officer)
+    [row] = [
+        row for row in rows(client.get(reverse("portal:people-list"))).split("<tr>") if "acme-analyst<" in row
+    ]
+    assert acme.legal_name in row  # whose person it is
+    detail = reverse("portal:person-detail", args=[acme_analyst.pk])
+    page = text(client.get(detail))
+    assert acme.legal_name in page and "Change role" in page and "Deactivate acme-analyst" in page
+
+    if change == "role":
+        response = client.post(detail, {"role": MemberRole.STEWARD}, follow=True)
+        api = client_for(officer).patch(
+            f"/api/v1/users/{through_api.pk}/", {"role": MemberRole.STEWARD}, format="json"
+        )
+        kind, done, state = "member.user_role_changed", "acme-analyst's role is now Data steward.", "role"
+    else:
+        response = client.post(reverse("portal:person-deactivate", args=[acme_analyst.pk]), follow=True)
+        api = client_for(officer).post(f"/api/v1/users/{through_api.pk}/deactivate/")
+        kind, done, state = "member.user_deactivated", "acme-analyst is deactivated.", "active"
+
+    assert response.redirect_chain == [(detail, 302)] and done in text(response)
+    assert api.status_code == 200
+    acme_analyst.refresh_from_db()
+    through_api.refresh_from_db()
+    changed = {"role": (MemberRole.STEWARD, True), "active": (MemberRole.ANALYST, False)}[state]
+    assert (acme_analyst.member_role, acme_analyst.is_active) == changed
+    assert (through_api.member_role, through_api.is_active) == changed
+    recorded = _recorded(kind, acme_analyst)
+    assert recorded == _recorded(kind, through_api)
+    assert recorded["actor"] == {"user": officer.pk, "member": None, "api_key": None}
+    assert recorded["members"] == [acme.pk]
+
+
+@pytest.mark.parametrize("change", ["role", "deactivate"])
+def test_the_last_admin_rule_refuses_an_officer_too(
+    client: Client, officer: User, acme_admin: User, change: str
 ) -> None:
     login(client, officer)
-    page = text(client.get(reverse("portal:people-list")))
-    assert "acme-analyst" in page and "globex-admin" in page
+    detail = reverse("portal:person-detail", args=[acme_admin.pk])
+    entries = LedgerEntry.objects.count()
+    if change == "role":
+        response = client.post(detail, {"role": MemberRole.ANALYST})
+        assert response.status_code == 400
+    else:
+        response = client.post(reverse("portal:person-deactivate", args=[acme_admin.pk]), follow=True)
+        assert response.redirect_chain == [(detail, 302)]
+    assert "This is the member's last active admin; appoint another admin first." in text(response)
+    acme_admin.refresh_from_db()
+    assert (acme_admin.member_role, acme_admin.is_active) == (MemberRole.ADMIN, True)
+    assert LedgerEntry.objects.count() == entries
+
+
+def test_a_members_person_is_managed_by_its_admin_and_officers_and_nobody_else(
+    client: Client,
+    officer: User,
+    security_officer: User,
+    auditor: User,
+    acme_admin: User,
+    acme_analyst: User,
+    globex_admin: User,
+) -> None:
+    """The people the service lets change a person get the controls; other consortium staff and another
+    member's admin do not even see the person (404), whatever they post."""
     detail = reverse("portal:person-detail", args=[acme_analyst.pk])
-    assert "Change role" not in text(client.get(detail))
-    assert client.post(detail, {"role": MemberRole.ADMIN}).status_code == 403
+    deactivate = reverse("portal:person-deactivate", args=[acme_analyst.pk])
+    for who in (acme_admin, officer):
+        page = text(login(client, who).get(detail))
+        assert "Change role" in page and "Deactivate acme-analyst" in page, who.username
+    for who in (security_officer, auditor, globex_admin):
+        login(client, who)
+        assert client.get(detail).status_code == 404, who.username
+        assert client.post(detail, {"role": MemberRole.STEWARD}).status_code == 404, who.username
+        assert client.post(deactivate).status_code == 404, who.username
+    acme_analyst.refresh_from_db()
+    assert (acme_analyst.member_role, acme_analyst.is_active) == (MemberRole.ANALYST, True)
+    assert (
+        not LedgerEntry.objects.filter(subject_id=str(acme_analyst.pk))
+        .exclude(kind="member.user_added")
+        .exists()
+    )
+
+
+def test_no_role_or_deactivation_controls_where_the_service_would_refuse(
+    client: Client, officer: User, auditor: User, acme_admin: User
+) -> None:
+    """A partner system's user follows its key and a staff account is managed in the admin: the services
+    refuse to change either, so no page offers it; a change posted anyway gets the service's refusal."""
+    key, _raw = make_api_key(admin=acme_admin, scopes=["read"])
+    system_user = key.system_user
+    for viewer, person in [(acme_admin, system_user), (officer, system_user), (officer, auditor)]:
+        page = text(login(client, viewer).get(reverse("portal:person-detail", args=[person.pk])))
+        assert "Change role" not in page and f"Deactivate {person.username}" not in page, viewer.username
+
+    login(client, acme_admin)
+    detail = reverse("portal:person-detail", args=[system_user.pk])
+    response = client.post(detail, {"role": MemberRole.ANALYST})
+    assert response.status_code == 400 and "This account is not managed here." in text(response)
+    response = client.post(reverse("portal:person-deactivate", args=[system_user.pk]), follow=True)
+    assert "This account is not managed here." in text(response)
+    system_user.refresh_from_db()
+    assert (system_user.member_role, system_user.is_active) == (MemberRole.SYSTEM, True)
 
 
 # --- API keys -------------------------------------------------------------------------------------------
