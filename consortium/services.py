@@ -326,6 +326,26 @@ def _managed_user_scope(actor: User, target_member_id: int | None) -> None:
         raise NotPermitted("Only the member's admin may manage its people.")
 
 
+def _check_member_takes_people(member: Member) -> None:
+    if member.status in (MemberStatus.WITHDRAWN, MemberStatus.DECLINED):
+        raise Conflict(
+            f"The member is {member.status}.", code="member_not_active", current_state=member.status
+        )
+
+
+def user_may_create(*, actor: User, member: Member) -> bool:
+    """Whether user_create would add a person to `member` at `actor`'s request, the person's own details
+    aside (name, address, role, password): the same rule of who may add people to which member (their
+    admin, or a consortium officer to any) and which members take people, for a page deciding whether to
+    offer it. Raises nothing."""
+    try:
+        _managed_user_scope(actor, member.pk)
+        _check_member_takes_people(member)
+    except ServiceError:
+        return False
+    return True
+
+
 def user_create(
     *,
     actor: User,
@@ -351,10 +371,7 @@ def user_create(
     role = _check_role(role)
     _check_role_within_key(actor, role)
     _check_no_password_from_key(actor, password)
-    if member.status in (MemberStatus.WITHDRAWN, MemberStatus.DECLINED):
-        raise Conflict(
-            f"The member is {member.status}.", code="member_not_active", current_state=member.status
-        )
+    _check_member_takes_people(member)
     with transaction.atomic():
         _check_new_account(
             username=username, email=email, password=password, first_name=first_name, last_name=last_name

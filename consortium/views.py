@@ -248,9 +248,16 @@ def member_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "history": history,
             "form": form if may_decide else None,
             "decisions": OFFERED_DECISIONS.get(member.status, ()) if may_decide else (),
+            "may_add_person": _may_add_from_member_page(request_actor(request), member),
         },
         status=400 if form.errors else 200,
     )
+
+
+def _may_add_from_member_page(actor: Any, member: Any) -> bool:
+    # A member's own people are added from People (people/new/), as before; its page offers adding one to
+    # the others who may (officers).
+    return member.pk != actor.member_id and services.user_may_create(actor=actor, member=member)
 
 
 # --- People ---------------------------------------------------------------------------------------------
@@ -265,32 +272,39 @@ def _require_people(request: HttpRequest) -> None:
 def people_list(request: HttpRequest) -> HttpResponse:
     """A member admin's own people; every user for consortium officers."""
     _require_people(request)
-    people = (
-        selectors.user_list_for(user=request.user).select_related("member").order_by("member", "username")
-    )
+    actor = request_actor(request)
+    people = selectors.user_list_for(user=actor).select_related("member").order_by("member", "username")
     return _render(
         request,
         "people_list.html",
         {
             "page": page_of(request, people),
             "query": query_without_page(request),
-            "may_manage": can(request.user, Capability.MANAGE_OWN_USERS),
+            # people/new/ adds to the actor's own member; an officer adds from the member's page.
+            "may_add": actor.member is not None
+            and services.user_may_create(actor=actor, member=actor.member),
         },
     )
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def person_create(request: HttpRequest) -> HttpResponse:
-    """A member admin adds a person to their own member."""
+def person_create(request: HttpRequest, member_pk: int | None = None) -> HttpResponse:
+    """Adds a person to a member: a member admin to their own (people/new/), a consortium officer to any
+    (from the member's page). Who may is the service's rule alone (services.user_create, whose refusal is
+    shown on the form; services.user_may_create offers the page); a member the actor may not see, or add
+    people to, has no such page (404)."""
     actor = request_actor(request)
-    # Managing people is a member admin's capability, so the member is there; the check narrows the type.
-    if not can(actor, Capability.MANAGE_OWN_USERS) or actor.member is None:
+    try:
+        member = selectors.member_for_new_person(user=actor, member_id=member_pk)
+    except ServiceError as error:
+        raise Http404(error.detail) from error
+    if not services.user_may_create(actor=actor, member=member):
         raise Http404
     form = UserCreateForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            person = services.user_create(actor=actor, member=actor.member, **form.service_kwargs())
+            person = services.user_create(actor=actor, member=member, **form.service_kwargs())
         except ServiceError as error:
             _refused(form, error)
         else:
@@ -303,7 +317,9 @@ def person_create(request: HttpRequest) -> HttpResponse:
                     "send them a link to set one (Send a link to set a password, below).",
                 )
             return redirect("portal:person-detail", pk=person.pk)
-    return _render(request, "person_form.html", {"form": form}, status=400 if form.errors else 200)
+    return _render(
+        request, "person_form.html", {"form": form, "member": member}, status=400 if form.errors else 200
+    )
 
 
 def _person(request: HttpRequest, pk: int) -> Any:

@@ -525,6 +525,79 @@ def test_member_admin_changes_a_role_and_deactivates(
     assert "deactivated" in text(client.get(detail))
 
 
+NEWCOMER = {"username": "newcomer", "email": "newcomer@example.com", "role": MemberRole.STEWARD}
+
+
+def test_an_officer_adds_a_person_to_a_member_from_its_page_as_through_the_api(
+    client: Client, client_for: Any, officer: User, acme: Member
+) -> None:
+    """user_create lets a consortium officer add a person to any member, as the API does; the member's page
+    offers it and the person joins that member, recorded as the API records it."""
+    login(client, officer)
+    assert "To add a person to a member, open" in text(client.get(reverse("portal:people-list")))
+    add = reverse("portal:member-person-create", args=[acme.pk])
+    assert add in text(client.get(reverse("portal:member-detail", args=[acme.pk])))
+    assert f"Add a person to {acme.legal_name}" in text(client.get(add))
+
+    response = client.post(add, NEWCOMER)
+    api = client_for(officer).post(
+        "/api/v1/users/", {**NEWCOMER, "username": "newcomer-2", "member": acme.pk}, format="json"
+    )
+
+    person = User.objects.get(username="newcomer")
+    assert (response.status_code, response["Location"]) == (
+        302,
+        reverse("portal:person-detail", args=[person.pk]),
+    )
+    assert api.status_code == 201
+    through_api = User.objects.get(username="newcomer-2")
+    assert (
+        (person.member, person.member_role)
+        == (through_api.member, through_api.member_role)
+        == (acme, "data_steward")
+    )
+    recorded = _recorded("member.user_added", person)
+    assert recorded == _recorded("member.user_added", through_api)
+    assert recorded["actor"] == {"user": officer.pk, "member": None, "api_key": None}
+    assert recorded["members"] == [acme.pk]
+
+
+def test_adding_a_person_is_offered_only_where_the_service_would_add(
+    client: Client,
+    officer: User,
+    security_officer: User,
+    auditor: User,
+    acme: Member,
+    acme_admin: User,
+    globex: Member,
+    globex_admin: User,
+) -> None:
+    """The page to add a person to a member exists for whom user_create lets add people to it: officers
+    (from the member's page) and the member's admin, for a member that takes people. Anyone else gets no
+    button and a 404, and adds nobody by posting."""
+    services.member_withdraw(member=globex, actor=officer, reason="Left the consortium")
+    people = User.objects.count()
+
+    def offered(who: User, member: Member) -> bool:
+        login(client, who)
+        add = reverse("portal:member-person-create", args=[member.pk])
+        shown = add in text(client.get(reverse("portal:member-detail", args=[member.pk])))
+        assert client.get(add).status_code == (200 if shown else 404), who.username
+        if not shown:
+            assert client.post(add, NEWCOMER).status_code == 404, who.username
+        return shown
+
+    assert offered(officer, acme)
+    assert not offered(officer, globex)  # withdrawn
+    for who in (security_officer, auditor, globex_admin):
+        assert not offered(who, acme), who.username
+    assert User.objects.count() == people
+    # A member admin adds to their own member from People, as before.
+    login(client, acme_admin)
+    assert reverse("portal:person-create") in text(client.get(reverse("portal:people-list")))
+    assert client.get(reverse("portal:person-create")).status_code == 200
+
+
 def _recorded(kind: str, person: User) -> dict[str, Any]:
     """The ledger entry of `kind` about `person`, as the ledger holds it, without what differs between any
     two entries (id, time) or names the person (subject id, username)."""
