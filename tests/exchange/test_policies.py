@@ -13,9 +13,12 @@ from consortium.models import Sector, SizeClass
 from exchange.models import Purpose, Tier
 from exchange.policies import (
     GRADE_RULES,
+    MAX_DOWNLOAD_QUOTA,
+    MAX_PRICE_CREDITS,
     MemberFacts,
     check_policy_consistency,
     effective_grade,
+    eligibility,
     evaluate,
     policy_hash,
 )
@@ -93,6 +96,7 @@ def test_allowed_request() -> None:
         ({"purpose": "ai_training"}, "purpose_not_allowed"),
         ({"duration": 91}, "duration_over_max"),
         ({"duration": 0}, "duration_invalid"),
+        ({"duration": True}, "duration_invalid"),
         ({"m": member(pk=OWNER)}, "own_dataset"),
         ({"m": member(status="suspended")}, "member_not_active"),
         ({"p": policy(eligible_size_classes=["large"])}, "size_class_ineligible"),
@@ -133,9 +137,12 @@ def test_cluster_membership_and_open_tier() -> None:
         (2, {"max_duration_days": 366}, {"duration_over_grade_limit"}),
         (1, {"tier": "confidential", "download_quota": 2}, {"confidential_no_download"}),
         (1, {"download_quota": 0}, {"quota_required"}),
+        (1, {"tier": "open", "download_quota": 0}, {"quota_required"}),
         (1, {"purposes": []}, {"no_purpose"}),
         (1, {"purposes": ["espionage"]}, {"unknown_purpose"}),
         (1, {"tier": "open", "eligible_sectors": ["C"]}, {"open_with_eligibility"}),
+        (1, {"tier": "open", "eligible_clusters": ["pearl-river"]}, {"open_with_eligibility"}),
+        (1, {"tier": "open", "deny_list": [2]}, {"open_with_eligibility"}),
         (1, {"allow_list": [2], "deny_list": [2]}, {"allow_deny_overlap"}),
         (1, {"allow_list": [OWNER]}, {"owner_on_allow_list"}),
         (
@@ -148,6 +155,42 @@ def test_cluster_membership_and_open_tier() -> None:
 )
 def test_inconsistent_policies(grade, extra, codes) -> None:
     assert {r.code for r in check_policy_consistency(dataset(grade=grade), policy(**extra))} == codes
+
+
+def test_membership_in_any_one_eligible_cluster_suffices() -> None:
+    one_of_two = policy(eligible_clusters=["a", "b"])
+    assert decide(m=member(cluster_slugs=frozenset({"a"})), p=one_of_two).allowed
+    assert decide(m=member(cluster_slugs=frozenset({"c"})), p=one_of_two).codes == ["cluster_ineligible"]
+
+
+def test_every_member_on_the_allow_list_is_eligible_not_only_the_first() -> None:
+    listed = policy(allow_list=[7, 2, 9])
+    assert decide(m=member(pk=2), p=listed).allowed
+    assert decide(m=member(pk=9), p=listed).allowed
+    assert decide(m=member(pk=3), p=listed).codes == ["not_on_allow_list"]
+
+
+def test_catalog_eligibility_refuses_a_member_that_is_not_active() -> None:
+    assert eligibility(member=member(), policy=policy()).allowed
+    decision = eligibility(member=member(status="suspended"), policy=policy())
+    assert decision.codes == ["member_not_active"]
+
+
+@pytest.mark.parametrize(("grade", "limit"), [(1, 1825), (2, 365)])
+def test_a_policy_may_last_exactly_its_grades_limit_and_not_a_day_more(grade, limit) -> None:
+    assert check_policy_consistency(dataset(grade=grade), policy(max_duration_days=limit)) == []
+    over = check_policy_consistency(dataset(grade=grade), policy(max_duration_days=limit + 1))
+    assert [r.code for r in over] == ["duration_over_grade_limit"]
+
+
+def test_quota_and_price_bounds_are_inclusive() -> None:
+    at_bounds = policy(download_quota=MAX_DOWNLOAD_QUOTA, price_credits=MAX_PRICE_CREDITS)
+    assert check_policy_consistency(dataset(), at_bounds) == []
+    over = policy(download_quota=MAX_DOWNLOAD_QUOTA + 1, price_credits=MAX_PRICE_CREDITS + 1)
+    assert {r.code for r in check_policy_consistency(dataset(), over)} == {
+        "quota_too_large",
+        "price_out_of_range",
+    }
 
 
 def test_personal_information_is_never_open() -> None:
