@@ -20,13 +20,16 @@ def test_two_admins_demoting_each_other_leave_one_admin(monkeypatch) -> None:
     member = MemberFactory()
     first = UserFactory(member=member, member_role="member_admin", username="first-admin")
     second = UserFactory(member=member, member_role="member_admin", username="second-admin")
-    # Hold each request between taking its locks and checking for the last admin until the other one
-    # arrives too. Unserialised, both then check against the other's uncommitted (still admin) row; with the
-    # member row locked the second waits for the first to commit, so the barrier times out and it goes on.
-    barrier = threading.Barrier(2)
+    # Both requests first get past their lookups and permission checks (on a loaded machine one could
+    # otherwise commit before the other began, which then finds its actor demoted: a 404, not the race).
+    # Then hold each between taking its locks and checking for the last admin until the other one arrives
+    # too. Unserialised, both then check against the other's uncommitted (still admin) row; with the member
+    # row locked the second waits for the first to commit, so the barrier times out and it goes on.
+    arrived, barrier = threading.Barrier(2), threading.Barrier(2)
     lock_managed_user = services._lock_managed_user
 
     def lock_then_meet(actor, user):
+        arrived.wait(timeout=30)
         locked = lock_managed_user(actor, user)
         with contextlib.suppress(threading.BrokenBarrierError):
             barrier.wait(timeout=2)
