@@ -20,7 +20,11 @@ urlpatterns = [
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
-    path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
+    path(
+        "api/redoc/",
+        SpectacularRedocView.as_view(url_name="schema", template_name="consortium/api_docs/redoc.html"),
+        name="redoc",
+    ),
     path("health/", HealthView.as_view(), name="health"),
     # Any other /api/ path is a problem body too, even with DEBUG on (Django's debug 404 page is HTML).
     re_path(r"^api/", problems.api_not_found),
