@@ -10,9 +10,11 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
+import re
 import subprocess
 import sys
 import venv
+from collections.abc import Mapping
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,19 +50,52 @@ def ensure_environment() -> None:
     stamp.write_text(wanted)
 
 
-def manage(*args: str) -> None:
-    run(PYTHON, "manage.py", *args)
+def manage(*args: str, env: dict[str, str] | None = None) -> None:
+    run(PYTHON, "manage.py", *args, env=env)
+
+
+# What `manage.py runserver` accepts as its address: "port", "host:port" or "[ipv6]:port" (Django's own rule).
+RUNSERVER_ADDRESS = re.compile(
+    r"^(?:(?P<host>\d{1,3}(?:\.\d{1,3}){3}|\[[a-fA-F0-9:]+\]|[a-zA-Z0-9-]+(?:\.[a-zA-Z0-9-]+)*):)?(?P<port>\d+)$"
+)
+# runserver's wildcard hosts, and the loopback address a browser on this machine reaches them at.
+LOOPBACK_FOR = {"0": "127.0.0.1", "0.0.0.0": "127.0.0.1", "[::]": "[::1]"}  # noqa: S104 - a name to map, not a bind
+
+
+def site_url(address: str) -> str:
+    """The base URL at which a browser on this machine reaches `runserver <address>`.
+
+    Raises SystemExit with a message if runserver would not accept the address.
+    """
+    match = RUNSERVER_ADDRESS.match(address)
+    if match is None:
+        raise SystemExit(f"{address!r} is not an address runserver takes: a port, host:port or [ipv6]:port.")
+    host = match["host"] or "127.0.0.1"  # runserver's default host
+    return f"http://{LOOPBACK_FOR.get(host, host)}:{match['port']}"
+
+
+def serve_environment(address: str, environ: Mapping[str, str]) -> dict[str, str]:
+    """The environment for the served processes: SITE_URL is where this server listens, unless set already.
+
+    E-mails link to SITE_URL (set-password links too), both those the seeding sends and those the running
+    server sends, so it must follow the address served on; a SITE_URL the developer exported still wins.
+    """
+    env = dict(environ)
+    env.setdefault("SITE_URL", site_url(address))
+    return env
 
 
 def serve(address: str) -> None:
+    env = serve_environment(address, os.environ)  # first, so a bad address fails before any work
+    url = env["SITE_URL"].rstrip("/")
     ensure_environment()
     say("migrating the database")
-    manage("migrate", "--no-input", "-v", "0")
+    manage("migrate", "--no-input", "-v", "0", env=env)
     say("seeding the demo consortium")
-    manage("seed_demo", "--print-logins", "--site-url", f"http://{address}")
-    manage("ledger_checkpoint")  # the embedded default has no beat: sign a first checkpoint on demand
-    say(f"starting the service on http://{address}/ (Ctrl-C stops it)")
-    manage("runserver", "--noreload", address)
+    manage("seed_demo", "--print-logins", env=env)  # prints its links on SITE_URL, as its mails are
+    manage("ledger_checkpoint", env=env)  # no beat in the embedded default: sign a first checkpoint now
+    say(f"starting the service on {url}/ (Ctrl-C stops it)")
+    manage("runserver", "--noreload", address, env=env)
 
 
 def test(pytest_args: list[str]) -> None:
