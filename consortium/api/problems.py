@@ -8,6 +8,7 @@ from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404, HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -28,6 +29,26 @@ _DRF_CODES = {
     exceptions.Throttled: ("throttled", "Too many requests"),
     exceptions.ValidationError: ("validation_error", "The input is not valid"),
 }
+
+
+class ProblemJSONRenderer(JSONRenderer):
+    """Renders every problem body, whatever renderer the request negotiated."""
+
+    media_type = PROBLEM_CONTENT_TYPE
+
+
+def _render_as_problem(context: dict[str, Any]) -> None:
+    """Make DRF render the error response with ProblemJSONRenderer.
+
+    APIView.finalize_response renders with the request's negotiated renderer: for a browser (Accept:
+    text/html, or ?format=api) that is the browsable API, whose HTML page then went out labelled
+    application/problem+json. A client reads errors by their code, so an error is JSON for everyone; the
+    browsable API stays for answers that succeed.
+    """
+    request = context.get("request")
+    if request is not None:
+        request.accepted_renderer = ProblemJSONRenderer()
+        request.accepted_media_type = PROBLEM_CONTENT_TYPE
 
 
 def problem(
@@ -81,6 +102,7 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
             instance=instance,
             **exc.extra,
         )
+        _render_as_problem(context)
         return Response(body, status=exc.status, content_type=PROBLEM_CONTENT_TYPE)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
@@ -111,6 +133,7 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
     )
     response.data = body
     response.content_type = PROBLEM_CONTENT_TYPE
+    _render_as_problem(context)
     return response
 
 

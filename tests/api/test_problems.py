@@ -157,3 +157,42 @@ def test_application_throttle(api_client, settings) -> None:
     finally:
         ScopedRateThrottle.THROTTLE_RATES = api_settings.DEFAULT_THROTTLE_RATES
     assert not Member.objects.exists()
+
+
+# --- Problem bodies whatever the request accepts --------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "negotiation", [{"HTTP_ACCEPT": "text/html"}, {"HTTP_ACCEPT": "text/html,*/*;q=0.8"}, {"format": "api"}]
+)
+def test_a_refusal_is_a_problem_body_even_where_the_browsable_api_would_render(
+    api_client, negotiation
+) -> None:
+    # Once the browsable API's HTML page (10 KB), labelled application/problem+json.
+    query = "?format=api" if "format" in negotiation else ""
+    headers = {key: value for key, value in negotiation.items() if key != "format"}
+    response = api_client.get(f"/api/v1/grants/{query}", **headers)
+    assert_problem(response, 401, "not_authenticated")
+
+
+def test_a_service_refusal_is_a_problem_body_for_a_browser(client_for, analyst) -> None:
+    response = client_for(analyst).post(
+        "/api/v1/access-requests/", {"dataset": 999999}, format="json", HTTP_ACCEPT="text/html"
+    )
+    assert_problem(response, 400, "validation_error")
+    response = client_for(analyst).post(
+        "/api/v1/members/999999/admit/", {}, format="json", HTTP_ACCEPT="text/html"
+    )
+    assert response.status_code in {403, 404}
+    assert response["Content-Type"] == "application/problem+json"
+    assert response.json()["code"]
+
+
+def test_an_unacceptable_accept_still_gets_a_problem_body(client_for, analyst) -> None:
+    assert_problem(client_for(analyst).get("/api/v1/grants/", HTTP_ACCEPT="text/csv"), 406, "not_acceptable")
+
+
+def test_the_browsable_api_stays_for_answers_that_succeed(client_for, analyst) -> None:
+    response = client_for(analyst).get("/api/v1/grants/", HTTP_ACCEPT="text/html")
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/html")
