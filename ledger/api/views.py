@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import re
+
+from django.conf import settings
 from django.db.models import QuerySet
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, pagination, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from consortium.errors import ValidationFailed
 from ledger import keys, selectors
 from ledger.api import serializers as s
 from ledger.api.filters import LedgerEntryFilter
@@ -24,13 +28,37 @@ class SequencePagination(pagination.CursorPagination):
     ordering = "seq"
     page_size = 50
     page_size_query_param = "page_size"
-    max_page_size = 100
+    max_page_size = settings.API_MAX_PAGE_SIZE
 
     def decode_cursor(self, request: Request) -> pagination.Cursor | None:
+        """The cursor's offset, direction and position, or ValidationFailed(invalid_cursor).
+
+        DRF checks the offset and direction but hands the position to the database as it stands: text
+        that is not a sequence number failed there (500), in the ORM or in SQL."""
         try:
-            return super().decode_cursor(request)
+            cursor = super().decode_cursor(request)
         except NotFound as exc:  # a malformed cursor is the client's mistake, not a missing resource
-            raise ValidationError({"cursor": ["invalid cursor"]}, code="invalid_cursor") from exc
+            raise _invalid_cursor() from exc
+        if cursor is not None and cursor.position is not None and not _is_sequence_number(cursor.position):
+            raise _invalid_cursor()
+        return cursor
+
+
+# ASCII digits only: int() would also take " 3", "+3" or other scripts' digits.
+_SEQUENCE_NUMBER = re.compile(r"[0-9]{1,19}")
+_MAX_SEQUENCE_NUMBER = 2**63 - 1  # the seq column is a signed 64-bit integer
+
+
+def _is_sequence_number(text: str) -> bool:
+    return _SEQUENCE_NUMBER.fullmatch(text) is not None and int(text) <= _MAX_SEQUENCE_NUMBER
+
+
+def _invalid_cursor() -> ValidationFailed:
+    return ValidationFailed(
+        "The cursor is not one this API handed out: follow the `next` and `previous` links as given.",
+        code="invalid_cursor",
+        errors={"cursor": ["invalid cursor"]},
+    )
 
 
 class LedgerEntryViewSet(viewsets.ReadOnlyModelViewSet):
