@@ -39,7 +39,11 @@ class SequencePagination(pagination.CursorPagination):
             cursor = super().decode_cursor(request)
         except NotFound as exc:  # a malformed cursor is the client's mistake, not a missing resource
             raise _invalid_cursor() from exc
-        if cursor is not None and cursor.position is not None and not _is_sequence_number(cursor.position):
+        if (
+            cursor is not None
+            and cursor.position is not None
+            and not _is_sequence_number(str(cursor.position))
+        ):
             raise _invalid_cursor()
         return cursor
 
