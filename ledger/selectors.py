@@ -79,7 +79,11 @@ def _check_size(size: int, current: int, name: str) -> None:
 def inclusion_proof_for(
     *, user: Any, tree_size: int, seq: int | None = None, leaf_hash: bytes | None = None
 ) -> dict[str, Any]:
-    """The inclusion proof of an entry (by sequence number or leaf hash) in the tree of `tree_size`."""
+    """The inclusion proof of an entry (by sequence number or leaf hash) in the tree of `tree_size`.
+
+    ValidationFailed: tree_size_out_of_range (beyond the current tree), seq_out_of_range (no such entry
+    yet), entry_not_in_tree (the entry came after that tree; the body names the checkpoint to ask
+    against). NotFound(unknown_leaf_hash) when no sequenced entry has the hash."""
     _require_reader(user)
     current = tree.tree_size()
     _check_size(tree_size, current, "tree_size")
@@ -88,12 +92,15 @@ def inclusion_proof_for(
         if leaf is None:
             raise NotFound("No sequenced entry has that leaf hash.", code="unknown_leaf_hash")
         seq = leaf.seq
-    if seq is None or seq < 0 or seq >= tree_size:
+    if seq is None or seq < 0 or seq >= current:
         raise ValidationFailed(
-            f"seq must be below tree_size {tree_size}.",
+            f"No entry has seq {seq}: the tree holds seq 0 to {current - 1}.",
             code="seq_out_of_range",
-            errors={"seq": ["out of range"]},
+            errors={"seq": [f"must be below the current tree size {current}"]},
+            current_tree_size=current,
         )
+    if seq >= tree_size:
+        raise _entry_not_in_tree(seq, tree_size, current)
     leaf_node = tree.node_hashes([(0, seq)])[(0, seq)]
     return {
         "seq": seq,
@@ -102,6 +109,31 @@ def inclusion_proof_for(
         "root_hash": tree.root_hash(tree_size),
         "proof": tree.inclusion_proof(seq, tree_size),
     }
+
+
+def _entry_not_in_tree(seq: int, tree_size: int, current: int) -> ValidationFailed:
+    """The entry exists but joined the log after the tree asked for: say so, and which tree to ask for.
+
+    A proof is checked against a signed checkpoint's root, so the useful size is a checkpoint's: the
+    latest one if it holds the entry, otherwise the next one (checkpoints are signed on a schedule)."""
+    latest = Checkpoint.objects.order_by("-tree_size").values_list("tree_size", flat=True).first()
+    if latest is not None and latest > seq:
+        advice = f"ask with tree_size={latest}, the latest signed checkpoint."
+    else:
+        advice = (
+            f"the latest signed checkpoint (size {latest or 0}) does not hold it yet: ask again with the "
+            "tree_size of a later checkpoint once one is signed (GET /api/v1/ledger/checkpoints/latest/)."
+        )
+    return ValidationFailed(
+        f"The entry is seq {seq}, which is not in the tree of size {tree_size} (seq 0 to {tree_size - 1}); "
+        + advice,
+        code="entry_not_in_tree",
+        errors={"tree_size": [f"must be above the entry's seq {seq}"]},
+        seq=seq,
+        tree_size=tree_size,
+        current_tree_size=current,
+        latest_checkpoint_size=latest,
+    )
 
 
 def consistency_proof_for(*, user: Any, first: int, second: int) -> dict[str, Any]:

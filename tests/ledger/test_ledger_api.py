@@ -329,3 +329,44 @@ def test_a_page_size_out_of_range_falls_back_like_every_other_list(world, page_s
     default, a larger one than the maximum means the maximum."""
     response = client_for(world["auditor"]).get("/api/v1/ledger/entries/", {"page_size": page_size})
     assert response.status_code == 200 and len(response.json()["results"]) == rows
+
+
+def test_a_proof_against_a_tree_before_the_entry_says_so_and_names_the_checkpoint_to_use(world) -> None:
+    """The entry (seq 9) came after the checkpoint of size 8: the answer names the entry, the tree asked
+    for and the latest signed checkpoint, and says to ask against a later one (the client sent no seq)."""
+    late = ledger_append(kind="test.late", actor=world["own"], subject_type="x", subject_id=1, payload={})
+    ledger_append(kind="test.later", actor=None, subject_type="x", subject_id=2, payload={})
+    ledger_sequence()
+    ledger_append(kind="test.latest", actor=None, subject_type="x", subject_id=3, payload={})
+    ledger_sequence()  # the tree has 11 entries; the latest checkpoint still signs 8
+    client = client_for(world["own"])
+    leaf_hash = bytes(late.leaf_hash).hex()
+    response = client.get("/api/v1/ledger/proofs/inclusion/", {"leaf_hash": leaf_hash, "tree_size": 8})
+    assert response.status_code == 400 and response["Content-Type"] == "application/problem+json"
+    body = response.json()
+    assert body["code"] == "entry_not_in_tree"
+    assert (body["seq"], body["tree_size"], body["latest_checkpoint_size"], body["current_tree_size"]) == (
+        8,
+        8,
+        8,
+        11,
+    )
+    assert "seq" not in body["errors"] and "tree_size" in body["errors"]
+    assert "seq 8" in body["detail"] and "size 8" in body["detail"]
+    assert "later checkpoint" in body["detail"] and "seq must be below" not in body["detail"]
+
+    checkpoint_issue()  # now the latest checkpoint holds it: the answer says which size to ask for
+    body = client.get("/api/v1/ledger/proofs/inclusion/", {"leaf_hash": leaf_hash, "tree_size": 8}).json()
+    assert body["code"] == "entry_not_in_tree" and body["latest_checkpoint_size"] == 11
+    assert "tree_size=11" in body["detail"]
+    proof = client.get("/api/v1/ledger/proofs/inclusion/", {"leaf_hash": leaf_hash, "tree_size": 11})
+    assert proof.status_code == 200 and proof.json()["seq"] == 8
+
+    by_seq = client.get("/api/v1/ledger/proofs/inclusion/", {"seq": 9, "tree_size": 8}).json()
+    assert by_seq["code"] == "entry_not_in_tree" and by_seq["seq"] == 9
+
+
+def test_a_proof_for_a_sequence_number_beyond_the_tree_says_the_tree_is_smaller(world) -> None:
+    body = client_for(world["own"]).get("/api/v1/ledger/proofs/inclusion/", {"seq": 8, "tree_size": 8}).json()
+    assert body["code"] == "seq_out_of_range" and body["current_tree_size"] == 8
+    assert "seq 0 to 7" in body["detail"]
