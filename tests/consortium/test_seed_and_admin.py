@@ -110,3 +110,51 @@ def test_admin_pages_render(client, officer, member_admin) -> None:
         f"/admin/consortium/memberapikey/{key.pk}/change/",
     ):
         assert client.get(path).status_code == 200, path
+
+
+def _printed_logins(settings) -> list[str]:
+    settings.DEBUG = True
+    out = StringIO()
+    call_command("seed_demo", "--print-logins", stdout=out)
+    lines = out.getvalue().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("Demo logins"))
+    return lines[start:]
+
+
+def test_printed_logins_name_every_role_and_each_firms_admin_and_steward_as_seeded(settings) -> None:
+    block = _printed_logins(settings)
+    assert "demo-pass-2026" in block[0]  # once, for all
+    assert len(block) <= 14, "short enough to read at a glance"
+    assert sum("demo-pass-2026" in line for line in block) == 1
+    header_at = next(i for i, line in enumerate(block) if line.split()[:1] == ["admin"])
+    staff, header, firms = block[1:header_at], block[header_at], block[header_at + 1 :]
+    for line in staff:  # "  <username>  <role label> [(also Django admin)]"
+        user = User.objects.get(username=line.split()[0], is_active=True)
+        assert user.get_consortium_role_display() in line
+        assert ("Django admin" in line) == user.is_staff
+    assert {User.objects.get(username=line.split()[0]).consortium_role for line in staff} == {
+        "officer",
+        "security_officer",
+        "auditor",
+    }
+    roles = ["member_admin", "data_steward", "analyst"]
+    assert header.split() == ["admin", "data", "steward", "analyst", "member", "firm"]
+    printed_firms = set()
+    for line in firms:
+        logins, legal_name = line.split()[:3], " ".join(line.split()[3:]).removesuffix(" (suspended)")
+        member = Member.objects.get(legal_name=legal_name)
+        printed_firms.add(member.pk)
+        assert line.endswith("(suspended)") == (member.status == "suspended")
+        for role, username in zip(roles, logins, strict=True):
+            if username == "-":  # the firm has nobody active in that role
+                assert not member.users.filter(member_role=role, is_active=True).exists()
+                continue
+            user = User.objects.get(username=username)
+            assert (user.member_id, user.member_role, user.is_active) == (member.pk, role, True)
+            assert user.check_password("demo-pass-2026")
+    # Every firm with people is there, each with its admin, and every steward of the demo has a line.
+    assert printed_firms == set(User.objects.filter(member__isnull=False).values_list("member", flat=True))
+    printed = " ".join(block).split()
+    for steward in User.objects.filter(member_role="data_steward"):
+        assert steward.username in printed
+    assert {"haitong-steward", "xinpeng-steward", "yuxing-steward"} <= set(printed)

@@ -13,7 +13,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
 from consortium import services
-from consortium.models import Cluster, ConsortiumRole, Member, MemberAPIKey, MemberStatus, User
+from consortium.models import Cluster, ConsortiumRole, Member, MemberAPIKey, MemberRole, MemberStatus, User
 
 DEMO_PASSWORD = "demo-pass-2026"  # noqa: S105 - documented demo credential, printed by --print-logins
 
@@ -145,7 +145,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
-            "--print-logins", action="store_true", help="Print the URLs and a login per role."
+            "--print-logins",
+            action="store_true",
+            help="Print the URLs and the demo logins: each staff role's, each firm's by member role.",
         )
         parser.add_argument("--site-url", default=settings.SITE_URL, help="Base URL for the printed links.")
         parser.add_argument(
@@ -244,15 +246,46 @@ class Command(BaseCommand):
         self.stdout.write(f"Portal:   {site_url}/")
         self.stdout.write(f"API docs: {site_url}/api/docs/")
         self.stdout.write(f"Demo logins (password for all: {DEMO_PASSWORD}):")
-        for username, role in [
-            ("officer", "consortium officer (also Django admin)"),
-            ("security", "security officer"),
-            ("auditor", "auditor"),
-            ("huaxin-admin", "member admin"),
-            ("huaxin-steward", "data steward"),
-            ("huaxin-analyst", "analyst"),
-        ]:
-            self.stdout.write(f"  {username:<16} {role}")
+        for line in login_table():
+            self.stdout.write(f"  {line}".rstrip())
+
+
+def login_table() -> list[str]:
+    """The demo's logins as they are in the database: each staff role's, then each firm's by member role.
+
+    Read back rather than listed here, so the table shows exactly who can log in (people the exchange demo
+    adds, such as Haitong's steward, included; nobody deactivated or moved to another role since). A firm
+    without people is left out; a role a firm has nobody in shows "-".
+    """
+    staff: list[list[str]] = []
+    for username, _, _, _ in STAFF:
+        user = User.objects.filter(username=username, is_active=True).exclude(consortium_role="").first()
+        if user is not None:
+            note = " (also Django admin)" if user.is_staff else ""
+            staff.append([username, f"{user.get_consortium_role_display()}{note}"])
+    roles = list(ROLE_SUFFIX)
+    firms: list[list[str]] = []
+    for short, _, code, *_ in MEMBERS:
+        member = Member.objects.filter(credit_code=code).first()
+        if member is None:
+            continue
+        people = {
+            user.member_role: user.username
+            for user in User.objects.filter(
+                member=member,
+                is_active=True,
+                username__in=[f"{short}-{suffix}" for suffix in ROLE_SUFFIX.values()],
+            )
+        }
+        if people:
+            status = (
+                f" ({member.get_status_display().lower()})" if member.status != MemberStatus.ACTIVE else ""
+            )
+            firms.append([people.get(role, "-") for role in roles] + [member.legal_name + status])
+    header = [MemberRole(role).label.removeprefix("Member ").lower() for role in roles] + ["member firm"]
+    rows = [*staff, header, *firms]
+    width = max(len(cell) for row in rows for cell in row[:-1]) + 2
+    return ["".join(cell.ljust(width) for cell in row[:-1]) + row[-1] for row in rows]
 
 
 def _start_credit() -> int:
