@@ -1,6 +1,9 @@
 """Root URL map: portal, REST API v1, OpenAPI schema and docs, health, Django admin."""
 
+from django.conf import settings
 from django.contrib import admin
+from django.core.exceptions import RequestDataTooBig
+from django.shortcuts import render
 from django.urls import include, path, re_path
 from django.views import defaults
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
@@ -30,6 +33,15 @@ urlpatterns = [
     re_path(r"^api/", problems.api_not_found),
     path("", include("consortium.portal_urls")),
 ]
+
+
+def handler400(request, exception):
+    if request.path.startswith("/api/"):
+        return problems.api_bad_request(request, exception)
+    if isinstance(exception, RequestDataTooBig):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        return render(request, "413.html", {"limit_bytes": limit}, status=413)
+    return defaults.bad_request(request, exception)
 
 
 def handler404(request, exception):

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import (
+    RequestDataTooBig,
+    SuspiciousOperation,
+    TooManyFieldsSent,
+    TooManyFilesSent,
+)
 from django.http import Http404, HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
@@ -89,6 +96,45 @@ def _first_message(errors: dict[str, list[str]]) -> str:
     return messages[0] if field == "non_field_errors" else f"{field}: {messages[0]}"
 
 
+# What Django counts in a form body, the code of a body with too many, and the setting that limits them.
+_FORM_LIMITS = {
+    TooManyFieldsSent: ("too_many_fields", "fields", "DATA_UPLOAD_MAX_NUMBER_FIELDS"),
+    TooManyFilesSent: ("too_many_files", "files", "DATA_UPLOAD_MAX_NUMBER_FILES"),
+}
+
+
+def request_refusal(exc: SuspiciousOperation) -> dict[str, Any]:
+    """The problem members (status_code, code, title, detail and extensions) for a request Django's parsing
+    refuses: a body past DATA_UPLOAD_MAX_MEMORY_SIZE (413, with the limit), a form past the number of
+    fields or files it may carry (400), any other SuspiciousOperation (400, as Django answers it)."""
+    if isinstance(exc, RequestDataTooBig):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        return {
+            "status_code": status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+            "code": "payload_too_large",
+            "title": "The request body is too large",
+            "detail": f"The request body is larger than the limit of {limit} bytes. Files uploaded as "
+            "multipart/form-data do not count towards it; they have their own limit.",
+            "limit_bytes": limit,
+        }
+    for klass, (code, things, setting) in _FORM_LIMITS.items():
+        if isinstance(exc, klass):
+            limit = getattr(settings, setting)
+            return {
+                "status_code": status.HTTP_400_BAD_REQUEST,
+                "code": code,
+                "title": f"The form has too many {things}",
+                "detail": f"The body has more than {limit} {things}.",
+                "limit": limit,
+            }
+    return {
+        "status_code": status.HTTP_400_BAD_REQUEST,
+        "code": "bad_request",
+        "title": "The request is refused",
+        "detail": "The request cannot be processed as sent.",
+    }
+
+
 def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF's EXCEPTION_HANDLER: every refusal becomes a problem body; unknown errors stay 500s for Sentry."""
     request = context.get("request")
@@ -104,6 +150,11 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
         )
         _render_as_problem(context)
         return Response(body, status=exc.status, content_type=PROBLEM_CONTENT_TYPE)
+    if isinstance(exc, SuspiciousOperation):
+        # Django would answer these with its 400 page (a traceback with DEBUG on) once DRF re-raised them.
+        body = problem(instance=instance, **request_refusal(exc))
+        _render_as_problem(context)
+        return Response(body, status=body["status"], content_type=PROBLEM_CONTENT_TYPE)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
@@ -137,13 +188,10 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
     return response
 
 
-def _plain_problem(
-    request: HttpRequest, status_code: int, code: str, title: str, detail: str
-) -> JsonResponse:
+def _plain_problem(request: HttpRequest, *, status_code: int, **members: Any) -> JsonResponse:
+    """A problem response outside DRF's views (no negotiation: always JSON)."""
     return JsonResponse(
-        problem(
-            status_code=status_code, code=code, title=title, detail=detail, instance=request.get_full_path()
-        ),
+        problem(status_code=status_code, instance=request.get_full_path(), **members),
         status=status_code,
         content_type=PROBLEM_CONTENT_TYPE,
     )
@@ -155,12 +203,26 @@ def _plain_problem(
 def api_not_found(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
     """404 for an /api/ path that matches no route, whatever the method."""
     return _plain_problem(
-        request, status.HTTP_404_NOT_FOUND, "not_found", "Not found", "No such API endpoint."
+        request,
+        status_code=status.HTTP_404_NOT_FOUND,
+        code="not_found",
+        title="Not found",
+        detail="No such API endpoint.",
     )
+
+
+def api_bad_request(request: HttpRequest, exception: Exception) -> JsonResponse:
+    """400 (413 for a body too large) for an /api/ path that Django refused before any API view ran."""
+    suspicious = exception if isinstance(exception, SuspiciousOperation) else SuspiciousOperation()
+    return _plain_problem(request, **request_refusal(suspicious))
 
 
 def api_server_error(request: HttpRequest) -> JsonResponse:
     """500 for an /api/ path: still a problem body, never a traceback."""
     return _plain_problem(
-        request, 500, "server_error", "Internal server error", "The server failed; the error has been logged."
+        request,
+        status_code=500,
+        code="server_error",
+        title="Internal server error",
+        detail="The server failed; the error has been logged.",
     )

@@ -12,6 +12,7 @@ can answer, each with the one `Problem` body (consortium.api.problems), from wha
 - 400 where it takes query parameters or a body, or changes state (services refuse bad input with 400);
 - 404 also where it names an object in its path or pages a list (a page past the end);
 - 409 where it changes state (an illegal lifecycle transition, a duplicate);
+- 413 where it takes a body (one past DATA_UPLOAD_MAX_MEMORY_SIZE, or an upload past its own limit);
 - 415 where it takes a body (in another media type than its parsers read);
 - 429 where it is throttled.
 
@@ -37,7 +38,7 @@ _DESCRIPTIONS = {
     "403": "Authenticated, but the role, the key's scopes or the member's status do not allow this.",
     "404": "No such object, or none the caller may see; or a page past the last.",
     "409": "The object's current state does not allow this (`current_state` says which it is in).",
-    "413": "The upload is larger than the exchange accepts.",
+    "413": "The body is larger than the exchange accepts (`limit_bytes` says the limit).",
     "415": "The body is in a media type this operation does not take.",
     "429": "Too many requests; `retry_after_seconds` says when to try again.",
 }
@@ -95,7 +96,7 @@ def error_statuses(
     if changes:
         statuses.add("409")
     if "requestBody" in operation:
-        statuses.add("415")
+        statuses |= {"413", "415"}
     if throttled:
         statuses.add("429")
     return sorted(statuses)

@@ -257,3 +257,64 @@ def test_a_files_media_type_longer_than_its_column_is_invalid(
     assert DatasetVersion.objects.count() == versions
     assert _state() == before
     assert {path for path in (tmp_path / "media").rglob("*") if path.is_file()} == stored
+
+
+# --- bodies past DATA_UPLOAD_MAX_MEMORY_SIZE --------------------------------------------------------------
+
+
+def _oversize_json(settings) -> str:
+    return json.dumps({"dataset": 1, "justification": "x" * (settings.DATA_UPLOAD_MAX_MEMORY_SIZE + 1)})
+
+
+@pytest.mark.parametrize("accept", ["application/json", "text/html"])
+def test_a_json_body_over_the_limit_is_payload_too_large(client_for, analyst, settings, accept) -> None:
+    # Once Django's RequestDataTooBig: a 400 with a text/plain or HTML page (a traceback with DEBUG on).
+    before = _state()
+    response = client_for(analyst).post(
+        "/api/v1/access-requests/",
+        data=_oversize_json(settings),
+        content_type="application/json",
+        HTTP_ACCEPT=accept,
+    )
+    body = assert_problem(response, 413, "payload_too_large")
+    assert body["limit_bytes"] == settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    assert str(settings.DATA_UPLOAD_MAX_MEMORY_SIZE) in body["detail"]
+    assert _state() == before
+
+
+def test_a_form_body_over_the_limit_is_payload_too_large(client_for, member_admin, settings) -> None:
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    response = client_for(member_admin).post(
+        "/api/v1/users/",
+        data=f"username=p&email=p%40own.example&role=analyst&first_name={'x' * 2000}",
+        content_type="application/x-www-form-urlencoded",
+    )
+    assert assert_problem(response, 413, "payload_too_large")["limit_bytes"] == 1000
+    assert not User.objects.filter(username="p").exists()
+
+
+def test_a_form_with_too_many_fields_is_a_problem(client_for, member_admin, settings) -> None:
+    settings.DATA_UPLOAD_MAX_NUMBER_FIELDS = 10
+    fields = "&".join(f"f{index}=1" for index in range(20))
+    response = client_for(member_admin).post(
+        "/api/v1/users/", data=fields, content_type="application/x-www-form-urlencoded"
+    )
+    assert assert_problem(response, 400, "too_many_fields")["limit"] == 10
+
+
+def test_a_portal_form_over_the_limit_gets_a_page_that_says_so(client, settings) -> None:
+    # The CSRF check reads the form before any view: Django's answer was a bare "Bad Request (400)".
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    client.handler.enforce_csrf_checks = True
+    token = client.get("/login/").cookies["csrftoken"].value
+    response = client.post("/login/", {"csrfmiddlewaretoken": token, "username": "x" * 2000, "password": "p"})
+    assert response.status_code == 413
+    assert response["Content-Type"].startswith("text/html")
+    assert b"too large" in response.content
+    assert b"1000 bytes" in response.content or b"1 KB" in response.content
+
+
+def test_an_api_request_django_refuses_before_any_view_is_a_problem(api_client) -> None:
+    # A Host header not in ALLOWED_HOSTS is refused by CommonMiddleware: handler400, not DRF's handler.
+    response = api_client.get("/api/v1/health/", HTTP_HOST="unknown.example")
+    assert_problem(response, 400, "bad_request")

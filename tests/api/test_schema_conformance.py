@@ -77,7 +77,7 @@ def test_public_operations_document_only_the_refusals_they_can_give(openapi) -> 
         ("get", "/health/"): {"200", "503"},
         ("get", "/api/v1/health/"): {"200", "503"},
         ("get", "/api/v1/clusters/"): {"200", "400", "401", "404", "429"},  # 404: a page past the last
-        ("post", "/api/v1/members/"): {"201", "400", "401", "403", "409", "415", "429"},
+        ("post", "/api/v1/members/"): {"201", "400", "401", "403", "409", "413", "415", "429"},
     }
     for method, path, operation in _operations(openapi):
         if _public(operation) and "401" in operation["responses"]:
@@ -109,6 +109,15 @@ def test_an_application_from_a_session_without_its_csrf_token_is_refused_as_docu
 
 def test_an_upload_documents_its_size_limit(openapi) -> None:
     assert "413" in openapi["paths"]["/api/v1/datasets/{id}/versions/"]["post"]["responses"]
+
+
+def test_a_body_over_the_limit_is_refused_as_documented(openapi, client_for, analyst, settings) -> None:
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    response = client_for(analyst).post(
+        "/api/v1/access-requests/", {"dataset": 1, "justification": "x" * 2000}, format="json"
+    )
+    assert response.status_code == 413
+    assert_documented(openapi, response, "post", "/api/v1/access-requests/")
 
 
 def test_health_documents_degraded(openapi) -> None:
