@@ -163,7 +163,7 @@ API_MAX_PAGE_SIZE = 100
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "consortium.api.authentication.MemberAPIKeyAuthentication",
-        "rest_framework.authentication.SessionAuthentication",
+        "consortium.api.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": [

@@ -1,4 +1,5 @@
-"""API-key authentication for partners' systems: `Authorization: Api-Key <prefix>.<secret>`."""
+"""The API's authenticators: API keys for partners' systems (`Authorization: Api-Key <prefix>.<secret>`) and
+the portal's session, whose CSRF refusal says what to send."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.utils import timezone
+from drf_spectacular.authentication import SessionScheme
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
@@ -53,6 +55,29 @@ class MemberAPIKeyAuthentication(authentication.BaseAuthentication):
 
     def authenticate_header(self, request: Any) -> str:
         return KEYWORD
+
+
+class SessionAuthentication(authentication.SessionAuthentication):
+    """DRF's session authentication, whose CSRF refusal has its own code (`csrf_failed`) and says what to do.
+
+    DRF raises a plain PermissionDenied ("CSRF Failed: ..."), the code of a role that may not do something,
+    so a client could not tell a missing token from a refusal that no token would lift.
+    """
+
+    def enforce_csrf(self, request: Any) -> None:
+        try:
+            super().enforce_csrf(request)
+        except exceptions.PermissionDenied as exc:
+            raise exceptions.PermissionDenied(
+                f"{exc.detail} A signed-in session must send its CSRF token (the csrftoken cookie) in the "
+                "X-CSRFToken header of every request that changes something; a program should authenticate "
+                f"with an API key instead (Authorization: {KEYWORD} <key>), which needs no CSRF token.",
+                code="csrf_failed",
+            ) from exc
+
+
+class SessionAuthenticationScheme(SessionScheme):
+    target_class = "consortium.api.authentication.SessionAuthentication"
 
 
 class MemberAPIKeyScheme(OpenApiAuthenticationExtension):

@@ -35,7 +35,8 @@ _UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
 _DESCRIPTIONS = {
     "400": "The input is not valid (`validation_error` lists the fields in `errors`) or cannot be parsed.",
     "401": "No credentials, or an API key or session that is not valid.",
-    "403": "Authenticated, but the role, the key's scopes or the member's status do not allow this.",
+    "403": "Authenticated, but the role, the key's scopes or the member's status do not allow this; or a "
+    "portal session's write without its CSRF token (`csrf_failed`).",
     "404": "No such object, or none the caller may see; or a page past the last.",
     "409": "The object's current state does not allow this (`current_state` says which it is in).",
     "413": "The body is larger than the exchange accepts (`limit_bytes` says the limit).",
@@ -46,7 +47,7 @@ _DESCRIPTIONS = {
 _PUBLIC_DESCRIPTIONS = {
     "401": "An API key that is not valid (unknown, revoked, expired, or of a member that is not active). "
     "This operation needs no credentials, but refuses bad ones.",
-    "403": "A signed-in portal session's request without its CSRF token.",
+    "403": "A signed-in portal session's request without its CSRF token (`csrf_failed`).",
 }
 
 

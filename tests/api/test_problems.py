@@ -196,3 +196,36 @@ def test_the_browsable_api_stays_for_answers_that_succeed(client_for, analyst) -
     response = client_for(analyst).get("/api/v1/grants/", HTTP_ACCEPT="text/html")
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/html")
+
+
+# --- a session's write without its CSRF token ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("token", [None, "short", "x" * 64])
+def test_a_session_write_without_a_valid_csrf_token_says_what_to_send(member_admin, token) -> None:
+    # Once the generic permission_denied: a client could not tell it from a role that is not allowed.
+    from rest_framework.test import APIClient
+
+    client = APIClient(enforce_csrf_checks=True)
+    client.force_login(member_admin)
+    client.get("/")  # a browser holds the csrftoken cookie from a portal page
+    headers = {} if token is None else {"HTTP_X_CSRFTOKEN": token}
+    body = assert_problem(
+        client.post("/api/v1/api-keys/", {"name": "nocsrf", "scopes": ["read"]}, format="json", **headers),
+        403,
+        "csrf_failed",
+    )
+    assert "X-CSRFToken" in body["detail"] and "API key" in body["detail"]
+
+
+def test_a_session_write_with_its_csrf_token_passes(member_admin) -> None:
+    from rest_framework.test import APIClient
+
+    client = APIClient(enforce_csrf_checks=True)
+    client.force_login(member_admin)
+    client.get("/")
+    token = client.cookies["csrftoken"].value
+    response = client.post(
+        "/api/v1/api-keys/", {"name": "withcsrf", "scopes": ["read"]}, format="json", HTTP_X_CSRFTOKEN=token
+    )
+    assert response.status_code == 201, response.content
