@@ -9,6 +9,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
+from consortium.errors import NotPermitted
 from consortium.models import APIKeyScope, ConsortiumRole, MemberRole, MemberStatus
 
 if TYPE_CHECKING:
@@ -77,8 +78,8 @@ CAPABILITY_SCOPE: dict[Capability, str | None] = {
 }
 
 
-def capabilities(user: User | Any, api_key: Any = None) -> frozenset[Capability]:
-    """Everything `user` may do now. Members act only while active; a key narrows to its scopes."""
+def _role_capabilities(user: User | Any) -> frozenset[Capability]:
+    """What `user`'s role allows now, before an API key narrows it to its scopes."""
     if user is None or not user.is_authenticated or not user.is_active:
         return frozenset()
     if user.consortium_role:
@@ -86,16 +87,61 @@ def capabilities(user: User | Any, api_key: Any = None) -> frozenset[Capability]
     member = user.member  # None, without a query, when member_id is None
     if member is None or member.status != MemberStatus.ACTIVE:
         return frozenset()
-    granted = ROLE_CAPABILITIES.get(user.member_role, frozenset())
-    if user.member_role == MemberRole.SYSTEM:
-        scopes = set(
-            getattr(api_key, "scopes", None) or getattr(getattr(user, "api_key", None), "scopes", [])
-        )
-        if scopes & {APIKeyScope.REQUEST, APIKeyScope.MANAGE}:
-            # Requesting or managing datasets means seeing them: both imply reading.
-            scopes.add(APIKeyScope.READ)
+    return ROLE_CAPABILITIES.get(user.member_role, frozenset())
+
+
+def _stored_scopes(user: User | Any, api_key: Any) -> list[str]:
+    """The scopes a partner system's key was given: `api_key`'s, else those of the key `user` acts by."""
+    return list(getattr(api_key, "scopes", None) or getattr(getattr(user, "api_key", None), "scopes", []))
+
+
+def _key_scopes(user: User | Any, api_key: Any) -> set[str]:
+    """The scopes a partner system's key grants, with those they imply."""
+    scopes = set(_stored_scopes(user, api_key))
+    if scopes & {APIKeyScope.REQUEST, APIKeyScope.MANAGE}:
+        # Requesting or managing datasets means seeing them: both imply reading.
+        scopes.add(APIKeyScope.READ)
+    return scopes
+
+
+def capabilities(user: User | Any, api_key: Any = None) -> frozenset[Capability]:
+    """Everything `user` may do now. Members act only while active; a key narrows to its scopes."""
+    granted = _role_capabilities(user)
+    if granted and user.member_role == MemberRole.SYSTEM:
+        scopes = _key_scopes(user, api_key)
         granted = frozenset(cap for cap in granted if CAPABILITY_SCOPE.get(cap) in scopes)
     return granted
+
+
+def scope_needed(user: User | Any, capability: Capability, api_key: Any = None) -> str | None:
+    """The API-key scope `user` lacks for `capability` when that is all that withholds it: `user` is a
+    partner system of an active member, which may hold the capability, and its key's scopes do not cover
+    it. None when `user` holds the capability or lacks it for another reason (a person's role, a member
+    that is not active, a capability no key is given)."""
+    if getattr(user, "member_role", None) != MemberRole.SYSTEM or capability not in _role_capabilities(user):
+        return None
+    scope = CAPABILITY_SCOPE.get(capability)
+    return None if scope is None or scope in _key_scopes(user, api_key) else scope
+
+
+def require(user: User | Any, capability: Capability, api_key: Any = None, *, refusal: str) -> None:
+    """Return if `user` holds `capability`; otherwise raise NotPermitted. When the API key's scopes are
+    what is missing (scope_needed), the refusal says so: code `insufficient_scope`, the `required_scope`
+    and the key's own `key_scopes`, since the role words would blame a membership or a role the partner
+    has. Otherwise NotPermitted(refusal), the caller's words for whom the action is for."""
+    if can(user, capability, api_key):
+        return
+    scope = scope_needed(user, capability, api_key)
+    if scope is None:
+        raise NotPermitted(refusal)
+    held = sorted(_stored_scopes(user, api_key))
+    raise NotPermitted(
+        f"This API key lacks the '{scope}' scope ({APIKeyScope(scope).label.lower()}), which this needs; "
+        f"its scopes are: {', '.join(held) or 'none'}. A member admin can issue a key with that scope.",
+        code="insufficient_scope",
+        required_scope=scope,
+        key_scopes=held,
+    )
 
 
 def capabilities_beyond(user: User | Any, role: str, api_key: Any = None) -> frozenset[Capability]:

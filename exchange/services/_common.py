@@ -11,7 +11,7 @@ from django.db import transaction
 
 from consortium.errors import Conflict, NotPermitted, ServiceError, ValidationFailed
 from consortium.models import MemberRole, User
-from consortium.roles import Capability, can
+from consortium.roles import Capability, can, require
 from exchange import policies
 from exchange.models import AccessPolicy, Dataset, DatasetVersion
 
@@ -77,14 +77,28 @@ def _choice(field: str, value: Any, choices: Iterable[Any], code: str) -> None:
         raise _invalid(field, code, f"'{value}' is not allowed; use one of {', '.join(map(str, allowed))}.")
 
 
+def _require_of_member(actor: User, member_id: int | None, capability: Capability, refusal: str) -> None:
+    """Raise unless `actor` is of member `member_id` and holds `capability`: NotPermitted(refusal), or,
+    when the actor is of that member and only its API key's scopes withhold the capability,
+    roles.require's NotPermitted(insufficient_scope). Another member's key gets the refusal: no scope would
+    let it act for a member it is not of."""
+    if member_id is None or actor.member_id != member_id:
+        raise NotPermitted(refusal)
+    require(actor, capability, _api_key(actor), refusal=refusal)
+
+
 def _own_manager(actor: User, dataset: Dataset) -> bool:
     return actor.member_id == dataset.owner_id and can(actor, Capability.MANAGE_DATASETS, _api_key(actor))
 
 
 def _own_dataset_manager(actor: User, dataset: Dataset) -> None:
     """Raise unless `actor` manages datasets for `dataset`'s owner (NotPermitted: callers found it first)."""
-    if not _own_manager(actor, dataset):
-        raise NotPermitted("Only the owner's data stewards may manage this dataset.")
+    _require_of_member(
+        actor,
+        dataset.owner_id,
+        Capability.MANAGE_DATASETS,
+        "Only the owner's data stewards may manage this dataset.",
+    )
 
 
 def _steward_of_owner(actor: User, dataset: Dataset) -> bool:

@@ -8,7 +8,7 @@ from typing import Any, Protocol
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from consortium.errors import Conflict, NotPermitted, ValidationFailed
+from consortium.errors import Conflict, ValidationFailed
 from consortium.models import User
 from consortium.roles import Capability, can
 from exchange import policies
@@ -22,6 +22,7 @@ from exchange.services._common import (
     _policy_hash_in_force,
     _policy_of,
     _refuse,
+    _require_of_member,
     _steward_of_owner,
 )
 from exchange.services.grants import _grant_permissions_sync
@@ -175,14 +176,21 @@ def access_request_submit(
     Appends `access.requested`; for an open-tier dataset the grant follows at once (`access.granted`,
     approvers empty). Returns the request and its entries. Refusals, with nothing written: the engine's
     reasons (ValidationFailed for purpose and duration, NotPermitted for eligibility, Conflict for a
-    withdrawn, core or unpoliced dataset; `reasons` lists every one), ValidationFailed(terms_not_accepted),
-    Conflict(duplicate_request) when the member already has an undecided request for the dataset,
+    withdrawn, core or unpoliced dataset; `reasons` lists every one), NotPermitted for an actor who may not
+    request (insufficient_scope for an API key without the request scope), ValidationFailed
+    (terms_not_accepted), Conflict(duplicate_request) when the member already has an undecided request
+    for the dataset,
     Conflict(already_granted) while it holds a grant on the dataset that is neither revoked nor expired
     and whose window has not ended (a new request would renew the quota), Conflict(insufficient_credit,
     with `shortfall_mcr`) when the member cannot pay the grant fee the credit rules set.
     """
-    if actor.member_id is None or not can(actor, Capability.REQUEST_ACCESS, _api_key(actor)):
-        raise NotPermitted("Only people of an active member may request access.")
+    _require_of_member(
+        actor,
+        actor.member_id,
+        Capability.REQUEST_ACCESS,
+        "Only people of an active member may request access.",
+    )
+    assert actor.member_id is not None  # refused above otherwise
     justification = (justification or "").strip()
     if not justification:
         raise _invalid("justification", "required", "Say why your member needs the data.")
@@ -267,6 +275,9 @@ def access_request_submit(
     return request, entries
 
 
+_NOT_A_DECIDER = "Only the owner's data steward or a security officer may decide this request."
+
+
 def _lock_request(request: AccessRequest) -> AccessRequest:
     return AccessRequest.objects.select_for_update(of=("self",)).select_related("dataset").get(pk=request.pk)
 
@@ -293,7 +304,7 @@ def access_request_approve(
     is_steward = _steward_of_owner(actor, request.dataset)
     is_security = can(actor, Capability.DECIDE_CONFIDENTIAL)
     if not (is_steward or is_security):
-        raise NotPermitted("Only the owner's data steward or a security officer may decide this request.")
+        _require_of_member(actor, request.dataset.owner_id, Capability.DECIDE_REQUESTS, _NOT_A_DECIDER)
     with transaction.atomic():
         locked = _lock_request(request)
         dataset = locked.dataset
@@ -359,7 +370,7 @@ def access_request_reject(
     is_steward = _steward_of_owner(actor, request.dataset)
     is_security = can(actor, Capability.DECIDE_CONFIDENTIAL)
     if not (is_steward or is_security):
-        raise NotPermitted("Only the owner's data steward or a security officer may decide this request.")
+        _require_of_member(actor, request.dataset.owner_id, Capability.DECIDE_REQUESTS, _NOT_A_DECIDER)
     reason = (reason or "").strip()
     if not reason:
         raise _invalid("reason", "reason_required", "A reason is required to reject a request.")
@@ -404,10 +415,12 @@ def access_request_withdraw(
 
     NotPermitted for anyone else; Conflict(illegal_transition) once it is decided.
     """
-    if actor.member_id != request.requester_member_id or not can(
-        actor, Capability.REQUEST_ACCESS, _api_key(actor)
-    ):
-        raise NotPermitted("Only the requesting member may withdraw its request.")
+    _require_of_member(
+        actor,
+        request.requester_member_id,
+        Capability.REQUEST_ACCESS,
+        "Only the requesting member may withdraw its request.",
+    )
     with transaction.atomic():
         locked = _lock_request(request)
         if locked.state not in UNDECIDED_STATES:

@@ -46,6 +46,7 @@ from exchange.services._common import (
     _own_dataset_manager,
     _own_manager,
     _policy_hash_in_force,
+    _require_of_member,
     exchange_setting,
 )
 from exchange.services.access_requests import _append_request_entry
@@ -80,8 +81,13 @@ def dataset_register(
     (`unknown_source`). Raises NotPermitted unless the actor is a data steward (or a key with the manage
     scope) of an active member; ValidationFailed naming the field for bad values. Nothing is written then.
     """
-    if actor.member_id is None or not can(actor, Capability.MANAGE_DATASETS, _api_key(actor)):
-        raise NotPermitted("Only a data steward of an active member may register datasets.")
+    _require_of_member(
+        actor,
+        actor.member_id,
+        Capability.MANAGE_DATASETS,
+        "Only a data steward of an active member may register datasets.",
+    )
+    assert actor.member_id is not None  # refused above otherwise
     title = (title or "").strip()
     description = (description or "").strip()
     for field, value in (("title", title), ("description", description), ("licence", licence)):

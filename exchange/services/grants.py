@@ -25,6 +25,7 @@ from exchange.services._common import (
     _notify_after_commit,
     _policy_of,
     _refuse,
+    _require_of_member,
     _steward_of_owner,
 )
 from ledger.credit.store import lock_credit_consumers
@@ -119,7 +120,12 @@ def grant_revoke(*, actor: User, grant: Grant, reason: str) -> tuple[Grant, Ledg
     grant is already revoked or expired."""
     dataset = grant.dataset
     if not _may_revoke(actor, dataset):
-        raise NotPermitted("Only the owner's data steward or a consortium officer may revoke a grant.")
+        _require_of_member(
+            actor,
+            dataset.owner_id,
+            Capability.DECIDE_REQUESTS,
+            "Only the owner's data steward or a consortium officer may revoke a grant.",
+        )
     reason = (reason or "").strip()
     if not reason:
         raise _invalid("reason", "reason_required", "A reason is required to revoke a grant.")
@@ -205,15 +211,20 @@ def grant_download(
     which the caller streams and closes (selectors.version_stream does both).
 
     Defaults to the latest version not withdrawn; a withdrawn version is never served. Raises NotPermitted
-    unless the actor is of the grantee member and may request access; Conflict with code grant_revoked,
+    unless the actor is of the grantee member and may request access (insufficient_scope when only its API
+    key's scopes are missing); Conflict with code grant_revoked,
     grant_expired, grant_not_started or quota_exhausted (and current_state); the engine's reasons
     (NotPermitted(no_raw_download) for confidential data, Conflict(dataset_withdrawn), ...);
     NotFound(no_version) for an unknown version number, Conflict(version_withdrawn) for a withdrawn one,
     Conflict(no_version_available) when no version may be downloaded, Conflict(file_unavailable) when the
     stored file cannot be opened. Nothing changes then: a download is counted only once its file is open.
     """
-    if not _may_download(actor, grant):
-        raise NotPermitted("Only the grantee member's people may download under this grant.")
+    _require_of_member(
+        actor,
+        grant.grantee_id,
+        Capability.REQUEST_ACCESS,
+        "Only the grantee member's people may download under this grant.",
+    )
     handle: File | None = None
     try:
         with transaction.atomic():
