@@ -256,6 +256,9 @@ LEDGER = {
     "GENERATE_DEV_KEY": env.bool("LEDGER_GENERATE_DEV_KEY", default=DEBUG),
     "ORIGIN": env.str("LEDGER_ORIGIN", default="consortium.example/exchange/ledger"),
     "CHECKPOINT_INTERVAL_SECONDS": env.int("LEDGER_CHECKPOINT_INTERVAL_SECONDS", default=60),
+    # Without a broker nothing runs beat: a commit that appends signs a checkpoint once the latest is
+    # CHECKPOINT_INTERVAL_SECONDS old. With a broker, beat signs them (issue-checkpoint below).
+    "CHECKPOINT_AFTER_COMMIT": env.bool("LEDGER_CHECKPOINT_AFTER_COMMIT", default=not CELERY_BROKER_URL),
     "SEQUENCER_INTERVAL_SECONDS": env.int("LEDGER_SEQUENCER_INTERVAL_SECONDS", default=5),
     "SEQUENCER_BATCH_SIZE": env.int("LEDGER_SEQUENCER_BATCH_SIZE", default=1000),
     # After each commit that appended entries: "inline" runs the sequencer in the committing process when no

@@ -175,14 +175,15 @@ def checkpoint_list_for(*, user: Any) -> QuerySet[Checkpoint]:
 
 
 def ledger_status_for(*, user: Any) -> dict[str, Any]:
-    """Tree size, pending entries and the bound on how long an accepted entry waits for its number."""
+    """Tree size, pending entries, the bound on how long an accepted entry waits for its number, and when
+    checkpoints are signed."""
     from django.conf import settings
 
     _require_reader(user)
     pending = LedgerEntry.objects.filter(leaf__isnull=True).aggregate(
         count=Count("id"), oldest=Min("accepted_at")
     )
-    latest = Checkpoint.objects.order_by("-tree_size").values_list("tree_size", flat=True).first()
+    latest = Checkpoint.objects.order_by("-tree_size").values_list("tree_size", "issued_at").first()
     oldest = pending["oldest"]
     return {
         "tree_size": tree.tree_size(),
@@ -190,5 +191,7 @@ def ledger_status_for(*, user: Any) -> dict[str, Any]:
         "oldest_pending_age_seconds": (timezone.now() - oldest).total_seconds() if oldest else 0.0,
         "max_integration_delay_seconds": settings.LEDGER["SEQUENCER_INTERVAL_SECONDS"],
         "checkpoint_interval_seconds": settings.LEDGER["CHECKPOINT_INTERVAL_SECONDS"],
-        "latest_checkpoint_size": latest,
+        "checkpoint_schedule": "after_commit" if settings.LEDGER["CHECKPOINT_AFTER_COMMIT"] else "periodic",
+        "latest_checkpoint_size": latest[0] if latest else None,
+        "latest_checkpoint_issued_at": latest[1] if latest else None,
     }

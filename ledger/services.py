@@ -14,6 +14,7 @@ import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
@@ -250,7 +251,7 @@ def _sequencing_due(now: float) -> bool:
 
 
 def request_sequencing() -> None:
-    """After a commit: have the pending entries integrated soon.
+    """After a commit: have the pending entries integrated soon, and a checkpoint signed when one is due.
 
     At most once per LEDGER["SEQUENCE_AFTER_COMMIT_EVERY_MS"] per process, so a busy process hands the
     sequencer batches instead of single entries. Inline, a process whose last call integrated fewer than
@@ -258,7 +259,7 @@ def request_sequencing() -> None:
     call, up to SEQUENCE_BACKOFF times the interval; a full enough batch brings it back to the interval.
     With many busy processes each call then integrates a batch, instead of each process paying a call's
     fixed cost for a few entries every interval. Beat's periodic run (LEDGER["SEQUENCER_INTERVAL_SECONDS"],
-    the bound the API reports) integrates whatever is left.
+    the bound the API reports) integrates whatever is left. Then `_checkpoint_if_due`.
     """
     now = time.monotonic()
     if not _sequencing_due(now):
@@ -270,14 +271,35 @@ def request_sequencing() -> None:
         from ledger.tasks import sequence_ledger_task
 
         sequence_ledger_task.delay()
-        return
-    wait = _sequencing_clock[1]
-    _sequencing_clock[0] = now + wait  # a failing call waits too
-    if ledger_sequence() >= WORTHWHILE_BATCH:
-        _sequencing_clock[1] = every
     else:
-        _sequencing_clock[1] = min(max(wait, every) * 2, every * SEQUENCE_BACKOFF)
-    _sequencing_clock[0] = now + _sequencing_clock[1]
+        wait = _sequencing_clock[1]
+        _sequencing_clock[0] = now + wait  # a failing call waits too
+        if ledger_sequence() >= WORTHWHILE_BATCH:
+            _sequencing_clock[1] = every
+        else:
+            _sequencing_clock[1] = min(max(wait, every) * 2, every * SEQUENCE_BACKOFF)
+        _sequencing_clock[0] = now + _sequencing_clock[1]
+    _checkpoint_if_due(now)
+
+
+def _checkpoint_if_due(now: float) -> None:
+    """Where nothing runs beat (LEDGER["CHECKPOINT_AFTER_COMMIT"], on by default without a broker: the
+    embedded default), sign a checkpoint after a commit once the latest one is
+    LEDGER["CHECKPOINT_INTERVAL_SECONDS"] old, so new entries become provable without any command.
+
+    Runs after the commit (an on-commit hook, robust: a failure is logged, never the response's), at most
+    one database read per interval per process (`_checkpoint_clock`); `checkpoint_issue` checks the age
+    again under the sequencer lock, so processes that find it due together sign once.
+    """
+    if not settings.LEDGER["CHECKPOINT_AFTER_COMMIT"] or now < _checkpoint_clock[0]:
+        return
+    interval = settings.LEDGER["CHECKPOINT_INTERVAL_SECONDS"]
+    _checkpoint_clock[0] = now + interval  # a failing call waits too
+    cutoff = timezone.now() - timedelta(seconds=interval)
+    latest = Checkpoint.objects.order_by("-tree_size").values_list("issued_at", flat=True).first()
+    if latest is None or latest <= cutoff:
+        latest = checkpoint_issue(unless_issued_after=cutoff).issued_at
+    _checkpoint_clock[0] = now + max((latest - cutoff).total_seconds(), 0.0)
 
 
 # A sequencer call costs about 1.4 ms of CPU (client and PostgreSQL) plus about 30 us per entry: at 100
@@ -285,6 +307,7 @@ def request_sequencing() -> None:
 WORTHWHILE_BATCH = 100
 SEQUENCE_BACKOFF = 10
 _sequencing_clock = [0.0, 0.0]  # this process: no request before [0]; the current wait [1]
+_checkpoint_clock = [0.0]  # this process: no checkpoint check before [0]
 
 
 def _take_sequencer_lock() -> bool:
@@ -535,9 +558,11 @@ def _insert_rows(table: str, columns: tuple[str, ...], rows: list[tuple[Any, ...
             )
 
 
-def checkpoint_issue() -> Checkpoint:
+def checkpoint_issue(*, unless_issued_after: datetime | None = None) -> Checkpoint:
     """Sequence what is pending, then sign a checkpoint of the whole tree (or return the current one).
 
+    With `unless_issued_after`, a latest checkpoint issued after that time is returned instead (checked
+    under the lock: callers that find a checkpoint due at the same moment sign one between them).
     Before signing it proves the tree consistent with the last checkpoint it signed, so it never signs a
     fork. Raises ForkDetected (and signs nothing) if the stored tree does not extend that checkpoint.
     """
@@ -547,6 +572,8 @@ def checkpoint_issue() -> Checkpoint:
         size = tree_size()
         last = Checkpoint.objects.order_by("-tree_size").first()
         if last is not None and last.tree_size == size:
+            return last
+        if last is not None and unless_issued_after is not None and last.issued_at > unless_issued_after:
             return last
         root = root_hash(size)
         if last is not None:

@@ -46,13 +46,16 @@ def install_ledger_triggers() -> None:
 
 @pytest.fixture(autouse=True)
 def ledger_signing_key(settings: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Path]:
-    """Each test signs with its own freshly generated key under tmp_path."""
+    """Each test signs with its own freshly generated key under tmp_path, and signs checkpoints only when it
+    asks (as beat would; the embedded default's after-commit checkpoints depend on the clock and on which
+    test ran before in the process: tests/ledger/test_ledger_db.py turns them on where it tests them)."""
     path = tmp_path / "ledger-signing-key.pem"
     settings.LEDGER = {
         **settings.LEDGER,
         "SIGNING_KEY_PATH": str(path),
         "SIGNING_KEY_PEM": "",
         "GENERATE_DEV_KEY": True,
+        "CHECKPOINT_AFTER_COMMIT": False,
     }
     keys.forget_cached_signer()
     yield path

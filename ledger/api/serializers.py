@@ -145,5 +145,14 @@ class LedgerStatusSerializer(serializers.Serializer):
     pending_entries = serializers.IntegerField()
     oldest_pending_age_seconds = serializers.FloatField()
     max_integration_delay_seconds = serializers.IntegerField()
-    checkpoint_interval_seconds = serializers.IntegerField()
+    checkpoint_interval_seconds = serializers.IntegerField(
+        help_text="How old the latest checkpoint gets before a new one is signed (see checkpoint_schedule)."
+    )
+    checkpoint_schedule = serializers.ChoiceField(
+        choices=["periodic", "after_commit"],
+        help_text="periodic: a scheduler signs one every interval. after_commit (a deployment without a "
+        "scheduler, such as the development server): the first ledger write after the interval signs one, "
+        "so a quiet ledger keeps its latest checkpoint until the next write.",
+    )
     latest_checkpoint_size = serializers.IntegerField(allow_null=True)
+    latest_checkpoint_issued_at = serializers.DateTimeField(allow_null=True)

@@ -184,6 +184,13 @@ def test_status_reports_the_integration_delay_bound(world) -> None:
     body = client_for(world["own"]).get("/api/v1/ledger/status/").json()
     assert body["tree_size"] == 8 and body["pending_entries"] == 0
     assert body["max_integration_delay_seconds"] > 0 and body["latest_checkpoint_size"] == 8
+    assert body["checkpoint_schedule"] == "periodic" and body["latest_checkpoint_issued_at"]
+
+
+def test_status_says_how_checkpoints_are_signed_where_no_scheduler_runs(world, settings) -> None:
+    settings.LEDGER = {**settings.LEDGER, "CHECKPOINT_AFTER_COMMIT": True}
+    body = client_for(world["own"]).get("/api/v1/ledger/status/").json()
+    assert body["checkpoint_schedule"] == "after_commit" and body["checkpoint_interval_seconds"] == 60
 
 
 def test_entry_list_query_count_does_not_grow_with_page_size(world, django_assert_max_num_queries) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import time
 
@@ -584,3 +585,107 @@ def test_append_and_sequencing_through_django_s_cursor_while_queries_are_logged(
     assert any("INSERT INTO ledger_ledgernode" in query["sql"] for query in logged.captured_queries)
     assert tree.root_hash(7) == merkle.mth([bytes(entry.leaf_hash) for entry in entries])
     assert verify_database().ok
+
+
+@pytest.fixture
+def clocks(settings, monkeypatch):
+    """The embedded default's after-commit settings, with the wall clock and this process's monotonic
+    clock under the test's control: `clocks.advance(seconds)` moves both."""
+    settings.LEDGER = {
+        **settings.LEDGER,
+        "CHECKPOINT_AFTER_COMMIT": True,
+        "CHECKPOINT_INTERVAL_SECONDS": 60,
+        "SEQUENCE_AFTER_COMMIT": "inline",
+        "SEQUENCE_AFTER_COMMIT_EVERY_MS": 0,
+    }
+    monkeypatch.setattr(services, "_sequencing_clock", [0.0, 0.0])
+    monkeypatch.setattr(services, "_checkpoint_clock", [0.0])
+    from django.utils import timezone as dj_timezone
+
+    real_now, real_monotonic = dj_timezone.now(), time.monotonic()
+    offset = [0.0]
+    monkeypatch.setattr(dj_timezone, "now", lambda: real_now + datetime.timedelta(seconds=offset[0]))
+    monkeypatch.setattr(services.time, "monotonic", lambda: real_monotonic + offset[0])
+
+    class Clocks:
+        @staticmethod
+        def advance(seconds: float) -> None:
+            offset[0] += seconds
+
+    return Clocks
+
+
+def _commit_an_entry(subject_id: int) -> None:
+    """Append, then run what the commit's on-commit hook runs (the test's own transaction never commits,
+    and a captured hook stays registered for the appends after it)."""
+    ledger_append(kind="test.fact", actor=None, subject_type="x", subject_id=subject_id, payload={})
+    services.request_sequencing()
+
+
+def test_the_embedded_default_signs_a_checkpoint_after_a_commit_once_the_interval_has_passed(
+    clocks, django_assert_max_num_queries
+) -> None:
+    """No beat runs in the embedded default: entries appended after the interval get a newer checkpoint
+    without any command, and between checkpoints a commit costs no checkpoint query."""
+    _commit_an_entry(0)
+    first = Checkpoint.objects.get()  # no checkpoint yet: the first commit signs one
+    assert first.tree_size == 1
+    clocks.advance(30)
+    _commit_an_entry(1)
+    assert Checkpoint.objects.count() == 1 and tree.tree_size() == 2  # sequenced, not yet due
+    clocks.advance(1)
+    with django_assert_max_num_queries(9) as queries:  # the append and the sequencer only
+        _commit_an_entry(2)
+    assert not any("ledger_checkpoint" in query["sql"] for query in queries.captured_queries)
+    clocks.advance(30)  # 61 s after the first checkpoint
+    _commit_an_entry(3)
+    latest = Checkpoint.objects.order_by("-tree_size").first()
+    assert latest.tree_size == 4 == tree.tree_size()
+    assert verification.verify_database().ok
+    _commit_an_entry(4)
+    assert Checkpoint.objects.count() == 2  # the next one is due 60 s after this one
+
+
+def test_two_processes_that_find_a_checkpoint_due_together_sign_one(clocks) -> None:
+    ledger_append(kind="test.fact", actor=None, subject_type="x", subject_id=0, payload={})
+    checkpoint_issue()
+    clocks.advance(61)
+    ledger_append(kind="test.fact", actor=None, subject_type="x", subject_id=1, payload={})
+    cutoff = services.timezone.now() - datetime.timedelta(seconds=60)
+    assert checkpoint_issue(unless_issued_after=cutoff).tree_size == 2  # the first process signs
+    ledger_append(kind="test.fact", actor=None, subject_type="x", subject_id=2, payload={})
+    assert checkpoint_issue(unless_issued_after=cutoff).tree_size == 2  # the second finds it signed
+    assert Checkpoint.objects.count() == 2
+
+
+def test_a_failing_checkpoint_after_commit_is_logged_not_raised(
+    clocks, monkeypatch, django_capture_on_commit_callbacks, caplog
+) -> None:
+    def fork(**kwargs: object) -> None:
+        raise ForkDetected("the stored tree differs")
+
+    monkeypatch.setattr(services, "checkpoint_issue", fork)
+    with django_capture_on_commit_callbacks(execute=True) as hooks:
+        ledger_append(kind="test.fact", actor=None, subject_type="x", subject_id=0, payload={})
+    assert hooks == [services.request_sequencing]
+    assert tree.tree_size() == 1 and "the stored tree differs" in caplog.text
+
+
+def test_with_beat_no_commit_signs_a_checkpoint(settings, clocks) -> None:
+    """Production (a broker, so beat): checkpoints only on beat's schedule, whatever the clock says."""
+    settings.LEDGER = {**settings.LEDGER, "CHECKPOINT_AFTER_COMMIT": False}
+    _commit_an_entry(0)
+    checkpoint_issue()
+    clocks.advance(600)
+    _commit_an_entry(1)
+    assert Checkpoint.objects.count() == 1 and tree.tree_size() == 2
+
+
+@pytest.mark.parametrize(("broker", "expected"), [("", "True"), ("redis://127.0.0.1:6379/0", "False")])
+def test_checkpoints_after_commit_are_on_exactly_where_there_is_no_broker(tmp_path, broker, expected) -> None:
+    from tests.consortium.test_settings import run_manage
+
+    script = "from django.conf import settings; print(settings.LEDGER['CHECKPOINT_AFTER_COMMIT'])"
+    result = run_manage("shell", "-c", script, CELERY_BROKER_URL=broker, VAR_DIR=str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == expected
