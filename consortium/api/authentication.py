@@ -24,7 +24,8 @@ class MemberAPIKeyAuthentication(authentication.BaseAuthentication):
     def authenticate(self, request: Any) -> tuple[Any, MemberAPIKey] | None:
         header = authentication.get_authorization_header(request).decode("latin-1")
         keyword, _, raw_key = header.partition(" ")
-        if keyword != KEYWORD:
+        # RFC 9110 (11.1): an authentication scheme is a case-insensitive token; `api-key ...` is ours too.
+        if keyword.lower() != KEYWORD.lower():
             return None
         raw_key = raw_key.strip()
         prefix, _, _ = raw_key.partition(".")

@@ -66,6 +66,24 @@ def test_key_authenticates_and_records_last_use(key_client) -> None:
     assert key.last_used_at is not None
 
 
+@pytest.mark.parametrize("scheme", ["api-key", "API-KEY", "aPi-KeY"])
+def test_the_scheme_is_case_insensitive(key_client, scheme) -> None:
+    # RFC 9110 (11.1): the authentication scheme is a case-insensitive token. `api-key` was refused.
+    _, key, raw = key_client(["read"])
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"{scheme} {raw}")
+    response = client.get("/api/v1/me/")
+    assert response.status_code == 200, response.content
+    assert response.json()["api_key"]["prefix"] == key.prefix
+
+
+def test_another_scheme_is_not_a_key(key_client) -> None:
+    _, _, raw = key_client(["read"])
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    assert client.get("/api/v1/me/").json()["code"] == "not_authenticated"
+
+
 def test_wrong_secret_is_refused(key_client) -> None:
     _, _, raw = key_client(["read"])
     response = _key_client(raw[:-2] + ("aa" if not raw.endswith("aa") else "bb")).get("/api/v1/me/")
