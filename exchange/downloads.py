@@ -8,6 +8,8 @@ sandboxing Content-Security-Policy in case a browser renders it anyway. Security
 
 from __future__ import annotations
 
+import base64
+
 from django.core.files import File
 from django.http import StreamingHttpResponse
 from django.utils.http import content_disposition_header
@@ -32,3 +34,9 @@ def version_response(*, grant: Grant, version: DatasetVersion, handle: File) -> 
     response["Content-Security-Policy"] = SANDBOX
     response["Cache-Control"] = "no-store"
     return response
+
+
+def repr_digest(sha256_hex: str) -> str:
+    """The RFC 9530 `Repr-Digest` value of a file whose SHA-256 is `sha256_hex`: a structured-field
+    dictionary whose `sha-256` member is a byte sequence, base64 between colons."""
+    return f"sha-256=:{base64.b64encode(bytes.fromhex(sha256_hex)).decode('ascii')}:"

@@ -306,6 +306,59 @@ class AccessRequestViewSet(
         return Response(_receipts(list(entries)))
 
 
+# What a download's answer carries besides the file (the view sets the first three, the ledger's
+# middleware the receipts), so a partner can check the bytes and the record without a second call.
+_DOWNLOAD_HEADERS = [
+    OpenApiParameter(
+        "Repr-Digest",
+        str,
+        OpenApiParameter.HEADER,
+        response=[200],
+        required=True,
+        description=(
+            "RFC 9530 digest of the file: `sha-256=:<base64 of the SHA-256>:`. The same SHA-256 as the "
+            "version's `sha256` in the catalog, which is hexadecimal."
+        ),
+    ),
+    OpenApiParameter(
+        "X-Ledger-Leaf-Hash",
+        str,
+        OpenApiParameter.HEADER,
+        response=[200],
+        required=True,
+        description="Hexadecimal leaf hash of the `data.downloaded` ledger entry this download appended.",
+    ),
+    OpenApiParameter(
+        "X-Downloads-Remaining",
+        int,
+        OpenApiParameter.HEADER,
+        response=[200],
+        required=True,
+        description="Downloads left under the grant after this one (its `downloads_remaining`).",
+    ),
+    OpenApiParameter(
+        "Ledger-Receipts",
+        str,
+        OpenApiParameter.HEADER,
+        response=[200],
+        required=True,
+        description=(
+            "JSON array of the signed receipts of the entries this call appended: here one, of the "
+            "`data.downloaded` entry (`origin`, `leaf_hash` in hex, `accepted_at`, `key_id`, `signature` "
+            "in base64). The download's only receipt: the body is the file."
+        ),
+    ),
+    OpenApiParameter(
+        "Content-Disposition",
+        str,
+        OpenApiParameter.HEADER,
+        response=[200],
+        required=True,
+        description="Always `attachment`, with the version's file name (RFC 6266 `filename*` outside ASCII).",
+    ),
+]
+
+
 @extend_schema_view(
     list=extend_schema(summary="Grants you may see"),
     retrieve=extend_schema(summary="One grant"),
@@ -350,9 +403,18 @@ class GrantViewSet(APIKeyMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin
     @extend_schema(
         request=None,
         parameters=[
-            OpenApiParameter("version", OpenApiTypes.INT, description="Version number; default latest.")
+            OpenApiParameter("version", OpenApiTypes.INT, description="Version number; default latest."),
+            *_DOWNLOAD_HEADERS,
         ],
-        responses={200: OpenApiResponse(OpenApiTypes.BINARY, description="The file, streamed.")},
+        responses={
+            (200, "*/*"): OpenApiResponse(
+                OpenApiTypes.BINARY,
+                description=(
+                    "The version's file, streamed as an attachment. Its Content-Type is the version's "
+                    "`media_type` (e.g. text/csv), not JSON; Content-Length is its `size`."
+                ),
+            )
+        },
         summary="Download under a grant",
         description=(services.grant_download.__doc__ or "").strip(),
     )
@@ -369,7 +431,7 @@ class GrantViewSet(APIKeyMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin
             actor=request_actor(request), grant=self.get_object(), version_number=version_number
         )
         response = downloads.version_response(grant=grant, version=version, handle=handle)
-        response["Digest"] = f"sha-256={version.sha256}"
+        response["Repr-Digest"] = downloads.repr_digest(version.sha256)
         response["X-Ledger-Leaf-Hash"] = bytes(entry.leaf_hash).hex()
         response["X-Downloads-Remaining"] = str(grant.downloads_remaining)
         return response

@@ -8,15 +8,21 @@ disposition type inside `=?utf-8?b?...?=`, so browsers that find no disposition 
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import json
+
 import pytest
 from django.core.files.base import ContentFile
 from django.urls import reverse
+from drf_spectacular.generators import SchemaGenerator
 from rest_framework.test import APIClient
 
 from consortium.errors import ValidationFailed
 from exchange import services
 from exchange.models import Grant
-from tests.exchange.support import as_user, register, request_access, set_policy
+from ledger.models import LedgerEntry
+from tests.exchange.support import as_user, published, register, request_access, set_policy
 
 pytestmark = pytest.mark.django_db
 
@@ -85,3 +91,43 @@ def test_a_media_type_outside_ascii_is_refused_at_upload(data_steward, media_typ
         )
     assert refused.value.code == "invalid_media_type"
     assert not dataset.versions.exists()
+
+
+# --- What the API's download tells a partner besides the file ---------------------------------------------
+
+API_HEADERS = {
+    "Repr-Digest",
+    "X-Ledger-Leaf-Hash",
+    "X-Downloads-Remaining",
+    "Ledger-Receipts",
+    "Content-Disposition",
+}
+
+
+def test_an_api_download_carries_its_digest_quota_and_receipt(data_steward, other_analyst) -> None:
+    dataset = published(data_steward, tier="open")
+    grant = Grant.objects.get(request=request_access(other_analyst, dataset))
+    response = _api(other_analyst, grant)
+    assert response.status_code == 200
+    body = b"".join(response.streaming_content)
+    assert response["Content-Type"] == "text/csv"
+    # RFC 9530: a structured-field byte sequence, base64 between colons; the old hex `Digest` is gone.
+    digest = base64.b64encode(hashlib.sha256(body).digest()).decode()
+    assert response["Repr-Digest"] == f"sha-256=:{digest}:"
+    assert "Digest" not in response
+    entry = LedgerEntry.objects.get(kind="data.downloaded", subject_id=grant.pk)
+    assert response["X-Ledger-Leaf-Hash"] == bytes(entry.leaf_hash).hex()
+    assert response["X-Downloads-Remaining"] == str(grant.download_quota - 1)
+    receipts = json.loads(response["Ledger-Receipts"])
+    assert [receipt["leaf_hash"] for receipt in receipts] == [response["X-Ledger-Leaf-Hash"]]
+
+
+def test_the_schema_documents_the_download_as_a_file_with_its_headers() -> None:
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    ok = schema["paths"]["/api/v1/grants/{id}/download/"]["post"]["responses"]["200"]
+    # The file's type is the version's media type: anything, never the JSON the schema used to claim.
+    assert ok["content"] == {"*/*": {"schema": {"type": "string", "format": "binary"}}}
+    assert set(ok["headers"]) == API_HEADERS
+    assert all(header["required"] for header in ok["headers"].values())
+    assert "RFC 9530" in ok["headers"]["Repr-Digest"]["description"]
+    assert ok["headers"]["X-Downloads-Remaining"]["schema"] == {"type": "integer"}
