@@ -270,6 +270,15 @@ class AccessRequest(models.Model):
         return f"request {self.pk} ({self.state})"
 
 
+class GrantState(models.TextChoices):
+    """Where a grant stands at a moment (Grant.state_at); not stored: it follows from the clock."""
+
+    PENDING = "pending", "Not started yet"
+    ACTIVE = "active", "Active"
+    EXPIRED = "expired", "Expired"
+    REVOKED = "revoked", "Revoked"
+
+
 class Grant(models.Model):
     """What an approved request becomes: a window of use with a download quota, revocable at any time."""
 
@@ -312,12 +321,23 @@ class Grant(models.Model):
     def state_at(self, now: datetime) -> str:
         """`revoked`, `expired`, `pending` (before valid_from) or `active`; the quota is separate."""
         if self.revoked_at is not None:
-            return "revoked"
+            return GrantState.REVOKED
         if self.expired_at is not None or now >= self.valid_until:
-            return "expired"
+            return GrantState.EXPIRED
         if now < self.valid_from:
-            return "pending"
-        return "active"
+            return GrantState.PENDING
+        return GrantState.ACTIVE
+
+    @staticmethod
+    def in_state(state: str, now: datetime) -> models.Q:
+        """The grants whose state_at(now) is `state`, as a query: the same rule, kept beside it."""
+        live = models.Q(revoked_at__isnull=True, expired_at__isnull=True, valid_until__gt=now)
+        return {
+            GrantState.REVOKED: models.Q(revoked_at__isnull=False),
+            GrantState.EXPIRED: models.Q(revoked_at__isnull=True) & ~live,
+            GrantState.PENDING: live & models.Q(valid_from__gt=now),
+            GrantState.ACTIVE: live & models.Q(valid_from__lte=now),
+        }[GrantState(state)]
 
 
 class DatasetGroupObjectPermission(GroupObjectPermissionBase):

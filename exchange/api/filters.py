@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import django_filters
+from django import forms
 from django.db.models import Q, QuerySet
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 
 from consortium.api.filters import IdFilter
 from consortium.models import Sector, SizeClass
@@ -14,9 +20,34 @@ from exchange.models import (
     DatasetStatus,
     Grade,
     Grant,
+    GrantState,
     RequestState,
     Tier,
 )
+
+
+class StrictBooleanField(forms.Field):
+    """`true` or `false` (any case; `1` and `0` too); anything else is a validation error. Django's
+    NullBooleanField, behind django-filter's BooleanFilter, reads every other value as "no filter", so
+    `?revoked=maybe` listed every grant with a 200 where a client meant to filter."""
+
+    widget = forms.TextInput  # hands the raw value on: the Select widgets map unknown values to None
+    _VALUES = {"true": True, "1": True, "false": False, "0": False}
+
+    def to_python(self, value: Any) -> bool | None:
+        if value in (None, ""):
+            return None
+        parsed = self._VALUES.get(str(value).strip().lower())
+        if parsed is None:
+            raise forms.ValidationError(f"'{value}' is not a boolean; use true or false.", code="invalid")
+        return parsed
+
+
+@extend_schema_field(OpenApiTypes.BOOL)
+class StrictBooleanFilter(django_filters.BooleanFilter):
+    """A boolean filter that refuses what is not a boolean (see StrictBooleanField)."""
+
+    field_class = StrictBooleanField
 
 
 class DatasetFilter(django_filters.FilterSet):
@@ -70,8 +101,16 @@ class AccessRequestFilter(django_filters.FilterSet):
 class GrantFilter(django_filters.FilterSet):
     dataset = IdFilter(field_name="dataset_id")
     tier = django_filters.ChoiceFilter(choices=Tier.choices)
-    revoked = django_filters.BooleanFilter(field_name="revoked_at", lookup_expr="isnull", exclude=True)
+    revoked = StrictBooleanFilter(field_name="revoked_at", lookup_expr="isnull", exclude=True)
+    state = django_filters.ChoiceFilter(
+        choices=GrantState.choices,
+        method="filter_state",
+        label="The grant's state now: pending (not started), active, expired or revoked",
+    )
 
     class Meta:
         model = Grant
-        fields = ["dataset", "tier", "revoked"]
+        fields = ["dataset", "tier", "revoked", "state"]
+
+    def filter_state(self, queryset: QuerySet[Grant], name: str, value: str) -> QuerySet[Grant]:
+        return queryset.filter(Grant.in_state(value, timezone.now()))

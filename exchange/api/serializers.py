@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from consortium.api.fields import IdField
 from consortium.models import Member, User
-from exchange.models import AccessPolicy, AccessRequest, Dataset, DatasetVersion, Grant
+from exchange.models import AccessPolicy, AccessRequest, Dataset, DatasetVersion, Grant, GrantState
 from ledger.models import LedgerEntry
 from ledger.services import receipt_of
 
@@ -317,7 +316,12 @@ class GrantSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = fields
 
-    @extend_schema_field(OpenApiTypes.STR)
+    @extend_schema_field(
+        serializers.ChoiceField(
+            choices=GrantState.choices,
+            help_text="Now: pending (before valid_from), active, expired or revoked. Filter with ?state=.",
+        )
+    )
     def get_state(self, grant: Grant) -> str:
         return grant.state_at(self.context["now"])
 
