@@ -13,6 +13,7 @@ from django.core.exceptions import (
     TooManyFilesSent,
 )
 from django.http import Http404, HttpRequest, JsonResponse
+from django.urls import Resolver404, resolve
 from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions, status
 from rest_framework.renderers import JSONRenderer
@@ -201,14 +202,38 @@ def _plain_problem(request: HttpRequest, *, status_code: int, **members: Any) ->
 # page before this view runs. Nothing here reads the session or changes state.
 @csrf_exempt
 def api_not_found(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
-    """404 for an /api/ path that matches no route, whatever the method."""
+    """404 for an /api/ path that matches no route, whatever the method; where the path with a trailing slash
+    has a route, the detail and `suggested_path` name it."""
+    suggestion = _with_trailing_slash(request)
+    extra = {"suggested_path": suggestion} if suggestion else {}
     return _plain_problem(
         request,
         status_code=status.HTTP_404_NOT_FOUND,
         code="not_found",
         title="Not found",
-        detail="No such API endpoint.",
+        detail=f"No such API endpoint. API paths end with a slash: {suggestion}"
+        if suggestion
+        else "No such API endpoint.",
+        **extra,
     )
+
+
+def _with_trailing_slash(request: HttpRequest) -> str:
+    """The request's path and query with a slash after the path, if that path has an API route; else "".
+
+    APPEND_SLASH never redirects an /api/ path: the catch-all route below the API's matches it first. Nor
+    should it: a client that follows the redirect would send its POST again as a GET, without the body.
+    """
+    if request.path_info.endswith("/"):
+        return ""
+    try:
+        match = resolve(request.path_info + "/", getattr(request, "urlconf", None))
+    except Resolver404:
+        return ""
+    if match.func is api_not_found:
+        return ""
+    query = request.META.get("QUERY_STRING", "")
+    return request.path + "/" + (f"?{query}" if query else "")
 
 
 def api_bad_request(request: HttpRequest, exception: Exception) -> JsonResponse:

@@ -229,3 +229,30 @@ def test_a_session_write_with_its_csrf_token_passes(member_admin) -> None:
         "/api/v1/api-keys/", {"name": "withcsrf", "scopes": ["read"]}, format="json", HTTP_X_CSRFTOKEN=token
     )
     assert response.status_code == 201, response.content
+
+
+# --- a path without its trailing slash --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("method", ["get", "post"])
+@pytest.mark.parametrize("path", ["/api/v1/access-requests", "/api/v1/members/1", "/api/v1/datasets"])
+def test_a_path_without_its_trailing_slash_names_the_one_with_it(key_client, method, path) -> None:
+    # Once a bare "No such API endpoint.": the catch-all /api/ route matches first, so APPEND_SLASH never
+    # redirects (nor should it: a redirected POST loses its body).
+    client, _, _ = key_client(["read"])
+    response = (
+        getattr(client, method)(f"{path}?page=2", {}, format="json")
+        if method == "post"
+        else (client.get(f"{path}?page=2"))
+    )
+    body = assert_problem(response, 404, "not_found")
+    assert body["suggested_path"] == f"{path}/?page=2"
+    assert f"{path}/" in body["detail"]
+    assert not response.has_header("Location")
+
+
+def test_a_path_with_no_route_with_a_slash_either_gets_no_suggestion(key_client) -> None:
+    client, _, _ = key_client(["read"])
+    body = assert_problem(client.get("/api/v1/no-such-endpoint"), 404, "not_found")
+    assert body["detail"] == "No such API endpoint."
+    assert "suggested_path" not in body
