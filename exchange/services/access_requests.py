@@ -142,6 +142,26 @@ def _refuse_if_granted(*, dataset_id: int, member_id: int, now: datetime) -> Non
         )
 
 
+def _refuse_if_undecided(*, dataset_id: int, member_id: int) -> None:
+    """Conflict(duplicate_request), naming the request, while the member has an undecided request for
+    the dataset: the one to follow, or to withdraw before asking again."""
+    undecided = (
+        AccessRequest.objects.filter(
+            dataset_id=dataset_id, requester_member_id=member_id, state__in=UNDECIDED_STATES
+        )
+        .order_by("-created_at")
+        .first()
+    )
+    if undecided is not None:
+        raise Conflict(
+            f"Your member already has an undecided request for this dataset: request {undecided.pk}, "
+            f"{undecided.state}. Wait for its decision, or withdraw it to request again.",
+            code="duplicate_request",
+            current_state=undecided.state,
+            request=undecided.pk,
+        )
+
+
 def _refuse_if_terms_changed(request: AccessRequest, policy: AccessPolicy) -> None:
     """Conflict(terms_changed) when the policy now asks more than the requester accepted: other terms or
     a higher price. Requests from before the price was kept compare the whole policy's hash instead."""
@@ -178,11 +198,11 @@ def access_request_submit(
     reasons (ValidationFailed for purpose and duration, NotPermitted for eligibility, Conflict for a
     withdrawn, core or unpoliced dataset; `reasons` lists every one), NotPermitted for an actor who may not
     request (insufficient_scope for an API key without the request scope), ValidationFailed
-    (terms_not_accepted), Conflict(duplicate_request) when the member already has an undecided request
-    for the dataset,
-    Conflict(already_granted) while it holds a grant on the dataset that is neither revoked nor expired
-    and whose window has not ended (a new request would renew the quota), Conflict(insufficient_credit,
-    with `shortfall_mcr`) when the member cannot pay the grant fee the credit rules set.
+    (terms_not_accepted), Conflict(duplicate_request, naming the `request`) when the member already has an
+    undecided request for the dataset, Conflict(already_granted) while it holds a grant on the dataset that
+    is neither revoked nor expired and whose window has not ended, its quota used up or not (a new request
+    would renew the quota), Conflict(insufficient_credit, with `shortfall_mcr`) when the member cannot pay
+    the grant fee the credit rules set.
     """
     _require_of_member(
         actor,
@@ -194,11 +214,6 @@ def access_request_submit(
     justification = (justification or "").strip()
     if not justification:
         raise _invalid("justification", "required", "Say why your member needs the data.")
-    duplicate = Conflict(
-        "Your member already has an undecided request for this dataset.",
-        code="duplicate_request",
-        current_state=RequestState.PENDING,
-    )
     with transaction.atomic():
         # The dataset row serialises submissions (and policy changes) for one dataset: two submissions at
         # once cannot both pass the check for a grant the member already holds.
@@ -223,10 +238,7 @@ def access_request_submit(
                 errors={"accepted_terms_version": [f"Must be {policy.terms_version}."]},
                 terms_version=policy.terms_version,
             )
-        if AccessRequest.objects.filter(
-            dataset=dataset, requester_member_id=actor.member_id, state__in=UNDECIDED_STATES
-        ).exists():
-            raise duplicate
+        _refuse_if_undecided(dataset_id=dataset.pk, member_id=actor.member_id)
         _refuse_if_granted(dataset_id=dataset.pk, member_id=actor.member_id, now=now)
         grant_fee_check(
             consumer_member_id=actor.member_id,
@@ -251,7 +263,13 @@ def access_request_submit(
                     created_at=now,
                 )
         except IntegrityError:
-            raise duplicate from None  # a concurrent submit won the partial unique constraint
+            # A concurrent submit won the partial unique constraint; its request is committed by now.
+            _refuse_if_undecided(dataset_id=dataset.pk, member_id=actor.member_id)
+            raise Conflict(
+                "Your member already has an undecided request for this dataset.",
+                code="duplicate_request",
+                current_state=RequestState.PENDING,
+            ) from None
         entries = [
             _append_request_entry(
                 "access.requested",

@@ -16,7 +16,7 @@ from consortium.errors import Conflict, NotFound, NotPermitted
 from consortium.models import User
 from consortium.roles import Capability, can
 from exchange import policies
-from exchange.models import Dataset, DatasetVersion, Grant
+from exchange.models import Dataset, DatasetVersion, Grant, GrantState
 from exchange.services._common import (
     _api_key,
     _decision_binding,
@@ -28,6 +28,7 @@ from exchange.services._common import (
     _require_of_member,
     _steward_of_owner,
 )
+from ledger.canonical import format_time
 from ledger.credit.store import lock_credit_consumers
 from ledger.models import LedgerEntry
 from ledger.services import ledger_append
@@ -164,6 +165,37 @@ def grant_revoke(*, actor: User, grant: Grant, reason: str) -> tuple[Grant, Ledg
     return locked, entry
 
 
+def _not_active(grant: Grant, state: str) -> Conflict:
+    """Why `grant` (in `state`, not active) gives no download, and what the grantee can do next. The
+    grantee reads the revocation's time and reason on the grant itself, so the refusal may repeat them."""
+    if state == GrantState.REVOKED:
+        assert grant.revoked_at is not None
+        at = format_time(grant.revoked_at)
+        return Conflict(
+            f"The grant was revoked at {at}, for this reason: {grant.revoked_reason} Your member may "
+            "request access to the dataset again.",
+            code="grant_revoked",
+            current_state=state,
+            revoked_at=at,
+            revoked_reason=grant.revoked_reason,
+        )
+    if state == GrantState.EXPIRED:
+        until = format_time(grant.valid_until)
+        return Conflict(
+            f"The grant expired at {until}. Request access to the dataset again to use it.",
+            code="grant_expired",
+            current_state=state,
+            valid_until=until,
+        )
+    start = format_time(grant.valid_from)
+    return Conflict(
+        f"The grant starts at {start}; download from then on.",
+        code="grant_not_started",
+        current_state=state,
+        valid_from=start,
+    )
+
+
 def _downloadable_version(dataset: Dataset, number: int | None) -> DatasetVersion:
     """The version `number` of `dataset`, or its latest one not withdrawn; never a withdrawn one."""
     if number is not None:
@@ -212,8 +244,9 @@ def grant_download(
 
     Defaults to the latest version not withdrawn; a withdrawn version is never served. Raises NotPermitted
     unless the actor is of the grantee member and may request access (insufficient_scope when only its API
-    key's scopes are missing); Conflict with code grant_revoked,
-    grant_expired, grant_not_started or quota_exhausted (and current_state); the engine's reasons
+    key's scopes are missing); Conflict with code grant_revoked (with `revoked_at`, `revoked_reason`),
+    grant_expired (`valid_until`), grant_not_started (`valid_from`) or quota_exhausted (`valid_until`: no
+    new request until then), each with current_state and what to do next; the engine's reasons
     (NotPermitted(no_raw_download) for confidential data, Conflict(dataset_withdrawn), ...);
     NotFound(no_version) for an unknown version number, Conflict(version_withdrawn) for a withdrawn one,
     Conflict(no_version_available) when no version may be downloaded, Conflict(file_unavailable) when the
@@ -236,11 +269,8 @@ def grant_download(
             )
             now = timezone.now()
             state = locked.state_at(now)
-            if state != "active":
-                code = {"revoked": "grant_revoked", "expired": "grant_expired"}.get(
-                    state, "grant_not_started"
-                )
-                raise Conflict(f"The grant is {state}.", code=code, current_state=state)
+            if state != GrantState.ACTIVE:
+                raise _not_active(locked, state)
             dataset = locked.dataset
             _refuse(
                 policies.evaluate(
@@ -261,10 +291,17 @@ def grant_download(
                     code="download_permission_not_held",
                 )
             if locked.downloads_remaining < 1:
+                until = format_time(locked.valid_until)
+                # access_request_submit refuses a new request (already_granted) while this grant lasts,
+                # used up or not: a fresh grant would bring a fresh quota.
                 raise Conflict(
-                    f"All {locked.download_quota} downloads of this grant are used.",
+                    f"All {locked.download_quota} downloads of this grant are used. Your member cannot "
+                    f"request this dataset again while the grant lasts: until {until}, unless it is "
+                    "revoked before.",
                     code="quota_exhausted",
                     current_state="exhausted",
+                    grant=locked.pk,
+                    valid_until=until,
                 )
             version = _downloadable_version(dataset, version_number)
             handle = _open_version_file(version)

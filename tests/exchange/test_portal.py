@@ -341,7 +341,7 @@ def test_grantee_downloads_and_owner_revokes_then_download_is_refused(
     assert grant.revoked_at is not None
 
     response = as_user(other_analyst).post(reverse("portal:grant-download", args=[grant.pk]), follow=True)
-    assert "The grant is revoked." in text(response)
+    assert "The grant was revoked at " in text(response) and "for this reason: Ended." in text(response)
     grant.refresh_from_db()
     assert grant.downloads_remaining == 1
 
