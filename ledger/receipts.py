@@ -1,4 +1,5 @@
-"""Hand each actor the receipts of the entries its request appended (`Ledger-Receipts` response header).
+"""Hand each actor the receipts of the entries its request appended (`Ledger-Receipts` response header),
+and the one REST shape of a receipt and of an entry's canonical bytes that every API answer uses.
 
 Services return their entries to their callers; interfaces that cannot thread them through (every API
 action) collect them here for the span of one request and return them in a header as a JSON array.
@@ -6,12 +7,16 @@ action) collect them here for the span of one request and return them in a heade
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Callable
 from contextvars import ContextVar
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.http import HttpRequest, HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
 
 if TYPE_CHECKING:
     from ledger.models import LedgerEntry
@@ -48,3 +53,33 @@ class LedgerReceiptsMiddleware:
             )
             response["Access-Control-Expose-Headers"] = HEADER
         return response
+
+
+class ReceiptSerializer(serializers.Serializer):
+    """The signed receipt of a ledger entry (docs/ledger-format.md section 6), from the entry: what the
+    ledger's entries, the exchange's decisions and the `Ledger-Receipts` header all carry."""
+
+    origin = serializers.CharField(help_text="The ledger's origin, the signing key's name")
+    leaf_hash = serializers.CharField(help_text="hex SHA-256(0x00 || canonical bytes)")
+    accepted_at = serializers.CharField(help_text="The entry's `time`, character for character")
+    key_id = serializers.CharField(help_text="8 hex digits: the key in /api/v1/ledger/keys/ that signed it")
+    signature = serializers.CharField(help_text="base64 Ed25519 signature of the receipt message")
+
+    def to_representation(self, instance: LedgerEntry) -> dict[str, str]:
+        from ledger.services import receipt_of
+
+        return receipt_of(instance).as_dict()
+
+
+@extend_schema_field(OpenApiTypes.BYTE)
+class CanonicalBytesField(serializers.Field):
+    """An entry's canonical bytes as standard padded base64 (docs/ledger-format.md section 2 and the
+    export's `canonical`): `base64 -d` gives the bytes whose leaf hash the receipt signs."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("read_only", True)
+        kwargs.setdefault("help_text", "base64 of the entry's exact canonical bytes (RFC 8785 JSON)")
+        super().__init__(**kwargs)
+
+    def to_representation(self, value: Any) -> str:
+        return base64.b64encode(bytes(value)).decode()

@@ -10,8 +10,9 @@ from rest_framework import serializers
 from consortium.api.fields import IdField
 from consortium.models import Member, User
 from exchange.models import AccessPolicy, AccessRequest, Dataset, DatasetVersion, Grant, GrantState
+from ledger import selectors as ledger_selectors
 from ledger.models import LedgerEntry
-from ledger.services import receipt_of
+from ledger.receipts import CanonicalBytesField, ReceiptSerializer
 
 
 class OwnerSerializer(serializers.ModelSerializer):
@@ -269,23 +270,39 @@ class DecisionReasonSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=2000, required=False, default="", allow_blank=True)
 
 
-class EntryReceiptSerializer(serializers.Serializer):
-    """The signed receipt of one ledger entry, with what it records."""
+class _EntryReceiptList(serializers.ListSerializer):
+    """Receipts in a list look up their sequence numbers in one query."""
 
+    def to_representation(self, data: Any) -> list[Any]:
+        entries = list(data.all() if hasattr(data, "all") else data)
+        child: EntryReceiptSerializer = self.child  # type: ignore[assignment]
+        child.seqs = ledger_selectors.sequence_numbers(entry.id for entry in entries)
+        return [child.to_representation(entry) for entry in entries]
+
+
+class EntryReceiptSerializer(serializers.Serializer):
+    """The signed receipt of one ledger entry, with what it records: the shape /api/v1/ledger/entries/
+    gives the same entry (`canonical` in base64, `receipt`), plus what the entry is about."""
+
+    seq = serializers.SerializerMethodField(
+        help_text="The entry's sequence number (its leaf in the log); null until it is sequenced, "
+        "within max_integration_delay_seconds of /api/v1/ledger/status/"
+    )
     kind = serializers.CharField()
     subject_type = serializers.CharField()
     subject_id = serializers.CharField()
-    receipt = serializers.DictField(child=serializers.CharField())
-    canonical = serializers.CharField(help_text="The entry's canonical bytes (UTF-8 JSON) the receipt signs.")
+    receipt = ReceiptSerializer(source="*", read_only=True)
+    canonical = CanonicalBytesField()
 
-    def to_representation(self, entry: LedgerEntry) -> dict[str, Any]:
-        return {
-            "kind": entry.kind,
-            "subject_type": entry.subject_type,
-            "subject_id": entry.subject_id,
-            "receipt": receipt_of(entry).as_dict(),
-            "canonical": bytes(entry.canonical).decode(),
-        }
+    seqs: dict[int, int] | None = None  # set by the list: the sequence numbers of all its entries
+
+    class Meta:
+        list_serializer_class = _EntryReceiptList
+
+    @extend_schema_field(serializers.IntegerField(allow_null=True))
+    def get_seq(self, entry: LedgerEntry) -> int | None:
+        seqs = self.seqs if self.seqs is not None else ledger_selectors.sequence_numbers([entry.id])
+        return seqs.get(entry.id)
 
 
 class GrantSerializer(serializers.ModelSerializer):

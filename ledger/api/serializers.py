@@ -11,15 +11,7 @@ from rest_framework import serializers
 
 from ledger import keys
 from ledger.models import Checkpoint, LedgerLeaf, SigningKey
-from ledger.services import receipt_of
-
-
-class ReceiptSerializer(serializers.Serializer):
-    origin = serializers.CharField()
-    leaf_hash = serializers.CharField(help_text="hex SHA-256(0x00 || canonical bytes)")
-    accepted_at = serializers.CharField()
-    key_id = serializers.CharField()
-    signature = serializers.CharField(help_text="base64 Ed25519 signature of the receipt message")
+from ledger.receipts import CanonicalBytesField, ReceiptSerializer
 
 
 class LedgerEntrySerializer(serializers.Serializer):
@@ -29,19 +21,12 @@ class LedgerEntrySerializer(serializers.Serializer):
     document = serializers.SerializerMethodField(
         help_text="The entry object whose RFC 8785 bytes are hashed."
     )
-    canonical = serializers.SerializerMethodField(help_text="base64 of the exact canonical bytes")
-    receipt = serializers.SerializerMethodField()
+    canonical = CanonicalBytesField(source="entry.canonical")
+    receipt = ReceiptSerializer(source="entry", read_only=True)
 
     @extend_schema_field(serializers.DictField())
     def get_document(self, leaf: LedgerLeaf) -> dict[str, Any]:
         return json.loads(bytes(leaf.entry.canonical))
-
-    def get_canonical(self, leaf: LedgerLeaf) -> str:
-        return base64.b64encode(bytes(leaf.entry.canonical)).decode()
-
-    @extend_schema_field(ReceiptSerializer)
-    def get_receipt(self, leaf: LedgerLeaf) -> dict[str, str]:
-        return receipt_of(leaf.entry).as_dict()
 
 
 class CheckpointSerializer(serializers.ModelSerializer):

@@ -3,6 +3,7 @@ policy in force, the latest version's checksum, the grade, the purpose, the appr
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 from datetime import timedelta
@@ -189,3 +190,62 @@ def test_expiry_of_a_grant_is_bound_to_the_grant_and_decided_by_the_system(
     assert payload["policy_hash"] == grant.policy_hash
     assert payload["downloads_remaining"] == grant.download_quota
     assert timezone.now() < grant.valid_until  # expired by the beat service's clock, not the test's
+
+
+def test_decision_receipts_carry_what_the_ledger_serves_base64_canonical_bytes_and_seq(
+    client_for, data_steward, other_analyst
+) -> None:
+    """A receipt handed out with a decision has the ledger's shape (docs/ledger-format.md section 9): the
+    recipe `base64 -d <<< "$canonical" | (printf '\\0'; cat) | sha256sum` gives its leaf hash, and `seq`
+    is null until the entry is sequenced, then the entry's number in /ledger/entries/."""
+    from ledger import merkle
+    from ledger.services import ledger_sequence
+
+    dataset = published(data_steward, tier="restricted")
+    request_id = _request(client_for(other_analyst), dataset)
+    decided = client_for(data_steward).post(f"/api/v1/access-requests/{request_id}/approve/").json()
+    (receipt,) = decided["receipts"]
+    assert receipt["seq"] is None  # the test's transaction never commits: nothing sequenced it yet
+    entry = LedgerEntry.objects.get(kind="access.granted")
+    assert base64.b64decode(receipt["canonical"], validate=True) == bytes(entry.canonical)
+    assert merkle.hash_leaf(base64.b64decode(receipt["canonical"])).hex() == receipt["receipt"]["leaf_hash"]
+    assert set(receipt["receipt"]) == {"origin", "leaf_hash", "accepted_at", "key_id", "signature"}
+
+    ledger_sequence()
+    listed = client_for(other_analyst).get(f"/api/v1/access-requests/{request_id}/receipts/").json()
+    granted = next(r for r in listed if r["kind"] == "access.granted")
+    assert granted["seq"] == entry.leaf.seq
+    from_ledger = client_for(other_analyst).get(f"/api/v1/ledger/entries/{granted['seq']}/").json()
+    assert (from_ledger["canonical"], from_ledger["receipt"]) == (granted["canonical"], granted["receipt"])
+
+
+def test_the_receipts_of_a_request_cost_the_same_queries_however_many(
+    client_for, data_steward, other_analyst, django_assert_max_num_queries
+) -> None:
+    from ledger.services import ledger_sequence
+
+    dataset = published(data_steward, tier="restricted")
+    request_id = _request(client_for(other_analyst), dataset)
+    ledger_sequence()
+    client = client_for(other_analyst)
+    with django_assert_max_num_queries(50) as one:
+        client.get(f"/api/v1/access-requests/{request_id}/receipts/")
+    client_for(data_steward).post(f"/api/v1/access-requests/{request_id}/approve/")
+    ledger_sequence()
+    with django_assert_max_num_queries(50) as two:
+        assert len(client.get(f"/api/v1/access-requests/{request_id}/receipts/").json()) == 2
+    assert len(two.captured_queries) == len(one.captured_queries)
+
+
+def test_the_receipt_object_is_typed_in_the_schema(api_client) -> None:
+    import yaml
+
+    schema = yaml.safe_load(api_client.get("/api/schema/").content)
+    components = schema["components"]["schemas"]
+    entry_receipt = components["EntryReceipt"]["properties"]
+    assert entry_receipt["seq"]["nullable"] is True
+    receipt = components[entry_receipt["receipt"]["allOf"][0]["$ref"].rsplit("/", 1)[1]]
+    assert set(receipt["properties"]) == {"origin", "leaf_hash", "accepted_at", "key_id", "signature"}
+    assert set(receipt["required"]) == set(receipt["properties"])
+    ledger_entry = components["LedgerEntry"]["properties"]
+    assert ledger_entry["receipt"] == entry_receipt["receipt"]

@@ -23,6 +23,7 @@ grant allows downloads.
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -266,7 +267,7 @@ def _do(client: APIClient, action: str, world: World) -> tuple[int, Any]:
         response = client.get(f"/api/v1/access-requests/{world.grant.request_id}/receipts/")
         if response.status_code == 200:  # the decision is among them, bound to the grant
             (granted,) = [r for r in response.json() if r["kind"] == "access.granted"]
-            assert f'"grant":{world.grant.pk},' in granted["canonical"]
+            assert f'"grant":{world.grant.pk},'.encode() in base64.b64decode(granted["canonical"])
     elif action == "request":
         body = {
             "dataset": dataset.pk,
