@@ -7,7 +7,7 @@ import re
 from django.conf import settings
 from django.db.models import QuerySet
 from django_filters.rest_framework import DjangoFilterBackend
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, pagination, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound
@@ -65,6 +65,31 @@ def _invalid_cursor() -> ValidationFailed:
     )
 
 
+# Who may read what, once for the descriptions below (ledger.selectors decides; anyone else gets 404).
+_LOG_READERS = (
+    "Who: people of an active member and consortium staff (also through an API key); anyone else gets 404."
+)
+_ENTRY_READERS = (
+    "Who: auditors and consortium officers see every entry; people of an active member (or its API keys) "
+    "see the entries that name their member or were made by its people, and the consortium-wide credit "
+    "entries (rules, epoch openings and settlements); entries about the member's people and keys only "
+    "for those who manage its people."
+)
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="Ledger entries by sequence number",
+        description="The sequenced entries you may see, oldest first, with each entry's document, its "
+        "canonical bytes (base64) and its signed receipt. Cursor-paginated: follow `next` and "
+        "`previous` as given; filter by kind, subject, member or time.\n\n" + _ENTRY_READERS,
+    ),
+    retrieve=extend_schema(
+        summary="One ledger entry",
+        description="The entry with this sequence number: document, canonical bytes (base64) and signed "
+        "receipt; 404 if there is none or you may not see it.\n\n" + _ENTRY_READERS,
+    ),
+)
 class LedgerEntryViewSet(viewsets.ReadOnlyModelViewSet):
     """Sequenced ledger entries with their receipts. Members see the entries that concern them."""
 
@@ -84,6 +109,23 @@ class LedgerEntryViewSet(viewsets.ReadOnlyModelViewSet):
         )
 
 
+@extend_schema_view(
+    list=extend_schema(
+        summary="Signed checkpoints",
+        description="Every signed checkpoint (C2SP tlog-checkpoint note) by tree size, with its root hash "
+        "and signing key.\n\n" + _LOG_READERS,
+    ),
+    retrieve=extend_schema(
+        summary="The checkpoint of one tree size",
+        description="The signed checkpoint of exactly this tree size; 404 if none was signed at that size."
+        "\n\n" + _LOG_READERS,
+    ),
+    latest=extend_schema(
+        summary="The latest signed checkpoint",
+        description="The checkpoint of the largest tree signed so far: the tree size to ask proofs against. "
+        "`/ledger/status/` says when the next one is signed.\n\n" + _LOG_READERS,
+    ),
+)
 class CheckpointViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     """Signed checkpoints (C2SP tlog-checkpoint notes): all, the latest, or one by tree size."""
 
@@ -108,7 +150,14 @@ class CheckpointViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
 class InclusionProofView(APIView):
     """RFC 9162 inclusion proof of one entry (by `seq` or `leaf_hash`) in the tree of `tree_size`."""
 
-    @extend_schema(parameters=[s.InclusionQuerySerializer], responses=s.InclusionProofSerializer)
+    @extend_schema(
+        parameters=[s.InclusionQuerySerializer],
+        responses=s.InclusionProofSerializer,
+        summary="Inclusion proof of an entry",
+        description="The RFC 9162 inclusion proof of one entry (by `seq` or `leaf_hash`) in the tree of "
+        "`tree_size` (a signed checkpoint's size), with that tree's root. An entry newer than the tree is "
+        "400 `entry_not_in_tree`, naming the checkpoint to ask against.\n\n" + _LOG_READERS,
+    )
     def get(self, request: Request) -> Response:
         query = s.InclusionQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
@@ -118,7 +167,13 @@ class InclusionProofView(APIView):
 class ConsistencyProofView(APIView):
     """RFC 9162 consistency proof between tree sizes `first` <= `second`."""
 
-    @extend_schema(parameters=[s.ConsistencyQuerySerializer], responses=s.ConsistencyProofSerializer)
+    @extend_schema(
+        parameters=[s.ConsistencyQuerySerializer],
+        responses=s.ConsistencyProofSerializer,
+        summary="Consistency proof between two tree sizes",
+        description="The RFC 9162 proof that the tree of size `second` extends the tree of size `first` "
+        "(append-only), with both roots.\n\n" + _LOG_READERS,
+    )
     def get(self, request: Request) -> Response:
         query = s.ConsistencyQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
@@ -130,7 +185,12 @@ class SigningKeyListView(APIView):
 
     pagination_class = None
 
-    @extend_schema(responses=s.SigningKeySerializer(many=True))
+    @extend_schema(
+        responses=s.SigningKeySerializer(many=True),
+        summary="Ledger signing keys",
+        description="Every public key the ledger has signed receipts or checkpoints with, oldest first, "
+        "with its validity window and signed-note verifier key.\n\n" + _LOG_READERS,
+    )
     def get(self, request: Request) -> Response:
         selectors.checkpoint_list_for(user=request.user)  # same audience as checkpoints
         data = [s.signing_key_data(key, until) for key, until in keys.validity_windows()]
@@ -140,6 +200,12 @@ class SigningKeyListView(APIView):
 class LedgerStatusView(APIView):
     """Tree size, pending entries and the bounded delay before an accepted entry is sequenced."""
 
-    @extend_schema(responses=s.LedgerStatusSerializer, parameters=[OpenApiParameter("format", exclude=True)])
+    @extend_schema(
+        responses=s.LedgerStatusSerializer,
+        parameters=[OpenApiParameter("format", exclude=True)],
+        summary="Ledger status",
+        description="Tree size, entries waiting for a sequence number, the bound on that wait, and how "
+        "and how often checkpoints are signed, with the latest one.\n\n" + _LOG_READERS,
+    )
     def get(self, request: Request) -> Response:
         return Response(s.LedgerStatusSerializer(selectors.ledger_status_for(user=request.user)).data)

@@ -377,3 +377,20 @@ def test_a_proof_for_a_sequence_number_beyond_the_tree_says_the_tree_is_smaller(
     body = client_for(world["own"]).get("/api/v1/ledger/proofs/inclusion/", {"seq": 8, "tree_size": 8}).json()
     assert body["code"] == "seq_out_of_range" and body["current_tree_size"] == 8
     assert "seq 0 to 7" in body["detail"]
+
+
+def test_every_ledger_operation_says_what_it_returns_and_who_may_call_it(api_client) -> None:
+    import yaml
+
+    schema = yaml.safe_load(api_client.get("/api/schema/").content)
+    operations = [
+        (path, operation)
+        for path, item in schema["paths"].items()
+        if path.startswith("/api/v1/ledger/")
+        for method, operation in item.items()
+        if method in {"get", "post", "put", "patch", "delete"}
+    ]
+    assert len(operations) == 9
+    for path, operation in operations:
+        assert operation.get("summary"), path
+        assert "Who:" in operation.get("description", ""), path
