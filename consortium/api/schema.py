@@ -28,6 +28,7 @@ from rest_framework import serializers
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.permissions import AllowAny
 
+from consortium.api.problem_codes import GROUPS, catalogue_table
 from consortium.api.problems import PROBLEM_CONTENT_TYPE
 
 _UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
@@ -51,20 +52,80 @@ _PUBLIC_DESCRIPTIONS = {
 }
 
 
+class ProblemReasonSerializer(serializers.Serializer):
+    """One failing rule of an access decision."""
+
+    code = serializers.CharField(help_text="A code of the catalogue (see the Problem's `code`).")
+    message = serializers.CharField()
+
+
+def _optional(field: type[serializers.Field], help_text: str, **kwargs: Any) -> serializers.Field:
+    return field(required=False, help_text=help_text, **kwargs)
+
+
+_CODE_HELP = (
+    "Stable machine-readable code: branch on it, not on `detail`. The codes (docs/api-errors.md):\n\n"
+    + "\n\n".join(f"**{title}**\n\n{catalogue_table(entries)}" for title, entries in GROUPS)
+)
+
+
 class ProblemSerializer(serializers.Serializer):
-    """RFC 9457 problem details; extension members (errors, current_state, ...) depend on the code."""
+    """RFC 9457 problem details. The members after `instance` are extensions: each is present only with the
+    codes that carry it (consortium/api/problem_codes.py says which)."""
 
     type = serializers.CharField(help_text="urn:consortium-exchange:problem:<code>")
     title = serializers.CharField()
     status = serializers.IntegerField()
-    detail = serializers.CharField()
-    code = serializers.CharField(help_text="Stable machine-readable code.")
-    instance = serializers.CharField(required=False, help_text="The path of the request.")
+    detail = serializers.CharField(help_text="For a person; its words may change.")
+    code = serializers.CharField(help_text=_CODE_HELP)
+    instance = _optional(serializers.CharField, "The path of the request.")
     # DRF's metaclass takes declared fields off the class: this hides no Serializer.errors at run time.
     errors = serializers.DictField(  # type: ignore[assignment]
         child=serializers.ListField(child=serializers.CharField()),
         required=False,
         help_text="For invalid input: messages by field (`non_field_errors` where no field is to blame).",
+    )
+    reasons = ProblemReasonSerializer(
+        many=True,
+        required=False,
+        help_text="Every rule an access decision failed, most fundamental first; `code` is the first's.",
+    )
+    current_state = _optional(serializers.CharField, "The state of the object that refused the change.")
+    retry_after_seconds = _optional(serializers.IntegerField, "When to try again (throttled).")
+    limit_bytes = _optional(
+        serializers.IntegerField, "The size limit passed (payload_too_large, upload_too_large)."
+    )
+    limit = _optional(serializers.IntegerField, "The count passed (too_many_fields, too_many_files).")
+    files = _optional(serializers.IntegerField, "How many files the upload carried (one_file_only).")
+    suggested_path = _optional(
+        serializers.CharField, "The path with its trailing slash, where that has a route (not_found)."
+    )
+    required_scope = _optional(serializers.CharField, "The API key scope needed (insufficient_scope).")
+    key_scopes = _optional(
+        serializers.ListField, "The key's scopes (insufficient_scope).", child=serializers.CharField()
+    )
+    grant = _optional(serializers.IntegerField, "The grant concerned (already_granted, quota_exhausted).")
+    request = _optional(serializers.IntegerField, "The undecided access request (duplicate_request).")
+    terms_version = _optional(serializers.IntegerField, "The terms version in force.")
+    accepted_terms_version = _optional(
+        serializers.IntegerField, "The terms version the request accepted (terms_changed).", allow_null=True
+    )
+    price_credits = _optional(serializers.IntegerField, "The policy's price in force (terms_changed).")
+    valid_from = _optional(serializers.DateTimeField, "When the grant starts (grant_not_started).")
+    valid_until = _optional(serializers.DateTimeField, "When the grant ends or ended.")
+    revoked_at = _optional(serializers.DateTimeField, "When the grant was revoked (grant_revoked).")
+    revoked_reason = _optional(serializers.CharField, "Why the grant was revoked (grant_revoked).")
+    shortfall_mcr = _optional(serializers.IntegerField, "How much credit is missing, in mCR.")
+    fee_mcr = _optional(serializers.IntegerField, "The grant's fee, in mCR (insufficient_credit).")
+    account = _optional(serializers.CharField, "The credit account short of credit (insufficient_credit).")
+    epoch = _optional(serializers.CharField, "The credit epoch concerned (epoch_exists).")
+    seq = _optional(serializers.IntegerField, "The entry's seq (entry_not_in_tree).")
+    tree_size = _optional(serializers.IntegerField, "The tree size asked for (entry_not_in_tree).")
+    current_tree_size = _optional(serializers.IntegerField, "The ledger's current tree size.")
+    latest_checkpoint_size = _optional(
+        serializers.IntegerField,
+        "The latest signed checkpoint's tree size, or null (entry_not_in_tree).",
+        allow_null=True,
     )
 
 

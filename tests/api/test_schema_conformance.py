@@ -155,6 +155,39 @@ def test_a_conflict_is_documented(openapi, client_for, officer) -> None:
     assert_documented(openapi, response, "post", "/api/v1/members/{id}/admit/")
 
 
+def test_a_refusal_with_extension_members_is_documented(
+    openapi, client_for, data_steward, other_analyst
+) -> None:
+    """The Problem component types the extension members: `reasons` of an access decision, a grant's times."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from exchange.models import Grant
+    from tests.exchange.support import published
+
+    dataset = published(data_steward, tier="restricted", download_quota=1)
+    body = {"dataset": dataset.pk, "justification": "j", "duration_days": 30, "accepted_terms_version": 1}
+    refused = client_for(other_analyst).post(
+        "/api/v1/access-requests/", {**body, "purpose": "no-such-purpose", "duration_days": 0}, format="json"
+    )
+    assert refused.status_code == 400 and len(refused.json()["reasons"]) == 2
+    assert_documented(openapi, refused, "post", "/api/v1/access-requests/")
+    request_id = (
+        client_for(other_analyst)
+        .post("/api/v1/access-requests/", {**body, "purpose": "research"}, format="json")
+        .json()["request"]["id"]
+    )
+    client_for(data_steward).post(f"/api/v1/access-requests/{request_id}/approve/")
+    grant = Grant.objects.get(request_id=request_id)
+    Grant.objects.filter(pk=grant.pk).update(
+        valid_from=timezone.now() - timedelta(days=40), valid_until=timezone.now() - timedelta(days=1)
+    )
+    expired = client_for(other_analyst).post(f"/api/v1/grants/{grant.pk}/download/")
+    assert expired.status_code == 409 and "valid_until" in expired.json()
+    assert_documented(openapi, expired, "post", "/api/v1/grants/{id}/download/")
+
+
 def test_an_id_filter_documents_its_bounds(openapi) -> None:
     (dataset,) = [
         p for p in openapi["paths"]["/api/v1/grants/"]["get"]["parameters"] if p["name"] == "dataset"
