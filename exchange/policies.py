@@ -284,7 +284,13 @@ def evaluate(
         )
     reasons.extend(_eligibility(facts, policy))
     if for_download and not allows_raw_download(policy.tier):
-        reasons.append(Reason("no_raw_download", "Confidential data is used on the platform only."))
+        reasons.append(
+            Reason(
+                "no_raw_download",
+                "Confidential data is used on the platform only: a grant of it gives no raw download "
+                "(its download quota is 0, its delivery on_platform).",
+            )
+        )
     return Decision(reasons)
 
 

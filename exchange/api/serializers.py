@@ -9,6 +9,7 @@ from rest_framework import serializers
 
 from consortium.api.fields import IdField
 from consortium.models import Member, User
+from exchange import policies
 from exchange.models import AccessPolicy, AccessRequest, Dataset, DatasetVersion, Grant, GrantState
 from ledger import selectors as ledger_selectors
 from ledger.models import LedgerEntry
@@ -305,8 +306,16 @@ class EntryReceiptSerializer(serializers.Serializer):
         return seqs.get(entry.id)
 
 
+# How a grant's data reaches the grantee: DESIGN.md's "delivery" column of the tiers.
+GRANT_DELIVERIES = [
+    ("download", "Raw download, within the grant's quota and window"),
+    ("on_platform", "On-platform use only: no raw download, the download quota is 0 (confidential tier)"),
+]
+
+
 class GrantSerializer(serializers.ModelSerializer):
     state = serializers.SerializerMethodField()
+    delivery = serializers.SerializerMethodField()
     revoked_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
         slug_field="username", read_only=True, allow_null=True
     )
@@ -326,6 +335,7 @@ class GrantSerializer(serializers.ModelSerializer):
             "valid_until",
             "download_quota",
             "downloads_remaining",
+            "delivery",
             "state",
             "revoked_at",
             "revoked_by",
@@ -341,6 +351,19 @@ class GrantSerializer(serializers.ModelSerializer):
     )
     def get_state(self, grant: Grant) -> str:
         return grant.state_at(self.context["now"])
+
+    @extend_schema_field(
+        serializers.ChoiceField(
+            choices=GRANT_DELIVERIES,
+            help_text=(
+                "How the data is delivered: `download` (POST .../download/ within the quota and window), or "
+                "`on_platform` for a confidential-tier grant, which is for on-platform use only and never "
+                "gives a raw download (the download answers 403 `no_raw_download`)."
+            ),
+        )
+    )
+    def get_delivery(self, grant: Grant) -> str:
+        return "download" if policies.allows_raw_download(grant.tier) else "on_platform"
 
 
 class DecisionResultSerializer(serializers.Serializer):
