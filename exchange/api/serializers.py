@@ -23,6 +23,15 @@ class OwnerSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+# An owner-set price, in whole credits: it is recorded under this name in the signed request and grant
+# entries, and the credit rules v1 do not charge it (they charge a fee by tier, in mCR, as `fee_mcr`).
+PRICE_CREDITS_HELP = (
+    "The owner's price in whole credits (1 CR = 1000 mCR), recorded in the request's and grant's ledger "
+    "entries and accepted with the terms. Not what is charged: the credit rules v1 charge a fee by tier, "
+    "in mCR (`fee_mcr` and `shortfall_mcr` when a request is refused with `insufficient_credit`)."
+)
+
+
 class PolicySerializer(serializers.ModelSerializer):
     class Meta:
         model = AccessPolicy
@@ -43,6 +52,7 @@ class PolicySerializer(serializers.ModelSerializer):
             "updated_at",
         ]
         read_only_fields = fields
+        extra_kwargs = {"price_credits": {"help_text": PRICE_CREDITS_HELP}}
 
 
 class ReasonSerializer(serializers.Serializer):
@@ -81,6 +91,7 @@ class PublicPolicySerializer(serializers.ModelSerializer):
             "eligibility",
         ]
         read_only_fields = fields
+        extra_kwargs = {"price_credits": {"help_text": PRICE_CREDITS_HELP}}
 
     @extend_schema_field(EligibilitySerializer(allow_null=True))
     def get_eligibility(self, policy: AccessPolicy) -> dict[str, Any] | None:
@@ -178,7 +189,9 @@ class PolicySetSerializer(serializers.Serializer):
     eligible_clusters = serializers.ListField(child=serializers.SlugField(), required=False, default=list)
     allow_list = serializers.ListField(child=IdField(), required=False, default=list)
     deny_list = serializers.ListField(child=IdField(), required=False, default=list)
-    price_credits = serializers.IntegerField(required=False, default=0, max_value=2**31 - 1)
+    price_credits = serializers.IntegerField(
+        required=False, default=0, max_value=2**31 - 1, help_text=PRICE_CREDITS_HELP
+    )
 
 
 class VersionSerializer(serializers.ModelSerializer):
