@@ -25,6 +25,7 @@ from rest_framework.response import Response
 
 from consortium.actors import request_actor
 from consortium.api.actors import APIKeyMixin
+from consortium.api.negotiation import FileContentNegotiation
 from consortium.api.parsers import JSONParser
 from consortium.api.problems import PROBLEM_CONTENT_TYPE
 from consortium.api.schema import ProblemSerializer
@@ -411,14 +412,22 @@ class GrantViewSet(APIKeyMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin
                 OpenApiTypes.BINARY,
                 description=(
                     "The version's file, streamed as an attachment. Its Content-Type is the version's "
-                    "`media_type` (e.g. text/csv), not JSON; Content-Length is its `size`."
+                    "`media_type` (e.g. text/csv), not JSON; Content-Length is its `size`. Served whatever "
+                    "Accept names (text/csv, application/octet-stream, ...): never a 406. Refusals are "
+                    "application/problem+json all the same."
                 ),
             )
         },
         summary="Download under a grant",
         description=(services.grant_download.__doc__ or "").strip(),
     )
-    @action(detail=True, methods=["post"], filterset_class=None, pagination_class=None)
+    @action(
+        detail=True,
+        methods=["post"],
+        filterset_class=None,
+        pagination_class=None,
+        content_negotiation_class=FileContentNegotiation,
+    )
     def download(self, request: Request, pk: str | None = None) -> StreamingHttpResponse:
         raw_version = request.query_params.get("version")
         try:

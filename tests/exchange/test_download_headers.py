@@ -22,25 +22,32 @@ from consortium.errors import ValidationFailed
 from exchange import services
 from exchange.models import Grant
 from ledger.models import LedgerEntry
+from tests.api.test_problems import assert_problem
 from tests.exchange.support import as_user, published, register, request_access, set_policy
+from tests.factories import MemberFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
 PAGE = b"<!doctype html><script>fetch('/api/v1/api-keys/', {method: 'POST'})</script>"
 
 
-def _grant_on_a_page(steward, requester, filename: str) -> Grant:
-    """An open grant of `requester` on a dataset whose only version is an HTML page named `filename`."""
+def _grant_on_a_file(steward, requester, *, content: bytes, filename: str, media_type: str) -> Grant:
+    """An open grant of `requester` on a dataset whose only version is `content`, named and typed so."""
     dataset = register(steward)
     set_policy(steward, dataset, tier="open")
     services.dataset_version_add(
         actor=steward,
         dataset=dataset,
-        file=ContentFile(PAGE, name=filename),
+        file=ContentFile(content, name=filename),
         filename=filename,
-        media_type="text/html",
+        media_type=media_type,
     )
     return Grant.objects.get(request=request_access(requester, dataset))
+
+
+def _grant_on_a_page(steward, requester, filename: str) -> Grant:
+    """An open grant of `requester` on a dataset whose only version is an HTML page named `filename`."""
+    return _grant_on_a_file(steward, requester, content=PAGE, filename=filename, media_type="text/html")
 
 
 def _portal(user, grant):
@@ -131,3 +138,90 @@ def test_the_schema_documents_the_download_as_a_file_with_its_headers() -> None:
     assert all(header["required"] for header in ok["headers"].values())
     assert "RFC 9530" in ok["headers"]["Repr-Digest"]["description"]
     assert ok["headers"]["X-Downloads-Remaining"]["schema"] == {"type": "integer"}
+
+
+# --- What a partner's client accepts does not stop the file ----------------------------------------------
+# A partner's HTTP client commonly sends the file's media type (`Accept: text/csv`) or
+# application/octet-stream. The download's answer is the version's file, whose type is what it is: the API
+# used to pick a JSON renderer for it first and answered 406 to anything but */*, JSON or HTML.
+
+PARQUET = b"PAR1" + bytes(range(256)) * 8 + b"PAR1"
+
+
+def _grant_on(steward, requester, *, media_type: str) -> Grant:
+    """An open grant of `requester` on a dataset whose only version is of `media_type`."""
+    if media_type == "text/csv":
+        return Grant.objects.get(request=request_access(requester, published(steward, tier="open")))
+    return _grant_on_a_file(
+        steward, requester, content=PARQUET, filename="readings.parquet", media_type=media_type
+    )
+
+
+def _api_accepting(user, grant: Grant, accept: str | None, query: str = ""):
+    client = APIClient()
+    if user is not None:
+        client.force_login(user)
+    headers = {} if accept is None else {"Accept": accept}
+    return client.post(f"/api/v1/grants/{grant.pk}/download/{query}", headers=headers)
+
+
+@pytest.mark.parametrize("media_type", ["text/csv", "application/vnd.apache.parquet"])
+@pytest.mark.parametrize(
+    "accept",
+    [
+        "text/csv",
+        "application/octet-stream",
+        "application/vnd.apache.parquet",
+        "text/csv, application/octet-stream;q=0.5",
+        "image/png",
+        "application/json",
+        "*/*",
+        None,
+    ],
+)
+def test_the_download_is_the_file_whatever_the_client_accepts(
+    data_steward, other_analyst, media_type, accept
+) -> None:
+    grant = _grant_on(data_steward, other_analyst, media_type=media_type)
+    version = grant.dataset.versions.get()
+    response = _api_accepting(other_analyst, grant, accept)
+    assert response.status_code == 200, response.content
+    assert response["Content-Type"] == media_type
+    assert b"".join(response.streaming_content) == version.file.open("rb").read()
+    assert response["Content-Disposition"].startswith("attachment")
+    assert LedgerEntry.objects.filter(kind="data.downloaded", subject_id=grant.pk).count() == 1
+
+
+@pytest.mark.parametrize(
+    ("case", "status", "code"),
+    [
+        ("anonymous", 401, "not_authenticated"),
+        ("not_the_grantee", 403, "permission_denied"),
+        ("unseen", 404, "not_found"),
+        ("bad_version", 400, "invalid"),
+        ("no_version", 404, "no_version"),
+        ("quota_exhausted", 409, "quota_exhausted"),
+    ],
+)
+@pytest.mark.parametrize("accept", ["text/csv", "application/octet-stream", "text/html"])
+def test_a_refused_download_is_a_problem_whatever_the_client_accepts(
+    data_steward, other_analyst, case, status, code, accept
+) -> None:
+    # The file's type is no answer to a refusal: the body is a problem, as every other error of the API.
+    grant = _grant_on(data_steward, other_analyst, media_type="text/csv")
+    user, query = other_analyst, ""
+    if case == "anonymous":
+        user = None
+    elif case == "not_the_grantee":
+        user = data_steward  # the owner sees the grant, but downloads nothing under it
+    elif case == "unseen":
+        user = UserFactory(username="third-analyst", member=MemberFactory(), member_role="analyst")
+    elif case == "bad_version":
+        query = "?version=abc"
+    elif case == "no_version":
+        query = "?version=99"
+    elif case == "quota_exhausted":
+        Grant.objects.filter(pk=grant.pk).update(downloads_remaining=0)
+    response = _api_accepting(user, grant, accept, query)
+    assert_problem(response, status, code)
+    assert not LedgerEntry.objects.filter(kind="data.downloaded", subject_id=grant.pk).exists()
