@@ -1,18 +1,20 @@
-"""django-filter filter sets for the consortium's list endpoints."""
+"""django-filter filter sets for the consortium's list endpoints, and the filters every app's API shares."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import django_filters
 import django_filters.fields
 from django import forms
 from django.db.models import Q, QuerySet
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 
 from consortium.api.fields import IdField
 from consortium.ids import MAX_ID
-from consortium.models import Member, MemberRole, MemberStatus, Sector, SizeClass, User
+from consortium.models import Member, MemberAPIKey, MemberRole, MemberStatus, Sector, SizeClass, User
 
 
 @extend_schema_field(IdField())  # the schema shows the bounds, as it does for IdField in a body
@@ -52,6 +54,32 @@ class UtcDateTimeFilter(django_filters.IsoDateTimeFilter):
     field_class = UtcDateTimeField
 
 
+class StrictBooleanField(forms.Field):
+    """`true` or `false` (any case; `1` and `0` too); anything else is a validation error. Django's
+    NullBooleanField, behind django-filter's BooleanFilter, reads every other value as "no filter", so
+    `?revoked=maybe` listed every grant, and `?is_active=maybe` every person, with a 200 where a client
+    meant to filter."""
+
+    widget = forms.TextInput  # hands the raw value on: the Select widgets map unknown values to None
+    _VALUES = {"true": True, "1": True, "false": False, "0": False}
+
+    def to_python(self, value: Any) -> bool | None:
+        if value in (None, ""):
+            return None
+        parsed = self._VALUES.get(str(value).strip().lower())
+        if parsed is None:
+            raise forms.ValidationError(f"'{value}' is not a boolean; use true or false.", code="invalid")
+        return parsed
+
+
+@extend_schema_field(OpenApiTypes.BOOL)
+class StrictBooleanFilter(django_filters.BooleanFilter):
+    """A boolean filter that refuses what is not a boolean (see StrictBooleanField): the API's only kind of
+    boolean filter (tests/api/test_boolean_filters.py walks every endpoint for another)."""
+
+    field_class = StrictBooleanField
+
+
 class MemberFilter(django_filters.FilterSet):
     status = django_filters.ChoiceFilter(choices=MemberStatus.choices)
     sector = django_filters.ChoiceFilter(choices=Sector.choices)
@@ -75,7 +103,7 @@ class MemberFilter(django_filters.FilterSet):
 
 class UserFilter(django_filters.FilterSet):
     role = django_filters.CharFilter(method="filter_role", label="Member or consortium role")
-    is_active = django_filters.BooleanFilter()
+    is_active = StrictBooleanFilter()
 
     class Meta:
         model = User
@@ -85,3 +113,12 @@ class UserFilter(django_filters.FilterSet):
         if value in MemberRole.values:
             return queryset.filter(member_role=value)
         return queryset.filter(consortium_role=value)
+
+
+class APIKeyFilter(django_filters.FilterSet):
+    # Declared: the filter django-filter makes for the model's BooleanField is the lenient BooleanFilter.
+    revoked = StrictBooleanFilter()
+
+    class Meta:
+        model = MemberAPIKey
+        fields = ["revoked"]

@@ -25,7 +25,7 @@ from consortium import selectors, services
 from consortium.actors import request_actor
 from consortium.api import serializers as s
 from consortium.api.actors import APIKeyMixin
-from consortium.api.filters import MemberFilter, UserFilter
+from consortium.api.filters import APIKeyFilter, MemberFilter, UserFilter
 from consortium.api.schema import ProblemAutoSchema
 from consortium.models import Cluster, Member, MemberAPIKey, User
 from consortium.roles import capabilities
@@ -296,7 +296,7 @@ class APIKeyViewSet(
     lookup_field = "prefix"
     lookup_value_regex = r"[A-Za-z0-9]+"
     ordering_fields = ["created", "name", "expiry_date"]
-    filterset_fields = ["revoked"]
+    filterset_class = APIKeyFilter
 
     def get_queryset(self) -> QuerySet[MemberAPIKey]:
         return selectors.api_key_list_for(user=self.request.user, api_key=self.api_key).order_by(

@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import django_filters
-from django import forms
 from django.db.models import Q, QuerySet
 from django.utils import timezone
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema_field
 
-from consortium.api.filters import IdFilter
+from consortium.api.filters import IdFilter, StrictBooleanFilter
 from consortium.models import Sector, SizeClass
 from exchange.models import (
     AccessRequest,
@@ -24,30 +19,6 @@ from exchange.models import (
     RequestState,
     Tier,
 )
-
-
-class StrictBooleanField(forms.Field):
-    """`true` or `false` (any case; `1` and `0` too); anything else is a validation error. Django's
-    NullBooleanField, behind django-filter's BooleanFilter, reads every other value as "no filter", so
-    `?revoked=maybe` listed every grant with a 200 where a client meant to filter."""
-
-    widget = forms.TextInput  # hands the raw value on: the Select widgets map unknown values to None
-    _VALUES = {"true": True, "1": True, "false": False, "0": False}
-
-    def to_python(self, value: Any) -> bool | None:
-        if value in (None, ""):
-            return None
-        parsed = self._VALUES.get(str(value).strip().lower())
-        if parsed is None:
-            raise forms.ValidationError(f"'{value}' is not a boolean; use true or false.", code="invalid")
-        return parsed
-
-
-@extend_schema_field(OpenApiTypes.BOOL)
-class StrictBooleanFilter(django_filters.BooleanFilter):
-    """A boolean filter that refuses what is not a boolean (see StrictBooleanField)."""
-
-    field_class = StrictBooleanField
 
 
 class DatasetFilter(django_filters.FilterSet):
