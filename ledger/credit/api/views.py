@@ -22,6 +22,7 @@ from rest_framework.views import APIView
 
 from consortium.actors import request_actor
 from consortium.api.actors import APIKeyMixin
+from consortium.api.negotiation import FileContentNegotiation
 from consortium.selectors import member_get_for
 from ledger.credit import selectors, services, statements
 from ledger.credit.api import serializers as s
@@ -101,7 +102,13 @@ class StatementViewSet(APIKeyMixin, viewsets.GenericViewSet):
         responses=CSV_RESPONSE,
         description=(statements.statement_csv_rows.__doc__ or "").strip(),
     )
-    @action(detail=True, methods=["get"], url_path="csv", url_name="csv")
+    @action(
+        detail=True,
+        methods=["get"],
+        url_path="csv",
+        url_name="csv",
+        content_negotiation_class=FileContentNegotiation,
+    )
     def csv(self, request: Request, epoch: str) -> StreamingHttpResponse:
         statement = self._statement(request, epoch)
         filename = f"credit-statement-{epoch}-member-{statement['member']['id']}.csv"
@@ -195,7 +202,14 @@ class TransferViewSet(APIKeyMixin, mixins.ListModelMixin, viewsets.GenericViewSe
         return selectors.transfer_list_for(user=self.request.user, api_key=self.api_key)
 
     @extend_schema(summary="Transfers as CSV (streamed)", responses=CSV_RESPONSE)
-    @action(detail=False, methods=["get"], url_path="csv", url_name="csv", pagination_class=None)
+    @action(
+        detail=False,
+        methods=["get"],
+        url_path="csv",
+        url_name="csv",
+        pagination_class=None,
+        content_negotiation_class=FileContentNegotiation,
+    )
     def csv(self, request: Request) -> StreamingHttpResponse:
         rows = self.filter_queryset(self.get_queryset()).values_list(*s.TRANSFER_CSV_FIELDS)
         return _csv_response("credit-transfers.csv", s.TRANSFER_CSV_FIELDS, rows.iterator(chunk_size=2000))

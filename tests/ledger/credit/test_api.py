@@ -185,6 +185,18 @@ def test_the_statement_csv_has_every_line_and_every_use(epoch, client_for, data_
     assert "x 5000 bps (k=2)" in uses[1][14]
 
 
+@pytest.mark.parametrize("accept", ["text/csv", "text/csv; charset=utf-8", "application/octet-stream", "*/*"])
+def test_the_csv_exports_are_served_whatever_accept_names(epoch, client_for, auditor, data_steward, accept):
+    """A CSV client asks for text/csv: DRF's negotiation, knowing only its JSON renderers, answered 406."""
+    statement = client_for(data_steward).get(f"{API}/statements/{epoch}/csv/", HTTP_ACCEPT=accept)
+    transfers = client_for(auditor).get(f"{API}/transfers/csv/", HTTP_ACCEPT=accept)
+    for response in (statement, transfers):
+        assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
+        assert len(_csv(response)) > 1
+    refused = client_for(None).get(f"{API}/transfers/csv/", HTTP_ACCEPT=accept)
+    assert refused.status_code in (401, 403) and refused["Content-Type"] == "application/problem+json"
+
+
 # --- balances -----------------------------------------------------------------------------------------------
 
 
