@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.conf import settings
@@ -136,6 +137,17 @@ def request_refusal(exc: SuspiciousOperation) -> dict[str, Any]:
     }
 
 
+def _log_suspicious(request: HttpRequest | None, exc: SuspiciousOperation, status_code: int) -> None:
+    """Log `exc` as Django's handler does for every SuspiciousOperation it answers (django.security.<class>,
+    which operators alert on): answered here, Django never sees it. Like Django, mark a body that could not
+    be parsed as such first, so a log handler reading request.POST does not raise the error again."""
+    if request is not None and isinstance(exc, (RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent)):
+        request._mark_post_parse_error()  # type: ignore[attr-defined]  # Django's own call; not in the stubs
+    logging.getLogger(f"django.security.{type(exc).__name__}").error(
+        str(exc), exc_info=exc, extra={"status_code": status_code, "request": request}
+    )
+
+
 def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF's EXCEPTION_HANDLER: every refusal becomes a problem body; unknown errors stay 500s for Sentry."""
     request = context.get("request")
@@ -154,6 +166,7 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
     if isinstance(exc, SuspiciousOperation):
         # Django would answer these with its 400 page (a traceback with DEBUG on) once DRF re-raised them.
         body = problem(instance=instance, **request_refusal(exc))
+        _log_suspicious(getattr(request, "_request", request), exc, body["status"])
         _render_as_problem(context)
         return Response(body, status=body["status"], content_type=PROBLEM_CONTENT_TYPE)
     if isinstance(exc, Http404):

@@ -318,3 +318,20 @@ def test_an_api_request_django_refuses_before_any_view_is_a_problem(api_client) 
     # A Host header not in ALLOWED_HOSTS is refused by CommonMiddleware: handler400, not DRF's handler.
     response = api_client.get("/api/v1/health/", HTTP_HOST="unknown.example")
     assert_problem(response, 400, "bad_request")
+
+
+def test_a_refused_body_in_an_api_view_is_still_logged_as_a_security_event(
+    client_for, member_admin, settings, caplog
+) -> None:
+    # Django logs every SuspiciousOperation to django.security.<class> (operators alert on it); the problem
+    # handler answers these itself now, so it must log them as Django would have.
+    settings.DATA_UPLOAD_MAX_NUMBER_FIELDS = 10
+    fields = "&".join(f"f{index}=1" for index in range(20))
+    with caplog.at_level("ERROR", logger="django.security"):
+        response = client_for(member_admin).post(
+            "/api/v1/users/", data=fields, content_type="application/x-www-form-urlencoded"
+        )
+    assert_problem(response, 400, "too_many_fields")
+    records = [record for record in caplog.records if record.name == "django.security.TooManyFieldsSent"]
+    assert len(records) == 1
+    assert records[0].levelname == "ERROR" and records[0].exc_info is not None
