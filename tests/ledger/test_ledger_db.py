@@ -682,8 +682,13 @@ def test_with_beat_no_commit_signs_a_checkpoint(settings, clocks) -> None:
 
 
 @pytest.mark.parametrize(("broker", "expected"), [("", "True"), ("redis://127.0.0.1:6379/0", "False")])
-def test_checkpoints_after_commit_are_on_exactly_where_there_is_no_broker(tmp_path, broker, expected) -> None:
+def test_checkpoints_after_commit_are_on_exactly_where_there_is_no_broker(
+    tmp_path, monkeypatch, broker, expected
+) -> None:
     from tests.consortium.test_settings import run_manage
+
+    # The default is what is tested: an exported LEDGER_CHECKPOINT_AFTER_COMMIT (README documents it) wins.
+    monkeypatch.delenv("LEDGER_CHECKPOINT_AFTER_COMMIT", raising=False)
 
     script = "from django.conf import settings; print(settings.LEDGER['CHECKPOINT_AFTER_COMMIT'])"
     result = run_manage("shell", "-c", script, CELERY_BROKER_URL=broker, VAR_DIR=str(tmp_path))
