@@ -77,18 +77,23 @@ def _choice(field: str, value: Any, choices: Iterable[Any], code: str) -> None:
         raise _invalid(field, code, f"'{value}' is not allowed; use one of {', '.join(map(str, allowed))}.")
 
 
+def _of_member_with(actor: User, member_id: int | None, capability: Capability) -> bool:
+    """Whether `actor` is of member `member_id` and holds `capability` (narrowed by its API key's scopes):
+    the rule `_require_of_member` enforces, asked without raising, for interfaces deciding what to offer."""
+    return member_id is not None and actor.member_id == member_id and can(actor, capability, _api_key(actor))
+
+
 def _require_of_member(actor: User, member_id: int | None, capability: Capability, refusal: str) -> None:
-    """Raise unless `actor` is of member `member_id` and holds `capability`: NotPermitted(refusal), or,
-    when the actor is of that member and only its API key's scopes withhold the capability,
-    roles.require's NotPermitted(insufficient_scope). Another member's key gets the refusal: no scope would
-    let it act for a member it is not of."""
+    """Raise unless `_of_member_with`: NotPermitted(refusal), or, when the actor is of that member and only
+    its API key's scopes withhold the capability, roles.require's NotPermitted(insufficient_scope). Another
+    member's key gets the refusal: no scope would let it act for a member it is not of."""
     if member_id is None or actor.member_id != member_id:
         raise NotPermitted(refusal)
     require(actor, capability, _api_key(actor), refusal=refusal)
 
 
 def _own_manager(actor: User, dataset: Dataset) -> bool:
-    return actor.member_id == dataset.owner_id and can(actor, Capability.MANAGE_DATASETS, _api_key(actor))
+    return _of_member_with(actor, dataset.owner_id, Capability.MANAGE_DATASETS)
 
 
 def _own_dataset_manager(actor: User, dataset: Dataset) -> None:
@@ -102,7 +107,7 @@ def _own_dataset_manager(actor: User, dataset: Dataset) -> None:
 
 
 def _steward_of_owner(actor: User, dataset: Dataset) -> bool:
-    return actor.member_id == dataset.owner_id and can(actor, Capability.DECIDE_REQUESTS, _api_key(actor))
+    return _of_member_with(actor, dataset.owner_id, Capability.DECIDE_REQUESTS)
 
 
 def _policy_of(dataset: Dataset) -> AccessPolicy | None:

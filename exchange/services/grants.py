@@ -23,6 +23,7 @@ from exchange.services._common import (
     _invalid,
     _latest_version,
     _notify_after_commit,
+    _of_member_with,
     _policy_of,
     _refuse,
     _require_of_member,
@@ -93,7 +94,7 @@ def _may_revoke(actor: User, dataset: Dataset) -> bool:
 
 
 def _may_download(actor: User, grant: Grant) -> bool:
-    return actor.member_id == grant.grantee_id and can(actor, Capability.REQUEST_ACCESS, _api_key(actor))
+    return _of_member_with(actor, grant.grantee_id, Capability.REQUEST_ACCESS)
 
 
 def grant_revocable_by(*, actor: User, grant: Grant, now: datetime) -> bool:
@@ -165,6 +166,12 @@ def grant_revoke(*, actor: User, grant: Grant, reason: str) -> tuple[Grant, Ledg
     return locked, entry
 
 
+def _sentence(text: str) -> str:
+    """Free text as a sentence of a longer message: a full stop added where it ends without one."""
+    text = text.strip()
+    return text if text.endswith((".", "!", "?")) else f"{text}."
+
+
 def _not_active(grant: Grant, state: str) -> Conflict:
     """Why `grant` (in `state`, not active) gives no download, and what the grantee can do next. The
     grantee reads the revocation's time and reason on the grant itself, so the refusal may repeat them."""
@@ -172,8 +179,8 @@ def _not_active(grant: Grant, state: str) -> Conflict:
         assert grant.revoked_at is not None
         at = format_time(grant.revoked_at)
         return Conflict(
-            f"The grant was revoked at {at}, for this reason: {grant.revoked_reason} Your member may "
-            "request access to the dataset again.",
+            f"The grant was revoked at {at}, for this reason: {_sentence(grant.revoked_reason)} Your member "
+            "may request access to the dataset again.",
             code="grant_revoked",
             current_state=state,
             revoked_at=at,

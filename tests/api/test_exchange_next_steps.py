@@ -51,6 +51,16 @@ def test_a_revoked_grant_gives_the_revocations_time_and_reason(
     assert _request_again(client, grant).status_code == 201  # what the detail says holds
 
 
+def test_a_revocation_reason_without_a_full_stop_still_ends_its_sentence(
+    client_for, data_steward, other_analyst
+) -> None:
+    grant = _open_grant(data_steward, other_analyst)
+    services.grant_revoke(actor=data_steward, grant=grant, reason="Contract ended")
+    body = assert_problem(_download(client_for(other_analyst), grant), 409, "grant_revoked")
+    assert "for this reason: Contract ended. Your member may request access" in body["detail"]
+    assert body["revoked_reason"] == "Contract ended"  # the reason itself as recorded
+
+
 def test_an_expired_grant_says_to_request_again(client_for, data_steward, other_analyst) -> None:
     grant = _open_grant(data_steward, other_analyst)
     now = timezone.now()
