@@ -1,14 +1,18 @@
-"""Regressions found by the credit property tests (test_properties.py), each pinned by a small scenario."""
+"""Small scenarios that pin the credit engine: regressions found by the property tests (test_properties.py),
+and rule boundaries the property tests do not reach (windows, who may be refunded, what D_k and R count)."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+
+import pytest
 
 from ledger.credit import engine, replay, sumtree
 from ledger.credit.rules import RULES_V1
-from tests.ledger.credit.credit_sim import CR, Sim
+from tests.ledger.credit.credit_sim import AUDITOR_USERS, CR, Sim
 
 TRUSTED = {**RULES_V1, "trust_ramp_days": 0}
+AUDITOR = AUDITOR_USERS[0]
 
 
 def test_fee_legs_of_a_restricted_grant_cite_a_kind_allowed_for_their_code():
@@ -73,3 +77,204 @@ def test_a_mint_the_empty_pool_cannot_pay_adds_no_leaf_to_the_balance_root():
     )
     documents = [(s.seq, s.leaf, s.document) for s in sim.steps]
     assert replay.replay(documents).divergence is None
+
+
+def _granted_restricted(sim: Sim, params: dict[str, int] | None = None):
+    """An owner, a consumer and the consumer's granted restricted request (30 days: one fee period)."""
+    sim.publish_rules(params or TRUSTED)
+    sim.open_epoch_now()
+    owner, consumer = sim.admit(), sim.admit()
+    request = sim.request_access(consumer, sim.register_dataset(owner, "restricted"), 30)
+    assert sim.approve(request)
+    return owner, consumer, request
+
+
+@pytest.mark.parametrize(
+    ("by_owner", "after", "refunded"),
+    [
+        (True, timedelta(days=7), True),
+        (True, timedelta(days=7, microseconds=1), False),
+        (False, timedelta(hours=1), False),
+    ],
+)
+def test_only_the_owner_revoking_within_seven_days_returns_the_fee(by_owner, after, refunded):
+    sim = Sim(strict=True)
+    owner, consumer, request = _granted_restricted(sim)
+    sim.advance(after)
+    assert sim.revoke(request, by_owner=by_owner)
+    revoked = sim.steps[-1]
+    allowance = sim.state.balance(engine.member_allowance(consumer)).spendable
+    if refunded:
+        assert sorted(t.code for t in revoked.transfers) == ["fee_refund", "fee_void"]
+        assert allowance == 500 * CR
+    else:
+        assert revoked.transfers == []
+        assert allowance == 480 * CR
+        assert sim.state.balance(engine.member_available(owner)).credits_pending == 18 * CR
+
+
+def test_the_daily_release_leaves_the_provider_leg_of_a_request_not_yet_granted_pending():
+    """A confidential request holds its fee at the steward's approval; the dispute window starts only
+    when the officer grants it."""
+    sim = Sim(strict=True)
+    sim.publish_rules(TRUSTED)
+    sim.open_epoch_now()
+    owner, consumer = sim.admit(), sim.admit()
+    request = sim.request_access(consumer, sim.register_dataset(owner, "confidential"), 30)
+    assert sim.approve(request) and request.state == "steward_approved"
+    sim.advance(timedelta(days=8))
+    assert sim.release().transfers == []
+    assert sim.state.balance(engine.member_available(owner)).credits_pending == 45 * CR
+    assert sim.approve(request) and request.state == "granted"
+    sim.advance(timedelta(days=7))
+    released = sim.release()
+    assert [(t.code, t.role) for t in released.transfers] == [("fee_post", "provider")]
+
+
+def test_the_consortium_fee_is_floored_and_the_provider_gets_the_rest():
+    sim = Sim(strict=True)
+    owner, _, _ = _granted_restricted(sim, {**TRUSTED, "fee_restricted_mcr": 12_345})
+    assert sim.state.balance(engine.FEES).posted == 1_234  # 10% of 12.345 CR, floored
+    assert sim.state.balance(engine.member_available(owner)).credits_pending == 11_111
+
+
+def test_repeat_use_is_counted_per_consumer_group_not_per_member():
+    """Diminishing returns D_k count one consumer group's uses of a dataset: a firm's affiliate
+    downloading the same dataset is its second use, worth half."""
+    sim = Sim(strict=True)
+    sim.publish_rules(TRUSTED)
+    sim.open_epoch_now()
+    owner, head, affiliate = sim.admit(), sim.admit(), sim.admit()
+    assert sim.affiliate(affiliate, head)
+    dataset = sim.register_dataset(owner, "open")
+    sim.add_version(dataset)
+    first = sim.download(sim.request_access(head, dataset, 30))
+    second = sim.download(sim.request_access(affiliate, dataset, 30))
+    assert [first.transfers[0].amount, second.transfers[0].amount] == [5 * CR, 5 * CR // 2]
+    assert sim.state.uses[-1].k == 2
+
+
+def test_the_trust_ramp_counts_from_the_oldest_member_of_the_consumer_group():
+    sim = Sim(strict=True)
+    sim.publish_rules(RULES_V1)  # 90-day ramp
+    owner, head = sim.admit(), sim.admit()
+    sim.advance(timedelta(days=45))
+    sim.open_epoch_now()
+    newcomer = sim.admit()
+    assert sim.affiliate(newcomer, head)
+    dataset = sim.register_dataset(owner, "open")
+    sim.add_version(dataset)
+    used = sim.download(sim.request_access(newcomer, dataset, 30))
+    assert used.transfers[0].amount == 5 * CR * 45 // 90  # the group is 45 days old, not 0
+    assert sim.state.uses[-1].chain["age_days"] == 45
+
+
+def test_a_member_admitted_again_gets_no_second_allowance():
+    sim = Sim(strict=True)
+    sim.publish_rules(TRUSTED)
+    sim.open_epoch_now()
+    member = sim.admit()
+    again = sim.document(
+        "member.admitted",
+        subject=("member", member),
+        members=[member],
+        payload={"credit_code": f"91310000MA{member:08d}", "legal_name": "Readmitted Ltd"},
+    )
+    assert sim.submit(again)[0].transfers == []
+    assert sim.state.balance(engine.member_allowance(member)).posted == 500 * CR
+
+
+def test_a_grant_expiring_inside_the_dispute_window_leaves_its_fee_standing():
+    """`access.expired` of a grant (not of an undecided request) voids nothing: the provider leg stays
+    pending and the daily release posts it once the window has passed."""
+    sim = Sim(strict=True)
+    sim.publish_rules(TRUSTED)
+    sim.open_epoch_now()
+    owner, consumer = sim.admit(), sim.admit()
+    request = sim.request_access(consumer, sim.register_dataset(owner, "restricted"), 1)
+    assert sim.approve(request)
+    sim.advance(timedelta(days=2))
+    assert sim.expire_grant(request)
+    assert sim.steps[-1].transfers == []
+    assert sim.state.balance(engine.member_available(owner)).credits_pending == 18 * CR
+    sim.advance(timedelta(days=5))
+    sim.release()
+    assert sim.state.balance(engine.member_available(owner)).posted == 18 * CR
+
+
+def test_an_adjustment_approved_twice_by_one_person_is_refused_by_the_rules():
+    sim = Sim()
+    sim.publish_rules(TRUSTED)
+    sim.open_epoch_now()
+    member = sim.admit()
+    assert sim.adjust(member, 1 * CR, [AUDITOR, AUDITOR]) is None
+    assert sim.refused[-1][0] == "credit.adjusted"
+    assert sim.adjust(member, 1 * CR, [AUDITOR, AUDITOR + 1]) is not None
+
+
+def _flags(sim: Sim, epoch: str) -> list[dict]:
+    return sim.state.epoch(epoch).settlement["flags"]
+
+
+def test_a_use_that_earned_nothing_is_no_evidence_of_a_flag():
+    """The fifth download of a dataset by one group earns 0 (D_5): settlement does not read it, so the
+    concentration flag's evidence is the four downloads that earned the points."""
+    sim = Sim(strict=True)
+    sim.publish_rules({**TRUSTED, "concentration_min_mcr": 0})
+    sim.open_epoch_now()
+    owner, consumer = sim.admit(), sim.admit()
+    dataset = sim.register_dataset(owner, "open")
+    sim.add_version(dataset)
+    request = sim.request_access(consumer, dataset, 30)
+    downloads = [sim.download(request) for _ in range(5)]
+    assert [d.transfers[0].amount if d.transfers else 0 for d in downloads] == [5000, 2500, 1250, 625, 0]
+    sim.settle()
+    [flag] = _flags(sim, "2026-01")
+    assert flag["rule"] == "concentration"
+    assert flag["evidence"] == [d.entry.order for d in downloads[:4]]
+
+
+def test_reciprocity_reads_uses_from_the_first_day_of_its_ninety_day_window():
+    """Settling March 2026 (window 1 January .. 31 March) counts a use of 1 January from an earlier epoch,
+    and not one of 31 December."""
+    sim = Sim(datetime(2025, 12, 31, 12, tzinfo=UTC), strict=True)
+    sim.publish_rules({**TRUSTED, "reciprocity_min_mcr": 1 * CR})
+    sim.open_epoch_now()
+    a, b = sim.admit(), sim.admit()
+    a_data, b_data, b_more = (sim.register_dataset(m, "open") for m in (a, b, b))
+    for dataset in (a_data, b_data, b_more):
+        sim.add_version(dataset)
+    assert sim.download(sim.request_access(a, b_data, 120))  # 31 December: outside the window
+    for month in (1, 2, 3):
+        sim.now = datetime(2026, month, 1, 0, 30, tzinfo=UTC)
+        sim.settle()
+        sim.open_epoch_now()
+        if month == 1:
+            inside = sim.download(sim.request_access(a, b_more, 120))  # 1 January: the first day
+    sim.advance(timedelta(days=9))
+    back = sim.download(sim.request_access(b, a_data, 30))
+    sim.now = datetime(2026, 4, 1, 0, 30, tzinfo=UTC)
+    sim.settle()
+    [flag] = _flags(sim, "2026-03")
+    assert flag["rule"] == "reciprocity"
+    assert flag["metrics"] == {"points_ab": 5 * CR, "points_ba": 5 * CR, "ratio_bps": 10000}
+    assert flag["evidence"] == [inside.entry.order, back.entry.order]
+
+
+@pytest.mark.parametrize("head_admitted_early", [True, False])
+def test_a_consumer_group_is_as_old_as_its_oldest_member_for_the_fresh_cluster_rule(head_admitted_early):
+    sim = Sim(strict=True)
+    sim.publish_rules({**TRUSTED, "fresh_min_mcr": 1 * CR})
+    owner = sim.admit()
+    head = sim.admit() if head_admitted_early else None
+    sim.advance(timedelta(days=100))
+    sim.open_epoch_now()  # 2026-04
+    head = head or sim.admit()
+    newcomer = sim.admit()
+    assert sim.affiliate(newcomer, head)
+    dataset = sim.register_dataset(owner, "open")
+    sim.add_version(dataset)
+    assert sim.download(sim.request_access(newcomer, dataset, 30))
+    sim.settle()
+    rules = [flag["rule"] for flag in _flags(sim, "2026-04")]
+    assert rules == ([] if head_admitted_early else ["fresh_cluster"])
