@@ -240,6 +240,13 @@ def test_reciprocity_near_misses(ab: int, ba: int, day: int) -> None:
     assert flags_of(settle(make_input([use(2, 1, "A", "B", ab)], window_extra=[old])), "reciprocity") == []
 
 
+def test_reciprocity_counts_a_use_on_the_first_day_of_the_window() -> None:
+    old = use(1, 2, "B", "A", 100 * CR, day=END_DAY - 89)  # the 90th day, counting the end day
+    result = settle(make_input([use(2, 1, "A", "B", 100 * CR)], window_extra=[old]))
+    (flag,) = flags_of(result, "reciprocity")
+    assert flag.evidence == (1, 2)
+
+
 # --- rings ----------------------------------------------------------------------------------------
 
 
@@ -386,6 +393,11 @@ def test_rubber_stamp_burst_near_misses() -> None:
     assert flags_of(settle(make_input([], grants=automatic)), "rubber_stamp") == []
 
 
+def test_grants_within_one_group_are_never_rubber_stamped() -> None:
+    inside = [replace(grant(s, s * HOUR_US, delay_us=1), consumer_group="P") for s in (1, 2, 3)]
+    assert flags_of(settle(make_input([], grants=inside)), "rubber_stamp") == []
+
+
 def test_rubber_stamp_fast_restricted_approval() -> None:
     result = settle(make_input([], grants=[grant(7, 10 * HOUR_US, delay_us=60_000_000 - 1)]))
     (flag,) = flags_of(result, "rubber_stamp")
@@ -489,6 +501,12 @@ def test_ring_with_three_outside_consumers_is_not_held() -> None:
     assert not any(m.held for m in result.mints if m.member <= 4)
     two_outside = settle(_ring4(outside[:2]))
     assert flags_of(two_outside, "ring")[0].metrics["outside_consumers"] == 2
+
+
+def test_outside_consumers_that_gave_no_points_do_not_count_against_a_ring() -> None:
+    outside = [use(100 + k, 1 + k, "ABC"[k], consumer, 0) for k, consumer in enumerate("XYZ")]
+    (flag,) = flags_of(settle(_ring4(outside)), "ring")
+    assert flag.metrics["outside_consumers"] == 0
 
 
 # --- properties -----------------------------------------------------------------------------------
