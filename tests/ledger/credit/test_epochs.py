@@ -133,6 +133,18 @@ def test_a_negative_adjustment_beyond_the_balance_is_refused(october, auditor, o
     assert CreditAdjustment.objects.get().approved_by is None
 
 
+def test_a_positive_adjustment_beyond_the_pool_is_refused(october, auditor, officer, member):
+    pool = balance(engine.POOL)
+    adjustment = services.credit_adjustment_propose(
+        actor=auditor, member=member, amount_mcr=pool + 1, reason="More than the pool holds."
+    )
+    with pytest.raises(Conflict) as refused:
+        services.credit_adjustment_approve(actor=officer, adjustment=adjustment)
+    assert refused.value.code == "insufficient_credit"
+    assert balance(engine.POOL) == pool
+    assert balance(engine.member_available(member.pk)) == 0
+
+
 def test_trust_ramp_scales_points_by_consumer_group_age(member, other_member, data_steward, other_analyst):
     with clock(utc(2026, 8, 1)) as now:
         services.credit_rules_publish(actor=None)  # v1: 90-day ramp
