@@ -257,6 +257,8 @@ def test_inclusion_proofs_match_the_rfc_definition(data: st.DataObject) -> None:
     assert not verify_inclusion(hash_leaf(b"other"), index, size, expected, root)
     assert not verify_inclusion(hashes[index], index, size, expected, hash_leaf(b"root"))
     assert not verify_inclusion(hashes[index], index, size, [*expected, root], root)
+    # An element past the top, with the root it would lead to: the proof is one element too long.
+    assert not verify_inclusion(hashes[index], index, size, [*expected, root], hash_children(root, root))
     if expected:
         assert not verify_inclusion(hashes[index], index, size, expected[:-1], root)
     assert not verify_inclusion(hashes[index], index, size * 2, expected, root)
@@ -307,8 +309,11 @@ def test_consistency_edge_cases() -> None:
     assert not verify_consistency(3, 3, root, EMPTY_ROOT, [])
     assert not verify_consistency(3, 3, root, root, [root])
     assert not verify_consistency(4, 3, root, root, [])
+    assert not verify_consistency(3, 1, root, root, [root])  # a log never shrinks, whatever the proof
+    assert not verify_consistency(3, 3, b"short", b"short", [])
     assert not verify_inclusion(LEAF_HASHES[0], 0, 0, [], EMPTY_ROOT)
     assert not verify_inclusion(b"short", 0, 1, [], b"short")
+    assert not verify_inclusion(LEAF_HASHES[0], 1, 1, [], LEAF_HASHES[0])  # index == size: no such leaf
     with pytest.raises(ValueError):
         inclusion_proof_ranges(3, 3)
     with pytest.raises(ValueError):
