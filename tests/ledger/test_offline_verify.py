@@ -234,6 +234,126 @@ def test_a_line_has_one_encoding_no_repeated_name_and_canonical_base64() -> None
     assert report.failure.startswith("FAIL at seq 2: receipt is not valid base64: non-canonical base64")
 
 
+def _resign_checkpoints(lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The checkpoints signed again (by the same keys) over the entries as they now are."""
+    hashes = [bytes.fromhex(line["leaf_hash"]) for line in lines if line["type"] == "entry"]
+    keys = {_kid(KEY_1): KEY_1, _kid(KEY_2): KEY_2}
+    return [
+        _checkpoint_line(keys[line["key_id"]], line["tree_size"], merkle.mth(hashes[: line["tree_size"]]))
+        if line["type"] == "checkpoint"
+        else line
+        for line in lines
+    ]
+
+
+@pytest.mark.parametrize(("key", "ok"), [(KEY_1, False), (KEY_2, True)])
+def test_a_key_is_valid_up_to_but_not_at_its_valid_until(key, ok) -> None:
+    lines, _ = build_export()
+    lines[lines.index(_entry(lines, 3))] = _entry_line(3, _document(3, ROTATION), key)
+    report = verify_export(_jsonl(_resign_checkpoints(lines)))
+    assert report.ok == ok
+    if not ok:
+        assert report.failure.startswith("FAIL at seq 3: accepted_at 2026-06-01T00:00:00.000000Z is outside")
+
+
+@pytest.mark.parametrize(
+    ("change", "failure"),
+    [
+        ({"tree_size": True}, "FAIL line 1: tree_size must be a non-negative integer"),
+        ({"tree_size": -1}, "FAIL line 1: tree_size must be a non-negative integer"),
+        ({"format": "consortium-exchange-ledger-export/v2"}, "FAIL line 1: format"),
+        ({"origin": "exchange example"}, "FAIL line 1: invalid origin 'exchange example'"),
+    ],
+)
+def test_a_bad_header_is_named(change, failure) -> None:
+    lines, _ = build_export(1)
+    lines = [line for line in lines if not (line["type"] == "checkpoint" and line["tree_size"] == 3)]
+    assert verify_export(_jsonl(lines)).ok
+    lines[0].update(change)
+    assert verify_export(_jsonl(lines)).failure.startswith(failure)
+
+
+def test_a_second_header_and_more_entries_than_the_header_declares_are_refused() -> None:
+    lines, _ = build_export()
+    lines.insert(1, dict(lines[0]))
+    assert verify_export(_jsonl(lines)).failure == "FAIL line 2: a second header"
+    lines, _ = build_export()
+    lines.remove(_checkpoint(lines, 6))
+    lines[0]["tree_size"] = 5
+    report = verify_export(_jsonl(lines))
+    assert report.failure == "FAIL at seq 6: the export ends after 6 entries but its header says tree_size 5"
+
+
+def test_bad_key_lines_are_named_even_for_keys_no_entry_uses() -> None:
+    extra = Ed25519PrivateKey.from_private_bytes(bytes(range(64, 96)))
+    moment = datetime(2026, 3, 1, tzinfo=UTC)
+    short = {**_key_line(extra, moment, None), "key_id": "0badc0de"}
+    short["public_key"] = base64.b64encode(signing.public_key_bytes(extra)[:31]).decode()
+    cases = [
+        (_key_line(extra, moment, moment), f"FAIL key {_kid(extra)}: valid_until is not after valid_from"),
+        (_key_line(KEY_2, moment, None), f"FAIL key {_kid(KEY_2)}: published twice"),
+        (short, "FAIL key 0badc0de: public_key is not 32 bytes"),
+    ]
+    for key_line, failure in cases:
+        lines, _ = build_export()
+        lines.insert(3, key_line)
+        assert verify_export(_jsonl(lines)).failure == failure
+
+
+def test_trusted_keys_are_matched_by_their_bytes_not_only_their_id() -> None:
+    lines, _ = build_export()
+    public_1, public_2 = signing.public_key_bytes(KEY_1), signing.public_key_bytes(KEY_2)
+    assert verify_export(_jsonl(lines), {_kid(KEY_1): public_1, _kid(KEY_2): public_2}).ok
+    report = verify_export(_jsonl(lines), {_kid(KEY_1): public_2, _kid(KEY_2): public_2})
+    assert report.failure == f"FAIL key {_kid(KEY_1)}: not among the trusted keys given with --trusted-key"
+
+
+def test_a_checkpoint_beyond_the_header_is_named_where_it_stands() -> None:
+    lines, hashes = build_export()
+    lines[lines.index(_checkpoint(lines, 6))] = _checkpoint_line(KEY_2, 7, merkle.mth(hashes))
+    assert verify_export(_jsonl(lines)).failure == "FAIL checkpoint 7: larger than the header's tree_size 6"
+
+
+def test_an_entry_after_the_credit_transfers_is_refused() -> None:
+    lines, _ = build_export()
+    lines.insert(len(lines) - 1, {"type": "credit_transfer", "id": "00" * 16})
+    assert verify_export(_jsonl(lines)).failure == (
+        f"FAIL line {len(lines)}: an entry after the credit transfers"
+    )
+
+
+def test_a_seq_must_be_an_integer_not_true() -> None:
+    lines, _ = build_export()
+    _entry(lines, 1)["seq"] = True
+    assert verify_export(_jsonl(lines)).failure.startswith("FAIL at seq 1: expected seq 1, found True")
+
+
+def test_a_signed_accepted_at_other_than_the_entrys_time_is_refused() -> None:
+    lines, _ = build_export()
+    entry = _entry(lines, 2)
+    later = canonical.format_time(datetime.fromisoformat(entry["accepted_at"]) + timedelta(seconds=1))
+    receipt = signing.sign_receipt(KEY_1, ORIGIN, bytes.fromhex(entry["leaf_hash"]), later)
+    entry.update(accepted_at=later, receipt=base64.b64encode(receipt).decode())
+    report = verify_export(_jsonl(lines))
+    assert report.failure.startswith(f"FAIL at seq 2: accepted_at {later} differs from the entry's time")
+
+
+def test_a_checkpoint_whose_note_signs_another_size_is_refused() -> None:
+    lines, hashes = build_export()
+    checkpoint = _checkpoint(lines, 3)
+    checkpoint["note"] = signing.sign_checkpoint(KEY_1, ORIGIN, 4, merkle.mth(hashes[:3]))
+    assert verify_export(_jsonl(lines)).failure == "FAIL checkpoint 3: the signed note says size 4"
+
+
+def test_every_checkpoint_of_one_size_is_checked() -> None:
+    lines, hashes = build_export()
+    lines.insert(4, _checkpoint_line(KEY_2, 3, merkle.mth(hashes[:3])))  # a second, valid signer
+    report = verify_export(_jsonl(lines))
+    assert report.ok and report.checkpoints == 3
+    lines[4] = _checkpoint_line(KEY_2, 3, merkle.mth(hashes[:2]))
+    assert verify_export(_jsonl(lines)).failure.startswith("FAIL checkpoint 3: signed root")
+
+
 def _run_cli(*args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
     return subprocess.run(
