@@ -73,6 +73,24 @@ def test_grants_filter_by_their_state_now(client_for, other_analyst, grants, sta
     assert [grant["state"] for grant in response.json()["results"]] == [state]
 
 
+def test_a_grant_is_active_from_valid_from_and_expired_at_valid_until_in_both_rules(grants) -> None:
+    """The window is half open, [valid_from, valid_until): state_at and the in_state query agree at both
+    edges."""
+    grant = grants["active"]
+    start = timezone.now().replace(microsecond=0) + timedelta(days=3)
+    Grant.objects.filter(pk=grant.pk).update(valid_from=start, valid_until=start + timedelta(days=30))
+    grant.refresh_from_db()
+    edges = {
+        start - timedelta(microseconds=1): "pending",
+        start: "active",
+        grant.valid_until - timedelta(microseconds=1): "active",
+        grant.valid_until: "expired",
+    }
+    for moment, state in edges.items():
+        assert grant.state_at(moment) == state
+        assert set(Grant.objects.filter(Grant.in_state(state, moment)).filter(pk=grant.pk)) == {grant}
+
+
 def test_an_unknown_state_is_a_400(client_for, other_analyst, grants) -> None:
     body = assert_problem(
         client_for(other_analyst).get("/api/v1/grants/?state=exhausted"), 400, "validation_error"
