@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib import messages
@@ -30,7 +31,7 @@ from consortium.forms import (
     UserRoleForm,
     add_service_error,
 )
-from consortium.models import MemberStatus
+from consortium.models import MemberStatus, User
 from consortium.paging import page_of, query_without_page
 from consortium.passwords import clear_login_lockout, may_set_password
 from consortium.roles import Capability, can, capabilities
@@ -363,40 +364,44 @@ def person_detail(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-@login_required
-@require_POST
-def person_deactivate(request: HttpRequest, pk: int) -> HttpResponse:
-    """Deactivates a person: they can no longer log in. Who may (their member's admin, a consortium officer)
-    is the service's rule alone (services.user_deactivate); its refusal is the message."""
+def _act_on_person(
+    request: HttpRequest, pk: int, action: Callable[..., Any], done: Callable[[User], str]
+) -> HttpResponse:
+    """Run a people service on person `pk` as the request's actor and go back to their page: the service
+    decides who may (NotFound is a 404; any other refusal is the message), `done` words the success."""
     person = _person(request, pk)
     try:
-        services.user_deactivate(actor=request_actor(request), user=person)
+        action(actor=request_actor(request), user=person)
     except NotFound as error:
         raise Http404(error.detail) from error
     except ServiceError as error:
         messages.error(request, error.detail)
     else:
-        messages.success(request, f"{person.username} is deactivated.")
+        messages.success(request, done(person))
     return redirect("portal:person-detail", pk=person.pk)
+
+
+@login_required
+@require_POST
+def person_deactivate(request: HttpRequest, pk: int) -> HttpResponse:
+    """Deactivates a person: they can no longer log in. Who may (their member's admin, a consortium officer)
+    is the service's rule alone (services.user_deactivate)."""
+    return _act_on_person(
+        request, pk, services.user_deactivate, lambda person: f"{person.username} is deactivated."
+    )
 
 
 @login_required
 @require_POST
 def person_send_password_link(request: HttpRequest, pk: int) -> HttpResponse:
     """A member admin (or a consortium officer) e-mails a person a one-time link to set their own password.
-    Who may is the service's rule alone (services.user_send_password_link); its refusal is the message."""
-    person = _person(request, pk)
-    try:
-        services.user_send_password_link(actor=request_actor(request), user=person)
-    except NotFound as error:
-        raise Http404(error.detail) from error
-    except ServiceError as error:
-        messages.error(request, error.detail)
-    else:
-        messages.success(
-            request, f"A link to set a password is on its way to {person.username} at {person.email}."
-        )
-    return redirect("portal:person-detail", pk=person.pk)
+    Who may is the service's rule alone (services.user_send_password_link)."""
+    return _act_on_person(
+        request,
+        pk,
+        services.user_send_password_link,
+        lambda person: f"A link to set a password is on its way to {person.username} at {person.email}.",
+    )
 
 
 # --- Setting one's own password (Django's password-reset views) -----------------------------------------
