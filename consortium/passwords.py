@@ -32,8 +32,6 @@ from rest_framework.throttling import SimpleRateThrottle
 from consortium.models import MemberStatus, User
 from consortium.roles import PERSON_ROLES
 
-# The roles of people who log in to the portal; a partner system's user (SYSTEM) is not one of them.
-
 
 def normalized_address(email: str) -> str:
     """An e-mail address as compared for links (NFKC, casefold, as Django's PasswordResetForm does)."""

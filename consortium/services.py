@@ -40,7 +40,6 @@ from ledger.services import ledger_append
 
 API_KEY_DEFAULT_LIFETIME = timedelta(days=90)
 API_KEY_MAX_LIFETIME = timedelta(days=366)  # "at most a year ahead", with a day's slack for leap years
-# Roles a person may hold; SYSTEM belongs only to an API key's own user and is never assigned by hand.
 
 # The lifecycle: action -> (states it may start from, state it leads to, ledger kind, reason required).
 _TRANSITIONS: dict[str, tuple[frozenset[str], str, str, bool]] = {
