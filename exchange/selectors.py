@@ -31,6 +31,7 @@ from exchange.models import (
     DatasetStatus,
     DatasetVersion,
     Grant,
+    GrantState,
     RequestState,
     Tier,
 )
@@ -280,13 +281,12 @@ def version_stream(
 
 
 def _grant_still_valid(grant_id: int) -> bool:
-    """Whether a stream under the grant may go on: the grant is in force, its dataset listed and its grantee
-    member still active (one suspended while a large file streams stops as at a revocation)."""
+    """Whether a stream under the grant may go on: the grant is active (Grant.in_state), its dataset listed
+    and its grantee member still active (one suspended while a large file streams stops as at a
+    revocation)."""
     return Grant.objects.filter(
+        Grant.in_state(GrantState.ACTIVE, timezone.now()),
         pk=grant_id,
-        revoked_at__isnull=True,
-        expired_at__isnull=True,
-        valid_until__gt=timezone.now(),
         dataset__status=DatasetStatus.LISTED,
         grantee__status=MemberStatus.ACTIVE,
     ).exists()

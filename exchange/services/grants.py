@@ -50,12 +50,7 @@ def _grant_permissions_sync(*, grant: Grant, now: datetime) -> None:
     lock_credit_consumers([grant.grantee_id])
     group = Group.objects.select_for_update(no_key=True).get(member__pk=grant.grantee_id)
     active = Grant.objects.filter(
-        grantee_id=grant.grantee_id,
-        dataset_id=grant.dataset_id,
-        revoked_at__isnull=True,
-        expired_at__isnull=True,
-        valid_from__lte=now,
-        valid_until__gt=now,
+        Grant.in_state(GrantState.ACTIVE, now), grantee_id=grant.grantee_id, dataset_id=grant.dataset_id
     )
     wanted = {
         "use_dataset": active.exists(),
