@@ -243,6 +243,27 @@ def test_member_admin_sends_a_person_added_by_a_key_a_link(
     assert "<dt>Password</dt><dd>set</dd>" in text(client.get(detail))
 
 
+def test_the_admins_button_shares_the_addresss_budget_and_its_refusal_is_shown(
+    member_admin: User, analyst: User, django_capture_on_commit_callbacks: Any
+) -> None:
+    """Links asked for on the login page and by the admin's button count against one budget per address;
+    once it is spent the button sends nothing, records nothing and says why on the person's page."""
+    for _ in range(3):  # password_link_address: 3/hour
+        forgot(analyst.email)
+    assert len(mail.outbox) == 3
+    client = Client()
+    client.force_login(member_admin)
+    detail = reverse("portal:person-detail", args=[analyst.pk])
+
+    response = _send(client, analyst, django_capture_on_commit_callbacks)
+
+    assert (response.status_code, response["Location"]) == (302, detail)
+    assert f"Several links went to {analyst.username}'s address recently; try again later." in text(
+        client.get(detail)
+    )
+    assert len(mail.outbox) == 3 and not LedgerEntry.objects.filter(kind=LINK_SENT).exists()
+
+
 def test_member_admin_may_not_send_links_to_another_members_people(
     member_admin: User, other_analyst: User, django_capture_on_commit_callbacks: Any
 ) -> None:
