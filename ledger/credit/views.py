@@ -21,7 +21,8 @@ def statement(request: HttpRequest) -> HttpResponse:
     """Your member's statement for `?epoch=` (default: the latest settled epoch); auditors add `?member=`."""
     epoch = request.GET.get("epoch") or selectors.latest_settled_epoch()
     member_text = request.GET.get("member", "")
-    member = int(member_text) if member_text.isdigit() else None
+    # 0-9 only: str.isdigit also takes digits int() refuses (a 500) or reads in another script
+    member = int(member_text) if member_text.isascii() and member_text.isdigit() else None
     context: dict[str, Any] = {"epochs": selectors.epoch_names(), "epoch": epoch, "statement": None}
     if selectors.is_auditor(request.user):  # auditors pick the member by name, not by its id
         context["members"] = member_list_for(user=request.user).order_by("legal_name")

@@ -278,3 +278,23 @@ def test_each_epoch_s_flags_are_explained_with_the_rules_it_ran_under(
                 assert f"<dd>{escape(rule.detects)} <em>" in html, name
         card = statement.split('data-rule="rubber_stamp"', 1)[1].split("</div>", 1)[0]
         assert escape(glossary.rule("rubber_stamp", params).detects) in card and fast in card
+
+
+@pytest.mark.parametrize("text", ["²", "①", "١٢"])
+def test_a_member_not_in_ascii_digits_names_no_member_and_is_no_server_error(
+    epoch, client_for, auditor, text
+):
+    """`?member=` in digits other than 0-9 (str.isdigit takes them; int() refuses some and reads others in
+    another script) names no member: the auditor is asked to pick one, as with text that is not a number."""
+    client = client_for(auditor)
+    client.raise_request_exception = False
+    response = client.get("/credit/", {"member": text})
+    assert response.status_code == 200
+
+    def page(html: str) -> str:  # each page has its own CSRF token
+        return re.sub(r'value="[A-Za-z0-9]{64}"', "", html)
+
+    unnamed = client.get("/credit/", {"member": "abc"}).content.decode()
+    assert page(response.content.decode()) == page(unnamed) and not re.search(
+        r'<option value="\d+" selected>', unnamed
+    )
