@@ -126,18 +126,29 @@ _JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), sort_keys=Tr
 def _plain(obj: Any) -> bool:
     """True if ``obj`` holds only exact dict/list/str/int/bool/None values that :func:`validate` accepts
     (lone surrogates aside: encoding to UTF-8 finds them) and keys that sort alike by code point and by
-    UTF-16 code unit. Subclasses (enums, lazy strings...) are not plain: they take the checked path."""
+    UTF-16 code unit. Subclasses (enums, lazy strings...) are not plain: they take the checked path.
+
+    Loops with the scalar cases inline rather than a call per value: every append checks its document."""
     kind = type(obj)
-    if kind is str or obj is None or kind is bool:
+    if kind is dict:
+        for key, value in obj.items():
+            if type(key) is not str or (not key.isascii() and _SORTS_DIFFERENTLY.search(key)):
+                return False
+            if not _plain_member(value):
+                return False
+        return True
+    if kind is list:
+        return all(map(_plain_member, obj))
+    return _plain_member(obj)
+
+
+def _plain_member(value: Any) -> bool:
+    kind = type(value)
+    if kind is str or value is None or kind is bool:
         return True
     if kind is int:
-        return -MAX_SAFE_INTEGER <= obj <= MAX_SAFE_INTEGER
-    if kind is dict:
-        return all(
-            type(key) is str and (key.isascii() or not _SORTS_DIFFERENTLY.search(key)) and _plain(value)
-            for key, value in obj.items()
-        )
-    return kind is list and all(_plain(value) for value in obj)
+        return -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER
+    return (kind is dict or kind is list) and _plain(value)
 
 
 def _encode_fast(obj: Any) -> bytes | None:
@@ -168,7 +179,7 @@ def format_time(dt: datetime) -> str:
     """
     if dt.tzinfo is None or dt.utcoffset() is None:
         raise CanonicalError("naive datetime: ledger times must be timezone-aware")
-    u = dt.astimezone(UTC)
+    u = dt if dt.tzinfo is UTC else dt.astimezone(UTC)
     return (
         f"{u.year:04d}-{u.month:02d}-{u.day:02d}T{u.hour:02d}:{u.minute:02d}:{u.second:02d}"
         f".{u.microsecond:06d}Z"

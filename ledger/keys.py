@@ -67,7 +67,8 @@ def _key_source() -> tuple[object, str | None]:
     pem = settings.LEDGER["SIGNING_KEY_PEM"]
     if pem:
         return ("env", hash(pem)), None
-    path_text = str(_key_path())
+    # The setting's text is the cache key: a Path made on every append cost more than the stat it spares.
+    path_text = os.fspath(settings.LEDGER["SIGNING_KEY_PATH"])
     now = time.monotonic()
     with _cache_lock:
         seen = _files_seen.get(path_text)
