@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from typing import Any
 
+from django.conf import settings
 from django.db.models import Count, Min, Q, QuerySet
 from django.utils import timezone
 
-from consortium.errors import NotFound, ValidationFailed
+from consortium.errors import Conflict, NotFound, ServiceError, ValidationFailed
 from consortium.models import MemberStatus
 from consortium.roles import Capability, can
-from ledger import tree
+from ledger import canonical, tree
 from ledger.models import Checkpoint, LedgerEntry, LedgerLeaf
 
 
@@ -90,14 +92,15 @@ def inclusion_proof_for(
 
     ValidationFailed: tree_size_out_of_range (beyond the current tree), seq_out_of_range (no such entry
     yet), entry_not_in_tree (the entry came after that tree; the body names the checkpoint to ask
-    against). NotFound(unknown_leaf_hash) when no sequenced entry has the hash."""
+    against). Conflict(entry_not_sequenced, with `retry_after_seconds`) for an accepted entry still waiting
+    for its number; NotFound(unknown_leaf_hash) when no entry has the hash."""
     _require_reader(user)
     current = tree.tree_size()
     _check_size(tree_size, current, "tree_size")
     if leaf_hash is not None:
         leaf = LedgerLeaf.objects.filter(entry__leaf_hash=leaf_hash).only("seq").first()
         if leaf is None:
-            raise NotFound("No sequenced entry has that leaf hash.", code="unknown_leaf_hash")
+            raise _not_sequenced(leaf_hash)
         seq = leaf.seq
     if seq is None or seq < 0 or seq >= current:
         raise ValidationFailed(
@@ -116,6 +119,28 @@ def inclusion_proof_for(
         "root_hash": tree.root_hash(tree_size),
         "proof": tree.inclusion_proof(seq, tree_size),
     }
+
+
+def _not_sequenced(leaf_hash: bytes) -> ServiceError:
+    """No leaf has the hash: an entry accepted moments ago (its receipt in the caller's hands, its number
+    not yet given) is told apart from a hash the ledger never accepted, with when to ask again."""
+    accepted_at = (
+        LedgerEntry.objects.filter(leaf_hash=leaf_hash).values_list("accepted_at", flat=True).first()
+    )
+    if accepted_at is None:
+        return NotFound("No entry has that leaf hash.", code="unknown_leaf_hash")
+    bound = settings.LEDGER["SEQUENCER_INTERVAL_SECONDS"]
+    waited = (timezone.now() - accepted_at).total_seconds()
+    # Past the bound the sequencer is late (beat down?): ask again a whole interval later, not every second.
+    retry_after = max(1, math.ceil(bound - waited)) if waited < bound else bound
+    return Conflict(
+        f"The entry was accepted at {canonical.format_time(accepted_at)} and has no sequence number yet "
+        f"(entries get theirs within {bound} seconds of acceptance). Ask again in {retry_after} seconds.",
+        code="entry_not_sequenced",
+        accepted_at=canonical.format_time(accepted_at),
+        max_integration_delay_seconds=bound,
+        retry_after_seconds=retry_after,
+    )
 
 
 def _entry_not_in_tree(seq: int, tree_size: int, current: int) -> ValidationFailed:
@@ -184,8 +209,6 @@ def checkpoint_list_for(*, user: Any) -> QuerySet[Checkpoint]:
 def ledger_status_for(*, user: Any) -> dict[str, Any]:
     """Tree size, pending entries, the bound on how long an accepted entry waits for its number, and when
     checkpoints are signed."""
-    from django.conf import settings
-
     _require_reader(user)
     pending = LedgerEntry.objects.filter(leaf__isnull=True).aggregate(
         count=Count("id"), oldest=Min("accepted_at")

@@ -513,8 +513,15 @@ GROUPS: list[tuple[str, list[ProblemCode]]] = [
             _c(
                 "unknown_leaf_hash",
                 (404,),
-                "No sequenced entry has that leaf hash.",
-                "Check the hash; an entry just written may not be sequenced yet: retry shortly.",
+                "No entry has that leaf hash: the ledger never accepted it.",
+                "Check the hash (64 hex digits of the receipt's `leaf_hash`).",
+            ),
+            _c(
+                "entry_not_sequenced",
+                (409,),
+                "The entry was accepted (`accepted_at`) but has no sequence number yet, so it is in no "
+                "tree; entries get theirs within `max_integration_delay_seconds`.",
+                "Wait `retry_after_seconds` (also in Retry-After) and ask again.",
             ),
             _c(
                 "seq_out_of_range",

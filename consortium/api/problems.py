@@ -162,7 +162,10 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
             **exc.extra,
         )
         _render_as_problem(context)
-        return Response(body, status=exc.status, content_type=PROBLEM_CONTENT_TYPE)
+        refused = Response(body, status=exc.status, content_type=PROBLEM_CONTENT_TYPE)
+        if "retry_after_seconds" in exc.extra:  # as DRF's throttles do
+            refused["Retry-After"] = str(exc.extra["retry_after_seconds"])
+        return refused
     if isinstance(exc, SuspiciousOperation):
         # Django would answer these with its 400 page (a traceback with DEBUG on) once DRF re-raised them.
         body = problem(instance=instance, **request_refusal(exc))

@@ -91,7 +91,13 @@ class ProblemSerializer(serializers.Serializer):
         help_text="Every rule an access decision failed, most fundamental first; `code` is the first's.",
     )
     current_state = _optional(serializers.CharField, "The state of the object that refused the change.")
-    retry_after_seconds = _optional(serializers.IntegerField, "When to try again (throttled).")
+    retry_after_seconds = _optional(
+        serializers.IntegerField, "When to try again, also in Retry-After (throttled, entry_not_sequenced)."
+    )
+    accepted_at = _optional(serializers.CharField, "When the entry was accepted (entry_not_sequenced).")
+    max_integration_delay_seconds = _optional(
+        serializers.IntegerField, "The bound on an accepted entry's wait for its seq (entry_not_sequenced)."
+    )
     limit_bytes = _optional(
         serializers.IntegerField, "The size limit passed (payload_too_large, upload_too_large)."
     )

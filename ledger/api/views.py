@@ -7,7 +7,7 @@ import re
 from django.conf import settings
 from django.db.models import QuerySet
 from django_filters.rest_framework import DjangoFilterBackend
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, pagination, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound
@@ -15,6 +15,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from consortium.api.problems import PROBLEM_CONTENT_TYPE
+from consortium.api.schema import ProblemSerializer
 from consortium.errors import ValidationFailed
 from ledger import keys, selectors
 from ledger.api import serializers as s
@@ -152,11 +154,18 @@ class InclusionProofView(APIView):
 
     @extend_schema(
         parameters=[s.InclusionQuerySerializer],
-        responses=s.InclusionProofSerializer,
+        responses={
+            200: s.InclusionProofSerializer,
+            (409, PROBLEM_CONTENT_TYPE): OpenApiResponse(
+                ProblemSerializer, description="The entry is accepted but not sequenced yet."
+            ),
+        },
         summary="Inclusion proof of an entry",
         description="The RFC 9162 inclusion proof of one entry (by `seq` or `leaf_hash`) in the tree of "
         "`tree_size` (a signed checkpoint's size), with that tree's root. An entry newer than the tree is "
-        "400 `entry_not_in_tree`, naming the checkpoint to ask against.\n\n" + _LOG_READERS,
+        "400 `entry_not_in_tree`, naming the checkpoint to ask against; an entry accepted but not yet "
+        "sequenced is 409 `entry_not_sequenced`, with `retry_after_seconds` and Retry-After.\n\n"
+        + _LOG_READERS,
     )
     def get(self, request: Request) -> Response:
         query = s.InclusionQuerySerializer(data=request.query_params)

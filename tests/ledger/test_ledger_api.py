@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from datetime import timedelta
 
 import pytest
 from django.contrib.auth.models import Group
@@ -394,3 +395,36 @@ def test_every_ledger_operation_says_what_it_returns_and_who_may_call_it(api_cli
     for path, operation in operations:
         assert operation.get("summary"), path
         assert "Who:" in operation.get("description", ""), path
+
+
+def test_an_entry_accepted_but_not_yet_sequenced_is_told_apart_from_an_unknown_hash(world, settings) -> None:
+    """A partner asks for the proof of the entry its receipt names at once: the answer says the entry is
+    waiting for its number and when to ask again (409, Retry-After), not that no such entry exists."""
+    settings.LEDGER = {**settings.LEDGER, "SEQUENCER_INTERVAL_SECONDS": 7}
+    entry = ledger_append(kind="test.fresh", actor=None, subject_type="x", subject_id=1, payload={})
+    client = client_for(world["own"])
+    asked = {"leaf_hash": bytes(entry.leaf_hash).hex(), "tree_size": 8}
+
+    waiting = client.get("/api/v1/ledger/proofs/inclusion/", asked)
+    assert waiting.status_code == 409
+    body = waiting.json()
+    assert body["code"] == "entry_not_sequenced"
+    assert body["retry_after_seconds"] == 7 and waiting["Retry-After"] == "7"
+    assert body["max_integration_delay_seconds"] == 7
+    assert parse_datetime(body["accepted_at"]) == entry.accepted_at
+
+    # overdue (the sequencer is late): a whole interval again, not a retry every second
+    later = entry.accepted_at + timedelta(seconds=30)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(timezone, "now", lambda: later)
+        overdue = client.get("/api/v1/ledger/proofs/inclusion/", asked)
+    assert overdue.status_code == 409 and overdue["Retry-After"] == "7"
+
+    unknown = client.get("/api/v1/ledger/proofs/inclusion/", {**asked, "leaf_hash": "ab" * 32})
+    assert unknown.status_code == 404 and unknown.json()["code"] == "unknown_leaf_hash"
+    assert "Retry-After" not in unknown
+
+    ledger_sequence()
+    checkpoint_issue()
+    proved = client.get("/api/v1/ledger/proofs/inclusion/", {**asked, "tree_size": 9})
+    assert proved.status_code == 200 and proved.json()["seq"] == 8
