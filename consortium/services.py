@@ -33,7 +33,7 @@ from consortium.passwords import (
     normalized_address,
     people_who_may_set_password,
 )
-from consortium.roles import CAPABILITY_SCOPE, PERSON_ROLES, Capability, can, capabilities_beyond
+from consortium.roles import CAPABILITY_SCOPE, PERSON_ROLES, Capability, can, capabilities_beyond, require
 from consortium.tasks import send_password_link_task
 from ledger.canonical import format_time
 from ledger.services import ledger_append
@@ -312,8 +312,13 @@ def _check_new_account(*, username: str, email: str, password: str | None, **att
             raise ValidationFailed(messages[0], code="weak_password", errors={"password": messages}) from None
 
 
-def _managed_user_scope(actor: User, target_member_id: int | None) -> None:
-    """Raise unless `actor` may manage people of member `target_member_id` (NotFound hides other members)."""
+def _managed_user_scope(actor: User, target_member_id: int | None, *, unmanaged_target: bool = False) -> None:
+    """Raise unless `actor` may manage people of member `target_member_id` (NotFound hides other members).
+
+    An API key of that member whose scopes are all that withhold it is told so (roles.require:
+    NotPermitted `insufficient_scope`, naming the `manage` scope), not that it is no admin; a person keeps
+    the role's words. Not so for an `unmanaged_target` (a partner system's user, which is managed nowhere
+    here), since no scope would let a key change it."""
     if can(actor, Capability.VIEW_ALL_USERS):
         return
     if actor.member_id is None:
@@ -321,8 +326,10 @@ def _managed_user_scope(actor: User, target_member_id: int | None) -> None:
         raise NotPermitted("Only a member's admin or a consortium officer may manage its people.")
     if actor.member_id != target_member_id:
         raise NotFound("No such user.")
-    if not can(actor, Capability.MANAGE_OWN_USERS):
-        raise NotPermitted("Only the member's admin may manage its people.")
+    refusal = "Only the member's admin may manage its people."
+    if unmanaged_target and not can(actor, Capability.MANAGE_OWN_USERS):
+        raise NotPermitted(refusal)
+    require(actor, Capability.MANAGE_OWN_USERS, refusal=refusal)
 
 
 def _check_member_takes_people(member: Member) -> None:
@@ -361,10 +368,10 @@ def user_create(
     Through an API key (the actor is its system user) the person gets no password and no role beyond the
     key's scopes, so the key cannot act through them.
 
-    Raises NotFound (another member, never confirmed to exist), NotPermitted (`role_beyond_key_scopes`
-    among others), ValidationFailed (`unknown_role`, `duplicate_username`, `invalid_email`,
-    `weak_password`, `password_not_allowed`), Conflict(member_not_active) for a member that is withdrawn
-    or declined.
+    Raises NotFound (another member, never confirmed to exist), NotPermitted (`insufficient_scope` for a
+    key without the `manage` scope, `role_beyond_key_scopes`, or not a manager of the member's people),
+    ValidationFailed (`unknown_role`, `duplicate_username`, `invalid_email`, `weak_password`,
+    `password_not_allowed`), Conflict(member_not_active) for a member that is withdrawn or declined.
     """
     _managed_user_scope(actor, member.pk)
     role = _check_role(role)
@@ -420,9 +427,10 @@ def _managed_member_id(actor: User, user: User) -> int:
     """The id of `user`'s member, if `actor` may change `user`. Raises NotFound (another member's person,
     for a member admin), NotPermitted (no manager of the member's people; a staff account or a partner
     system's user)."""
-    _managed_user_scope(actor, user.member_id)
-    if user.member_id is None or user.member_role == MemberRole.SYSTEM:
-        # Staff accounts are managed in the admin; a key's user follows its key.
+    # Staff accounts are managed in the admin; a key's user follows its key.
+    unmanaged = user.member_id is None or user.member_role == MemberRole.SYSTEM
+    _managed_user_scope(actor, user.member_id, unmanaged_target=unmanaged)
+    if unmanaged or user.member_id is None:  # the second for mypy: `unmanaged` covers it
         raise NotPermitted("This account is not managed here.")
     return user.member_id
 

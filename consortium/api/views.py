@@ -200,9 +200,10 @@ class MemberViewSet(
     create=extend_schema(
         summary="Add a person to a member",
         description=(
-            "A member admin adds to their own member, an officer to any. An API key (scope `manage`) gives "
-            "no password (400 `password_not_allowed`) and no role beyond its own scopes (403 "
-            "`role_beyond_key_scopes`), so it cannot act through the people it adds."
+            "A member admin adds to their own member, an officer to any. An API key needs the `manage` "
+            "scope (403 `insufficient_scope` without it), gives no password (400 `password_not_allowed`) "
+            "and no role beyond its own scopes (403 `role_beyond_key_scopes`), so it cannot act through "
+            "the people it adds."
         ),
         request=s.UserCreateSerializer,
         responses={201: s.UserSerializer},

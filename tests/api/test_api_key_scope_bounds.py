@@ -305,3 +305,50 @@ def test_a_read_key_changes_nothing_anywhere(
     # The control: the same grant downloads with a key that has the request scope.
     request_key, _, _ = key_client(["request"])
     assert request_key.post(f"/api/v1/grants/{grant.pk}/download/").status_code == 200
+
+
+# --- A key refused for want of the manage scope is told so ------------------------------------------------
+
+NEWCOMER = {"username": "newbie", "email": "n@own.example", "role": "analyst"}
+ROLE_WORDS = "Only the member's admin may manage its people."
+
+
+@pytest.mark.parametrize("scopes", [["read"], ["request"], ["read", "request"]])
+def test_a_key_without_the_manage_scope_that_adds_a_person_is_told_it_needs_it(key_client, scopes) -> None:
+    # Once "Only the member's admin may manage its people." (permission_denied): it blamed a role the
+    # partner system has no way to hold, when a key with the manage scope may add people.
+    client, _, _ = key_client(scopes)
+    before = _writes()
+    response = client.post("/api/v1/users/", NEWCOMER, format="json")
+    body = assert_problem(response, 403, "insufficient_scope")
+    assert body["required_scope"] == "manage"
+    assert body["key_scopes"] == sorted(scopes)
+    assert "lacks the 'manage' scope" in body["detail"]
+    assert _writes() == before
+
+
+def test_only_the_missing_scope_is_named(client_for, key_client, analyst) -> None:
+    """The key's scope where it is all that is missing; the old refusal where a role is, or where no scope
+    would help."""
+    client, key, _ = key_client(["request"])
+    manager, managing_key, _ = key_client(["manage"])
+    before = _writes()
+    response = client.post("/api/v1/users/", NEWCOMER, format="json")
+    assert assert_problem(response, 403, "insufficient_scope")["required_scope"] == "manage"
+
+    # A person without the role: the role's words, as before.
+    response = client_for(analyst).post("/api/v1/users/", NEWCOMER, format="json")
+    assert assert_problem(response, 403, "permission_denied")["detail"] == ROLE_WORDS
+    # The one person a key without the manage scope sees is its own system user, which no key manages
+    # (a key with the manage scope is told "This account is not managed here."): no scope is named.
+    own = key.system_user_id
+    response = client.patch(f"/api/v1/users/{own}/", {"role": "analyst"}, format="json")
+    assert assert_problem(response, 403, "permission_denied")["detail"] == ROLE_WORDS
+    response = client.post(f"/api/v1/users/{own}/deactivate/")
+    assert assert_problem(response, 403, "permission_denied")["detail"] == ROLE_WORDS
+    response = manager.post(f"/api/v1/users/{managing_key.system_user_id}/deactivate/")
+    assert assert_problem(response, 403, "permission_denied")["detail"] == "This account is not managed here."
+    # No scope lets a key manage keys.
+    response = client.post("/api/v1/api-keys/", {"name": "wider", "scopes": ["read"]}, format="json")
+    assert_problem(response, 403, "permission_denied")
+    assert _writes() == before
