@@ -191,8 +191,9 @@ GROUPS: list[tuple[str, list[ProblemCode]]] = [
             _c(
                 "role_beyond_key_scopes",
                 (403,),
-                "The key's scopes do not allow giving that role.",
-                "Use a key with the admin scope, or the portal.",
+                "The key's scopes do not cover what a person in that role may do.",
+                "Give the role in the portal, or use a key with the scopes the detail names (no key may "
+                "give member_admin).",
             ),
         ],
     ),
