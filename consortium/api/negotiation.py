@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from django.http import Http404
 from rest_framework.exceptions import NotAcceptable
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.renderers import BaseRenderer
@@ -19,7 +20,9 @@ class FileContentNegotiation(DefaultContentNegotiation):
     `application/octet-stream`, as HTTP clients commonly do for a file, was refused the file. RFC 9110
     (12.5.1) lets a server disregard Accept instead of answering 406, and here it must. Where nothing
     matches, the view's first renderer stands in; it renders only what is not the file, the refusals, and
-    those go out as problem+json whatever was negotiated (consortium.api.problems).
+    those go out as problem+json whatever was negotiated (consortium.api.problems). A `?format=` naming
+    none of the renderers (`?format=csv`) is disregarded the same way: DRF answers it with 404, which
+    told a partner that a grant it holds did not exist.
     """
 
     def select_renderer(
@@ -28,6 +31,6 @@ class FileContentNegotiation(DefaultContentNegotiation):
         renderers = list(renderers)
         try:
             chosen: tuple[BaseRenderer, str] = super().select_renderer(request, renderers, format_suffix)
-        except NotAcceptable:
+        except (NotAcceptable, Http404):
             return renderers[0], renderers[0].media_type
         return chosen
