@@ -15,6 +15,7 @@ from consortium.models import MemberStatus
 from consortium.roles import Capability, can
 from ledger import canonical, tree
 from ledger.models import Checkpoint, LedgerEntry, LedgerLeaf
+from ledger.services import checkpoints_signed_after_commit
 
 
 def may_read_log(user: Any) -> bool:
@@ -221,7 +222,7 @@ def ledger_status_for(*, user: Any) -> dict[str, Any]:
         "oldest_pending_age_seconds": (timezone.now() - oldest).total_seconds() if oldest else 0.0,
         "max_integration_delay_seconds": settings.LEDGER["SEQUENCER_INTERVAL_SECONDS"],
         "checkpoint_interval_seconds": settings.LEDGER["CHECKPOINT_INTERVAL_SECONDS"],
-        "checkpoint_schedule": "after_commit" if settings.LEDGER["CHECKPOINT_AFTER_COMMIT"] else "periodic",
+        "checkpoint_schedule": "after_commit" if checkpoints_signed_after_commit() else "periodic",
         "latest_checkpoint_size": latest[0] if latest else None,
         "latest_checkpoint_issued_at": latest[1] if latest else None,
     }

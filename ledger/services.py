@@ -282,6 +282,15 @@ def request_sequencing() -> None:
     _checkpoint_if_due(now)
 
 
+def checkpoints_signed_after_commit() -> bool:
+    """Whether commits sign a checkpoint once one is due (`_checkpoint_if_due`): asked for by
+    LEDGER["CHECKPOINT_AFTER_COMMIT"], done by the after-commit request, which LEDGER["SEQUENCE_AFTER_COMMIT"]
+    = "off" turns off too (then only beat signs them)."""
+    return (
+        bool(settings.LEDGER["CHECKPOINT_AFTER_COMMIT"]) and settings.LEDGER["SEQUENCE_AFTER_COMMIT"] != "off"
+    )
+
+
 def _checkpoint_if_due(now: float) -> None:
     """Where nothing runs beat (LEDGER["CHECKPOINT_AFTER_COMMIT"], on by default without a broker: the
     embedded default), sign a checkpoint after a commit once the latest one is
@@ -291,7 +300,7 @@ def _checkpoint_if_due(now: float) -> None:
     one database read per interval per process (`_checkpoint_clock`); `checkpoint_issue` checks the age
     again under the sequencer lock, so processes that find it due together sign once.
     """
-    if not settings.LEDGER["CHECKPOINT_AFTER_COMMIT"] or now < _checkpoint_clock[0]:
+    if not checkpoints_signed_after_commit() or now < _checkpoint_clock[0]:
         return
     interval = settings.LEDGER["CHECKPOINT_INTERVAL_SECONDS"]
     _checkpoint_clock[0] = now + interval  # a failing call waits too

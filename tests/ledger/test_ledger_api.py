@@ -192,6 +192,10 @@ def test_status_says_how_checkpoints_are_signed_where_no_scheduler_runs(world, s
     settings.LEDGER = {**settings.LEDGER, "CHECKPOINT_AFTER_COMMIT": True}
     body = client_for(world["own"]).get("/api/v1/ledger/status/").json()
     assert body["checkpoint_schedule"] == "after_commit" and body["checkpoint_interval_seconds"] == 60
+    # with after-commit requests off, nothing but beat signs them, whatever CHECKPOINT_AFTER_COMMIT says
+    settings.LEDGER = {**settings.LEDGER, "SEQUENCE_AFTER_COMMIT": "off"}
+    body = client_for(world["own"]).get("/api/v1/ledger/status/").json()
+    assert body["checkpoint_schedule"] == "periodic"
 
 
 def test_entry_list_query_count_does_not_grow_with_page_size(world, django_assert_max_num_queries) -> None:
