@@ -83,3 +83,42 @@ class CanonicalBytesField(serializers.Field):
 
     def to_representation(self, value: Any) -> str:
         return base64.b64encode(bytes(value)).decode()
+
+
+class _EntryReceiptList(serializers.ListSerializer):
+    """Receipts in a list look up their sequence numbers in one query."""
+
+    def to_representation(self, data: Any) -> list[Any]:
+        from ledger.selectors import sequence_numbers
+
+        entries = list(data.all() if hasattr(data, "all") else data)
+        child: EntryReceiptSerializer = self.child  # type: ignore[assignment]
+        child.seqs = sequence_numbers(entry.id for entry in entries)
+        return [child.to_representation(entry) for entry in entries]
+
+
+class EntryReceiptSerializer(serializers.Serializer):
+    """The signed receipt of one ledger entry, with what it records: the shape /api/v1/ledger/entries/
+    gives the same entry (`canonical` in base64, `receipt`), plus what the entry is about."""
+
+    seq = serializers.SerializerMethodField(
+        help_text="The entry's sequence number (its leaf in the log); null until it is sequenced, "
+        "within max_integration_delay_seconds of /api/v1/ledger/status/"
+    )
+    kind = serializers.CharField()
+    subject_type = serializers.CharField()
+    subject_id = serializers.CharField()
+    receipt = ReceiptSerializer(source="*", read_only=True)
+    canonical = CanonicalBytesField()
+
+    seqs: dict[int, int] | None = None  # set by the list: the sequence numbers of all its entries
+
+    class Meta:
+        list_serializer_class = _EntryReceiptList
+
+    @extend_schema_field(serializers.IntegerField(allow_null=True))
+    def get_seq(self, entry: LedgerEntry) -> int | None:
+        from ledger.selectors import sequence_numbers
+
+        seqs = self.seqs if self.seqs is not None else sequence_numbers([entry.id])
+        return seqs.get(entry.id)

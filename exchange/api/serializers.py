@@ -11,9 +11,7 @@ from consortium.api.fields import IdField
 from consortium.models import Member, User
 from exchange import policies
 from exchange.models import AccessPolicy, AccessRequest, Dataset, DatasetVersion, Grant, GrantState
-from ledger import selectors as ledger_selectors
-from ledger.models import LedgerEntry
-from ledger.receipts import CanonicalBytesField, ReceiptSerializer
+from ledger.receipts import EntryReceiptSerializer
 
 
 class OwnerSerializer(serializers.ModelSerializer):
@@ -282,41 +280,6 @@ class AccessRequestSubmitSerializer(serializers.Serializer):
 
 class DecisionReasonSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=2000, required=False, default="", allow_blank=True)
-
-
-class _EntryReceiptList(serializers.ListSerializer):
-    """Receipts in a list look up their sequence numbers in one query."""
-
-    def to_representation(self, data: Any) -> list[Any]:
-        entries = list(data.all() if hasattr(data, "all") else data)
-        child: EntryReceiptSerializer = self.child  # type: ignore[assignment]
-        child.seqs = ledger_selectors.sequence_numbers(entry.id for entry in entries)
-        return [child.to_representation(entry) for entry in entries]
-
-
-class EntryReceiptSerializer(serializers.Serializer):
-    """The signed receipt of one ledger entry, with what it records: the shape /api/v1/ledger/entries/
-    gives the same entry (`canonical` in base64, `receipt`), plus what the entry is about."""
-
-    seq = serializers.SerializerMethodField(
-        help_text="The entry's sequence number (its leaf in the log); null until it is sequenced, "
-        "within max_integration_delay_seconds of /api/v1/ledger/status/"
-    )
-    kind = serializers.CharField()
-    subject_type = serializers.CharField()
-    subject_id = serializers.CharField()
-    receipt = ReceiptSerializer(source="*", read_only=True)
-    canonical = CanonicalBytesField()
-
-    seqs: dict[int, int] | None = None  # set by the list: the sequence numbers of all its entries
-
-    class Meta:
-        list_serializer_class = _EntryReceiptList
-
-    @extend_schema_field(serializers.IntegerField(allow_null=True))
-    def get_seq(self, entry: LedgerEntry) -> int | None:
-        seqs = self.seqs if self.seqs is not None else ledger_selectors.sequence_numbers([entry.id])
-        return seqs.get(entry.id)
 
 
 # How a grant's data reaches the grantee: DESIGN.md's "delivery" column of the tiers.

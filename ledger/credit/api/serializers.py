@@ -4,8 +4,6 @@ bodies of credit actions. Amounts are integers: mCR for CR, mPT for PT. Read sha
 
 from __future__ import annotations
 
-from typing import Any
-
 from rest_framework import serializers
 
 from consortium.models import User
@@ -18,8 +16,7 @@ from ledger.credit.models import (
     CreditAdjustment,
     CreditTransfer,
 )
-from ledger.models import LedgerEntry
-from ledger.services import receipt_of
+from ledger.receipts import EntryReceiptSerializer
 
 
 class BalanceSerializer(serializers.ModelSerializer):
@@ -403,23 +400,6 @@ class AffiliationClaimSerializer(serializers.ModelSerializer):
         return "accepted" if claim.accepted else "declined"
 
 
-class CreditReceiptSerializer(serializers.Serializer):
-    """The signed receipt of the entry a credit action appended."""
-
-    kind = serializers.CharField()
-    subject_type = serializers.CharField()
-    subject_id = serializers.CharField()
-    receipt = serializers.DictField(child=serializers.CharField())
-
-    def to_representation(self, entry: LedgerEntry) -> dict[str, Any]:
-        return {
-            "kind": entry.kind,
-            "subject_type": entry.subject_type,
-            "subject_id": entry.subject_id,
-            "receipt": receipt_of(entry).as_dict(),
-        }
-
-
 class ApprovedAdjustmentSerializer(serializers.Serializer):
     adjustment = AdjustmentSerializer()
-    entry = CreditReceiptSerializer()
+    entry = EntryReceiptSerializer()

@@ -28,6 +28,7 @@ from ledger.credit import selectors, services, statements
 from ledger.credit.api import serializers as s
 from ledger.credit.api.filters import BalanceFilter, TransferFilter
 from ledger.credit.models import AffiliationClaim, CreditAccount, CreditAdjustment, CreditTransfer
+from ledger.receipts import EntryReceiptSerializer
 
 EPOCH_REGEX = r"\d{4}-\d{2}"
 EPOCH_PARAMETER = OpenApiParameter(
@@ -237,7 +238,7 @@ class HeldMintViewSet(APIKeyMixin, mixins.ListModelMixin, viewsets.GenericViewSe
             )
         ],
         request=s.ResolveSerializer,
-        responses={200: s.CreditReceiptSerializer},
+        responses={200: EntryReceiptSerializer},
         description=(services.held_mint_resolve.__doc__ or "").strip(),
     )
     @action(detail=True, methods=["post"])
@@ -249,7 +250,7 @@ class HeldMintViewSet(APIKeyMixin, mixins.ListModelMixin, viewsets.GenericViewSe
         entry = services.held_mint_resolve(
             actor=request_actor(request), epoch=epoch, member=int(member), **body.validated_data
         )
-        return Response(s.CreditReceiptSerializer(entry).data)
+        return Response(EntryReceiptSerializer(entry).data)
 
 
 @extend_schema_view(
@@ -310,7 +311,7 @@ class AdjustmentViewSet(
         return Response(
             {
                 "adjustment": s.AdjustmentSerializer(adjustment).data,
-                "entry": s.CreditReceiptSerializer(entry).data,
+                "entry": EntryReceiptSerializer(entry).data,
             }
         )
 
@@ -326,7 +327,7 @@ class AffiliationViewSet(APIKeyMixin, viewsets.GenericViewSet):
     @extend_schema(
         summary="Link a member to a parent's group (officers)",
         request=s.AffiliationLinkSerializer,
-        responses={201: s.CreditReceiptSerializer},
+        responses={201: EntryReceiptSerializer},
         description=(services.affiliation_link.__doc__ or "").strip(),
     )
     def create(self, request: Request) -> Response:
@@ -337,7 +338,7 @@ class AffiliationViewSet(APIKeyMixin, viewsets.GenericViewSet):
             member=member_get_for(user=request.user, pk=body.validated_data["member"], api_key=self.api_key),
             parent=member_get_for(user=request.user, pk=body.validated_data["parent"], api_key=self.api_key),
         )
-        return Response(s.CreditReceiptSerializer(entry).data, status=status.HTTP_201_CREATED)
+        return Response(EntryReceiptSerializer(entry).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(
         summary="Declare your member's parent (member admins): a claim the parent accepts",
@@ -371,12 +372,12 @@ class AffiliationClaimViewSet(APIKeyMixin, mixins.ListModelMixin, viewsets.Gener
         if entry is None:
             claim.refresh_from_db()
             return Response(s.AffiliationClaimSerializer(claim).data)
-        return Response(s.CreditReceiptSerializer(entry).data, status=status.HTTP_201_CREATED)
+        return Response(EntryReceiptSerializer(entry).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(
         summary="Accept a declaration (the parent's admins): the member joins your group",
         request=None,
-        responses={201: s.CreditReceiptSerializer},
+        responses={201: EntryReceiptSerializer},
     )
     @action(detail=True, methods=["post"])
     def accept(self, request: Request, pk: str | None = None) -> Response:

@@ -3,6 +3,7 @@ flags, totals, transfers, held mints and adjustments; affiliations. Who sees wha
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
 import json
@@ -490,3 +491,24 @@ def test_a_member_cannot_declare_a_parent_it_may_not_see(client_for, other_admin
     applicant = MemberFactory(status="applied")
     response = client_for(other_admin).post(f"{API}/affiliations/declare/", {"parent": applicant.pk})
     assert response.status_code == 404
+
+
+def test_a_credit_action_hands_back_its_receipt_as_the_ledger_shows_the_entry(
+    client_for, officer, member, other_member
+):
+    # One shape of a receipt everywhere (ledger.receipts): `seq`, `canonical` (base64) and the typed
+    # `receipt` that /api/v1/ledger/entries/ gives for the same entry, as the exchange's decisions carry.
+    activate()
+    admit(member, other_member)
+    third = MemberFactory()
+    linked = client_for(officer).post(f"{API}/affiliations/", {"member": third.pk, "parent": member.pk})
+    assert linked.status_code == 201
+    body = linked.json()
+    assert body["seq"] is None  # not sequenced yet
+    ledger_sequence()
+    entry = LedgerEntry.objects.get(kind="member.affiliated", subject_id=str(third.pk))
+    assert base64.b64decode(body["canonical"]) == bytes(entry.canonical)
+    seq = entry.leaf.seq
+    shown = client_for(officer).get(f"/api/v1/ledger/entries/{seq}/").json()
+    assert body["receipt"] == shown["receipt"] and body["canonical"] == shown["canonical"]
+    assert set(body) == {"seq", "kind", "subject_type", "subject_id", "receipt", "canonical"}
