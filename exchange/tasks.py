@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from consortium.tasks import NOTICE_OPTIONS
 from exchange import notifications, services
-from exchange.models import AccessRequest, Grant
+from exchange.models import AccessRequest, Grant, GrantState
 
 _BEAT_OPTIONS = {"ignore_result": True, "serializer": "json", "soft_time_limit": 300, "time_limit": 360}
 
@@ -73,7 +73,11 @@ def send_expiry_notice_task(grant_id: int) -> int:
     """Tell both members that grant `grant_id` expires soon; sends nothing unless the service recorded the
     notice and the grant is still active (revoked or expired meanwhile: nothing to announce)."""
     grant = _grant(grant_id)
-    if grant is None or grant.expiry_notice_sent_at is None or grant.state_at(timezone.now()) != "active":
+    if (
+        grant is None
+        or grant.expiry_notice_sent_at is None
+        or grant.state_at(timezone.now()) != GrantState.ACTIVE
+    ):
         return 0
     return notifications.send_expiry_notice(grant)
 

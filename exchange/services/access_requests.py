@@ -12,7 +12,16 @@ from consortium.errors import Conflict, ValidationFailed
 from consortium.models import User
 from consortium.roles import Capability, can
 from exchange import policies
-from exchange.models import UNDECIDED_STATES, AccessPolicy, AccessRequest, Dataset, Grant, RequestState, Tier
+from exchange.models import (
+    UNDECIDED_STATES,
+    AccessPolicy,
+    AccessRequest,
+    Dataset,
+    Grant,
+    GrantState,
+    RequestState,
+    Tier,
+)
 from exchange.services._common import (
     _api_key,
     _decision_binding,
@@ -121,14 +130,9 @@ def _grant_create(
 def _refuse_if_granted(*, dataset_id: int, member_id: int, now: datetime) -> None:
     """Conflict(already_granted) while the member holds a grant on the dataset that is not revoked, not
     expired and not past its window: a fresh grant would hand it a fresh download quota."""
+    live = Grant.in_state(GrantState.PENDING, now) | Grant.in_state(GrantState.ACTIVE, now)
     held = (
-        Grant.objects.filter(
-            dataset_id=dataset_id,
-            grantee_id=member_id,
-            revoked_at__isnull=True,
-            expired_at__isnull=True,
-            valid_until__gt=now,
-        )
+        Grant.objects.filter(live, dataset_id=dataset_id, grantee_id=member_id)
         .order_by("-valid_until")
         .first()
     )

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from exchange.models import UNDECIDED_STATES, AccessRequest, Grant, RequestState
+from exchange.models import UNDECIDED_STATES, AccessRequest, Grant, GrantState, RequestState
 from exchange.services._common import (
     _decision_binding,
     _notify_after_commit,
@@ -121,18 +121,13 @@ def grant_expiry_notices_due(*, now: datetime | None = None) -> int:
     now = now or timezone.now()
     horizon = now + timedelta(days=exchange_setting("GRANT_EXPIRY_NOTICE_DAYS"))
     due = Grant.objects.filter(
-        expiry_notice_sent_at__isnull=True,
-        expired_at__isnull=True,
-        revoked_at__isnull=True,
-        valid_from__lte=now,
-        valid_until__gt=now,
-        valid_until__lte=horizon,
+        Grant.in_state(GrantState.ACTIVE, now), expiry_notice_sent_at__isnull=True, valid_until__lte=horizon
     )
     count = 0
     for pk in due.order_by("pk").values_list("pk", flat=True):
         with transaction.atomic():
             locked = Grant.objects.select_for_update().get(pk=pk)
-            if locked.expiry_notice_sent_at is not None or locked.state_at(now) != "active":
+            if locked.expiry_notice_sent_at is not None or locked.state_at(now) != GrantState.ACTIVE:
                 continue
             locked.expiry_notice_sent_at = now
             locked.save(update_fields=["expiry_notice_sent_at"])

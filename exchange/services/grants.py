@@ -81,7 +81,7 @@ def _grant_payload(grant: Grant, dataset: Dataset, /, **extra: Any) -> dict[str,
 
 
 # A grant in one of these states is over: nothing more can happen to it.
-_ENDED_STATES = ("revoked", "expired")
+_ENDED_STATES = (GrantState.REVOKED, GrantState.EXPIRED)
 
 
 def _may_revoke(actor: User, dataset: Dataset) -> bool:
@@ -104,7 +104,7 @@ def grant_downloadable_by(*, actor: User, grant: Grant, now: datetime) -> bool:
     access (grant_download's own checks). grant_download still decides, with the policy engine and the
     dataset's state at that moment; this writes nothing."""
     return (
-        grant.state_at(now) == "active"
+        grant.state_at(now) == GrantState.ACTIVE
         and policies.allows_raw_download(grant.tier)
         and grant.downloads_remaining > 0
         and _may_download(actor, grant)
