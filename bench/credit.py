@@ -58,7 +58,7 @@ os.environ.setdefault("LEDGER_GENERATE_DEV_KEY", "true")
 os.environ["LOG_LEVEL"] = "WARNING"
 # As in production, where beat signs checkpoints: no commit signs one (the embedded default's way, on
 # without a broker, would put a signature into some append every minute).
-os.environ.setdefault("LEDGER_CHECKPOINT_AFTER_COMMIT", "false")
+os.environ["LEDGER_CHECKPOINT_AFTER_COMMIT"] = "false"
 
 US_PER_DAY = 86_400_000_000
 US_PER_HOUR = 3_600_000_000

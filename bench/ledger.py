@@ -37,7 +37,7 @@ os.environ.setdefault("VAR_DIR", "/tmp/consortium-bench-var")  # noqa: S108 - a 
 os.environ["LOG_LEVEL"] = "WARNING"
 # As in production, where beat signs checkpoints: no commit signs one (the embedded default's way, on
 # without a broker, would put a signature into some append every minute).
-os.environ.setdefault("LEDGER_CHECKPOINT_AFTER_COMMIT", "false")
+os.environ["LEDGER_CHECKPOINT_AFTER_COMMIT"] = "false"
 # Measure the production configuration: with DEBUG on, Django records every query and the after-commit
 # sequencer runs after every commit instead of at most every 100 ms per process.
 os.environ["DEBUG"] = "false"
