@@ -96,13 +96,14 @@ def inclusion_proof_for(
     against). Conflict(entry_not_sequenced, with `retry_after_seconds`) for an accepted entry still waiting
     for its number; NotFound(unknown_leaf_hash) when no entry has the hash."""
     _require_reader(user)
-    current = tree.tree_size()
-    _check_size(tree_size, current, "tree_size")
     if leaf_hash is not None:
+        # Before the tree's size: a leaf the sequencer adds in between is then inside the size read.
         leaf = LedgerLeaf.objects.filter(entry__leaf_hash=leaf_hash).only("seq").first()
         if leaf is None:
             raise _not_sequenced(leaf_hash)
         seq = leaf.seq
+    current = tree.tree_size()
+    _check_size(tree_size, current, "tree_size")
     if seq is None or seq < 0 or seq >= current:
         raise ValidationFailed(
             f"No entry has seq {seq}: the tree holds seq 0 to {current - 1}.",

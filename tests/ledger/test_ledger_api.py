@@ -13,7 +13,7 @@ from django.utils.dateparse import parse_datetime
 from rest_framework.test import APIClient
 
 from consortium.models import ConsortiumRole, Member, MemberRole, MemberStatus, User
-from ledger import keys, merkle, signing
+from ledger import keys, merkle, signing, tree
 from ledger.models import LedgerEntry
 from ledger.services import checkpoint_issue, ledger_append, ledger_sequence
 
@@ -431,4 +431,27 @@ def test_an_entry_accepted_but_not_yet_sequenced_is_told_apart_from_an_unknown_h
     ledger_sequence()
     checkpoint_issue()
     proved = client.get("/api/v1/ledger/proofs/inclusion/", {**asked, "tree_size": 9})
+    assert proved.status_code == 200 and proved.json()["seq"] == 8
+
+
+def test_a_proof_by_leaf_hash_is_not_refused_for_a_seq_the_caller_never_sent(world, monkeypatch) -> None:
+    """The sequencer may commit while a proof by leaf hash is answered: the entry's leaf is looked up before
+    the tree's size, so a leaf added in between is never 'beyond the tree' (400 seq_out_of_range, for a
+    request that named no seq)."""
+    entry = ledger_append(kind="test.racing", actor=None, subject_type="x", subject_id=1, payload={})
+    read_size = tree.tree_size
+
+    def size_then_sequence() -> int:
+        size = read_size()
+        ledger_sequence()  # the sequencer commits right after the size was read
+        return size
+
+    monkeypatch.setattr(tree, "tree_size", size_then_sequence)
+    asked = {"leaf_hash": bytes(entry.leaf_hash).hex(), "tree_size": 8}
+    response = client_for(world["own"]).get("/api/v1/ledger/proofs/inclusion/", asked)
+    assert response.status_code == 409 and response.json()["code"] == "entry_not_sequenced"
+    # once sequenced and in a checkpoint, the proof is given
+    monkeypatch.setattr(tree, "tree_size", read_size)
+    checkpoint_issue()
+    proved = client_for(world["own"]).get("/api/v1/ledger/proofs/inclusion/", {**asked, "tree_size": 9})
     assert proved.status_code == 200 and proved.json()["seq"] == 8
