@@ -358,6 +358,7 @@ def person_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "person": person,
             # A refused change keeps its form, so the refusal shows even where no control is offered.
             "form": form if may_manage or form.errors else None,
+            "may_manage": may_manage,
             "may_send_password_link": services.user_may_send_password_link(actor=actor, user=person),
         },
         status=400 if form.errors else 200,

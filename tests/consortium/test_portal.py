@@ -716,6 +716,8 @@ def test_no_role_or_deactivation_controls_where_the_service_would_refuse(
     detail = reverse("portal:person-detail", args=[system_user.pk])
     response = client.post(detail, {"role": MemberRole.ANALYST})
     assert response.status_code == 400 and "This account is not managed here." in text(response)
+    # the refused form stays to show why; no other control appears with it
+    assert f"Deactivate {system_user.username}" not in text(response)
     response = client.post(reverse("portal:person-deactivate", args=[system_user.pk]), follow=True)
     assert "This account is not managed here." in text(response)
     system_user.refresh_from_db()
