@@ -75,7 +75,8 @@ _ENTRY_READERS = (
     "Who: auditors and consortium officers see every entry; people of an active member (or its API keys) "
     "see the entries that name their member or were made by its people, and the consortium-wide credit "
     "entries (rules, epoch openings and settlements); entries about the member's people and keys only "
-    "for those who manage its people."
+    "for those who manage its people. Other consortium staff (security officers) see no entries: they read "
+    "the checkpoints, proofs and keys."
 )
 
 

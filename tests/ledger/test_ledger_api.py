@@ -455,3 +455,12 @@ def test_a_proof_by_leaf_hash_is_not_refused_for_a_seq_the_caller_never_sent(wor
     checkpoint_issue()
     proved = client_for(world["own"]).get("/api/v1/ledger/proofs/inclusion/", {**asked, "tree_size": 9})
     assert proved.status_code == 200 and proved.json()["seq"] == 8
+
+
+def test_security_officers_read_checkpoints_and_proofs_but_no_entries(world) -> None:
+    officer = User.objects.create_user("security", consortium_role=ConsortiumRole.SECURITY_OFFICER)
+    client = client_for(officer)
+    assert client.get("/api/v1/ledger/entries/").json()["results"] == []
+    assert client.get("/api/v1/ledger/entries/0/").status_code == 404
+    assert client.get("/api/v1/ledger/checkpoints/latest/").json()["tree_size"] == 8
+    assert client.get("/api/v1/ledger/proofs/inclusion/", {"seq": 0, "tree_size": 8}).status_code == 200
