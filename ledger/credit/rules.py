@@ -108,7 +108,8 @@ def rules_document(version: int = RULES_VERSION, params: Mapping[str, int] = RUL
 DEMO_RULES: dict[str, int] = {
     **RULES_V1,
     # The demo consortium was founded today and has tens of downloads, not thousands: trust every founder
-    # from day one, and scale the anti-gaming thresholds down tenfold so its flags show on demo volumes.
+    # from day one, and lower the anti-gaming minimums to 10 CR each (v1: 100, 50, 200 and 200 CR) so its
+    # flags show on demo volumes.
     "trust_ramp_days": 0,
     "reciprocity_min_mcr": 10 * MCR,
     "ring_edge_min_mcr": 10 * MCR,
