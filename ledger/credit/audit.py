@@ -1,8 +1,9 @@
 """The auditor's recompute: replay the whole ledger through the credit rules and diff the database.
 
 `credit_audit` reads the entries in constant-size chunks, replays them with the same pure code the service
-posts with (`ledger.credit.replay`) and compares every transfer and account balance; `manage.py
-credit_audit` prints the first divergence and exits non-zero.
+posts with (`ledger.credit.replay`) and compares every transfer, account balance, epoch and use (the
+consumer, point chain and points a statement prints); `manage.py credit_audit` prints the first divergence
+and exits non-zero.
 """
 
 from __future__ import annotations
@@ -13,11 +14,12 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from ledger.credit import engine, replay
-from ledger.credit.models import TRANSFER_FIELDS, CreditAccount, CreditEpoch, CreditTransfer
+from ledger.credit.models import TRANSFER_FIELDS, CreditAccount, CreditEpoch, CreditTransfer, CreditUse
 from ledger.models import LedgerEntry
 
 _CHUNK = 5000
 EPOCH_FIELDS = tuple(field.name for field in fields(engine.EpochFact))
+USE_COLUMNS = tuple("entry_leaf" if field.name == "entry" else field.name for field in fields(engine.UseFact))
 
 
 @dataclass(frozen=True)
@@ -83,12 +85,22 @@ def stored_epochs() -> dict[str, dict[str, Any]]:
     return {row["epoch"]: row for row in CreditEpoch.objects.values(*EPOCH_FIELDS)}
 
 
+def stored_uses() -> Iterator[dict[str, Any]]:
+    """Every stored use (what statements print: consumer, point chain, points) as a dict of UseFact's
+    fields, by credit order."""
+    rows = CreditUse.objects.order_by("order").values_list(*USE_COLUMNS)
+    for values in rows.iterator(chunk_size=_CHUNK):
+        row = dict(zip(USE_COLUMNS, values, strict=True))
+        row["entry"] = row.pop("entry_leaf")
+        yield row
+
+
 def credit_audit(progress: Callable[[int], None] | None = None) -> AuditReport:
-    """Replay every credit entry and compare transfers, balances and epochs with the database (read
+    """Replay every credit entry and compare transfers, balances, epochs and uses with the database (read
     only)."""
     result = replay.replay(credit_documents(progress))
     balances = stored_balances()
-    divergence = replay.diff(result, stored_transfers(), balances, stored_epochs())
+    divergence = replay.diff(result, stored_transfers(), balances, stored_epochs(), stored_uses())
     return AuditReport(
         entries=result.entries,
         transfers=len(result.transfers),

@@ -333,17 +333,47 @@ def diff(
     stored_transfers: Iterable[dict[str, Any]],
     stored_balances: dict[str, dict[str, int]] | None = None,
     stored_epochs: dict[str, dict[str, Any]] | None = None,
+    stored_uses: Iterable[dict[str, Any]] | None = None,
 ) -> Divergence | None:
-    """Compare stored transfers (dicts shaped like Transfer.as_dict), balances and epochs (dicts of
-    EpochFact's fields, by epoch) with the replay.
+    """Compare stored transfers (dicts shaped like Transfer.as_dict), balances, epochs (dicts of
+    EpochFact's fields, by epoch) and uses (dicts of UseFact's fields) with the replay.
 
     Returns the divergence at the lowest credit order (a changed, missing or extra transfer), else the
     first account whose stored balance differs, else the first epoch whose stored budget, rules, orders or
-    settlement (the per-member results statements and the leaderboard read) differ, else None. A replay
-    that stopped early diverges there.
+    settlement (the per-member results statements and the leaderboard read) differ, else the use at the
+    lowest credit order that is changed, missing or extra (statements print the uses: point chain, consumer,
+    points), else None. A replay that stopped early diverges there.
     """
     with _gc_paused():
-        return _diff(result, stored_transfers, stored_balances) or _diff_epochs(result, stored_epochs)
+        return (
+            _diff(result, stored_transfers, stored_balances)
+            or _diff_epochs(result, stored_epochs)
+            or _diff_uses(result, stored_uses)
+        )
+
+
+def _diff_uses(result: ReplayResult, stored: Iterable[dict[str, Any]] | None) -> Divergence | None:
+    if stored is None:
+        return None
+    expected = {use.order: asdict(use) for use in result.state.uses}
+    found: list[tuple[int, str]] = []
+    seen: set[int] = set()
+    for row in stored:
+        order = int(row["order"])
+        seen.add(order)
+        wanted = expected.get(order)
+        if wanted is None:
+            found.append((order, f"use {order} is not one the rules make"))
+            continue
+        for name, value in wanted.items():
+            if row.get(name) != value:
+                found.append((order, f"use {order} has {name} {row.get(name)!r}; the rules give {value!r}"))
+                break
+    found.extend((order, f"use {order} is missing") for order in expected.keys() - seen)
+    if not found:
+        return None
+    order, reason = min(found)
+    return Divergence(order, _seq(result, order), reason)
 
 
 def _diff_epochs(result: ReplayResult, stored: dict[str, dict[str, Any]] | None) -> Divergence | None:

@@ -14,7 +14,7 @@ from exchange import services as exchange
 from exchange.models import AccessRequest
 from ledger.credit import engine, rules, services
 from ledger.credit.audit import credit_audit
-from ledger.credit.models import CreditAdjustment, CreditEpoch, CreditTransfer
+from ledger.credit.models import CreditAdjustment, CreditEpoch, CreditTransfer, CreditUse
 from ledger.models import LedgerEntry
 from ledger.services import ledger_sequence
 from tests.exchange.support import published, request_access
@@ -193,6 +193,45 @@ def test_credit_audit_names_a_transfer_moved_to_another_entry(october, data_stew
         rf"the rules give '{bytes(use.entry.leaf_hash).hex()}'",
     ):
         call_command("credit_audit")
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"points": 10001}, "points"),
+        ({"consumer_member": 999, "consumer_group": "m999"}, "consumer_member"),
+        ({"k": 3}, "k"),
+    ],
+)
+def test_credit_audit_names_a_use_changed_behind_its_back(
+    october, data_steward, other_analyst, change, field
+):
+    """A statement prints each use's point chain, consumer and points from the stored uses, not from the
+    transfers: the audit replays those too, so a statement cannot disagree with the ledger unnoticed."""
+    grant = _grant(data_steward, other_analyst, published(data_steward, tier="restricted"))
+    _download(other_analyst, grant)
+    ledger_sequence()
+    assert credit_audit().ok
+    use = CreditUse.objects.get()
+    CreditUse.objects.filter(pk=use.pk).update(**change)
+    seq = LedgerEntry.objects.get(kind="data.downloaded").leaf.seq
+    with pytest.raises(
+        CommandError, match=rf"at seq {seq} \(credit order {use.order}\): use {use.order} has {field} "
+    ):
+        call_command("credit_audit")
+
+
+def test_credit_audit_names_a_missing_or_an_extra_use(october, data_steward, other_analyst):
+    grant = _grant(data_steward, other_analyst, published(data_steward, tier="restricted"))
+    _download(other_analyst, grant)
+    use = CreditUse.objects.get()
+    CreditUse.objects.filter(pk=use.pk).delete()
+    assert credit_audit().divergence.reason == f"use {use.order} is missing"
+    use.save(force_insert=True)
+    assert credit_audit().ok
+    use.order += 1000
+    use.save(force_insert=True)
+    assert credit_audit().divergence.reason == f"use {use.order} is not one the rules make"
 
 
 def test_transfers_are_append_only(october, data_steward, other_analyst):
