@@ -1,14 +1,68 @@
-"""Content negotiation for API actions that answer with a file of its own media type, not a rendered body."""
+"""Content negotiation for the API: an unknown `?format=` is a problem that names what exists, and actions
+that answer with a file of its own media type never refuse for what the client accepts."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
 from django.http import Http404
+from django.urls import Resolver404, resolve
 from rest_framework.exceptions import NotAcceptable
 from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.renderers import BaseRenderer
 from rest_framework.request import Request
+
+from consortium.api.problems import api_not_found
+from consortium.errors import NotFound
+
+
+class APIContentNegotiation(DefaultContentNegotiation):
+    """DRF's negotiation, except for a `?format=` that names none of the endpoint's renderers: DRF answers
+    it with a bare 404 "Not found.", which told a partner asking a statement for `?format=csv` that the
+    statement did not exist. The answer is still 404 (that representation does not exist here), as the
+    problem `unknown_format`: the formats the endpoint has and, where a sibling path serves that format
+    (`.../csv/`), `suggested_path`."""
+
+    def select_renderer(
+        self, request: Request, renderers: Iterable[BaseRenderer], format_suffix: str | None = None
+    ) -> tuple[BaseRenderer, str]:
+        renderers = list(renderers)
+        asked = format_suffix or request.query_params.get(self.settings.URL_FORMAT_OVERRIDE)
+        offered = [renderer.format for renderer in renderers]
+        if asked and asked not in offered:
+            raise _unknown_format(request, asked, offered)
+        return super().select_renderer(request, renderers, format_suffix)
+
+
+def _unknown_format(request: Request, asked: str, offered: list[str]) -> NotFound:
+    sibling = _sibling_path(request, asked)
+    where = f" The {asked} is at {sibling}." if sibling else ""
+    extra = {"suggested_path": sibling} if sibling else {}
+    return NotFound(
+        f"This endpoint has no '{asked}' format; it answers in {', '.join(offered)} "
+        f"(leave format out for JSON).{where}",
+        code="unknown_format",
+        formats=offered,
+        **extra,
+    )
+
+
+def _sibling_path(request: Request, asked: str) -> str:
+    """The path below this one named after the format (`statements/2026-11/csv/`), with the query but
+    `format`, if the API has a route of that name (not an object's route taking it for an id); else ""."""
+    path = request._request.path_info
+    if not path.endswith("/") or not asked.isalnum():
+        return ""
+    try:
+        match = resolve(f"{path}{asked}/", getattr(request._request, "urlconf", None))
+    except Resolver404:
+        return ""
+    if match.func is api_not_found or asked in match.args or asked in match.kwargs.values():
+        return ""  # the API's catch-all, or an object's route taking the format for an id
+    query = request.query_params.copy()
+    query.pop("format", None)
+    encoded = query.urlencode()
+    return f"{request._request.path}{asked}/" + (f"?{encoded}" if encoded else "")
 
 
 class FileContentNegotiation(DefaultContentNegotiation):

@@ -102,6 +102,13 @@ GROUPS: list[tuple[str, list[ProblemCode]]] = [
                 "Check the id or path; do not retry unchanged.",
             ),
             _c(
+                "unknown_format",
+                (404,),
+                "The `format` query parameter names no representation of this endpoint (`formats` lists "
+                "those it has; `suggested_path` names a path that serves the one asked for, where one does).",
+                "Leave `format` out (JSON), or follow `suggested_path`.",
+            ),
+            _c(
                 "method_not_allowed",
                 (405,),
                 "The path does not take this HTTP method.",

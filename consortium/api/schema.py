@@ -104,7 +104,14 @@ class ProblemSerializer(serializers.Serializer):
     limit = _optional(serializers.IntegerField, "The count passed (too_many_fields, too_many_files).")
     files = _optional(serializers.IntegerField, "How many files the upload carried (one_file_only).")
     suggested_path = _optional(
-        serializers.CharField, "The path with its trailing slash, where that has a route (not_found)."
+        serializers.CharField,
+        "The path with its trailing slash, where that has a route (not_found); the path that serves the "
+        "format asked for, where one does (unknown_format).",
+    )
+    formats = _optional(
+        serializers.ListField,
+        "The formats the endpoint answers in (unknown_format).",
+        child=serializers.CharField(),
     )
     required_scope = _optional(serializers.CharField, "The API key scope needed (insufficient_scope).")
     key_scopes = _optional(

@@ -198,6 +198,23 @@ def test_the_csv_exports_are_served_whatever_accept_names(epoch, client_for, aud
     assert refused.status_code in (401, 403) and refused["Content-Type"] == "application/problem+json"
 
 
+def test_a_format_the_endpoint_lacks_names_the_formats_and_where_the_csv_is(
+    epoch, client_for, auditor, member
+):
+    """`?format=csv` on a statement was DRF's bare 404 'Not found.', as if the statement did not exist."""
+    asked = client_for(auditor).get(f"{API}/statements/{epoch}/", {"member": member.pk, "format": "csv"})
+    assert asked.status_code == 404 and asked["Content-Type"] == "application/problem+json"
+    body = asked.json()
+    assert body["code"] == "unknown_format" and body["formats"] == ["json", "api"]
+    assert body["suggested_path"] == f"{API}/statements/{epoch}/csv/?member={member.pk}"
+    followed = client_for(auditor).get(body["suggested_path"])
+    assert followed.status_code == 200 and followed["Content-Type"].startswith("text/csv")
+    # no sibling serves it: the formats alone; a format the endpoint has is served as before
+    xml = client_for(auditor).get(f"{API}/transfers/", {"format": "xml"}).json()
+    assert xml["code"] == "unknown_format" and "suggested_path" not in xml
+    assert client_for(auditor).get(f"{API}/transfers/", {"format": "json"}).status_code == 200
+
+
 # --- balances -----------------------------------------------------------------------------------------------
 
 
