@@ -17,6 +17,7 @@ from unittest import mock
 import pytest
 from django.db import connection
 
+from ledger import keys, signing
 from ledger.credit import replay, services
 from ledger.credit.audit import credit_audit, stored_transfers
 from ledger.export import write_export
@@ -107,11 +108,11 @@ def test_stored_transfers_are_byte_identical_on_every_database():
     assert hashlib.sha256(data).hexdigest() == EXPECTED_TRANSFERS_SHA256
 
 
-def _verify(path: Path) -> subprocess.CompletedProcess[str]:
+def _verify(path: Path, *options: str) -> subprocess.CompletedProcess[str]:
     blocked = (
         "import runpy, sys\n"
         "for name in ('django', 'rfc8785'):\n    sys.modules[name] = None\n"
-        f"sys.argv = ['ledger.verify', {str(path)!r}, '--rules-replay']\n"
+        f"sys.argv = ['ledger.verify', {str(path)!r}, *{list(options or ['--rules-replay'])!r}]\n"
         "runpy.run_module('ledger.verify', run_name='__main__')\n"
     )
     env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
@@ -130,6 +131,12 @@ def test_the_offline_verifier_replays_credit_and_finds_a_changed_transfer(tmp_pa
     result = _verify(good)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "CREDIT OK: 19 credit entries replayed; 14 transfers match" in result.stdout
+    assert "not checked" not in result.stderr
+    # without the replay the log's OK must not pass for the credit lines' too: the verifier says so
+    signer = keys.active_signer()
+    plain = _verify(good, "--trusted-key", signing.verifier_key(keys.origin(), signer.public_key))
+    assert plain.returncode == 0 and plain.stdout.startswith("OK: ")
+    assert "the 14 credit_transfer lines were not checked; --rules-replay" in plain.stderr
 
     lines = buffer.getvalue().splitlines()
     index = next(i for i, line in enumerate(lines) if '"code":"use"' in line)
