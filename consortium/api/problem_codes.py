@@ -572,6 +572,12 @@ GROUPS: list[tuple[str, list[ProblemCode]]] = [
                 "Earn or receive credit, then ask again.",
             ),
             _c("credit_refused", (409,), "The credit rules refuse the entry.", SUPPORT),
+            _c(
+                "member_not_admitted",
+                (409,),
+                "An adjustment names a member that was never admitted (`current_state`): it holds no credit.",
+                "Adjust an admitted member's credit, or none.",
+            ),
             _c("bad_rules", (400,), "The credit rules' parameters are invalid.", FIX),
             _c("rules_unchanged", (409,), "These rules are already published.", "Nothing to do."),
             _c("no_rules", (400,), "No credit rules are published yet.", "Publish rules first."),

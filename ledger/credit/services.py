@@ -185,7 +185,9 @@ def credit_adjustment_propose(
     *, actor: User, member: Member, amount_mcr: int, reason: str
 ) -> CreditAdjustment:
     """Propose a correcting transfer (positive: pool to the member; negative: back). Nothing is posted
-    until a second auditor or officer approves. ValidationFailed for a zero amount or no reason."""
+    until a second auditor or officer approves. ValidationFailed for a zero amount or no reason;
+    Conflict(member_not_admitted) for a member never admitted, which holds no credit (the rules refuse to
+    adjust it)."""
     _require(
         actor, Capability.AUDIT, "Only auditors and officers may propose an adjustment.", system_may=False
     )
@@ -204,6 +206,12 @@ def credit_adjustment_propose(
     if not reason:
         raise ValidationFailed(
             "An adjustment needs a reason.", code="reason_required", errors={"reason": ["required"]}
+        )
+    if not CreditMember.objects.filter(member=member.pk, admitted_us__gt=0).exists():
+        raise Conflict(
+            f"{member} was never admitted, so it holds no credit to adjust.",
+            code="member_not_admitted",
+            current_state=member.status,
         )
     return CreditAdjustment.objects.create(
         member=member.pk, amount_mcr=amount_mcr, reason=reason, proposed_by=actor, proposed_at=timezone.now()

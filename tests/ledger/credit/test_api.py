@@ -460,8 +460,10 @@ def many(data_steward, member):
 def test_lists_cost_the_same_queries_at_any_page_size(
     many, client_for, auditor, page_size, path, expected, django_assert_num_queries
 ):
-    for _ in range(page_size):
-        services.credit_adjustment_propose(actor=auditor, member=MemberFactory(), amount_mcr=1, reason="r")
+    members = [MemberFactory() for _ in range(page_size)]
+    admit(*members)
+    for member in members:
+        services.credit_adjustment_propose(actor=auditor, member=member, amount_mcr=1, reason="r")
     client = client_for(auditor)
     url = f"{API}/{path.format(epoch=many)}"
     with django_assert_num_queries(expected):

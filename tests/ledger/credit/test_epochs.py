@@ -8,8 +8,10 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
+from django.utils import timezone
 
 from consortium.errors import Conflict, NotPermitted, ValidationFailed
+from consortium.models import MemberStatus
 from exchange import services as exchange
 from exchange.models import AccessRequest
 from ledger.credit import engine, rules, services
@@ -18,6 +20,7 @@ from ledger.credit.models import CreditAdjustment, CreditEpoch, CreditTransfer, 
 from ledger.models import LedgerEntry
 from ledger.services import ledger_sequence
 from tests.exchange.support import published, request_access
+from tests.factories import MemberFactory
 from tests.ledger.credit.statement_support import settled_with_held_mint
 from tests.ledger.credit.support import TRUSTED_RULES, admit, balance, clock, days, pending, utc
 from tests.ledger_support import drop_ledger_triggers, install_ledger_triggers
@@ -307,3 +310,26 @@ def test_credit_audit_names_an_epoch_whose_stored_settlement_was_changed():
     assert not report.ok
     assert report.divergence.reason == f"epoch {epoch} has another settlement than the rules give"
     assert report.divergence.seq == LedgerEntry.objects.get(kind="epoch.settled").leaf.seq
+
+
+def test_an_adjustment_for_a_member_never_admitted_is_refused(october, auditor, officer, member):
+    """Credit is for members: an applicant or a declined firm holds no account to adjust. The service
+    refuses the proposal; the rules refuse the entry whoever writes it."""
+    applicant = MemberFactory(status=MemberStatus.APPLIED)
+    with pytest.raises(Conflict) as refused:
+        services.credit_adjustment_propose(
+            actor=auditor, member=applicant, amount_mcr=5_000, reason="Goodwill before admission."
+        )
+    assert refused.value.code == "member_not_admitted"
+    assert refused.value.extra["current_state"] == MemberStatus.APPLIED
+    assert not CreditAdjustment.objects.exists()
+
+    # a proposal that got past an older check is still refused when approved: nothing is posted
+    adjustment = CreditAdjustment.objects.create(
+        member=applicant.pk, amount_mcr=5_000, reason="x", proposed_by=auditor, proposed_at=timezone.now()
+    )
+    with pytest.raises(Conflict) as at_approval:
+        services.credit_adjustment_approve(actor=officer, adjustment=adjustment)
+    assert at_approval.value.code == "credit_refused"
+    assert not CreditTransfer.objects.filter(code="adjustment").exists()
+    assert CreditAdjustment.objects.get().approved_by is None
