@@ -64,7 +64,8 @@ def leaderboard(request: HttpRequest) -> HttpResponse:
         "epochs": selectors.epoch_names(),
         "epoch": epoch,
         "by": by,
-        "groupings": selectors.LEADERBOARD_GROUPINGS,
+        "by_words": selectors.GROUPING_WORDS.get(by, by),
+        "groupings": selectors.GROUPING_WORDS.items(),
         "rows": rows,
         "rules_params": rules_params,
     }

@@ -265,7 +265,10 @@ class LeaderboardRowSerializer(serializers.Serializer):
     key = serializers.CharField(help_text="Member id, sector code or size class.")
     # The API's field name; SerializerMetaclass moves declared fields off the class, so DRF's own
     # Field.label attribute (which the stubs see) is not shadowed at run time.
-    label = serializers.CharField()  # type: ignore[assignment]
+    label = serializers.CharField(  # type: ignore[assignment]
+        help_text="The member's legal name, the sector's section and words (`C Manufacturing`) or the size "
+        "class's word."
+    )
     members = serializers.IntegerField()
     minted = serializers.IntegerField(help_text="Minted and not forfeited (released, or still held).")
     held = serializers.IntegerField(help_text="Part of minted still held pending an audit.")

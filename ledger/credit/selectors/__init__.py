@@ -18,6 +18,7 @@ from ledger.credit.selectors.common import (
     seqs_of_orders,
 )
 from ledger.credit.selectors.oversight import (
+    GROUPING_WORDS,
     LEADERBOARD_GROUPINGS,
     flag_list_for,
     leaderboard_for,
@@ -34,6 +35,7 @@ from ledger.credit.selectors.transfers import (
 )
 
 __all__ = [
+    "GROUPING_WORDS",
     "LEADERBOARD_GROUPINGS",
     "SECTIONS",
     "adjustment_get_for",

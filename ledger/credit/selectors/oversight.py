@@ -8,7 +8,7 @@ from typing import Any
 from django.db.models import F, Sum
 
 from consortium.errors import ValidationFailed
-from consortium.models import Member
+from consortium.models import Member, Sector, SizeClass
 from ledger.credit import statements
 from ledger.credit.models import CreditAccount, CreditEpoch, CreditTransfer
 from ledger.credit.selectors.common import (
@@ -19,6 +19,9 @@ from ledger.credit.selectors.common import (
 )
 
 LEADERBOARD_GROUPINGS = ("member", "sector", "size_class")
+GROUPING_WORDS = {"member": "Member", "sector": "Sector", "size_class": "Size class"}
+# A sector or size class row's label is the class's words (`C Manufacturing`, `Small`); its key the code.
+_GROUP_CHOICES: dict[str, Any] = {"sector": Sector, "size_class": SizeClass}
 
 
 # --- leaderboard --------------------------------------------------------------------------------------------
@@ -111,7 +114,7 @@ def _leaderboard(row: CreditEpoch, by: str) -> list[dict[str, Any]]:
             key,
             {
                 "key": key,
-                "label": key,
+                "label": _group_words(by, key),
                 "members": 0,
                 "minted": 0,
                 "held": 0,
@@ -213,3 +216,8 @@ def totals_for(*, user: Any, api_key: Any = None) -> dict[str, Any]:
         "available_plus_in_flight": available_sum + in_flight,
         "reconciles": posted_sum == outstanding and available_sum + in_flight == outstanding,
     }
+
+
+def _group_words(by: str, key: str) -> str:
+    choices = _GROUP_CHOICES[by]
+    return str(choices(key).label) if key in choices.values else key

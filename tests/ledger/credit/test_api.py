@@ -10,6 +10,7 @@ import json
 
 import pytest
 
+from consortium.models import Sector, SizeClass
 from ledger.credit import engine, services, sumtree
 from ledger.credit.models import CreditEpoch, CreditMember, CreditTransfer
 from ledger.models import LedgerEntry
@@ -248,8 +249,10 @@ def test_leaderboard_by_member_sector_and_size(epoch, client_for, auditor, membe
     ]
     sector = client_for(auditor).get(f"{API}/leaderboard/{epoch}/", {"by": "sector"}).json()["results"]
     assert [(row["key"], row["minted"]) for row in sector] == [(member.sector, 17_500)]
+    assert sector[0]["label"] == Sector(member.sector).label  # "C Manufacturing", not the code alone
     size = client_for(auditor).get(f"{API}/leaderboard/{epoch}/", {"by": "size_class"}).json()["results"]
     assert [(row["key"], row["members"]) for row in size] == [(member.size_class, 1)]
+    assert size[0]["label"] == SizeClass(member.size_class).label
     assert client_for(auditor).get(f"{API}/leaderboard/{epoch}/", {"by": "height"}).status_code == 400
     assert client_for(auditor).get(f"{API}/leaderboard/2001-01/").status_code == 404
 

@@ -7,6 +7,7 @@ import re
 import pytest
 from django.utils.html import escape
 
+from consortium.models import SizeClass
 from ledger.credit import glossary, services
 from ledger.credit.models import CreditEpoch
 from ledger.services import ledger_sequence
@@ -56,6 +57,9 @@ def test_the_leaderboard_page_is_for_auditors(epoch, client_for, auditor, data_s
     assert _fields(html, "damped") == [row["damped_points"] for row in board]
     assert client_for(data_steward).get("/credit/leaderboard/").status_code == 404
     assert client_for(auditor).get("/credit/leaderboard/", {"by": "height"}).status_code == 404
+    by_size = client_for(auditor).get("/credit/leaderboard/", {"by": "size_class"}).content.decode()
+    assert '<th scope="col">Size class</th>' in by_size and ">Size class</option>" in by_size
+    assert f"<td>{SizeClass(member.size_class).label}</td>" in by_size and "size_class<" not in by_size
     named = client_for(auditor).get("/credit/", {"member": member.pk}).content.decode()
     assert _fields(named, "mint") == [board[0]["minted"]]
 
