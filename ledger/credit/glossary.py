@@ -93,7 +93,7 @@ METRICS: dict[str, tuple[str, str]] = {
     "ratio_bps": ("the smaller direction as a share of the larger", "bps"),
     "size": ("groups in the ring", "count"),
     "inside_points": ("points the ring's groups earned from each other", "points"),
-    "total_points": ("all points of the groups concerned", "points"),
+    "total_points": ("all points the provider group earned (a ring: its groups together)", "points"),
     "inside_share_bps": ("share of their points earned inside the ring", "bps"),
     "outside_consumers": ("consumer groups outside the ring", "count"),
     "fresh_points": ("points from fresh groups", "points"),
