@@ -19,6 +19,7 @@ from ledger import keys
 
 _triggers = importlib.import_module("ledger.migrations.0002_append_only_triggers")
 _credit_triggers = importlib.import_module("ledger.credit.migrations.0002_append_only_triggers")
+_use_triggers = importlib.import_module("ledger.credit.migrations.0005_use_append_only")
 
 
 class _RawSQL:
@@ -33,8 +34,9 @@ class _RawSQL:
 
 
 def drop_ledger_triggers() -> None:
-    """Remove the append-only triggers of the ledger and the transfer tables (as a superuser could);
+    """Remove the append-only triggers of the ledger, transfer and use tables (as a superuser could);
     `install_ledger_triggers` restores them."""
+    _use_triggers.uninstall(None, _RawSQL)
     _credit_triggers.uninstall(None, _RawSQL)
     _triggers.uninstall(None, _RawSQL)
 
@@ -42,6 +44,7 @@ def drop_ledger_triggers() -> None:
 def install_ledger_triggers() -> None:
     _triggers.install(None, _RawSQL)
     _credit_triggers.install(None, _RawSQL)
+    _use_triggers.install(None, _RawSQL)
 
 
 @pytest.fixture(autouse=True)

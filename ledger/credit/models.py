@@ -1,16 +1,16 @@
 """Credit tables: transfers (append-only), account balances, the credit order, and the facts the rules read.
 
-`CreditTransfer` refuses UPDATE and DELETE by trigger like the ledger. The other tables are what the rules
-have made of the entries so far (balances under a CHECK that member and pool accounts never go negative,
-and the facts of `ledger.credit.engine.CreditState`); `manage.py credit_audit` rebuilds them from the
-ledger and diffs.
+`CreditTransfer` and `CreditUse` (whose point chains statements print) refuse UPDATE and DELETE by trigger
+like the ledger. The other tables are what the rules have made of the entries so far (balances under a
+CHECK that member and pool accounts never go negative, and the facts of `ledger.credit.engine.CreditState`);
+`manage.py credit_audit` rebuilds them from the ledger and diffs.
 """
 
 from __future__ import annotations
 
 from django.db import models
 
-APPEND_ONLY_TABLES = ("credit_credittransfer",)
+APPEND_ONLY_TABLES = ("credit_credittransfer", "credit_credituse")
 # A transfer's own fields, as ledger.credit.engine.Transfer has them (its entry is the row's foreign key).
 TRANSFER_FIELDS = (
     "id",

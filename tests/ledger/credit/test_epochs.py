@@ -7,7 +7,7 @@ import json
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from consortium.errors import Conflict, NotPermitted, ValidationFailed
@@ -216,7 +216,11 @@ def test_credit_audit_names_a_use_changed_behind_its_back(
     ledger_sequence()
     assert credit_audit().ok
     use = CreditUse.objects.get()
-    CreditUse.objects.filter(pk=use.pk).update(**change)
+    drop_ledger_triggers()  # as a superuser could
+    try:
+        CreditUse.objects.filter(pk=use.pk).update(**change)
+    finally:
+        install_ledger_triggers()
     seq = LedgerEntry.objects.get(kind="data.downloaded").leaf.seq
     with pytest.raises(
         CommandError, match=rf"at seq {seq} \(credit order {use.order}\): use {use.order} has {field} "
@@ -228,7 +232,11 @@ def test_credit_audit_names_a_missing_or_an_extra_use(october, data_steward, oth
     grant = _grant(data_steward, other_analyst, published(data_steward, tier="restricted"))
     _download(other_analyst, grant)
     use = CreditUse.objects.get()
-    CreditUse.objects.filter(pk=use.pk).delete()
+    drop_ledger_triggers()  # as a superuser could
+    try:
+        CreditUse.objects.filter(pk=use.pk).delete()
+    finally:
+        install_ledger_triggers()
     assert credit_audit().divergence.reason == f"use {use.order} is missing"
     use.save(force_insert=True)
     assert credit_audit().ok
@@ -241,6 +249,17 @@ def test_transfers_are_append_only(october, data_steward, other_analyst):
     _grant(data_steward, other_analyst, published(data_steward, tier="restricted"))
     with pytest.raises(Exception, match="append-only"), connection.cursor() as cursor:
         cursor.execute("UPDATE credit_credittransfer SET amount = 1")
+
+
+@pytest.mark.parametrize(
+    "sql", ["UPDATE credit_credituse SET points = points + 1", "DELETE FROM credit_credituse"]
+)
+def test_uses_are_append_only(october, data_steward, other_analyst, sql):
+    # statements print each use's point chain from this table: like the transfers, no one edits it
+    _download(other_analyst, _grant(data_steward, other_analyst, published(data_steward, tier="restricted")))
+    with pytest.raises(Exception, match="append-only"), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(sql)
+    assert CreditUse.objects.count() == 1
 
 
 def test_a_rules_change_takes_effect_from_the_next_epoch(october, member, other_member):
