@@ -575,7 +575,8 @@ GROUPS: list[tuple[str, list[ProblemCode]]] = [
             _c(
                 "member_not_admitted",
                 (409,),
-                "An adjustment names a member that was never admitted (`current_state`): it holds no credit.",
+                "An adjustment (proposed, or to approve) names a member that was never admitted "
+                "(`current_state`): it holds no credit.",
                 "Adjust an admitted member's credit, or none.",
             ),
             _c("bad_rules", (400,), "The credit rules' parameters are invalid.", FIX),

@@ -207,21 +207,30 @@ def credit_adjustment_propose(
         raise ValidationFailed(
             "An adjustment needs a reason.", code="reason_required", errors={"reason": ["required"]}
         )
-    if not CreditMember.objects.filter(member=member.pk, admitted_us__gt=0).exists():
-        raise Conflict(
-            f"{member} was never admitted, so it holds no credit to adjust.",
-            code="member_not_admitted",
-            current_state=member.status,
-        )
+    _refuse_unless_admitted(member.pk)
     return CreditAdjustment.objects.create(
         member=member.pk, amount_mcr=amount_mcr, reason=reason, proposed_by=actor, proposed_at=timezone.now()
     )
 
 
+def _refuse_unless_admitted(member_id: int) -> None:
+    """Conflict(member_not_admitted) for a member never admitted: it holds no credit to adjust. A service
+    rule, not one of the credit rules: those replay every entry ever written as it was posted (CREDIT.md:
+    no retroactive change), and ledgers written before this check may hold such adjustments."""
+    if not CreditMember.objects.filter(member=member_id, admitted_us__gt=0).exists():
+        member = Member.objects.filter(pk=member_id).first()
+        raise Conflict(
+            f"{member or f'Member {member_id}'} was never admitted, so it holds no credit to adjust.",
+            code="member_not_admitted",
+            current_state=member.status if member is not None else None,
+        )
+
+
 def credit_adjustment_approve(*, actor: User, adjustment: CreditAdjustment) -> LedgerEntry:
     """The second approval: `credit.adjusted` with both approvers, and its transfer. NotPermitted when the
-    proposer approves (two people, always); Conflict(already_approved); Conflict(insufficient_credit)
-    when a negative adjustment exceeds the member's balance."""
+    proposer approves (two people, always); Conflict(already_approved); Conflict(member_not_admitted) for
+    a proposal naming a member never admitted (one made before proposals were checked);
+    Conflict(insufficient_credit) when a negative adjustment exceeds the member's balance."""
     _require(
         actor, Capability.AUDIT, "Only auditors and officers may approve an adjustment.", system_may=False
     )
@@ -231,6 +240,7 @@ def credit_adjustment_approve(*, actor: User, adjustment: CreditAdjustment) -> L
             raise Conflict("This adjustment is approved already.", code="already_approved")
         if locked.proposed_by_id == actor.pk:
             raise NotPermitted("A second person must approve an adjustment.", code="second_approver_required")
+        _refuse_unless_admitted(locked.member)
         locked.approved_by = actor
         locked.approved_at = timezone.now()
         locked.save(update_fields=["approved_by", "approved_at"])

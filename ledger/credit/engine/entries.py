@@ -490,10 +490,6 @@ def _adjusted(poster: Poster) -> None:
     member, amount = payload.get("member"), payload.get("amount_mcr")
     if not isinstance(member, int) or not isinstance(amount, int) or amount == 0:
         raise CreditError("An adjustment names a member and a non-zero amount.")
-    known = poster.state.member(member)
-    if known is None or not known.admitted_us:
-        # credit is for members: one never admitted (an applicant, a declined firm) holds no account
-        raise CreditError(f"Member {member} was never admitted: it has no credit to adjust.")
     debit, credit = (POOL, member_available(member)) if amount > 0 else (member_available(member), POOL)
     poster.transfer(
         "adjustment",

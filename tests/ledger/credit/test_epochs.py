@@ -18,7 +18,7 @@ from ledger.credit import engine, rules, services
 from ledger.credit.audit import credit_audit
 from ledger.credit.models import CreditAdjustment, CreditEpoch, CreditTransfer, CreditUse
 from ledger.models import LedgerEntry
-from ledger.services import ledger_sequence
+from ledger.services import ledger_append, ledger_sequence
 from tests.exchange.support import published, request_access
 from tests.factories import MemberFactory
 from tests.ledger.credit.statement_support import settled_with_held_mint
@@ -333,7 +333,7 @@ def test_credit_audit_names_an_epoch_whose_stored_settlement_was_changed():
 
 def test_an_adjustment_for_a_member_never_admitted_is_refused(october, auditor, officer, member):
     """Credit is for members: an applicant or a declined firm holds no account to adjust. The service
-    refuses the proposal; the rules refuse the entry whoever writes it."""
+    refuses the proposal, and the approval of a proposal stored before proposals were checked."""
     applicant = MemberFactory(status=MemberStatus.APPLIED)
     with pytest.raises(Conflict) as refused:
         services.credit_adjustment_propose(
@@ -343,12 +343,36 @@ def test_an_adjustment_for_a_member_never_admitted_is_refused(october, auditor, 
     assert refused.value.extra["current_state"] == MemberStatus.APPLIED
     assert not CreditAdjustment.objects.exists()
 
-    # a proposal that got past an older check is still refused when approved: nothing is posted
     adjustment = CreditAdjustment.objects.create(
         member=applicant.pk, amount_mcr=5_000, reason="x", proposed_by=auditor, proposed_at=timezone.now()
     )
     with pytest.raises(Conflict) as at_approval:
         services.credit_adjustment_approve(actor=officer, adjustment=adjustment)
-    assert at_approval.value.code == "credit_refused"
-    assert not CreditTransfer.objects.filter(code="adjustment").exists()
+    assert at_approval.value.code == "member_not_admitted"
+    assert not LedgerEntry.objects.filter(kind="credit.adjusted").exists()
     assert CreditAdjustment.objects.get().approved_by is None
+
+
+def test_a_ledger_holding_an_adjustment_of_a_member_never_admitted_still_audits_clean(
+    october, auditor, officer, member
+):
+    """The rules are not changed retroactively (CREDIT.md): an adjustment posted before the service
+    checked admission replays as it was posted."""
+    applicant = MemberFactory(status=MemberStatus.APPLIED)
+    ledger_append(
+        kind="credit.adjusted",
+        actor=officer,
+        subject_type="credit_adjustment",
+        subject_id=1,
+        members=[applicant.pk],
+        payload={
+            "adjustment": 1,
+            "member": applicant.pk,
+            "amount_mcr": 5_000,
+            "reason": "Posted before proposals were checked.",
+            "approvers": [auditor.pk, officer.pk],
+        },
+    )
+    assert balance(engine.member_available(applicant.pk)) == 5_000
+    ledger_sequence()
+    assert credit_audit().ok
