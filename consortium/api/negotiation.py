@@ -12,7 +12,6 @@ from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.renderers import BaseRenderer
 from rest_framework.request import Request
 
-from consortium.api.problems import api_not_found
 from consortium.errors import NotFound
 
 
@@ -28,28 +27,28 @@ class APIContentNegotiation(DefaultContentNegotiation):
     ) -> tuple[BaseRenderer, str]:
         renderers = list(renderers)
         asked = format_suffix or request.query_params.get(self.settings.URL_FORMAT_OVERRIDE)
-        offered = [renderer.format for renderer in renderers]
+        offered = list(dict.fromkeys(renderer.format for renderer in renderers))  # each once, in order
         if asked and asked not in offered:
             raise _unknown_format(request, asked, offered)
         return super().select_renderer(request, renderers, format_suffix)
 
 
 def _unknown_format(request: Request, asked: str, offered: list[str]) -> NotFound:
-    sibling = _sibling_path(request, asked)
+    sibling = _file_path_for(request, asked)
     where = f" The {asked} is at {sibling}." if sibling else ""
     extra = {"suggested_path": sibling} if sibling else {}
     return NotFound(
         f"This endpoint has no '{asked}' format; it answers in {', '.join(offered)} "
-        f"(leave format out for JSON).{where}",
+        f"(without format: {offered[0]}).{where}",
         code="unknown_format",
         formats=offered,
         **extra,
     )
 
 
-def _sibling_path(request: Request, asked: str) -> str:
-    """The path below this one named after the format (`statements/2026-11/csv/`), with the query but
-    `format`, if the API has a route of that name (not an object's route taking it for an id); else ""."""
+def _file_path_for(request: Request, asked: str) -> str:
+    """The path below this one that serves the format as a file (`statements/2026-11/csv/`: a GET action
+    of that name answering with its own file), with the query but `format`; else ""."""
     path = request._request.path_info
     if not path.endswith("/") or not asked.isalnum():
         return ""
@@ -57,8 +56,12 @@ def _sibling_path(request: Request, asked: str) -> str:
         match = resolve(f"{path}{asked}/", getattr(request._request, "urlconf", None))
     except Resolver404:
         return ""
-    if match.func is api_not_found or asked in match.args or asked in match.kwargs.values():
-        return ""  # the API's catch-all, or an object's route taking the format for an id
+    # A viewset action's view knows its methods' actions and the action's own options; any other route
+    # (an object's detail taking the format for an id, a POST-only action, the API's catch-all) is none.
+    actions = getattr(match.func, "actions", None) or {}
+    options = getattr(match.func, "initkwargs", None) or {}
+    if actions.get("get") != asked or options.get("content_negotiation_class") is not FileContentNegotiation:
+        return ""
     query = request.query_params.copy()
     query.pop("format", None)
     encoded = query.urlencode()

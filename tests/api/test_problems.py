@@ -7,6 +7,7 @@ from django.contrib.auth.models import Group
 
 from consortium.models import Member, MemberStatusChange
 from ledger.models import LedgerEntry
+from tests.exchange.support import published
 from tests.factories import MemberFactory
 
 pytestmark = pytest.mark.django_db
@@ -256,3 +257,17 @@ def test_a_path_with_no_route_with_a_slash_either_gets_no_suggestion(key_client)
     body = assert_problem(client.get("/api/v1/no-such-endpoint"), 404, "not_found")
     assert body["detail"] == "No such API endpoint."
     assert "suggested_path" not in body
+
+
+def test_an_unknown_format_names_only_a_path_that_serves_it_as_a_file(client_for, data_steward) -> None:
+    """`suggested_path` is a GET action of that name answering with its own file (a statement's csv/),
+    never a POST-only action or another resource that happens to sit at `<path><format>/`."""
+    dataset = published(data_steward, tier="open")
+    client = client_for(data_steward)
+    for action in ("withdraw", "policy", "versions"):
+        body = client.get(f"/api/v1/datasets/{dataset.pk}/", {"format": action}).json()
+        assert body["code"] == "unknown_format" and "suggested_path" not in body, action
+    # each format once, and the one given without ?format= named as the default
+    schema = client.get("/api/schema/", {"format": "xml"}).json()
+    assert schema["formats"] == ["yaml", "json"]
+    assert "(without format: yaml)" in schema["detail"]
