@@ -12,6 +12,8 @@ from django.db.transaction import TransactionManagementError
 
 from consortium.errors import ValidationFailed
 from ledger import canonical, keys, merkle, services, signing, tree, verification
+from ledger.credit.models import APPEND_ONLY_TABLES as CREDIT_TABLES
+from ledger.models import APPEND_ONLY_TABLES as LEDGER_TABLES
 from ledger.models import Checkpoint, LedgerEntry, LedgerLeaf, LedgerNode
 from ledger.services import (
     ForkDetected,
@@ -694,3 +696,23 @@ def test_checkpoints_after_commit_are_on_exactly_where_there_is_no_broker(
     result = run_manage("shell", "-c", script, CELERY_BROKER_URL=broker, VAR_DIR=str(tmp_path))
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == expected
+
+
+def test_every_table_listed_as_append_only_has_its_triggers() -> None:
+    """The models' APPEND_ONLY_TABLES name what the trigger migrations guard: a table added to one and not
+    the other fails here, on either database."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                "SELECT c.relname, t.tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+                "WHERE t.tgname LIKE '%%append_only' OR t.tgname LIKE '%%no_truncate'"
+            )
+            expected = {"append_only", "no_truncate"}
+        else:
+            cursor.execute("SELECT tbl_name, name FROM sqlite_master WHERE type = 'trigger'")
+            expected = {"no_update", "no_delete"}
+        guarded: dict[str, set[str]] = {}
+        for table, trigger in cursor.fetchall():
+            guarded.setdefault(table, set()).add(trigger.removeprefix(f"{table}_"))
+    listed = set(LEDGER_TABLES) | set(CREDIT_TABLES)
+    assert {table for table, kinds in guarded.items() if kinds >= expected} == listed
