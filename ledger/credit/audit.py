@@ -28,6 +28,8 @@ class AuditReport:
     transfers: int
     accounts: int
     divergence: replay.Divergence | None
+    epochs: int = 0
+    uses: int = 0
 
     @property
     def ok(self) -> bool:
@@ -106,4 +108,6 @@ def credit_audit(progress: Callable[[int], None] | None = None) -> AuditReport:
         transfers=len(result.transfers),
         accounts=len(balances),
         divergence=divergence,
+        epochs=len(result.state.epochs),
+        uses=len(result.state.uses),
     )

@@ -317,11 +317,19 @@ class Divergence:
     seq: int | None  # its ledger sequence number, where known
     reason: str
 
+    entry_known: bool = True  # False: no credit entry has this order (a stored row the rules never made)
+
     def __str__(self) -> str:
-        where = f"seq {self.seq}" if self.seq is not None and self.seq >= 0 else "an unsequenced entry"
         if self.order is None:
             return f"DIVERGES: {self.reason}"
+        if not self.entry_known:
+            return f"DIVERGES at credit order {self.order}, which no credit entry has: {self.reason}"
+        where = f"seq {self.seq}" if self.seq is not None and self.seq >= 0 else "an unsequenced entry"
         return f"DIVERGES at {where} (credit order {self.order}): {self.reason}"
+
+
+def _divergence(result: ReplayResult, order: int, reason: str) -> Divergence:
+    return Divergence(order, _seq(result, order), reason, entry_known=order in result.by_order)
 
 
 def _seq(result: ReplayResult, order: int) -> int | None:
@@ -383,7 +391,7 @@ def _diff_uses(result: ReplayResult, stored: Iterable[dict[str, Any]] | None) ->
     if not found:
         return None
     order, reason = min(found)
-    return Divergence(order, _seq(result, order), reason)
+    return _divergence(result, order, reason)
 
 
 def _diff_epochs(result: ReplayResult, stored: dict[str, dict[str, Any]] | None) -> Divergence | None:
@@ -403,7 +411,7 @@ def _diff_epochs(result: ReplayResult, stored: dict[str, dict[str, Any]] | None)
             reason = f"epoch {name} has another {differing[0]} than the rules give"
         settled = wanted["settled_order"] >= 0 and found is not None and differing[0] == "settlement"
         order = wanted["settled_order"] if settled else wanted["opened_order"]
-        return Divergence(order, _seq(result, order), reason)
+        return _divergence(result, order, reason)
     return None
 
 
@@ -414,7 +422,7 @@ def _diff(
 ) -> Divergence | None:
     if result.divergence is not None:
         order, reason = result.divergence
-        return Divergence(order, _seq(result, order), reason)
+        return _divergence(result, order, reason)
     expected = {transfer.id: transfer.as_dict() for transfer in result.transfers}
     found: list[tuple[int, str]] = []
     seen: set[str] = set()
@@ -438,7 +446,7 @@ def _diff(
             found.append((int(wanted["order"]), f"transfer {transfer_id} ({wanted['leg']}) is missing"))
     if found:
         order, reason = min(found)
-        return Divergence(order, _seq(result, order), reason)
+        return _divergence(result, order, reason)
     if stored_balances is not None:
         replayed = result.balances()
         for account in sorted(set(replayed) | set(stored_balances)):

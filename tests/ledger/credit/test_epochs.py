@@ -242,7 +242,12 @@ def test_credit_audit_names_a_missing_or_an_extra_use(october, data_steward, oth
     assert credit_audit().ok
     use.order += 1000
     use.save(force_insert=True)
-    assert credit_audit().divergence.reason == f"use {use.order} is not one the rules make"
+    extra = credit_audit().divergence
+    assert extra.reason == f"use {use.order} is not one the rules make"
+    # no credit entry has that order: the line says so instead of 'at an unsequenced entry'
+    assert str(extra).startswith(f"DIVERGES at credit order {use.order}, which no credit entry has: ")
+    with pytest.raises(CommandError, match="which no credit entry has"):
+        call_command("credit_audit")
 
 
 def test_transfers_are_append_only(october, data_steward, other_analyst):
@@ -376,3 +381,13 @@ def test_a_ledger_holding_an_adjustment_of_a_member_never_admitted_still_audits_
     assert balance(engine.member_available(applicant.pk)) == 5_000
     ledger_sequence()
     assert credit_audit().ok
+
+
+def test_credit_audit_says_what_it_compared(october, data_steward, other_analyst, capsys):
+    _download(other_analyst, _grant(data_steward, other_analyst, published(data_steward, tier="restricted")))
+    call_command("credit_audit")
+    report = credit_audit()
+    assert capsys.readouterr().out.strip() == (
+        f"OK: {report.entries} credit entries replayed; all match: transfers {report.transfers}, "
+        f"accounts {report.accounts}, epochs 1, uses 1."
+    )

@@ -1,4 +1,4 @@
-"""`manage.py credit_audit`: replay the ledger through the credit rules and diff transfers and balances."""
+"""`manage.py credit_audit`: replay the ledger through the credit rules and diff what the database holds."""
 
 from __future__ import annotations
 
@@ -10,13 +10,16 @@ from ledger.credit.audit import credit_audit
 
 
 class Command(BaseCommand):
-    help = "Replay every credit entry through the rules and compare the stored transfers and balances."
+    help = (
+        "Replay every credit entry through the rules and compare the stored transfers, account balances, "
+        "epochs and uses; exit non-zero naming the first divergence."
+    )
 
     def handle(self, *args: Any, **options: Any) -> None:
         report = credit_audit()
         if report.divergence is not None:
             raise CommandError(str(report.divergence))
         self.stdout.write(
-            f"OK: {report.entries} credit entries replayed; {report.transfers} transfers and "
-            f"{report.accounts} accounts match."
+            f"OK: {report.entries} credit entries replayed; all match: transfers {report.transfers}, "
+            f"accounts {report.accounts}, epochs {report.epochs}, uses {report.uses}."
         )
