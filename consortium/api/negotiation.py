@@ -49,11 +49,11 @@ def _unknown_format(request: Request, asked: str, offered: list[str]) -> NotFoun
 def _file_path_for(request: Request, asked: str) -> str:
     """The path below this one that serves the format as a file (`statements/2026-11/csv/`: a GET action
     of that name answering with its own file), with the query but `format`; else ""."""
-    path = request._request.path_info
+    path = request.path_info  # Request hands what it lacks to its HttpRequest
     if not path.endswith("/") or not asked.isalnum():
         return ""
     try:
-        match = resolve(f"{path}{asked}/", getattr(request._request, "urlconf", None))
+        match = resolve(f"{path}{asked}/", getattr(request, "urlconf", None))
     except Resolver404:
         return ""
     # A viewset action's view knows its methods' actions and the action's own options; any other route
@@ -65,7 +65,7 @@ def _file_path_for(request: Request, asked: str) -> str:
     query = request.query_params.copy()
     query.pop("format", None)
     encoded = query.urlencode()
-    return f"{request._request.path}{asked}/" + (f"?{encoded}" if encoded else "")
+    return f"{request.path}{asked}/" + (f"?{encoded}" if encoded else "")
 
 
 class FileContentNegotiation(DefaultContentNegotiation):
