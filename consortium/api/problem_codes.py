@@ -573,6 +573,12 @@ GROUPS: list[tuple[str, list[ProblemCode]]] = [
             ),
             _c("credit_refused", (409,), "The credit rules refuse the entry.", SUPPORT),
             _c(
+                "adjustment_withdrawn",
+                (409,),
+                "The adjustment was withdrawn: it can be neither approved nor withdrawn again.",
+                "Propose a new adjustment if one is still needed.",
+            ),
+            _c(
                 "member_not_admitted",
                 (409,),
                 "An adjustment (proposed, or to approve) names a member that was never admitted "
@@ -609,7 +615,12 @@ GROUPS: list[tuple[str, list[ProblemCode]]] = [
                 "An adjustment's amount must be a non-zero integer of mCR within range.",
                 FIX,
             ),
-            _c("already_approved", (409,), "The adjustment is approved already.", "Nothing to do."),
+            _c(
+                "already_approved",
+                (409,),
+                "The adjustment is approved already (to approve, or to withdraw).",
+                "Nothing to do; correct a posted adjustment with a new one.",
+            ),
             _c(
                 "second_approver_required",
                 (403,),

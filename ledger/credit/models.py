@@ -165,7 +165,8 @@ class CreditUse(models.Model):
 
 
 class CreditAdjustment(models.Model):
-    """A proposed correction waiting for its second approver (the entry is written on approval)."""
+    """A proposed correction waiting for its second approver (the entry is written on approval), unless
+    withdrawn first (a mistaken proposal: nothing was posted, so nothing is written to the ledger)."""
 
     member = models.BigIntegerField()
     amount_mcr = models.BigIntegerField()
@@ -176,6 +177,10 @@ class CreditAdjustment(models.Model):
         "consortium.User", on_delete=models.PROTECT, related_name="+", null=True, blank=True
     )
     approved_at = models.DateTimeField(null=True, blank=True)
+    withdrawn_by = models.ForeignKey(
+        "consortium.User", on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
+    withdrawn_at = models.DateTimeField(null=True, blank=True)
 
 
 class AffiliationClaim(models.Model):

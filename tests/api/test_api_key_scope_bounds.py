@@ -237,6 +237,7 @@ def test_a_read_key_changes_nothing_anywhere(
         ("POST", "/api/v1/api-keys/{prefix}/revoke/"): (f"/api/v1/api-keys/{key.prefix}/revoke/", {}),
         ("POST", "/api/v1/credit/adjustments/"): ("/api/v1/credit/adjustments/", {}),
         ("POST", "/api/v1/credit/adjustments/{id}/approve/"): ("/api/v1/credit/adjustments/1/approve/", {}),
+        ("POST", "/api/v1/credit/adjustments/{id}/withdraw/"): ("/api/v1/credit/adjustments/1/withdraw/", {}),
         ("POST", "/api/v1/credit/affiliation-claims/{id}/accept/"): (
             "/api/v1/credit/affiliation-claims/1/accept/",
             {},

@@ -352,6 +352,9 @@ class AdjustmentSerializer(serializers.ModelSerializer):
     approved_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
         slug_field="username", read_only=True, allow_null=True
     )
+    withdrawn_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
 
     class Meta:
         model = CreditAdjustment
@@ -364,6 +367,8 @@ class AdjustmentSerializer(serializers.ModelSerializer):
             "proposed_at",
             "approved_by",
             "approved_at",
+            "withdrawn_by",
+            "withdrawn_at",
         ]
 
 

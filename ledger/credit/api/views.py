@@ -315,6 +315,17 @@ class AdjustmentViewSet(
             }
         )
 
+    @extend_schema(
+        summary="Withdraw a proposed adjustment",
+        request=None,
+        responses={200: s.AdjustmentSerializer},
+        description=(services.credit_adjustment_withdraw.__doc__ or "").strip(),
+    )
+    @action(detail=True, methods=["post"])
+    def withdraw(self, request: Request, pk: str | None = None) -> Response:
+        services.credit_adjustment_withdraw(actor=request_actor(request), adjustment=self.get_object())
+        return Response(s.AdjustmentSerializer(self._fresh(int(pk or 0))).data)
+
 
 class AffiliationViewSet(APIKeyMixin, viewsets.GenericViewSet):
     """Affiliation groups: officers link a member to a parent's group; a member's admins declare its parent.

@@ -43,7 +43,7 @@ def held_mint_list_for(*, user: Any, api_key: Any = None) -> QuerySet[CreditTran
 def adjustment_list_for(*, user: Any, api_key: Any = None) -> QuerySet[CreditAdjustment]:
     """Proposed and approved adjustments, newest first, for auditors; NotFound for others."""
     require_auditor(user, api_key, "adjustments")
-    return CreditAdjustment.objects.select_related("proposed_by", "approved_by").order_by(
+    return CreditAdjustment.objects.select_related("proposed_by", "approved_by", "withdrawn_by").order_by(
         "-proposed_at", "-id"
     )
 

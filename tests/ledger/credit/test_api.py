@@ -534,3 +534,36 @@ def test_a_credit_action_hands_back_its_receipt_as_the_ledger_shows_the_entry(
     shown = client_for(officer).get(f"/api/v1/ledger/entries/{seq}/").json()
     assert body["receipt"] == shown["receipt"] and body["canonical"] == shown["canonical"]
     assert set(body) == {"seq", "kind", "subject_type", "subject_id", "receipt", "canonical"}
+
+
+def test_a_proposed_adjustment_is_withdrawn_and_can_no_longer_be_approved(
+    epoch, client_for, auditor, officer, member, member_admin
+):
+    """A mistaken proposal (wrong member or amount) is withdrawn by an auditor or officer, the proposer
+    included; nothing was posted, so nothing is written to the ledger, and it can no longer be approved."""
+    entries = LedgerEntry.objects.count()
+    proposed = client_for(auditor).post(
+        f"{API}/adjustments/", {"member": member.pk, "amount_mcr": 50_000, "reason": "Typo: meant 5,000."}
+    )
+    pk = proposed.json()["id"]
+    assert proposed.json()["withdrawn_by"] is None
+    assert client_for(member_admin).post(f"{API}/adjustments/{pk}/withdraw/").status_code == 404
+    withdrawn = client_for(auditor).post(f"{API}/adjustments/{pk}/withdraw/")
+    assert withdrawn.status_code == 200
+    assert withdrawn.json()["withdrawn_by"] == "auditor" and withdrawn.json()["withdrawn_at"]
+    approve = client_for(officer).post(f"{API}/adjustments/{pk}/approve/")
+    assert approve.status_code == 409 and approve.json()["code"] == "adjustment_withdrawn"
+    again = client_for(officer).post(f"{API}/adjustments/{pk}/withdraw/")
+    assert again.status_code == 409 and again.json()["code"] == "adjustment_withdrawn"
+    assert LedgerEntry.objects.count() == entries
+    assert not CreditTransfer.objects.filter(code="adjustment").exists()
+
+    # an approved one is posted: it is corrected by a new adjustment, not withdrawn
+    second = (
+        client_for(auditor)
+        .post(f"{API}/adjustments/", {"member": member.pk, "amount_mcr": 5_000, "reason": "Missed use."})
+        .json()["id"]
+    )
+    assert client_for(officer).post(f"{API}/adjustments/{second}/approve/").status_code == 200
+    late = client_for(auditor).post(f"{API}/adjustments/{second}/withdraw/")
+    assert late.status_code == 409 and late.json()["code"] == "already_approved"
