@@ -186,8 +186,8 @@ def credit_adjustment_propose(
 ) -> CreditAdjustment:
     """Propose a correcting transfer (positive: pool to the member; negative: back). Nothing is posted
     until a second auditor or officer approves. ValidationFailed for a zero amount or no reason;
-    Conflict(member_not_admitted) for a member never admitted, which holds no credit (the rules refuse to
-    adjust it)."""
+    Conflict(member_not_admitted) for a member never admitted, which holds no credit
+    (`_refuse_unless_admitted`)."""
     _require(
         actor, Capability.AUDIT, "Only auditors and officers may propose an adjustment.", system_may=False
     )
