@@ -235,35 +235,37 @@ def credit_adjustment_withdraw(*, actor: User, adjustment: CreditAdjustment) -> 
         actor, Capability.AUDIT, "Only auditors and officers may withdraw an adjustment.", system_may=False
     )
     with transaction.atomic():
-        locked = CreditAdjustment.objects.select_for_update().get(pk=adjustment.pk)
-        if locked.approved_by_id is not None:
-            raise Conflict(
-                "This adjustment is approved and posted: correct it with a new adjustment.",
-                code="already_approved",
-            )
-        if locked.withdrawn_at is not None:
-            raise Conflict("This adjustment was withdrawn already.", code="adjustment_withdrawn")
+        locked = _lock_undecided(adjustment)
         locked.withdrawn_by = actor
         locked.withdrawn_at = timezone.now()
         locked.save(update_fields=["withdrawn_by", "withdrawn_at"])
         return locked
 
 
+def _lock_undecided(adjustment: CreditAdjustment) -> CreditAdjustment:
+    """The adjustment's row, locked, if nobody has approved or withdrawn it yet; else Conflict
+    (already_approved: a posted one is corrected by a new adjustment; adjustment_withdrawn)."""
+    locked = CreditAdjustment.objects.select_for_update().get(pk=adjustment.pk)
+    if locked.approved_by_id is not None:
+        raise Conflict(
+            "This adjustment is approved and posted: correct it with a new adjustment.",
+            code="already_approved",
+        )
+    if locked.withdrawn_at is not None:
+        raise Conflict("This adjustment was withdrawn.", code="adjustment_withdrawn")
+    return locked
+
+
 def credit_adjustment_approve(*, actor: User, adjustment: CreditAdjustment) -> LedgerEntry:
     """The second approval: `credit.adjusted` with both approvers, and its transfer. NotPermitted when the
     proposer approves (two people, always); Conflict(already_approved); Conflict(adjustment_withdrawn);
-    Conflict(member_not_admitted) for
-    a proposal naming a member never admitted (one made before proposals were checked);
-    Conflict(insufficient_credit) when a negative adjustment exceeds the member's balance."""
+    Conflict(member_not_admitted) for a proposal naming a member never admitted (one made before proposals
+    were checked); Conflict(insufficient_credit) when a negative adjustment exceeds the member's balance."""
     _require(
         actor, Capability.AUDIT, "Only auditors and officers may approve an adjustment.", system_may=False
     )
     with transaction.atomic():
-        locked = CreditAdjustment.objects.select_for_update().get(pk=adjustment.pk)
-        if locked.approved_by_id is not None:
-            raise Conflict("This adjustment is approved already.", code="already_approved")
-        if locked.withdrawn_at is not None:
-            raise Conflict("This adjustment was withdrawn.", code="adjustment_withdrawn")
+        locked = _lock_undecided(adjustment)
         if locked.proposed_by_id == actor.pk:
             raise NotPermitted("A second person must approve an adjustment.", code="second_approver_required")
         _refuse_unless_admitted(locked.member)
