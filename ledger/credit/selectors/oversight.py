@@ -18,8 +18,8 @@ from ledger.credit.selectors.common import (
     settled_epoch_row,
 )
 
-LEADERBOARD_GROUPINGS = ("member", "sector", "size_class")
 GROUPING_WORDS = {"member": "Member", "sector": "Sector", "size_class": "Size class"}
+LEADERBOARD_GROUPINGS = tuple(GROUPING_WORDS)
 # A sector or size class row's label is the class's words (`C Manufacturing`, `Small`); its key the code.
 _GROUP_CHOICES: dict[str, Any] = {"sector": Sector, "size_class": SizeClass}
 
