@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
 from django.db.models import Count, Min, Q, QuerySet
 from django.utils import timezone
 
-from consortium.errors import Conflict, NotFound, ServiceError, ValidationFailed
+from consortium.errors import Conflict, NotFound, ValidationFailed
 from consortium.models import MemberStatus
 from consortium.roles import Capability, can
 from ledger import canonical, tree
@@ -98,10 +99,13 @@ def inclusion_proof_for(
     _require_reader(user)
     if leaf_hash is not None:
         # Before the tree's size: a leaf the sequencer adds in between is then inside the size read.
-        leaf = LedgerLeaf.objects.filter(entry__leaf_hash=leaf_hash).only("seq").first()
-        if leaf is None:
-            raise _not_sequenced(leaf_hash)
-        seq = leaf.seq
+        entries = LedgerEntry.objects.filter(leaf_hash=leaf_hash)
+        found = entries.values_list("leaf__seq", "accepted_at").first()
+        if found is None:
+            raise NotFound("No entry has that leaf hash.", code="unknown_leaf_hash")
+        seq, accepted_at = found
+        if seq is None:
+            raise _not_sequenced(accepted_at)
     current = tree.tree_size()
     _check_size(tree_size, current, "tree_size")
     if seq is None or seq < 0 or seq >= current:
@@ -123,14 +127,9 @@ def inclusion_proof_for(
     }
 
 
-def _not_sequenced(leaf_hash: bytes) -> ServiceError:
-    """No leaf has the hash: an entry accepted moments ago (its receipt in the caller's hands, its number
-    not yet given) is told apart from a hash the ledger never accepted, with when to ask again."""
-    accepted_at = (
-        LedgerEntry.objects.filter(leaf_hash=leaf_hash).values_list("accepted_at", flat=True).first()
-    )
-    if accepted_at is None:
-        return NotFound("No entry has that leaf hash.", code="unknown_leaf_hash")
+def _not_sequenced(accepted_at: datetime) -> Conflict:
+    """An entry accepted moments ago (its receipt in the caller's hands, its number not yet given), told
+    apart from a hash the ledger never accepted, with when to ask again."""
     bound = settings.LEDGER["SEQUENCER_INTERVAL_SECONDS"]
     waited = (timezone.now() - accepted_at).total_seconds()
     # Past the bound the sequencer is late (beat down?): ask again a whole interval later, not every second.
