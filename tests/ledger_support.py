@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -45,6 +46,17 @@ def install_ledger_triggers() -> None:
     _triggers.install(None, _RawSQL)
     _credit_triggers.install(None, _RawSQL)
     _use_triggers.install(None, _RawSQL)
+
+
+@contextmanager
+def ledger_triggers_dropped() -> Iterator[None]:
+    """Within the block the append-only tables can be changed, as by a superuser who dropped the triggers;
+    they are installed again after it, whatever happens inside."""
+    drop_ledger_triggers()
+    try:
+        yield
+    finally:
+        install_ledger_triggers()
 
 
 @pytest.fixture(autouse=True)

@@ -22,7 +22,7 @@ from ledger import merkle, tree
 from ledger.models import Checkpoint, LedgerEntry, LedgerLeaf, SigningKey
 from ledger.services import checkpoint_issue, ledger_append, ledger_sequence
 from ledger.tasks import issue_checkpoint_task, sequence_ledger_task
-from tests.ledger_support import drop_ledger_triggers, install_ledger_triggers
+from tests.ledger_support import ledger_triggers_dropped
 
 pytestmark = pytest.mark.django_db
 ROOT = Path(__file__).resolve().parents[2]
@@ -54,13 +54,9 @@ def test_ledger_verify_command_passes_and_then_names_the_tampered_entry() -> Non
     out = StringIO()
     call_command("ledger_verify", "--full", "--workers", "1", "--no-progress", stdout=out)
     assert out.getvalue().startswith("OK (full): 9 entries")
-    drop_ledger_triggers()
-    try:
-        with connection.cursor() as cursor:
-            victim = LedgerLeaf.objects.get(seq=4).entry_id
-            cursor.execute("UPDATE ledger_ledgerentry SET leaf_hash = %s WHERE id = %s", [bytes(32), victim])
-    finally:
-        install_ledger_triggers()
+    with ledger_triggers_dropped(), connection.cursor() as cursor:
+        victim = LedgerLeaf.objects.get(seq=4).entry_id
+        cursor.execute("UPDATE ledger_ledgerentry SET leaf_hash = %s WHERE id = %s", [bytes(32), victim])
     with pytest.raises(CommandError, match=r"FAILED at seq 4: leaf hash"):
         call_command("ledger_verify", "--no-progress")
 

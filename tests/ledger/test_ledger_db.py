@@ -24,7 +24,7 @@ from ledger.services import (
     signing_key_rotate,
 )
 from ledger.verification import Failure, verify_database
-from tests.ledger_support import drop_ledger_triggers, install_ledger_triggers
+from tests.ledger_support import ledger_triggers_dropped
 
 pytestmark = pytest.mark.django_db
 
@@ -183,8 +183,7 @@ def test_verification_names_the_entry_changed_behind_the_triggers() -> None:
     append(12)
     checkpoint_issue()
     assert verify_database().ok
-    drop_ledger_triggers()
-    try:
+    with ledger_triggers_dropped():
         victim = LedgerLeaf.objects.get(seq=7).entry
         data = bytearray(bytes(victim.canonical))
         data[data.index(b'"n":7') + 4] = ord("8")  # one byte: the payload now says n = 8
@@ -192,8 +191,6 @@ def test_verification_names_the_entry_changed_behind_the_triggers() -> None:
             cursor.execute(
                 "UPDATE ledger_ledgerentry SET canonical = %s WHERE id = %s", [bytes(data), victim.id]
             )
-    finally:
-        install_ledger_triggers()
     report = verify_database()
     assert not report.ok
     assert report.failure.seq == 7
@@ -218,15 +215,11 @@ def test_full_verification_checks_receipts_across_a_key_rotation() -> None:
 
 def test_full_verification_catches_a_forged_receipt() -> None:
     append(5)
-    drop_ledger_triggers()
-    try:
-        with connection.cursor() as cursor:
-            victim = LedgerLeaf.objects.get(seq=3).entry_id
-            cursor.execute(
-                "UPDATE ledger_ledgerentry SET receipt_signature = %s WHERE id = %s", [bytes(64), victim]
-            )
-    finally:
-        install_ledger_triggers()
+    with ledger_triggers_dropped(), connection.cursor() as cursor:
+        victim = LedgerLeaf.objects.get(seq=3).entry_id
+        cursor.execute(
+            "UPDATE ledger_ledgerentry SET receipt_signature = %s WHERE id = %s", [bytes(64), victim]
+        )
     assert verify_database().ok  # fast mode does not read signatures
     report = verify_database(full=True, workers=1)
     assert report.failure.seq == 3 and "receipt" in report.failure.reason
@@ -247,14 +240,8 @@ def test_the_exchange_never_signs_a_fork() -> None:
     """If the stored tree stops extending the last signed checkpoint, no further checkpoint is signed."""
     append(6)
     checkpoint_issue()
-    drop_ledger_triggers()
-    try:
-        with connection.cursor() as cursor:  # rewrite history below the signed size
-            cursor.execute(
-                'UPDATE ledger_ledgernode SET hash = %s WHERE level = 2 AND "index" = 0', [bytes(32)]
-            )
-    finally:
-        install_ledger_triggers()
+    with ledger_triggers_dropped(), connection.cursor() as cursor:  # rewrite history below the signed size
+        cursor.execute('UPDATE ledger_ledgernode SET hash = %s WHERE level = 2 AND "index" = 0', [bytes(32)])
     append(2)
     with pytest.raises(ForkDetected):
         checkpoint_issue()
@@ -292,13 +279,9 @@ def test_a_failing_sequencer_after_commit_does_not_fail_the_committed_change(
 )
 def test_verification_catches_copied_columns_that_disagree_with_the_bytes(column, value, reason) -> None:
     append(5)
-    drop_ledger_triggers()
-    try:
-        with connection.cursor() as cursor:
-            victim = LedgerLeaf.objects.get(seq=3).entry_id
-            cursor.execute(f"UPDATE ledger_ledgerentry SET {column} = %s WHERE id = %s", [value, victim])  # noqa: S608
-    finally:
-        install_ledger_triggers()
+    with ledger_triggers_dropped(), connection.cursor() as cursor:
+        victim = LedgerLeaf.objects.get(seq=3).entry_id
+        cursor.execute(f"UPDATE ledger_ledgerentry SET {column} = %s WHERE id = %s", [value, victim])  # noqa: S608
     report = verify_database()
     assert report.failure.seq == 3 and reason in report.failure.reason
 
@@ -308,20 +291,16 @@ def test_verification_catches_a_rewritten_stored_leaf_with_its_ancestors() -> No
     entries = append(4)
     forged = [bytes(entry.leaf_hash) for entry in entries]
     forged[1] = merkle.hash_leaf(b"forged")
-    drop_ledger_triggers()
-    try:
-        with connection.cursor() as cursor:
-            for level, index, digest in [
-                (0, 1, forged[1]),
-                (1, 0, merkle.hash_children(forged[0], forged[1])),
-                (2, 0, merkle.mth(forged)),
-            ]:
-                cursor.execute(
-                    'UPDATE ledger_ledgernode SET hash = %s WHERE level = %s AND "index" = %s',
-                    [digest, level, index],
-                )
-    finally:
-        install_ledger_triggers()
+    with ledger_triggers_dropped(), connection.cursor() as cursor:
+        for level, index, digest in [
+            (0, 1, forged[1]),
+            (1, 0, merkle.hash_children(forged[0], forged[1])),
+            (2, 0, merkle.mth(forged)),
+        ]:
+            cursor.execute(
+                'UPDATE ledger_ledgernode SET hash = %s WHERE level = %s AND "index" = %s',
+                [digest, level, index],
+            )
     report = verify_database()
     assert report.failure.seq == 1 and "stored tree" in report.failure.reason
 
@@ -335,20 +314,14 @@ def small_ranges(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def _rewrite_node(level: int, index: int, digest: bytes | None) -> None:
     """Behind the triggers: set a stored subtree's hash, or delete it (None)."""
-    drop_ledger_triggers()
-    try:
-        with connection.cursor() as cursor:
-            if digest is None:
-                cursor.execute(
-                    'DELETE FROM ledger_ledgernode WHERE level = %s AND "index" = %s', [level, index]
-                )
-            else:
-                cursor.execute(
-                    'UPDATE ledger_ledgernode SET hash = %s WHERE level = %s AND "index" = %s',
-                    [digest, level, index],
-                )
-    finally:
-        install_ledger_triggers()
+    with ledger_triggers_dropped(), connection.cursor() as cursor:
+        if digest is None:
+            cursor.execute('DELETE FROM ledger_ledgernode WHERE level = %s AND "index" = %s', [level, index])
+        else:
+            cursor.execute(
+                'UPDATE ledger_ledgernode SET hash = %s WHERE level = %s AND "index" = %s',
+                [digest, level, index],
+            )
 
 
 def test_verification_in_ranges_rebuilds_the_tree_and_checkpoints_across_their_boundaries(
@@ -406,11 +379,8 @@ def test_verification_names_a_missing_stored_leaf_as_the_entry_s(small_ranges) -
 
 def test_verification_names_an_extra_stored_subtree() -> None:
     append(5)
-    drop_ledger_triggers()
-    try:
+    with ledger_triggers_dropped():
         LedgerNode.objects.create(level=1, index=2, hash=bytes(32))  # leaves 4 and 5: 5 is not there
-    finally:
-        install_ledger_triggers()
     report = verify_database()
     assert report.failure == Failure(None, "the stored tree has 4 interior nodes where 3 are due")
 
@@ -443,16 +413,12 @@ def test_full_verification_with_worker_processes_names_the_first_bad_entry(small
     assert report.ok, report.failure
     assert (report.entries, report.receipts, report.checkpoints) == (30, 30, 1)
     assert report.root == tree.root_hash(30)
-    drop_ledger_triggers()
-    try:
-        with connection.cursor() as cursor:
-            for seq in (27, 21):
-                cursor.execute(
-                    "UPDATE ledger_ledgerentry SET receipt_signature = %s WHERE id = %s",
-                    [bytes(64), LedgerLeaf.objects.get(seq=seq).entry_id],
-                )
-    finally:
-        install_ledger_triggers()
+    with ledger_triggers_dropped(), connection.cursor() as cursor:
+        for seq in (27, 21):
+            cursor.execute(
+                "UPDATE ledger_ledgerentry SET receipt_signature = %s WHERE id = %s",
+                [bytes(64), LedgerLeaf.objects.get(seq=seq).entry_id],
+            )
     for workers in (2, 3):
         report = verify_database(full=True, workers=workers)
         assert report.failure == Failure(21, "receipt signature does not verify")
@@ -476,11 +442,8 @@ def test_the_sequencer_carries_on_from_the_stored_edge_at_every_size() -> None:
 
 def test_the_sequencer_refuses_to_extend_a_tree_missing_an_edge_subtree() -> None:
     append(6)  # edge of 6 leaves: (2, 0) and (1, 2)
-    drop_ledger_triggers()
-    try:
+    with ledger_triggers_dropped():
         LedgerNode.objects.filter(level=1, index=2).delete()
-    finally:
-        install_ledger_triggers()
     ledger_append(kind="test.fact", actor=None, subject_type="x", subject_id=6, payload={})
     with pytest.raises(tree.MissingNode):
         ledger_sequence()

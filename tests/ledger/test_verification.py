@@ -14,7 +14,7 @@ from ledger.models import LedgerLeaf
 from ledger.services import ledger_append
 from ledger.verification import Failure, verify_database
 from tests.ledger.test_ledger_db import append
-from tests.ledger_support import drop_ledger_triggers, install_ledger_triggers
+from tests.ledger_support import ledger_triggers_dropped
 
 pytestmark = pytest.mark.django_db
 
@@ -23,12 +23,8 @@ def _delete(sql: str, seq: int) -> None:
     """Behind the triggers: delete a leaf, or the entry a leaf names (foreign keys are checked at commit,
     which the test's transaction never reaches)."""
     entry_id = LedgerLeaf.objects.get(seq=seq).entry_id
-    drop_ledger_triggers()
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute(sql, [seq if "ledgerleaf" in sql else entry_id])
-    finally:
-        install_ledger_triggers()
+    with ledger_triggers_dropped(), connection.cursor() as cursor:
+        cursor.execute(sql, [seq if "ledgerleaf" in sql else entry_id])
 
 
 @pytest.mark.postgres  # SQLite checks foreign keys when the test ends
@@ -100,16 +96,11 @@ def test_an_actor_member_of_true_in_the_bytes_does_not_match_member_1_in_the_col
     document = json.loads(bytes(entry.canonical))
     document["actor"]["member"] = True
     data = canonical.canonical_bytes(document)
-    drop_ledger_triggers()
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "UPDATE ledger_ledgerentry SET canonical = %s, leaf_hash = %s, actor_member_id = 1 "
-                "WHERE id = %s",
-                [data, canonical.leaf_hash(data), entry.id],
-            )
-    finally:
-        install_ledger_triggers()
+    with ledger_triggers_dropped(), connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE ledger_ledgerentry SET canonical = %s, leaf_hash = %s, actor_member_id = 1 WHERE id = %s",
+            [data, canonical.leaf_hash(data), entry.id],
+        )
     services.ledger_sequence()
     assert verify_database().failure == Failure(
         3, "the entry's indexed columns (kind, actor, subject, members) differ from its canonical bytes"

@@ -23,7 +23,7 @@ from tests.exchange.support import published, request_access
 from tests.factories import MemberFactory
 from tests.ledger.credit.statement_support import settled_with_held_mint
 from tests.ledger.credit.support import TRUSTED_RULES, admit, balance, clock, days, pending, utc
-from tests.ledger_support import drop_ledger_triggers, install_ledger_triggers
+from tests.ledger_support import ledger_triggers_dropped
 
 pytestmark = pytest.mark.django_db
 
@@ -165,12 +165,8 @@ def test_credit_audit_names_a_transfer_changed_behind_its_back(october, data_ste
     ledger_sequence()
     call_command("credit_audit")
     use = CreditTransfer.objects.get(code="use")
-    drop_ledger_triggers()
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("UPDATE credit_credittransfer SET amount = amount + 1 WHERE id = %s", [use.id])
-    finally:
-        install_ledger_triggers()
+    with ledger_triggers_dropped(), connection.cursor() as cursor:
+        cursor.execute("UPDATE credit_credittransfer SET amount = amount + 1 WHERE id = %s", [use.id])
     seq = use.entry.leaf.seq
     with pytest.raises(
         CommandError, match=rf"at seq {seq} .*transfer {use.id} has amount 10001; the rules give 10000"
@@ -184,12 +180,8 @@ def test_credit_audit_names_a_transfer_moved_to_another_entry(october, data_stew
     ledger_sequence()
     use = CreditTransfer.objects.get(code="use")
     other = LedgerEntry.objects.exclude(pk=use.entry_id).filter(kind="access.granted").get()
-    drop_ledger_triggers()
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("UPDATE credit_credittransfer SET entry_id = %s WHERE id = %s", [other.pk, use.id])
-    finally:
-        install_ledger_triggers()
+    with ledger_triggers_dropped(), connection.cursor() as cursor:
+        cursor.execute("UPDATE credit_credittransfer SET entry_id = %s WHERE id = %s", [other.pk, use.id])
     with pytest.raises(
         CommandError,
         match=rf"at seq {use.entry.leaf.seq} .*transfer {use.id} has entry '{bytes(other.leaf_hash).hex()}'; "
@@ -216,11 +208,8 @@ def test_credit_audit_names_a_use_changed_behind_its_back(
     ledger_sequence()
     assert credit_audit().ok
     use = CreditUse.objects.get()
-    drop_ledger_triggers()  # as a superuser could
-    try:
+    with ledger_triggers_dropped():  # as a superuser could
         CreditUse.objects.filter(pk=use.pk).update(**change)
-    finally:
-        install_ledger_triggers()
     seq = LedgerEntry.objects.get(kind="data.downloaded").leaf.seq
     with pytest.raises(
         CommandError, match=rf"at seq {seq} \(credit order {use.order}\): use {use.order} has {field} "
@@ -232,11 +221,8 @@ def test_credit_audit_names_a_missing_or_an_extra_use(october, data_steward, oth
     grant = _grant(data_steward, other_analyst, published(data_steward, tier="restricted"))
     _download(other_analyst, grant)
     use = CreditUse.objects.get()
-    drop_ledger_triggers()  # as a superuser could
-    try:
+    with ledger_triggers_dropped():  # as a superuser could
         CreditUse.objects.filter(pk=use.pk).delete()
-    finally:
-        install_ledger_triggers()
     assert credit_audit().divergence.reason == f"use {use.order} is missing"
     use.save(force_insert=True)
     assert credit_audit().ok
