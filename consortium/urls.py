@@ -6,9 +6,10 @@ from django.core.exceptions import RequestDataTooBig
 from django.shortcuts import render
 from django.urls import include, path, re_path
 from django.views import defaults
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView
 
 from consortium.api import problems
+from consortium.api.docs import RedocView, SwaggerView
 from consortium.api.views import HealthView
 
 api_v1 = [
@@ -22,12 +23,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
-    path(
-        "api/redoc/",
-        SpectacularRedocView.as_view(url_name="schema", template_name="consortium/api_docs/redoc.html"),
-        name="redoc",
-    ),
+    path("api/docs/", SwaggerView.as_view(url_name="schema"), name="swagger-ui"),
+    path("api/redoc/", RedocView.as_view(url_name="schema"), name="redoc"),
     path("health/", HealthView.as_view(), name="health"),
     # Any other /api/ path is a problem body too, even with DEBUG on (Django's debug 404 page is HTML).
     re_path(r"^api/", problems.api_not_found),
