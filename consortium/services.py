@@ -173,9 +173,10 @@ def _credit_code_taken(code: str) -> bool:
     return Member.objects.filter(credit_code=code).exists()
 
 
-def _member_transition(*, action: str, member: Member, actor: User, reason: str) -> Member:
-    sources, target, kind, reason_required = _TRANSITIONS[action]
-    reason = (reason or "").strip()
+def member_transition_check(actor: User, member: Member, *, action: str) -> None:
+    """Raise NotPermitted unless `actor` may take `action` (admit, decline, suspend, reinstate, withdraw)
+    on `member`: a consortium officer, or for a withdrawal the member's own active admin. Whether the
+    member's status allows it is the transition's to check."""
     own_withdrawal = (
         action == "withdraw"
         and actor.member_id == member.pk
@@ -184,6 +185,12 @@ def _member_transition(*, action: str, member: Member, actor: User, reason: str)
     )
     if not (can(actor, Capability.DECIDE_MEMBERSHIP) or own_withdrawal):
         raise NotPermitted(f"Only a consortium officer may {action} a member.")
+
+
+def _member_transition(*, action: str, member: Member, actor: User, reason: str) -> Member:
+    sources, target, kind, reason_required = _TRANSITIONS[action]
+    reason = (reason or "").strip()
+    member_transition_check(actor, member, action=action)
     if reason_required and not reason:
         message = f"A reason is required to {action} a member; it is recorded in the member's history."
         raise ValidationFailed(message, code="reason_required", errors={"reason": [message]})
@@ -332,6 +339,13 @@ def _managed_user_scope(actor: User, target_member_id: int | None, *, unmanaged_
     require(actor, Capability.MANAGE_OWN_USERS, refusal=refusal)
 
 
+def user_create_check(actor: User) -> None:
+    """Raise unless `actor` may add people to some member (user_create's refusal of the actor, before the
+    person's details): its own member's admin, a key of it with the `manage` scope (NotPermitted
+    `insufficient_scope` for one without), or a consortium officer. Which member is user_create's to check."""
+    _managed_user_scope(actor, actor.member_id)
+
+
 def _check_member_takes_people(member: Member) -> None:
     if member.status in (MemberStatus.WITHDRAWN, MemberStatus.DECLINED):
         raise Conflict(
@@ -433,6 +447,12 @@ def _managed_member_id(actor: User, user: User) -> int:
     if unmanaged or user.member_id is None:  # the second for mypy: `unmanaged` covers it
         raise NotPermitted("This account is not managed here.")
     return user.member_id
+
+
+def user_manage_check(actor: User, user: User) -> None:
+    """Raise unless `actor` may change `user` (user_set_role, user_deactivate), before the change itself is
+    read: NotFound for another member's person, NotPermitted as _managed_member_id."""
+    _managed_member_id(actor, user)
 
 
 def user_may_manage(*, actor: User, user: User) -> bool:
@@ -652,6 +672,13 @@ def staff_user_create(
 # --- API keys -----------------------------------------------------------------------------------------
 
 
+def api_key_create_check(actor: User) -> None:
+    """Raise NotPermitted unless `actor` may create API keys: a member admin of an active member. No key
+    may (no scope allows it), so a key is refused as a person without the role is."""
+    if not can(actor, Capability.MANAGE_API_KEYS) or actor.member_id is None:  # can() requires one anyway
+        raise NotPermitted("Only a member admin of an active member may create API keys.")
+
+
 def api_key_create(
     *, actor: User, name: str, scopes: Iterable[str], expires_at: datetime | None = None
 ) -> tuple[MemberAPIKey, str]:
@@ -661,9 +688,9 @@ def api_key_create(
     APIKeyScope; expiry in the future and at most a year ahead (default 90 days). The key acts through its
     own system user, which is in the member's group. Only the key's hash is stored.
     """
-    member = actor.member  # None, without a query, for staff
-    if not can(actor, Capability.MANAGE_API_KEYS) or member is None:  # can() requires a member anyway
-        raise NotPermitted("Only a member admin of an active member may create API keys.")
+    api_key_create_check(actor)
+    member = actor.member
+    assert member is not None  # refused above otherwise
     name = _require("name", name, "A name for the key is required.")
     if len(name) > 50:
         raise ValidationFailed(

@@ -21,6 +21,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from consortium.api.permissions import Refused
 from consortium.errors import ServiceError
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
@@ -152,6 +153,8 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
     """DRF's EXCEPTION_HANDLER: every refusal becomes a problem body; unknown errors stay 500s for Sentry."""
     request = context.get("request")
     instance = request.get_full_path() if request is not None else ""
+    if isinstance(exc, Refused):
+        exc = exc.error
     if isinstance(exc, ServiceError):
         body = problem(
             status_code=exc.status,

@@ -7,6 +7,7 @@ every permission decision lives in consortium.services and consortium.selectors.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
@@ -26,6 +27,7 @@ from consortium.actors import request_actor
 from consortium.api import serializers as s
 from consortium.api.actors import APIKeyMixin
 from consortium.api.filters import APIKeyFilter, MemberFilter, UserFilter
+from consortium.api.permissions import ActionChecks
 from consortium.api.schema import ProblemAutoSchema
 from consortium.models import Cluster, Member, MemberAPIKey, User
 from consortium.roles import capabilities
@@ -147,6 +149,9 @@ class MemberViewSet(
     filterset_class = MemberFilter
     ordering_fields = ["legal_name", "credit_code", "status_changed_at", "created_at"]
     lookup_value_regex = r"\d+"
+    # Who may take each write action, asked before its body is read (consortium.api.permissions).
+    permission_classes = [ActionChecks]
+    action_checks = {name: partial(services.member_transition_check, action=name) for name in _REASON_ACTIONS}
 
     @property
     def throttle_scope(self) -> str | None:
@@ -234,6 +239,8 @@ class UserViewSet(
     ordering_fields = ["username", "date_joined"]
     lookup_value_regex = r"\d+"
     http_method_names = ["get", "post", "patch", "head", "options"]
+    permission_classes = [ActionChecks]
+    action_checks = {"create": services.user_create_check, "partial_update": services.user_manage_check}
 
     def get_queryset(self) -> QuerySet[User]:
         return selectors.user_list_for(user=self.request.user, api_key=self.api_key).order_by(
@@ -298,6 +305,8 @@ class APIKeyViewSet(
     lookup_value_regex = r"[A-Za-z0-9]+"
     ordering_fields = ["created", "name", "expiry_date"]
     filterset_class = APIKeyFilter
+    permission_classes = [ActionChecks]
+    action_checks = {"create": services.api_key_create_check}
 
     def get_queryset(self) -> QuerySet[MemberAPIKey]:
         return selectors.api_key_list_for(user=self.request.user, api_key=self.api_key).order_by(

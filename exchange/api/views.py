@@ -27,6 +27,7 @@ from consortium.actors import request_actor
 from consortium.api.actors import APIKeyMixin
 from consortium.api.negotiation import FileContentNegotiation
 from consortium.api.parsers import JSONParser
+from consortium.api.permissions import ActionChecks
 from consortium.api.problems import PROBLEM_CONTENT_TYPE
 from consortium.api.schema import ProblemSerializer
 from consortium.errors import ValidationFailed
@@ -63,6 +64,15 @@ class DatasetViewSet(
     ordering = ["-created_at", "-id"]
     lookup_value_regex = r"\d+"
     parser_classes = [JSONParser, MultiPartParser, FormParser]
+    # Who may take each write action, asked before its body is read (consortium.api.permissions).
+    permission_classes = [ActionChecks]
+    action_checks = {
+        "create": services.dataset_register_check,
+        "withdraw": services.dataset_manage_check,
+        "policy": services.dataset_manage_check,
+        "versions": services.dataset_manage_check,
+        "version_withdraw": services.dataset_version_withdraw_check,
+    }
 
     def initialize_request(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Request:
         # An upload is refused while it arrives: the handler goes in before anything (the session
@@ -267,6 +277,13 @@ class AccessRequestViewSet(
     filterset_class = AccessRequestFilter
     ordering_fields = ["created_at", "state"]
     lookup_value_regex = r"\d+"
+    permission_classes = [ActionChecks]
+    action_checks = {
+        "create": services.access_request_submit_check,
+        "approve": services.access_request_decide_check,
+        "reject": services.access_request_decide_check,
+        "withdraw": services.access_request_withdraw_check,
+    }
 
     def get_queryset(self) -> QuerySet[AccessRequest]:
         return selectors.access_request_list_for(user=self.request.user, api_key=self.api_key).order_by(
@@ -372,6 +389,8 @@ class GrantViewSet(APIKeyMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin
     filterset_class = GrantFilter
     ordering_fields = ["valid_from", "valid_until"]
     lookup_value_regex = r"\d+"
+    permission_classes = [ActionChecks]
+    action_checks = {"revoke": services.grant_revoke_check, "download": services.grant_download_check}
 
     def get_serializer_context(self) -> dict[str, Any]:
         return {**super().get_serializer_context(), "now": timezone.now()}

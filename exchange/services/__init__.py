@@ -12,7 +12,9 @@ current_state=...). Rows are locked (select_for_update) before their state is re
 acting at once queue up and the second one sees the first one's result.
 
 Besides the writes, `*_by` predicates (dataset_manageable_by, grant_revocable_by, ...) tell an interface
-whether a service would accept an actor, from the same rules, so the portal offers only what would work.
+whether a service would accept an actor, from the same rules, so the portal offers only what would work;
+`*_check` functions (dataset_register_check, grant_revoke_check, ...) raise the refusal a service gives
+its actor before it reads any input, so the API refuses a caller who may not act before checking a body.
 
 The services live in datasets, access_requests, grants and expiry (shared pieces in _common); this
 package re-exports them, so callers write `from exchange import services; services.grant_revoke(...)`.
@@ -20,21 +22,26 @@ package re-exports them, so callers write `from exchange import services; servic
 
 from __future__ import annotations
 
-from exchange.services._common import DEFAULTS, UploadTooLarge, exchange_setting
+from exchange.services._common import DEFAULTS, UploadTooLarge, dataset_manage_check, exchange_setting
 from exchange.services.access_requests import (
     AccessRequestDecision,
     access_request_approve,
+    access_request_decide_check,
     access_request_reject,
     access_request_submit,
+    access_request_submit_check,
     access_request_withdraw,
+    access_request_withdraw_check,
 )
 from exchange.services.datasets import (
     dataset_files_sweep,
     dataset_manageable_by,
     dataset_register,
+    dataset_register_check,
     dataset_version_add,
     dataset_version_addable_by,
     dataset_version_withdraw,
+    dataset_version_withdraw_check,
     dataset_versions_withdrawable_by,
     dataset_withdraw,
     policy_set,
@@ -42,9 +49,11 @@ from exchange.services.datasets import (
 from exchange.services.expiry import access_request_expire_due, grant_expire_due, grant_expiry_notices_due
 from exchange.services.grants import (
     grant_download,
+    grant_download_check,
     grant_downloadable_by,
     grant_revocable_by,
     grant_revoke,
+    grant_revoke_check,
 )
 
 __all__ = [
@@ -52,24 +61,32 @@ __all__ = [
     "AccessRequestDecision",
     "UploadTooLarge",
     "access_request_approve",
+    "access_request_decide_check",
     "access_request_expire_due",
     "access_request_reject",
     "access_request_submit",
+    "access_request_submit_check",
     "access_request_withdraw",
+    "access_request_withdraw_check",
     "dataset_files_sweep",
+    "dataset_manage_check",
     "dataset_manageable_by",
     "dataset_register",
+    "dataset_register_check",
     "dataset_version_add",
     "dataset_version_addable_by",
     "dataset_version_withdraw",
+    "dataset_version_withdraw_check",
     "dataset_versions_withdrawable_by",
     "dataset_withdraw",
     "exchange_setting",
     "grant_download",
+    "grant_download_check",
     "grant_downloadable_by",
     "grant_expire_due",
     "grant_expiry_notices_due",
     "grant_revocable_by",
     "grant_revoke",
+    "grant_revoke_check",
     "policy_set",
 ]

@@ -96,8 +96,10 @@ def _own_manager(actor: User, dataset: Dataset) -> bool:
     return _of_member_with(actor, dataset.owner_id, Capability.MANAGE_DATASETS)
 
 
-def _own_dataset_manager(actor: User, dataset: Dataset) -> None:
-    """Raise unless `actor` manages datasets for `dataset`'s owner (NotPermitted: callers found it first)."""
+def dataset_manage_check(actor: User, dataset: Dataset) -> None:
+    """Raise unless `actor` manages datasets for `dataset`'s owner (NotPermitted, `insufficient_scope` for
+    the owner's API key without the manage scope; callers found the dataset first): who may withdraw it,
+    set its policy or add a version. Whether the dataset's state allows that is the service's to check."""
     _require_of_member(
         actor,
         dataset.owner_id,

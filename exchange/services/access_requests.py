@@ -186,6 +186,18 @@ def _refuse_if_terms_changed(request: AccessRequest, policy: AccessPolicy) -> No
         )
 
 
+def access_request_submit_check(actor: User) -> None:
+    """Raise unless `actor` may request access for its member (access_request_submit's refusal of the
+    actor, before anything about the dataset or the request): NotPermitted, `insufficient_scope` for an API
+    key without the request scope."""
+    _require_of_member(
+        actor,
+        actor.member_id,
+        Capability.REQUEST_ACCESS,
+        "Only people of an active member may request access.",
+    )
+
+
 def access_request_submit(
     *,
     actor: User,
@@ -208,12 +220,7 @@ def access_request_submit(
     would renew the quota), Conflict(insufficient_credit, with `shortfall_mcr`) when the member cannot pay
     the grant fee the credit rules set.
     """
-    _require_of_member(
-        actor,
-        actor.member_id,
-        Capability.REQUEST_ACCESS,
-        "Only people of an active member may request access.",
-    )
+    access_request_submit_check(actor)
     assert actor.member_id is not None  # refused above otherwise
     justification = (justification or "").strip()
     if not justification:
@@ -300,6 +307,14 @@ def access_request_submit(
 _NOT_A_DECIDER = "Only the owner's data steward or a security officer may decide this request."
 
 
+def access_request_decide_check(actor: User, request: AccessRequest) -> None:
+    """Raise unless `actor` decides requests for `request`'s dataset at some stage: the owner's data steward
+    or a security officer (NotPermitted, `insufficient_scope` for the owner's API key without the manage
+    scope). Whether the request's state is the actor's stage is the deciding service's to check."""
+    if not (_steward_of_owner(actor, request.dataset) or can(actor, Capability.DECIDE_CONFIDENTIAL)):
+        _require_of_member(actor, request.dataset.owner_id, Capability.DECIDE_REQUESTS, _NOT_A_DECIDER)
+
+
 def _lock_request(request: AccessRequest) -> AccessRequest:
     return AccessRequest.objects.select_for_update(of=("self",)).select_related("dataset").get(pk=request.pk)
 
@@ -323,10 +338,9 @@ def access_request_approve(
     Conflict(illegal_transition) when the state is not the actor's stage, Conflict(already_granted) when
     the requester meanwhile holds a grant on the dataset.
     """
+    access_request_decide_check(actor, request)
     is_steward = _steward_of_owner(actor, request.dataset)
     is_security = can(actor, Capability.DECIDE_CONFIDENTIAL)
-    if not (is_steward or is_security):
-        _require_of_member(actor, request.dataset.owner_id, Capability.DECIDE_REQUESTS, _NOT_A_DECIDER)
     with transaction.atomic():
         locked = _lock_request(request)
         dataset = locked.dataset
@@ -389,10 +403,9 @@ def access_request_reject(
 ) -> tuple[AccessRequest, LedgerEntry]:
     """An undecided request is rejected, with a reason: by the owner's steward at either stage, or by a
     security officer once the steward approved. `access.rejected`. NotPermitted / Conflict as approve."""
+    access_request_decide_check(actor, request)
     is_steward = _steward_of_owner(actor, request.dataset)
     is_security = can(actor, Capability.DECIDE_CONFIDENTIAL)
-    if not (is_steward or is_security):
-        _require_of_member(actor, request.dataset.owner_id, Capability.DECIDE_REQUESTS, _NOT_A_DECIDER)
     reason = (reason or "").strip()
     if not reason:
         raise _invalid("reason", "reason_required", "A reason is required to reject a request.")
@@ -430,19 +443,26 @@ def access_request_reject(
     return locked, entry
 
 
-def access_request_withdraw(
-    *, actor: User, request: AccessRequest, reason: str = ""
-) -> tuple[AccessRequest, LedgerEntry]:
-    """The requesting member's people withdraw an undecided request (`access.withdrawn`).
-
-    NotPermitted for anyone else; Conflict(illegal_transition) once it is decided.
-    """
+def access_request_withdraw_check(actor: User, request: AccessRequest) -> None:
+    """Raise unless `actor` may withdraw `request`: the requesting member's people who may request access
+    (NotPermitted, `insufficient_scope` for its API key without the request scope)."""
     _require_of_member(
         actor,
         request.requester_member_id,
         Capability.REQUEST_ACCESS,
         "Only the requesting member may withdraw its request.",
     )
+
+
+def access_request_withdraw(
+    *, actor: User, request: AccessRequest, reason: str = ""
+) -> tuple[AccessRequest, LedgerEntry]:
+    """The requesting member's people withdraw an undecided request (`access.withdrawn`).
+
+    NotPermitted for anyone else (access_request_withdraw_check); Conflict(illegal_transition) once it is
+    decided.
+    """
+    access_request_withdraw_check(actor, request)
     with transaction.atomic():
         locked = _lock_request(request)
         if locked.state not in UNDECIDED_STATES:

@@ -15,7 +15,7 @@ from django.db import transaction
 from django.db.models import Max, Q
 from django.utils import timezone
 
-from consortium.errors import Conflict, NotPermitted, ValidationFailed
+from consortium.errors import Conflict, ValidationFailed
 from consortium.models import Cluster, Member, Sector, User
 from consortium.roles import Capability, can
 from exchange import policies
@@ -43,10 +43,10 @@ from exchange.services._common import (
     _decision_binding,
     _invalid,
     _notify_after_commit,
-    _own_dataset_manager,
     _own_manager,
     _policy_hash_in_force,
     _require_of_member,
+    dataset_manage_check,
     exchange_setting,
 )
 from exchange.services.access_requests import _append_request_entry
@@ -81,12 +81,7 @@ def dataset_register(
     (`unknown_source`). Raises NotPermitted unless the actor is a data steward (or a key with the manage
     scope) of an active member; ValidationFailed naming the field for bad values. Nothing is written then.
     """
-    _require_of_member(
-        actor,
-        actor.member_id,
-        Capability.MANAGE_DATASETS,
-        "Only a data steward of an active member may register datasets.",
-    )
+    dataset_register_check(actor)
     assert actor.member_id is not None  # refused above otherwise
     title = (title or "").strip()
     description = (description or "").strip()
@@ -169,13 +164,24 @@ def dataset_register(
     return dataset
 
 
+def dataset_register_check(actor: User) -> None:
+    """Raise unless `actor` may register datasets (dataset_register's refusal of the actor, before it
+    reads any field): NotPermitted, `insufficient_scope` for an API key without the manage scope."""
+    _require_of_member(
+        actor,
+        actor.member_id,
+        Capability.MANAGE_DATASETS,
+        "Only a data steward of an active member may register datasets.",
+    )
+
+
 def dataset_withdraw(*, actor: User, dataset: Dataset, reason: str) -> Dataset:
     """listed -> withdrawn, with a reason; the record and its versions stay. Its grants stop working at
     once (the engine refuses a withdrawn dataset). Every undecided request for it (pending or
     steward_approved) becomes withdrawn with its own `access.withdrawn` entry (bound like every decision)
     in the same transaction, and its requester is told after commit. Conflict(illegal_transition) if
     already withdrawn; nothing is written then."""
-    _own_dataset_manager(actor, dataset)
+    dataset_manage_check(actor, dataset)
     reason = (reason or "").strip()
     if not reason:
         raise _invalid("reason", "reason_required", "A reason is required to withdraw a dataset.")
@@ -285,7 +291,7 @@ def dataset_version_add(
     Level 3 dataset is offered as metadata only: it never holds a file); Conflict(dataset_withdrawn).
     Nothing is stored or written then.
     """
-    _own_dataset_manager(actor, dataset)
+    dataset_manage_check(actor, dataset)
     if policies.metadata_only(dataset.grade):
         raise _invalid(
             "file", "core_data_not_offered", "Level 3 (core) data is offered as metadata only: no files."
@@ -394,18 +400,29 @@ def _refuse_unless_listed(dataset: Dataset) -> None:
         raise Conflict("The dataset is withdrawn.", code="dataset_withdrawn", current_state=dataset.status)
 
 
+def dataset_version_withdraw_check(actor: User, dataset: Dataset) -> None:
+    """Raise unless `actor` may withdraw versions of `dataset` (dataset_versions_withdrawable_by):
+    NotPermitted, `insufficient_scope` for the owner's API key without the manage scope."""
+    if not dataset_versions_withdrawable_by(actor=actor, dataset=dataset):
+        _require_of_member(
+            actor,
+            dataset.owner_id,
+            Capability.MANAGE_DATASETS,
+            "Only the owner's data stewards or a consortium officer may withdraw a version.",
+        )
+
+
 def dataset_version_withdraw(*, actor: User, version: DatasetVersion, reason: str) -> DatasetVersion:
     """Mark `version` withdrawn, with a reason, and append `dataset.version_withdrawn` in the same
     transaction. The row and its file stay (nothing is deleted); grants no longer download it and fall
     back to the latest version not withdrawn (grant_download).
 
-    By the owner's data steward or a consortium officer. Raises NotPermitted for anyone else,
-    ValidationFailed(reason_required), Conflict(illegal_transition, current_state="withdrawn") when it
-    is already withdrawn. Nothing is written then.
+    By the owner's data steward or a consortium officer. Raises NotPermitted for anyone else (see
+    dataset_version_withdraw_check), ValidationFailed(reason_required), Conflict(illegal_transition,
+    current_state="withdrawn") when it is already withdrawn. Nothing is written then.
     """
     dataset = version.dataset
-    if not dataset_versions_withdrawable_by(actor=actor, dataset=dataset):
-        raise NotPermitted("Only the owner's data stewards or a consortium officer may withdraw a version.")
+    dataset_version_withdraw_check(actor, dataset)
     reason = (reason or "").strip()
     if not reason:
         raise _invalid("reason", "reason_required", "A reason is required to withdraw a version.")
@@ -452,7 +469,7 @@ def policy_set(
     counts changes; the terms version goes up whenever the terms text changes. Requests already undecided
     are judged against the policy in force when decided.
     """
-    _own_dataset_manager(actor, dataset)
+    dataset_manage_check(actor, dataset)
     if dataset.status != DatasetStatus.LISTED:
         raise Conflict("The dataset is withdrawn.", code="dataset_withdrawn", current_state=dataset.status)
     defaults = policies.default_policy_values(dataset.grade)

@@ -111,18 +111,24 @@ def grant_downloadable_by(*, actor: User, grant: Grant, now: datetime) -> bool:
     )
 
 
-def grant_revoke(*, actor: User, grant: Grant, reason: str) -> tuple[Grant, LedgerEntry]:
-    """Revoke a grant at once, with a reason (`access.revoked`): the owner's steward or a consortium
-    officer. A download already streaming stops at its next check. Conflict(illegal_transition) when the
-    grant is already revoked or expired."""
-    dataset = grant.dataset
-    if not _may_revoke(actor, dataset):
+def grant_revoke_check(actor: User, grant: Grant) -> None:
+    """Raise unless `actor` may revoke `grant`: the dataset owner's data steward or a consortium officer
+    (NotPermitted, `insufficient_scope` for the owner's API key without the manage scope)."""
+    if not _may_revoke(actor, grant.dataset):
         _require_of_member(
             actor,
-            dataset.owner_id,
+            grant.dataset.owner_id,
             Capability.DECIDE_REQUESTS,
             "Only the owner's data steward or a consortium officer may revoke a grant.",
         )
+
+
+def grant_revoke(*, actor: User, grant: Grant, reason: str) -> tuple[Grant, LedgerEntry]:
+    """Revoke a grant at once, with a reason (`access.revoked`): the owner's steward or a consortium
+    officer. A download already streaming stops at its next check. Conflict(illegal_transition) when the
+    grant is already revoked or expired. NotPermitted for anyone else (grant_revoke_check)."""
+    grant_revoke_check(actor, grant)
+    dataset = grant.dataset
     reason = (reason or "").strip()
     if not reason:
         raise _invalid("reason", "reason_required", "A reason is required to revoke a grant.")
@@ -236,6 +242,18 @@ def _open_version_file(version: DatasetVersion) -> File:
         ) from None
 
 
+def grant_download_check(actor: User, grant: Grant) -> None:
+    """Raise unless `actor` is of `grant`'s grantee member and may request access (NotPermitted,
+    `insufficient_scope` for its API key without the request scope): who may download under the grant,
+    whatever its state."""
+    _require_of_member(
+        actor,
+        grant.grantee_id,
+        Capability.REQUEST_ACCESS,
+        "Only the grantee member's people may download under this grant.",
+    )
+
+
 def grant_download(
     *, actor: User, grant: Grant, version_number: int | None = None
 ) -> tuple[Grant, DatasetVersion, LedgerEntry, File]:
@@ -254,12 +272,7 @@ def grant_download(
     Conflict(no_version_available) when no version may be downloaded, Conflict(file_unavailable) when the
     stored file cannot be opened. Nothing changes then: a download is counted only once its file is open.
     """
-    _require_of_member(
-        actor,
-        grant.grantee_id,
-        Capability.REQUEST_ACCESS,
-        "Only the grantee member's people may download under this grant.",
-    )
+    grant_download_check(actor, grant)
     handle: File | None = None
     try:
         with transaction.atomic():

@@ -288,13 +288,19 @@ def credit_adjustment_approve(*, actor: User, adjustment: CreditAdjustment) -> L
         )
 
 
+def affiliation_declare_check(actor: User) -> None:
+    """Raise NotPermitted unless `actor` may declare its member's parent: the member's administrators."""
+    if actor.member_id is None or not can(actor, Capability.EDIT_OWN_MEMBER):
+        raise NotPermitted("Only a member's administrators may declare its affiliation.")
+
+
 def affiliation_declare(*, actor: User, parent: Member) -> AffiliationClaim:
     """A member's admin declares a parent or controlling member: a claim, which takes effect (the member
     joins the parent's group) when the parent's admins accept it. NotPermitted for anyone but a member's
     admins; ValidationFailed(self_affiliation); Conflict(claim_open) while the member has an undecided
     claim."""
-    if actor.member_id is None or not can(actor, Capability.EDIT_OWN_MEMBER):
-        raise NotPermitted("Only a member's administrators may declare its affiliation.")
+    affiliation_declare_check(actor)
+    assert actor.member_id is not None  # refused above otherwise
     if parent.pk == actor.member_id:
         raise ValidationFailed("A member cannot be its own parent.", code="self_affiliation")
     try:
@@ -325,11 +331,16 @@ def affiliation_claim_decide(*, actor: User, claim: AffiliationClaim, accept: bo
         return _affiliate(actor=actor, member_id=locked.member, parent=parent, declared_by="member")
 
 
-def affiliation_link(*, actor: User, member: Member, parent: Member) -> LedgerEntry:
-    """An officer links `member` to `parent`'s affiliation group."""
+def affiliation_link_check(actor: User) -> None:
+    """Raise NotPermitted unless `actor` may link members to affiliation groups: a consortium officer."""
     _require(
         actor, Capability.DECIDE_MEMBERSHIP, "Only a consortium officer may link members.", system_may=False
     )
+
+
+def affiliation_link(*, actor: User, member: Member, parent: Member) -> LedgerEntry:
+    """An officer links `member` to `parent`'s affiliation group (NotPermitted for anyone else)."""
+    affiliation_link_check(actor)
     return _affiliate(actor=actor, member_id=member.pk, parent=parent, declared_by="officer")
 
 

@@ -7,13 +7,16 @@ data. A key now gives nobody a password, and gives no role whose powers its own 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
+from rest_framework.test import APIClient
 
 from consortium.models import MemberAPIKey, User
-from exchange.models import AccessRequest, Grant
+from exchange.models import AccessRequest, Dataset, Grant
 from ledger.models import LedgerEntry
 from tests.api.test_problems import assert_problem
 from tests.exchange.support import published, request_access
@@ -190,122 +193,182 @@ def _write_operations() -> set[tuple[str, str]]:
     }
 
 
-def test_a_read_key_changes_nothing_anywhere(
-    key_client, member, data_steward, analyst, other_steward, other_analyst
-) -> None:
-    """Every write operation of the API, tried with a read-only key on real objects its member may see."""
+# Applying for membership is open to anyone, with or without credentials: it is no power of a key.
+PUBLIC_WRITES = {("POST", "/api/v1/members/")}
+
+
+@dataclass
+class ReadKeyWrites:
+    """A read-only key of the own member, and every write operation of the API (but the public one) as the
+    path to try it on, on real objects the key's member may see."""
+
+    client: APIClient
+    key: MemberAPIKey
+    paths: dict[tuple[str, str], str]
+    grant: Grant  # the key's member is its grantee: a key with the request scope downloads under it
+    unrequested: Dataset  # another member's open dataset the own member has not requested
+    parent: int  # another member, to name as a parent
+
+
+@pytest.fixture
+def read_key_writes(key_client, member, data_steward, analyst, other_steward, other_analyst) -> ReadKeyWrites:
     own = published(data_steward, tier="restricted")
     theirs = published(other_steward, tier="open")
-    grant = request_access(analyst, theirs).grant  # the key's member holds a grant it could download under
+    grant = request_access(analyst, theirs).grant
     mine = request_access(analyst, published(other_steward, tier="restricted"))  # the member's own request
     incoming = request_access(other_analyst, own)  # a request to the member's dataset
     unrequested = published(other_steward, tier="open")
     client, key, _ = key_client(["read"])
-    dataset_body = {
-        "title": "T",
-        "description": "D",
-        "keywords": ["k"],
-        "sector": "C",
-        "data_domain": "production",
-        "licence": "CC-BY-4.0",
-        "contact_name": "Z",
-        "contact_email": "z@own.example",
-        "grade": 1,
-    }
-    request_body = {
-        "dataset": unrequested.pk,
-        "purpose": "research",
-        "justification": "J",
-        "duration_days": 30,
-        "accepted_terms_version": 1,
-    }
-    tried: dict[tuple[str, str], tuple[str, dict]] = {
-        ("POST", "/api/v1/access-requests/"): ("/api/v1/access-requests/", request_body),
-        ("POST", "/api/v1/access-requests/{id}/approve/"): (
-            f"/api/v1/access-requests/{incoming.pk}/approve/",
-            {},
-        ),
-        ("POST", "/api/v1/access-requests/{id}/reject/"): (
-            f"/api/v1/access-requests/{incoming.pk}/reject/",
-            {"reason": "No."},
-        ),
-        ("POST", "/api/v1/access-requests/{id}/withdraw/"): (
-            f"/api/v1/access-requests/{mine.pk}/withdraw/",
-            {},
-        ),
-        ("POST", "/api/v1/api-keys/"): ("/api/v1/api-keys/", {"name": "wider", "scopes": ALL_SCOPES}),
-        ("POST", "/api/v1/api-keys/{prefix}/revoke/"): (f"/api/v1/api-keys/{key.prefix}/revoke/", {}),
-        ("POST", "/api/v1/credit/adjustments/"): ("/api/v1/credit/adjustments/", {}),
-        ("POST", "/api/v1/credit/adjustments/{id}/approve/"): ("/api/v1/credit/adjustments/1/approve/", {}),
-        ("POST", "/api/v1/credit/adjustments/{id}/withdraw/"): ("/api/v1/credit/adjustments/1/withdraw/", {}),
+    paths = {
+        ("POST", "/api/v1/access-requests/"): "/api/v1/access-requests/",
+        ("POST", "/api/v1/access-requests/{id}/approve/"): f"/api/v1/access-requests/{incoming.pk}/approve/",
+        ("POST", "/api/v1/access-requests/{id}/reject/"): f"/api/v1/access-requests/{incoming.pk}/reject/",
+        ("POST", "/api/v1/access-requests/{id}/withdraw/"): f"/api/v1/access-requests/{mine.pk}/withdraw/",
+        ("POST", "/api/v1/api-keys/"): "/api/v1/api-keys/",
+        ("POST", "/api/v1/api-keys/{prefix}/revoke/"): f"/api/v1/api-keys/{key.prefix}/revoke/",
+        ("POST", "/api/v1/credit/adjustments/"): "/api/v1/credit/adjustments/",
+        ("POST", "/api/v1/credit/adjustments/{id}/approve/"): "/api/v1/credit/adjustments/1/approve/",
+        ("POST", "/api/v1/credit/adjustments/{id}/withdraw/"): "/api/v1/credit/adjustments/1/withdraw/",
         ("POST", "/api/v1/credit/affiliation-claims/{id}/accept/"): (
-            "/api/v1/credit/affiliation-claims/1/accept/",
-            {},
+            "/api/v1/credit/affiliation-claims/1/accept/"
         ),
         ("POST", "/api/v1/credit/affiliation-claims/{id}/decline/"): (
-            "/api/v1/credit/affiliation-claims/1/decline/",
-            {},
+            "/api/v1/credit/affiliation-claims/1/decline/"
         ),
-        ("POST", "/api/v1/credit/affiliations/"): (
-            "/api/v1/credit/affiliations/",
-            {"member": member.pk, "parent": theirs.owner_id},
-        ),
-        ("POST", "/api/v1/credit/affiliations/declare/"): (
-            "/api/v1/credit/affiliations/declare/",
-            {"parent": theirs.owner_id},
-        ),
-        ("POST", "/api/v1/credit/held-mints/{id}/resolve/"): ("/api/v1/credit/held-mints/1/resolve/", {}),
-        ("POST", "/api/v1/datasets/"): ("/api/v1/datasets/", dataset_body),
-        ("PUT", "/api/v1/datasets/{id}/policy/"): (
-            f"/api/v1/datasets/{own.pk}/policy/",
-            {"tier": "open", "purposes": ["research"], "terms": "T"},
-        ),
-        ("POST", "/api/v1/datasets/{id}/versions/"): (
-            f"/api/v1/datasets/{own.pk}/versions/",
-            {"file": SimpleUploadedFile("v2.csv", b"a,b\n", content_type="text/csv")},
-        ),
+        ("POST", "/api/v1/credit/affiliations/"): "/api/v1/credit/affiliations/",
+        ("POST", "/api/v1/credit/affiliations/declare/"): "/api/v1/credit/affiliations/declare/",
+        ("POST", "/api/v1/credit/held-mints/{id}/resolve/"): "/api/v1/credit/held-mints/1/resolve/",
+        ("POST", "/api/v1/datasets/"): "/api/v1/datasets/",
+        ("PUT", "/api/v1/datasets/{id}/policy/"): f"/api/v1/datasets/{own.pk}/policy/",
+        ("POST", "/api/v1/datasets/{id}/versions/"): f"/api/v1/datasets/{own.pk}/versions/",
         ("POST", "/api/v1/datasets/{id}/versions/{number}/withdraw/"): (
-            f"/api/v1/datasets/{own.pk}/versions/1/withdraw/",
-            {"reason": "Wrong."},
+            f"/api/v1/datasets/{own.pk}/versions/1/withdraw/"
         ),
-        ("POST", "/api/v1/datasets/{id}/withdraw/"): (
-            f"/api/v1/datasets/{own.pk}/withdraw/",
-            {"reason": "Old."},
-        ),
-        ("POST", "/api/v1/grants/{id}/download/"): (f"/api/v1/grants/{grant.pk}/download/", {}),
-        ("POST", "/api/v1/grants/{id}/revoke/"): (f"/api/v1/grants/{grant.pk}/revoke/", {"reason": "No."}),
-        ("POST", "/api/v1/members/{id}/admit/"): (f"/api/v1/members/{member.pk}/admit/", {}),
-        ("POST", "/api/v1/members/{id}/decline/"): (f"/api/v1/members/{member.pk}/decline/", {"reason": "R"}),
-        ("POST", "/api/v1/members/{id}/reinstate/"): (
-            f"/api/v1/members/{member.pk}/reinstate/",
-            {"reason": "R"},
-        ),
-        ("POST", "/api/v1/members/{id}/suspend/"): (f"/api/v1/members/{member.pk}/suspend/", {"reason": "R"}),
-        ("POST", "/api/v1/members/{id}/withdraw/"): (
-            f"/api/v1/members/{member.pk}/withdraw/",
-            {"reason": "R"},
-        ),
-        ("POST", "/api/v1/users/"): (
-            "/api/v1/users/",
-            {"username": "x", "email": "x@own.example", "role": "analyst"},
-        ),
-        ("PATCH", "/api/v1/users/{id}/"): (f"/api/v1/users/{analyst.pk}/", {"role": "data_steward"}),
-        ("POST", "/api/v1/users/{id}/deactivate/"): (f"/api/v1/users/{analyst.pk}/deactivate/", {}),
+        ("POST", "/api/v1/datasets/{id}/withdraw/"): f"/api/v1/datasets/{own.pk}/withdraw/",
+        ("POST", "/api/v1/grants/{id}/download/"): f"/api/v1/grants/{grant.pk}/download/",
+        ("POST", "/api/v1/grants/{id}/revoke/"): f"/api/v1/grants/{grant.pk}/revoke/",
+        ("POST", "/api/v1/members/{id}/admit/"): f"/api/v1/members/{member.pk}/admit/",
+        ("POST", "/api/v1/members/{id}/decline/"): f"/api/v1/members/{member.pk}/decline/",
+        ("POST", "/api/v1/members/{id}/reinstate/"): f"/api/v1/members/{member.pk}/reinstate/",
+        ("POST", "/api/v1/members/{id}/suspend/"): f"/api/v1/members/{member.pk}/suspend/",
+        ("POST", "/api/v1/members/{id}/withdraw/"): f"/api/v1/members/{member.pk}/withdraw/",
+        ("POST", "/api/v1/users/"): "/api/v1/users/",
+        ("PATCH", "/api/v1/users/{id}/"): f"/api/v1/users/{analyst.pk}/",
+        ("POST", "/api/v1/users/{id}/deactivate/"): f"/api/v1/users/{analyst.pk}/deactivate/",
     }
-    # Applying for membership is open to anyone, with or without credentials: it is no power of a key.
-    public = {("POST", "/api/v1/members/")}
-    assert set(tried) == _write_operations() - public, "a new write operation: add it here"
+    assert set(paths) == _write_operations() - PUBLIC_WRITES, "a new write operation: add it here"
+    return ReadKeyWrites(client, key, paths, grant, unrequested, theirs.owner_id)
+
+
+def test_a_read_key_changes_nothing_anywhere(read_key_writes, key_client) -> None:
+    """Every write operation of the API, tried with a read-only key on real objects its member may see."""
+    writes = read_key_writes
+    bodies: dict[tuple[str, str], dict] = {
+        ("POST", "/api/v1/access-requests/"): {
+            "dataset": writes.unrequested.pk,
+            "purpose": "research",
+            "justification": "J",
+            "duration_days": 30,
+            "accepted_terms_version": 1,
+        },
+        ("POST", "/api/v1/access-requests/{id}/reject/"): {"reason": "No."},
+        ("POST", "/api/v1/api-keys/"): {"name": "wider", "scopes": ALL_SCOPES},
+        ("POST", "/api/v1/credit/affiliations/"): {"member": writes.key.member_id, "parent": writes.parent},
+        ("POST", "/api/v1/credit/affiliations/declare/"): {"parent": writes.parent},
+        ("POST", "/api/v1/datasets/"): {
+            "title": "T",
+            "description": "D",
+            "keywords": ["k"],
+            "sector": "C",
+            "data_domain": "production",
+            "licence": "CC-BY-4.0",
+            "contact_name": "Z",
+            "contact_email": "z@own.example",
+            "grade": 1,
+        },
+        ("PUT", "/api/v1/datasets/{id}/policy/"): {"tier": "open", "purposes": ["research"], "terms": "T"},
+        ("POST", "/api/v1/datasets/{id}/versions/"): {
+            "file": SimpleUploadedFile("v2.csv", b"a,b\n", content_type="text/csv")
+        },
+        ("POST", "/api/v1/datasets/{id}/versions/{number}/withdraw/"): {"reason": "Wrong."},
+        ("POST", "/api/v1/datasets/{id}/withdraw/"): {"reason": "Old."},
+        ("POST", "/api/v1/grants/{id}/revoke/"): {"reason": "No."},
+        ("POST", "/api/v1/members/{id}/decline/"): {"reason": "R"},
+        ("POST", "/api/v1/members/{id}/reinstate/"): {"reason": "R"},
+        ("POST", "/api/v1/members/{id}/suspend/"): {"reason": "R"},
+        ("POST", "/api/v1/members/{id}/withdraw/"): {"reason": "R"},
+        ("POST", "/api/v1/users/"): {"username": "x", "email": "x@own.example", "role": "analyst"},
+        ("PATCH", "/api/v1/users/{id}/"): {"role": "data_steward"},
+    }
     entries = LedgerEntry.objects.count()
-    for (method, _), (path, body) in tried.items():
+    for (method, template), path in writes.paths.items():
+        body = bodies.get((method, template), {})
         kind = "multipart" if "file" in body else "json"
-        response = getattr(client, method.lower())(path, body, format=kind)
+        response = getattr(writes.client, method.lower())(path, body, format=kind)
         assert response.status_code in (403, 404), (method, path, response.status_code, response.content)
     assert LedgerEntry.objects.count() == entries
-    key.refresh_from_db()
-    assert not key.revoked
+    writes.key.refresh_from_db()
+    assert not writes.key.revoked
     # The control: the same grant downloads with a key that has the request scope.
     request_key, _, _ = key_client(["request"])
-    assert request_key.post(f"/api/v1/grants/{grant.pk}/download/").status_code == 200
+    assert request_key.post(f"/api/v1/grants/{writes.grant.pk}/download/").status_code == 200
+
+
+# --- Refused before its body is read ----------------------------------------------------------------------
+
+# What every write operation answers a read-only key, whatever the body: the scope the key lacks where that
+# is all that is missing, the role's refusal where no scope would do, not found where the key may not see the
+# object. Never 400: a caller that may not act is not told how to fix a body it may not send.
+READ_KEY_REFUSALS = {
+    ("POST", "/api/v1/access-requests/"): (403, "insufficient_scope"),
+    ("POST", "/api/v1/access-requests/{id}/approve/"): (403, "insufficient_scope"),
+    ("POST", "/api/v1/access-requests/{id}/reject/"): (403, "insufficient_scope"),
+    ("POST", "/api/v1/access-requests/{id}/withdraw/"): (403, "insufficient_scope"),
+    ("POST", "/api/v1/api-keys/"): (403, "permission_denied"),
+    ("POST", "/api/v1/api-keys/{prefix}/revoke/"): (404, "not_found"),
+    ("POST", "/api/v1/credit/adjustments/"): (404, "not_found"),
+    ("POST", "/api/v1/credit/adjustments/{id}/approve/"): (404, "not_found"),
+    ("POST", "/api/v1/credit/adjustments/{id}/withdraw/"): (404, "not_found"),
+    ("POST", "/api/v1/credit/affiliation-claims/{id}/accept/"): (404, "not_found"),
+    ("POST", "/api/v1/credit/affiliation-claims/{id}/decline/"): (404, "not_found"),
+    ("POST", "/api/v1/credit/affiliations/"): (403, "permission_denied"),
+    ("POST", "/api/v1/credit/affiliations/declare/"): (403, "permission_denied"),
+    ("POST", "/api/v1/credit/held-mints/{id}/resolve/"): (404, "not_found"),
+    ("POST", "/api/v1/datasets/"): (403, "insufficient_scope"),
+    ("PUT", "/api/v1/datasets/{id}/policy/"): (403, "insufficient_scope"),
+    ("POST", "/api/v1/datasets/{id}/versions/"): (403, "insufficient_scope"),
+    ("POST", "/api/v1/datasets/{id}/versions/{number}/withdraw/"): (403, "insufficient_scope"),
+    ("POST", "/api/v1/datasets/{id}/withdraw/"): (403, "insufficient_scope"),
+    ("POST", "/api/v1/grants/{id}/download/"): (403, "insufficient_scope"),
+    ("POST", "/api/v1/grants/{id}/revoke/"): (403, "permission_denied"),  # another member's dataset
+    ("POST", "/api/v1/members/{id}/admit/"): (403, "permission_denied"),
+    ("POST", "/api/v1/members/{id}/decline/"): (403, "permission_denied"),
+    ("POST", "/api/v1/members/{id}/reinstate/"): (403, "permission_denied"),
+    ("POST", "/api/v1/members/{id}/suspend/"): (403, "permission_denied"),
+    ("POST", "/api/v1/members/{id}/withdraw/"): (403, "permission_denied"),
+    ("POST", "/api/v1/users/"): (403, "insufficient_scope"),
+    ("PATCH", "/api/v1/users/{id}/"): (404, "not_found"),  # a key without the manage scope sees no people
+    ("POST", "/api/v1/users/{id}/deactivate/"): (404, "not_found"),
+}
+# Wrong for every operation that reads a body: a reason that is no text, every other field missing.
+BAD_BODY = {"reason": ["not", "text"]}
+
+
+def test_a_read_key_is_refused_before_its_body_is_checked(read_key_writes) -> None:
+    writes = read_key_writes
+    assert set(READ_KEY_REFUSALS) == set(writes.paths)
+    entries = LedgerEntry.objects.count()
+    for operation, path in writes.paths.items():
+        # A version that is no number, for the download (its one input, in the query string).
+        response = getattr(writes.client, operation[0].lower())(f"{path}?version=x", BAD_BODY, format="json")
+        status, code = READ_KEY_REFUSALS[operation]
+        assert (response.status_code, response.json().get("code")) == (status, code), (
+            operation,
+            response.content,
+        )
+        if code == "insufficient_scope":
+            assert response.json()["key_scopes"] == ["read"]
+    assert LedgerEntry.objects.count() == entries
 
 
 # --- A key refused for want of the manage scope is told so ------------------------------------------------
@@ -314,13 +377,17 @@ NEWCOMER = {"username": "newbie", "email": "n@own.example", "role": "analyst"}
 ROLE_WORDS = "Only the member's admin may manage its people."
 
 
+@pytest.mark.parametrize("person", [NEWCOMER, {}, BAD_BODY], ids=["complete", "empty", "bad"])
 @pytest.mark.parametrize("scopes", [["read"], ["request"], ["read", "request"]])
-def test_a_key_without_the_manage_scope_that_adds_a_person_is_told_it_needs_it(key_client, scopes) -> None:
+def test_a_key_without_the_manage_scope_that_adds_a_person_is_told_it_needs_it(
+    key_client, scopes, person
+) -> None:
     # Once "Only the member's admin may manage its people." (permission_denied): it blamed a role the
-    # partner system has no way to hold, when a key with the manage scope may add people.
+    # partner system has no way to hold, when a key with the manage scope may add people. And once 400 for
+    # a body missing a field, before the scope was looked at.
     client, _, _ = key_client(scopes)
     before = _writes()
-    response = client.post("/api/v1/users/", NEWCOMER, format="json")
+    response = client.post("/api/v1/users/", person, format="json")
     body = assert_problem(response, 403, "insufficient_scope")
     assert body["required_scope"] == "manage"
     assert body["key_scopes"] == sorted(scopes)

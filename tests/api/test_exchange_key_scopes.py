@@ -13,6 +13,7 @@ import pytest
 
 from exchange.models import AccessRequest, Dataset, Grant
 from ledger.models import LedgerEntry
+from tests.api.test_api_key_scope_bounds import BAD_BODY
 from tests.api.test_problems import assert_problem
 from tests.exchange.support import published, request_access
 
@@ -126,3 +127,56 @@ def test_another_members_key_is_not_told_a_scope_would_help(key_client, data_ste
     client, _, _ = key_client(["read"])
     response = client.post(f"/api/v1/grants/{grant.pk}/download/")
     assert response.json()["code"] in {"permission_denied", "not_found"}
+
+
+# --- Told before the body is checked ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def manage_actions(data_steward, other_analyst) -> dict[str, tuple[str, str]]:
+    """The own member's actions that need the manage scope, each as (method, path), on real objects."""
+    own = published(data_steward, tier="open")
+    incoming = request_access(other_analyst, published(data_steward, tier="restricted"))
+    grant = Grant.objects.get(request=request_access(other_analyst, own))
+    return {
+        "register": ("post", "/api/v1/datasets/"),
+        "set policy": ("put", f"/api/v1/datasets/{own.pk}/policy/"),
+        "add version": ("post", f"/api/v1/datasets/{own.pk}/versions/"),
+        "withdraw version": ("post", f"/api/v1/datasets/{own.pk}/versions/1/withdraw/"),
+        "withdraw dataset": ("post", f"/api/v1/datasets/{own.pk}/withdraw/"),
+        "approve": ("post", f"/api/v1/access-requests/{incoming.pk}/approve/"),
+        "reject": ("post", f"/api/v1/access-requests/{incoming.pk}/reject/"),
+        "revoke": ("post", f"/api/v1/grants/{grant.pk}/revoke/"),
+    }
+
+
+def test_a_key_without_the_manage_scope_is_told_so_before_its_body_is_checked(
+    key_client, manage_actions
+) -> None:
+    """Once 400 for the body first: the partner fixed it, to be refused for the scope after all."""
+    client, _, _ = key_client(["read", "request"])
+    manager, _, _ = key_client(["manage"])
+    before = _counts()
+    for name, (method, path) in manage_actions.items():
+        response = getattr(client, method)(path, BAD_BODY, format="json")
+        assert response.status_code == 403, (name, response.content)
+        _assert_scope_refusal(response, "manage", ["read", "request"])
+        # The control: the body is one a key that may act is told to fix.
+        response = getattr(manager, method)(path, BAD_BODY, format="json")
+        assert response.status_code == 400, (name, response.content)
+    assert _counts() == before
+
+
+def test_a_person_without_the_role_is_told_so_before_the_body_is_checked(client_for, analyst) -> None:
+    response = client_for(analyst).post("/api/v1/datasets/", BAD_BODY, format="json")
+    problem = assert_problem(response, 403, "permission_denied")
+    assert problem["detail"] == "Only a data steward of an active member may register datasets."
+
+
+def test_the_browsable_api_offers_a_form_only_to_a_key_that_may_use_it(key_client) -> None:
+    # The refusal reaches DRF's renderer as its own PermissionDenied would: no form, rather than an error.
+    for scopes, offered in ((["read"], False), (["manage"], True)):
+        client, _, _ = key_client(scopes)
+        response = client.get("/api/v1/datasets/?format=api")
+        assert response.status_code == 200
+        assert ('method="POST"' in response.content.decode()) is offered

@@ -28,7 +28,8 @@ ACTIONS = [
 _STEWARDLIKE = {
     "member.read": (200, 200),
     "user.read": (404, 404),
-    "user.create": (403, 404),
+    # Refused as one who adds nobody to any member, before the body's member is looked at (it is visible).
+    "user.create": (403, 403),
     "user.role": (404, 404),
     "user.deactivate": (404, 404),
     "key.read": (404, 404),

@@ -23,6 +23,7 @@ from rest_framework.views import APIView
 from consortium.actors import request_actor
 from consortium.api.actors import APIKeyMixin
 from consortium.api.negotiation import FileContentNegotiation
+from consortium.api.permissions import ActionChecks
 from consortium.selectors import member_get_for
 from ledger.credit import selectors, services, statements
 from ledger.credit.api import serializers as s
@@ -334,6 +335,9 @@ class AffiliationViewSet(APIKeyMixin, viewsets.GenericViewSet):
     serializer_class = s.AffiliationLinkSerializer
     pagination_class = None
     filter_backends: list[Any] = []
+    # Who may take each write action, asked before its body is read (consortium.api.permissions).
+    permission_classes = [ActionChecks]
+    action_checks = {"create": services.affiliation_link_check, "declare": services.affiliation_declare_check}
 
     @extend_schema(
         summary="Link a member to a parent's group (officers)",
