@@ -14,34 +14,37 @@ else is refused: other hosts (Redoc's menu footer would load its logo from the v
 from __future__ import annotations
 
 import json
-import secrets
 from typing import Any
 
+from csp.constants import NONCE, NONE, SELF
+from csp.decorators import csp
+from django.utils.decorators import method_decorator
 from drf_spectacular.settings import spectacular_settings
 from drf_spectacular.utils import extend_schema
 from drf_spectacular.views import SpectacularRedocView, SpectacularSwaggerView
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-_REFUSE_THE_REST = "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
-SWAGGER_POLICY = (
-    "default-src 'none'; script-src 'self' 'nonce-{nonce}'; style-src 'self' 'nonce-{nonce}'; "
-    f"img-src 'self' data:; connect-src 'self'; {_REFUSE_THE_REST}"
-)
-REDOC_POLICY = (
-    "default-src 'none'; script-src 'self' 'nonce-{nonce}'; style-src 'nonce-{nonce}'; "
-    f"img-src data:; connect-src 'self'; worker-src blob:; {_REFUSE_THE_REST}"
-)
-
-
-def _new_nonce() -> str:
-    return secrets.token_urlsafe(18)
-
-
-def _with_policy(response: Response, *, policy: str, nonce: str) -> Response:
-    response.data["csp_nonce"] = nonce
-    response["Content-Security-Policy"] = policy.format(nonce=nonce)
-    return response
+# Each page's whole policy, in place of the site's (settings.CONTENT_SECURITY_POLICY); django-csp's middleware
+# puts the request's nonce where NONCE stands.
+_REFUSE_THE_REST = {"base-uri": [NONE], "form-action": [NONE], "frame-ancestors": [NONE]}
+SWAGGER_POLICY = {
+    "default-src": [NONE],
+    "script-src": [SELF, NONCE],
+    "style-src": [SELF, NONCE],
+    "img-src": [SELF, "data:"],
+    "connect-src": [SELF],
+    **_REFUSE_THE_REST,
+}
+REDOC_POLICY = {
+    "default-src": [NONE],
+    "script-src": [SELF, NONCE],
+    "style-src": [NONCE],
+    "img-src": ["data:"],
+    "connect-src": [SELF],
+    "worker-src": ["blob:"],
+    **_REFUSE_THE_REST,
+}
 
 
 class SwaggerView(SpectacularSwaggerView):
@@ -50,8 +53,9 @@ class SwaggerView(SpectacularSwaggerView):
     template_name = "consortium/api_docs/swagger_ui.html"
 
     @extend_schema(exclude=True)
+    @method_decorator(csp(SWAGGER_POLICY))
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        return _with_policy(super().get(request, *args, **kwargs), policy=SWAGGER_POLICY, nonce=_new_nonce())
+        return super().get(request, *args, **kwargs)
 
 
 class RedocView(SpectacularRedocView):
@@ -61,11 +65,15 @@ class RedocView(SpectacularRedocView):
     template_name = "consortium/api_docs/redoc.html"
 
     @extend_schema(exclude=True)
+    @method_decorator(csp(REDOC_POLICY))
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         response = super().get(request, *args, **kwargs)
-        nonce = _new_nonce()
         # The bundle inserts perfect-scrollbar's stylesheet as it loads, before Redoc has the nonce, so the
         # policy blocks it; native scrollbars need no stylesheet.
-        options = {**(spectacular_settings.REDOC_UI_SETTINGS or {}), "nativeScrollbars": True, "nonce": nonce}
+        options = {
+            **(spectacular_settings.REDOC_UI_SETTINGS or {}),
+            "nativeScrollbars": True,
+            "nonce": str(request.csp_nonce),  # type: ignore[attr-defined]  # django-csp's middleware sets it
+        }
         response.data["settings"] = json.dumps(options)
-        return _with_policy(response, policy=REDOC_POLICY, nonce=nonce)
+        return response
