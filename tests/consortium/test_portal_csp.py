@@ -193,6 +193,14 @@ def test_error_pages_and_forms_sent_back_with_errors_carry_the_policy(demo) -> N
     _check_page(invalid)
 
 
+def test_a_form_sent_without_its_csrf_token_gets_the_portal_page_under_the_policy(demo) -> None:
+    browser = Client(enforce_csrf_checks=True)
+    refused = browser.post(reverse("portal:login"), {"username": "officer", "password": "x"})
+    assert refused.status_code == 403
+    assert b"This form has expired" in refused.content  # not Django's page, whose inline style is refused
+    _check_page(refused)
+
+
 def test_each_response_has_its_own_nonce_on_its_stylesheet(client) -> None:
     first, second = client.get("/login/"), client.get("/login/")
     nonces = [_nonce(_policy(first)), _nonce(_policy(second))]
