@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from django import template
 from django.forms import BaseForm, BoundField
+from django.utils.functional import SimpleLazyObject
 from django.utils.safestring import SafeString
 
 register = template.Library()
@@ -16,6 +17,10 @@ register = template.Library()
 def error_title_prefix(context: template.Context) -> str:
     """'Error: ' when the view hands the page a form that was sent and refused, '' otherwise."""
     for value in context.flatten().values():
+        # A lazy value (the request's user, its CSRF token) is no form, and asking it for its class would
+        # compute it: a computed CSRF token sets its cookie, on a page that has no form as on any other.
+        if isinstance(value, SimpleLazyObject):
+            continue
         if isinstance(value, BaseForm) and value.is_bound and value.errors:
             return "Error: "
     return ""

@@ -486,6 +486,15 @@ def test_forms_sent_back_with_errors_announce_them_and_tie_them_to_their_fields(
     assert not found, _report(found)
 
 
+@pytest.mark.parametrize("path", ["/password/forgot/sent/", "/no-such-page/"])
+def test_the_error_title_looks_for_forms_without_computing_the_pages_other_values(client, path) -> None:
+    # The page's lazy values (the request's user, its CSRF token) are no forms: computing the CSRF token to
+    # ask gave a page without a form, a 404 included, a CSRF cookie.
+    response = client.get(path)
+    assert "<title>Error: " not in response.content.decode()
+    assert "csrftoken" not in response.cookies
+
+
 # --- colour contrast ----------------------------------------------------------------------------------------
 
 STYLE = re.compile(r"<style[^>]*>(.*?)</style>", re.S)
