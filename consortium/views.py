@@ -6,12 +6,14 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse
+from django.middleware import csrf
 from django.shortcuts import redirect, render
 from django.urls import reverse, reverse_lazy
 from django.utils.cache import add_never_cache_headers
@@ -501,3 +503,21 @@ def api_key_revoke(request: HttpRequest, prefix: str) -> HttpResponse:
     else:
         messages.success(request, f"The key '{key.name}' ({key.prefix}) is revoked.")
     return redirect(reverse("portal:api-key-list"))
+
+
+# Refusals of where a form came from (the Origin or Referer header), which reloading the page does not mend.
+_ADDRESS_REFUSALS = tuple(
+    reason.split(" - ")[0] for reason in (csrf.REASON_BAD_ORIGIN, csrf.REASON_BAD_REFERER)
+)
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """CSRF_FAILURE_VIEW: the portal's page for a form Django's CSRF check refused. A missing or stale token
+    (the page open too long, a sign-in in another tab, cookies off) asks for a reload; a form sent from an
+    address the site does not trust says so, since a reload does not mend that. The check's own reason only
+    with DEBUG, as on Django's page."""
+    context = {
+        "address_refused": reason.startswith(_ADDRESS_REFUSALS),
+        "debug_reason": reason if settings.DEBUG else "",
+    }
+    return render(request, "403_csrf.html", context, status=403)

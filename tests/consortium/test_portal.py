@@ -786,3 +786,29 @@ def test_api_key_revoked_from_the_list(client: Client, acme_admin: User, globex_
     listing = text(client.get(reverse("portal:api-key-list")))
     assert "is revoked" in listing and "revoked " in listing
     assert f'action="{revoke}"' not in listing
+
+
+def _login_form_with_token() -> tuple[Client, dict[str, str]]:
+    browser = Client(enforce_csrf_checks=True)
+    page = browser.get(reverse("portal:login"))
+    token = page.context["csrf_token"]
+    return browser, {"csrfmiddlewaretoken": str(token), "username": "nobody", "password": "x"}
+
+
+def test_a_form_from_an_untrusted_address_is_refused_as_such_not_as_expired(client: Client) -> None:
+    browser, form = _login_form_with_token()
+    assert browser.post(reverse("portal:login"), form).status_code == 200  # the control: the token is good
+    refused = browser.post(reverse("portal:login"), form, HTTP_ORIGIN="https://elsewhere.example")
+    assert refused.status_code == 403
+    assert b"an address the site does not trust" in refused.content
+    assert b"has expired" not in refused.content
+    assert b"Origin checking failed" not in refused.content  # the check's own words only with DEBUG
+
+
+def test_with_debug_the_csrf_page_names_the_checks_reason(settings) -> None:
+    settings.DEBUG = True
+    browser = Client(enforce_csrf_checks=True)
+    refused = browser.post(reverse("portal:login"), {"username": "nobody", "password": "x"})
+    assert refused.status_code == 403
+    assert b"has expired" in refused.content
+    assert b"CSRF cookie not set." in refused.content
