@@ -459,8 +459,7 @@ def access_request_withdraw(
 ) -> tuple[AccessRequest, LedgerEntry]:
     """The requesting member's people withdraw an undecided request (`access.withdrawn`).
 
-    NotPermitted for anyone else (access_request_withdraw_check); Conflict(illegal_transition) once it is
-    decided.
+    NotPermitted for anyone else; Conflict(illegal_transition) once it is decided.
     """
     access_request_withdraw_check(actor, request)
     with transaction.atomic():

@@ -417,9 +417,9 @@ def dataset_version_withdraw(*, actor: User, version: DatasetVersion, reason: st
     transaction. The row and its file stay (nothing is deleted); grants no longer download it and fall
     back to the latest version not withdrawn (grant_download).
 
-    By the owner's data steward or a consortium officer. Raises NotPermitted for anyone else (see
-    dataset_version_withdraw_check), ValidationFailed(reason_required), Conflict(illegal_transition,
-    current_state="withdrawn") when it is already withdrawn. Nothing is written then.
+    By the owner's data steward or a consortium officer. Raises NotPermitted for anyone else,
+    ValidationFailed(reason_required), Conflict(illegal_transition, current_state="withdrawn") when it
+    is already withdrawn. Nothing is written then.
     """
     dataset = version.dataset
     dataset_version_withdraw_check(actor, dataset)
