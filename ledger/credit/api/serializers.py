@@ -260,6 +260,16 @@ class StatementQuerySerializer(serializers.Serializer):
     member = serializers.IntegerField(required=False, help_text="Auditors: whose statement (members: own).")
 
 
+class StatementCSVQuerySerializer(StatementQuerySerializer):
+    bom = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Start the file with a UTF-8 byte order mark, for spreadsheet programs: without it Excel "
+        "reads the file in the computer's own encoding and garbles names and titles that are not ASCII "
+        "(Chinese, for one). The portal's CSV link asks for it; leave it off for programs.",
+    )
+
+
 class LeaderboardRowSerializer(serializers.Serializer):
     rank = serializers.IntegerField()
     key = serializers.CharField(help_text="Member id, sector code or size class.")

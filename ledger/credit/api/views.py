@@ -45,7 +45,9 @@ class _Echo:
         return value
 
 
-def _csv_stream(header: Iterable[str], rows: Iterable[Iterable[Any]]) -> Iterator[str]:
+def _csv_stream(header: Iterable[str], rows: Iterable[Iterable[Any]], *, bom: bool) -> Iterator[str]:
+    if bom:
+        yield "\ufeff"
     writer = csv.writer(_Echo())
     yield writer.writerow([statements.csv_cell(value) for value in header])
     for row in rows:
@@ -53,9 +55,11 @@ def _csv_stream(header: Iterable[str], rows: Iterable[Iterable[Any]]) -> Iterato
 
 
 def _csv_response(
-    filename: str, header: Iterable[str], rows: Iterable[Iterable[Any]]
+    filename: str, header: Iterable[str], rows: Iterable[Iterable[Any]], *, bom: bool = False
 ) -> StreamingHttpResponse:
-    response = StreamingHttpResponse(_csv_stream(header, rows), content_type="text/csv; charset=utf-8")
+    response = StreamingHttpResponse(
+        _csv_stream(header, rows, bom=bom), content_type="text/csv; charset=utf-8"
+    )
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
 
@@ -100,7 +104,7 @@ class StatementViewSet(APIKeyMixin, viewsets.GenericViewSet):
 
     @extend_schema(
         summary="A statement's lines as CSV",
-        parameters=[EPOCH_PARAMETER, s.StatementQuerySerializer],
+        parameters=[EPOCH_PARAMETER, s.StatementCSVQuerySerializer],
         responses=CSV_RESPONSE,
         description=(statements.statement_csv_rows.__doc__ or "").strip(),
     )
@@ -112,9 +116,12 @@ class StatementViewSet(APIKeyMixin, viewsets.GenericViewSet):
         content_negotiation_class=FileContentNegotiation,
     )
     def csv(self, request: Request, epoch: str) -> StreamingHttpResponse:
+        query = s.StatementCSVQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
         statement = self._statement(request, epoch)
         filename = f"credit-statement-{epoch}-member-{statement['member']['id']}.csv"
-        return _csv_response(filename, statements.CSV_HEADER, statements.statement_csv_rows(statement))
+        rows = statements.statement_csv_rows(statement)
+        return _csv_response(filename, statements.CSV_HEADER, rows, bom=query.validated_data["bom"])
 
 
 class LeaderboardPageSerializer(serializers.Serializer):

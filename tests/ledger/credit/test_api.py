@@ -187,6 +187,16 @@ def test_the_statement_csv_has_every_line_and_every_use(epoch, client_for, data_
     assert "x 5000 bps (k=2)" in uses[1][14]
 
 
+def test_the_statement_csv_starts_with_a_byte_order_mark_only_when_asked(epoch, client_for, data_steward):
+    client = client_for(data_steward)
+    plain = b"".join(client.get(f"{API}/statements/{epoch}/csv/").streaming_content)
+    marked = b"".join(client.get(f"{API}/statements/{epoch}/csv/", {"bom": "true"}).streaming_content)
+    assert plain.startswith(b"epoch,member,")  # programs get no mark unless they ask
+    assert marked == b"\xef\xbb\xbf" + plain  # for spreadsheets: Excel then reads UTF-8, names intact
+    refused = client.get(f"{API}/statements/{epoch}/csv/", {"bom": "perhaps"})
+    assert refused.status_code == 400 and refused.json()["errors"].keys() == {"bom"}
+
+
 @pytest.mark.parametrize("accept", ["text/csv", "text/csv; charset=utf-8", "application/octet-stream", "*/*"])
 def test_the_csv_exports_are_served_whatever_accept_names(epoch, client_for, auditor, data_steward, accept):
     """A CSV client asks for text/csv: DRF's negotiation, knowing only its JSON renderers, answered 406."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html as html_module
 import re
 
 import pytest
@@ -302,3 +303,17 @@ def test_a_member_not_in_ascii_digits_names_no_member_and_is_no_server_error(
     assert page(response.content.decode()) == page(unnamed) and not re.search(
         r'<option value="\d+" selected>', unnamed
     )
+
+
+def test_the_pages_csv_link_asks_for_the_spreadsheet_byte_order_mark(
+    epoch, client_for, data_steward, auditor, member
+):
+    for user, query in ((data_steward, {}), (auditor, {"member": member.pk})):
+        client = client_for(user)
+        html = client.get("/credit/", query).content.decode()
+        (link,) = re.findall(r'<a href="([^"]*/csv/[^"]*)"', html)
+        url = html_module.unescape(link)
+        assert "bom=true" in url
+        download = client.get(url)
+        assert download.status_code == 200
+        assert b"".join(download.streaming_content).startswith(b"\xef\xbb\xbfepoch,member,")
