@@ -285,6 +285,8 @@ def dataset_version_add(
     after that fails, the commit included. A caller's enclosing transaction that rolls back later leaves
     the file without a row: `dataset_files_sweep` (beat, daily) deletes it. The dataset's status is checked
     again on its locked row, so a withdrawal that commits first wins.
+    The version keeps the file's name (its last 150 characters, reduced to word characters, dots and
+    hyphens); the file on disk is named within STORED_NAME_MAX_BYTES of UTF-8 (`_stored_name`).
 
     Raises UploadTooLarge (413) past EXCHANGE["MAX_UPLOAD_BYTES"], ValidationFailed(checksum_mismatch)
     when `declared_sha256` differs, `empty_file`, `invalid_media_type`, `core_data_not_offered` (a
@@ -305,6 +307,7 @@ def dataset_version_add(
         raise _invalid("media_type", "invalid_media_type", f"'{media_type}' is not a media type.")
     filename = re.sub(r"[^\w.\-]+", "_", (filename or "").rsplit("/", 1)[-1]).strip("._") or "data.bin"
     filename = filename[-150:]
+    stored_name = _stored_name(filename)
     limit = exchange_setting("MAX_UPLOAD_BYTES")
     hasher, size = hashlib.sha256(), 0
     for chunk in _chunks(file, exchange_setting("UPLOAD_CHUNK_BYTES")):
@@ -340,7 +343,7 @@ def dataset_version_add(
                 created_by=actor,
                 created_at=timezone.now(),
             )
-            version.file.save(filename, file, save=False)
+            version.file.save(stored_name, file, save=False)
             stored = version
             version.save()
             _record_dataset_fact(
@@ -355,6 +358,25 @@ def dataset_version_add(
             stored.file.storage.delete(stored.file.name)
         raise
     return version
+
+
+# File systems limit one name to 255 bytes (ext4, XFS, APFS), not characters: a version's name may be 150
+# Chinese characters, 450 bytes in UTF-8. The storage may add "_" and 7 characters to a name it finds taken.
+STORED_NAME_MAX_BYTES = 240
+
+
+def _stored_name(filename: str) -> str:
+    """The name `filename` (already reduced to word characters, dots and hyphens) is stored under: the same
+    when its UTF-8 fits STORED_NAME_MAX_BYTES, else its stem cut at a character boundary until it does,
+    the extension kept. The version keeps `filename` whole; only the file on disk is named shorter."""
+    if len(filename.encode()) <= STORED_NAME_MAX_BYTES:
+        return filename
+    stem, dot, extension = filename.rpartition(".")
+    if not dot or not stem or len(extension.encode()) > 16:
+        stem, extension = filename, ""
+    suffix = f".{extension}" if extension else ""
+    budget = STORED_NAME_MAX_BYTES - len(suffix.encode())
+    return stem.encode()[:budget].decode(errors="ignore") + suffix
 
 
 # An upload's file is stored before its row commits: a file younger than this may still get its row.

@@ -1,0 +1,54 @@
+"""Chinese text on the exchange's paths, where it is measured or matched differently from ASCII.
+
+Member firms name their files and datasets in Chinese: a character is three bytes in UTF-8 (four outside the
+Basic Multilingual Plane, e.g. 𠮷), and SQLite keeps JSON text with non-ASCII characters escaped.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from django.conf import settings
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from exchange.models import DatasetVersion, Grant
+from tests.exchange.support import register, request_access, set_policy
+
+pytestmark = pytest.mark.django_db
+
+CONTENT = b"sensor,value\n1,2\n"
+
+
+@pytest.mark.parametrize(
+    "filename",
+    ["数" * 146 + ".csv", "𠮷" * 146 + ".csv", "振动数据" * 50],
+    ids=["bmp-characters", "astral-characters", "no-extension"],
+)
+def test_a_version_named_in_150_chinese_characters_is_stored_and_downloads_under_its_name(
+    data_steward, other_analyst, client_for, filename
+) -> None:
+    # 150 characters are 450 bytes or more in UTF-8, past the 255 bytes a file system allows one name.
+    dataset = register(data_steward)
+    set_policy(data_steward, dataset, tier="open")
+    upload = SimpleUploadedFile(filename, CONTENT, content_type="text/csv")
+    response = client_for(data_steward).post(
+        f"/api/v1/datasets/{dataset.pk}/versions/", {"file": upload}, format="multipart"
+    )
+    assert response.status_code == 201, response.content
+    kept = filename[-150:]
+    assert response.json()["filename"] == kept
+
+    version = DatasetVersion.objects.get(dataset=dataset)
+    stored = Path(version.file.name).name
+    assert len(stored.encode()) <= 240
+    assert stored.endswith(".csv") == filename.endswith(".csv")
+    assert kept.startswith(stored.removesuffix(".csv"))
+    assert (Path(settings.MEDIA_ROOT) / version.file.name).read_bytes() == CONTENT
+
+    grant = Grant.objects.get(request=request_access(other_analyst, dataset))
+    download = client_for(other_analyst).post(f"/api/v1/grants/{grant.pk}/download/")
+    assert download.status_code == 200
+    assert download["Content-Disposition"] == f"attachment; filename*=utf-8''{quote(kept)}"
+    assert b"".join(download.streaming_content) == CONTENT
