@@ -12,9 +12,10 @@ from urllib.parse import quote
 import pytest
 from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
 
 from exchange.models import DatasetVersion, Grant
-from tests.exchange.support import register, request_access, set_policy
+from tests.exchange.support import as_user, register, request_access, set_policy
 
 pytestmark = pytest.mark.django_db
 
@@ -52,3 +53,46 @@ def test_a_version_named_in_150_chinese_characters_is_stored_and_downloads_under
     assert download.status_code == 200
     assert download["Content-Disposition"] == f"attachment; filename*=utf-8''{quote(kept)}"
     assert b"".join(download.streaming_content) == CONTENT
+
+
+# Each dataset has its words in one place only: the search must look in title, description and keywords.
+CATALOG = {
+    "Spindle vibration": {"keywords": ["振动", "CNC主轴"]},
+    "Coolant temperatures": {"keywords": ["热处理", "𠮷野"]},
+    "主轴振动数据 2025": {"keywords": ["ascii"]},
+    "Bearing wear": {"description": "每秒一行的轴承磨损读数。"},
+}
+
+
+@pytest.fixture
+def catalog(data_steward) -> None:
+    for title, fields in CATALOG.items():
+        dataset = register(
+            data_steward,
+            title=title,
+            keywords=fields.get("keywords", []),
+            **{key: value for key, value in fields.items() if key != "keywords"},
+        )
+        set_policy(data_steward, dataset, tier="open")
+
+
+@pytest.mark.parametrize(
+    ("search", "titles"),
+    [
+        ("热处理", ["Coolant temperatures"]),
+        ("𠮷", ["Coolant temperatures"]),
+        ("c主轴", ["Spindle vibration"]),
+        ("主轴", ["Spindle vibration", "主轴振动数据 2025"]),
+        ("振动", ["Spindle vibration", "主轴振动数据 2025"]),
+        ("轴承磨损", ["Bearing wear"]),
+    ],
+)
+def test_the_catalog_finds_a_chinese_substring_of_a_keyword_on_every_database(
+    catalog, analyst, client_for, search, titles
+) -> None:
+    response = client_for(analyst).get("/api/v1/datasets/", {"search": search, "ordering": "title"})
+    assert response.status_code == 200
+    assert [dataset["title"] for dataset in response.json()["results"]] == sorted(titles)
+    page = as_user(analyst).get(reverse("portal:catalog"), {"search": search}).content.decode()
+    assert all(title in page for title in titles)
+    assert not any(title in page for title in set(CATALOG) - set(titles))
