@@ -3,6 +3,7 @@ exchange.services and exchange.policies, whose refusals the views put back on th
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django import forms
@@ -112,6 +113,10 @@ class AccessRequestForm(PortalForm):
         }
 
 
+# A Chinese input method types the full-width comma (U+FF0C) or the enumeration comma (U+3001) for ",".
+_KEYWORD_SEPARATORS = re.compile("[,\uff0c\u3001]")
+
+
 class DatasetRegisterForm(PortalForm):
     """A data steward registers a dataset of their member (DCAT-style metadata)."""
 
@@ -159,7 +164,9 @@ class DatasetRegisterForm(PortalForm):
     def service_kwargs(self) -> dict[str, Any]:
         """The keyword arguments of services.dataset_register (without actor)."""
         data = dict(self.cleaned_data)
-        data["keywords"] = [word.strip() for word in data["keywords"].split(",") if word.strip()]
+        data["keywords"] = [
+            word.strip() for word in _KEYWORD_SEPARATORS.split(data["keywords"]) if word.strip()
+        ]
         data["source_ids"] = [source.pk for source in data.pop("sources")]
         return data
 

@@ -14,8 +14,8 @@ from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from exchange.models import DatasetVersion, Grant
-from tests.exchange.support import as_user, register, request_access, set_policy
+from exchange.models import Dataset, DatasetVersion, Grant
+from tests.exchange.support import REGISTRATION_FORM, as_user, register, request_access, set_policy
 
 pytestmark = pytest.mark.django_db
 
@@ -96,3 +96,14 @@ def test_the_catalog_finds_a_chinese_substring_of_a_keyword_on_every_database(
     page = as_user(analyst).get(reverse("portal:catalog"), {"search": search}).content.decode()
     assert all(title in page for title in titles)
     assert not any(title in page for title in set(CATALOG) - set(titles))
+
+
+def test_portal_keywords_typed_with_chinese_commas_are_separate_keywords(data_steward) -> None:
+    # A Chinese input method types the full-width comma and the enumeration comma where English has ",".
+    keywords = "振动\uff0c数控\u3001CNC主轴, 热处理\uff0c"
+    form = {**REGISTRATION_FORM, "title": "主轴振动", "keywords": keywords}
+    response = as_user(data_steward).post(reverse("portal:my-datasets"), form)
+    assert response.status_code == 302
+    assert sorted(Dataset.objects.get(title="主轴振动").keywords) == sorted(
+        ["振动", "数控", "CNC主轴", "热处理"]
+    )
