@@ -8,6 +8,8 @@ the first 17 characters.
 
 from __future__ import annotations
 
+import unicodedata
+
 ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 _VALUE = {char: index for index, char in enumerate(ALPHABET)}
 _WEIGHTS = [pow(3, i, 31) for i in range(17)]
@@ -33,8 +35,9 @@ def check_character(first17: str) -> str:
 
 
 def normalise(code: str) -> str:
-    """Strip surrounding white space and upper-case: codes are printed in capitals."""
-    return code.strip().upper()
+    """Strip surrounding white space and upper-case: codes are printed in capitals. Full-width letters and
+    digits, which a Chinese input method types in its full-width mode, become their ASCII forms (NFKC)."""
+    return unicodedata.normalize("NFKC", code).strip().upper()
 
 
 def validate(code: str) -> str:

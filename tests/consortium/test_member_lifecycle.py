@@ -50,6 +50,15 @@ def test_lower_case_code_is_normalised(api_client) -> None:
     assert response.json()["credit_code"] == "9144030071526726XG"
 
 
+def test_a_code_typed_in_full_width_characters_is_read_as_ascii(api_client) -> None:
+    # A Chinese input method in its full-width mode types each ASCII character at U+FEE0 above it, and
+    # U+3000 for a space.
+    full_width = "".join(chr(ord(char) + 0xFEE0) for char in "9144030071526726xg")
+    response = _apply(api_client, credit_code="\u3000" + full_width)
+    assert response.status_code == 201, response.content
+    assert response.json()["credit_code"] == "9144030071526726XG"
+
+
 def test_full_lifecycle_with_history(api_client, client_for, officer) -> None:
     member_id = _apply(api_client).json()["id"]
     staff = client_for(officer)
