@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from django.contrib.auth.models import AbstractUser, Group
 from django.db import models
 from rest_framework_api_key.models import AbstractAPIKey
@@ -157,6 +159,19 @@ class User(AbstractUser):
     @property
     def is_consortium_staff(self) -> bool:
         return bool(self.consortium_role)
+
+    def get_full_name(self) -> str:
+        """The name as its owner writes it: a Chinese (Han) name family name first with no space (王小明),
+        any other "first last" as Django has it."""
+        first, last = self.first_name.strip(), self.last_name.strip()
+        if first and last and _HAN_NAME.fullmatch(first + last):
+            return last + first
+        return super().get_full_name()
+
+
+# Han characters (CJK Unified Ideographs with their extensions, and the compatibility block), and the
+# middle dot of transcribed foreign names (U+00B7).
+_HAN_NAME = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f\u00b7]+")
 
 
 class APIKeyScope(models.TextChoices):

@@ -812,3 +812,21 @@ def test_with_debug_the_csrf_page_names_the_checks_reason(settings) -> None:
     assert refused.status_code == 403
     assert b"has expired" in refused.content
     assert b"CSRF cookie not set." in refused.content
+
+
+def test_a_chinese_name_reads_family_name_first_and_others_first_name_first(
+    client: Client, acme: Member, acme_admin: User, make_user: Callable[..., User]
+) -> None:
+    han = make_user(acme, "wang.xiaoming", MemberRole.ANALYST)
+    han.first_name, han.last_name = "小明", "王"
+    han.save(update_fields=["first_name", "last_name"])
+    latin = make_user(acme, "fang.wang", MemberRole.ANALYST)
+    latin.first_name, latin.last_name = "Fang", "Wang"
+    latin.save(update_fields=["first_name", "last_name"])
+    people = text(login(client, acme_admin).get(reverse("portal:people-list")))
+    assert "王小明" in people and "小明 王" not in people
+    assert "Fang Wang" in people
+    assert "<h1>王小明" in text(client.get(reverse("portal:person-detail", args=[han.pk])))
+    mixed = make_user(acme, "ming.wang", MemberRole.ANALYST)
+    mixed.first_name, mixed.last_name = "Ming", "王"
+    assert mixed.get_full_name() == "Ming 王"  # not all Han: Django's order
