@@ -87,12 +87,17 @@ class StatementViewSet(APIKeyMixin, viewsets.GenericViewSet):
     lookup_field = "epoch"
     lookup_value_regex = EPOCH_REGEX
 
-    def _statement(self, request: Request, epoch: str) -> dict[str, Any]:
-        query = s.StatementQuerySerializer(data=request.query_params)
+    def _statement(
+        self, request: Request, epoch: str, query_class: type[s.StatementQuerySerializer]
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The statement the query asks for, and the query's other values."""
+        query = query_class(data=request.query_params)
         query.is_valid(raise_exception=True)
-        return selectors.statement_for(
-            user=request.user, epoch=epoch, member=query.validated_data.get("member"), api_key=self.api_key
+        asked = dict(query.validated_data)
+        statement = selectors.statement_for(
+            user=request.user, epoch=epoch, member=asked.pop("member", None), api_key=self.api_key
         )
+        return statement, asked
 
     @extend_schema(
         summary="A member's contribution statement for an epoch",
@@ -100,7 +105,8 @@ class StatementViewSet(APIKeyMixin, viewsets.GenericViewSet):
         description=(selectors.statement_for.__doc__ or "").strip(),
     )
     def retrieve(self, request: Request, epoch: str) -> Response:
-        return Response(s.StatementSerializer(self._statement(request, epoch)).data)
+        statement, _ = self._statement(request, epoch, s.StatementQuerySerializer)
+        return Response(s.StatementSerializer(statement).data)
 
     @extend_schema(
         summary="A statement's lines as CSV",
@@ -116,12 +122,10 @@ class StatementViewSet(APIKeyMixin, viewsets.GenericViewSet):
         content_negotiation_class=FileContentNegotiation,
     )
     def csv(self, request: Request, epoch: str) -> StreamingHttpResponse:
-        query = s.StatementCSVQuerySerializer(data=request.query_params)
-        query.is_valid(raise_exception=True)
-        statement = self._statement(request, epoch)
+        statement, asked = self._statement(request, epoch, s.StatementCSVQuerySerializer)
         filename = f"credit-statement-{epoch}-member-{statement['member']['id']}.csv"
         rows = statements.statement_csv_rows(statement)
-        return _csv_response(filename, statements.CSV_HEADER, rows, bom=query.validated_data["bom"])
+        return _csv_response(filename, statements.CSV_HEADER, rows, bom=asked["bom"])
 
 
 class LeaderboardPageSerializer(serializers.Serializer):
