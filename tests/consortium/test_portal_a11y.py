@@ -576,3 +576,11 @@ def test_focus_outlines_have_3_to_1_against_what_they_are_drawn_on() -> None:
             if contrast(outline, s) < 3
         ]
     assert not weak, weak
+
+
+def test_the_contrast_ratio_is_wcag_s() -> None:
+    # The checks above pass whatever colours they meet if the ratio is wrong: WCAG's own reference points.
+    assert contrast("#000", "#ffffff") == 21
+    assert contrast("#fff", "#fff") == 1
+    assert round(contrast("#767676", "#fff"), 2) == 4.54  # the lightest grey on white that passes 4.5:1
+    assert round(contrast("#777777", "#fff"), 2) == 4.48
