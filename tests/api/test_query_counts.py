@@ -16,7 +16,7 @@ import pytest
 from drf_spectacular.generators import SchemaGenerator
 from rest_framework.test import APIClient
 
-from tests.query_counts import LARGE, SMALL, Visits, World, assert_same_costs, at_scale, visit
+from tests.query_counts import LARGE, SMALL, Visit, Visits, World, assert_same_costs, at_scale, visit
 
 pytestmark = pytest.mark.django_db
 
@@ -154,3 +154,17 @@ def test_no_list_costs_more_queries_for_more_rows(openapi) -> None:
     # Rows are counted in the JSON: the browsable page shows the same rows, as text.
     in_json = {key: visited for key, visited in large.items() if key[2] == "json"}
     assert_same_costs(small, large, not_lists=NOT_LISTS, growing_in=in_json)
+
+
+def test_the_comparison_catches_a_query_per_row_and_a_list_that_does_not_grow() -> None:
+    # The guard above is only as good as this comparison: a synthetic N+1 and a list that shows no more rows.
+    one = 'SELECT "exchange_dataset"."id", "exchange_dataset"."title" FROM "exchange_dataset"'
+    per_row = 'SELECT "consortium_member"."id" FROM "consortium_member" WHERE "consortium_member"."id" = {}'
+    small: Visits = {("datasets", "steward"): Visit(200, (one, *(per_row.format(n) for n in range(2))), 2)}
+    large: Visits = {("datasets", "steward"): Visit(200, (one, *(per_row.format(n) for n in range(6))), 6)}
+    with pytest.raises(AssertionError, match=r"2 -> 6 times: SELECT \.\.\. FROM \"consortium_member\""):
+        assert_same_costs(small, large, not_lists=set())
+    flat: Visits = {("datasets", "steward"): Visit(200, (one,), 2)}
+    with pytest.raises(AssertionError, match="show no more rows"):
+        assert_same_costs(flat, flat, not_lists=set())
+    assert_same_costs(flat, {("datasets", "steward"): Visit(200, (one,), 6)}, not_lists=set())
