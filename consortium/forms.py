@@ -8,6 +8,7 @@ from typing import Any
 from django import forms
 from django.contrib.auth.forms import PasswordResetForm
 from django.core.exceptions import ValidationError
+from django.http import HttpRequest, QueryDict
 
 from consortium import credit_code as credit_codes
 from consortium.errors import ServiceError
@@ -46,6 +47,12 @@ class ModelIdsChoiceField(forms.ModelMultipleChoiceField):
                         self.error_messages["invalid_choice"], code="invalid_choice", params={"value": pk}
                     )
         return super().clean(value)
+
+
+def submitted(request: HttpRequest) -> QueryDict | None:
+    """A POST's form data, even when empty (so required fields say so), or None to leave a form unbound:
+    `request.POST or None` would take an empty POST for a first visit and show the form blank again."""
+    return request.POST if request.method == "POST" else None
 
 
 def add_service_error(form: forms.Form, error: ServiceError) -> None:

@@ -32,6 +32,7 @@ from consortium.forms import (
     UserCreateForm,
     UserRoleForm,
     add_service_error,
+    submitted,
 )
 from consortium.models import MemberStatus, User
 from consortium.paging import page_of, query_without_page
@@ -156,7 +157,7 @@ def _throttled(
 @require_http_methods(["GET", "POST"])
 def apply(request: HttpRequest) -> HttpResponse:
     """The public application form; on success, redirect to the thank-you page (post/redirect/get)."""
-    form = MemberApplicationForm(request.POST or None)
+    form = MemberApplicationForm(submitted(request))
     if request.method == "POST" and _throttled(request, ApplicationThrottle(), form, what="applications"):
         return _render(request, "apply.html", {"form": form}, status=429)
     if request.method == "POST" and form.is_valid():
@@ -221,7 +222,7 @@ def member_detail(request: HttpRequest, pk: int) -> HttpResponse:
     except NotFound as error:
         raise Http404(error.detail) from error
     may_decide = can(request.user, Capability.DECIDE_MEMBERSHIP)
-    form = MemberDecisionForm(request.POST or None)
+    form = MemberDecisionForm(submitted(request))
     if request.method == "POST":
         if not may_decide:
             raise PermissionDenied
@@ -304,7 +305,7 @@ def person_create(request: HttpRequest, member_pk: int | None = None) -> HttpRes
         raise Http404(error.detail) from error
     if not services.user_may_create(actor=actor, member=member):
         raise Http404
-    form = UserCreateForm(request.POST or None)
+    form = UserCreateForm(submitted(request))
     if request.method == "POST" and form.is_valid():
         try:
             person = services.user_create(actor=actor, member=member, **form.service_kwargs())
@@ -341,7 +342,7 @@ def person_detail(request: HttpRequest, pk: int) -> HttpResponse:
     refusal is shown on the form."""
     person = _person(request, pk)
     actor = request_actor(request)
-    form = UserRoleForm(request.POST or None, initial={"role": person.member_role})
+    form = UserRoleForm(submitted(request), initial={"role": person.member_role})
     if request.method == "POST" and form.is_valid():
         try:
             updated = services.user_set_role(actor=actor, user=person, role=form.cleaned_data["role"])
@@ -465,8 +466,10 @@ def _require_key_admin(request: HttpRequest) -> None:
 def api_key_list(request: HttpRequest) -> HttpResponse:
     """The member's API keys: names, prefixes, scopes and dates; never a secret."""
     _require_key_admin(request)
-    keys = selectors.api_key_list_for(user=request.user)
-    return _render(request, "api_key_list.html", {"keys": keys})
+    keys = selectors.api_key_list_for(user=request.user).order_by("-created", "-pk")
+    return _render(
+        request, "api_key_list.html", {"page": page_of(request, keys), "query": query_without_page(request)}
+    )
 
 
 @login_required
@@ -474,7 +477,7 @@ def api_key_list(request: HttpRequest) -> HttpResponse:
 def api_key_create(request: HttpRequest) -> HttpResponse:
     """Creates a key and shows its secret in this one response; it is stored only hashed."""
     _require_key_admin(request)
-    form = APIKeyCreateForm(request.POST or None)
+    form = APIKeyCreateForm(submitted(request))
     if request.method == "POST" and form.is_valid():
         try:
             key, raw_key = services.api_key_create(actor=request_actor(request), **form.service_kwargs())

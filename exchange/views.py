@@ -20,7 +20,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from consortium.actors import request_actor
 from consortium.errors import NotFound, ServiceError
-from consortium.forms import add_service_error
+from consortium.forms import add_service_error, submitted
 from consortium.navigation import nav_sections
 from consortium.paging import page_of, query_without_page
 from consortium.roles import Capability, capabilities, reads_grants
@@ -305,7 +305,7 @@ def my_datasets(request: HttpRequest) -> HttpResponse:
     """A data steward's datasets of their member, and the form to register a new one."""
     _require(request, Capability.MANAGE_DATASETS)
     visible = selectors.dataset_list_for(user=request.user)
-    form = DatasetRegisterForm(request.POST or None, sources=visible.order_by("title"))
+    form = DatasetRegisterForm(submitted(request), sources=visible.order_by("title"))
     if request.method == "POST" and form.is_valid():
         try:
             dataset = services.dataset_register(actor=request_actor(request), **form.service_kwargs())
@@ -436,7 +436,7 @@ def _offered_decisions(request: HttpRequest, access_request: AccessRequest) -> l
 def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """One request, its decisions and receipts; deciders approve or reject, the requester withdraws."""
     access_request = _get(selectors.access_request_get_for, user=request.user, pk=pk)
-    form = DecisionForm(request.POST or None)
+    form = DecisionForm(submitted(request))
     if request.method == "POST" and form.is_valid():
         action = form.cleaned_data["action"]
         try:

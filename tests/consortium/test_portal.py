@@ -788,6 +788,41 @@ def test_api_key_revoked_from_the_list(client: Client, acme_admin: User, globex_
     assert f'action="{revoke}"' not in listing
 
 
+def test_api_keys_are_listed_newest_first_a_page_at_a_time(
+    client: Client, acme_admin: User, globex_admin: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("consortium.paging.PAGE_SIZE", 3)
+    for number in range(7):
+        services.api_key_create(actor=acme_admin, name=f"Line {number}", scopes=["read"])
+    services.api_key_create(actor=globex_admin, name="Globex key", scopes=["read"])
+    login(client, acme_admin)
+    listing = reverse("portal:api-key-list")
+
+    first = client.get(listing)
+    assert [f"Line {n}" in rows(first) for n in (6, 5, 4, 3)] == [True, True, True, False]
+    assert "7 keys" in text(first) and "Page 1 of 3" in text(first)
+    assert 'href="?page=2" rel="next"' in text(first)
+    last = client.get(listing, {"page": 3})
+    assert "Line 0" in rows(last) and "Line 1" not in rows(last) and "Globex key" not in rows(last)
+    past_the_end = client.get(listing, {"page": 99})
+    assert "Page 3 of 3" in text(past_the_end) and "Line 0" in rows(past_the_end)
+
+
+@pytest.mark.parametrize(
+    ("name", "who"),
+    [("portal:apply", None), ("portal:person-create", "acme_admin"), ("portal:api-key-create", "acme_admin")],
+)
+def test_an_empty_post_shows_what_is_missing_instead_of_a_blank_form(
+    client: Client, request: pytest.FixtureRequest, name: str, who: str | None
+) -> None:
+    # A form sent with no fields at all (its token in a header, or a script's request) is a submission too.
+    if who:
+        login(client, request.getfixturevalue(who))
+    response = client.post(reverse(name), {})
+    assert response.status_code == 400
+    assert "This field is required." in text(response)
+
+
 def _login_form_with_token() -> tuple[Client, dict[str, str]]:
     browser = Client(enforce_csrf_checks=True)
     page = browser.get(reverse("portal:login"))
