@@ -215,6 +215,14 @@ def page_problems(html: str, path: str) -> list[str]:
         )
         if not has_label:
             problems.append(f"<{control.tag} name={control.get('name')!r}> has no label")
+    # Anything else a keyboard can reach must say what it is and be called something.
+    problems += [
+        f"<{e.tag} tabindex> without a role and a name"
+        for e in elements
+        if e.get("tabindex") not in ("", "-1")
+        and e.tag not in ("a", "button", *LABELABLE)
+        and not (e.get("role") and (e.get("aria-label").strip() or e.get("aria-labelledby")))
+    ]
     for button in by_tag.get("button", []):
         if not button.name():
             problems.append("a <button> without a name")
@@ -358,6 +366,7 @@ def test_the_checks_find_what_they_look_for() -> None:
         ("</main>", '<a href="/1/">Grant</a><a href="/2/">Grant</a></main>'),
         ("</main>", '<ul role="status"><li>Saved</li></ul></main>'),
         ("</main>", '<p id="q">twice</p></main>'),
+        ("</main>", '<code tabindex="0">secret</code></main>'),
     ]
     for fault, replacement in faults:
         broken = good.replace(fault, replacement)
