@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-import re
+import unicodedata
 from collections.abc import Iterable
 from datetime import date, timedelta
 from typing import Any
@@ -285,8 +285,8 @@ def dataset_version_add(
     after that fails, the commit included. A caller's enclosing transaction that rolls back later leaves
     the file without a row: `dataset_files_sweep` (beat, daily) deletes it. The dataset's status is checked
     again on its locked row, so a withdrawal that commits first wins.
-    The version keeps the file's name (its last 150 characters, reduced to word characters, dots and
-    hyphens); the file on disk is named within STORED_NAME_MAX_BYTES of UTF-8 (`_stored_name`).
+    The version keeps the file's own name as `version_filename` cleans it; the file on disk is named within
+    STORED_NAME_MAX_BYTES of UTF-8 (`_stored_name`) and as the storage backend allows.
 
     Raises UploadTooLarge (413) past EXCHANGE["MAX_UPLOAD_BYTES"], ValidationFailed(checksum_mismatch)
     when `declared_sha256` differs, `empty_file`, `invalid_media_type`, `core_data_not_offered` (a
@@ -305,8 +305,7 @@ def dataset_version_add(
     # PostgreSQL refused one past the column (a 500) where SQLite stored it whole.
     if not _MEDIA_TYPE.match(media_type) or len(media_type) > _MEDIA_TYPE_MAX_LENGTH:
         raise _invalid("media_type", "invalid_media_type", f"'{media_type}' is not a media type.")
-    filename = re.sub(r"[^\w.\-]+", "_", (filename or "").rsplit("/", 1)[-1]).strip("._") or "data.bin"
-    filename = filename[-150:]
+    filename = version_filename(filename)
     stored_name = _stored_name(filename)
     limit = exchange_setting("MAX_UPLOAD_BYTES")
     hasher, size = hashlib.sha256(), 0
@@ -360,13 +359,38 @@ def dataset_version_add(
     return version
 
 
+# Characters Windows refuses in a file name; a download named with one would be renamed or refused there.
+_RESERVED_IN_NAMES = str.maketrans(dict.fromkeys('<>:"/\\|?*', "_"))
+# Control and format characters (a right-to-left override can show "exe.csv" as "vsc.exe"), surrogates,
+# private-use and unassigned code points: nothing a reader should see in a name, and some spoof one.
+_INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn"})
+VERSION_FILENAME_MAX_CHARS = 150
+
+
+def version_filename(uploaded: str | None) -> str:
+    """The name a version keeps, shows and is downloaded under: the upload's own name as its owner wrote
+    it (Chinese, spaces and full-width punctuation included, in NFC), without any directory part, with
+    whitespace runs as one space, invisible characters dropped, characters Windows refuses in a name as "_",
+    no leading or trailing dots or spaces, its last VERSION_FILENAME_MAX_CHARS characters; "data.bin" if
+    nothing is left. Downloads send it in RFC 6266 `filename*` (exchange.downloads)."""
+    name = unicodedata.normalize("NFC", uploaded or "").replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(
+        " " if character.isspace() else character
+        for character in name
+        if character.isspace() or unicodedata.category(character) not in _INVISIBLE_CATEGORIES
+    )
+    name = " ".join(name.translate(_RESERVED_IN_NAMES).split())
+    return name[-VERSION_FILENAME_MAX_CHARS:].strip(". ") or "data.bin"
+
+
 # File systems limit one name to 255 bytes (ext4, XFS, APFS), not characters: a version's name may be 150
 # Chinese characters, 450 bytes in UTF-8. The storage may add "_" and 7 characters to a name it finds taken.
 STORED_NAME_MAX_BYTES = 240
 
 
 def _stored_name(filename: str) -> str:
-    """The name `filename` (already reduced to word characters, dots and hyphens) is stored under: the same
+    """The name `filename` (a `version_filename`) is handed to storage under, which may reduce it further
+    (Django's FileSystemStorage keeps word characters, dots and hyphens): the same
     when its UTF-8 fits STORED_NAME_MAX_BYTES, else its stem cut at a character boundary until it does,
     the extension kept. The version keeps `filename` whole; only the file on disk is named shorter."""
     if len(filename.encode()) <= STORED_NAME_MAX_BYTES:

@@ -66,8 +66,14 @@ def _api(user, grant):
     [
         ("page.html", 'attachment; filename="page.html"'),
         ("数据报告.html", "attachment; filename*=utf-8''%E6%95%B0%E6%8D%AE%E6%8A%A5%E5%91%8A.html"),
+        ("quality report 2025.html", 'attachment; filename="quality report 2025.html"'),
+        (
+            "2026年 振动数据\uff08第1批\uff09.html",
+            "attachment; filename*=utf-8''2026%E5%B9%B4%20%E6%8C%AF%E5%8A%A8%E6%95%B0%E6%8D%AE"
+            "%EF%BC%88%E7%AC%AC1%E6%89%B9%EF%BC%89.html",
+        ),
     ],
-    ids=["ascii", "chinese"],
+    ids=["ascii", "chinese", "ascii-with-spaces", "chinese-with-spaces-and-full-width-brackets"],
 )
 def test_a_download_is_an_attachment_that_never_runs_as_a_page(
     data_steward, other_analyst, download, filename, disposition
