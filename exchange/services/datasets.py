@@ -361,8 +361,8 @@ def dataset_version_add(
 
 # Characters Windows refuses in a file name; a download named with one would be renamed or refused there.
 _RESERVED_IN_NAMES = str.maketrans(dict.fromkeys('<>:"/\\|?*', "_"))
-# Control and format characters (a right-to-left override can show "exe.csv" as "vsc.exe"), surrogates,
-# private-use and unassigned code points: nothing a reader should see in a name, and some spoof one.
+# Control and format characters (a right-to-left override before "gpj.exe" makes the name read "exe.jpg"),
+# surrogates, private-use and unassigned code points: nothing a reader should see in a name; some spoof one.
 _INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn"})
 VERSION_FILENAME_MAX_CHARS = 150
 
@@ -389,10 +389,10 @@ STORED_NAME_MAX_BYTES = 240
 
 
 def _stored_name(filename: str) -> str:
-    """The name `filename` (a `version_filename`) is handed to storage under, which may reduce it further
-    (Django's FileSystemStorage keeps word characters, dots and hyphens): the same
-    when its UTF-8 fits STORED_NAME_MAX_BYTES, else its stem cut at a character boundary until it does,
-    the extension kept. The version keeps `filename` whole; only the file on disk is named shorter."""
+    """The name under which `filename` (a `version_filename`) is handed to storage, which may reduce it
+    further (Django's FileSystemStorage keeps word characters, dots and hyphens): `filename` itself when its
+    UTF-8 fits STORED_NAME_MAX_BYTES, else its stem cut at a character boundary until it does, the extension
+    kept. The version keeps `filename` whole; only the file on disk is named differently."""
     if len(filename.encode()) <= STORED_NAME_MAX_BYTES:
         return filename
     stem, dot, extension = filename.rpartition(".")
