@@ -101,12 +101,16 @@ def _b64(value: Any, what: str) -> bytes:
         raise ValueError(f"{what} is not valid base64: {exc}") from None
 
 
+class _RepeatedName(ValueError):
+    pass
+
+
 def _object_without_repeated_names(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     """A JSON object, refused if a name repeats: other parsers keep the first value where json keeps the
     last, so a line with a repeated name could show them what this verifier did not check."""
     obj = dict(pairs)
     if len(obj) != len(pairs):
-        raise ValueError("a name repeats in one object")
+        raise _RepeatedName("a name repeats in one object")
     return obj
 
 
@@ -324,6 +328,15 @@ class ExportVerifier:
         raise VerificationFailed(f"FAIL line {self._line}: {reason}")
 
 
+def _utf8(raw: bytes, number: int) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise VerificationFailed(
+            f"FAIL line {number}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at column {exc.start + 1})"
+        ) from None
+
+
 def verify_export(
     lines: Iterable[str | bytes], trusted_keys: dict[str, bytes] | None = None
 ) -> VerificationReport:
@@ -334,20 +347,31 @@ def verify_export(
     verifier = ExportVerifier(trusted_keys)
     try:
         for number, raw in enumerate(lines, start=1):
-            text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+            text = _utf8(raw, number) if isinstance(raw, bytes) else raw
             if not text.strip():
                 continue
             try:
                 obj = json.loads(text, object_pairs_hook=_object_without_repeated_names)
             except json.JSONDecodeError:
+                if text.startswith("\ufeff"):  # what some editors put first; json refuses it, rightly
+                    raise VerificationFailed(
+                        f"FAIL line {number}: starts with a byte order mark (U+FEFF); the export is UTF-8 "
+                        "without one"
+                    ) from None
                 raise VerificationFailed(f"FAIL line {number}: not valid JSON") from None
-            except ValueError as exc:
+            except _RepeatedName as exc:
                 raise VerificationFailed(f"FAIL line {number}: {exc}") from None
+            except ValueError:  # an integer longer than int() reads (sys.get_int_max_str_digits)
+                raise VerificationFailed(
+                    f"FAIL line {number}: not valid JSON here: an integer too long"
+                ) from None
+            except RecursionError:
+                raise VerificationFailed(
+                    f"FAIL line {number}: not valid JSON here: nested too deeply"
+                ) from None
             verifier.feed(obj, number)
         return verifier.finish()
-    except (VerificationFailed, UnicodeDecodeError) as exc:
-        seq = exc.seq if isinstance(exc, VerificationFailed) else None
-        message = str(exc) if isinstance(exc, VerificationFailed) else f"FAIL: not UTF-8 text: {exc}"
+    except VerificationFailed as exc:
         return VerificationReport(
             ok=False,
             origin=verifier.origin,
@@ -355,8 +379,8 @@ def verify_export(
             checkpoints=verifier.checkpoints_verified,
             keys=len(verifier.keys),
             root=verifier.tree.root(),
-            failure=message,
-            failed_seq=seq,
+            failure=str(exc),
+            failed_seq=exc.seq,
         )
 
 
@@ -430,20 +454,62 @@ def replay_credit(path: str) -> tuple[Any, str]:
     documents: list[tuple[int, str, dict[str, Any]]] = []
     transfers: list[dict[str, Any]] = []
     with open(path, "rb") as handle:
-        for raw in handle:
+        for number, raw in enumerate(handle, start=1):
             if not raw.strip():
                 continue
             obj = json.loads(raw)
             if obj.get("type") == "entry":
                 document = json.loads(base64.b64decode(obj["canonical"]))
-                if document.get("kind") in engine.CREDIT_KINDS:
+                if isinstance(document.get("kind"), str) and document["kind"] in engine.CREDIT_KINDS:
                     documents.append((obj["seq"], obj["leaf_hash"], document))
             elif obj.get("type") == "credit_transfer":
+                # the log's check passes these lines unread: the diff needs an id to match them by
+                problem = _transfer_line_problem(obj)
+                if problem is not None:
+                    return replay.Divergence(None, None, f"line {number}: {problem}"), ""
                 transfers.append({key: value for key, value in obj.items() if key != "type"})
     result = replay.replay(documents)
     divergence = replay.diff(result, transfers)
     summary = f"CREDIT OK: {result.entries} credit entries replayed; {len(transfers)} transfers match"
     return divergence, summary
+
+
+_TRANSFER_TEXT = (
+    "id",
+    "entry",
+    "leg",
+    "flag",
+    "debit",
+    "credit",
+    "unit",
+    "code",
+    "ref",
+    "rules",
+    "pending_id",
+    "role",
+)
+
+
+def _shown(value: Any) -> str:
+    """A value for a one-line message: its repr, cut short."""
+    text = repr(value)
+    return text if len(text) <= 70 else text[:67] + "..."
+
+
+def _transfer_line_problem(obj: dict[str, Any]) -> str | None:
+    """Why a `credit_transfer` line cannot be compared with the rules' transfers (section 8), or None.
+
+    Only the types: a wrong value of the right type is the diff's to name. An integer must be one, not
+    `true` (which Python would take for 1)."""
+    if not isinstance(obj.get("id"), str):
+        return f"credit_transfer id {_shown(obj.get('id'))} is not a string"
+    for name in _TRANSFER_TEXT:
+        if name in obj and not isinstance(obj[name], str):
+            return f"credit_transfer {_shown(obj['id'])}: {name} {_shown(obj[name])} is not a string"
+    for name in ("order", "amount"):
+        if type(obj.get(name)) is not int:
+            return f"credit_transfer {_shown(obj['id'])}: {name} {_shown(obj.get(name))} is not an integer"
+    return None
 
 
 if __name__ == "__main__":

@@ -226,7 +226,9 @@ class ReplayResult:
 
     state: MemoryState
     entries: int = 0
-    divergence: tuple[int, str] | None = None  # (credit order, why) of the first entry the rules refuse
+    # (credit order, why) of the first entry the rules refuse; the order is None for an entry whose credit
+    # members cannot be read at all
+    divergence: tuple[int | None, str] | None = None
     by_order: dict[int, int] = field(default_factory=dict)  # credit order -> ledger seq, where known
 
     @property
@@ -248,11 +250,21 @@ class ReplayResult:
 def credit_entries(documents: Iterable[tuple[int, str, dict[str, Any]]]) -> list[tuple[int, Entry]]:
     """(seq, Entry) of the credit-relevant documents among (seq, leaf hash hex, document), in credit order.
 
-    Raises CreditError when a credit-relevant entry lacks its order or two share one."""
+    Raises CreditError naming the entry's seq when a credit-relevant entry's credit order, time, actor,
+    subject or members cannot be read."""
     found: list[tuple[int, Entry]] = []
     for seq, leaf, document in documents:
-        if document.get("kind") in engine.CREDIT_KINDS and "credit" in document.get("payload", {}):
-            found.append((seq, Entry.from_document(document, leaf)))
+        kind, payload = document.get("kind"), document.get("payload")
+        if (
+            isinstance(kind, str)
+            and kind in engine.CREDIT_KINDS
+            and isinstance(payload, dict)
+            and "credit" in payload
+        ):
+            try:
+                found.append((seq, Entry.from_document(document, leaf)))
+            except ValueError as exc:  # CreditError, or CanonicalError for a time not in the entry format
+                raise CreditError(f"seq {seq}: {exc}") from None
     found.sort(key=lambda pair: pair[1].order)
     return found
 
@@ -283,8 +295,13 @@ def _gc_paused() -> Iterator[None]:
 
 def _replay(documents: Iterable[tuple[int, str, dict[str, Any]]]) -> ReplayResult:
     result = ReplayResult(state=MemoryState())
-    previous = -1
-    for seq, entry in credit_entries(documents):
+    previous: int | None = None
+    try:
+        entries = credit_entries(documents)
+    except CreditError as exc:
+        result.divergence = (None, str(exc))
+        return result
+    for seq, entry in entries:
         if entry.order == previous:
             result.divergence = (entry.order, f"seq {seq} repeats credit order {entry.order}")
             return result
@@ -296,8 +313,22 @@ def _replay(documents: Iterable[tuple[int, str, dict[str, Any]]]) -> ReplayResul
         except CreditError as exc:
             result.divergence = (entry.order, f"seq {seq}: {exc}")
             return result
+        except (KeyError, TypeError, AttributeError, IndexError, ValueError) as exc:
+            # The rules read a payload member the entry lacks or has with another type. The exchange never
+            # writes such an entry, but an export may carry one: it diverges, it must not end the replay.
+            result.divergence = (
+                entry.order,
+                f"seq {seq}: the rules cannot read this entry's payload ({_why(exc)})",
+            )
+            return result
         result.entries += 1
     return result
+
+
+def _why(exc: Exception) -> str:
+    """An exception as a short phrase: its type and, cut short, its message."""
+    text = str(exc)
+    return type(exc).__name__ + (f": {text[:80]}" if text else "")
 
 
 def transfers_jsonl(transfers: Iterable[Transfer], seq_of_order: dict[int, int]) -> bytes:
@@ -422,13 +453,17 @@ def _diff(
 ) -> Divergence | None:
     if result.divergence is not None:
         order, reason = result.divergence
-        return _divergence(result, order, reason)
+        return _divergence(result, order, reason) if order is not None else Divergence(None, None, reason)
     expected = {transfer.id: transfer.as_dict() for transfer in result.transfers}
     found: list[tuple[int, str]] = []
     seen: set[str] = set()
     for row in stored_transfers:
-        seen.add(row["id"])
         wanted = expected.get(row["id"])
+        if row["id"] in seen:  # an export's lines may repeat one; matching it twice would pass it twice
+            order = int(wanted["order"]) if wanted is not None else int(row.get("order", -1))
+            found.append((order, f"transfer {row['id']} appears twice"))
+            continue
+        seen.add(row["id"])
         if wanted is None:
             found.append((int(row.get("order", -1)), f"transfer {row['id']} is not one the rules make"))
             continue

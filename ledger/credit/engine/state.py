@@ -255,21 +255,39 @@ class Entry:
 
     @classmethod
     def from_document(cls, document: dict[str, Any], leaf_hash_hex: str) -> Entry:
-        """From the entry's JSON object (as in its canonical bytes). Raises CreditError without an order."""
-        credit = document["payload"].get("credit")
-        if not isinstance(credit, dict) or not isinstance(credit.get("order"), int):
+        """From the entry's JSON object (as in its canonical bytes). Raises CreditError without an order or
+        when the members the rules read are not of the entry format's types (a replay reads entries from an
+        export anyone may have written: it must name such an entry, not fail on it)."""
+        payload, actor, subject = document.get("payload"), document.get("actor"), document.get("subject")
+        if not isinstance(payload, dict):
+            raise CreditError("The entry has no payload object.")
+        credit = payload.get("credit")
+        if not isinstance(credit, dict) or type(credit.get("order")) is not int:
             raise CreditError("The entry has no credit order.")
+        members = document.get("members", [])
+        if not (
+            isinstance(document.get("kind"), str)
+            and isinstance(document.get("time"), str)
+            and isinstance(actor, dict)
+            and isinstance(subject, dict)
+            and isinstance(subject.get("type"), str)
+            and isinstance(subject.get("id"), str)
+            and isinstance(members, list)
+        ):
+            raise CreditError(
+                "The entry's kind, time, actor, subject or members are not of the entry format's types."
+            )
         return cls(
             leaf=leaf_hash_hex,
             order=credit["order"],
             kind=document["kind"],
             time_us=time_us_of(document["time"]),
-            actor_member=document["actor"].get("member"),
-            actor_user=document["actor"].get("user"),
-            subject_type=document["subject"]["type"],
-            subject_id=document["subject"]["id"],
-            members=tuple(document.get("members", ())),
-            payload=document["payload"],
+            actor_member=actor.get("member"),
+            actor_user=actor.get("user"),
+            subject_type=subject["type"],
+            subject_id=subject["id"],
+            members=tuple(members),
+            payload=payload,
         )
 
 
