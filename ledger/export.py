@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, TextIO
 
 from ledger import canonical, keys
@@ -57,19 +57,24 @@ def write_export(out: TextIO) -> int:
         )
         .iterator(chunk_size=2000)
     )
-    for seq, data, leaf_hash, accepted_at, key_id, signature in rows:
-        line(
-            {
-                "type": "entry",
-                "seq": seq,
-                "canonical": base64.b64encode(bytes(data)).decode(),
-                "leaf_hash": bytes(leaf_hash).hex(),
-                "accepted_at": canonical.format_time(accepted_at),
-                "key_id": key_id,
-                "receipt": base64.b64encode(bytes(signature)).decode(),
-            }
-        )
-        count += 1
+    # Closed here when a write fails (a full disk): left to the garbage collector, a server-side cursor
+    # would be closed after the connection, and Python would print that error's traceback at exit.
+    try:
+        for seq, data, leaf_hash, accepted_at, key_id, signature in rows:
+            line(
+                {
+                    "type": "entry",
+                    "seq": seq,
+                    "canonical": base64.b64encode(bytes(data)).decode(),
+                    "leaf_hash": bytes(leaf_hash).hex(),
+                    "accepted_at": canonical.format_time(accepted_at),
+                    "key_id": key_id,
+                    "receipt": base64.b64encode(bytes(signature)).decode(),
+                }
+            )
+            count += 1
+    finally:
+        _close(rows)
     _write_transfers(line, size)
     return count
 
@@ -79,5 +84,16 @@ def _write_transfers(line: Callable[[dict[str, Any]], None], size: int) -> None:
     --rules-replay` to diff."""
     from ledger.credit.audit import stored_transfers
 
-    for transfer in stored_transfers(below_seq=size):
-        line({"type": "credit_transfer", **transfer})
+    transfers = stored_transfers(below_seq=size)
+    try:
+        for transfer in transfers:
+            line({"type": "credit_transfer", **transfer})
+    finally:
+        _close(transfers)
+
+
+def _close(rows: Iterator[Any]) -> None:
+    """Close a query's row generator now (its cursor with it), not whenever it is collected."""
+    close = getattr(rows, "close", None)
+    if close is not None:
+        close()

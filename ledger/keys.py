@@ -106,8 +106,7 @@ def active_signer() -> Signer:
         cached = _cache.get("active")
         if cached is not None and cached[0] == token:
             return cached[1]
-    pem = Path(path).read_bytes() if path is not None else settings.LEDGER["SIGNING_KEY_PEM"].encode()
-    private_key = signing.load_private_key_pem(pem)
+    private_key = _load_private_key(path)
     public = signing.public_key_bytes(private_key)
     signer = Signer(key_id=signing.key_id(origin(), public), public_key=public, private_key=private_key)
     published_before = register_public_key(signer)
@@ -117,6 +116,23 @@ def active_signer() -> Signer:
         with _cache_lock:
             _cache["active"] = (token, signer)
     return signer
+
+
+def _load_private_key(path: str | None) -> Ed25519PrivateKey:
+    """The configured private key (the file at `path`, else the environment's PEM); raises
+    SigningKeyUnavailable naming where it looked when it cannot read or load it."""
+    where = path if path is not None else "LEDGER_SIGNING_KEY"
+    try:
+        pem = Path(path).read_bytes() if path is not None else settings.LEDGER["SIGNING_KEY_PEM"].encode()
+        return signing.load_private_key_pem(pem)
+    except OSError as exc:
+        raise SigningKeyUnavailable(
+            f"Cannot read the ledger signing key at {where}: {exc.strerror}."
+        ) from None
+    except signing.SignatureError as exc:
+        raise SigningKeyUnavailable(
+            f"The ledger signing key at {where} is not an unencrypted Ed25519 PEM private key ({exc})."
+        ) from None
 
 
 def register_public_key(signer: Signer) -> bool:

@@ -197,3 +197,99 @@ def test_offline_verifier_pins_keys_obtained_out_of_band(tmp_path) -> None:
     refused = offline_verify(export, "--trusted-key", stranger)
     assert refused.returncode == 1 and "not among the trusted keys" in refused.stdout
     assert offline_verify(export, "--trusted-key", "garbage").returncode == 2
+
+
+def _key_setting(settings, **values) -> None:
+    from ledger import keys
+
+    settings.LEDGER = {**settings.LEDGER, **values}
+    keys.forget_cached_signer()
+
+
+@pytest.mark.parametrize(
+    ("setup", "message"),
+    [
+        (
+            lambda tmp: {"SIGNING_KEY_PATH": str(tmp / "none.pem"), "GENERATE_DEV_KEY": False},
+            "No ledger signing key",
+        ),
+        (
+            lambda tmp: {"SIGNING_KEY_PATH": str(tmp)},
+            "Cannot read the ledger signing key at .*: Is a directory",
+        ),
+        (
+            lambda tmp: {"SIGNING_KEY_PATH": str(_garbage(tmp))},
+            "The ledger signing key at .*garbage.pem is not an unencrypted Ed25519 PEM private key",
+        ),
+        (lambda tmp: {"SIGNING_KEY_PEM": "garbage"}, "The ledger signing key at LEDGER_SIGNING_KEY is not"),
+    ],
+)
+def test_a_missing_or_unreadable_signing_key_is_a_command_error(tmp_path, settings, setup, message) -> None:
+    """ledger_checkpoint (with something to sign) and ledger_rotate_key name the key's problem."""
+    append(2)
+    _key_setting(settings, **setup(tmp_path))
+    with pytest.raises(CommandError, match=message):
+        call_command("ledger_checkpoint", stdout=StringIO())
+    if not settings.LEDGER["SIGNING_KEY_PEM"]:  # a key from the environment is refused before it is read
+        with pytest.raises(CommandError, match=message):
+            call_command("ledger_rotate_key", stdout=StringIO())
+    assert not Checkpoint.objects.exists()
+
+
+def _garbage(directory: Path) -> Path:
+    path = directory / "garbage.pem"
+    path.write_text("-----BEGIN PRIVATE KEY-----\nnot a key\n-----END PRIVATE KEY-----\n")
+    return path
+
+
+def test_a_fork_is_a_command_error_not_a_traceback() -> None:
+    append(3)
+    checkpoint_issue()
+    append(1)
+    with ledger_triggers_dropped(), connection.cursor() as cursor:
+        cursor.execute('UPDATE ledger_ledgernode SET hash = %s WHERE level = 1 AND "index" = 0', [bytes(32)])
+    with pytest.raises(CommandError, match="differs from the signed checkpoint"):
+        call_command("ledger_checkpoint", stdout=StringIO())
+
+
+def test_a_failed_export_leaves_the_previous_file_and_no_partial_one(tmp_path, monkeypatch) -> None:
+    """The export is written beside the target and renamed over it once complete."""
+    from ledger import export
+
+    append(3)
+    checkpoint_issue()
+    out = tmp_path / "out"  # tmp_path holds the signing key
+    out.mkdir()
+    target = out / "ledger.jsonl"
+    target.write_text("previous export\n")
+    real_write = export.write_export
+
+    def fails_half_way(out) -> int:
+        real_write(out)
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("ledger.management.commands.ledger_export.write_export", fails_half_way)
+    with pytest.raises(CommandError, match=f"Cannot write {target}: No space left on device"):
+        call_command("ledger_export", str(target), stderr=StringIO())
+    assert target.read_text() == "previous export\n"
+    assert sorted(p.name for p in out.iterdir()) == ["ledger.jsonl"]
+    monkeypatch.undo()
+    call_command("ledger_export", str(target), stderr=StringIO())
+    assert offline_verify(target).returncode == 0
+    assert oct(target.stat().st_mode & 0o777) != oct(0o600)  # a new file's mode, not the temporary's
+
+
+@pytest.mark.parametrize("where", ["directory", "no parent", "parent is a file", "empty"])
+def test_export_to_a_path_it_cannot_write_is_a_command_error(tmp_path, where) -> None:
+    tmp_path = tmp_path / "out"  # tmp_path holds the signing key
+    tmp_path.mkdir()
+    (tmp_path / "file").write_text("")
+    path = {
+        "directory": str(tmp_path),
+        "no parent": str(tmp_path / "missing" / "x.jsonl"),
+        "parent is a file": str(tmp_path / "file" / "x.jsonl"),
+        "empty": "",
+    }[where]
+    with pytest.raises(CommandError, match="Cannot write "):
+        call_command("ledger_export", path, stderr=StringIO())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]

@@ -3,7 +3,8 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from consortium.errors import ServiceError
-from ledger.services import checkpoint_issue, signing_key_rotate
+from ledger.keys import SigningKeyUnavailable
+from ledger.services import ForkDetected, checkpoint_issue, signing_key_rotate
 
 
 class Command(BaseCommand):
@@ -14,9 +15,11 @@ class Command(BaseCommand):
     def handle(self, *args: object, **options: object) -> None:
         try:
             key = signing_key_rotate()
+            checkpoint = checkpoint_issue()
         except ServiceError as exc:
             raise CommandError(exc.detail) from exc
-        checkpoint = checkpoint_issue()
+        except (SigningKeyUnavailable, ForkDetected) as exc:
+            raise CommandError(str(exc)) from exc
         self.stdout.write(
             f"new signing key {key.key_id}, valid from {key.valid_from.isoformat()}; "
             f"checkpoint {checkpoint.tree_size} signed with it"
