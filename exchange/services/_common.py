@@ -112,6 +112,18 @@ def _steward_of_owner(actor: User, dataset: Dataset) -> bool:
     return _of_member_with(actor, dataset.owner_id, Capability.DECIDE_REQUESTS)
 
 
+def _lock_dataset(dataset: Dataset) -> Dataset:
+    """Inside a transaction: `dataset`'s row, read again under a lock held to commit, which orders the
+    dataset's writers (uploads, withdrawals, policy changes, requests) one at a time.
+
+    FOR NO KEY UPDATE, not FOR UPDATE: a transaction that added a row referring to the dataset (a grant, a
+    request, an object permission) checks that foreign key at COMMIT with FOR KEY SHARE on this row, which
+    FOR UPDATE refuses. Such a transaction holds the credit lock; a writer holding this row and waiting
+    for the credit lock (an upload's `dataset.version_added`) or for that transaction's rows (a withdrawal
+    closing its requests) then deadlocked with it, and PostgreSQL failed one of them."""
+    return Dataset.objects.select_for_update(no_key=True).get(pk=dataset.pk)
+
+
 def _policy_of(dataset: Dataset) -> AccessPolicy | None:
     return AccessPolicy.objects.filter(dataset_id=dataset.pk).first()
 

@@ -27,6 +27,7 @@ from exchange.services._common import (
     _decision_binding,
     _invalid,
     _latest_version,
+    _lock_dataset,
     _notify_after_commit,
     _policy_hash_in_force,
     _policy_of,
@@ -228,7 +229,7 @@ def access_request_submit(
     with transaction.atomic():
         # The dataset row serialises submissions (and policy changes) for one dataset: two submissions at
         # once cannot both pass the check for a grant the member already holds.
-        dataset = Dataset.objects.select_for_update().get(pk=dataset.pk)
+        dataset = _lock_dataset(dataset)
         policy = _policy_of(dataset)
         now = timezone.now()
         _refuse(

@@ -42,6 +42,7 @@ from exchange.services._common import (
     _choice,
     _decision_binding,
     _invalid,
+    _lock_dataset,
     _notify_after_commit,
     _own_manager,
     _policy_hash_in_force,
@@ -186,7 +187,7 @@ def dataset_withdraw(*, actor: User, dataset: Dataset, reason: str) -> Dataset:
     if not reason:
         raise _invalid("reason", "reason_required", "A reason is required to withdraw a dataset.")
     with transaction.atomic():
-        locked = Dataset.objects.select_for_update().get(pk=dataset.pk)
+        locked = _lock_dataset(dataset)
         if locked.status != DatasetStatus.LISTED:
             raise Conflict(
                 "The dataset is already withdrawn.", code="illegal_transition", current_state=locked.status
@@ -329,7 +330,7 @@ def dataset_version_add(
         with transaction.atomic():
             # The dataset row lock numbers versions one at a time (the unique constraint backs it up) and
             # orders this upload with a withdrawal: the status read under the lock is the one that counts.
-            locked = Dataset.objects.select_for_update().get(pk=dataset.pk)
+            locked = _lock_dataset(dataset)
             _refuse_unless_listed(locked)
             number = (locked.versions.aggregate(last=Max("number"))["last"] or 0) + 1
             version = DatasetVersion(
@@ -561,7 +562,7 @@ def policy_set(
         )
     with transaction.atomic():
         # A withdrawal that committed after the check above wins: re-check under the row lock.
-        _refuse_unless_listed(Dataset.objects.select_for_update().get(pk=dataset.pk))
+        _refuse_unless_listed(_lock_dataset(dataset))
         current = AccessPolicy.objects.filter(dataset=dataset).first()
         now = timezone.now()
         if current is None:
