@@ -196,7 +196,7 @@ def _member_transition(*, action: str, member: Member, actor: User, reason: str)
         raise ValidationFailed(message, code="reason_required", errors={"reason": [message]})
     with transaction.atomic():
         # The row lock makes two officers' decisions queue up; the second sees the first one's state.
-        locked = Member.objects.select_for_update().get(pk=member.pk)
+        locked = Member.objects.select_for_update(no_key=True).get(pk=member.pk)
         if locked.status not in sources:
             raise Conflict(
                 f"Cannot {action} a member whose status is {locked.status}.",
@@ -473,8 +473,8 @@ def _lock_managed_user(actor: User, user: User) -> tuple[User, int]:
     member_id = _managed_member_id(actor, user)
     # Locking only the target lets two admins demote each other at once, each seeing the other still an
     # admin. The member row serialises every people change of one member, so the last-admin check holds.
-    Member.objects.select_for_update().only("pk").get(pk=member_id)
-    return User.objects.select_for_update().get(pk=user.pk), member_id
+    Member.objects.select_for_update(no_key=True).only("pk").get(pk=member_id)
+    return User.objects.select_for_update(no_key=True).get(pk=user.pk), member_id
 
 
 def user_set_role(*, actor: User, user: User, role: str) -> User:
@@ -759,7 +759,7 @@ def api_key_revoke(*, actor: User, key: MemberAPIKey) -> MemberAPIKey:
     if not can(actor, Capability.MANAGE_API_KEYS):
         raise NotPermitted("Only a member admin of an active member may revoke API keys.")
     with transaction.atomic():
-        locked = MemberAPIKey.objects.select_for_update().get(pk=key.pk)
+        locked = MemberAPIKey.objects.select_for_update(no_key=True).get(pk=key.pk)
         if locked.revoked:
             raise Conflict("The key is already revoked.", code="already_revoked", current_state="revoked")
         now = timezone.now()

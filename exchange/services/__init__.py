@@ -9,7 +9,9 @@ policy in force, the version's checksum, the grade, the purpose and the approver
 Requests move pending -> steward_approved (confidential only) -> granted, or to rejected / withdrawn /
 expired from either undecided state; anything else is Conflict(code="illegal_transition",
 current_state=...). Rows are locked (select_for_update) before their state is read, so two deciders
-acting at once queue up and the second one sees the first one's result.
+acting at once queue up and the second one sees the first one's result. Every such lock is FOR NO KEY
+UPDATE, never FOR UPDATE, which would also stop other transactions' foreign-key checks on the row at their
+commit and deadlock them with a writer waiting for the credit lock they hold (`_lock_dataset`).
 
 Besides the writes, `*_by` predicates (dataset_manageable_by, grant_revocable_by, ...) tell an interface
 whether a service would accept an actor, from the same rules, so the portal offers only what would work;

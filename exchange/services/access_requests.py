@@ -317,7 +317,11 @@ def access_request_decide_check(actor: User, request: AccessRequest) -> None:
 
 
 def _lock_request(request: AccessRequest) -> AccessRequest:
-    return AccessRequest.objects.select_for_update(of=("self",)).select_related("dataset").get(pk=request.pk)
+    return (
+        AccessRequest.objects.select_for_update(no_key=True, of=("self",))
+        .select_related("dataset")
+        .get(pk=request.pk)
+    )
 
 
 def _illegal(action: str, state: str) -> Conflict:

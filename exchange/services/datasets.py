@@ -209,7 +209,7 @@ def _close_undecided_requests(*, actor: User, dataset: Dataset, reason: str) -> 
     now = timezone.now()
     note = f"The owner withdrew the dataset: {reason}"
     undecided = (
-        AccessRequest.objects.select_for_update(of=("self",))
+        AccessRequest.objects.select_for_update(no_key=True, of=("self",))
         .filter(dataset_id=dataset.pk, state__in=UNDECIDED_STATES)
         .order_by("requester_member_id", "pk")
     )
@@ -474,7 +474,7 @@ def dataset_version_withdraw(*, actor: User, version: DatasetVersion, reason: st
     if not reason:
         raise _invalid("reason", "reason_required", "A reason is required to withdraw a version.")
     with transaction.atomic():
-        locked = DatasetVersion.objects.select_for_update().get(pk=version.pk)
+        locked = DatasetVersion.objects.select_for_update(no_key=True).get(pk=version.pk)
         if locked.withdrawn_at is not None:
             raise Conflict(
                 f"Version {locked.number} is already withdrawn.",

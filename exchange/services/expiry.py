@@ -77,7 +77,9 @@ def grant_expire_due(*, now: datetime | None = None) -> int:
     for pk in due.order_by("pk").values_list("pk", flat=True):
         with transaction.atomic():
             locked = (
-                Grant.objects.select_for_update(of=("self",)).select_related("dataset", "request").get(pk=pk)
+                Grant.objects.select_for_update(no_key=True, of=("self",))
+                .select_related("dataset", "request")
+                .get(pk=pk)
             )
             if locked.expired_at is not None or locked.revoked_at is not None or locked.valid_until > now:
                 continue
@@ -126,7 +128,7 @@ def grant_expiry_notices_due(*, now: datetime | None = None) -> int:
     count = 0
     for pk in due.order_by("pk").values_list("pk", flat=True):
         with transaction.atomic():
-            locked = Grant.objects.select_for_update().get(pk=pk)
+            locked = Grant.objects.select_for_update(no_key=True).get(pk=pk)
             if locked.expiry_notice_sent_at is not None or locked.state_at(now) != GrantState.ACTIVE:
                 continue
             locked.expiry_notice_sent_at = now

@@ -133,7 +133,11 @@ def grant_revoke(*, actor: User, grant: Grant, reason: str) -> tuple[Grant, Ledg
     if not reason:
         raise _invalid("reason", "reason_required", "A reason is required to revoke a grant.")
     with transaction.atomic():
-        locked = Grant.objects.select_for_update(of=("self",)).select_related("request").get(pk=grant.pk)
+        locked = (
+            Grant.objects.select_for_update(no_key=True, of=("self",))
+            .select_related("request")
+            .get(pk=grant.pk)
+        )
         now = timezone.now()
         state = locked.state_at(now)
         if state in _ENDED_STATES:
@@ -278,7 +282,7 @@ def grant_download(
         with transaction.atomic():
             # Lock the grant row only ("self"): other grants of the dataset download in parallel.
             locked = (
-                Grant.objects.select_for_update(of=("self",))
+                Grant.objects.select_for_update(no_key=True, of=("self",))
                 .select_related("dataset", "request", "grantee")
                 .get(pk=grant.pk)
             )

@@ -245,7 +245,7 @@ def credit_adjustment_withdraw(*, actor: User, adjustment: CreditAdjustment) -> 
 def _lock_undecided(adjustment: CreditAdjustment) -> CreditAdjustment:
     """The adjustment's row, locked, if nobody has approved or withdrawn it yet; else Conflict
     (already_approved: a posted one is corrected by a new adjustment; adjustment_withdrawn)."""
-    locked = CreditAdjustment.objects.select_for_update().get(pk=adjustment.pk)
+    locked = CreditAdjustment.objects.select_for_update(no_key=True).get(pk=adjustment.pk)
     if locked.approved_by_id is not None:
         raise Conflict(
             "This adjustment is approved and posted: correct it with a new adjustment.",
@@ -320,7 +320,7 @@ def affiliation_claim_decide(*, actor: User, claim: AffiliationClaim, accept: bo
     if actor.member_id != claim.parent or not can(actor, Capability.EDIT_OWN_MEMBER):
         raise NotPermitted("Only the parent member's administrators may answer this declaration.")
     with transaction.atomic():
-        locked = AffiliationClaim.objects.select_for_update().get(pk=claim.pk)
+        locked = AffiliationClaim.objects.select_for_update(no_key=True).get(pk=claim.pk)
         if locked.decided_at is not None:
             raise Conflict("This declaration has been answered already.", code="already_decided")
         locked.decided_by, locked.decided_at, locked.accepted = actor, timezone.now(), accept

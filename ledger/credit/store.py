@@ -246,7 +246,8 @@ def _update_accounts(changes: dict[str, list[int]]) -> None:
     accounts = list(changes)
     if connection.vendor == "postgresql":
         hot_rows(
-            "SELECT account FROM credit_creditaccount WHERE account = ANY(%s) ORDER BY account FOR UPDATE",
+            "SELECT account FROM credit_creditaccount WHERE account = ANY(%s) "
+            "ORDER BY account FOR NO KEY UPDATE",
             [accounts],
         )
     cases = []
