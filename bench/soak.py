@@ -8,8 +8,9 @@ VAR_DIR under /tmp; migrates, seeds the demo consortium and gives every active d
 (read, request, manage). Then starts gunicorn, one Celery worker and beat as README's production section
 does (DEBUG off, over plain HTTP) and drives them with `--clients` processes, each with its own seeded RNG,
 through /api/v1/: browsing, requests (valid and not), decisions, downloads past quota, uploads, withdrawals,
-revocations, ledger reads and proofs, credit statements and deliberately bad input. Staff (security officer,
-auditor) use a portal session, sent back by hand since its cookies are Secure.
+revocations, people added, re-roled and deactivated, members suspended and reinstated, ledger reads and
+proofs, credit statements and deliberately bad input. Staff (consortium officer, security officer, auditor)
+use a portal session, sent back by hand since its cookies are Secure.
 
 Fails (exit 1, naming each) on any 5xx, any 4xx without a well-formed problem body, an error or traceback in
 a process's log, entries left unsequenced, a gap or duplicate in the sequence numbers, or a failing
@@ -398,6 +399,34 @@ def act_revoke(c: Client) -> None:
             )
 
 
+def act_member_status(c: Client) -> None:
+    """An officer suspends a member and reinstates it: its people's requests meanwhile get 401/403."""
+    member = c.member()["member"]
+    reason = {"reason": "Soak: a short suspension."}
+    status, _ = c.call(
+        "member.suspend", "POST", f"/api/v1/members/{member}/suspend/", c.staff["officer"], reason
+    )
+    if status == 200:
+        c.call("member.reinstate", "POST", f"/api/v1/members/{member}/reinstate/", c.staff["officer"], reason)
+
+
+def act_people(c: Client) -> None:
+    """A member's key adds a person, changes the role and deactivates them."""
+    who = c.member()
+    name = f"soak-{c.rng.getrandbits(48):012x}"
+    person = {
+        "username": name,
+        "email": f"{name}@example.com",
+        "first_name": "测试",
+        "last_name": "王",
+        "role": "analyst",
+    }
+    status, created = c.call("people.create", "POST", "/api/v1/users/", who, person)
+    if status == 201:
+        c.call("people.role", "PATCH", f"/api/v1/users/{created['id']}/", who, {"role": "data_steward"})
+        c.call("people.deactivate", "POST", f"/api/v1/users/{created['id']}/deactivate/", who, {})
+
+
 def act_ledger(c: Client) -> None:
     who = c.rng.choice([c.member(), c.staff["auditor"]])
     c.call("ledger.status", "GET", "/api/v1/ledger/status/", who)
@@ -543,6 +572,8 @@ ACTIONS = [
     (act_withdraw_dataset, 0.3),
     (act_register, 1.5),
     (act_revoke, 2),
+    (act_member_status, 0.4),
+    (act_people, 1.5),
     (act_ledger, 8),
     (act_credit, 4),
     (act_bad_input, 10),
@@ -815,7 +846,7 @@ def main() -> int:
         )
         health = base + "/health/"
         _wait_until("gunicorn", lambda: urllib.request.urlopen(health, timeout=5).status == 200, 60)  # noqa: S310
-        staff = {name: _login(base, name) for name in ("security", "auditor")}
+        staff = {name: _login(base, name) for name in ("security", "auditor", "officer")}
         print(
             f"serving on {base}: {options.web_workers} gunicorn workers, a Celery worker, beat; "
             f"{options.clients} clients for {options.seconds:.0f} s as {len(members)} member keys and 2 staff"
