@@ -3,7 +3,8 @@
     .venv/bin/python bench/soak.py [--seconds 60] [--clients 8] [--web-workers 3] [--seed 1] [--keep]
 
 Builds its own database (SOAK_DATABASE_URL, default consortium_soak on 127.0.0.1: dropped and created anew),
-Redis databases (SOAK_REDIS_BROKER, default /13, and SOAK_REDIS_CACHE, default /12: flushed) and a throwaway
+Redis databases (the broker SOAK_BROKER, default /13, or a RabbitMQ URL such as
+amqp://guest:guest@127.0.0.1:5672//; the cache SOAK_REDIS_CACHE, default /12: flushed) and a throwaway
 VAR_DIR under /tmp; migrates, seeds the demo consortium and gives every active demo member an API key
 (read, request, manage). Then starts gunicorn, one Celery worker and beat as README's production section
 does (DEBUG off, over plain HTTP) and drives them with `--clients` processes, each with its own seeded RNG,
@@ -48,7 +49,8 @@ from support import recreate_database, run_in_processes
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = ROOT / ".venv" / "bin"
 DATABASE_URL = os.environ.get("SOAK_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/consortium_soak")
-REDIS_BROKER = os.environ.get("SOAK_REDIS_BROKER", "redis://127.0.0.1:6379/13")
+# Redis by default; RabbitMQ too (SOAK_BROKER=amqp://guest:guest@127.0.0.1:5672//), as production allows.
+BROKER = os.environ.get("SOAK_BROKER", "redis://127.0.0.1:6379/13")
 REDIS_CACHE = os.environ.get("SOAK_REDIS_CACHE", "redis://127.0.0.1:6379/12")
 PROBLEM_FIELDS = {"type", "title", "status", "detail", "instance", "code"}
 PURPOSES = [
@@ -608,7 +610,7 @@ class Topology:
         self.env = {
             **os.environ,
             "DATABASE_URL": DATABASE_URL,
-            "CELERY_BROKER_URL": REDIS_BROKER,
+            "CELERY_BROKER_URL": BROKER,
             "REDIS_URL": REDIS_CACHE,
             "VAR_DIR": str(scratch / "var"),
             "MEDIA_ROOT": str(scratch / "media"),
@@ -798,10 +800,11 @@ def main() -> int:
     try:
         import redis
 
-        for url in (REDIS_BROKER, REDIS_CACHE):
-            redis.Redis.from_url(url).flushdb()
+        for url in (BROKER, REDIS_CACHE):
+            if url.startswith("redis"):
+                redis.Redis.from_url(url).flushdb()
         recreate_database(DATABASE_URL)
-        print(f"database {DATABASE_URL}, broker {REDIS_BROKER}, cache {REDIS_CACHE}, files {scratch}")
+        print(f"database {DATABASE_URL}, broker {BROKER}, cache {REDIS_CACHE}, files {scratch}")
         _must(topology.manage("migrate", "--no-input"), "migrate")
         _must(topology.manage("collectstatic", "--no-input"), "collectstatic")
         _must(topology.manage("seed_demo", "--allow-production"), "seed_demo")
