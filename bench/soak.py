@@ -10,7 +10,8 @@ VAR_DIR under /tmp; migrates, seeds the demo consortium and gives every active d
 does (DEBUG off, over plain HTTP) and drives them with `--clients` processes, each with its own seeded RNG,
 through /api/v1/: browsing, requests (valid and not), decisions, downloads past quota, uploads, withdrawals,
 revocations, people added, re-roled and deactivated, members suspended and reinstated, ledger reads and
-proofs, credit statements and deliberately bad input. Staff (consortium officer, security officer, auditor)
+proofs, credit statements and deliberately bad input; halfway through, the signing key is rotated
+(`manage.py ledger_rotate_key`) and due credit released while the clients go on. Staff (consortium officer, security officer, auditor)
 use a portal session, sent back by hand since its cookies are Secure.
 
 Fails (exit 1, naming each) on any 5xx, any 4xx without a well-formed problem body, an error or traceback in
@@ -36,6 +37,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -714,6 +716,16 @@ def _login(base: str, username: str) -> dict:
     return {"cookie": "; ".join(f"{k}={v}" for k, v in cookies.items()), "csrf": cookies["csrftoken"]}
 
 
+def _operator_steps(topology: Topology, problems: list[str]) -> None:
+    for args in (("ledger_rotate_key",), ("credit_epoch", "release")):
+        result = topology.manage(*args)
+        print(
+            f"mid-run, manage.py {' '.join(args)}: {(result.stdout.strip() or result.stderr.strip())[-300:]}"
+        )
+        if result.returncode != 0:
+            problems.append(f"manage.py {' '.join(args)} failed mid-run: {result.stderr.strip()[-1000:]}")
+
+
 def _wait_until(what: str, check: Any, timeout: float) -> None:
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -858,7 +870,12 @@ def main() -> int:
         arguments = [
             (base, members, staff, options.seed * 1000 + n, options.seconds) for n in range(options.clients)
         ]
+        # Halfway through, the operator's steps that touch every process: the signing key is rotated (web
+        # and worker processes notice the new key file while they append) and due credit is released.
+        halfway = threading.Timer(options.seconds / 2, _operator_steps, (topology, problems))
+        halfway.start()
         outcomes = run_in_processes(client_main, arguments, timeout=options.seconds + 600)
+        halfway.join()
         problems += summarise(outcomes, options.seconds)
 
         for name, process in topology.processes.items():
