@@ -5,7 +5,8 @@ two security officers approving and rejecting one request decide it once; a with
 charges the grant fee only if the approval won;
 ten downloads against a quota of 3 yield exactly 3 downloads and 3 `data.downloaded` entries; a
 revocation and an open request of the grantee member, each step held until the other has taken its first
-lock, both commit.
+lock, both commit; a dataset writer (a version upload, a withdrawal) and an approval on the dataset held
+before its commit both commit too.
 """
 
 from __future__ import annotations
@@ -16,18 +17,18 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from django.db import connections
+from django.db import connection, connections, transaction
 
 from consortium.errors import ServiceError
 from exchange import services
-from exchange.models import AccessRequest, Grant
+from exchange.models import AccessRequest, Dataset, DatasetVersion, Grant
 from exchange.services import access_requests as access_request_services
 from exchange.services import grants as grant_services
 from ledger import keys
 from ledger.credit.audit import credit_audit
 from ledger.credit.models import CreditTransfer
 from ledger.models import LedgerEntry
-from tests.exchange.support import published, request_access
+from tests.exchange.support import add_version, published, request_access
 from tests.factories import StaffFactory, UserFactory
 from tests.ledger.credit.support import activate, admit
 
@@ -227,3 +228,60 @@ def test_a_revocation_and_an_open_request_of_the_grantee_do_not_deadlock(
     assert Grant.objects.get(pk=grant.pk).revoked_at is not None
     assert Grant.objects.get(dataset=open_dataset, grantee_id=other_analyst.member_id).revoked_at is None
     assert LedgerEntry.objects.filter(kind__in=["access.revoked", "access.granted"]).count() == 3
+
+
+# A writer that locks a dataset's row and then waits for the credit lock must not deadlock with a decision on
+# the same dataset that holds the credit lock (shared) and commits a row referring to the dataset. Found by
+# bench/soak.py: an upload locked the dataset row FOR UPDATE and waited for the exclusive credit lock for
+# `dataset.version_added`, while an approval held the credit lock (shared, for `access.granted`) and, at
+# COMMIT, checked its new grant's foreign key to the dataset with FOR KEY SHARE, which FOR UPDATE refuses.
+# PostgreSQL failed one of them (a 500). FOR NO KEY UPDATE orders the writers as well and lets the check by.
+DATASET_WRITERS: dict[str, Callable[[Any, Dataset], Any]] = {
+    "version upload": lambda steward, dataset: add_version(steward, dataset, b"ts,value\n2,3\n"),
+    "withdrawal": lambda steward, dataset: services.dataset_withdraw(
+        actor=steward, dataset=dataset, reason="Superseded."
+    ),
+}
+
+
+def _some_backend_waits_for_a_lock() -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_locks WHERE NOT granted")
+        return cursor.fetchone()[0] > 0
+
+
+@pytest.mark.parametrize("writer", list(DATASET_WRITERS))
+def test_a_dataset_writer_and_an_approval_on_the_dataset_do_not_deadlock(
+    writer: str, data_steward, other_analyst
+) -> None:
+    dataset = published(data_steward, tier="restricted")
+    request = request_access(other_analyst, dataset)
+    keys.active_signer()
+    approved, writer_waits = threading.Event(), threading.Event()
+
+    def approve() -> None:
+        with transaction.atomic():  # the approval's commit is held until the writer waits for the credit lock
+            services.access_request_approve(actor=data_steward, request=request)
+            approved.set()
+            writer_waits.wait(timeout=30)
+
+    def write() -> None:
+        assert approved.wait(timeout=30)
+        DATASET_WRITERS[writer](data_steward, Dataset.objects.get(pk=dataset.pk))
+
+    outcomes: dict[str, str] = {}
+    connections.close_all()
+    threads = [_in_thread(approve, outcomes, "approve"), _in_thread(write, outcomes, "write")]
+    assert approved.wait(timeout=30)
+    for _ in range(3000):  # the writer holds the dataset row and waits (credit lock, the request's row)
+        if _some_backend_waits_for_a_lock():
+            break
+        threading.Event().wait(0.01)
+    writer_waits.set()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert outcomes == {"approve": "ok", "write": "ok"}
+    assert Grant.objects.filter(request=request).count() == 1
+    assert LedgerEntry.objects.filter(kind="access.granted").count() == 1
+    if writer == "version upload":
+        assert DatasetVersion.objects.filter(dataset=dataset).count() == 2
