@@ -11,8 +11,8 @@ does (DEBUG off, over plain HTTP) and drives them with `--clients` processes, ea
 through /api/v1/: browsing, requests (valid and not), decisions, downloads past quota, uploads, withdrawals,
 revocations, people added, re-roled and deactivated, members suspended and reinstated, ledger reads and
 proofs, credit statements and deliberately bad input; halfway through, the signing key is rotated
-(`manage.py ledger_rotate_key`) and due credit released while the clients go on. Staff (consortium officer, security officer, auditor)
-use a portal session, sent back by hand since its cookies are Secure.
+(`manage.py ledger_rotate_key`) and due credit released while the clients go on. Staff (consortium
+officer, security officer, auditor) use a portal session, sent back by hand since its cookies are Secure.
 
 Fails (exit 1, naming each) on any 5xx, any 4xx without a well-formed problem body, an error or traceback in
 a process's log, entries left unsequenced, a gap or duplicate in the sequence numbers, or a failing
