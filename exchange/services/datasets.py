@@ -8,12 +8,14 @@ from collections.abc import Iterable
 from datetime import date, timedelta
 from typing import Any
 
+from django.core.exceptions import SuspiciousFileOperation
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.files import File
 from django.core.validators import validate_email
 from django.db import transaction
 from django.db.models import Max, Q
 from django.utils import timezone
+from django.utils.text import get_valid_filename
 
 from consortium.errors import Conflict, ValidationFailed
 from consortium.models import Cluster, Member, Sector, User
@@ -390,15 +392,21 @@ STORED_NAME_MAX_BYTES = 240
 
 
 def _stored_name(filename: str) -> str:
-    """The name under which `filename` (a `version_filename`) is handed to storage, which may reduce it
-    further (Django's FileSystemStorage keeps word characters, dots and hyphens): `filename` itself when its
-    UTF-8 fits STORED_NAME_MAX_BYTES, else its stem cut at a character boundary until it does, the extension
-    kept. The version keeps `filename` whole; only the file on disk is named differently."""
-    if len(filename.encode()) <= STORED_NAME_MAX_BYTES:
-        return filename
-    stem, dot, extension = filename.rpartition(".")
-    if not dot or not stem or len(extension.encode()) > 16:
-        stem, extension = filename, ""
+    """The name the version's file is stored under: `filename` (a `version_filename`) reduced as Django's
+    storage reduces names (word characters, dots and hyphens; a name of full-width punctuation alone keeps
+    nothing), "data" for a stem left empty ("data.bin" when nothing is left), and cut to
+    STORED_NAME_MAX_BYTES of UTF-8 at a character boundary, the extension kept. The version keeps
+    `filename` whole; only the file on disk is named differently."""
+    try:
+        reduced = get_valid_filename(filename)
+    except SuspiciousFileOperation:  # nothing left but "", "." or ".."
+        reduced = ""
+    if not reduced.strip("."):
+        return "data.bin"
+    stem, dot, extension = reduced.rpartition(".")
+    if not dot or len(extension.encode()) > 16:
+        stem, extension = reduced, ""
+    stem = stem.lstrip(".") or "data"
     suffix = f".{extension}" if extension else ""
     budget = STORED_NAME_MAX_BYTES - len(suffix.encode())
     return stem.encode()[:budget].decode(errors="ignore") + suffix

@@ -41,9 +41,21 @@ def test_a_version_keeps_its_owners_name_without_what_breaks_or_spoofs_one(uploa
     assert version_filename(uploaded) == kept
 
 
-def test_the_version_keeps_the_name_and_the_file_on_disk_is_named_as_storage_allows(data_steward) -> None:
+@pytest.mark.parametrize(
+    ("name", "stored"),
+    [
+        ("2026年 振动数据\uff08第1批\uff09.csv", "2026年_振动数据第1批.csv"),
+        # Storage keeps word characters, dots and hyphens: of these names nothing, or only the extension
+        ("\uff08\uff09", "data.bin"),
+        ("\uff01\uff01\uff01", "data.bin"),
+        ("#..#", "data.bin"),
+        ("\uff08\uff09.csv", "data.csv"),
+    ],
+)
+def test_the_version_keeps_the_name_and_the_file_on_disk_is_named_as_storage_allows(
+    data_steward, name, stored
+) -> None:
     dataset = register(data_steward)
-    name = "2026年 振动数据\uff08第1批\uff09.csv"
     version = services.dataset_version_add(
         actor=data_steward,
         dataset=dataset,
@@ -52,6 +64,5 @@ def test_the_version_keeps_the_name_and_the_file_on_disk_is_named_as_storage_all
         media_type="text/csv",
     )
     assert version.filename == name
-    stored = Path(version.file.name).name
-    assert stored == "2026年_振动数据第1批.csv"
+    assert Path(version.file.name).name == stored
     assert (Path(settings.MEDIA_ROOT) / version.file.name).read_bytes() == b"a,b\n1,2\n"
