@@ -1,14 +1,16 @@
 """The HTTP response that delivers a version's file under a grant: one shape for the portal and the API.
 
 The file is another member's content served from the exchange's own origin, so it always goes out as an
-attachment, with a name outside ASCII in RFC 6266's `filename*` (an f-string header outside Latin-1 becomes
-one RFC 2047 word, which hides the `attachment` type, and browsers then render the file inline), and under a
-sandboxing Content-Security-Policy in case a browser renders it anyway. SecurityMiddleware adds nosniff.
+attachment, with a name outside ASCII or with "%" in RFC 6266's `filename*` (an f-string header outside
+Latin-1 becomes one RFC 2047 word, which hides the `attachment` type, and browsers then render the file
+inline), and under a sandboxing Content-Security-Policy in case a browser renders it anyway.
+SecurityMiddleware adds nosniff.
 """
 
 from __future__ import annotations
 
 import base64
+from urllib.parse import quote
 
 from django.core.files import File
 from django.http import StreamingHttpResponse
@@ -28,12 +30,19 @@ def version_response(*, grant: Grant, version: DatasetVersion, handle: File) -> 
         selectors.version_stream(grant_id=grant.pk, handle=handle), content_type=version.media_type
     )
     response["Content-Length"] = str(version.size)
-    response["Content-Disposition"] = content_disposition_header(
-        as_attachment=True, filename=version.filename
-    )
+    response["Content-Disposition"] = _attachment(version.filename)
     response["Content-Security-Policy"] = SANDBOX
     response["Cache-Control"] = "no-store"
     return response
+
+
+def _attachment(filename: str) -> str:
+    """The Content-Disposition of a download named `filename`. A name with "%" goes in `filename*` as names
+    outside ASCII do: browsers read "%XX" in a plain `filename` as an escape (RFC 6266 appendix D), so the
+    file would be saved under another name than the portal shows."""
+    if "%" in filename:
+        return f"attachment; filename*=utf-8''{quote(filename)}"
+    return content_disposition_header(as_attachment=True, filename=filename)
 
 
 def repr_digest(sha256_hex: str) -> str:

@@ -72,8 +72,10 @@ def _api(user, grant):
             "attachment; filename*=utf-8''2026%E5%B9%B4%20%E6%8C%AF%E5%8A%A8%E6%95%B0%E6%8D%AE"
             "%EF%BC%88%E7%AC%AC1%E6%89%B9%EF%BC%89.html",
         ),
+        # Chromium reads filename="a%E6%95%B0.html" as "a数.html": a "%" goes encoded, in filename*
+        ("100% yield a%E6%95%B0.html", "attachment; filename*=utf-8''100%25%20yield%20a%25E6%2595%25B0.html"),
     ],
-    ids=["ascii", "chinese", "ascii-with-spaces", "chinese-with-spaces-and-full-width-brackets"],
+    ids=["ascii", "chinese", "ascii-with-spaces", "chinese-with-spaces-and-full-width-brackets", "percent"],
 )
 def test_a_download_is_an_attachment_that_never_runs_as_a_page(
     data_steward, other_analyst, download, filename, disposition
