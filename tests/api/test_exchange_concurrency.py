@@ -244,9 +244,10 @@ DATASET_WRITERS: dict[str, Callable[[Any, Dataset], Any]] = {
 }
 
 
-def _some_backend_waits_for_a_lock() -> bool:
+def _waits_for_a_lock(backend: int) -> bool:
+    """Whether PostgreSQL backend `backend` waits for a lock now (its own only: tests share the server)."""
     with connection.cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM pg_locks WHERE NOT granted")
+        cursor.execute("SELECT count(*) FROM pg_locks WHERE pid = %s AND NOT granted", [backend])
         return cursor.fetchone()[0] > 0
 
 
@@ -265,7 +266,12 @@ def test_a_dataset_writer_and_an_approval_on_the_dataset_do_not_deadlock(
             approved.set()
             writer_waits.wait(timeout=30)
 
+    writer_backend: list[int] = []
+
     def write() -> None:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            writer_backend.append(cursor.fetchone()[0])
         assert approved.wait(timeout=30)
         DATASET_WRITERS[writer](data_steward, Dataset.objects.get(pk=dataset.pk))
 
@@ -273,13 +279,18 @@ def test_a_dataset_writer_and_an_approval_on_the_dataset_do_not_deadlock(
     connections.close_all()
     threads = [_in_thread(approve, outcomes, "approve"), _in_thread(write, outcomes, "write")]
     assert approved.wait(timeout=30)
-    for _ in range(3000):  # the writer holds the dataset row and waits (credit lock, the request's row)
-        if _some_backend_waits_for_a_lock():
+    # The race is reached only once the writer holds the dataset row and waits (the credit lock, the
+    # request's row) while the approval has not committed.
+    waited = False
+    for _ in range(3000):
+        if writer_backend and _waits_for_a_lock(writer_backend[0]):
+            waited = True
             break
         threading.Event().wait(0.01)
     writer_waits.set()
     for thread in threads:
         thread.join(timeout=60)
+    assert waited, "the writer never waited for the approval: the race was not reached"
     assert outcomes == {"approve": "ok", "write": "ok"}
     assert Grant.objects.filter(request=request).count() == 1
     assert LedgerEntry.objects.filter(kind="access.granted").count() == 1
