@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import gc
 import json
+import traceback
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
 from operator import attrgetter, itemgetter
+from pathlib import Path
 from typing import Any
 
 from ledger.credit import engine
@@ -326,9 +328,12 @@ def _replay(documents: Iterable[tuple[int, str, dict[str, Any]]]) -> ReplayResul
 
 
 def _why(exc: Exception) -> str:
-    """An exception as a short phrase: its type and, cut short, its message."""
+    """An exception as a short phrase: its type, its message cut short, and where it was raised (the rules'
+    line that could not read the entry; should the fault be the rules' own, that is where to look)."""
     text = str(exc)
-    return type(exc).__name__ + (f": {text[:80]}" if text else "")
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f" at {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
+    return type(exc).__name__ + (f": {text[:80]}" if text else "") + where
 
 
 def transfers_jsonl(transfers: Iterable[Transfer], seq_of_order: dict[int, int]) -> bytes:

@@ -325,6 +325,15 @@ def test_a_signed_entry_the_rules_cannot_read_diverges_there(tmp_path, capsys, i
     assert found[1] == "CREDIT OK: " or int(found[2] or found[3]) >= index, last
 
 
+def test_an_entry_the_rules_fail_on_names_the_rules_line_that_failed(tmp_path, capsys) -> None:
+    # A payload member of another type than the rules read: the divergence says where they stopped, so a
+    # fault of the rules themselves (not of the entry) can be found from it without a traceback.
+    _status, last = run(
+        tmp_path, capsys, _resigned(_set((9, "payload", "grantee_member"), [1])), "--rules-replay"
+    )
+    assert re.search(r"DIVERGES.*Error.* at \w+\.py:\d+", last), last
+
+
 def test_random_byte_level_mutations_are_named(tmp_path, capsys) -> None:
     """A few hundred seeded mutations: flipped, inserted and deleted bytes, truncations, dropped, repeated
     and swapped lines. Each gets a verdict (OK only where the change left valid content)."""
