@@ -276,7 +276,35 @@ def test_a_failed_export_leaves_the_previous_file_and_no_partial_one(tmp_path, m
     monkeypatch.undo()
     call_command("ledger_export", str(target), stderr=StringIO())
     assert offline_verify(target).returncode == 0
-    assert oct(target.stat().st_mode & 0o777) != oct(0o600)  # a new file's mode, not the temporary's
+
+
+@pytest.fixture
+def umask_022():
+    previous = os.umask(0o022)
+    yield
+    os.umask(previous)
+
+
+@pytest.mark.usefixtures("umask_022")
+def test_an_export_keeps_a_replaced_files_mode_and_follows_a_link(tmp_path) -> None:
+    ledger_append(kind="test.event", actor=None, subject_type="x", subject_id=1, payload={"n": 1})
+    ledger_sequence()
+    checkpoint_issue()
+    out = tmp_path / "out"  # tmp_path holds the signing key
+    out.mkdir()
+    fresh = out / "fresh.jsonl"
+    call_command("ledger_export", str(fresh), stderr=StringIO())
+    assert fresh.stat().st_mode & 0o777 == 0o644  # a new file's mode under the umask
+    private = out / "private.jsonl"
+    private.write_text("previous export\n")
+    private.chmod(0o600)
+    link = out / "latest.jsonl"
+    link.symlink_to(private)
+    call_command("ledger_export", str(link), stderr=StringIO())
+    assert link.is_symlink() and link.resolve() == private  # the link kept, its target replaced
+    assert private.stat().st_mode & 0o777 == 0o600  # an export made private stays private
+    assert offline_verify(private).returncode == 0
+    assert sorted(p.name for p in out.iterdir()) == ["fresh.jsonl", "latest.jsonl", "private.jsonl"]
 
 
 @pytest.mark.parametrize("where", ["directory", "no parent", "parent is a file", "empty"])

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import errno
 import os
+import secrets
+import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
@@ -29,27 +30,47 @@ class Command(BaseCommand):
 
 
 def _export_to(path: Path) -> int:
-    """Write the export to `path`, replacing a file there only once the whole export is written: a failure
-    (a full disk, an interrupt) leaves no half-written export, and the previous one in place. A device or
-    pipe (not a regular file) is written to directly."""
-    if path.exists() and not path.is_file() and not path.is_dir():
+    """Write the export to `path`, replacing a file there only once the whole export is on disk: a failure
+    (a full disk, an interrupt, a power loss) leaves no half-written export, and the previous one in place.
+
+    A symbolic link is followed (its target is replaced, the link kept); a file replaced keeps its mode (an
+    export holds every member's entries: one made private stays private); a new file gets the mode the
+    umask gives. A device or pipe (not a regular file), or a name under /dev or /proc such as /dev/stdout,
+    is written to directly."""
+    direct = path.exists() and not path.is_file() and not path.is_dir()
+    if direct or path.absolute().parts[1:2] in (("dev",), ("proc",)):
         with path.open("w", encoding="utf-8") as handle:
             return write_export(handle)
+    path = Path(os.path.realpath(path))
     if path.is_dir():  # named here: the temporary file would otherwise go into it
         raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    # O_EXCL: never another file of that name; 0o666 less the umask, as for any new file
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
             count = write_export(handle)
-        os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes it 0600: give it a new file's mode
+            handle.flush()
+            os.fsync(handle.fileno())
+        if path.exists():
+            shutil.copymode(path, temporary)
         os.replace(temporary, path)
     except BaseException:
-        Path(temporary).unlink(missing_ok=True)
+        temporary.unlink(missing_ok=True)
         raise
+    _sync_directory(path.parent)
     return count
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+def _sync_directory(directory: Path) -> None:
+    """Make a rename in `directory` durable (where the platform allows opening a directory)."""
+    try:
+        descriptor = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(descriptor)
+    except OSError:
+        pass
+    finally:
+        os.close(descriptor)
