@@ -24,7 +24,7 @@ import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, NoReturn
+from typing import Any, BinaryIO, NoReturn
 
 from ledger import canonical, merkle, signing
 
@@ -422,16 +422,30 @@ def main(argv: list[str] | None = None) -> int:
         trusted = {signing.key_id(name, public): public for name, public in pinned}
     else:
         print("note: the keys are taken from the export itself; pin them with --trusted-key", file=sys.stderr)
+    if args.path == "-":
+        return _verdict(verify_export(sys.stdin.buffer, trusted), None)
     try:
-        report = verify_path(args.path, trusted)
+        # One handle for both passes: the replay reads the very file the log check verified, even if an
+        # export replaces the path (by rename) in between.
+        with open(args.path, "rb") as handle:
+            report = verify_export(handle, trusted)
+            if not (report.ok and args.rules_replay):
+                return _verdict(report, None)
+            handle.seek(0)
+            return _verdict(report, replay_credit(handle))
     except OSError as exc:
         print(f"cannot read {args.path}: {exc.strerror}", file=sys.stderr)
         return 2
+
+
+def _verdict(report: VerificationReport, replayed: tuple[Any, str] | None) -> int:
+    """Print the log's verdict and, after a replay (divergence or None, summary), the credit's; the exit
+    status."""
     print(report.summary())
     if not report.ok:
         return 1
-    if args.rules_replay:
-        divergence, summary = replay_credit(args.path)
+    if replayed is not None:
+        divergence, summary = replayed
         print(summary if divergence is None else str(divergence))
         return 0 if divergence is None else 1
     if report.credit_transfers:
@@ -444,30 +458,30 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def replay_credit(path: str) -> tuple[Any, str]:
+def replay_credit(handle: BinaryIO) -> tuple[Any, str]:
     """Replay the export's credit entries through the rules and diff its `credit_transfer` lines.
 
-    Returns (divergence or None, summary line). Uses the same pure rules code as the service
-    (``ledger.credit``: standard library only). Call after the log itself verified."""
+    Reads the export from the binary `handle` at its start. Returns (divergence or None, summary line).
+    Uses the same pure rules code as the service (``ledger.credit``: standard library only). Call after
+    the log itself verified, on the same handle."""
     from ledger.credit import engine, replay
 
     documents: list[tuple[int, str, dict[str, Any]]] = []
     transfers: list[dict[str, Any]] = []
-    with open(path, "rb") as handle:
-        for number, raw in enumerate(handle, start=1):
-            if not raw.strip():
-                continue
-            obj = json.loads(raw)
-            if obj.get("type") == "entry":
-                document = json.loads(base64.b64decode(obj["canonical"]))
-                if isinstance(document.get("kind"), str) and document["kind"] in engine.CREDIT_KINDS:
-                    documents.append((obj["seq"], obj["leaf_hash"], document))
-            elif obj.get("type") == "credit_transfer":
-                # the log's check passes these lines unread: the diff needs an id to match them by
-                problem = _transfer_line_problem(obj)
-                if problem is not None:
-                    return replay.Divergence(None, None, f"line {number}: {problem}"), ""
-                transfers.append({key: value for key, value in obj.items() if key != "type"})
+    for number, raw in enumerate(handle, start=1):
+        if not raw.strip():
+            continue
+        obj = json.loads(raw)
+        if obj.get("type") == "entry":
+            document = json.loads(base64.b64decode(obj["canonical"]))
+            if isinstance(document.get("kind"), str) and document["kind"] in engine.CREDIT_KINDS:
+                documents.append((obj["seq"], obj["leaf_hash"], document))
+        elif obj.get("type") == "credit_transfer":
+            # the log's check passes these lines unread: the diff needs an id to match them by
+            problem = _transfer_line_problem(obj)
+            if problem is not None:
+                return replay.Divergence(None, None, f"line {number}: {problem}"), ""
+            transfers.append({key: value for key, value in obj.items() if key != "type"})
     result = replay.replay(documents)
     divergence = replay.diff(result, transfers)
     summary = f"CREDIT OK: {result.entries} credit entries replayed; {len(transfers)} transfers match"

@@ -334,6 +334,27 @@ def test_an_entry_the_rules_fail_on_names_the_rules_line_that_failed(tmp_path, c
     assert re.search(r"DIVERGES.*Error.* at \w+\.py:\d+", last), last
 
 
+def test_the_replay_reads_the_file_the_log_check_verified(tmp_path, capsys, monkeypatch) -> None:
+    # ledger_export replaces an export by rename: one made while the verifier runs must not be replayed
+    # unverified in place of the one verified (here: a copy without its credit lines).
+    path = tmp_path / "export.jsonl"
+    path.write_bytes(GOOD)
+    replacement = tmp_path / "new.jsonl"
+    replacement.write_bytes(b"".join(line + b"\n" for line in _lines() if b"credit_transfer" not in line))
+    verify_export = verify.verify_export
+
+    def then_replaced(handle, trusted):
+        report = verify_export(handle, trusted)
+        replacement.replace(path)
+        return report
+
+    monkeypatch.setattr(verify, "verify_export", then_replaced)
+    assert verify.main([str(path), "--rules-replay"]) == 0
+    assert (
+        capsys.readouterr().out.splitlines()[-1] == "CREDIT OK: 11 credit entries replayed; 9 transfers match"
+    )
+
+
 def test_random_byte_level_mutations_are_named(tmp_path, capsys) -> None:
     """A few hundred seeded mutations: flipped, inserted and deleted bytes, truncations, dropped, repeated
     and swapped lines. Each gets a verdict (OK only where the change left valid content)."""
