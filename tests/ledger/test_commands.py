@@ -133,6 +133,18 @@ def test_a_key_file_replaced_by_another_process_is_signed_with_within_a_second(
     assert keys.active_signer().key_id != first.key_id
 
 
+def test_a_rotation_whose_checkpoint_fails_says_the_key_was_rotated(monkeypatch) -> None:
+    from ledger.services import ForkDetected
+
+    def refuses() -> None:
+        raise ForkDetected("Size 3 is not consistent with the checkpoint of size 2.")
+
+    monkeypatch.setattr("ledger.management.commands.ledger_rotate_key.checkpoint_issue", refuses)
+    with pytest.raises(CommandError, match=r"was rotated \(new key \w+\), but no checkpoint .* size 2"):
+        call_command("ledger_rotate_key", stdout=StringIO())
+    assert SigningKey.objects.count() == 2  # the rotation stands: a second one is not needed
+
+
 def test_rotation_is_refused_when_the_key_comes_from_the_environment(settings_for_env_key) -> None:
     with pytest.raises(CommandError, match="LEDGER_SIGNING_KEY"):
         call_command("ledger_rotate_key", stdout=StringIO())
