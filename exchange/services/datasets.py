@@ -364,9 +364,12 @@ def dataset_version_add(
 
 # Characters Windows refuses in a file name; a download named with one would be renamed or refused there.
 _RESERVED_IN_NAMES = str.maketrans(dict.fromkeys('<>:"/\\|?*', "_"))
-# Control and format characters (a right-to-left override before "gpj.exe" makes the name read "exe.jpg"),
-# surrogates, private-use and unassigned code points: nothing a reader should see in a name; some spoof one.
-_INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn"})
+# Control and format characters (a right-to-left override before "gpj.exe" makes the name read "exe.jpg")
+# and lone surrogates: nothing a reader should see in a name, and some spoof one. The zero-width joiner and
+# non-joiner stay (Persian, Indic scripts and emoji need them), as do private-use characters (legacy GB 18030
+# mappings) and code points newer than Python's Unicode tables (CJK Extension H).
+_INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Cs"})
+_JOINERS = frozenset({"\u200c", "\u200d"})
 VERSION_FILENAME_MAX_CHARS = 150
 
 
@@ -380,7 +383,9 @@ def version_filename(uploaded: str | None) -> str:
     name = "".join(
         " " if character.isspace() else character
         for character in name
-        if character.isspace() or unicodedata.category(character) not in _INVISIBLE_CATEGORIES
+        if character.isspace()
+        or character in _JOINERS
+        or unicodedata.category(character) not in _INVISIBLE_CATEGORIES
     )
     name = " ".join(name.translate(_RESERVED_IN_NAMES).split())
     return name[-VERSION_FILENAME_MAX_CHARS:].strip(". ") or "data.bin"

@@ -26,6 +26,11 @@ pytestmark = pytest.mark.django_db
         # U+202E would show "evil\u202egpj.exe" as "evilexe.jpg"
         ("evil\u202egpj.exe", "evilgpj.exe"),
         ("zero\u200bwidth.csv", "zerowidth.csv"),
+        (
+            "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645.csv",
+            "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645.csv",
+        ),  # ZWNJ kept
+        ("\ue000\U00031350.csv", "\ue000\U00031350.csv"),  # private use; CJK Extension H (Unicode 15)
         ('a<b>:c"d|e?f*.csv', "a_b__c_d_e_f_.csv"),
         ("line\r\nbreak.csv", "line break.csv"),
         ("tabs\t\u3000and   spaces.csv", "tabs and spaces.csv"),
