@@ -47,14 +47,26 @@ def run_in_processes(
     target: Callable[..., None], args: Sequence[tuple[Any, ...]], timeout: float
 ) -> list[Any]:
     """Fork one process per `args`, each running `target(*args, start_at, results)` (a shared start time
-    half a second ahead, and a queue for its one result); their results once all have finished."""
+    half a second ahead, and a queue for its one result); their results once all have finished. Leaving
+    early (a timeout, SIGTERM turned into SystemExit) terminates and joins the workers still running."""
     context = multiprocessing.get_context("fork")
     results = context.Queue()
     start_at = time.time() + 0.5
     workers = [context.Process(target=target, args=(*each, start_at, results)) for each in args]
-    for worker in workers:
-        worker.start()
-    outcomes = [results.get(timeout=timeout) for _ in workers]
-    for worker in workers:
-        worker.join()
+    try:
+        for worker in workers:
+            worker.start()
+        outcomes = [results.get(timeout=timeout) for _ in workers]
+        for worker in workers:
+            worker.join()
+    finally:
+        for worker in workers:
+            if worker.is_alive():
+                worker.terminate()
+        for worker in workers:
+            if worker.pid is not None:
+                worker.join(timeout=10)
+                if worker.is_alive():  # stuck past SIGTERM (e.g. flushing a large result to the queue)
+                    worker.kill()
+                    worker.join()
     return outcomes
