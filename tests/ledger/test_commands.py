@@ -133,6 +133,12 @@ def test_a_key_file_replaced_by_another_process_is_signed_with_within_a_second(
     assert keys.active_signer().key_id != first.key_id
 
 
+@pytest.mark.parametrize("workers", ["0", "-3"])
+def test_verify_refuses_a_worker_count_below_one(workers) -> None:
+    with pytest.raises(CommandError, match="--workers must be 1 or more"):
+        call_command("ledger_verify", "--full", f"--workers={workers}", "--no-progress", stdout=StringIO())
+
+
 def test_a_rotation_whose_checkpoint_fails_says_the_key_was_rotated(monkeypatch) -> None:
     from ledger.services import ForkDetected
 

@@ -30,6 +30,8 @@ class Command(BaseCommand):
         parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["workers"] is not None and options["workers"] < 1:
+            raise CommandError("--workers must be 1 or more (without it: one per CPU core).")
         total = tree_size() - (options["from_checkpoint"] or 0)
         bar = tqdm(total=total, unit="entry", file=sys.stderr, disable=options["no_progress"] or None)
         with bar:
