@@ -22,7 +22,7 @@ import json
 import re
 import sys
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any, BinaryIO, NoReturn
 
@@ -488,22 +488,6 @@ def replay_credit(handle: BinaryIO) -> tuple[Any, str]:
     return divergence, summary
 
 
-_TRANSFER_TEXT = (
-    "id",
-    "entry",
-    "leg",
-    "flag",
-    "debit",
-    "credit",
-    "unit",
-    "code",
-    "ref",
-    "rules",
-    "pending_id",
-    "role",
-)
-
-
 def _shown(value: Any) -> str:
     """A value for a one-line message: its repr, cut short."""
     text = repr(value)
@@ -513,16 +497,19 @@ def _shown(value: Any) -> str:
 def _transfer_line_problem(obj: dict[str, Any]) -> str | None:
     """Why a `credit_transfer` line cannot be compared with the rules' transfers (section 8), or None.
 
-    Only the types: a wrong value of the right type is the diff's to name. An integer must be one, not
+    Only the types, those of the rules' own `Transfer`: a wrong value of the right type is the diff's to
+    name. A text member may be missing (the diff names that); an integer must be there and be one, not
     `true` (which Python would take for 1)."""
+    from ledger.credit import engine
+
     if not isinstance(obj.get("id"), str):
         return f"credit_transfer id {_shown(obj.get('id'))} is not a string"
-    for name in _TRANSFER_TEXT:
-        if name in obj and not isinstance(obj[name], str):
-            return f"credit_transfer {_shown(obj['id'])}: {name} {_shown(obj[name])} is not a string"
-    for name in ("order", "amount"):
-        if type(obj.get(name)) is not int:
-            return f"credit_transfer {_shown(obj['id'])}: {name} {_shown(obj.get(name))} is not an integer"
+    for member in fields(engine.Transfer):  # annotations are text here (postponed evaluation)
+        name, value = member.name, obj.get(member.name)
+        if member.type == "str" and name in obj and not isinstance(value, str):
+            return f"credit_transfer {_shown(obj['id'])}: {name} {_shown(value)} is not a string"
+        if member.type == "int" and type(value) is not int:
+            return f"credit_transfer {_shown(obj['id'])}: {name} {_shown(value)} is not an integer"
     return None
 
 
