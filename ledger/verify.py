@@ -36,7 +36,6 @@ __all__ = [
     "VerificationReport",
     "main",
     "verify_export",
-    "verify_path",
 ]
 
 EXPORT_FORMAT = "consortium-exchange-ledger-export/v1"
@@ -382,14 +381,6 @@ def verify_export(
             failure=str(exc),
             failed_seq=exc.seq,
         )
-
-
-def verify_path(path: str, trusted_keys: dict[str, bytes] | None = None) -> VerificationReport:
-    """Verify the export file at ``path`` (``-`` for standard input), streaming it."""
-    if path == "-":
-        return verify_export(sys.stdin.buffer, trusted_keys)
-    with open(path, "rb") as handle:
-        return verify_export(handle, trusted_keys)
 
 
 def main(argv: list[str] | None = None) -> int:
