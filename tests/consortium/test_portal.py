@@ -800,10 +800,13 @@ def test_api_keys_are_listed_newest_first_a_page_at_a_time(
 
     first = client.get(listing)
     assert [f"Line {n}" in rows(first) for n in (6, 5, 4, 3)] == [True, True, True, False]
+    on_first = rows(first)
+    assert on_first.index("Line 6") < on_first.index("Line 5") < on_first.index("Line 4")  # newest first
     assert "7 keys" in text(first) and "Page 1 of 3" in text(first)
     assert 'href="?page=2" rel="next"' in text(first)
     last = client.get(listing, {"page": 3})
     assert "Line 0" in rows(last) and "Line 1" not in rows(last) and "Globex key" not in rows(last)
+    assert "Globex key" not in rows(first) and "Globex key" not in rows(client.get(listing, {"page": 2}))
     past_the_end = client.get(listing, {"page": 99})
     assert "Page 3 of 3" in text(past_the_end) and "Line 0" in rows(past_the_end)
 
