@@ -498,11 +498,15 @@ def test_forms_sent_back_with_errors_announce_them_and_tie_them_to_their_fields(
     assert not found, _report(found)
 
 
-@pytest.mark.parametrize("path", ["/password/forgot/sent/", "/no-such-page/"])
-def test_the_error_title_looks_for_forms_without_computing_the_pages_other_values(client, path) -> None:
+@pytest.mark.parametrize(("path", "status"), [("/password/forgot/sent/", 200), ("/no-such-page/", 404)])
+def test_the_error_title_looks_for_forms_without_computing_the_pages_other_values(
+    client, path, status
+) -> None:
     # The page's lazy values (the request's user, its CSRF token) are no forms: computing the CSRF token to
     # ask gave a page without a form, a 404 included, a CSRF cookie.
     response = client.get(path)
+    assert response.status_code == status  # the page meant, not a redirect or an error in its place
+    assert "<title>" in response.content.decode()
     assert "<title>Error: " not in response.content.decode()
     assert "csrftoken" not in response.cookies
 
@@ -576,6 +580,7 @@ def test_focus_outlines_have_3_to_1_against_what_they_are_drawn_on() -> None:
     backgrounds = colours["background"]
     header_band = next(colour for selector, colour in backgrounds if selector == "header")
     light = {colour for _, colour in backgrounds if _luminance(colour) >= 0.18}
+    assert light, "no light surface found: the outlines outside the header would be checked against none"
     weak = []
     for selector, outline in outlines:
         surfaces = {header_band} if _in_header(selector) else light
