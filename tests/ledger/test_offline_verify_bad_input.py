@@ -318,11 +318,27 @@ READ_BY_THE_RULES = [
 def test_a_signed_entry_the_rules_cannot_read_diverges_there(tmp_path, capsys, index, path, value) -> None:
     """The log's check reads only "v" of an entry: a validly signed entry of a credit kind may have any
     other shape, and the replay must name it rather than fail on it."""
-    _status, last = run(tmp_path, capsys, _resigned(_set((index, *path), value)), "--rules-replay")
+    change = _set((index, *path), value)
+    _status, last = run(tmp_path, capsys, _resigned(change), "--rules-replay")
     found = re.match(r"(CREDIT OK: |DIVERGES at seq (\d+) |DIVERGES: seq (\d+): )", last)
     assert found, last
     # there, or at a later entry that needs what it should have recorded
     assert found[1] == "CREDIT OK: " or int(found[2] or found[3]) >= index, last
+    # OK only where the rules accept the changed entry (the export then holds the transfers they make), and
+    # a divergence named at the entry where the rules stopped
+    documents = copy.deepcopy(credit_documents())
+    change(documents)
+    entries = [_entry_line(seq, document, KEY_2) for seq, document in enumerate(documents)]
+    stopped = replay.replay(
+        [
+            (entry["seq"], entry["leaf_hash"], document)
+            for entry, document in zip(entries, documents, strict=True)
+        ]
+    ).divergence
+    if stopped is None:
+        assert found[1] == "CREDIT OK: ", last
+    else:
+        assert found[1] != "CREDIT OK: " and stopped[1] in last, (stopped, last)
 
 
 def test_an_entry_the_rules_fail_on_names_the_rules_line_that_failed(tmp_path, capsys) -> None:
