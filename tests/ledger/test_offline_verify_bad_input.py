@@ -165,7 +165,7 @@ def _with_line(index: int, replacement: bytes | None, data: bytes = GOOD) -> byt
 
 
 def _changed(kind: str, **changes: Any) -> bytes:
-    """GOOD with the first line of `kind` changed (a value of None here deletes the member)."""
+    """GOOD with the first line of `kind` changed (a value of _MISSING deletes the member; None sets null)."""
     index = _line_of(kind)
     obj = json.loads(_lines()[index])
     for name, value in changes.items():
