@@ -11,6 +11,8 @@ import pytest
 from django.contrib.staticfiles import finders
 from django.test import Client
 
+from tests.consortium.test_portal_csp import _policy, _with_nonce
+
 pytestmark = pytest.mark.django_db
 
 DOCS_PAGES = ["/api/docs/", "/api/redoc/"]
@@ -70,13 +72,6 @@ class _Resources(HTMLParser):
         assert not any(name.startswith("on") for name in attr), f"inline event handler on <{tag}>"
 
 
-def _policy(response) -> dict[str, list[str]]:
-    header = response.headers.get("Content-Security-Policy")
-    assert header, "the docs page has no Content-Security-Policy"
-    directives = [part.split() for part in header.split(";") if part.strip()]
-    return {name: sources for name, *sources in directives}
-
-
 def _nonce(policy: dict[str, list[str]]) -> str:
     nonces = {source for source in policy["script-src"] if source.startswith("'nonce-")}
     assert len(nonces) == 1, policy["script-src"]
@@ -105,11 +100,7 @@ def _get(client: Client, path: str):
 def test_docs_page_is_sent_with_its_strict_policy(client: Client, path: str) -> None:
     policy = _policy(_get(client, path))
     nonce = _nonce(policy)
-    expected = {
-        name: [f"'nonce-{nonce}'" if source == "NONCE" else source for source in sources]
-        for name, sources in EXPECTED[path].items()
-    }
-    assert policy == expected
+    assert policy == _with_nonce(EXPECTED[path], nonce)
     assert not {"'unsafe-inline'", "'unsafe-eval'", "*"} & {s for sources in policy.values() for s in sources}
 
 
