@@ -24,6 +24,7 @@ from django.utils.http import urlsafe_base64_encode
 
 from consortium.models import User
 from exchange.models import AccessRequest, Dataset, Grant
+from tests.exchange.support import as_user
 
 pytestmark = pytest.mark.django_db
 
@@ -110,10 +111,7 @@ def _check_page(response) -> None:
 
 
 def _client(username: str | None) -> Client:
-    client = Client()
-    if username:
-        client.force_login(User.objects.get(username=username))
-    return client
+    return as_user(User.objects.get(username=username)) if username else Client()
 
 
 @pytest.fixture
