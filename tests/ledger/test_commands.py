@@ -160,8 +160,7 @@ def test_rotation_is_refused_when_the_key_comes_from_the_environment(settings_fo
 def settings_for_env_key(settings):
     from ledger import keys, signing
 
-    settings.LEDGER = {**settings.LEDGER, "SIGNING_KEY_PEM": signing.generate_private_key_pem().decode()}
-    keys.forget_cached_signer()
+    _key_setting(settings, SIGNING_KEY_PEM=signing.generate_private_key_pem().decode())
     yield
     keys.forget_cached_signer()
 
