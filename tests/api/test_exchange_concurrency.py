@@ -296,3 +296,7 @@ def test_a_dataset_writer_and_an_approval_on_the_dataset_do_not_deadlock(
     assert LedgerEntry.objects.filter(kind="access.granted").count() == 1
     if writer == "version upload":
         assert DatasetVersion.objects.filter(dataset=dataset).count() == 2
+        assert LedgerEntry.objects.filter(kind="dataset.version_added").count() == 2
+    else:
+        assert Dataset.objects.get(pk=dataset.pk).status == "withdrawn"
+        assert LedgerEntry.objects.filter(kind="dataset.withdrawn").count() == 1
