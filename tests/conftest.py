@@ -1,8 +1,12 @@
-"""Shared fixtures: API clients, and the rule that PostgreSQL-only tests run only against PostgreSQL."""
+"""Shared fixtures: API clients, people of two members and staff, the demo consortium, and the rule that
+PostgreSQL-only tests run only against PostgreSQL."""
 
 from __future__ import annotations
 
+from io import StringIO
+
 import pytest
+from django.core.management import call_command
 from django.db import connection
 from rest_framework.test import APIClient
 
@@ -160,3 +164,11 @@ def celery_tasks_run_in_process():
     app.conf.task_always_eager = app.conf.task_eager_propagates = True
     yield
     app.conf.task_always_eager, app.conf.task_eager_propagates = previous
+
+
+@pytest.fixture
+def demo(settings) -> None:
+    """The demo consortium (manage.py seed_demo), for tests that open the portal as its people."""
+    settings.DEBUG = True  # seed_demo refuses to load published logins otherwise
+    call_command("seed_demo", stdout=StringIO())
+    settings.DEBUG = False  # the error pages as production renders them (with DEBUG, Django's own)

@@ -11,7 +11,7 @@ import pytest
 from django.contrib.staticfiles import finders
 from django.test import Client
 
-from tests.consortium.test_portal_csp import _policy, _with_nonce
+from tests.portal_pages import content_policy, with_nonce
 
 pytestmark = pytest.mark.django_db
 
@@ -98,16 +98,16 @@ def _get(client: Client, path: str):
 
 @pytest.mark.parametrize("path", DOCS_PAGES)
 def test_docs_page_is_sent_with_its_strict_policy(client: Client, path: str) -> None:
-    policy = _policy(_get(client, path))
+    policy = content_policy(_get(client, path))
     nonce = _nonce(policy)
-    assert policy == _with_nonce(EXPECTED[path], nonce)
+    assert policy == with_nonce(EXPECTED[path], nonce)
     assert not {"'unsafe-inline'", "'unsafe-eval'", "*"} & {s for sources in policy.values() for s in sources}
 
 
 @pytest.mark.parametrize("path", DOCS_PAGES)
 def test_every_script_style_and_image_of_a_docs_page_is_allowed(client: Client, path: str) -> None:
     response = _get(client, path)
-    policy, page = _policy(response), PAGE_URL.format(path=path)
+    policy, page = content_policy(response), PAGE_URL.format(path=path)
     nonce = _nonce(policy)
     parser = _Resources()
     parser.feed(response.content.decode())
@@ -128,7 +128,7 @@ def test_every_script_style_and_image_of_a_docs_page_is_allowed(client: Client, 
 
 @pytest.mark.parametrize("path", DOCS_PAGES)
 def test_each_docs_response_has_its_own_nonce(client: Client, path: str) -> None:
-    assert _nonce(_policy(_get(client, path))) != _nonce(_policy(_get(client, path)))
+    assert _nonce(content_policy(_get(client, path))) != _nonce(content_policy(_get(client, path)))
 
 
 def test_redoc_is_handed_the_nonce_for_the_styles_it_inserts(client: Client) -> None:
@@ -136,7 +136,7 @@ def test_redoc_is_handed_the_nonce_for_the_styles_it_inserts(client: Client) -> 
     options = re.search(r"const redocSettings = (\{.*?\});\n", response.content.decode())
     assert options is not None
     options = json.loads(options.group(1))
-    assert options["nonce"] == _nonce(_policy(response))
+    assert options["nonce"] == _nonce(content_policy(response))
     # perfect-scrollbar's stylesheet comes without the nonce and is refused: Redoc must not need it.
     assert options["nativeScrollbars"] is True
 

@@ -25,7 +25,7 @@ from django.urls import get_resolver, reverse
 
 from consortium.models import User
 from exchange.models import AccessRequest, Dataset, Grant
-from tests.consortium.test_portal_csp import POST_ONLY, _client, _pages_answering_get, demo  # noqa: F401
+from tests.portal_pages import POST_ONLY, demo_client, pages_answering_get
 
 pytestmark = pytest.mark.django_db
 
@@ -320,7 +320,7 @@ def error_problems(html: str) -> list[str]:
 
 
 def _visits() -> list[tuple[str, str | None, str]]:
-    pages = _pages_answering_get()
+    pages = pages_answering_get()
     visits = [(name, username, url) for name, seen in pages.items() for username, url in seen]
     for name, usernames in MORE_VISITS.items():
         (_, url), *_ = pages[name]
@@ -396,7 +396,7 @@ def test_every_portal_page_as_each_role_that_uses_it() -> None:
     )
     found: dict[str, list[str]] = {}
     for name, username, url in visits:
-        response = _client(username).get(url, follow=True)
+        response = demo_client(username).get(url, follow=True)
         assert response.status_code == 200, (name, username, url)
         path = response.request["PATH_INFO"]
         problems = page_problems(response.content.decode(), path)
@@ -411,14 +411,14 @@ def test_pages_that_answer_a_post_and_error_pages() -> None:
     found = {}
     # Each with the status it is sent with: another page in its place would be checked instead of it.
     for (label, status), response in {
-        ("404", 404): _client("officer").get("/no-such-page/"),
-        ("403", 403): _client("auditor").post(
+        ("404", 404): demo_client("officer").get("/no-such-page/"),
+        ("403", 403): demo_client("auditor").post(
             reverse("portal:member-detail", args=[huaxin.pk]), {"action": "suspend"}
         ),
         ("403 csrf", 403): Client(enforce_csrf_checks=True).post(
             reverse("portal:login"), {"username": "officer"}
         ),
-        ("api key created", 200): _client("huaxin-admin").post(
+        ("api key created", 200): demo_client("huaxin-admin").post(
             reverse("portal:api-key-create"), {"name": "ERP sync", "scopes": ["read"]}
         ),
     }.items():
@@ -437,11 +437,21 @@ def _forms_sent_back() -> Iterator[tuple[str, object]]:
     grant = Grant.objects.filter(dataset__owner=huaxin, revoked_at=None).first()
     analyst = User.objects.get(username="huaxin-analyst")
     assert dataset and incoming and grant
-    steward, admin, officer = _client("huaxin-steward"), _client("huaxin-admin"), _client("officer")
-    yield "login", _client(None).post(reverse("portal:login"), {"username": "officer", "password": "wrong"})
-    yield "login, empty", _client(None).post(reverse("portal:login"), {})
-    yield "apply", _client(None).post(reverse("portal:apply"), {"credit_code": "123"})
-    yield "password-reset", _client(None).post(reverse("portal:password-reset"), {"email": "not an address"})
+    steward, admin, officer = (
+        demo_client("huaxin-steward"),
+        demo_client("huaxin-admin"),
+        demo_client("officer"),
+    )
+    yield (
+        "login",
+        demo_client(None).post(reverse("portal:login"), {"username": "officer", "password": "wrong"}),
+    )
+    yield "login, empty", demo_client(None).post(reverse("portal:login"), {})
+    yield "apply", demo_client(None).post(reverse("portal:apply"), {"credit_code": "123"})
+    yield (
+        "password-reset",
+        demo_client(None).post(reverse("portal:password-reset"), {"email": "not an address"}),
+    )
     yield "person-create", admin.post(reverse("portal:person-create"), {"email": "x"})
     yield (
         "member-person-create",
@@ -454,12 +464,12 @@ def _forms_sent_back() -> Iterator[tuple[str, object]]:
         officer.post(reverse("portal:member-detail", args=[huaxin.pk]), {"action": "suspend"}),
     )
     yield "my-datasets", steward.post(reverse("portal:my-datasets"), {"title": ""})
-    yield "catalog", _client("huaxin-analyst").get(reverse("portal:catalog"), {"grade": "9"})
+    yield "catalog", demo_client("huaxin-analyst").get(reverse("portal:catalog"), {"grade": "9"})
     yield "member-list", officer.get(reverse("portal:member-list"), {"status": "nobody"})
     yield "incoming-requests", steward.get(reverse("portal:incoming-requests"), {"state": "nobody"})
     yield (
         "dataset-detail request",
-        _client("jinglan-analyst").post(
+        demo_client("jinglan-analyst").post(
             reverse("portal:dataset-detail", args=[dataset.pk]), {"duration_days": "0"}
         ),
     )

@@ -9,22 +9,17 @@ from __future__ import annotations
 
 import re
 from html.parser import HTMLParser
-from io import StringIO
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 from django.conf import settings
-from django.contrib.auth.tokens import default_token_generator
-from django.core.management import call_command
 from django.test import Client
 from django.urls import get_resolver, reverse
-from django.utils.encoding import force_bytes
-from django.utils.http import urlsafe_base64_encode
 
 from consortium.models import User
-from exchange.models import AccessRequest, Dataset, Grant
-from tests.exchange.support import as_user
+from exchange.models import Dataset
+from tests.portal_pages import POST_ONLY, content_policy, demo_client, pages_answering_get, with_nonce
 
 pytestmark = pytest.mark.django_db
 
@@ -37,41 +32,15 @@ PORTAL_POLICY = {
     "base-uri": ["'none'"],
     "frame-ancestors": ["'none'"],
 }
-# Every page of the portal namespace is either opened with GET below or only answers POST.
-POST_ONLY = {
-    "logout",
-    "person-deactivate",
-    "person-password-link",
-    "api-key-revoke",
-    "dataset-policy",
-    "dataset-version-upload",
-    "dataset-version-withdraw",
-    "dataset-withdraw",
-    "grant-revoke",
-    "grant-download",
-}
 TAG = re.compile(r"<([a-zA-Z][a-zA-Z0-9-]*)((?:[^>\"']|\"[^\"]*\"|'[^']*')*)>")
 TEMPLATE_CODE = re.compile(r"\{[{%].*?[%}]\}")
 ATTRIBUTE_NAMES = re.compile(r"(?:^|\s)([a-zA-Z_:][-a-zA-Z0-9_:.]*)\s*=")
 TEMPLATE_NONCE = 'nonce="{{ request.csp_nonce }}"'
 
 
-def _policy(response) -> dict[str, list[str]]:
-    header = response.headers.get("Content-Security-Policy")
-    assert header, f"{response.request['PATH_INFO']} has no Content-Security-Policy"
-    return {name: sources for name, *sources in (part.split() for part in header.split(";") if part.strip())}
-
-
 def _nonce(policy: dict[str, list[str]]) -> str:
     (source,) = [source for source in policy["style-src"] if source.startswith("'nonce-")]
     return source.removeprefix("'nonce-").removesuffix("'")
-
-
-def _with_nonce(expected: dict[str, list[str]], nonce: str) -> dict[str, list[str]]:
-    return {
-        name: [f"'nonce-{nonce}'" if source == "NONCE" else source for source in sources]
-        for name, sources in expected.items()
-    }
 
 
 class _PageCheck(HTMLParser):
@@ -102,91 +71,35 @@ def _check_page(response) -> None:
     """The response is an HTML page under PORTAL_POLICY, with its own nonce, holding nothing it refuses."""
     path = response.request["PATH_INFO"]
     assert response["Content-Type"].startswith("text/html"), path
-    policy = _policy(response)
+    policy = content_policy(response)
     nonce = _nonce(policy)
-    assert policy == _with_nonce(PORTAL_POLICY, nonce), path
+    assert policy == with_nonce(PORTAL_POLICY, nonce), path
     page = _PageCheck(nonce)
     page.feed(response.content.decode())
     assert not page.refused, (path, page.refused)
 
 
-def _client(username: str | None) -> Client:
-    return as_user(User.objects.get(username=username)) if username else Client()
-
-
-@pytest.fixture
-def demo(settings) -> None:
-    settings.DEBUG = True  # seed_demo refuses to load published logins otherwise
-    call_command("seed_demo", stdout=StringIO())
-    settings.DEBUG = False  # the error pages as production renders them (with DEBUG, Django's own)
-
-
-def _pages_answering_get() -> dict[str, list[tuple[str | None, str]]]:
-    """(user or anonymous, URL) by URL name, for each page of the portal namespace that answers GET, on the
-    demo's records."""
-    huaxin = User.objects.get(username="huaxin-admin").member
-    analyst = User.objects.get(username="huaxin-analyst")
-    dataset = Dataset.objects.filter(owner=huaxin).exclude(policy=None).first()
-    incoming = AccessRequest.objects.filter(dataset__owner=huaxin, state="pending").first()
-    grant = Grant.objects.filter(grantee=huaxin).first()
-    assert dataset and incoming and grant
-    token = default_token_generator.make_token(analyst)
-    uid = urlsafe_base64_encode(force_bytes(analyst.pk))
-    return {
-        "home": [(None, reverse("portal:home")), ("huaxin-admin", reverse("portal:home"))],
-        "login": [(None, reverse("portal:login"))],
-        "password-reset": [(None, reverse("portal:password-reset"))],
-        "password-reset-done": [(None, reverse("portal:password-reset-done"))],
-        "password-reset-confirm": [(None, reverse("portal:password-reset-confirm", args=[uid, token]))],
-        "password-reset-complete": [(None, reverse("portal:password-reset-complete"))],
-        "apply": [(None, reverse("portal:apply"))],
-        "apply-thanks": [(None, reverse("portal:apply-thanks"))],
-        "member-list": [("officer", reverse("portal:member-list"))],
-        "member-detail": [("officer", reverse("portal:member-detail", args=[huaxin.pk]))],
-        "member-person-create": [("officer", reverse("portal:member-person-create", args=[huaxin.pk]))],
-        "people-list": [("huaxin-admin", reverse("portal:people-list"))],
-        "person-create": [("huaxin-admin", reverse("portal:person-create"))],
-        "person-detail": [("huaxin-admin", reverse("portal:person-detail", args=[analyst.pk]))],
-        "api-key-list": [("huaxin-admin", reverse("portal:api-key-list"))],
-        "api-key-create": [("huaxin-admin", reverse("portal:api-key-create"))],
-        "catalog": [("huaxin-analyst", reverse("portal:catalog"))],
-        "dataset-detail": [
-            ("huaxin-steward", reverse("portal:dataset-detail", args=[dataset.pk])),
-            ("jinglan-analyst", reverse("portal:dataset-detail", args=[dataset.pk])),
-        ],
-        "my-datasets": [("huaxin-steward", reverse("portal:my-datasets"))],
-        "requests": [("huaxin-admin", reverse("portal:requests"))],
-        "my-requests": [("huaxin-analyst", reverse("portal:my-requests"))],
-        "incoming-requests": [("huaxin-steward", reverse("portal:incoming-requests"))],
-        "request-detail": [("huaxin-steward", reverse("portal:request-detail", args=[incoming.pk]))],
-        "grant-list": [("huaxin-admin", reverse("portal:grant-list"))],
-        "grant-detail": [("huaxin-analyst", reverse("portal:grant-detail", args=[grant.pk]))],
-        "credit-statement": [("huaxin-admin", reverse("portal:credit-statement"))],
-        "credit-leaderboard": [("auditor", reverse("portal:credit-leaderboard"))],
-    }
-
-
 def test_every_portal_page_is_sent_with_the_strict_policy_and_needs_nothing_it_refuses(demo) -> None:
-    pages = _pages_answering_get()
+    pages = pages_answering_get()
     _prefix, portal = get_resolver().namespace_dict["portal"]
     portal_names = {name for name in portal.reverse_dict if isinstance(name, str)}
     assert portal_names == set(pages) | POST_ONLY, "a portal page this test does not open"
     for name, visits in pages.items():
         for username, url in visits:
-            response = _client(username).get(url, follow=True)
+            response = demo_client(username).get(url, follow=True)
             assert response.status_code == 200, (name, username, url, response.status_code)
             _check_page(response)
 
 
 def test_error_pages_and_forms_sent_back_with_errors_carry_the_policy(demo) -> None:
-    officer, auditor = _client("officer"), _client("auditor")
+    officer, auditor = demo_client("officer"), demo_client("auditor")
     _check_page(officer.get("/no-such-page/"))  # 404
     huaxin = User.objects.get(username="huaxin-admin").member
     refused = auditor.post(reverse("portal:member-detail", args=[huaxin.pk]), {"action": "suspend"})
     assert refused.status_code == 403
     _check_page(refused)
     dataset = Dataset.objects.filter(owner=huaxin).exclude(policy=None).first()
-    invalid = _client("huaxin-steward").post(reverse("portal:dataset-policy", args=[dataset.pk]), {})
+    invalid = demo_client("huaxin-steward").post(reverse("portal:dataset-policy", args=[dataset.pk]), {})
     assert invalid.status_code == 400
     _check_page(invalid)
 
@@ -201,22 +114,22 @@ def test_a_form_sent_without_its_csrf_token_gets_the_portal_page_under_the_polic
 
 def test_each_response_has_its_own_nonce_on_its_stylesheet(client) -> None:
     first, second = client.get("/login/"), client.get("/login/")
-    nonces = [_nonce(_policy(first)), _nonce(_policy(second))]
+    nonces = [_nonce(content_policy(first)), _nonce(content_policy(second))]
     assert nonces[0] != nonces[1]
     for response, nonce in zip([first, second], nonces, strict=True):
         assert f'<style nonce="{nonce}">' in response.content.decode()
-        assert _policy(response)["script-src"] == ["'self'", f"'nonce-{nonce}'"]
+        assert content_policy(response)["script-src"] == ["'self'", f"'nonce-{nonce}'"]
 
 
 def test_admin_pages_add_only_their_static_images_to_the_policy(client, officer) -> None:
     # The admin uses no inline script or style, so its responses carry no nonce.
     admin_policy = {name: [s for s in sources if s != "NONCE"] for name, sources in PORTAL_POLICY.items()}
     admin_policy["img-src"] = ["'self'"]
-    assert _policy(client.get("/admin/login/")) == admin_policy
+    assert content_policy(client.get("/admin/login/")) == admin_policy
     client.force_login(officer)
     response = client.get(reverse("admin:consortium_member_changelist"))
     assert response.status_code == 200
-    assert _policy(response) == admin_policy
+    assert content_policy(response) == admin_policy
 
 
 def test_the_rest_api_is_left_to_its_own_headers(client_for, member_admin) -> None:
