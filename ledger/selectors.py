@@ -197,8 +197,15 @@ def checkpoint_get_for(*, user: Any, tree_size: int | None = None) -> Checkpoint
         if tree_size is None
         else checkpoints.filter(tree_size=tree_size).first()
     )
+    if checkpoint is None and tree_size is None:
+        interval = settings.LEDGER["CHECKPOINT_INTERVAL_SECONDS"]
+        raise NotFound(
+            f"No checkpoint has been signed yet: the first is signed within {interval} seconds of the "
+            "first ledger entry (GET /api/v1/ledger/status/ says how checkpoints are scheduled).",
+            code="no_checkpoint_yet",
+        )
     if checkpoint is None:
-        raise NotFound("No such checkpoint.")
+        raise NotFound(f"No checkpoint was signed at tree size {tree_size}.", code="no_checkpoint")
     return checkpoint
 
 

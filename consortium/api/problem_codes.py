@@ -525,6 +525,20 @@ GROUPS: list[tuple[str, list[ProblemCode]]] = [
                 "Check the hash (64 hex digits of the receipt's `leaf_hash`).",
             ),
             _c(
+                "no_checkpoint_yet",
+                (404,),
+                "No checkpoint has been signed yet (a new ledger): the first comes within "
+                "`checkpoint_interval_seconds` of `/ledger/status/`.",
+                "Ask again after that interval.",
+            ),
+            _c(
+                "no_checkpoint",
+                (404,),
+                "No checkpoint was signed at that tree size: checkpoints are signed on a schedule, not at "
+                "every size.",
+                "List the checkpoints, or take the latest, and ask proofs against its `tree_size`.",
+            ),
+            _c(
                 "entry_not_sequenced",
                 (409,),
                 "The entry was accepted (`accepted_at`) but has no sequence number yet, so it is in no "

@@ -7,6 +7,7 @@ import json
 from datetime import timedelta
 
 import pytest
+from celery.signals import beat_init
 from django.contrib.auth.models import Group
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -163,7 +164,7 @@ def test_consistency_proof_between_two_checkpoints(world) -> None:
         ("/api/v1/ledger/proofs/consistency/", {"first": 0, "second": 3}, 400, "validation_error"),
         ("/api/v1/ledger/proofs/consistency/", {"first": 2, "second": 80}, 400, "tree_size_out_of_range"),
         ("/api/v1/ledger/proofs/consistency/", {"first": "x", "second": 3}, 400, "validation_error"),
-        ("/api/v1/ledger/checkpoints/77/", {}, 404, "not_found"),
+        ("/api/v1/ledger/checkpoints/77/", {}, 404, "no_checkpoint"),
     ],
 )
 def test_bad_proof_requests_get_problem_bodies(world, path, params, status, code) -> None:
@@ -179,6 +180,23 @@ def test_proofs_and_checkpoints_are_for_members_only(world) -> None:
     suspended = make_member("91350100M000100Y43", status=MemberStatus.SUSPENDED)
     user = User.objects.create_user("suspended", member=suspended, member_role=MemberRole.ANALYST)
     assert client_for(user).get("/api/v1/ledger/proofs/consistency/?first=1&second=2").status_code == 404
+
+
+def test_a_new_ledger_has_its_first_checkpoint_when_beat_starts() -> None:
+    member = make_member("914403001922038216")
+    user = User.objects.create_user("analyst", member=member, member_role=MemberRole.ANALYST)
+    ledger_append(
+        kind="test.own", actor=user, subject_type="thing", subject_id=1, members=[member.id], payload={}
+    )
+    client = client_for(user)
+    before = client.get("/api/v1/ledger/checkpoints/latest/")
+    assert before.status_code == 404 and before["Content-Type"] == "application/problem+json"
+    assert before.json()["code"] == "no_checkpoint_yet" and "within 60 seconds" in before.json()["detail"]
+
+    beat_init.send(sender=None)  # what `celery beat` sends as it starts; tasks run eagerly here
+
+    latest = client.get("/api/v1/ledger/checkpoints/latest/")
+    assert latest.status_code == 200 and latest.json()["tree_size"] == tree.tree_size() >= 1
 
 
 def test_status_reports_the_integration_delay_bound(world) -> None:
