@@ -371,6 +371,13 @@ _RESERVED_IN_NAMES = str.maketrans(dict.fromkeys('<>:"/\\|?*', "_"))
 _INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Cs"})
 _JOINERS = frozenset({"\u200c", "\u200d"})
 VERSION_FILENAME_MAX_CHARS = 150
+# DOS device names, which Windows will not save a file under whatever its extension ("nul.csv", "Com1.txt"):
+# COM and LPT with a digit, superscripts included, as Microsoft's naming rules list them. CONIN$ and CONOUT$
+# are the console's, refused the same way.
+_WINDOWS_DEVICE_NAMES = frozenset(
+    {"CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$"}
+    | {f"{port}{digit}" for port in ("COM", "LPT") for digit in "0123456789\u00b9\u00b2\u00b3"}
+)
 
 
 def version_filename(uploaded: str | None) -> str:
@@ -378,7 +385,12 @@ def version_filename(uploaded: str | None) -> str:
     it (Chinese, spaces and full-width punctuation included, in NFC), without any directory part, with
     whitespace runs as one space, invisible characters dropped, characters Windows refuses in a name as "_",
     no leading or trailing dots or spaces, its last VERSION_FILENAME_MAX_CHARS characters; "data.bin" if
-    nothing is left. Downloads send it in RFC 6266 `filename*` (exchange.downloads)."""
+    nothing is left. A name Windows reserves for a device gets "_" in front ("CON.csv" -> "_CON.csv",
+    "aux .txt" -> "_aux .txt"): that is, in any case, CON, PRN, AUX, NUL, CONIN$, CONOUT$, or COM or LPT with
+    one digit 0-9, ¹, ² or ³, as the whole part before the first dot once trailing spaces are dropped, as
+    Windows reads it ("CONSOLE.csv", "com10.csv", "nul_data.csv" and "LPT.csv" stay). Still at most
+    VERSION_FILENAME_MAX_CHARS characters: such a name loses its last one. Downloads send it in RFC 6266
+    `filename*` (exchange.downloads)."""
     name = unicodedata.normalize("NFC", uploaded or "").replace("\\", "/").rsplit("/", 1)[-1]
     name = "".join(
         " " if character.isspace() else character
@@ -388,7 +400,16 @@ def version_filename(uploaded: str | None) -> str:
         or unicodedata.category(character) not in _INVISIBLE_CATEGORIES
     )
     name = " ".join(name.translate(_RESERVED_IN_NAMES).split())
-    return name[-VERSION_FILENAME_MAX_CHARS:].strip(". ") or "data.bin"
+    name = name[-VERSION_FILENAME_MAX_CHARS:].strip(". ") or "data.bin"
+    if _names_windows_device(name):
+        name = "_" + name[: VERSION_FILENAME_MAX_CHARS - 1].rstrip(". ")
+    return name
+
+
+def _names_windows_device(name: str) -> bool:
+    """Whether Windows takes `name` (trailing dots and spaces already gone) for a device: its part before
+    the first dot, trailing spaces dropped, is a device name in any case."""
+    return name.partition(".")[0].rstrip(" ").upper() in _WINDOWS_DEVICE_NAMES
 
 
 # File systems limit one name to 255 bytes (ext4, XFS, APFS), not characters: a version's name may be 150
