@@ -11,7 +11,7 @@ from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.middleware import csrf
 from django.shortcuts import redirect, render
@@ -34,8 +34,8 @@ from consortium.forms import (
     add_service_error,
     submitted,
 )
-from consortium.models import MemberStatus, User
-from consortium.paging import page_of, query_without_page
+from consortium.models import MemberAPIKey, MemberStatus, User
+from consortium.paging import page_number, page_of, query_without_page
 from consortium.passwords import clear_login_lockout, may_set_password
 from consortium.roles import Capability, can, capabilities
 
@@ -462,14 +462,28 @@ def _require_key_admin(request: HttpRequest) -> None:
         raise Http404
 
 
+def _api_keys(request: HttpRequest) -> QuerySet[MemberAPIKey]:
+    return selectors.api_key_list_for(user=request.user).order_by("-created", "-pk")
+
+
 @login_required
 def api_key_list(request: HttpRequest) -> HttpResponse:
     """The member's API keys: names, prefixes, scopes and dates; never a secret."""
     _require_key_admin(request)
-    keys = selectors.api_key_list_for(user=request.user).order_by("-created", "-pk")
     return _render(
-        request, "api_key_list.html", {"page": page_of(request, keys), "query": query_without_page(request)}
+        request,
+        "api_key_list.html",
+        {"page": page_of(request, _api_keys(request)), "query": query_without_page(request)},
     )
+
+
+def _api_key_list_at(request: HttpRequest) -> str:
+    """The key list at the page the form was sent from (its `page` field), or at the last page if that one
+    is gone by now (page_number); the first for a value that is no whole number. Only our own path and a
+    number: no address from the request is followed."""
+    number = page_number(_api_keys(request), request.POST.get("page"))
+    listing = reverse("portal:api-key-list")
+    return listing if number == 1 else f"{listing}?page={number}"
 
 
 @login_required
@@ -494,7 +508,8 @@ def api_key_create(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def api_key_revoke(request: HttpRequest, prefix: str) -> HttpResponse:
-    """Revokes a key at once: partners' requests with it are refused from now on."""
+    """Revokes a key at once: partners' requests with it are refused from now on. Back to the list's page
+    the form was on."""
     _require_key_admin(request)
     try:
         key = selectors.api_key_get_for(user=request.user, prefix=prefix)
@@ -505,7 +520,7 @@ def api_key_revoke(request: HttpRequest, prefix: str) -> HttpResponse:
         messages.error(request, error.detail)
     else:
         messages.success(request, f"The key '{key.name}' ({key.prefix}) is revoked.")
-    return redirect(reverse("portal:api-key-list"))
+    return redirect(_api_key_list_at(request))
 
 
 # Refusals of where a form came from (the Origin or Referer header), which reloading the page does not mend.
