@@ -1,0 +1,152 @@
+"""The portal's stylesheet (base.html) keeps every page inside the window down to 320 CSS px (WCAG 1.4.10),
+checked on the CSS itself: form controls and grid tracks never demand more width than their container has,
+and long unbroken text (hashes, URLs, e-mail addresses) wraps. The browser measurements behind these
+(scripts/portal_audit.py) need Chromium; these do not.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.conf import settings
+
+ROOT_PX = 16  # the browser's default font size: rem and em below are relative to it
+CONTROL = re.compile(r"(?:^|[\s>+~])(?:input|select|textarea)(?:[\[:.][^\s>+~]*)?$")
+LENGTH = re.compile(r"^(-?[\d.]+)(rem|em|px)?$")
+
+
+@dataclass(frozen=True)
+class Rule:
+    selectors: tuple[str, ...]
+    declarations: dict[str, str]
+    media: str  # "" outside any @media block
+
+
+def _rules() -> list[Rule]:
+    """Every rule of base.html's one <style> block, with the @media condition it sits in."""
+    text = (Path(settings.BASE_DIR) / "consortium" / "templates" / "base.html").read_text(encoding="utf-8")
+    (css,) = re.findall(r"<style[^>]*>(.*?)</style>", text, re.S)
+    rules: list[Rule] = []
+
+    def add(block: str, media: str) -> None:
+        for selectors, body in re.findall(r"([^{}]+)\{([^{}]*)\}", block):
+            declarations = {}
+            for declaration in body.split(";"):
+                name, _, value = declaration.partition(":")
+                if name.strip():
+                    declarations[name.strip()] = " ".join(value.split())
+            names = tuple(" ".join(s.split()) for s in _split_top_level(selectors))
+            rules.append(Rule(names, declarations, media))
+
+    for condition, block in re.findall(r"@media([^{]*)\{((?:[^{}]*\{[^{}]*\})*)\s*\}", css):
+        add(block, " ".join(condition.split()))
+    add(re.sub(r"@media[^{]*\{(?:[^{}]*\{[^{}]*\})*\s*\}", "", css), "")
+    return rules
+
+
+def _split_top_level(text: str, separator: str = ",") -> list[str]:
+    """`text` split at each `separator` outside parentheses: selector lists, function arguments."""
+    parts, depth, start = [], 0, 0
+    for index, char in enumerate(text):
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if char == separator and depth == 0:
+            parts.append(text[start:index].strip())
+            start = index + 1
+    parts.append(text[start:].strip())
+    return parts
+
+
+def _calls(value: str, name: str) -> list[list[str]]:
+    """The argument lists of every `name(...)` call in a CSS value, nested calls included."""
+    found = []
+    for match in re.finditer(rf"\b{name}\(", value):
+        depth, start = 1, match.end()
+        for index in range(start, len(value)):
+            depth += {"(": 1, ")": -1}.get(value[index], 0)
+            if depth == 0:
+                found.append(_split_top_level(value[start:index]))
+                break
+    return found
+
+
+def _px(length: str) -> float:
+    match = LENGTH.match(length.strip())
+    assert match, f"not a length: {length!r}"
+    number, unit = float(match.group(1)), match.group(2)
+    return number if unit == "px" or number == 0 else number * ROOT_PX
+
+
+def _declared(selector: str, name: str, media: str = "") -> str:
+    """The value `name` gets in the last rule naming exactly `selector` (in `media`), as in the cascade."""
+    values = [
+        rule.declarations[name]
+        for rule in _rules()
+        if selector in rule.selectors and name in rule.declarations and rule.media == media
+    ]
+    assert values, f"no rule gives {selector} {name}"
+    return values[-1]
+
+
+def test_the_parser_reads_the_stylesheet() -> None:
+    # The checks below pass on whatever they do not find: the parser must see the rules they look at.
+    rules = _rules()
+    assert len(rules) > 60
+    assert any(rule.media for rule in rules)
+    assert _split_top_level("repeat(auto-fit,minmax(min(20rem,100%),1fr))") == [
+        "repeat(auto-fit,minmax(min(20rem,100%),1fr))"
+    ]
+    assert _calls("repeat(auto-fit,minmax(min(20rem,100%),1fr))", "minmax") == [["min(20rem,100%)", "1fr"]]
+    assert _px(".25rem") == 4 and _px("3px") == 3 and _px("0") == 0
+
+
+def test_form_controls_are_never_wider_than_their_container() -> None:
+    # A fixed min-width beats max-width:100%: an 18rem field stuck out of a narrow card (the dataset page's
+    # three cards at 1280 px) and out of the window at 320 px. And width:100% plus padding and border is wider
+    # than 100% unless the box includes them: every text field stuck out of its card by 1.4 px at 640 px and
+    # less, the padding of the card eaten.
+    controls = [rule for rule in _rules() if any(CONTROL.search(s) for s in rule.selectors)]
+    assert len(controls) >= 3
+    fixed = [
+        (rule.selectors, rule.declarations["min-width"])
+        for rule in controls
+        if "min-width" in rule.declarations
+        and rule.declarations["min-width"] != "0"
+        and not re.fullmatch(r"min\([^,]+,\s*100%\)", rule.declarations["min-width"])
+    ]
+    assert not fixed, fixed
+    assert _declared("input", "box-sizing") == "border-box"
+    assert _declared("select", "box-sizing") == "border-box"
+    assert _declared("textarea", "box-sizing") == "border-box"
+
+
+def test_grid_columns_shrink_to_their_container() -> None:
+    # minmax(20rem,1fr) made every card 320 px wide in a 294 px column at 320 px (with the long description
+    # below, 66 of 126 pages audited scrolled sideways), and a bare 1fr (minmax(auto,1fr)) let a long hash or
+    # URL widen the facts' column.
+    tracks = [
+        (rule.selectors, rule.declarations["grid-template-columns"])
+        for rule in _rules()
+        if "grid-template-columns" in rule.declarations
+    ]
+    assert len(tracks) >= 3
+    problems = []
+    for selectors, value in tracks:
+        outside_minmax = re.sub(r"minmax\((?:[^()]|\([^()]*\))*\)", "", value)
+        if re.search(r"[\d.]+fr\b", outside_minmax):
+            problems.append((selectors, value, "a bare fr track keeps its content's width"))
+        for low, _high in _calls(value, "minmax"):
+            if low != "0" and not re.fullmatch(r"min\([^,]+,\s*100%\)", low):
+                problems.append((selectors, value, f"minimum {low} can be wider than the container"))
+    assert not problems, problems
+
+
+def test_long_unbroken_text_wraps_inside_the_page() -> None:
+    # A dataset description holding a SHA-256 and a URL made the dataset page 1331 px wide at 1280 px and
+    # 1254 px wide at 375 px.
+    assert _declared("main", "overflow-wrap") in ("break-word", "anywhere")
+    # The header's name of the person and their member is a flex item: its minimum width is its longest word
+    # unless the name may break anywhere.
+    assert _declared("header .who span", "overflow-wrap") == "anywhere"
+    assert _declared("header .who", "min-width") == "0"
