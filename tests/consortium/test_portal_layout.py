@@ -1,7 +1,8 @@
-"""The portal's stylesheet (base.html) keeps every page inside the window down to 320 CSS px (WCAG 1.4.10),
-checked on the CSS itself: form controls and grid tracks never demand more width than their container has,
-and long unbroken text (hashes, URLs, e-mail addresses) wraps. The browser measurements behind these
-(scripts/portal_audit.py) need Chromium; these do not.
+"""The portal's stylesheet (base.html) keeps every page inside the window down to 320 CSS px (WCAG 1.4.10)
+and its targets at 24 CSS px or spaced (2.5.8), checked on the CSS itself: form controls and grid tracks never
+demand more width than their container has, long unbroken text (hashes, URLs, e-mail addresses) wraps, and
+stacked links are 24 px apart. The browser measurements behind these (scripts/portal_audit.py) need Chromium;
+these do not.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 from django.conf import settings
 
 ROOT_PX = 16  # the browser's default font size: rem and em below are relative to it
+MIN_TARGET_PX = 24
 CONTROL = re.compile(r"(?:^|[\s>+~])(?:input|select|textarea)(?:[\[:.][^\s>+~]*)?$")
 LENGTH = re.compile(r"^(-?[\d.]+)(rem|em|px)?$")
 
@@ -89,6 +91,10 @@ def _declared(selector: str, name: str, media: str = "") -> str:
     return values[-1]
 
 
+def _line_px() -> float:
+    return float(_declared("body", "line-height")) * ROOT_PX
+
+
 def test_the_parser_reads_the_stylesheet() -> None:
     # The checks below pass on whatever they do not find: the parser must see the rules they look at.
     rules = _rules()
@@ -150,3 +156,30 @@ def test_long_unbroken_text_wraps_inside_the_page() -> None:
     # unless the name may break anywhere.
     assert _declared("header .who span", "overflow-wrap") == "anywhere"
     assert _declared("header .who", "min-width") == "0"
+
+
+def test_links_are_24px_tall_or_24px_apart() -> None:
+    line = _line_px()
+    # The main navigation's links were 19 px tall text; padded blocks, they are 24 px at least.
+    assert _declared("header a", "display") == "inline-block"
+    padding_top = _declared("header a", "padding").split()[0]
+    assert line + 2 * _px(padding_top) >= MIN_TARGET_PX
+    # Links stacked in a list (the home page's "You may", the error summary) were 23.2 px apart: a 24 px
+    # circle on one met the next.
+    assert line + _px(_declared("main li+li", "margin-top")) >= MIN_TARGET_PX
+    # The exchange's sub-navigation wraps on a phone: its lines are 24 px apart, and a link never breaks
+    # across two of them (its box then spans both lines and meets its neighbours).
+    assert float(_declared("nav.subnav", "line-height")) * ROOT_PX >= MIN_TARGET_PX
+    assert _declared("nav.subnav a", "white-space") == "nowrap"
+
+
+def test_text_fields_and_selects_are_one_height_of_24px_at_least() -> None:
+    # A row of filters lines up (the keyword field was 4 px taller than the selects beside it, its label
+    # higher).
+    text_fields = _declared("input:not([type=checkbox],[type=radio],[type=file])", "min-height")
+    assert text_fields == _declared("select:not([multiple])", "min-height")
+    assert _px(text_fields) >= MIN_TARGET_PX
+    # Checkboxes and radio buttons were the browser's 13 px; at 1.2rem, in rows 2.4 px apart, a 24 px circle
+    # on one still meets no other.
+    assert _px(_declared("input[type=checkbox]", "width")) >= 1.2 * ROOT_PX
+    assert _px(_declared("input[type=checkbox]", "height")) >= 1.2 * ROOT_PX
