@@ -1,8 +1,9 @@
 """The portal's stylesheet (base.html) keeps every page inside the window down to 320 CSS px (WCAG 1.4.10)
 and its targets at 24 CSS px or spaced (2.5.8), checked on the CSS itself: form controls and grid tracks never
-demand more width than their container has, long unbroken text (hashes, URLs, e-mail addresses) wraps, and
-stacked links are 24 px apart. The browser measurements behind these (scripts/portal_audit.py) need Chromium;
-these do not.
+demand more width than their container has, long unbroken text (hashes, URLs, e-mail addresses) wraps, stacked
+links are 24 px apart, wide tables show that they scroll, an invalid field is marked beyond its message, and
+Chinese text gets a Simplified Chinese face. The browser measurements behind these (scripts/portal_audit.py)
+need Chromium; these do not.
 """
 
 from __future__ import annotations
@@ -13,10 +14,13 @@ from pathlib import Path
 
 from django.conf import settings
 
+from tests.consortium.test_portal_a11y import contrast
+
 ROOT_PX = 16  # the browser's default font size: rem and em below are relative to it
 MIN_TARGET_PX = 24
 CONTROL = re.compile(r"(?:^|[\s>+~])(?:input|select|textarea)(?:[\[:.][^\s>+~]*)?$")
 LENGTH = re.compile(r"^(-?[\d.]+)(rem|em|px)?$")
+SIMPLIFIED_CHINESE_FACES = {"PingFang SC", "Hiragino Sans GB", "Microsoft YaHei", "Noto Sans CJK SC"}
 
 
 @dataclass(frozen=True)
@@ -183,3 +187,53 @@ def test_text_fields_and_selects_are_one_height_of_24px_at_least() -> None:
     # on one still meets no other.
     assert _px(_declared("input[type=checkbox]", "width")) >= 1.2 * ROOT_PX
     assert _px(_declared("input[type=checkbox]", "height")) >= 1.2 * ROOT_PX
+
+
+def test_an_invalid_field_is_marked_on_the_field_itself() -> None:
+    # The field's border, not only the message above it, says which field to fix: at 3:1 against the white
+    # field and card (WCAG 1.4.11).
+    border = _declared("[aria-invalid=true]", "border")
+    (colour,) = re.findall(r"#[0-9a-fA-F]{3,6}\b", border)
+    assert _px(border.split()[0]) >= 2
+    assert contrast(colour, "#fff") >= 3
+
+
+def test_a_table_wider_than_the_window_shows_it_scrolls() -> None:
+    # At 375 px a table's last visible column was cut at the window's edge with nothing saying more lies
+    # beyond: shadows at the scrolling edges (fixed "scroll" layers, uncovered as the white "local" layers
+    # move away with the content).
+    background = _declared(".table-scroll", "background")
+    layers = _split_top_level(background)
+    assert any(" local" in layer for layer in layers)
+    assert any(" scroll" in layer for layer in layers)
+    # An opaque table would paint over the shadows.
+    assert _declared(".table-scroll table", "background") == "transparent"
+
+
+def test_chinese_text_gets_a_simplified_chinese_face_before_the_generic_one() -> None:
+    # Titles, names and keywords are mostly Chinese: with only system-ui and sans-serif, which face draws them
+    # (and whether Han characters take Japanese forms) was left to the platform.
+    families = [family.strip().strip('"') for family in _split_top_level(_declared("body", "font-family"))]
+    assert families[-1] == "sans-serif"
+    assert SIMPLIFIED_CHINESE_FACES & set(families[:-1])
+
+
+def test_code_keeps_a_readable_size() -> None:
+    # The bare generic monospace makes browsers draw code at 13 px (a hash, an account, a formula on the
+    # credit statement): naming a face first keeps it at the size the stylesheet gives.
+    families = _split_top_level(_declared("code", "font-family"))
+    assert len(families) > 1 and families[-1] == "monospace"
+    assert _px(_declared("code", "font-size")) >= 0.85 * ROOT_PX
+
+
+def test_cards_and_form_parts_keep_their_edges() -> None:
+    # A card's padding is the gap above its heading (the heading's own margin doubled it); a fieldset's
+    # legend lines up with the labels (it was 2 px in); cards side by side keep their own height (a short one
+    # was stretched into an empty box beside the long policy form); the catalog's filters take whole rows on a
+    # phone (they were of four different widths); a list to choose several from is as wide as its card (its
+    # options' names were cut at 18rem).
+    assert _declared(".card>:first-child", "margin-top") == "0"
+    assert _declared("legend", "padding") == "0"
+    assert _declared(".grid", "align-items") == "start"
+    assert _declared("form.filters>div", "flex", media="(max-width:40rem)") == "1 1 100%"
+    assert _declared("select[multiple]", "width") == "100%"
