@@ -17,6 +17,7 @@ from django.middleware import csrf
 from django.shortcuts import redirect, render
 from django.urls import reverse, reverse_lazy
 from django.utils.cache import add_never_cache_headers
+from django.utils.html import format_html
 from django.views.decorators.http import require_http_methods, require_POST
 from rest_framework.throttling import SimpleRateThrottle
 
@@ -38,6 +39,7 @@ from consortium.models import MemberAPIKey, MemberStatus, User
 from consortium.paging import page_number, page_of, query_without_page
 from consortium.passwords import clear_login_lockout, may_set_password
 from consortium.roles import Capability, can, capabilities
+from consortium.text import bdi
 
 APPLICATION_SESSION_KEY = "portal_application"
 
@@ -519,7 +521,7 @@ def api_key_revoke(request: HttpRequest, prefix: str) -> HttpResponse:
     except ServiceError as error:
         messages.error(request, error.detail)
     else:
-        messages.success(request, f"The key '{key.name}' ({key.prefix}) is revoked.")
+        messages.success(request, format_html("The key '{}' ({}) is revoked.", bdi(key.name), key.prefix))
     return redirect(_api_key_list_at(request))
 
 
