@@ -35,6 +35,7 @@ from consortium.passwords import (
 )
 from consortium.roles import CAPABILITY_SCOPE, PERSON_ROLES, Capability, can, capabilities_beyond, require
 from consortium.tasks import send_password_link_task
+from consortium.text import refuse_hidden_characters
 from ledger.canonical import format_time
 from ledger.services import ledger_append
 
@@ -93,12 +94,20 @@ def member_apply(
 
     Raises ValidationFailed naming the field: `invalid_credit_code` (the message says what is wrong),
     `duplicate_credit_code`, `unknown_sector`, `unknown_size_class`, `unknown_cluster`, `required`,
-    `invalid_email`. Nothing is written when it raises.
+    `invalid_email`, `invalid` (a name holding a control or bidi character: consortium.text). Nothing is
+    written when it raises.
     """
     legal_name = _require("legal_name", legal_name, "The legal name is required.")
     region = _require("region", region, "The region is required.")
     contact_name = _require("contact_name", contact_name, "A contact person is required.")
     contact_email = _require("contact_email", contact_email, "A contact e-mail is required.")
+    refuse_hidden_characters(
+        legal_name=legal_name,
+        region=region,
+        contact_name=contact_name,
+        contact_email=contact_email,
+        contact_phone=contact_phone or "",
+    )
     try:
         validate_email(contact_email)
     except DjangoValidationError:
@@ -302,6 +311,12 @@ def _check_new_account(*, username: str, email: str, password: str | None, **att
     username = (username or "").strip()
     if not username:
         raise ValidationFailed("A username is required.", code="required", errors={"username": ["Required."]})
+    refuse_hidden_characters(
+        username=username,
+        email=email,
+        first_name=attributes.get("first_name") or "",
+        last_name=attributes.get("last_name") or "",
+    )
     if _username_taken(username):
         raise _duplicate_username(username)
     try:
@@ -385,7 +400,8 @@ def user_create(
     Raises NotFound (another member, never confirmed to exist), NotPermitted (`insufficient_scope` for a
     key without the `manage` scope, `role_beyond_key_scopes`, or not a manager of the member's people),
     ValidationFailed (`unknown_role`, `duplicate_username`, `invalid_email`, `weak_password`,
-    `password_not_allowed`), Conflict(member_not_active) for a member that is withdrawn or declined.
+    `password_not_allowed`, `invalid` for a name holding a control or bidi character: consortium.text),
+    Conflict(member_not_active) for a member that is withdrawn or declined.
     """
     _managed_user_scope(actor, member.pk)
     role = _check_role(role)
@@ -685,13 +701,15 @@ def api_key_create(
     """Create a key for the actor's member and return it with the raw key, which is never available again.
 
     Only a member admin of an active member (NotPermitted otherwise). Scopes: a non-empty subset of
-    APIKeyScope; expiry in the future and at most a year ahead (default 90 days). The key acts through its
-    own system user, which is in the member's group. Only the key's hash is stored.
+    APIKeyScope; expiry in the future and at most a year ahead (default 90 days); a name without control
+    or bidi characters (consortium.text). The key acts through its own system user, which is in the
+    member's group. Only the key's hash is stored.
     """
     api_key_create_check(actor)
     member = actor.member
     assert member is not None  # refused above otherwise
     name = _require("name", name, "A name for the key is required.")
+    refuse_hidden_characters(name=name)
     if len(name) > 50:
         raise ValidationFailed(
             "The name is too long.", code="invalid", errors={"name": ["At most 50 characters."]}

@@ -20,6 +20,7 @@ from django.utils.text import get_valid_filename
 from consortium.errors import Conflict, ValidationFailed
 from consortium.models import Cluster, Member, Sector, User
 from consortium.roles import Capability, can
+from consortium.text import refuse_hidden_characters
 from exchange import policies
 from exchange.models import (
     UNDECIDED_STATES,
@@ -82,7 +83,8 @@ def dataset_register(
     A derived dataset takes the highest grade of its sources: without `grade` it gets that one, and a
     lower declared grade is refused (`grade_below_sources`). Sources must be datasets the actor can see
     (`unknown_source`). Raises NotPermitted unless the actor is a data steward (or a key with the manage
-    scope) of an active member; ValidationFailed naming the field for bad values. Nothing is written then.
+    scope) of an active member; ValidationFailed naming the field for bad values, `invalid` for a name,
+    title or keyword holding a control or bidi character (consortium.text). Nothing is written then.
     """
     dataset_register_check(actor)
     assert actor.member_id is not None  # refused above otherwise
@@ -106,6 +108,14 @@ def dataset_register(
     if temporal_start and temporal_end and temporal_end < temporal_start:
         raise _invalid("temporal_end", "invalid_period", "The coverage ends before it starts.")
     keyword_list = sorted({str(k).strip() for k in keywords if str(k).strip()})
+    refuse_hidden_characters(
+        title=title,
+        licence=licence,
+        contact_name=contact_name or "",
+        contact_email=contact_email or "",
+        spatial_coverage=spatial_coverage or "",
+        keywords=keyword_list,
+    )
     wanted = sorted({int(pk) for pk in source_ids})
     # Sources the actor could not see are as unknown as missing ones.
     sources = list(
