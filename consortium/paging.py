@@ -14,7 +14,7 @@ def page_of(request: HttpRequest, queryset: QuerySet) -> Page:
     return Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
 
 
-def page_number(queryset: QuerySet, number: object) -> int:
+def page_number(queryset: QuerySet, number: str | None) -> int:
     """The number of the page `number` names, as `page_of` reads `?page=`: the last page's for a number
     past the end or below 1, 1 for anything but a whole number."""
     return Paginator(queryset, PAGE_SIZE).get_page(number).number
