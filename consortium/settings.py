@@ -164,11 +164,11 @@ X_FRAME_OPTIONS = "DENY"
 
 # Content-Security-Policy of the portal's pages (django-csp): only the site's own scripts and styles, and
 # inline <script>/<style> blocks that carry the request's nonce (`nonce="{{ request.csp_nonce }}"`); no
-# style="" or on*= attributes. Views may change it with csp.decorators: the API docs (consortium/api/docs.py)
-# and the admin (consortium/urls.py). File downloads set their own, a sandbox, which the middleware keeps. The
-# REST API is left out: its browsable pages need DRF's inline styles, fonts and AJAX calls.
+# style="" or on*= attributes. Views may change it with csp.decorators: the API docs (consortium/api/docs.py),
+# the admin and the REST API under /api/v1/ (consortium/urls.py; its data answers and its browsable pages each
+# under their own, consortium/api/content_security.py). File downloads set their own, a sandbox, which the
+# middleware keeps. With DEBUG on, django-csp sends no policy on a 404 or 500 (Django's debug pages).
 CONTENT_SECURITY_POLICY = {
-    "EXCLUDE_URL_PREFIXES": ["/api/v1/"],
     "DIRECTIVES": {
         "default-src": [NONE],
         "script-src": [SELF, NONCE],

@@ -1,5 +1,7 @@
 """Root URL map: portal, REST API v1, OpenAPI schema and docs, health, Django admin."""
 
+from collections.abc import Callable
+
 from csp.constants import SELF
 from csp.decorators import csp_update
 from django.conf import settings
@@ -11,6 +13,7 @@ from django.views import defaults
 from drf_spectacular.views import SpectacularAPIView
 
 from consortium.api import problems
+from consortium.api.content_security import api_content_policy
 from consortium.api.docs import RedocView, SwaggerView
 from consortium.api.views import HealthView
 
@@ -19,19 +22,19 @@ Route = URLPattern | URLResolver
 ADMIN_POLICY_UPDATE = {"img-src": [SELF]}
 
 
-def _csp_updated(patterns: list[Route], update: dict[str, list[str]]) -> list[Route]:
-    """`patterns` with every view under them wrapped in django-csp's csp_update(update)."""
+def _decorated(patterns: list[Route], decorator: Callable) -> list[Route]:
+    """`patterns` with every view under them wrapped in `decorator` (one that sets the views' policy)."""
     for pattern in patterns:
         if isinstance(pattern, URLResolver):
-            _csp_updated(pattern.url_patterns, update)
+            _decorated(pattern.url_patterns, decorator)
         else:
-            pattern.callback = csp_update(update)(pattern.callback)
+            pattern.callback = decorator(pattern.callback)
     return patterns
 
 
 admin_patterns, admin_app_name, admin_namespace = admin.site.urls
 
-api_v1 = [
+api_v1: list[Route] = [
     path("", include("consortium.api.urls")),
     path("ledger/", include("ledger.api.urls")),
     path("credit/", include("ledger.credit.api.urls")),
@@ -39,8 +42,12 @@ api_v1 = [
 ]
 
 urlpatterns = [
-    path("admin/", (_csp_updated(admin_patterns, ADMIN_POLICY_UPDATE), admin_app_name, admin_namespace)),
-    path("api/v1/", include(api_v1)),
+    path(
+        "admin/",
+        (_decorated(admin_patterns, csp_update(ADMIN_POLICY_UPDATE)), admin_app_name, admin_namespace),
+    ),
+    # Data under a policy that lets nothing load or run, the browsable API's page under its own.
+    path("api/v1/", include(_decorated(api_v1, api_content_policy))),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/redoc/", RedocView.as_view(url_name="schema"), name="redoc"),

@@ -21,6 +21,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from consortium.api.content_security import api_content_policy
 from consortium.api.permissions import Refused
 from consortium.errors import ServiceError
 
@@ -219,6 +220,7 @@ def _plain_problem(request: HttpRequest, *, status_code: int, **members: Any) ->
 
 # Exempt, like DRF's views: otherwise CsrfViewMiddleware answers a POST to an unknown path with its HTML 403
 # page before this view runs. Nothing here reads the session or changes state.
+@api_content_policy
 @csrf_exempt
 def api_not_found(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
     """404 for an /api/ path that matches no route, whatever the method; where the path with a trailing slash
@@ -255,12 +257,14 @@ def _with_trailing_slash(request: HttpRequest) -> str:
     return request.path + "/" + (f"?{query}" if query else "")
 
 
+@api_content_policy
 def api_bad_request(request: HttpRequest, exception: Exception) -> JsonResponse:
     """400 (413 for a body too large) for an /api/ path that Django refused before any API view ran."""
     suspicious = exception if isinstance(exception, SuspiciousOperation) else SuspiciousOperation()
     return _plain_problem(request, **request_refusal(suspicious))
 
 
+@api_content_policy
 def api_server_error(request: HttpRequest) -> JsonResponse:
     """500 for an /api/ path: still a problem body, never a traceback."""
     return _plain_problem(

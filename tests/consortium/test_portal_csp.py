@@ -1,8 +1,8 @@
 """The portal's pages go out under one strict Content-Security-Policy (settings.CONTENT_SECURITY_POLICY, set
 by django-csp's middleware), and nothing on them needs more: no style="" or on*= attribute, and every inline
 <script> or <style> carries the response's nonce. The admin gets the same policy plus its static images; the
-API docs and file downloads keep their own (tests/api/test_docs_csp.py and
-tests/exchange/test_download_headers.py).
+API docs, the REST API and file downloads keep their own (tests/api/test_docs_csp.py,
+tests/api/test_api_csp.py and tests/exchange/test_download_headers.py).
 """
 
 from __future__ import annotations
@@ -130,13 +130,6 @@ def test_admin_pages_add_only_their_static_images_to_the_policy(client, officer)
     response = client.get(reverse("admin:consortium_member_changelist"))
     assert response.status_code == 200
     assert content_policy(response) == admin_policy
-
-
-def test_the_rest_api_is_left_to_its_own_headers(client_for, member_admin) -> None:
-    # The browsable API's pages need DRF's inline styles, fonts and AJAX: settings leave /api/v1/ out.
-    response = client_for(member_admin).get("/api/v1/me/", HTTP_ACCEPT="text/html")
-    assert response.status_code == 200 and response["Content-Type"].startswith("text/html")
-    assert "Content-Security-Policy" not in response
 
 
 def _templates() -> list[Path]:
