@@ -93,7 +93,9 @@ def main() -> int:
     problems, sizes, opened = [], [], 0
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=args.chromium)
-        for username in [None, *args.roles.split(",")]:
+        users = [None, *args.roles.split(",")]
+        users += [name for name in extra if name and name not in users]  # a user named only by --extra
+        for username in users:
             context = browser.new_context()
             page = context.new_page()
             if username:
