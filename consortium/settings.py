@@ -152,9 +152,8 @@ SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
-SECURE_PROXY_SSL_HEADER = (
-    ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("BEHIND_PROXY", default=False) else None
-)
+BEHIND_PROXY = env.bool("BEHIND_PROXY", default=False)
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if BEHIND_PROXY else None
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
 SECURE_HSTS_PRELOAD = not DEBUG
@@ -213,12 +212,18 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "anon": env.str("API_THROTTLE_ANON", default="60/min"),
         "user": env.str("API_THROTTLE_USER", default="2000/min"),
+        # Failed API-key authentication per client address (consortium.api.throttling).
+        "auth_failures": env.str("API_THROTTLE_AUTH_FAILURES", default="30/min"),
         "member_apply": env.str("API_THROTTLE_APPLY", default="20/hour"),
         # "Forgot your password?": requests from one client, and links to one address (with the admin's).
         "password_reset": env.str("PASSWORD_RESET_THROTTLE", default="10/hour"),
         "password_link_address": env.str("PASSWORD_LINK_THROTTLE", default="3/hour"),
     },
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
+    # The client address the throttles count by: the entry the last of this many proxies added to
+    # X-Forwarded-For; 0 takes the connection's address. DRF's default (None) took the whole header, which a
+    # client writes: a new value, a new budget.
+    "NUM_PROXIES": env.int("NUM_PROXIES", default=1 if BEHIND_PROXY else 0),
 }
 API_KEY_CUSTOM_HEADER = "HTTP_AUTHORIZATION"
 SPECTACULAR_SETTINGS = {

@@ -1,5 +1,6 @@
-"""The API's authenticators: API keys for partners' systems (`Authorization: Api-Key <prefix>.<secret>`) and
-the portal's session, whose CSRF refusal says what to send."""
+"""The API's authenticators: API keys for partners' systems (`Authorization: Api-Key <prefix>.<secret>`),
+whose failures are throttled per client address (consortium.api.throttling), and the portal's session,
+whose CSRF refusal says what to send."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from drf_spectacular.authentication import SessionScheme
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
+from consortium.api.throttling import AuthenticationFailureThrottle
 from consortium.models import MemberAPIKey, MemberStatus
 
 KEYWORD = "Api-Key"
@@ -29,25 +31,14 @@ class MemberAPIKeyAuthentication(authentication.BaseAuthentication):
             return None
         raw_key = raw_key.strip()
         prefix, _, _ = raw_key.partition(".")
-        # Prefixes are ASCII letters and digits. Anything else names no key, and must not reach the query:
-        # PostgreSQL refuses a NUL byte in a text parameter (DataError, a 500).
-        key = (
-            MemberAPIKey.objects.select_related("member", "system_user", "system_user__member")
-            .filter(prefix=prefix)
-            .first()
-            if prefix.isascii() and prefix.isalnum()
-            else None
-        )
-        if key is None or not type(key).objects.key_generator.verify(raw_key, key.hashed_key):
-            raise exceptions.AuthenticationFailed("The API key is not valid.", code="api_key_invalid")
-        if key.revoked:
-            raise exceptions.AuthenticationFailed("The API key has been revoked.", code="api_key_revoked")
-        if key.has_expired:
-            raise exceptions.AuthenticationFailed("The API key has expired.", code="api_key_expired")
-        if key.member.status != MemberStatus.ACTIVE:
-            raise exceptions.AuthenticationFailed(
-                f"The key's member is {key.member.status}, not active.", code="member_not_active"
-            )
+        throttle = AuthenticationFailureThrottle(request, prefix=prefix)
+        throttle.refuse_if_spent()
+        try:
+            key = _valid_key(raw_key, prefix)
+        except exceptions.AuthenticationFailed:
+            throttle.failed()
+            raise
+        throttle.succeeded()
         now = timezone.now()
         if key.last_used_at is None or now - key.last_used_at >= LAST_USED_RESOLUTION:
             MemberAPIKey.objects.filter(pk=key.pk).update(last_used_at=now)
@@ -56,6 +47,30 @@ class MemberAPIKeyAuthentication(authentication.BaseAuthentication):
 
     def authenticate_header(self, request: Any) -> str:
         return KEYWORD
+
+
+def _valid_key(raw_key: str, prefix: str) -> MemberAPIKey:
+    """The key `raw_key` (whose prefix is `prefix`) names, if it authenticates; else AuthenticationFailed."""
+    # Prefixes are ASCII letters and digits. Anything else names no key, and must not reach the query:
+    # PostgreSQL refuses a NUL byte in a text parameter (DataError, a 500).
+    key = (
+        MemberAPIKey.objects.select_related("member", "system_user", "system_user__member")
+        .filter(prefix=prefix)
+        .first()
+        if prefix.isascii() and prefix.isalnum()
+        else None
+    )
+    if key is None or not type(key).objects.key_generator.verify(raw_key, key.hashed_key):
+        raise exceptions.AuthenticationFailed("The API key is not valid.", code="api_key_invalid")
+    if key.revoked:
+        raise exceptions.AuthenticationFailed("The API key has been revoked.", code="api_key_revoked")
+    if key.has_expired:
+        raise exceptions.AuthenticationFailed("The API key has expired.", code="api_key_expired")
+    if key.member.status != MemberStatus.ACTIVE:
+        raise exceptions.AuthenticationFailed(
+            f"The key's member is {key.member.status}, not active.", code="member_not_active"
+        )
+    return key
 
 
 class SessionAuthentication(authentication.SessionAuthentication):

@@ -32,7 +32,8 @@ ActionCheck = Callable[..., None]
 class Refused(APIException):
     """A service's refusal raised where DRF expects an APIException: in a permission check. DRF's own
     callers of permissions (the browsable API deciding which forms to show, OPTIONS) take only an
-    APIException for "may not"; the problem handler answers with the service error it carries."""
+    APIException for "may not"; the problem handler counts the request against the caller's throttles (DRF
+    checks them after the permissions) and answers with the service error it carries."""
 
     def __init__(self, error: ServiceError) -> None:
         super().__init__(error.detail)

@@ -183,6 +183,14 @@ GROUPS: list[tuple[str, list[ProblemCode]]] = [
                 "Nothing to retry until the officers reinstate the member.",
             ),
             _c(
+                "authentication_throttled",
+                (429,),
+                "Too many failed API-key attempts from this client address in the rate's period "
+                "(API_THROTTLE_AUTH_FAILURES): keys are refused unchecked until it ends, except keys "
+                "already used successfully from this address (and not failing from it since).",
+                "Wait `retry_after_seconds` (also in Retry-After); find what on your network sends bad keys.",
+            ),
+            _c(
                 "csrf_failed",
                 (403,),
                 "A signed-in portal session's write came without a valid CSRF token.",

@@ -23,6 +23,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from consortium.api.content_security import api_content_policy
 from consortium.api.permissions import Refused
+from consortium.api.throttling import count_refusal
 from consortium.errors import ServiceError
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
@@ -155,6 +156,11 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
     request = context.get("request")
     instance = request.get_full_path() if request is not None else ""
     if isinstance(exc, Refused):
+        # Refused comes only from a permission check, which DRF runs before the throttles.
+        view = context.get("view")
+        over_rate = count_refusal(request, view) if request is not None and view is not None else None
+        if over_rate is not None:
+            return problem_exception_handler(over_rate, context)
         exc = exc.error
     if isinstance(exc, ServiceError):
         body = problem(
