@@ -240,7 +240,10 @@ def member_detail(request: HttpRequest, pk: int) -> HttpResponse:
             else:
                 done = MemberDecisionForm.DONE[action]
                 status = decided.get_status_display()
-                messages.success(request, f"{decided.legal_name} is {done}; its status is now {status}.")
+                messages.success(
+                    request,
+                    format_html("{} is {}; its status is now {}.", bdi(decided.legal_name), done, status),
+                )
                 return redirect("portal:member-detail", pk=member.pk)
     try:
         history = selectors.member_history_for(user=request.user, pk=member.pk)
@@ -315,12 +318,15 @@ def person_create(request: HttpRequest, member_pk: int | None = None) -> HttpRes
             _refused(form, error)
         else:
             if person.has_usable_password():
-                messages.success(request, f"{person.username} can now log in.")
+                messages.success(request, format_html("{} can now log in.", bdi(person.username)))
             else:
                 messages.warning(
                     request,
-                    f"{person.username} has no password yet and cannot log in: "
-                    "send them a link to set one (Send a link to set a password, below).",
+                    format_html(
+                        "{} has no password yet and cannot log in: "
+                        "send them a link to set one (Send a link to set a password, below).",
+                        bdi(person.username),
+                    ),
                 )
             return redirect("portal:person-detail", pk=person.pk)
     return _render(
@@ -352,7 +358,8 @@ def person_detail(request: HttpRequest, pk: int) -> HttpResponse:
             _refused(form, error)
         else:
             messages.success(
-                request, f"{updated.username}'s role is now {updated.get_member_role_display()}."
+                request,
+                format_html("{}'s role is now {}.", bdi(updated.username), updated.get_member_role_display()),
             )
             return redirect("portal:person-detail", pk=person.pk)
     may_manage = services.user_may_manage(actor=actor, user=person)
@@ -393,7 +400,10 @@ def person_deactivate(request: HttpRequest, pk: int) -> HttpResponse:
     """Deactivates a person: they can no longer log in. Who may (their member's admin, a consortium officer)
     is the service's rule alone (services.user_deactivate)."""
     return _act_on_person(
-        request, pk, services.user_deactivate, lambda person: f"{person.username} is deactivated."
+        request,
+        pk,
+        services.user_deactivate,
+        lambda person: format_html("{} is deactivated.", bdi(person.username)),
     )
 
 
@@ -406,7 +416,9 @@ def person_send_password_link(request: HttpRequest, pk: int) -> HttpResponse:
         request,
         pk,
         services.user_send_password_link,
-        lambda person: f"A link to set a password is on its way to {person.username} at {person.email}.",
+        lambda person: format_html(
+            "A link to set a password is on its way to {} at {}.", bdi(person.username), bdi(person.email)
+        ),
     )
 
 

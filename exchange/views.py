@@ -15,6 +15,7 @@ from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.html import format_html
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -24,6 +25,7 @@ from consortium.forms import add_service_error, submitted
 from consortium.navigation import nav_sections
 from consortium.paging import page_of, query_without_page
 from consortium.roles import Capability, capabilities, reads_grants
+from consortium.text import bdi
 from exchange import downloads, policies, selectors, services
 from exchange.api.filters import DatasetFilter
 from exchange.forms import (
@@ -294,7 +296,9 @@ def dataset_withdraw(request: HttpRequest, pk: int) -> HttpResponse:
         except ServiceError as error:
             _refused(form, error)
         else:
-            messages.success(request, f"“{dataset.title}” is withdrawn; its grants no longer work.")
+            messages.success(
+                request, format_html("“{}” is withdrawn; its grants no longer work.", bdi(dataset.title))
+            )
             return redirect("portal:dataset-detail", pk=dataset.pk)
     return _dataset_page(request, dataset, withdraw_form=form, status=400)
 
@@ -312,7 +316,10 @@ def my_datasets(request: HttpRequest) -> HttpResponse:
         except ServiceError as error:
             _refused(form, error)
         else:
-            messages.success(request, f"“{dataset.title}” is registered: set its policy, upload a version.")
+            messages.success(
+                request,
+                format_html("“{}” is registered: set its policy, upload a version.", bdi(dataset.title)),
+            )
             return redirect("portal:dataset-detail", pk=dataset.pk)
     own = visible.filter(owner_id=request_actor(request).member_id).order_by("-created_at", "-id")
     return _render(

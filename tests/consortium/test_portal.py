@@ -380,7 +380,8 @@ def test_officer_admits_an_applicant_from_its_page(
     assert (change.from_status, change.to_status, change.actor) == ("applied", "active", officer)
     page = text(client.get(url))
     assert "Verified licence and references" in page
-    assert f"{applicant.legal_name} is admitted; its status is now Active." in page  # words, not "admit"
+    # In words, not "admit"; the name isolated from them.
+    assert f"<bdi>{applicant.legal_name}</bdi> is admitted; its status is now Active." in page
     assert 'value="suspend"' in page and 'value="admit"' not in page
 
 
@@ -517,7 +518,7 @@ def test_member_admin_changes_a_role_and_deactivates(
     acme_analyst.refresh_from_db()
     assert acme_analyst.member_role == MemberRole.STEWARD
     page = text(client.get(detail))
-    assert "acme-analyst's role is now Data steward." in page and "data_steward." not in page
+    assert "<bdi>acme-analyst</bdi>'s role is now Data steward." in page and "data_steward." not in page
 
     assert client.post(reverse("portal:person-deactivate", args=[acme_analyst.pk])).status_code == 302
     acme_analyst.refresh_from_db()
@@ -633,11 +634,13 @@ def test_an_officer_manages_a_members_person_in_the_portal_as_through_the_api(
         api = client_for(officer).patch(
             f"/api/v1/users/{through_api.pk}/", {"role": MemberRole.STEWARD}, format="json"
         )
-        kind, done, state = "member.user_role_changed", "acme-analyst's role is now Data steward.", "role"
+        done = "<bdi>acme-analyst</bdi>'s role is now Data steward."
+        kind, state = "member.user_role_changed", "role"
     else:
         response = client.post(reverse("portal:person-deactivate", args=[acme_analyst.pk]), follow=True)
         api = client_for(officer).post(f"/api/v1/users/{through_api.pk}/deactivate/")
-        kind, done, state = "member.user_deactivated", "acme-analyst is deactivated.", "active"
+        done = "<bdi>acme-analyst</bdi> is deactivated."
+        kind, state = "member.user_deactivated", "active"
 
     assert response.redirect_chain == [(detail, 302)] and done in text(response)
     assert api.status_code == 200

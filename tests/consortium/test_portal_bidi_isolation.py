@@ -22,7 +22,7 @@ from django.urls import reverse
 from consortium.models import Cluster, Member, MemberAPIKey, MemberStatusChange, User
 from consortium.text import BIDI_CONTROLS, FSI, PDI, balanced
 from exchange.models import AccessPolicy, AccessRequest, Dataset, DatasetVersion, Grant
-from tests.exchange.support import as_user
+from tests.exchange.support import REGISTRATION_FORM, as_user
 from tests.factories import UserFactory
 from tests.portal_pages import demo_client, pages_answering_get
 
@@ -304,3 +304,56 @@ def test_a_right_to_left_key_name_is_isolated_where_it_is_created_and_in_the_rev
     assert message == f"The key '<bdi>{KEY_NAME}</bdi>' ({key.prefix}) is revoked."
     assert message in listing.content.decode()  # as markup, not escaped
     assert _read(listing.content.decode()).problems == []
+
+
+def _message_after(client, url: str, data: dict[str, str]) -> tuple[str, _Isolation]:
+    """Post `data` to `url`, follow the redirect: the one message shown, and the page read."""
+    response = client.post(url, data, follow=True)
+    assert response.status_code == 200, (url, response.status_code)
+    (message,) = (str(message) for message in response.context["messages"])
+    html = response.content.decode()
+    page = _read(html)
+    if message not in html:
+        page.problems.append(f"the message {message!r} is not on the page as markup")
+    return message, page
+
+
+def test_the_messages_after_an_action_isolate_the_names_and_titles_they_hold(rtl_demo) -> None:
+    huaxin = User.objects.get(username="huaxin-admin").member
+    person = User.objects.get(username=RTL_USERNAME)
+    User.objects.filter(pk=person.pk).update(email="sara@\u0645\u062b\u0627\u0644.example")
+    person.refresh_from_db()
+    withdrawn = Dataset.objects.filter(owner=huaxin, title=TITLE).first()
+    assert withdrawn is not None
+    new_person = "\u0646\u0627\u062f\u064a\u0629"  # written through the services: no bidi control
+    new_title = "\u05e0\u05ea\u05d5\u05e0\u05d9 \u05e7\u05d9\u05e8\u05d5\u05e8"
+    admin, steward = demo_client("huaxin-admin"), demo_client("huaxin-steward")
+    person_form = {"email": "nadia@huaxin.example", "role": "analyst"}
+    actions = [
+        (admin, reverse("portal:person-create"), {**person_form, "username": new_person}, new_person),
+        (
+            admin,
+            reverse("portal:person-create"),
+            {**person_form, "username": f"{new_person}2", "password": "a long unguessable phrase 7"},
+            f"{new_person}2",
+        ),
+        (admin, reverse("portal:person-detail", args=[person.pk]), {"role": "data_steward"}, RTL_USERNAME),
+        (admin, reverse("portal:person-password-link", args=[person.pk]), {}, person.email),
+        (admin, reverse("portal:person-deactivate", args=[person.pk]), {}, RTL_USERNAME),
+        (steward, reverse("portal:my-datasets"), {**REGISTRATION_FORM, "title": new_title}, new_title),
+        (steward, reverse("portal:dataset-withdraw", args=[withdrawn.pk]), {"reason": "superseded"}, TITLE),
+        (
+            demo_client("officer"),
+            reverse("portal:member-detail", args=[huaxin.pk]),
+            {"action": "suspend", "reason": "audit"},
+            MEMBER,
+        ),
+    ]
+    problems: dict[str, list[str]] = {}
+    for client, url, data, value in actions:
+        message, page = _message_after(client, url, data)
+        if f"<bdi>{balanced(value)}</bdi>" not in message:
+            page.problems.append(f"the message {message!r} does not isolate {value!r}")
+        if page.problems:
+            problems[f"{url} ({value})"] = page.problems
+    assert problems == {}
