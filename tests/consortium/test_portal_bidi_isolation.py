@@ -20,10 +20,22 @@ import pytest
 from django.urls import reverse
 
 from consortium.models import Cluster, Member, MemberAPIKey, MemberStatusChange, User
-from consortium.text import BIDI_CONTROLS, FSI, PDI, balanced
+from consortium.text import BIDI_CONTROLS, FSI, PDI, balanced, isolated
+from exchange import services as exchange_services
 from exchange.models import AccessPolicy, AccessRequest, Dataset, DatasetVersion, Grant
-from tests.exchange.support import REGISTRATION_FORM, as_user
+from exchange.services import datasets as datasets_service
+from ledger.credit import services as credit_services
+from ledger.credit.models import CreditEpoch
+from tests.exchange.support import (
+    REGISTRATION_FORM,
+    add_version,
+    as_user,
+    register,
+    request_access,
+    set_policy,
+)
 from tests.factories import UserFactory
+from tests.ledger.credit.support import activate, admit
 from tests.portal_pages import demo_client, pages_answering_get
 
 pytestmark = pytest.mark.django_db
@@ -52,8 +64,6 @@ CONTROLS = {"option", "textarea", "select"}
 WRAPS_A_CONTROL = "\0wraps a control"
 # base.html's header names the user and their member: not this test's templates (see the lead's report).
 NOT_CHECKED = {"header", "script", "style"} | CONTROLS
-# The credit pages' templates (ledger/credit/templates/) are not this change's (see the lead's report).
-NOT_THESE_PAGES = {"credit-statement", "credit-leaderboard"}
 
 # The demo's records get these (written directly: the services refuse the bidi controls some hold).
 MEMBER = "\u202eمصنع هواشين 7"  # an override the name never closes
@@ -197,8 +207,6 @@ def rtl_demo(demo) -> None:
 
 def _visits() -> Iterator[tuple[str, str | None, str]]:
     for name, visits in pages_answering_get().items():
-        if name in NOT_THESE_PAGES:
-            continue
         for username, url in visits:
             yield name, username, url
     member = User.objects.get(username="huaxin-admin").member
@@ -211,6 +219,7 @@ def _visits() -> Iterator[tuple[str, str | None, str]]:
     yield "grant-list", "jinglan-admin", reverse("portal:grant-list")
     yield "catalog", "jinglan-analyst", reverse("portal:catalog")
     yield "my-requests", "jinglan-analyst", reverse("portal:my-requests")
+    yield "credit-statement", "auditor", f"{reverse('portal:credit-statement')}?member={member.pk}"
 
 
 def test_every_portal_page_isolates_right_to_left_names_and_bidi_controls(rtl_demo) -> None:
@@ -357,3 +366,39 @@ def test_the_messages_after_an_action_isolate_the_names_and_titles_they_hold(rtl
         if page.problems:
             problems[f"{url} ({value})"] = page.problems
     assert problems == {}
+
+
+def test_the_credit_pages_isolate_dataset_titles_member_and_consumer_names(
+    monkeypatch, member, other_member, data_steward, other_analyst, auditor
+) -> None:
+    # A statement names a dataset by the title its ledger registration states: registered here holding a
+    # bidi control, as one registered before the services refused them may (the ledger is append-only).
+    monkeypatch.setattr(datasets_service, "refuse_hidden_characters", lambda **values: None)
+    activate()
+    admit(member, other_member)
+    dataset = register(data_steward, title=TITLE)
+    set_policy(data_steward, dataset, tier="open")
+    add_version(data_steward, dataset)
+    grant = Grant.objects.get(request=request_access(other_analyst, dataset))
+    handle = exchange_services.grant_download(actor=other_analyst, grant=grant)[-1]
+    handle.close()
+    epoch = CreditEpoch.objects.get().epoch
+    credit_services.credit_epoch_settle(epoch=epoch, early=True)
+    Member.objects.filter(pk=member.pk).update(legal_name=MEMBER)
+    Member.objects.filter(pk=other_member.pk).update(legal_name=REQUESTER)
+
+    statement = reverse("portal:credit-statement")
+    pages = {
+        "own statement": as_user(data_steward).get(statement),
+        "auditor's statement": as_user(auditor).get(statement, {"member": member.pk}),
+        "leaderboard": as_user(auditor).get(reverse("portal:credit-leaderboard")),
+    }
+    read = {name: _read(page.content.decode()) for name, page in pages.items()}
+    assert {name: page.problems for name, page in read.items() if page.problems} == {}
+    for name in ("own statement", "auditor's statement"):
+        html = pages[name].content.decode()
+        assert f'aria-label="Points earned by {isolated(TITLE)} (#{dataset.pk})"' in html
+        assert {("bdi", balanced(TITLE)), ("bdi", MEMBER), ("bdi", balanced(REQUESTER))} <= set(
+            read[name].isolated
+        )
+    assert ("bdi", MEMBER) in read["leaderboard"].isolated  # the consumer mints nothing: not on it

@@ -136,8 +136,8 @@ def test_the_statement_names_its_datasets_and_consumers_and_links_to_them(
     assert [d["title"] for d in statement["earned"]] == [dataset.title]
     assert {u["consumer_name"] for d in statement["earned"] for u in d["uses"]} == {other_member.legal_name}
     html = client_for(data_steward).get("/credit/").content.decode()
-    assert f'<a href="/catalog/{dataset.pk}/">{dataset.title}</a>' in html
-    assert f'<a href="/members/{other_member.pk}/">{other_member.legal_name}</a>' in html
+    assert f'<a href="/catalog/{dataset.pk}/"><bdi>{dataset.title}</bdi></a>' in html
+    assert f'<a href="/members/{other_member.pk}/"><bdi>{other_member.legal_name}</bdi></a>' in html
     assert f"Dataset #{dataset.pk}" not in html and f"member {other_member.pk} (" not in html
 
 
@@ -153,7 +153,7 @@ def test_a_consumer_the_member_may_no_longer_see_stays_unnamed_but_an_auditor_se
     assert other_member.legal_name not in html and f"/members/{other_member.pk}/" not in html
     assert f"member {other_member.pk} " in html
     named = client_for(auditor).get("/credit/", {"member": member.pk}).content.decode()
-    assert f'<a href="/members/{other_member.pk}/">{other_member.legal_name}</a>' in named
+    assert f'<a href="/members/{other_member.pk}/"><bdi>{other_member.legal_name}</bdi></a>' in named
 
 
 def test_names_cost_one_query_each_however_many_lines(client_for, auditor, django_assert_max_num_queries):
