@@ -68,7 +68,11 @@ class StrictBooleanField(forms.Field):
             return None
         parsed = self._VALUES.get(str(value).strip().lower())
         if parsed is None:
-            raise forms.ValidationError(f"'{value}' is not a boolean; use true or false.", code="invalid")
+            # The value goes in params, never into the message itself: django-filter formats every
+            # message with `message % params`, so a `%` the client sent (`?revoked=50%`) was a 500.
+            raise forms.ValidationError(
+                "'%(value)s' is not a boolean; use true or false.", code="invalid", params={"value": value}
+            )
         return parsed
 
 

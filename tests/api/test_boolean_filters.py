@@ -57,6 +57,19 @@ def test_a_boolean_filter_that_is_not_a_boolean_is_a_400(
     assert field in body["errors"]
 
 
+@pytest.mark.parametrize("value", ["50%", "%s", "%(value)s", "100%%"])
+@pytest.mark.parametrize(
+    ("path", "field"),
+    [("/api/v1/users/", "is_active"), ("/api/v1/api-keys/", "revoked"), ("/api/v1/grants/", "revoked")],
+)
+def test_a_non_boolean_with_a_percent_sign_is_a_400_that_quotes_it(
+    client_for, member_admin, path, field, value
+) -> None:
+    """django-filter formats each message with `message % params`: a `%` in the value was a 500."""
+    body = assert_problem(client_for(member_admin).get(path, {field: value}), 400, "validation_error")
+    assert body["errors"][field] == [f"'{value}' is not a boolean; use true or false."]
+
+
 @pytest.mark.parametrize(
     ("value", "active"), [("true", True), ("TRUE", True), ("1", True), ("false", False), ("0", False)]
 )
