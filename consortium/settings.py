@@ -118,6 +118,8 @@ AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = env.float("LOGIN_COOLOFF_HOURS", default=0.25)
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
+# Behind a proxy, the client's address as the throttles take it, not the proxy's.
+AXES_CLIENT_IP_CALLABLE = "consortium.api.throttling.client_address"
 AXES_VERBOSE = False
 ANONYMOUS_USER_NAME = None  # guardian: anonymous visitors never hold object permissions
 

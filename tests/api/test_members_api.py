@@ -151,6 +151,23 @@ def test_login_is_locked_after_five_failures(client, member_admin) -> None:
     assert "_auth_user_id" not in client.session
 
 
+def test_behind_a_proxy_the_lockout_is_of_the_client_not_of_everyone_behind_the_proxy(
+    client, member_admin, settings
+) -> None:
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": 1}
+    proxy = {"REMOTE_ADDR": "10.0.0.2"}
+    guesser = {**proxy, "HTTP_X_FORWARDED_FOR": "203.0.113.9"}
+    for _ in range(5):
+        client.post("/login/", {"username": "own-admin", "password": "wrong"}, **guesser)
+    locked = client.post("/login/", {"username": "own-admin", "password": "demo-pass-2026"}, **guesser)
+    assert locked.status_code == 429
+    # The member admin, through the same proxy from their own address, still logs in.
+    owner = {**proxy, "HTTP_X_FORWARDED_FOR": "198.51.100.7"}
+    response = client.post("/login/", {"username": "own-admin", "password": "demo-pass-2026"}, **owner)
+    assert response.status_code == 302
+    assert client.session["_auth_user_id"] == str(member_admin.pk)
+
+
 def test_right_password_logs_in_before_lockout(client, member_admin) -> None:
     response = client.post("/login/", {"username": "own-admin", "password": "demo-pass-2026"})
     assert response.status_code == 302
