@@ -5,6 +5,7 @@ from __future__ import annotations
 import django_filters
 from django.db.models import Q, QuerySet
 
+from consortium.api.filters import IdFilter
 from ledger.credit import engine, selectors
 from ledger.credit.models import CreditAccount, CreditTransfer
 
@@ -32,7 +33,8 @@ CODES = sorted(engine.CODE_KINDS)
 
 
 class BalanceFilter(django_filters.FilterSet):
-    member = django_filters.NumberFilter(method="filter_member", label="Member id")
+    # A row id like every id filter of the API: a plain NumberFilter read ?member=2.5 as member 2.
+    member = IdFilter(method="filter_member", label="Member id")
     kind = django_filters.ChoiceFilter(method="filter_kind", choices=ACCOUNT_KINDS)
 
     class Meta:
@@ -47,7 +49,7 @@ class BalanceFilter(django_filters.FilterSet):
 
 
 class TransferFilter(django_filters.FilterSet):
-    member = django_filters.NumberFilter(method="filter_member", label="Member id (either side)")
+    member = IdFilter(method="filter_member", label="Member id (either side)")
     code = django_filters.MultipleChoiceFilter(choices=[(code, code) for code in CODES])
     ref = django_filters.CharFilter()
     epoch = django_filters.CharFilter(method="filter_epoch", label="Epoch (YYYY-MM): its credit orders")

@@ -248,6 +248,16 @@ def test_balances_are_the_callers_own_and_auditors_filter_all(
     assert client_for(None).get(f"{API}/balances/").status_code in (401, 403)
 
 
+@pytest.mark.parametrize("path", ["balances/", "transfers/"])
+def test_a_member_filter_that_is_not_a_member_id_is_a_400(epoch, client_for, auditor, member, path):
+    """?member= is a row id (1..2**63-1), as on the ledger's entries: `2.5` was read as member 2."""
+    client = client_for(auditor)
+    assert client.get(f"{API}/{path}", {"member": member.pk}).json()["count"] > 0
+    for not_an_id in (f"{member.pk}.5", f"{member.pk}e0", "0", "-1", str(2**63)):
+        refused = client.get(f"{API}/{path}", {"member": not_an_id})
+        assert refused.status_code == 400 and "member" in refused.json()["errors"], not_an_id
+
+
 # --- auditors: leaderboard, flags, totals, transfers ---------------------------------------------------
 
 
