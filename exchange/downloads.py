@@ -18,6 +18,7 @@ from django.utils.http import content_disposition_header
 
 from exchange import selectors
 from exchange.models import DatasetVersion, Grant
+from exchange.services.datasets import version_filename
 
 # No script, no plugin, no request to any origin (ours included): a page in the file can do nothing.
 SANDBOX = "default-src 'none'; sandbox"
@@ -25,12 +26,15 @@ SANDBOX = "default-src 'none'; sandbox"
 
 def version_response(*, grant: Grant, version: DatasetVersion, handle: File) -> StreamingHttpResponse:
     """Stream `handle` (opened by services.grant_download for `version` under `grant`) as an attachment
-    named after the version, of its media type, never cached; the stream stops if the grant ends."""
+    named after the version, of its media type, never cached; the stream stops if the grant ends. The name
+    is what `version_filename` makes of the stored one: the stored name itself, unless the version was
+    stored before one of that function's rules came in, as "CON.csv" was before Windows device names were
+    renamed; it is then offered under the name an upload gets now ("_CON.csv"), the record unchanged."""
     response = StreamingHttpResponse(
         selectors.version_stream(grant_id=grant.pk, handle=handle), content_type=version.media_type
     )
     response["Content-Length"] = str(version.size)
-    response["Content-Disposition"] = _attachment(version.filename)
+    response["Content-Disposition"] = _attachment(version_filename(version.filename))
     response["Content-Security-Policy"] = SANDBOX
     response["Cache-Control"] = "no-store"
     return response

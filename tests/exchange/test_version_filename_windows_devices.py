@@ -9,7 +9,7 @@ from django.core.files.base import ContentFile
 from django.urls import reverse
 
 from exchange import services
-from exchange.models import Grant
+from exchange.models import DatasetVersion, Grant
 from exchange.services.datasets import VERSION_FILENAME_MAX_CHARS, version_filename
 from tests.exchange.support import as_user, register, request_access, set_policy
 
@@ -81,3 +81,34 @@ def test_an_upload_named_con_is_downloaded_under_the_renamed_name(data_steward, 
     response = as_user(other_analyst).post(reverse("portal:grant-download", args=[grant.pk]))
     assert response.status_code == 200
     assert response["Content-Disposition"] == 'attachment; filename="_CON.csv"'
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("stored", "offered"),
+    [
+        ("CON.csv", 'attachment; filename="_CON.csv"'),
+        ("lpt1.tar.gz", 'attachment; filename="_lpt1.tar.gz"'),
+        # Any rule the name predates: an override, with which this .exe reads "reportexe.csv".
+        ("report\u202evsc.exe", 'attachment; filename="reportvsc.exe"'),
+    ],
+)
+def test_a_version_stored_before_the_rename_is_downloaded_under_the_renamed_name(
+    data_steward, other_analyst, client_for, stored, offered
+) -> None:
+    dataset = register(data_steward)
+    set_policy(data_steward, dataset, tier="open", download_quota=2)
+    version = services.dataset_version_add(
+        actor=data_steward,
+        dataset=dataset,
+        file=ContentFile(b"a,b\n1,2\n", name="readings.csv"),
+        filename="readings.csv",
+        media_type="text/csv",
+    )
+    DatasetVersion.objects.filter(pk=version.pk).update(filename=stored)  # as stored before the rule
+    grant = Grant.objects.get(request=request_access(other_analyst, dataset))
+    portal = as_user(other_analyst).post(reverse("portal:grant-download", args=[grant.pk]))
+    api = client_for(other_analyst).post(f"/api/v1/grants/{grant.pk}/download/")
+    assert (portal.status_code, api.status_code) == (200, 200)
+    assert portal["Content-Disposition"] == api["Content-Disposition"] == offered
+    assert DatasetVersion.objects.get(pk=version.pk).filename == stored  # the record is not rewritten
