@@ -94,8 +94,8 @@ def member_apply(
 
     Raises ValidationFailed naming the field: `invalid_credit_code` (the message says what is wrong),
     `duplicate_credit_code`, `unknown_sector`, `unknown_size_class`, `unknown_cluster`, `required`,
-    `invalid_email`, `invalid` (a name holding a control or bidi character: consortium.text). Nothing is
-    written when it raises.
+    `invalid_email`, `hidden_character` (a name holding a control or bidi character: consortium.text).
+    Nothing is written when it raises.
     """
     legal_name = _require("legal_name", legal_name, "The legal name is required.")
     region = _require("region", region, "The region is required.")
@@ -400,7 +400,8 @@ def user_create(
     Raises NotFound (another member, never confirmed to exist), NotPermitted (`insufficient_scope` for a
     key without the `manage` scope, `role_beyond_key_scopes`, or not a manager of the member's people),
     ValidationFailed (`unknown_role`, `duplicate_username`, `invalid_email`, `weak_password`,
-    `password_not_allowed`, `invalid` for a name holding a control or bidi character: consortium.text),
+    `password_not_allowed`, `hidden_character` for a name holding a control or bidi character:
+    consortium.text),
     Conflict(member_not_active) for a member that is withdrawn or declined.
     """
     _managed_user_scope(actor, member.pk)

@@ -78,9 +78,9 @@ def _described(character: str) -> str:
 
 
 def refuse_hidden_characters(**values: str | list[str]) -> None:
-    """Raise ValidationFailed (code `invalid`, `errors` naming each field) if any of `values` (a field's
-    text, or a list of texts such as keywords) holds `hidden_characters`; the message names them. Services
-    call it on the names and titles they store, so the portal and the API refuse them alike."""
+    """Raise ValidationFailed (code `hidden_character`, `errors` naming each field) if any of `values` (a
+    field's text, or a list of texts such as keywords) holds `hidden_characters`; the message names them.
+    Services call it on the names and titles they store, so the portal and the API refuse them alike."""
     found_in: dict[str, str] = {}
     for field, value in values.items():
         texts = [value] if isinstance(value, str) else list(value)
@@ -94,6 +94,6 @@ def refuse_hidden_characters(**values: str | list[str]) -> None:
         field, why = next(iter(found_in.items()))
         raise ValidationFailed(
             f"{field.replace('_', ' ').capitalize()}: remove {why}",
-            code="invalid",
+            code="hidden_character",
             errors={field: [f"Remove {why}"] for field, why in found_in.items()},
         )

@@ -49,6 +49,17 @@ GROUPS: list[tuple[str, list[ProblemCode]]] = [
                 FIX,
             ),
             _c(
+                "hidden_character",
+                (400,),
+                "A name or title (a member's or person's name or e-mail, an API key's name, a dataset's "
+                "title, licence, contact, coverage or keywords) holds a control character or a bidirectional "
+                "formatting character (an override, embedding, isolate or mark), which changes unseen how "
+                "the text around it reads; `errors` names each field, the detail the character "
+                "(U+202E RIGHT-TO-LEFT OVERRIDE).",
+                "Remove the character and send the value again; right-to-left scripts and the zero-width "
+                "joiner and non-joiner are accepted.",
+            ),
+            _c(
                 "malformed_request",
                 (400,),
                 "The body cannot be parsed: not JSON, nested too deeply, or a "

@@ -83,8 +83,8 @@ def dataset_register(
     A derived dataset takes the highest grade of its sources: without `grade` it gets that one, and a
     lower declared grade is refused (`grade_below_sources`). Sources must be datasets the actor can see
     (`unknown_source`). Raises NotPermitted unless the actor is a data steward (or a key with the manage
-    scope) of an active member; ValidationFailed naming the field for bad values, `invalid` for a name,
-    title or keyword holding a control or bidi character (consortium.text). Nothing is written then.
+    scope) of an active member; ValidationFailed naming the field for bad values, `hidden_character` for a
+    name, title or keyword holding a control or bidi character (consortium.text). Nothing is written then.
     """
     dataset_register_check(actor)
     assert actor.member_id is not None  # refused above otherwise

@@ -1,7 +1,7 @@
 """Names and titles refuse the characters that change unseen how the text around them reads: controls (Cc)
 and Unicode's bidi controls (an override, an isolate, a mark), while the joiners scripts need stay
 (consortium.text.hidden_characters). The services refuse them, so the portal shows the refusal on the field
-and the API answers a 400 problem naming it, and nothing is written."""
+and the API answers a 400 `hidden_character` problem naming it, and nothing is written."""
 
 from __future__ import annotations
 
@@ -66,7 +66,7 @@ def test_an_application_whose_name_holds_an_override_is_refused_through_the_api(
     response = api_client.post(
         "/api/v1/members/", {**APPLICATION, "legal_name": f"Acme{RLO} Ltd"}, format="json"
     )
-    _refused_on(assert_problem(response, 400, "invalid"), "legal_name", RLO)
+    _refused_on(assert_problem(response, 400, "hidden_character"), "legal_name", RLO)
     assert "RIGHT-TO-LEFT OVERRIDE" in response.json()["detail"]
     assert not Member.objects.exists() and LedgerEntry.objects.count() == entries
 
@@ -90,7 +90,7 @@ def test_a_person_whose_name_holds_a_bidi_control_is_refused_through_the_api(
 ) -> None:
     body = {"username": "li.na", "email": "li.na@own.example", "role": "analyst", "last_name": f"Li{RLO}"}
     response = client_for(member_admin).post("/api/v1/users/", body, format="json")
-    _refused_on(assert_problem(response, 400, "invalid"), "last_name", RLO)
+    _refused_on(assert_problem(response, 400, "hidden_character"), "last_name", RLO)
     assert not User.objects.filter(username="li.na").exists()
 
 
@@ -113,7 +113,7 @@ def test_an_api_key_whose_name_holds_a_bidi_control_is_refused_on_the_portal_and
     response = client_for(member_admin).post(
         "/api/v1/api-keys/", {"name": f"ERP{RLI}sync", "scopes": ["read"]}, format="json"
     )
-    _refused_on(assert_problem(response, 400, "invalid"), "name", RLI)
+    _refused_on(assert_problem(response, 400, "hidden_character"), "name", RLI)
     assert not MemberAPIKey.objects.exists()
 
 
@@ -122,9 +122,9 @@ def test_a_dataset_whose_title_or_keyword_holds_a_bidi_control_is_refused_throug
 ) -> None:
     client = client_for(data_steward)
     response = client.post("/api/v1/datasets/", {**DATASET, "title": f"Coolant{RLO}"}, format="json")
-    _refused_on(assert_problem(response, 400, "invalid"), "title", RLO)
+    _refused_on(assert_problem(response, 400, "hidden_character"), "title", RLO)
     response = client.post("/api/v1/datasets/", {**DATASET, "keywords": ["ok", f"x{RLI}"]}, format="json")
-    _refused_on(assert_problem(response, 400, "invalid"), "keywords", RLI)
+    _refused_on(assert_problem(response, 400, "hidden_character"), "keywords", RLI)
     assert not Dataset.objects.exists()
     response = client.post("/api/v1/datasets/", {**DATASET, "title": "נתוני רטט"}, format="json")
     assert response.status_code == 201, response.content
