@@ -237,3 +237,22 @@ def test_a_members_first_step_has_no_from_status(openapi, client_for, officer, a
     response = client_for(officer).get(f"/api/v1/members/{member_id}/history/")
     assert response.json()[0]["from_status"] == ""
     assert_documented(openapi, response, "get", "/api/v1/members/{id}/history/")
+
+
+def test_every_string_path_parameter_shows_the_pattern_its_route_takes(openapi) -> None:
+    """A path parameter declared by hand replaces the one drf-spectacular reads off the route's regex: the
+    epochs and held mints showed any string, so a client (or a fuzzer) built from the schema mostly asked
+    for paths with no route."""
+    import re
+
+    patterns = {}
+    for method, path, operation in _operations(openapi):
+        for parameter in operation.get("parameters", []):
+            if parameter["in"] == "path" and parameter["schema"]["type"] == "string":
+                assert "pattern" in parameter["schema"], (method, path, parameter["name"])
+                patterns[(path, parameter["name"])] = parameter["schema"]["pattern"]
+    epoch = patterns[("/api/v1/credit/statements/{epoch}/csv/", "epoch")]
+    held_mint = patterns[("/api/v1/credit/held-mints/{id}/resolve/", "id")]
+    assert patterns[("/api/v1/credit/leaderboard/{epoch}/", "epoch")] == epoch
+    assert [bool(re.match(epoch, x)) for x in ("2026-11", "2026-1", "2026-11:5")] == [True, False, False]
+    assert [bool(re.match(held_mint, x)) for x in ("2026-11:5", "2026-11", "5")] == [True, False, False]

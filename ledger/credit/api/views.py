@@ -32,9 +32,15 @@ from ledger.credit.models import AffiliationClaim, CreditAccount, CreditAdjustme
 from ledger.receipts import EntryReceiptSerializer
 
 EPOCH_REGEX = r"\d{4}-\d{2}"
+# Declared parameters replace the ones drf-spectacular reads off lookup_value_regex: each repeats its pattern.
 EPOCH_PARAMETER = OpenApiParameter(
-    "epoch", OpenApiTypes.STR, OpenApiParameter.PATH, description="Epoch, a calendar month: YYYY-MM."
+    "epoch",
+    OpenApiTypes.STR,
+    OpenApiParameter.PATH,
+    description="Epoch, a calendar month: YYYY-MM.",
+    pattern=rf"^{EPOCH_REGEX}$",
 )
+HELD_MINT_REGEX = rf"{EPOCH_REGEX}:\d+"
 CSV_RESPONSE = {(200, "text/csv"): OpenApiTypes.STR}
 
 
@@ -235,7 +241,7 @@ class HeldMintViewSet(APIKeyMixin, mixins.ListModelMixin, viewsets.GenericViewSe
     queryset = CreditTransfer.objects.none()
     serializer_class = s.HeldMintSerializer
     filter_backends: list[Any] = []
-    lookup_value_regex = rf"{EPOCH_REGEX}:\d+"
+    lookup_value_regex = HELD_MINT_REGEX
 
     def get_queryset(self) -> QuerySet[CreditTransfer]:
         if getattr(self, "swagger_fake_view", False):
@@ -246,7 +252,11 @@ class HeldMintViewSet(APIKeyMixin, mixins.ListModelMixin, viewsets.GenericViewSe
         summary="Release or forfeit a held mint",
         parameters=[
             OpenApiParameter(
-                "id", OpenApiTypes.STR, OpenApiParameter.PATH, description="<epoch>:<member>, e.g. 2026-11:5"
+                "id",
+                OpenApiTypes.STR,
+                OpenApiParameter.PATH,
+                description="<epoch>:<member>, e.g. 2026-11:5",
+                pattern=rf"^{HELD_MINT_REGEX}$",
             )
         ],
         request=s.ResolveSerializer,
