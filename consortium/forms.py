@@ -118,6 +118,14 @@ class MemberApplicationForm(PortalForm):
         return data
 
 
+class MemberContactForm(PortalForm):
+    """A member's contact details, as its admin (or an officer) keeps them. member_contact_change decides."""
+
+    contact_name = forms.CharField(max_length=100, label="Contact person")
+    contact_email = forms.EmailField(label="Contact e-mail")
+    contact_phone = forms.CharField(max_length=30, required=False, label="Contact phone")
+
+
 class MemberFilterForm(forms.Form):
     """Directory filters. The status filter is offered to consortium staff only."""
 

@@ -38,10 +38,10 @@ def nav(request: HttpRequest) -> dict[str, dict[str, bool]]:
 
 
 # The portal page where a holder of each capability uses it (URL names in the `portal` namespace; the own
-# member's page takes its id). A capability missing here has no page of its own (editing one's member record
-# is done through the API).
+# member's pages, OWN_MEMBER_PAGES, take its id). A capability missing here has no page of its own.
 CAPABILITY_PAGES: dict[Capability, str] = {
     Capability.VIEW_OWN_MEMBER: "portal:member-detail",
+    Capability.EDIT_OWN_MEMBER: "portal:member-contact-edit",
     Capability.VIEW_OWN_USERS: "portal:people-list",
     Capability.MANAGE_OWN_USERS: "portal:people-list",
     Capability.MANAGE_API_KEYS: "portal:api-key-list",
@@ -56,6 +56,8 @@ CAPABILITY_PAGES: dict[Capability, str] = {
     Capability.AUDIT: "portal:credit-leaderboard",
     Capability.REVOKE_ANY_GRANT: "portal:grant-list",
 }
+
+OWN_MEMBER_PAGES = frozenset({"portal:member-detail", "portal:member-contact-edit"})
 
 
 @dataclass(frozen=True)

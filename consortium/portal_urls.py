@@ -39,6 +39,7 @@ urlpatterns = [
     path("apply/thanks/", views.apply_thanks, name="apply-thanks"),
     path("members/", views.member_list, name="member-list"),
     path("members/<int:pk>/", views.member_detail, name="member-detail"),
+    path("members/<int:pk>/contact/", views.member_contact_edit, name="member-contact-edit"),
     path("members/<int:member_pk>/people/new/", views.person_create, name="member-person-create"),
     path("people/", views.people_list, name="people-list"),
     path("people/new/", views.person_create, name="person-create"),

@@ -47,8 +47,18 @@ ROLE_CAPABILITIES: dict[str, frozenset[Capability]] = {
         _READ | {C.REQUEST_ACCESS, C.EDIT_OWN_MEMBER, C.VIEW_OWN_USERS, C.MANAGE_OWN_USERS, C.MANAGE_API_KEYS}
     ),
     # A partner system may do what its key's scopes allow, as far as a member's roles allow together.
+    # Editing its member's record is its contact details only (consortium.services.member_contact_change);
+    # affiliations, which also ask for EDIT_OWN_MEMBER, stay with the member's admins in person.
     MemberRole.SYSTEM: frozenset(
-        _READ | {C.REQUEST_ACCESS, C.MANAGE_DATASETS, C.DECIDE_REQUESTS, C.VIEW_OWN_USERS, C.MANAGE_OWN_USERS}
+        _READ
+        | {
+            C.REQUEST_ACCESS,
+            C.MANAGE_DATASETS,
+            C.DECIDE_REQUESTS,
+            C.EDIT_OWN_MEMBER,
+            C.VIEW_OWN_USERS,
+            C.MANAGE_OWN_USERS,
+        }
     ),
     ConsortiumRole.OFFICER: frozenset(
         {

@@ -74,6 +74,14 @@ def _require(field: str, value: str, message: str) -> str:
     return value
 
 
+def _check_email(field: str, value: str) -> None:
+    try:
+        validate_email(value)
+    except DjangoValidationError:
+        message = f"'{value}' is not a valid e-mail address."
+        raise ValidationFailed(message, code="invalid_email", errors={field: [message]}) from None
+
+
 # --- Members ------------------------------------------------------------------------------------------
 
 
@@ -108,11 +116,7 @@ def member_apply(
         contact_email=contact_email,
         contact_phone=contact_phone or "",
     )
-    try:
-        validate_email(contact_email)
-    except DjangoValidationError:
-        message = f"'{contact_email}' is not a valid e-mail address."
-        raise ValidationFailed(message, code="invalid_email", errors={"contact_email": [message]}) from None
+    _check_email("contact_email", contact_email)
     try:
         code = credit_codes.validate(credit_code or "")
     except credit_codes.CreditCodeError as exc:
@@ -256,6 +260,91 @@ def member_withdraw(*, member: Member, actor: User, reason: str) -> Member:
     return _member_transition(action="withdraw", member=member, actor=actor, reason=reason)
 
 
+# The parts of a member's record its own admin keeps up to date (member_contact_change).
+MEMBER_CONTACT_FIELDS = ("contact_name", "contact_email", "contact_phone")
+_CONTACT_REQUIRED = {
+    "contact_name": "A contact person is required.",
+    "contact_email": "A contact e-mail is required.",
+}
+
+
+def member_contact_change_check(actor: User, member: Member) -> None:
+    """Raise unless `actor` may change `member`'s contact details (member_contact_change), before the new
+    details are read: a consortium officer for any member; the member's own admin while the member is
+    active, or a key of it with the `manage` scope. NotFound for another member's people (never confirmed
+    to exist); NotPermitted `insufficient_scope` for a key of the member without the `manage` scope;
+    NotPermitted for anyone else (a suspended or withdrawn member's admin, its analysts and stewards,
+    consortium staff other than officers)."""
+    if can(actor, Capability.DECIDE_MEMBERSHIP):
+        return
+    if actor.member_id is None:
+        raise NotPermitted("Only a consortium officer or the member's admin may change its contact details.")
+    if actor.member_id != member.pk:
+        raise NotFound("No such member.")
+    refusal = "Only an active member's admin may change its contact details."
+    require(actor, Capability.EDIT_OWN_MEMBER, refusal=refusal)
+
+
+def member_may_change_contact(*, actor: User, member: Member) -> bool:
+    """Whether member_contact_change would take `actor`'s new contact details for `member`, the details
+    aside: for a page deciding whether to offer the form. Raises nothing."""
+    try:
+        member_contact_change_check(actor, member)
+    except ServiceError:
+        return False
+    return True
+
+
+def member_contact_change(
+    *,
+    actor: User,
+    member: Member,
+    contact_name: str | None = None,
+    contact_email: str | None = None,
+    contact_phone: str | None = None,
+) -> Member:
+    """Change the contact details of `member` (a field left None keeps its value) and record
+    `member.contact_changed`, naming the fields that changed but not their values: they are personal
+    information, and the ledger is append-only and exported, so a value written there could never be
+    erased (as _member_payload leaves them out of every entry). Nothing is recorded or written when no
+    value changes.
+
+    Only the contact details: the legal name, credit code, size class, sector, region and clusters decide
+    eligibility and credit, and stay an officer's matter (the Django admin), not the member's.
+
+    Raises as member_contact_change_check (NotFound, NotPermitted), and ValidationFailed naming the field,
+    as member_apply checks them: `required` (an empty name or e-mail), `invalid_email`, `hidden_character`
+    (consortium.text). Nothing is written when it raises.
+    """
+    member_contact_change_check(actor, member)
+    given = {"contact_name": contact_name, "contact_email": contact_email, "contact_phone": contact_phone}
+    values = {field: value.strip() for field, value in given.items() if value is not None}
+    for field, message in _CONTACT_REQUIRED.items():
+        if field in values:
+            _require(field, values[field], message)
+    refuse_hidden_characters(**values)
+    if "contact_email" in values:
+        _check_email("contact_email", values["contact_email"])
+    with transaction.atomic():
+        locked = Member.objects.select_for_update(no_key=True).get(pk=member.pk)
+        changed = sorted(field for field, value in values.items() if getattr(locked, field) != value)
+        if not changed:
+            return locked
+        for field in changed:
+            setattr(locked, field, values[field])
+        locked.save(update_fields=changed)
+        ledger_append(
+            kind="member.contact_changed",
+            actor=actor,
+            subject_type="member",
+            subject_id=locked.pk,
+            members=[locked.pk],
+            payload=_member_payload(locked, fields=changed),
+            api_key=getattr(actor, "api_key", None) if actor.member_role == MemberRole.SYSTEM else None,
+        )
+    return locked
+
+
 # --- People -------------------------------------------------------------------------------------------
 
 
@@ -319,11 +408,7 @@ def _check_new_account(*, username: str, email: str, password: str | None, **att
     )
     if _username_taken(username):
         raise _duplicate_username(username)
-    try:
-        validate_email(email)
-    except DjangoValidationError:
-        message = f"'{email}' is not a valid e-mail address."
-        raise ValidationFailed(message, code="invalid_email", errors={"email": [message]}) from None
+    _check_email("email", email)
     if password:
         from django.contrib.auth.password_validation import validate_password
 

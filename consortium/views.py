@@ -27,6 +27,7 @@ from consortium.errors import NotFound, ServiceError
 from consortium.forms import (
     APIKeyCreateForm,
     MemberApplicationForm,
+    MemberContactForm,
     MemberDecisionForm,
     MemberFilterForm,
     PortalPasswordResetForm,
@@ -45,7 +46,7 @@ APPLICATION_SESSION_KEY = "portal_application"
 
 CAPABILITY_LABELS: dict[Capability, str] = {
     Capability.VIEW_OWN_MEMBER: "See your member's record",
-    Capability.EDIT_OWN_MEMBER: "Edit your member's record",
+    Capability.EDIT_OWN_MEMBER: "Edit your member's contact details",
     Capability.VIEW_OWN_USERS: "See your member's people",
     Capability.MANAGE_OWN_USERS: "Manage your member's people",
     Capability.MANAGE_API_KEYS: "Manage API keys",
@@ -116,7 +117,7 @@ def _page_of(capability: Capability, user: Any) -> str | None:
     name = navigation.CAPABILITY_PAGES.get(capability)
     if name is None:
         return None
-    if name == "portal:member-detail":
+    if name in navigation.OWN_MEMBER_PAGES:
         return reverse(name, args=[user.member_id]) if user.member_id else None
     return reverse(name)
 
@@ -258,9 +259,42 @@ def member_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "form": form if may_decide else None,
             "decisions": OFFERED_DECISIONS.get(member.status, ()) if may_decide else (),
             "may_add_person": _may_add_from_member_page(request_actor(request), member),
+            "may_change_contact": services.member_may_change_contact(
+                actor=request_actor(request), member=member
+            ),
         },
         status=400 if form.errors else 200,
     )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def member_contact_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    """Changes a member's contact details: its admin's own, an officer's for any member. Who may is the
+    service's rule alone (services.member_contact_change, whose refusal is shown on the form;
+    services.member_may_change_contact offers the page); a member the actor may not see, or whose details
+    they may not change, has no such page (404)."""
+    actor = request_actor(request)
+    try:
+        member = selectors.member_get_for(user=actor, pk=pk)
+    except NotFound as error:
+        raise Http404(error.detail) from error
+    if not services.member_may_change_contact(actor=actor, member=member):
+        raise Http404
+    current = {field: getattr(member, field) for field in services.MEMBER_CONTACT_FIELDS}
+    form = MemberContactForm(submitted(request), initial=current)
+    if request.method == "POST" and form.is_valid():
+        try:
+            changed = services.member_contact_change(actor=actor, member=member, **form.cleaned_data)
+        except ServiceError as error:
+            _refused(form, error)
+        else:
+            messages.success(
+                request, format_html("The contact details of {} are saved.", bdi(changed.legal_name))
+            )
+            return redirect("portal:member-detail", pk=member.pk)
+    context = {"form": form, "member": member}
+    return _render(request, "member_contact_form.html", context, status=400 if form.errors else 200)
 
 
 def _may_add_from_member_page(actor: Any, member: Any) -> bool:

@@ -69,6 +69,7 @@ def pages_answering_get() -> dict[str, list[tuple[str | None, str]]]:
         "member-list": [("officer", reverse("portal:member-list"))],
         "member-detail": [("officer", reverse("portal:member-detail", args=[huaxin.pk]))],
         "member-person-create": [("officer", reverse("portal:member-person-create", args=[huaxin.pk]))],
+        "member-contact-edit": [("huaxin-admin", reverse("portal:member-contact-edit", args=[huaxin.pk]))],
         "people-list": [("huaxin-admin", reverse("portal:people-list"))],
         "person-create": [("huaxin-admin", reverse("portal:person-create"))],
         "person-detail": [("huaxin-admin", reverse("portal:person-detail", args=[analyst.pk]))],

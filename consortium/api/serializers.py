@@ -73,6 +73,35 @@ class MemberApplySerializer(serializers.Serializer):
         return data
 
 
+class OnlyTheseFields(serializers.Serializer):
+    """Refuses (400, naming each) a field it does not take, where DRF's default ignores it: a client must
+    not believe it changed what cannot be changed there (a password, a member's legal name)."""
+
+    other_fields_refusal = "This cannot be changed here."
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        others = sorted(set(getattr(self, "initial_data", {})) - set(self.fields))
+        if others:
+            raise serializers.ValidationError(
+                {name: [self.other_fields_refusal] for name in others}, code="read_only"
+            )
+        return attrs
+
+
+class MemberContactSerializer(OnlyTheseFields):
+    """New contact details for a member: any of the three; one left out keeps its value. The service
+    checks them (an empty name or e-mail is `required`)."""
+
+    other_fields_refusal = (
+        "Only the contact details can be changed here; the rest of the record is a consortium "
+        "officer's matter."
+    )
+
+    contact_name = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    contact_email = serializers.CharField(max_length=254, required=False, allow_blank=True)
+    contact_phone = serializers.CharField(max_length=30, required=False, allow_blank=True)
+
+
 class ReasonSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=2000, required=False, default="", allow_blank=True)
 
@@ -148,18 +177,12 @@ class UserCreateSerializer(serializers.Serializer):
     last_name = serializers.CharField(max_length=150, required=False, default="", allow_blank=True)
 
 
-class UserRoleSerializer(serializers.Serializer):
-    role = serializers.ChoiceField(choices=sorted(PERSON_ROLES), help_text=KEY_ROLE_RULE)
+class UserRoleSerializer(OnlyTheseFields):
+    # Only the role changes here. Ignoring the rest (DRF's default) let a client believe it had changed a
+    # password, an address or whether the person is active.
+    other_fields_refusal = "Only the role can be changed here."
 
-    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        # Only the role changes here. Ignoring the rest (DRF's default) let a client believe it had changed
-        # a password, an address or whether the person is active.
-        others = sorted(set(getattr(self, "initial_data", {})) - set(self.fields))
-        if others:
-            raise serializers.ValidationError(
-                {name: ["Only the role can be changed here."] for name in others}, code="read_only"
-            )
-        return attrs
+    role = serializers.ChoiceField(choices=sorted(PERSON_ROLES), help_text=KEY_ROLE_RULE)
 
 
 class APIKeySerializer(serializers.ModelSerializer):

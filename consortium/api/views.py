@@ -134,6 +134,18 @@ def _member_action(name: str) -> Any:
         request=s.MemberApplySerializer,
         responses={201: s.MemberSerializer},
     ),
+    partial_update=extend_schema(
+        summary="Change a member's contact details",
+        description=(
+            "Any of `contact_name`, `contact_email`, `contact_phone`; one left out keeps its value, and any "
+            "other field is refused (400: the rest of the record is a consortium officer's matter). The "
+            "member's own admin while the member is active (an API key needs the `manage` scope: 403 "
+            "`insufficient_scope`), or a consortium officer for any member. Records `member.contact_changed` "
+            "naming the fields that changed, never their values; nothing when no value changes."
+        ),
+        request=s.MemberContactSerializer,
+        responses={200: s.MemberSerializer},
+    ),
 )
 class MemberViewSet(
     APIKeyMixin,
@@ -151,7 +163,10 @@ class MemberViewSet(
     lookup_value_regex = r"\d+"
     # Who may take each write action, asked before its body is read (consortium.api.permissions).
     permission_classes = [ActionChecks]
-    action_checks = {name: partial(services.member_transition_check, action=name) for name in _REASON_ACTIONS}
+    action_checks = {
+        **{name: partial(services.member_transition_check, action=name) for name in _REASON_ACTIONS},
+        "partial_update": services.member_contact_change_check,
+    }
 
     @property
     def throttle_scope(self) -> str | None:
@@ -185,6 +200,15 @@ class MemberViewSet(
         applicant = request.user if request.user.is_authenticated else None
         member = services.member_apply(**body.service_kwargs(), applicant=applicant)
         return Response(s.MemberSerializer(member).data, status=status.HTTP_201_CREATED)
+
+    def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        # PATCH only, as for people: a PUT (no route) would have to restate the officers' part of the record.
+        body = s.MemberContactSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        member = services.member_contact_change(
+            actor=request_actor(request), member=self.get_object(), **body.validated_data
+        )
+        return Response(s.MemberSerializer(member).data)
 
     admit = _member_action("admit")
     decline = _member_action("decline")

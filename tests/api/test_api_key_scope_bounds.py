@@ -247,6 +247,7 @@ def read_key_writes(key_client, member, data_steward, analyst, other_steward, ot
         ("POST", "/api/v1/datasets/{id}/withdraw/"): f"/api/v1/datasets/{own.pk}/withdraw/",
         ("POST", "/api/v1/grants/{id}/download/"): f"/api/v1/grants/{grant.pk}/download/",
         ("POST", "/api/v1/grants/{id}/revoke/"): f"/api/v1/grants/{grant.pk}/revoke/",
+        ("PATCH", "/api/v1/members/{id}/"): f"/api/v1/members/{member.pk}/",
         ("POST", "/api/v1/members/{id}/admit/"): f"/api/v1/members/{member.pk}/admit/",
         ("POST", "/api/v1/members/{id}/decline/"): f"/api/v1/members/{member.pk}/decline/",
         ("POST", "/api/v1/members/{id}/reinstate/"): f"/api/v1/members/{member.pk}/reinstate/",
@@ -293,6 +294,7 @@ def test_a_read_key_changes_nothing_anywhere(read_key_writes, key_client) -> Non
         ("POST", "/api/v1/datasets/{id}/versions/{number}/withdraw/"): {"reason": "Wrong."},
         ("POST", "/api/v1/datasets/{id}/withdraw/"): {"reason": "Old."},
         ("POST", "/api/v1/grants/{id}/revoke/"): {"reason": "No."},
+        ("PATCH", "/api/v1/members/{id}/"): {"contact_email": "key@own.example"},
         ("POST", "/api/v1/members/{id}/decline/"): {"reason": "R"},
         ("POST", "/api/v1/members/{id}/reinstate/"): {"reason": "R"},
         ("POST", "/api/v1/members/{id}/suspend/"): {"reason": "R"},
@@ -342,6 +344,7 @@ READ_KEY_REFUSALS = {
     ("POST", "/api/v1/datasets/{id}/withdraw/"): (403, "insufficient_scope"),
     ("POST", "/api/v1/grants/{id}/download/"): (403, "insufficient_scope"),
     ("POST", "/api/v1/grants/{id}/revoke/"): (403, "permission_denied"),  # another member's dataset
+    ("PATCH", "/api/v1/members/{id}/"): (403, "insufficient_scope"),
     ("POST", "/api/v1/members/{id}/admit/"): (403, "permission_denied"),
     ("POST", "/api/v1/members/{id}/decline/"): (403, "permission_denied"),
     ("POST", "/api/v1/members/{id}/reinstate/"): (403, "permission_denied"),

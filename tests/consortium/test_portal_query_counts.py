@@ -24,6 +24,7 @@ ROLES = ("member_admin", "data_steward", "analyst", "officer", "security_officer
 # The object each page of one object is opened for: the one whose lists grow with the units.
 OBJECT_PAGES: dict[str, Callable[[World], list[Any]]] = {
     "member-detail": lambda world: [world.own.pk],
+    "member-contact-edit": lambda world: [world.own.pk],
     "dataset-detail": lambda world: [world.dataset.pk],
     "request-detail": lambda world: [world.access_request.pk],
 }
@@ -60,6 +61,7 @@ NOT_LISTS = {
     "apply",
     "api-key-create",
     "person-create",
+    "member-contact-edit",
 }
 
 
