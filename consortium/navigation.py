@@ -41,7 +41,7 @@ def nav(request: HttpRequest) -> dict[str, dict[str, bool]]:
 # member's pages, OWN_MEMBER_PAGES, take its id). A capability missing here has no page of its own.
 CAPABILITY_PAGES: dict[Capability, str] = {
     Capability.VIEW_OWN_MEMBER: "portal:member-detail",
-    Capability.EDIT_OWN_MEMBER: "portal:member-contact-edit",
+    Capability.EDIT_OWN_CONTACT: "portal:member-contact-edit",
     Capability.VIEW_OWN_USERS: "portal:people-list",
     Capability.MANAGE_OWN_USERS: "portal:people-list",
     Capability.MANAGE_API_KEYS: "portal:api-key-list",

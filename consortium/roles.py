@@ -22,7 +22,8 @@ PERSON_ROLES = frozenset({MemberRole.ADMIN, MemberRole.STEWARD, MemberRole.ANALY
 
 class Capability(StrEnum):
     VIEW_OWN_MEMBER = "member.view_own"
-    EDIT_OWN_MEMBER = "member.edit_own"
+    EDIT_OWN_MEMBER = "member.edit_own"  # declare and answer affiliations: the member's admins in person
+    EDIT_OWN_CONTACT = "member.edit_contact"
     VIEW_OWN_USERS = "member.view_users"
     MANAGE_OWN_USERS = "member.manage_users"
     MANAGE_API_KEYS = "member.manage_api_keys"
@@ -44,18 +45,24 @@ ROLE_CAPABILITIES: dict[str, frozenset[Capability]] = {
     MemberRole.ANALYST: frozenset(_READ | {C.REQUEST_ACCESS}),
     MemberRole.STEWARD: frozenset(_READ | {C.REQUEST_ACCESS, C.MANAGE_DATASETS, C.DECIDE_REQUESTS}),
     MemberRole.ADMIN: frozenset(
-        _READ | {C.REQUEST_ACCESS, C.EDIT_OWN_MEMBER, C.VIEW_OWN_USERS, C.MANAGE_OWN_USERS, C.MANAGE_API_KEYS}
+        _READ
+        | {
+            C.REQUEST_ACCESS,
+            C.EDIT_OWN_MEMBER,
+            C.EDIT_OWN_CONTACT,
+            C.VIEW_OWN_USERS,
+            C.MANAGE_OWN_USERS,
+            C.MANAGE_API_KEYS,
+        }
     ),
     # A partner system may do what its key's scopes allow, as far as a member's roles allow together.
-    # Editing its member's record is its contact details only (consortium.services.member_contact_change);
-    # affiliations, which also ask for EDIT_OWN_MEMBER, stay with the member's admins in person.
     MemberRole.SYSTEM: frozenset(
         _READ
         | {
             C.REQUEST_ACCESS,
             C.MANAGE_DATASETS,
             C.DECIDE_REQUESTS,
-            C.EDIT_OWN_MEMBER,
+            C.EDIT_OWN_CONTACT,
             C.VIEW_OWN_USERS,
             C.MANAGE_OWN_USERS,
         }
@@ -82,6 +89,7 @@ CAPABILITY_SCOPE: dict[Capability, str | None] = {
     C.MANAGE_DATASETS: APIKeyScope.MANAGE,
     C.DECIDE_REQUESTS: APIKeyScope.MANAGE,
     C.EDIT_OWN_MEMBER: APIKeyScope.MANAGE,
+    C.EDIT_OWN_CONTACT: APIKeyScope.MANAGE,
     C.VIEW_OWN_USERS: APIKeyScope.MANAGE,
     C.MANAGE_OWN_USERS: APIKeyScope.MANAGE,
     C.MANAGE_API_KEYS: None,

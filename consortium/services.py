@@ -282,7 +282,7 @@ def member_contact_change_check(actor: User, member: Member) -> None:
     if actor.member_id != member.pk:
         raise NotFound("No such member.")
     refusal = "Only an active member's admin may change its contact details."
-    require(actor, Capability.EDIT_OWN_MEMBER, refusal=refusal)
+    require(actor, Capability.EDIT_OWN_CONTACT, refusal=refusal)
 
 
 def member_may_change_contact(*, actor: User, member: Member) -> bool:

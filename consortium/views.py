@@ -46,7 +46,8 @@ APPLICATION_SESSION_KEY = "portal_application"
 
 CAPABILITY_LABELS: dict[Capability, str] = {
     Capability.VIEW_OWN_MEMBER: "See your member's record",
-    Capability.EDIT_OWN_MEMBER: "Edit your member's contact details",
+    Capability.EDIT_OWN_MEMBER: "Declare your member's parent or controlling entity",
+    Capability.EDIT_OWN_CONTACT: "Edit your member's contact details",
     Capability.VIEW_OWN_USERS: "See your member's people",
     Capability.MANAGE_OWN_USERS: "Manage your member's people",
     Capability.MANAGE_API_KEYS: "Manage API keys",

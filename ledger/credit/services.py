@@ -13,7 +13,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from consortium.errors import Conflict, NotFound, NotPermitted, ValidationFailed
-from consortium.models import Member, MemberRole, User
+from consortium.models import Member, User
 from consortium.roles import Capability, can
 from ledger.canonical import MAX_SAFE_INTEGER
 from ledger.credit import engine, rules
@@ -288,18 +288,9 @@ def credit_adjustment_approve(*, actor: User, adjustment: CreditAdjustment) -> L
         )
 
 
-def _member_admin_in_person(actor: User) -> bool:
-    return (
-        actor.member_id is not None
-        and actor.member_role != MemberRole.SYSTEM
-        and can(actor, Capability.EDIT_OWN_MEMBER)
-    )
-
-
 def affiliation_declare_check(actor: User) -> None:
-    """Raise NotPermitted unless `actor` may declare its member's parent: the member's administrators (a
-    partner system's key, which may edit its member's contact details, may not)."""
-    if not _member_admin_in_person(actor):
+    """Raise NotPermitted unless `actor` may declare its member's parent: the member's administrators."""
+    if actor.member_id is None or not can(actor, Capability.EDIT_OWN_MEMBER):
         raise NotPermitted("Only a member's administrators may declare its affiliation.")
 
 
@@ -326,7 +317,7 @@ def affiliation_declare(*, actor: User, parent: Member) -> AffiliationClaim:
 def affiliation_claim_decide(*, actor: User, claim: AffiliationClaim, accept: bool) -> LedgerEntry | None:
     """The parent's admins accept (`member.affiliated`: the declaring member joins the parent's group) or
     decline a declaration. NotPermitted for anyone else; Conflict(already_decided)."""
-    if actor.member_id != claim.parent or not _member_admin_in_person(actor):
+    if actor.member_id != claim.parent or not can(actor, Capability.EDIT_OWN_MEMBER):
         raise NotPermitted("Only the parent member's administrators may answer this declaration.")
     with transaction.atomic():
         locked = AffiliationClaim.objects.select_for_update(no_key=True).get(pk=claim.pk)

@@ -173,8 +173,8 @@ def test_a_key_with_the_manage_scope_changes_its_members_contact(key_client, mem
 
 
 def test_a_manage_key_still_declares_no_affiliation(key_client, other_member) -> None:
-    # Editing the record's contact details is EDIT_OWN_MEMBER for a key too; declaring a parent, which
-    # asked for the same capability, stays with the member's admins in person.
+    # A key may edit its member's contact details (EDIT_OWN_CONTACT); declaring a parent (EDIT_OWN_MEMBER)
+    # stays with the member's admins in person.
     client, _, _ = key_client(["read", "request", "manage"])
     response = client.post("/api/v1/credit/affiliations/declare/", {"parent": other_member.pk}, format="json")
     assert_problem(response, 403, "permission_denied")

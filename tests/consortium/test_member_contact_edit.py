@@ -56,7 +56,9 @@ def test_the_admin_edits_from_the_member_page(member_admin, member) -> None:
 def test_the_home_page_links_the_capability_to_the_page(member_admin, member) -> None:
     page = text(as_user(member_admin).get(reverse("portal:home")))
     assert f'<a href="{_edit(member)}">Edit your member\'s contact details</a>' in page
-    assert "(through the API)" not in page
+    # Declaring a parent is the one thing of the member's record left to the API.
+    assert page.count("(through the API)") == 1
+    assert "Declare your member's parent or controlling entity <span" in page
 
 
 def test_saving_the_same_details_records_nothing(member_admin, member) -> None:
