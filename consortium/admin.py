@@ -63,9 +63,13 @@ class MemberAdmin(admin.ModelAdmin):
     ]
     list_filter = ["status", "size_class", "sector", "clusters"]
     search_fields = ["legal_name", "credit_code"]
-    # Identity, classification and status change only through the services (lifecycle actions,
-    # applications), which write the history and the ledger; only the contact details are edited here.
+    # Nothing of a member changes here: status through the services' lifecycle actions (below and in the
+    # portal), contact details through the portal's contact page (services.member_contact_change), which
+    # check them and write the ledger; identity and classification stay as the member was admitted.
     readonly_fields = [
+        "contact_name",
+        "contact_email",
+        "contact_phone",
         "legal_name",
         "credit_code",
         "sector",

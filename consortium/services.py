@@ -310,7 +310,7 @@ def member_contact_change(
     value changes.
 
     Only the contact details: the legal name, credit code, size class, sector, region and clusters decide
-    eligibility and credit, and stay an officer's matter (the Django admin), not the member's.
+    eligibility and credit, and stay as the member was admitted (no service changes them).
 
     Raises as member_contact_change_check (NotFound, NotPermitted), and ValidationFailed naming the field,
     as member_apply checks them: `required` (an empty name or e-mail), `invalid_email`, `hidden_character`

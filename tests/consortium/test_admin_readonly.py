@@ -60,7 +60,7 @@ def test_superuser_keeps_the_full_user_form(client, analyst) -> None:
     assert User.objects.get(pk=analyst.pk).member_role == "analyst"
 
 
-def test_officer_cannot_change_a_members_identity_or_status(client, officer) -> None:
+def test_officer_cannot_change_a_members_identity_status_or_contact(client, officer) -> None:
     cluster = ClusterFactory()
     member = MemberFactory(status="applied", legal_name="Original Co., Ltd.", region="Guangdong")
     before = (member.legal_name, member.credit_code, member.sector, member.size_class, member.region)
@@ -86,7 +86,8 @@ def test_officer_cannot_change_a_members_identity_or_status(client, officer) -> 
     )
     assert response.status_code == 302, response.content.decode()[:2000]
     member.refresh_from_db()
-    assert member.contact_name == "New Contact"  # saved; only the contact details are editable
+    # Contact details too change only through services.member_contact_change (checked, on the ledger).
+    assert (member.contact_name, member.contact_email) != ("New Contact", "new@firm.example")
     assert (member.legal_name, member.credit_code, member.sector, member.size_class, member.region) == before
     assert member.status == "applied"
     assert not member.clusters.exists()
