@@ -106,6 +106,14 @@ class ReasonSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=2000, required=False, default="", allow_blank=True)
 
 
+# The schema's body for a transition whose service requires a reason. The view still reads the body with
+# ReasonSerializer, so a missing reason is the service's 400 `reason_required`, given after who may act.
+class RequiredReasonSerializer(serializers.Serializer):
+    """Why: recorded in the member's history; without one the answer is 400 `reason_required`."""
+
+    reason = serializers.CharField(max_length=2000)
+
+
 class MemberStatusChangeSerializer(serializers.ModelSerializer):
     actor: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
         slug_field="username", read_only=True, allow_null=True

@@ -256,3 +256,26 @@ def test_every_string_path_parameter_shows_the_pattern_its_route_takes(openapi) 
     assert patterns[("/api/v1/credit/leaderboard/{epoch}/", "epoch")] == epoch
     assert [bool(re.match(epoch, x)) for x in ("2026-11", "2026-1", "2026-11:5")] == [True, False, False]
     assert [bool(re.match(held_mint, x)) for x in ("2026-11:5", "2026-11", "5")] == [True, False, False]
+
+
+def test_a_member_transition_that_needs_a_reason_documents_it_as_required(
+    openapi, client_for, officer
+) -> None:
+    """The schema showed every transition's reason as optional: declining, suspending, reinstating and
+    withdrawing without one is 400 reason_required, as the schema now says; admitting needs none."""
+    from tests.factories import MemberFactory
+
+    required = {}
+    for action in ("admit", "decline", "suspend", "reinstate", "withdraw"):
+        body = openapi["paths"][f"/api/v1/members/{{id}}/{action}/"]["post"]["requestBody"]
+        name = body["content"]["application/json"]["schema"]["$ref"].split("/")[-1]
+        required[action] = "reason" in openapi["components"]["schemas"][name].get("required", [])
+    assert required == {"admit": False, "decline": True, "suspend": True, "reinstate": True, "withdraw": True}
+    client = client_for(officer)
+    applied = MemberFactory(status="applied")
+    refused = client.post(f"/api/v1/members/{applied.pk}/decline/", {}, format="json")
+    assert refused.status_code == 400 and refused.json()["code"] == "reason_required"
+    assert_documented(openapi, refused, "post", "/api/v1/members/{id}/decline/")
+    admitted = client.post(f"/api/v1/members/{applied.pk}/admit/", {}, format="json")
+    assert admitted.status_code == 200
+    assert_documented(openapi, admitted, "post", "/api/v1/members/{id}/admit/")
