@@ -80,6 +80,7 @@ MUST_SUCCEED = (
     "member.suspend",
     "member.reinstate",
     "people.create",
+    "member.contact",
     "register",
     "revoke",
 )
@@ -452,6 +453,16 @@ def act_people(c: Client) -> None:
         c.call("people.deactivate", "POST", f"/api/v1/users/{created['id']}/deactivate/", who, {})
 
 
+def act_member_contact(c: Client) -> None:
+    """A member's key, or an officer, changes the member's contact details (a suspended member's key is
+    refused); now and then the same details again, which records nothing."""
+    who = c.member()
+    actor = c.rng.choice([who, who, c.staff["officer"]])
+    phone = c.rng.choice(["+86 400 800 0000", f"+86 21 {c.rng.randrange(10**7, 10**8)}"])
+    details = {"contact_name": c.rng.choice(["联系人 王", "Soak contact"]), "contact_phone": phone}
+    c.call("member.contact", "PATCH", f"/api/v1/members/{who['member']}/", actor, details)
+
+
 def act_ledger(c: Client) -> None:
     who = c.rng.choice([c.member(), c.staff["auditor"]])
     c.call("ledger.status", "GET", "/api/v1/ledger/status/", who)
@@ -599,6 +610,7 @@ ACTIONS = [
     (act_revoke, 2),
     (act_member_status, 0.4),
     (act_people, 1.5),
+    (act_member_contact, 1),
     (act_ledger, 8),
     (act_credit, 4),
     (act_bad_input, 10),
