@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable
 from typing import Any
 
 from drf_spectacular.types import OpenApiTypes
@@ -106,12 +108,21 @@ class ReasonSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=2000, required=False, default="", allow_blank=True)
 
 
-# The schema's body for a transition whose service requires a reason. The view still reads the body with
-# ReasonSerializer, so a missing reason is the service's 400 `reason_required`, given after who may act.
+# The schema's body for a transition whose service requires a reason. The views still read the body with
+# their lenient serializer, so a missing reason is the service's 400 `reason_required`, after who may act.
 class RequiredReasonSerializer(serializers.Serializer):
-    """Why: recorded in the member's history; without one the answer is 400 `reason_required`."""
+    """Why: it is recorded with the change and in its ledger entry; without one: 400 `reason_required`."""
 
     reason = serializers.CharField(max_length=2000)
+
+
+def reason_request(
+    service: Callable[..., Any], optional: type[serializers.Serializer]
+) -> type[serializers.Serializer]:
+    """The body the schema shows for a transition `service` that takes a `reason`: RequiredReasonSerializer
+    where the service's signature gives the reason no default (it refuses a missing one), else `optional`."""
+    required = inspect.signature(service).parameters["reason"].default is inspect.Parameter.empty
+    return RequiredReasonSerializer if required else optional
 
 
 class MemberStatusChangeSerializer(serializers.ModelSerializer):

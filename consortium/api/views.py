@@ -6,7 +6,6 @@ every permission decision lives in consortium.services and consortium.selectors.
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -117,10 +116,8 @@ def _member_action(name: str) -> Any:
 
     # The router maps methods to actions by function name, so the name must be set before @action.
     transition.__name__ = name
-    # The service's signature says whether it needs a reason (admit's has a default; the others have none).
-    reason_required = inspect.signature(service).parameters["reason"].default is inspect.Parameter.empty
     schema = extend_schema(
-        request=s.RequiredReasonSerializer if reason_required else s.ReasonSerializer,
+        request=s.reason_request(service, s.ReasonSerializer),
         responses={200: s.MemberSerializer},
         summary=f"{name.title()} a member",
         description=(service.__doc__ or "").strip(),

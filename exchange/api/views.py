@@ -30,6 +30,7 @@ from consortium.api.parsers import JSONParser
 from consortium.api.permissions import ActionChecks
 from consortium.api.problems import PROBLEM_CONTENT_TYPE
 from consortium.api.schema import ProblemSerializer
+from consortium.api.serializers import reason_request
 from consortium.errors import ValidationFailed
 from exchange import downloads, selectors, services
 from exchange.api import serializers as s
@@ -100,7 +101,9 @@ class DatasetViewSet(
         return Response(s.DatasetSerializer(self._fresh(dataset.pk)).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(
-        request=s.DecisionReasonSerializer, responses={200: s.DatasetSerializer}, summary="Withdraw a dataset"
+        request=reason_request(services.dataset_withdraw, s.DecisionReasonSerializer),
+        responses={200: s.DatasetSerializer},
+        summary="Withdraw a dataset",
     )
     @action(detail=True, methods=["post"])
     def withdraw(self, request: Request, pk: str | None = None) -> Response:
@@ -187,7 +190,7 @@ class DatasetViewSet(
         return Response(s.VersionSerializer(version).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(
-        request=s.DecisionReasonSerializer,
+        request=reason_request(services.dataset_version_withdraw, s.DecisionReasonSerializer),
         responses={200: s.VersionSerializer},
         parameters=[
             OpenApiParameter("number", OpenApiTypes.INT, OpenApiParameter.PATH, description="Version number.")
@@ -245,7 +248,7 @@ def _decision_action(name: str) -> Any:
 
     transition.__name__ = name
     schema = extend_schema(
-        request=s.DecisionReasonSerializer,
+        request=reason_request(service, s.DecisionReasonSerializer),
         responses={200: s.DecisionResultSerializer},
         summary=f"{name.title()} an access request",
         description=(service.__doc__ or "").strip(),
@@ -404,7 +407,9 @@ class GrantViewSet(APIKeyMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin
         return selectors.grant_get_for(user=self.request.user, pk=self.kwargs["pk"], api_key=self.api_key)
 
     @extend_schema(
-        request=s.DecisionReasonSerializer, responses={200: s.GrantResultSerializer}, summary="Revoke a grant"
+        request=reason_request(services.grant_revoke, s.DecisionReasonSerializer),
+        responses={200: s.GrantResultSerializer},
+        summary="Revoke a grant",
     )
     @action(detail=True, methods=["post"])
     def revoke(self, request: Request, pk: str | None = None) -> Response:
