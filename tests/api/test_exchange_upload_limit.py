@@ -90,7 +90,7 @@ def test_session_upload_with_csrf_checks_is_refused_as_it_arrives(
     block_the_service()
     client, token = _csrf_client(data_steward, dataset)
     upload = SimpleUploadedFile("big.csv", b"x" * (200 * 1024), content_type="text/csv")
-    # The CSRF check reads the body (csrfmiddlewaretoken) before the view: the limit is already in place.
+    # The token is in the header, so the CSRF check leaves the body to the view, which applies the limit.
     response = client.post(
         f"/api/v1/datasets/{dataset.pk}/versions/", {"file": upload}, headers={"X-CSRFToken": token}
     )
