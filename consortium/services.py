@@ -13,6 +13,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from consortium import credit_code as credit_codes
+from consortium.actors import acting_api_key
 from consortium.errors import Conflict, NotFound, NotPermitted, ServiceError, ValidationFailed
 from consortium.models import (
     APIKeyScope,
@@ -340,7 +341,7 @@ def member_contact_change(
             subject_id=locked.pk,
             members=[locked.pk],
             payload=_member_payload(locked, fields=changed),
-            api_key=getattr(actor, "api_key", None) if actor.member_role == MemberRole.SYSTEM else None,
+            api_key=acting_api_key(actor),
         )
     return locked
 
@@ -523,7 +524,7 @@ def user_create(
             subject_id=user.pk,
             members=[member.pk],
             payload={"username": user.username, "role": role},
-            api_key=getattr(actor, "api_key", None) if actor.member_role == MemberRole.SYSTEM else None,
+            api_key=acting_api_key(actor),
         )
     return user
 

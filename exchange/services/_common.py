@@ -9,8 +9,9 @@ from typing import Any, cast
 from django.conf import settings
 from django.db import transaction
 
+from consortium.actors import acting_api_key
 from consortium.errors import Conflict, NotPermitted, ServiceError, ValidationFailed
-from consortium.models import MemberRole, User
+from consortium.models import User
 from consortium.roles import Capability, can, require
 from exchange import policies
 from exchange.models import AccessPolicy, Dataset, DatasetVersion
@@ -50,10 +51,6 @@ class UploadTooLarge(ServiceError):
     title = "The upload is too large"
 
 
-def _api_key(actor: User) -> Any:
-    return getattr(actor, "api_key", None) if actor.member_role == MemberRole.SYSTEM else None
-
-
 def _refuse(decision: policies.Decision) -> None:
     """Raise the error that fits the first reason of a negative decision, listing every reason."""
     if decision.allowed:
@@ -80,7 +77,11 @@ def _choice(field: str, value: Any, choices: Iterable[Any], code: str) -> None:
 def _of_member_with(actor: User, member_id: int | None, capability: Capability) -> bool:
     """Whether `actor` is of member `member_id` and holds `capability` (narrowed by its API key's scopes):
     the rule `_require_of_member` enforces, asked without raising, for interfaces deciding what to offer."""
-    return member_id is not None and actor.member_id == member_id and can(actor, capability, _api_key(actor))
+    return (
+        member_id is not None
+        and actor.member_id == member_id
+        and can(actor, capability, acting_api_key(actor))
+    )
 
 
 def _require_of_member(actor: User, member_id: int | None, capability: Capability, refusal: str) -> None:
@@ -89,7 +90,7 @@ def _require_of_member(actor: User, member_id: int | None, capability: Capabilit
     member's key gets the refusal: no scope would let it act for a member it is not of."""
     if member_id is None or actor.member_id != member_id:
         raise NotPermitted(refusal)
-    require(actor, capability, _api_key(actor), refusal=refusal)
+    require(actor, capability, acting_api_key(actor), refusal=refusal)
 
 
 def _own_manager(actor: User, dataset: Dataset) -> bool:

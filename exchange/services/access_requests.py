@@ -8,6 +8,7 @@ from typing import Any, Protocol
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from consortium.actors import acting_api_key
 from consortium.errors import Conflict, ValidationFailed
 from consortium.models import User
 from consortium.roles import Capability, can
@@ -23,7 +24,6 @@ from exchange.models import (
     Tier,
 )
 from exchange.services._common import (
-    _api_key,
     _decision_binding,
     _invalid,
     _latest_version,
@@ -74,7 +74,7 @@ def _append_request_entry(
         subject_id=request.pk,
         members=[dataset.owner_id, request.requester_member_id],
         payload=_request_payload(request, dataset, **extra),
-        api_key=_api_key(actor),
+        api_key=acting_api_key(actor),
     )
 
 

@@ -17,6 +17,7 @@ from django.db.models import Max, Q
 from django.utils import timezone
 from django.utils.text import get_valid_filename
 
+from consortium.actors import acting_api_key
 from consortium.errors import Conflict, ValidationFailed
 from consortium.models import Cluster, Member, Sector, User
 from consortium.roles import Capability, can
@@ -41,7 +42,6 @@ from exchange.services._common import (
     _MEDIA_TYPE_MAX_LENGTH,
     _SHA256,
     UploadTooLarge,
-    _api_key,
     _choice,
     _decision_binding,
     _invalid,
@@ -648,5 +648,5 @@ def _record_dataset_fact(kind: str, *, actor: User, dataset: Dataset, facts: dic
         subject_id=dataset.pk,
         members=[dataset.owner_id],
         payload={"dataset": dataset.pk, "grade": dataset.grade, **facts},
-        api_key=_api_key(actor),
+        api_key=acting_api_key(actor),
     )

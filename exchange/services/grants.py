@@ -12,13 +12,13 @@ from django.utils import timezone
 from guardian.core import ObjectPermissionChecker
 from guardian.shortcuts import assign_perm, get_perms, remove_perm
 
+from consortium.actors import acting_api_key
 from consortium.errors import Conflict, NotFound, NotPermitted
 from consortium.models import User
 from consortium.roles import Capability, can
 from exchange import policies
 from exchange.models import Dataset, DatasetVersion, Grant, GrantState
 from exchange.services._common import (
-    _api_key,
     _decision_binding,
     _invalid,
     _latest_version,
@@ -165,7 +165,7 @@ def grant_revoke(*, actor: User, grant: Grant, reason: str) -> tuple[Grant, Ledg
                     grant_id=locked.pk,
                 ),
             ),
-            api_key=_api_key(actor),
+            api_key=acting_api_key(actor),
         )
         _notify_after_commit("send_revocation_notice_task", locked.pk)
     return locked, entry
@@ -340,7 +340,7 @@ def grant_download(
                     size=version.size,
                     downloads_remaining=locked.downloads_remaining,
                 ),
-                api_key=_api_key(actor),
+                api_key=acting_api_key(actor),
             )
     except BaseException:
         if handle is not None:
