@@ -295,9 +295,10 @@ def dataset_version_add(
 
     The file is read twice in chunks (once to hash and measure, once by the storage backend), never whole
     into memory; it reaches storage only after it passed every check, and is deleted again when anything
-    after that fails, the commit included. A caller's enclosing transaction that rolls back later leaves
-    the file without a row: `dataset_files_sweep` (beat, daily) deletes it. The dataset's status is checked
-    again on its locked row, so a withdrawal that commits first wins.
+    after that fails, the commit included, but never once the row committed (whatever an after-commit hook
+    raises then). A caller's enclosing transaction that rolls back later leaves the file without a row:
+    `dataset_files_sweep` (beat, daily) deletes it. The dataset's status is checked again on its locked
+    row, so a withdrawal that commits first wins.
     The version keeps the file's own name as `version_filename` cleans it; the file on disk is named within
     STORED_NAME_MAX_BYTES of UTF-8 (`_stored_name`) and as the storage backend allows.
 
@@ -338,6 +339,7 @@ def dataset_version_add(
             )
     file.seek(0)
     stored: DatasetVersion | None = None
+    committed: list[bool] = []
     try:
         with transaction.atomic():
             # The dataset row lock numbers versions one at a time (the unique constraint backs it up) and
@@ -357,6 +359,10 @@ def dataset_version_add(
             )
             version.file.save(stored_name, file, save=False)
             stored = version
+            # The first of this block's after-commit hooks: those run inside the block's exit, and one that
+            # raises later (an interrupt while the inline sequencer runs) must not take the file of a
+            # committed row with it.
+            transaction.on_commit(lambda: committed.append(True))
             version.save()
             _record_dataset_fact(
                 "dataset.version_added",
@@ -365,8 +371,8 @@ def dataset_version_add(
                 facts={"version": number, "sha256": digest, "size": size, "media_type": media_type},
             )
     except BaseException:
-        # Whatever failed, the commit included, no row points at the stored file: it goes too.
-        if stored is not None and stored.file.name:
+        # Whatever failed before the commit, or the commit itself: no row points at the stored file.
+        if stored is not None and stored.file.name and not committed:
             stored.file.storage.delete(stored.file.name)
         raise
     return version
