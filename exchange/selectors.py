@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.core.files import File
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from consortium.errors import NotFound
@@ -45,19 +45,27 @@ def _int(pk: Any) -> int:
         raise NotFound("Not found.") from None
 
 
-def dataset_list_for(*, user: Any, api_key: Any = None) -> QuerySet[Dataset]:
-    """Datasets `user` may see, with owner and policy loaded and the number of versions annotated."""
-    caps = capabilities(user, api_key)
-    datasets = (
-        Dataset.objects.select_related("owner", "policy")
-        .prefetch_related("sources")
-        .annotate(version_count=Count("versions"))
-    )
+def _visible_datasets(user: Any, caps: frozenset[Capability]) -> QuerySet[Dataset]:
+    """The datasets an actor holding `caps` may see (the module docstring's rule), nothing loaded."""
+    datasets = Dataset.objects.all()
     if Capability.BROWSE_CATALOG not in caps:
         return datasets.none()
     if Capability.VIEW_ALL_MEMBERS in caps:
         return datasets
     return datasets.filter(Q(status=DatasetStatus.LISTED) | Q(owner_id=user.member_id))
+
+
+def dataset_list_for(*, user: Any, api_key: Any = None) -> QuerySet[Dataset]:
+    """Datasets `user` may see, with owner and policy loaded and the number of versions annotated. Their
+    `sources` are prefetched among the datasets `user` may see only: a source withdrawn by another member
+    is as unknown in a derived dataset's lineage as on its own page."""
+    caps = capabilities(user, api_key)
+    return (
+        _visible_datasets(user, caps)
+        .select_related("owner", "policy")
+        .prefetch_related(Prefetch("sources", queryset=_visible_datasets(user, caps)))
+        .annotate(version_count=Count("versions"))
+    )
 
 
 def dataset_get_for(*, user: Any, pk: Any, api_key: Any = None) -> Dataset:
