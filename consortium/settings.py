@@ -12,18 +12,26 @@ from celery.schedules import crontab
 from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
+from consortium import environment as read
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
 
-VAR_DIR = Path(env.str("VAR_DIR", default=str(BASE_DIR / "var")))
-VAR_DIR.mkdir(parents=True, exist_ok=True)
+VAR_DIR = read.directory("VAR_DIR", BASE_DIR / "var")
 
 DEVELOPMENT_SECRET_KEY = "dev-only-insecure-secret-key-do-not-use-in-production"  # noqa: S105
-DEBUG = env.bool("DEBUG", default=True)
-SECRET_KEY = env.str("SECRET_KEY", default=DEVELOPMENT_SECRET_KEY)
+DEBUG = read.boolean("DEBUG", default=True)
+SECRET_KEY = read.text("SECRET_KEY", DEVELOPMENT_SECRET_KEY, required_non_empty=True)
 if not DEBUG and SECRET_KEY == DEVELOPMENT_SECRET_KEY:
     raise ImproperlyConfigured("DEBUG is off but SECRET_KEY is the development key: set SECRET_KEY.")
-ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
+ALLOWED_HOSTS = [
+    host.strip()
+    for host in env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
+    if host.strip()
+]
+if not DEBUG and not ALLOWED_HOSTS:
+    # Django would answer every request 400 (DisallowedHost), health checks included.
+    raise ImproperlyConfigured("DEBUG is off but ALLOWED_HOSTS is empty: set it to the host names served.")
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 CSRF_FAILURE_VIEW = "consortium.views.csrf_failure"
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000")
@@ -85,7 +93,7 @@ TEMPLATES = [
 ]
 
 # --- Database -------------------------------------------------------------------------------------------
-DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'consortium.sqlite3'}")}
+DATABASES = {"default": read.database("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'consortium.sqlite3'}")}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # One writer at a time: IMMEDIATE transactions take the write lock up front instead of failing on upgrade.
     DATABASES["default"]["OPTIONS"] = {
@@ -94,7 +102,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;",
     }
 else:
-    DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+    DATABASES["default"]["CONN_MAX_AGE"] = read.integer("CONN_MAX_AGE", 60, minimum=0)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -114,8 +122,8 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "portal:login"
 LOGIN_REDIRECT_URL = "portal:home"
 LOGOUT_REDIRECT_URL = "portal:login"
-AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
-AXES_COOLOFF_TIME = env.float("LOGIN_COOLOFF_HOURS", default=0.25)
+AXES_FAILURE_LIMIT = read.integer("LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = read.number("LOGIN_COOLOFF_HOURS", 0.25, minimum=0)
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 # Behind a proxy, the client's address as the throttles take it, not the proxy's.
@@ -129,9 +137,9 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 STATIC_URL = "static/"
-STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(VAR_DIR / "static")))
+# Created here: whitenoise warns about a missing directory otherwise.
+STATIC_ROOT = read.directory("STATIC_ROOT", VAR_DIR / "static")
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(VAR_DIR / "media")))
-STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns about a missing directory otherwise
 MEDIA_URL = "media/"
 STORAGES = {
     "default": {
@@ -145,7 +153,7 @@ STORAGES = {
 }
 
 # --- E-mail ---------------------------------------------------------------------------------------------
-vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
+vars().update(read.email_url("EMAIL_URL", default="consolemail://"))
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="exchange@consortium.example")
 
 # --- Security (check --deploy is clean when DEBUG is off) -----------------------------------------------
@@ -153,10 +161,10 @@ SESSION_ENGINE = "consortium.sessions"  # Django's database sessions; see the mo
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG
-SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
-BEHIND_PROXY = env.bool("BEHIND_PROXY", default=False)
+SECURE_SSL_REDIRECT = read.boolean("SECURE_SSL_REDIRECT", default=not DEBUG)
+BEHIND_PROXY = read.boolean("BEHIND_PROXY", default=False)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if BEHIND_PROXY else None
-SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
+SECURE_HSTS_SECONDS = read.integer("SECURE_HSTS_SECONDS", 0 if DEBUG else 31536000, minimum=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
 SECURE_HSTS_PRELOAD = not DEBUG
 SECURE_CONTENT_TYPE_NOSNIFF = True
@@ -212,20 +220,20 @@ REST_FRAMEWORK = {
         "rest_framework.throttling.UserRateThrottle",
     ],
     "DEFAULT_THROTTLE_RATES": {
-        "anon": env.str("API_THROTTLE_ANON", default="60/min"),
-        "user": env.str("API_THROTTLE_USER", default="2000/min"),
+        "anon": read.rate("API_THROTTLE_ANON", "60/min"),
+        "user": read.rate("API_THROTTLE_USER", "2000/min"),
         # Failed API-key authentication per client address (consortium.api.throttling).
-        "auth_failures": env.str("API_THROTTLE_AUTH_FAILURES", default="30/min"),
-        "member_apply": env.str("API_THROTTLE_APPLY", default="20/hour"),
+        "auth_failures": read.rate("API_THROTTLE_AUTH_FAILURES", "30/min"),
+        "member_apply": read.rate("API_THROTTLE_APPLY", "20/hour"),
         # "Forgot your password?": requests from one client, and links to one address (with the admin's).
-        "password_reset": env.str("PASSWORD_RESET_THROTTLE", default="10/hour"),
-        "password_link_address": env.str("PASSWORD_LINK_THROTTLE", default="3/hour"),
+        "password_reset": read.rate("PASSWORD_RESET_THROTTLE", "10/hour"),
+        "password_link_address": read.rate("PASSWORD_LINK_THROTTLE", "3/hour"),
     },
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
     # The client address the throttles count by: the entry the last of this many proxies added to
     # X-Forwarded-For; 0 takes the connection's address. DRF's default (None) took the whole header, which a
     # client writes: a new value, a new budget.
-    "NUM_PROXIES": env.int("NUM_PROXIES", default=1 if BEHIND_PROXY else 0),
+    "NUM_PROXIES": read.integer("NUM_PROXIES", 1 if BEHIND_PROXY else 0, minimum=0),
 }
 API_KEY_CUSTOM_HEADER = "HTTP_AUTHORIZATION"
 SPECTACULAR_SETTINGS = {
@@ -254,7 +262,7 @@ SPECTACULAR_SETTINGS = {
 }
 
 # --- Cache (throttles, login lockouts) ------------------------------------------------------------------
-REDIS_URL = env.str("REDIS_URL", default="")
+REDIS_URL = read.redis_url("REDIS_URL")
 CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
     if REDIS_URL
@@ -262,7 +270,7 @@ CACHES = {
 }
 
 # --- Celery ---------------------------------------------------------------------------------------------
-CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="")
+CELERY_BROKER_URL = read.broker_url("CELERY_BROKER_URL")
 CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_SERIALIZER = "json"
@@ -282,34 +290,34 @@ LEDGER = {
     # generates a development key into var/ on first use; production must provide one.
     "SIGNING_KEY_PATH": env.str("LEDGER_SIGNING_KEY_PATH", default=str(VAR_DIR / "ledger-signing-key.pem")),
     "SIGNING_KEY_PEM": env.str("LEDGER_SIGNING_KEY", default=""),
-    "GENERATE_DEV_KEY": env.bool("LEDGER_GENERATE_DEV_KEY", default=DEBUG),
+    "GENERATE_DEV_KEY": read.boolean("LEDGER_GENERATE_DEV_KEY", default=DEBUG),
     "ORIGIN": env.str("LEDGER_ORIGIN", default="consortium.example/exchange/ledger"),
-    "CHECKPOINT_INTERVAL_SECONDS": env.int("LEDGER_CHECKPOINT_INTERVAL_SECONDS", default=60),
+    "CHECKPOINT_INTERVAL_SECONDS": read.integer("LEDGER_CHECKPOINT_INTERVAL_SECONDS", 60, minimum=1),
     # Without a broker nothing runs beat: a commit that appends signs a checkpoint once the latest is
     # CHECKPOINT_INTERVAL_SECONDS old. With a broker, beat signs them (issue-checkpoint below).
-    "CHECKPOINT_AFTER_COMMIT": env.bool("LEDGER_CHECKPOINT_AFTER_COMMIT", default=not CELERY_BROKER_URL),
-    "SEQUENCER_INTERVAL_SECONDS": env.int("LEDGER_SEQUENCER_INTERVAL_SECONDS", default=5),
-    "SEQUENCER_BATCH_SIZE": env.int("LEDGER_SEQUENCER_BATCH_SIZE", default=1000),
+    "CHECKPOINT_AFTER_COMMIT": read.boolean("LEDGER_CHECKPOINT_AFTER_COMMIT", default=not CELERY_BROKER_URL),
+    "SEQUENCER_INTERVAL_SECONDS": read.integer("LEDGER_SEQUENCER_INTERVAL_SECONDS", 5, minimum=1),
+    "SEQUENCER_BATCH_SIZE": read.integer("LEDGER_SEQUENCER_BATCH_SIZE", 1000, minimum=1),
     # After each commit that appended entries: "inline" runs the sequencer in the committing process when no
     # other process holds the sequencer lock; "task" sends a Celery task; "off" leaves it to beat.
-    "SEQUENCE_AFTER_COMMIT": env.str("LEDGER_SEQUENCE_AFTER_COMMIT", default="inline"),
+    "SEQUENCE_AFTER_COMMIT": read.choice("LEDGER_SEQUENCE_AFTER_COMMIT", "inline", ("inline", "task", "off")),
     # ...at most this often per process, so that under load the sequencer integrates batches.
-    "SEQUENCE_AFTER_COMMIT_EVERY_MS": env.int(
-        "LEDGER_SEQUENCE_AFTER_COMMIT_EVERY_MS", default=0 if DEBUG else 100
+    "SEQUENCE_AFTER_COMMIT_EVERY_MS": read.integer(
+        "LEDGER_SEQUENCE_AFTER_COMMIT_EVERY_MS", 0 if DEBUG else 100, minimum=0
     ),
     # PostgreSQL: prepare the entry INSERT once per connection. Turn off behind a transaction-mode pooler
     # that does not track prepared statements (PgBouncer before 1.21).
-    "PREPARED_INSERT": env.bool("LEDGER_PREPARED_INSERT", default=True),
+    "PREPARED_INSERT": read.boolean("LEDGER_PREPARED_INSERT", default=True),
 }
 # --- The exchange ---------------------------------------------------------------------------------------
 EXCHANGE = {
-    "MAX_UPLOAD_BYTES": env.int("EXCHANGE_MAX_UPLOAD_BYTES", default=5 * 1024**3),
+    "MAX_UPLOAD_BYTES": read.integer("EXCHANGE_MAX_UPLOAD_BYTES", 5 * 1024**3, minimum=1),
     # Undecided requests expire this many days after submission.
-    "REQUEST_EXPIRY_DAYS": env.int("EXCHANGE_REQUEST_EXPIRY_DAYS", default=30),
+    "REQUEST_EXPIRY_DAYS": read.integer("EXCHANGE_REQUEST_EXPIRY_DAYS", 30, minimum=1),
     # Both members are told this many days before a grant's window ends.
-    "GRANT_EXPIRY_NOTICE_DAYS": env.int("EXCHANGE_GRANT_EXPIRY_NOTICE_DAYS", default=7),
+    "GRANT_EXPIRY_NOTICE_DAYS": read.integer("EXCHANGE_GRANT_EXPIRY_NOTICE_DAYS", 7, minimum=0),
     # How often beat expires requests and grants and sends the notices before expiry.
-    "EXPIRY_INTERVAL_SECONDS": env.int("EXCHANGE_EXPIRY_INTERVAL_SECONDS", default=3600),
+    "EXPIRY_INTERVAL_SECONDS": read.integer("EXCHANGE_EXPIRY_INTERVAL_SECONDS", 3600, minimum=1),
 }
 CELERY_BEAT_SCHEDULE = {
     "expire-requests": {
@@ -343,6 +351,6 @@ LOGGING = {
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "root": {"handlers": ["console"], "level": read.log_level("LOG_LEVEL", "INFO")},
     "loggers": {"axes": {"level": "WARNING"}},
 }

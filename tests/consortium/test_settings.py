@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -43,3 +45,116 @@ def test_deploy_check_is_clean_with_production_values(tmp_path) -> None:
         VAR_DIR=str(tmp_path),
     )
     assert result.returncode == 0, result.stderr
+
+
+# --- every value read from the environment is checked where it is read -----------------------------------
+
+SETTINGS_FILE = ROOT / "consortium" / "settings.py"
+PRODUCTION = {"DEBUG": "false", "SECRET_KEY": "s" * 60, "ALLOWED_HOSTS": "exchange.example"}
+# Variables the process running the tests may have set, which would change what the settings read.
+READ_HERE = (
+    "DATABASE_URL",
+    "CELERY_BROKER_URL",
+    "REDIS_URL",
+    "DEBUG",
+    "SECRET_KEY",
+    "ALLOWED_HOSTS",
+    "EMAIL_URL",
+    "LOG_LEVEL",
+)
+
+
+def load_settings(monkeypatch, tmp_path, **env: str) -> dict:
+    """consortium/settings.py run afresh under `env` (VAR_DIR in tmp_path), as a process starting would."""
+    import runpy
+
+    for name in READ_HERE:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("VAR_DIR", str(tmp_path / "var"))
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return runpy.run_path(str(SETTINGS_FILE))
+
+
+@pytest.mark.parametrize(
+    ("env", "named", "says"),
+    [
+        ({"DEBUG": "maybe"}, "DEBUG", "true or false"),
+        ({**PRODUCTION, "BEHIND_PROXY": "yes please"}, "BEHIND_PROXY", "true or false"),
+        ({"SECURE_SSL_REDIRECT": "2"}, "SECURE_SSL_REDIRECT", "true or false"),
+        ({"LEDGER_GENERATE_DEV_KEY": ""}, "LEDGER_GENERATE_DEV_KEY", "true or false"),
+        ({"DATABASE_URL": "postgres://db/x", "CONN_MAX_AGE": "sixty"}, "CONN_MAX_AGE", "whole number"),
+        ({"SECURE_HSTS_SECONDS": "1y"}, "SECURE_HSTS_SECONDS", "whole number"),
+        ({"EXCHANGE_MAX_UPLOAD_BYTES": "5GB"}, "EXCHANGE_MAX_UPLOAD_BYTES", "whole number"),
+        ({"LOGIN_FAILURE_LIMIT": "5.5"}, "LOGIN_FAILURE_LIMIT", "whole number"),
+        ({"NUM_PROXIES": "-1"}, "NUM_PROXIES", "0 or more"),
+        ({"LEDGER_CHECKPOINT_INTERVAL_SECONDS": "0"}, "LEDGER_CHECKPOINT_INTERVAL_SECONDS", "1 or more"),
+        ({"LOGIN_COOLOFF_HOURS": "a while"}, "LOGIN_COOLOFF_HOURS", "a number"),
+        ({"LOGIN_COOLOFF_HOURS": "nan"}, "LOGIN_COOLOFF_HOURS", "finite"),
+        ({"LEDGER_SEQUENCE_AFTER_COMMIT": "sometimes"}, "LEDGER_SEQUENCE_AFTER_COMMIT", "inline, task, off"),
+        ({"API_THROTTLE_ANON": "fast"}, "API_THROTTLE_ANON", "60/min"),
+        ({"PASSWORD_LINK_THROTTLE": "3/fortnight"}, "PASSWORD_LINK_THROTTLE", "60/min"),
+        ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL", "WARNING"),
+        ({"DATABASE_URL": "garbage"}, "DATABASE_URL", "no scheme"),
+        ({"DATABASE_URL": ""}, "DATABASE_URL", "no scheme"),
+        ({"DATABASE_URL": "mysql://u:hunter2@db/x"}, "DATABASE_URL", "'mysql'"),
+        ({"DATABASE_URL": "postgres://u:hunter2@db:port/x"}, "DATABASE_URL", "port that is not a number"),
+        ({"DATABASE_URL": "postgres://u:hunter2@db:5432"}, "DATABASE_URL", "names no database"),
+        ({"CELERY_BROKER_URL": "rabbit.internal"}, "CELERY_BROKER_URL", "no scheme"),
+        ({"CELERY_BROKER_URL": "amqq://u:hunter2@rabbit//"}, "CELERY_BROKER_URL", "'amqq'"),
+        ({"CELERY_BROKER_URL": "redis://:hunter2@redis:six/0"}, "CELERY_BROKER_URL", "port"),
+        ({"REDIS_URL": "redis.internal:6379"}, "REDIS_URL", "Redis URL"),
+        ({"REDIS_URL": "redis://:hunter2@redis:six/1"}, "REDIS_URL", "Redis URL"),
+        ({"EMAIL_URL": "smtp.example.com"}, "EMAIL_URL", "e-mail URL"),
+        ({"SECRET_KEY": ""}, "SECRET_KEY", "empty"),
+        ({"DEBUG": "false", "ALLOWED_HOSTS": "exchange.example"}, "SECRET_KEY", "development key"),
+        ({**PRODUCTION, "ALLOWED_HOSTS": ""}, "ALLOWED_HOSTS", "empty"),
+        ({**PRODUCTION, "ALLOWED_HOSTS": " , "}, "ALLOWED_HOSTS", "empty"),
+        ({"VAR_DIR": "/proc/no-such-dir/var"}, "VAR_DIR", "cannot create"),
+    ],
+)
+def test_a_value_the_settings_cannot_use_is_refused_naming_its_variable(
+    monkeypatch, tmp_path, env, named, says
+) -> None:
+    from django.core.exceptions import ImproperlyConfigured
+
+    with pytest.raises(ImproperlyConfigured) as refused:
+        load_settings(monkeypatch, tmp_path, **env)
+    message = str(refused.value)
+    assert named in message and says in message, message
+    assert "hunter2" not in message  # a URL's password is never repeated
+
+
+def test_the_values_documented_are_read_as_documented(monkeypatch, tmp_path) -> None:
+    loaded = load_settings(
+        monkeypatch,
+        tmp_path,
+        **{**PRODUCTION, "ALLOWED_HOSTS": "exchange.example, api.exchange.example"},
+        DATABASE_URL="postgres://exchange:pw@db.internal:5432/exchange",
+        CELERY_BROKER_URL="amqp://user:pass@rabbit.internal:5672//",
+        REDIS_URL="redis://redis.internal:6379/1",
+        BEHIND_PROXY="True",
+        SECURE_SSL_REDIRECT="0",
+        LOG_LEVEL="warning",
+        LOGIN_COOLOFF_HOURS="0.5",
+        API_THROTTLE_USER="100000/min",
+    )
+    assert loaded["DEBUG"] is False and loaded["BEHIND_PROXY"] is True
+    assert loaded["SECURE_SSL_REDIRECT"] is False
+    assert loaded["DATABASES"]["default"]["NAME"] == "exchange"
+    assert loaded["DATABASES"]["default"]["ENGINE"] == "django.db.backends.postgresql"
+    assert loaded["ALLOWED_HOSTS"] == ["exchange.example", "api.exchange.example"]
+    assert loaded["AXES_COOLOFF_TIME"] == 0.5
+    assert loaded["LOGGING"]["root"]["level"] == "WARNING"
+    embedded = load_settings(monkeypatch, tmp_path)
+    assert embedded["DEBUG"] is True and embedded["CELERY_BROKER_URL"] == ""
+    assert embedded["DATABASES"]["default"]["ENGINE"] == "django.db.backends.sqlite3"
+
+
+def test_manage_py_says_what_is_wrong_in_one_line(tmp_path) -> None:
+    result = run_manage("check", VAR_DIR=str(tmp_path), DATABASE_URL="postgres://u:hunter2@db:port/x")
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines() == [
+        "ImproperlyConfigured: DATABASE_URL has a port that is not a number."
+    ]
