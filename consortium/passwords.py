@@ -86,6 +86,8 @@ class PasswordLinkAddressThrottle(SimpleRateThrottle):
     admin's button. The cache key holds a hash of the address, not the address."""
 
     scope = "password_link_address"
+    duration: int  # set by SimpleRateThrottle.__init__ from the rate; the stubs leave it out
+    counted = False  # whether the last allow_address counted a link
 
     def __init__(self, email: str) -> None:
         super().__init__()
@@ -97,7 +99,19 @@ class PasswordLinkAddressThrottle(SimpleRateThrottle):
     def allow_address(self) -> bool:
         """Count one link to the address; False when its budget is spent."""
         # SimpleRateThrottle reads nothing from the request once get_cache_key ignores it.
-        return self.allow_request(None, None)  # type: ignore[arg-type]
+        self.counted = self.allow_request(None, None)  # type: ignore[arg-type]
+        return self.counted
+
+    def refund(self) -> None:
+        """Take back the link `allow_address` counted (if it did), for a link that was not sent after all:
+        the transaction that would have sent it rolled back."""
+        if not self.counted:
+            return
+        self.counted = False
+        history = self.cache.get(self.key, [])
+        if self.now in history:
+            history.remove(self.now)
+            self.cache.set(self.key, history, self.duration)
 
 
 def clear_login_lockout(user: User) -> None:

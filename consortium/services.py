@@ -660,40 +660,52 @@ def user_send_password_link(*, actor: User, user: User) -> User:
     admin (or an officer) asks: the way a person added without a password, by an API key or in the
     portal, gets one. Records `member.user_password_link_sent` (the username, never the link or token);
     the mail is queued after commit (consortium.tasks: a worker sends it, retrying a mail server that is
-    down, and checks again that the person may still have a password).
+    down, and checks again that the person may still have a password). The link is counted against the
+    address's budget only if that commit happens.
 
     Raises NotFound (another member's person, never confirmed to exist), NotPermitted (not a manager of
     the member's people; a partner system's user or a staff account), Conflict `user_inactive` (a
     deactivated person), `no_email` (nowhere to send it), `member_not_active`, `too_many_links` (the
     address's budget of links, shared with the login page's "Forgot your password?", is spent).
     """
-    with transaction.atomic():
-        locked, member_id = _lock_managed_user(actor, user)
-        if not locked.is_active:
-            raise Conflict(
-                f"{locked.username} is deactivated; a deactivated person cannot set a password.",
-                code="user_inactive",
-                current_state="inactive",
+    committed: list[bool] = []
+    budget: PasswordLinkAddressThrottle | None = None
+    try:
+        with transaction.atomic():
+            # The first after-commit hook: the link counted stays counted once the commit happened.
+            transaction.on_commit(lambda: committed.append(True))
+            locked, member_id = _lock_managed_user(actor, user)
+            if not locked.is_active:
+                raise Conflict(
+                    f"{locked.username} is deactivated; a deactivated person cannot set a password.",
+                    code="user_inactive",
+                    current_state="inactive",
+                )
+            if not locked.email:
+                raise Conflict(f"{locked.username} has no e-mail address to send a link to.", code="no_email")
+            if not may_set_password(locked):
+                raise Conflict("The member is not active.", code="member_not_active")
+            budget = PasswordLinkAddressThrottle(locked.email)
+            if not budget.allow_address():
+                raise Conflict(
+                    f"Several links went to {locked.username}'s address recently; try again later.",
+                    code="too_many_links",
+                )
+            ledger_append(
+                kind="member.user_password_link_sent",
+                actor=actor,
+                subject_type="user",
+                subject_id=locked.pk,
+                members=[member_id],
+                payload={"username": locked.username},
             )
-        if not locked.email:
-            raise Conflict(f"{locked.username} has no e-mail address to send a link to.", code="no_email")
-        if not may_set_password(locked):
-            raise Conflict("The member is not active.", code="member_not_active")
-        if not PasswordLinkAddressThrottle(locked.email).allow_address():
-            raise Conflict(
-                f"Several links went to {locked.username}'s address recently; try again later.",
-                code="too_many_links",
-            )
-        ledger_append(
-            kind="member.user_password_link_sent",
-            actor=actor,
-            subject_type="user",
-            subject_id=locked.pk,
-            members=[member_id],
-            payload={"username": locked.username},
-        )
-        # The token is made when the mail is, after commit, so a rolled-back request sends nothing.
-        transaction.on_commit(lambda: send_password_link_task.delay(locked.pk, actor.pk))
+            # The token is made when the mail is, after commit, so a rolled-back request sends nothing.
+            transaction.on_commit(lambda: send_password_link_task.delay(locked.pk, actor.pk))
+    except BaseException:
+        # The cache is no part of the transaction: a link that was never sent does not spend the budget.
+        if budget is not None and not committed:
+            budget.refund()
+        raise
     return locked
 
 
