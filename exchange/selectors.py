@@ -239,6 +239,47 @@ def grant_of_request_for(*, user: Any, request: AccessRequest, api_key: Any = No
     return grant_list_for(user=user, api_key=api_key).filter(request_id=request.pk).first()
 
 
+@dataclass(frozen=True)
+class AccessStanding:
+    """Where `user`'s member stands with a dataset before it asks for it, as access_request_submit would
+    find it: the grant it holds (`grant`: pending or active, its quota used up or not), its undecided
+    request (`request`), and why its member is not eligible under the policy (`ineligible`: the engine's
+    reasons, empty when eligible). While any of them holds, a new request is refused."""
+
+    grant: Grant | None
+    request: AccessRequest | None
+    ineligible: list[policies.Reason]
+
+    @property
+    def may_request(self) -> bool:
+        return self.grant is None and self.request is None and not self.ineligible
+
+
+def access_standing_for(
+    *, user: Any, dataset: Dataset, policy: AccessPolicy, now: Any = None
+) -> AccessStanding:
+    """`user`'s member's standing with `dataset` (which `user` may see) under `policy`: the same facts that
+    access_request_submit refuses a request for (already_granted, duplicate_request, and the eligibility
+    reasons of policies.eligibility), read through the selectors, so `user` (one of a member's people who
+    may request access) learns only of its own member's grants and requests."""
+    now = now or timezone.now()
+    live = Grant.in_state(GrantState.PENDING, now) | Grant.in_state(GrantState.ACTIVE, now)
+    grant = (
+        grant_list_for(user=user)
+        .filter(live, dataset_id=dataset.pk, grantee_id=user.member_id)
+        .order_by("-valid_until")
+        .first()
+    )
+    request = (
+        access_request_undecided_mine_for(user=user)
+        .filter(dataset_id=dataset.pk)
+        .order_by("-created_at")
+        .first()
+    )
+    decision = policies.eligibility(member=user.member, policy=policy)
+    return AccessStanding(grant=grant, request=request, ineligible=decision.reasons)
+
+
 def request_entries_for(*, user: Any, pk: Any, api_key: Any = None) -> QuerySet[LedgerEntry]:
     """The ledger entries of a request `user` may see and of its grant, oldest first: their receipts."""
     request = access_request_get_for(user=user, pk=pk, api_key=api_key)

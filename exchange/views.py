@@ -135,9 +135,14 @@ def _dataset_page(request: HttpRequest, dataset: Dataset, *, status: int = 200, 
         "metadata_only": metadata_only,
     }
     if may_request and policy is not None:
-        context["request_form"] = forms.get("request_form") or AccessRequestForm(
-            initial={"terms_version": policy.terms_version, "duration_days": policy.max_duration_days}
-        )
+        # What the service would refuse a request for (a grant held, a request undecided, not eligible) is
+        # said before the form, instead of after it is filled in; a form refused anyway stays to say why.
+        standing = selectors.access_standing_for(user=user, dataset=dataset, policy=policy)
+        context["standing"] = standing
+        if standing.may_request or "request_form" in forms:
+            context["request_form"] = forms.get("request_form") or AccessRequestForm(
+                initial={"terms_version": policy.terms_version, "duration_days": policy.max_duration_days}
+            )
     if services.dataset_version_addable_by(actor=user, dataset=dataset):
         # Never on core data: a Level 3 dataset is offered as metadata only and takes no file.
         context["upload_form"] = forms.get("upload_form") or VersionUploadForm()
