@@ -19,7 +19,7 @@ from django.utils.text import get_valid_filename
 
 from consortium.actors import acting_api_key
 from consortium.errors import Conflict, ValidationFailed
-from consortium.models import Cluster, Member, Sector, User
+from consortium.models import Cluster, Sector, User
 from consortium.roles import Capability, can
 from consortium.text import refuse_hidden_characters
 from exchange import policies
@@ -37,6 +37,7 @@ from exchange.models import (
     Tier,
     UpdateFrequency,
 )
+from exchange.selectors import policy_member_choices_for
 from exchange.services._common import (
     _MEDIA_TYPE,
     _MEDIA_TYPE_MAX_LENGTH,
@@ -599,10 +600,13 @@ def policy_set(
     if set(candidate.eligible_clusters) - known:
         missing = ", ".join(sorted(set(candidate.eligible_clusters) - known))
         reasons.append(policies.Reason("unknown_cluster", f"Unknown cluster: {missing}."))
-    named = set(candidate.allow_list) | set(candidate.deny_list)
-    known_members = set(Member.objects.filter(pk__in=named).values_list("pk", flat=True))
-    if named - known_members:
-        missing = ", ".join(map(str, sorted(named - known_members)))
+    # Only members the owner may name (as the portal's form offers them): one it may not see is as
+    # unknown as an id that names none. The owner itself is the consistency check's (owner_on_allow_list).
+    named = (set(candidate.allow_list) | set(candidate.deny_list)) - {dataset.owner_id}
+    nameable = policy_member_choices_for(user=actor, dataset=dataset).filter(pk__in=named)
+    unknown = named - set(nameable.values_list("pk", flat=True))
+    if unknown:
+        missing = ", ".join(map(str, sorted(unknown)))
         reasons.append(policies.Reason("unknown_member", f"Unknown member: {missing}."))
     if reasons:
         raise ValidationFailed(
