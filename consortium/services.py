@@ -496,6 +496,9 @@ def user_create(
     _check_no_password_from_key(actor, password)
     _check_member_takes_people(member)
     with transaction.atomic():
+        # Again on the member's locked row, as every people change and the lifecycle transitions lock it:
+        # a withdrawal or decline that committed since `member` was read wins.
+        _check_member_takes_people(Member.objects.select_for_update(no_key=True).get(pk=member.pk))
         _check_new_account(
             username=username, email=email, password=password, first_name=first_name, last_name=last_name
         )
