@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 from consortium import services
+from consortium.errors import ValidationFailed
 from consortium.models import Member, User
+from ledger.models import LedgerEntry
 from tests.factories import MemberFactory, make_credit_code
 
 pytestmark = pytest.mark.django_db
@@ -41,3 +43,16 @@ def test_person_racing_another_with_the_same_username_is_a_400(client_for, membe
     assert response.json()["code"] == "duplicate_username"
     assert "username" in response.json()["errors"]
     assert User.objects.filter(username="own-admin").count() == 1
+
+
+def test_staff_account_racing_another_with_the_same_username_is_refused(officer, monkeypatch) -> None:
+    monkeypatch.setattr(services, "_username_taken", lambda username: False)
+    entries = LedgerEntry.objects.count()
+    with pytest.raises(ValidationFailed) as refused:
+        services.staff_user_create(
+            username="officer", email="twin@consortium.example", consortium_role="auditor"
+        )
+    assert refused.value.code == "duplicate_username"
+    assert refused.value.extra["errors"] == {"username": ["The username 'officer' is taken."]}
+    assert User.objects.filter(username="officer").count() == 1
+    assert LedgerEntry.objects.count() == entries
