@@ -552,7 +552,24 @@ def _managed_member_id(actor: User, user: User) -> int:
     _managed_user_scope(actor, user.member_id, unmanaged_target=unmanaged)
     if unmanaged or user.member_id is None:  # the second for mypy: `unmanaged` covers it
         raise NotPermitted("This account is not managed here.")
+    _check_person_within_key(actor, user)
     return user.member_id
+
+
+def _check_person_within_key(actor: User, person: User) -> None:
+    """Raise NotPermitted(role_beyond_key_scopes) if `actor` is an API key's user and `person` holds a role
+    no key may give (member admin: it manages API keys, which no scope allows). As no key makes anyone an
+    admin (_check_role_within_key), none demotes or deactivates one: a partner system's key could otherwise
+    remove, for good, every admin but the last, the people who would revoke it."""
+    if actor.member_role != MemberRole.SYSTEM:
+        return
+    beyond = capabilities_beyond(actor, person.member_role)
+    if any(CAPABILITY_SCOPE.get(capability) is None for capability in beyond):
+        raise NotPermitted(
+            f"No API key may change or deactivate a person who is {person.member_role}: the role manages API "
+            "keys, which no scope allows. A member admin does it in the portal.",
+            code="role_beyond_key_scopes",
+        )
 
 
 def user_manage_check(actor: User, user: User) -> None:

@@ -217,9 +217,10 @@ GROUPS: list[tuple[str, list[ProblemCode]]] = [
             _c(
                 "role_beyond_key_scopes",
                 (403,),
-                "The key's scopes do not cover what a person in that role may do.",
+                "The key's scopes do not cover what a person in that role may do: no key gives that role, "
+                "nor changes or deactivates a member admin.",
                 "Give the role in the portal, or use a key with the scopes the detail names (no key may "
-                "give member_admin).",
+                "give member_admin, or change or deactivate one).",
             ),
         ],
     ),

@@ -142,7 +142,8 @@ class MemberStatusChangeSerializer(serializers.ModelSerializer):
 
 KEY_ROLE_RULE = (
     "With an API key, only a role whose powers the key's scopes cover (403 `role_beyond_key_scopes`): "
-    "analyst needs `request`, data_steward `request` and `manage`; no key gives member_admin."
+    "analyst needs `request`, data_steward `request` and `manage`; no key gives member_admin, nor changes "
+    "or deactivates a member admin."
 )
 
 
