@@ -1,9 +1,11 @@
-"""Two member admins demoting each other at once on PostgreSQL: one wins, the member keeps an admin."""
+"""Two member admins demoting or deactivating each other at once on PostgreSQL: one wins, the member keeps an
+admin."""
 
 from __future__ import annotations
 
 import contextlib
 import threading
+from typing import Any
 
 import pytest
 from django.db import connections
@@ -11,12 +13,14 @@ from rest_framework.test import APIClient
 
 from consortium import services
 from consortium.models import User
+from ledger.models import LedgerEntry
 from tests.factories import MemberFactory, UserFactory
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 
-def test_two_admins_demoting_each_other_leave_one_admin(monkeypatch) -> None:
+def _each_other(monkeypatch, send) -> tuple[dict[str, tuple[int, str]], Any]:
+    """Two admins of one member each `send(client, other)` at once; their answers, and the member."""
     member = MemberFactory()
     first = UserFactory(member=member, member_role="member_admin", username="first-admin")
     second = UserFactory(member=member, member_role="member_admin", username="second-admin")
@@ -42,7 +46,7 @@ def test_two_admins_demoting_each_other_leave_one_admin(monkeypatch) -> None:
         try:
             client = APIClient()
             client.force_login(actor)
-            response = client.patch(f"/api/v1/users/{target.pk}/", {"role": "analyst"}, format="json")
+            response = send(client, target)
             results[actor.username] = (response.status_code, response.json().get("code", ""))
         finally:
             connections.close_all()  # this thread's own connection
@@ -55,7 +59,26 @@ def test_two_admins_demoting_each_other_leave_one_admin(monkeypatch) -> None:
         thread.start()
     for thread in threads:
         thread.join(timeout=60)
+    return results, member
 
+
+def test_two_admins_demoting_each_other_leave_one_admin(monkeypatch) -> None:
+    results, member = _each_other(
+        monkeypatch,
+        lambda client, target: client.patch(
+            f"/api/v1/users/{target.pk}/", {"role": "analyst"}, format="json"
+        ),
+    )
     assert sorted(results.values()) == [(200, ""), (409, "last_admin")], results
     admins = User.objects.filter(member=member, member_role="member_admin", is_active=True)
     assert admins.count() == 1
+
+
+def test_two_admins_deactivating_each_other_leave_one_admin(monkeypatch) -> None:
+    results, member = _each_other(
+        monkeypatch, lambda client, target: client.post(f"/api/v1/users/{target.pk}/deactivate/")
+    )
+    assert sorted(results.values()) == [(200, ""), (409, "last_admin")], results
+    admins = User.objects.filter(member=member, member_role="member_admin", is_active=True)
+    assert admins.count() == 1
+    assert LedgerEntry.objects.filter(kind="member.user_deactivated").count() == 1
