@@ -220,7 +220,14 @@ class PolicyForm(PortalForm):
         widget=forms.SelectMultiple(attrs={"size": 5}),
         help_text=SEVERAL,
     )
-    price_credits = forms.IntegerField(min_value=0, max_value=2**31 - 1, initial=0, label="Price (credits)")
+    price_credits = forms.IntegerField(
+        min_value=0,
+        max_value=2**31 - 1,
+        initial=0,
+        label="Price (credits)",
+        help_text="Your asking price, accepted with the terms. Not what a grant costs: the consortium's "
+        "credit rules charge the requester a fee by tier.",
+    )
     terms = forms.CharField(widget=forms.Textarea(attrs={"rows": 4}), help_text="What a requester accepts.")
 
     def __init__(self, *args: Any, members: QuerySet[Member] | None = None, **kwargs: Any) -> None:

@@ -40,6 +40,7 @@ from exchange.forms import (
 )
 from exchange.models import UNDECIDED_STATES, AccessRequest, Dataset, Grant, RequestState, Tier
 from exchange.uploads import limit_upload_size, refuse_several_files
+from ledger.credit import selectors as credit_selectors
 
 # Who decides a request of each approval tier, as the services enforce it: the owner's data steward
 # (Capability.DECIDE_REQUESTS), then, for confidential data, a security officer (DECIDE_CONFIDENTIAL); a
@@ -134,7 +135,7 @@ def _dataset_page(request: HttpRequest, dataset: Dataset, *, status: int = 200, 
         "may_withdraw_versions": services.dataset_versions_withdrawable_by(actor=user, dataset=dataset),
         "metadata_only": metadata_only,
     }
-    if may_request and policy is not None:
+    if may_request and policy is not None and user.member_id is not None:
         # What the service would refuse a request for (a grant held, a request undecided, not eligible) is
         # said before the form, instead of after it is filled in; a form refused anyway stays to say why.
         standing = selectors.access_standing_for(user=user, dataset=dataset, policy=policy)
@@ -143,6 +144,12 @@ def _dataset_page(request: HttpRequest, dataset: Dataset, *, status: int = 200, 
             context["request_form"] = forms.get("request_form") or AccessRequestForm(
                 initial={"terms_version": policy.terms_version, "duration_days": policy.max_duration_days}
             )
+            # What the grant would cost: the credit rules' fee by tier, which is not the policy's price.
+            fee = credit_selectors.grant_fee_terms(
+                consumer_member_id=user.member_id, provider_member_id=dataset.owner_id, tier=policy.tier
+            )
+            if fee is not None:
+                context["fee"], context["fee_at_most"] = fee, fee.fee_mcr(policy.max_duration_days)
     if services.dataset_version_addable_by(actor=user, dataset=dataset):
         # Never on core data: a Level 3 dataset is offered as metadata only and takes no file.
         context["upload_form"] = forms.get("upload_form") or VersionUploadForm()

@@ -18,9 +18,10 @@ pytestmark = pytest.mark.django_db
 
 
 def page_text(response: Any) -> str:
-    """The page's visible text, tags dropped and spaces collapsed."""
+    """The page's visible text, spaces collapsed: inline tags dropped, others read as a space."""
     assert response.status_code in (200, 400), response.status_code
     body = response.content.decode().split("<main", 1)[1]
+    body = re.sub(r"</?(?:a|abbr|bdi|code|data|em|span|strong)\b[^>]*>", "", body)
     return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", body)))
 
 
@@ -97,3 +98,42 @@ def test_an_eligible_member_with_nothing_pending_gets_the_form_and_the_owner_no_
     assert "Submit the request" in text and "Your member's access" not in text
     _, text = dataset_page(data_steward, dataset)
     assert "Your member's access" not in text and "Submit the request" not in text
+
+
+# --- What a grant costs, where a requester decides to ask for it --------------------------------------------
+
+
+def test_the_request_form_states_the_fee_the_approval_then_charges_and_the_price_is_not_it(
+    member, other_member, data_steward, other_analyst
+) -> None:
+    from ledger.credit import engine
+    from tests.ledger.credit.support import activate, admit, balance, pending
+
+    activate()
+    admit(member, other_member)
+    dataset = published(data_steward, tier="restricted", max_duration_days=90, price_credits=7)
+    _, text = dataset_page(other_analyst, dataset)
+    assert "Fee: 20.000 CR per started 30 days of the duration (60.000 CR for 90 days)" in text
+    assert "7 credits The owner's asking price, accepted with the terms. It is not what a grant costs" in text
+
+    allowance = engine.member_allowance(other_member.pk)
+    before = balance(allowance)
+    approved = request_access(other_analyst, dataset, duration_days=90)
+    services.access_request_approve(actor=data_steward, request=approved)
+    charged = before - balance(allowance) + pending(allowance)[0]
+    assert charged == 60_000  # mCR: what the form said, not the policy's 7 credits
+
+
+def test_no_fee_is_stated_for_an_open_grant_nor_while_credit_is_inactive(
+    member, other_member, data_steward, other_analyst
+) -> None:
+    restricted = published(data_steward, tier="restricted")
+    _, text = dataset_page(other_analyst, restricted)
+    assert "Fee:" not in text and "No fee" not in text  # no rules published: nothing is charged
+
+    from tests.ledger.credit.support import activate, admit
+
+    activate()
+    admit(member, other_member)
+    _, text = dataset_page(other_analyst, published(data_steward, tier="open"))
+    assert "No fee: the consortium's credit rules charge nothing for this grant." in text

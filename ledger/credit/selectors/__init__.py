@@ -2,8 +2,9 @@
 
 What the actor may not see is NotFound (404), never forbidden (see
 :mod:`~ledger.credit.selectors.common`). The reads live in :mod:`~ledger.credit.selectors.balances`
-(balances, statements), :mod:`~ledger.credit.selectors.oversight` (leaderboard, flags, totals) and
-:mod:`~ledger.credit.selectors.transfers` (transfers, held mints, adjustments); this package re-exports them.
+(balances, statements), :mod:`~ledger.credit.selectors.oversight` (leaderboard, flags, totals),
+:mod:`~ledger.credit.selectors.transfers` (transfers, held mints, adjustments) and
+:mod:`~ledger.credit.selectors.fees` (what a grant would cost); this package re-exports them.
 """
 
 from ledger.credit.selectors.balances import SECTIONS, balance_list_for, statement_for, sum_tree_leaves
@@ -17,6 +18,7 @@ from ledger.credit.selectors.common import (
     require_auditor,
     seqs_of_orders,
 )
+from ledger.credit.selectors.fees import GrantFeeTerms, grant_fee_terms
 from ledger.credit.selectors.oversight import (
     GROUPING_WORDS,
     LEADERBOARD_GROUPINGS,
@@ -38,6 +40,7 @@ __all__ = [
     "GROUPING_WORDS",
     "LEADERBOARD_GROUPINGS",
     "SECTIONS",
+    "GrantFeeTerms",
     "adjustment_get_for",
     "adjustment_list_for",
     "affiliation_claim_get_for",
@@ -47,6 +50,7 @@ __all__ = [
     "epoch_order_range",
     "epoch_rules_params",
     "flag_list_for",
+    "grant_fee_terms",
     "held_mint_list_for",
     "is_auditor",
     "latest_settled_epoch",
