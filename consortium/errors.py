@@ -65,3 +65,9 @@ class Conflict(ServiceError):
     status = 409
     code = "conflict"
     title = "The request conflicts with the current state"
+
+
+class Unavailable(Exception):
+    """Something the exchange needs cannot be used now (the ledger's signing key, say): not the request's
+    fault, so the API answers 503 (try again later) and an operator's command exits naming it. The message
+    is for operators and is never sent to a client: it may name a file, a host or a setting."""

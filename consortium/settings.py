@@ -162,6 +162,8 @@ SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG
 SECURE_SSL_REDIRECT = read.boolean("SECURE_SSL_REDIRECT", default=not DEBUG)
+# Health probes come over plain HTTP from inside the network: answered, not redirected (they reveal nothing).
+SECURE_REDIRECT_EXEMPT = [r"^health/"]
 BEHIND_PROXY = read.boolean("BEHIND_PROXY", default=False)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if BEHIND_PROXY else None
 SECURE_HSTS_SECONDS = read.integer("SECURE_HSTS_SECONDS", 0 if DEBUG else 31536000, minimum=0)

@@ -15,7 +15,7 @@ from drf_spectacular.views import SpectacularAPIView
 from consortium.api import problems
 from consortium.api.content_security import api_content_policy
 from consortium.api.docs import RedocView, SwaggerView
-from consortium.api.views import HealthView
+from consortium.api.views import HealthView, LivenessView
 
 Route = URLPattern | URLResolver
 # The admin draws its icons from its static images: the site's policy, plus img-src 'self' on admin pages.
@@ -51,7 +51,9 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/redoc/", RedocView.as_view(url_name="schema"), name="redoc"),
+    # Readiness (load balancers) and liveness (process supervisors): README, "Health checks".
     path("health/", HealthView.as_view(), name="health"),
+    path("health/live/", LivenessView.as_view(), name="health-live"),
     # Any other /api/ path is a problem body too, even with DEBUG on (Django's debug 404 page is HTML).
     re_path(r"^api/", problems.api_not_found),
     path("", include("consortium.portal_urls")),

@@ -19,14 +19,15 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from consortium.errors import Unavailable
 from ledger import signing
 from ledger.models import SigningKey
 
 logger = logging.getLogger(__name__)
 
 
-class SigningKeyUnavailable(RuntimeError):
-    """No usable signing key is configured (and generating one is not allowed here)."""
+class SigningKeyUnavailable(Unavailable):
+    """No usable signing key is configured (and generating one is not allowed here, or failed)."""
 
 
 @dataclass(frozen=True)
@@ -80,7 +81,13 @@ def _key_source() -> tuple[object, str | None]:
             raise SigningKeyUnavailable(
                 f"No ledger signing key at {path}; set LEDGER_SIGNING_KEY_PATH or LEDGER_SIGNING_KEY."
             )
-        write_private_key(path, signing.generate_private_key_pem())
+        try:
+            write_private_key(path, signing.generate_private_key_pem())
+        except OSError as exc:
+            raise SigningKeyUnavailable(
+                f"Cannot write a development ledger signing key at {path}: {exc.strerror}; set "
+                "LEDGER_SIGNING_KEY_PATH to a writable place or to an existing key."
+            ) from None
         logger.warning("Generated a development ledger signing key at %s", path)
     stat = path.stat()
     token = ("file", path_text, stat.st_mtime_ns, stat.st_ino, stat.st_size)
@@ -133,6 +140,23 @@ def _load_private_key(path: str | None) -> Ed25519PrivateKey:
         raise SigningKeyUnavailable(
             f"The ledger signing key at {where} is not an unencrypted Ed25519 PEM private key ({exc})."
         ) from None
+
+
+def signing_key_unavailable() -> str | None:
+    """Why no entry could be signed now (None: the configured key loads), for readiness checks. Reads the key
+    as active_signer does but writes nothing: it neither publishes the key nor generates a development key
+    (a missing file is no problem where one will be generated on first use)."""
+    pem = settings.LEDGER["SIGNING_KEY_PEM"]
+    path = None if pem else os.fspath(settings.LEDGER["SIGNING_KEY_PATH"])
+    if path is not None and not Path(path).exists():
+        if settings.LEDGER["GENERATE_DEV_KEY"]:
+            return None
+        return f"No ledger signing key at {path}; set LEDGER_SIGNING_KEY_PATH or LEDGER_SIGNING_KEY."
+    try:
+        _load_private_key(path)
+    except SigningKeyUnavailable as exc:
+        return str(exc)
+    return None
 
 
 def register_public_key(signer: Signer) -> bool:

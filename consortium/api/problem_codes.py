@@ -162,6 +162,14 @@ GROUPS: list[tuple[str, list[ProblemCode]]] = [
                 "The server failed; the error is logged.",
                 "Retry later; if it persists, tell the officers the time and path.",
             ),
+            _c(
+                "not_ready",
+                (503,),
+                "Health (`/health/`, `/api/v1/health/`): this process cannot serve now; the members `database`, "
+                "`migrations`, `broker` and `signing_key` say which check failed (the reason is in the "
+                "server's log).",
+                "A load balancer sends its traffic elsewhere; an operator reads the log.",
+            ),
         ],
     ),
     (

@@ -10,8 +10,6 @@ from collections.abc import Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from django.conf import settings
-from django.db import connection
 from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema, extend_schema_view, inline_serializer
 from rest_framework import mixins, serializers, status, viewsets
@@ -22,40 +20,19 @@ from rest_framework.response import Response
 from rest_framework.throttling import BaseThrottle, ScopedRateThrottle
 from rest_framework.views import APIView
 
-from consortium import selectors, services
+from consortium import health, selectors, services
 from consortium.actors import request_actor
 from consortium.api import serializers as s
 from consortium.api.actors import APIKeyMixin
 from consortium.api.filters import APIKeyFilter, MemberFilter, UserFilter
 from consortium.api.permissions import ActionChecks
+from consortium.api.problems import PROBLEM_CONTENT_TYPE, ProblemJSONRenderer, problem
 from consortium.api.schema import ProblemAutoSchema
 from consortium.models import Cluster, Member, MemberAPIKey, User
 from consortium.roles import capabilities
 
 if TYPE_CHECKING:
     from rest_framework.permissions import _SupportsHasPermission
-
-
-def _database_status() -> dict[str, Any]:
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-        return {"ok": True, "vendor": connection.vendor}
-    except Exception as exc:  # health must report any failure, never raise
-        return {"ok": False, "vendor": connection.vendor, "error": exc.__class__.__name__}
-
-
-def _broker_status() -> dict[str, Any]:
-    if not settings.CELERY_BROKER_URL:
-        return {"ok": True, "mode": "eager"}
-    from consortium.celery import app
-
-    try:
-        with app.connection_for_write(settings.CELERY_BROKER_URL) as conn:
-            conn.ensure_connection(max_retries=1, timeout=2)
-        return {"ok": True, "mode": "broker", "transport": conn.transport_cls}
-    except Exception as exc:  # health must report any failure, never raise
-        return {"ok": False, "mode": "broker", "error": exc.__class__.__name__}
 
 
 class _HealthSchema(ProblemAutoSchema):
@@ -65,33 +42,75 @@ class _HealthSchema(ProblemAutoSchema):
         return "health" if self.path.startswith("/api/") else "health_probe"
 
 
-# One component for both answers: 200 when every check is ok, 503 ("degraded") otherwise.
-_HEALTH = inline_serializer(
-    "Health",
+_CHECKS = {
+    "database": serializers.DictField(help_text="ok, the vendor; error: the driver's error class"),
+    "migrations": serializers.DictField(help_text="ok; error not_applied with how many are `missing`"),
+    "broker": serializers.DictField(help_text="ok, mode eager or broker (and its transport); error"),
+    "signing_key": serializers.DictField(help_text="ok: the ledger's signing key loads"),
+}
+_HEALTH = inline_serializer("Health", {"status": serializers.CharField(), **_CHECKS})
+_NOT_READY = inline_serializer(
+    "NotReady",
     {
-        "status": serializers.CharField(),
-        "database": serializers.DictField(),
-        "broker": serializers.DictField(),
+        "type": serializers.CharField(),
+        "title": serializers.CharField(),
+        "status": serializers.IntegerField(),
+        "detail": serializers.CharField(),
+        "code": serializers.CharField(help_text="not_ready"),
+        "instance": serializers.CharField(),
+        **_CHECKS,
     },
 )
 
 
 class HealthView(APIView):
-    """Liveness and readiness: 200 when the database and the broker answer, 503 otherwise."""
+    """Readiness, for a load balancer: 200 when every check of consortium.health passes (the database
+    answers and is migrated, the broker answers, the ledger's signing key loads), else 503 not_ready, a
+    problem body with every check's outcome. Shows no host, file or message (those are logged)."""
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
     throttle_classes: list = []
     schema = _HealthSchema()
 
-    @extend_schema(responses={200: _HEALTH, 503: _HEALTH})
+    @extend_schema(responses={200: _HEALTH, 503: _NOT_READY})
     def get(self, request: Request) -> Response:
-        database, broker = _database_status(), _broker_status()
-        ok = database["ok"] and broker["ok"]
-        return Response(
-            {"status": "ok" if ok else "degraded", "database": database, "broker": broker},
-            status=200 if ok else 503,
-        )
+        checks = health.readiness()
+        shown = {name: check.shown() for name, check in checks.items()}
+        failing = [name for name, check in checks.items() if not check.ok]
+        if not failing:
+            response = Response({"status": "ok", **shown})
+        else:
+            body = problem(
+                status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+                code="not_ready",
+                title="The service is not ready",
+                detail=f"Not ready: {', '.join(failing)} failing.",
+                instance=request.get_full_path(),
+                **shown,
+            )
+            request.accepted_renderer = ProblemJSONRenderer()
+            request.accepted_media_type = PROBLEM_CONTENT_TYPE
+            response = Response(body, status=503, content_type=PROBLEM_CONTENT_TYPE)
+        response["Cache-Control"] = "no-store"
+        return response
+
+
+class LivenessView(APIView):
+    """Liveness, for a process supervisor: 200 whenever this process answers requests. It asks nothing of
+    the database or the broker, so an outage of theirs does not get every web process restarted."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    throttle_classes: list = []
+
+    # Not an API operation (a supervisor's probe, like the load balancer's /health/ it is not under /api/):
+    # README documents it.
+    @extend_schema(exclude=True)
+    def get(self, request: Request) -> Response:
+        response = Response({"status": "ok"})
+        response["Cache-Control"] = "no-store"
+        return response
 
 
 _REASON_ACTIONS = {
