@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
@@ -39,6 +40,8 @@ from consortium.tasks import send_password_link_task
 from consortium.text import refuse_hidden_characters
 from ledger.canonical import format_time
 from ledger.services import ledger_append
+
+logger = logging.getLogger(__name__)
 
 API_KEY_DEFAULT_LIFETIME = timedelta(days=90)
 API_KEY_MAX_LIFETIME = timedelta(days=366)  # "at most a year ahead", with a day's slack for leap years
@@ -658,14 +661,20 @@ def password_links_request(*, email: str) -> None:
     """ "Forgot your password?" for `email`: queue a link to set a password (consortium.tasks) for each
     person with that address who may have one (consortium.passwords), and for nobody else. The address's
     budget of links (PasswordLinkAddressThrottle, shared with the admin's button) is counted whether or not
-    anyone has it, and a refusal is silent: the caller answers alike, and as fast, either way."""
+    anyone has it, and a refusal is silent: the caller answers alike, and as fast, either way. A link that
+    cannot be queued (the broker down) is logged, not raised, for the same reason."""
     if not PasswordLinkAddressThrottle(email).allow_address():
         return
     wanted = normalized_address(email)
     for user in people_who_may_set_password().filter(email__iexact=email):
         # iexact is the database's idea of case; compare as Unicode does too.
         if normalized_address(user.email) == wanted:
-            send_password_link_task.delay(user.pk)
+            # Nothing is written here, so nothing to wait for. A task that cannot be queued (the broker down)
+            # is logged, never the caller's error: the answer would then differ for an address someone has.
+            try:
+                send_password_link_task.delay(user.pk)
+            except Exception:
+                logger.exception("A password link for user %s could not be queued", user.pk)
 
 
 def user_may_send_password_link(*, actor: User, user: User) -> bool:
@@ -720,7 +729,8 @@ def user_send_password_link(*, actor: User, user: User) -> User:
                 payload={"username": locked.username},
             )
             # The token is made when the mail is, after commit, so a rolled-back request sends nothing.
-            transaction.on_commit(lambda: send_password_link_task.delay(locked.pk, actor.pk))
+            # Robust: the link is recorded by then; a broker refusing the task is logged, not an error.
+            transaction.on_commit(lambda: send_password_link_task.delay(locked.pk, actor.pk), robust=True)
     except BaseException:
         # The cache is no part of the transaction: a link that was never sent does not spend the budget.
         if budget is not None and not committed:

@@ -1,0 +1,50 @@
+"""A password link whose mail cannot be queued (the broker is down) fails after the fact, not in the answer:
+the admin's link is recorded and the admin told it is on its way, as the exchange's notices are (queued by
+robust after-commit hooks, the failure logged); "Forgot your password?" answers a known address exactly as
+an unknown one, so a broker outage tells nobody which addresses have accounts."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+from kombu.exceptions import OperationalError
+
+from consortium import tasks
+from ledger.models import LedgerEntry
+
+
+@pytest.fixture
+def broker_down(monkeypatch) -> list[object]:
+    attempts: list[object] = []
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        attempts.append(args)
+        raise OperationalError("[Errno 111] Connection refused")
+
+    monkeypatch.setattr(tasks.send_password_link_task, "delay", refuse)
+    return attempts
+
+
+@pytest.mark.django_db
+def test_forgot_password_answers_alike_for_a_known_address_with_the_broker_down(analyst, broker_down) -> None:
+    known = Client().post(reverse("portal:password-reset"), {"email": analyst.email})
+    unknown = Client().post(reverse("portal:password-reset"), {"email": "nobody@nowhere.example"})
+    assert len(broker_down) == 1  # the known address's link was attempted
+    assert (known.status_code, known["Location"]) == (unknown.status_code, unknown["Location"])
+    assert known["Location"] == reverse("portal:password-reset-done")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_admins_link_is_recorded_when_its_mail_cannot_be_queued(
+    member_admin, analyst, broker_down
+) -> None:
+    client = Client()
+    client.force_login(member_admin)
+    response = client.post(reverse("portal:person-password-link", args=[analyst.pk]), follow=True)
+    assert response.status_code == 200
+    assert "is on its way to" in response.content.decode()
+    assert len(broker_down) == 1  # after the commit
+    assert LedgerEntry.objects.filter(
+        kind="member.user_password_link_sent", subject_id=str(analyst.pk)
+    ).exists()
