@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -9,28 +10,71 @@ import django_filters
 import django_filters.fields
 from django import forms
 from django.db.models import Q, QuerySet
+from django.http import QueryDict
+from django.utils.datastructures import MultiValueDict
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
 
 from consortium.api.fields import IdField
 from consortium.ids import MAX_ID
 from consortium.models import Member, MemberAPIKey, MemberRole, MemberStatus, Sector, SizeClass, User
 
+# The range of a 64-bit signed integer: of every BigIntegerField, and of what SQLite can bind at all.
+MIN_INTEGER, MAX_INTEGER = -(2**63), 2**63 - 1
 
-@extend_schema_field(IdField())  # the schema shows the bounds, as it does for IdField in a body
-class IdFilter(django_filters.NumberFilter):
-    """A filter on a row id: a whole number from 1 to MAX_ID, anything else a 400. django-filter's
-    NumberFilter takes decimals up to 1e50, and an integer past 64 bits made SQLite raise OverflowError."""
+
+class FilterSet(django_filters.FilterSet):
+    """The API's filter sets: a filter given only empty values (`?code=`) is not applied, as if not given.
+
+    django-filter already reads one empty value so, as DRF's serializers read an empty query parameter that
+    is not required and its paginators read an empty `?page=` or `?cursor=`: the rule of every query
+    parameter of the API (tests/api/test_query_parameters.py walks them all). A filter of several values
+    validated the empty one as a value, so `?code=` was a 400 on the credit transfers; empty values among
+    others (`?code=&code=mint`) are dropped the same way."""
+
+    def __init__(self, data: Mapping[str, Any] | None = None, *args: Any, **kwargs: Any) -> None:
+        super().__init__(None if data is None else without_empty_values(data), *args, **kwargs)
+
+
+def without_empty_values(data: Mapping[str, Any]) -> Mapping[str, Any]:
+    """`data` (a query's, or a plain mapping as the portal's forms give) without its empty values, and
+    without the names left with none."""
+    if not isinstance(data, MultiValueDict):
+        return {name: value for name, value in data.items() if value != ""}
+    kept = QueryDict(mutable=True)
+    for name, values in data.lists():
+        if given := [value for value in values if value != ""]:
+            kept.setlist(name, given)
+    return kept
+
+
+@extend_schema_field(serializers.IntegerField(min_value=MIN_INTEGER, max_value=MAX_INTEGER))
+class IntegerFilter(django_filters.NumberFilter):
+    """A filter on an integer column: a whole number in the column's range (by default a 64-bit signed
+    integer's), anything else a 400 naming the filter. django-filter's NumberFilter takes decimals up to
+    1e50: it read `?order_min=2.5` as 2.5 (and `?member=2.5`, before IdFilter, as member 2), and an integer
+    past 64 bits made SQLite raise OverflowError."""
 
     field_class = forms.IntegerField
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        kwargs.setdefault("min_value", MIN_INTEGER)
+        kwargs.setdefault("max_value", MAX_INTEGER)
+        super().__init__(*args, **kwargs)
+
+    def get_max_validator(self) -> None:
+        return None  # the field's own max_value bounds it
+
+
+@extend_schema_field(IdField())  # the schema shows the bounds, as it does for IdField in a body
+class IdFilter(IntegerFilter):
+    """A filter on a row id: a whole number from 1 to MAX_ID, anything else a 400."""
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         kwargs.setdefault("min_value", 1)
         kwargs.setdefault("max_value", MAX_ID)
         super().__init__(*args, **kwargs)
-
-    def get_max_validator(self) -> None:
-        return None  # the field's own max_value bounds it
 
 
 class UtcDateTimeField(django_filters.fields.IsoDateTimeField):
@@ -84,7 +128,7 @@ class StrictBooleanFilter(django_filters.BooleanFilter):
     field_class = StrictBooleanField
 
 
-class MemberFilter(django_filters.FilterSet):
+class MemberFilter(FilterSet):
     status = django_filters.ChoiceFilter(choices=MemberStatus.choices)
     sector = django_filters.ChoiceFilter(choices=Sector.choices)
     size_class = django_filters.ChoiceFilter(choices=SizeClass.choices)
@@ -105,7 +149,7 @@ class MemberFilter(django_filters.FilterSet):
         )
 
 
-class UserFilter(django_filters.FilterSet):
+class UserFilter(FilterSet):
     role = django_filters.CharFilter(method="filter_role", label="Member or consortium role")
     is_active = StrictBooleanFilter()
 
@@ -119,7 +163,7 @@ class UserFilter(django_filters.FilterSet):
         return queryset.filter(consortium_role=value)
 
 
-class APIKeyFilter(django_filters.FilterSet):
+class APIKeyFilter(FilterSet):
     # Declared: the filter django-filter makes for the model's BooleanField is the lenient BooleanFilter.
     revoked = StrictBooleanFilter()
 

@@ -17,6 +17,10 @@ can answer, each with the one `Problem` body (consortium.api.problems), from wha
 - 429 where it is throttled.
 
 A status an operation documents itself with extend_schema(responses=...) is kept as it is.
+
+Each optional query parameter also says it may be empty (`allowEmptyValue`): an empty value is the parameter
+not given, everywhere in the API (consortium.api.filters.FilterSet), as the browsable API's filter form sends
+every field it does not fill; without it, OpenAPI 3.0 reads an empty value as one the API refuses.
 """
 
 from __future__ import annotations
@@ -184,6 +188,9 @@ class ProblemAutoSchema(AutoSchema):
         operation = super().get_operation(*args, **kwargs)
         if operation is None:
             return None
+        for parameter in operation.get("parameters", []):
+            if parameter["in"] == "query" and not parameter.get("required"):
+                parameter["allowEmptyValue"] = True
         authenticators = self.view.get_authenticators()
         public = all(isinstance(permission, AllowAny) for permission in self.view.get_permissions())
         statuses = error_statuses(

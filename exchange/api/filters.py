@@ -8,7 +8,7 @@ import django_filters
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from consortium.api.filters import IdFilter, StrictBooleanFilter
+from consortium.api.filters import FilterSet, IdFilter, StrictBooleanFilter
 from consortium.models import Sector, SizeClass
 from exchange.models import (
     AccessRequest,
@@ -23,7 +23,7 @@ from exchange.models import (
 )
 
 
-class DatasetFilter(django_filters.FilterSet):
+class DatasetFilter(FilterSet):
     search = django_filters.CharFilter(
         method="filter_search", label="Keyword in title, description or keywords"
     )
@@ -53,7 +53,7 @@ class DatasetFilter(django_filters.FilterSet):
         return queryset.filter(Q(title__icontains=value) | Q(description__icontains=value) | in_keywords)
 
 
-class AccessRequestFilter(django_filters.FilterSet):
+class AccessRequestFilter(FilterSet):
     state = django_filters.ChoiceFilter(choices=RequestState.choices)
     dataset = IdFilter(field_name="dataset_id")
     tier = django_filters.ChoiceFilter(choices=Tier.choices)
@@ -75,7 +75,7 @@ class AccessRequestFilter(django_filters.FilterSet):
         return queryset.filter(dataset__owner_id=member_id)
 
 
-class GrantFilter(django_filters.FilterSet):
+class GrantFilter(FilterSet):
     dataset = IdFilter(field_name="dataset_id")
     tier = django_filters.ChoiceFilter(choices=Tier.choices)
     revoked = StrictBooleanFilter(field_name="revoked_at", lookup_expr="isnull", exclude=True)

@@ -5,12 +5,12 @@ from __future__ import annotations
 import django_filters
 from django.db.models import QuerySet
 
-from consortium.api.filters import IdFilter, UtcDateTimeFilter
+from consortium.api.filters import FilterSet, IdFilter, UtcDateTimeFilter
 from ledger.models import LedgerLeaf
 from ledger.selectors import concerns_member
 
 
-class LedgerEntryFilter(django_filters.FilterSet):
+class LedgerEntryFilter(FilterSet):
     kind = django_filters.CharFilter(field_name="entry__kind")
     kind_prefix = django_filters.CharFilter(field_name="entry__kind", lookup_expr="startswith")
     member = IdFilter(method="filter_member", label="member id the entry concerns")

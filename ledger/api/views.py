@@ -4,49 +4,42 @@ from __future__ import annotations
 
 import re
 
-from django.conf import settings
 from django.db.models import QuerySet
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, pagination, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from consortium.api.pagination import CursorPagination, invalid_cursor
 from consortium.api.problems import PROBLEM_CONTENT_TYPE
 from consortium.api.schema import ProblemSerializer
-from consortium.errors import ValidationFailed
 from ledger import keys, selectors
 from ledger.api import serializers as s
 from ledger.api.filters import LedgerEntryFilter
 from ledger.models import Checkpoint
 
 
-class SequencePagination(pagination.CursorPagination):
+class SequencePagination(CursorPagination):
     """Stable pages by sequence number: new entries never shift a page."""
 
     ordering = "seq"
     page_size = 50
-    page_size_query_param = "page_size"
-    max_page_size = settings.API_MAX_PAGE_SIZE
 
     def decode_cursor(self, request: Request) -> pagination.Cursor | None:
         """The cursor's offset, direction and position, or ValidationFailed(invalid_cursor).
 
         DRF checks the offset and direction but hands the position to the database as it stands: text
         that is not a sequence number failed there (500), in the ORM or in SQL."""
-        try:
-            cursor = super().decode_cursor(request)
-        except NotFound as exc:  # a malformed cursor is the client's mistake, not a missing resource
-            raise _invalid_cursor() from exc
+        cursor = super().decode_cursor(request)
         if (
             cursor is not None
             and cursor.position is not None
             and not _is_sequence_number(str(cursor.position))
         ):
-            raise _invalid_cursor()
+            raise invalid_cursor()
         return cursor
 
 
@@ -57,14 +50,6 @@ _MAX_SEQUENCE_NUMBER = 2**63 - 1  # the seq column is a signed 64-bit integer
 
 def _is_sequence_number(text: str) -> bool:
     return _SEQUENCE_NUMBER.fullmatch(text) is not None and int(text) <= _MAX_SEQUENCE_NUMBER
-
-
-def _invalid_cursor() -> ValidationFailed:
-    return ValidationFailed(
-        "The cursor is not one this API handed out: follow the `next` and `previous` links as given.",
-        code="invalid_cursor",
-        errors={"cursor": ["invalid cursor"]},
-    )
 
 
 # Who may read what, once for the descriptions below (ledger.selectors decides; anyone else gets 404).

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import django_filters
+from django import forms
 from django.db.models import Q, QuerySet
+from drf_spectacular.utils import extend_schema_field
 
-from consortium.api.filters import IdFilter
+from consortium.api.filters import FilterSet, IdFilter, IntegerFilter
 from ledger.credit import engine, selectors
+from ledger.credit.api.serializers import EPOCH_REGEX
 from ledger.credit.models import CreditAccount, CreditTransfer
 
 ACCOUNT_KINDS = [
@@ -32,7 +35,20 @@ _KIND_QUERIES = {
 CODES = sorted(engine.CODE_KINDS)
 
 
-class BalanceFilter(django_filters.FilterSet):
+@extend_schema_field({"type": "string", "pattern": rf"^{EPOCH_REGEX}$"})
+class EpochFilter(django_filters.CharFilter):
+    """An epoch's name (YYYY-MM), anything else (spaces too) a 400 naming the filter, as the flags'
+    `?epoch=` (FlagQuerySerializer): the transfers took any text for an epoch that does not exist, a 200
+    with no rows, where the flags refused it."""
+
+    field_class = forms.RegexField
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        kwargs.setdefault("regex", rf"^{EPOCH_REGEX}$")
+        super().__init__(*args, **kwargs)
+
+
+class BalanceFilter(FilterSet):
     # A row id like every id filter of the API: a plain NumberFilter read ?member=2.5 as member 2.
     member = IdFilter(method="filter_member", label="Member id")
     kind = django_filters.ChoiceFilter(method="filter_kind", choices=ACCOUNT_KINDS)
@@ -48,13 +64,13 @@ class BalanceFilter(django_filters.FilterSet):
         return queryset.filter(_KIND_QUERIES[value])
 
 
-class TransferFilter(django_filters.FilterSet):
+class TransferFilter(FilterSet):
     member = IdFilter(method="filter_member", label="Member id (either side)")
     code = django_filters.MultipleChoiceFilter(choices=[(code, code) for code in CODES])
     ref = django_filters.CharFilter()
-    epoch = django_filters.CharFilter(method="filter_epoch", label="Epoch (YYYY-MM): its credit orders")
-    order_min = django_filters.NumberFilter(field_name="order", lookup_expr="gte")
-    order_max = django_filters.NumberFilter(field_name="order", lookup_expr="lte")
+    epoch = EpochFilter(method="filter_epoch", label="Epoch (YYYY-MM): its credit orders")
+    order_min = IntegerFilter(field_name="order", lookup_expr="gte")
+    order_max = IntegerFilter(field_name="order", lookup_expr="lte")
     flag = django_filters.ChoiceFilter(
         choices=[(flag, flag) for flag in ("pending", "posted", "post_pending", "void_pending")]
     )

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from consortium.api.fields import IdField
 from consortium.models import User
 from ledger.canonical import MAX_SAFE_INTEGER
 from ledger.credit import glossary, rules, statements
@@ -17,6 +18,9 @@ from ledger.credit.models import (
     CreditTransfer,
 )
 from ledger.receipts import EntryReceiptSerializer
+
+# An epoch's name, a calendar month (YYYY-MM): in the routes (lookup_value_regex) and the `?epoch=` filters.
+EPOCH_REGEX = r"\d{4}-\d{2}"
 
 
 class BalanceSerializer(serializers.ModelSerializer):
@@ -257,7 +261,8 @@ class StatementSerializer(serializers.Serializer):
 
 
 class StatementQuerySerializer(serializers.Serializer):
-    member = serializers.IntegerField(required=False, help_text="Auditors: whose statement (members: own).")
+    # A row id like the API's other `?member=` (IdFilter): 0 or 2**64 was a 404 "No such member".
+    member = IdField(required=False, help_text="Auditors: whose statement (members: own).")
 
 
 class StatementCSVQuerySerializer(StatementQuerySerializer):
@@ -293,7 +298,7 @@ class LeaderboardQuerySerializer(serializers.Serializer):
 
 
 class FlagQuerySerializer(serializers.Serializer):
-    epoch = serializers.RegexField(r"^\d{4}-\d{2}$", required=False)
+    epoch = serializers.RegexField(rf"^{EPOCH_REGEX}$", required=False)
 
 
 class BucketSerializer(serializers.Serializer):

@@ -31,7 +31,7 @@ from ledger.credit.api.filters import BalanceFilter, TransferFilter
 from ledger.credit.models import AffiliationClaim, CreditAccount, CreditAdjustment, CreditTransfer
 from ledger.receipts import EntryReceiptSerializer
 
-EPOCH_REGEX = r"\d{4}-\d{2}"
+EPOCH_REGEX = s.EPOCH_REGEX
 # Declared parameters replace the ones drf-spectacular reads off lookup_value_regex: each repeats its pattern.
 EPOCH_PARAMETER = OpenApiParameter(
     "epoch",
