@@ -11,6 +11,8 @@ can answer, each with the one `Problem` body (consortium.api.problems), from wha
   where a portal session's CSRF check applies (a POST), and 404 only for a path or a page;
 - 400 where it takes query parameters or a body, or changes state (services refuse bad input with 400);
 - 404 also where it names an object in its path or pages a list (a page past the end);
+- 406 where its answer is negotiated (an Accept header none of its renderers meets: DRF refuses it before
+  anything else); not where it answers with a file (FileContentNegotiation disregards Accept);
 - 409 where it changes state (an illegal lifecycle transition, a duplicate);
 - 413 where it takes a body (one past DATA_UPLOAD_MAX_MEMORY_SIZE, or an upload past its own limit);
 - 415 where it takes a body (in another media type than its parsers read);
@@ -32,6 +34,7 @@ from rest_framework import serializers
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.permissions import AllowAny
 
+from consortium.api.negotiation import FileContentNegotiation
 from consortium.api.problem_codes import GROUPS, catalogue_table
 from consortium.api.problems import PROBLEM_CONTENT_TYPE
 
@@ -43,6 +46,8 @@ _DESCRIPTIONS = {
     "403": "Authenticated, but the role, the key's scopes or the member's status do not allow this; or a "
     "portal session's write without its CSRF token (`csrf_failed`).",
     "404": "No such object, or none the caller may see; or a page past the last.",
+    "406": "No representation this operation gives matches the Accept header (`not_acceptable`). Problems "
+    "come as application/problem+json whatever it accepts.",
     "409": "The object's current state does not allow this (`current_state` says which it is in).",
     "413": "The body is larger than the exchange accepts (`limit_bytes` says the limit).",
     "415": "The body is in a media type this operation does not take.",
@@ -154,10 +159,12 @@ def error_statuses(
     public: bool,
     checks_csrf: bool,
     throttled: bool,
+    negotiates: bool,
 ) -> list[str]:
     """The error statuses an operation can answer, from its parameters, body, method and view: whether it
-    reads credentials (`authenticates`), lets anyone call it (`public`: every permission is AllowAny) and
-    checks a session's CSRF token on unsafe methods (`checks_csrf`)."""
+    reads credentials (`authenticates`), lets anyone call it (`public`: every permission is AllowAny),
+    checks a session's CSRF token on unsafe methods (`checks_csrf`) and refuses an Accept header its
+    renderers do not meet (`negotiates`)."""
     where = {parameter.get("in") for parameter in operation.get("parameters", [])}
     names = {parameter.get("name") for parameter in operation.get("parameters", [])}
     changes = method in _UNSAFE
@@ -172,6 +179,8 @@ def error_statuses(
         statuses.add("400")
     if "path" in where or "page" in names:
         statuses.add("404")
+    if negotiates:
+        statuses.add("406")
     if changes:
         statuses.add("409")
     if "requestBody" in operation:
@@ -200,6 +209,7 @@ class ProblemAutoSchema(AutoSchema):
             public=public,
             checks_csrf=any(isinstance(each, SessionAuthentication) for each in authenticators),
             throttled=bool(self.view.get_throttles()),
+            negotiates=not isinstance(self.view.get_content_negotiator(), FileContentNegotiation),
         )
         if not statuses:
             return operation

@@ -73,11 +73,12 @@ def test_public_operations_document_only_the_refusals_they_can_give(openapi) -> 
         for method, path, operation in _operations(openapi)
         if _public(operation)
     }
+    # 406 everywhere: an Accept header none of the renderers meets (tests/api/test_not_acceptable.py).
     assert public == {
-        ("get", "/health/"): {"200", "503"},
-        ("get", "/api/v1/health/"): {"200", "503"},
-        ("get", "/api/v1/clusters/"): {"200", "400", "401", "404", "429"},  # 404: a page past the last
-        ("post", "/api/v1/members/"): {"201", "400", "401", "403", "409", "413", "415", "429"},
+        ("get", "/health/"): {"200", "406", "503"},
+        ("get", "/api/v1/health/"): {"200", "406", "503"},
+        ("get", "/api/v1/clusters/"): {"200", "400", "401", "404", "406", "429"},  # 404: a page past the last
+        ("post", "/api/v1/members/"): {"201", "400", "401", "403", "406", "409", "413", "415", "429"},
     }
     for method, path, operation in _operations(openapi):
         if _public(operation) and "401" in operation["responses"]:
