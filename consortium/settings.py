@@ -354,5 +354,10 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": read.log_level("LOG_LEVEL", "INFO")},
-    "loggers": {"axes": {"level": "WARNING"}},
+    # A body too large (413) is the client's mistake, a WARNING like every 4xx; Django logs it as an ERROR.
+    "filters": {"client_error": {"()": "consortium.log_filters.ClientError"}},
+    "loggers": {
+        "axes": {"level": "WARNING"},
+        "django.security.RequestDataTooBig": {"filters": ["client_error"]},
+    },
 }

@@ -143,7 +143,9 @@ def request_refusal(exc: SuspiciousOperation) -> dict[str, Any]:
 def _log_suspicious(request: HttpRequest | None, exc: SuspiciousOperation, status_code: int) -> None:
     """Log `exc` as Django's handler does for every SuspiciousOperation it answers (django.security.<class>,
     which operators alert on): answered here, Django never sees it. Like Django, mark a body that could not
-    be parsed as such first, so a log handler reading request.POST does not raise the error again."""
+    be parsed as such first, so a log handler reading request.POST does not raise the error again. The
+    level is Django's; settings.LOGGING lowers a body too large (413) to WARNING, Django's own log of it too
+    (consortium.log_filters.ClientError)."""
     if request is not None and isinstance(exc, (RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent)):
         request._mark_post_parse_error()  # type: ignore[attr-defined]  # Django's own call; not in the stubs
     logging.getLogger(f"django.security.{type(exc).__name__}").error(
