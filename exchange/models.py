@@ -198,6 +198,15 @@ class AccessPolicy(models.Model):
     terms = models.TextField(help_text="The terms a requester accepts.")
     terms_version = models.PositiveIntegerField(default=1)
     revision = models.PositiveIntegerField(default=1)
+    salt = models.CharField(
+        max_length=32,
+        blank=True,
+        default="",
+        editable=False,
+        help_text="Random hex in the policy's hash, new each revision: who sees only the hash (a "
+        "requester) cannot recover the allow and deny lists by hashing guesses. Empty for policies set "
+        "before it was kept.",
+    )
     updated_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
     updated_at = models.DateTimeField()
 

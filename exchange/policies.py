@@ -129,8 +129,13 @@ def effective_grade(declared: int | None, source_grades: Iterable[int]) -> int:
 
 
 def policy_document(policy: Any, *, dataset_id: int) -> dict[str, Any]:
-    """The policy as the ledger binds it: integers, strings and sorted lists only."""
-    return {
+    """The policy as the ledger binds it: integers, strings and sorted lists only.
+
+    With the policy's `salt` when it has one: everything else in it but the allow and deny lists is shown to
+    requesters, and member ids are small integers, so without a secret the hash they see would give the
+    lists away to anyone hashing guesses. A policy set before salts were kept hashes as it always did.
+    """
+    document = {
         "dataset": int(dataset_id),
         "revision": int(policy.revision),
         "tier": str(policy.tier),
@@ -146,6 +151,10 @@ def policy_document(policy: Any, *, dataset_id: int) -> dict[str, Any]:
         "terms_version": int(policy.terms_version),
         "terms_sha256": hashlib.sha256((policy.terms or "").encode()).hexdigest(),
     }
+    salt = getattr(policy, "salt", "")
+    if salt:
+        document["salt"] = str(salt)
+    return document
 
 
 def policy_hash(policy: Any, *, dataset_id: int) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import secrets
 import unicodedata
 from collections.abc import Iterable
 from datetime import date, timedelta
@@ -635,6 +636,7 @@ def policy_set(
                 policy.terms = candidate.terms
                 policy.terms_version += 1
             policy.revision += 1
+        policy.salt = secrets.token_hex(16)
         policy.updated_by = actor
         policy.updated_at = now
         policy.save()
