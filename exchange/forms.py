@@ -4,6 +4,7 @@ exchange.services and exchange.policies, whose refusals the views put back on th
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import Any
 
 from django import forms
@@ -11,6 +12,7 @@ from django.db.models import Model, QuerySet
 
 from consortium.forms import ModelIdsChoiceField, PortalForm
 from consortium.models import Cluster, Member, Sector, SizeClass
+from exchange import policies
 from exchange.models import (
     DataDomain,
     Dataset,
@@ -36,6 +38,13 @@ def _any(choices: list[tuple[Any, str]], label: str = "Any") -> list[tuple[Any, 
 
 
 SEVERAL = "Hold Ctrl (⌘ on a Mac) to choose more than one."
+
+
+def _or(words: list[str]) -> str:
+    """'a', 'a or b', 'a, b or c' (lower case)."""
+    words = [word.lower() for word in words]
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} or {words[-1]}"
+
 
 SORTS = {
     "newest": "Newest first",
@@ -88,9 +97,18 @@ class CatalogFilterForm(forms.Form):
 
 class AccessRequestForm(PortalForm):
     """A member's request for a dataset. The terms version shown is sent back, so terms that changed
-    meanwhile are refused by the service instead of being accepted unseen."""
+    meanwhile are refused by the service instead of being accepted unseen. The purposes offered are the
+    policy's (`purposes`); any purpose is still sent on, for the service to judge."""
 
     service_field_names = {"accepted_terms_version": "accept_terms"}
+    # The field each refusal of the service and the policy engine is about (views._refused places it there).
+    refusal_fields = {
+        "unknown_purpose": "purpose",
+        "purpose_not_allowed": "purpose",
+        "duration_invalid": "duration_days",
+        "duration_over_max": "duration_days",
+        "terms_not_accepted": "accept_terms",
+    }
 
     purpose = forms.ChoiceField(choices=[("", "Choose…"), *Purpose.choices])
     justification = forms.CharField(
@@ -101,6 +119,15 @@ class AccessRequestForm(PortalForm):
         required=False, label="I accept the dataset's terms on my member's behalf"
     )
     terms_version = forms.IntegerField(widget=forms.HiddenInput)
+
+    def __init__(self, *args: Any, purposes: Iterable[str] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if purposes is not None:
+            offered = set(purposes)
+            self.fields["purpose"].widget.choices = [
+                ("", "Choose…"),
+                *((value, label) for value, label in Purpose.choices if value in offered),
+            ]
 
     def service_kwargs(self) -> dict[str, Any]:
         """The keyword arguments of services.access_request_submit (without actor and dataset)."""
@@ -172,7 +199,29 @@ class DatasetRegisterForm(PortalForm):
 
 
 class PolicyForm(PortalForm):
-    """The dataset's one access policy. Empty numbers take the grade's defaults."""
+    """The dataset's one access policy. Empty numbers take the grade's defaults; given the dataset's
+    `grade`, the form says what they are and which tiers the grade allows (policies.GRADE_RULES)."""
+
+    # The field each of the policy engine's reasons is about (views._refused places it there).
+    refusal_fields = {
+        "unknown_tier": "tier",
+        "tier_not_allowed_for_grade": "tier",
+        "personal_information_not_open": "tier",
+        "unknown_purpose": "purposes",
+        "no_purpose": "purposes",
+        "duration_invalid": "max_duration_days",
+        "duration_over_grade_limit": "max_duration_days",
+        "confidential_no_download": "download_quota",
+        "quota_required": "download_quota",
+        "quota_too_large": "download_quota",
+        "price_out_of_range": "price_credits",
+        "negative_price": "price_credits",
+        "unknown_size_class": "eligible_size_classes",
+        "unknown_sector": "eligible_sectors",
+        "unknown_cluster": "eligible_clusters",
+        "allow_deny_overlap": "deny_list",
+        "owner_on_allow_list": "allow_list",
+    }
 
     tier = forms.ChoiceField(choices=[("", "The grade's default"), *Tier.choices], required=False)
     purposes = forms.MultipleChoiceField(
@@ -230,11 +279,29 @@ class PolicyForm(PortalForm):
     )
     terms = forms.CharField(widget=forms.Textarea(attrs={"rows": 4}), help_text="What a requester accepts.")
 
-    def __init__(self, *args: Any, members: QuerySet[Member] | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, members: QuerySet[Member] | None = None, grade: int | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         if members is not None:
             _set_queryset(self, "allow_list", members)
             _set_queryset(self, "deny_list", members)
+        rule = policies.GRADE_RULES.get(grade) if grade is not None else None
+        if rule is not None and rule.default_tier is not None:
+            level = f"Level {grade} data"
+            tiers = [label for value, label in Tier.choices if value in rule.tiers]
+            default = Tier(rule.default_tier).label
+            self.fields["tier"].widget.choices = [("", f"The grade's default ({default})"), *Tier.choices]
+            self.fields["tier"].help_text = f"{level} may be {_or(tiers)}."
+            self.fields[
+                "max_duration_days"
+            ].help_text = (
+                f"Empty: {rule.default_duration_days} days. {level}: at most {rule.max_duration_days} days."
+            )
+            self.fields["download_quota"].help_text = (
+                f"Empty: {rule.default_download_quota} (none for confidential data, used on the platform "
+                "only)."
+            )
 
     def service_kwargs(self) -> dict[str, Any]:
         """The keyword arguments of services.policy_set (without actor and dataset)."""

@@ -72,15 +72,23 @@ def _require(request: HttpRequest, *wanted: Capability) -> frozenset[Capability]
 
 
 def _refused(form: Any, error: ServiceError) -> None:
+    """Put a service's refusal on `form`: the refusal and each of the engine's reasons beside the field
+    the form's `refusal_fields` names for its code, the service's own field errors where it names them
+    (unless the refusal's code has a field: its detail says more than "Must be 1."), the rest above."""
     if isinstance(error, NotFound):
         raise Http404(error.detail) from error
-    add_service_error(form, error)
-    placed = [text for texts in (error.extra.get("errors") or {}).values() for text in texts]
-    if placed and error.detail not in placed:
-        form.add_error(None, error.detail)  # the field's message alone ("Must be 1.") says too little
-    for reason in error.extra.get("reasons") or []:
-        if reason["message"] != error.detail:
-            form.add_error(None, reason["message"])
+    on_field: dict[str, str] = getattr(form, "refusal_fields", {})
+    said = [(reason["code"], reason["message"]) for reason in error.extra.get("reasons") or []]
+    if error.detail not in {message for _, message in said}:
+        said.insert(0, (error.code, error.detail))
+    field_errors = error.extra.get("errors") or {}
+    if field_errors and on_field.get(error.code) not in form.fields:
+        add_service_error(form, error)
+        placed = {text for texts in field_errors.values() for text in texts}
+        said = [(code, message) for code, message in said if message not in placed]
+    for code, message in said:
+        field = on_field.get(code)
+        form.add_error(field if field in form.fields else None, message)
 
 
 def _get(getter: Any, **kwargs: Any) -> Any:
@@ -142,7 +150,8 @@ def _dataset_page(request: HttpRequest, dataset: Dataset, *, status: int = 200, 
         context["standing"] = standing
         if standing.may_request or "request_form" in forms:
             context["request_form"] = forms.get("request_form") or AccessRequestForm(
-                initial={"terms_version": policy.terms_version, "duration_days": policy.max_duration_days}
+                initial={"terms_version": policy.terms_version, "duration_days": policy.max_duration_days},
+                purposes=policy.purposes,
             )
             # What the grant would cost: the credit rules' fee by tier, which is not the policy's price.
             fee = credit_selectors.grant_fee_terms(
@@ -172,7 +181,9 @@ def _dataset_page(request: HttpRequest, dataset: Dataset, *, status: int = 200, 
             else {}
         )
         context["policy_form"] = forms.get("policy_form") or PolicyForm(
-            initial=initial, members=selectors.policy_member_choices_for(user=user, dataset=dataset)
+            initial=initial,
+            members=selectors.policy_member_choices_for(user=user, dataset=dataset),
+            grade=dataset.grade,
         )
     if manages:
         context["withdraw_form"] = forms.get("withdraw_form") or ReasonForm()
@@ -192,7 +203,8 @@ def dataset_detail(request: HttpRequest, pk: int) -> HttpResponse:
     dataset = _get(selectors.dataset_get_for, user=request.user, pk=pk)
     if request.method == "GET":
         return _dataset_page(request, dataset)
-    form = AccessRequestForm(request.POST)
+    policy = getattr(dataset, "policy", None)
+    form = AccessRequestForm(request.POST, purposes=policy.purposes if policy is not None else None)
     if form.is_valid():
         try:
             access_request, _ = services.access_request_submit(
@@ -217,7 +229,9 @@ def dataset_policy(request: HttpRequest, pk: int) -> HttpResponse:
     _require(request, Capability.MANAGE_DATASETS)
     dataset = _get(selectors.dataset_get_for, user=request.user, pk=pk)
     form = PolicyForm(
-        request.POST, members=selectors.policy_member_choices_for(user=request.user, dataset=dataset)
+        request.POST,
+        members=selectors.policy_member_choices_for(user=request.user, dataset=dataset),
+        grade=dataset.grade,
     )
     if form.is_valid():
         try:

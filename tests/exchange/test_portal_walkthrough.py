@@ -137,3 +137,62 @@ def test_no_fee_is_stated_for_an_open_grant_nor_while_credit_is_inactive(
     admit(member, other_member)
     _, text = dataset_page(other_analyst, published(data_steward, tier="open"))
     assert "No fee: the consortium's credit rules charge nothing for this grant." in text
+
+
+# --- A refusal stands beside the field it is about -------------------------------------------------------
+
+
+def test_a_policy_the_grade_refuses_is_refused_field_by_field_and_the_form_says_the_grade_s_rules(
+    data_steward,
+) -> None:
+    from tests.exchange.support import register
+
+    dataset = register(data_steward, grade=2)
+    client = as_user(data_steward)
+    _, text = dataset_page(data_steward, dataset)
+    assert "Level 2 data may be restricted or confidential." in text
+    assert "The grade's default (Restricted)" in text
+    assert "Empty: 90 days. Level 2 data: at most 365 days." in text
+
+    response = client.post(
+        reverse("portal:dataset-policy", args=[dataset.pk]),
+        {
+            "tier": "open",
+            "purposes": ["research"],
+            "max_duration_days": 400,
+            "download_quota": 0,
+            "price_credits": 0,
+            "terms": "Research only.",
+        },
+    )
+    assert response.status_code == 400
+    errors = response.context["policy_form"].errors
+    assert errors["tier"] == ["Level 2 data may not be open; allowed: confidential, restricted."]
+    assert errors["max_duration_days"] == ["Level 2 data may be granted for at most 365 days."]
+    assert "download" in errors["download_quota"][0]
+    assert "__all__" not in errors
+    assert response.context["policy_form"]["max_duration_days"].value() == "400"  # what was typed stays
+
+
+def test_a_request_s_refusals_stand_beside_their_fields_and_only_allowed_purposes_are_offered(
+    data_steward, other_analyst
+) -> None:
+    dataset = published(data_steward, tier="restricted", purposes=["research"], max_duration_days=30)
+    client = as_user(other_analyst)
+    page = client.get(reverse("portal:dataset-detail", args=[dataset.pk]))
+    offered = [value for value, _ in page.context["request_form"].fields["purpose"].widget.choices]
+    assert offered == ["", "research"]
+
+    form = {"purpose": "ai_training", "justification": "Train.", "duration_days": 45, "terms_version": 1}
+    errors = (
+        client.post(reverse("portal:dataset-detail", args=[dataset.pk]), form).context["request_form"].errors
+    )
+    assert errors["purpose"] == ["The policy does not allow 'ai_training'; it allows research."]
+    assert errors["duration_days"] == ["The policy allows at most 30 days."]
+    assert "__all__" not in errors
+
+    form |= {"purpose": "research", "duration_days": 30}  # terms not accepted
+    errors = (
+        client.post(reverse("portal:dataset-detail", args=[dataset.pk]), form).context["request_form"].errors
+    )
+    assert errors == {"accept_terms": ["Accept version 1 of the dataset's terms to request it."]}
