@@ -6,6 +6,7 @@ import re
 
 from django.contrib.auth.models import AbstractUser, Group
 from django.db import models
+from django.db.models.functions import Lower
 from rest_framework_api_key.models import AbstractAPIKey
 
 
@@ -153,6 +154,13 @@ class User(AbstractUser):
             models.CheckConstraint(
                 condition=models.Q(member__isnull=True) | models.Q(consortium_role=""),
                 name="user_consortium_role_only_without_member",
+            ),
+            # One person per name whatever its case, as the services check (username__iexact): the check
+            # alone let two requests at once create "Wang" and "wang".
+            models.UniqueConstraint(
+                Lower("username"),
+                name="user_username_unique_ignoring_case",
+                violation_error_message="A user with that username already exists.",
             ),
         ]
 

@@ -56,3 +56,18 @@ def test_staff_account_racing_another_with_the_same_username_is_refused(officer,
     assert refused.value.extra["errors"] == {"username": ["The username 'officer' is taken."]}
     assert User.objects.filter(username="officer").count() == 1
     assert LedgerEntry.objects.count() == entries
+
+
+def test_a_name_differing_only_in_case_racing_another_is_refused(
+    client_for, member_admin, monkeypatch
+) -> None:
+    """The database holds one name per spelling whatever its case, as the services' check does: "OWN-ADMIN"
+    committed by another request after our check passed is the same name."""
+    monkeypatch.setattr(services, "_username_taken", lambda username: False)
+    entries = LedgerEntry.objects.count()
+    body = {"username": "OWN-Admin", "email": "twin@firm.example", "role": "analyst"}
+    response = client_for(member_admin).post("/api/v1/users/", body, format="json")
+    assert response.status_code == 400, response.content
+    assert response.json()["code"] == "duplicate_username"
+    assert User.objects.filter(username__iexact="own-admin").count() == 1
+    assert LedgerEntry.objects.count() == entries
