@@ -643,7 +643,14 @@ def _verify(
     if report.failure is None and from_checkpoint is not None:
         trusted = checkpoints.get(from_checkpoint)
         if trusted is None:
-            report.failure = Failure(None, f"no checkpoint of size {from_checkpoint} to resume from")
+            latest = max(checkpoints, default=None)
+            report.failure = Failure(
+                None,
+                f"no checkpoint of size {from_checkpoint} to resume from (the latest signed is of size "
+                f"{latest})"
+                if latest is not None
+                else f"no checkpoint of size {from_checkpoint} to resume from (none is signed yet)",
+            )
         else:
             coordinates = merkle.perfect_subtrees(0, from_checkpoint)
             try:

@@ -9,10 +9,11 @@ from importlib import import_module
 from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 from django.db import transaction
 
 from consortium import services
+from consortium.management.base import OperatorCommand
 from consortium.models import Cluster, ConsortiumRole, Member, MemberAPIKey, MemberRole, MemberStatus, User
 
 DEMO_PASSWORD = "demo-pass-2026"  # noqa: S105 - documented demo credential, printed by --print-logins
@@ -140,7 +141,7 @@ ROLE_SUFFIX = {"member_admin": "admin", "data_steward": "steward", "analyst": "a
 API_KEY_MEMBER, API_KEY_NAME = "huaxin", "Huaxin MES nightly sync"
 
 
-class Command(BaseCommand):
+class Command(OperatorCommand):
     help = "Load the demo consortium (members, clusters, people in every role, an API key). Idempotent."
 
     def add_arguments(self, parser: CommandParser) -> None:

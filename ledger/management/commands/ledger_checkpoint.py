@@ -1,12 +1,13 @@
 """Sequence pending entries and sign a checkpoint now (beat does this on schedule in production)."""
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
+from consortium.management.base import OperatorCommand
 from ledger.keys import SigningKeyUnavailable
 from ledger.services import ForkDetected, checkpoint_issue
 
 
-class Command(BaseCommand):
+class Command(OperatorCommand):
     help = "Integrate pending ledger entries and sign a checkpoint of the current tree."
 
     def handle(self, *args: object, **options: object) -> None:

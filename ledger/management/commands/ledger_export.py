@@ -9,12 +9,13 @@ import shutil
 import sys
 from pathlib import Path
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
+from consortium.management.base import OperatorCommand
 from ledger.export import write_export
 
 
-class Command(BaseCommand):
+class Command(OperatorCommand):
     help = "Write the ledger to PATH ('-' for standard output) for `python -m ledger.verify PATH`."
 
     def add_arguments(self, parser) -> None:

@@ -1,13 +1,14 @@
 """Rotate the ledger signing key: new key id, rotation recorded as an entry, old signatures stay valid."""
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
 from consortium.errors import ServiceError
+from consortium.management.base import OperatorCommand
 from ledger.keys import SigningKeyUnavailable
 from ledger.services import ForkDetected, checkpoint_issue, signing_key_rotate
 
 
-class Command(BaseCommand):
+class Command(OperatorCommand):
     help = (
         "Generate a new ledger signing key, publish it and record key.rotated; older receipts still verify."
     )

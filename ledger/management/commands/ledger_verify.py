@@ -3,16 +3,25 @@
 from __future__ import annotations
 
 import sys
+from argparse import ArgumentTypeError
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 from tqdm import tqdm
 
+from consortium.management.base import OperatorCommand
 from ledger.tree import tree_size
 from ledger.verification import verify_database
 
 
-class Command(BaseCommand):
+def _tree_size(text: str) -> int:
+    """--from-checkpoint's value: a tree size, a whole number 0 or more (else a usage error)."""
+    if not text.isdigit():
+        raise ArgumentTypeError(f"a checkpoint's tree size is a whole number 0 or more, not {text!r}")
+    return int(text)
+
+
+class Command(OperatorCommand):
     help = (
         "Recompute leaf hashes and the Merkle tree and check every checkpoint (fast); "
         "with --full, also every receipt signature, spread across CPU cores."
@@ -22,7 +31,7 @@ class Command(BaseCommand):
         parser.add_argument("--full", action="store_true", help="also verify every receipt signature")
         parser.add_argument(
             "--from-checkpoint",
-            type=int,
+            type=_tree_size,
             metavar="SIZE",
             help="resume from the trusted checkpoint of this size",
         )
@@ -32,7 +41,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         if options["workers"] is not None and options["workers"] < 1:
             raise CommandError("--workers must be 1 or more (without it: one per CPU core).")
-        total = tree_size() - (options["from_checkpoint"] or 0)
+        total = max(tree_size() - (options["from_checkpoint"] or 0), 0)
         bar = tqdm(total=total, unit="entry", file=sys.stderr, disable=options["no_progress"] or None)
         with bar:
             report = verify_database(

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
+from consortium.management.base import OperatorCommand
 from ledger.credit.audit import credit_audit
 
 
-class Command(BaseCommand):
+class Command(OperatorCommand):
     help = (
         "Replay every credit entry through the rules and compare the stored transfers, account balances, "
         "epochs and uses; exit non-zero naming the first divergence."

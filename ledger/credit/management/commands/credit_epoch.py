@@ -6,13 +6,14 @@ import json
 from pathlib import Path
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from consortium.errors import ServiceError
+from consortium.management.base import OperatorCommand
 from ledger.credit import services
 
 
-class Command(BaseCommand):
+class Command(OperatorCommand):
     help = "Run a credit epoch step now: open an epoch, release due credit, settle an epoch, or roll."
 
     def add_arguments(self, parser: CommandParser) -> None:
