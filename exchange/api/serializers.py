@@ -193,8 +193,12 @@ class PolicySetSerializer(serializers.Serializer):
 
 
 class VersionSerializer(serializers.ModelSerializer):
-    created_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(
-        slug_field="username", read_only=True
+    """A version's metadata. Its uploader is named only to those who may see that person (context
+    `visible_people`: ids, from consortium.selectors.user_list_for): nobody sees another member's people."""
+
+    created_by = serializers.SerializerMethodField(
+        help_text="The uploader's username, for those who may see the person (the uploader, their member's "
+        "admins, consortium officers); null for anyone else."
     )
 
     class Meta:
@@ -211,6 +215,12 @@ class VersionSerializer(serializers.ModelSerializer):
             "withdrawn_reason",
         ]
         read_only_fields = fields
+
+    @extend_schema_field({"type": "string", "nullable": True})
+    def get_created_by(self, version: DatasetVersion) -> str | None:
+        if version.created_by_id in self.context.get("visible_people", ()):
+            return version.created_by.username
+        return None
 
 
 class VersionUploadSerializer(serializers.Serializer):

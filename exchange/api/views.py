@@ -32,6 +32,7 @@ from consortium.api.problems import PROBLEM_CONTENT_TYPE
 from consortium.api.schema import ProblemSerializer
 from consortium.api.serializers import reason_request
 from consortium.errors import ValidationFailed
+from consortium.selectors import user_list_for
 from exchange import downloads, selectors, services
 from exchange.api import serializers as s
 from exchange.api.filters import AccessRequestFilter, DatasetFilter, GrantFilter
@@ -173,7 +174,7 @@ class DatasetViewSet(
     def versions(self, request: Request, pk: str | None = None) -> Response:
         if request.method == "GET":
             versions = selectors.version_list_for(user=request.user, dataset_pk=pk, api_key=self.api_key)
-            return Response(s.VersionSerializer(versions, many=True).data)
+            return Response(self._versions(versions, many=True))
         dataset = self.get_object()
         refuse_several_files(request.FILES)
         body = s.VersionUploadSerializer(data=request.data)
@@ -187,7 +188,7 @@ class DatasetViewSet(
             media_type=body.validated_data["media_type"] or getattr(upload, "content_type", ""),
             declared_sha256=body.validated_data["sha256"],
         )
-        return Response(s.VersionSerializer(version).data, status=status.HTTP_201_CREATED)
+        return Response(self._versions([version]), status=status.HTTP_201_CREATED)
 
     @extend_schema(
         request=reason_request(services.dataset_version_withdraw, s.DecisionReasonSerializer),
@@ -217,7 +218,19 @@ class DatasetViewSet(
         version = services.dataset_version_withdraw(
             actor=request_actor(request), version=version, reason=body.validated_data["reason"]
         )
-        return Response(s.VersionSerializer(version).data)
+        return Response(self._versions([version]))
+
+    def _versions(self, versions: Any, *, many: bool = False) -> Any:
+        """`versions` serialized, each uploader named only to a caller who may see that person."""
+        versions = list(versions)
+        uploaders = {version.created_by_id for version in versions}
+        visible = set(
+            user_list_for(user=self.request.user, api_key=self.api_key)
+            .filter(pk__in=uploaders)
+            .values_list("pk", flat=True)
+        )
+        serializer = s.VersionSerializer(versions, many=True, context={"visible_people": visible})
+        return serializer.data if many else serializer.data[0]
 
 
 def _receipts(entries: list) -> list[dict[str, Any]]:
