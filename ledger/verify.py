@@ -327,12 +327,18 @@ class ExportVerifier:
         raise VerificationFailed(f"FAIL line {self._line}: {reason}")
 
 
+GZIP_MAGIC = b"\x1f\x8b"
+
+
 def _utf8(raw: bytes, number: int) -> str:
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
+        gzipped = number == 1 and raw.startswith(GZIP_MAGIC)
+        hint = "; it is gzip-compressed: decompress it first (gunzip)" if gzipped else ""
         raise VerificationFailed(
             f"FAIL line {number}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at column {exc.start + 1})"
+            + hint
         ) from None
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import gzip
 import json
 import os
 import random
@@ -419,6 +420,17 @@ def test_paths_that_are_not_readable_files(tmp_path, capsys) -> None:
     for bad in ("garbage", "+", "x+12345678+", "x+12345678+" + "A" * 44, ""):
         assert verify.main([str(tmp_path), "--trusted-key", bad]) == 2
         assert capsys.readouterr().err.startswith("bad --trusted-key: ")
+
+
+def test_a_compressed_export_is_named_as_such(tmp_path, capsys) -> None:
+    status, last = run(tmp_path, capsys, gzip.compress(GOOD))
+    assert status == 1
+    gzip_verdict = "FAIL line 1: not UTF-8 text (byte 0x8b at column 2); it is gzip-compressed: decompress it"
+    assert last == gzip_verdict + " first (gunzip)"
+    # Other bytes that are not UTF-8 get no such hint, nor does a later line that starts like gzip.
+    assert run(tmp_path, capsys, b"\xff" + GOOD)[1] == "FAIL line 1: not UTF-8 text (byte 0xff at column 1)"
+    first, rest = GOOD.split(b"\n", 1)
+    assert "gzip" not in run(tmp_path, capsys, first + b"\n\x1f\x8b" + rest)[1]
 
 
 def test_the_entry_point_prints_the_verdict_not_a_traceback(tmp_path) -> None:
