@@ -22,7 +22,7 @@ hex SHA-256 of the RFC 8785 canonical bytes of `policy_document`.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -212,7 +212,8 @@ def check_policy_consistency(dataset: Any, policy: Any) -> list[Reason]:
             )
         )
     if tier in (Tier.OPEN, Tier.RESTRICTED) and policy.download_quota < 1:
-        reasons.append(Reason("quota_required", f"A {tier} policy must allow at least one download."))
+        article = "An" if tier == Tier.OPEN else "A"
+        reasons.append(Reason("quota_required", f"{article} {tier} policy must allow at least one download."))
     if policy.download_quota > MAX_DOWNLOAD_QUOTA:
         reasons.append(Reason("quota_too_large", f"A grant allows at most {MAX_DOWNLOAD_QUOTA} downloads."))
     if not 0 <= policy.price_credits <= MAX_PRICE_CREDITS:
@@ -279,10 +280,11 @@ def evaluate(
             )
         )
     elif purpose not in policy.purposes:
+        allowed = ", ".join(_labels(Purpose, policy.purposes))
         reasons.append(
             Reason(
                 "purpose_not_allowed",
-                f"The policy does not allow '{purpose}'; it allows {', '.join(sorted(policy.purposes))}.",
+                f"The policy does not allow {Purpose(purpose).label}; it allows {allowed}.",
             )
         )
     if not isinstance(duration_days, int) or isinstance(duration_days, bool) or duration_days < 1:
@@ -303,18 +305,28 @@ def evaluate(
     return Decision(reasons)
 
 
-def eligibility(*, member: Any, policy: Any) -> Decision:
+def eligibility(*, member: Any, policy: Any, cluster_names: Mapping[str, str] | None = None) -> Decision:
     """Whether `member` is eligible under `policy` at all, whatever the purpose and duration: its status
     and the policy's member constraints (size class, sector, cluster, allow and deny lists). What the
-    catalog tells a member before it asks; `evaluate` still decides a request. Never raises."""
+    catalog tells a member before it asks; `evaluate` still decides a request. `cluster_names` (slug ->
+    name) names the policy's clusters in the reasons; a slug it lacks is named as it is. Never raises."""
     facts = member_facts(member)
     reasons: list[Reason] = []
     if facts.status != MemberStatus.ACTIVE:
         reasons.append(Reason("member_not_active", f"Your member is {facts.status}, not active."))
-    return Decision(reasons + _eligibility(facts, policy))
+    return Decision(reasons + _eligibility(facts, policy, cluster_names))
 
 
-def _eligibility(facts: MemberFacts, policy: Any) -> list[Reason]:
+def _labels(vocabulary: Any, codes: Iterable[str]) -> list[str]:
+    """The labels of `codes` in a choices vocabulary, in the vocabulary's order (an unknown code as is)."""
+    labels = dict(vocabulary.choices)
+    known = [str(label) for value, label in vocabulary.choices if value in set(codes)]
+    return known + sorted(code for code in set(codes) if code not in labels)
+
+
+def _eligibility(
+    facts: MemberFacts, policy: Any, cluster_names: Mapping[str, str] | None = None
+) -> list[Reason]:
     if policy.tier == Tier.OPEN:
         return []
     if facts.pk in set(policy.deny_list):
@@ -334,14 +346,17 @@ def _eligibility(facts: MemberFacts, policy: Any) -> list[Reason]:
         reasons.append(
             Reason(
                 "sector_ineligible",
-                f"Only sectors {', '.join(sorted(policy.eligible_sectors))} are eligible.",
+                f"Only members in the sectors {'; '.join(_labels(Sector, policy.eligible_sectors))} are "
+                "eligible.",
             )
         )
     if policy.eligible_clusters and not (facts.cluster_slugs & set(policy.eligible_clusters)):
+        names = cluster_names or {}
+        clusters = ", ".join(sorted(names.get(slug, slug) for slug in policy.eligible_clusters))
         reasons.append(
             Reason(
                 "cluster_ineligible",
-                f"Only members of {', '.join(sorted(policy.eligible_clusters))} are eligible.",
+                f"Only members of {clusters} are eligible.",
             )
         )
     return reasons

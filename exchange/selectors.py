@@ -88,19 +88,12 @@ def dataset_derived_list_for(*, user: Any, dataset: Dataset, api_key: Any = None
 
 
 def policy_member_choices_for(*, user: Any, dataset: Dataset) -> QuerySet[Member]:
-    """Members a policy of `dataset` may name on its allow or deny list, by legal name: active ones other
-    than the owner (the members its people see), and those its current policy names already, so a member
-    suspended or withdrawn since stays on the lists when the policy is set again. Only the owner's people
-    choose among them: none for anyone else. services.policy_set refuses any other member as unknown, as
-    it refuses an id that names none: setting a policy tells nobody which ids exist."""
+    """Members a policy of `dataset` may name on its allow or deny list: active ones other than the
+    owner, by legal name. Only the owner's people choose among them: none for anyone else."""
     if user.member_id is None or user.member_id != dataset.owner_id:
         return Member.objects.none()
-    policy = getattr(dataset, "policy", None)  # loaded with the dataset by dataset_get_for
-    named = {int(pk) for pk in (*policy.allow_list, *policy.deny_list)} if policy is not None else set()
     return (
-        Member.objects.filter(Q(status=MemberStatus.ACTIVE) | Q(pk__in=named))
-        .exclude(pk=dataset.owner_id)
-        .order_by("legal_name")
+        Member.objects.filter(status=MemberStatus.ACTIVE).exclude(pk=dataset.owner_id).order_by("legal_name")
     )
 
 

@@ -142,6 +142,7 @@ def _dataset_page(request: HttpRequest, dataset: Dataset, *, status: int = 200, 
         "owns": owns,
         "may_withdraw_versions": services.dataset_versions_withdrawable_by(actor=user, dataset=dataset),
         "metadata_only": metadata_only,
+        "eligible_clusters": selectors.cluster_names_of(slugs=policy.eligible_clusters) if policy else [],
     }
     if may_request and policy is not None and user.member_id is not None:
         # What the service would refuse a request for (a grant held, a request undecided, not eligible) is

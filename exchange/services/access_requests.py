@@ -160,7 +160,8 @@ def _refuse_if_undecided(*, dataset_id: int, member_id: int) -> None:
     if undecided is not None:
         raise Conflict(
             f"Your member already has an undecided request for this dataset: request {undecided.pk}, "
-            f"{undecided.state}. Wait for its decision, or withdraw it to request again.",
+            f"{undecided.get_state_display().lower()}. Wait for its decision, or withdraw it to request "
+            "again.",
             code="duplicate_request",
             current_state=undecided.state,
             request=undecided.pk,

@@ -201,7 +201,7 @@ def test_open_request_is_granted_at_once(data_steward: Any, other_analyst: Any) 
     ("overrides", "message"),
     [
         ({"accept_terms": ""}, "Accept version 1 of the dataset's terms"),
-        ({"purpose": "ai_training"}, "The policy does not allow 'ai_training'"),
+        ({"purpose": "ai_training"}, "The policy does not allow AI model training"),
         ({"duration_days": 5000}, "The policy allows at most"),
     ],
 )

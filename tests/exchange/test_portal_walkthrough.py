@@ -187,7 +187,7 @@ def test_a_request_s_refusals_stand_beside_their_fields_and_only_allowed_purpose
     errors = (
         client.post(reverse("portal:dataset-detail", args=[dataset.pk]), form).context["request_form"].errors
     )
-    assert errors["purpose"] == ["The policy does not allow 'ai_training'; it allows research."]
+    assert errors["purpose"] == ["The policy does not allow AI model training; it allows Research."]
     assert errors["duration_days"] == ["The policy allows at most 30 days."]
     assert "__all__" not in errors
 
@@ -196,3 +196,59 @@ def test_a_request_s_refusals_stand_beside_their_fields_and_only_allowed_purpose
         client.post(reverse("portal:dataset-detail", args=[dataset.pk]), form).context["request_form"].errors
     )
     assert errors == {"accept_terms": ["Accept version 1 of the dataset's terms to request it."]}
+
+
+# --- Refusals and policies in words, not stored codes ----------------------------------------------------
+
+
+def test_a_policy_and_its_refusals_name_purposes_sectors_and_clusters_in_words(
+    data_steward, other_analyst
+) -> None:
+    from consortium.models import Cluster
+
+    Cluster.objects.create(slug="prd-electronics", name="Pearl River Delta electronics")
+    dataset = published(
+        data_steward,
+        tier="restricted",
+        purposes=["research"],
+        eligible_sectors=["C", "I"],
+        eligible_clusters=["prd-electronics"],
+    )
+    _, text = dataset_page(other_analyst, dataset)
+    assert "Eligible clusters Pearl River Delta electronics" in text
+    assert (
+        "Only members of Pearl River Delta electronics are eligible." in text
+        and "prd-electronics" not in text
+    )
+
+    client = as_user(other_analyst)
+    form = {"purpose": "ai_training", "justification": "Train.", "duration_days": 30, "terms_version": 1}
+    response = client.post(reverse("portal:dataset-detail", args=[dataset.pk]), form)
+    said = page_text(response)
+    assert "The policy does not allow AI model training; it allows Research." in said
+
+    other = published(data_steward, tier="restricted", eligible_sectors=["A", "I"])
+    _, text = dataset_page(other_analyst, other)  # the other member is in sector C
+    assert (
+        "Only members in the sectors A Agriculture, forestry, animal husbandry and fishery; I Information "
+        "transmission, software and information technology services are eligible." in text
+    )
+
+    with pytest.raises(ServiceError) as refused:
+        services.policy_set(
+            actor=data_steward, dataset=other, tier="open", download_quota=0, terms="x", purposes=["research"]
+        )
+    assert "An open policy must allow at least one download." in {
+        r["message"] for r in refused.value.extra["reasons"]
+    }
+
+
+def test_a_repeated_request_is_refused_with_the_request_s_state_in_words(data_steward, other_analyst) -> None:
+    dataset = published(data_steward, tier="restricted")
+    waiting = request_access(other_analyst, dataset)
+    with pytest.raises(ServiceError) as refused:
+        request_access(other_analyst, dataset)
+    assert refused.value.detail == (
+        f"Your member already has an undecided request for this dataset: request {waiting.pk}, pending "
+        "(owner's steward decides). Wait for its decision, or withdraw it to request again."
+    )
