@@ -20,7 +20,7 @@ from django.db.models import Count, Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from consortium.errors import NotFound
-from consortium.models import Member, MemberStatus
+from consortium.models import Cluster, Member, MemberStatus
 from consortium.roles import Capability, capabilities
 from exchange import policies
 from exchange.models import (
@@ -88,13 +88,33 @@ def dataset_derived_list_for(*, user: Any, dataset: Dataset, api_key: Any = None
 
 
 def policy_member_choices_for(*, user: Any, dataset: Dataset) -> QuerySet[Member]:
-    """Members a policy of `dataset` may name on its allow or deny list: active ones other than the
-    owner, by legal name. Only the owner's people choose among them: none for anyone else."""
+    """Members a policy of `dataset` may name on its allow or deny list, by legal name: active ones other
+    than the owner (the members its people see), and those its current policy names already, so a member
+    suspended or withdrawn since stays on the lists when the policy is set again. Only the owner's people
+    choose among them: none for anyone else. services.policy_set refuses any other member as unknown, as
+    it refuses an id that names none: setting a policy tells nobody which ids exist."""
     if user.member_id is None or user.member_id != dataset.owner_id:
         return Member.objects.none()
+    policy = getattr(dataset, "policy", None)  # loaded with the dataset by dataset_get_for
+    named = {int(pk) for pk in (*policy.allow_list, *policy.deny_list)} if policy is not None else set()
     return (
-        Member.objects.filter(status=MemberStatus.ACTIVE).exclude(pk=dataset.owner_id).order_by("legal_name")
+        Member.objects.filter(Q(status=MemberStatus.ACTIVE) | Q(pk__in=named))
+        .exclude(pk=dataset.owner_id)
+        .order_by("legal_name")
     )
+
+
+def _cluster_names(slugs: Any) -> dict[str, str]:
+    """slug -> name of the clusters `slugs` names (no query for none). Clusters are public."""
+    slugs = list(slugs)
+    return dict(Cluster.objects.filter(slug__in=slugs).values_list("slug", "name")) if slugs else {}
+
+
+def cluster_names_of(*, slugs: Any) -> list[str]:
+    """The names of the clusters `slugs` names (a policy's eligible clusters), by name; a slug no cluster
+    has any more is shown as it is. Clusters are public: anyone who may read a policy may read them."""
+    names = _cluster_names(slugs)
+    return sorted(names.get(slug, slug) for slug in slugs)
 
 
 @dataclass(frozen=True)
@@ -118,7 +138,13 @@ def policy_view_for(*, user: Any, dataset: Dataset, api_key: Any = None) -> Poli
     if owner_side or Capability.VIEW_ALL_MEMBERS in capabilities(user, api_key):
         return PolicyView(policy=policy, full=True)
     member = user.member if user.member_id is not None else None
-    decision = policies.eligibility(member=member, policy=policy) if member is not None else None
+    decision = (
+        policies.eligibility(
+            member=member, policy=policy, cluster_names=_cluster_names(policy.eligible_clusters)
+        )
+        if member is not None
+        else None
+    )
     return PolicyView(policy=policy, full=False, eligibility=decision)
 
 
@@ -276,7 +302,8 @@ def access_standing_for(
         .order_by("-created_at")
         .first()
     )
-    decision = policies.eligibility(member=user.member, policy=policy)
+    names = _cluster_names(policy.eligible_clusters)
+    decision = policies.eligibility(member=user.member, policy=policy, cluster_names=names)
     return AccessStanding(grant=grant, request=request, ineligible=decision.reasons)
 
 
