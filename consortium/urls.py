@@ -1,5 +1,6 @@
 """Root URL map: portal, REST API v1, OpenAPI schema and docs, health, Django admin."""
 
+import sys
 from collections.abc import Callable
 
 from csp.constants import SELF
@@ -7,7 +8,9 @@ from csp.decorators import csp_update
 from django.conf import settings
 from django.contrib import admin
 from django.core.exceptions import RequestDataTooBig
+from django.http import HttpResponse
 from django.shortcuts import render
+from django.template import loader
 from django.urls import URLPattern, URLResolver, include, path, re_path
 from django.views import defaults
 from drf_spectacular.views import SpectacularAPIView
@@ -76,6 +79,16 @@ def handler404(request, exception):
 
 
 def handler500(request):
+    # Django calls this while it handles the exception: an outage (the database or broker down, the signing
+    # key unavailable) is a 503 to retry, not a 500. The page asks nothing of the database (no context
+    # processors, no base template), like Django's own 500 page.
+    if problems.is_outage(sys.exc_info()[1]):
+        if request.path.startswith("/api/"):
+            return problems.api_unavailable(request)
+        page = loader.get_template("503.html").render({"retry_after": problems.OUTAGE_RETRY_AFTER_SECONDS})
+        response = HttpResponse(page, status=503)
+        response["Retry-After"] = str(problems.OUTAGE_RETRY_AFTER_SECONDS)
+        return response
     if request.path.startswith("/api/"):
         return problems.api_server_error(request)
     return defaults.server_error(request)

@@ -163,11 +163,20 @@ GROUPS: list[tuple[str, list[ProblemCode]]] = [
                 "Retry later; if it persists, tell the officers the time and path.",
             ),
             _c(
+                "service_unavailable",
+                (503,),
+                "Something the exchange depends on (its database, task queue or ledger signing key) is "
+                "unavailable for the moment; the request was stopped, and what it asked for was not done "
+                "(a change and its ledger entry are committed together or not at all).",
+                "Wait `retry_after_seconds` (also in Retry-After) and send it again; if a write's outcome "
+                "matters, read the object first.",
+            ),
+            _c(
                 "not_ready",
                 (503,),
-                "Health (`/health/`, `/api/v1/health/`): this process cannot serve now; the members `database`, "
-                "`migrations`, `broker` and `signing_key` say which check failed (the reason is in the "
-                "server's log).",
+                "Health (`/health/`, `/api/v1/health/`): this process cannot serve now; the members "
+                "`database`, `migrations`, `broker` and `signing_key` say which check failed (the reason is "
+                "in the server's log).",
                 "A load balancer sends its traffic elsewhere; an operator reads the log.",
             ),
         ],

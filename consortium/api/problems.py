@@ -13,18 +13,22 @@ from django.core.exceptions import (
     TooManyFieldsSent,
     TooManyFilesSent,
 )
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, JsonResponse
 from django.urls import Resolver404, resolve
+from django.utils.log import log_response
 from django.views.decorators.csrf import csrf_exempt
+from kombu.exceptions import OperationalError as BrokerUnavailable
 from rest_framework import exceptions, status
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
+from rest_framework.views import set_rollback
 
 from consortium.api.content_security import api_content_policy
 from consortium.api.permissions import Refused
 from consortium.api.throttling import count_refusal
-from consortium.errors import ServiceError
+from consortium.errors import ServiceError, Unavailable
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 PROBLEM_TYPE_BASE = "urn:consortium-exchange:problem:"
@@ -153,6 +157,33 @@ def _log_suspicious(request: HttpRequest | None, exc: SuspiciousOperation, statu
     )
 
 
+# What a request meets when something the exchange depends on is down, not anything the request did: the
+# database (lost, restarting, refusing connections: Django's OperationalError and InterfaceError; also a
+# deadlock or statement timeout, which a retry may get past too), the broker when a task is queued (kombu's
+# OperationalError), the ledger's signing key (consortium.errors.Unavailable).
+OUTAGES = (OperationalError, InterfaceError, BrokerUnavailable, Unavailable)
+OUTAGE_RETRY_AFTER_SECONDS = 30
+
+
+def is_outage(exc: BaseException | None) -> bool:
+    """Whether `exc` means the exchange cannot serve for now (OUTAGES), not a fault of the request's."""
+    return isinstance(exc, OUTAGES)
+
+
+def outage_refusal() -> dict[str, Any]:
+    """The problem members for a request that an outage stopped (503). Says nothing of which dependency
+    failed or why: that is logged. Whatever the request had not committed is not written (a service's state
+    change and its ledger entry share one transaction), so the client may send it again after the wait."""
+    return {
+        "status_code": status.HTTP_503_SERVICE_UNAVAILABLE,
+        "code": "service_unavailable",
+        "title": "The service is unavailable",
+        "detail": "The exchange cannot serve this request for the moment; nothing it asked for was done "
+        f"unless a later read shows it was. Try again in {OUTAGE_RETRY_AFTER_SECONDS} seconds.",
+        "retry_after_seconds": OUTAGE_RETRY_AFTER_SECONDS,
+    }
+
+
 def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF's EXCEPTION_HANDLER: every refusal becomes a problem body; unknown errors stay 500s for Sentry."""
     request = context.get("request")
@@ -178,6 +209,22 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
         if "retry_after_seconds" in exc.extra:  # as DRF's throttles do
             refused["Retry-After"] = str(exc.extra["retry_after_seconds"])
         return refused
+    if is_outage(exc):
+        # Django would answer 500 once DRF re-raised it; logged here as Django logs what it answers.
+        set_rollback()
+        body = problem(instance=instance, **outage_refusal())
+        _render_as_problem(context)
+        unavailable = Response(body, status=body["status"], content_type=PROBLEM_CONTENT_TYPE)
+        unavailable["Retry-After"] = str(OUTAGE_RETRY_AFTER_SECONDS)
+        django_request = getattr(request, "_request", request)
+        log_response(
+            "Service Unavailable: %s",
+            getattr(django_request, "path", instance),
+            response=unavailable,
+            request=django_request,
+            exception=exc,
+        )
+        return unavailable
     if isinstance(exc, SuspiciousOperation):
         # Django would answer these with its 400 page (a traceback with DEBUG on) once DRF re-raised them.
         body = problem(instance=instance, **request_refusal(exc))
@@ -270,6 +317,14 @@ def api_bad_request(request: HttpRequest, exception: Exception) -> JsonResponse:
     """400 (413 for a body too large) for an /api/ path that Django refused before any API view ran."""
     suspicious = exception if isinstance(exception, SuspiciousOperation) else SuspiciousOperation()
     return _plain_problem(request, **request_refusal(suspicious))
+
+
+@api_content_policy
+def api_unavailable(request: HttpRequest) -> JsonResponse:
+    """503 for an /api/ path that an outage stopped outside DRF's views (a middleware's query, say)."""
+    response = _plain_problem(request, **outage_refusal())
+    response["Retry-After"] = str(OUTAGE_RETRY_AFTER_SECONDS)
+    return response
 
 
 @api_content_policy

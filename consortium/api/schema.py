@@ -101,7 +101,8 @@ class ProblemSerializer(serializers.Serializer):
     )
     current_state = _optional(serializers.CharField, "The state of the object that refused the change.")
     retry_after_seconds = _optional(
-        serializers.IntegerField, "When to try again, also in Retry-After (throttled, entry_not_sequenced)."
+        serializers.IntegerField,
+        "When to try again, also in Retry-After (throttled, entry_not_sequenced, service_unavailable).",
     )
     accepted_at = _optional(serializers.CharField, "When the entry was accepted (entry_not_sequenced).")
     max_integration_delay_seconds = _optional(
