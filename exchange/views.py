@@ -491,6 +491,7 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "grant": grant,
             "form": form,
             "decisions": _offered_decisions(request, access_request),
+            "withdraw_only": ["withdraw"],
             "entries": selectors.request_entries_for(user=request.user, pk=access_request.pk),
         },
         status=400 if form.errors else 200,

@@ -252,3 +252,20 @@ def test_a_repeated_request_is_refused_with_the_request_s_state_in_words(data_st
         f"Your member already has an undecided request for this dataset: request {waiting.pk}, pending "
         "(owner's steward decides). Wait for its decision, or withdraw it to request again."
     )
+
+
+# --- A request's page offers each person what they may do, in their words -------------------------------
+
+
+def test_the_requester_is_offered_a_withdrawal_not_a_decision_that_needs_a_reason_to_reject(
+    data_steward, other_analyst
+) -> None:
+    waiting = request_access(other_analyst, published(data_steward, tier="restricted"))
+    url = reverse("portal:request-detail", args=[waiting.pk])
+    text = page_text(as_user(other_analyst).get(url))
+    assert "Withdraw the request" in text and "nothing is charged" in text
+    assert "Decide" not in text and "Required to reject" not in text
+    assert "Optional: recorded with the withdrawal." in text
+
+    text = page_text(as_user(data_steward).get(url))
+    assert "Decide" in text and "Required to reject." in text and "Withdraw the request" not in text
