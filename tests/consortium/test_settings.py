@@ -33,7 +33,20 @@ def test_production_refuses_the_development_secret_key(tmp_path) -> None:
     assert "SECRET_KEY is the development key" in result.stderr
 
 
-def test_deploy_check_is_clean_with_production_values(tmp_path) -> None:
+@pytest.mark.parametrize(
+    "behind_a_proxy",
+    [
+        {},
+        {
+            "BEHIND_PROXY": "true",
+            "DATABASE_URL": "postgres://exchange:pw@db.internal:5432/exchange",
+            "CELERY_BROKER_URL": "amqp://user:pass@rabbit.internal:5672//",
+            "REDIS_URL": "redis://redis.internal:6379/1",
+        },
+    ],
+    ids=["direct", "behind-a-proxy"],
+)
+def test_deploy_check_is_clean_with_production_values(tmp_path, behind_a_proxy) -> None:
     result = run_manage(
         "check",
         "--deploy",
@@ -43,8 +56,19 @@ def test_deploy_check_is_clean_with_production_values(tmp_path) -> None:
         SECRET_KEY="x" * 20 + "-production-like-secret-value-0123456789abcdef",
         ALLOWED_HOSTS="exchange.example",
         VAR_DIR=str(tmp_path),
+        **behind_a_proxy,
     )
     assert result.returncode == 0, result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_behind_a_proxy_https_is_read_from_x_forwarded_proto(monkeypatch, tmp_path) -> None:
+    loaded = load_settings(monkeypatch, tmp_path, **PRODUCTION, BEHIND_PROXY="true")
+    assert loaded["SECURE_PROXY_SSL_HEADER"] == ("HTTP_X_FORWARDED_PROTO", "https")
+    assert loaded["SECURE_SSL_REDIRECT"] is True and loaded["SECURE_HSTS_SECONDS"] == 31536000
+    assert loaded["SESSION_COOKIE_SECURE"] is True and loaded["CSRF_COOKIE_SECURE"] is True
+    monkeypatch.delenv("BEHIND_PROXY")
+    assert load_settings(monkeypatch, tmp_path, **PRODUCTION)["SECURE_PROXY_SSL_HEADER"] is None
 
 
 # --- every value read from the environment is checked where it is read -----------------------------------
