@@ -269,3 +269,22 @@ def test_the_requester_is_offered_a_withdrawal_not_a_decision_that_needs_a_reaso
 
     text = page_text(as_user(data_steward).get(url))
     assert "Decide" in text and "Required to reject." in text and "Withdraw the request" not in text
+
+
+# --- A credit line leads to what it is for -----------------------------------------------------------------
+
+
+def test_a_grant_fee_s_lines_on_the_statement_lead_to_the_request(
+    data_steward, other_analyst, member, other_member, auditor
+) -> None:
+    from exchange.models import AccessRequest
+    from tests.ledger.credit.statement_support import settled_epoch
+
+    settled_epoch(provider=data_steward, consumer=other_analyst, members=[member, other_member])
+    paid_for = AccessRequest.objects.get()
+    link = reverse("portal:request-detail", args=[paid_for.pk])
+    for reader, query in ((other_analyst, ""), (data_steward, ""), (auditor, f"?member={other_member.pk}")):
+        client = as_user(reader)
+        statement = client.get(reverse("portal:credit-statement") + query).content.decode()
+        assert f'<a href="{link}">request:{paid_for.pk}</a>' in statement, reader
+        assert client.get(link).status_code == 200  # each reader of the line may open the request

@@ -6,7 +6,8 @@ puts them in the context); `{% metric name value %}` shows one metric in words w
 (points as PT, shares as percentages, durations in the largest whole unit or in seconds to the millisecond),
 the exact integer kept in a <data> element's value as the JSON has it;
 `{% flag_glossary rules_params epoch %}` lists every rule under those parameters;
-`{{ use.reason|uncredited }}` says why a use earned nothing."""
+`{{ use.reason|uncredited }}` says why a use earned nothing; `{{ line.ref|ref_request }}` is the access
+request a grant fee's transfer belongs to, for a link to its page."""
 
 from __future__ import annotations
 
@@ -28,6 +29,13 @@ def flag_rule(name: str, params: Mapping[str, int] | None) -> glossary.Rule:
     """The rule named `name` in words (label, detects, effect) under the rules parameters `params` (None, no
     rules known: the label alone)."""
     return glossary.rule(name, params or {})
+
+
+@register.filter
+def ref_request(ref: str) -> int | None:
+    """The access request a transfer's `ref` names ("request:17" -> 17: a grant fee's legs), else None."""
+    kind, _, number = str(ref).partition(":")
+    return int(number) if kind == "request" and number.isascii() and number.isdigit() else None
 
 
 @register.filter
