@@ -7,6 +7,7 @@ rules engine only ever refuses what a race let through.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 from django.db import IntegrityError, transaction
@@ -99,11 +100,16 @@ def credit_epoch_open(
         )
 
 
+EPOCH_NAME = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])")
+
+
 def _check_epoch_name(name: str) -> None:
+    """A calendar month as YYYY-MM, 01 to 12: the engine's arithmetic read 2026-13 as February 2027 and
+    2026-00 as December 2025, so an epoch of either could be opened and written to the ledger."""
     try:
+        valid = EPOCH_NAME.fullmatch(name) is not None
         engine.epoch_end_day(name)
-        valid = len(name) == 7
-    except ValueError:
+    except ValueError:  # a month whose end is past the calendar (9999-12)
         valid = False
     if not valid:
         raise ValidationFailed(f"'{name}' is not an epoch; use YYYY-MM.", code="bad_epoch")

@@ -275,6 +275,21 @@ def test_the_command_publishes_rules_from_a_file_and_refuses_a_bad_one(tmp_path)
         call_command("credit_epoch", "publish-rules", "--file", str(tmp_path / "missing.json"))
 
 
+@pytest.mark.parametrize("name", ["2026-13", "2026-00", "2026-24", "+026-05", "2026-1x", "202611", "9999-12"])
+def test_an_epoch_that_is_no_calendar_month_is_refused_before_anything_is_written(name):
+    """The engine's month arithmetic read 2026-13 as February 2027 (and 2026-00 as December 2025), so
+    `credit_epoch open --epoch 2026-13` opened that epoch and wrote epoch.opened for it to the ledger."""
+    services.credit_rules_publish(actor=None, params=TRUSTED_RULES)
+    entries = LedgerEntry.objects.count()
+    with pytest.raises(CommandError) as refused_by_command:
+        call_command("credit_epoch", "open", "--epoch", name)
+    assert str(refused_by_command.value) == f"bad_epoch: '{name}' is not an epoch; use YYYY-MM."
+    with pytest.raises(ValidationFailed) as refused:
+        services.credit_epoch_settle(epoch=name, early=True)
+    assert refused.value.code == "bad_epoch"
+    assert LedgerEntry.objects.count() == entries and not CreditEpoch.objects.exists()
+
+
 def test_an_allowance_left_after_twelve_months_goes_back_to_the_pool(member, other_member):
     with clock(utc(2025, 10, 1, 9)) as now:
         services.credit_rules_publish(actor=None, params=TRUSTED_RULES)
