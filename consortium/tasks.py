@@ -6,13 +6,16 @@ from __future__ import annotations
 import smtplib
 
 from celery import shared_task
+from django.db import InterfaceError, OperationalError
 
 from consortium.models import User
 from consortium.passwords import people_who_may_set_password, send_password_link
 
-TRANSIENT_ERRORS = (smtplib.SMTPException, ConnectionError)
 # Sent from a worker, not the request: a mail server that is down is retried with backoff instead of
-# failing the page (or, from the login page, answering a known address more slowly than an unknown one).
+# failing the page (or, from the login page, answering a known address more slowly than an unknown one);
+# so is the database lost or restarting while the task reads the rows it reports on (a notice is sent
+# once, then not again: without the retry a database blip lost it for good).
+TRANSIENT_ERRORS = (smtplib.SMTPException, ConnectionError, OperationalError, InterfaceError)
 NOTICE_OPTIONS = {
     "ignore_result": True,
     "serializer": "json",

@@ -5,8 +5,8 @@ Every task takes ids and plain strings only (JSON), loads its rows and calls a s
 function. Notice tasks are idempotent in what they decide to send: each checks that the fact it reports is
 still true of the stored row (a missing row, or a grant no longer revoked / about to expire, sends nothing)
 and renders the state it was given, never a later one. They retry only transient delivery errors
-(consortium.tasks.NOTICE_OPTIONS: smtplib.SMTPException, ConnectionError), with exponential backoff and
-jitter. The expiry tasks are
+(consortium.tasks.NOTICE_OPTIONS: smtplib.SMTPException, ConnectionError, and the database's
+OperationalError and InterfaceError), with exponential backoff and jitter. The expiry tasks are
 idempotent through the services' row locks and state checks.
 """
 

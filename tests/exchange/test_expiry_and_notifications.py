@@ -13,7 +13,7 @@ from datetime import timedelta
 
 import pytest
 from django.conf import settings as django_settings
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, transaction
 from django.utils import timezone
 
 import ledger.tasks  # noqa: F401  (registers the ledger's beat tasks)
@@ -237,6 +237,33 @@ def test_a_transient_smtp_error_is_retried(
     assert [m.to for m in mailoutbox] == [[OWNER]]
 
 
+@pytest.mark.parametrize(
+    "lost",
+    [
+        OperationalError("server closed the connection unexpectedly"),
+        InterfaceError("connection already closed"),
+    ],
+)
+def test_a_notice_whose_database_is_lost_is_retried_not_dropped(
+    monkeypatch, data_steward, other_analyst, restricted, mailoutbox, lost
+) -> None:
+    request = request_access(other_analyst, restricted, duration_days=10)
+    real_request = tasks._request
+    failures = []
+
+    def database_lost_once(request_id):
+        if not failures:
+            failures.append(1)
+            raise lost
+        return real_request(request_id)
+
+    monkeypatch.setattr(tasks, "_request", database_lost_once)
+    result = tasks.send_request_notice_task.apply(args=[request.pk], throw=False)
+    assert result.get() == 1
+    assert failures == [1]
+    assert [m.to for m in mailoutbox] == [[OWNER]]
+
+
 def test_a_permanent_error_is_not_retried_and_never_undoes_the_change(
     monkeypatch, client_for, other_analyst, restricted, mailoutbox, django_capture_on_commit_callbacks
 ) -> None:
@@ -452,7 +479,12 @@ def test_beat_schedules_registered_tasks_and_tasks_are_bounded() -> None:
     ):
         assert task.name.endswith("_task") and task.serializer == "json"
         assert task.soft_time_limit and task.time_limit and task.soft_time_limit < task.time_limit
-    assert tasks.send_request_notice_task.autoretry_for == (smtplib.SMTPException, ConnectionError)
+    assert tasks.send_request_notice_task.autoretry_for == (
+        smtplib.SMTPException,
+        ConnectionError,
+        OperationalError,
+        InterfaceError,
+    )
     assert not getattr(tasks.expire_grants_task, "autoretry_for", ())
 
 
