@@ -518,6 +518,7 @@ def _grant_page(request: HttpRequest, grant: Grant, form: Any = None, status: in
     now = timezone.now()
     may_revoke = services.grant_revocable_by(actor=request_actor(request), grant=grant, now=now)
     may_download = services.grant_downloadable_by(actor=request_actor(request), grant=grant, now=now)
+    user = request_actor(request)
     return _render(
         request,
         "grant_detail.html",
@@ -526,6 +527,9 @@ def _grant_page(request: HttpRequest, grant: Grant, form: Any = None, status: in
             "state": grant.state_at(now),
             "form": (form or ReasonForm()) if may_revoke else None,
             "may_download": may_download,
+            # the grantee's people who would download under it: told why they cannot, and what next
+            "for_grantee": user.member_id == grant.grantee_id
+            and Capability.REQUEST_ACCESS in capabilities(user),
         },
         status=status,
     )

@@ -288,3 +288,27 @@ def test_a_grant_fee_s_lines_on_the_statement_lead_to_the_request(
         statement = client.get(reverse("portal:credit-statement") + query).content.decode()
         assert f'<a href="{link}">request:{paid_for.pk}</a>' in statement, reader
         assert client.get(link).status_code == 200  # each reader of the line may open the request
+
+
+# --- A grant that offers no download says why, and what the grantee can do ------------------------------
+
+
+def test_a_grant_with_no_download_left_or_ended_tells_the_grantee_why_and_what_next(
+    data_steward, other_analyst
+) -> None:
+    dataset = published(data_steward, tier="open", download_quota=2)
+    grant = request_access(other_analyst, dataset).grant
+    for _ in range(2):
+        services.grant_download(actor=other_analyst, grant=grant)[3].close()
+    url = reverse("portal:grant-detail", args=[grant.pk])
+    text = page_text(as_user(other_analyst).get(url))
+    assert "Download the latest version" not in text
+    assert "All 2 downloads of this grant are used." in text
+    assert "a new request for the dataset is accepted only once it ends" in text
+    assert refusal_code(other_analyst, dataset) == "already_granted"  # as the page says
+    assert "downloads of this grant are used" not in page_text(as_user(data_steward).get(url))
+
+    services.grant_revoke(actor=data_steward, grant=grant, reason="Ended early.")
+    text = page_text(as_user(other_analyst).get(url))
+    assert "This grant has ended: it was revoked." in text and "request the dataset again" in text
+    assert refusal_code(other_analyst, dataset) is None  # and a new request is accepted
