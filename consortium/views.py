@@ -36,7 +36,7 @@ from consortium.forms import (
     add_service_error,
     submitted,
 )
-from consortium.models import MemberAPIKey, MemberStatus, User
+from consortium.models import MemberAPIKey, MemberRole, MemberStatus, User
 from consortium.paging import page_number, page_of, query_without_page
 from consortium.passwords import clear_login_lockout, may_set_password
 from consortium.roles import Capability, can, capabilities
@@ -251,6 +251,7 @@ def member_detail(request: HttpRequest, pk: int) -> HttpResponse:
         history = selectors.member_history_for(user=request.user, pk=member.pk)
     except NotFound:
         history = None  # another firm's reasons are not shown
+    may_add_person = _may_add_from_member_page(request_actor(request), member)
     return _render(
         request,
         "member_detail.html",
@@ -259,7 +260,12 @@ def member_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "history": history,
             "form": form if may_decide else None,
             "decisions": OFFERED_DECISIONS.get(member.status, ()) if may_decide else (),
-            "may_add_person": _may_add_from_member_page(request_actor(request), member),
+            "may_add_person": may_add_person,
+            # Someone must be able to act for an admitted member: its first admin is added from here.
+            "needs_admin": may_add_person
+            and not selectors.user_list_for(user=request_actor(request))
+            .filter(member_id=member.pk, member_role=MemberRole.ADMIN, is_active=True)
+            .exists(),
             "may_change_contact": services.member_may_change_contact(
                 actor=request_actor(request), member=member
             ),
