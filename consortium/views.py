@@ -39,7 +39,7 @@ from consortium.forms import (
 from consortium.models import MemberAPIKey, MemberRole, MemberStatus, User
 from consortium.paging import page_number, page_of, query_without_page
 from consortium.passwords import clear_login_lockout, may_set_password
-from consortium.roles import Capability, can, capabilities
+from consortium.roles import ROLE_CAPABILITIES, Capability, can, capabilities
 from consortium.text import bdi
 
 APPLICATION_SESSION_KEY = "portal_application"
@@ -62,6 +62,26 @@ CAPABILITY_LABELS: dict[Capability, str] = {
     Capability.AUDIT: "Audit the ledger and credit",
     Capability.REVOKE_ANY_GRANT: "Revoke any grant",
 }
+
+
+def _role_help() -> str:
+    """What each role a member's person may hold allows, in the home page's words, read off
+    roles.ROLE_CAPABILITIES: what every role may, then each role's own (analyst, steward, admin)."""
+    order = [MemberRole.ANALYST, MemberRole.STEWARD, MemberRole.ADMIN]
+    common = frozenset.intersection(*(ROLE_CAPABILITIES[role] for role in order))
+
+    def words(caps: frozenset[Capability]) -> str:
+        shown = sorted(caps - ({Capability.VIEW_OWN_USERS} if Capability.MANAGE_OWN_USERS in caps else set()))
+        return "; ".join(CAPABILITY_LABELS[cap][0].lower() + CAPABILITY_LABELS[cap][1:] for cap in shown)
+
+    own = [
+        f"{MemberRole(role).label}, also: {words(ROLE_CAPABILITIES[role] - common)}."
+        if ROLE_CAPABILITIES[role] - common
+        else f"{MemberRole(role).label}: nothing more."
+        for role in order
+    ]
+    return " ".join([f"Every role may {words(common)}.", *own])
+
 
 # Which decision buttons to offer in each status. Only a convenience for the page: the service decides, and
 # refuses (Conflict) anything that does not fit the member's state.
@@ -352,6 +372,7 @@ def person_create(request: HttpRequest, member_pk: int | None = None) -> HttpRes
     if not services.user_may_create(actor=actor, member=member):
         raise Http404
     form = UserCreateForm(submitted(request))
+    form.fields["role"].help_text = _role_help()
     if request.method == "POST" and form.is_valid():
         try:
             person = services.user_create(actor=actor, member=member, **form.service_kwargs())
@@ -392,6 +413,7 @@ def person_detail(request: HttpRequest, pk: int) -> HttpResponse:
     person = _person(request, pk)
     actor = request_actor(request)
     form = UserRoleForm(submitted(request), initial={"role": person.member_role})
+    form.fields["role"].help_text = _role_help()
     if request.method == "POST" and form.is_valid():
         try:
             updated = services.user_set_role(actor=actor, user=person, role=form.cleaned_data["role"])

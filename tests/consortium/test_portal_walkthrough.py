@@ -46,3 +46,30 @@ def test_nobody_but_those_who_may_add_people_is_told_so(officer, auditor, member
     page = reverse("portal:member-detail", args=[member.pk])
     assert NO_ADMIN in page_text(as_user(officer).get(page))
     assert NO_ADMIN not in page_text(as_user(auditor).get(page))  # auditors add nobody
+
+
+def test_choosing_a_person_s_role_says_what_each_role_may_do_as_their_home_page_does(
+    member_admin, data_steward, analyst
+) -> None:
+    client = as_user(member_admin)
+    added = page_text(client.get(reverse("portal:person-create")))
+    changed = page_text(client.get(reverse("portal:person-detail", args=[analyst.pk])))
+    help_start = added.index("Every role may")
+    help_text = added[help_start : added.index("Choose…", help_start)]
+    assert help_text in changed  # the same words where a role is changed
+    segments = dict(
+        re.findall(r"(Every role may|Analyst|Data steward, also|Member admin, also):? ([^.]*)\.", help_text)
+    )
+    for person, segment in (
+        (analyst, "Analyst"),
+        (data_steward, "Data steward, also"),
+        (member_admin, "Member admin, also"),
+    ):
+        home = as_user(person).get(reverse("portal:home")).content.decode()
+        may = re.findall(r"<li>(?:<a [^>]*>)?([^<]+)", home.split("You may:", 1)[1].split("</ul>", 1)[0])
+        said = f"{segments['Every role may']}; {segments.get(segment, '')}".lower()
+        for capability in may:
+            wanted = html.unescape(capability).strip().lower()
+            if wanted != "see your member's people" or person is not member_admin:  # shown as managing them
+                assert wanted in said, (segment, wanted)
+    assert "register and manage datasets" not in segments["Member admin, also"]
