@@ -312,3 +312,21 @@ def test_a_grant_with_no_download_left_or_ended_tells_the_grantee_why_and_what_n
     text = page_text(as_user(other_analyst).get(url))
     assert "This grant has ended: it was revoked." in text and "request the dataset again" in text
     assert refusal_code(other_analyst, dataset) is None  # and a new request is accepted
+
+
+# --- The owner's notice of a request asks for a decision only when one is due ------------------------------
+
+
+def test_the_owner_is_asked_to_decide_a_pending_request_but_only_told_of_an_open_one(
+    data_steward, other_analyst, mailoutbox, django_capture_on_commit_callbacks
+) -> None:
+    with django_capture_on_commit_callbacks(execute=True):
+        request_access(other_analyst, published(data_steward, tier="restricted"))
+        granted = request_access(other_analyst, published(data_steward, tier="open"))
+    asked, told = (message for message in mailoutbox if message.subject.startswith("New access request"))
+    assert "Decide it at:" in asked.body
+    assert "Decide it at:" not in told.body
+    assert (
+        "It is granted at once: the dataset's tier is open, so nothing waits for your decision." in told.body
+    )
+    assert "See it at:       http" in told.body and f"/requests/{granted.pk}/" in told.body
