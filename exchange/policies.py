@@ -273,6 +273,8 @@ def evaluate(
         reasons.append(Reason("own_dataset", "A member needs no access request for its own dataset."))
     if facts.status != MemberStatus.ACTIVE:
         reasons.append(Reason("member_not_active", f"The requesting member is {facts.status}, not active."))
+    if not for_download:  # grants given before the owner's suspension stay usable
+        reasons.extend(_owner_reasons(dataset.owner))
     if purpose not in Purpose.values:
         reasons.append(
             Reason(
@@ -305,16 +307,33 @@ def evaluate(
     return Decision(reasons)
 
 
-def eligibility(*, member: Any, policy: Any, cluster_names: Mapping[str, str] | None = None) -> Decision:
-    """Whether `member` is eligible under `policy` at all, whatever the purpose and duration: its status
-    and the policy's member constraints (size class, sector, cluster, allow and deny lists). What the
-    catalog tells a member before it asks; `evaluate` still decides a request. `cluster_names` (slug ->
-    name) names the policy's clusters in the reasons; a slug it lacks is named as it is. Never raises."""
+def eligibility(
+    *, member: Any, policy: Any, owner: Any, cluster_names: Mapping[str, str] | None = None
+) -> Decision:
+    """Whether `member` may ask for a dataset of `owner` under `policy` at all, whatever the purpose and
+    duration: its status, the owner's, and the policy's member constraints (size class, sector, cluster,
+    allow and deny lists). What the catalog tells a member before it asks; `evaluate` still decides a
+    request. `cluster_names` (slug -> name) names the policy's clusters in the reasons; a slug it lacks is
+    named as it is. Never raises."""
     facts = member_facts(member)
     reasons: list[Reason] = []
     if facts.status != MemberStatus.ACTIVE:
         reasons.append(Reason("member_not_active", f"Your member is {facts.status}, not active."))
+    reasons.extend(_owner_reasons(owner))
     return Decision(reasons + _eligibility(facts, policy, cluster_names))
+
+
+def _owner_reasons(owner: Any) -> list[Reason]:
+    """A member that is not active (suspended, withdrawn) offers nothing new: no request of its datasets is
+    taken or approved, so none is granted (an open one at once) and none earns it credit meanwhile."""
+    if owner.status == MemberStatus.ACTIVE:
+        return []
+    return [
+        Reason(
+            "owner_not_active",
+            f"The dataset's owner is {owner.status}: its datasets take no new requests until it is active.",
+        )
+    ]
 
 
 def _labels(vocabulary: Any, codes: Iterable[str]) -> list[str]:

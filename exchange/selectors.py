@@ -140,7 +140,10 @@ def policy_view_for(*, user: Any, dataset: Dataset, api_key: Any = None) -> Poli
     member = user.member if user.member_id is not None else None
     decision = (
         policies.eligibility(
-            member=member, policy=policy, cluster_names=_cluster_names(policy.eligible_clusters)
+            member=member,
+            policy=policy,
+            owner=dataset.owner,
+            cluster_names=_cluster_names(policy.eligible_clusters),
         )
         if member is not None
         else None
@@ -303,7 +306,9 @@ def access_standing_for(
         .first()
     )
     names = _cluster_names(policy.eligible_clusters)
-    decision = policies.eligibility(member=user.member, policy=policy, cluster_names=names)
+    decision = policies.eligibility(
+        member=user.member, policy=policy, owner=dataset.owner, cluster_names=names
+    )
     return AccessStanding(grant=grant, request=request, ineligible=decision.reasons)
 
 

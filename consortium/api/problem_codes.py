@@ -364,6 +364,13 @@ GROUPS: list[tuple[str, list[ProblemCode]]] = [
                 "Nothing to retry.",
             ),
             _c(
+                "owner_not_active",
+                (409,),
+                "The dataset's owner is suspended or withdrawn: its datasets take no new requests and no "
+                "approvals meanwhile (grants given before stay usable).",
+                "Ask again once the officers reinstate the owner.",
+            ),
+            _c(
                 "core_data_not_offered",
                 (400, 409),
                 "Level 3 (core) data is offered as metadata only: no "

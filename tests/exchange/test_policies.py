@@ -32,6 +32,7 @@ def dataset(**extra):
         **{
             "pk": 10,
             "owner_id": OWNER,
+            "owner": SimpleNamespace(pk=OWNER, status="active"),
             "grade": 1,
             "status": "listed",
             "personal_information": False,
@@ -171,9 +172,21 @@ def test_every_member_on_the_allow_list_is_eligible_not_only_the_first() -> None
 
 
 def test_catalog_eligibility_refuses_a_member_that_is_not_active() -> None:
-    assert eligibility(member=member(), policy=policy()).allowed
-    decision = eligibility(member=member(status="suspended"), policy=policy())
+    owner = dataset().owner
+    assert eligibility(member=member(), policy=policy(), owner=owner).allowed
+    decision = eligibility(member=member(status="suspended"), policy=policy(), owner=owner)
     assert decision.codes == ["member_not_active"]
+
+
+@pytest.mark.parametrize("status", ["suspended", "withdrawn"])
+def test_an_owner_that_is_not_active_takes_no_new_request_but_its_grants_stay_usable(status) -> None:
+    """Its datasets take no request (an open one would be granted at once and earn it credit) and no
+    approval; a download under a grant given before goes on."""
+    inactive = dataset(owner=SimpleNamespace(pk=OWNER, status=status))
+    assert decide(d=inactive).codes == ["owner_not_active"]
+    assert decide(d=inactive, p=policy(tier="open")).codes == ["owner_not_active"]
+    assert eligibility(member=member(), policy=policy(), owner=inactive.owner).codes == ["owner_not_active"]
+    assert decide(d=inactive, for_download=True).allowed
 
 
 @pytest.mark.parametrize(("grade", "limit"), [(1, 1825), (2, 365)])
