@@ -107,8 +107,10 @@ def rate(name: str, default: str) -> str:
     raw = _raw(name)
     if raw is None:
         return default
+    # DRF splits on the one '/' and reads the count with int(): a second '/' or a digit int() refuses
+    # ('²') would fail every request instead.
     count, _, period = raw.partition("/")
-    if not (count.isdigit() and period[:1] in RATE_PERIODS):
+    if not (count.isascii() and count.isdigit() and "/" not in period and period[:1] in RATE_PERIODS):
         raise ImproperlyConfigured(
             f"{name} must be a rate such as 60/min: a number of requests, '/', and s, min, hour or day; "
             f"not {raw!r}."

@@ -118,6 +118,8 @@ def load_settings(monkeypatch, tmp_path, **env: str) -> dict:
         ({"LEDGER_SEQUENCE_AFTER_COMMIT": "sometimes"}, "LEDGER_SEQUENCE_AFTER_COMMIT", "inline, task, off"),
         ({"API_THROTTLE_ANON": "fast"}, "API_THROTTLE_ANON", "60/min"),
         ({"PASSWORD_LINK_THROTTLE": "3/fortnight"}, "PASSWORD_LINK_THROTTLE", "60/min"),
+        ({"API_THROTTLE_USER": "100/min/ip"}, "API_THROTTLE_USER", "60/min"),
+        ({"API_THROTTLE_APPLY": "\u00b2/hour"}, "API_THROTTLE_APPLY", "60/min"),
         ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL", "WARNING"),
         ({"DATABASE_URL": "garbage"}, "DATABASE_URL", "no scheme"),
         ({"DATABASE_URL": ""}, "DATABASE_URL", "no scheme"),
