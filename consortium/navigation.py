@@ -8,7 +8,7 @@ from typing import Any
 
 from django.http import HttpRequest
 
-from consortium.roles import GRANT_READERS, Capability, capabilities, reads_own_credit
+from consortium.roles import GRANT_READERS, Capability, capabilities, reads_log, reads_own_credit
 
 
 def nav_sections(request: HttpRequest) -> dict[str, bool]:
@@ -29,6 +29,10 @@ def nav_sections(request: HttpRequest) -> dict[str, bool]:
         # credit: a statement for a member's people who may view their firm, and everything for auditors
         "credit": Capability.AUDIT in caps or reads_own_credit(request.user),
         "leaderboard": Capability.AUDIT in caps,
+        "credit_flags": Capability.AUDIT in caps,
+        "held_mints": Capability.AUDIT in caps,
+        # the ledger's checkpoints, keys and status: public to active members and staff, as in the API
+        "ledger": reads_log(request.user),
     }
 
 

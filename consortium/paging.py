@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 from django.core.paginator import Page, Paginator
 from django.db.models import QuerySet
 from django.http import HttpRequest
@@ -9,8 +12,9 @@ from django.http import HttpRequest
 PAGE_SIZE = 25
 
 
-def page_of(request: HttpRequest, queryset: QuerySet) -> Page:
-    """The page the request asks for (`?page=`), the last one if past the end."""
+def page_of(request: HttpRequest, queryset: QuerySet | Sequence[Any]) -> Page:
+    """The page the request asks for (`?page=`), the last one if past the end (of a queryset, or of a list
+    a selector built)."""
     return Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
 
 

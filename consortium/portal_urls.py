@@ -51,4 +51,5 @@ urlpatterns = [
     path("api-keys/<str:prefix>/revoke/", views.api_key_revoke, name="api-key-revoke"),
     path("", include("exchange.portal_urls")),
     path("", include("ledger.credit.portal_urls")),
+    path("", include("ledger.portal_urls")),
 ]

@@ -173,6 +173,18 @@ def can(user: User | Any, capability: Capability, api_key: Any = None) -> bool:
     return capability in capabilities(user, api_key)
 
 
+def reads_log(user: User | Any) -> bool:
+    """Whether `user` may read the ledger's checkpoints, proofs, keys and status: public to the people of
+    an active member and to consortium staff (ledger.selectors asks this; entries themselves are filtered
+    further there)."""
+    if user is None or not user.is_authenticated or not user.is_active:
+        return False
+    if user.consortium_role:
+        return True
+    member = user.member  # None, without a query, when member_id is None
+    return member is not None and member.status == MemberStatus.ACTIVE
+
+
 def reads_own_credit(user: User | Any, api_key: Any = None) -> bool:
     """Whether `user` may read its own member's credit (balances, statements): the people of an active
     member who may view it. Auditors and officers read everyone's (Capability.AUDIT)."""

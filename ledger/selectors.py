@@ -12,20 +12,16 @@ from django.db.models import Count, Min, Q, QuerySet
 from django.utils import timezone
 
 from consortium.errors import Conflict, NotFound, ValidationFailed
-from consortium.models import MemberStatus
-from consortium.roles import Capability, can
+from consortium.roles import Capability, can, reads_log
 from ledger import canonical, tree
 from ledger.models import Checkpoint, LedgerEntry, LedgerLeaf
 from ledger.services import checkpoints_signed_after_commit
 
 
 def may_read_log(user: Any) -> bool:
-    """Checkpoints, proofs and keys are public to active members and consortium staff."""
-    if not user.is_authenticated or not user.is_active:
-        return False
-    if user.consortium_role:
-        return True
-    return user.member_id is not None and user.member.status == MemberStatus.ACTIVE
+    """Checkpoints, proofs and keys are public to active members and consortium staff (roles.reads_log,
+    which the portal's navigation asks too)."""
+    return reads_log(user)
 
 
 # Consortium-wide credit entries that name no member and state only rules and totals. Every member needs

@@ -26,6 +26,7 @@ POST_ONLY = {
     "dataset-withdraw",
     "grant-revoke",
     "grant-download",
+    "credit-held-mint-resolve",
 }
 
 
@@ -89,4 +90,10 @@ def pages_answering_get() -> dict[str, list[tuple[str | None, str]]]:
         "grant-detail": [("huaxin-analyst", reverse("portal:grant-detail", args=[grant.pk]))],
         "credit-statement": [("huaxin-admin", reverse("portal:credit-statement"))],
         "credit-leaderboard": [("auditor", reverse("portal:credit-leaderboard"))],
+        "credit-flags": [("auditor", reverse("portal:credit-flags"))],
+        "credit-held-mints": [("auditor", reverse("portal:credit-held-mints"))],
+        "ledger-integrity": [
+            ("auditor", reverse("portal:ledger-integrity")),
+            ("huaxin-analyst", reverse("portal:ledger-integrity")),
+        ],
     }

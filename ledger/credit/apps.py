@@ -8,3 +8,9 @@ class CreditConfig(AppConfig):
     label = "credit"
     verbose_name = "Credit"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from consortium.navigation import register_waiting
+        from ledger.credit.home import waiting_for
+
+        register_waiting(waiting_for)  # the home page lists the held mints waiting for an auditor

@@ -23,6 +23,7 @@ from ledger.credit.selectors.oversight import (
     GROUPING_WORDS,
     LEADERBOARD_GROUPINGS,
     flag_list_for,
+    group_members_for,
     leaderboard_for,
     totals_for,
 )
@@ -51,6 +52,7 @@ __all__ = [
     "epoch_rules_params",
     "flag_list_for",
     "grant_fee_terms",
+    "group_members_for",
     "held_mint_list_for",
     "is_auditor",
     "latest_settled_epoch",

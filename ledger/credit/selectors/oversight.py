@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from typing import Any
 
 from django.db.models import F, Sum
@@ -10,7 +11,7 @@ from django.db.models import F, Sum
 from consortium.errors import ValidationFailed
 from consortium.models import Member, Sector, SizeClass
 from ledger.credit import statements
-from ledger.credit.models import CreditAccount, CreditEpoch, CreditTransfer
+from ledger.credit.models import CreditAccount, CreditEpoch, CreditMember, CreditTransfer
 from ledger.credit.selectors.common import (
     require_auditor,
     resolutions_of,
@@ -221,3 +222,18 @@ def totals_for(*, user: Any, api_key: Any = None) -> dict[str, Any]:
 def _group_words(by: str, key: str) -> str:
     choices = _GROUP_CHOICES[by]
     return str(choices(key).label) if key in choices.values else key
+
+
+def group_members_for(*, user: Any, groups: Iterable[str], api_key: Any = None) -> dict[str, list[Member]]:
+    """The members of each affiliation group named (as the rules know them, CreditMember), by legal name:
+    who a flag's groups are, in two queries however many flags. NotFound for anyone but auditors; a group
+    with no member known is left out."""
+    require_auditor(user, api_key, "flags")
+    wanted = set(groups)
+    if not wanted:
+        return {}
+    grouped = dict(CreditMember.objects.filter(group__in=wanted).values_list("member", "group"))
+    found: dict[str, list[Member]] = defaultdict(list)
+    for member in Member.objects.filter(pk__in=grouped).order_by("legal_name", "pk"):
+        found[grouped[member.pk]].append(member)
+    return dict(found)

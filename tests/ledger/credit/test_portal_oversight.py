@@ -1,0 +1,178 @@
+"""The auditors' credit pages: the anti-gaming flags with their evidence and the held mints with their
+resolution, as the API gives them (the same selectors and the same service), and a 404 for anyone else."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from django.urls import reverse
+
+from ledger.credit.models import CreditTransfer
+from ledger.models import LedgerEntry
+from ledger.services import ledger_sequence
+from tests.exchange.support import as_user
+from tests.ledger.credit.statement_support import settled_with_held_mint, settled_with_mint_held_twice
+
+pytestmark = pytest.mark.django_db
+
+FLAGS = "/credit/flags/"
+HELD = "/credit/held-mints/"
+
+
+def _resolve_url(epoch: str, member: int) -> str:
+    return reverse("portal:credit-held-mint-resolve", args=[f"{epoch}:{member}"])
+
+
+def test_the_flags_page_shows_each_flag_of_the_api_with_its_members_and_evidence(client_for, auditor):
+    epoch, provider = settled_with_mint_held_twice()
+    client = client_for(auditor)
+    flags = client.get("/api/v1/credit/flags/", {"epoch": epoch}).json()["results"]
+    assert {"ring", "fresh_cluster"} <= {flag["rule"] for flag in flags}
+    page = client.get(FLAGS, {"epoch": epoch})
+    assert page.status_code == 200
+    html = page.content.decode()
+    cards = re.findall(r'data-flag="([^"]+)"', html)
+    assert cards == [f"{flag['epoch']}:{flag['index']}" for flag in flags]
+    for flag in flags:
+        card = html.split(f'data-flag="{flag["epoch"]}:{flag["index"]}"', 1)[1].split("</section>", 1)[0]
+        assert f'<code class="muted">{flag["rule"]}</code>' in card
+        evidence = [int(seq) for seq in re.findall(r'data-evidence="(\d+)"', card)]
+        assert evidence == [item["seq"] for item in flag["evidence"]] != []
+        for seq in evidence:
+            assert f'href="/api/v1/ledger/entries/{seq}/"' in card
+        for name, value in flag["metrics"].items():
+            assert f'data-metric="{name}" value="{value}"' in card
+        for group in flag["groups"]:
+            assert f"<code>{group}</code>" in card
+    ring = html.split('data-rule="ring"', 1)[1].split("</section>", 1)[0]
+    # the provider's group is named by its member, linked to its statement of that epoch
+    assert f'data-member="{provider.pk}"><bdi>{provider.legal_name}</bdi></a>' in ring
+    assert "What the anti-gaming flags mean" in html
+    # every epoch by default; an epoch never opened is a 404, as the API's 404 for what does not exist
+    assert re.findall(r'data-flag="([^"]+)"', client.get(FLAGS).content.decode()) == cards
+    assert client.get(FLAGS, {"epoch": "2001-01"}).status_code == 404
+
+
+def test_flags_are_paginated_like_the_other_portal_lists(client_for, auditor, settings):
+    from consortium import paging
+
+    epoch, _ = settled_with_mint_held_twice()
+    count = len(client_for(auditor).get("/api/v1/credit/flags/").json()["results"])
+    assert count >= 2
+    original = paging.PAGE_SIZE
+    paging.PAGE_SIZE = 1
+    try:
+        html = client_for(auditor).get(FLAGS, {"epoch": epoch, "page": 2}).content.decode()
+    finally:
+        paging.PAGE_SIZE = original
+    assert re.findall(r'data-flag="([^"]+)"', html) == [f"{epoch}:1"]
+    assert f"Page 2 of {count}" in html and f"epoch={epoch}&amp;page=1" in html
+
+
+def test_the_held_mints_page_lists_what_the_api_lists(client_for, auditor):
+    epoch, provider = settled_with_held_mint()
+    client = client_for(auditor)
+    (held,) = client.get("/api/v1/credit/held-mints/").json()["results"]
+    html = client.get(HELD).content.decode()
+    assert re.findall(r'data-mint="([^"]+)"', html) == [held["id"]] == [f"{epoch}:{provider.pk}"]
+    assert f'data-field="held" value="{held["amount"]}"' in html
+    assert f"<bdi>{provider.legal_name}</bdi>" in html
+    assert f'action="{_resolve_url(epoch, provider.pk)}#' in html
+    assert 'name="reason"' in html and 'value="release"' in html and 'value="forfeit"' in html
+
+
+def test_held_mints_wait_for_the_auditor_on_the_home_page(client_for, auditor, officer, data_steward):
+    epoch, provider = settled_with_held_mint()
+    for user in (auditor, officer):
+        home = client_for(user).get("/").content.decode()
+        assert f'<a href="{HELD}"><strong data-waiting="1">1</strong> held mint waiting' in home
+    assert "held mint" not in client_for(data_steward).get("/").content.decode()
+    as_user(auditor).post(_resolve_url(epoch, provider.pk), {"decision": "release", "reason": "Checked."})
+    assert "held mint" not in client_for(auditor).get("/").content.decode()
+
+
+def test_an_auditor_releases_a_held_mint_through_the_service(client_for, auditor):
+    epoch, provider = settled_with_held_mint()
+    client = as_user(auditor)
+    response = client.post(
+        _resolve_url(epoch, provider.pk), {"decision": "release", "reason": "Known partners."}, follow=True
+    )
+    assert response.redirect_chain == [(HELD, 302)]
+    html = response.content.decode()
+    assert f"The mint of <bdi>{provider.legal_name}</bdi> in epoch {epoch} is released" in html
+    assert "No mint is held" in html
+    entry = LedgerEntry.objects.get(kind="audit.resolved")
+    payload = json.loads(bytes(entry.canonical))["payload"]
+    assert payload | {"credit": None} == {
+        "credit": None,
+        "mint": f"{epoch}:{provider.pk}",
+        "epoch": epoch,
+        "member": provider.pk,
+        "decision": "release",
+        "reason": "Known partners.",
+    }
+    assert entry.actor_user_id == auditor.pk
+    ledger_sequence()
+    assert CreditTransfer.objects.filter(code="mint_resolved").count() == 1
+    assert client.get("/api/v1/credit/held-mints/").json()["results"] == []
+    # resolved once: the same form again finds no held mint, as the API's 404 no_held_mint
+    again = client.post(_resolve_url(epoch, provider.pk), {"decision": "forfeit", "reason": "Twice."})
+    assert again.status_code == 404
+    assert LedgerEntry.objects.filter(kind="audit.resolved").count() == 1
+
+
+@pytest.mark.parametrize(
+    ("data", "field", "message"),
+    [
+        ({"decision": "forfeit", "reason": "   "}, "reason", "Say why: the reason is recorded"),
+        ({"decision": "forfeit"}, "reason", "Say why: the reason is recorded"),
+        ({"reason": "Because."}, "decision", "This field is required."),
+        ({"decision": "keep", "reason": "Because."}, "decision", "Select a valid choice."),
+    ],
+)
+def test_a_refused_resolution_says_why_beside_the_field_and_writes_nothing(
+    client_for, auditor, data, field, message
+):
+    epoch, provider = settled_with_held_mint()
+    entries = LedgerEntry.objects.count()
+    response = as_user(auditor).post(_resolve_url(epoch, provider.pk), data)
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert html.startswith("<!doctype html>") and "<title>Error: Held mints" in html
+    assert 'class="error-summary" role="alert"' in html
+    field_id = f"id_{epoch}_{provider.pk}_{field}"
+    errors = html.split(f'id="{field_id}_error"', 1)[1].split("</ul>", 1)[0]
+    assert message in errors
+    if field == "reason":
+        assert f'href="#{field_id}"' in html and 'aria-invalid="true"' in html
+    assert "Because." in html or field == "reason"  # the typed reason is kept
+    assert LedgerEntry.objects.count() == entries
+    assert len(client_for(auditor).get("/api/v1/credit/held-mints/").json()["results"]) == 1
+
+
+def test_members_and_other_staff_get_404_for_the_auditors_pages(
+    client_for, data_steward, member_admin, security_officer, auditor
+):
+    epoch, provider = settled_with_held_mint()
+    for user in (data_steward, member_admin, security_officer):
+        client = as_user(user)
+        assert client.get(FLAGS).status_code == 404, user.username
+        assert client.get(HELD).status_code == 404, user.username
+        refused = client.post(_resolve_url(epoch, provider.pk), {"decision": "release", "reason": "Mine."})
+        assert refused.status_code == 404, user.username
+        home = client.get("/").content.decode()
+        assert FLAGS not in home and HELD not in home
+    assert not LedgerEntry.objects.filter(kind="audit.resolved").exists()
+    assert client_for(None).get(FLAGS).status_code == 302  # to the login page
+    assert client_for(auditor).get(HELD).status_code == 200
+
+
+def test_the_credit_pages_link_each_other_for_auditors_only(client_for, auditor, officer, data_steward):
+    settled_with_held_mint()
+    for user in (auditor, officer):
+        html = client_for(user).get("/credit/leaderboard/").content.decode()
+        assert f'href="{FLAGS}"' in html and f'href="{HELD}"' in html
+    html = client_for(data_steward).get("/credit/").content.decode()
+    assert FLAGS not in html and HELD not in html
