@@ -36,7 +36,7 @@ from consortium.passwords import (
     people_who_may_set_password,
 )
 from consortium.roles import CAPABILITY_SCOPE, PERSON_ROLES, Capability, can, capabilities_beyond, require
-from consortium.tasks import send_password_link_task
+from consortium.tasks import send_member_status_notice_task, send_password_link_task
 from consortium.text import refuse_hidden_characters
 from ledger.canonical import format_time
 from ledger.services import ledger_append
@@ -205,6 +205,8 @@ def member_transition_check(actor: User, member: Member, *, action: str) -> None
 
 
 def _member_transition(*, action: str, member: Member, actor: User, reason: str) -> Member:
+    """Take lifecycle step `action` (_TRANSITIONS) with its history row and ledger entry; once committed,
+    the member's contact is e-mailed the decision (consortium.notifications)."""
     sources, target, kind, reason_required = _TRANSITIONS[action]
     reason = (reason or "").strip()
     member_transition_check(actor, member, action=action)
@@ -225,7 +227,7 @@ def _member_transition(*, action: str, member: Member, actor: User, reason: str)
         locked.status = target
         locked.status_changed_at = now
         locked.save(update_fields=["status", "status_changed_at"])
-        MemberStatusChange.objects.create(
+        change = MemberStatusChange.objects.create(
             member=locked, from_status=previous, to_status=target, actor=actor, reason=reason, at=now
         )
         ledger_append(
@@ -236,6 +238,9 @@ def _member_transition(*, action: str, member: Member, actor: User, reason: str)
             members=[locked.pk],
             payload=_member_payload(locked, **{"from": previous, "to": target, "reason": reason}),
         )
+        # The member's contact is told once the step is committed (consortium.notifications), never if it
+        # rolls back. Robust: a broker refusing the task is logged, not the decision's error.
+        transaction.on_commit(lambda: send_member_status_notice_task.delay(change.pk), robust=True)
     return locked
 
 

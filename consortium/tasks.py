@@ -1,5 +1,6 @@
-"""Celery tasks of the consortium app: the e-mail with a link to set a password (queued after commit), and
-the options every e-mail notice task shares (the exchange's notices use them too)."""
+"""Celery tasks of the consortium app: the e-mails with a link to set a password and of decisions on a
+membership (both queued after commit), and the options every e-mail notice task shares (the exchange's
+notices use them too)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import smtplib
 from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
-from consortium.models import User
+from consortium import notifications
+from consortium.models import MemberStatusChange, User
 from consortium.passwords import people_who_may_set_password, send_password_link
 
 # Sent from a worker, not the request: a mail server that is down is retried with backoff instead of
@@ -39,3 +41,15 @@ def send_password_link_task(user_id: int, sent_by_id: int | None = None) -> int:
         return 0
     sent_by = User.objects.filter(pk=sent_by_id).first() if sent_by_id is not None else None
     return send_password_link(user, sent_by=sent_by)
+
+
+@shared_task(name="consortium.send_member_status_notice_task", **NOTICE_OPTIONS)
+def send_member_status_notice_task(change_id: int) -> int:
+    """E-mail the contact of a member the lifecycle step `change_id` (a MemberStatusChange: admitted,
+    declined, suspended, reinstated, withdrawn) with its reason; returns the messages sent (0 for a step
+    that does not exist, or is not a decision: the application). The row is never edited, so a retry or a
+    late run reports that step, never a later one."""
+    change = MemberStatusChange.objects.select_related("member", "actor").filter(pk=change_id).first()
+    if change is None or not notifications.reports_a_decision(change):
+        return 0
+    return notifications.send_member_status_notice(change)

@@ -194,6 +194,7 @@ def apply(request: HttpRequest) -> HttpResponse:
             request.session[APPLICATION_SESSION_KEY] = {
                 "legal_name": member.legal_name,
                 "credit_code": member.credit_code,
+                "contact_email": member.contact_email,
                 "status": member.status,
                 "status_display": member.get_status_display(),
             }
