@@ -92,11 +92,25 @@ def test_a_signing_key_gone_while_running_is_503_and_writes_nothing(api_client, 
     assert counts() == before
 
 
-def test_other_errors_stay_500() -> None:
+@pytest.mark.django_db
+def test_other_errors_stay_500(api_client, monkeypatch) -> None:
+    from consortium import services
     from consortium.api.problems import is_outage
 
     assert is_outage(SigningKeyUnavailable("x")) and is_outage(OperationalError("x"))
     assert not is_outage(RuntimeError("x")) and not is_outage(None)
+
+    def append_then_fail(**kwargs):
+        raise RuntimeError("a bug, not an outage")
+
+    monkeypatch.setattr(services, "ledger_append", append_then_fail)
+    api_client.raise_request_exception = False  # answered as a server answers it, not raised into the test
+    before = counts()
+    response = api_client.post("/api/v1/members/", APPLICATION, format="json")
+    assert response.status_code == 500, response.content
+    assert response["Content-Type"] == "application/problem+json"
+    assert response.json()["code"] == "server_error" and not response.has_header("Retry-After")
+    assert counts() == before
 
 
 def test_requests_while_the_database_is_unreachable(tmp_path) -> None:
