@@ -10,7 +10,14 @@ def main() -> None:
     from django.conf import settings
     from django.core.exceptions import ImproperlyConfigured
     from django.core.management import execute_from_command_line
+    from django.core.management.base import CommandParser, handle_default_options
 
+    # --settings and --pythonpath first, as Django's own entry point takes them before it reads the settings:
+    # read below without them, the settings module a command names would be silently ignored.
+    early = CommandParser(add_help=False, allow_abbrev=False)
+    early.add_argument("--settings")
+    early.add_argument("--pythonpath")
+    handle_default_options(early.parse_known_args(sys.argv[2:])[0])
     try:
         # Read the environment now: a value consortium/settings.py refuses is one line naming the variable,
         # not a traceback through Django's lazy settings from whichever command first looked at them.

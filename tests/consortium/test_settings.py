@@ -184,3 +184,15 @@ def test_manage_py_says_what_is_wrong_in_one_line(tmp_path) -> None:
     assert result.stderr.strip().splitlines() == [
         "ImproperlyConfigured: DATABASE_URL has a port that is not a number."
     ]
+
+
+def test_manage_py_reads_the_settings_module_a_command_names(tmp_path) -> None:
+    (tmp_path / "alternative_settings.py").write_text(
+        'from consortium.settings import *  # noqa: F403\nALTERNATIVE_MARKER = "read"\n'
+    )
+    args = ("diffsettings", "--settings=alternative_settings", f"--pythonpath={tmp_path}")
+    result = run_manage(*args, VAR_DIR=str(tmp_path / "var"))
+    assert result.returncode == 0, result.stderr
+    assert "ALTERNATIVE_MARKER = 'read'" in result.stdout
+    missing = run_manage("check", "--settings=no_such_settings_module", VAR_DIR=str(tmp_path / "var"))
+    assert missing.returncode != 0 and "no_such_settings_module" in missing.stderr
