@@ -459,10 +459,19 @@ def _act_on_person(
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 def person_deactivate(request: HttpRequest, pk: int) -> HttpResponse:
-    """Deactivates a person: they can no longer log in. Who may (their member's admin, a consortium officer)
-    is the service's rule alone (services.user_deactivate)."""
+    """Deactivates a person: they can no longer log in. Two steps, as the other destructive actions take a
+    reason first: GET asks to confirm (to those services.user_may_manage offers it; 404 for anyone else,
+    back to the person's page once they are deactivated), the POST it sends deactivates. Who may (their
+    member's admin, a consortium officer) is the service's rule alone (services.user_deactivate)."""
+    if request.method == "GET":
+        person = _person(request, pk)
+        if not services.user_may_manage(actor=request_actor(request), user=person):
+            raise Http404
+        if not person.is_active:
+            return redirect("portal:person-detail", pk=person.pk)
+        return _render(request, "person_deactivate.html", {"person": person})
     return _act_on_person(
         request,
         pk,

@@ -17,7 +17,6 @@ from tests.exchange.support import as_user
 # Every page of the portal namespace is either opened with GET below or only answers POST.
 POST_ONLY = {
     "logout",
-    "person-deactivate",
     "person-password-link",
     "api-key-revoke",
     "dataset-policy",
@@ -74,6 +73,7 @@ def pages_answering_get() -> dict[str, list[tuple[str | None, str]]]:
         "people-list": [("huaxin-admin", reverse("portal:people-list"))],
         "person-create": [("huaxin-admin", reverse("portal:person-create"))],
         "person-detail": [("huaxin-admin", reverse("portal:person-detail", args=[analyst.pk]))],
+        "person-deactivate": [("huaxin-admin", reverse("portal:person-deactivate", args=[analyst.pk]))],
         "api-key-list": [("huaxin-admin", reverse("portal:api-key-list"))],
         "api-key-create": [("huaxin-admin", reverse("portal:api-key-create"))],
         "catalog": [("huaxin-analyst", reverse("portal:catalog"))],
