@@ -199,8 +199,10 @@ def redis_url(name: str) -> str:
 
 
 def email_url(name: str, default: str) -> dict[str, Any]:
-    """Django's EMAIL_* settings from an e-mail URL (smtp://, smtp+tls://, consolemail://, ...)."""
-    url = _raw(name) or default
+    """Django's EMAIL_* settings from an e-mail URL (smtp://, smtp+tls://, consolemail://, ...). Set but
+    empty is refused: read as the default, every mail would go to the console, not sent."""
+    raw = _raw(name)
+    url = default if raw is None else raw
     try:
         return environ.Env.email_url_config(url)
     except (ImproperlyConfigured, ValueError):

@@ -132,6 +132,7 @@ def load_settings(monkeypatch, tmp_path, **env: str) -> dict:
         ({"REDIS_URL": "redis.internal:6379"}, "REDIS_URL", "Redis URL"),
         ({"REDIS_URL": "redis://:hunter2@redis:six/1"}, "REDIS_URL", "Redis URL"),
         ({"EMAIL_URL": "smtp.example.com"}, "EMAIL_URL", "e-mail URL"),
+        ({"EMAIL_URL": ""}, "EMAIL_URL", "e-mail URL"),
         ({"SECRET_KEY": ""}, "SECRET_KEY", "empty"),
         ({"DEBUG": "false", "ALLOWED_HOSTS": "exchange.example"}, "SECRET_KEY", "development key"),
         ({**PRODUCTION, "ALLOWED_HOSTS": ""}, "ALLOWED_HOSTS", "empty"),
