@@ -667,8 +667,10 @@ def password_links_request(*, email: str) -> None:
     person with that address who may have one (consortium.passwords), and for nobody else. The address's
     budget of links (PasswordLinkAddressThrottle, shared with the admin's button) is counted whether or not
     anyone has it, and a refusal is silent: the caller answers alike, and as fast, either way. A link that
-    cannot be queued (the broker down) is logged, not raised, for the same reason."""
-    if not PasswordLinkAddressThrottle(email).allow_address():
+    cannot be queued (the broker down) is logged, not raised, for the same reason, and given back to the
+    budget: an outage must not lock the address out of links once it is over."""
+    budget = PasswordLinkAddressThrottle(email)
+    if not budget.allow_address():
         return
     wanted = normalized_address(email)
     for user in people_who_may_set_password().filter(email__iexact=email):
@@ -680,6 +682,7 @@ def password_links_request(*, email: str) -> None:
                 send_password_link_task.delay(user.pk)
             except Exception:
                 logger.exception("A password link for user %s could not be queued", user.pk)
+                budget.refund()
 
 
 def user_may_send_password_link(*, actor: User, user: User) -> bool:

@@ -48,3 +48,13 @@ def test_an_admins_link_is_recorded_when_its_mail_cannot_be_queued(
     assert LedgerEntry.objects.filter(
         kind="member.user_password_link_sent", subject_id=str(analyst.pk)
     ).exists()
+
+
+@pytest.mark.django_db
+def test_links_that_could_not_be_queued_leave_the_addresss_budget_as_it_was(analyst, broker_down) -> None:
+    """The budget (3 an hour) counts links sent: an outage of the broker must not lock the address out."""
+    from consortium import services
+
+    for _ in range(5):
+        services.password_links_request(email=analyst.email)
+    assert len(broker_down) == 5  # each one tried: none was spent
