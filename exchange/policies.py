@@ -325,13 +325,14 @@ def eligibility(
 
 def _owner_reasons(owner: Any) -> list[Reason]:
     """A member that is not active (suspended, withdrawn) offers nothing new: no request of its datasets is
-    taken or approved, so none is granted (an open one at once) and none earns it credit meanwhile."""
+    taken or approved, so none is granted (an open one at once) and none earns it credit meanwhile. The
+    reason does not say why: a member's status is not other members' business (the directory hides it)."""
     if owner.status == MemberStatus.ACTIVE:
         return []
     return [
         Reason(
-            "owner_not_active",
-            f"The dataset's owner is {owner.status}: its datasets take no new requests until it is active.",
+            "requests_paused",
+            "The dataset takes no new requests for the moment; grants already given stay usable.",
         )
     ]
 

@@ -364,11 +364,12 @@ GROUPS: list[tuple[str, list[ProblemCode]]] = [
                 "Nothing to retry.",
             ),
             _c(
-                "owner_not_active",
+                "requests_paused",
                 (409,),
-                "The dataset's owner is suspended or withdrawn: its datasets take no new requests and no "
-                "approvals meanwhile (grants given before stay usable).",
-                "Ask again once the officers reinstate the owner.",
+                "The dataset's owner cannot take requests for now (its membership is not active; which state "
+                "and why are not other members' business): no new requests and no approvals meanwhile; "
+                "grants given before stay usable.",
+                "Ask again later.",
             ),
             _c(
                 "core_data_not_offered",

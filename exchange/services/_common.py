@@ -37,7 +37,7 @@ _NOT_PERMITTED = {
     "cluster_ineligible",
     "no_raw_download",
 }
-_CONFLICT = {"dataset_withdrawn", "owner_not_active", "core_data_not_offered", "no_policy"}
+_CONFLICT = {"dataset_withdrawn", "requests_paused", "core_data_not_offered", "no_policy"}
 
 
 def exchange_setting(name: str) -> Any:

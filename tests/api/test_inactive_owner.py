@@ -1,7 +1,7 @@
 """A suspended (or withdrawn) member offers nothing new: its datasets take no request and no approval, in
-the API and the portal alike (409 owner_not_active, nothing written), so an open request is not granted at
-once and earns the suspended owner no credit. Grants it gave before stay usable; once reinstated it takes
-requests again."""
+the API and the portal alike (409 requests_paused, nothing written), so an open request is not granted at
+once and earns the suspended owner no credit. The refusal does not say why: a member's status is not other
+members' business. Grants it gave before stay usable; once reinstated it takes requests again."""
 
 from __future__ import annotations
 
@@ -39,12 +39,13 @@ def test_a_suspended_owners_dataset_takes_no_request_until_reinstated(
     requester = client_for(other_analyst)
     before = _state()
 
-    body = assert_problem(_request(requester, dataset), 409, "owner_not_active")
-    assert "suspended" in body["detail"]
+    body = assert_problem(_request(requester, dataset), 409, "requests_paused")
+    assert "suspended" not in str(body)
     assert _state() == before
     page = as_user(other_analyst).get(f"/catalog/{dataset.pk}/")  # the portal says so before any form
     assert page.status_code == 200
-    assert "The dataset&#x27;s owner is suspended" in page.content.decode()
+    assert "The dataset takes no new requests for the moment" in page.content.decode()
+    assert "is suspended" not in page.content.decode()
     assert 'name="justification"' not in page.content.decode()
 
     members.member_reinstate(member=member, actor=officer, reason="Audit passed.")
@@ -67,7 +68,7 @@ def test_a_request_waiting_for_the_security_officer_is_not_approved_once_the_own
     response = client_for(security_officer).post(
         f"/api/v1/access-requests/{request_id}/approve/", approve, format="json"
     )
-    assert_problem(response, 409, "owner_not_active")
+    assert_problem(response, 409, "requests_paused")
     assert _state() == before
 
 

@@ -183,9 +183,9 @@ def test_an_owner_that_is_not_active_takes_no_new_request_but_its_grants_stay_us
     """Its datasets take no request (an open one would be granted at once and earn it credit) and no
     approval; a download under a grant given before goes on."""
     inactive = dataset(owner=SimpleNamespace(pk=OWNER, status=status))
-    assert decide(d=inactive).codes == ["owner_not_active"]
-    assert decide(d=inactive, p=policy(tier="open")).codes == ["owner_not_active"]
-    assert eligibility(member=member(), policy=policy(), owner=inactive.owner).codes == ["owner_not_active"]
+    assert decide(d=inactive).codes == ["requests_paused"]
+    assert decide(d=inactive, p=policy(tier="open")).codes == ["requests_paused"]
+    assert eligibility(member=member(), policy=policy(), owner=inactive.owner).codes == ["requests_paused"]
     assert decide(d=inactive, for_download=True).allowed
 
 
