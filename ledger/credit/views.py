@@ -103,17 +103,17 @@ def flags(request: HttpRequest) -> HttpResponse:
     page = page_of(request, selectors.flag_list_for(user=request.user, epoch=epoch or None))
     groups = {group for flag in page for group in (*flag["groups"], *flag["covers"])}
     members = selectors.group_members_for(user=request.user, groups=groups)
-    # each flag is explained under the rules its epoch ran under (one query per epoch on the page)
-    rules = {name: selectors.epoch_rules_params(name) for name in sorted({flag["epoch"] for flag in page})}
+    # each flag is explained under the rules its epoch ran under (and the glossary under the chosen epoch's)
+    glossary_epoch = epoch or (page[-1]["epoch"] if len(page) else "")
+    rules = selectors.epochs_rules_params({flag["epoch"] for flag in page} | {glossary_epoch} - {""})
     rows = [
         {
             **flag,
-            "rules_params": rules[flag["epoch"]],
+            "rules_params": rules.get(flag["epoch"]),
             "members": [(group, members.get(group, [])) for group in flag["groups"]],
         }
         for flag in page
     ]
-    glossary_epoch = epoch or (rows[-1]["epoch"] if rows else "")
     context = {
         "epochs": epochs,
         "epoch": epoch,
@@ -121,7 +121,7 @@ def flags(request: HttpRequest) -> HttpResponse:
         "rows": rows,
         "query": query_without_page(request),
         "glossary_epoch": glossary_epoch,
-        "rules_params": rules.get(glossary_epoch) if glossary_epoch else None,
+        "rules_params": rules.get(glossary_epoch),
     }
     return render(request, "credit/flags.html", context)
 

@@ -11,6 +11,7 @@ from ledger.credit.selectors.balances import SECTIONS, balance_list_for, stateme
 from ledger.credit.selectors.common import (
     epoch_names,
     epoch_rules_params,
+    epochs_rules_params,
     is_auditor,
     latest_settled_epoch,
     member_account_q,
@@ -50,6 +51,7 @@ __all__ = [
     "epoch_names",
     "epoch_order_range",
     "epoch_rules_params",
+    "epochs_rules_params",
     "flag_list_for",
     "grant_fee_terms",
     "group_members_for",

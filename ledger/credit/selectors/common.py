@@ -118,6 +118,13 @@ def epoch_rules_params(epoch: str) -> dict[str, int] | None:
     return CreditRules.objects.filter(hash=Subquery(rules)).values_list("params", flat=True).first()
 
 
+def epochs_rules_params(epochs: Iterable[str]) -> dict[str, dict[str, int]]:
+    """`epoch_rules_params` of several epochs at once (two queries), by epoch; unknown epochs left out."""
+    hashes = dict(CreditEpoch.objects.filter(epoch__in=list(epochs)).values_list("epoch", "rules"))
+    params = dict(CreditRules.objects.filter(hash__in=set(hashes.values())).values_list("hash", "params"))
+    return {epoch: params[digest] for epoch, digest in hashes.items() if digest in params}
+
+
 # --- pending transfers --------------------------------------------------------------------------------------
 
 
