@@ -673,6 +673,7 @@ def password_links_request(*, email: str) -> None:
     if not budget.allow_address():
         return
     wanted = normalized_address(email)
+    queued = unqueued = False
     for user in people_who_may_set_password().filter(email__iexact=email):
         # iexact is the database's idea of case; compare as Unicode does too.
         if normalized_address(user.email) == wanted:
@@ -680,9 +681,12 @@ def password_links_request(*, email: str) -> None:
             # is logged, never the caller's error: the answer would then differ for an address someone has.
             try:
                 send_password_link_task.delay(user.pk)
+                queued = True
             except Exception:
                 logger.exception("A password link for user %s could not be queued", user.pk)
-                budget.refund()
+                unqueued = True
+    if unqueued and not queued:  # a link that went out (to another person at the address) spends it
+        budget.refund()
 
 
 def user_may_send_password_link(*, actor: User, user: User) -> bool:

@@ -58,3 +58,25 @@ def test_links_that_could_not_be_queued_leave_the_addresss_budget_as_it_was(anal
     for _ in range(5):
         services.password_links_request(email=analyst.email)
     assert len(broker_down) == 5  # each one tried: none was spent
+
+
+@pytest.mark.django_db
+def test_a_link_that_went_out_spends_the_budget_though_another_could_not_be_queued(
+    analyst, monkeypatch
+) -> None:
+    """Two people at one address: one link queued, the other refused. A link went out, so it counts."""
+    from consortium import services
+    from tests.factories import UserFactory
+
+    twin = UserFactory(username="twin", member=analyst.member, member_role="analyst", email=analyst.email)
+    sent: list[int] = []
+
+    def queue_all_but_the_twin(pk: int) -> None:
+        if pk == twin.pk:
+            raise OperationalError("[Errno 111] Connection refused")
+        sent.append(pk)
+
+    monkeypatch.setattr(tasks.send_password_link_task, "delay", queue_all_but_the_twin)
+    for _ in range(5):
+        services.password_links_request(email=analyst.email)
+    assert sent == [analyst.pk] * 3  # the budget of three an hour, spent by the links that went out
