@@ -158,7 +158,8 @@ class MemberDecisionForm(PortalForm):
         required=False,
         max_length=2000,
         widget=forms.Textarea(attrs={"rows": 3}),
-        help_text="Recorded in the member's history. Required for every decision except admission.",
+        help_text="Recorded in the member's history and e-mailed, as written, to the member's contact with "
+        "the decision. Required for every decision except admission.",
     )
 
 

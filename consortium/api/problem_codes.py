@@ -366,10 +366,9 @@ GROUPS: list[tuple[str, list[ProblemCode]]] = [
             _c(
                 "requests_paused",
                 (409,),
-                "The dataset's owner cannot take requests for now (its membership is not active; which state "
-                "and why are not other members' business): no new requests and no approvals meanwhile; "
-                "grants given before stay usable.",
-                "Ask again later.",
+                "The dataset takes no new requests and no approvals for now (for a reason of its owner's, "
+                "which is not other members' business); grants given before stay usable.",
+                "Nothing to retry for now.",
             ),
             _c(
                 "core_data_not_offered",

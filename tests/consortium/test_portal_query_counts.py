@@ -40,7 +40,7 @@ LEFT_OUT = {
     "member-person-create": "a form for one member: no rows",
     "person-detail": "one person: no rows",
     "grant-detail": "one grant: no rows",
-    "person-deactivate": "answers POST only",
+    "person-deactivate": "one person: no rows",
     "person-password-link": "answers POST only",
     "api-key-revoke": "answers POST only",
     "dataset-policy": "answers POST only",
