@@ -11,7 +11,7 @@ urlpatterns = [
     path("credit/held-mints/", views.held_mints, name="credit-held-mints"),
     # <epoch>:<member>, as the API's held-mint id
     re_path(
-        r"^credit/held-mints/(?P<mint>\d{4}-\d{2}:\d+)/resolve/$",
+        r"^credit/held-mints/(?P<mint>[0-9]{4}-[0-9]{2}:[1-9][0-9]*)/resolve/$",
         views.held_mint_resolve,
         name="credit-held-mint-resolve",
     ),

@@ -153,8 +153,16 @@ def _held_mints_page(
     }
     for row in rows:
         row["name"] = names.get(row["member"], "")
-    # the refused form on its own too, so the page's title says it came back with errors
-    context = {"page": page, "rows": rows, "query": query_without_page(request), "form": failed and failed[1]}
+    # the refused form on its own too, so the page's title says it came back with errors, and its errors
+    # at the top when its mint is not on this page (the list changed meanwhile)
+    unshown = bool(failed) and all(row["id"] != failed[0] for row in rows)
+    context = {
+        "page": page,
+        "rows": rows,
+        "query": query_without_page(request),
+        "form": failed and failed[1],
+        "unshown": unshown,
+    }
     return render(request, "credit/held_mints.html", context, status=status)
 
 

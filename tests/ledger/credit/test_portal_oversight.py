@@ -189,3 +189,33 @@ def test_the_flags_page_reads_the_rules_of_all_its_epochs_at_once(django_assert_
     with django_assert_num_queries(2):
         together = selectors.epochs_rules_params([*names, "2001-01"])
     assert together == one_by_one
+
+
+def test_a_refused_resolution_of_a_mint_not_on_the_first_page_still_says_why(client_for, auditor):
+    """The form of a mint on page 2 posts back to page 2, and a mint not on the page shown gets its errors
+    at the top: a 400 never comes back without saying what is wrong. A member id written otherwise than the
+    page writes it (a leading zero) is no mint's."""
+    from consortium import paging
+
+    settled_with_mint_held_twice()
+    held = [mint["id"] for mint in client_for(auditor).get("/api/v1/credit/held-mints/").json()["results"]]
+    assert len(held) >= 2
+    epoch, member = held[-1].split(":")
+    client = as_user(auditor)
+    blank = {"decision": "release", "reason": ""}
+    url = reverse("portal:credit-held-mint-resolve", args=[held[-1]])
+    original = paging.PAGE_SIZE
+    paging.PAGE_SIZE = 1
+    try:
+        page = client.get(HELD, {"page": len(held)}).content.decode()
+        on_its_page = client.post(f"{url}?page={len(held)}", blank)
+        on_the_first = client.post(url, blank)
+    finally:
+        paging.PAGE_SIZE = original
+    assert f'action="{url}?page={len(held)}#mint-' in page
+    for response in (on_its_page, on_the_first):
+        assert response.status_code == 400
+        html = response.content.decode()
+        assert 'class="error-summary" role="alert"' in html and "Say why: the reason is recorded" in html
+    assert client.post(f"/credit/held-mints/{epoch}:0{member}/resolve/", blank).status_code == 404
+    assert not LedgerEntry.objects.filter(kind="audit.resolved").exists()
