@@ -155,7 +155,8 @@ def _held_mints_page(
         row["name"] = names.get(row["member"], "")
     # the refused form on its own too, so the page's title says it came back with errors, and its errors
     # at the top when its mint is not on this page (the list changed meanwhile)
-    unshown = bool(failed) and all(row["id"] != failed[0] for row in rows)
+    failed_mint = failed[0] if failed else None
+    unshown = failed_mint is not None and all(row["id"] != failed_mint for row in rows)
     context = {
         "page": page,
         "rows": rows,
