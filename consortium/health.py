@@ -58,14 +58,14 @@ def readiness() -> dict[str, Check]:
         try:
             outcomes[name] = check()
         except Exception as exc:  # a readiness check reports any failure, never raises
-            outcomes[name] = Check(False, {"error": type(exc).__name__}, _first_line(exc))
+            outcomes[name] = Check(False, {"error": type(exc).__name__}, first_line(exc))
     for name, outcome in outcomes.items():
         if not outcome.ok:
             logger.warning("not ready: %s: %s", name, outcome.problem)
     return outcomes
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
     """An exception's message on one line (a driver's often runs to several), or its class's name."""
     text = str(exc).strip()
     return text.splitlines()[0].strip() if text else type(exc).__name__
@@ -99,7 +99,7 @@ def database_unavailable() -> str | None:
         connection.ensure_connection()
         missing = unapplied_migrations()
     except Exception as exc:  # any driver's failure to connect: the operator gets its reason
-        return f"Cannot use the database (DATABASE_URL, {connection.vendor}): {_first_line(exc)}"
+        return f"Cannot use the database (DATABASE_URL, {connection.vendor}): {first_line(exc)}"
     if missing:
         named = ", ".join(missing[:3]) + (", ..." if len(missing) > 3 else "")
         return (
@@ -116,7 +116,7 @@ def database() -> Check:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
     except Exception as exc:  # any driver's failure to connect or answer
-        return Check(False, {"vendor": connection.vendor, "error": type(exc).__name__}, _first_line(exc))
+        return Check(False, {"vendor": connection.vendor, "error": type(exc).__name__}, first_line(exc))
     return Check(True, {"vendor": connection.vendor})
 
 
@@ -148,5 +148,5 @@ def broker() -> Check:
             conn.ensure_connection(max_retries=1, timeout=2)
             transport = conn.transport_cls
     except Exception as exc:  # any transport's failure to connect
-        return Check(False, {"mode": "broker", "error": type(exc).__name__}, _first_line(exc))
+        return Check(False, {"mode": "broker", "error": type(exc).__name__}, first_line(exc))
     return Check(True, {"mode": "broker", "transport": transport})

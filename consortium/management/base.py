@@ -21,12 +21,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import InterfaceError, OperationalError
 
 from consortium.errors import ServiceError, Unavailable
-from consortium.health import database_unavailable
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0].strip() if text else type(exc).__name__
+from consortium.health import database_unavailable, first_line
 
 
 class OperatorCommand(BaseCommand):
@@ -40,7 +35,7 @@ class OperatorCommand(BaseCommand):
             return super().execute(*args, **options)
         except (OperationalError, InterfaceError) as exc:
             raise CommandError(
-                f"The database failed while the command ran ({_first_line(exc)}); what it had not committed "
+                f"The database failed while the command ran ({first_line(exc)}); what it had not committed "
                 "is not written. Run it again once the database answers."
             ) from exc
         except Unavailable as exc:

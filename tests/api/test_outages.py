@@ -17,17 +17,8 @@ from kombu.exceptions import OperationalError as BrokerOperationalError
 from consortium.models import Member
 from ledger.keys import SigningKeyUnavailable
 from ledger.models import LedgerEntry
+from tests.api.test_problems import APPLICATION
 from tests.fresh_process import answers
-
-APPLICATION = {
-    "legal_name": "Hangzhou Example Software Co., Ltd.",
-    "credit_code": "91330100716105852F",
-    "size_class": "medium",
-    "sector": "I",
-    "region": "Zhejiang",
-    "contact_name": "Wang Fang",
-    "contact_email": "wang.fang@example.cn",
-}
 
 
 def counts() -> tuple[int, int, int]:
