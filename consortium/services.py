@@ -38,6 +38,7 @@ from consortium.passwords import (
 from consortium.roles import CAPABILITY_SCOPE, PERSON_ROLES, Capability, can, capabilities_beyond, require
 from consortium.tasks import send_member_status_notice_task, send_password_link_task
 from consortium.text import refuse_hidden_characters
+from consortium.transactions import CommitWatch
 from ledger.canonical import format_time
 from ledger.services import ledger_append
 
@@ -709,12 +710,12 @@ def user_send_password_link(*, actor: User, user: User) -> User:
     deactivated person), `no_email` (nowhere to send it), `member_not_active`, `too_many_links` (the
     address's budget of links, shared with the login page's "Forgot your password?", is spent).
     """
-    committed: list[bool] = []
+    commit = CommitWatch()
     budget: PasswordLinkAddressThrottle | None = None
     try:
         with transaction.atomic():
             # The first after-commit hook: the link counted stays counted once the commit happened.
-            transaction.on_commit(lambda: committed.append(True))
+            commit.start()
             locked, member_id = _lock_managed_user(actor, user)
             if not locked.is_active:
                 raise Conflict(
@@ -745,7 +746,7 @@ def user_send_password_link(*, actor: User, user: User) -> User:
             transaction.on_commit(lambda: send_password_link_task.delay(locked.pk, actor.pk), robust=True)
     except BaseException:
         # The cache is no part of the transaction: a link that was never sent does not spend the budget.
-        if budget is not None and not committed:
+        if budget is not None and not commit.happened:
             budget.refund()
         raise
     return locked

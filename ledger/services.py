@@ -25,6 +25,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from consortium.errors import Conflict, ValidationFailed
+from consortium.transactions import CommitWatch
 from ledger import canonical, keys, merkle, receipts, signing
 from ledger.credit import engine as credit_engine
 from ledger.credit import store as credit_store
@@ -626,13 +627,13 @@ def signing_key_rotate(*, actor: User | None = None) -> SigningKey:
             code="key_from_environment",
         )
     path = keys._key_path()
-    committed: list[bool] = []
+    commit = CommitWatch()
     undo: _KeyUndo | None = None
     try:
         with transaction.atomic():
             # First of the block's after-commit hooks, which run inside its exit: whatever a later one
             # raises, the rotation committed and stays.
-            transaction.on_commit(lambda: committed.append(True))
+            commit.start()
             _wait_for_sequencer_lock()  # one rotation at a time, and never while a checkpoint is being signed
             previous = keys.active_signer()
             retired = path.with_name(f"{path.name}.retired-{previous.key_id}")
@@ -654,7 +655,7 @@ def signing_key_rotate(*, actor: User | None = None) -> SigningKey:
                 },
             )
     except BaseException:
-        if undo is not None and not committed:
+        if undo is not None and not commit.happened:
             _undo_key_rotation(path, undo)
         raise
     return SigningKey.objects.get(key_id=current.key_id)

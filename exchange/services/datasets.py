@@ -23,6 +23,7 @@ from consortium.errors import Conflict, ValidationFailed
 from consortium.models import Cluster, Sector, User
 from consortium.roles import Capability, can
 from consortium.text import refuse_hidden_characters
+from consortium.transactions import CommitWatch
 from exchange import policies
 from exchange.models import (
     UNDECIDED_STATES,
@@ -341,7 +342,7 @@ def dataset_version_add(
             )
     file.seek(0)
     stored: DatasetVersion | None = None
-    committed: list[bool] = []
+    commit = CommitWatch()
     try:
         with transaction.atomic():
             # The dataset row lock numbers versions one at a time (the unique constraint backs it up) and
@@ -364,7 +365,7 @@ def dataset_version_add(
             # The first of this block's after-commit hooks: those run inside the block's exit, and one that
             # raises later (an interrupt while the inline sequencer runs) must not take the file of a
             # committed row with it.
-            transaction.on_commit(lambda: committed.append(True))
+            commit.start()
             version.save()
             _record_dataset_fact(
                 "dataset.version_added",
@@ -374,7 +375,7 @@ def dataset_version_add(
             )
     except BaseException:
         # Whatever failed before the commit, or the commit itself: no row points at the stored file.
-        if stored is not None and stored.file.name and not committed:
+        if stored is not None and stored.file.name and not commit.happened:
             stored.file.storage.delete(stored.file.name)
         raise
     return version
