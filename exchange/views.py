@@ -134,6 +134,8 @@ def _dataset_page(request: HttpRequest, dataset: Dataset, *, status: int = 200, 
         and not metadata_only
         and policy is not None
     )
+    # The policy's clusters are named on the page and decide the standing below: read once for both.
+    cluster_names = selectors.cluster_name_map(slugs=policy.eligible_clusters) if policy else {}
     context: dict[str, Any] = {
         "dataset": dataset,
         "policy": policy,
@@ -142,12 +144,16 @@ def _dataset_page(request: HttpRequest, dataset: Dataset, *, status: int = 200, 
         "owns": owns,
         "may_withdraw_versions": services.dataset_versions_withdrawable_by(actor=user, dataset=dataset),
         "metadata_only": metadata_only,
-        "eligible_clusters": selectors.cluster_names_of(slugs=policy.eligible_clusters) if policy else [],
+        "eligible_clusters": (
+            selectors.cluster_names_of(slugs=policy.eligible_clusters, names=cluster_names) if policy else []
+        ),
     }
     if may_request and policy is not None and user.member_id is not None:
         # What the service would refuse a request for (a grant held, a request undecided, not eligible) is
         # said before the form, instead of after it is filled in; a form refused anyway stays to say why.
-        standing = selectors.access_standing_for(user=user, dataset=dataset, policy=policy)
+        standing = selectors.access_standing_for(
+            user=user, dataset=dataset, policy=policy, cluster_names=cluster_names
+        )
         context["standing"] = standing
         if standing.may_request or "request_form" in forms:
             context["request_form"] = forms.get("request_form") or AccessRequestForm(
@@ -491,7 +497,6 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "grant": grant,
             "form": form,
             "decisions": _offered_decisions(request, access_request),
-            "withdraw_only": ["withdraw"],
             "entries": selectors.request_entries_for(user=request.user, pk=access_request.pk),
         },
         status=400 if form.errors else 200,
