@@ -104,16 +104,17 @@ def policy_member_choices_for(*, user: Any, dataset: Dataset) -> QuerySet[Member
     )
 
 
-def _cluster_names(slugs: Any) -> dict[str, str]:
-    """slug -> name of the clusters `slugs` names (no query for none). Clusters are public."""
+def cluster_name_map(*, slugs: Any) -> dict[str, str]:
+    """slug -> name of the clusters `slugs` names (one query; none for no slug). Clusters are public."""
     slugs = list(slugs)
     return dict(Cluster.objects.filter(slug__in=slugs).values_list("slug", "name")) if slugs else {}
 
 
-def cluster_names_of(*, slugs: Any) -> list[str]:
+def cluster_names_of(*, slugs: Any, names: dict[str, str] | None = None) -> list[str]:
     """The names of the clusters `slugs` names (a policy's eligible clusters), by name; a slug no cluster
-    has any more is shown as it is. Clusters are public: anyone who may read a policy may read them."""
-    names = _cluster_names(slugs)
+    has any more is shown as it is. `names`: cluster_name_map's answer for these slugs, when the caller
+    has it already (no query then). Clusters are public: anyone who may read a policy may read them."""
+    names = cluster_name_map(slugs=slugs) if names is None else names
     return sorted(names.get(slug, slug) for slug in slugs)
 
 
@@ -143,7 +144,7 @@ def policy_view_for(*, user: Any, dataset: Dataset, api_key: Any = None) -> Poli
             member=member,
             policy=policy,
             owner=dataset.owner,
-            cluster_names=_cluster_names(policy.eligible_clusters),
+            cluster_names=cluster_name_map(slugs=policy.eligible_clusters),
         )
         if member is not None
         else None
@@ -285,12 +286,18 @@ class AccessStanding:
 
 
 def access_standing_for(
-    *, user: Any, dataset: Dataset, policy: AccessPolicy, now: Any = None
+    *,
+    user: Any,
+    dataset: Dataset,
+    policy: AccessPolicy,
+    now: Any = None,
+    cluster_names: dict[str, str] | None = None,
 ) -> AccessStanding:
     """`user`'s member's standing with `dataset` (which `user` may see) under `policy`: the same facts that
     access_request_submit refuses a request for (already_granted, duplicate_request, and the eligibility
     reasons of policies.eligibility), read through the selectors, so `user` (one of a member's people who
-    may request access) learns only of its own member's grants and requests."""
+    may request access) learns only of its own member's grants and requests. `cluster_names`:
+    cluster_name_map's answer for the policy's clusters, when the caller has it already."""
     now = now or timezone.now()
     live = Grant.in_state(GrantState.PENDING, now) | Grant.in_state(GrantState.ACTIVE, now)
     grant = (
@@ -305,9 +312,10 @@ def access_standing_for(
         .order_by("-created_at")
         .first()
     )
-    names = _cluster_names(policy.eligible_clusters)
+    if cluster_names is None:
+        cluster_names = cluster_name_map(slugs=policy.eligible_clusters)
     decision = policies.eligibility(
-        member=user.member, policy=policy, owner=dataset.owner, cluster_names=names
+        member=user.member, policy=policy, owner=dataset.owner, cluster_names=cluster_names
     )
     return AccessStanding(grant=grant, request=request, ineligible=decision.reasons)
 
