@@ -7,7 +7,7 @@ from typing import Any
 from django.db.models import Q, QuerySet
 
 from consortium.errors import NotFound, ValidationFailed
-from consortium.models import Member, MemberAPIKey, MemberStatus, MemberStatusChange, User
+from consortium.models import Member, MemberAPIKey, MemberRole, MemberStatus, MemberStatusChange, User
 from consortium.roles import Capability, capabilities
 
 
@@ -78,6 +78,15 @@ def user_list_for(*, user: User | Any, api_key: Any = None) -> QuerySet[User]:
     if Capability.VIEW_OWN_USERS in caps and user.member_id is not None:
         return users.filter(member_id=user.member_id)
     return users.filter(pk=user.pk)
+
+
+def member_lacks_admin_for(*, user: User | Any, member: Member, api_key: Any = None) -> bool:
+    """Whether `member` has no active member admin among the people `user` may see (user_list_for): nobody
+    can act for such a member in the portal until its first admin is added. Raises nothing."""
+    admins = user_list_for(user=user, api_key=api_key).filter(
+        member_id=member.pk, member_role=MemberRole.ADMIN, is_active=True
+    )
+    return not admins.exists()
 
 
 def user_get_for(*, user: User | Any, pk: Any, api_key: Any = None) -> User:

@@ -284,9 +284,7 @@ def member_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "may_add_person": may_add_person,
             # Someone must be able to act for an admitted member: its first admin is added from here.
             "needs_admin": may_add_person
-            and not selectors.user_list_for(user=request_actor(request))
-            .filter(member_id=member.pk, member_role=MemberRole.ADMIN, is_active=True)
-            .exists(),
+            and selectors.member_lacks_admin_for(user=request_actor(request), member=member),
             "may_change_contact": services.member_may_change_contact(
                 actor=request_actor(request), member=member
             ),
