@@ -105,9 +105,15 @@ def member_apply(
 ) -> Member:
     """Record a firm's application: a new member in status `applied`, its group, history and ledger entry.
 
+    A firm whose application was declined applies again the same way: its member record (the credit code
+    is unique) is reopened, the details given now replacing the old ones, and goes back to `applied` with a
+    new history row and `member.applied` entry (payload `"from": "declined"`); the declined application's
+    decision stays in the history and the ledger. Officers decide the new application afresh.
+
     Raises ValidationFailed naming the field: `invalid_credit_code` (the message says what is wrong),
-    `duplicate_credit_code`, `unknown_sector`, `unknown_size_class`, `unknown_cluster`, `required`,
-    `invalid_email`, `hidden_character` (a name holding a control or bidi character: consortium.text).
+    `duplicate_credit_code` (a member, or an application not declined, holds the code), `unknown_sector`,
+    `unknown_size_class`, `unknown_cluster`, `required`, `invalid_email`, `hidden_character` (a name
+    holding a control or bidi character: consortium.text).
     Nothing is written when it raises.
     """
     legal_name = _require("legal_name", legal_name, "The legal name is required.")
@@ -142,38 +148,59 @@ def member_apply(
         raise ValidationFailed(message, code="unknown_cluster", errors={"cluster_slugs": [message]})
 
     duplicate = f"A member with credit code {code} already exists or has applied."
+    details = {
+        "legal_name": legal_name,
+        "size_class": size_class,
+        "sector": sector,
+        "region": region,
+        "contact_name": contact_name,
+        "contact_email": contact_email,
+        "contact_phone": (contact_phone or "").strip(),
+    }
     with transaction.atomic():
-        # Checked inside the transaction; the unique constraints still decide a race between two applicants.
-        if _credit_code_taken(code):
-            raise ValidationFailed(
-                duplicate, code="duplicate_credit_code", errors={"credit_code": [duplicate]}
-            )
         now = timezone.now()
-        try:
-            group = Group.objects.create(name=f"member:{code}")
-            member = Member.objects.create(
-                legal_name=legal_name,
-                credit_code=code,
-                size_class=size_class,
-                sector=sector,
-                region=region,
-                contact_name=contact_name,
-                contact_email=contact_email,
-                contact_phone=(contact_phone or "").strip(),
-                status=MemberStatus.APPLIED,
-                status_changed_at=now,
-                group=group,
-            )
-        except IntegrityError:
-            # The other applicant committed between our check and our insert (group name or credit code).
+        # Checked inside the transaction, the declined member's row locked: of two applications under its
+        # code, the second sees the first one's `applied`. The unique constraints decide a race between
+        # two first applicants.
+        member = _declined_member_locked(code)
+        if member is not None:
+            previous = member.status
+            for field, value in details.items():
+                setattr(member, field, value)
+            member.status = MemberStatus.APPLIED
+            member.status_changed_at = now
+            member.save(update_fields=[*details, "status", "status_changed_at"])
+        elif _credit_code_taken(code):
             raise ValidationFailed(
                 duplicate, code="duplicate_credit_code", errors={"credit_code": [duplicate]}
-            ) from None
+            )
+        else:
+            previous = ""
+            try:
+                group = Group.objects.create(name=f"member:{code}")
+                member = Member.objects.create(
+                    **details,
+                    credit_code=code,
+                    status=MemberStatus.APPLIED,
+                    status_changed_at=now,
+                    group=group,
+                )
+            except IntegrityError:
+                # The other applicant committed between our check and our insert (group name or code).
+                raise ValidationFailed(
+                    duplicate, code="duplicate_credit_code", errors={"credit_code": [duplicate]}
+                ) from None
         member.clusters.set(clusters)
         actor = applicant if applicant is not None and applicant.is_authenticated else None
         MemberStatusChange.objects.create(
-            member=member, from_status="", to_status=MemberStatus.APPLIED, actor=actor, reason="", at=now
+            member=member,
+            from_status=previous,
+            to_status=MemberStatus.APPLIED,
+            actor=actor,
+            reason="",
+            at=now,
         )
+        reapplied = {"from": previous} if previous else {}
         ledger_append(
             kind="member.applied",
             actor=actor,
@@ -181,10 +208,20 @@ def member_apply(
             subject_id=member.pk,
             members=[member.pk],
             payload=_member_payload(
-                member, region=member.region, clusters=slugs, to=MemberStatus.APPLIED.value
+                member, region=member.region, clusters=slugs, to=MemberStatus.APPLIED.value, **reapplied
             ),
         )
     return member
+
+
+def _declined_member_locked(code: str) -> Member | None:
+    """The member holding credit code `code` if its application was declined (a firm that may apply
+    again), its row locked for the new application; None otherwise."""
+    return (
+        Member.objects.select_for_update(no_key=True)
+        .filter(credit_code=code, status=MemberStatus.DECLINED)
+        .first()
+    )
 
 
 def _credit_code_taken(code: str) -> bool:

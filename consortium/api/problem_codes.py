@@ -254,8 +254,9 @@ GROUPS: list[tuple[str, list[ProblemCode]]] = [
             _c(
                 "duplicate_credit_code",
                 (400,),
-                "A member with this credit code exists or has applied.",
-                "Do not apply again; contact the officers if the firm's membership is unknown to you.",
+                "A member with this credit code exists, or its application is waiting for a decision.",
+                "Do not apply again (a declined application may be followed by a new one); contact the "
+                "officers if the firm's membership is unknown to you.",
             ),
             _c("invalid_email", (400,), "The e-mail address is not valid.", FIX),
             _c(

@@ -115,7 +115,10 @@ def test_a_declined_application_gives_the_reason_and_closes_it(
     assert message.subject.endswith(": application declined")
     assert "is declined: a consortium officer decided so on" in message.body
     assert "Reason: Not a manufacturer.\n" in message.body
-    assert "The portal takes no second application under the same unified social credit code." in message.body
+    assert (
+        f"The firm may apply again at {SITE}/apply/ under the same unified social credit code" in message.body
+    )
+    assert "this decision stays in the membership's history" in message.body
 
 
 def test_suspension_reinstatement_and_withdrawal_each_tell_the_contact(

@@ -1,0 +1,93 @@
+"""A firm whose application was declined may apply again, in the API and the portal: its member record goes
+back to `applied` with the details given now, the declined decision staying in the history and the ledger;
+officers decide the new application afresh. A code held by a member, or by an application waiting for its
+decision, is still refused."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from consortium.models import Member, MemberStatus
+from ledger.models import LedgerEntry
+from tests.consortium.test_member_lifecycle import APPLICATION, _act, _apply
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def declined(api_client, client_for, officer) -> Member:
+    member_id = _apply(api_client).json()["id"]
+    assert _act(client_for(officer), member_id, "decline", "Not an industrial firm").status_code == 200
+    return Member.objects.get(pk=member_id)
+
+
+def _entries(member: Member) -> list[tuple[str, dict]]:
+    entries = LedgerEntry.objects.filter(subject_type="member", subject_id=str(member.pk)).order_by("id")
+    return [(entry.kind, json.loads(bytes(entry.canonical))["payload"]) for entry in entries]
+
+
+def test_a_declined_firm_applies_again_through_the_api(api_client, client_for, officer, declined) -> None:
+    response = _apply(api_client, legal_name="Shenzhen Example Machinery Co., Ltd.", contact_name="Li Lei")
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert body["id"] == declined.pk
+    assert body["status"] == "applied"
+    member = Member.objects.get(pk=declined.pk)
+    assert (member.legal_name, member.contact_name) == ("Shenzhen Example Machinery Co., Ltd.", "Li Lei")
+
+    history = list(
+        member.status_changes.order_by("at", "id").values_list("from_status", "to_status", "reason")
+    )
+    assert history == [
+        ("", "applied", ""),
+        ("applied", "declined", "Not an industrial firm"),
+        ("declined", "applied", ""),
+    ]
+    entries = _entries(member)
+    assert [kind for kind, _ in entries] == ["member.applied", "member.declined", "member.applied"]
+    assert entries[1][1]["reason"] == "Not an industrial firm"
+    assert entries[2][1]["from"] == "declined" and entries[2][1]["to"] == "applied"
+    assert entries[2][1]["legal_name"] == "Shenzhen Example Machinery Co., Ltd."
+    assert "from" not in entries[0][1]
+
+    # decided afresh
+    admitted = _act(client_for(officer), member.pk, "admit")
+    assert admitted.status_code == 200 and admitted.json()["status"] == "active"
+
+
+def test_a_second_application_while_the_new_one_waits_is_refused(api_client, declined) -> None:
+    assert _apply(api_client).status_code == 201
+    again = _apply(api_client)
+    assert again.status_code == 400
+    assert again.json()["code"] == "duplicate_credit_code"
+    assert _entries(declined)[-1][0] == "member.applied"
+    assert len(_entries(declined)) == 3
+
+
+@pytest.mark.parametrize("status", [MemberStatus.ACTIVE, MemberStatus.SUSPENDED, MemberStatus.WITHDRAWN])
+def test_a_member_that_was_admitted_cannot_apply_again(api_client, declined, status) -> None:
+    Member.objects.filter(pk=declined.pk).update(status=status)
+    response = _apply(api_client)
+    assert response.status_code == 400
+    assert response.json()["code"] == "duplicate_credit_code"
+    assert Member.objects.get(pk=declined.pk).status == status
+
+
+def test_a_declined_firm_applies_again_in_the_portal(declined) -> None:
+    client = Client()
+    form = {
+        **{key: APPLICATION[key] for key in ("legal_name", "size_class", "sector", "region", "contact_name")},
+        "credit_code": declined.credit_code,
+        "contact_email": "new.contact@example.cn",
+    }
+    response = client.post(reverse("portal:apply"), form)
+    assert response.status_code == 302, response.content.decode()
+    assert response["Location"] == reverse("portal:apply-thanks")
+    member = Member.objects.get(pk=declined.pk)
+    assert member.status == MemberStatus.APPLIED
+    assert member.contact_email == "new.contact@example.cn"
+    assert "Applied" in client.get(response["Location"]).content.decode()
