@@ -484,9 +484,16 @@ def _audit_resolved(poster: Poster) -> None:
 
 def _adjusted(poster: Poster) -> None:
     payload = poster.entry.payload
-    approvers = payload.get("approvers")
-    if not isinstance(approvers, list) or len(set(approvers)) < 2:
+    approvers, reason = payload.get("approvers"), payload.get("reason")
+    # users are named by id: [7, "7"] or [7, None] is one approver, not two
+    if (
+        not isinstance(approvers, list)
+        or any(type(approver) is not int for approver in approvers)
+        or len(set(approvers)) < 2
+    ):
         raise CreditError("An adjustment needs two different approvers.")
+    if not isinstance(reason, str) or not reason.strip():
+        raise CreditError("An adjustment needs a reason.")
     member, amount = payload.get("member"), payload.get("amount_mcr")
     if not isinstance(member, int) or not isinstance(amount, int) or amount == 0:
         raise CreditError("An adjustment names a member and a non-zero amount.")

@@ -254,7 +254,9 @@ class Sim:
         steps = self.submit(entry)
         return steps[0] if steps else None
 
-    def adjust(self, member: int, amount: int, approvers: list[int]) -> Step | None:
+    def adjust(
+        self, member: int, amount: int, approvers: list[Any], reason: object = "Correction."
+    ) -> Step | None:
         adjustment = self.next_id("adjustment")
         entry = self.document(
             "credit.adjusted",
@@ -264,7 +266,7 @@ class Sim:
                 "adjustment": adjustment,
                 "member": member,
                 "amount_mcr": amount,
-                "reason": "Correction.",
+                "reason": reason,
                 "approvers": approvers,
             },
             user=approvers[-1],

@@ -212,6 +212,30 @@ def test_an_adjustment_approved_twice_by_one_person_is_refused_by_the_rules():
     assert sim.adjust(member, 1 * CR, [AUDITOR, AUDITOR + 1]) is not None
 
 
+@pytest.mark.parametrize(
+    ("approvers", "reason", "why"),
+    [
+        ([AUDITOR, AUDITOR + 1], "", "needs a reason"),
+        ([AUDITOR, AUDITOR + 1], "   ", "needs a reason"),
+        ([AUDITOR, AUDITOR + 1], None, "needs a reason"),
+        ([AUDITOR, str(AUDITOR)], "Correction.", "two different approvers"),
+        ([AUDITOR, None], "Correction.", "two different approvers"),
+    ],
+)
+def test_an_adjustment_without_a_reason_or_a_second_user_is_refused_by_the_rules(approvers, reason, why):
+    """CREDIT.md: `credit.adjusted` carries two approvers and a reason. The service asks for both, and the
+    rules check them too, so an entry written past the service (a forged or hand-made one) is named by the
+    replay instead of replaying clean."""
+    sim = Sim()
+    sim.publish_rules(TRUSTED)
+    sim.open_epoch_now()
+    member = sim.admit()
+    assert sim.adjust(member, 1 * CR, approvers, reason=reason) is None
+    kind, message = sim.refused[-1]
+    assert kind == "credit.adjusted" and why in message
+    assert not [t for t in sim.state.transfers if t.code == "adjustment"]
+
+
 def _flags(sim: Sim, epoch: str) -> list[dict]:
     return sim.state.epoch(epoch).settlement["flags"]
 
