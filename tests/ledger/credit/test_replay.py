@@ -3,6 +3,7 @@ SQLite and PostgreSQL for the same entries."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 import json
@@ -19,9 +20,9 @@ from django.db import connection
 
 from ledger import keys, signing
 from ledger.credit import replay, services
-from ledger.credit.audit import credit_audit, stored_transfers
+from ledger.credit.audit import credit_audit
 from ledger.export import write_export
-from ledger.services import checkpoint_issue
+from ledger.services import checkpoint_issue, ledger_sequence
 from tests.ledger.credit.support import TRUSTED_RULES, clock, record, utc
 
 pytestmark = pytest.mark.django_db
@@ -94,18 +95,30 @@ def scripted_ledger() -> None:
         services.credit_epoch_settle(epoch="2026-10", now=utc(2026, 11, 1))
 
 
-# sha256 of the stored transfers as JSON Lines; the same on SQLite and PostgreSQL (CI runs both).
-EXPECTED_TRANSFERS_SHA256 = "b457fcdb7d26004159b21df46c28b3b851c55f438f99f5c972947060edd322d8"
+# sha256 of the export's credit_transfer lines (`manage.py ledger_export`), each with the leaf hash of the
+# entry it cites: the scripted ledger fixes every entry's id and time, so the lines are the same bytes on
+# SQLite and PostgreSQL (CI runs both).
+EXPECTED_EXPORT_SHA256 = "a2d181ad7b68a8cb7e86863733946fd3cfb267da47715e0003472298d0858a72"
 
 
-def test_stored_transfers_are_byte_identical_on_every_database():
+def test_the_transfer_export_and_its_replay_are_byte_identical_on_every_database():
     scripted_ledger()
     assert credit_audit().ok
-    # without the entry's leaf hash: it covers the entry's random uid and acceptance time
-    rows = [{name: value for name, value in row.items() if name != "entry"} for row in stored_transfers()]
-    data = "".join(json.dumps(row, sort_keys=True, separators=(",", ":")) + "\n" for row in rows).encode()
-    assert len(rows) == 14
-    assert hashlib.sha256(data).hexdigest() == EXPECTED_TRANSFERS_SHA256
+    ledger_sequence()
+    buffer = io.StringIO()
+    write_export(buffer)
+    lines = buffer.getvalue().splitlines()
+    exported = [line for line in lines if json.loads(line)["type"] == "credit_transfer"]
+    assert len(exported) == 14
+    assert hashlib.sha256(("\n".join(exported) + "\n").encode()).hexdigest() == EXPECTED_EXPORT_SHA256
+    # the offline replay of the exported entries makes exactly these transfers, field for field (the export
+    # lists them by credit order and id)
+    replayed = replay.replay(_exported_entries(lines))
+    assert replayed.divergence is None
+    made = sorted((t.as_dict() for t in replayed.transfers), key=lambda t: (t["order"], t["id"]))
+    assert made == [
+        {name: value for name, value in json.loads(line).items() if name != "type"} for line in exported
+    ]
 
 
 def _verify(path: Path, *options: str) -> subprocess.CompletedProcess[str]:
@@ -158,12 +171,15 @@ def test_the_offline_verifier_replays_credit_and_finds_a_changed_transfer(tmp_pa
 
 def _leaf_of(transfer: dict, lines: list[str]) -> str:
     """The leaf hash of the entry a transfer came from, found by replaying the export's entries."""
-    import base64
+    result = replay.replay(_exported_entries(lines))
+    return next(t.entry for t in result.transfers if t.id == transfer["id"])
 
+
+def _exported_entries(lines: list[str]) -> list[tuple[int, str, dict]]:
+    """(seq, leaf hash hex, document) of the entry lines of an export, as replay reads them."""
     documents = []
     for line in lines:
         obj = json.loads(line)
         if obj["type"] == "entry":
             documents.append((obj["seq"], obj["leaf_hash"], json.loads(base64.b64decode(obj["canonical"]))))
-    result = replay.replay(documents)
-    return next(t.entry for t in result.transfers if t.id == transfer["id"])
+    return documents
