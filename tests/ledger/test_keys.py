@@ -1,0 +1,61 @@
+"""The embedded default's signing key: generated into var/ on first use, readable by its owner only, and
+never written to the database or the log (production must provide its own)."""
+
+from __future__ import annotations
+
+import base64
+import logging
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+
+from ledger import keys, signing
+from ledger.models import Checkpoint, LedgerEntry, SigningKey
+from ledger.services import ledger_append, signing_key_rotate
+from tests.consortium.test_settings import PRODUCTION, load_settings
+
+
+def test_only_the_embedded_default_generates_a_key_and_it_goes_into_var(monkeypatch, tmp_path) -> None:
+    embedded = load_settings(monkeypatch, tmp_path)["LEDGER"]
+    assert embedded["GENERATE_DEV_KEY"] is True
+    assert Path(embedded["SIGNING_KEY_PATH"]) == tmp_path / "var" / "ledger-signing-key.pem"
+    assert load_settings(monkeypatch, tmp_path, **PRODUCTION)["LEDGER"]["GENERATE_DEV_KEY"] is False
+
+
+def _private_forms(path: Path) -> list[bytes]:
+    """The key file's PEM body and raw 32 private bytes, each as stored or logged text could hold them."""
+    pem = path.read_bytes()
+    raw = signing.load_private_key_pem(pem).private_bytes(
+        serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+    )
+    body = b"".join(pem.splitlines()[1:-1])
+    return [body, raw, raw.hex().encode(), base64.b64encode(raw)]
+
+
+@pytest.mark.django_db
+def test_a_generated_or_rotated_key_is_owner_only_and_never_stored_or_logged(
+    ledger_signing_key, caplog
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    assert not ledger_signing_key.exists()
+    ledger_append(kind="test.fact", actor=None, subject_type="x", subject_id=1, payload={})
+    assert ledger_signing_key.stat().st_mode & 0o777 == 0o600
+    secrets = _private_forms(ledger_signing_key)
+    previous = keys.active_signer().key_id
+    signing_key_rotate()
+    retired = ledger_signing_key.with_name(f"{ledger_signing_key.name}.retired-{previous}")
+    for path in (ledger_signing_key, retired):
+        assert path.stat().st_mode & 0o777 == 0o600, path
+    secrets += _private_forms(ledger_signing_key)
+
+    assert f"Generated a development ledger signing key at {ledger_signing_key}" in caplog.text
+    stored = [
+        bytes(value) if isinstance(value, bytes | memoryview) else str(value).encode()
+        for model in (SigningKey, LedgerEntry, Checkpoint)
+        for row in model.objects.values_list()
+        for value in row
+    ]
+    for secret in secrets:
+        assert secret not in caplog.text.encode()
+        assert not any(secret in value for value in stored)
