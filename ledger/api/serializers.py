@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from typing import Any
 
 from drf_spectacular.utils import extend_schema_field
@@ -66,19 +67,21 @@ def signing_key_data(key: SigningKey, valid_until: Any) -> dict[str, Any]:
     }
 
 
+_HEX_DIGITS = re.compile(r"[0-9a-fA-F]*")
+
+
 class HexField(serializers.CharField):
     """A 32-byte hash in lower- or upper-case hex."""
 
     # Input only: the text is validated as a CharField (and documented as a string), the value is bytes.
     def to_internal_value(self, data: Any) -> bytes:  # type: ignore[override]
         text = super().to_internal_value(data)
-        try:
-            value = bytes.fromhex(text)
-        except ValueError as exc:
-            raise serializers.ValidationError("must be hexadecimal", code="malformed_hex") from exc
-        if len(value) != 32:
+        # Hex digits only: bytes.fromhex also skips spaces between pairs ("ab ab ...").
+        if not _HEX_DIGITS.fullmatch(text):
+            raise serializers.ValidationError("must be hexadecimal", code="malformed_hex")
+        if len(text) != 64:
             raise serializers.ValidationError("must be 32 bytes (64 hex digits)", code="malformed_hex")
-        return value
+        return bytes.fromhex(text)
 
 
 class InclusionQuerySerializer(serializers.Serializer):

@@ -153,6 +153,13 @@ def test_consistency_proof_between_two_checkpoints(world) -> None:
         ("/api/v1/ledger/proofs/inclusion/", {"seq": 0, "tree_size": 99}, 400, "tree_size_out_of_range"),
         ("/api/v1/ledger/proofs/inclusion/", {"seq": 8, "tree_size": 8}, 400, "seq_out_of_range"),
         ("/api/v1/ledger/proofs/inclusion/", {"leaf_hash": "zz", "tree_size": 8}, 400, "validation_error"),
+        # 64 hex digits in pairs with spaces between: bytes.fromhex reads them, malformed all the same
+        (
+            "/api/v1/ledger/proofs/inclusion/",
+            {"leaf_hash": " ".join(["ab"] * 32), "tree_size": 8},
+            400,
+            "validation_error",
+        ),
         (
             "/api/v1/ledger/proofs/inclusion/",
             {"leaf_hash": "ab" * 32, "tree_size": 8},
