@@ -73,6 +73,30 @@ def test_ledger_verify_resumes_from_a_trusted_checkpoint() -> None:
         call_command("ledger_verify", "--from-checkpoint", "7", "--no-progress")
 
 
+class _Terminal(StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize(
+    ("options", "bar"),
+    [((), "9/9"), (("--full", "--workers", "1"), "9/9"), (("--from-checkpoint", "6"), "3/3")],
+)
+def test_ledger_verify_shows_its_progress_on_a_terminal(monkeypatch, options, bar) -> None:
+    """Every entry verified moves the bar (tqdm draws it only on a terminal; --no-progress never)."""
+    append(6)
+    checkpoint_issue()
+    append(3)
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    call_command("ledger_verify", *options, stdout=StringIO())
+    assert f"| {bar} [" in terminal.getvalue()
+    quiet = _Terminal()
+    monkeypatch.setattr(sys, "stderr", quiet)
+    call_command("ledger_verify", *options, "--no-progress", stdout=StringIO())
+    assert quiet.getvalue() == ""
+
+
 def test_demo_export_verifies_offline_and_a_flipped_byte_is_rejected(tmp_path, settings) -> None:
     settings.DEBUG = True  # the demo seeds only in development
     call_command("seed_demo", stdout=StringIO())
