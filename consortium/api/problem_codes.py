@@ -49,6 +49,27 @@ GROUPS: list[tuple[str, list[ProblemCode]]] = [
                 FIX,
             ),
             _c(
+                "invalid_page_size",
+                (400,),
+                "A list's `page_size` is not a whole number from 1 (a larger one than the maximum is "
+                "taken as the maximum, not refused); `errors` names it.",
+                FIX,
+            ),
+            _c(
+                "invalid_page",
+                (400,),
+                "A list's `page` is not a whole number from 1 (or `last`); `errors` names it. A page past "
+                "the last is 404 `not_found`.",
+                FIX,
+            ),
+            _c(
+                "invalid_ordering",
+                (400,),
+                "A list's `ordering` names a field the list cannot be ordered by; `errors` lists those it "
+                "can (the schema gives them too).",
+                FIX,
+            ),
+            _c(
                 "hidden_character",
                 (400,),
                 "A name or title (a member's or person's name or e-mail, an API key's name, a dataset's "

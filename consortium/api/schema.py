@@ -9,7 +9,9 @@ can answer, each with the one `Problem` body (consortium.api.problems), from wha
   may not see is not found, even a whole list such as the credit totals). A public operation (AllowAny:
   health, the clusters, the membership application) refuses nobody for who they are: it documents 403 only
   where a portal session's CSRF check applies (a POST), and 404 only for a path or a page;
-- 400 where it takes query parameters or a body, or changes state (services refuse bad input with 400);
+- 400 where it takes query parameters or a body, or changes state (services refuse bad input with 400;
+  a list refuses a `page_size`, `page` or `ordering` it does not take, consortium.api.pagination and
+  consortium.api.filters.OrderingFilter);
 - 404 also where it names an object in its path or pages a list (a page past the end);
 - 406 where its answer is negotiated (an Accept header none of its renderers meets: DRF refuses it before
   anything else); not where it answers with a file (FileContentNegotiation disregards Accept);
@@ -41,7 +43,9 @@ from consortium.api.problems import PROBLEM_CONTENT_TYPE
 _UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
 
 _DESCRIPTIONS = {
-    "400": "The input is not valid (`validation_error` lists the fields in `errors`) or cannot be parsed.",
+    "400": "The input is not valid (`validation_error` lists the fields in `errors`) or cannot be parsed; "
+    "for a list, also a `page_size`, `page` or `ordering` it does not take (`invalid_page_size`, "
+    "`invalid_page`, `invalid_ordering`, naming the parameter in `errors`).",
     "401": "No credentials, or an API key or session that is not valid.",
     "403": "Authenticated, but the role, the key's scopes or the member's status do not allow this; or a "
     "portal session's write without its CSRF token (`csrf_failed`).",

@@ -118,6 +118,7 @@ class CheckpointViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     """Signed checkpoints (C2SP tlog-checkpoint notes): all, the latest, or one by tree size."""
 
     serializer_class = s.CheckpointSerializer
+    ordering_fields = ["tree_size", "issued_at"]
     lookup_field = "tree_size"
     lookup_value_regex = r"\d+"
 

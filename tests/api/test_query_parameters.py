@@ -38,9 +38,9 @@ READERS = (
     "api_key_full",
     "security_officer",
 )
-# The paginators' own parameters keep DRF's rules, which tests/ledger/test_ledger_api.py pins: a page size
-# that is not a positive integer means the default (test_a_page_size_out_of_range_falls_back_like_every_
-# other_list), a page that is not one is 404 "Invalid page." (the schema's 404 for a page past the last).
+# The paginators' own parameters refuse what is not a page size or page with their own codes
+# (invalid_page_size, invalid_page), and take a page size above the maximum as the maximum, which
+# tests/api/test_list_parameters.py checks.
 PAGINATION = {"page", "page_size"}
 
 

@@ -360,12 +360,17 @@ def test_cursors_the_api_hands_out_page_through_every_entry(world) -> None:
     assert largest["results"] == []
 
 
-@pytest.mark.parametrize(("page_size", "rows"), [("0", 8), ("-1", 8), ("abc", 8), ("2", 2), ("100000", 8)])
-def test_a_page_size_out_of_range_falls_back_like_every_other_list(world, page_size, rows) -> None:
-    """As consortium.api.pagination (DRF's rule): a page size that is not a positive integer means the
-    default, a larger one than the maximum means the maximum."""
+@pytest.mark.parametrize(
+    ("page_size", "rows"), [("0", None), ("-1", None), ("abc", None), ("2", 2), ("100000", 8)]
+)
+def test_a_page_size_is_checked_like_every_other_lists(world, page_size, rows) -> None:
+    """As consortium.api.pagination: a page size that is not a whole number from 1 is a 400
+    invalid_page_size (DRF read it as the default), a larger one than the maximum means the maximum."""
     response = client_for(world["auditor"]).get("/api/v1/ledger/entries/", {"page_size": page_size})
-    assert response.status_code == 200 and len(response.json()["results"]) == rows
+    if rows is None:
+        assert response.status_code == 400 and response.json()["code"] == "invalid_page_size"
+    else:
+        assert response.status_code == 200 and len(response.json()["results"]) == rows
 
 
 def test_a_proof_against_a_tree_before_the_entry_says_so_and_names_the_checkpoint_to_use(world) -> None:
