@@ -212,7 +212,6 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 20,
     "DEFAULT_FILTER_BACKENDS": [
         "django_filters.rest_framework.DjangoFilterBackend",
-        "rest_framework.filters.SearchFilter",
         "consortium.api.filters.OrderingFilter",
     ],
     "DEFAULT_SCHEMA_CLASS": "consortium.api.schema.ProblemAutoSchema",

@@ -279,3 +279,15 @@ def test_every_cursor_list_orders_by_a_unique_column(auditor, client_for) -> Non
         assert issubclass(view.pagination_class, CursorPagination)
         assert client_for(auditor).get(path).status_code == 200  # the paginator checks its ordering
 
+
+def test_only_the_lists_that_search_document_a_search() -> None:
+    """DRF's SearchFilter was a default backend with no view naming fields to search: it put a `search`
+    parameter it ignored on every list (`?search=x` on the grants listed every grant). The catalog and the
+    member directory search with their own filters."""
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    searching = {
+        path
+        for path, operations in schema["paths"].items()
+        if any(p["name"] == "search" for p in operations.get("get", {}).get("parameters", []))
+    }
+    assert searching == {"/api/v1/datasets/", "/api/v1/members/"}
