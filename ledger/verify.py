@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import base64
 import json
+import os
 import re
 import sys
 from collections.abc import Iterable
@@ -510,5 +511,18 @@ def _transfer_line_problem(obj: dict[str, Any]) -> str | None:
     return None
 
 
+def _exit_with_verdict() -> NoReturn:
+    """Run `main` as the command and exit with its status. A reader that closed the pipe before the verdict
+    reached it (`| head -c0`) ends the run with status 1 (no verdict was delivered), not a traceback."""
+    try:
+        status = main()
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # Python flushes stdout again at exit: point it at /dev/null so that flush cannot fail too.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        status = 1
+    sys.exit(status)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    _exit_with_verdict()

@@ -449,3 +449,25 @@ def test_the_entry_point_prints_the_verdict_not_a_traceback(tmp_path) -> None:
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     assert result.stdout.splitlines()[-1].startswith(f"DIVERGES: line {TRANSFER + 1}: credit_transfer id")
+
+
+@pytest.mark.parametrize("data", [GOOD, GOOD.replace(b'"seq":3', b'"seq":4', 1)], ids=["ok", "fail"])
+def test_a_reader_that_closed_the_pipe_gets_no_traceback_and_no_success(data: bytes) -> None:
+    """`python -m ledger.verify - | head -c0`: the verdict cannot be written, so the run fails (status 1,
+    however the export verified) without a traceback."""
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ledger.verify", "-"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=ROOT_DIR,
+        env=env,
+    )
+    assert process.stdout is not None and process.stdin is not None and process.stderr is not None
+    process.stdout.close()  # before the verifier has read its input, so before it can write anything
+    process.stdin.write(data)
+    process.stdin.close()
+    errors = process.stderr.read().decode()
+    assert process.wait(timeout=60) == 1
+    assert "Traceback" not in errors and "Exception ignored" not in errors, errors
