@@ -12,7 +12,7 @@ import pytest
 
 from consortium.models import Sector, SizeClass
 from ledger.credit import engine, services, sumtree
-from ledger.credit.models import CreditEpoch, CreditMember, CreditTransfer
+from ledger.credit.models import CreditAdjustment, CreditEpoch, CreditMember, CreditTransfer
 from ledger.models import LedgerEntry
 from ledger.services import ledger_sequence
 from tests.factories import MemberFactory, UserFactory
@@ -22,7 +22,7 @@ from tests.ledger.credit.statement_support import (
     settled_with_held_mint,
     use_of,
 )
-from tests.ledger.credit.support import activate, admit
+from tests.ledger.credit.support import activate, admit, balance
 
 pytestmark = pytest.mark.django_db
 
@@ -396,6 +396,33 @@ def test_adjustments_need_a_second_auditor(epoch, client_for, auditor, officer, 
     assert zero.status_code == 400 and zero.json()["code"] == "bad_amount"
 
 
+def test_a_refused_adjustment_posts_nothing_through_the_api(epoch, client_for, auditor, officer, member):
+    def posted() -> tuple[int, int]:
+        return (
+            LedgerEntry.objects.filter(kind="credit.adjusted").count(),
+            CreditTransfer.objects.filter(code="adjustment").count(),
+        )
+
+    proposed = client_for(auditor).post(
+        f"{API}/adjustments/", {"member": member.pk, "amount_mcr": 5_000, "reason": "Missed use."}
+    )
+    one_approver = client_for(auditor).post(f"{API}/adjustments/{proposed.json()['id']}/approve/")
+    assert one_approver.status_code == 403 and one_approver.json()["code"] == "second_approver_required"
+    assert posted() == (0, 0)
+    assert CreditAdjustment.objects.get(pk=proposed.json()["id"]).approved_by is None
+
+    available = balance(engine.member_available(member.pk))
+    claw_back = client_for(auditor).post(
+        f"{API}/adjustments/", {"member": member.pk, "amount_mcr": -(available + 1), "reason": "Claw back."}
+    )
+    beyond = client_for(officer).post(f"{API}/adjustments/{claw_back.json()['id']}/approve/")
+    assert beyond.status_code == 409
+    assert beyond.json()["code"] == "insufficient_credit" and beyond.json()["shortfall_mcr"] == 1
+    assert posted() == (0, 0)
+    assert CreditAdjustment.objects.get(pk=claw_back.json()["id"]).approved_by is None
+    assert balance(engine.member_available(member.pk)) == available
+
+
 def test_officers_link_and_member_admins_declare_affiliations(
     client_for, officer, member, other_member, member_admin, analyst, other_admin
 ):
@@ -474,8 +501,9 @@ def many(data_steward, member):
         ("transfers/", 4),
         ("held-mints/", 4),
         ("adjustments/", 4),
-        # session, user; epochs, seqs of evidence orders (through their transfers)
-        ("flags/", 4),
+        # session, user; each epoch's count of flags, the settlements of the page's epochs, seqs of the
+        # page's evidence orders (through their transfers)
+        ("flags/", 5),
         # session, user; epoch, mints, their resolutions, members
         ("leaderboard/{epoch}/", 6),
     ],

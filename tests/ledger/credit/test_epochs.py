@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from django.core.management import call_command
@@ -16,7 +17,7 @@ from exchange import services as exchange
 from exchange.models import AccessRequest
 from ledger.credit import engine, rules, services
 from ledger.credit.audit import credit_audit
-from ledger.credit.models import CreditAdjustment, CreditEpoch, CreditTransfer, CreditUse
+from ledger.credit.models import CreditAdjustment, CreditEpoch, CreditRules, CreditTransfer, CreditUse
 from ledger.models import LedgerEntry
 from ledger.services import ledger_append, ledger_sequence
 from tests.exchange.support import published, request_access
@@ -273,6 +274,51 @@ def test_the_command_publishes_rules_from_a_file_and_refuses_a_bad_one(tmp_path)
         call_command("credit_epoch", "publish-rules", "--file", str(bad))
     with pytest.raises(CommandError, match="Cannot read"):
         call_command("credit_epoch", "publish-rules", "--file", str(tmp_path / "missing.json"))
+
+
+def _written() -> tuple[int, int]:
+    return LedgerEntry.objects.count(), CreditTransfer.objects.count()
+
+
+def test_the_command_refuses_to_settle_an_epoch_twice_and_writes_nothing(
+    october, data_steward, other_analyst
+):
+    _download(other_analyst, _grant(data_steward, other_analyst, published(data_steward, tier="restricted")))
+    call_command("credit_epoch", "settle", "--epoch", "2026-10", "--early")
+    settled = _written()
+    with pytest.raises(CommandError) as twice:
+        call_command("credit_epoch", "settle", "--epoch", "2026-10", "--early")
+    assert str(twice.value) == "epoch_not_open: Epoch 2026-10 is not open (settled)."
+    with pytest.raises(Conflict) as by_service:
+        services.credit_epoch_settle(epoch="2026-10", early=True)
+    assert by_service.value.code == "epoch_not_open"
+    assert _written() == settled
+    assert credit_audit().ok
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        (
+            {k: v for k, v in TRUSTED_RULES.items() if k != "pair_cap_mcr"},
+            "bad_rules: Missing rules parameter: pair_cap_mcr.",
+        ),
+        (
+            {**TRUSTED_RULES, "pair_cap_mcr": 300.0},
+            "bad_rules: Rules parameter pair_cap_mcr must be an integer",
+        ),
+    ],
+)
+def test_the_command_refuses_a_rules_file_with_a_float_or_a_missing_parameter_and_writes_nothing(
+    october, tmp_path, params, message
+):
+    path = tmp_path / "rules.json"
+    path.write_text(json.dumps(params))
+    before = _written()
+    with pytest.raises(CommandError, match=re.escape(message)):
+        call_command("credit_epoch", "publish-rules", "--file", str(path))
+    assert _written() == before
+    assert CreditRules.objects.count() == 1
 
 
 @pytest.mark.parametrize("name", ["2026-13", "2026-00", "2026-24", "+026-05", "2026-1x", "202611", "9999-12"])

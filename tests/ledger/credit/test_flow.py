@@ -9,6 +9,7 @@ from exchange import services as exchange
 from exchange.models import AccessRequest
 from ledger.credit import engine
 from ledger.credit.models import CreditTransfer, CreditUse
+from ledger.models import LedgerEntry
 from tests.exchange.support import published, request_access
 from tests.ledger.credit.support import activate, admit, balance, pending
 
@@ -64,6 +65,24 @@ def test_an_approval_the_consumer_can_no_longer_pay_for_is_refused_with_the_shor
     assert refused.value.extra["shortfall_mcr"] == 20_000
     assert CreditTransfer.objects.count() == before
     assert AccessRequest.objects.get(pk=requests[1].pk).state == "pending"
+
+
+def test_an_approval_the_consumer_can_no_longer_pay_for_is_a_409_through_the_api(
+    credit_on, client_for, data_steward, other_member, other_analyst
+):
+    first, second = (published(data_steward, tier="restricted", max_duration_days=390) for _ in (1, 2))
+    requests = [_request(other_analyst, dataset, days=390) for dataset in (first, second)]
+    exchange.access_request_approve(actor=data_steward, request=requests[0])
+    entries, transfers = LedgerEntry.objects.count(), CreditTransfer.objects.count()
+    response = client_for(data_steward).post(
+        f"/api/v1/access-requests/{requests[1].pk}/approve/", {"reason": "Fine."}, format="json"
+    )
+    assert response.status_code == 409
+    body = response.json()
+    assert body["code"] == "insufficient_credit" and body["shortfall_mcr"] == 20_000
+    assert (LedgerEntry.objects.count(), CreditTransfer.objects.count()) == (entries, transfers)
+    assert AccessRequest.objects.get(pk=requests[1].pk).state == "pending"
+    assert balance(engine.member_allowance(other_member.pk)) == 500_000 - 26_000  # the first fee's 10%
 
 
 def test_a_rejection_voids_the_held_fee(
