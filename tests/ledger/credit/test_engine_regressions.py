@@ -3,9 +3,13 @@ and rule boundaries the property tests do not reach (windows, who may be refunde
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime, timedelta
+from fractions import Fraction
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ledger.credit import engine, replay, sumtree
 from ledger.credit.rules import RULES_V1
@@ -302,3 +306,41 @@ def test_a_consumer_group_is_as_old_as_its_oldest_member_for_the_fresh_cluster_r
     sim.settle()
     rules = [flag["rule"] for flag in _flags(sim, "2026-04")]
     assert rules == ([] if head_admitted_early else ["fresh_cluster"])
+
+
+def test_the_worked_example_of_credit_md_gives_26_13_6_5_3_25_then_nothing():
+    """CREDIT.md: restricted, s = 80, a one-year-old consumer: 26 CR, then 13, 6.5, 3.25, then nothing; the
+    chain is what the statement prints."""
+    made = [
+        engine.use_points(RULES_V1, tier="restricted", quality=80, k=k, age_days=365) for k in range(1, 7)
+    ]
+    assert [points for _, points in made] == [26 * CR, 13 * CR, 6_500, 3_250, 0, 0]
+    assert made[0][0] == {
+        "base_mcr": 10 * CR,
+        "tier_bps": 20_000,
+        "quality_bps": 13_000,
+        "repeat_bps": 10_000,
+        "k": 1,
+        "age_days": 90,
+        "ramp_days": 90,
+    }
+
+
+@settings(max_examples=1000, deadline=None)
+@given(
+    tier=st.sampled_from(["open", "restricted", "confidential"]),
+    quality=st.one_of(st.none(), st.integers(0, 100)),
+    k=st.integers(1, 6),
+    age_days=st.integers(0, 400),
+    ramp=st.sampled_from([0, 1, 7, 90, 365]),
+)
+def test_usage_points_are_one_exact_product_floored_once(tier, quality, k, age_days, ramp):
+    """u = BASE x T x Q x D_k x R in one integer chain with one floor (CREDIT.md principle 1): the exact
+    rational product, floored, never a product of rounded factors."""
+    params = {**RULES_V1, "trust_ramp_days": ramp}
+    tiers = {"open": Fraction(1), "restricted": Fraction(2), "confidential": Fraction(3)}
+    repeat = {1: Fraction(1), 2: Fraction(1, 2), 3: Fraction(1, 4), 4: Fraction(1, 8)}.get(k, Fraction(0))
+    trust = min(Fraction(1), Fraction(age_days, ramp)) if ramp else Fraction(1)
+    exact = 10 * CR * tiers[tier] * (Fraction(1, 2) + Fraction(quality or 0, 100)) * repeat * trust
+    _, points = engine.use_points(params, tier=tier, quality=quality, k=k, age_days=age_days)
+    assert points == math.floor(exact)

@@ -230,11 +230,15 @@ def nonzero(balances: dict[str, Balance]) -> dict[str, tuple[int, int, int, int]
 @PROPERTY
 @given(scenario)
 def test_i1_every_balance_is_the_sum_of_its_transfers(draw):
+    """I1: the legs of each entry sum to zero per unit. A leg debits and credits one positive amount, so
+    what can break it is a leg between accounts of two units, or stated in another unit than its accounts'
+    (units are never mixed); and every balance is the sum of its legs."""
     sim = run(draw)
     recomputed: dict[str, Balance] = defaultdict(Balance)
     for step in sim.steps:
         for transfer in step.transfers:
             assert transfer.amount > 0
+            assert unit_of(transfer.debit) == unit_of(transfer.credit) == transfer.unit, transfer
             book(recomputed, transfer)
         for account, stated in step.balances_after.items():  # the columns right after this entry
             assert stated == columns(recomputed[account]), (step.document["kind"], account)
