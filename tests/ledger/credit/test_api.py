@@ -423,6 +423,31 @@ def test_a_refused_adjustment_posts_nothing_through_the_api(epoch, client_for, a
     assert balance(engine.member_available(member.pk)) == available
 
 
+def test_an_adjustment_is_a_line_of_the_members_statement_with_its_seq_in_json_and_html(
+    client_for, auditor, officer, data_steward, other_analyst, member, other_member
+):
+    activate()
+    admit(member, other_member)
+    grant_and_download(data_steward, other_analyst, downloads=1)
+    adjustment = services.credit_adjustment_propose(
+        actor=auditor, member=member, amount_mcr=5_000, reason="A download the log missed."
+    )
+    entry = services.credit_adjustment_approve(actor=officer, adjustment=adjustment)
+    epoch = CreditEpoch.objects.get().epoch
+    services.credit_epoch_settle(epoch=epoch, early=True)
+    ledger_sequence()
+    client = client_for(data_steward)
+    statement = client.get(f"{API}/statements/{epoch}/").json()
+    (line,) = statement["adjustments"]
+    assert (line["amount"], line["state"], line["counterparty"]) == (5_000, "posted", engine.POOL)
+    assert line["seq"] == LedgerEntry.objects.get(pk=entry.pk).leaf.seq
+    closing = {row["kind"]: row["posted"] for row in statement["closing"]}
+    assert closing["available"] == 5_000 + statement["mint"]["amount"]
+    html = client.get("/credit/", {"epoch": epoch}).content.decode()
+    row = html.split(f'<tr data-line="{line["transfer"]}">', 1)[1].split("</tr>", 1)[0]
+    assert f"<td>{line['seq']}</td><td>adjustment</td>" in row and 'value="5000"' in row
+
+
 def test_officers_link_and_member_admins_declare_affiliations(
     client_for, officer, member, other_member, member_admin, analyst, other_admin
 ):
