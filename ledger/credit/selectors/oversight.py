@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Sequence
+from typing import Any, overload
 
-from django.db.models import F, Sum
+from django.db.models import F, Func, IntegerField, Sum
 
 from consortium.errors import ValidationFailed
 from consortium.models import Member, Sector, SizeClass
@@ -143,33 +143,100 @@ def flags_of(row: CreditEpoch) -> list[dict[str, Any]]:
     return flags if isinstance(flags, list) else []
 
 
+def flag_row(row: CreditEpoch, index: int, flag: dict[str, Any], seqs: dict[int, int | None]) -> dict:
+    """Flag number `index` of settled epoch `row`, its evidence with the sequence numbers `seqs` gives."""
+    return {
+        "epoch": row.epoch,
+        "index": index,
+        "rule": flag["rule"],
+        "groups": flag["groups"],
+        "covers": flag["covers"],
+        "holds_mint": flag["holds_mint"],
+        "metrics": flag["metrics"],
+        "evidence": [{"order": order, "seq": seqs.get(order)} for order in flag["evidence"]],
+    }
+
+
 def flag_rows(row: CreditEpoch, flags: list[dict[str, Any]], seqs: dict[int, int | None]) -> list[dict]:
-    return [
-        {
-            "epoch": row.epoch,
-            "index": index,
-            "rule": flag["rule"],
-            "groups": flag["groups"],
-            "covers": flag["covers"],
-            "holds_mint": flag["holds_mint"],
-            "metrics": flag["metrics"],
-            "evidence": [{"order": order, "seq": seqs.get(order)} for order in flag["evidence"]],
-        }
-        for index, flag in enumerate(flags)
-    ]
+    return [flag_row(row, index, flag, seqs) for index, flag in enumerate(flags)]
 
 
-def flag_list_for(*, user: Any, epoch: str | None = None, api_key: Any = None) -> list[dict[str, Any]]:
+class _FlagCount(Func):
+    """How many flags a settlement lists, counted by the database (0 for a settlement that kept only their
+    count: flags_of shows none of those). PostgreSQL's jsonb (the template), or SQLite's JSON text."""
+
+    _flags = "(%(expressions)s -> 'flags')"
+    template = f"CASE WHEN jsonb_typeof({_flags}) = 'array' THEN jsonb_array_length({_flags}) ELSE 0 END"
+    output_field = IntegerField()
+
+    def __init__(self) -> None:
+        super().__init__(F("settlement"))
+
+    def as_sqlite(self, compiler: Any, connection: Any, **extra_context: Any) -> Any:
+        # json_array_length is 0 for a value that is not an array, NULL for no such key
+        template = "COALESCE(json_array_length(%(expressions)s, '$.flags'), 0)"
+        return self.as_sql(compiler, connection, template=template, **extra_context)
+
+
+class FlagList(Sequence[dict[str, Any]]):
+    """The flags of some settled epochs, in order, built a slice at a time: its length is one query (each
+    epoch's count of flags, from the database); a slice (a page) reads the settlements of the epochs it
+    covers and the sequence numbers of its own flags' evidence, whatever the number of flags before or
+    after it."""
+
+    def __init__(self, counts: list[tuple[str, int]]) -> None:
+        self._counts = [(epoch, count) for epoch, count in counts if count]  # (epoch, its flags)
+        self._length = sum(count for _, count in self._counts)
+
+    def __len__(self) -> int:
+        return self._length
+
+    @overload
+    def __getitem__(self, index: int) -> dict[str, Any]: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[dict[str, Any]]: ...
+
+    def __getitem__(self, index: int | slice) -> dict[str, Any] | list[dict[str, Any]]:
+        if isinstance(index, slice):
+            start, stop, step = index.indices(self._length)
+            rows = self._rows(start, stop) if start < stop else []
+            return rows[::step] if step != 1 else rows
+        position = index + self._length if index < 0 else index
+        if not 0 <= position < self._length:
+            raise IndexError("flag index out of range")
+        return self._rows(position, position + 1)[0]
+
+    def _rows(self, start: int, stop: int) -> list[dict[str, Any]]:
+        """The flags at positions start to stop (0 <= start < stop <= len)."""
+        wanted: list[tuple[str, int, int]] = []  # (epoch, first and last+1 index within its flags)
+        offset = 0
+        for epoch, count in self._counts:
+            first, last = max(start - offset, 0), min(stop - offset, count)
+            if first < last:
+                wanted.append((epoch, first, last))
+            offset += count
+            if offset >= stop:
+                break
+        rows = CreditEpoch.objects.in_bulk([epoch for epoch, _, _ in wanted])
+        chosen = [
+            (rows[epoch], list(enumerate(flags_of(rows[epoch])))[first:last]) for epoch, first, last in wanted
+        ]
+        seqs = seqs_of_orders(order for _, flags in chosen for _, flag in flags for order in flag["evidence"])
+        return [
+            flag_row(epoch_row, index, flag, seqs) for epoch_row, flags in chosen for index, flag in flags
+        ]
+
+
+def flag_list_for(*, user: Any, epoch: str | None = None, api_key: Any = None) -> FlagList:
     """Anti-gaming flags of settled epochs (one epoch, or all, oldest first) with their metrics and
-    evidence as credit orders and ledger sequence numbers. NotFound for anyone but auditors."""
+    evidence as credit orders and ledger sequence numbers: a sequence whose length costs one query and
+    whose slices (pages) are built alone (FlagList). NotFound for anyone but auditors."""
     require_auditor(user, api_key, "flags")
     epochs = CreditEpoch.objects.filter(settled_order__gte=0).order_by("settled_order")
     if epoch:
         epochs = epochs.filter(epoch=epoch)
-    rows = list(epochs)
-    orders = {order for row in rows for flag in flags_of(row) for order in flag["evidence"]}
-    seqs = seqs_of_orders(orders)
-    return [flag for row in rows for flag in flag_rows(row, flags_of(row), seqs)]
+    return FlagList(list(epochs.annotate(flags=_FlagCount()).values_list("epoch", "flags")))
 
 
 # --- totals -------------------------------------------------------------------------------------------------
