@@ -54,14 +54,28 @@ def answers(
         "VAR_DIR": str(tmp_path / "var"),
         **env,
     }
-    result = subprocess.run(
-        [sys.executable, "-c", _SCRIPT, json.dumps(requests)],
-        cwd=ROOT,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    result = python("-c", _SCRIPT, json.dumps(requests), env=environment)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def python(*argv: str, env: dict[str, str], timeout: int = 120) -> subprocess.CompletedProcess[str]:
+    """`python <argv>` (this interpreter) run at the repository's root under exactly `env`, its output
+    captured as text; its exit status is the caller's to check."""
+    return subprocess.run(
+        [sys.executable, *argv],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def run_manage(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """`manage.py <args>` in a process of its own, under this environment without its database, broker or
+    secret key (so the embedded defaults: SQLite under VAR_DIR, eager tasks, the development key), `env`
+    on top."""
+    own = {"DATABASE_URL", "CELERY_BROKER_URL", "SECRET_KEY"}
+    return python("manage.py", *args, env={**{k: v for k, v in os.environ.items() if k not in own}, **env})

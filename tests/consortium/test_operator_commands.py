@@ -5,9 +5,6 @@ while the command runs, a signing key missing, unreadable or malformed, a checkp
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from io import StringIO
 from pathlib import Path
 
@@ -19,9 +16,9 @@ from django.db.migrations.recorder import MigrationRecorder
 from ledger import keys
 from ledger.models import Checkpoint, LedgerEntry, SigningKey
 from ledger.services import checkpoint_issue, ledger_append, ledger_sequence
+from tests.fresh_process import run_manage
 
 pytestmark = pytest.mark.django_db
-ROOT = Path(__file__).resolve().parents[2]
 
 # Each command as an operator runs it, with arguments that would do real work.
 COMMANDS = {
@@ -141,22 +138,9 @@ def test_ledger_verify_names_the_checkpoint_it_cannot_resume_from() -> None:
             call_command("ledger_verify", "--from-checkpoint", bad, "--no-progress", stdout=StringIO())
 
 
-def manage(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "CELERY_BROKER_URL"}}
-    return subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env={**clean, **env},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-
-
 @pytest.mark.parametrize("args", [["ledger_verify", "--no-progress"], ["seed_demo"]])
 def test_an_unreachable_database_is_one_line_and_exit_1(args, tmp_path) -> None:
-    result = manage(
+    result = run_manage(
         *args, VAR_DIR=str(tmp_path), DATABASE_URL="postgres://exchange:hunter2@127.0.0.1:1/exchange"
     )
     assert result.returncode == 1
@@ -168,7 +152,7 @@ def test_an_unreachable_database_is_one_line_and_exit_1(args, tmp_path) -> None:
 
 
 def test_a_database_never_migrated_is_one_line_and_exit_1(tmp_path) -> None:
-    result = manage("credit_audit", VAR_DIR=str(tmp_path))  # a new VAR_DIR: a new, empty SQLite file
+    result = run_manage("credit_audit", VAR_DIR=str(tmp_path))  # a new VAR_DIR: a new, empty SQLite file
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     (line,) = result.stderr.strip().splitlines()

@@ -650,7 +650,7 @@ def test_with_beat_no_commit_signs_a_checkpoint(settings, clocks) -> None:
 def test_checkpoints_after_commit_are_on_exactly_where_there_is_no_broker(
     tmp_path, monkeypatch, broker, expected
 ) -> None:
-    from tests.consortium.test_settings import run_manage
+    from tests.fresh_process import run_manage
 
     # The default is what is tested: an exported LEDGER_CHECKPOINT_AFTER_COMMIT (README documents it) wins.
     monkeypatch.delenv("LEDGER_CHECKPOINT_AFTER_COMMIT", raising=False)
