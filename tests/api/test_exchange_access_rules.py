@@ -15,7 +15,7 @@ from exchange import services
 from exchange.models import AccessRequest, Grant
 from ledger.models import LedgerEntry
 from tests.api.test_problems import assert_problem
-from tests.exchange.support import published, set_policy
+from tests.exchange.support import published, request_access, set_policy
 from tests.factories import MemberFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -190,14 +190,7 @@ def test_a_download_hands_over_the_open_file_and_the_stream_closes_it(data_stewa
     from exchange.selectors import version_stream
 
     dataset = published(data_steward, tier="open")
-    request, _ = services.access_request_submit(
-        actor=other_analyst,
-        dataset=dataset,
-        purpose="research",
-        justification="j",
-        duration_days=5,
-        accepted_terms_version=1,
-    )
+    request = request_access(other_analyst, dataset, duration_days=5)
     grant, version, _, handle = services.grant_download(actor=other_analyst, grant=request.grant)
     stream = version_stream(grant_id=grant.pk, handle=handle)
     stream.close()  # what the response does when the client goes away before reading

@@ -102,14 +102,7 @@ def test_two_open_requests_at_once_by_one_member_make_one_grant(data_steward, ot
     dataset = published(data_steward, tier="open")
 
     def submit() -> None:
-        services.access_request_submit(
-            actor=other_analyst,
-            dataset=dataset,
-            purpose="research",
-            justification="Benchmarking.",
-            duration_days=30,
-            accepted_terms_version=1,
-        )
+        request_access(other_analyst, dataset)
 
     outcomes = _race([submit, submit])
     assert sorted(outcomes) == ["already_granted", "ok"]

@@ -17,7 +17,7 @@ from django.utils import timezone
 from exchange.models import AccessRequest, DatasetVersion, Grant
 from ledger.models import LedgerEntry
 from tests.api.test_problems import assert_problem
-from tests.exchange.support import CONTENT, published, register
+from tests.exchange.support import CONTENT, post_request, published, register
 from tests.factories import MemberFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -47,18 +47,6 @@ def _kinds() -> list[str]:
 
 def _payload(entry: LedgerEntry) -> dict:
     return json.loads(bytes(entry.canonical))["payload"]
-
-
-def _request(client, dataset, **extra):
-    body = {
-        "dataset": dataset.pk,
-        "purpose": "research",
-        "justification": "Benchmark our bearings against the cluster's.",
-        "duration_days": 30,
-        "accepted_terms_version": 1,
-        **extra,
-    }
-    return client.post("/api/v1/access-requests/", body, format="json")
 
 
 def _download(client, grant_id):
@@ -116,7 +104,7 @@ def test_open_tier_flow_from_registration_to_download(client_for, data_steward, 
     catalog = consumer.get("/api/v1/datasets/", {"tier": "open"}).json()
     assert [d["id"] for d in catalog["results"]] == [dataset_id]
 
-    response = _request(consumer, type("D", (), {"pk": dataset_id}))
+    response = post_request(consumer, type("D", (), {"pk": dataset_id}))
     assert response.status_code == 201, response.content
     body = response.json()
     assert body["request"]["state"] == "granted"
@@ -143,7 +131,7 @@ def test_open_tier_flow_from_registration_to_download(client_for, data_steward, 
 def test_restricted_tier_flow_with_revocation(client_for, data_steward, other_analyst) -> None:
     dataset = published(data_steward, tier="restricted", download_quota=2)
     consumer, owner = client_for(other_analyst), client_for(data_steward)
-    response = _request(consumer, dataset)
+    response = post_request(consumer, dataset)
     assert response.status_code == 201, response.content
     request_id = response.json()["request"]["id"]
     assert response.json()["request"]["state"] == "pending"
@@ -195,7 +183,7 @@ def test_confidential_tier_needs_the_security_officer_and_allows_no_download(
         client_for(data_steward),
         client_for(security_officer),
     )
-    request_id = _request(consumer, dataset).json()["request"]["id"]
+    request_id = post_request(consumer, dataset).json()["request"]["id"]
 
     assert_problem(security.post(f"/api/v1/access-requests/{request_id}/approve/"), 409, "illegal_transition")
     response = owner.post(f"/api/v1/access-requests/{request_id}/approve/")
@@ -223,8 +211,8 @@ def test_reject_and_withdraw(client_for, data_steward, other_analyst) -> None:
     first = published(data_steward, tier="restricted")
     second = published(data_steward, tier="restricted")
     consumer, owner = client_for(other_analyst), client_for(data_steward)
-    one = _request(consumer, first).json()["request"]["id"]
-    two = _request(consumer, second).json()["request"]["id"]
+    one = post_request(consumer, first).json()["request"]["id"]
+    two = post_request(consumer, second).json()["request"]["id"]
 
     assert_problem(owner.post(f"/api/v1/access-requests/{one}/reject/"), 400, "reason_required")
     response = owner.post(f"/api/v1/access-requests/{one}/reject/", {"reason": "Competitor."}, format="json")
@@ -238,7 +226,7 @@ def test_reject_and_withdraw(client_for, data_steward, other_analyst) -> None:
     assert_problem(consumer.post(f"/api/v1/access-requests/{one}/withdraw/"), 409, "illegal_transition")
     assert _state() == before
     # Once decided, the member may ask again.
-    assert _request(consumer, first).status_code == 201
+    assert post_request(consumer, first).status_code == 201
 
 
 # --- Bad input --------------------------------------------------------------------------------------------
@@ -258,7 +246,7 @@ def test_reject_and_withdraw(client_for, data_steward, other_analyst) -> None:
 def test_bad_requests_change_nothing(client_for, data_steward, other_analyst, change, status, code) -> None:
     dataset = published(data_steward, tier="restricted", max_duration_days=90)
     before = _state()
-    assert_problem(_request(client_for(other_analyst), dataset, **change), status, code)
+    assert_problem(post_request(client_for(other_analyst), dataset, **change), status, code)
     assert _state() == before
 
 
@@ -267,21 +255,21 @@ def test_own_dataset_second_request_and_ineligible_member(
 ) -> None:
     dataset = published(data_steward, tier="restricted", eligible_size_classes=["medium"])
     before = _state()
-    assert_problem(_request(client_for(analyst), dataset), 400, "own_dataset")
+    assert_problem(post_request(client_for(analyst), dataset), 400, "own_dataset")
     assert _state() == before
 
-    assert _request(client_for(other_analyst), dataset).status_code == 201
+    assert post_request(client_for(other_analyst), dataset).status_code == 201
     before = _state()
-    assert_problem(_request(client_for(other_analyst), dataset), 409, "duplicate_request")
+    assert_problem(post_request(client_for(other_analyst), dataset), 409, "duplicate_request")
     assert _state() == before
 
     small = UserFactory(member=MemberFactory(size_class="small"), member_role="analyst")
-    body = assert_problem(_request(client_for(small), dataset), 403, "size_class_ineligible")
+    body = assert_problem(post_request(client_for(small), dataset), 403, "size_class_ineligible")
     assert body["reasons"][0]["code"] == "size_class_ineligible"
     denied = UserFactory(member=MemberFactory(), member_role="analyst")
     dataset.policy.deny_list = [denied.member_id]
     dataset.policy.save()
-    assert_problem(_request(client_for(denied), dataset), 403, "member_denied")
+    assert_problem(post_request(client_for(denied), dataset), 403, "member_denied")
     assert _state() == before
 
 
@@ -350,7 +338,7 @@ def test_new_version_never_overwrites(client_for, data_steward, tmp_path) -> Non
 def test_downloads_stop_at_quota_and_expiry(client_for, data_steward, other_analyst) -> None:
     dataset = published(data_steward, tier="restricted", download_quota=1)
     consumer = client_for(other_analyst)
-    request_id = _request(consumer, dataset).json()["request"]["id"]
+    request_id = post_request(consumer, dataset).json()["request"]["id"]
     client_for(data_steward).post(f"/api/v1/access-requests/{request_id}/approve/")
     grant = Grant.objects.get(request_id=request_id)
     assert _download(consumer, grant.pk).status_code == 200
@@ -421,7 +409,7 @@ def test_unseen_is_not_found_and_unpermitted_is_forbidden(
     client_for, data_steward, analyst, other_analyst, third_steward, auditor
 ) -> None:
     dataset = published(data_steward, tier="restricted")
-    request_id = _request(client_for(other_analyst), dataset).json()["request"]["id"]
+    request_id = post_request(client_for(other_analyst), dataset).json()["request"]["id"]
     third = client_for(third_steward)
     assert third.get(f"/api/v1/datasets/{dataset.pk}/").status_code == 200  # metadata is public to members
     assert_problem(third.get(f"/api/v1/access-requests/{request_id}/"), 404, "not_found")

@@ -15,7 +15,7 @@ from exchange.models import AccessRequest, Dataset, Grant
 from ledger.models import LedgerEntry
 from tests.api.test_api_key_scope_bounds import BAD_BODY
 from tests.api.test_problems import assert_problem
-from tests.exchange.support import published, request_access
+from tests.exchange.support import post_request, published, request_access
 
 pytestmark = pytest.mark.django_db
 
@@ -55,14 +55,7 @@ def test_a_read_key_that_requests_access_is_told_it_needs_the_request_scope(
     dataset = published(other_steward, tier="open")
     client, _, _ = key_client(["read"])
     before = _counts()
-    body = {
-        "dataset": dataset.pk,
-        "purpose": "research",
-        "justification": "x",
-        "duration_days": 30,
-        "accepted_terms_version": 1,
-    }
-    response = client.post("/api/v1/access-requests/", body, format="json")
+    response = post_request(client, dataset)
     _assert_scope_refusal(response, "request", ["read"])
     assert _counts() == before
 

@@ -14,7 +14,7 @@ from django.utils import timezone
 from exchange import policies, services
 from exchange.models import AccessRequest, Grant
 from ledger.models import LedgerEntry
-from tests.exchange.support import CONTENT, published
+from tests.exchange.support import CONTENT, post_request, published
 
 pytestmark = pytest.mark.django_db
 
@@ -23,14 +23,7 @@ SHA = hashlib.sha256(CONTENT).hexdigest()
 
 
 def _request(client, dataset) -> int:
-    body = {
-        "dataset": dataset.pk,
-        "purpose": "quality_benchmarking",
-        "justification": "Benchmark our bearings.",
-        "duration_days": 30,
-        "accepted_terms_version": 1,
-    }
-    response = client.post("/api/v1/access-requests/", body, format="json")
+    response = post_request(client, dataset, purpose="quality_benchmarking")
     assert response.status_code == 201, response.content
     return response.json()["request"]["id"]
 

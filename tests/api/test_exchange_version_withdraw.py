@@ -11,7 +11,7 @@ import pytest
 from exchange.models import DatasetVersion, Grant
 from ledger.models import LedgerEntry
 from tests.api.test_problems import assert_problem
-from tests.exchange.support import CONTENT, add_version, published
+from tests.exchange.support import CONTENT, add_version, post_request, published
 
 pytestmark = pytest.mark.django_db
 
@@ -25,14 +25,7 @@ def _withdraw(client, dataset_id: int, number: int, reason: str = "Calibration e
 
 
 def _grant(client_for, steward, analyst, dataset) -> Grant:
-    body = {
-        "dataset": dataset.pk,
-        "purpose": "research",
-        "justification": "Benchmark our bearings.",
-        "duration_days": 30,
-        "accepted_terms_version": 1,
-    }
-    response = client_for(analyst).post("/api/v1/access-requests/", body, format="json")
+    response = post_request(client_for(analyst), dataset)
     assert response.status_code == 201, response.content
     return Grant.objects.get(request_id=response.json()["request"]["id"])
 

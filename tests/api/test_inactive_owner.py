@@ -11,24 +11,13 @@ from consortium import services as members
 from exchange.models import AccessRequest, Grant
 from ledger.models import LedgerEntry
 from tests.api.test_problems import assert_problem
-from tests.exchange.support import as_user, published
+from tests.exchange.support import as_user, post_request, published
 
 pytestmark = pytest.mark.django_db
 
 
 def _state() -> tuple[int, int, int]:
     return AccessRequest.objects.count(), Grant.objects.count(), LedgerEntry.objects.count()
-
-
-def _request(client, dataset):
-    body = {
-        "dataset": dataset.pk,
-        "purpose": "research",
-        "justification": "Benchmark our bearings.",
-        "duration_days": 30,
-        "accepted_terms_version": 1,
-    }
-    return client.post("/api/v1/access-requests/", body, format="json")
 
 
 def test_a_suspended_owners_dataset_takes_no_request_until_reinstated(
@@ -39,7 +28,7 @@ def test_a_suspended_owners_dataset_takes_no_request_until_reinstated(
     requester = client_for(other_analyst)
     before = _state()
 
-    body = assert_problem(_request(requester, dataset), 409, "requests_paused")
+    body = assert_problem(post_request(requester, dataset), 409, "requests_paused")
     assert "suspended" not in str(body)
     assert _state() == before
     page = as_user(other_analyst).get(f"/catalog/{dataset.pk}/")  # the portal says so before any form
@@ -49,14 +38,14 @@ def test_a_suspended_owners_dataset_takes_no_request_until_reinstated(
     assert 'name="justification"' not in page.content.decode()
 
     members.member_reinstate(member=member, actor=officer, reason="Audit passed.")
-    assert _request(requester, dataset).status_code == 201
+    assert post_request(requester, dataset).status_code == 201
 
 
 def test_a_request_waiting_for_the_security_officer_is_not_approved_once_the_owner_is_suspended(
     client_for, data_steward, member, other_analyst, officer, security_officer
 ) -> None:
     dataset = published(data_steward, tier="confidential")
-    request_id = _request(client_for(other_analyst), dataset).json()["request"]["id"]
+    request_id = post_request(client_for(other_analyst), dataset).json()["request"]["id"]
     approve = {"reason": "Fine."}
     steward = client_for(data_steward)
     assert (
@@ -77,7 +66,7 @@ def test_a_grant_given_before_the_suspension_stays_usable(
 ) -> None:
     dataset = published(data_steward, tier="open", download_quota=2)
     requester = client_for(other_analyst)
-    grant_id = _request(requester, dataset).json()["request"]["grant"]
+    grant_id = post_request(requester, dataset).json()["request"]["grant"]
     members.member_suspend(member=member, actor=officer, reason="Audit pending.")
     download = requester.post(f"/api/v1/grants/{grant_id}/download/")
     assert download.status_code == 200, download.content

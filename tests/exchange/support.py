@@ -58,17 +58,28 @@ def published(steward: Any, *, tier: str, grade: int | None = None, content: byt
     return Dataset.objects.get(pk=dataset.pk)
 
 
+# What a request asks by default, in the service and the API: research for 30 days under terms 1.
+REQUEST_TERMS = {
+    "purpose": "research",
+    "justification": "Benchmark our bearings.",
+    "duration_days": 30,
+    "accepted_terms_version": 1,
+}
+
+
 def request_access(requester: Any, dataset: Dataset, **extra: Any) -> AccessRequest:
-    """`requester`'s request for `dataset` through the service: research for 30 days under terms 1."""
-    values = {
-        "purpose": "research",
-        "justification": "Benchmark our bearings.",
-        "duration_days": 30,
-        "accepted_terms_version": 1,
-        **extra,
-    }
-    request, _ = services.access_request_submit(actor=requester, dataset=dataset, **values)
+    """`requester`'s request for `dataset` through the service (REQUEST_TERMS, `extra` on top)."""
+    request, _ = services.access_request_submit(
+        actor=requester, dataset=dataset, **{**REQUEST_TERMS, **extra}
+    )
     return request
+
+
+def post_request(client: Any, dataset: Dataset, **extra: Any) -> Any:
+    """`client`'s POST /api/v1/access-requests/ for `dataset` (REQUEST_TERMS, `extra` on top); the
+    response."""
+    body = {"dataset": dataset.pk, **REQUEST_TERMS, **extra}
+    return client.post("/api/v1/access-requests/", body, format="json")
 
 
 def as_user(user: Any) -> Client:

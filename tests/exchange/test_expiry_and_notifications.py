@@ -22,7 +22,7 @@ from exchange import notifications, services, tasks
 from exchange.models import AccessRequest, Grant
 from ledger.models import LedgerEntry
 from tests.api.test_problems import assert_problem
-from tests.exchange.support import published, request_access
+from tests.exchange.support import post_request, published, request_access
 from tests.factories import MemberFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -37,15 +37,7 @@ def restricted(data_steward):
 
 
 def _submit(client, dataset, **extra):
-    body = {
-        "dataset": dataset.pk,
-        "purpose": "research",
-        "justification": "Benchmark our bearings against the cluster's.",
-        "duration_days": 30,
-        "accepted_terms_version": 1,
-        **extra,
-    }
-    response = client.post("/api/v1/access-requests/", body, format="json")
+    response = post_request(client, dataset, **extra)
     assert response.status_code == 201, response.content
     return AccessRequest.objects.get(pk=response.json()["request"]["id"])
 
@@ -102,14 +94,7 @@ def test_an_owner_without_stewards_is_told_at_its_contact_address(
     steward.is_active = False
     steward.save(update_fields=["is_active"])
     with django_capture_on_commit_callbacks(execute=True):
-        services.access_request_submit(
-            actor=other_analyst,
-            dataset=dataset,
-            purpose="research",
-            justification="Benchmarking.",
-            duration_days=10,
-            accepted_terms_version=1,
-        )
+        request_access(other_analyst, dataset, duration_days=10)
     assert [m.to for m in mailoutbox] == [[member.contact_email]]
 
 

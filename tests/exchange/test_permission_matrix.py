@@ -37,7 +37,7 @@ from consortium.models import Member
 from exchange import services
 from exchange.models import AccessRequest, Dataset, DatasetGroupObjectPermission, Grant
 from ledger.models import LedgerEntry
-from tests.exchange.support import published, request_access
+from tests.exchange.support import post_request, published, request_access
 from tests.factories import MemberFactory, UserFactory, make_api_key
 
 pytestmark = pytest.mark.django_db
@@ -269,14 +269,7 @@ def _do(client: APIClient, action: str, world: World) -> tuple[int, Any]:
             (granted,) = [r for r in response.json() if r["kind"] == "access.granted"]
             assert f'"grant":{world.grant.pk},'.encode() in base64.b64decode(granted["canonical"])
     elif action == "request":
-        body = {
-            "dataset": dataset.pk,
-            "purpose": "research",
-            "justification": "Benchmark our bearings.",
-            "duration_days": 30,
-            "accepted_terms_version": 1,
-        }
-        response = client.post("/api/v1/access-requests/", body, format="json")
+        response = post_request(client, dataset)
     elif action in ("approve", "reject"):
         response = client.post(f"/api/v1/access-requests/{world.request.pk}/{action}/", reason, format="json")
     elif action == "revoke":
