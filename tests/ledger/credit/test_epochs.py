@@ -9,6 +9,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from consortium.errors import Conflict, NotPermitted, ValidationFailed
@@ -17,7 +18,14 @@ from exchange import services as exchange
 from exchange.models import AccessRequest
 from ledger.credit import engine, rules, services
 from ledger.credit.audit import credit_audit
-from ledger.credit.models import CreditAdjustment, CreditEpoch, CreditRules, CreditTransfer, CreditUse
+from ledger.credit.models import (
+    CreditAccount,
+    CreditAdjustment,
+    CreditEpoch,
+    CreditRules,
+    CreditTransfer,
+    CreditUse,
+)
 from ledger.models import LedgerEntry
 from ledger.services import ledger_append, ledger_sequence
 from tests.exchange.support import published, request_access
@@ -172,6 +180,22 @@ def test_credit_audit_names_a_transfer_changed_behind_its_back(october, data_ste
     with pytest.raises(
         CommandError, match=rf"at seq {seq} .*transfer {use.id} has amount 10001; the rules give 10000"
     ):
+        call_command("credit_audit")
+
+
+@pytest.mark.parametrize("column", ["credits_posted", "debits_pending"])
+def test_credit_audit_names_an_account_balance_changed_behind_its_back(
+    october, data_steward, other_analyst, member, column
+):
+    """Balances are a cache of the transfers kept in the same transaction, and not append-only: the audit
+    diffs them too (I8: replay gives exactly the stored transfers and balances)."""
+    _download(other_analyst, _grant(data_steward, other_analyst, published(data_steward, tier="restricted")))
+    ledger_sequence()
+    assert credit_audit().ok
+    account = engine.member_allowance(member.pk)
+    CreditAccount.objects.filter(account=account).update(**{column: F(column) + 1})
+    assert credit_audit().divergence.reason.startswith(f"account {account} holds ")
+    with pytest.raises(CommandError, match=rf"^DIVERGES: account {account} holds "):
         call_command("credit_audit")
 
 
