@@ -9,6 +9,7 @@ from django.core.management import call_command
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import escape
 
 from consortium.models import User
 from exchange.models import (
@@ -133,6 +134,15 @@ def test_the_demo_settles_an_epoch_with_a_held_mint_a_flag_of_each_kind_and_audi
     assert mints.filter(flag="pending").exists() and mints.filter(flag="posted").exists()
     assert settled.settlement["held"] == sum(mints.filter(flag="pending").values_list("amount", flat=True))
     assert credit_audit().ok
+    # the demo's auditor sees the epoch's leaderboard, with minted and held credit (issue 5: "visible")
+    client = Client()
+    client.force_login(User.objects.get(username="auditor"))
+    rows = client.get(f"/api/v1/credit/leaderboard/{settled.epoch}/").json()["results"]
+    assert len(rows) >= 2 and [row["rank"] for row in rows][:2] == [1, 2]
+    assert any(row["minted"] > 0 and not row["held"] for row in rows) and any(row["held"] > 0 for row in rows)
+    page = client.get("/credit/leaderboard/", {"epoch": settled.epoch})
+    assert page.status_code == 200
+    assert all(escape(row["label"]) in page.content.decode() for row in rows)
 
 
 def test_every_demo_login_opens_every_exchange_page_without_an_error() -> None:
