@@ -38,7 +38,10 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-KIND_PATTERN = re.compile(r"^[a-z][a-z_]*(\.[a-z][a-z_]*)+$")
+# Matched whole (fullmatch): `$` would also take a kind ending in a newline.
+KIND_PATTERN = re.compile(r"[a-z][a-z_]*(\.[a-z][a-z_]*)+")
+# The entry table's column widths (LedgerEntry): PostgreSQL refuses longer text, SQLite would keep it.
+_MAX_KIND, _MAX_SUBJECT_TYPE, _MAX_SUBJECT_ID = 64, 40, 64
 SEQUENCER_LOCK_ID = 0x1ED6E5  # pg advisory lock key shared by every process that sequences or checkpoints
 
 
@@ -90,15 +93,18 @@ def ledger_append(
     """Record one fact inside the caller's transaction and return the entry (its receipt: `receipt_of`).
 
     The entry commits or rolls back with the caller's state change. It gets its sequence number shortly
-    after commit. Raises ValidationFailed (nothing written) for a bad kind or a payload that is not
-    integer-only JSON with string keys. A credit-relevant kind (ledger.credit.engine.CREDIT_KINDS) also
+    after commit. Raises ValidationFailed(bad_entry) (nothing written) for a bad kind, a subject wider
+    than its column, a member id that is not an integer, or a payload that is not integer-only JSON with
+    string keys. A credit-relevant kind (ledger.credit.engine.CREDIT_KINDS) also
     gets `payload["credit"]["order"]` and posts its transfers; Conflict(insufficient_credit, with
     `shortfall_mcr`) or Conflict(credit_refused) when the credit rules refuse it.
     """
-    if not KIND_PATTERN.match(kind):
+    if not (isinstance(kind, str) and len(kind) <= _MAX_KIND and KIND_PATTERN.fullmatch(kind)):
         raise ValidationFailed(
-            f"Ledger entry kind {kind!r} is not a dotted lower-case name.", code="bad_entry"
+            f"Ledger entry kind {kind!r} is not a dotted lower-case name of at most {_MAX_KIND} characters.",
+            code="bad_entry",
         )
+    member_ids = _checked_members(subject_type, subject_id, members)
     if not isinstance(payload, dict):
         raise ValidationFailed("A ledger entry payload must be a JSON object.", code="bad_entry")
     if kind in credit_engine.CREDIT_KINDS:
@@ -106,7 +112,7 @@ def ledger_append(
         # entry: one atomic block, so a refusal by the rules leaves neither behind.
         with transaction.atomic(savepoint=False):
             payload = {**payload, "credit": {"order": credit_store.begin_credit_entry(kind, payload)}}
-            entry, document = _append(kind, actor, subject_type, subject_id, members, payload, api_key)
+            entry, document = _append(kind, actor, subject_type, subject_id, member_ids, payload, api_key)
             try:
                 credit_store.post_entry(
                     entry_id=entry.id, leaf_hash=bytes(entry.leaf_hash), document=document
@@ -121,7 +127,35 @@ def ledger_append(
             except credit_engine.CreditError as exc:
                 raise Conflict(str(exc), code=exc.code) from exc
         return entry
-    return _append(kind, actor, subject_type, subject_id, members, payload, api_key)[0]
+    return _append(kind, actor, subject_type, subject_id, member_ids, payload, api_key)[0]
+
+
+def _checked_members(subject_type: Any, subject_id: Any, members: Iterable[Any]) -> list[int]:
+    """The member ids, ascending and unique; ValidationFailed(bad_entry) unless the subject fits its columns
+    and every member id is an integer (not a float, boolean or digit string, which int() would silently
+    turn into another id)."""
+    if not (isinstance(subject_type, str) and 0 < len(subject_type) <= _MAX_SUBJECT_TYPE):
+        raise ValidationFailed(
+            f"Ledger entry subject type {subject_type!r} is not a string of 1 to {_MAX_SUBJECT_TYPE} "
+            "characters.",
+            code="bad_entry",
+        )
+    subject_text = str(subject_id) if type(subject_id) is int else subject_id
+    if not (isinstance(subject_text, str) and 0 < len(subject_text) <= _MAX_SUBJECT_ID):
+        raise ValidationFailed(
+            f"Ledger entry subject id {subject_id!r} is not an integer or a string of 1 to {_MAX_SUBJECT_ID} "
+            "characters.",
+            code="bad_entry",
+        )
+    member_ids = list(members)
+    for index, member_id in enumerate(member_ids):
+        if type(member_id) is not int:
+            raise ValidationFailed(
+                f"The ledger entry cannot be recorded: members[{index}]: {member_id!r} is not a member id "
+                "(an integer).",
+                code="bad_entry",
+            )
+    return sorted(set(member_ids))
 
 
 def _append(
@@ -129,11 +163,10 @@ def _append(
     actor: User | None,
     subject_type: str,
     subject_id: str | int,
-    members: Iterable[int],
+    member_ids: list[int],
     payload: dict[str, Any],
     api_key: MemberAPIKey | None,
 ) -> tuple[LedgerEntry, dict[str, Any]]:
-    member_ids = sorted({int(member_id) for member_id in members})
     signer = keys.active_signer()  # before the time: a newly registered key's window starts before it
     accepted_at = timezone.now()
     actor_member_id = getattr(actor, "member_id", None) if actor is not None else None

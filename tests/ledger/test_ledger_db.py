@@ -97,6 +97,29 @@ def test_a_payload_with_a_float_is_refused_before_anything_is_written() -> None:
     assert LedgerEntry.objects.count() == 0
 
 
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        ({"kind": "test.fact\n"}, "kind"),  # `$` matched before a final newline
+        ({"kind": "test." + "x" * 60}, "kind"),  # wider than the column: PostgreSQL refused it as a 500
+        ({"subject_type": "x" * 41}, "subject type"),
+        ({"subject_id": "9" * 65}, "subject id"),
+        ({"subject_id": 1.5}, "subject id"),  # was recorded as the string "1.5"
+        ({"members": [1.5]}, r"members\[0\]"),  # was recorded as member 1
+        ({"members": [2, True]}, r"members\[1\]"),  # was recorded as member 1
+        ({"members": ["3"]}, r"members\[0\]"),
+    ],
+)
+def test_an_entry_whose_fields_are_not_what_the_format_says_is_refused_before_anything_is_written(
+    change: dict, named: str
+) -> None:
+    fields = {"kind": "test.fact", "subject_type": "x", "subject_id": 1, "members": [2], "payload": {}}
+    with pytest.raises(ValidationFailed, match=named) as refused:
+        ledger_append(actor=None, **{**fields, **change})
+    assert refused.value.code == "bad_entry"
+    assert LedgerEntry.objects.count() == 0
+
+
 def test_entry_rolls_back_with_the_callers_transaction() -> None:
     with pytest.raises(RuntimeError), transaction.atomic():
         append(1)
