@@ -79,3 +79,10 @@ def run_manage(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     on top."""
     own = {"DATABASE_URL", "CELERY_BROKER_URL", "SECRET_KEY"}
     return python("manage.py", *args, env={**{k: v for k, v in os.environ.items() if k not in own}, **env})
+
+
+def python_without_django(*argv: str, timeout: int = 120) -> subprocess.CompletedProcess[str]:
+    """`python <argv>` (see `python`) in this environment without Django's settings module or a database:
+    how the offline verifier (python -m ledger.verify) runs on a machine with no Django project."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO", "DATABASE"))}
+    return python(*argv, env=env, timeout=timeout)

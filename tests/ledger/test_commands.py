@@ -22,10 +22,10 @@ from ledger import merkle, tree
 from ledger.models import Checkpoint, LedgerEntry, LedgerLeaf, SigningKey
 from ledger.services import checkpoint_issue, ledger_append, ledger_sequence
 from ledger.tasks import issue_checkpoint_task, sequence_ledger_task
+from tests.fresh_process import python_without_django
 from tests.ledger_support import ledger_triggers_dropped
 
 pytestmark = pytest.mark.django_db
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def append(n: int) -> None:
@@ -36,16 +36,7 @@ def append(n: int) -> None:
 
 def offline_verify(path: Path, *options: str) -> subprocess.CompletedProcess[str]:
     """python -m ledger.verify in a process that has no Django settings at all."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO", "DATABASE"))}
-    return subprocess.run(
-        [sys.executable, "-m", "ledger.verify", str(path), *options],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return python_without_django("-m", "ledger.verify", str(path), *options)
 
 
 def test_ledger_verify_command_passes_and_then_names_the_tampered_entry() -> None:

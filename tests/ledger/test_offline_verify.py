@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import string
 import subprocess
-import sys
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,8 +16,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from ledger import canonical, merkle, signing
 from ledger.verify import EXPORT_FORMAT, verify_export
+from tests.fresh_process import python_without_django
 
-ROOT_DIR = Path(__file__).resolve().parents[2]
 ORIGIN = "exchange.example.org/ledger"
 ROTATION = datetime(2026, 6, 1, tzinfo=UTC)
 KEY_1 = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
@@ -355,10 +353,7 @@ def test_every_checkpoint_of_one_size_is_checked() -> None:
 
 
 def _run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
-    return subprocess.run(
-        [sys.executable, *args], capture_output=True, text=True, cwd=ROOT_DIR, env=env, timeout=60
-    )
+    return python_without_django(*args, timeout=60)
 
 
 def test_command_line_needs_no_django(tmp_path: Path) -> None:

@@ -21,6 +21,7 @@ import pytest
 
 from ledger import canonical, merkle, verify
 from ledger.credit import replay, rules
+from tests.fresh_process import ROOT, python_without_django
 from tests.ledger.test_offline_verify import (
     KEY_1,
     KEY_2,
@@ -31,7 +32,6 @@ from tests.ledger.test_offline_verify import (
     _key_line,
 )
 
-ROOT_DIR = Path(__file__).resolve().parents[2]
 PROVIDER, CONSUMER, THIRD = 101, 102, 103
 
 
@@ -436,16 +436,7 @@ def test_a_compressed_export_is_named_as_such(tmp_path, capsys) -> None:
 def test_the_entry_point_prints_the_verdict_not_a_traceback(tmp_path) -> None:
     bad = tmp_path / "bad.jsonl"
     bad.write_bytes(_changed("credit_transfer", id=["x"]))
-    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
-    result = subprocess.run(
-        [sys.executable, "-m", "ledger.verify", str(bad), "--rules-replay"],
-        capture_output=True,
-        text=True,
-        cwd=ROOT_DIR,
-        env=env,
-        timeout=60,
-        check=False,
-    )
+    result = python_without_django("-m", "ledger.verify", str(bad), "--rules-replay", timeout=60)
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     assert result.stdout.splitlines()[-1].startswith(f"DIVERGES: line {TRANSFER + 1}: credit_transfer id")
@@ -461,7 +452,7 @@ def test_a_reader_that_closed_the_pipe_gets_no_traceback_and_no_success(data: by
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        cwd=ROOT_DIR,
+        cwd=ROOT,
         env=env,
     )
     assert process.stdout is not None and process.stdin is not None and process.stderr is not None

@@ -7,9 +7,7 @@ import base64
 import hashlib
 import io
 import json
-import os
 import subprocess
-import sys
 import uuid
 from datetime import timedelta
 from pathlib import Path
@@ -23,10 +21,10 @@ from ledger.credit import replay, services
 from ledger.credit.audit import credit_audit
 from ledger.export import write_export
 from ledger.services import checkpoint_issue, ledger_sequence
+from tests.fresh_process import python_without_django
 from tests.ledger.credit.support import TRUSTED_RULES, clock, record, utc
 
 pytestmark = pytest.mark.django_db
-ROOT_DIR = Path(__file__).resolve().parents[3]
 PROVIDER, CONSUMER, THIRD = 101, 102, 103
 
 
@@ -128,10 +126,7 @@ def _verify(path: Path, *options: str) -> subprocess.CompletedProcess[str]:
         f"sys.argv = ['ledger.verify', {str(path)!r}, *{list(options or ['--rules-replay'])!r}]\n"
         "runpy.run_module('ledger.verify', run_name='__main__')\n"
     )
-    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
-    return subprocess.run(
-        [sys.executable, "-c", blocked], capture_output=True, text=True, cwd=ROOT_DIR, env=env, timeout=60
-    )
+    return python_without_django("-c", blocked, timeout=60)
 
 
 def test_the_offline_verifier_replays_credit_and_finds_a_changed_transfer(tmp_path):
