@@ -183,6 +183,24 @@ def test_credit_audit_names_a_transfer_changed_behind_its_back(october, data_ste
         call_command("credit_audit")
 
 
+def test_credit_audit_names_a_transfer_deleted_or_added_behind_its_back(october, data_steward, other_analyst):
+    _download(other_analyst, _grant(data_steward, other_analyst, published(data_steward, tier="restricted")))
+    ledger_sequence()
+    use = CreditTransfer.objects.get(code="use")
+    seq = use.entry.leaf.seq
+    with ledger_triggers_dropped():  # as a superuser could
+        CreditTransfer.objects.filter(pk=use.pk).delete()
+    with pytest.raises(CommandError, match=rf"^DIVERGES at seq {seq} .*transfer {use.id} \(use\) is missing"):
+        call_command("credit_audit")
+    use.save(force_insert=True)
+    assert credit_audit().ok
+    extra = CreditTransfer.objects.get(pk=use.pk)
+    extra.id, extra.leg = "ff" * 16, "use:again"  # a second payment for the same download
+    extra.save(force_insert=True)
+    with pytest.raises(CommandError, match=rf"^DIVERGES at seq {seq} .*transfer {'ff' * 16} is not one the"):
+        call_command("credit_audit")
+
+
 @pytest.mark.parametrize("column", ["credits_posted", "debits_pending"])
 def test_credit_audit_names_an_account_balance_changed_behind_its_back(
     october, data_steward, other_analyst, member, column
