@@ -23,6 +23,7 @@ from django.core.cache import cache
 from django.db import connection, transaction
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
+from rest_framework.test import APIClient
 
 from consortium.models import Member, User
 from consortium.services import api_key_revoke, member_reinstate, member_suspend
@@ -234,6 +235,25 @@ class Visit:
 
 
 Visits = dict[tuple[str, ...], Visit]  # by (page, role, ...)
+
+
+def api_client_as(world: World, role: str) -> APIClient:
+    """An API client as `role`: by its API key where the world has one of that name, else by its session
+    (none for `anonymous`)."""
+    client = APIClient()
+    if role in world.api_keys:
+        client.credentials(HTTP_AUTHORIZATION=f"Api-Key {world.api_keys[role]}")
+    elif role != "anonymous":
+        client.force_login(world.users[role])
+    return client
+
+
+def portal_client_as(world: World, role: str) -> Client:
+    """A portal client logged in as `role` (none for `anonymous`)."""
+    client = Client()
+    if role != "anonymous":
+        client.force_login(world.users[role])
+    return client
 
 
 def visit(client: Client, url: str, **headers: Any) -> Visit:

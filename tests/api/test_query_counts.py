@@ -15,10 +15,19 @@ from urllib.parse import urlencode
 
 import pytest
 from drf_spectacular.generators import SchemaGenerator
-from rest_framework.test import APIClient
 
 from consortium.api import authentication
-from tests.query_counts import LARGE, SMALL, Visit, Visits, World, assert_same_costs, at_scale, visit
+from tests.query_counts import (
+    LARGE,
+    SMALL,
+    Visit,
+    Visits,
+    World,
+    api_client_as,
+    assert_same_costs,
+    at_scale,
+    visit,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -110,15 +119,6 @@ def list_operations(openapi: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return found
 
 
-def _client(world: World, role: str) -> APIClient:
-    client = APIClient()
-    if role in world.api_keys:
-        client.credentials(HTTP_AUTHORIZATION=f"Api-Key {world.api_keys[role]}")
-    elif role != "anonymous":
-        client.force_login(world.users[role])
-    return client
-
-
 def _url(world: World, path: str) -> str:
     arguments = OBJECT_LISTS[path](world) if "{" in path else {}
     query = {"page_size": 100, **(QUERIES[path](world) if path in QUERIES else {})}
@@ -147,7 +147,7 @@ def test_no_list_costs_more_queries_for_more_rows(openapi, monkeypatch) -> None:
         for path in paths:
             missing = _required_query(operations[path]) - set(QUERIES[path](world) if path in QUERIES else {})
             assert not missing, f"{path} requires {missing}: give them in QUERIES"
-        clients = {role: _client(world, role) for role in ROLES}
+        clients = {role: api_client_as(world, role) for role in ROLES}
         return {
             (path, role, face): visit(clients[role], _url(world, path), HTTP_ACCEPT=accept)
             for path in paths

@@ -23,7 +23,7 @@ from rest_framework.test import APIClient
 
 from tests.api.test_problems import assert_problem
 from tests.api.test_query_counts import OBJECT_LISTS, QUERIES, list_operations
-from tests.query_counts import SMALL, World, at_scale
+from tests.query_counts import SMALL, World, api_client_as, at_scale
 
 pytestmark = pytest.mark.django_db
 
@@ -47,15 +47,6 @@ PAGINATION = {"page", "page_size"}
 @pytest.fixture(scope="module")
 def openapi() -> dict[str, Any]:
     return SchemaGenerator().get_schema(request=None, public=True)
-
-
-def _client(world: World, role: str) -> APIClient:
-    client = APIClient()
-    if role in world.api_keys:
-        client.credentials(HTTP_AUTHORIZATION=f"Api-Key {world.api_keys[role]}")
-    elif role != "anonymous":
-        client.force_login(world.users[role])
-    return client
 
 
 def _query_parameters(operation: dict[str, Any]) -> list[dict[str, Any]]:
@@ -100,7 +91,7 @@ def _rows(answer: tuple[int, Any]) -> int:
 
 def _readers(world: World, operations: dict[str, dict[str, Any]]) -> dict[str, tuple[APIClient, int]]:
     """For each path, the client of the first of READERS that reads it (a 200), with the rows it sees."""
-    clients = {role: _client(world, role) for role in READERS}
+    clients = {role: api_client_as(world, role) for role in READERS}
     found = {}
     for path in operations:
         for role in READERS:
@@ -229,7 +220,7 @@ def test_the_credit_order_filters_take_whole_numbers_and_show_their_bounds(
 
 def test_the_credit_order_and_epoch_filters_select_what_they_name() -> None:
     def measure(world: World) -> None:
-        client = _client(world, "auditor")
+        client = api_client_as(world, "auditor")
         listed = client.get("/api/v1/credit/transfers/", {"page_size": 100}).json()["results"]
         orders = sorted({row["order"] for row in listed})
         low, high = orders[1], orders[-2]
@@ -339,7 +330,7 @@ def test_the_cursors_the_api_hands_out_lead_forward_and_back() -> None:
     empty cursor is the first page, as the cursor not given (and as every other empty parameter)."""
 
     def measure(world: World) -> None:
-        client = _client(world, "auditor")
+        client = api_client_as(world, "auditor")
         first = client.get("/api/v1/ledger/entries/", {"page_size": 40}).json()
         assert client.get("/api/v1/ledger/entries/", {"page_size": 40, "cursor": ""}).json() == first
         pages, page = [first], first

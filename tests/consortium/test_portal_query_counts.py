@@ -13,10 +13,18 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
-from django.test import Client
 from django.urls import get_resolver, reverse
 
-from tests.query_counts import LARGE, SMALL, Visits, World, assert_same_costs, at_scale, visit
+from tests.query_counts import (
+    LARGE,
+    SMALL,
+    Visits,
+    World,
+    assert_same_costs,
+    at_scale,
+    portal_client_as,
+    visit,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -97,13 +105,6 @@ def test_every_page_is_checked_or_left_out_with_a_reason() -> None:
     assert {"catalog", "member-list", "grant-list", "credit-statement"} <= set(checked_pages())
 
 
-def _client(world: World, role: str) -> Client:
-    client = Client()
-    if role != "anonymous":
-        client.force_login(world.users[role])
-    return client
-
-
 def _url(world: World, name: str) -> str:
     url = reverse(f"portal:{name}", args=OBJECT_PAGES[name](world) if name in OBJECT_PAGES else None)
     return f"{url}?{urlencode(QUERIES[name](world))}" if name in QUERIES else url
@@ -113,7 +114,7 @@ def test_no_page_costs_more_queries_for_more_rows() -> None:
     names = checked_pages()
 
     def measure(world: World) -> Visits:
-        clients = {role: _client(world, role) for role in ROLES}
+        clients = {role: portal_client_as(world, role) for role in ROLES}
         return {(name, role): visit(clients[role], _url(world, name)) for name in names for role in ROLES}
 
     assert_same_costs(at_scale(SMALL, measure), at_scale(LARGE, measure), not_lists=NOT_LISTS)
