@@ -408,9 +408,13 @@ def test_an_allowance_left_after_twelve_months_goes_back_to_the_pool(member, oth
     assert credit_audit().ok
 
 
-def test_the_beat_tasks_open_release_and_settle(member, other_member):
+def test_the_beat_tasks_open_release_and_settle(member, other_member, settings):
     from ledger.credit import tasks
 
+    schedule = {entry["task"]: entry["schedule"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+    release, roll = schedule["credit.release_credit_task"], schedule["credit.roll_epoch_task"]
+    assert (release.hour, release.minute) == ({0}, {5})  # daily, just after midnight UTC
+    assert len(roll.hour) == 24  # hourly: an ended month is settled within the hour
     with clock(utc(2026, 10, 5, 9)) as now:  # the services' `timezone` is the same module: one patch
         assert tasks.roll_epoch_task.delay().get() == 0  # no rules yet: nothing to open
         services.credit_rules_publish(actor=None, params=TRUSTED_RULES)
