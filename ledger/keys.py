@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from consortium.errors import Unavailable
 from ledger import signing
-from ledger.models import SigningKey
+from ledger.models import Checkpoint, SigningKey
 
 logger = logging.getLogger(__name__)
 
@@ -160,9 +160,15 @@ def signing_key_unavailable() -> str | None:
 
 
 def register_public_key(signer: Signer) -> bool:
-    """Publish the signer's public key, valid from now, unless known; True if it was already published."""
+    """Publish the signer's public key, valid from now, unless known; True if it was already published.
+
+    SigningKeyUnavailable (nothing published) when the keys already published were made under another
+    origin (`origin_mismatch`): signing under this one would leave a ledger that no longer verifies."""
     if SigningKey.objects.filter(key_id=signer.key_id).exists():
         return True
+    mismatch = origin_mismatch()
+    if mismatch is not None:
+        raise SigningKeyUnavailable(mismatch)
     try:
         with transaction.atomic():
             SigningKey.objects.create(
@@ -171,6 +177,25 @@ def register_public_key(signer: Signer) -> bool:
     except IntegrityError:  # another process published it first
         return True
     return False
+
+
+def origin_mismatch() -> str | None:
+    """Why the configured origin is not the ledger's (None: it is, or no key is published yet).
+
+    A key id is a hash of the origin and the public key (signed-note), and every receipt and checkpoint
+    names the origin, so a ledger keeps the origin it began with: after LEDGER_ORIGIN changes, its published
+    keys' ids no longer match, and what is signed under the new origin does not verify with the old."""
+    name = origin()
+    for key_id, public_key in SigningKey.objects.values_list("key_id", "public_key"):
+        if signing.key_id(name, bytes(public_key)) != key_id:
+            note = Checkpoint.objects.order_by("-tree_size").values_list("note", flat=True).first()
+            was = f" ({note.split(chr(10), 1)[0]!r}, the origin line of its checkpoints)" if note else ""
+            return (
+                f"LEDGER_ORIGIN is {name!r}, but the ledger's key {key_id} was published under another "
+                f"origin{was}: a ledger keeps the origin it began with, as every key id, receipt and "
+                "checkpoint is made under it. Set LEDGER_ORIGIN back to it."
+            )
+    return None
 
 
 def forget_cached_signer() -> None:

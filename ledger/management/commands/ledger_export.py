@@ -12,6 +12,7 @@ from pathlib import Path
 from django.core.management.base import CommandError
 
 from consortium.management.base import OperatorCommand
+from ledger import keys
 from ledger.export import write_export
 
 
@@ -22,6 +23,9 @@ class Command(OperatorCommand):
         parser.add_argument("path")
 
     def handle(self, *args: object, path: str, **options: object) -> None:
+        mismatch = keys.origin_mismatch()
+        if mismatch is not None:  # the header would name an origin none of the keys verifies under
+            raise CommandError(mismatch)
         try:
             count = write_export(sys.stdout) if path == "-" else _export_to(Path(path))
         except OSError as exc:
