@@ -37,6 +37,9 @@ class Capability(StrEnum):
     DECIDE_CONFIDENTIAL = "consortium.decide_confidential"
     AUDIT = "consortium.audit"
     REVOKE_ANY_GRANT = "consortium.revoke_grant"
+    # CREDIT.md: suspicion holds money pending, only an auditor forfeits it. Officers read credit like
+    # auditors (AUDIT) but run the epochs themselves, so the release or forfeit of a held mint is not theirs.
+    RESOLVE_HELD_MINTS = "credit.resolve_held_mints"
 
 
 C = Capability
@@ -78,7 +81,7 @@ ROLE_CAPABILITIES: dict[str, frozenset[Capability]] = {
         }
     ),
     ConsortiumRole.SECURITY_OFFICER: frozenset({C.VIEW_ALL_MEMBERS, C.BROWSE_CATALOG, C.DECIDE_CONFIDENTIAL}),
-    ConsortiumRole.AUDITOR: frozenset({C.VIEW_ALL_MEMBERS, C.BROWSE_CATALOG, C.AUDIT}),
+    ConsortiumRole.AUDITOR: frozenset({C.VIEW_ALL_MEMBERS, C.BROWSE_CATALOG, C.AUDIT, C.RESOLVE_HELD_MINTS}),
 }
 
 # The scope an API key needs for each capability. Managing keys is never delegated to a key.

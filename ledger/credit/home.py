@@ -9,12 +9,13 @@ from typing import Any
 from django.urls import reverse
 
 from consortium.navigation import Waiting
+from consortium.roles import Capability, can
 from ledger.credit import selectors
 
 
 def waiting_for(user: Any) -> list[Waiting]:
-    """Held mints, for auditors and officers (who may resolve them); nothing for anyone else."""
-    if not selectors.is_auditor(user):
+    """Held mints, for auditors (who alone may resolve them); nothing for anyone else."""
+    if not can(user, Capability.RESOLVE_HELD_MINTS):
         return []
     held = selectors.held_mint_list_for(user=user).count()
     return [

@@ -162,9 +162,12 @@ def credit_epoch_settle(
 
 
 def held_mint_resolve(*, actor: User, epoch: str, member: int, decision: str, reason: str) -> LedgerEntry:
-    """An auditor releases or forfeits a held mint (`audit.resolved`). NotPermitted for non-auditors;
-    ValidationFailed for another decision or no reason; NotFound when no such mint is held."""
-    _require(actor, Capability.AUDIT, "Only an auditor may resolve a held mint.", system_may=False)
+    """An auditor releases or forfeits a held mint (`audit.resolved`). NotPermitted for anyone else,
+    officers included (CREDIT.md: only an auditor forfeits); ValidationFailed for another decision or no
+    reason; NotFound when no such mint is held."""
+    _require(
+        actor, Capability.RESOLVE_HELD_MINTS, "Only an auditor may resolve a held mint.", system_may=False
+    )
     if decision not in {"release", "forfeit"}:
         raise ValidationFailed(
             "Decide 'release' or 'forfeit'.", code="bad_decision", errors={"decision": ["release or forfeit"]}

@@ -12,6 +12,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.html import format_html
@@ -21,6 +22,7 @@ from consortium.actors import request_actor
 from consortium.errors import NotFound, ServiceError, ValidationFailed
 from consortium.forms import add_service_error
 from consortium.paging import page_of, query_without_page
+from consortium.roles import Capability, can
 from consortium.selectors import member_list_for
 from consortium.text import bdi
 from ledger.credit import selectors, services
@@ -163,13 +165,15 @@ def _held_mints_page(
         "query": query_without_page(request),
         "form": failed and failed[1],
         "unshown": unshown,
+        "may_resolve": can(request.user, Capability.RESOLVE_HELD_MINTS),
     }
     return render(request, "credit/held_mints.html", context, status=status)
 
 
 @login_required
 def held_mints(request: HttpRequest) -> HttpResponse:
-    """Auditors: mints held pending an audit, oldest first, each with a form to release or forfeit it."""
+    """Auditors and officers: mints held pending an audit, oldest first; for auditors, who alone may
+    resolve them, each with a form to release or forfeit it."""
     _auditors_only(request, "held mints")
     return _held_mints_page(request)
 
@@ -178,8 +182,11 @@ def held_mints(request: HttpRequest) -> HttpResponse:
 @require_POST
 def held_mint_resolve(request: HttpRequest, mint: str) -> HttpResponse:
     """Release or forfeit the held mint `<epoch>:<member>` through services.held_mint_resolve; a refusal
-    goes back beside its field on the held mints page (nothing is written), a mint not held is a 404."""
+    goes back beside its field on the held mints page (nothing is written), a mint not held is a 404; an
+    officer, who sees the held mints but may not resolve them, gets a 403."""
     _auditors_only(request, "held mints")
+    if not can(request.user, Capability.RESOLVE_HELD_MINTS):
+        raise PermissionDenied("Only an auditor may resolve a held mint.")
     epoch, member = mint.rsplit(":", 1)
     form = HeldMintResolveForm(request.POST, auto_id=f"id_{epoch}_{member}_%s")
     if form.is_valid():

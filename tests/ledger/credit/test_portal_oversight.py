@@ -85,10 +85,10 @@ def test_the_held_mints_page_lists_what_the_api_lists(client_for, auditor):
 
 def test_held_mints_wait_for_the_auditor_on_the_home_page(client_for, auditor, officer, data_steward):
     epoch, provider = settled_with_held_mint()
-    for user in (auditor, officer):
-        home = client_for(user).get("/").content.decode()
-        assert f'<a href="{HELD}"><strong data-waiting="1">1</strong> held mint waiting' in home
-    assert "held mint" not in client_for(data_steward).get("/").content.decode()
+    home = client_for(auditor).get("/").content.decode()
+    assert f'<a href="{HELD}"><strong data-waiting="1">1</strong> held mint waiting' in home
+    for user in (officer, data_steward):  # an officer may not resolve it: nothing waits for them
+        assert "held mint" not in client_for(user).get("/").content.decode()
     as_user(auditor).post(_resolve_url(epoch, provider.pk), {"decision": "release", "reason": "Checked."})
     assert "held mint" not in client_for(auditor).get("/").content.decode()
 
@@ -167,6 +167,27 @@ def test_members_and_other_staff_get_404_for_the_auditors_pages(
     assert not LedgerEntry.objects.filter(kind="audit.resolved").exists()
     assert client_for(None).get(FLAGS).status_code == 302  # to the login page
     assert client_for(auditor).get(HELD).status_code == 200
+
+
+def test_an_officer_sees_the_held_mints_but_only_an_auditor_resolves_them(client_for, auditor, officer):
+    """CREDIT.md: suspicion holds money pending; only an auditor forfeits it. Officers read credit as
+    auditors do, but they run the epochs: neither the page, the API nor the service lets them resolve."""
+    epoch, provider = settled_with_held_mint()
+    mint = f"{epoch}:{provider.pk}"
+    html = client_for(officer).get(HELD).content.decode()
+    assert re.findall(r'data-mint="([^"]+)"', html) == [mint]
+    assert 'name="decision"' not in html and "/resolve/" not in html
+    assert "Only an auditor releases or forfeits a held mint." in html
+    for decision in ("release", "forfeit"):
+        page = as_user(officer).post(_resolve_url(epoch, provider.pk), {"decision": decision, "reason": "X."})
+        assert page.status_code == 403
+        api = client_for(officer).post(
+            f"/api/v1/credit/held-mints/{mint}/resolve/", {"decision": decision, "reason": "X."}
+        )
+        assert api.status_code == 403 and api.json()["code"] == "permission_denied"
+    assert not LedgerEntry.objects.filter(kind="audit.resolved").exists()
+    assert CreditTransfer.objects.get(code="mint", ref=f"mint:{mint}").flag == "pending"
+    assert 'name="decision"' in client_for(auditor).get(HELD).content.decode()
 
 
 def test_the_credit_pages_link_each_other_for_auditors_only(client_for, auditor, officer, data_steward):
