@@ -14,6 +14,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from consortium import credit_code as credit_codes
+from consortium import notifications
 from consortium.actors import acting_api_key
 from consortium.errors import Conflict, NotFound, NotPermitted, ServiceError, ValidationFailed
 from consortium.models import (
@@ -277,8 +278,11 @@ def _member_transition(*, action: str, member: Member, actor: User, reason: str)
             payload=_member_payload(locked, **{"from": previous, "to": target, "reason": reason}),
         )
         # The member's contact is told once the step is committed (consortium.notifications), never if it
-        # rolls back. Robust: a broker refusing the task is logged, not the decision's error.
-        transaction.on_commit(lambda: send_member_status_notice_task.delay(change.pk), robust=True)
+        # rolls back. Robust: a broker refusing the task is logged, not the decision's error. Addressed as
+        # the record is now: a declined firm's record may be reopened by anyone's new application before the
+        # worker sends the decline, which must not go to them.
+        addressee = notifications.addressee_of(locked)
+        transaction.on_commit(lambda: send_member_status_notice_task.delay(change.pk, addressee), robust=True)
     return locked
 
 

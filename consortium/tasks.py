@@ -44,12 +44,13 @@ def send_password_link_task(user_id: int, sent_by_id: int | None = None) -> int:
 
 
 @shared_task(name="consortium.send_member_status_notice_task", **NOTICE_OPTIONS)
-def send_member_status_notice_task(change_id: int) -> int:
+def send_member_status_notice_task(change_id: int, addressee: dict[str, str] | None = None) -> int:
     """E-mail the contact of a member the lifecycle step `change_id` (a MemberStatusChange: admitted,
     declined, suspended, reinstated, withdrawn) with its reason; returns the messages sent (0 for a step
     that does not exist, or is not a decision: the application). The row is never edited, so a retry or a
-    late run reports that step, never a later one."""
+    late run reports that step, never a later one, and to `addressee` (notifications.addressee_of the member
+    when the step was taken; without it, the member's record now), never to whoever applied again since."""
     change = MemberStatusChange.objects.select_related("member", "actor").filter(pk=change_id).first()
     if change is None or not notifications.reports_a_decision(change):
         return 0
-    return notifications.send_member_status_notice(change)
+    return notifications.send_member_status_notice(change, addressee)

@@ -91,3 +91,26 @@ def test_a_declined_firm_applies_again_in_the_portal(declined) -> None:
     assert member.status == MemberStatus.APPLIED
     assert member.contact_email == "new.contact@example.cn"
     assert "Applied" in client.get(response["Location"]).content.decode()
+
+
+def test_a_decline_is_told_to_the_contact_of_the_application_declined_not_to_a_later_applicant(
+    api_client, client_for, officer, mailoutbox, django_capture_on_commit_callbacks
+) -> None:
+    """The notice is queued after the decision commits and a worker sends it later (retried for hours when
+    the mail server is down); anyone may apply again under the declined firm's code meanwhile. The decline,
+    with the reason the officer gave about the firm, still goes to the contact of the application declined,
+    under its names, and nothing of it to the new applicant."""
+    member_id = _apply(api_client).json()["id"]
+    with django_capture_on_commit_callbacks() as queued:  # the worker has not run yet
+        response = _act(client_for(officer), member_id, "decline", "Under investigation by the regulator")
+    assert response.status_code == 200
+    other = {"legal_name": "Someone Else Trading Co.", "contact_name": "Mallory"}
+    assert _apply(api_client, contact_email="mallory@elsewhere.example", **other).status_code == 201
+    for callback in queued:  # the worker runs now
+        callback()
+    (notice,) = mailoutbox
+    assert notice.to == [APPLICATION["contact_email"]]
+    assert f"Hello {APPLICATION['contact_name']}," in notice.body
+    assert f"The application of {APPLICATION['legal_name']} " in notice.body
+    assert "Reason: Under investigation by the regulator" in notice.body
+    assert "Mallory" not in notice.body and "Someone Else" not in notice.body
