@@ -135,6 +135,27 @@ def test_every_list_that_takes_an_ordering_refuses_an_unknown_field(client_for, 
     assert_problem(client_for(officer).get(path, {"ordering": "bogus"}), 400, "invalid_ordering")
 
 
+def test_every_ordering_a_list_offers_orders_it(client_for, officer) -> None:
+    """Each key the schema offers a list (its ordering_fields, either way) is one the list can order by: a
+    name that is not a column of the list's rows (the affiliation claims offered `state`, a serializer
+    field) was a FieldError, a 500."""
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    offered = {
+        path: parameter["schema"]["items"]["enum"]
+        for path, operations in schema["paths"].items()
+        for parameter in operations.get("get", {}).get("parameters", [])
+        if parameter["name"] == "ordering"
+    }
+    assert "/api/v1/credit/affiliation-claims/" in offered
+    client = client_for(officer)
+    answers = {
+        (path, key): client.get(path, {"ordering": key}).status_code
+        for path, keys in offered.items()
+        for key in keys
+    }
+    assert {answer for answer in answers.values()} == {200}, answers
+
+
 def test_descending_fields_and_lists_of_fields_order_the_list(client_for, data_steward) -> None:
     b = register(data_steward, title="B", grade=2)
     a = register(data_steward, title="A", grade=2)

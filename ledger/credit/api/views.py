@@ -397,7 +397,7 @@ class AffiliationClaimViewSet(APIKeyMixin, mixins.ListModelMixin, viewsets.Gener
 
     queryset = AffiliationClaim.objects.none()
     serializer_class = s.AffiliationClaimSerializer
-    ordering_fields = ["declared_at", "decided_at", "state"]
+    ordering_fields = ["declared_at", "decided_at"]
     lookup_value_regex = r"\d+"  # _decide reads the id with int(): "abc" was a ValueError, a 500
 
     def get_queryset(self) -> QuerySet[AffiliationClaim]:
