@@ -41,7 +41,7 @@ logger = logging.getLogger(__name__)
 # Matched whole (fullmatch): `$` would also take a kind ending in a newline.
 KIND_PATTERN = re.compile(r"[a-z][a-z_]*(\.[a-z][a-z_]*)+")
 # The entry table's column widths (LedgerEntry): PostgreSQL refuses longer text, SQLite would keep it.
-_MAX_KIND, _MAX_SUBJECT_TYPE, _MAX_SUBJECT_ID = 64, 40, 64
+_MAX_KIND, _MAX_SUBJECT_TYPE, _MAX_SUBJECT_ID, _MAX_MEMBER_REFS = 64, 40, 64, 500
 SEQUENCER_LOCK_ID = 0x1ED6E5  # pg advisory lock key shared by every process that sequences or checkpoints
 
 
@@ -155,7 +155,15 @@ def _checked_members(subject_type: Any, subject_id: Any, members: Iterable[Any])
                 "(an integer).",
                 code="bad_entry",
             )
-    return sorted(set(member_ids))
+    unique = sorted(set(member_ids))
+    # member_refs, "|3|17|": one bar before each id and one after the last.
+    if len(unique) + sum(len(str(member_id)) for member_id in unique) + 1 > _MAX_MEMBER_REFS:
+        raise ValidationFailed(
+            f"The ledger entry cannot be recorded: its {len(unique)} member ids do not fit the entry's "
+            f"member index ({_MAX_MEMBER_REFS} characters as |id|id|).",
+            code="bad_entry",
+        )
+    return unique
 
 
 def _append(

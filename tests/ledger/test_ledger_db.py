@@ -108,6 +108,8 @@ def test_a_payload_with_a_float_is_refused_before_anything_is_written() -> None:
         ({"members": [1.5]}, r"members\[0\]"),  # was recorded as member 1
         ({"members": [2, True]}, r"members\[1\]"),  # was recorded as member 1
         ({"members": ["3"]}, r"members\[0\]"),
+        # 100 ids of 4 digits are 501 characters as |id|...|: PostgreSQL refused them as a 500
+        ({"members": list(range(1000, 1100))}, "member index"),
     ],
 )
 def test_an_entry_whose_fields_are_not_what_the_format_says_is_refused_before_anything_is_written(
