@@ -109,7 +109,8 @@ def member_apply(
     A firm whose application was declined applies again the same way: its member record (the credit code
     is unique) is reopened, the details given now replacing the old ones, and goes back to `applied` with a
     new history row and `member.applied` entry (payload `"from": "declined"`); the declined application's
-    decision stays in the history and the ledger. Officers decide the new application afresh.
+    decision stays in the history and the ledger. Officers decide the new application afresh, and the
+    people they added for the declined one are deactivated with it (not carried over to whoever applies).
 
     Raises ValidationFailed naming the field: `invalid_credit_code` (the message says what is wrong),
     `duplicate_credit_code` (a member, or an application not declined, holds the code), `unknown_sector`,
@@ -163,6 +164,7 @@ def member_apply(
         # Checked inside the transaction, the declined member's row locked: of two applications under its
         # code, the second sees the first one's `applied`. The unique constraints decide a race between
         # two first applicants.
+        actor = applicant if applicant is not None and applicant.is_authenticated else None
         member = _declined_member_locked(code)
         if member is not None:
             previous = member.status
@@ -171,6 +173,7 @@ def member_apply(
             member.status = MemberStatus.APPLIED
             member.status_changed_at = now
             member.save(update_fields=[*details, "status", "status_changed_at"])
+            _deactivate_people_of_declined(member, actor=actor)
         elif _credit_code_taken(code):
             raise ValidationFailed(
                 duplicate, code="duplicate_credit_code", errors={"credit_code": [duplicate]}
@@ -192,7 +195,6 @@ def member_apply(
                     duplicate, code="duplicate_credit_code", errors={"credit_code": [duplicate]}
                 ) from None
         member.clusters.set(clusters)
-        actor = applicant if applicant is not None and applicant.is_authenticated else None
         MemberStatusChange.objects.create(
             member=member,
             from_status=previous,
@@ -223,6 +225,16 @@ def _declined_member_locked(code: str) -> Member | None:
         .filter(credit_code=code, status=MemberStatus.DECLINED)
         .first()
     )
+
+
+def _deactivate_people_of_declined(member: Member, *, actor: User | None) -> None:
+    """Deactivate the people an officer added to `member` for its declined application (each with its
+    `member.user_deactivated` entry), as its record is reopened for a new one: whoever applies under a
+    credit code, officers may add people before deciding, and on admission those people would act for the
+    firm of the new application, which no officer vetted them for. Inside the caller's transaction, with
+    the member's row locked."""
+    for person in User.objects.select_for_update(no_key=True).filter(member=member, is_active=True):
+        _deactivate(person, actor=actor, member_id=member.pk)
 
 
 def _credit_code_taken(code: str) -> bool:
@@ -691,17 +703,23 @@ def user_deactivate(*, actor: User, user: User) -> User:
                 code="last_admin",
                 current_state="active",
             )
-        locked.is_active = False
-        locked.save(update_fields=["is_active"])
-        ledger_append(
-            kind="member.user_deactivated",
-            actor=actor,
-            subject_type="user",
-            subject_id=locked.pk,
-            members=[member_id],
-            payload={"username": locked.username, "role": locked.member_role},
-        )
+        _deactivate(locked, actor=actor, member_id=member_id)
     return locked
+
+
+def _deactivate(person: User, *, actor: User | None, member_id: int) -> None:
+    """Deactivate `person` (locked) of member `member_id` with its `member.user_deactivated` entry, inside
+    the caller's transaction."""
+    person.is_active = False
+    person.save(update_fields=["is_active"])
+    ledger_append(
+        kind="member.user_deactivated",
+        actor=actor,
+        subject_type="user",
+        subject_id=person.pk,
+        members=[member_id],
+        payload={"username": person.username, "role": person.member_role},
+    )
 
 
 def password_links_request(*, email: str) -> None:

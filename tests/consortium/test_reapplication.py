@@ -11,7 +11,9 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from consortium.models import Member, MemberStatus
+from consortium import services
+from consortium.models import Member, MemberRole, MemberStatus
+from consortium.roles import Capability, can
 from ledger.models import LedgerEntry
 from tests.consortium.test_member_lifecycle import APPLICATION, _act, _apply
 
@@ -114,3 +116,36 @@ def test_a_decline_is_told_to_the_contact_of_the_application_declined_not_to_a_l
     assert f"The application of {APPLICATION['legal_name']} " in notice.body
     assert "Reason: Under investigation by the regulator" in notice.body
     assert "Mallory" not in notice.body and "Someone Else" not in notice.body
+
+
+def test_the_people_of_the_declined_application_do_not_carry_over_to_the_new_one(
+    api_client, client_for, officer
+) -> None:
+    """Anyone may apply under any credit code, and an officer may add a firm's people before admitting it.
+    Such people stay with the member once it is declined (none of them can be deactivated there: the last
+    admin never can, and nobody can be added to a declined member to take over). Reopened for the firm's
+    own new application, its record must not hand the people of the declined one its membership on
+    admission: they are deactivated with the reopening, each with its ledger entry."""
+    squatter = _apply(api_client, contact_email="mallory@elsewhere.example").json()["id"]
+    member = Member.objects.get(pk=squatter)
+    mallory = services.user_create(
+        actor=officer,
+        member=member,
+        username="mallory",
+        email="mallory@elsewhere.example",
+        role=MemberRole.ADMIN,
+        password="a-long-enough-password-1",
+    )
+    assert _act(client_for(officer), squatter, "decline", "Not the firm it claims to be").status_code == 200
+
+    assert _apply(api_client).status_code == 201  # the firm itself
+    assert _act(client_for(officer), squatter, "admit").status_code == 200
+
+    mallory.refresh_from_db()
+    assert not mallory.is_active
+    assert not can(mallory, Capability.MANAGE_OWN_USERS)
+    assert client_for(mallory).get(f"/api/v1/members/{squatter}/").status_code in (401, 403)
+    kinds = [kind for kind, _ in _entries(member)]
+    assert kinds == ["member.applied", "member.declined", "member.applied", "member.admitted"]
+    (deactivated,) = LedgerEntry.objects.filter(kind="member.user_deactivated", subject_id=str(mallory.pk))
+    assert deactivated.member_refs == f"|{member.pk}|"
