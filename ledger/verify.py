@@ -459,19 +459,23 @@ def _verdict(report: VerificationReport, replayed: tuple[Any, str] | None) -> in
 def replay_credit(handle: BinaryIO) -> tuple[Any, str]:
     """Replay the export's credit entries through the rules and diff its `credit_transfer` lines.
 
-    Reads the export from the binary `handle` at its start. Returns (divergence or None, summary line).
+    Reads the export from the binary `handle` at its start. Returns (divergence or None, summary line); the
+    divergence is the I7 report (text) when the transfers match but provider legs are pending more than a
+    day past their dispute window at the export's latest entry time.
     Uses the same pure rules code as the service (``ledger.credit``: standard library only). Call after
     the log itself verified, on the same handle."""
     from ledger.credit import engine, replay
 
     documents: list[tuple[int, str, dict[str, Any]]] = []
     transfers: list[dict[str, Any]] = []
+    clock_us = 0  # the export's latest entry time: what the provider legs' windows are measured against
     for number, raw in enumerate(handle, start=1):
         if not raw.strip():
             continue
         obj = json.loads(raw)
         if obj.get("type") == "entry":
             document = json.loads(base64.b64decode(obj["canonical"]))
+            clock_us = max(clock_us, engine.time_us_of(document["time"]))
             if isinstance(document.get("kind"), str) and document["kind"] in engine.CREDIT_KINDS:
                 documents.append((obj["seq"], obj["leaf_hash"], document))
         elif obj.get("type") == "credit_transfer":
@@ -483,6 +487,10 @@ def replay_credit(handle: BinaryIO) -> tuple[Any, str]:
     result = replay.replay(documents)
     divergence = replay.diff(result, transfers)
     summary = f"CREDIT OK: {result.entries} credit entries replayed; {len(transfers)} transfers match"
+    if divergence is None:
+        overdue = replay.overdue_provider_legs(result, clock_us)
+        if overdue:  # I7, as `manage.py credit_audit` reports it
+            return replay.overdue_report(overdue, clock_us), summary
     return divergence, summary
 
 

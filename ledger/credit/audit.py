@@ -3,7 +3,9 @@
 `credit_audit` reads the entries in constant-size chunks, replays them with the same pure code the service
 posts with (`ledger.credit.replay`) and compares every transfer, account balance, epoch and use (the
 consumer, point chain and points a statement prints); `manage.py credit_audit` prints the first divergence
-and exits non-zero.
+and exits non-zero. It also lists the provider fee legs still pending past their dispute window (I7: the
+daily release stopped), against the time of the latest ledger entry, so that any auditor replaying the same
+ledger (or its export, offline) finds the same legs.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, fields
 from typing import Any
+
+from django.db.models import Max
 
 from ledger.credit import engine, replay
 from ledger.credit.models import TRANSFER_FIELDS, CreditAccount, CreditEpoch, CreditTransfer, CreditUse
@@ -30,10 +34,12 @@ class AuditReport:
     divergence: replay.Divergence | None
     epochs: int = 0
     uses: int = 0
+    clock_us: int = 0  # the latest ledger entry's time: what "past its window" is measured against
+    overdue: tuple[replay.OverdueLeg, ...] = ()
 
     @property
     def ok(self) -> bool:
-        return self.divergence is None
+        return self.divergence is None and not self.overdue
 
 
 def credit_documents(
@@ -97,12 +103,20 @@ def stored_uses() -> Iterator[dict[str, Any]]:
         yield row
 
 
+def ledger_clock_us() -> int:
+    """The time of the latest ledger entry (any kind), in microseconds; 0 for an empty ledger."""
+    latest = LedgerEntry.objects.aggregate(latest=Max("accepted_at"))["latest"]
+    return engine.to_us(latest) if latest is not None else 0
+
+
 def credit_audit(progress: Callable[[int], None] | None = None) -> AuditReport:
     """Replay every credit entry and compare transfers, balances, epochs and uses with the database (read
-    only)."""
+    only); list the provider legs pending past their window at the latest entry's time (I7)."""
+    clock_us = ledger_clock_us()
     result = replay.replay(credit_documents(progress))
     balances = stored_balances()
     divergence = replay.diff(result, stored_transfers(), balances, stored_epochs(), stored_uses())
+    overdue = replay.overdue_provider_legs(result, clock_us) if result.divergence is None else []
     return AuditReport(
         entries=result.entries,
         transfers=len(result.transfers),
@@ -110,4 +124,6 @@ def credit_audit(progress: Callable[[int], None] | None = None) -> AuditReport:
         divergence=divergence,
         epochs=len(result.state.epochs),
         uses=len(result.state.uses),
+        clock_us=clock_us,
+        overdue=tuple(overdue),
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
@@ -16,6 +17,7 @@ from consortium.errors import Conflict, NotPermitted, ValidationFailed
 from consortium.models import MemberStatus
 from exchange import services as exchange
 from exchange.models import AccessRequest
+from ledger.canonical import format_time
 from ledger.credit import engine, rules, services
 from ledger.credit.audit import credit_audit
 from ledger.credit.models import (
@@ -78,6 +80,9 @@ def test_an_epoch_settles_into_mints_closes_points_and_audits_clean(
     with pytest.raises(Conflict) as twice:
         services.credit_epoch_settle(epoch="2026-10")
     assert twice.value.code == "epoch_not_open"
+    # the grant's provider leg is weeks past its dispute window: without the daily release it is overdue (I7)
+    assert [leg.ref for leg in credit_audit().overdue] == [f"request:{grant.request_id}"]
+    services.credit_release()
     assert credit_audit().ok
 
 
@@ -94,6 +99,36 @@ def test_the_daily_release_posts_provider_legs_after_the_dispute_window(
     assert services.credit_release() is None  # once a day
     assert pending(engine.member_available(member.pk)) == (0, 0)
     assert balance(engine.member_available(member.pk)) == 18_000
+
+
+def test_credit_audit_names_a_provider_leg_left_pending_past_its_window(
+    october, data_steward, other_analyst, capsys
+):
+    # I7 against the latest ledger entry's time: a leg pending within its window, or within a day after it
+    # (the daily release's cadence), is fine; later the audit fails naming the leg until a release runs
+    dataset = published(data_steward, tier="restricted")
+    granted_at = october[0]
+    grant = _grant(data_steward, other_analyst, dataset)
+    october[0] = granted_at + days(8) - timedelta(minutes=1)
+    published(data_steward, tier="open")  # any entry moves the audit's clock
+    ledger_sequence()
+    assert credit_audit().ok
+    call_command("credit_audit")
+    october[0] = granted_at + days(8) + timedelta(minutes=1)
+    published(data_steward, tier="open")
+    ledger_sequence()
+    report = credit_audit()
+    assert not report.ok and report.divergence is None
+    leg = CreditTransfer.objects.get(ref=f"request:{grant.request_id}", role="provider", flag="pending")
+    made_by = LedgerEntry.objects.get(kind="access.granted", subject_id=str(grant.request_id)).leaf.seq
+    assert [(each.transfer, each.seq) for each in report.overdue] == [(leg.id, made_by)]
+    with pytest.raises(CommandError) as failed:
+        call_command("credit_audit")
+    assert f"provider leg {leg.id} (request:{grant.request_id}, made by seq {made_by})" in str(failed.value)
+    window_end = format_time(granted_at + days(7))
+    assert f"window ended {window_end}" in str(failed.value)
+    services.credit_release()
+    assert credit_audit().ok
 
 
 def test_settling_an_unfinished_epoch_needs_early(october):

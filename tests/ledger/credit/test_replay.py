@@ -131,11 +131,8 @@ def _verify(path: Path, *options: str) -> subprocess.CompletedProcess[str]:
 
 def test_the_offline_verifier_replays_credit_and_finds_a_changed_transfer(tmp_path):
     scripted_ledger()
-    checkpoint_issue()
-    buffer = io.StringIO()
-    write_export(buffer)
     good = tmp_path / "good.jsonl"
-    good.write_text(buffer.getvalue())
+    exported = _export_to(good)
     result = _verify(good)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "CREDIT OK: 19 credit entries replayed; 14 transfers match" in result.stdout
@@ -146,7 +143,7 @@ def test_the_offline_verifier_replays_credit_and_finds_a_changed_transfer(tmp_pa
     assert plain.returncode == 0 and plain.stdout.startswith("OK: ")
     assert "the 14 credit_transfer lines were not checked; --rules-replay" in plain.stderr
 
-    lines = buffer.getvalue().splitlines()
+    lines = exported.splitlines()
     index = next(i for i, line in enumerate(lines) if '"code":"use"' in line)
     changed = json.loads(lines[index])
     changed["amount"] += 1
@@ -164,6 +161,15 @@ def test_the_offline_verifier_replays_credit_and_finds_a_changed_transfer(tmp_pa
     assert f"transfer {changed['id']} has amount" in result.stdout
 
 
+def _export_to(path: Path) -> str:
+    """Checkpoint the ledger and write its export (`manage.py ledger_export`) to `path`; the export."""
+    checkpoint_issue()
+    buffer = io.StringIO()
+    write_export(buffer)
+    path.write_text(buffer.getvalue())
+    return buffer.getvalue()
+
+
 def _leaf_of(transfer: dict, lines: list[str]) -> str:
     """The leaf hash of the entry a transfer came from, found by replaying the export's entries."""
     result = replay.replay(_exported_entries(lines))
@@ -178,3 +184,34 @@ def _exported_entries(lines: list[str]) -> list[tuple[int, str, dict]]:
         if obj["type"] == "entry":
             documents.append((obj["seq"], obj["leaf_hash"], json.loads(base64.b64decode(obj["canonical"]))))
     return documents
+
+
+def test_the_offline_verifier_names_a_provider_leg_left_pending_past_its_window(tmp_path):
+    # I7 offline, as credit_audit: the clock is the export's latest entry time, so any auditor finds the same
+    with clock(utc(2026, 10, 1, 8)) as now:
+        services.credit_rules_publish(actor=None, params=TRUSTED_RULES)
+        services.credit_epoch_open(epoch="2026-10")
+        for member in (PROVIDER, CONSUMER):
+            record("member.admitted", "member", member, [member], {"credit_code": f"c{member}"})
+        record(
+            "access.requested", "access_request", 1, [PROVIDER, CONSUMER], _request_payload(1, "restricted")
+        )
+        granted = _request_payload(1, "restricted", grant=1)
+        record("access.granted", "access_request", 1, [PROVIDER, CONSUMER], granted)
+        now[0] = utc(2026, 10, 9, 8, 1)  # a day and a minute past the 7-day window, no release
+        record("dataset.registered", "dataset", 8, [THIRD], {"dataset": 8, "grade": 1})
+        path = tmp_path / "overdue.jsonl"
+        _export_to(path)
+        overdue = credit_audit().overdue
+        assert len(overdue) == 1 and overdue[0].seq is not None
+        result = _verify(path)
+        assert result.returncode == 1, result.stdout + result.stderr
+        assert "OVERDUE (I7): 1 provider fee leg(s)" in result.stdout
+        assert str(overdue[0]) in result.stdout  # the same leg, seq and window end as the database audit
+        assert "window ended 2026-10-08T08:00:00.000000Z" in result.stdout
+
+        services.credit_release()
+        _export_to(path)
+        result = _verify(path)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "CREDIT OK" in result.stdout
