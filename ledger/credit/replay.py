@@ -185,13 +185,12 @@ class MemoryState:
     def epoch_uncredited_uses(self, epoch: str, reason: str) -> list[UseFact]:
         return [use for use in self.uses if use.epoch == epoch and use.reason == reason]
 
-    def epoch_grants(self, epoch: str) -> list[RequestFact]:
+    def last_settled_order(self) -> int:
+        return max((fact.settled_order for fact in self.epochs.values()), default=-1)
+
+    def grants_after(self, order: int) -> list[RequestFact]:
         return sorted(
-            (
-                fact
-                for fact in self.requests.values()
-                if fact.granted_us and engine.epoch_of(fact.granted_us) == epoch
-            ),
+            (fact for fact in self.requests.values() if fact.granted_us and fact.granted_order > order),
             key=lambda fact: fact.request,
         )
 

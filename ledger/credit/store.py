@@ -583,8 +583,12 @@ class DatabaseState:
         rows = self._written(CreditUse).filter(epoch=epoch, credited=False, reason=reason).order_by("order")
         return [_fact(UseFact, row, entry=row.entry_leaf) for row in rows]
 
-    def epoch_grants(self, epoch: str) -> list[RequestFact]:
-        rows = CreditRequest.objects.filter(granted_epoch=epoch).exclude(granted_us=0).order_by("request")
+    def last_settled_order(self) -> int:
+        latest = CreditEpoch.objects.aggregate(latest=models.Max("settled_order"))["latest"]
+        return latest if latest is not None else -1
+
+    def grants_after(self, order: int) -> list[RequestFact]:
+        rows = CreditRequest.objects.filter(granted_order__gt=order).exclude(granted_us=0).order_by("request")
         return [_fact(RequestFact, row) for row in rows]
 
     def allowances_due(self, before_us: int) -> list[MemberFact]:

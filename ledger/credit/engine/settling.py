@@ -41,7 +41,9 @@ def settlement_input(state: CreditState, epoch: EpochFact, params: dict[str, int
     first_day = end_day - params["reciprocity_window_days"] + 1
     read_from = min([first_day, *(use.day for use in uses)])
     window = [use for use in state.uses_between(read_from, end_day) if settles(use)]
-    grants = state.epoch_grants(epoch.epoch)
+    # Grants from just after the previous settlement, as the statement's period: after an early settlement
+    # the rest of that calendar month is checked by the next one, and no grant is read by two settlements.
+    grants = state.grants_after(state.last_settled_order())
     group_names = {use.provider_group for use in window} | {use.consumer_group for use in window}
     grant_facts = []
     for grant in grants:

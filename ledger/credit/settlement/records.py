@@ -40,7 +40,7 @@ class CreditedUse:
 
 @dataclass(frozen=True)
 class GrantFact:
-    """One ``access.granted`` in the epoch (for rubber-stamp detection)."""
+    """One ``access.granted`` since the previous settlement (for rubber-stamp detection)."""
 
     seq: int
     granted_us: int  # microseconds since the Unix epoch of the grant
@@ -70,7 +70,7 @@ class SettlementInput:
     params: Mapping[str, int]  # rules params (RULES_V1 keys)
     uses: Sequence[CreditedUse]  # the epoch's credited uses
     window_uses: Sequence[CreditedUse]  # credited uses in the reciprocity window, a superset of `uses`
-    grants: Sequence[GrantFact]  # the epoch's grants
+    grants: Sequence[GrantFact]  # the grants since the previous settlement
     groups: Mapping[str, GroupFact]  # every group that appears
 
 

@@ -131,6 +131,26 @@ def test_credit_audit_names_a_provider_leg_left_pending_past_its_window(
     assert credit_audit().ok
 
 
+def test_grants_after_an_early_settlement_are_checked_by_the_next_settlement(
+    october, data_steward, member, other_analyst
+):
+    # a restricted request approved at once is a rubber stamp; made after October's early settlement (still
+    # in October), it belongs to the next settlement's period, which must check it
+    services.credit_epoch_settle(epoch="2026-10", now=utc(2026, 10, 20), early=True)
+    october[0] = utc(2026, 10, 22, 9)
+    grant = _grant(data_steward, other_analyst, published(data_steward, tier="restricted"))
+    granted = CreditTransfer.objects.filter(ref=f"request:{grant.request_id}").order_by("order").first()
+    october[0] = utc(2026, 11, 1, 0, 10)
+    assert [entry.kind for entry in services.credit_epoch_roll()] == ["epoch.opened"]
+    services.credit_epoch_settle(epoch="2026-11", now=utc(2026, 11, 5), early=True)
+    flags = CreditEpoch.objects.get(epoch="2026-11").settlement["flags"]
+    assert [(flag["rule"], flag["evidence"]) for flag in flags] == [("rubber_stamp", [granted.order])]
+    assert [flag["covers"] for flag in flags] == [[engine.default_group(member.pk)]]
+    assert CreditEpoch.objects.get(epoch="2026-10").settlement["flags"] == []
+    services.credit_release()
+    assert credit_audit().ok
+
+
 def test_settling_an_unfinished_epoch_needs_early(october):
     with pytest.raises(Conflict) as refused:
         services.credit_epoch_settle(epoch="2026-10", now=utc(2026, 10, 20))
