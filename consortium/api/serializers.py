@@ -54,6 +54,16 @@ class MemberSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class MemberApplicationSerializer(MemberSerializer):
+    """What an applicant (anyone) gets back: the member record without its creation time. A firm declined
+    before applies again under the same record (consortium.services.member_apply), whose creation time
+    would tell whoever applies under the firm's code when it first applied, and so that it was declined."""
+
+    class Meta(MemberSerializer.Meta):
+        fields = [name for name in MemberSerializer.Meta.fields if name != "created_at"]
+        read_only_fields = fields
+
+
 class MemberApplySerializer(serializers.Serializer):
     """A firm's application. Codes are plain strings here so the service can say exactly what is wrong."""
 

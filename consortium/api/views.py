@@ -151,7 +151,7 @@ def _member_action(name: str) -> Any:
         summary="Apply for membership",
         description="Open to anyone (throttled). The new member is `applied` until an officer decides.",
         request=s.MemberApplySerializer,
-        responses={201: s.MemberSerializer},
+        responses={201: s.MemberApplicationSerializer},
     ),
     partial_update=extend_schema(
         summary="Change a member's contact details",
@@ -218,7 +218,7 @@ class MemberViewSet(
         body.is_valid(raise_exception=True)
         applicant = request.user if request.user.is_authenticated else None
         member = services.member_apply(**body.service_kwargs(), applicant=applicant)
-        return Response(s.MemberSerializer(member).data, status=status.HTTP_201_CREATED)
+        return Response(s.MemberApplicationSerializer(member).data, status=status.HTTP_201_CREATED)
 
     def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         # PATCH only, as for people: a PUT (no route) would have to restate the officers' part of the record.

@@ -27,6 +27,12 @@ def declined(api_client, client_for, officer) -> Member:
     return Member.objects.get(pk=member_id)
 
 
+def member_time(member_id: int) -> str:
+    """The member's status_changed_at as the API writes it."""
+    changed = Member.objects.get(pk=member_id).status_changed_at
+    return changed.isoformat().replace("+00:00", "Z")
+
+
 def _entries(member: Member) -> list[tuple[str, dict]]:
     entries = LedgerEntry.objects.filter(subject_type="member", subject_id=str(member.pk)).order_by("id")
     return [(entry.kind, json.loads(bytes(entry.canonical))["payload"]) for entry in entries]
@@ -38,6 +44,8 @@ def test_a_declined_firm_applies_again_through_the_api(api_client, client_for, o
     body = response.json()
     assert body["id"] == declined.pk
     assert body["status"] == "applied"
+    # nothing in the answer tells the applicant the firm applied before (its record's creation time)
+    assert "created_at" not in body and body["status_changed_at"] == member_time(declined.pk)
     member = Member.objects.get(pk=declined.pk)
     assert (member.legal_name, member.contact_name) == ("Shenzhen Example Machinery Co., Ltd.", "Li Lei")
 
