@@ -14,7 +14,8 @@ import re
 import subprocess
 import sys
 import venv
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -93,9 +94,28 @@ def serve(address: str) -> None:
     manage("migrate", "--no-input", "-v", "0", env=env)
     say("seeding the demo consortium")
     manage("seed_demo", "--print-logins", env=env)  # prints its links on SITE_URL, as its mails are
-    manage("ledger_checkpoint", env=env)  # no beat in the embedded default: sign a first checkpoint now
+    manage("ledger_checkpoint", env=env)  # before the first request: sign a first checkpoint now
     say(f"starting the service on {url}/ (Ctrl-C stops it)")
-    manage("runserver", "--noreload", address, env=env)
+    with scheduled_tasks(env):
+        manage("runserver", "--noreload", address, env=env)
+
+
+@contextmanager
+def scheduled_tasks(env: dict[str, str]) -> Iterator[None]:
+    """Beat's schedule run beside the server (`manage.py run_schedule`: credit release and epochs, expiry,
+    checkpoints), stopped with it. None where a broker is configured: beat runs the schedule there."""
+    if env.get("CELERY_BROKER_URL"):
+        yield
+        return
+    process = subprocess.Popen([str(PYTHON), "manage.py", "run_schedule"], cwd=ROOT, env=env)
+    try:
+        yield
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
 
 
 def test(pytest_args: list[str]) -> None:

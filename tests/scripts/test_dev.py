@@ -52,8 +52,23 @@ def _serve(
     calls: list[tuple[tuple[str, ...], Any]] = []
     monkeypatch.setattr(dev, "ensure_environment", lambda: None)
     monkeypatch.setattr(dev, "run", lambda *args, **kwargs: calls.append((tuple(map(str, args)), kwargs)))
+    monkeypatch.setattr(dev.subprocess, "Popen", lambda args, **kwargs: _Started(args, kwargs, calls))
     dev.serve(address)
     return calls
+
+
+class _Started:
+    """A process `serve` starts beside the server: recorded with its start, and its stop, among the calls."""
+
+    def __init__(self, args: list[str], kwargs: Any, calls: list[tuple[tuple[str, ...], Any]]) -> None:
+        self.calls = calls
+        calls.append((tuple(args), kwargs))
+
+    def terminate(self) -> None:
+        self.calls.append((("", "", "stopped"), {"env": self.calls[-1][1]["env"]}))
+
+    def wait(self, timeout: float) -> int:
+        return 0
 
 
 def test_serve_on_another_port_gives_every_process_that_site_url(
@@ -62,10 +77,19 @@ def test_serve_on_another_port_gives_every_process_that_site_url(
     monkeypatch.delenv("SITE_URL", raising=False)
     calls = _serve(dev, monkeypatch, "127.0.0.1:8001")
     commands = [args[2] for args, _ in calls]
-    assert commands == ["migrate", "seed_demo", "ledger_checkpoint", "runserver"]
+    # beat's schedule runs beside the server (the embedded default has no beat), and stops with it
+    assert commands == ["migrate", "seed_demo", "ledger_checkpoint", "run_schedule", "runserver", "stopped"]
     # The seeding's mails and the running server's (set-password links too) are built on SITE_URL.
     assert all(kwargs["env"]["SITE_URL"] == "http://127.0.0.1:8001" for _, kwargs in calls)
-    assert calls[-1][0][-1] == "127.0.0.1:8001"
+    assert calls[-2][0][-1] == "127.0.0.1:8001"
+
+
+def test_serve_beside_a_broker_leaves_the_schedule_to_beat(
+    dev: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")
+    commands = [args[2] for args, _ in _serve(dev, monkeypatch, "8001")]
+    assert commands == ["migrate", "seed_demo", "ledger_checkpoint", "runserver"]
 
 
 def test_serve_keeps_an_exported_site_url(dev: ModuleType, monkeypatch: pytest.MonkeyPatch) -> None:
