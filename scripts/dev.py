@@ -11,6 +11,7 @@ import argparse
 import hashlib
 import os
 import re
+import signal
 import subprocess
 import sys
 import venv
@@ -96,6 +97,9 @@ def serve(address: str) -> None:
     manage("seed_demo", "--print-logins", env=env)  # prints its links on SITE_URL, as its mails are
     manage("ledger_checkpoint", env=env)  # before the first request: sign a first checkpoint now
     say(f"starting the service on {url}/ (Ctrl-C stops it)")
+    # Stopped by a signal rather than Ctrl-C, stop the server and the schedule too (subprocess.run kills its
+    # child on the way out) instead of leaving them running.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     with scheduled_tasks(env):
         manage("runserver", "--noreload", address, env=env)
 
