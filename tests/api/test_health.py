@@ -77,6 +77,28 @@ def test_readiness_fails_when_the_signing_key_cannot_be_loaded(
     assert not path.exists() or key == "malformed"  # nothing generated
 
 
+def test_readiness_fails_while_the_origin_is_not_the_ledgers(api_client, settings, caplog) -> None:
+    """Every append refuses (503) under an origin other than the one the ledger's keys were made under
+    (ledger.keys.origin_mismatch), so the process is not ready to take writes."""
+    from ledger import keys
+    from ledger.services import ledger_append
+
+    # publishes the key under the origin the ledger begins with
+    ledger_append(kind="test.fact", actor=None, subject_type="x", subject_id=1, payload={})
+    began_with = settings.LEDGER["ORIGIN"]
+    settings.LEDGER = {**settings.LEDGER, "ORIGIN": "other.example/ledger"}
+    keys.forget_cached_signer()
+    with caplog.at_level(logging.WARNING, logger="consortium.health"):
+        body = not_ready(api_client.get("/health/"))
+    assert body["signing_key"] == {"ok": False, "error": "origin_mismatch"}
+    assert body["detail"] == "Not ready: signing_key failing."
+    assert "LEDGER_ORIGIN is 'other.example/ledger'" in " ".join(r.getMessage() for r in caplog.records)
+
+    settings.LEDGER = {**settings.LEDGER, "ORIGIN": began_with}
+    keys.forget_cached_signer()
+    assert api_client.get("/health/").json()["signing_key"] == {"ok": True}
+
+
 def test_readiness_does_not_generate_or_publish_a_key(api_client, settings, tmp_path) -> None:
     from ledger.models import SigningKey
 
