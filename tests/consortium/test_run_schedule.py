@@ -17,6 +17,13 @@ from tests.exchange.support import post_request, published
 
 pytestmark = pytest.mark.django_db
 
+
+@pytest.fixture(autouse=True)
+def embedded(settings) -> None:
+    """The embedded default, which the command is for: no broker (CI's second pass configures Redis)."""
+    settings.CELERY_BROKER_URL = ""
+
+
 START = datetime(2026, 12, 1, 0, 0, 30, tzinfo=UTC)
 
 

@@ -75,6 +75,7 @@ def test_serve_on_another_port_gives_every_process_that_site_url(
     dev: ModuleType, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("SITE_URL", raising=False)
+    monkeypatch.delenv("CELERY_BROKER_URL", raising=False)  # the embedded default (CI's second pass sets one)
     calls = _serve(dev, monkeypatch, "127.0.0.1:8001")
     commands = [args[2] for args, _ in calls]
     # beat's schedule runs beside the server (the embedded default has no beat), and stops with it
