@@ -15,7 +15,6 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
-from datetime import UTC, datetime, timedelta
 from operator import attrgetter, itemgetter
 from pathlib import Path
 from typing import Any
@@ -353,7 +352,7 @@ class OverdueLeg:
 
 def time_text(time_us: int) -> str:
     """Microseconds since the epoch in the entries' time format."""
-    return format_time(datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=time_us))
+    return format_time(engine.from_us(time_us))
 
 
 def overdue_provider_legs(result: ReplayResult, clock_us: int) -> list[OverdueLeg]:

@@ -298,6 +298,11 @@ def to_us(moment: datetime) -> int:
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
+def from_us(time_us: int) -> datetime:
+    """The moment `time_us` microseconds after 1970-01-01T00:00:00Z (the inverse of `to_us`), in UTC."""
+    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=time_us)
+
+
 @functools.lru_cache(maxsize=1024)
 def _day_start_us(day: str) -> int:
     return to_us(parse_time(f"{day}T00:00:00.000000Z"))
@@ -321,7 +326,7 @@ def time_us_of(text: str) -> int:
 
 def epoch_of(time_us: int) -> str:
     """The calendar month ("YYYY-MM", UTC) of a moment."""
-    moment = datetime(1970, 1, 1, tzinfo=UTC) + _us(time_us)
+    moment = from_us(time_us)
     return f"{moment.year:04d}-{moment.month:02d}"
 
 
@@ -330,10 +335,6 @@ def epoch_end_day(epoch: str) -> int:
     year, month = (int(part) for part in epoch.split("-"))
     following = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=UTC)
     return to_us(following) // US_PER_DAY - 1
-
-
-def _us(micros: int) -> timedelta:
-    return timedelta(microseconds=micros)
 
 
 def transfer_id(entry_leaf: str, rules_hash: str, leg: str) -> str:
