@@ -12,7 +12,7 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import connections
 
-import ledger.services
+import ledger.services.after_commit
 from exchange import services
 from exchange.models import DatasetVersion
 from ledger import keys
@@ -33,8 +33,8 @@ def test_an_interrupt_after_the_commit_keeps_the_committed_versions_file(data_st
     def interrupted() -> None:
         raise WorkerTimeout
 
-    monkeypatch.setattr(ledger.services, "_sequencing_due", lambda now: True)
-    monkeypatch.setattr(ledger.services, "request_sequencing", interrupted)
+    monkeypatch.setattr(ledger.services.after_commit, "_sequencing_due", lambda now: True)
+    monkeypatch.setattr(ledger.services.after_commit, "request_sequencing", interrupted)
     with pytest.raises(WorkerTimeout):
         add_version(data_steward, dataset, b"kept,1\n")
     monkeypatch.undo()

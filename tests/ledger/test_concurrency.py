@@ -165,20 +165,20 @@ def _fast(count: int, start: int = 0) -> None:
 
 def test_a_long_transaction_is_watched_instead_of_every_later_entry_read_again(settings, monkeypatch) -> None:
     """The bookmark moves past an open transaction and watches it: later scans read only what is new."""
-    from ledger import services
+    from ledger.services import sequencing
 
     settings.LEDGER = {**settings.LEDGER, "SEQUENCE_AFTER_COMMIT": "off"}
     keys.active_signer()
     read: list[int] = []
-    scan = services.hot_rows
+    scan = sequencing.hot_rows
 
     def counting(sql, params, **kwargs):
         rows = scan(sql, params, **kwargs)
-        if sql == services._SCAN_FIRST:
+        if sql == sequencing._SCAN_FIRST:
             read.append(sum(1 for row in rows if row[-4] is not None))  # entries, not the header alone
         return rows
 
-    monkeypatch.setattr(services, "hot_rows", counting)
+    monkeypatch.setattr(sequencing, "hot_rows", counting)
     with _HeldTransaction() as held:
         _fast(5)
         assert ledger_sequence() == 5
@@ -260,15 +260,15 @@ def test_a_bookmark_behind_sequenced_entries_moves_on_without_sequencing_them_ag
 def _entry_table_reads(watch: list[int]) -> int:
     """As the sequencer, with `watch` as the bookmark's watch: how many scans of the entry table the scan
     statement executes (EXPLAIN ANALYZE), after checking that the lock statement turned JIT off."""
-    from ledger import services
+    from ledger.services import sequencing
 
     with transaction.atomic(), connection.cursor() as cursor:
-        assert services._take_sequencer_lock()
+        assert sequencing._take_sequencer_lock()
         cursor.execute("SELECT current_setting('jit')")
         assert cursor.fetchone()[0] == "off"
         cursor.execute("UPDATE ledger_sequencerstate SET watch = %s WHERE id = 1", [watch])
         cursor.execute(
-            "EXPLAIN (ANALYZE, FORMAT JSON) " + services._SCAN_FIRST.replace("%b", "%s"), [100, 100, 100]
+            "EXPLAIN (ANALYZE, FORMAT JSON) " + sequencing._SCAN_FIRST.replace("%b", "%s"), [100, 100, 100]
         )
         plan = cursor.fetchone()[0]
         plan = plan[0]["Plan"] if isinstance(plan, list) else json.loads(plan)[0]["Plan"]

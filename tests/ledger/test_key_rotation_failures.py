@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from django.db import DatabaseError, connection
 
-import ledger.services
+import ledger.services.after_commit
+import ledger.services.key_rotation
 from ledger import keys, signing
 from ledger.models import LedgerEntry, SigningKey
 from ledger.services import signing_key_rotate
@@ -59,8 +60,8 @@ def test_an_interrupt_after_the_rotation_committed_keeps_the_new_key(ledger_sign
     def interrupted() -> None:
         raise WorkerTimeout
 
-    monkeypatch.setattr(ledger.services, "_sequencing_due", lambda now: True)
-    monkeypatch.setattr(ledger.services, "request_sequencing", interrupted)
+    monkeypatch.setattr(ledger.services.after_commit, "_sequencing_due", lambda now: True)
+    monkeypatch.setattr(ledger.services.after_commit, "request_sequencing", interrupted)
     with pytest.raises(WorkerTimeout):
         signing_key_rotate()
     monkeypatch.undo()
@@ -76,7 +77,7 @@ def test_a_rotation_failing_before_its_new_key_is_written_changes_nothing(
 ) -> None:
     old = keys.active_signer().key_id
     before = _key_files(ledger_signing_key)
-    monkeypatch.setattr(ledger.services, "_wait_for_sequencer_lock", _fails)
+    monkeypatch.setattr(ledger.services.key_rotation, "_wait_for_sequencer_lock", _fails)
     with pytest.raises(DatabaseError):
         signing_key_rotate()
     assert not connection.needs_rollback

@@ -11,16 +11,19 @@ from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.transaction import TransactionManagementError
 
 from consortium.errors import ValidationFailed
-from ledger import canonical, keys, merkle, services, signing, tree, verification
+from ledger import canonical, keys, merkle, signing, tree, verification
 from ledger.credit.models import APPEND_ONLY_TABLES as CREDIT_TABLES
 from ledger.models import APPEND_ONLY_TABLES as LEDGER_TABLES
 from ledger.models import Checkpoint, LedgerEntry, LedgerLeaf, LedgerNode
 from ledger.services import (
     ForkDetected,
+    after_commit,
+    appending,
     checkpoint_issue,
     ledger_append,
     ledger_sequence,
     receipt_of,
+    sequencing,
     signing_key_rotate,
 )
 from ledger.verification import Failure, verify_database
@@ -285,12 +288,17 @@ def test_a_rolled_back_first_append_never_leaves_an_unpublished_signing_key() ->
 def test_a_failing_sequencer_after_commit_does_not_fail_the_committed_change(
     monkeypatch, django_capture_on_commit_callbacks
 ) -> None:
+    calls = []
+
     def broken() -> int:
+        calls.append("sequence")
         raise ConnectionError("sequencer unavailable")
 
-    monkeypatch.setattr("ledger.services.ledger_sequence", broken)
+    monkeypatch.setattr(after_commit, "_sequencing_clock", [0.0, 0.0])  # due, whatever ran before
+    monkeypatch.setattr(after_commit, "ledger_sequence", broken)
     with django_capture_on_commit_callbacks(execute=True):
         entry = ledger_append(kind="test.fact", actor=None, subject_type="x", subject_id=1, payload={})
+    assert calls == ["sequence"]  # the hook ran the (broken) sequencer
     assert LedgerEntry.objects.filter(pk=entry.pk).exists()
 
 
@@ -485,8 +493,8 @@ def test_a_call_ends_with_its_first_batch_that_is_not_full(settings, monkeypatch
         batches.append(sequence_batch(limit))
         return batches[-1]
 
-    sequence_batch = services._sequence_batch
-    monkeypatch.setattr(services, "_sequence_batch", counted)
+    sequence_batch = sequencing._sequence_batch
+    monkeypatch.setattr(sequencing, "_sequence_batch", counted)
     assert ledger_sequence() == 6
     assert batches == [(4, True), (2, False)]  # no third, empty batch
     assert tree.tree_size() == 6 and verify_database().ok
@@ -501,30 +509,30 @@ def test_one_sequencing_hook_per_transaction_and_savepoint_rollbacks_keep_it(
     with django_capture_on_commit_callbacks() as hooks, transaction.atomic():
         fact(0)
         fact(1)
-    assert hooks == [services.request_sequencing]
+    assert hooks == [after_commit.request_sequencing]
     # The hook registered inside a savepoint that rolls back goes with it: the next append registers its own.
     with django_capture_on_commit_callbacks() as hooks, transaction.atomic():
         with pytest.raises(RuntimeError), transaction.atomic():
             fact(2)
             raise RuntimeError("rolled back to the savepoint")
         fact(3)
-    assert hooks == [services.request_sequencing]
+    assert hooks == [after_commit.request_sequencing]
     # A hook registered before the savepoint covers the appends inside it.
     with django_capture_on_commit_callbacks() as hooks, transaction.atomic():
         fact(4)
         with transaction.atomic():
             fact(5)
-    assert hooks == [services.request_sequencing]
+    assert hooks == [after_commit.request_sequencing]
 
 
 def test_no_sequencing_hook_while_requests_are_off_or_not_due(
     settings, monkeypatch, django_capture_on_commit_callbacks
 ) -> None:
-    monkeypatch.setattr(services, "_sequencing_clock", [time.monotonic() + 60, 0.0])
+    monkeypatch.setattr(after_commit, "_sequencing_clock", [time.monotonic() + 60, 0.0])
     with django_capture_on_commit_callbacks() as hooks:
         ledger_append(kind="test.fact", actor=None, subject_type="x", subject_id=0, payload={})
     assert hooks == []
-    monkeypatch.setattr(services, "_sequencing_clock", [0.0, 0.0])
+    monkeypatch.setattr(after_commit, "_sequencing_clock", [0.0, 0.0])
     settings.LEDGER = {**settings.LEDGER, "SEQUENCE_AFTER_COMMIT": "off"}
     with django_capture_on_commit_callbacks() as hooks:
         ledger_append(kind="test.fact", actor=None, subject_type="x", subject_id=1, payload={})
@@ -537,17 +545,17 @@ def test_a_process_whose_calls_find_small_batches_backs_off(settings, monkeypatc
         "SEQUENCE_AFTER_COMMIT": "inline",
         "SEQUENCE_AFTER_COMMIT_EVERY_MS": 100,
     }
-    found = iter([3, 0, 5, 2, 1, 4, services.WORTHWHILE_BATCH, 7])
-    monkeypatch.setattr(services, "ledger_sequence", lambda: next(found))
-    monkeypatch.setattr(services, "_sequencing_clock", [0.0, 0.0])
+    found = iter([3, 0, 5, 2, 1, 4, after_commit.WORTHWHILE_BATCH, 7])
+    monkeypatch.setattr(after_commit, "ledger_sequence", lambda: next(found))
+    monkeypatch.setattr(after_commit, "_sequencing_clock", [0.0, 0.0])
     now = [1000.0]
-    monkeypatch.setattr(services.time, "monotonic", lambda: now[0])
+    monkeypatch.setattr(after_commit.time, "monotonic", lambda: now[0])
     waits = []
     for _ in range(8):
-        services.request_sequencing()
-        waits.append(round(services._sequencing_clock[0] - now[0], 3))
-        services.request_sequencing()  # not due: no call (the iterator would run out)
-        now[0] = services._sequencing_clock[0]
+        after_commit.request_sequencing()
+        waits.append(round(after_commit._sequencing_clock[0] - now[0], 3))
+        after_commit.request_sequencing()  # not due: no call (the iterator would run out)
+        now[0] = after_commit._sequencing_clock[0]
     assert waits == [0.2, 0.4, 0.8, 1.0, 1.0, 1.0, 0.1, 0.2]
 
 
@@ -555,7 +563,7 @@ def test_a_failed_insert_marks_the_callers_block_for_rollback(monkeypatch) -> No
     def failing(conn: object, params: object) -> int:
         raise DatabaseError("the insert failed")
 
-    monkeypatch.setattr(services, "_insert_entry", failing)
+    monkeypatch.setattr(appending, "_insert_entry", failing)
     with transaction.atomic():
         with pytest.raises(DatabaseError):
             ledger_append(kind="test.fact", actor=None, subject_type="x", subject_id=0, payload={})
@@ -588,14 +596,14 @@ def clocks(settings, monkeypatch):
         "SEQUENCE_AFTER_COMMIT": "inline",
         "SEQUENCE_AFTER_COMMIT_EVERY_MS": 0,
     }
-    monkeypatch.setattr(services, "_sequencing_clock", [0.0, 0.0])
-    monkeypatch.setattr(services, "_checkpoint_clock", [0.0])
+    monkeypatch.setattr(after_commit, "_sequencing_clock", [0.0, 0.0])
+    monkeypatch.setattr(after_commit, "_checkpoint_clock", [0.0])
     from django.utils import timezone as dj_timezone
 
     real_now, real_monotonic = dj_timezone.now(), time.monotonic()
     offset = [0.0]
     monkeypatch.setattr(dj_timezone, "now", lambda: real_now + datetime.timedelta(seconds=offset[0]))
-    monkeypatch.setattr(services.time, "monotonic", lambda: real_monotonic + offset[0])
+    monkeypatch.setattr(after_commit.time, "monotonic", lambda: real_monotonic + offset[0])
 
     class Clocks:
         @staticmethod
@@ -609,7 +617,7 @@ def _commit_an_entry(subject_id: int) -> None:
     """Append, then run what the commit's on-commit hook runs (the test's own transaction never commits,
     and a captured hook stays registered for the appends after it)."""
     ledger_append(kind="test.fact", actor=None, subject_type="x", subject_id=subject_id, payload={})
-    services.request_sequencing()
+    after_commit.request_sequencing()
 
 
 def test_the_embedded_default_signs_a_checkpoint_after_a_commit_once_the_interval_has_passed(
@@ -641,7 +649,7 @@ def test_two_processes_that_find_a_checkpoint_due_together_sign_one(clocks) -> N
     checkpoint_issue()
     clocks.advance(61)
     ledger_append(kind="test.fact", actor=None, subject_type="x", subject_id=1, payload={})
-    cutoff = services.timezone.now() - datetime.timedelta(seconds=60)
+    cutoff = after_commit.timezone.now() - datetime.timedelta(seconds=60)
     assert checkpoint_issue(unless_issued_after=cutoff).tree_size == 2  # the first process signs
     ledger_append(kind="test.fact", actor=None, subject_type="x", subject_id=2, payload={})
     assert checkpoint_issue(unless_issued_after=cutoff).tree_size == 2  # the second finds it signed
@@ -654,10 +662,10 @@ def test_a_failing_checkpoint_after_commit_is_logged_not_raised(
     def fork(**kwargs: object) -> None:
         raise ForkDetected("the stored tree differs")
 
-    monkeypatch.setattr(services, "checkpoint_issue", fork)
+    monkeypatch.setattr(after_commit, "checkpoint_issue", fork)
     with django_capture_on_commit_callbacks(execute=True) as hooks:
         ledger_append(kind="test.fact", actor=None, subject_type="x", subject_id=0, payload={})
-    assert hooks == [services.request_sequencing]
+    assert hooks == [after_commit.request_sequencing]
     assert tree.tree_size() == 1 and "the stored tree differs" in caplog.text
 
 

@@ -77,7 +77,7 @@ def pending(account: str) -> tuple[int, int]:
 def clock(start: datetime) -> Iterator[list[datetime]]:
     """Entries are stamped with now[0]; move time with `now[0] += timedelta(...)`."""
     now = [start]
-    with mock.patch("ledger.services.timezone.now", lambda: now[0]):
+    with mock.patch("ledger.services.appending.timezone.now", lambda: now[0]):
         yield now
 
 

@@ -49,7 +49,7 @@ def scripted_ledger() -> None:
         with connection.cursor() as cursor:  # rolled back with the tests before this one)
             cursor.execute("SELECT setval('credit_order_seq', 0, false)")
     with (
-        mock.patch("ledger.services.uuid.uuid4", lambda: uuid.UUID(int=next(counter))),
+        mock.patch("ledger.services.appending.uuid.uuid4", lambda: uuid.UUID(int=next(counter))),
         clock(utc(2026, 10, 1, 8)) as now,
     ):
         services.credit_rules_publish(actor=None, params=TRUSTED_RULES)
