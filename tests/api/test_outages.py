@@ -45,15 +45,15 @@ def assert_unavailable(response) -> dict:
     ids=["database-lost", "database-closed", "broker-down"],
 )
 def test_an_outage_during_an_api_write_is_503_and_writes_nothing(api_client, monkeypatch, caplog, failure):
-    from consortium import services
+    from consortium.services import membership
 
-    real_append = services.ledger_append
+    real_append = membership.ledger_append
 
     def append_then_fail(**kwargs):
         real_append(**kwargs)  # the member row and its entry are written, then the dependency fails
         raise failure
 
-    monkeypatch.setattr(services, "ledger_append", append_then_fail)
+    monkeypatch.setattr(membership, "ledger_append", append_then_fail)
     before = counts()
     with caplog.at_level(logging.ERROR, logger="django.request"):
         response = api_client.post("/api/v1/members/", APPLICATION, format="json")
@@ -85,8 +85,8 @@ def test_a_signing_key_gone_while_running_is_503_and_writes_nothing(api_client, 
 
 @pytest.mark.django_db
 def test_other_errors_stay_500(api_client, monkeypatch) -> None:
-    from consortium import services
     from consortium.api.problems import is_outage
+    from consortium.services import membership
 
     assert is_outage(SigningKeyUnavailable("x")) and is_outage(OperationalError("x"))
     assert not is_outage(RuntimeError("x")) and not is_outage(None)
@@ -94,7 +94,7 @@ def test_other_errors_stay_500(api_client, monkeypatch) -> None:
     def append_then_fail(**kwargs):
         raise RuntimeError("a bug, not an outage")
 
-    monkeypatch.setattr(services, "ledger_append", append_then_fail)
+    monkeypatch.setattr(membership, "ledger_append", append_then_fail)
     api_client.raise_request_exception = False  # answered as a server answers it, not raised into the test
     before = counts()
     response = api_client.post("/api/v1/members/", APPLICATION, format="json")
@@ -133,10 +133,10 @@ def test_a_connection_killed_mid_write_leaves_nothing_and_the_next_request_recov
     """The server ends the web process's connection while a member's application is half-written (its row
     inserted, its ledger entry not yet): 503, nothing of it in the database; once the process drops the dead
     connection, as it does after every request, the next request is served."""
-    from consortium import services
+    from consortium.services import membership
 
     settings_dict = connection.settings_dict
-    real_append = services.ledger_append
+    real_append = membership.ledger_append
 
     def append_after_the_connection_is_killed(**kwargs):
         with connection.cursor() as cursor:
@@ -154,9 +154,9 @@ def test_a_connection_killed_mid_write_leaves_nothing_and_the_next_request_recov
         return real_append(**kwargs)
 
     before = counts()
-    monkeypatch.setattr(services, "ledger_append", append_after_the_connection_is_killed)
+    monkeypatch.setattr(membership, "ledger_append", append_after_the_connection_is_killed)
     assert_unavailable(api_client.post("/api/v1/members/", APPLICATION, format="json"))
-    monkeypatch.setattr(services, "ledger_append", real_append)
+    monkeypatch.setattr(membership, "ledger_append", real_append)
     connection.close_if_unusable_or_obsolete()  # Django's request_finished handler, in a real server
     assert counts() == before
     response = api_client.post("/api/v1/members/", APPLICATION, format="json")

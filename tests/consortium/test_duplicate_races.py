@@ -7,6 +7,7 @@ import pytest
 from consortium import services
 from consortium.errors import ValidationFailed
 from consortium.models import Member, User
+from consortium.services import membership, people
 from ledger.models import LedgerEntry
 from tests.factories import MemberFactory, make_credit_code
 
@@ -16,7 +17,7 @@ pytestmark = pytest.mark.django_db
 def test_application_racing_another_with_the_same_code_is_a_400(api_client, monkeypatch) -> None:
     code = make_credit_code(7)
     MemberFactory(credit_code=code)  # the other applicant, committed after our check
-    monkeypatch.setattr(services, "_credit_code_taken", lambda code: False)
+    monkeypatch.setattr(membership, "_credit_code_taken", lambda code: False)
     body = {
         "legal_name": "Late Applicant Co., Ltd.",
         "credit_code": code,
@@ -35,7 +36,7 @@ def test_application_racing_another_with_the_same_code_is_a_400(api_client, monk
 
 
 def test_person_racing_another_with_the_same_username_is_a_400(client_for, member_admin, monkeypatch) -> None:
-    monkeypatch.setattr(services, "_username_taken", lambda username: False)
+    monkeypatch.setattr(people, "_username_taken", lambda username: False)
     body = {"username": "own-admin", "email": "twin@firm.example", "role": "analyst"}
     response = client_for(member_admin).post("/api/v1/users/", body, format="json")
     assert response.status_code == 400, response.content
@@ -46,7 +47,7 @@ def test_person_racing_another_with_the_same_username_is_a_400(client_for, membe
 
 
 def test_staff_account_racing_another_with_the_same_username_is_refused(officer, monkeypatch) -> None:
-    monkeypatch.setattr(services, "_username_taken", lambda username: False)
+    monkeypatch.setattr(people, "_username_taken", lambda username: False)
     entries = LedgerEntry.objects.count()
     with pytest.raises(ValidationFailed) as refused:
         services.staff_user_create(
@@ -63,7 +64,7 @@ def test_a_name_differing_only_in_case_racing_another_is_refused(
 ) -> None:
     """The database holds one name per spelling whatever its case, as the services' check does: "OWN-ADMIN"
     committed by another request after our check passed is the same name."""
-    monkeypatch.setattr(services, "_username_taken", lambda username: False)
+    monkeypatch.setattr(people, "_username_taken", lambda username: False)
     entries = LedgerEntry.objects.count()
     body = {"username": "OWN-Admin", "email": "twin@firm.example", "role": "analyst"}
     response = client_for(member_admin).post("/api/v1/users/", body, format="json")

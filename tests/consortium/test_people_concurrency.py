@@ -11,8 +11,8 @@ import pytest
 from django.db import connections
 from rest_framework.test import APIClient
 
-from consortium import services
 from consortium.models import User
+from consortium.services import people
 from ledger.models import LedgerEntry
 from tests.factories import MemberFactory, UserFactory
 
@@ -30,7 +30,7 @@ def _each_other(monkeypatch, send) -> tuple[dict[str, tuple[int, str]], Any]:
     # too. Unserialised, both then check against the other's uncommitted (still admin) row; with the member
     # row locked the second waits for the first to commit, so the barrier times out and it goes on.
     arrived, barrier = threading.Barrier(2), threading.Barrier(2)
-    lock_managed_user = services._lock_managed_user
+    lock_managed_user = people._lock_managed_user
 
     def lock_then_meet(actor, user):
         arrived.wait(timeout=30)
@@ -39,7 +39,7 @@ def _each_other(monkeypatch, send) -> tuple[dict[str, tuple[int, str]], Any]:
             barrier.wait(timeout=2)
         return locked
 
-    monkeypatch.setattr(services, "_lock_managed_user", lock_then_meet)
+    monkeypatch.setattr(people, "_lock_managed_user", lock_then_meet)
     results: dict[str, tuple[int, str]] = {}
 
     def demote(actor: User, target: User) -> None:

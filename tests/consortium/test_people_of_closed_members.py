@@ -12,6 +12,7 @@ from django.db import connections
 from consortium import services
 from consortium.errors import Conflict
 from consortium.models import Member, User
+from consortium.services import membership, people
 from ledger import keys
 from ledger.models import LedgerEntry
 from tests.factories import MemberFactory
@@ -62,7 +63,7 @@ def test_a_person_added_while_the_member_is_withdrawn_is_added_before_or_refused
     stale = Member.objects.get(pk=member.pk)
     keys.active_signer()
     withdrawing, checked = threading.Event(), threading.Event()
-    transition_append = services.ledger_append
+    transition_append = membership.ledger_append
 
     def held_append(**entry):
         if entry["kind"] == "member.withdrawn":
@@ -70,14 +71,14 @@ def test_a_person_added_while_the_member_is_withdrawn_is_added_before_or_refused
             checked.wait(timeout=5)
         return transition_append(**entry)
 
-    monkeypatch.setattr(services, "ledger_append", held_append)
-    first_check = services._check_member_takes_people
+    monkeypatch.setattr(membership, "ledger_append", held_append)
+    first_check = people._check_member_takes_people
 
     def check_then_signal(member_: Member) -> None:
         first_check(member_)
         checked.set()
 
-    monkeypatch.setattr(services, "_check_member_takes_people", check_then_signal)
+    monkeypatch.setattr(people, "_check_member_takes_people", check_then_signal)
     outcomes: dict[str, str] = {}
 
     def run(name: str, job) -> None:
