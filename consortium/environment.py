@@ -21,6 +21,8 @@ from urllib.parse import urlsplit
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from consortium.numbers import whole_number
+
 TRUE = frozenset({"true", "yes", "on", "1"})
 FALSE = frozenset({"false", "no", "off", "0"})
 # The engines the exchange runs on (the ledger's triggers exist for these two) and their URL schemes.
@@ -110,7 +112,7 @@ def rate(name: str, default: str) -> str:
     # DRF splits on the one '/' and reads the count with int(): a second '/' or a digit int() refuses
     # ('²') would fail every request instead.
     count, _, period = raw.partition("/")
-    if not (count.isascii() and count.isdigit() and "/" not in period and period[:1] in RATE_PERIODS):
+    if whole_number(count) is None or "/" in period or period[:1] not in RATE_PERIODS:
         raise ImproperlyConfigured(
             f"{name} must be a rate such as 60/min: a number of requests, '/', and s, min, hour or day; "
             f"not {raw!r}."

@@ -42,7 +42,8 @@ MAX_SAFE_INTEGER = 2**53 - 1
 """Largest integer magnitude I-JSON (RFC 7493) guarantees to round-trip: ``2**53 - 1``."""
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
-_TIME = re.compile(r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})\.(\d{6})Z\Z")
+# re.ASCII: \d alone also matches other scripts' digits, which int() reads
+_TIME = re.compile(r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})\.(\d{6})Z\Z", re.ASCII)
 
 
 class CanonicalError(ValueError):

@@ -21,9 +21,7 @@ from consortium.api.fields import IdField
 from consortium.errors import ValidationFailed
 from consortium.ids import MAX_ID
 from consortium.models import Member, MemberAPIKey, MemberRole, MemberStatus, Sector, SizeClass, User
-
-# The range of a 64-bit signed integer: of every BigIntegerField, and of what SQLite can bind at all.
-MIN_INTEGER, MAX_INTEGER = -(2**63), 2**63 - 1
+from consortium.numbers import MAX_INTEGER, MIN_INTEGER, whole_number
 
 
 class FilterSet(django_filters.FilterSet):
@@ -51,6 +49,19 @@ def without_empty_values(data: Mapping[str, Any]) -> Mapping[str, Any]:
     return kept
 
 
+class WholeNumberFormField(forms.IntegerField):
+    """ASCII digits after an optional "-" (consortium.numbers): Django's IntegerField also takes "3.0",
+    " 3", "+3" and other scripts' digits."""
+
+    def to_python(self, value: Any) -> int | None:
+        if value in self.empty_values:
+            return None
+        number = whole_number(str(value), signed=True)
+        if number is None:
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
+        return number
+
+
 @extend_schema_field(serializers.IntegerField(min_value=MIN_INTEGER, max_value=MAX_INTEGER))
 class IntegerFilter(django_filters.NumberFilter):
     """A filter on an integer column: a whole number in the column's range (by default a 64-bit signed
@@ -58,7 +69,7 @@ class IntegerFilter(django_filters.NumberFilter):
     1e50: it read `?order_min=2.5` as 2.5 (and `?member=2.5`, before IdFilter, as member 2), and an integer
     past 64 bits made SQLite raise OverflowError."""
 
-    field_class = forms.IntegerField
+    field_class = WholeNumberFormField
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         kwargs.setdefault("min_value", MIN_INTEGER)

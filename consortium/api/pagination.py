@@ -22,7 +22,6 @@ cursor list must be ordered by a unique column (CursorPagination refuses any oth
 from __future__ import annotations
 
 import binascii
-import re
 from base64 import b64decode
 from typing import Any
 from urllib.parse import parse_qsl
@@ -36,22 +35,13 @@ from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 
 from consortium.errors import ValidationFailed
-
-# ASCII digits only: int() also takes " 3", "+3", "3_0" and other scripts' digits.
-_WHOLE_NUMBER = re.compile(r"[0-9]+")
-# More digits than this is a number larger than any page size or page count (and int() refuses past 4300).
-_MAX_DIGITS = 18
+from consortium.numbers import whole_number
 
 
 def positive_integer(text: str) -> int | None:
-    """`text` as a whole number of at least 1, or None if it is not one; any number of more than 18 digits
-    is 10**18 (past every page size and page count)."""
-    if _WHOLE_NUMBER.fullmatch(text) is None:
-        return None
-    digits = text.lstrip("0")
-    if not digits:
-        return None
-    return 10**_MAX_DIGITS if len(digits) > _MAX_DIGITS else int(digits)
+    """`text` as a whole number of at least 1 (ASCII digits), or None if it is not one."""
+    number = whole_number(text)
+    return number if number else None
 
 
 PAGE_SIZE = "page_size"

@@ -10,6 +10,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from consortium.api.fields import IdField
 from consortium.models import (
     APIKeyScope,
     Cluster,
@@ -185,9 +186,7 @@ class UserSerializer(serializers.ModelSerializer):
 class UserCreateSerializer(serializers.Serializer):
     """A new person. `member` defaults to the actor's own member; only officers may name another."""
 
-    member = serializers.IntegerField(
-        required=False, min_value=1, help_text="Member id; defaults to your own member."
-    )
+    member = IdField(required=False, help_text="Member id; defaults to your own member.")
     username = serializers.CharField(max_length=150)
     email = serializers.CharField(max_length=254)
     role = serializers.ChoiceField(choices=sorted(PERSON_ROLES), help_text=KEY_ROLE_RULE)

@@ -29,6 +29,7 @@ from consortium.api.permissions import ActionChecks
 from consortium.api.problems import PROBLEM_CONTENT_TYPE, ProblemJSONRenderer, problem
 from consortium.api.schema import ProblemAutoSchema
 from consortium.models import Cluster, Member, MemberAPIKey, User
+from consortium.numbers import WHOLE_NUMBER_PATTERN
 from consortium.roles import capabilities
 
 if TYPE_CHECKING:
@@ -179,7 +180,7 @@ class MemberViewSet(
     serializer_class = s.MemberSerializer
     filterset_class = MemberFilter
     ordering_fields = ["legal_name", "credit_code", "status_changed_at", "created_at"]
-    lookup_value_regex = r"\d+"
+    lookup_value_regex = WHOLE_NUMBER_PATTERN
     # Who may take each write action, asked before its body is read (consortium.api.permissions).
     permission_classes = [ActionChecks]
     action_checks = {
@@ -280,7 +281,7 @@ class UserViewSet(
     serializer_class = s.UserSerializer
     filterset_class = UserFilter
     ordering_fields = ["username", "date_joined"]
-    lookup_value_regex = r"\d+"
+    lookup_value_regex = WHOLE_NUMBER_PATTERN
     http_method_names = ["get", "post", "patch", "head", "options"]
     permission_classes = [ActionChecks]
     action_checks = {"create": services.user_create_check, "partial_update": services.user_manage_check}

@@ -7,7 +7,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from consortium.api.fields import IdField
+from consortium.api.fields import IdField, WholeNumberField
 from consortium.models import Member, User
 from exchange import policies
 from exchange.models import AccessPolicy, AccessRequest, Dataset, DatasetVersion, Grant, GrantState
@@ -155,7 +155,7 @@ class DatasetRegisterSerializer(serializers.Serializer):
     licence = serializers.CharField(max_length=100)
     contact_name = serializers.CharField(max_length=100)
     contact_email = serializers.CharField(max_length=254)
-    grade = serializers.IntegerField(
+    grade = WholeNumberField(
         required=False, allow_null=True, default=None, help_text="1, 2 or 3; default: highest of the sources."
     )
     personal_information = serializers.BooleanField(required=False, default=False)
@@ -172,10 +172,8 @@ class PolicySetSerializer(serializers.Serializer):
     tier = serializers.CharField(max_length=20, required=False, allow_null=True, default=None)
     purposes = serializers.ListField(child=serializers.CharField(max_length=40), allow_empty=True)
     terms = serializers.CharField()
-    max_duration_days = serializers.IntegerField(
-        required=False, allow_null=True, default=None, max_value=36500
-    )
-    download_quota = serializers.IntegerField(
+    max_duration_days = WholeNumberField(required=False, allow_null=True, default=None, max_value=36500)
+    download_quota = WholeNumberField(
         required=False, allow_null=True, default=None, min_value=0, max_value=2**31 - 1
     )
     eligible_size_classes = serializers.ListField(
@@ -187,7 +185,7 @@ class PolicySetSerializer(serializers.Serializer):
     eligible_clusters = serializers.ListField(child=serializers.SlugField(), required=False, default=list)
     allow_list = serializers.ListField(child=IdField(), required=False, default=list)
     deny_list = serializers.ListField(child=IdField(), required=False, default=list)
-    price_credits = serializers.IntegerField(
+    price_credits = WholeNumberField(
         required=False, default=0, max_value=2**31 - 1, help_text=PRICE_CREDITS_HELP
     )
 
@@ -279,11 +277,11 @@ class AccessRequestSerializer(serializers.ModelSerializer):
 
 
 class AccessRequestSubmitSerializer(serializers.Serializer):
-    dataset = serializers.IntegerField()
+    dataset = IdField()
     purpose = serializers.CharField(max_length=40)
     justification = serializers.CharField(max_length=4000)
-    duration_days = serializers.IntegerField(max_value=36500)
-    accepted_terms_version = serializers.IntegerField(
+    duration_days = WholeNumberField(max_value=36500)
+    accepted_terms_version = WholeNumberField(
         required=False, allow_null=True, default=None, help_text="The policy's terms_version you accept."
     )
 

@@ -32,6 +32,7 @@ from consortium.api.problems import PROBLEM_CONTENT_TYPE
 from consortium.api.schema import ProblemSerializer
 from consortium.api.serializers import reason_request
 from consortium.errors import ValidationFailed
+from consortium.numbers import WHOLE_NUMBER_PATTERN, whole_number
 from consortium.selectors import user_list_for
 from exchange import downloads, selectors, services
 from exchange.api import serializers as s
@@ -64,7 +65,7 @@ class DatasetViewSet(
     filterset_class = DatasetFilter
     ordering_fields = ["created_at", "title", "grade"]
     ordering = ["-created_at", "-id"]
-    lookup_value_regex = r"\d+"
+    lookup_value_regex = WHOLE_NUMBER_PATTERN
     parser_classes = [JSONParser, MultiPartParser, FormParser]
     # Who may take each write action, asked before its body is read (consortium.api.permissions).
     permission_classes = [ActionChecks]
@@ -202,7 +203,7 @@ class DatasetViewSet(
     @action(
         detail=True,
         methods=["post"],
-        url_path=r"versions/(?P<number>\d+)/withdraw",
+        url_path=rf"versions/(?P<number>{WHOLE_NUMBER_PATTERN})/withdraw",
         url_name="version-withdraw",
         filterset_class=None,
         pagination_class=None,
@@ -292,7 +293,7 @@ class AccessRequestViewSet(
     serializer_class = s.AccessRequestSerializer
     filterset_class = AccessRequestFilter
     ordering_fields = ["created_at", "state"]
-    lookup_value_regex = r"\d+"
+    lookup_value_regex = WHOLE_NUMBER_PATTERN
     permission_classes = [ActionChecks]
     action_checks = {
         "create": services.access_request_submit_check,
@@ -404,7 +405,7 @@ class GrantViewSet(APIKeyMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin
     serializer_class = s.GrantSerializer
     filterset_class = GrantFilter
     ordering_fields = ["valid_from", "valid_until"]
-    lookup_value_regex = r"\d+"
+    lookup_value_regex = WHOLE_NUMBER_PATTERN
     permission_classes = [ActionChecks]
     action_checks = {"revoke": services.grant_revoke_check, "download": services.grant_download_check}
 
@@ -466,13 +467,12 @@ class GrantViewSet(APIKeyMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin
         content_negotiation_class=FileContentNegotiation,
     )
     def download(self, request: Request, pk: str | None = None) -> StreamingHttpResponse:
-        raw_version = request.query_params.get("version")
-        try:
-            version_number = int(raw_version) if raw_version not in (None, "") else None
-        except ValueError:
+        raw_version = request.query_params.get("version") or None
+        version_number = whole_number(raw_version) if raw_version is not None else None
+        if raw_version is not None and version_number is None:
             raise ValidationFailed(
                 "The version is a number.", code="invalid", errors={"version": ["A number."]}
-            ) from None
+            )
         grant, version, entry, handle = services.grant_download(
             actor=request_actor(request), grant=self.get_object(), version_number=version_number
         )

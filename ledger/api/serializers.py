@@ -10,6 +10,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from consortium.api.fields import WholeNumberField
 from ledger import keys
 from ledger.models import Checkpoint, LedgerLeaf, SigningKey
 from ledger.receipts import CanonicalBytesField, ReceiptSerializer
@@ -85,8 +86,8 @@ class HexField(serializers.CharField):
 
 
 class InclusionQuerySerializer(serializers.Serializer):
-    tree_size = serializers.IntegerField(min_value=1)
-    seq = serializers.IntegerField(min_value=0, required=False)
+    tree_size = WholeNumberField(min_value=1)
+    seq = WholeNumberField(min_value=0, required=False)
     leaf_hash = HexField(required=False)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
@@ -104,8 +105,8 @@ class InclusionProofSerializer(serializers.Serializer):
 
 
 class ConsistencyQuerySerializer(serializers.Serializer):
-    first = serializers.IntegerField(min_value=1)
-    second = serializers.IntegerField(min_value=1)
+    first = WholeNumberField(min_value=1)
+    second = WholeNumberField(min_value=1)
 
 
 class ConsistencyProofSerializer(serializers.Serializer):

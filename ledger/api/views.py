@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
 from django.db.models import QuerySet
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
@@ -16,6 +14,7 @@ from rest_framework.views import APIView
 from consortium.api.pagination import CursorPagination, invalid_cursor
 from consortium.api.problems import PROBLEM_CONTENT_TYPE
 from consortium.api.schema import ProblemSerializer
+from consortium.numbers import WHOLE_NUMBER_PATTERN, path_number, whole_number
 from ledger import keys, selectors
 from ledger.api import serializers as s
 from ledger.api.filters import LedgerEntryFilter
@@ -43,13 +42,12 @@ class SequencePagination(CursorPagination):
         return cursor
 
 
-# ASCII digits only: int() would also take " 3", "+3" or other scripts' digits.
-_SEQUENCE_NUMBER = re.compile(r"[0-9]{1,19}")
 _MAX_SEQUENCE_NUMBER = 2**63 - 1  # the seq column is a signed 64-bit integer
 
 
 def _is_sequence_number(text: str) -> bool:
-    return _SEQUENCE_NUMBER.fullmatch(text) is not None and int(text) <= _MAX_SEQUENCE_NUMBER
+    number = whole_number(text)
+    return number is not None and number <= _MAX_SEQUENCE_NUMBER
 
 
 # Who may read what, once for the descriptions below (ledger.selectors decides; anyone else gets 404).
@@ -86,14 +84,14 @@ class LedgerEntryViewSet(viewsets.ReadOnlyModelViewSet):
     filter_backends = [DjangoFilterBackend]
     filterset_class = LedgerEntryFilter
     lookup_field = "seq"
-    lookup_value_regex = r"\d+"
+    lookup_value_regex = WHOLE_NUMBER_PATTERN
 
     def get_queryset(self):
         return selectors.entry_list_for(user=self.request.user, api_key=self.request.auth)
 
     def get_object(self):
         return selectors.entry_get_for(
-            user=self.request.user, seq=int(self.kwargs["seq"]), api_key=self.request.auth
+            user=self.request.user, seq=path_number(self.kwargs["seq"]), api_key=self.request.auth
         )
 
 
@@ -120,7 +118,7 @@ class CheckpointViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     serializer_class = s.CheckpointSerializer
     ordering_fields = ["tree_size", "issued_at"]
     lookup_field = "tree_size"
-    lookup_value_regex = r"\d+"
+    lookup_value_regex = WHOLE_NUMBER_PATTERN
 
     def get_queryset(self) -> QuerySet[Checkpoint]:
         if getattr(self, "swagger_fake_view", False):  # schema generation has no real user
@@ -128,7 +126,7 @@ class CheckpointViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         return selectors.checkpoint_list_for(user=self.request.user)
 
     def retrieve(self, request: Request, tree_size: str) -> Response:
-        checkpoint = selectors.checkpoint_get_for(user=request.user, tree_size=int(tree_size))
+        checkpoint = selectors.checkpoint_get_for(user=request.user, tree_size=path_number(tree_size))
         return Response(self.get_serializer(checkpoint).data)
 
     @action(detail=False)

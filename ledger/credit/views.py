@@ -21,6 +21,7 @@ from django.views.decorators.http import require_POST
 from consortium.actors import request_actor
 from consortium.errors import NotFound, ServiceError, ValidationFailed
 from consortium.forms import add_service_error
+from consortium.numbers import whole_number
 from consortium.paging import page_of, query_without_page
 from consortium.roles import Capability, can
 from consortium.selectors import member_list_for
@@ -34,8 +35,7 @@ def statement(request: HttpRequest) -> HttpResponse:
     """Your member's statement for `?epoch=` (default: the latest settled epoch); auditors add `?member=`."""
     epoch = request.GET.get("epoch") or selectors.latest_settled_epoch()
     member_text = request.GET.get("member", "")
-    # 0-9 only: str.isdigit also takes digits int() refuses (a 500) or reads in another script
-    member = int(member_text) if member_text.isascii() and member_text.isdigit() else None
+    member = whole_number(member_text)
     context: dict[str, Any] = {"epochs": selectors.epoch_names(), "epoch": epoch, "statement": None}
     if selectors.is_auditor(request.user):  # auditors pick the member by name, not by its id
         context["members"] = member_list_for(user=request.user).order_by("legal_name")

@@ -252,7 +252,12 @@ def test_format_time_is_utc_with_microseconds() -> None:
 def test_parse_time_round_trips_and_is_strict() -> None:
     dt = datetime(2026, 11, 24, 6, 49, 3, 123456, tzinfo=UTC)
     assert parse_time(format_time(dt)) == dt
-    for bad in ["2026-11-24T06:49:03Z", "2026-11-24T06:49:03.123456+00:00", "2026-13-24T06:49:03.123456Z"]:
+    for bad in [
+        "2026-11-24T06:49:03Z",
+        "2026-11-24T06:49:03.123456+00:00",
+        "2026-13-24T06:49:03.123456Z",
+        "\u0662026-11-24T06:49:03.123456Z",  # another script's digit, which int() reads as 2
+    ]:
         with pytest.raises(CanonicalError):
             parse_time(bad)
 
@@ -320,3 +325,18 @@ def test_parse_canonical_refuses_what_is_not_canonical() -> None:
         "\uffff": 1,
     }
     assert parse_canonical(b'{"a":-9007199254740991}') == {"a": -(2**53 - 1)}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2026-11-24T06:49:0\u0663.123456Z",
+        "2026-11-24T06:49:03.12345\u0666Z",
+        "2026-1\u0661-24T06:49:03.123456Z",
+    ],
+)
+def test_the_rules_fast_time_reading_refuses_other_scripts_digits_too(text) -> None:
+    from ledger.credit.engine.state import time_us_of
+
+    with pytest.raises(CanonicalError):
+        time_us_of(text)

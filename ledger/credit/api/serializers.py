@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from consortium.api.fields import IdField
+from consortium.api.fields import IdField, WholeNumberField
 from consortium.models import User
 from ledger.canonical import MAX_SAFE_INTEGER
 from ledger.credit import glossary, rules, statements
@@ -20,7 +20,7 @@ from ledger.credit.models import (
 from ledger.receipts import EntryReceiptSerializer
 
 # An epoch's name, a calendar month (YYYY-MM): in the routes (lookup_value_regex) and the `?epoch=` filters.
-EPOCH_REGEX = r"\d{4}-\d{2}"
+EPOCH_REGEX = r"[0-9]{4}-[0-9]{2}"
 
 
 class BalanceSerializer(serializers.ModelSerializer):
@@ -388,8 +388,8 @@ class AdjustmentSerializer(serializers.ModelSerializer):
 
 
 class AdjustmentProposeSerializer(serializers.Serializer):
-    member = serializers.IntegerField()
-    amount_mcr = serializers.IntegerField(
+    member = IdField()
+    amount_mcr = WholeNumberField(
         min_value=-MAX_SAFE_INTEGER,
         max_value=MAX_SAFE_INTEGER,
         help_text="Positive: pool to the member; negative: back.",
@@ -398,16 +398,16 @@ class AdjustmentProposeSerializer(serializers.Serializer):
 
 
 class AffiliationLinkSerializer(serializers.Serializer):
-    member = serializers.IntegerField()
+    member = IdField()
     # The API's field name; SerializerMetaclass moves declared fields off the class, so DRF's own
     # Field.parent attribute (which the stubs see) is not shadowed at run time.
-    parent = serializers.IntegerField()  # type: ignore[assignment]
+    parent = IdField()  # type: ignore[assignment]
 
 
 class AffiliationDeclareSerializer(serializers.Serializer):
     # The API's field name; SerializerMetaclass moves declared fields off the class, so DRF's own
     # Field.parent attribute (which the stubs see) is not shadowed at run time.
-    parent = serializers.IntegerField()  # type: ignore[assignment]
+    parent = IdField()  # type: ignore[assignment]
 
 
 class AffiliationClaimSerializer(serializers.ModelSerializer):

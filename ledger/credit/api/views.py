@@ -24,6 +24,7 @@ from consortium.actors import request_actor
 from consortium.api.actors import APIKeyMixin
 from consortium.api.negotiation import FileContentNegotiation
 from consortium.api.permissions import ActionChecks
+from consortium.numbers import WHOLE_NUMBER_PATTERN, path_number
 from consortium.selectors import member_get_for
 from ledger.credit import selectors, services, statements
 from ledger.credit.api import serializers as s
@@ -40,7 +41,7 @@ EPOCH_PARAMETER = OpenApiParameter(
     description="Epoch, a calendar month: YYYY-MM.",
     pattern=rf"^{EPOCH_REGEX}$",
 )
-HELD_MINT_REGEX = rf"{EPOCH_REGEX}:\d+"
+HELD_MINT_REGEX = rf"{EPOCH_REGEX}:{WHOLE_NUMBER_PATTERN}"
 CSV_RESPONSE = {(200, "text/csv"): OpenApiTypes.STR}
 
 
@@ -270,7 +271,7 @@ class HeldMintViewSet(APIKeyMixin, mixins.ListModelMixin, viewsets.GenericViewSe
         body = s.ResolveSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         entry = services.held_mint_resolve(
-            actor=request_actor(request), epoch=epoch, member=int(member), **body.validated_data
+            actor=request_actor(request), epoch=epoch, member=path_number(member), **body.validated_data
         )
         return Response(EntryReceiptSerializer(entry).data)
 
@@ -287,7 +288,7 @@ class AdjustmentViewSet(
     queryset = CreditAdjustment.objects.none()
     serializer_class = s.AdjustmentSerializer
     filter_backends: list[Any] = []
-    lookup_value_regex = r"\d+"
+    lookup_value_regex = WHOLE_NUMBER_PATTERN
 
     def get_queryset(self) -> QuerySet[CreditAdjustment]:
         if getattr(self, "swagger_fake_view", False):
@@ -296,7 +297,7 @@ class AdjustmentViewSet(
 
     def get_object(self) -> CreditAdjustment:
         return selectors.adjustment_get_for(
-            user=self.request.user, pk=int(self.kwargs["pk"]), api_key=self.api_key
+            user=self.request.user, pk=path_number(self.kwargs["pk"]), api_key=self.api_key
         )
 
     @extend_schema(
@@ -329,7 +330,7 @@ class AdjustmentViewSet(
     @action(detail=True, methods=["post"])
     def approve(self, request: Request, pk: str | None = None) -> Response:
         entry = services.credit_adjustment_approve(actor=request_actor(request), adjustment=self.get_object())
-        adjustment = self._fresh(int(pk or 0))
+        adjustment = self._fresh(path_number(pk or ""))
         return Response(
             {
                 "adjustment": s.AdjustmentSerializer(adjustment).data,
@@ -346,7 +347,7 @@ class AdjustmentViewSet(
     @action(detail=True, methods=["post"])
     def withdraw(self, request: Request, pk: str | None = None) -> Response:
         services.credit_adjustment_withdraw(actor=request_actor(request), adjustment=self.get_object())
-        return Response(s.AdjustmentSerializer(self._fresh(int(pk or 0))).data)
+        return Response(s.AdjustmentSerializer(self._fresh(path_number(pk or ""))).data)
 
 
 class AffiliationViewSet(APIKeyMixin, viewsets.GenericViewSet):
@@ -398,13 +399,15 @@ class AffiliationClaimViewSet(APIKeyMixin, mixins.ListModelMixin, viewsets.Gener
     queryset = AffiliationClaim.objects.none()
     serializer_class = s.AffiliationClaimSerializer
     ordering_fields = ["declared_at", "decided_at"]
-    lookup_value_regex = r"\d+"  # _decide reads the id with int(): "abc" was a ValueError, a 500
+    lookup_value_regex = WHOLE_NUMBER_PATTERN  # _decide reads the id: "abc" was a ValueError, a 500
 
     def get_queryset(self) -> QuerySet[AffiliationClaim]:
         return selectors.affiliation_claim_list_for(user=self.request.user, api_key=self.api_key)
 
     def _decide(self, request: Request, pk: str | None, *, accept: bool) -> Response:
-        claim = selectors.affiliation_claim_get_for(user=request.user, pk=int(pk or 0), api_key=self.api_key)
+        claim = selectors.affiliation_claim_get_for(
+            user=request.user, pk=path_number(pk or ""), api_key=self.api_key
+        )
         entry = services.affiliation_claim_decide(actor=request_actor(request), claim=claim, accept=accept)
         if entry is None:
             claim.refresh_from_db()

@@ -18,6 +18,7 @@ from django import template
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
+from consortium.numbers import whole_number
 from ledger.credit import glossary
 from ledger.credit.templatetags.credit_units import milli_text
 
@@ -35,7 +36,7 @@ def flag_rule(name: str, params: Mapping[str, int] | None) -> glossary.Rule:
 def ref_request(ref: str) -> int | None:
     """The access request a transfer's `ref` names ("request:17" -> 17: a grant fee's legs), else None."""
     kind, _, number = str(ref).partition(":")
-    return int(number) if kind == "request" and number.isascii() and number.isdigit() else None
+    return whole_number(number) if kind == "request" else None
 
 
 @register.filter

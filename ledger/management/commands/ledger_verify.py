@@ -10,15 +10,17 @@ from django.core.management.base import CommandError, CommandParser
 from tqdm import tqdm
 
 from consortium.management.base import OperatorCommand
+from consortium.numbers import whole_number
 from ledger.tree import tree_size
 from ledger.verification import verify_database
 
 
 def _tree_size(text: str) -> int:
     """--from-checkpoint's value: a tree size, a whole number 0 or more (else a usage error)."""
-    if not text.isdigit():
+    size = whole_number(text)
+    if size is None:
         raise ArgumentTypeError(f"a checkpoint's tree size is a whole number 0 or more, not {text!r}")
-    return int(text)
+    return size
 
 
 class Command(OperatorCommand):
