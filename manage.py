@@ -24,7 +24,14 @@ def main() -> None:
         settings.INSTALLED_APPS  # noqa: B018
     except ImproperlyConfigured as exc:
         sys.exit(f"ImproperlyConfigured: {exc}")
-    execute_from_command_line(sys.argv)
+    try:
+        execute_from_command_line(sys.argv)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader closed the pipe (`manage.py ledger_export - | head`): the output was not delivered, so
+        # status 1, without a traceback. Python flushes stdout again at exit: /dev/null cannot fail.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(1)
 
 
 if __name__ == "__main__":

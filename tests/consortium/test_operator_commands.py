@@ -5,6 +5,9 @@ while the command runs, a signing key missing, unreadable or malformed, a checkp
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from io import StringIO
 from pathlib import Path
 
@@ -16,7 +19,7 @@ from django.db.migrations.recorder import MigrationRecorder
 from ledger import keys
 from ledger.models import Checkpoint, LedgerEntry, SigningKey
 from ledger.services import checkpoint_issue, ledger_append, ledger_sequence
-from tests.fresh_process import run_manage
+from tests.fresh_process import ROOT, run_manage
 
 pytestmark = pytest.mark.django_db
 
@@ -158,3 +161,23 @@ def test_a_database_never_migrated_is_one_line_and_exit_1(tmp_path) -> None:
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith("CommandError: The database is not migrated: ")
     assert line.endswith("Run `manage.py migrate` first.")
+
+
+@pytest.mark.parametrize("args", [["help"], ["check"]])
+def test_a_reader_that_closed_the_pipe_gets_no_traceback(args, tmp_path) -> None:
+    """`manage.py <command> | head -c0`: the output was not delivered, so status 1, without a traceback
+    (Django's commands write to stdout unguarded: BrokenPipeError went up to the interpreter)."""
+    own = {"DATABASE_URL", "CELERY_BROKER_URL", "SECRET_KEY"}
+    env = {**{k: v for k, v in os.environ.items() if k not in own}, "VAR_DIR": str(tmp_path)}
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stdout is not None and process.stderr is not None
+    process.stdout.close()  # before the command has written anything
+    errors = process.stderr.read().decode()
+    assert process.wait(timeout=120) == 1
+    assert "Traceback" not in errors and "Exception ignored" not in errors, errors
