@@ -161,6 +161,21 @@ class MemberDecisionForm(PortalForm):
         help_text="Recorded in the member's history and e-mailed, as written, to the member's contact with "
         "the decision. Required for every decision except admission.",
     )
+    # The status the page showed (the member's status_changed_at, ISO 8601): a decision taken on a page
+    # read before another officer's decision, or before a declined firm applied again, is refused.
+    status_since = forms.CharField(required=False, widget=forms.HiddenInput)
+
+    def clean_status_since(self) -> datetime | None:
+        text = self.cleaned_data["status_since"]
+        if not text:
+            return None
+        try:
+            moment = datetime.fromisoformat(text)
+        except ValueError:
+            moment = None
+        if moment is None or moment.tzinfo is None:
+            raise forms.ValidationError("This page is out of date: reload it and decide again.")
+        return moment
 
 
 class UserCreateForm(PortalForm):

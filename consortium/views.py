@@ -247,7 +247,9 @@ def member_detail(request: HttpRequest, pk: int) -> HttpResponse:
     except NotFound as error:
         raise Http404(error.detail) from error
     may_decide = can(request.user, Capability.DECIDE_MEMBERSHIP)
-    form = MemberDecisionForm(submitted(request))
+    form = MemberDecisionForm(
+        submitted(request), initial={"status_since": member.status_changed_at.isoformat()}
+    )
     if request.method == "POST":
         if not may_decide:
             raise PermissionDenied
@@ -256,7 +258,10 @@ def member_detail(request: HttpRequest, pk: int) -> HttpResponse:
             decide = getattr(services, f"member_{action}")
             try:
                 decided = decide(
-                    member=member, actor=request_actor(request), reason=form.cleaned_data["reason"]
+                    member=member,
+                    actor=request_actor(request),
+                    reason=form.cleaned_data["reason"],
+                    status_since=form.cleaned_data["status_since"],
                 )
             except ServiceError as error:
                 _refused(form, error)

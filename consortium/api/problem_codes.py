@@ -301,6 +301,14 @@ GROUPS: list[tuple[str, list[ProblemCode]]] = [
                 RELOAD,
             ),
             _c(
+                "status_changed",
+                (409,),
+                "The member's status changed after the `status_changed_at` the decision was sent with "
+                "(another officer decided, or a declined firm applied again with new details); "
+                "`current_state` and `status_changed_at` say how it is now.",
+                RELOAD,
+            ),
+            _c(
                 "reason_required",
                 (400,),
                 "This decision (decline, suspend, reject, revoke, withdraw) needs a reason; it is recorded.",

@@ -104,6 +104,9 @@ class ProblemSerializer(serializers.Serializer):
         help_text="Every rule an access decision failed, most fundamental first; `code` is the first's.",
     )
     current_state = _optional(serializers.CharField, "The state of the object that refused the change.")
+    status_changed_at = _optional(
+        serializers.DateTimeField, "When the member's status last changed (status_changed)."
+    )
     retry_after_seconds = _optional(
         serializers.IntegerField,
         "When to try again, also in Retry-After (throttled, entry_not_sequenced, service_unavailable).",

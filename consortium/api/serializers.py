@@ -127,13 +127,35 @@ class RequiredReasonSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=2000)
 
 
+class _StatusReadSerializer(serializers.Serializer):
+    status_changed_at = serializers.DateTimeField(
+        required=False,
+        default=None,
+        allow_null=True,
+        help_text="The member's `status_changed_at` as you read it. If its status changed since (another "
+        "officer decided, or a declined firm applied again with new details): 409 `status_changed` and "
+        "nothing is done. Send it, so that you decide on what you read.",
+    )
+
+
+class MemberDecisionSerializer(_StatusReadSerializer, ReasonSerializer):
+    """A lifecycle decision on a member: why, and the status it was decided on."""
+
+
+class MemberDecisionWithReasonSerializer(_StatusReadSerializer, RequiredReasonSerializer):
+    """A lifecycle decision on a member that needs a reason (the schema's body; the view reads
+    MemberDecisionSerializer, so a missing reason is the service's 400 `reason_required`)."""
+
+
 def reason_request(
-    service: Callable[..., Any], optional: type[serializers.Serializer]
+    service: Callable[..., Any],
+    optional: type[serializers.Serializer],
+    required: type[serializers.Serializer] = RequiredReasonSerializer,
 ) -> type[serializers.Serializer]:
-    """The body the schema shows for a transition `service` that takes a `reason`: RequiredReasonSerializer
-    where the service's signature gives the reason no default (it refuses a missing one), else `optional`."""
-    required = inspect.signature(service).parameters["reason"].default is inspect.Parameter.empty
-    return RequiredReasonSerializer if required else optional
+    """The body the schema shows for a transition `service` that takes a `reason`: `required` where the
+    service's signature gives the reason no default (it refuses a missing one), else `optional`."""
+    needs_reason = inspect.signature(service).parameters["reason"].default is inspect.Parameter.empty
+    return required if needs_reason else optional
 
 
 class MemberStatusChangeSerializer(serializers.ModelSerializer):

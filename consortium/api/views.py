@@ -129,15 +129,20 @@ def _member_action(name: str) -> Any:
 
     def transition(self: MemberViewSet, request: Request, pk: str | None = None) -> Response:
         member = selectors.member_get_for(user=request.user, pk=pk, api_key=self.api_key)
-        body = s.ReasonSerializer(data=request.data)
+        body = s.MemberDecisionSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        member = service(member=member, actor=request_actor(request), reason=body.validated_data["reason"])
+        member = service(
+            member=member,
+            actor=request_actor(request),
+            reason=body.validated_data["reason"],
+            status_since=body.validated_data["status_changed_at"],
+        )
         return Response(s.MemberSerializer(member).data)
 
     # The router maps methods to actions by function name, so the name must be set before @action.
     transition.__name__ = name
     schema = extend_schema(
-        request=s.reason_request(service, s.ReasonSerializer),
+        request=s.reason_request(service, s.MemberDecisionSerializer, s.MemberDecisionWithReasonSerializer),
         responses={200: s.MemberSerializer},
         summary=f"{name.title()} a member",
         description=(service.__doc__ or "").strip(),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
 from django.contrib.auth.models import Group
@@ -219,9 +220,15 @@ def member_transition_check(actor: User, member: Member, *, action: str) -> None
         raise NotPermitted(f"Only a consortium officer may {action} a member.")
 
 
-def _member_transition(*, action: str, member: Member, actor: User, reason: str) -> Member:
+def _member_transition(
+    *, action: str, member: Member, actor: User, reason: str, status_since: datetime | None
+) -> Member:
     """Take lifecycle step `action` (_TRANSITIONS) with its history row and ledger entry; once committed,
-    the member's contact is e-mailed the decision (consortium.notifications)."""
+    the member's contact is e-mailed the decision (consortium.notifications).
+
+    `status_since` is the member's `status_changed_at` as the decider read it. If the status changed since,
+    Conflict(status_changed) and nothing is done, even when it is the same status again: a declined firm
+    that applied again is `applied` as before, with details no officer has read yet."""
     sources, target, kind, reason_required = _TRANSITIONS[action]
     reason = (reason or "").strip()
     member_transition_check(actor, member, action=action)
@@ -231,6 +238,14 @@ def _member_transition(*, action: str, member: Member, actor: User, reason: str)
     with transaction.atomic():
         # The row lock makes two officers' decisions queue up; the second sees the first one's state.
         locked = Member.objects.select_for_update(no_key=True).get(pk=member.pk)
+        if status_since is not None and locked.status_changed_at != status_since:
+            raise Conflict(
+                f"The member's status changed at {locked.status_changed_at.isoformat()}, after you read it; "
+                "read the member again and decide anew.",
+                code="status_changed",
+                current_state=locked.status,
+                status_changed_at=locked.status_changed_at,
+            )
         if locked.status not in sources:
             raise Conflict(
                 f"Cannot {action} a member whose status is {locked.status}.",
@@ -262,29 +277,49 @@ def _member_transition(*, action: str, member: Member, actor: User, reason: str)
     return locked
 
 
-def member_admit(*, member: Member, actor: User, reason: str = "") -> Member:
+def member_admit(
+    *, member: Member, actor: User, reason: str = "", status_since: datetime | None = None
+) -> Member:
     """applied -> active. Officers only (NotPermitted); Conflict(illegal_transition) from any other state."""
-    return _member_transition(action="admit", member=member, actor=actor, reason=reason)
+    return _member_transition(
+        action="admit", member=member, actor=actor, reason=reason, status_since=status_since
+    )
 
 
-def member_decline(*, member: Member, actor: User, reason: str) -> Member:
+def member_decline(
+    *, member: Member, actor: User, reason: str, status_since: datetime | None = None
+) -> Member:
     """applied -> declined, with a reason (ValidationFailed without). Officers only."""
-    return _member_transition(action="decline", member=member, actor=actor, reason=reason)
+    return _member_transition(
+        action="decline", member=member, actor=actor, reason=reason, status_since=status_since
+    )
 
 
-def member_suspend(*, member: Member, actor: User, reason: str) -> Member:
+def member_suspend(
+    *, member: Member, actor: User, reason: str, status_since: datetime | None = None
+) -> Member:
     """active -> suspended, with a reason. Officers only; the member's users and keys stop working."""
-    return _member_transition(action="suspend", member=member, actor=actor, reason=reason)
+    return _member_transition(
+        action="suspend", member=member, actor=actor, reason=reason, status_since=status_since
+    )
 
 
-def member_reinstate(*, member: Member, actor: User, reason: str) -> Member:
+def member_reinstate(
+    *, member: Member, actor: User, reason: str, status_since: datetime | None = None
+) -> Member:
     """suspended -> active, with a reason. Officers only."""
-    return _member_transition(action="reinstate", member=member, actor=actor, reason=reason)
+    return _member_transition(
+        action="reinstate", member=member, actor=actor, reason=reason, status_since=status_since
+    )
 
 
-def member_withdraw(*, member: Member, actor: User, reason: str) -> Member:
+def member_withdraw(
+    *, member: Member, actor: User, reason: str, status_since: datetime | None = None
+) -> Member:
     """active|suspended -> withdrawn, with a reason. Officers, or the member's own member admin."""
-    return _member_transition(action="withdraw", member=member, actor=actor, reason=reason)
+    return _member_transition(
+        action="withdraw", member=member, actor=actor, reason=reason, status_since=status_since
+    )
 
 
 # The parts of a member's record its own admin keeps up to date (member_contact_change).
