@@ -21,7 +21,7 @@ from django.views.decorators.http import require_POST
 from consortium.actors import request_actor
 from consortium.errors import NotFound, ServiceError, ValidationFailed
 from consortium.forms import add_service_error
-from consortium.numbers import whole_number
+from consortium.numbers import path_number, whole_number
 from consortium.paging import page_of, query_without_page
 from consortium.roles import Capability, can
 from consortium.selectors import member_list_for
@@ -188,11 +188,12 @@ def held_mint_resolve(request: HttpRequest, mint: str) -> HttpResponse:
     if not can(request.user, Capability.RESOLVE_HELD_MINTS):
         raise PermissionDenied("Only an auditor may resolve a held mint.")
     epoch, member = mint.rsplit(":", 1)
+    member_id = path_number(member)  # int() raised past 4,300 digits, a 500
     form = HeldMintResolveForm(request.POST, auto_id=f"id_{epoch}_{member}_%s")
     if form.is_valid():
         try:
             entry = services.held_mint_resolve(
-                actor=request_actor(request), epoch=epoch, member=int(member), **form.cleaned_data
+                actor=request_actor(request), epoch=epoch, member=member_id, **form.cleaned_data
             )
         except NotFound as error:
             raise Http404(error.detail) from error
@@ -200,7 +201,7 @@ def held_mint_resolve(request: HttpRequest, mint: str) -> HttpResponse:
             add_service_error(form, error)
         else:
             decision = form.cleaned_data["decision"]
-            name = member_list_for(user=request.user).filter(pk=int(member)).first() or f"member {member}"
+            name = member_list_for(user=request.user).filter(pk=member_id).first() or f"member {member}"
             messages.success(
                 request,
                 format_html(

@@ -240,3 +240,13 @@ def test_a_refused_resolution_of_a_mint_not_on_the_first_page_still_says_why(cli
         assert 'class="error-summary" role="alert"' in html and "Say why: the reason is recorded" in html
     assert client.post(f"/credit/held-mints/{epoch}:0{member}/resolve/", blank).status_code == 404
     assert not LedgerEntry.objects.filter(kind="audit.resolved").exists()
+
+
+def test_a_held_mint_of_thousands_of_digits_is_not_found(auditor) -> None:
+    # The API's held mint reads the member with path_number (44f12dc); the page's int() raised past 4,300
+    # digits, a 500.
+    response = as_user(auditor).post(
+        f"/credit/held-mints/2026-01:{'1' * 5000}/resolve/", {"decision": "release", "reason": "Checked."}
+    )
+    assert response.status_code == 404
+    assert not LedgerEntry.objects.filter(kind="audit.resolved").exists()
