@@ -1,6 +1,6 @@
 """Template filters that show user-supplied text (names, titles, file names) inside other text without
 letting its direction reorder that text (consortium.text): `bdi` in HTML content, `isolate` where no markup
-can go (a page's <title>, an attribute)."""
+can go (a page's <title>, an attribute, a plain-text e-mail)."""
 
 from __future__ import annotations
 

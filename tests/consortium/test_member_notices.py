@@ -18,6 +18,8 @@ from kombu.exceptions import OperationalError
 
 from consortium import services, tasks
 from consortium.models import Member, MemberStatus, MemberStatusChange
+from consortium.text import FSI, PDI
+from tests.consortium.test_portal_bidi_isolation import _unisolated
 from tests.exchange.support import as_user
 from tests.factories import MemberFactory, UserFactory, make_credit_code
 from tests.failure_injection import nothing_left, nothing_left_at_commit
@@ -78,14 +80,16 @@ def test_an_admission_tells_the_contact_how_the_first_admin_gets_a_login(
     _decide(officer, applicant, "admit", "", django_capture_on_commit_callbacks)
     (message,) = mailoutbox
     assert message.to == ["wang@applicant.example.cn"]
-    assert message.subject == "Consortium Exchange membership of 杭州示例智能制造有限公司: admitted"
+    assert (
+        message.subject == f"Consortium Exchange membership of {FSI}杭州示例智能制造有限公司{PDI}: admitted"
+    )
     body = message.body
-    assert body.startswith("Hello 王小明,\n")
+    assert body.startswith(f"Hello {FSI}王小明{PDI},\n")
     assert "(unified social credit code " + applicant.credit_code + ") is accepted" in body
     assert "Reason:" not in body  # none was given
     assert (
-        "Nobody can act for 杭州示例智能制造有限公司 in the portal yet: it needs its first member admin."
-        in body
+        f"Nobody can act for {FSI}杭州示例智能制造有限公司{PDI} in the portal yet: "
+        "it needs its first member admin." in body
     )
     assert "A consortium officer adds that person to the portal and has the portal e-mail them a link" in body
     days = django_settings.PASSWORD_RESET_TIMEOUT // 86400  # Django's default: 3
@@ -101,7 +105,7 @@ def test_an_admission_of_a_firm_that_already_has_its_admin_says_so(
     UserFactory(username="early-admin", member=applicant, member_role="member_admin")
     _decide(officer, applicant, "admit", "Welcome.", django_capture_on_commit_callbacks)
     body = mailoutbox[0].body
-    assert "Reason: Welcome.\n" in body
+    assert f"Reason: {FSI}Welcome.{PDI}\n" in body
     assert f"Your member admin can log in to the portal at {SITE}/login/" in body
     assert "Nobody can act" not in body
 
@@ -114,7 +118,7 @@ def test_a_declined_application_gives_the_reason_and_closes_it(
     assert message.to == [applicant.contact_email]
     assert message.subject.endswith(": application declined")
     assert "is declined: a consortium officer decided so on" in message.body
-    assert "Reason: Not a manufacturer.\n" in message.body
+    assert f"Reason: {FSI}Not a manufacturer.{PDI}\n" in message.body
     assert (
         f"The firm may apply again at {SITE}/apply/ under the same unified social credit code" in message.body
     )
@@ -129,29 +133,102 @@ def test_suspension_reinstatement_and_withdrawal_each_tell_the_contact(
     _decide(officer, member, "withdraw", "Left the cluster.", django_capture_on_commit_callbacks)
     assert [m.to for m in mailoutbox] == [[member.contact_email]] * 3
     suspended, reinstated, withdrawn = mailoutbox
-    assert suspended.subject == "Consortium Exchange membership of Own Firm Co., Ltd.: suspended"
-    assert "Reason: Annual dues overdue.\n" in suspended.body
+    assert suspended.subject == f"Consortium Exchange membership of {FSI}Own Firm Co., Ltd.{PDI}: suspended"
+    assert f"Reason: {FSI}Annual dues overdue.{PDI}\n" in suspended.body
     assert "its API keys are refused, downloads under grants it holds stop" in suspended.body
     assert "A consortium officer may reinstate it." in suspended.body
     assert reinstated.subject.endswith(": reinstated")
-    assert "Reason: Dues paid.\n" in reinstated.body
+    assert f"Reason: {FSI}Dues paid.{PDI}\n" in reinstated.body
     assert (
         f"work again, and its datasets take new requests again. The portal: {SITE}/login/" in reinstated.body
     )
     assert withdrawn.subject.endswith(": withdrawn")
     assert "a consortium officer withdrew it from the consortium on" in withdrawn.body
-    assert "Reason: Left the cluster.\n" in withdrawn.body
+    assert f"Reason: {FSI}Left the cluster.{PDI}\n" in withdrawn.body
     assert "This is final: a withdrawn member cannot be reinstated." in withdrawn.body
 
 
+@pytest.mark.parametrize(
+    ("first_name", "last_name", "full_name"),
+    [("小红", "李", "李小红"), ("سارة", "أحمد", "سارة أحمد")],  # the second right-to-left
+)
 def test_a_withdrawal_by_the_members_own_admin_names_them(
-    member_admin, mailoutbox, django_capture_on_commit_callbacks
+    first_name, last_name, full_name, member_admin, mailoutbox, django_capture_on_commit_callbacks
 ) -> None:
-    member_admin.first_name, member_admin.last_name = "小红", "李"
+    member_admin.first_name, member_admin.last_name = first_name, last_name
     member_admin.save(update_fields=["first_name", "last_name"])
     with django_capture_on_commit_callbacks(execute=True):
         services.member_withdraw(member=member_admin.member, actor=member_admin, reason="Closing down.")
-    assert "your member admin 李小红 withdrew it from the consortium" in mailoutbox[0].body
+    assert (
+        f"The membership of {FSI}Own Firm Co., Ltd.{PDI} is withdrawn: "
+        f"your member admin {FSI}{full_name}{PDI} withdrew it from the consortium on "
+    ) in mailoutbox[0].body
+
+
+# A right-to-left legal name, contact name or reason sits inside the notice's sentences between U+2068 FIRST
+# STRONG ISOLATE and U+2069 POP DIRECTIONAL ISOLATE (consortium.text), so that its direction cannot reorder
+# them in a mail client. Names refuse bidi controls at entry (test_hidden_characters_in_names.py); a reason is
+# free text and may hold a stray RIGHT-TO-LEFT OVERRIDE, which the isolate ends.
+RTL_NAME = "شركة المثال"
+RTL_CONTACT = "سارة أحمد"
+RTL_REASON = "راجعنا الطلب \u202e(ref 42)\nسطر ثان"  # two lines, and an override it never closes
+
+
+@pytest.mark.parametrize(
+    ("status", "action", "outcome", "sentence"),
+    [
+        (
+            MemberStatus.APPLIED,
+            "admit",
+            "admitted",
+            "The application of {name} (unified social credit code {code}) is accepted: a consortium officer "
+            "admitted it to the consortium on ",
+        ),
+        (
+            MemberStatus.APPLIED,
+            "decline",
+            "application declined",
+            "The application of {name} (unified social credit code {code}) is declined: a consortium officer "
+            "decided so on ",
+        ),
+        (
+            MemberStatus.ACTIVE,
+            "suspend",
+            "suspended",
+            "The membership of {name} is suspended: a consortium officer suspended it on ",
+        ),
+        (
+            MemberStatus.SUSPENDED,
+            "reinstate",
+            "reinstated",
+            "The membership of {name} is reinstated: a consortium officer ended its suspension on ",
+        ),
+        (
+            MemberStatus.ACTIVE,
+            "withdraw",
+            "withdrawn",
+            "The membership of {name} is withdrawn: a consortium officer withdrew it from the consortium on ",
+        ),
+    ],
+)
+def test_a_right_to_left_name_and_reason_are_isolated_in_the_sentences_they_are_in(
+    officer, status, action, outcome, sentence, mailoutbox, django_capture_on_commit_callbacks
+) -> None:
+    firm = MemberFactory(legal_name=RTL_NAME, status=status, contact_name=RTL_CONTACT)
+    _decide(officer, firm, action, RTL_REASON, django_capture_on_commit_callbacks)
+    (message,) = mailoutbox
+    name = f"{FSI}{RTL_NAME}{PDI}"
+    assert message.subject == f"Consortium Exchange membership of {name}: {outcome}"
+    assert message.body.startswith(f"Hello {FSI}{RTL_CONTACT}{PDI},\n\n")
+    assert "\n" + sentence.format(name=name, code=firm.credit_code) in message.body
+    assert f"\nReason: {FSI}{RTL_REASON}{PDI}\n" in message.body
+    if outcome == "admitted":
+        assert (
+            f"\nNobody can act for {name} in the portal yet: it needs its first member admin." in message.body
+        )
+    if outcome == "suspended":
+        assert f"\nWhile suspended, {name} takes no part in the exchange: " in message.body
+    assert _unisolated(message.subject) == [] and _unisolated(message.body) == []
 
 
 def test_a_refused_decision_sends_nothing(

@@ -14,7 +14,9 @@ from django.test import Client
 from django.urls import reverse
 
 from consortium.models import MemberRole, MemberStatus, User
+from consortium.text import FSI, PDI
 from ledger.models import LedgerEntry
+from tests.consortium.test_portal_bidi_isolation import _unisolated
 from tests.factories import StaffFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -228,7 +230,10 @@ def test_member_admin_sends_a_person_added_by_a_key_a_link(
     assert f"A link to set a password is {sent}" in text(client.get(detail))
     [message] = mail.outbox
     assert message.to == ["Keyed.Person@firm.example"]
-    assert f"{member_admin.username}, an admin of {member_admin.member.legal_name}, asked" in message.body
+    assert (
+        f"{FSI}{member_admin.username}{PDI}, an admin of {FSI}{member_admin.member.legal_name}{PDI}, asked"
+        in message.body
+    )
     link = link_in(message)
     entry = LedgerEntry.objects.get(kind=LINK_SENT)
     assert (entry.actor_user_id, entry.actor_member_id) == (member_admin.pk, member_admin.member_id)
@@ -240,6 +245,35 @@ def test_member_admin_sends_a_person_added_by_a_key_a_link(
 
     assert set_password(link).status_code == 302 and logs_in(keyed_person)
     assert "<dt>Password</dt><dd>set</dd>" in text(client.get(detail))
+
+
+def test_right_to_left_names_in_the_link_mail_are_isolated_and_the_username_is_left_to_copy(
+    member_admin: User, keyed_person: User, django_capture_on_commit_callbacks: Any
+) -> None:
+    """The names sit inside sentences, between U+2068 FSI and U+2069 PDI (consortium.text), so that their
+    direction cannot reorder them; the username stands alone after its label and is left as it is typed at
+    login, since an isolate copied with it would not match."""
+    member = member_admin.member
+    member.legal_name = "شركة المثال"
+    member.save(update_fields=["legal_name"])
+    member_admin.first_name, member_admin.last_name = "سارة", "أحمد"
+    member_admin.save(update_fields=["first_name", "last_name"])
+    keyed_person.first_name, keyed_person.last_name = "דנה", "לוי"
+    keyed_person.save(update_fields=["first_name", "last_name"])
+    client = Client()
+    client.force_login(member_admin)
+
+    assert _send(client, keyed_person, django_capture_on_commit_callbacks).status_code == 302
+
+    [message] = mail.outbox
+    assert message.subject == "Set your Consortium Exchange password"
+    assert message.body.startswith(f"Hello {FSI}דנה לוי{PDI},\n\n")
+    assert (
+        f"\n{FSI}سارة أحمد{PDI}, an admin of {FSI}شركة المثال{PDI}, asked us to send you a link to set your "
+        "password for the Consortium Exchange portal.\n"
+    ) in message.body
+    assert "\nYour username: keyed\n" in message.body
+    assert _unisolated(message.body) == []
 
 
 def test_the_admins_button_shares_the_addresss_budget_and_its_refusal_is_shown(
@@ -300,7 +334,7 @@ def test_a_consortium_officer_sends_a_members_person_a_link_as_the_service_allow
     assert (response.status_code, response["Location"]) == (302, detail)
     [message] = mail.outbox
     assert message.to == ["Keyed.Person@firm.example"]
-    assert f"{officer.username}, a Consortium Exchange officer, asked" in message.body
+    assert f"{FSI}{officer.username}{PDI}, a Consortium Exchange officer, asked" in message.body
     assert "an admin of" not in message.body
     entry = LedgerEntry.objects.get(kind=LINK_SENT)
     assert (entry.actor_user_id, entry.subject_id) == (officer.pk, str(keyed_person.pk))

@@ -14,6 +14,7 @@ from django.urls import reverse
 from consortium import services
 from consortium.models import Member, MemberRole, MemberStatus
 from consortium.roles import Capability, can
+from consortium.text import FSI, PDI
 from ledger.models import LedgerEntry
 from tests.consortium.test_member_lifecycle import APPLICATION, _act, _apply
 
@@ -120,9 +121,9 @@ def test_a_decline_is_told_to_the_contact_of_the_application_declined_not_to_a_l
         callback()
     (notice,) = mailoutbox
     assert notice.to == [APPLICATION["contact_email"]]
-    assert f"Hello {APPLICATION['contact_name']}," in notice.body
-    assert f"The application of {APPLICATION['legal_name']} " in notice.body
-    assert "Reason: Under investigation by the regulator" in notice.body
+    assert f"Hello {FSI}{APPLICATION['contact_name']}{PDI}," in notice.body
+    assert f"The application of {FSI}{APPLICATION['legal_name']}{PDI} " in notice.body
+    assert f"Reason: {FSI}Under investigation by the regulator{PDI}\n" in notice.body
     assert "Mallory" not in notice.body and "Someone Else" not in notice.body
 
 

@@ -18,11 +18,14 @@ from django.utils import timezone
 
 import ledger.tasks  # noqa: F401  (registers the ledger's beat tasks)
 from consortium.celery import app
+from consortium.models import Member
+from consortium.text import FSI, PDI
 from exchange import notifications, services, tasks
 from exchange.models import AccessRequest, Grant
 from ledger.models import LedgerEntry
 from tests.api.test_problems import assert_problem
-from tests.exchange.support import post_request, published, request_access
+from tests.consortium.test_portal_bidi_isolation import _unisolated
+from tests.exchange.support import add_version, post_request, published, register, request_access, set_policy
 from tests.factories import MemberFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -105,7 +108,7 @@ def test_decisions_tell_the_requester(
     request_notice, decision = mailoutbox
     assert request_notice.to == [OWNER]
     assert decision.to == [REQUESTER]
-    assert decision.subject == 'Your request for "Spindle vibration 2025": granted'
+    assert decision.subject == f'Your request for "{FSI}Spindle vibration 2025{PDI}": granted'
     assert f"Grant:           #{grant.pk}" in decision.body
     assert grant.valid_until.strftime("%Y-%m-%d") in decision.body
     assert "Downloads:       2" in decision.body
@@ -123,7 +126,7 @@ def test_decisions_tell_the_requester(
         assert response.status_code == 200, response.content
     assert [m.to for m in mailoutbox] == [[OWNER], [REQUESTER]]
     assert mailoutbox[1].subject.endswith(": rejected")
-    assert "Reason: Not for competitors." in mailoutbox[1].body
+    assert f"Reason: {FSI}Not for competitors.{PDI}\n" in mailoutbox[1].body
 
 
 def test_confidential_steward_approval_tells_the_requester_the_officer_decides_next(
@@ -165,8 +168,8 @@ def test_revocation_tells_both_members_separately(
     # One message per side: neither member sees the other's addresses.
     assert [m.to for m in mailoutbox] == [[OWNER], [REQUESTER]]
     for message in mailoutbox:
-        assert message.subject == f'Grant #{grant.pk} for "Spindle vibration 2025" is revoked'
-        assert "Reason: Breach of terms." in message.body
+        assert message.subject == f'Grant #{grant.pk} for "{FSI}Spindle vibration 2025{PDI}" is revoked'
+        assert f"Reason: {FSI}Breach of terms.{PDI}\n" in message.body
         assert message.cc == [] and message.bcc == []
         assert f"The grant:       {django_settings.SITE_URL.rstrip('/')}/grants/{grant.pk}/\n" in message.body
 
@@ -414,7 +417,7 @@ def test_the_notice_before_expiry_goes_to_both_members_once(
     assert [m.to for m in mailoutbox] == [[OWNER], [REQUESTER]]
     for message in mailoutbox:
         assert message.subject == (
-            f'Grant #{soon.pk} for "Spindle vibration 2025" expires on {soon.valid_until:%Y-%m-%d}'
+            f'Grant #{soon.pk} for "{FSI}Spindle vibration 2025{PDI}" expires on {soon.valid_until:%Y-%m-%d}'
         )
         assert "Downloads remaining: 2 of 2" in message.body
     assert LedgerEntry.objects.count() == entries  # a reminder changes no right: no entry
@@ -547,3 +550,115 @@ def test_withdrawing_a_dataset_closes_its_undecided_requests(
     assert not AccessRequest.objects.filter(
         dataset=dataset, state__in=["pending", "steward_approved"]
     ).exists()
+
+
+# --- Right-to-left names and titles -------------------------------------------------------------------------
+# A name, title or reason sits inside the notice's sentences between U+2068 FIRST STRONG ISOLATE and U+2069
+# POP DIRECTIONAL ISOLATE (consortium.text), so that its direction cannot reorder them in a mail client.
+# Names and titles refuse bidi controls at entry (tests/consortium/test_hidden_characters_in_names.py);
+# reasons and justifications are free text and may hold a stray RIGHT-TO-LEFT OVERRIDE, which the isolate
+# ends.
+
+OWNER_NAME = "شركة المثال"
+REQUESTER_NAME = "מעבדת הדוגמה בע״מ"
+RTL_TITLE = "بيانات الاهتزاز 2025"
+RLO = "\u202e"
+JUSTIFICATION = f"لقياس المحامل {RLO}(ref 7)"
+NOTE = "موافق"
+REVOKED = f"خرق الشروط {RLO}3.1"
+
+
+@pytest.fixture
+def rtl(member, other_member, data_steward):
+    """Right-to-left legal names for the owner and the requester, and a right-to-left title for the
+    owner's restricted dataset, given through the service."""
+    for firm, name in ((member, OWNER_NAME), (other_member, REQUESTER_NAME)):
+        Member.objects.filter(pk=firm.pk).update(legal_name=name)
+        firm.legal_name = name
+    dataset = register(data_steward, title=RTL_TITLE)
+    set_policy(data_steward, dataset, tier="restricted", download_quota=2)
+    add_version(data_steward, dataset)
+    return dataset
+
+
+def test_a_request_and_its_grant_notices_isolate_names_titles_and_the_justification(
+    client_for, data_steward, other_analyst, rtl, mailoutbox, django_capture_on_commit_callbacks
+) -> None:
+    with django_capture_on_commit_callbacks(execute=True):
+        request = _submit(client_for(other_analyst), rtl, justification=JUSTIFICATION)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client_for(data_steward).post(
+            f"/api/v1/access-requests/{request.pk}/approve/", {"reason": NOTE}, format="json"
+        )
+        assert response.status_code == 200, response.content
+    asked, decided = mailoutbox
+    title, owner, requester = (f"{FSI}{v}{PDI}" for v in (RTL_TITLE, OWNER_NAME, REQUESTER_NAME))
+    assert asked.subject == f'New access request for "{title}" from {requester}'
+    assert asked.body.startswith(
+        f'{requester} asks to use your dataset "{title}" (Level 1, restricted tier).\n\n'
+    )
+    assert f"\nJustification: {FSI}{JUSTIFICATION}{PDI}\n" in asked.body
+    assert f"\nA data steward of {owner} approves or rejects it. Undecided, it expires on " in asked.body
+    assert decided.subject == f'Your request for "{title}": granted'
+    assert decided.body.startswith(
+        f'Your member\'s request #{request.pk} to use "{title}" of {owner} for research is granted.\n'
+    )
+    assert f"\nNote from the decider: {FSI}{NOTE}{PDI}\n" in decided.body
+    for message in mailoutbox:
+        assert _unisolated(message.subject) == []
+        assert _unisolated(message.body) == []
+        assert "\n" not in message.subject
+
+    grant = Grant.objects.get(request=request)
+    _age(grant, ends_in=timedelta(days=1))
+    mailoutbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.grant_expiry_notices_due() == 1
+    grant.refresh_from_db()
+    for message in mailoutbox:
+        assert message.subject == f'Grant #{grant.pk} for "{title}" expires on {grant.valid_until:%Y-%m-%d}'
+        assert message.body.startswith(
+            f'Grant #{grant.pk}, which lets {requester} use "{title}" of {owner} for research, expires on '
+            f"{grant.valid_until:%Y-%m-%d %H:%M} UTC.\n"
+        )
+
+    mailoutbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client_for(data_steward).post(
+            f"/api/v1/grants/{grant.pk}/revoke/", {"reason": REVOKED}, format="json"
+        )
+        assert response.status_code == 200, response.content
+    grant.refresh_from_db()
+    assert len(mailoutbox) == 2
+    for message in mailoutbox:
+        assert message.subject == f'Grant #{grant.pk} for "{title}" is revoked'
+        assert message.body.startswith(
+            f'Grant #{grant.pk}, which lets {requester} use "{title}" of {owner}, was revoked on '
+            f"{grant.revoked_at:%Y-%m-%d %H:%M} UTC. It allows no further use or download, effective at "
+            "once.\n"
+        )
+        assert f"\n\nReason: {FSI}{REVOKED}{PDI}\n\n" in message.body
+    for message in mailoutbox:
+        assert _unisolated(message.subject) == []
+        assert _unisolated(message.body) == []
+
+
+def test_a_rejection_isolates_the_title_the_owners_name_and_the_reason(
+    client_for, data_steward, other_analyst, rtl, mailoutbox, django_capture_on_commit_callbacks
+) -> None:
+    reason = f"غير مناسب\n{RLO}للمنافسين"  # two lines, and an override it never closes
+    with django_capture_on_commit_callbacks(execute=True):
+        request = _submit(client_for(other_analyst), rtl)
+        response = client_for(data_steward).post(
+            f"/api/v1/access-requests/{request.pk}/reject/", {"reason": reason}, format="json"
+        )
+        assert response.status_code == 200, response.content
+    rejected = mailoutbox[-1]
+    assert rejected.subject == f'Your request for "{FSI}{RTL_TITLE}{PDI}": rejected'
+    assert rejected.body.startswith(
+        f'Your member\'s request #{request.pk} to use "{FSI}{RTL_TITLE}{PDI}" of {FSI}{OWNER_NAME}{PDI} '
+        "for research is rejected.\n"
+    )
+    assert f"\nReason: {FSI}{reason}{PDI}\n" in rejected.body
+    assert _unisolated(rejected.subject) == []
+    assert _unisolated(rejected.body) == []
