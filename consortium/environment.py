@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
-from consortium.numbers import whole_number
+from consortium.numbers import MAX_INTEGER, MIN_INTEGER, whole_number
 
 TRUE = frozenset({"true", "yes", "on", "1"})
 FALSE = frozenset({"false", "no", "off", "0"})
@@ -59,10 +59,11 @@ def integer(name: str, default: int, *, minimum: int | None = None) -> int:
     raw = _raw(name)
     if raw is None:
         return default
-    try:
-        value = int(raw.strip())
-    except ValueError:
-        raise ImproperlyConfigured(f"{name} must be a whole number, not {raw!r}.") from None
+    # ASCII digits (consortium.numbers): int() also read "+5", "5_0" and other scripts' digits; within 64
+    # bits, as whole_number gives any longer number as one value past every range.
+    value = whole_number(raw.strip(), signed=True)
+    if value is None or not MIN_INTEGER <= value <= MAX_INTEGER:
+        raise ImproperlyConfigured(f"{name} must be a whole number, not {raw!r}.")
     if minimum is not None and value < minimum:
         raise ImproperlyConfigured(f"{name} must be {minimum} or more, not {value}.")
     return value
@@ -110,9 +111,10 @@ def rate(name: str, default: str) -> str:
     if raw is None:
         return default
     # DRF splits on the one '/' and reads the count with int(): a second '/' or a digit int() refuses
-    # ('²') would fail every request instead.
+    # ('²', or more than 4,300 digits) would fail every request instead.
     count, _, period = raw.partition("/")
-    if whole_number(count) is None or "/" in period or period[:1] not in RATE_PERIODS:
+    requests = whole_number(count)
+    if requests is None or requests > MAX_INTEGER or "/" in period or period[:1] not in RATE_PERIODS:
         raise ImproperlyConfigured(
             f"{name} must be a rate such as 60/min: a number of requests, '/', and s, min, hour or day; "
             f"not {raw!r}."

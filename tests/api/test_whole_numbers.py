@@ -190,8 +190,26 @@ def test_ledger_verify_from_checkpoint_takes_ascii_digits(text) -> None:
     assert _tree_size("06") == 6
 
 
-@pytest.mark.parametrize("rate", ["\u0661\u0660/min", "+10/min", "1.0/min"])
+@pytest.mark.parametrize("rate", ["\u0661\u0660/min", "+10/min", "1.0/min", f"{THOUSANDS_OF_DIGITS}/min"])
 def test_a_throttle_rate_counts_in_ascii_digits(monkeypatch, rate) -> None:
     monkeypatch.setenv("API_RATE_TEST", rate)
     with pytest.raises(ImproperlyConfigured, match="API_RATE_TEST must be a rate"):
         environment.rate("API_RATE_TEST", "10/min")
+
+
+@pytest.mark.parametrize(
+    "text", ["\u0666\u0660", "+60", "6_0", "60.0", "0x3c", "1" * 40, THOUSANDS_OF_DIGITS]
+)
+def test_an_integer_setting_is_ascii_digits_within_64_bits(monkeypatch, text) -> None:
+    # int() read the first three as 60; whole_number would give the long ones as BEYOND_ANY_RANGE
+    monkeypatch.setenv("INTEGER_TEST", text)
+    with pytest.raises(ImproperlyConfigured, match="INTEGER_TEST must be a whole number"):
+        environment.integer("INTEGER_TEST", 5)
+
+
+@pytest.mark.parametrize(
+    ("text", "number"), [(" 60\n", 60), ("060", 60), ("-5", -5), (str(2**63 - 1), 2**63 - 1)]
+)
+def test_an_integer_setting_in_ascii_digits_is_read(monkeypatch, text, number) -> None:
+    monkeypatch.setenv("INTEGER_TEST", text)
+    assert environment.integer("INTEGER_TEST", 5) == number
