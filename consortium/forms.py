@@ -14,6 +14,7 @@ from consortium import credit_code as credit_codes
 from consortium.errors import ServiceError
 from consortium.ids import is_row_id
 from consortium.models import APIKeyScope, Cluster, MemberRole, MemberStatus, Sector, SizeClass
+from consortium.numbers import whole_number
 from consortium.roles import PERSON_ROLES
 from consortium.services import API_KEY_DEFAULT_LIFETIME
 
@@ -28,6 +29,19 @@ def _any(choices: list[tuple[str, str]], label: str = "Any") -> list[tuple[str, 
 def _choose(choices: list[tuple[str, str]]) -> list[tuple[str, str]]:
     """A required choice with no preselected value, so nobody applies as 'large' by accident."""
     return [("", "Choose…"), *choices]
+
+
+class WholeNumberFormField(forms.IntegerField):
+    """ASCII digits after an optional "-" (consortium.numbers), for the portal's forms and the API's
+    filters: Django's IntegerField also takes "3.0", " 3", "+3" and other scripts' digits."""
+
+    def to_python(self, value: Any) -> int | None:
+        if value in self.empty_values:
+            return None
+        number = whole_number(str(value), signed=True)
+        if number is None:
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
+        return number
 
 
 class ModelIdsChoiceField(forms.ModelMultipleChoiceField):

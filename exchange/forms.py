@@ -10,7 +10,7 @@ from typing import Any
 from django import forms
 from django.db.models import Model, QuerySet
 
-from consortium.forms import ModelIdsChoiceField, PortalForm
+from consortium.forms import ModelIdsChoiceField, PortalForm, WholeNumberFormField
 from consortium.models import Cluster, Member, Sector, SizeClass
 from exchange import policies
 from exchange.models import (
@@ -114,11 +114,11 @@ class AccessRequestForm(PortalForm):
     justification = forms.CharField(
         max_length=4000, widget=forms.Textarea(attrs={"rows": 4}), help_text="Why your member needs it."
     )
-    duration_days = forms.IntegerField(min_value=1, label="Duration (days)")
+    duration_days = WholeNumberFormField(min_value=1, label="Duration (days)")
     accept_terms = forms.BooleanField(
         required=False, label="I accept the dataset's terms on my member's behalf"
     )
-    terms_version = forms.IntegerField(widget=forms.HiddenInput)
+    terms_version = WholeNumberFormField(widget=forms.HiddenInput)
 
     def __init__(self, *args: Any, purposes: Iterable[str] | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -227,10 +227,10 @@ class PolicyForm(PortalForm):
     purposes = forms.MultipleChoiceField(
         choices=Purpose.choices, widget=forms.CheckboxSelectMultiple, label="Allowed purposes"
     )
-    max_duration_days = forms.IntegerField(
+    max_duration_days = WholeNumberFormField(
         min_value=1, max_value=36500, required=False, label="Maximum duration (days)"
     )
-    download_quota = forms.IntegerField(
+    download_quota = WholeNumberFormField(
         min_value=0, max_value=2**31 - 1, required=False, label="Downloads per grant"
     )
     eligible_size_classes = forms.MultipleChoiceField(
@@ -269,7 +269,7 @@ class PolicyForm(PortalForm):
         widget=forms.SelectMultiple(attrs={"size": 5}),
         help_text=SEVERAL,
     )
-    price_credits = forms.IntegerField(
+    price_credits = WholeNumberFormField(
         min_value=0,
         max_value=2**31 - 1,
         initial=0,

@@ -19,9 +19,10 @@ from rest_framework.request import Request
 
 from consortium.api.fields import IdField
 from consortium.errors import ValidationFailed
+from consortium.forms import WholeNumberFormField
 from consortium.ids import MAX_ID
 from consortium.models import Member, MemberAPIKey, MemberRole, MemberStatus, Sector, SizeClass, User
-from consortium.numbers import MAX_INTEGER, MIN_INTEGER, whole_number
+from consortium.numbers import MAX_INTEGER, MIN_INTEGER
 
 
 class FilterSet(django_filters.FilterSet):
@@ -47,19 +48,6 @@ def without_empty_values(data: Mapping[str, Any]) -> Mapping[str, Any]:
         if given := [value for value in values if value != ""]:
             kept.setlist(name, given)
     return kept
-
-
-class WholeNumberFormField(forms.IntegerField):
-    """ASCII digits after an optional "-" (consortium.numbers): Django's IntegerField also takes "3.0",
-    " 3", "+3" and other scripts' digits."""
-
-    def to_python(self, value: Any) -> int | None:
-        if value in self.empty_values:
-            return None
-        number = whole_number(str(value), signed=True)
-        if number is None:
-            raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
-        return number
 
 
 @extend_schema_field(serializers.IntegerField(min_value=MIN_INTEGER, max_value=MAX_INTEGER))

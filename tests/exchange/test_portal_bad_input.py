@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from exchange.models import AccessPolicy, Dataset
+from exchange.models import AccessPolicy, AccessRequest, Dataset
 from ledger.models import LedgerEntry
 from tests.exchange.support import REGISTRATION_FORM, as_user, published
 
@@ -41,3 +41,35 @@ def test_a_policy_naming_a_member_id_past_64_bits_is_an_invalid_choice(data_stew
     assert "Select a valid choice" in response.content.decode()
     assert AccessPolicy.objects.values().get(dataset=dataset) == policy_before
     assert LedgerEntry.objects.count() == entries
+
+
+# int() behind Django's IntegerField read these as 30 (and the API's fields refuse them since 44f12dc)
+NOT_ASCII_DIGITS = ["\u0663\u0660", "30.0", " 30", "+30"]
+
+
+@pytest.mark.parametrize("value", NOT_ASCII_DIGITS)
+def test_a_request_duration_is_ascii_digits(data_steward, other_analyst, value) -> None:
+    dataset = published(data_steward, tier="open")
+    ask = {
+        "purpose": "research",
+        "justification": "Benchmarks.",
+        "accept_terms": "on",
+        "terms_version": dataset.policy.terms_version,
+    }
+    url = reverse("portal:dataset-detail", args=[dataset.pk])
+    assert as_user(other_analyst).post(url, {**ask, "duration_days": value}).status_code == 400
+    assert not AccessRequest.objects.exists()
+    assert as_user(other_analyst).post(url, {**ask, "duration_days": "030"}).status_code == 302
+    assert AccessRequest.objects.get().duration_days == 30
+
+
+@pytest.mark.parametrize("value", NOT_ASCII_DIGITS)
+def test_a_policy_price_is_ascii_digits(data_steward, value) -> None:
+    dataset = published(data_steward, tier="restricted")
+    policy_before = AccessPolicy.objects.values().get(dataset=dataset)
+    response = as_user(data_steward).post(
+        reverse("portal:dataset-policy", args=[dataset.pk]),
+        {"tier": "restricted", "purposes": ["research"], "price_credits": value, "terms": "T"},
+    )
+    assert response.status_code == 400
+    assert AccessPolicy.objects.values().get(dataset=dataset) == policy_before
