@@ -47,15 +47,17 @@ class WholeNumberFormField(forms.IntegerField):
 class ModelIdsChoiceField(forms.ModelMultipleChoiceField):
     """Several rows chosen by id. An id no id column can hold (past 2**63 - 1) is an invalid choice, like
     any unknown id: Django's field looks them all up with `pk__in`, and SQLite cannot bind such an integer
-    (OverflowError, a 500)."""
+    (OverflowError, a 500). An id is ASCII digits: Django's check reads " 3" and other scripts' digits with
+    int()."""
 
     def clean(self, value: Any) -> Any:
         if self.to_field_name is None and isinstance(value, list | tuple):
             for pk in value:
-                try:
-                    number = int(str(pk))
-                except ValueError:
-                    continue  # not a number: Django's own check names it
+                number = whole_number(str(pk))
+                if number is None:
+                    raise ValidationError(
+                        self.error_messages["invalid_pk_value"], code="invalid_pk_value", params={"pk": pk}
+                    )
                 if not is_row_id(number):
                     raise ValidationError(
                         self.error_messages["invalid_choice"], code="invalid_choice", params={"value": pk}

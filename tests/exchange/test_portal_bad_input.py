@@ -27,20 +27,26 @@ def test_registering_with_a_source_id_past_64_bits_is_an_invalid_choice(data_ste
     assert (Dataset.objects.count(), LedgerEntry.objects.count()) == before
 
 
+def _refused_policy(steward, **fields) -> str:
+    """The page of a restricted dataset's policy form sent with `fields`, once it is checked to be a 400 that
+    changed neither the policy nor the ledger."""
+    dataset = published(steward, tier="restricted")
+    policy_before = AccessPolicy.objects.values().get(dataset=dataset)
+    entries = LedgerEntry.objects.count()
+    response = as_user(steward).post(
+        reverse("portal:dataset-policy", args=[dataset.pk]),
+        {"tier": "restricted", "purposes": ["research"], "price_credits": 0, "terms": "T", **fields},
+    )
+    assert response.status_code == 400
+    assert AccessPolicy.objects.values().get(dataset=dataset) == policy_before
+    assert LedgerEntry.objects.count() == entries
+    return response.content.decode()
+
+
 @pytest.mark.parametrize("field", ["allow_list", "deny_list"])
 @pytest.mark.parametrize("value", TOO_BIG)
 def test_a_policy_naming_a_member_id_past_64_bits_is_an_invalid_choice(data_steward, field, value) -> None:
-    dataset = published(data_steward, tier="restricted")
-    policy_before = AccessPolicy.objects.values().get(dataset=dataset)
-    entries = LedgerEntry.objects.count()
-    response = as_user(data_steward).post(
-        reverse("portal:dataset-policy", args=[dataset.pk]),
-        {"tier": "restricted", "purposes": ["research"], "price_credits": 0, "terms": "T", field: [value]},
-    )
-    assert response.status_code == 400
-    assert "Select a valid choice" in response.content.decode()
-    assert AccessPolicy.objects.values().get(dataset=dataset) == policy_before
-    assert LedgerEntry.objects.count() == entries
+    assert "Select a valid choice" in _refused_policy(data_steward, **{field: [value]})
 
 
 # int() behind Django's IntegerField read these as 30 (and the API's fields refuse them since 44f12dc)
@@ -65,11 +71,12 @@ def test_a_request_duration_is_ascii_digits(data_steward, other_analyst, value) 
 
 @pytest.mark.parametrize("value", NOT_ASCII_DIGITS)
 def test_a_policy_price_is_ascii_digits(data_steward, value) -> None:
-    dataset = published(data_steward, tier="restricted")
-    policy_before = AccessPolicy.objects.values().get(dataset=dataset)
-    response = as_user(data_steward).post(
-        reverse("portal:dataset-policy", args=[dataset.pk]),
-        {"tier": "restricted", "purposes": ["research"], "price_credits": value, "terms": "T"},
-    )
-    assert response.status_code == 400
-    assert AccessPolicy.objects.values().get(dataset=dataset) == policy_before
+    _refused_policy(data_steward, price_credits=value)
+
+
+@pytest.mark.parametrize("field", ["allow_list", "deny_list"])
+@pytest.mark.parametrize("written", ["other scripts", "spaced"])
+def test_a_policy_names_members_in_ascii_digits(data_steward, other_analyst, field, written) -> None:
+    pk = str(other_analyst.member_id)
+    value = "".join(chr(0x660 + int(digit)) for digit in pk) if written == "other scripts" else f" {pk}"
+    assert "is not a valid value" in _refused_policy(data_steward, **{field: [value]})
