@@ -12,7 +12,7 @@ from django.core.exceptions import ImproperlyConfigured
 from consortium import environment
 from consortium.numbers import BEYOND_ANY_RANGE, path_number, whole_number
 from exchange.models import AccessRequest, Grant
-from ledger.management.commands.ledger_verify import _tree_size
+from ledger.management.commands.ledger_verify import _tree_size, _workers
 from tests.api.test_problems import assert_problem
 from tests.exchange.support import post_request, published
 from tests.ledger.test_ledger_api import client_for as ledger_client
@@ -188,6 +188,14 @@ def test_ledger_verify_from_checkpoint_takes_ascii_digits(text) -> None:
     with pytest.raises(ArgumentTypeError, match="whole number 0 or more"):
         _tree_size(text)
     assert _tree_size("06") == 6
+
+
+@pytest.mark.parametrize("text", ["\u00b2", "\u0663", "+3", "3.0", " 3"])
+def test_ledger_verify_workers_take_ascii_digits(text) -> None:
+    with pytest.raises(ArgumentTypeError, match="number of processes is a whole number"):
+        _workers(text)
+    assert _workers("03") == 3
+    assert _workers("-3") == -3  # refused by the command, as 0 is: "--workers must be 1 or more"
 
 
 @pytest.mark.parametrize("rate", ["\u0661\u0660/min", "+10/min", "1.0/min", f"{THOUSANDS_OF_DIGITS}/min"])

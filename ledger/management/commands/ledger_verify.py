@@ -23,6 +23,14 @@ def _tree_size(text: str) -> int:
     return size
 
 
+def _workers(text: str) -> int:
+    """--workers' value: a whole number in ASCII digits (else a usage error; handle refuses one below 1)."""
+    workers = whole_number(text, signed=True)
+    if workers is None:
+        raise ArgumentTypeError(f"the number of processes is a whole number, 1 or more, not {text!r}")
+    return workers
+
+
 class Command(OperatorCommand):
     help = (
         "Recompute leaf hashes and the Merkle tree and check every checkpoint (fast); "
@@ -37,7 +45,9 @@ class Command(OperatorCommand):
             metavar="SIZE",
             help="resume from the trusted checkpoint of this size",
         )
-        parser.add_argument("--workers", type=int, help="processes for --full (default: one per CPU core)")
+        parser.add_argument(
+            "--workers", type=_workers, help="processes for --full (default: one per CPU core)"
+        )
         parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     def handle(self, *args: Any, **options: Any) -> None:
