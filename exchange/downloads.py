@@ -18,7 +18,7 @@ from django.utils.http import content_disposition_header
 
 from exchange import selectors
 from exchange.models import DatasetVersion, Grant
-from exchange.services.datasets import version_filename
+from exchange.services.versions import version_filename
 
 # No script, no plugin, no request to any origin (ours included): a page in the file can do nothing.
 SANDBOX = "default-src 'none'; sandbox"

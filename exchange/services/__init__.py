@@ -18,8 +18,9 @@ whether a service would accept an actor, from the same rules, so the portal offe
 `*_check` functions (dataset_register_check, grant_revoke_check, ...) raise the refusal a service gives
 its actor before it reads any input, so the API refuses a caller who may not act before checking a body.
 
-The services live in datasets, access_requests, grants and expiry (shared pieces in _common); this
-package re-exports them, so callers write `from exchange import services; services.grant_revoke(...)`.
+The services live in datasets, versions (a dataset's files), policies (its access policy), access_requests,
+grants and expiry (shared pieces in _common); this package re-exports them, so callers write
+`from exchange import services; services.grant_revoke(...)`.
 """
 
 from __future__ import annotations
@@ -36,17 +37,10 @@ from exchange.services.access_requests import (
     access_request_withdraw_check,
 )
 from exchange.services.datasets import (
-    dataset_files_sweep,
     dataset_manageable_by,
     dataset_register,
     dataset_register_check,
-    dataset_version_add,
-    dataset_version_addable_by,
-    dataset_version_withdraw,
-    dataset_version_withdraw_check,
-    dataset_versions_withdrawable_by,
     dataset_withdraw,
-    policy_set,
 )
 from exchange.services.expiry import access_request_expire_due, grant_expire_due, grant_expiry_notices_due
 from exchange.services.grants import (
@@ -56,6 +50,15 @@ from exchange.services.grants import (
     grant_revocable_by,
     grant_revoke,
     grant_revoke_check,
+)
+from exchange.services.policies import policy_set
+from exchange.services.versions import (
+    dataset_files_sweep,
+    dataset_version_add,
+    dataset_version_addable_by,
+    dataset_version_withdraw,
+    dataset_version_withdraw_check,
+    dataset_versions_withdrawable_by,
 )
 
 __all__ = [

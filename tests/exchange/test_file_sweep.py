@@ -12,7 +12,7 @@ from django.db import transaction
 
 from exchange import services, tasks
 from exchange.models import DatasetVersion
-from exchange.services.datasets import ORPHAN_GRACE
+from exchange.services.versions import ORPHAN_GRACE
 from tests.exchange.support import add_version, published
 
 

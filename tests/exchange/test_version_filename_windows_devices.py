@@ -1,5 +1,5 @@
 """A version's name that Windows reserves for a device (CON, NUL, COM1, LPT¹ ...) is renamed, so that its
-download can be saved there under the name it is offered with (exchange.services.datasets.version_filename);
+download can be saved there under the name it is offered with (exchange.services.versions.version_filename);
 names that only look like one stay as their owner wrote them."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from django.urls import reverse
 
 from exchange import services
 from exchange.models import DatasetVersion, Grant
-from exchange.services.datasets import VERSION_FILENAME_MAX_CHARS, version_filename
+from exchange.services.versions import VERSION_FILENAME_MAX_CHARS, version_filename
 from tests.exchange.support import as_user, register, request_access, set_policy
 
 

@@ -1,5 +1,5 @@
 """The name a version keeps and is downloaded under: its owner's own, cleaned only of what would break or
-spoof a name (exchange.services.datasets.version_filename); the file on disk is named as storage allows."""
+spoof a name (exchange.services.versions.version_filename); the file on disk is named as storage allows."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 
 from exchange import services
-from exchange.services.datasets import version_filename
+from exchange.services.versions import version_filename
 from tests.exchange.support import register
 
 pytestmark = pytest.mark.django_db
