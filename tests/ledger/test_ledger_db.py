@@ -26,7 +26,7 @@ from ledger.services import (
     sequencing,
     signing_key_rotate,
 )
-from ledger.verification import Failure, verify_database
+from ledger.verification import Failure, ranges, verify_database
 from tests.ledger_support import ledger_triggers_dropped
 
 pytestmark = pytest.mark.django_db
@@ -422,14 +422,14 @@ def test_entries_sequenced_while_verification_runs_raise_no_alarm(monkeypatch: p
     """The node count reads the tree's size in the same snapshot: entries the sequencer integrates
     meanwhile add nodes on both sides (they were counted as extra nodes against the old size)."""
     append(5)
-    check = verification._RangeChecker.check
+    check = ranges._RangeChecker.check
 
-    def check_then_more_entries(self, start: int, end: int, sizes: list[int]) -> verification._RangeResult:
+    def check_then_more_entries(self, start: int, end: int, sizes: list[int]) -> ranges._RangeResult:
         result = check(self, start, end, sizes)
         append(3)  # appended and sequenced while the ledger is being verified
         return result
 
-    monkeypatch.setattr(verification._RangeChecker, "check", check_then_more_entries)
+    monkeypatch.setattr(ranges._RangeChecker, "check", check_then_more_entries)
     report = verify_database()
     assert report.ok, report.failure
     assert report.entries == 5 and tree.tree_size() == 8

@@ -12,7 +12,7 @@ from django.db import connection, transaction
 from ledger import canonical, services, tree, verification
 from ledger.models import LedgerLeaf
 from ledger.services import ledger_append
-from ledger.verification import Failure, verify_database
+from ledger.verification import Failure, ranges, verify_database
 from tests.ledger.test_ledger_db import append
 from tests.ledger_support import ledger_triggers_dropped
 
@@ -44,13 +44,13 @@ def test_entries_whose_ids_are_far_apart_are_read_through_the_leaves(
     """Ids given out by transactions that rolled back leave gaps: a range's entries are then read by joining
     its leaves (not by id range); the result is the same."""
     fetched: list[str] = []
-    fetch = verification.hot_rows
+    fetch = ranges.hot_rows
 
     def recording(sql: str, params: list, **kwargs) -> list:
         fetched.append(sql)
         return fetch(sql, params, **kwargs)
 
-    monkeypatch.setattr(verification, "hot_rows", recording)
+    monkeypatch.setattr(ranges, "hot_rows", recording)
     append(3)
     for _ in range(3):
         with pytest.raises(RuntimeError), transaction.atomic():
@@ -61,9 +61,9 @@ def test_entries_whose_ids_are_far_apart_are_read_through_the_leaves(
     report = verify_database(full=True, workers=1)
     assert report.ok, report.failure
     assert (report.entries, report.root) == (6, tree.root_hash(6))
-    assert verification._ENTRY_ROWS in fetched
+    assert ranges._ENTRY_ROWS in fetched
     if on_postgres:  # only PostgreSQL reads by id range at all: there, these far-apart ids must not be
-        assert verification._ENTRIES_BY_ID not in fetched
+        assert ranges._ENTRIES_BY_ID not in fetched
 
 
 @pytest.mark.postgres
@@ -74,15 +74,15 @@ def test_a_failing_verification_worker_raises_instead_of_passing(monkeypatch: py
     monkeypatch.setattr(verification, "MIN_RANGE", 2)
     append(30)
     parent = os.getpid()
-    check = verification._RangeChecker.check
+    check = ranges._RangeChecker.check
 
-    def check_or_fail(self, start: int, end: int, sizes: list[int]) -> verification._RangeResult:
+    def check_or_fail(self, start: int, end: int, sizes: list[int]) -> ranges._RangeResult:
         if os.getpid() != parent:
             raise ConnectionError("the worker lost its database")
         time.sleep(0.02)  # this process is slow: the worker takes ranges too
         return check(self, start, end, sizes)
 
-    monkeypatch.setattr(verification._RangeChecker, "check", check_or_fail)
+    monkeypatch.setattr(ranges._RangeChecker, "check", check_or_fail)
     with pytest.raises(RuntimeError, match="the worker lost its database"):
         verify_database(full=True, workers=2)
     assert verify_database(full=True, workers=1).ok  # this process alone
