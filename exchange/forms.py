@@ -101,7 +101,8 @@ class AccessRequestForm(PortalForm):
     policy's (`purposes`); any purpose is still sent on, for the service to judge."""
 
     service_field_names = {"accepted_terms_version": "accept_terms"}
-    # The field each refusal of the service and the policy engine is about (views._refused places it there).
+    # The field each refusal of the service and the policy engine is about
+    # (views._common._refused places it there).
     refusal_fields = {
         "unknown_purpose": "purpose",
         "purpose_not_allowed": "purpose",
@@ -202,7 +203,7 @@ class PolicyForm(PortalForm):
     """The dataset's one access policy. Empty numbers take the grade's defaults; given the dataset's
     `grade`, the form says what they are and which tiers the grade allows (policies.GRADE_RULES)."""
 
-    # The field each of the policy engine's reasons is about (views._refused places it there).
+    # The field each of the policy engine's reasons is about (views._common._refused places it there).
     refusal_fields = {
         "unknown_tier": "tier",
         "tier_not_allowed_for_grade": "tier",

@@ -1,9 +1,5 @@
-"""Portal views of the exchange: the catalog, a dataset's page (request it, or manage it as its owner),
-requests and their decisions, grants with their downloads and revocation.
-
-Thin, like the API: parse a form, call one selector or service, render. What the actor may not see is a
-404 (the selectors raise NotFound); a service's refusal goes back on the form or into a message.
-"""
+"""Datasets: the catalog, a dataset's page (request it, or manage it: its policy, versions and withdrawal)
+and a data steward's own datasets with the form to register one."""
 
 from __future__ import annotations
 
@@ -11,35 +7,31 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db.models import QuerySet
-from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
-from django.shortcuts import redirect, render
-from django.utils import timezone
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
 from django.utils.html import format_html
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_http_methods, require_POST
 
 from consortium.actors import request_actor
-from consortium.errors import NotFound, ServiceError
-from consortium.forms import add_service_error, submitted
-from consortium.navigation import nav_sections
+from consortium.errors import ServiceError
+from consortium.forms import submitted
 from consortium.paging import page_of, query_without_page
-from consortium.roles import Capability, capabilities, reads_grants
+from consortium.roles import Capability, capabilities
 from consortium.text import bdi
-from exchange import downloads, policies, selectors, services
+from exchange import policies, selectors, services
 from exchange.api.filters import DatasetFilter
 from exchange.forms import (
     AccessRequestForm,
     CatalogFilterForm,
     DatasetRegisterForm,
-    DecisionForm,
     PolicyForm,
     ReasonForm,
-    RequestFilterForm,
     VersionUploadForm,
 )
-from exchange.models import UNDECIDED_STATES, AccessRequest, Dataset, Grant, RequestState, Tier
+from exchange.models import Dataset, RequestState, Tier
 from exchange.uploads import limit_upload_size, refuse_several_files
+from exchange.views._common import _get, _refused, _render, _require
 from ledger.credit import selectors as credit_selectors
 
 # Who decides a request of each approval tier, as the services enforce it: the owner's data steward
@@ -49,56 +41,6 @@ DECIDERS: dict[str, str] = {
     Tier.RESTRICTED: "the owner's data steward decides",
     Tier.CONFIDENTIAL: "the owner's data steward decides, then a security officer",
 }
-
-REQUEST_DECISIONS: dict[str, services.AccessRequestDecision] = {
-    "approve": services.access_request_approve,
-    "reject": services.access_request_reject,
-    "withdraw": services.access_request_withdraw,
-}
-
-
-def _render(
-    request: HttpRequest, template: str, context: dict[str, Any] | None = None, status: int = 200
-) -> HttpResponse:
-    return render(request, f"exchange/{template}", context or {}, status=status)
-
-
-def _require(request: HttpRequest, *wanted: Capability) -> frozenset[Capability]:
-    """The user's capabilities; 404 unless they hold at least one of `wanted`."""
-    caps = capabilities(request.user)
-    if not caps & set(wanted):
-        raise Http404
-    return caps
-
-
-def _refused(form: Any, error: ServiceError) -> None:
-    """Put a service's refusal on `form`: the refusal and each of the engine's reasons beside the field
-    the form's `refusal_fields` names for its code, the service's own field errors where it names them
-    (unless the refusal's code has a field: its detail says more than "Must be 1."), the rest above."""
-    if isinstance(error, NotFound):
-        raise Http404(error.detail) from error
-    on_field: dict[str, str] = getattr(form, "refusal_fields", {})
-    said = [(reason["code"], reason["message"]) for reason in error.extra.get("reasons") or []]
-    if error.detail not in {message for _, message in said}:
-        said.insert(0, (error.code, error.detail))
-    field_errors = error.extra.get("errors") or {}
-    if field_errors and on_field.get(error.code) not in form.fields:
-        add_service_error(form, error)
-        placed = {text for texts in field_errors.values() for text in texts}
-        said = [(code, message) for code, message in said if message not in placed]
-    for code, message in said:
-        field = on_field.get(code)
-        form.add_error(field if field in form.fields else None, message)
-
-
-def _get(getter: Any, **kwargs: Any) -> Any:
-    try:
-        return getter(**kwargs)
-    except NotFound as error:
-        raise Http404(error.detail) from error
-
-
-# --- Catalog --------------------------------------------------------------------------------------------
 
 
 @login_required
@@ -361,217 +303,3 @@ def my_datasets(request: HttpRequest) -> HttpResponse:
         {"form": form, "page": page_of(request, own), "query": query_without_page(request)},
         status=400 if form.errors else 200,
     )
-
-
-# --- Requests -------------------------------------------------------------------------------------------
-
-
-@login_required
-def requests_home(request: HttpRequest) -> HttpResponse:
-    """The nav's "Requests": the user's own requests, or the decisions waiting for them."""
-    nav = nav_sections(request)
-    for section, name in (
-        ("my_requests", "portal:my-requests"),
-        ("incoming", "portal:incoming-requests"),
-        ("grants", "portal:grant-list"),
-    ):
-        if nav[section]:
-            return redirect(name)
-    raise Http404
-
-
-def _filtered(
-    request: HttpRequest, requests: QuerySet[AccessRequest], waiting: Any, default: str = ""
-) -> tuple[Any, Any]:
-    """The state filter's form and the requests it selects; "waiting" means the `waiting` states."""
-    data = request.GET.copy()
-    data.setdefault("state", default)
-    form = RequestFilterForm(data)
-    state = form.cleaned_data["state"] if form.is_valid() else ""
-    if state == "waiting":
-        requests = requests.filter(state__in=waiting)
-    elif state:
-        requests = requests.filter(state=state)
-    return form, requests.order_by("-created_at", "-id")
-
-
-@login_required
-def my_requests(request: HttpRequest) -> HttpResponse:
-    """The requests the user's member made, with withdraw for the undecided ones."""
-    _require(request, Capability.REQUEST_ACCESS)
-    mine = selectors.access_request_mine_for(user=request_actor(request))
-    form, mine = _filtered(request, mine, UNDECIDED_STATES)
-    return _render(
-        request,
-        "request_list.html",
-        {
-            "heading": "My member's requests",
-            "form": form,
-            "page": page_of(request, mine),
-            "query": query_without_page(request),
-            "undecided": UNDECIDED_STATES,
-            "mine": True,
-        },
-    )
-
-
-@login_required
-def incoming_requests(request: HttpRequest) -> HttpResponse:
-    """Requests to decide: for the owner's data steward the member's datasets', for a security officer the
-    confidential queue (steward-approved); officers and auditors see every one. Waiting ones by default."""
-    caps = _require(request, Capability.DECIDE_REQUESTS, Capability.DECIDE_CONFIDENTIAL, Capability.AUDIT)
-    decided = selectors.access_request_decided_by(user=request_actor(request))
-    if decided is not None:  # the same queue the home page counts
-        requests, waiting = decided
-        heading = (
-            "Requests for my member's datasets"
-            if Capability.DECIDE_REQUESTS in caps
-            else "Confidential requests"
-        )
-    else:
-        requests = selectors.access_request_list_for(user=request.user)
-        waiting = tuple(UNDECIDED_STATES)
-        heading = "All access requests"
-    form, requests = _filtered(request, requests, waiting, default="waiting")
-    return _render(
-        request,
-        "request_list.html",
-        {
-            "heading": heading,
-            "form": form,
-            "page": page_of(request, requests),
-            "query": query_without_page(request),
-            "undecided": UNDECIDED_STATES,
-            "mine": False,
-        },
-    )
-
-
-def _offered_decisions(request: HttpRequest, access_request: AccessRequest) -> list[str]:
-    """Buttons worth showing; only a convenience: the service decides and refuses the rest."""
-    user = request_actor(request)
-    caps = capabilities(user)
-    state = access_request.state
-    offered: list[str] = []
-    owner_steward = Capability.DECIDE_REQUESTS in caps and user.member_id == access_request.dataset.owner_id
-    if (state == RequestState.PENDING and owner_steward) or (
-        state == RequestState.STEWARD_APPROVED and Capability.DECIDE_CONFIDENTIAL in caps
-    ):
-        offered.append("approve")
-    if (state in UNDECIDED_STATES and owner_steward) or (
-        state == RequestState.STEWARD_APPROVED and Capability.DECIDE_CONFIDENTIAL in caps
-    ):
-        offered.append("reject")
-    if (
-        state in UNDECIDED_STATES
-        and Capability.REQUEST_ACCESS in caps
-        and user.member_id == access_request.requester_member_id
-    ):
-        offered.append("withdraw")
-    return offered
-
-
-@login_required
-@require_http_methods(["GET", "POST"])
-def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    """One request, its decisions and receipts; deciders approve or reject, the requester withdraws."""
-    access_request = _get(selectors.access_request_get_for, user=request.user, pk=pk)
-    form = DecisionForm(submitted(request))
-    if request.method == "POST" and form.is_valid():
-        action = form.cleaned_data["action"]
-        try:
-            updated, _ = REQUEST_DECISIONS[action](
-                actor=request_actor(request), request=access_request, reason=form.cleaned_data["reason"]
-            )
-        except ServiceError as error:
-            _refused(form, error)
-        else:
-            messages.success(request, f"Request {updated.pk}: {updated.get_state_display().lower()}.")
-            return redirect("portal:request-detail", pk=updated.pk)
-    grant = selectors.grant_of_request_for(user=request.user, request=access_request)
-    return _render(
-        request,
-        "request_detail.html",
-        {
-            "access_request": access_request,
-            "grant": grant,
-            "form": form,
-            "decisions": _offered_decisions(request, access_request),
-            "entries": selectors.request_entries_for(user=request.user, pk=access_request.pk),
-        },
-        status=400 if form.errors else 200,
-    )
-
-
-# --- Grants ---------------------------------------------------------------------------------------------
-
-
-@login_required
-def grant_list(request: HttpRequest) -> HttpResponse:
-    """Grants the user may see: their member's (received and given); every one for officers."""
-    if not reads_grants(request.user):
-        raise Http404
-    grants = selectors.grant_list_for(user=request.user).order_by("-valid_from", "-id")
-    return _render(
-        request,
-        "grant_list.html",
-        {"page": page_of(request, grants), "query": query_without_page(request), "now": timezone.now()},
-    )
-
-
-def _grant_page(request: HttpRequest, grant: Grant, form: Any = None, status: int = 200) -> HttpResponse:
-    now = timezone.now()
-    may_revoke = services.grant_revocable_by(actor=request_actor(request), grant=grant, now=now)
-    may_download = services.grant_downloadable_by(actor=request_actor(request), grant=grant, now=now)
-    user = request_actor(request)
-    return _render(
-        request,
-        "grant_detail.html",
-        {
-            "grant": grant,
-            "state": grant.state_at(now),
-            "form": (form or ReasonForm()) if may_revoke else None,
-            "may_download": may_download,
-            # the grantee's people who would download under it: told why they cannot, and what next
-            "for_grantee": user.member_id == grant.grantee_id
-            and Capability.REQUEST_ACCESS in capabilities(user),
-        },
-        status=status,
-    )
-
-
-@login_required
-def grant_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    return _grant_page(request, _get(selectors.grant_get_for, user=request.user, pk=pk))
-
-
-@login_required
-@require_POST
-def grant_revoke(request: HttpRequest, pk: int) -> HttpResponse:
-    """The owner's steward or a consortium officer revokes the grant at once."""
-    grant = _get(selectors.grant_get_for, user=request.user, pk=pk)
-    form = ReasonForm(request.POST)
-    if form.is_valid():
-        try:
-            services.grant_revoke(
-                actor=request_actor(request), grant=grant, reason=form.cleaned_data["reason"]
-            )
-        except ServiceError as error:
-            _refused(form, error)
-        else:
-            messages.success(request, f"Grant {grant.pk} is revoked.")
-            return redirect("portal:grant-detail", pk=grant.pk)
-    return _grant_page(request, grant, form, status=400)
-
-
-@login_required
-@require_POST
-def grant_download(request: HttpRequest, pk: int) -> HttpResponse | StreamingHttpResponse:
-    """Take one download under the grant and stream the file; a refusal comes back as a message."""
-    grant = _get(selectors.grant_get_for, user=request.user, pk=pk)
-    try:
-        grant, version, _, handle = services.grant_download(actor=request_actor(request), grant=grant)
-    except ServiceError as error:  # the grant itself is visible: every refusal is a message
-        messages.error(request, error.detail)
-        return redirect("portal:grant-detail", pk=grant.pk)
-    return downloads.version_response(grant=grant, version=version, handle=handle)
