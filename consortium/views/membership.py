@@ -139,6 +139,10 @@ def member_detail(request: HttpRequest, pk: int) -> HttpResponse:
                     format_html("{} is {}; its status is now {}.", bdi(decided.legal_name), done, status),
                 )
                 return redirect("portal:member-detail", pk=member.pk)
+        # The page shown again is the member as read now: a decision from it is one on what it shows (after a
+        # status_changed refusal, the new status), not on the time the refused form carried.
+        form.data = form.data.copy()
+        form.data["status_since"] = member.status_changed_at.isoformat()
     try:
         history = selectors.member_history_for(user=request.user, pk=member.pk)
     except NotFound:

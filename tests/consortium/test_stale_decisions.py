@@ -112,7 +112,9 @@ def test_the_portal_refuses_a_decision_taken_on_a_page_read_before_a_reapplicati
     assert Member.objects.get(pk=member_id).status == MemberStatus.APPLIED
     assert _written(member_id) == before
 
-    fresh = _page_time(browser.get(url).content.decode())
+    # the refusal's page shows the new application, and a decision from it is taken on that
+    fresh = _page_time(stale.content.decode())
+    assert fresh == _page_time(browser.get(url).content.decode())
     taken = browser.post(url, {"action": "admit", "reason": "", "status_since": fresh})
     assert taken.status_code == 302
     assert Member.objects.get(pk=member_id).status == MemberStatus.ACTIVE
