@@ -141,8 +141,9 @@ def member_detail(request: HttpRequest, pk: int) -> HttpResponse:
                 return redirect("portal:member-detail", pk=member.pk)
         # The page shown again is the member as read now: a decision from it is one on what it shows (after a
         # status_changed refusal, the new status), not on the time the refused form carried.
-        form.data = form.data.copy()
-        form.data["status_since"] = member.status_changed_at.isoformat()
+        shown = {name: form.data[name] for name in form.data}
+        shown["status_since"] = member.status_changed_at.isoformat()
+        form.data = shown
     try:
         history = selectors.member_history_for(user=request.user, pk=member.pk)
     except NotFound:
