@@ -76,6 +76,22 @@ def _duplicate_username(username: str) -> ValidationFailed:
     return ValidationFailed(message, code="duplicate_username", errors={"username": [message]})
 
 
+def _save_new_account(*, username: str, password: str | None, **attributes: Any) -> User:
+    """Insert a new account that _check_new_account passed, with its password (none usable without one);
+    a username taken meanwhile is ValidationFailed(duplicate_username), as the check would have said."""
+    user = User(username=username.strip(), **attributes)
+    if password:
+        user.set_password(password)
+    else:
+        user.set_unusable_password()
+    try:
+        user.save()
+    except IntegrityError:
+        # Someone took the name between our check and our insert; the unique constraint decided.
+        raise _duplicate_username(user.username) from None
+    return user
+
+
 def _check_new_account(*, username: str, email: str, password: str | None, **attributes: Any) -> None:
     username = (username or "").strip()
     if not username:
@@ -181,23 +197,15 @@ def user_create(
         _check_new_account(
             username=username, email=email, password=password, first_name=first_name, last_name=last_name
         )
-        user = User(
-            username=username.strip(),
+        user = _save_new_account(
+            username=username,
             email=email,
+            password=password,
             first_name=first_name,
             last_name=last_name,
             member=member,
             member_role=role,
         )
-        if password:
-            user.set_password(password)
-        else:
-            user.set_unusable_password()
-        try:
-            user.save()
-        except IntegrityError:
-            # Someone took the name between our check and our insert; the unique constraint decided.
-            raise _duplicate_username(user.username) from None
         user.groups.add(member.group)
         ledger_append(
             kind="member.user_added",
@@ -476,9 +484,10 @@ def staff_user_create(
         username=username, email=email, password=password, first_name=first_name, last_name=last_name
     )
     with transaction.atomic():
-        user = User(
-            username=username.strip(),
+        user = _save_new_account(
+            username=username,
             email=email,
+            password=password,
             first_name=first_name,
             last_name=last_name,
             consortium_role=consortium_role,
@@ -486,15 +495,6 @@ def staff_user_create(
             # superusers: a superuser passes every object-permission check, which would bypass the policies.
             is_staff=consortium_role == ConsortiumRole.OFFICER,
         )
-        if password:
-            user.set_password(password)
-        else:
-            user.set_unusable_password()
-        try:
-            user.save()
-        except IntegrityError:
-            # Someone took the name between our check and our insert; the unique constraint decided.
-            raise _duplicate_username(user.username) from None
         if consortium_role == ConsortiumRole.OFFICER:
             user.groups.add(officers_group())
         ledger_append(
