@@ -19,7 +19,7 @@ from django.db.migrations.recorder import MigrationRecorder
 from ledger import keys
 from ledger.models import Checkpoint, LedgerEntry, SigningKey
 from ledger.services import checkpoint_issue, ledger_append, ledger_sequence
-from tests.fresh_process import ROOT, run_manage
+from tests.fresh_process import ROOT, python, run_manage
 
 pytestmark = pytest.mark.django_db
 
@@ -181,3 +181,34 @@ def test_a_reader_that_closed_the_pipe_gets_no_traceback(args, tmp_path) -> None
     errors = process.stderr.read().decode()
     assert process.wait(timeout=120) == 1
     assert "Traceback" not in errors and "Exception ignored" not in errors, errors
+
+
+# A command whose connection to the database or the broker breaks: its socket raises BrokenPipeError,
+# while the reader of its output is still there.
+_A_SOCKET_BREAKS = """
+import socket, sys
+import django.core.management
+import manage
+
+def execute_from_command_line(argv):
+    print("written before the connection broke")
+    ours, theirs = socket.socketpair()
+    theirs.close()
+    ours.sendall(b"SELECT 1")
+
+django.core.management.execute_from_command_line = execute_from_command_line
+sys.argv = ["manage.py", "check"]
+manage.main()
+"""
+
+
+def test_a_broken_pipe_that_is_not_the_readers_is_reported(tmp_path) -> None:
+    """Only a reader that closed stdout is silent: a BrokenPipeError from anything else ended the command
+    with status 1 and not a word of why."""
+    own = {"DATABASE_URL", "CELERY_BROKER_URL", "SECRET_KEY"}
+    env = {**{k: v for k, v in os.environ.items() if k not in own}, "VAR_DIR": str(tmp_path)}
+    result = python("-c", _A_SOCKET_BREAKS, env=env)
+    assert result.returncode == 1
+    assert result.stdout == "written before the connection broke\n"
+    assert "Traceback" in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == "BrokenPipeError: [Errno 32] Broken pipe"
