@@ -1,20 +1,26 @@
 """Django admin for consortium officers: members (with their read-only history), clusters, people, API keys.
 
-Lifecycle changes go through consortium.services from admin actions, so the ledger records them too.
+Lifecycle changes go through consortium.services from admin actions, so the ledger records them too. A bulk
+decision first shows the selected members as they stand; each is then decided on the status time that page
+showed, so one whose status changed meanwhile is refused by the service.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.contrib.admin.utils import unquote
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
 
 from consortium import services
+from consortium.actors import request_actor
 from consortium.errors import ServiceError
 from consortium.models import Cluster, Member, MemberAPIKey, MemberStatusChange, User
 
@@ -35,19 +41,104 @@ class MemberStatusChangeInline(admin.TabularInline):
         return False
 
 
-def _run(
-    modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[Member], verb: str, **kw: Any
-) -> None:
-    service = getattr(services, f"member_{verb}")
-    done = 0
-    for member in queryset:
+# What each bulk decision records as its reason and calls itself on the confirmation page.
+_BULK_DECISIONS = {
+    "admit": ("Admitted in the admin", "admission"),
+    "suspend": ("Suspended in the admin", "suspension"),
+}
+
+
+def _shown_field(member: Member) -> str:
+    """The confirmation page's hidden field carrying `member`'s status time as the page showed it."""
+    return f"status_since_{member.pk}"
+
+
+def _shown_time(text: str) -> datetime | None:
+    """The status time as the confirmation page wrote it (datetime.isoformat, with its UTC offset), or None
+    for any other text: the page writes nothing else, so anything else is not a time it showed."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if moment.tzinfo is None or moment.isoformat() != text:
+        return None
+    return moment
+
+
+def _shown_times(request: HttpRequest, members: list[Member]) -> dict[int, datetime] | None:
+    """Each member's status time as the confirmation page showed it; None if any is missing or malformed."""
+    shown = {}
+    for member in members:
+        posted = request.POST.getlist(_shown_field(member))
+        moment = _shown_time(posted[0]) if len(posted) == 1 else None
+        if moment is None:
+            return None
+        shown[member.pk] = moment
+    return shown
+
+
+def _confirmation(
+    modeladmin: admin.ModelAdmin, request: HttpRequest, members: list[Member], verb: str
+) -> TemplateResponse | None:
+    """The page listing each selected member as it stands now, whose form re-posts the action with the
+    status times it shows; None, with the service's refusal as a message, if the officer may not decide."""
+    for member in members:
         try:
-            service(member=member, actor=request.user, **kw)
+            services.member_transition_check(request_actor(request), member, action=verb)
+        except ServiceError as exc:
+            modeladmin.message_user(request, exc.detail, messages.ERROR)
+            return None
+    reason, noun = _BULK_DECISIONS[verb]
+    request.current_app = modeladmin.admin_site.name
+    context = {
+        **modeladmin.admin_site.each_context(request),
+        "title": f"{verb.title()} {len(members)} member(s)?",
+        "subtitle": None,
+        "opts": modeladmin.opts,
+        "media": modeladmin.media,
+        "action": verb,
+        "noun": noun,
+        "reason": reason,
+        "rows": [
+            {"member": member, "field": _shown_field(member), "shown": member.status_changed_at.isoformat()}
+            for member in members
+        ],
+        "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+    }
+    return TemplateResponse(request, "admin/consortium/member/decision_confirmation.html", context)
+
+
+def _decide(
+    modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[Member], verb: str
+) -> TemplateResponse | None:
+    """A bulk decision: the confirmation page first; once confirmed, each member decided by the service in
+    its own transaction, on the status time the page showed it with (status_since), so a member whose
+    status changed since is refused with the service's message while the others go through."""
+    members = list(queryset.order_by("pk"))
+    if request.POST.get("post") != "yes":
+        return _confirmation(modeladmin, request, members, verb)
+    shown = _shown_times(request, members)
+    if shown is None:
+        modeladmin.message_user(
+            request,
+            "Nothing was decided: the confirmation did not carry the status time it showed for each member. "
+            "Select the members and confirm again.",
+            messages.ERROR,
+        )
+        return None
+    service = getattr(services, f"member_{verb}")
+    actor = request_actor(request)
+    reason, _ = _BULK_DECISIONS[verb]
+    done = 0
+    for member in members:
+        try:
+            service(member=member, actor=actor, reason=reason, status_since=shown[member.pk])
             done += 1
         except ServiceError as exc:
             modeladmin.message_user(request, f"{member}: {exc.detail}", messages.ERROR)
     if done:
         modeladmin.message_user(request, f"{verb.title()}: {done} member(s).", messages.SUCCESS)
+    return None
 
 
 @admin.register(Member)
@@ -91,12 +182,12 @@ class MemberAdmin(admin.ModelAdmin):
         return False
 
     @admin.action(description="Admit the selected applications")
-    def admit(self, request: HttpRequest, queryset: QuerySet[Member]) -> None:
-        _run(self, request, queryset, "admit", reason="Admitted in the admin")
+    def admit(self, request: HttpRequest, queryset: QuerySet[Member]) -> TemplateResponse | None:
+        return _decide(self, request, queryset, "admit")
 
     @admin.action(description="Suspend the selected members")
-    def suspend(self, request: HttpRequest, queryset: QuerySet[Member]) -> None:
-        _run(self, request, queryset, "suspend", reason="Suspended in the admin")
+    def suspend(self, request: HttpRequest, queryset: QuerySet[Member]) -> TemplateResponse | None:
+        return _decide(self, request, queryset, "suspend")
 
 
 @admin.register(Cluster)

@@ -1,4 +1,5 @@
-"""The demo seed (complete, valid, idempotent, through the services) and the admin's lifecycle actions."""
+"""The demo seed (complete, valid, idempotent, through the services) and the admin's pages (its lifecycle
+actions: test_admin_decisions)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ from django.core.management import CommandError, call_command
 from consortium import credit_code, services
 from consortium.models import Cluster, Member, MemberAPIKey, MemberStatusChange, User
 from ledger.models import LedgerEntry
-from tests.factories import MemberFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -81,19 +81,6 @@ def test_seed_demo_failing_half_way_leaves_no_consortium_behind(settings, monkey
     with pytest.raises(RuntimeError, match="disk full"):
         call_command("seed_demo", stdout=StringIO())
     assert _snapshot() == (0, 0, 0, 0, 0, 0)
-
-
-def test_admin_admit_action_goes_through_the_service(client, officer) -> None:
-    applied = MemberFactory(status="applied")
-    client.force_login(officer)
-    response = client.post(
-        "/admin/consortium/member/", {"action": "admit", "_selected_action": [applied.pk]}, follow=True
-    )
-    assert response.status_code == 200
-    applied.refresh_from_db()
-    assert applied.status == "active"
-    assert MemberStatusChange.objects.filter(member=applied, to_status="active", actor=officer).exists()
-    assert LedgerEntry.objects.filter(kind="member.admitted", subject_id=str(applied.pk)).exists()
 
 
 def test_admin_pages_render(client, officer, member_admin) -> None:
