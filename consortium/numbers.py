@@ -19,18 +19,43 @@ _MAX_DIGITS = 30
 BEYOND_ANY_RANGE = 10**_MAX_DIGITS
 # The range of a 64-bit signed integer: of every BigIntegerField, and of what SQLite can bind at all.
 MIN_INTEGER, MAX_INTEGER = -(2**63), 2**63 - 1
+# A number past _MAX_DIGITS is named in full up to this many digits, and by its first _SHOWN_DIGITS past it.
+_NAMED_IN_FULL = 40
+_SHOWN_DIGITS = 20
+
+
+class _BeyondAnyRange(int):
+    """BEYOND_ANY_RANGE (or its negation) as a number, but named as the digits it was read from: a message
+    about it ("No ledger entry {seq}") names what was asked for, not 10**30. Its repr is the number."""
+
+    shown: str
+
+    def __new__(cls, value: int, shown: str) -> _BeyondAnyRange:
+        number = super().__new__(cls, value)
+        number.shown = shown
+        return number
+
+    def __getnewargs__(self) -> tuple[int, str]:  # type: ignore[override]  # for copy and pickle
+        return int(self), self.shown
+
+    def __str__(self) -> str:
+        return self.shown
 
 
 def whole_number(text: str, *, signed: bool = False) -> int | None:
     """`text` as an integer if it is ASCII digits (after a "-" if `signed`), else None. A number of more
     than 30 significant digits comes back as BEYOND_ANY_RANGE (negated if negative), for the caller's range
-    check to refuse or clamp."""
+    check to refuse or clamp; as text (str, f-strings) it is still the number read, its first 20 digits
+    and how many there are past 40 (int() refuses more than 4,300 digits, and a message needs fewer)."""
     if (_SIGNED_DIGITS if signed else _DIGITS).fullmatch(text) is None:
         return None
-    negative = text.startswith("-")
+    sign = "-" if text.startswith("-") else ""
     digits = text.lstrip("-").lstrip("0") or "0"
-    value = BEYOND_ANY_RANGE if len(digits) > _MAX_DIGITS else int(digits)
-    return -value if negative else value
+    if len(digits) <= _MAX_DIGITS:
+        return int(sign + digits)
+    if len(digits) > _NAMED_IN_FULL:
+        digits = f"{digits[:_SHOWN_DIGITS]}… ({len(digits):,} digits)"
+    return _BeyondAnyRange(-BEYOND_ANY_RANGE if sign else BEYOND_ANY_RANGE, sign + digits)
 
 
 def path_number(text: str) -> int:

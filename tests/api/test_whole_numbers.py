@@ -45,6 +45,23 @@ def test_whole_number_reads_ascii_digits_only(text, signed, number) -> None:
     assert whole_number(text, signed=signed) == number
 
 
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("1" * 31, "1" * 31),
+        ("-" + "2" * 40, "-" + "2" * 40),
+        ("0" * 10 + "3" * 40, "3" * 40),
+        ("4" * 41, "4" * 20 + "\u2026 (41 digits)"),
+        ("-" + THOUSANDS_OF_DIGITS, "-" + "1" * 20 + "\u2026 (5,000 digits)"),
+    ],
+)
+def test_a_number_beyond_any_range_is_named_as_it_was_written(text, shown) -> None:
+    # It was named 10**30, whatever was written; int() would refuse the longest.
+    number = whole_number(text, signed=True)
+    assert abs(number) == BEYOND_ANY_RANGE
+    assert str(number) == f"{number}" == shown
+
+
 def test_path_number_refuses_what_the_url_pattern_could_not_have_matched() -> None:
     assert path_number(THOUSANDS_OF_DIGITS) == BEYOND_ANY_RANGE
     with pytest.raises(ValueError, match="WHOLE_NUMBER_PATTERN"):
@@ -172,6 +189,27 @@ def test_a_number_in_a_path_is_ascii_digits_of_any_length(client_for, auditor, p
     # other scripts' digits match no route at all
     by_number = "checkpoints" in path and number.isascii()
     assert_problem(response, 404, "no_checkpoint" if by_number else "not_found")
+
+
+@pytest.mark.parametrize(
+    ("path", "code"),
+    [
+        ("/api/v1/ledger/entries/{}/", "not_found"),
+        ("/api/v1/ledger/checkpoints/{}/", "no_checkpoint"),
+        ("/api/v1/credit/adjustments/{}/", "not_found"),
+    ],
+)
+@pytest.mark.parametrize(
+    ("number", "shown"),
+    [("1234567890" * 4, "1234567890" * 4), (THOUSANDS_OF_DIGITS, "1" * 20 + "\u2026 (5,000 digits)")],
+)
+def test_a_number_in_a_path_past_every_range_is_named_as_asked(
+    client_for, auditor, path, code, number, shown
+) -> None:
+    # The message named 10**30, the number such a path is read as.
+    body = assert_problem(client_for(auditor).get(path.format(number)), 404, code)
+    assert f" {shown}" in body["detail"]
+    assert str(BEYOND_ANY_RANGE) not in body["detail"]
 
 
 @pytest.mark.parametrize("action", ["approve", "withdraw"])
