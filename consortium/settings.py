@@ -306,8 +306,9 @@ LEDGER = {
     "SEQUENCE_AFTER_COMMIT_EVERY_MS": read.integer(
         "LEDGER_SEQUENCE_AFTER_COMMIT_EVERY_MS", 0 if DEBUG else 100, minimum=0
     ),
-    # PostgreSQL: prepare the entry INSERT once per connection. Turn off behind a transaction-mode pooler
-    # that does not track prepared statements (PgBouncer before 1.21).
+    # PostgreSQL: prepare the hot statements (ledger/db.py: the entry INSERT, the sequencer's, verification's
+    # and credit posting's) once per connection. Turn off behind a transaction-mode pooler that does not
+    # track prepared statements (PgBouncer before 1.21).
     "PREPARED_INSERT": read.boolean("LEDGER_PREPARED_INSERT", default=True),
 }
 # --- The exchange ---------------------------------------------------------------------------------------

@@ -602,7 +602,7 @@ GROUPS: list[tuple[str, list[ProblemCode]]] = [
                 "no_checkpoint_yet",
                 (404,),
                 "No checkpoint has been signed yet (a new ledger): the first comes within "
-                "`checkpoint_interval_seconds` of `/ledger/status/`.",
+                "`checkpoint_interval_seconds` of `/api/v1/ledger/status/`.",
                 "Ask again after that interval.",
             ),
             _c(
