@@ -88,6 +88,12 @@ GRADE_RULES: dict[int, GradeRule] = {
 }
 
 
+# A grant lasts at least a day, and no grade tolerates one longer than the longest of GRADE_RULES: the
+# bounds of a policy's `max_duration_days`, and so of every request's duration.
+MIN_DURATION_DAYS = 1
+MAX_DURATION_DAYS = max(rule.max_duration_days for rule in GRADE_RULES.values())
+
+
 @dataclass(frozen=True)
 class MemberFacts:
     """The requesting member's attributes the engine looks at."""
@@ -196,7 +202,7 @@ def check_policy_consistency(dataset: Any, policy: Any) -> list[Reason]:
         reasons.append(Reason("unknown_purpose", f"Unknown purpose: {', '.join(unknown)}."))
     if not purposes:
         reasons.append(Reason("no_purpose", "Allow at least one purpose."))
-    if policy.max_duration_days < 1:
+    if policy.max_duration_days < MIN_DURATION_DAYS:
         reasons.append(Reason("duration_invalid", "The maximum duration must be at least one day."))
     elif policy.max_duration_days > rule.max_duration_days:
         reasons.append(
@@ -289,7 +295,11 @@ def evaluate(
                 f"The policy does not allow {Purpose(purpose).label}; it allows {allowed}.",
             )
         )
-    if not isinstance(duration_days, int) or isinstance(duration_days, bool) or duration_days < 1:
+    if (
+        not isinstance(duration_days, int)
+        or isinstance(duration_days, bool)
+        or duration_days < MIN_DURATION_DAYS
+    ):
         reasons.append(Reason("duration_invalid", "The duration must be a whole number of days, at least 1."))
     elif duration_days > policy.max_duration_days:
         reasons.append(

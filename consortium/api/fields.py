@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from consortium.ids import MAX_ID
@@ -13,12 +14,23 @@ from consortium.numbers import MAX_INTEGER, MIN_INTEGER, whole_number
 class WholeNumberField(serializers.IntegerField):
     """An integer: a JSON integer, or ASCII digits after an optional "-" (a query parameter, a form-encoded
     body), within a 64-bit signed integer unless narrowed. DRF's IntegerField also took 3.0, "3.0", " 3",
-    "+3" and other scripts' digits ("٣"), and any size, which no integer column holds."""
+    "+3" and other scripts' digits ("٣"), and any size, which no integer column holds.
 
-    def __init__(self, **kwargs: Any) -> None:
+    `service_range` (lowest, highest) is what the service accepts, where it refuses the rest with a code of
+    its own: the schema shows that range, while the field still reads everything from `min_value` to
+    `max_value` and leaves the service to refuse. Narrowing `max_value` instead would answer a value
+    between the two with `validation_error` rather than the service's code."""
+
+    def __init__(self, *, service_range: tuple[int, int] | None = None, **kwargs: Any) -> None:
         kwargs.setdefault("min_value", MIN_INTEGER)
         kwargs.setdefault("max_value", MAX_INTEGER)
         super().__init__(**kwargs)
+        if service_range is not None:
+            lowest, highest = service_range
+            # On the instance, which the decorator annotates as it does a class (its hint wants a callable):
+            # DRF copies a declared field by calling __init__ again with the same arguments.
+            documented = serializers.IntegerField(min_value=lowest, max_value=highest)
+            extend_schema_field(documented)(self)  # type: ignore[type-var]
 
     def to_internal_value(self, data: Any) -> int:
         if type(data) is int:  # not a bool: JSON true is not the number 1

@@ -10,7 +10,7 @@ from rest_framework import serializers
 from consortium.api.fields import IdField, WholeNumberField
 from consortium.models import Member, User
 from exchange import policies
-from exchange.models import AccessPolicy, AccessRequest, Dataset, DatasetVersion, Grant, GrantState
+from exchange.models import AccessPolicy, AccessRequest, Dataset, DatasetVersion, Grade, Grant, GrantState
 from ledger.receipts import EntryReceiptSerializer
 
 
@@ -156,7 +156,11 @@ class DatasetRegisterSerializer(serializers.Serializer):
     contact_name = serializers.CharField(max_length=100)
     contact_email = serializers.CharField(max_length=254)
     grade = WholeNumberField(
-        required=False, allow_null=True, default=None, help_text="1, 2 or 3; default: highest of the sources."
+        required=False,
+        allow_null=True,
+        default=None,
+        service_range=(min(Grade.values), max(Grade.values)),
+        help_text="1, 2 or 3; default: highest of the sources.",
     )
     personal_information = serializers.BooleanField(required=False, default=False)
     sources = serializers.ListField(child=IdField(), required=False, default=list)
@@ -172,9 +176,20 @@ class PolicySetSerializer(serializers.Serializer):
     tier = serializers.CharField(max_length=20, required=False, allow_null=True, default=None)
     purposes = serializers.ListField(child=serializers.CharField(max_length=40), allow_empty=True)
     terms = serializers.CharField()
-    max_duration_days = WholeNumberField(required=False, allow_null=True, default=None, max_value=36500)
+    max_duration_days = WholeNumberField(
+        required=False,
+        allow_null=True,
+        default=None,
+        max_value=36500,
+        service_range=(policies.MIN_DURATION_DAYS, policies.MAX_DURATION_DAYS),
+    )
     download_quota = WholeNumberField(
-        required=False, allow_null=True, default=None, min_value=0, max_value=2**31 - 1
+        required=False,
+        allow_null=True,
+        default=None,
+        min_value=0,
+        max_value=2**31 - 1,
+        service_range=(0, policies.MAX_DOWNLOAD_QUOTA),
     )
     eligible_size_classes = serializers.ListField(
         child=serializers.CharField(max_length=20), required=False, default=list
@@ -186,7 +201,11 @@ class PolicySetSerializer(serializers.Serializer):
     allow_list = serializers.ListField(child=IdField(), required=False, default=list)
     deny_list = serializers.ListField(child=IdField(), required=False, default=list)
     price_credits = WholeNumberField(
-        required=False, default=0, max_value=2**31 - 1, help_text=PRICE_CREDITS_HELP
+        required=False,
+        default=0,
+        max_value=2**31 - 1,
+        service_range=(0, policies.MAX_PRICE_CREDITS),
+        help_text=PRICE_CREDITS_HELP,
     )
 
 
@@ -280,7 +299,11 @@ class AccessRequestSubmitSerializer(serializers.Serializer):
     dataset = IdField()
     purpose = serializers.CharField(max_length=40)
     justification = serializers.CharField(max_length=4000)
-    duration_days = WholeNumberField(max_value=36500)
+    duration_days = WholeNumberField(
+        max_value=36500,
+        service_range=(policies.MIN_DURATION_DAYS, policies.MAX_DURATION_DAYS),
+        help_text="Days, at most the policy's `max_duration_days`.",
+    )
     accepted_terms_version = WholeNumberField(
         required=False, allow_null=True, default=None, help_text="The policy's terms_version you accept."
     )

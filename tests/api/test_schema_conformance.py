@@ -9,7 +9,10 @@ import pytest
 from drf_spectacular.generators import SchemaGenerator
 from openapi_schema_validator import OAS30ReadValidator, oas30_format_checker
 
-from tests.api.test_problems import APPLICATION
+from exchange import policies
+from exchange.models import Grade
+from tests.api.test_problems import APPLICATION, assert_problem
+from tests.exchange.support import REQUEST_TERMS, published, register
 
 pytestmark = pytest.mark.django_db
 
@@ -296,3 +299,86 @@ def test_a_transition_that_needs_a_reason_documents_it_as_required(openapi, clie
     admitted = client.post(f"/api/v1/members/{applied.pk}/admit/", {}, format="json")
     assert admitted.status_code == 200
     assert_documented(openapi, admitted, "post", "/api/v1/members/{id}/admit/")
+
+
+# --- bounds the services set ------------------------------------------------------------------------------
+
+# Body integers that a service accepts in a narrower range than their field reads, refusing the rest with a
+# code of its own: the range, by schema component and field.
+SERVICE_RANGES = {
+    ("DatasetRegisterRequest", "grade"): (min(Grade.values), max(Grade.values)),
+    ("PolicySetRequest", "max_duration_days"): (policies.MIN_DURATION_DAYS, policies.MAX_DURATION_DAYS),
+    ("PolicySetRequest", "download_quota"): (0, policies.MAX_DOWNLOAD_QUOTA),
+    ("PolicySetRequest", "price_credits"): (0, policies.MAX_PRICE_CREDITS),
+    ("AccessRequestSubmitRequest", "duration_days"): (policies.MIN_DURATION_DAYS, policies.MAX_DURATION_DAYS),
+}
+# Bodies the services accept, but for the field under test.
+_DATASET = {
+    "title": "Derived",
+    "description": "d",
+    "sector": "C",
+    "data_domain": "production",
+    "licence": "CC-BY-4.0",
+    "contact_name": "Z",
+    "contact_email": "z@own.example",
+}
+_POLICY = {"tier": "restricted", "purposes": ["research"], "terms": "T"}
+
+
+@pytest.mark.parametrize(("component", "field"), sorted(SERVICE_RANGES))
+def test_a_body_integer_documents_the_range_its_service_accepts(openapi, component, field) -> None:
+    """The schema showed the field's own bounds: -2**63 to 2**63 - 1, up to 36500 days, 2**31 - 1 credits."""
+    schema = openapi["components"]["schemas"][component]["properties"][field]
+    assert (schema["minimum"], schema["maximum"]) == SERVICE_RANGES[component, field]
+
+
+@pytest.mark.parametrize(
+    ("component", "field", "end", "code"),
+    [
+        ("DatasetRegisterRequest", "grade", "below", "unknown_grade"),
+        ("DatasetRegisterRequest", "grade", "above", "unknown_grade"),
+        ("PolicySetRequest", "max_duration_days", "below", "duration_invalid"),
+        ("PolicySetRequest", "max_duration_days", "above", "duration_over_grade_limit"),
+        ("PolicySetRequest", "download_quota", "above", "quota_too_large"),  # below: the field's own 0
+        ("PolicySetRequest", "price_credits", "below", "price_out_of_range"),
+        ("PolicySetRequest", "price_credits", "above", "price_out_of_range"),
+        ("AccessRequestSubmitRequest", "duration_days", "below", "duration_invalid"),
+        ("AccessRequestSubmitRequest", "duration_days", "above", "duration_over_max"),
+    ],
+)
+def test_a_value_just_outside_that_range_is_the_services_refusal(
+    openapi, client_for, data_steward, other_analyst, component, field, end, code
+) -> None:
+    """The field does not refuse it first: the answer keeps the service's code, as documented."""
+    lowest, highest = SERVICE_RANGES[component, field]
+    value = lowest - 1 if end == "below" else highest + 1
+    if component == "DatasetRegisterRequest":
+        method, path, url = "post", "/api/v1/datasets/", "/api/v1/datasets/"
+        client, body = client_for(data_steward), {**_DATASET, field: value}
+    elif component == "PolicySetRequest":
+        dataset = register(data_steward, grade=1)  # the grade of the longest grants
+        method, path, url = "put", "/api/v1/datasets/{id}/policy/", f"/api/v1/datasets/{dataset.pk}/policy/"
+        client, body = client_for(data_steward), {**_POLICY, field: value}
+    else:
+        dataset = published(data_steward, tier="open")
+        method, path, url = "post", "/api/v1/access-requests/", "/api/v1/access-requests/"
+        client, body = client_for(other_analyst), {"dataset": dataset.pk, **REQUEST_TERMS, field: value}
+    response = getattr(client, method)(url, body, format="json")
+    assert_problem(response, 400, code)
+    assert_documented(openapi, response, method, path)
+
+
+def test_the_ends_of_those_ranges_are_accepted(client_for, data_steward) -> None:
+    client = client_for(data_steward)
+    for grade in SERVICE_RANGES["DatasetRegisterRequest", "grade"]:
+        assert (
+            client.post("/api/v1/datasets/", {**_DATASET, "grade": grade}, format="json").status_code == 201
+        )
+    highest = {
+        field: high
+        for (component, field), (_, high) in SERVICE_RANGES.items()
+        if component == "PolicySetRequest"
+    }
+    dataset = register(data_steward, grade=1)
+    response = client.put(f"/api/v1/datasets/{dataset.pk}/policy/", {**_POLICY, **highest}, format="json")
+    assert response.status_code == 200, response.content
