@@ -108,6 +108,24 @@ def _confirmation(
     return TemplateResponse(request, "admin/consortium/member/decision_confirmation.html", context)
 
 
+def _say_which_left_the_list(
+    modeladmin: admin.ModelAdmin, request: HttpRequest, members: list[Member]
+) -> None:
+    """Name the confirmed members that the action's queryset no longer holds: the change list was filtered
+    (say by status) and they left the filter since the page was shown, so Django dropped them unseen."""
+    listed = {str(member.pk) for member in members}
+    left = [pk for pk in request.POST.getlist(helpers.ACTION_CHECKBOX_NAME) if pk not in listed]
+    if left:
+        names = Member.objects.filter(pk__in=left).order_by("pk").values_list("legal_name", flat=True)
+        named = ", ".join(names) or f"{len(left)} member(s)"
+        modeladmin.message_user(
+            request,
+            f"Not decided: {named}. No longer in the filtered list the page was chosen from "
+            "(their status changed since); open each member to see it as it stands.",
+            messages.WARNING,
+        )
+
+
 def _decide(
     modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet[Member], verb: str
 ) -> TemplateResponse | None:
@@ -117,6 +135,7 @@ def _decide(
     members = list(queryset.order_by("pk"))
     if request.POST.get("post") != "yes":
         return _confirmation(modeladmin, request, members, verb)
+    _say_which_left_the_list(modeladmin, request, members)
     shown = _shown_times(request, members)
     if shown is None:
         modeladmin.message_user(

@@ -118,6 +118,25 @@ def test_an_application_made_again_after_the_page_was_shown_is_not_admitted(
     assert _status(waiting) == MemberStatus.ACTIVE  # the others still go through
 
 
+def test_a_member_that_left_the_filtered_list_is_named_not_dropped_unseen(officer, client_for) -> None:
+    """On a change list filtered by status, Django's action sees only the members still in the filter; one
+    that another officer declined meanwhile would vanish from the confirmation without a word."""
+    declined, waiting = MemberFactory(status="applied"), MemberFactory(status="applied")
+    browser = _browser(officer)
+    filtered = f"{CHANGELIST}?status__exact=applied"
+    chosen = {"action": "admit", "_selected_action": [declined.pk, waiting.pk]}
+    shown = _shown(browser.post(filtered, chosen))
+    assert _act(client_for(officer), declined.pk, "decline", "Not an industrial firm").status_code == 200
+
+    said = browser.post(filtered, {**chosen, "post": "yes", **shown}, follow=True).context["messages"]
+    assert [str(message) for message in said] == [
+        f"Not decided: {declined.legal_name}. No longer in the filtered list the page was chosen from (their "
+        "status changed since); open each member to see it as it stands.",
+        "Admit: 1 member(s).",
+    ]
+    assert (_status(declined), _status(waiting)) == (MemberStatus.DECLINED, MemberStatus.ACTIVE)
+
+
 def test_a_time_other_than_the_one_shown_is_refused_by_the_service(officer) -> None:
     firm = MemberFactory(status="applied")
     browser = _browser(officer)
