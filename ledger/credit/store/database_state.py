@@ -1,17 +1,4 @@
-"""The credit state in the database, and the step of `ledger_append` that posts an entry's transfers.
-
-Locks (`begin_credit_entry`). Every credit entry takes its order after the locks that make its reads
-true until it commits, so replay in order sees what the service saw:
-
-* PostgreSQL. One advisory lock guards what every credit entry reads (rules, epochs, groups, listings):
-  the frequent kinds (downloads, a request's lifecycle) take it shared, plus an exclusive advisory lock on
-  the one thing they read and change (a dataset's uses, for its diminishing returns; one consumer's
-  balances);
-  every other kind (epochs, releases, admissions, affiliations, adjustments, ...) takes it exclusive, so it
-  waits for the shared ones in flight and runs alone. The order is then `nextval` of a sequence: gaps
-  where a transaction rolled back, never a duplicate, and for any two entries whose reads and writes
-  overlap, the order in which they ran.
-* SQLite has one writer at a time: the order is the `CreditClock` row's counter, gap-free.
+"""`DatabaseState`, the rules' `CreditState` over the credit tables, and posting an entry's transfers.
 
 Account balances are written once per entry, in account-name order (so two entries touching the same
 accounts queue instead of deadlocking), and not at all for `PT:source`, which every download would
@@ -21,9 +8,7 @@ CHECK constraint backs up the rules' own balance check.
 
 from __future__ import annotations
 
-import functools
 import json
-import zlib
 from dataclasses import fields
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -44,7 +29,6 @@ from ledger.credit.engine import (
 from ledger.credit.models import (
     TRANSFER_FIELDS,
     CreditAccount,
-    CreditClock,
     CreditEpoch,
     CreditListing,
     CreditMember,
@@ -54,101 +38,21 @@ from ledger.credit.models import (
     CreditUse,
     CreditVersion,
 )
+from ledger.credit.store.writes import (
+    _BALANCES,
+    _add_to_accounts,
+    _create_accounts,
+    _insert_statement,
+    _passes_alone,
+    _update_accounts,
+)
 from ledger.db import hot_rows
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
 
 
-def take_credit_order() -> int:
-    """Inside a transaction: the next credit order; the row lock it takes is held until commit."""
-    with connection.cursor() as cursor:
-        for _ in range(2):
-            cursor.execute(
-                "UPDATE credit_creditclock SET next_order = next_order + 1 WHERE id = 1 RETURNING next_order"
-            )
-            row = cursor.fetchone()
-            if row is not None:
-                return int(row[0]) - 1
-            CreditClock.objects.get_or_create(pk=1)  # a flushed test database; the migration makes it
-    raise RuntimeError("The credit clock row cannot be created.")
-
-
 _Fact = TypeVar("_Fact", bound="DataclassInstance")
-_LOCK_SPACE = 0x1ED7  # advisory lock class of credit (the sequencer's lock is a single bigint key)
-_SHARED_KEYS = {  # kind -> what a shared-mode entry of that kind locks exclusively
-    "data.downloaded": "uses",
-    "access.requested": "consumer",
-    "access.approved": "consumer",
-    "access.granted": "consumer",
-    "access.rejected": "consumer",
-    "access.withdrawn": "consumer",
-    "access.expired": "consumer",
-    "access.revoked": "consumer",
-}
-
-
-def begin_credit_entry(kind: str, payload: dict[str, Any]) -> int:
-    """Inside a transaction, before a credit entry of `kind` is written: take its locks (held to commit,
-    see the module docstring) and return its credit order."""
-    if connection.vendor != "postgresql":
-        return take_credit_order()
-    key = _shared_key(kind, payload)
-    # One round trip; the nesting fixes the order: the credit lock, then the key, then the number.
-    if key is None:
-        return int(hot_rows(_EXCLUSIVE_THEN_ORDER, [_LOCK_SPACE])[0][0])
-    return int(hot_rows(_SHARED_THEN_KEY_THEN_ORDER, [_LOCK_SPACE + 1, _key_hash(key), _LOCK_SPACE])[0][0])
-
-
-_EXCLUSIVE_THEN_ORDER = (
-    "SELECT nextval('credit_order_seq') FROM (SELECT pg_advisory_xact_lock(%s, 0)) AS credit_locked"
-)
-_SHARED_THEN_KEY_THEN_ORDER = (
-    "SELECT nextval('credit_order_seq') FROM (SELECT pg_advisory_xact_lock(%s, %s) "
-    "FROM (SELECT pg_advisory_xact_lock_shared(%s, 0)) AS credit_locked) AS key_locked"
-)
-
-
-def lock_credit_consumers(member_ids: list[int]) -> None:
-    """Inside a transaction that will append credit entries for several consumers (a dataset withdrawal
-    closing their requests): take every consumer's lock now, in ascending order, before any entry writes
-    a balance row. Taken one by one after such writes, they could deadlock with a single consumer's entry
-    waiting on a row (the fees account) this transaction already holds."""
-    if connection.vendor != "postgresql" or not member_ids:
-        return
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock_shared(%s, 0)", [_LOCK_SPACE])
-        for member_id in sorted(set(member_ids)):
-            cursor.execute(
-                "SELECT pg_advisory_xact_lock(%s, %s)", [_LOCK_SPACE + 1, _key_hash(f"consumer|{member_id}")]
-            )
-
-
-def lock_all_credit() -> None:
-    """Inside a transaction: wait for every credit entry in flight and keep others out until commit, so
-    what is read next (a settlement's inputs) stays true; PostgreSQL's exclusive credit lock, SQLite's
-    write lock."""
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute("SELECT pg_advisory_xact_lock(%s, 0)", [_LOCK_SPACE])
-        else:
-            cursor.execute("UPDATE credit_creditclock SET next_order = next_order WHERE id = 1")
-
-
-def _shared_key(kind: str, payload: dict[str, Any]) -> str | None:
-    what = _SHARED_KEYS.get(kind)
-    if what == "uses":  # all uses of a dataset, not one group's: the group is not known before the lock
-        return f"uses|{payload.get('dataset')}"
-    if what == "consumer":
-        consumer = payload.get("requester_member", payload.get("grantee_member"))
-        return f"consumer|{consumer}" if isinstance(consumer, int) else None
-    return None
-
-
-def _key_hash(key: str) -> int:
-    """A signed 32-bit advisory lock key for `key` (a collision only makes two keys queue)."""
-    value = zlib.crc32(key.encode())
-    return value - 2**32 if value >= 2**31 else value
 
 
 def post_entry(*, entry_id: int, leaf_hash: bytes, document: dict[str, Any]) -> list[Transfer]:
@@ -171,96 +75,6 @@ def _fact(cls: type[_Fact], row: models.Model, **given: Any) -> _Fact:
 def _columns(fact: Any, **renamed: str) -> dict[str, Any]:
     """A fact's fields as row values (`renamed`: fact field -> column where they differ)."""
     return {renamed.get(field.name, field.name): getattr(fact, field.name) for field in fields(fact)}
-
-
-_BALANCES = ("debits_posted", "credits_posted", "debits_pending", "credits_pending")
-
-
-def _column(model: type[models.Model], name: str) -> models.Field[Any, Any]:
-    field = model._meta.get_field(name)
-    if not isinstance(field, models.Field):
-        raise TypeError(f"{model.__name__}.{name} is a relation, not a column")
-    return field
-
-
-def _insert_statement(model: type[models.Model], values: dict[str, Any]) -> tuple[str, list[Any]]:
-    """A plain INSERT of one row, as SQL and parameters (the ORM's save machinery costs as much as the
-    statement on the hot path)."""
-    sql, prepare = _insert_sql(model, tuple(values))
-    return sql, [
-        value if preparer is None else preparer(value, connection)
-        for preparer, value in zip(prepare, values.values(), strict=True)
-    ]
-
-
-@functools.cache
-def _insert_sql(model: type[models.Model], names: tuple[str, ...]) -> tuple[str, list[Any]]:
-    """The INSERT of `names` into `model`'s table, and how each value is prepared: as the field would,
-    where the field changes it (JSON), else as given (numbers, text, booleans bind as they are)."""
-    fields = [_column(model, name) for name in names]
-    columns = ", ".join(connection.ops.quote_name(str(field.column)) for field in fields)
-    sql = (
-        f"INSERT INTO {model._meta.db_table} ({columns}) "  # noqa: S608 - model names only
-        f"VALUES ({', '.join(['%s'] * len(fields))})"
-    )
-    return sql, [field.get_db_prep_save if isinstance(field, models.JSONField) else None for field in fields]
-
-
-def _passes_alone(account: str, change: list[int]) -> bool:
-    """Whether a new account holding just `change` would pass the CHECK, which is the rules' own I3 (see
-    `_add_to_accounts`)."""
-    return not engine.is_constrained(account) or Balance(*change).spendable >= 0
-
-
-def _add_to_accounts(changes: dict[str, list[int]]) -> tuple[str, list[Any]]:
-    """Add `changes` (account -> change of each balance column, in account order) to the accounts,
-    creating missing ones, in one upsert, which locks the rows in the order given (two entries touching
-    the same accounts queue instead of deadlocking). The database checks the CHECK constraint on the
-    proposed new row before it finds the conflict, so every change must pass it alone (`_passes_alone`)."""
-    columns = ", ".join(_BALANCES)
-    added = ", ".join(f"{name} = credit_creditaccount.{name} + EXCLUDED.{name}" for name in _BALANCES)
-    return (
-        f"INSERT INTO credit_creditaccount (account, constrained, {columns}) "  # noqa: S608 - constant names
-        f"VALUES {', '.join(['(%s, %s, %s, %s, %s, %s)'] * len(changes))} "
-        f"ON CONFLICT (account) DO UPDATE SET {added}",
-        [
-            value
-            for account, change in changes.items()
-            for value in (account, engine.is_constrained(account), *change)
-        ],
-    )
-
-
-def _create_accounts(accounts: list[str]) -> tuple[str, list[Any]]:
-    columns = ", ".join(_BALANCES)
-    return (
-        f"INSERT INTO credit_creditaccount (account, constrained, {columns}) "  # noqa: S608 - constant names
-        f"VALUES {', '.join(['(%s, %s, 0, 0, 0, 0)'] * len(accounts))} ON CONFLICT (account) DO NOTHING",
-        [value for account in accounts for value in (account, engine.is_constrained(account))],
-    )
-
-
-def _update_accounts(changes: dict[str, list[int]]) -> None:
-    """Add `changes` to existing accounts: lock the rows in account order, then one UPDATE (the CHECK
-    refuses a negative constrained balance)."""
-    accounts = list(changes)
-    if connection.vendor == "postgresql":
-        hot_rows(
-            "SELECT account FROM credit_creditaccount WHERE account = ANY(%s) "
-            "ORDER BY account FOR NO KEY UPDATE",
-            [accounts],
-        )
-    cases = []
-    params: list[Any] = []
-    for column, name in enumerate(_BALANCES):
-        whens = " ".join("WHEN %s THEN %s" for _ in accounts)
-        cases.append(f"{name} = {name} + (CASE account {whens} ELSE 0 END)")
-        params.extend(value for account in accounts for value in (account, changes[account][column]))
-    hot_rows(
-        f"UPDATE credit_creditaccount SET {', '.join(cases)} "  # noqa: S608 - constant names only
-        f"WHERE account IN ({', '.join(['%s'] * len(accounts))})",
-        [*params, *accounts],
-    )
 
 
 # What a download reads, in one statement (PostgreSQL), instead of one query per question the rules ask.

@@ -9,6 +9,7 @@ from exchange.models import AccessRequest
 from ledger.credit import engine, store
 from ledger.credit.engine import Entry
 from ledger.credit.services import affiliation_link
+from ledger.credit.store import database_state
 from tests.exchange.support import published, request_access
 from tests.ledger.credit.support import activate, admit
 
@@ -53,7 +54,8 @@ def _check(entry: Entry, django_assert_num_queries) -> tuple[object, ...]:
     preloaded.preload(entry)
     with django_assert_num_queries(0):
         assert _answers(preloaded, entry) == asked
-    store._rules_by_hashes.clear()  # a process that has not read these rules yet reads them, same answers
+    # a process that has not read these rules yet reads them, same answers
+    database_state._rules_by_hashes.clear()
     cold = store.DatabaseState()
     cold.preload(entry)
     assert _answers(cold, entry) == asked
