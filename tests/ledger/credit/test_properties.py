@@ -173,7 +173,7 @@ def act(sim: Sim, kind: str, a: int, b: int) -> None:
 
 
 def book(balances: dict[str, Balance], transfer: Transfer) -> None:
-    """The balance columns a transfer changes, written out again apart from replay._book."""
+    """The balance columns a transfer changes, written out again apart from replay.memory_state._book."""
     debit, credit = balances[transfer.debit], balances[transfer.credit]
     amount = transfer.amount
     if transfer.flag == "pending":
