@@ -3,11 +3,18 @@
 * :mod:`~ledger.credit.engine.state`: transfers, balances, rules, facts, the :class:`CreditState` protocol,
   entries, accounts and time helpers (pins the transfer id and the account names);
 * :mod:`~ledger.credit.engine.posting`: writing an entry's transfers (the I3 check);
-* :mod:`~ledger.credit.engine.entries`: :func:`apply_entry`, what each credit-relevant entry causes;
+* :mod:`~ledger.credit.engine.entries`: :func:`apply_entry`, what each credit-relevant entry causes, and
+  the handlers of rules, members, listings, held mints and adjustments;
+* :mod:`~ledger.credit.engine.fees`: access requests' fees (:func:`fee_due`, :func:`grant_fee`) and the
+  daily release;
+* :mod:`~ledger.credit.engine.epochs`: an epoch's opening, each download's points (:func:`use_points`)
+  and the settlement entry;
 * :mod:`~ledger.credit.engine.settling`: an epoch's settlement and the summary `epoch.settled` states.
 """
 
-from ledger.credit.engine.entries import apply_entry, fee_due, grant_fee, use_points
+from ledger.credit.engine.entries import apply_entry
+from ledger.credit.engine.epochs import use_points
+from ledger.credit.engine.fees import fee_due, grant_fee
 from ledger.credit.engine.settling import (
     compute_settlement,
     duplicate_listing_flags,
