@@ -14,8 +14,10 @@ member_contact_change_check, user_create_check, user_manage_check, api_key_creat
 refusal a service gives its actor before it reads any input, so the API refuses a caller who may not act
 before checking a body.
 
-The services live in membership, people and api_keys (shared pieces in _common); this package
-re-exports them, so callers write `from consortium import services; services.member_admit(...)`.
+The services live in membership, people (members' people), password_links, staff (consortium staff
+accounts) and api_keys (shared pieces in _common); this package re-exports them, so callers write
+`from consortium import services; services.member_admit(...)`. A test that replaces a name a service
+looks up patches the submodule that looks it up, not this package.
 """
 
 from __future__ import annotations
@@ -40,21 +42,25 @@ from consortium.services.membership import (
     member_transition_check,
     member_withdraw,
 )
-from consortium.services.people import (
-    OFFICER_ADMIN_PERMISSIONS,
-    OFFICER_GROUP,
-    officers_group,
+from consortium.services.password_links import (
     password_links_request,
-    staff_user_create,
+    user_may_send_password_link,
+    user_send_password_link,
+)
+from consortium.services.people import (
     user_create,
     user_create_check,
     user_deactivate,
     user_manage_check,
     user_may_create,
     user_may_manage,
-    user_may_send_password_link,
-    user_send_password_link,
     user_set_role,
+)
+from consortium.services.staff import (
+    OFFICER_ADMIN_PERMISSIONS,
+    OFFICER_GROUP,
+    officers_group,
+    staff_user_create,
 )
 
 __all__ = [

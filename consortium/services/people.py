@@ -1,31 +1,19 @@
-"""Services for people: members' users and their roles, password links, consortium staff accounts."""
+"""Services for members' people: adding them, their roles, deactivation; the checks new accounts pass."""
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
-from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import IntegrityError, transaction
 
 from consortium.actors import acting_api_key
 from consortium.errors import Conflict, NotFound, NotPermitted, ServiceError, ValidationFailed
-from consortium.models import ConsortiumRole, Member, MemberRole, MemberStatus, User
-from consortium.passwords import (
-    PasswordLinkAddressThrottle,
-    may_set_password,
-    normalized_address,
-    people_who_may_set_password,
-)
+from consortium.models import Member, MemberRole, MemberStatus, User
 from consortium.roles import CAPABILITY_SCOPE, PERSON_ROLES, Capability, can, capabilities_beyond, require
 from consortium.services._common import _check_email
-from consortium.tasks import send_password_link_task
 from consortium.text import refuse_hidden_characters
-from consortium.transactions import CommitWatch
 from ledger.services import ledger_append
-
-logger = logging.getLogger(__name__)
 
 
 def _check_role(role: str) -> str:
@@ -345,163 +333,3 @@ def _deactivate(person: User, *, actor: User | None, member_id: int) -> None:
         members=[member_id],
         payload={"username": person.username, "role": person.member_role},
     )
-
-
-def password_links_request(*, email: str) -> None:
-    """ "Forgot your password?" for `email`: queue a link to set a password (consortium.tasks) for each
-    person with that address who may have one (consortium.passwords), and for nobody else. The address's
-    budget of links (PasswordLinkAddressThrottle, shared with the admin's button) is counted whether or not
-    anyone has it, and a refusal is silent: the caller answers alike, and as fast, either way. A link that
-    cannot be queued (the broker down) is logged, not raised, for the same reason, and given back to the
-    budget: an outage must not lock the address out of links once it is over."""
-    budget = PasswordLinkAddressThrottle(email)
-    if not budget.allow_address():
-        return
-    wanted = normalized_address(email)
-    queued = unqueued = False
-    for user in people_who_may_set_password().filter(email__iexact=email):
-        # iexact is the database's idea of case; compare as Unicode does too.
-        if normalized_address(user.email) == wanted:
-            # Nothing is written here, so nothing to wait for. A task that cannot be queued (the broker down)
-            # is logged, never the caller's error: the answer would then differ for an address someone has.
-            try:
-                send_password_link_task.delay(user.pk)
-                queued = True
-            except Exception:
-                logger.exception("A password link for user %s could not be queued", user.pk)
-                unqueued = True
-    if unqueued and not queued:  # a link that went out (to another person at the address) spends it
-        budget.refund()
-
-
-def user_may_send_password_link(*, actor: User, user: User) -> bool:
-    """Whether user_send_password_link would send `user` a link at `actor`'s request now, the address's
-    budget of links aside (it is counted only when a link is asked for): the same rule of who may ask and
-    who may get one, for a page deciding whether to offer the button. Raises nothing."""
-    return user_may_manage(actor=actor, user=user) and may_set_password(user)
-
-
-def user_send_password_link(*, actor: User, user: User) -> User:
-    """E-mail `user` a one-time link to set their own password (consortium.passwords), as their member's
-    admin (or an officer) asks: the way a person added without a password, by an API key or in the
-    portal, gets one. Records `member.user_password_link_sent` (the username, never the link or token);
-    the mail is queued after commit (consortium.tasks: a worker sends it, retrying a mail server that is
-    down, and checks again that the person may still have a password). The link is counted against the
-    address's budget only if that commit happens.
-
-    Raises NotFound (another member's person, never confirmed to exist), NotPermitted (not a manager of
-    the member's people; a partner system's user or a staff account), Conflict `user_inactive` (a
-    deactivated person), `no_email` (nowhere to send it), `member_not_active`, `too_many_links` (the
-    address's budget of links, shared with the login page's "Forgot your password?", is spent).
-    """
-    commit = CommitWatch()
-    budget: PasswordLinkAddressThrottle | None = None
-    try:
-        with transaction.atomic():
-            # The first after-commit hook: the link counted stays counted once the commit happened.
-            commit.start()
-            locked, member_id = _lock_managed_user(actor, user)
-            if not locked.is_active:
-                raise Conflict(
-                    f"{locked.username} is deactivated; a deactivated person cannot set a password.",
-                    code="user_inactive",
-                    current_state="inactive",
-                )
-            if not locked.email:
-                raise Conflict(f"{locked.username} has no e-mail address to send a link to.", code="no_email")
-            if not may_set_password(locked):
-                raise Conflict("The member is not active.", code="member_not_active")
-            budget = PasswordLinkAddressThrottle(locked.email)
-            if not budget.allow_address():
-                raise Conflict(
-                    f"Several links went to {locked.username}'s address recently; try again later.",
-                    code="too_many_links",
-                )
-            ledger_append(
-                kind="member.user_password_link_sent",
-                actor=actor,
-                subject_type="user",
-                subject_id=locked.pk,
-                members=[member_id],
-                payload={"username": locked.username},
-            )
-            # The token is made when the mail is, after commit, so a rolled-back request sends nothing.
-            # Robust: the link is recorded by then; a broker refusing the task is logged, not an error.
-            transaction.on_commit(lambda: send_password_link_task.delay(locked.pk, actor.pk), robust=True)
-    except BaseException:
-        # The cache is no part of the transaction: a link that was never sent does not spend the budget.
-        if budget is not None and not commit.happened:
-            budget.refund()
-        raise
-    return locked
-
-
-OFFICER_GROUP = "consortium:officers"
-# What officers may do in the Django admin; lifecycle changes still go through the services' rules.
-OFFICER_ADMIN_PERMISSIONS = [
-    "view_member",
-    "change_member",
-    "view_memberstatuschange",
-    "view_cluster",
-    "add_cluster",
-    "change_cluster",
-    "view_user",
-    "change_user",
-    "view_memberapikey",
-]
-
-
-def officers_group() -> Group:
-    """The group holding officers' Django-admin permissions (created on first use, idempotent)."""
-    from django.contrib.auth.models import Permission
-
-    group, _ = Group.objects.get_or_create(name=OFFICER_GROUP)
-    wanted = Permission.objects.filter(
-        content_type__app_label="consortium", codename__in=OFFICER_ADMIN_PERMISSIONS
-    )
-    group.permissions.add(*wanted)
-    return group
-
-
-def staff_user_create(
-    *,
-    username: str,
-    email: str,
-    consortium_role: str,
-    password: str | None = None,
-    first_name: str = "",
-    last_name: str = "",
-    actor: User | None = None,
-) -> User:
-    """Create a consortium staff account (officer, security officer, auditor); officers get Django admin.
-
-    For the seed command and the admin; raises ValidationFailed for an unknown role or a taken username.
-    """
-    if consortium_role not in ConsortiumRole.values:
-        message = f"'{consortium_role}' is not a consortium role."
-        raise ValidationFailed(message, code="unknown_role", errors={"consortium_role": [message]})
-    _check_new_account(
-        username=username, email=email, password=password, first_name=first_name, last_name=last_name
-    )
-    with transaction.atomic():
-        user = _save_new_account(
-            username=username,
-            email=email,
-            password=password,
-            first_name=first_name,
-            last_name=last_name,
-            consortium_role=consortium_role,
-            # The Django admin is the officers' back office; other staff use the portal and API. Not
-            # superusers: a superuser passes every object-permission check, which would bypass the policies.
-            is_staff=consortium_role == ConsortiumRole.OFFICER,
-        )
-        if consortium_role == ConsortiumRole.OFFICER:
-            user.groups.add(officers_group())
-        ledger_append(
-            kind="consortium.staff_added",
-            actor=actor,
-            subject_type="user",
-            subject_id=user.pk,
-            payload={"username": user.username, "role": consortium_role},
-        )
-    return user
