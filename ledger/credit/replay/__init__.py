@@ -5,8 +5,8 @@ entry documents in credit order through the same rules the service posts with an
 and balance. The auditor (`manage.py credit_audit`) and the offline verifier (`python -m ledger.verify
 --rules-replay`) diff that result against what the database or the export says.
 
-memory_state holds `MemoryState`; replaying the walk (`replay`, `credit_entries`, `ReplayResult`,
-`transfers_jsonl`); comparison the diff with stored or exported credit (`diff`, `Divergence`); overdue
+memory_state holds `MemoryState`; replaying the walk (`replay`, `credit_entries`, `ReplayResult`);
+comparison the diff with stored or exported credit (`diff`, `Divergence`); overdue
 the provider legs left pending past their dispute window (I7). Like the engine, no submodule imports
 Django: the offline verifier imports this package where Django is not installed. This package re-exports
 the public names, so `from ledger.credit import replay; replay.replay(...)` keeps working. A test that
@@ -24,7 +24,7 @@ from ledger.credit.replay.overdue import (
     overdue_report,
     time_text,
 )
-from ledger.credit.replay.replaying import ReplayResult, credit_entries, replay, transfers_jsonl
+from ledger.credit.replay.replaying import ReplayResult, credit_entries, replay
 
 __all__ = [
     "RELEASE_GRACE_US",
@@ -38,5 +38,4 @@ __all__ = [
     "overdue_report",
     "replay",
     "time_text",
-    "transfers_jsonl",
 ]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gc
-import json
 import traceback
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -132,15 +131,6 @@ def _why(exc: Exception) -> str:
     frames = traceback.extract_tb(exc.__traceback__)
     where = f" at {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
     return type(exc).__name__ + (f": {text[:80]}" if text else "") + where
-
-
-def transfers_jsonl(transfers: Iterable[Transfer], seq_of_order: dict[int, int]) -> bytes:
-    """The transfers as JSON Lines (sorted keys, ascii): byte-identical for identical transfers."""
-    lines = []
-    for transfer in transfers:
-        row = transfer.as_dict() | {"seq": seq_of_order.get(transfer.order, -1)}
-        lines.append(json.dumps(row, sort_keys=True, separators=(",", ":")))
-    return ("\n".join(lines) + "\n").encode() if lines else b""
 
 
 def _seq(result: ReplayResult, order: int) -> int | None:
