@@ -32,7 +32,6 @@ DATABASE_SCHEMES = {
     "pgsql": "django.db.backends.postgresql",
     "sqlite": "django.db.backends.sqlite3",
 }
-REDIS_SCHEMES = ("redis", "rediss", "unix")
 # DRF's rate periods (SimpleRateThrottle.parse_rate reads the first letter).
 RATE_PERIODS = frozenset("smhd")
 
