@@ -10,7 +10,6 @@
 from ledger.credit.settlement.flags import (
     APPROVAL_TIERS,
     FLAG_RULES,
-    HOLDING_RULES,
     strongly_connected_components,
 )
 from ledger.credit.settlement.mint import damped_pair_points, mint_amount, rate_bps, settle
@@ -28,7 +27,6 @@ from ledger.credit.settlement.records import (
 __all__ = [
     "APPROVAL_TIERS",
     "FLAG_RULES",
-    "HOLDING_RULES",
     "CreditedUse",
     "Flag",
     "GrantFact",

@@ -59,8 +59,6 @@ from ledger.credit.settlement.records import (
 
 FLAG_RULES: tuple[str, ...] = ("reciprocity", "ring", "fresh_cluster", "concentration", "rubber_stamp")
 """The rules computed here, in the order flags are reported."""
-HOLDING_RULES: frozenset[str] = frozenset({"ring", "fresh_cluster"})
-"""Rules whose flags hold the mints of the covered groups' members."""
 APPROVAL_TIERS: frozenset[str] = frozenset({"restricted", "confidential"})
 """Tiers whose grants need a human approval, so they can be rubber-stamped."""
 US_PER_SECOND = 1_000_000
