@@ -16,7 +16,6 @@ from django.conf import settings as django_settings
 from django.db import InterfaceError, OperationalError, transaction
 from django.utils import timezone
 
-import ledger.tasks  # noqa: F401  (registers the ledger's beat tasks)
 from consortium.celery import app
 from consortium.models import Member
 from consortium.text import FSI, PDI
