@@ -21,7 +21,7 @@ import gc
 import multiprocessing
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -49,7 +49,6 @@ class VerificationReport:
     started_at_size: int = 0
     root: bytes = b""
     failure: Failure | None = None
-    notes: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
