@@ -324,7 +324,6 @@ class ReceiptVerifier:
     message's constant lines are prepared once. ``verify`` answers exactly as :func:`verify_receipt`."""
 
     def __init__(self, public_key: bytes, origin: str, key_id: str) -> None:
-        self._public_key, self._origin, self._key_id = public_key, origin, key_id
         try:
             usable = note_key_hash(origin, public_key).hex() == key_id and bool(_KEY_ID.match(key_id))
             self._verifier = Ed25519PublicKey.from_public_bytes(public_key) if usable else None
