@@ -149,7 +149,6 @@ class Population:
             kind=kind,
             time_us=time_us,
             actor_member=member,
-            actor_user=user,
             subject_type=subject_type,
             subject_id=str(subject_id),
             members=tuple(member_ids),

@@ -248,7 +248,6 @@ class Entry:
     kind: str
     time_us: int
     actor_member: int | None
-    actor_user: int | None
     subject_type: str
     subject_id: str
     members: tuple[int, ...]
@@ -284,7 +283,6 @@ class Entry:
             kind=document["kind"],
             time_us=time_us_of(document["time"]),
             actor_member=actor.get("member"),
-            actor_user=actor.get("user"),
             subject_type=subject["type"],
             subject_id=subject["id"],
             members=tuple(members),

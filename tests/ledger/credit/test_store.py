@@ -27,7 +27,7 @@ def _download(provider: int, consumer: int, dataset: int, sha256: str) -> Entry:
         "version_sha256": sha256,
         "tier": "restricted",
     }
-    return Entry("00" * 32, 10**12, "data.downloaded", 0, None, None, "grant", "1", (), payload)
+    return Entry("00" * 32, 10**12, "data.downloaded", 0, None, "grant", "1", (), payload)
 
 
 def _answers(state: store.DatabaseState, entry: Entry) -> tuple[object, ...]:
