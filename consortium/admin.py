@@ -22,7 +22,9 @@ from django.template.response import TemplateResponse
 from consortium import services
 from consortium.actors import request_actor
 from consortium.errors import ServiceError
+from consortium.ids import is_row_id
 from consortium.models import Cluster, Member, MemberAPIKey, MemberStatusChange, User
+from consortium.numbers import whole_number
 
 _STATUS_CHANGE_FIELDS = ("at", "from_status", "to_status", "actor", "reason")
 
@@ -46,6 +48,17 @@ _BULK_DECISIONS = {
     "admit": ("Admitted in the admin", "admission"),
     "suspend": ("Suspended in the admin", "suspension"),
 }
+
+
+def _selection_is_ids(request: HttpRequest) -> bool:
+    """Whether every selected id is a row's id written as the change list and the confirmation write it
+    (digits, no leading zero). Django filters on them as given: "abc" or a number no id column holds was a
+    500, and "07" decided member 7 while the page said it was not decided."""
+    for text in request.POST.getlist(helpers.ACTION_CHECKBOX_NAME):
+        number = whole_number(text)
+        if number is None or not is_row_id(number) or str(number) != text:
+            return False
+    return True
 
 
 def _shown_field(member: Member) -> str:
@@ -199,6 +212,19 @@ class MemberAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+    def response_action(
+        self, request: HttpRequest, queryset: QuerySet[Member], *args: Any, **kwargs: Any
+    ) -> HttpResponse | None:
+        if not _selection_is_ids(request):
+            self.message_user(
+                request,
+                "Nothing was decided: the selection held something other than a member's id. "
+                "Select the members again.",
+                messages.ERROR,
+            )
+            return None
+        return super().response_action(request, queryset, *args, **kwargs)
 
     @admin.action(description="Admit the selected applications")
     def admit(self, request: HttpRequest, queryset: QuerySet[Member]) -> TemplateResponse | None:

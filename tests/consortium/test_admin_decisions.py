@@ -206,3 +206,48 @@ def test_staff_who_may_not_decide_get_no_confirmation_and_decide_nothing() -> No
     said = _confirm(browser, "admit", [firm], shown)
     assert said == [f"{firm.legal_name}: Only a consortium officer may admit a member."]
     assert _status(firm) == MemberStatus.APPLIED
+
+
+@pytest.mark.parametrize(
+    "selected",
+    [["abc"], ["PK", ""], ["1e3"], ["9" * 40], ["-1"], ["0PK"], [" PK"]],
+    ids=["words", "empty", "exponent", "past-any-id", "negative", "leading-zero", "space"],
+)
+@pytest.mark.parametrize("stage", ["select", "select-across", "confirm", "confirm-across"])
+def test_a_selection_that_is_not_member_ids_decides_nothing(officer, selected, stage) -> None:
+    """Django filters the change list on the posted ids as given: one that is no number was a 500, and "07"
+    decided member 7 while the page said it had left the list."""
+    firm = MemberFactory(status="applied")
+    body = {"action": "admit", "_selected_action": [text.replace("PK", str(firm.pk)) for text in selected]}
+    if "across" in stage:
+        body["select_across"] = "1"
+    if stage.startswith("confirm"):
+        body.update({"post": "yes", f"status_since_{firm.pk}": firm.status_changed_at.isoformat()})
+    before = _written()
+    response = _browser(officer).post(CHANGELIST, body, follow=True)
+    assert response.status_code == 200
+    assert response.templates[0].name == "admin/change_list.html"
+    assert [str(message) for message in response.context["messages"]] == [
+        "Nothing was decided: the selection held something other than a member's id. "
+        "Select the members again."
+    ]
+    assert _status(firm) == MemberStatus.APPLIED
+    assert _written() == before
+
+
+def test_select_all_across_pages_confirms_every_member_of_the_filtered_list(officer) -> None:
+    firms = [MemberFactory(status="applied") for _ in range(3)]
+    MemberFactory(status="active")  # not in the filtered list
+    browser = _browser(officer)
+    filtered = f"{CHANGELIST}?status__exact=applied"
+    # Django's "select all 3" posts the page's ticked rows and select_across; the action gets the whole list.
+    across = {"action": "admit", "_selected_action": [firms[0].pk], "select_across": "1"}
+    page = browser.post(filtered, across)
+    shown = _shown(page)
+    assert set(shown) == {f"status_since_{firm.pk}" for firm in firms}
+    chosen = re.findall(r'name="_selected_action" value="(\d+)"', page.content.decode())
+    assert chosen == [str(firm.pk) for firm in firms]
+    body = {"action": "admit", "_selected_action": chosen, "post": "yes", **shown}
+    said = browser.post(filtered, body, follow=True).context["messages"]
+    assert [str(message) for message in said] == ["Admit: 3 member(s)."]
+    assert [_status(firm) for firm in firms] == [MemberStatus.ACTIVE] * 3
