@@ -1,7 +1,7 @@
 """Consortium REST routes under /api/v1/: the API root, health, members, users, API keys, clusters, me."""
 
 from django.urls import path
-from rest_framework.routers import APIRootView, DefaultRouter
+from rest_framework.routers import DefaultRouter
 
 from consortium.api import views
 
@@ -31,8 +31,6 @@ API_ROOT = {
     "ledger/proofs/consistency": "ledger-consistency-proof",
     "credit/balances": "credit-balance-list",
     "credit/transfers": "credit-transfer-list",
-    "credit/statements": "credit-statement-list",
-    "credit/leaderboard": "credit-leaderboard-list",
     "credit/totals": "credit-totals",
     "credit/flags": "credit-flag-list",
     "credit/held-mints": "credit-held-mint-list",
@@ -41,9 +39,14 @@ API_ROOT = {
     "credit/affiliation-claims": "credit-affiliation-claim-list",
     "health": "api-health",
 }
+# Those only auditors and officers read (ledger.credit.selectors.require_auditor: anyone else gets 404 there),
+# linked for them only.
+AUDIT_ONLY = frozenset(
+    {"credit/transfers", "credit/totals", "credit/flags", "credit/held-mints", "credit/adjustments"}
+)
 
 urlpatterns = [
-    path("", APIRootView.as_view(api_root_dict=API_ROOT), name="api-root"),
+    path("", views.APIRoot.as_view(api_root_dict=API_ROOT, audit_only=AUDIT_ONLY), name="api-root"),
     path("health/", views.HealthView.as_view(), name="api-health"),
     path("me/", views.MeView.as_view(), name="api-me"),
     *router.urls,

@@ -17,6 +17,7 @@ from rest_framework.decorators import action
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.routers import APIRootView
 from rest_framework.throttling import BaseThrottle, ScopedRateThrottle
 from rest_framework.views import APIView
 
@@ -30,7 +31,7 @@ from consortium.api.problems import PROBLEM_CONTENT_TYPE, ProblemJSONRenderer, p
 from consortium.api.schema import ProblemAutoSchema
 from consortium.models import Cluster, Member, MemberAPIKey, User
 from consortium.numbers import WHOLE_NUMBER_PATTERN
-from consortium.roles import capabilities
+from consortium.roles import Capability, can, capabilities
 
 if TYPE_CHECKING:
     from rest_framework.permissions import _SupportsHasPermission
@@ -407,3 +408,16 @@ class MeView(APIKeyMixin, APIView):
             "api_key": s.APIKeySerializer(self.api_key).data if self.api_key else None,
         }
         return Response(data)
+
+
+class APIRoot(APIKeyMixin, APIRootView):
+    """/api/v1/: a link to each collection of the API (`api_root_dict`) that the caller may read. Those in
+    `audit_only` answer 404 to anyone but auditors and officers, so nobody else is sent to them."""
+
+    audit_only: frozenset[str] = frozenset()
+
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        response = super().get(request, *args, **kwargs)
+        if not can(request.user, Capability.AUDIT, self.api_key):
+            response.data = {name: url for name, url in response.data.items() if name not in self.audit_only}
+        return response
