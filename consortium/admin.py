@@ -50,15 +50,26 @@ _BULK_DECISIONS = {
 }
 
 
-def _selection_is_ids(request: HttpRequest) -> bool:
-    """Whether every selected id is a row's id written as the change list and the confirmation write it
-    (digits, no leading zero). Django filters on them as given: "abc" or a number no id column holds was a
-    500, and "07" decided member 7 while the page said it was not decided."""
-    for text in request.POST.getlist(helpers.ACTION_CHECKBOX_NAME):
-        number = whole_number(text)
-        if number is None or not is_row_id(number) or str(number) != text:
-            return False
-    return True
+class RowIdSelectionAdmin(admin.ModelAdmin):
+    """A ModelAdmin of rows with integer ids: an action runs only on a selection of ids as the change
+    list writes them (digits, no leading zero, 1 to MAX_ID). Django filters the change list on the posted
+    ids as given: "abc" or a number no id column holds was a 500 (delete_selected included), and "07"
+    decided member 7 while the page said it had left the list."""
+
+    def response_action(
+        self, request: HttpRequest, queryset: QuerySet[Any], *args: Any, **kwargs: Any
+    ) -> HttpResponse | None:
+        for text in request.POST.getlist(helpers.ACTION_CHECKBOX_NAME):
+            number = whole_number(text)
+            if number is None or not is_row_id(number) or str(number) != text:
+                self.message_user(
+                    request,
+                    f"Nothing was done: the selection held something other than a {self.opts.verbose_name}'s "
+                    f"id. Select the {self.opts.verbose_name_plural} again.",
+                    messages.ERROR,
+                )
+                return None
+        return super().response_action(request, queryset, *args, **kwargs)
 
 
 def _shown_field(member: Member) -> str:
@@ -174,7 +185,7 @@ def _decide(
 
 
 @admin.register(Member)
-class MemberAdmin(admin.ModelAdmin):
+class MemberAdmin(RowIdSelectionAdmin):
     list_display = [
         "legal_name",
         "credit_code",
@@ -213,19 +224,6 @@ class MemberAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
-    def response_action(
-        self, request: HttpRequest, queryset: QuerySet[Member], *args: Any, **kwargs: Any
-    ) -> HttpResponse | None:
-        if not _selection_is_ids(request):
-            self.message_user(
-                request,
-                "Nothing was decided: the selection held something other than a member's id. "
-                "Select the members again.",
-                messages.ERROR,
-            )
-            return None
-        return super().response_action(request, queryset, *args, **kwargs)
-
     @admin.action(description="Admit the selected applications")
     def admit(self, request: HttpRequest, queryset: QuerySet[Member]) -> TemplateResponse | None:
         return _decide(self, request, queryset, "admit")
@@ -236,14 +234,14 @@ class MemberAdmin(admin.ModelAdmin):
 
 
 @admin.register(Cluster)
-class ClusterAdmin(admin.ModelAdmin):
+class ClusterAdmin(RowIdSelectionAdmin):
     list_display = ["name", "slug", "region"]
     prepopulated_fields = {"slug": ["name"]}
     search_fields = ["name", "slug"]
 
 
 @admin.register(User)
-class UserAdmin(DjangoUserAdmin):
+class UserAdmin(RowIdSelectionAdmin, DjangoUserAdmin):
     list_display = ["username", "email", "member", "member_role", "consortium_role", "is_active"]
     list_filter = ["member_role", "consortium_role", "is_active", "is_staff"]
     list_select_related = ["member"]

@@ -14,7 +14,7 @@ from django.test import Client
 from consortium.models import Member, MemberStatus
 from ledger.models import LedgerEntry
 from tests.consortium.test_member_lifecycle import _act, _apply
-from tests.factories import MemberFactory, StaffFactory
+from tests.factories import ClusterFactory, MemberFactory, StaffFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -228,8 +228,7 @@ def test_a_selection_that_is_not_member_ids_decides_nothing(officer, selected, s
     assert response.status_code == 200
     assert response.templates[0].name == "admin/change_list.html"
     assert [str(message) for message in response.context["messages"]] == [
-        "Nothing was decided: the selection held something other than a member's id. "
-        "Select the members again."
+        "Nothing was done: the selection held something other than a member's id. Select the members again."
     ]
     assert _status(firm) == MemberStatus.APPLIED
     assert _written() == before
@@ -251,3 +250,26 @@ def test_select_all_across_pages_confirms_every_member_of_the_filtered_list(offi
     said = browser.post(filtered, body, follow=True).context["messages"]
     assert [str(message) for message in said] == ["Admit: 3 member(s)."]
     assert [_status(firm) for firm in firms] == [MemberStatus.ACTIVE] * 3
+
+
+@pytest.mark.parametrize(
+    "selected", [["abc"], ["1e3"], ["9" * 40], ["0PK"]], ids=["words", "exponent", "huge", "zero"]
+)
+@pytest.mark.parametrize("model", ["cluster", "user"])
+def test_other_admins_refuse_a_selection_that_is_not_ids(selected, model) -> None:
+    """The same guard on every admin with actions: Django's own delete_selected was a 500 on "abc"."""
+    from consortium.models import Cluster, User
+
+    superuser = StaffFactory(username="root", is_superuser=True)
+    row = ClusterFactory() if model == "cluster" else StaffFactory(username="someone")
+    rows = (Cluster if model == "cluster" else User).objects.count()
+    body = {"action": "delete_selected", "_selected_action": [t.replace("PK", str(row.pk)) for t in selected]}
+    response = _browser(superuser).post(f"/admin/consortium/{model}/", body, follow=True)
+    assert response.status_code == 200
+    said = [str(message) for message in response.context["messages"]]
+    plural = "clusters" if model == "cluster" else "users"
+    assert said == [
+        f"Nothing was done: the selection held something other than a {model}'s id. "
+        f"Select the {plural} again."
+    ]
+    assert (Cluster if model == "cluster" else User).objects.count() == rows
