@@ -18,6 +18,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
+from rest_framework_api_key.models import APIKey
 
 from consortium import services
 from consortium.actors import request_actor
@@ -324,3 +325,8 @@ class MemberAPIKeyAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+# drf-api-key registers an admin for its own APIKey model (its app comes first in INSTALLED_APPS), which
+# authenticates nothing here: partners' keys are MemberAPIKey. A key made there would look like one.
+admin.site.unregister(APIKey)

@@ -99,6 +99,18 @@ def test_admin_pages_render(client, officer, member_admin) -> None:
         assert client.get(path).status_code == 200, path
 
 
+def test_the_admin_offers_only_the_api_keys_that_authenticate(client) -> None:
+    """drf-api-key's own APIKey model authenticates nothing here (partners' keys are MemberAPIKey), so its
+    admin, which the library registers, is taken away: a key made there would look like a working one."""
+    from tests.factories import StaffFactory
+
+    client.force_login(StaffFactory(username="root", is_superuser=True))
+    assert client.get("/admin/rest_framework_api_key/apikey/add/").status_code == 404
+    index = client.get("/admin/").content.decode()
+    assert "/admin/consortium/memberapikey/" in index
+    assert "/admin/rest_framework_api_key/" not in index
+
+
 def _printed_logins(settings) -> list[str]:
     settings.DEBUG = True
     out = StringIO()
