@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Q, QuerySet
+from django.db.models import OuterRef, Q, QuerySet, Subquery
 
 from consortium.errors import NotFound, ValidationFailed
 from consortium.models import Member, MemberAPIKey, MemberRole, MemberStatus, MemberStatusChange, User
@@ -13,16 +13,18 @@ from consortium.roles import Capability, capabilities
 
 def member_list_for(*, user: User | Any, api_key: Any = None) -> QuerySet[Member]:
     """Members `user` may see: all for consortium staff; active ones plus their own for an active member's
-    people; and always the members they applied for themselves (so an applicant can follow the decision)."""
+    people; and always the members whose latest application they made themselves (so an applicant can
+    follow the decision). A declined firm's record reopened by another application (services.member_apply)
+    is that applicant's to follow, no longer the earlier one's."""
     caps = capabilities(user, api_key)
     members = Member.objects.all()
     if Capability.VIEW_ALL_MEMBERS in caps:
         return members
     if not getattr(user, "is_authenticated", False):
         return members.none()
-    visible = Q(
-        pk__in=MemberStatusChange.objects.filter(actor=user, to_status=MemberStatus.APPLIED).values("member")
-    )
+    applications = MemberStatusChange.objects.filter(to_status=MemberStatus.APPLIED)
+    latest = applications.filter(member=OuterRef("member")).order_by("-at", "-id").values("id")[:1]
+    visible = Q(pk__in=applications.filter(actor=user, id=Subquery(latest)).values("member"))
     if Capability.VIEW_OWN_MEMBER in caps:
         visible |= Q(status=MemberStatus.ACTIVE)
     if user.member_id is not None and user.is_active:

@@ -158,3 +158,23 @@ def test_the_people_of_the_declined_application_do_not_carry_over_to_the_new_one
     assert kinds == ["member.applied", "member.declined", "member.applied", "member.admitted"]
     (deactivated,) = LedgerEntry.objects.filter(kind="member.user_deactivated", subject_id=str(mallory.pk))
     assert deactivated.member_refs == f"|{member.pk}|"
+
+
+def test_whoever_applied_under_a_declined_code_does_not_see_the_next_application(
+    api_client, client_for, officer, member, analyst
+) -> None:
+    """An applicant follows its own application (consortium.selectors.member_list_for); once the record is
+    reopened by someone else's application, the earlier applicant is no longer the one who applied: it
+    must not read the new applicant's details, nor follow the firm later (suspended, withdrawn)."""
+    squatter = client_for(analyst)  # a member's person, signed in, applying under another firm's code
+    member_id = _apply(squatter, contact_email="mallory@elsewhere.example").json()["id"]
+    assert squatter.get(f"/api/v1/members/{member_id}/").status_code == 200  # follows its application
+    assert _act(client_for(officer), member_id, "decline", "Not the firm it claims to be").status_code == 200
+
+    assert _apply(api_client, contact_phone="+86 755 1234 5678").status_code == 201  # the firm itself
+    assert squatter.get(f"/api/v1/members/{member_id}/").status_code == 404
+    listed = squatter.get("/api/v1/members/", {"page_size": 100}).json()["results"]
+    assert member_id not in {row["id"] for row in listed}
+    page = client_for(analyst).get(reverse("portal:member-detail", args=[member_id]))
+    assert page.status_code == 404
+    assert "1234 5678" not in page.content.decode()
