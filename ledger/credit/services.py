@@ -307,11 +307,14 @@ def affiliation_declare(*, actor: User, parent: Member) -> AffiliationClaim:
     """A member's admin declares a parent or controlling member: a claim, which takes effect (the member
     joins the parent's group) when the parent's admins accept it. NotPermitted for anyone but a member's
     admins; ValidationFailed(self_affiliation); Conflict(claim_open) while the member has an undecided
-    claim."""
+    claim; Conflict(already_affiliated) when the member is in the parent's group already (a claim
+    accepting it would change nothing, and would block the member's next declaration until answered)."""
     affiliation_declare_check(actor)
     assert actor.member_id is not None  # refused above otherwise
     if parent.pk == actor.member_id:
         raise ValidationFailed("A member cannot be its own parent.", code="self_affiliation")
+    if _group_to_join(actor.member_id, parent) is None:
+        raise _already_affiliated()
     try:
         with transaction.atomic():
             return AffiliationClaim.objects.create(
@@ -325,7 +328,9 @@ def affiliation_declare(*, actor: User, parent: Member) -> AffiliationClaim:
 
 def affiliation_claim_decide(*, actor: User, claim: AffiliationClaim, accept: bool) -> LedgerEntry | None:
     """The parent's admins accept (`member.affiliated`: the declaring member joins the parent's group) or
-    decline a declaration. NotPermitted for anyone else; Conflict(already_decided)."""
+    decline a declaration. NotPermitted for anyone else; Conflict(already_decided). Accepting a member that
+    joined the group meanwhile (an officer linked it) closes the claim as accepted and writes nothing:
+    None, as for a decline."""
     if actor.member_id != claim.parent or not can(actor, Capability.EDIT_OWN_MEMBER):
         raise NotPermitted("Only the parent member's administrators may answer this declaration.")
     with transaction.atomic():
@@ -336,8 +341,14 @@ def affiliation_claim_decide(*, actor: User, claim: AffiliationClaim, accept: bo
         locked.save(update_fields=["decided_by", "decided_at", "accepted"])
         if not accept:
             return None
+        lock_all_credit()
         parent = Member.objects.get(pk=locked.parent)
-        return _affiliate(actor=actor, member_id=locked.member, parent=parent, declared_by="member")
+        group = _group_to_join(locked.member, parent)
+        if group is None:
+            return None
+        return _append_affiliation(
+            actor=actor, member_id=locked.member, parent=parent, group=group, declared_by="member"
+        )
 
 
 def affiliation_link_check(actor: User) -> None:
@@ -358,24 +369,37 @@ def _affiliate(*, actor: User, member_id: int, parent: Member, declared_by: str)
         raise ValidationFailed("A member cannot be its own parent.", code="self_affiliation")
     with transaction.atomic():
         lock_all_credit()
-        group = DatabaseState().member(parent.pk)
-        group_name = group.group if group is not None else engine.default_group(parent.pk)
-        current = CreditMember.objects.filter(member=member_id).values_list("group", flat=True).first()
-        if current == group_name:
-            raise Conflict("The member is in that group already.", code="already_affiliated")
-        return ledger_append(
-            kind="member.affiliated",
-            actor=actor,
-            subject_type="member",
-            subject_id=member_id,
-            members=[member_id, parent.pk],
-            payload={
-                "member": member_id,
-                "parent": parent.pk,
-                "group": group_name,
-                "declared_by": declared_by,
-            },
+        group = _group_to_join(member_id, parent)
+        if group is None:
+            raise _already_affiliated()
+        return _append_affiliation(
+            actor=actor, member_id=member_id, parent=parent, group=group, declared_by=declared_by
         )
+
+
+def _group_to_join(member_id: int, parent: Member) -> str | None:
+    """The affiliation group `member_id` joins under `parent`; None when it is in that group already."""
+    parent_state = DatabaseState().member(parent.pk)
+    group = parent_state.group if parent_state is not None else engine.default_group(parent.pk)
+    current = CreditMember.objects.filter(member=member_id).values_list("group", flat=True).first()
+    return None if current == group else group
+
+
+def _already_affiliated() -> Conflict:
+    return Conflict("The member is in that group already.", code="already_affiliated")
+
+
+def _append_affiliation(
+    *, actor: User, member_id: int, parent: Member, group: str, declared_by: str
+) -> LedgerEntry:
+    return ledger_append(
+        kind="member.affiliated",
+        actor=actor,
+        subject_type="member",
+        subject_id=member_id,
+        members=[member_id, parent.pk],
+        payload={"member": member_id, "parent": parent.pk, "group": group, "declared_by": declared_by},
+    )
 
 
 def credit_epoch_roll(*, now: datetime | None = None) -> list[LedgerEntry]:

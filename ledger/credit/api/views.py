@@ -417,7 +417,8 @@ class AffiliationClaimViewSet(APIKeyMixin, mixins.ListModelMixin, viewsets.Gener
     @extend_schema(
         summary="Accept a declaration (the parent's admins): the member joins your group",
         request=None,
-        responses={201: EntryReceiptSerializer},
+        responses={201: EntryReceiptSerializer, 200: s.AffiliationClaimSerializer},
+        description=(services.affiliation_claim_decide.__doc__ or "").strip(),
     )
     @action(detail=True, methods=["post"])
     def accept(self, request: Request, pk: str | None = None) -> Response:

@@ -12,7 +12,13 @@ import pytest
 
 from consortium.models import Sector, SizeClass
 from ledger.credit import engine, services, sumtree
-from ledger.credit.models import CreditAdjustment, CreditEpoch, CreditMember, CreditTransfer
+from ledger.credit.models import (
+    AffiliationClaim,
+    CreditAdjustment,
+    CreditEpoch,
+    CreditMember,
+    CreditTransfer,
+)
 from ledger.models import LedgerEntry
 from ledger.services import ledger_sequence
 from tests.factories import MemberFactory, UserFactory
@@ -487,6 +493,45 @@ def test_officers_link_and_member_admins_declare_affiliations(
         401,
         403,
     )
+
+
+def test_a_member_already_in_the_parents_group_cannot_declare_it_again(
+    client_for, officer, member, other_member, member_admin, other_admin
+):
+    """A claim that accepting would not change blocked the member's next declaration (claim_open) and could
+    never be accepted (already_affiliated, rolling the decision back): it is refused when declared."""
+    activate()
+    admit(member, other_member)
+    assert (
+        client_for(officer)
+        .post(f"{API}/affiliations/", {"member": other_member.pk, "parent": member.pk})
+        .status_code
+        == 201
+    )
+    again = client_for(other_admin).post(f"{API}/affiliations/declare/", {"parent": member.pk})
+    assert again.status_code == 409 and again.json()["code"] == "already_affiliated"
+    assert not AffiliationClaim.objects.exists()
+
+
+def test_accepting_a_member_that_joined_meanwhile_closes_the_claim(
+    client_for, officer, member, other_member, member_admin, other_admin
+):
+    activate()
+    admit(member, other_member)
+    claim = client_for(other_admin).post(f"{API}/affiliations/declare/", {"parent": member.pk}).json()["id"]
+    assert (
+        client_for(officer)
+        .post(f"{API}/affiliations/", {"member": other_member.pk, "parent": member.pk})
+        .status_code
+        == 201
+    )
+    entries = LedgerEntry.objects.count()
+    accepted = client_for(member_admin).post(f"{API}/affiliation-claims/{claim}/accept/")
+    assert accepted.status_code == 200 and accepted.json()["state"] == "accepted"
+    assert LedgerEntry.objects.count() == entries  # nothing to join: nothing written
+    # the declaring member is free to declare again (here: refused only because nothing would change)
+    again = client_for(other_admin).post(f"{API}/affiliations/declare/", {"parent": member.pk})
+    assert again.json()["code"] == "already_affiliated"
 
 
 def test_resolving_a_held_mint_is_not_found_for_members(epoch, client_for, member_admin, member):
