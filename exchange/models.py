@@ -255,6 +255,13 @@ class AccessRequest(models.Model):
     )
     officer_decided_at = models.DateTimeField(null=True, blank=True)
     decision_reason = models.TextField(blank=True)
+    steward_approval_reason = models.TextField(
+        blank=True,
+        help_text=(
+            "The steward's reason for passing a confidential request to the security officer: the officer's "
+            "decision, or a withdrawal, replaces decision_reason but not this."
+        ),
+    )
     closed_at = models.DateTimeField(null=True, blank=True, help_text="When it left the undecided states.")
 
     class Meta:

@@ -284,6 +284,7 @@ class AccessRequestSerializer(serializers.ModelSerializer):
             "officer_decided_by",
             "officer_decided_at",
             "decision_reason",
+            "steward_approval_reason",
             "closed_at",
             "grant",
         ]

@@ -378,6 +378,7 @@ def access_request_approve(
         locked.decision_reason = reason
         if state == RequestState.PENDING and policy.tier == Tier.CONFIDENTIAL:
             locked.state = RequestState.STEWARD_APPROVED
+            locked.steward_approval_reason = reason
             entry = _append_request_entry(
                 "access.approved",
                 actor,

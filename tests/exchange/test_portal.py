@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import html
+import importlib
 from typing import Any
 
 import pytest
+from django.apps import apps as django_apps
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from django.test import Client
@@ -293,6 +295,39 @@ def test_confidential_request_goes_from_steward_to_the_security_officers_queue(
     grant = Grant.objects.get()
     page = text(as_user(other_analyst).get(reverse("portal:grant-detail", args=[grant.pk])))
     assert "used on the platform only" in page and "Download the latest version" not in page
+
+
+def test_the_stewards_reason_outlives_the_security_officers_decision(
+    client_for: Any, data_steward: Any, other_analyst: Any, security_officer: Any
+) -> None:
+    """The record had one reason: the officer's decision (even with no reason) replaced the steward's."""
+    ask(other_analyst, published(data_steward, tier="confidential"))
+    access_request = AccessRequest.objects.get()
+    url = reverse("portal:request-detail", args=[access_request.pk])
+    as_user(data_steward).post(url, {"action": "approve", "reason": "Fits the pilot's scope."})
+    assert as_user(security_officer).post(url, {"action": "approve", "reason": ""}).status_code == 302
+    page = text(as_user(other_analyst).get(url))
+    assert "Steward's reason</dt><dd dir=\"auto\">Fits the pilot's scope.</dd>" in page
+    body = client_for(other_analyst).get(f"/api/v1/access-requests/{access_request.pk}/").json()
+    assert (body["steward_approval_reason"], body["decision_reason"]) == ("Fits the pilot's scope.", "")
+
+
+def test_the_migration_reads_earlier_stewards_reasons_back_from_the_ledger(
+    data_steward: Any, other_analyst: Any, security_officer: Any
+) -> None:
+    ask(other_analyst, published(data_steward, tier="confidential"))
+    access_request = AccessRequest.objects.get()
+    url = reverse("portal:request-detail", args=[access_request.pk])
+    as_user(data_steward).post(url, {"action": "approve", "reason": "Fits."})
+    as_user(security_officer).post(url, {"action": "approve", "reason": "On platform."})
+    AccessRequest.objects.update(steward_approval_reason="")  # as a request decided before 0006
+    migration = importlib.import_module("exchange.migrations.0006_request_steward_approval_reason")
+    migration.keep_the_stewards_reasons(django_apps, None)
+    access_request.refresh_from_db()
+    assert (access_request.steward_approval_reason, access_request.decision_reason) == (
+        "Fits.",
+        "On platform.",
+    )
 
 
 def test_non_owner_gets_404_on_the_owners_request_and_grant_pages(
