@@ -297,15 +297,26 @@ def test_confidential_request_goes_from_steward_to_the_security_officers_queue(
     assert "used on the platform only" in page and "Download the latest version" not in page
 
 
+def _approved_in_two_stages(*deciders: tuple[Any, str], requester: Any) -> AccessRequest:
+    """A confidential request of `requester`'s, approved in the portal by each (person, reason) in turn."""
+    steward = deciders[0][0]
+    ask(requester, published(steward, tier="confidential"))
+    access_request = AccessRequest.objects.get()
+    url = reverse("portal:request-detail", args=[access_request.pk])
+    for person, reason in deciders:
+        assert as_user(person).post(url, {"action": "approve", "reason": reason}).status_code == 302
+    access_request.refresh_from_db()
+    return access_request
+
+
 def test_the_stewards_reason_outlives_the_security_officers_decision(
     client_for: Any, data_steward: Any, other_analyst: Any, security_officer: Any
 ) -> None:
     """The record had one reason: the officer's decision (even with no reason) replaced the steward's."""
-    ask(other_analyst, published(data_steward, tier="confidential"))
-    access_request = AccessRequest.objects.get()
+    access_request = _approved_in_two_stages(
+        (data_steward, "Fits the pilot's scope."), (security_officer, ""), requester=other_analyst
+    )
     url = reverse("portal:request-detail", args=[access_request.pk])
-    as_user(data_steward).post(url, {"action": "approve", "reason": "Fits the pilot's scope."})
-    assert as_user(security_officer).post(url, {"action": "approve", "reason": ""}).status_code == 302
     page = text(as_user(other_analyst).get(url))
     assert "Steward's reason</dt><dd dir=\"auto\">Fits the pilot's scope.</dd>" in page
     body = client_for(other_analyst).get(f"/api/v1/access-requests/{access_request.pk}/").json()
@@ -315,11 +326,9 @@ def test_the_stewards_reason_outlives_the_security_officers_decision(
 def test_the_migration_reads_earlier_stewards_reasons_back_from_the_ledger(
     data_steward: Any, other_analyst: Any, security_officer: Any
 ) -> None:
-    ask(other_analyst, published(data_steward, tier="confidential"))
-    access_request = AccessRequest.objects.get()
-    url = reverse("portal:request-detail", args=[access_request.pk])
-    as_user(data_steward).post(url, {"action": "approve", "reason": "Fits."})
-    as_user(security_officer).post(url, {"action": "approve", "reason": "On platform."})
+    access_request = _approved_in_two_stages(
+        (data_steward, "Fits."), (security_officer, "On platform."), requester=other_analyst
+    )
     AccessRequest.objects.update(steward_approval_reason="")  # as a request decided before 0006
     migration = importlib.import_module("exchange.migrations.0006_request_steward_approval_reason")
     migration.keep_the_stewards_reasons(django_apps, None)
