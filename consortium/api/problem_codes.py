@@ -686,7 +686,12 @@ GROUPS: list[tuple[str, list[ProblemCode]]] = [
                 RELOAD,
             ),
             _c("epoch_not_ended", (409,), "The epoch has not ended yet.", "Settle it after its last day."),
-            _c("no_epoch", (404,), "No such credit epoch.", "List the epochs and pick one."),
+            _c(
+                "no_epoch",
+                (404,),
+                "No such credit epoch.",
+                "List the epochs (GET /api/v1/credit/epochs/) and pick one.",
+            ),
             _c(
                 "epoch_not_settled",
                 (404,),

@@ -29,6 +29,7 @@ API_ROOT = {
     "ledger/status": "ledger-status",
     "ledger/proofs/inclusion": "ledger-inclusion-proof",
     "ledger/proofs/consistency": "ledger-consistency-proof",
+    "credit/epochs": "credit-epoch-list",
     "credit/balances": "credit-balance-list",
     "credit/transfers": "credit-transfer-list",
     "credit/totals": "credit-totals",

@@ -4,6 +4,7 @@ bodies of credit actions. Amounts are integers: mCR for CR, mPT for PT. Read sha
 
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from consortium.api.fields import IdField, WholeNumberField
@@ -15,6 +16,7 @@ from ledger.credit.models import (
     AffiliationClaim,
     CreditAccount,
     CreditAdjustment,
+    CreditEpoch,
     CreditTransfer,
 )
 from ledger.receipts import EntryReceiptSerializer
@@ -408,6 +410,23 @@ class AffiliationDeclareSerializer(serializers.Serializer):
     # The API's field name; SerializerMetaclass moves declared fields off the class, so DRF's own
     # Field.parent attribute (which the stubs see) is not shadowed at run time.
     parent = IdField()  # type: ignore[assignment]
+
+
+class EpochSerializer(serializers.ModelSerializer):
+    """A credit epoch (a calendar month): whether it is settled, and the hash of the rules it runs under."""
+
+    state = serializers.SerializerMethodField()
+
+    class Meta:
+        model = CreditEpoch
+        fields = ["epoch", "state", "rules"]
+        extra_kwargs = {
+            "rules": {"help_text": "SHA-256 (hex) of the rules its epoch.opened entry named."},
+        }
+
+    @extend_schema_field(serializers.ChoiceField(choices=["open", "settled"]))
+    def get_state(self, epoch: CreditEpoch) -> str:
+        return "settled" if epoch.settled_order >= 0 else "open"
 
 
 class AffiliationClaimSerializer(serializers.ModelSerializer):

@@ -7,6 +7,7 @@ from ledger.credit.api import views
 
 router = DefaultRouter(trailing_slash=True)
 router.include_root_view = False  # consortium.api.urls serves the API root
+router.register("epochs", views.EpochViewSet, basename="credit-epoch")
 router.register("balances", views.BalanceViewSet, basename="credit-balance")
 router.register("statements", views.StatementViewSet, basename="credit-statement")
 router.register("leaderboard", views.LeaderboardViewSet, basename="credit-leaderboard")

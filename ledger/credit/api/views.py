@@ -29,7 +29,13 @@ from consortium.selectors import member_get_for
 from ledger.credit import selectors, services, statements
 from ledger.credit.api import serializers as s
 from ledger.credit.api.filters import BalanceFilter, TransferFilter
-from ledger.credit.models import AffiliationClaim, CreditAccount, CreditAdjustment, CreditTransfer
+from ledger.credit.models import (
+    AffiliationClaim,
+    CreditAccount,
+    CreditAdjustment,
+    CreditEpoch,
+    CreditTransfer,
+)
 from ledger.receipts import EntryReceiptSerializer
 
 EPOCH_REGEX = s.EPOCH_REGEX
@@ -69,6 +75,18 @@ def _csv_response(
     )
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
+
+
+@extend_schema_view(list=extend_schema(summary="Credit epochs, newest first"))
+class EpochViewSet(APIKeyMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
+    """The epochs whose statements (and, for auditors, leaderboards and flags) may be read: each open or
+    settled, with the hash of its rules."""
+
+    queryset = CreditEpoch.objects.none()
+    serializer_class = s.EpochSerializer
+
+    def get_queryset(self) -> QuerySet[CreditEpoch]:
+        return selectors.epoch_list_for(user=self.request.user, api_key=self.api_key)
 
 
 @extend_schema_view(list=extend_schema(summary="Credit balances you may see"))

@@ -9,6 +9,7 @@ What the actor may not see is NotFound (404), never forbidden (see
 
 from ledger.credit.selectors.balances import SECTIONS, balance_list_for, statement_for, sum_tree_leaves
 from ledger.credit.selectors.common import (
+    epoch_list_for,
     epoch_names,
     epoch_rules_params,
     epochs_rules_params,
@@ -48,6 +49,7 @@ __all__ = [
     "affiliation_claim_get_for",
     "affiliation_claim_list_for",
     "balance_list_for",
+    "epoch_list_for",
     "epoch_names",
     "epoch_order_range",
     "epoch_rules_params",

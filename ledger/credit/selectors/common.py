@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from django.db.models import F, Q, Subquery
+from django.db.models import F, Q, QuerySet, Subquery
 
 from consortium.errors import NotFound
 from consortium.roles import Capability, can, reads_own_credit
@@ -107,6 +107,19 @@ def latest_settled_epoch() -> str | None:
 def epoch_names() -> list[str]:
     """Every epoch's name, newest first."""
     return list(CreditEpoch.objects.order_by("-opened_order").values_list("epoch", flat=True))
+
+
+def epoch_list_for(*, user: Any, api_key: Any = None) -> QuerySet[CreditEpoch]:
+    """The epochs, newest first, for whoever may read a statement or a leaderboard of one: a member's
+    people and keys, auditors and officers; none for anyone else (a security officer)."""
+    epochs = CreditEpoch.objects.order_by("-opened_order")
+    if is_auditor(user, api_key):
+        return epochs
+    try:
+        own_member(user, api_key)
+    except NotFound:
+        return epochs.none()
+    return epochs
 
 
 def epoch_rules_params(epoch: str) -> dict[str, int] | None:

@@ -47,6 +47,25 @@ def _csv(response):
 # --- statements ---------------------------------------------------------------------------------------------
 
 
+def test_the_epochs_are_listed_for_whoever_may_read_their_statements(
+    epoch, client_for, key_client, data_steward, auditor, security_officer
+):
+    """The no_epoch problem tells a client to list the epochs: there was no list to read."""
+    later = f"{int(epoch[:4]) + 1}-{epoch[5:]}"
+    services.credit_epoch_open(epoch=later)
+    rules = CreditEpoch.objects.get(epoch=epoch).rules
+    expected = [
+        {"epoch": later, "state": "open", "rules": rules},
+        {"epoch": epoch, "state": "settled", "rules": rules},
+    ]
+    for client in (client_for(data_steward), client_for(auditor), key_client(["read"])[0]):
+        response = client.get(f"{API}/epochs/")
+        assert response.status_code == 200 and response.json()["results"] == expected
+    # no member, no statement to read: a security officer is listed none, as its balances
+    assert client_for(security_officer).get(f"{API}/epochs/").json()["results"] == []
+    assert client_for(None).get(f"{API}/epochs/").status_code in (401, 403)
+
+
 def test_a_member_reads_its_statement_with_the_point_chain_and_every_line_sequenced(
     epoch, client_for, data_steward, member
 ):
