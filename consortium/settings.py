@@ -70,6 +70,7 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     "axes.middleware.AxesMiddleware",
     "ledger.receipts.LedgerReceiptsMiddleware",
+    "consortium.method_pages.MethodNotAllowedPageMiddleware",
 ]
 
 ROOT_URLCONF = "consortium.urls"

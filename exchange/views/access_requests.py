@@ -13,7 +13,7 @@ from django.shortcuts import redirect
 from django.views.decorators.http import require_http_methods
 
 from consortium.actors import request_actor
-from consortium.errors import ServiceError
+from consortium.errors import NotFound, ServiceError
 from consortium.forms import submitted
 from consortium.navigation import nav_sections
 from consortium.paging import page_of, query_without_page
@@ -148,7 +148,12 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
                 actor=request_actor(request), request=access_request, reason=form.cleaned_data["reason"]
             )
         except ServiceError as error:
-            _refused(form, error)
+            access_request.refresh_from_db()
+            if isinstance(error, NotFound) or action in _offered_decisions(request, access_request):
+                _refused(form, error)
+            else:  # decided meanwhile (another tab, another decider): the page as it is now, and why
+                messages.error(request, error.detail)
+                return redirect("portal:request-detail", pk=access_request.pk)
         else:
             messages.success(request, f"Request {updated.pk}: {updated.get_state_display().lower()}.")
             return redirect("portal:request-detail", pk=updated.pk)

@@ -12,7 +12,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from consortium.actors import request_actor
-from consortium.errors import ServiceError
+from consortium.errors import NotFound, ServiceError
 from consortium.paging import page_of, query_without_page
 from consortium.roles import Capability, capabilities, reads_grants
 from exchange import downloads, selectors, services
@@ -72,7 +72,15 @@ def grant_revoke(request: HttpRequest, pk: int) -> HttpResponse:
                 actor=request_actor(request), grant=grant, reason=form.cleaned_data["reason"]
             )
         except ServiceError as error:
-            _refused(form, error)
+            grant.refresh_from_db()
+            revocable = services.grant_revocable_by(
+                actor=request_actor(request), grant=grant, now=timezone.now()
+            )
+            if isinstance(error, NotFound) or revocable:
+                _refused(form, error)
+            else:  # revoked or ended meanwhile: the page has no form to show the refusal on
+                messages.error(request, error.detail)
+                return redirect("portal:grant-detail", pk=grant.pk)
         else:
             messages.success(request, f"Grant {grant.pk} is revoked.")
             return redirect("portal:grant-detail", pk=grant.pk)

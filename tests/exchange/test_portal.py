@@ -259,8 +259,9 @@ def test_requester_cannot_approve_its_own_request(data_steward: Any, other_analy
     ask(other_analyst, published(data_steward, tier="restricted"))
     access_request = AccessRequest.objects.get()
     url = reverse("portal:request-detail", args=[access_request.pk])
-    response = as_user(other_analyst).post(url, {"action": "approve"})
-    assert response.status_code == 400
+    # a decision the page does not offer them: the refusal is a message above the page as it is
+    response = as_user(other_analyst).post(url, {"action": "approve"}, follow=True)
+    assert response.redirect_chain == [(url, 302)]
     assert "Only the owner's data steward or a security officer" in text(response)
     access_request.refresh_from_db()
     assert access_request.state == RequestState.PENDING
@@ -274,8 +275,12 @@ def test_requester_withdraws_from_my_requests(data_steward: Any, other_analyst: 
     assert response.status_code == 302
     access_request.refresh_from_db()
     assert access_request.state == RequestState.WITHDRAWN
-    again = as_user(other_analyst).post(url, {"action": "withdraw"})
-    assert again.status_code == 400 and "Cannot withdraw a request that is withdrawn." in text(again)
+    # a second tab's withdrawal: the page as it is now, with why nothing was done (no Decide card left
+    # holding a reason box and no button)
+    again = as_user(other_analyst).post(url, {"action": "withdraw"}, follow=True)
+    assert again.redirect_chain == [(url, 302)]
+    page = text(again)
+    assert "Cannot withdraw a request that is withdrawn." in page and 'id="decide-heading"' not in page
 
 
 def test_confidential_request_goes_from_steward_to_the_security_officers_queue(
@@ -384,10 +389,32 @@ def test_grantee_downloads_and_owner_revokes_then_download_is_refused(
     grant.refresh_from_db()
     assert grant.revoked_at is not None
 
+    # revoking it again (a second tab): no form is left to show the refusal on, so it is a message
+    again = as_user(data_steward).post(
+        reverse("portal:grant-revoke", args=[grant.pk]), {"reason": "Twice."}, follow=True
+    )
+    assert again.redirect_chain == [(detail, 302)] and "already revoked" in text(again).lower()
     response = as_user(other_analyst).post(reverse("portal:grant-download", args=[grant.pk]), follow=True)
     assert "The grant was revoked at " in text(response) and "for this reason: Ended." in text(response)
     grant.refresh_from_db()
     assert grant.downloads_remaining == 1
+
+
+def test_a_form_only_address_opened_as_a_link_says_what_it_is(
+    client_for: Any, data_steward: Any, other_analyst: Any
+) -> None:
+    """Django's 405 was an empty page: someone who opened a revoke or download address saw nothing."""
+    ask(other_analyst, published(data_steward, tier="open"))
+    grant = Grant.objects.get()
+    for name in ("portal:grant-revoke", "portal:grant-download"):
+        response = as_user(data_steward).get(reverse(name, args=[grant.pk]))
+        assert response.status_code == 405 and response["Allow"] == "POST"
+        assert "This address is not a page" in text(response) and "nothing was done" in text(response)
+    # the API's 405 stays a problem body
+    api = client_for(data_steward).get(f"/api/v1/grants/{grant.pk}/revoke/")
+    assert api.status_code == 405 and api.json()["code"] == "method_not_allowed"
+    grant.refresh_from_db()
+    assert grant.revoked_at is None
 
 
 # --- Stewards' datasets ---------------------------------------------------------------------------------
