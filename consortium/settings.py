@@ -130,6 +130,7 @@ AXES_RESET_ON_SUCCESS = True
 # Behind a proxy, the client's address as the throttles take it, not the proxy's.
 AXES_CLIENT_IP_CALLABLE = "consortium.api.throttling.client_address"
 AXES_VERBOSE = False
+AXES_LOCKOUT_TEMPLATE = "consortium/login_locked.html"  # the page, not the library's bare sentence
 ANONYMOUS_USER_NAME = None  # guardian: anonymous visitors never hold object permissions
 
 # --- Internationalisation and static files --------------------------------------------------------------

@@ -326,6 +326,11 @@ def test_login_locks_out_after_five_failures(client: Client, acme_admin: User) -
     response = client.post(reverse("portal:login"), {"username": "acme-admin", "password": PASSWORD})
     assert response.status_code == 429
     assert "_auth_user_id" not in client.session
+    # a page that says what happened and what to do (django-axes' default is one bare sentence)
+    page = text(response)
+    assert "Sign-in paused" in page
+    assert "After 5 failed attempts, signing in as <strong>acme-admin</strong>" in page
+    assert "for 0:15:00" in page and f'href="{reverse("portal:password-reset")}"' in page
 
 
 def test_login_with_the_right_password_reaches_home(client: Client, acme_admin: User) -> None:
