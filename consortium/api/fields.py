@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -48,3 +50,26 @@ class IdField(WholeNumberField):
         kwargs.setdefault("min_value", 1)
         kwargs.setdefault("max_value", MAX_ID)
         super().__init__(**kwargs)
+
+
+class ServiceChoiceField(serializers.ChoiceField):
+    """A choice the service judges: a string that is none of the choices is passed on as given, for the
+    service to refuse with a code of its own (`unknown_role`, `bad_decision`, ...) that names the field in
+    `errors`. A ChoiceField refused it first, as DRF's field errors all are refused (`validation_error`),
+    which shadowed the documented code. The schema is a ChoiceField's; a value that is not a string
+    (a number, a list) is still DRF's `invalid_choice`."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, str) and data not in self.choice_strings_to_values:
+            return data
+        return super().to_internal_value(data)
+
+
+class ZonedDateTimeField(serializers.DateTimeField):
+    """A time that must name its zone or offset, which the service checks: one without is passed on naive,
+    for the service to refuse with its own code (an API key's `invalid_expiry`). DRF's DateTimeField took it
+    as a time in the server's zone before the service saw it. A time with an offset is converted as DRF
+    converts it."""
+
+    def enforce_timezone(self, value: datetime) -> datetime:
+        return value if timezone.is_naive(value) else super().enforce_timezone(value)

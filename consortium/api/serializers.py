@@ -10,7 +10,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from consortium.api.fields import IdField
+from consortium.api.fields import IdField, ServiceChoiceField, ZonedDateTimeField
 from consortium.models import (
     APIKeyScope,
     Cluster,
@@ -211,7 +211,7 @@ class UserCreateSerializer(serializers.Serializer):
     member = IdField(required=False, help_text="Member id; defaults to your own member.")
     username = serializers.CharField(max_length=150)
     email = serializers.CharField(max_length=254)
-    role = serializers.ChoiceField(choices=sorted(PERSON_ROLES), help_text=KEY_ROLE_RULE)
+    role = ServiceChoiceField(choices=sorted(PERSON_ROLES), help_text=KEY_ROLE_RULE)
     password = serializers.CharField(
         required=False,
         allow_null=True,
@@ -233,7 +233,7 @@ class UserRoleSerializer(OnlyTheseFields):
     # password, an address or whether the person is active.
     other_fields_refusal = "Only the role can be changed here."
 
-    role = serializers.ChoiceField(choices=sorted(PERSON_ROLES), help_text=KEY_ROLE_RULE)
+    role = ServiceChoiceField(choices=sorted(PERSON_ROLES), help_text=KEY_ROLE_RULE)
 
 
 class APIKeySerializer(serializers.ModelSerializer):
@@ -268,11 +268,14 @@ class APIKeySerializer(serializers.ModelSerializer):
 
 class APIKeyCreateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=50)
-    scopes = serializers.ListField(
-        child=serializers.ChoiceField(choices=APIKeyScope.choices), allow_empty=False
-    )
-    expires_at = serializers.DateTimeField(
-        required=False, allow_null=True, default=None, help_text="At most a year ahead; default 90 days."
+    # The service refuses an unknown scope or none (`invalid_scopes`), a time without a zone or out of
+    # range (`invalid_expiry`).
+    scopes = serializers.ListField(child=ServiceChoiceField(choices=APIKeyScope.choices))
+    expires_at = ZonedDateTimeField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="With a time zone or offset; at most a year ahead; default 90 days.",
     )
 
 

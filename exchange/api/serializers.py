@@ -203,7 +203,6 @@ class PolicySetSerializer(serializers.Serializer):
     price_credits = WholeNumberField(
         required=False,
         default=0,
-        max_value=2**31 - 1,
         service_range=(0, policies.MAX_PRICE_CREDITS),
         help_text=PRICE_CREDITS_HELP,
     )

@@ -151,8 +151,9 @@ def test_scopes_are_enforced(key_client, analyst, scopes, can_list_people, capab
 @pytest.mark.parametrize(
     ("body", "code"),
     [
-        ({"name": "x", "scopes": []}, "validation_error"),
-        ({"name": "x", "scopes": ["admin"]}, "validation_error"),
+        ({"name": "x", "scopes": []}, "invalid_scopes"),
+        ({"name": "x", "scopes": ["admin"]}, "invalid_scopes"),
+        ({"name": "x", "scopes": ["read", "admin"]}, "invalid_scopes"),
         ({"name": "x", "scopes": ["read"], "expires_at": "2001-01-01T00:00:00Z"}, "invalid_expiry"),
         ({"name": "x", "scopes": ["read"], "expires_at": "2199-01-01T00:00:00Z"}, "invalid_expiry"),
         ({"name": "", "scopes": ["read"]}, "validation_error"),
@@ -164,6 +165,31 @@ def test_bad_key_requests_change_nothing(client_for, member_admin, body, code) -
     assert response.status_code == 400
     assert response.json()["code"] == code
     assert (MemberAPIKey.objects.count(), User.objects.count()) == (keys, users)
+
+
+@pytest.mark.parametrize("shape", ["%Y-%m-%dT%H:%M:%S", "%Y-%m-%d"])
+def test_an_expiry_without_a_time_zone_is_refused(client_for, member_admin, shape) -> None:
+    """As documented (invalid_expiry): DRF's DateTimeField took a time without a zone as one in the server's
+    zone before the service could refuse it, and the key was made (201)."""
+    naive = (timezone.now() + timedelta(days=30)).strftime(shape)
+    keys = MemberAPIKey.objects.count()
+    response = client_for(member_admin).post(
+        "/api/v1/api-keys/", {"name": "x", "scopes": ["read"], "expires_at": naive}, format="json"
+    )
+    assert response.status_code == 400, response.content
+    assert response.json()["code"] == "invalid_expiry"
+    assert set(response.json()["errors"]) == {"expires_at"}
+    assert MemberAPIKey.objects.count() == keys
+
+
+def test_an_expiry_with_an_offset_is_the_instant_it_names(client_for, member_admin) -> None:
+    expires_at = (timezone.now() + timedelta(days=30)).replace(microsecond=0)
+    given = expires_at.astimezone(timezone.get_fixed_timezone(8 * 60)).isoformat()
+    response = client_for(member_admin).post(
+        "/api/v1/api-keys/", {"name": "x", "scopes": ["read"], "expires_at": given}, format="json"
+    )
+    assert response.status_code == 201, response.content
+    assert MemberAPIKey.objects.get(prefix=response.json()["prefix"]).expiry_date == expires_at
 
 
 def test_suspended_member_admin_cannot_create_keys(client_for, member, member_admin) -> None:

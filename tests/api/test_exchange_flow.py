@@ -530,6 +530,8 @@ def test_request_and_grant_lists_stay_flat(
         ("price_credits", 10**20, 400, "validation_error"),
         ("download_quota", 50_000, 400, "quota_too_large"),
         ("price_credits", 5_000_000, 400, "price_out_of_range"),
+        ("price_credits", 2**31, 400, "price_out_of_range"),
+        ("price_credits", 10**18, 400, "price_out_of_range"),
         ("price_credits", -1, 400, "price_out_of_range"),
     ],
 )

@@ -11,6 +11,7 @@ from openapi_schema_validator import OAS30ReadValidator, oas30_format_checker
 
 from exchange import policies
 from exchange.models import Grade
+from ledger.canonical import MAX_SAFE_INTEGER
 from tests.api.test_problems import APPLICATION, assert_problem
 from tests.exchange.support import REQUEST_TERMS, published, register
 
@@ -311,6 +312,7 @@ SERVICE_RANGES = {
     ("PolicySetRequest", "download_quota"): (0, policies.MAX_DOWNLOAD_QUOTA),
     ("PolicySetRequest", "price_credits"): (0, policies.MAX_PRICE_CREDITS),
     ("AccessRequestSubmitRequest", "duration_days"): (policies.MIN_DURATION_DAYS, policies.MAX_DURATION_DAYS),
+    ("AdjustmentProposeRequest", "amount_mcr"): (-MAX_SAFE_INTEGER, MAX_SAFE_INTEGER),  # bad_amount
 }
 # Bodies the services accept, but for the field under test.
 _DATASET = {

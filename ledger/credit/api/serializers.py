@@ -7,7 +7,7 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from consortium.api.fields import IdField, WholeNumberField
+from consortium.api.fields import IdField, ServiceChoiceField, WholeNumberField
 from consortium.models import User
 from ledger.canonical import MAX_SAFE_INTEGER
 from ledger.credit import glossary, rules, statements
@@ -296,7 +296,7 @@ class LeaderboardRowSerializer(serializers.Serializer):
 
 
 class LeaderboardQuerySerializer(serializers.Serializer):
-    by = serializers.ChoiceField(choices=["member", "sector", "size_class"], default="member")
+    by = ServiceChoiceField(choices=["member", "sector", "size_class"], default="member")  # bad_grouping
 
 
 class FlagQuerySerializer(serializers.Serializer):
@@ -358,7 +358,7 @@ class HeldMintSerializer(serializers.Serializer):
 
 
 class ResolveSerializer(serializers.Serializer):
-    decision = serializers.ChoiceField(choices=["release", "forfeit"])
+    decision = ServiceChoiceField(choices=["release", "forfeit"])  # the service's bad_decision
     reason = serializers.CharField(max_length=2000)
 
 
@@ -392,8 +392,7 @@ class AdjustmentSerializer(serializers.ModelSerializer):
 class AdjustmentProposeSerializer(serializers.Serializer):
     member = IdField()
     amount_mcr = WholeNumberField(
-        min_value=-MAX_SAFE_INTEGER,
-        max_value=MAX_SAFE_INTEGER,
+        service_range=(-MAX_SAFE_INTEGER, MAX_SAFE_INTEGER),  # the service's bad_amount, 0 too
         help_text="Positive: pool to the member; negative: back.",
     )
     reason = serializers.CharField(max_length=2000)

@@ -1,0 +1,89 @@
+"""Refusals that docs/api-errors.md gives a code of their own reach the client with that code, not as the
+generic validation_error: the serializer reads the value and the service judges it (an unknown role, held
+mint decision or leaderboard grouping, an adjustment's amount out of range), with `errors` naming the field.
+The API keys' codes are in test_api_keys.py, the policy price's in test_exchange_flow.py."""
+
+from __future__ import annotations
+
+import pytest
+
+from consortium.models import User
+from ledger.canonical import MAX_SAFE_INTEGER
+from ledger.credit.models import CreditAdjustment
+from ledger.models import LedgerEntry
+from tests.api.test_problems import assert_problem
+from tests.ledger.credit.statement_support import settled_epoch, settled_with_held_mint
+
+pytestmark = pytest.mark.django_db
+
+CREDIT = "/api/v1/credit"
+
+
+def _refused(response, code: str, field: str) -> None:
+    body = assert_problem(response, 400, code)
+    assert set(body["errors"]) == {field}
+
+
+@pytest.mark.parametrize("role", ["king", "", "ANALYST", " analyst"])
+def test_an_unknown_role_is_unknown_role(client_for, member_admin, analyst, role) -> None:
+    admin = client_for(member_admin)
+    people = User.objects.count()
+    new = {"username": "newcomer", "email": "newcomer@own.example", "role": role}
+    _refused(admin.post("/api/v1/users/", new, format="json"), "unknown_role", "role")
+    assert User.objects.count() == people
+    _refused(
+        admin.patch(f"/api/v1/users/{analyst.pk}/", {"role": role}, format="json"), "unknown_role", "role"
+    )
+    analyst.refresh_from_db()
+    assert analyst.member_role == "analyst"
+
+
+def test_a_role_that_is_not_a_string_is_still_a_validation_error(client_for, member_admin, analyst) -> None:
+    response = client_for(member_admin).patch(
+        f"/api/v1/users/{analyst.pk}/", {"role": ["analyst"]}, format="json"
+    )
+    _refused(response, "validation_error", "role")
+
+
+@pytest.mark.parametrize("decision", ["keep", "", "Release"])
+def test_an_unknown_held_mint_decision_is_bad_decision(client_for, auditor, decision) -> None:
+    epoch, provider = settled_with_held_mint()
+    entries = LedgerEntry.objects.count()
+    response = client_for(auditor).post(
+        f"{CREDIT}/held-mints/{epoch}:{provider.pk}/resolve/",
+        {"decision": decision, "reason": "Checked."},
+        format="json",
+    )
+    _refused(response, "bad_decision", "decision")
+    assert LedgerEntry.objects.count() == entries
+    assert len(client_for(auditor).get(f"{CREDIT}/held-mints/").json()["results"]) == 1
+
+
+@pytest.mark.parametrize("by", ["height", "Sector", " member"])
+def test_an_unknown_leaderboard_grouping_is_bad_grouping(
+    client_for, auditor, data_steward, other_analyst, member, other_member, by
+) -> None:
+    epoch = settled_epoch(provider=data_steward, consumer=other_analyst, members=[member, other_member])
+    _refused(client_for(auditor).get(f"{CREDIT}/leaderboard/{epoch}/", {"by": by}), "bad_grouping", "by")
+
+
+@pytest.mark.parametrize("amount", [0, MAX_SAFE_INTEGER + 1, -MAX_SAFE_INTEGER - 1, 2**62])
+def test_an_adjustment_amount_out_of_range_is_bad_amount(client_for, auditor, member, amount) -> None:
+    response = client_for(auditor).post(
+        f"{CREDIT}/adjustments/", {"member": member.pk, "amount_mcr": amount, "reason": "x"}, format="json"
+    )
+    _refused(response, "bad_amount", "amount_mcr")
+    assert not CreditAdjustment.objects.exists()
+
+
+def test_the_ends_of_the_adjustment_range_are_proposed(
+    client_for, auditor, data_steward, other_analyst, member, other_member
+) -> None:
+    settled_epoch(provider=data_steward, consumer=other_analyst, members=[member, other_member])
+    for amount in (MAX_SAFE_INTEGER, -MAX_SAFE_INTEGER):
+        response = client_for(auditor).post(
+            f"{CREDIT}/adjustments/",
+            {"member": member.pk, "amount_mcr": amount, "reason": "x"},
+            format="json",
+        )
+        assert response.status_code == 201, response.content
