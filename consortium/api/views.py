@@ -28,6 +28,7 @@ from consortium.api.actors import APIKeyMixin
 from consortium.api.filters import APIKeyFilter, MemberFilter, UserFilter
 from consortium.api.permissions import ActionChecks
 from consortium.api.problems import PROBLEM_CONTENT_TYPE, ProblemJSONRenderer, problem
+from consortium.api.responses import created
 from consortium.api.schema import ProblemAutoSchema
 from consortium.models import Cluster, Member, MemberAPIKey, User
 from consortium.numbers import WHOLE_NUMBER_PATTERN
@@ -225,7 +226,7 @@ class MemberViewSet(
         body.is_valid(raise_exception=True)
         applicant = request.user if request.user.is_authenticated else None
         member = services.member_apply(**body.service_kwargs(), applicant=applicant)
-        return Response(s.MemberApplicationSerializer(member).data, status=status.HTTP_201_CREATED)
+        return created(request, s.MemberApplicationSerializer(member).data, at="member-detail", key=member.pk)
 
     def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         # PATCH only, as for people: a PUT (no route) would have to restate the officers' part of the record.
@@ -308,7 +309,7 @@ class UserViewSet(
             user=request.user, member_id=data.pop("member", None), api_key=self.api_key
         )
         user = services.user_create(actor=request_actor(request), member=member, **data)
-        return Response(s.UserSerializer(user).data, status=status.HTTP_201_CREATED)
+        return created(request, s.UserSerializer(user).data, at="user-detail", key=user.pk)
 
     def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         body = s.UserRoleSerializer(data=request.data)
@@ -373,7 +374,7 @@ class APIKeyViewSet(
         body.is_valid(raise_exception=True)
         key, raw_key = services.api_key_create(actor=request_actor(request), **body.validated_data)
         data = s.APIKeyCreatedSerializer(key, context={"raw_key": raw_key}).data
-        response = Response(data, status=status.HTTP_201_CREATED)
+        response = created(request, data, at="api-key-detail", key=key.prefix)
         response["Cache-Control"] = "no-store"  # the one response that carries a secret
         return response
 

@@ -29,6 +29,7 @@ from consortium.api.negotiation import FileContentNegotiation
 from consortium.api.parsers import JSONParser
 from consortium.api.permissions import ActionChecks
 from consortium.api.problems import PROBLEM_CONTENT_TYPE
+from consortium.api.responses import created
 from consortium.api.schema import ProblemSerializer
 from consortium.api.serializers import reason_request
 from consortium.errors import ValidationFailed
@@ -100,7 +101,8 @@ class DatasetViewSet(
         body = s.DatasetRegisterSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         dataset = services.dataset_register(actor=request_actor(request), **body.service_kwargs())
-        return Response(s.DatasetSerializer(self._fresh(dataset.pk)).data, status=status.HTTP_201_CREATED)
+        data = s.DatasetSerializer(self._fresh(dataset.pk)).data
+        return created(request, data, at="dataset-detail", key=dataset.pk)
 
     @extend_schema(
         request=reason_request(services.dataset_withdraw, s.DecisionReasonSerializer),
@@ -323,10 +325,8 @@ class AccessRequestViewSet(
         fresh = selectors.access_request_get_for(
             user=request.user, pk=access_request.pk, api_key=self.api_key
         )
-        return Response(
-            {"request": s.AccessRequestSerializer(fresh).data, "receipts": _receipts(entries)},
-            status=status.HTTP_201_CREATED,
-        )
+        data = {"request": s.AccessRequestSerializer(fresh).data, "receipts": _receipts(entries)}
+        return created(request, data, at="access-request-detail", key=fresh.pk)
 
     approve = _decision_action("approve")
     reject = _decision_action("reject")

@@ -24,6 +24,7 @@ from consortium.actors import request_actor
 from consortium.api.actors import APIKeyMixin
 from consortium.api.negotiation import FileContentNegotiation
 from consortium.api.permissions import ActionChecks
+from consortium.api.responses import created
 from consortium.numbers import WHOLE_NUMBER_PATTERN, path_number
 from consortium.selectors import member_get_for
 from ledger.credit import selectors, services, statements
@@ -334,7 +335,8 @@ class AdjustmentViewSet(
             amount_mcr=body.validated_data["amount_mcr"],
             reason=body.validated_data["reason"],
         )
-        return Response(s.AdjustmentSerializer(self._fresh(proposed.pk)).data, status=status.HTTP_201_CREATED)
+        data = s.AdjustmentSerializer(self._fresh(proposed.pk)).data
+        return created(request, data, at="credit-adjustment-detail", key=proposed.pk)
 
     def _fresh(self, pk: int) -> CreditAdjustment:
         return selectors.adjustment_get_for(user=self.request.user, pk=pk, api_key=self.api_key)
