@@ -8,23 +8,28 @@ from typing import Any
 
 from django.http import HttpRequest
 
-from consortium.roles import GRANT_READERS, Capability, capabilities, reads_log, reads_own_credit
+from consortium.roles import Capability, capabilities, reads_grants, reads_log, reads_own_credit
 
 
 def nav_sections(request: HttpRequest) -> dict[str, bool]:
     """Every section the pages link to, by name, and whether this user may open it (the pages only hide
     what the views would refuse)."""
     caps = capabilities(request.user)
+    my_requests = Capability.REQUEST_ACCESS in caps
+    incoming = bool(caps & {Capability.DECIDE_REQUESTS, Capability.DECIDE_CONFIDENTIAL, Capability.AUDIT})
+    # The people of a member that is not active read its grants (why a download is refused) but browse
+    # no catalog and request nothing: their nav offers Requests (the grants) and no Catalog.
+    grants = reads_grants(request.user)
     return {
         "members": bool(caps & {Capability.VIEW_OWN_MEMBER, Capability.VIEW_ALL_MEMBERS}),
         "people": bool(caps & {Capability.VIEW_OWN_USERS, Capability.VIEW_ALL_USERS}),
         "api_keys": Capability.MANAGE_API_KEYS in caps,
-        # the exchange
-        "my_requests": Capability.REQUEST_ACCESS in caps,
-        "incoming": bool(
-            caps & {Capability.DECIDE_REQUESTS, Capability.DECIDE_CONFIDENTIAL, Capability.AUDIT}
-        ),
-        "grants": bool(caps & GRANT_READERS),
+        # the exchange: the nav bar's Catalog and Requests (which opens the first of the three after it)
+        "catalog": Capability.BROWSE_CATALOG in caps,
+        "requests": my_requests or incoming or grants,
+        "my_requests": my_requests,
+        "incoming": incoming,
+        "grants": grants,
         "my_datasets": Capability.MANAGE_DATASETS in caps,
         # credit: a statement for a member's people who may view their firm, and everything for auditors
         "credit": Capability.AUDIT in caps or reads_own_credit(request.user),

@@ -134,6 +134,25 @@ def capabilities(user: User | Any, api_key: Any = None) -> frozenset[Capability]
     return granted
 
 
+def member_status_withholding(user: User | Any, capability: Capability, api_key: Any = None) -> str | None:
+    """The status of `user`'s member when that alone withholds `capability`: `user` is an active person (or
+    partner system, its key's scopes covering it) of a member that is not active (applied, suspended,
+    withdrawn, declined), and its role would hold the capability were the member active. None when `user`
+    holds the capability or lacks it for another reason (its role, a key's scope, consortium staff)."""
+    if user is None or not user.is_authenticated or not user.is_active or user.consortium_role:
+        return None
+    member = user.member  # None, without a query, when member_id is None
+    if member is None or member.status == MemberStatus.ACTIVE:
+        return None
+    if capability not in ROLE_CAPABILITIES.get(user.member_role, frozenset()):
+        return None
+    if user.member_role == MemberRole.SYSTEM and CAPABILITY_SCOPE.get(capability) not in _key_scopes(
+        user, api_key
+    ):
+        return None
+    return str(member.status)
+
+
 def scope_needed(user: User | Any, capability: Capability, api_key: Any = None) -> str | None:
     """The API-key scope `user` lacks for `capability` when that is all that withholds it: `user` is a
     partner system of an active member, which may hold the capability, and its key's scopes do not cover
@@ -149,9 +168,20 @@ def require(user: User | Any, capability: Capability, api_key: Any = None, *, re
     """Return if `user` holds `capability`; otherwise raise NotPermitted. When the API key's scopes are
     what is missing (scope_needed), the refusal says so: code `insufficient_scope`, the `required_scope`
     and the key's own `key_scopes`, since the role words would blame a membership or a role the partner
-    has. Otherwise NotPermitted(refusal), the caller's words for whom the action is for."""
+    has. When only its member's status withholds it (member_status_withholding), code
+    `member_not_active` with the status as `current_state`: the role is right, and nothing is to be done
+    until the officers reinstate the member. Otherwise NotPermitted(refusal), the caller's words for whom
+    the action is for."""
     if can(user, capability, api_key):
         return
+    status = member_status_withholding(user, capability, api_key)
+    if status is not None:
+        raise NotPermitted(
+            f"Your member is {status}, not active: its people may not do this until the consortium's "
+            "officers reinstate it.",
+            code="member_not_active",
+            current_state=status,
+        )
     scope = scope_needed(user, capability, api_key)
     if scope is None:
         raise NotPermitted(refusal)
@@ -204,6 +234,16 @@ GRANT_READERS = frozenset(
 )
 
 
+def reads_own_member_records(user: User | Any, api_key: Any = None) -> bool:
+    """Whether `user` reads its own member's requests and grants only because its member is not active: a
+    person whose role would browse the catalog, of a member that is suspended (or withdrawn, ...). They
+    stay readable, as the member's own record does (consortium.selectors.member_list_for), so a download
+    or a request under them is refused as `member_not_active`, not hidden as if they were gone."""
+    return member_status_withholding(user, Capability.BROWSE_CATALOG, api_key) is not None
+
+
 def reads_grants(user: User | Any, api_key: Any = None) -> bool:
-    """Whether `user` may open the list of grants (which grants it shows is the selector's business)."""
-    return bool(capabilities(user, api_key) & GRANT_READERS)
+    """Whether `user` may open the list of grants (which grants it shows is the selector's business): those
+    holding a GRANT_READERS capability, and the people of a member that is not active (its own grants,
+    read-only: reads_own_member_records)."""
+    return bool(capabilities(user, api_key) & GRANT_READERS) or reads_own_member_records(user, api_key)

@@ -5,8 +5,9 @@
 * Policies: whole for the owner's people and consortium staff; other members read them without the allow
   and deny lists, with the engine's eligibility answer for their member instead.
 * Versions: their metadata wherever the dataset is visible; the files only through grant_download.
-* Requests and grants: the requesting member's and the owner's people; officers and auditors all of them;
-  security officers those of confidential tier, which they decide.
+* Requests and grants: the requesting member's and the owner's people (read-only while their member is
+  not active, so that what they may no longer do is refused as such: roles.reads_own_member_records);
+  officers and auditors all of them; security officers those of confidential tier, which they decide.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from django.utils import timezone
 
 from consortium.errors import NotFound
 from consortium.models import Cluster, Member, MemberStatus
-from consortium.roles import Capability, capabilities
+from consortium.roles import Capability, capabilities, reads_own_member_records
 from exchange import policies
 from exchange.models import (
     UNDECIDED_STATES,
@@ -180,7 +181,9 @@ def _concerning(
         return Q(**{tier_field: Tier.CONFIDENTIAL}) | Q(
             **{f"{dataset_field}__policy__tier": Tier.CONFIDENTIAL}
         )
-    if Capability.BROWSE_CATALOG in caps and user.member_id is not None:
+    if (
+        Capability.BROWSE_CATALOG in caps or reads_own_member_records(user, api_key)
+    ) and user.member_id is not None:
         return Q(**{member_field: user.member_id}) | Q(**{f"{dataset_field}__owner_id": user.member_id})
     return Q(pk__in=[])
 

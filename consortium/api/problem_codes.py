@@ -226,9 +226,10 @@ GROUPS: list[tuple[str, list[ProblemCode]]] = [
             _c(
                 "member_not_active",
                 (401, 403, 409),
-                "The member concerned is not active (applied, "
-                "suspended, withdrawn or declined): its keys do not authenticate (401), it may not request "
-                "or use data (403), its people cannot be added or sent links (409).",
+                "The member concerned is not active (applied, suspended, withdrawn or declined): its keys "
+                "do not authenticate (401); its people may not request or use data or act for it (403), "
+                "though they still read its record and its own requests and grants; its people are sent "
+                "no password link, and no person is added to a withdrawn or declined member (409).",
                 "Nothing to retry until the officers reinstate the member.",
             ),
             _c(

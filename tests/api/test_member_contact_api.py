@@ -130,7 +130,7 @@ def test_a_member_that_is_not_active_is_refused(client_for, status) -> None:
     admin = UserFactory(member=member, member_role="member_admin", username="suspended-admin")
     before = _contact(member), LedgerEntry.objects.count()
     response = client_for(admin).patch(f"/api/v1/members/{member.pk}/", NEW, format="json")
-    assert_problem(response, 403, "permission_denied")
+    assert assert_problem(response, 403, "member_not_active")["current_state"] == status
     assert (_contact(member), LedgerEntry.objects.count()) == before
 
 

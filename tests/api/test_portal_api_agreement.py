@@ -211,7 +211,7 @@ LISTS = {
 }
 # How many of those list pages each actor is offered: its member's people all four (staff request nothing).
 LISTS_OFFERED = {
-    "admin": 4, "steward": 4, "analyst": 4, "suspended_admin": 0, "officer": 3, "security_officer": 3,
+    "admin": 4, "steward": 4, "analyst": 4, "suspended_admin": 1, "officer": 3, "security_officer": 3,
     "auditor": 3,
 }  # fmt: skip
 

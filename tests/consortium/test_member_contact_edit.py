@@ -146,6 +146,7 @@ def test_the_service_refuses_as_the_api_does(member_admin, analyst, member, othe
     assert refusal.value.code == "invalid_email"
     suspended = MemberFactory(status="suspended")
     admin = UserFactory(member=suspended, member_role="member_admin", username="s-admin")
-    with pytest.raises(NotPermitted):
+    with pytest.raises(NotPermitted) as refusal:
         services.member_contact_change(actor=admin, member=suspended, contact_name="X")
+    assert refusal.value.code == "member_not_active"
     assert not LedgerEntry.objects.filter(kind=KIND).exists()
