@@ -13,7 +13,7 @@ from django.utils import timezone
 from consortium import credit_code as credit_codes
 from consortium import notifications
 from consortium.actors import acting_api_key
-from consortium.errors import Conflict, NotFound, NotPermitted, ServiceError, ValidationFailed
+from consortium.errors import Conflict, NotPermitted, ServiceError, ValidationFailed
 from consortium.models import (
     Cluster,
     Member,
@@ -333,16 +333,16 @@ _CONTACT_REQUIRED = {
 def member_contact_change_check(actor: User, member: Member) -> None:
     """Raise unless `actor` may change `member`'s contact details (member_contact_change), before the new
     details are read: a consortium officer for any member; the member's own admin while the member is
-    active, or a key of it with the `manage` scope. NotFound for another member's people (never confirmed
-    to exist); NotPermitted `insufficient_scope` for a key of the member without the `manage` scope;
-    NotPermitted for anyone else (a suspended or withdrawn member's admin, its analysts and stewards,
-    consortium staff other than officers)."""
+    active, or a key of it with the `manage` scope. Callers found `member` among those `actor` may see
+    (selectors.member_get_for: what it may not see is not found before anything is refused), so another
+    member's people, who see it in the directory, are refused as anyone else is: NotPermitted
+    `insufficient_scope` for a key of the member without the `manage` scope; `member_not_active` for the
+    admin of a member that is not active; NotPermitted for anyone else (another member's people, the
+    member's analysts and stewards, consortium staff other than officers)."""
     if can(actor, Capability.DECIDE_MEMBERSHIP):
         return
-    if actor.member_id is None:
+    if actor.member_id is None or actor.member_id != member.pk:
         raise NotPermitted("Only a consortium officer or the member's admin may change its contact details.")
-    if actor.member_id != member.pk:
-        raise NotFound("No such member.")
     refusal = "Only an active member's admin may change its contact details."
     require(actor, Capability.EDIT_OWN_CONTACT, refusal=refusal)
 
@@ -374,7 +374,7 @@ def member_contact_change(
     Only the contact details: the legal name, credit code, size class, sector, region and clusters decide
     eligibility and credit, and stay as the member was admitted (no service changes them).
 
-    Raises as member_contact_change_check (NotFound, NotPermitted), and ValidationFailed naming the field,
+    Raises as member_contact_change_check (NotPermitted), and ValidationFailed naming the field,
     as member_apply checks them: `required` (an empty name or e-mail), `invalid_email`, `hidden_character`
     (consortium.text). Nothing is written when it raises.
     """

@@ -8,6 +8,7 @@ import json
 import pytest
 from drf_spectacular.generators import SchemaGenerator
 
+from consortium import services
 from consortium.models import Member
 from ledger.models import LedgerEntry
 from tests.api.test_problems import assert_problem
@@ -103,15 +104,32 @@ def test_put_is_not_allowed(client_for, member_admin, member) -> None:
     assert response.status_code == 405
 
 
-def test_another_members_admin_is_told_not_found(client_for, member_admin, other_member) -> None:
+@pytest.mark.parametrize("who", ["member_admin", "analyst"])
+def test_another_member_in_the_directory_is_refused_not_hidden(
+    request, client_for, other_member, who
+) -> None:
+    client = client_for(request.getfixturevalue(who))
+    before = _contact(other_member), LedgerEntry.objects.count()
+    # The other member is in the directory (active): the caller sees it, so it is told it may not change
+    # it (403), as for an officer's lifecycle actions, before its body is read.
+    assert client.get(f"/api/v1/members/{other_member.pk}/").status_code == 200
+    for body in (NEW, {"contact_name": ["not", "text"]}):
+        response = client.patch(f"/api/v1/members/{other_member.pk}/", body, format="json")
+        assert_problem(response, 403, "permission_denied")
+    assert (_contact(other_member), LedgerEntry.objects.count()) == before
+
+
+def test_a_member_the_caller_may_not_see_is_not_found(
+    client_for, member_admin, other_member, officer
+) -> None:
+    client = client_for(member_admin)
+    assert_problem(client.patch("/api/v1/members/999999/", NEW, format="json"), 404, "not_found")
+    # a suspended member leaves the directory: its record is not there for other members, nor to change
+    services.member_suspend(member=other_member, actor=officer, reason="Audit pending.")
     before = _contact(other_member)
-    # The other member is in the directory (active), yet its record is not there to change.
-    assert client_for(member_admin).get(f"/api/v1/members/{other_member.pk}/").status_code == 200
-    response = client_for(member_admin).patch(f"/api/v1/members/{other_member.pk}/", NEW, format="json")
-    assert_problem(response, 404, "not_found")
+    assert_problem(client.get(f"/api/v1/members/{other_member.pk}/"), 404, "not_found")
+    assert_problem(client.patch(f"/api/v1/members/{other_member.pk}/", NEW, format="json"), 404, "not_found")
     assert _contact(other_member) == before
-    response = client_for(member_admin).patch("/api/v1/members/999999/", NEW, format="json")
-    assert_problem(response, 404, "not_found")
 
 
 @pytest.mark.parametrize("who", ["analyst", "data_steward", "security_officer", "auditor"])
@@ -169,7 +187,9 @@ def test_a_key_with_the_manage_scope_changes_its_members_contact(key_client, mem
     assert _contact(member)[0] == "Zhang San"
     entry = LedgerEntry.objects.get(kind=KIND)
     assert entry.actor_user_id == key.system_user_id
-    assert_problem(client.patch(f"/api/v1/members/{other_member.pk}/", NEW, format="json"), 404, "not_found")
+    # another member, seen in the directory: refused, not hidden
+    response = client.patch(f"/api/v1/members/{other_member.pk}/", NEW, format="json")
+    assert_problem(response, 403, "permission_denied")
 
 
 def test_a_manage_key_still_declares_no_affiliation(key_client, other_member) -> None:
