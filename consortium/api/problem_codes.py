@@ -371,6 +371,12 @@ GROUPS: list[tuple[str, list[ProblemCode]]] = [
             _c("invalid_media_type", (400,), "The file's media type is not a media type.", FIX),
             _c("empty_file", (400,), "The uploaded file is empty.", "Upload the file with its content."),
             _c(
+                "invalid_sha256",
+                (400,),
+                "The declared SHA-256 is not 64 hexadecimal digits (the file was not read).",
+                FIX,
+            ),
+            _c(
                 "checksum_mismatch",
                 (400,),
                 "The declared SHA-256 does not match the file received; the detail gives the file's.",

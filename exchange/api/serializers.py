@@ -242,12 +242,12 @@ class VersionSerializer(serializers.ModelSerializer):
 class VersionUploadSerializer(serializers.Serializer):
     file = serializers.FileField(allow_empty_file=True)
     media_type = serializers.CharField(max_length=100, required=False, default="")
+    # Unbounded here: the service says what is wrong with a digest that is not one (invalid_sha256).
     sha256 = serializers.CharField(
-        max_length=64,
         required=False,
         allow_null=True,
         default=None,
-        help_text="Refused if it does not match.",
+        help_text="The file's SHA-256, 64 hexadecimal digits: refused if it does not match.",
     )
 
 

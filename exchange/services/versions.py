@@ -78,9 +78,10 @@ def dataset_version_add(
     The version keeps the file's own name as `version_filename` cleans it; the file on disk is named within
     STORED_NAME_MAX_BYTES of UTF-8 (`_stored_name`) and as the storage backend allows.
 
-    Raises UploadTooLarge (413) past EXCHANGE["MAX_UPLOAD_BYTES"], ValidationFailed(checksum_mismatch)
-    when `declared_sha256` differs, `empty_file`, `invalid_media_type`, `core_data_not_offered` (a
-    Level 3 dataset is offered as metadata only: it never holds a file); Conflict(dataset_withdrawn).
+    Raises UploadTooLarge (413) past EXCHANGE["MAX_UPLOAD_BYTES"], ValidationFailed(invalid_sha256)
+    when `declared_sha256` is not 64 hex digits, `checksum_mismatch` when it differs, `empty_file`,
+    `invalid_media_type`, `core_data_not_offered` (a Level 3 dataset is offered as metadata only: it
+    never holds a file); Conflict(dataset_withdrawn).
     Nothing is stored or written then.
     """
     dataset_manage_check(actor, dataset)
@@ -95,6 +96,10 @@ def dataset_version_add(
     # PostgreSQL refused one past the column (a 500) where SQLite stored it whole.
     if not _MEDIA_TYPE.match(media_type) or len(media_type) > _MEDIA_TYPE_MAX_LENGTH:
         raise _invalid("media_type", "invalid_media_type", f"'{media_type}' is not a media type.")
+    declared = None if declared_sha256 is None else declared_sha256.strip().lower()
+    if declared is not None and not _SHA256.match(declared):
+        # before reading the file: a digest that is not one is a typo, not a file that differs
+        raise _invalid("sha256", "invalid_sha256", "The declared SHA-256 is not 64 hexadecimal digits.")
     filename = version_filename(filename)
     stored_name = _stored_name(filename)
     limit = exchange_setting("MAX_UPLOAD_BYTES")
@@ -107,12 +112,10 @@ def dataset_version_add(
     if size == 0:
         raise _invalid("file", "empty_file", "The file is empty.")
     digest = hasher.hexdigest()
-    if declared_sha256 is not None:
-        declared = declared_sha256.strip().lower()
-        if not _SHA256.match(declared) or declared != digest:
-            raise _invalid(
-                "sha256", "checksum_mismatch", f"The declared SHA-256 does not match the file's ({digest})."
-            )
+    if declared is not None and declared != digest:
+        raise _invalid(
+            "sha256", "checksum_mismatch", f"The declared SHA-256 does not match the file's ({digest})."
+        )
     file.seek(0)
     stored: DatasetVersion | None = None
     commit = CommitWatch()

@@ -283,6 +283,14 @@ def test_upload_refusals_store_nothing(client_for, data_steward, settings, tmp_p
         f"/api/v1/datasets/{dataset.pk}/versions/", {"file": upload, "sha256": "0" * 64}, format="multipart"
     )
     assert_problem(response, 400, "checksum_mismatch")
+    # a digest that is not one is a typo, said as such, not a file that "does not match"
+    for typo in ("zz", "0" * 63, "0" * 65, "g" * 64):
+        upload = SimpleUploadedFile("x.csv", b"a,b\n1,2\n", content_type="text/csv")
+        response = owner.post(
+            f"/api/v1/datasets/{dataset.pk}/versions/", {"file": upload, "sha256": typo}, format="multipart"
+        )
+        body = assert_problem(response, 400, "invalid_sha256")
+        assert body["errors"] == {"sha256": ["The declared SHA-256 is not 64 hexadecimal digits."]}, typo
     settings.EXCHANGE = {"MAX_UPLOAD_BYTES": 100, "UPLOAD_CHUNK_BYTES": 16}
     upload = SimpleUploadedFile("big.csv", b"x" * 101, content_type="text/csv")
     response = owner.post(f"/api/v1/datasets/{dataset.pk}/versions/", {"file": upload}, format="multipart")
