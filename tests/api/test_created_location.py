@@ -7,20 +7,10 @@ from urllib.parse import urlsplit
 import pytest
 
 from tests.api.test_problems import APPLICATION
-from tests.exchange.support import post_request, published
+from tests.exchange.support import DATASET_RECORD, post_request, published
 from tests.ledger.credit.support import activate, admit
 
 pytestmark = pytest.mark.django_db
-
-DATASET = {
-    "title": "Spindle vibration 2026",
-    "description": "Hourly vibration of the spindles.",
-    "sector": "C",
-    "data_domain": "production",
-    "licence": "CC-BY-4.0",
-    "contact_name": "Zhang San",
-    "contact_email": "data@own.example",
-}
 
 
 def _location(response, detail_of) -> str:
@@ -35,50 +25,35 @@ def _location(response, detail_of) -> str:
 def test_each_creation_answers_with_the_new_objects_address(
     client_for, api_client, member_admin, data_steward, other_analyst, auditor, member
 ) -> None:
-    admin, steward = client_for(member_admin), client_for(data_steward)
+    admin, steward, consumer = client_for(member_admin), client_for(data_steward), client_for(other_analyst)
+    auditors = client_for(auditor)
+    requested = post_request(consumer, published(data_steward, tier="restricted"))  # before credit: no fee
+    activate()
+    admit(member)
     person = {"username": "newbie", "email": "n@own.example", "role": "analyst"}
-    made = [
+    proposal = {"member": member.pk, "amount_mcr": 5_000, "reason": "Data donated at the kick-off."}
+    creations = [
+        (admin, admin.post("/api/v1/users/", person, format="json"), lambda b: f"/api/v1/users/{b['id']}/"),
         (
             admin,
-            _location(
-                admin.post("/api/v1/users/", person, format="json"), lambda b: f"/api/v1/users/{b['id']}/"
-            ),
-        ),
-        (
-            admin,
-            _location(
-                admin.post("/api/v1/api-keys/", {"name": "erp", "scopes": ["read"]}, format="json"),
-                lambda b: f"/api/v1/api-keys/{b['prefix']}/",
-            ),
+            admin.post("/api/v1/api-keys/", {"name": "erp", "scopes": ["read"]}, format="json"),
+            lambda b: f"/api/v1/api-keys/{b['prefix']}/",
         ),
         (
             steward,
-            _location(
-                steward.post("/api/v1/datasets/", DATASET, format="json"),
-                lambda b: f"/api/v1/datasets/{b['id']}/",
-            ),
+            steward.post("/api/v1/datasets/", {**DATASET_RECORD, "title": "New"}, format="json"),
+            lambda b: f"/api/v1/datasets/{b['id']}/",
         ),
-    ]
-    consumer = client_for(other_analyst)
-    requested = post_request(consumer, published(data_steward, tier="restricted"))
-    made.append((consumer, _location(requested, lambda b: f"/api/v1/access-requests/{b['request']['id']}/")))
-    activate()
-    admit(member)
-    proposal = {"member": member.pk, "amount_mcr": 5_000, "reason": "Data donated at the kick-off."}
-    auditors = client_for(auditor)
-    made.append(
+        (consumer, requested, lambda b: f"/api/v1/access-requests/{b['request']['id']}/"),
         (
             auditors,
-            _location(
-                auditors.post("/api/v1/credit/adjustments/", proposal, format="json"),
-                lambda b: f"/api/v1/credit/adjustments/{b['id']}/",
-            ),
-        )
-    )
-    for client, path in made:  # each address answers its creator
-        assert client.get(path).status_code == 200, path
+            auditors.post("/api/v1/credit/adjustments/", proposal, format="json"),
+            lambda b: f"/api/v1/credit/adjustments/{b['id']}/",
+        ),
+    ]
+    for creator, response, detail_of in creations:  # each address answers its creator
+        path = _location(response, detail_of)
+        assert creator.get(path).status_code == 200, path
     # an application names the member record it made (its applicant, anonymous, may not read it)
-    _location(
-        api_client.post("/api/v1/members/", APPLICATION, format="json"),
-        lambda b: f"/api/v1/members/{b['id']}/",
-    )
+    application = api_client.post("/api/v1/members/", APPLICATION, format="json")
+    _location(application, lambda b: f"/api/v1/members/{b['id']}/")

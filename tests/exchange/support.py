@@ -14,19 +14,21 @@ from exchange.models import AccessRequest, Dataset
 CONTENT = b"sensor,value\n" + b"line,1\n" * 5000
 
 
+# A dataset's catalogue record, as the services and the API's POST /api/v1/datasets/ take it.
+DATASET_RECORD = {
+    "title": "Spindle vibration 2025",
+    "description": "Vibration readings of CNC spindles, one row per second.",
+    "keywords": ["vibration", "cnc"],
+    "sector": "C",
+    "data_domain": "production",
+    "licence": "CC-BY-4.0",
+    "contact_name": "Zhang San",
+    "contact_email": "data@own.example",
+}
+
+
 def register(steward: Any, *, grade: int = 1, title: str = "Spindle vibration 2025", **extra: Any) -> Dataset:
-    values = {
-        "title": title,
-        "description": "Vibration readings of CNC spindles, one row per second.",
-        "keywords": ["vibration", "cnc"],
-        "sector": "C",
-        "data_domain": "production",
-        "licence": "CC-BY-4.0",
-        "contact_name": "Zhang San",
-        "contact_email": "data@own.example",
-        "grade": grade,
-        **extra,
-    }
+    values = {**DATASET_RECORD, "title": title, "grade": grade, **extra}
     return services.dataset_register(actor=steward, **values)
 
 
