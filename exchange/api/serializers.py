@@ -176,19 +176,19 @@ class PolicySetSerializer(serializers.Serializer):
     tier = serializers.CharField(max_length=20, required=False, allow_null=True, default=None)
     purposes = serializers.ListField(child=serializers.CharField(max_length=40), allow_empty=True)
     terms = serializers.CharField()
+    # No caps of their own: the policy rules refuse a duration or a quota out of range with their codes
+    # (duration_invalid, duration_over_grade_limit; quota_required, confidential_no_download,
+    # quota_too_large), before anything is written.
     max_duration_days = WholeNumberField(
         required=False,
         allow_null=True,
         default=None,
-        max_value=36500,
         service_range=(policies.MIN_DURATION_DAYS, policies.MAX_DURATION_DAYS),
     )
     download_quota = WholeNumberField(
         required=False,
         allow_null=True,
         default=None,
-        min_value=0,
-        max_value=2**31 - 1,
         service_range=(0, policies.MAX_DOWNLOAD_QUOTA),
     )
     eligible_size_classes = serializers.ListField(
@@ -299,8 +299,7 @@ class AccessRequestSubmitSerializer(serializers.Serializer):
     dataset = IdField()
     purpose = serializers.CharField(max_length=40)
     justification = serializers.CharField(max_length=4000)
-    duration_days = WholeNumberField(
-        max_value=36500,
+    duration_days = WholeNumberField(  # past the policy's maximum: the engine's duration_over_max
         service_range=(policies.MIN_DURATION_DAYS, policies.MAX_DURATION_DAYS),
         help_text="Days, at most the policy's `max_duration_days`.",
     )

@@ -1,17 +1,20 @@
 """Refusals that docs/api-errors.md gives a code of their own reach the client with that code, not as the
 generic validation_error: the serializer reads the value and the service judges it (an unknown role, held
-mint decision or leaderboard grouping, an adjustment's amount out of range), with `errors` naming the field.
-The API keys' codes are in test_api_keys.py, the policy price's in test_exchange_flow.py."""
+mint decision or leaderboard grouping, an adjustment's amount out of range, a policy's duration or quota
+beyond what a field once capped), with `errors` (or a policy's `reasons`) naming the field. The API keys'
+codes are in test_api_keys.py, the policy price's in test_exchange_flow.py."""
 
 from __future__ import annotations
 
 import pytest
 
 from consortium.models import User
+from exchange.models import AccessPolicy, AccessRequest
 from ledger.canonical import MAX_SAFE_INTEGER
 from ledger.credit.models import CreditAdjustment
 from ledger.models import LedgerEntry
 from tests.api.test_problems import assert_problem
+from tests.exchange.support import post_request, published, register
 from tests.ledger.credit.statement_support import settled_epoch, settled_with_held_mint
 
 pytestmark = pytest.mark.django_db
@@ -87,3 +90,61 @@ def test_the_ends_of_the_adjustment_range_are_proposed(
             format="json",
         )
         assert response.status_code == 201, response.content
+
+
+# A policy's numbers the serializer capped (36500 days, 2**31 - 1 downloads, none below 0) although the
+# policy rules refuse them with codes of their own; the tier decides which code a negative quota gets.
+@pytest.mark.parametrize(
+    ("tier", "field", "value", "code"),
+    [
+        ("restricted", "max_duration_days", 36_501, "duration_over_grade_limit"),
+        ("restricted", "max_duration_days", 2**62, "duration_over_grade_limit"),
+        ("restricted", "download_quota", 2**31, "quota_too_large"),
+        ("restricted", "download_quota", 10**18, "quota_too_large"),
+        ("restricted", "download_quota", -1, "quota_required"),
+        ("confidential", "download_quota", -1, "confidential_no_download"),
+    ],
+)
+def test_a_policy_number_past_the_old_field_caps_is_the_rules_refusal(
+    client_for, data_steward, tier, field, value, code
+) -> None:
+    dataset = register(data_steward, grade=2 if tier == "confidential" else 1)
+    entries = LedgerEntry.objects.count()
+    body = {"tier": tier, "purposes": ["research"], "terms": "T", field: value}
+    response = client_for(data_steward).put(f"/api/v1/datasets/{dataset.pk}/policy/", body, format="json")
+    assert [reason["code"] for reason in assert_problem(response, 400, code)["reasons"]] == [code]
+    assert not AccessPolicy.objects.exists()
+    assert LedgerEntry.objects.count() == entries
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("max_duration_days", 1.5),
+        ("max_duration_days", "long"),
+        ("download_quota", 2**63),
+        ("download_quota", True),
+    ],
+)
+def test_a_policy_number_of_the_wrong_type_is_still_a_validation_error(
+    client_for, data_steward, field, value
+) -> None:
+    dataset = register(data_steward, grade=1)
+    body = {"tier": "restricted", "purposes": ["research"], "terms": "T", field: value}
+    response = client_for(data_steward).put(f"/api/v1/datasets/{dataset.pk}/policy/", body, format="json")
+    _refused(response, "validation_error", field)
+    assert not AccessPolicy.objects.exists()
+
+
+@pytest.mark.parametrize("days", [36_501, 2**62])
+def test_a_request_longer_than_the_old_field_cap_is_duration_over_max(
+    client_for, data_steward, other_analyst, days
+) -> None:
+    dataset = published(data_steward, tier="open")
+    entries = LedgerEntry.objects.count()
+    response = post_request(client_for(other_analyst), dataset, duration_days=days)
+    assert [reason["code"] for reason in assert_problem(response, 400, "duration_over_max")["reasons"]] == [
+        "duration_over_max"
+    ]
+    assert not AccessRequest.objects.exists()
+    assert LedgerEntry.objects.count() == entries

@@ -534,7 +534,8 @@ def test_request_and_grant_lists_stay_flat(
 @pytest.mark.parametrize(
     ("field", "value", "status", "code"),
     [
-        ("download_quota", 3_000_000_000, 400, "validation_error"),
+        ("download_quota", 3_000_000_000, 400, "quota_too_large"),
+        ("download_quota", 10**20, 400, "validation_error"),  # beyond 64 bits: no integer column's
         ("price_credits", 10**20, 400, "validation_error"),
         ("download_quota", 50_000, 400, "quota_too_large"),
         ("price_credits", 5_000_000, 400, "price_out_of_range"),
