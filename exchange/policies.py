@@ -222,7 +222,9 @@ def check_policy_consistency(dataset: Any, policy: Any) -> list[Reason]:
         reasons.append(Reason("quota_required", f"{article} {tier} policy must allow at least one download."))
     if policy.download_quota > MAX_DOWNLOAD_QUOTA:
         reasons.append(Reason("quota_too_large", f"A grant allows at most {MAX_DOWNLOAD_QUOTA} downloads."))
-    if not 0 <= policy.price_credits <= MAX_PRICE_CREDITS:
+    if policy.price_credits < 0:
+        reasons.append(Reason("negative_price", "The price cannot be negative."))
+    elif policy.price_credits > MAX_PRICE_CREDITS:
         reasons.append(
             Reason("price_out_of_range", f"The credit price must be between 0 and {MAX_PRICE_CREDITS}.")
         )

@@ -455,7 +455,12 @@ GROUPS: list[tuple[str, list[ProblemCode]]] = [
                 FIX,
             ),
             _c("quota_too_large", (400,), "The download quota is above the maximum.", FIX),
-            _c("price_out_of_range", (400,), "The credit price is outside the allowed range.", FIX),
+            _c(
+                "price_out_of_range",
+                (400,),
+                "The credit price is above the maximum (a negative one is `negative_price`).",
+                FIX,
+            ),
             _c("negative_price", (400,), "The credit price is negative.", FIX),
             _c(
                 "open_with_eligibility",

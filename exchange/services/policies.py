@@ -69,8 +69,6 @@ def policy_set(
         terms=terms,
     )
     reasons = policies.check_policy_consistency(dataset, candidate)
-    if candidate.price_credits < 0:
-        reasons.append(policies.Reason("negative_price", "The price cannot be negative."))
     known = set(Cluster.objects.filter(slug__in=candidate.eligible_clusters).values_list("slug", flat=True))
     if set(candidate.eligible_clusters) - known:
         missing = ", ".join(sorted(set(candidate.eligible_clusters) - known))

@@ -118,6 +118,19 @@ def test_a_policy_number_past_the_old_field_caps_is_the_rules_refusal(
 
 
 @pytest.mark.parametrize(
+    ("price", "code"), [(-1, "negative_price"), (-(2**62), "negative_price"), (10**18, "price_out_of_range")]
+)
+def test_a_price_out_of_range_is_one_reason(client_for, data_steward, price, code) -> None:
+    """A negative price was price_out_of_range first and negative_price second: one fault, two reasons, and
+    the specific code never the problem's."""
+    dataset = register(data_steward, grade=1)
+    body = {"tier": "restricted", "purposes": ["research"], "terms": "T", "price_credits": price}
+    response = client_for(data_steward).put(f"/api/v1/datasets/{dataset.pk}/policy/", body, format="json")
+    assert [reason["code"] for reason in assert_problem(response, 400, code)["reasons"]] == [code]
+    assert not AccessPolicy.objects.exists()
+
+
+@pytest.mark.parametrize(
     ("field", "value"),
     [
         ("max_duration_days", 1.5),

@@ -541,7 +541,7 @@ def test_request_and_grant_lists_stay_flat(
         ("price_credits", 5_000_000, 400, "price_out_of_range"),
         ("price_credits", 2**31, 400, "price_out_of_range"),
         ("price_credits", 10**18, 400, "price_out_of_range"),
-        ("price_credits", -1, 400, "price_out_of_range"),
+        ("price_credits", -1, 400, "negative_price"),
     ],
 )
 def test_huge_policy_numbers_are_refused_not_a_server_error(

@@ -343,7 +343,7 @@ def test_a_body_integer_documents_the_range_its_service_accepts(openapi, compone
         ("PolicySetRequest", "max_duration_days", "above", "duration_over_grade_limit"),
         ("PolicySetRequest", "download_quota", "below", "quota_required"),  # restricted; confidential's: 0
         ("PolicySetRequest", "download_quota", "above", "quota_too_large"),
-        ("PolicySetRequest", "price_credits", "below", "price_out_of_range"),
+        ("PolicySetRequest", "price_credits", "below", "negative_price"),
         ("PolicySetRequest", "price_credits", "above", "price_out_of_range"),
         ("AccessRequestSubmitRequest", "duration_days", "below", "duration_invalid"),
         ("AccessRequestSubmitRequest", "duration_days", "above", "duration_over_max"),

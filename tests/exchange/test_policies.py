@@ -152,6 +152,7 @@ def test_cluster_membership_and_open_tier() -> None:
             {"unknown_size_class", "unknown_sector"},
         ),
         (1, {"tier": "secret"}, {"unknown_tier"}),
+        (1, {"price_credits": -1}, {"negative_price"}),
     ],
 )
 def test_inconsistent_policies(grade, extra, codes) -> None:
