@@ -284,7 +284,7 @@ def test_a_transition_that_needs_a_reason_documents_it_as_required(openapi, clie
         "datasets/{id}/withdraw/",
         "datasets/{id}/versions/{number}/withdraw/",
         "grants/{id}/revoke/",
-        "credit/adjustments/",  # these two read a required reason with their own serializers
+        "credit/adjustments/",  # these two: the service's reason_required, as for the others
         "credit/held-mints/{id}/resolve/",
     }
     assert {path for path, needed in required.items() if not needed} == {

@@ -8,6 +8,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from consortium.api.fields import IdField, ServiceChoiceField, WholeNumberField
+from consortium.api.serializers import ReasonSerializer
 from consortium.models import User
 from ledger.canonical import MAX_SAFE_INTEGER
 from ledger.credit import glossary, rules, statements
@@ -357,9 +358,19 @@ class HeldMintSerializer(serializers.Serializer):
         return int(self._parts(transfer)[2])
 
 
+# The bodies of the credit actions that need a reason, as the schema shows them (`reason` required); the
+# views read them with ReasonSerializer's lenient `reason` first (the *Body classes), so a missing or blank
+# one is the service's 400 `reason_required`, as for the exchange's and the members' decisions.
+REASON_HELP = "Why: recorded with the action. Missing or blank: 400 `reason_required`."
+
+
 class ResolveSerializer(serializers.Serializer):
     decision = ServiceChoiceField(choices=["release", "forfeit"])  # the service's bad_decision
-    reason = serializers.CharField(max_length=2000)
+    reason = serializers.CharField(max_length=2000, help_text=REASON_HELP)
+
+
+class ResolveBodySerializer(ReasonSerializer, ResolveSerializer):
+    """ResolveSerializer as the view reads it."""
 
 
 class AdjustmentSerializer(serializers.ModelSerializer):
@@ -395,7 +406,11 @@ class AdjustmentProposeSerializer(serializers.Serializer):
         service_range=(-MAX_SAFE_INTEGER, MAX_SAFE_INTEGER),  # the service's bad_amount, 0 too
         help_text="Positive: pool to the member; negative: back.",
     )
-    reason = serializers.CharField(max_length=2000)
+    reason = serializers.CharField(max_length=2000, help_text=REASON_HELP)
+
+
+class AdjustmentProposeBodySerializer(ReasonSerializer, AdjustmentProposeSerializer):
+    """AdjustmentProposeSerializer as the view reads it."""
 
 
 class AffiliationLinkSerializer(serializers.Serializer):

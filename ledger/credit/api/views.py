@@ -287,7 +287,7 @@ class HeldMintViewSet(APIKeyMixin, mixins.ListModelMixin, viewsets.GenericViewSe
     def resolve(self, request: Request, pk: str) -> Response:
         selectors.require_auditor(request.user, self.api_key, "held mints")
         epoch, member = pk.rsplit(":", 1)
-        body = s.ResolveSerializer(data=request.data)
+        body = s.ResolveBodySerializer(data=request.data)
         body.is_valid(raise_exception=True)
         entry = services.held_mint_resolve(
             actor=request_actor(request), epoch=epoch, member=path_number(member), **body.validated_data
@@ -327,7 +327,7 @@ class AdjustmentViewSet(
     )
     def create(self, request: Request) -> Response:
         selectors.require_auditor(request.user, self.api_key, "adjustments")
-        body = s.AdjustmentProposeSerializer(data=request.data)
+        body = s.AdjustmentProposeBodySerializer(data=request.data)
         body.is_valid(raise_exception=True)
         proposed = services.credit_adjustment_propose(
             actor=request_actor(request),
