@@ -266,8 +266,11 @@ class APIKeySerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+# A new key's body as the schema shows it; the view reads APIKeyCreateBodySerializer.
 class APIKeyCreateSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=50)
+    name = serializers.CharField(
+        max_length=50, help_text="Missing or blank: 400 `required`; longer than 50: 400 `invalid`."
+    )
     # The service refuses an unknown scope or none (`invalid_scopes`), a time without a zone or out of
     # range (`invalid_expiry`).
     scopes = serializers.ListField(child=ServiceChoiceField(choices=APIKeyScope.choices))
@@ -277,6 +280,14 @@ class APIKeyCreateSerializer(serializers.Serializer):
         default=None,
         help_text="With a time zone or offset; at most a year ahead; default 90 days.",
     )
+
+
+class APIKeyCreateBodySerializer(APIKeyCreateSerializer):
+    """APIKeyCreateSerializer as the view reads it: the name is passed on as sent (trimmed), for the service
+    to refuse a missing or blank one (`required`) or one too long (`invalid`), naming `name` in `errors`.
+    The field refused both first, as `validation_error`."""
+
+    name = serializers.CharField(required=False, default="", allow_blank=True)
 
 
 class APIKeyCreatedSerializer(APIKeySerializer):

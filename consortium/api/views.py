@@ -370,7 +370,7 @@ class APIKeyViewSet(
         )
 
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        body = s.APIKeyCreateSerializer(data=request.data)
+        body = s.APIKeyCreateBodySerializer(data=request.data)
         body.is_valid(raise_exception=True)
         key, raw_key = services.api_key_create(actor=request_actor(request), **body.validated_data)
         data = s.APIKeyCreatedSerializer(key, context={"raw_key": raw_key}).data
