@@ -230,10 +230,12 @@ class UserCreateSerializer(serializers.Serializer):
 
 class UserRoleSerializer(OnlyTheseFields):
     # Only the role changes here. Ignoring the rest (DRF's default) let a client believe it had changed a
-    # password, an address or whether the person is active.
+    # password, an address or whether the person is active. The role is not required (a PATCH, as the
+    # schema says): requiring it answered a body naming only another field with 'role: This field is
+    # required.' instead of naming that field; a body naming nothing changes nothing.
     other_fields_refusal = "Only the role can be changed here."
 
-    role = ServiceChoiceField(choices=sorted(PERSON_ROLES), help_text=KEY_ROLE_RULE)
+    role = ServiceChoiceField(choices=sorted(PERSON_ROLES), required=False, help_text=KEY_ROLE_RULE)
 
 
 class APIKeySerializer(serializers.ModelSerializer):

@@ -267,8 +267,10 @@ class MemberViewSet(
     partial_update=extend_schema(
         summary="Change a person's role",
         description=(
-            "Only the role changes. An API key may give only a role within its own scopes (403 "
-            "`role_beyond_key_scopes`); the member's last active admin keeps the role (409 `last_admin`)."
+            "Only the role changes: any other field (the username, names, e-mail, password, whether the "
+            "person is active) is refused, 400 naming it; a body without a role changes nothing. An API key "
+            "may give only a role within its own scopes (403 `role_beyond_key_scopes`); the member's last "
+            "active admin keeps the role (409 `last_admin`)."
         ),
         request=s.UserRoleSerializer,
         responses={200: s.UserSerializer},
@@ -314,9 +316,11 @@ class UserViewSet(
     def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         body = s.UserRoleSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        user = services.user_set_role(
-            actor=request_actor(request), user=self.get_object(), role=body.validated_data["role"]
-        )
+        user = self.get_object()
+        if "role" in body.validated_data:  # else nothing to change: the person as they are
+            user = services.user_set_role(
+                actor=request_actor(request), user=user, role=body.validated_data["role"]
+            )
         return Response(s.UserSerializer(user).data)
 
     def update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
