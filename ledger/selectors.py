@@ -69,7 +69,8 @@ def sequence_numbers(entry_ids: Iterable[int]) -> dict[int, int]:
     return dict(LedgerLeaf.objects.filter(entry_id__in=list(entry_ids)).values_list("entry_id", "seq"))
 
 
-def _require_reader(user: Any) -> None:
+def require_log_reader(user: Any) -> None:
+    """NotFound unless `user` may read the ledger's checkpoints, proofs and keys (may_read_log)."""
     if not may_read_log(user):
         raise NotFound("The ledger is visible to active members and consortium staff.")
 
@@ -92,7 +93,7 @@ def inclusion_proof_for(
     yet), entry_not_in_tree (the entry came after that tree; the body names the checkpoint to ask
     against). Conflict(entry_not_sequenced, with `retry_after_seconds`) for an accepted entry still waiting
     for its number; NotFound(unknown_leaf_hash) when no entry has the hash."""
-    _require_reader(user)
+    require_log_reader(user)
     if leaf_hash is not None:
         # Before the tree's size: a leaf the sequencer adds in between is then inside the size read.
         entries = LedgerEntry.objects.filter(leaf_hash=leaf_hash)
@@ -167,7 +168,7 @@ def _entry_not_in_tree(seq: int, tree_size: int, current: int) -> ValidationFail
 
 def consistency_proof_for(*, user: Any, first: int, second: int) -> dict[str, Any]:
     """The consistency proof between tree sizes `first` <= `second`."""
-    _require_reader(user)
+    require_log_reader(user)
     current = tree.tree_size()
     _check_size(first, current, "first")
     _check_size(second, current, "second")
@@ -186,7 +187,7 @@ def consistency_proof_for(*, user: Any, first: int, second: int) -> dict[str, An
 
 def checkpoint_get_for(*, user: Any, tree_size: int | None = None) -> Checkpoint:
     """The latest checkpoint, or the one of exactly `tree_size`."""
-    _require_reader(user)
+    require_log_reader(user)
     checkpoints = Checkpoint.objects.select_related("key")
     checkpoint = (
         checkpoints.order_by("-tree_size").first()
@@ -206,14 +207,14 @@ def checkpoint_get_for(*, user: Any, tree_size: int | None = None) -> Checkpoint
 
 
 def checkpoint_list_for(*, user: Any) -> QuerySet[Checkpoint]:
-    _require_reader(user)
+    require_log_reader(user)
     return Checkpoint.objects.select_related("key").order_by("tree_size")
 
 
 def ledger_status_for(*, user: Any) -> dict[str, Any]:
     """Tree size, pending entries, the bound on how long an accepted entry waits for its number, and when
     checkpoints are signed."""
-    _require_reader(user)
+    require_log_reader(user)
     pending = LedgerEntry.objects.filter(leaf__isnull=True).aggregate(
         count=Count("id"), oldest=Min("accepted_at")
     )

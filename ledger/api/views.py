@@ -153,6 +153,7 @@ class InclusionProofView(APIView):
         + _LOG_READERS,
     )
     def get(self, request: Request) -> Response:
+        selectors.require_log_reader(request.user)  # before the query: 404, never 400
         query = s.InclusionQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         return Response(s.hexed(selectors.inclusion_proof_for(user=request.user, **query.validated_data)))
@@ -169,6 +170,7 @@ class ConsistencyProofView(APIView):
         "(append-only), with both roots.\n\n" + _LOG_READERS,
     )
     def get(self, request: Request) -> Response:
+        selectors.require_log_reader(request.user)  # before the query: 404, never 400
         query = s.ConsistencyQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         return Response(s.hexed(selectors.consistency_proof_for(user=request.user, **query.validated_data)))

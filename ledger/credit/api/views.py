@@ -116,7 +116,9 @@ class StatementViewSet(APIKeyMixin, viewsets.GenericViewSet):
     def _statement(
         self, request: Request, epoch: str, query_class: type[s.StatementQuerySerializer]
     ) -> tuple[dict[str, Any], dict[str, Any]]:
-        """The statement the query asks for, and the query's other values."""
+        """The statement the query asks for, and the query's other values. Whoever may read no statement is
+        refused before the query is read, whatever it holds."""
+        selectors.require_statement_reader(request.user, self.api_key)
         query = query_class(data=request.query_params)
         query.is_valid(raise_exception=True)
         asked = dict(query.validated_data)
@@ -202,6 +204,7 @@ class FlagViewSet(APIKeyMixin, viewsets.GenericViewSet):
     filter_backends: list[Any] = []
 
     def list(self, request: Request) -> Response:
+        selectors.require_auditor(request.user, self.api_key, "flags")  # before the query: 404, never 400
         query = s.FlagQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         flags = selectors.flag_list_for(

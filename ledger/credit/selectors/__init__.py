@@ -18,6 +18,7 @@ from ledger.credit.selectors.common import (
     member_account_q,
     own_member,
     require_auditor,
+    require_statement_reader,
     seqs_of_orders,
 )
 from ledger.credit.selectors.fees import GrantFeeTerms, grant_fee_terms
@@ -64,6 +65,7 @@ __all__ = [
     "member_account_q",
     "own_member",
     "require_auditor",
+    "require_statement_reader",
     "seqs_of_orders",
     "statement_for",
     "sum_tree_leaves",

@@ -38,6 +38,13 @@ def require_auditor(user: Any, api_key: Any, what: str) -> None:
         raise NotFound(f"No {what} that you may see.")
 
 
+def require_statement_reader(user: Any, api_key: Any) -> None:
+    """NotFound ("No credit statement that you may see.") unless `user` may read some statement: an auditor
+    or officer (any member's), or one of a member's people who may read its credit (its own)."""
+    if not is_auditor(user, api_key):
+        own_member(user, api_key)
+
+
 def own_member(user: Any, api_key: Any) -> int:
     """The id of the member whose credit `user` may read; NotFound for anyone without one."""
     if not reads_own_credit(user, api_key):

@@ -305,11 +305,12 @@ def test_leaderboard_by_member_sector_and_size(epoch, client_for, auditor, membe
 def test_a_malformed_query_is_answered_alike_for_what_exists_and_what_does_not(
     epoch, client_for, data_steward, auditor, other_member
 ):
-    """The query is parsed before anything is looked up (as everywhere in the API): a malformed ?epoch= or
-    ?member= is the same 400 for a settled epoch, an unknown one and another member, and a well-formed one
-    the same 404, so neither answer tells a member what exists. An unknown ?by= is the leaderboard's own
-    refusal (bad_grouping), judged after who may read the leaderboard and before the epoch is looked up:
-    the same 404 for a member, the same 400 for an auditor."""
+    """The query is parsed before anything is looked up (as everywhere in the API), after who may read at
+    all: a malformed ?member= is the same 400 for a settled epoch, an unknown one and another member, and a
+    well-formed one the same 404, so neither answer tells a member what exists; the flags, which a member
+    may not read, are 404 whatever the ?epoch= (tests/api/test_reads_refused_before_parameters.py). An
+    unknown ?by= is the leaderboard's own refusal (bad_grouping), judged after who may read the leaderboard
+    and before the epoch is looked up: the same 404 for a member, the same 400 for an auditor."""
     client = client_for(data_steward)
 
     def answers(epoch_name: str) -> list[tuple[int, str]]:
@@ -326,7 +327,7 @@ def test_a_malformed_query_is_answered_alike_for_what_exists_and_what_does_not(
         return [(response.status_code, response.json()["code"]) for response in responses]
 
     bad, missing = (400, "validation_error"), (404, "not_found")
-    assert answers(epoch) == answers("2001-01") == [missing, missing, bad, missing, bad, bad, missing]
+    assert answers(epoch) == answers("2001-01") == [missing, missing, missing, missing, bad, bad, missing]
     for epoch_name in (epoch, "2001-01"):
         by_height = client_for(auditor).get(f"{API}/leaderboard/{epoch_name}/", {"by": "height"})
         assert (by_height.status_code, by_height.json()["code"]) == (400, "bad_grouping")
