@@ -40,7 +40,7 @@ GROUPS: list[tuple[str, list[ProblemCode]]] = [
                 FIX,
             ),
             _c("invalid_request", (400,), "The request is refused as invalid (no more specific code).", FIX),
-            _c("required", (400,), "A required field is missing or blank; `errors` names it.", FIX),
+            _c("required", (400,), "A required field is missing or blank; `errors` names each.", FIX),
             _c(
                 "invalid",
                 (400,),

@@ -24,6 +24,13 @@ from consortium.models import (
 from consortium.roles import PERSON_ROLES
 
 
+def required_by_service(**kwargs: Any) -> serializers.CharField:
+    """A text field the service requires, as a view reads it: missing, blank or white space only, it is
+    passed on as "" for the service to refuse as `required`, naming it beside every other field missing. A
+    required field refused it first as `validation_error`. A value that is not text (a list) still is."""
+    return serializers.CharField(required=False, default="", allow_blank=True, **kwargs)
+
+
 class ClusterSerializer(serializers.ModelSerializer):
     class Meta:
         model = Cluster
@@ -65,8 +72,11 @@ class MemberApplicationSerializer(MemberSerializer):
         read_only_fields = fields
 
 
+# Codes are plain strings here so the service can say exactly what is wrong; the view reads the body with
+# MemberApplyBodySerializer.
 class MemberApplySerializer(serializers.Serializer):
-    """A firm's application. Codes are plain strings here so the service can say exactly what is wrong."""
+    """A firm's application for membership. Every field but `clusters` and `contact_phone` is required:
+    those missing or blank are refused together, 400 `required` with `errors` naming each."""
 
     legal_name = serializers.CharField(max_length=200)
     credit_code = serializers.CharField(max_length=40, help_text="18 characters, GB 32100-2015.")
@@ -84,6 +94,20 @@ class MemberApplySerializer(serializers.Serializer):
         data = dict(self.validated_data)
         data["cluster_slugs"] = data.pop("clusters")
         return data
+
+
+class MemberApplyBodySerializer(MemberApplySerializer):
+    """MemberApplySerializer as the view reads it: member_apply judges what is missing or blank (`required`,
+    naming each field) and the credit code, size class and sector (their own codes), so their fields do
+    not refuse them first; the free text keeps its length."""
+
+    legal_name = required_by_service(max_length=200)
+    credit_code = required_by_service()
+    size_class = required_by_service()
+    sector = required_by_service()
+    region = required_by_service(max_length=100)
+    contact_name = required_by_service(max_length=100)
+    contact_email = required_by_service(max_length=254)
 
 
 class OnlyTheseFields(serializers.Serializer):
@@ -205,8 +229,11 @@ class UserSerializer(serializers.ModelSerializer):
         return user.member_role or user.consortium_role
 
 
+# The view reads the body with UserCreateBodySerializer.
 class UserCreateSerializer(serializers.Serializer):
-    """A new person. `member` defaults to the actor's own member; only officers may name another."""
+    """A new person. `member` defaults to the actor's own member; only officers may name another. The
+    username, e-mail and role are required: those missing or blank are refused together, 400 `required`
+    with `errors` naming each."""
 
     member = IdField(required=False, help_text="Member id; defaults to your own member.")
     username = serializers.CharField(max_length=150)
@@ -226,6 +253,15 @@ class UserCreateSerializer(serializers.Serializer):
     )
     first_name = serializers.CharField(max_length=150, required=False, default="", allow_blank=True)
     last_name = serializers.CharField(max_length=150, required=False, default="", allow_blank=True)
+
+
+class UserCreateBodySerializer(UserCreateSerializer):
+    """UserCreateSerializer as the view reads it: user_create judges a missing or blank username, e-mail
+    or role (`required`, naming each field)."""
+
+    username = required_by_service(max_length=150)
+    email = required_by_service(max_length=254)
+    role = ServiceChoiceField(choices=sorted(PERSON_ROLES), required=False, default="", allow_blank=True)
 
 
 class UserRoleSerializer(OnlyTheseFields):
@@ -289,7 +325,7 @@ class APIKeyCreateBodySerializer(APIKeyCreateSerializer):
     to refuse a missing or blank one (`required`) or one too long (`invalid`), naming `name` in `errors`.
     The field refused both first, as `validation_error`."""
 
-    name = serializers.CharField(required=False, default="", allow_blank=True)
+    name = required_by_service()
 
 
 class APIKeyCreatedSerializer(APIKeySerializer):

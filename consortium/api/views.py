@@ -222,7 +222,7 @@ class MemberViewSet(
         return selectors.member_get_for(user=self.request.user, pk=self.kwargs["pk"], api_key=self.api_key)
 
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        body = s.MemberApplySerializer(data=request.data)
+        body = s.MemberApplyBodySerializer(data=request.data)
         body.is_valid(raise_exception=True)
         applicant = request.user if request.user.is_authenticated else None
         member = services.member_apply(**body.service_kwargs(), applicant=applicant)
@@ -304,7 +304,7 @@ class UserViewSet(
         return selectors.user_get_for(user=self.request.user, pk=self.kwargs["pk"], api_key=self.api_key)
 
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        body = s.UserCreateSerializer(data=request.data)
+        body = s.UserCreateBodySerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = dict(body.validated_data)
         member = selectors.member_for_new_person(

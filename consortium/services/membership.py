@@ -25,7 +25,7 @@ from consortium.models import (
     User,
 )
 from consortium.roles import Capability, can, require
-from consortium.services._common import _check_email, _require
+from consortium.services._common import _check_email, _require, _require_each
 from consortium.services.people import _deactivate
 from consortium.tasks import send_member_status_notice_task
 from consortium.text import refuse_hidden_characters
@@ -43,6 +43,18 @@ _TRANSITIONS: dict[str, tuple[frozenset[str], str, str, bool]] = {
         "member.withdrawn",
         True,
     ),
+}
+
+
+# What an application must give, each with what a missing or blank one is told (member_apply).
+_APPLICATION_REQUIRED = {
+    "legal_name": "The legal name is required.",
+    "credit_code": "The unified social credit code is required.",
+    "size_class": f"A size class is required: one of {', '.join(SizeClass.values)}.",
+    "sector": "A sector is required: a GB/T 4754 industry section, A to T.",
+    "region": "The region is required.",
+    "contact_name": "A contact person is required.",
+    "contact_email": "A contact e-mail is required.",
 }
 
 
@@ -79,14 +91,24 @@ def member_apply(
 
     Raises ValidationFailed naming the field: `invalid_credit_code` (the message says what is wrong),
     `duplicate_credit_code` (a member, or an application not declined, holds the code), `unknown_sector`,
-    `unknown_size_class`, `unknown_cluster`, `required`, `invalid_email`, `hidden_character` (a name
-    holding a control or bidi character: consortium.text).
+    `unknown_size_class`, `unknown_cluster`, `invalid_email`, `hidden_character` (a name holding a control
+    or bidi character: consortium.text); first `required`, naming every field that is missing or blank
+    (all but the contact phone and the clusters).
     Nothing is written when it raises.
     """
-    legal_name = _require("legal_name", legal_name, "The legal name is required.")
-    region = _require("region", region, "The region is required.")
-    contact_name = _require("contact_name", contact_name, "A contact person is required.")
-    contact_email = _require("contact_email", contact_email, "A contact e-mail is required.")
+    given = {
+        "legal_name": legal_name,
+        "credit_code": credit_code,
+        "size_class": size_class,
+        "sector": sector,
+        "region": region,
+        "contact_name": contact_name,
+        "contact_email": contact_email,
+    }
+    _require_each(given, _APPLICATION_REQUIRED)
+    legal_name, region, contact_name, contact_email = (
+        value.strip() for value in (legal_name, region, contact_name, contact_email)
+    )
     refuse_hidden_characters(
         legal_name=legal_name,
         region=region,
@@ -324,10 +346,7 @@ def member_withdraw(
 
 # The parts of a member's record its own admin keeps up to date (member_contact_change).
 MEMBER_CONTACT_FIELDS = ("contact_name", "contact_email", "contact_phone")
-_CONTACT_REQUIRED = {
-    "contact_name": "A contact person is required.",
-    "contact_email": "A contact e-mail is required.",
-}
+_CONTACT_REQUIRED = {field: _APPLICATION_REQUIRED[field] for field in ("contact_name", "contact_email")}
 
 
 def member_contact_change_check(actor: User, member: Member) -> None:

@@ -11,12 +11,17 @@ from consortium.actors import acting_api_key
 from consortium.errors import Conflict, NotFound, NotPermitted, ServiceError, ValidationFailed
 from consortium.models import Member, MemberRole, MemberStatus, User
 from consortium.roles import CAPABILITY_SCOPE, PERSON_ROLES, Capability, can, capabilities_beyond, require
-from consortium.services._common import _check_email
+from consortium.services._common import _check_email, _require_each
 from consortium.text import refuse_hidden_characters
 from ledger.services import ledger_append
 
+# What a new account must give, each with what a missing or blank one is told.
+_ACCOUNT_REQUIRED = {"username": "A username is required.", "email": "An e-mail address is required."}
+_ROLE_REQUIRED = f"A role is required: one of {', '.join(sorted(PERSON_ROLES))}."
+
 
 def _check_role(role: str) -> str:
+    _require_each({"role": role}, {"role": _ROLE_REQUIRED})
     if role not in PERSON_ROLES:
         message = f"'{role}' is not a member role; use one of {', '.join(sorted(PERSON_ROLES))}."
         raise ValidationFailed(message, code="unknown_role", errors={"role": [message]})
@@ -81,9 +86,8 @@ def _save_new_account(*, username: str, password: str | None, **attributes: Any)
 
 
 def _check_new_account(*, username: str, email: str, password: str | None, **attributes: Any) -> None:
-    username = (username or "").strip()
-    if not username:
-        raise ValidationFailed("A username is required.", code="required", errors={"username": ["Required."]})
+    _require_each({"username": username, "email": email}, _ACCOUNT_REQUIRED)
+    username = username.strip()
     refuse_hidden_characters(
         username=username,
         email=email,
@@ -168,12 +172,16 @@ def user_create(
 
     Raises NotFound (another member, never confirmed to exist), NotPermitted (`insufficient_scope` for a
     key without the `manage` scope, `role_beyond_key_scopes`, or not a manager of the member's people),
-    ValidationFailed (`unknown_role`, `duplicate_username`, `invalid_email`, `weak_password`,
+    ValidationFailed (`required`, naming each of the username, e-mail and role missing or blank;
+    `unknown_role`, `duplicate_username`, `invalid_email`, `weak_password`,
     `password_not_allowed`, `hidden_character` for a name holding a control or bidi character:
     consortium.text),
     Conflict(member_not_active) for a member that is withdrawn or declined.
     """
     _managed_user_scope(actor, member.pk)
+    _require_each(
+        {"username": username, "email": email, "role": role}, {**_ACCOUNT_REQUIRED, "role": _ROLE_REQUIRED}
+    )
     role = _check_role(role)
     _check_role_within_key(actor, role)
     _check_no_password_from_key(actor, password)
@@ -277,7 +285,8 @@ def _lock_managed_user(actor: User, user: User) -> tuple[User, int]:
 
 def user_set_role(*, actor: User, user: User, role: str) -> User:
     """Change a person's role in their member. Conflict(last_admin) if it would leave no active admin;
-    NotPermitted(role_beyond_key_scopes) through an API key whose scopes do not cover the role."""
+    NotPermitted(role_beyond_key_scopes) through an API key whose scopes do not cover the role;
+    ValidationFailed `required` for a blank role, `unknown_role` for one that is no member role."""
     role = _check_role(role)
     _check_role_within_key(actor, role)
     with transaction.atomic():

@@ -128,7 +128,7 @@ def test_problems_carry_the_data_policy_whatever_was_asked(client_for, key_clien
         (client.get("/api/v1/no-such-endpoint/", HTTP_ACCEPT=accept), 404, "not_found"),  # the catch-all
         (client_for(officer).post("/api/v1/clusters/", {}, HTTP_ACCEPT=accept), 405, "method_not_allowed"),
         (client_for(None).get("/api/v1/me/", HTTP_ACCEPT=accept), 401, "not_authenticated"),
-        (client_for(None).post("/api/v1/members/", {}, HTTP_ACCEPT=accept), 400, "validation_error"),
+        (client_for(None).post("/api/v1/members/", {}, HTTP_ACCEPT=accept), 400, "required"),
     ]
     for response, status, code in refusals:
         assert_problem(response, status, code)

@@ -102,7 +102,7 @@ def test_unknown_values(api_client, field, value, code) -> None:
 
 
 def test_missing_fields_are_listed(api_client) -> None:
-    body = assert_problem(api_client.post("/api/v1/members/", {}, format="json"), 400, "validation_error")
+    body = assert_problem(api_client.post("/api/v1/members/", {}, format="json"), 400, "required")
     assert {"legal_name", "credit_code", "sector", "contact_email"} <= set(body["errors"])
 
 
