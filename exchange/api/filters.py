@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import django_filters
 from django.db.models import Q, QuerySet
 from django.utils import timezone
@@ -43,14 +41,9 @@ class DatasetFilter(FilterSet):
         value = value.strip()
         if not value:
             return queryset
-        # keywords is a JSON list; its text form contains each keyword, quoted. SQLite keeps that text as
-        # json.dumps wrote it, every character outside ASCII escaped (振动 as \u632f\u52a8), so a Chinese
-        # keyword is found there only in that form; PostgreSQL's jsonb text has the characters themselves.
-        in_keywords = Q(keywords__icontains=value)
-        escaped = json.dumps(value)[1:-1]
-        if escaped != value:
-            in_keywords |= Q(keywords__icontains=escaped)
-        return queryset.filter(Q(title__icontains=value) | Q(description__icontains=value) | in_keywords)
+        return queryset.filter(
+            Q(title__icontains=value) | Q(description__icontains=value) | Q(keywords__element_icontains=value)
+        )
 
 
 class AccessRequestFilter(FilterSet):
