@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from drf_spectacular.types import OpenApiTypes
@@ -116,13 +116,20 @@ class OnlyTheseFields(serializers.Serializer):
 
     other_fields_refusal = "This cannot be changed here."
 
-    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        others = sorted(set(getattr(self, "initial_data", {})) - set(self.fields))
-        if others:
-            raise serializers.ValidationError(
-                {name: [self.other_fields_refusal] for name in others}, code="read_only"
-            )
-        return attrs
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
+        # Here rather than in validate(), which DRF skips once a field is refused: a body with a field of
+        # the wrong type and one that cannot change named only the first, the second after a resend.
+        others = sorted(set(data) - set(self.fields)) if isinstance(data, Mapping) else []
+        refusals = {name: [self.other_fields_refusal] for name in others}
+        try:
+            value = super().to_internal_value(data)
+        except serializers.ValidationError as exc:
+            if refusals and isinstance(exc.detail, dict):
+                raise serializers.ValidationError({**exc.detail, **refusals}) from None
+            raise
+        if refusals:
+            raise serializers.ValidationError(refusals, code="read_only")
+        return value
 
 
 class MemberContactSerializer(OnlyTheseFields):

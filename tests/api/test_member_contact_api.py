@@ -86,6 +86,8 @@ def test_no_change_records_nothing(client_for, member_admin, member, body) -> No
         ({"contact_name": "x" * 101}, "validation_error", "contact_name"),
         ({"legal_name": "Renamed Co."}, "validation_error", "legal_name"),
         ({"contact_name": "Zhang San", "sector": "I"}, "validation_error", "sector"),
+        # Named with a contact field's own error, not only once that one is corrected.
+        ({"contact_name": ["Zhang San"], "sector": "I"}, "validation_error", "sector"),
     ],
 )
 def test_bad_input_is_refused_and_nothing_is_written(

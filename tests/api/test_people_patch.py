@@ -36,6 +36,23 @@ def test_a_field_other_than_the_role_is_named_as_unchangeable(
     assert LedgerEntry.objects.count() == entries
 
 
+@pytest.mark.parametrize("role", [5, ["analyst"], None])
+def test_a_role_of_the_wrong_type_and_an_unchangeable_field_are_named_together(
+    client_for, member_admin, analyst, role
+) -> None:
+    """Both faults in one 400: the role's type error alone was reported, the other field only once the
+    client had corrected the role and sent the request again."""
+    entries = LedgerEntry.objects.count()
+    body = {"role": role, "username": "x", "is_active": False}
+    response = client_for(member_admin).patch(f"/api/v1/users/{analyst.pk}/", body, format="json")
+    problem = assert_problem(response, 400, "validation_error")
+    assert set(problem["errors"]) == {"role", "username", "is_active"}
+    assert problem["errors"]["username"] == problem["errors"]["is_active"] == [ONLY_THE_ROLE]
+    analyst.refresh_from_db()
+    assert (analyst.username, analyst.member_role, analyst.is_active) == ("own-analyst", "analyst", True)
+    assert LedgerEntry.objects.count() == entries
+
+
 def test_a_patch_that_names_nothing_changes_nothing(client_for, member_admin, analyst) -> None:
     entries = LedgerEntry.objects.count()
     response = client_for(member_admin).patch(f"/api/v1/users/{analyst.pk}/", {}, format="json")
