@@ -123,6 +123,26 @@ def metadata_only(grade: int) -> bool:
     return not GRADE_RULES[int(grade)].tiers
 
 
+# Why a dataset has no policy to read or to request under, as every face says it: the API's policy read,
+# the portal's dataset page and the engine's decision.
+CORE_DATA_NOT_OFFERED = Reason(
+    "core_data_not_offered", "Level 3 (core) data is offered as metadata only: no policy, request or file."
+)
+NO_POLICY = Reason("no_policy", "The owner has not yet set an access policy for this dataset.")
+
+
+def policy_absence(*, grade: int, policy: Any | None) -> Reason | None:
+    """Why a dataset of `grade` has no policy to read or to request under, or None when `policy` is its
+    policy: CORE_DATA_NOT_OFFERED for core data (whatever is stored: its grade never admits one), then
+    NO_POLICY while its owner has set none. Core comes first: an owner who has not written a policy is
+    not the reason a core dataset offers nothing."""
+    if metadata_only(grade):
+        return CORE_DATA_NOT_OFFERED
+    if policy is None:
+        return NO_POLICY
+    return None
+
+
 def allows_raw_download(tier: str) -> bool:
     """Whether a grant of `tier` may take raw downloads: every tier but confidential (on-platform use)."""
     return tier != Tier.CONFIDENTIAL
@@ -180,7 +200,7 @@ def check_policy_consistency(dataset: Any, policy: Any) -> list[Reason]:
     rule = GRADE_RULES[grade]
     tier = policy.tier
     if metadata_only(grade):
-        return [Reason("core_data_not_offered", "Level 3 (core) data is never offered beyond its metadata.")]
+        return [CORE_DATA_NOT_OFFERED]
     if tier not in Tier.values:
         reasons.append(
             Reason("unknown_tier", f"'{tier}' is not a tier; use one of {', '.join(Tier.values)}.")
@@ -273,10 +293,10 @@ def evaluate(
     reasons: list[Reason] = []
     if dataset.status != DatasetStatus.LISTED:
         return Decision([Reason("dataset_withdrawn", "The dataset has been withdrawn.")])
-    if metadata_only(dataset.grade):
-        return Decision([Reason("core_data_not_offered", "Level 3 (core) data is offered as metadata only.")])
-    if policy is None:
-        return Decision([Reason("no_policy", "The owner has not yet set an access policy for this dataset.")])
+    absence = policy_absence(grade=dataset.grade, policy=policy)
+    if absence is not None:
+        return Decision([absence])
+    assert policy is not None  # policy_absence said so
     if facts.pk == dataset.owner_id:
         reasons.append(Reason("own_dataset", "A member needs no access request for its own dataset."))
     if facts.status != MemberStatus.ACTIVE:

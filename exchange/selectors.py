@@ -3,7 +3,8 @@
 * Datasets: listed ones for everyone who may browse the catalog (active members' people, consortium
   staff); withdrawn ones for their owner's people and consortium staff.
 * Policies: whole for the owner's people and consortium staff; other members read them without the allow
-  and deny lists, with the engine's eligibility answer for their member instead.
+  and deny lists, with the engine's eligibility answer for their member instead. Core (Level 3) data has
+  none to read, and says so rather than that its owner has not written one.
 * Versions: their metadata wherever the dataset is visible; the files only through grant_download.
 * Requests and grants: the requesting member's and the owner's people (read-only while their member is
   not active, so that what they may no longer do is refused as such: roles.reads_own_member_records);
@@ -132,10 +133,14 @@ class PolicyView:
 
 def policy_view_for(*, user: Any, dataset: Dataset, api_key: Any = None) -> PolicyView:
     """The policy of `dataset` (which `user` may see: from dataset_get_for) as `user` may read it: other
-    members never learn whom the owner names on its allow or deny list. NotFound(no_policy) if none."""
+    members never learn whom the owner names on its allow or deny list. NotFound with the engine's reason
+    when there is none to read (policies.policy_absence): `core_data_not_offered` for Level 3 data, which
+    never has one, `no_policy` while the owner has not set it."""
     policy = getattr(dataset, "policy", None)
-    if policy is None:
-        raise NotFound("The dataset has no policy yet.", code="no_policy")
+    absence = policies.policy_absence(grade=dataset.grade, policy=policy)
+    if absence is not None:
+        raise NotFound(absence.message, code=absence.code)
+    assert policy is not None  # policy_absence said so
     owner_side = user.member_id is not None and user.member_id == dataset.owner_id
     if owner_side or Capability.VIEW_ALL_MEMBERS in capabilities(user, api_key):
         return PolicyView(policy=policy, full=True)

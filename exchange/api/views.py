@@ -73,7 +73,7 @@ class DatasetViewSet(
     action_checks = {
         "create": services.dataset_register_check,
         "withdraw": services.dataset_manage_check,
-        "policy": services.dataset_manage_check,
+        "policy": services.policy_set_check,
         "versions": services.dataset_manage_check,
         "version_withdraw": services.dataset_version_withdraw_check,
     }

@@ -51,7 +51,7 @@ from exchange.services.grants import (
     grant_revoke,
     grant_revoke_check,
 )
-from exchange.services.policies import policy_set
+from exchange.services.policies import policy_set, policy_set_check
 from exchange.services.versions import (
     dataset_files_sweep,
     dataset_version_add,
@@ -94,4 +94,5 @@ __all__ = [
     "grant_revoke",
     "grant_revoke_check",
     "policy_set",
+    "policy_set_check",
 ]

@@ -18,6 +18,20 @@ from exchange.services._common import _invalid, _lock_dataset, dataset_manage_ch
 from exchange.services.datasets import _record_dataset_fact, _refuse_unless_listed
 
 
+def policy_set_check(actor: User, dataset: Dataset) -> None:
+    """Raise unless `actor` may set a policy of `dataset` and the dataset can take one, before any input is
+    read: dataset_manage_check's refusal, Conflict(`dataset_withdrawn`), then Conflict(
+    `core_data_not_offered`) for Level 3 data, whose grade admits no policy whatever the body says: the
+    dataset's state refuses, as it refuses a request for it, and the owner is not sent to fill in terms or
+    purposes first."""
+    dataset_manage_check(actor, dataset)
+    if dataset.status != DatasetStatus.LISTED:
+        raise Conflict("The dataset is withdrawn.", code="dataset_withdrawn", current_state=dataset.status)
+    if policies.metadata_only(dataset.grade):
+        core = policies.CORE_DATA_NOT_OFFERED
+        raise Conflict(core.message, code=core.code, reasons=[{"code": core.code, "message": core.message}])
+
+
 def policy_set(
     *,
     actor: User,
@@ -40,11 +54,9 @@ def policy_set(
     vocabularies (see policies.check_policy_consistency) is refused as ValidationFailed whose `code` is the
     first reason's and whose `reasons` lists them all; unknown clusters or members likewise. The revision
     counts changes; the terms version goes up whenever the terms text changes. Requests already undecided
-    are judged against the policy in force when decided.
+    are judged against the policy in force when decided. Refused first as policy_set_check says.
     """
-    dataset_manage_check(actor, dataset)
-    if dataset.status != DatasetStatus.LISTED:
-        raise Conflict("The dataset is withdrawn.", code="dataset_withdrawn", current_state=dataset.status)
+    policy_set_check(actor, dataset)
     defaults = policies.default_policy_values(dataset.grade)
     terms = (terms or "").strip()
     if not terms:

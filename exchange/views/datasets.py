@@ -68,13 +68,10 @@ def _dataset_page(request: HttpRequest, dataset: Dataset, *, status: int = 200, 
     policy = getattr(dataset, "policy", None)
     owns = user.member_id is not None and user.member_id == dataset.owner_id
     manages = services.dataset_manageable_by(actor=user, dataset=dataset)
-    metadata_only = policies.metadata_only(dataset.grade)
+    # Said as the API's policy read says it (selectors.policy_view_for): core data, or no policy yet.
+    policy_absence = policies.policy_absence(grade=dataset.grade, policy=policy)
     may_request = (
-        Capability.REQUEST_ACCESS in caps
-        and not owns
-        and dataset.is_listed
-        and not metadata_only
-        and policy is not None
+        Capability.REQUEST_ACCESS in caps and not owns and dataset.is_listed and policy_absence is None
     )
     # The policy's clusters are named on the page and decide the standing below: read once for both.
     cluster_names = selectors.cluster_name_map(slugs=policy.eligible_clusters) if policy else {}
@@ -85,7 +82,7 @@ def _dataset_page(request: HttpRequest, dataset: Dataset, *, status: int = 200, 
         "derived": selectors.dataset_derived_list_for(user=user, dataset=dataset),
         "owns": owns,
         "may_withdraw_versions": services.dataset_versions_withdrawable_by(actor=user, dataset=dataset),
-        "metadata_only": metadata_only,
+        "policy_absence": policy_absence,
         "eligible_clusters": (
             selectors.cluster_names_of(slugs=policy.eligible_clusters, names=cluster_names) if policy else []
         ),
@@ -111,7 +108,7 @@ def _dataset_page(request: HttpRequest, dataset: Dataset, *, status: int = 200, 
     if services.dataset_version_addable_by(actor=user, dataset=dataset):
         # Never on core data: a Level 3 dataset is offered as metadata only and takes no file.
         context["upload_form"] = forms.get("upload_form") or VersionUploadForm()
-    if manages and not metadata_only:
+    if manages and not policies.metadata_only(dataset.grade):
         initial = (
             {
                 "tier": policy.tier,
@@ -177,6 +174,13 @@ def dataset_policy(request: HttpRequest, pk: int) -> HttpResponse:
     """The owner's steward sets the dataset's policy."""
     _require(request, Capability.MANAGE_DATASETS)
     dataset = _get(selectors.dataset_get_for, user=request.user, pk=pk)
+    try:
+        services.policy_set_check(request_actor(request), dataset)
+    except ServiceError as error:
+        # The page offers no policy form then (core data, a withdrawn dataset, another member's): say why
+        # there, rather than which of the form's fields were missing.
+        messages.error(request, error.detail)
+        return redirect("portal:dataset-detail", pk=dataset.pk)
     form = PolicyForm(
         request.POST,
         members=selectors.policy_member_choices_for(user=request.user, dataset=dataset),

@@ -14,7 +14,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
-from exchange.models import AccessRequest, DatasetVersion, Grant
+from exchange.models import AccessPolicy, AccessRequest, DatasetVersion, Grant
 from ledger.models import LedgerEntry
 from tests.api.test_problems import assert_problem
 from tests.exchange.support import CONTENT, post_request, published, register
@@ -372,7 +372,7 @@ def test_grade_rules_refuse_inconsistent_policies(client_for, data_steward) -> N
     before = _state()
     body = {"tier": "restricted", "purposes": ["research"], "terms": TERMS}
     assert_problem(
-        owner.put(f"/api/v1/datasets/{core.pk}/policy/", body, format="json"), 400, "core_data_not_offered"
+        owner.put(f"/api/v1/datasets/{core.pk}/policy/", body, format="json"), 409, "core_data_not_offered"
     )
     response = owner.put(f"/api/v1/datasets/{important.pk}/policy/", {**body, "tier": "open"}, format="json")
     problem = assert_problem(response, 400, "tier_not_allowed_for_grade")
@@ -387,6 +387,35 @@ def test_grade_rules_refuse_inconsistent_policies(client_for, data_steward) -> N
     )
     assert_problem(response, 400, "confidential_no_download")
     assert _state() == before
+
+
+def test_a_core_datasets_policy_says_core_data_is_not_offered(
+    client_for, data_steward, other_analyst
+) -> None:
+    """Reading the policy of Level 3 data says what a request for it says, not that the owner has yet to
+    write one; setting one is refused for the dataset's grade whatever the body holds, before the body
+    is read, and writes nothing."""
+    core, unset = register(data_steward, grade=3), register(data_steward, grade=1, title="Not yet")
+    owner, member = client_for(data_steward), client_for(other_analyst)
+    refused = assert_problem(post_request(member, core), 409, "core_data_not_offered")
+    for reader in (owner, member):
+        body = assert_problem(reader.get(f"/api/v1/datasets/{core.pk}/policy/"), 404, "core_data_not_offered")
+        assert body["detail"] == refused["detail"]
+        assert_problem(reader.get(f"/api/v1/datasets/{unset.pk}/policy/"), 404, "no_policy")
+    before = _state()
+    whole = {"tier": "restricted", "purposes": ["research"], "terms": TERMS}
+    for body in (whole, {}, {"tier": "no-such-tier"}, {**whole, "terms": ""}):
+        response = owner.put(f"/api/v1/datasets/{core.pk}/policy/", body, format="json")
+        assert assert_problem(response, 409, "core_data_not_offered")["detail"] == refused["detail"], body
+    # Only the owner's stewards learn what setting a policy would meet; others are refused as before.
+    assert_problem(
+        member.put(f"/api/v1/datasets/{core.pk}/policy/", whole, format="json"), 403, "permission_denied"
+    )
+    # The policy is replaced whole (PUT); there is no PATCH of it, for any dataset.
+    response = owner.patch(f"/api/v1/datasets/{core.pk}/policy/", {"terms": TERMS}, format="json")
+    assert_problem(response, 405, "method_not_allowed")
+    assert "PATCH" not in response["Allow"] and "PUT" in response["Allow"]
+    assert _state() == before and not AccessPolicy.objects.filter(dataset=core).exists()
 
 
 def test_derived_dataset_takes_the_highest_source_grade(client_for, data_steward) -> None:

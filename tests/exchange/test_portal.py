@@ -15,7 +15,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from exchange.models import AccessRequest, Dataset, Grant, RequestState
+from exchange.models import AccessPolicy, AccessRequest, Dataset, Grant, RequestState
 from ledger.models import LedgerEntry
 from tests.exchange.support import (
     CONTENT,
@@ -163,6 +163,32 @@ def test_core_data_is_metadata_only(data_steward: Any, other_analyst: Any) -> No
     core = register(data_steward, grade=3, title="Core recipes")
     page = text(as_user(other_analyst).get(reverse("portal:dataset-detail", args=[core.pk])))
     assert "metadata only" in page and "Request access" not in page
+
+
+def test_the_dataset_page_says_why_there_is_no_policy_as_the_api_does(
+    data_steward: Any, other_analyst: Any, client_for: Any
+) -> None:
+    core, unset = register(data_steward, grade=3, title="Core recipes"), register(data_steward, title="Unset")
+    for dataset, code in ((core, "core_data_not_offered"), (unset, "no_policy")):
+        said = client_for(other_analyst).get(f"/api/v1/datasets/{dataset.pk}/policy/").json()
+        assert said["code"] == code
+        for reader in (other_analyst, data_steward):
+            page = text(as_user(reader).get(reverse("portal:dataset-detail", args=[dataset.pk])))
+            assert said["detail"] in page, (code, reader)
+
+
+def test_a_policy_posted_for_core_data_is_refused_for_the_grade_not_its_fields(data_steward: Any) -> None:
+    core = register(data_steward, grade=3, title="Core recipes")
+    entries = LedgerEntry.objects.count()
+    for form in ({}, {"tier": "restricted", "purposes": ["research"], "price_credits": 0, "terms": "T."}):
+        response = as_user(data_steward).post(
+            reverse("portal:dataset-policy", args=[core.pk]), form, follow=True
+        )
+        page = text(response)
+        assert response.redirect_chain == [(reverse("portal:dataset-detail", args=[core.pk]), 302)]
+        assert page.count("Level 3 (core) data is offered as metadata only") == 2  # the message, the card
+        assert "This field is required" not in page
+    assert not AccessPolicy.objects.filter(dataset=core).exists() and LedgerEntry.objects.count() == entries
 
 
 def test_core_dataset_refuses_a_version_upload_in_the_portal(data_steward: Any) -> None:
