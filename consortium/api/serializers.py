@@ -272,10 +272,14 @@ class UserCreateBodySerializer(UserCreateSerializer):
 
 
 class UserRoleSerializer(OnlyTheseFields):
-    # Only the role changes here. Ignoring the rest (DRF's default) let a client believe it had changed a
-    # password, an address or whether the person is active. The role is not required (a PATCH, as the
-    # schema says): requiring it answered a body naming only another field with 'role: This field is
-    # required.' instead of naming that field; a body naming nothing changes nothing.
+    """A person's new role. Only the role changes here: any other field (the username, names, e-mail,
+    password, whether the person is active) is refused, 400 naming each, and nothing changes; a body
+    without a role changes nothing."""
+
+    # Ignoring the other fields (DRF's default) let a client believe it had changed a password, an address
+    # or whether the person is active. The role is not required (a PATCH, as the schema says): requiring it
+    # answered a body naming only another field with 'role: This field is required.' instead of naming
+    # that field.
     other_fields_refusal = "Only the role can be changed here."
 
     role = ServiceChoiceField(choices=sorted(PERSON_ROLES), required=False, help_text=KEY_ROLE_RULE)
@@ -336,6 +340,9 @@ class APIKeyCreateBodySerializer(APIKeyCreateSerializer):
 
 
 class APIKeyCreatedSerializer(APIKeySerializer):
+    """A new key's metadata and, in `key`, the key itself: shown in this response only, as only its hash
+    is stored."""
+
     key = serializers.SerializerMethodField(
         help_text="The key itself: shown in this response only, never again."
     )
