@@ -10,6 +10,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 from consortium.errors import NotPermitted
+from consortium.member_status import not_active_detail
 from consortium.models import APIKeyScope, ConsortiumRole, MemberRole, MemberStatus
 
 if TYPE_CHECKING:
@@ -169,16 +170,16 @@ def require(user: User | Any, capability: Capability, api_key: Any = None, *, re
     what is missing (scope_needed), the refusal says so: code `insufficient_scope`, the `required_scope`
     and the key's own `key_scopes`, since the role words would blame a membership or a role the partner
     has. When only its member's status withholds it (member_status_withholding), code
-    `member_not_active` with the status as `current_state`: the role is right, and nothing is to be done
-    until the officers reinstate the member. Otherwise NotPermitted(refusal), the caller's words for whom
+    `member_not_active` with the status as `current_state`: the role is right, and the detail says how long
+    the status withholds it (consortium.member_status: until admitted, until reinstated, or for good).
+    Otherwise NotPermitted(refusal), the caller's words for whom
     the action is for."""
     if can(user, capability, api_key):
         return
     status = member_status_withholding(user, capability, api_key)
     if status is not None:
         raise NotPermitted(
-            f"Your member is {status}, not active: its people may not do this until the consortium's "
-            "officers reinstate it.",
+            not_active_detail(status, "its people may not do this", whose="Your member"),
             code="member_not_active",
             current_state=status,
         )

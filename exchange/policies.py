@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from consortium.member_status import not_active_detail
 from consortium.models import MemberStatus, Sector, SizeClass
 from exchange.models import DatasetStatus, Grade, Purpose, Tier
 from ledger.canonical import canonical_bytes
@@ -300,7 +301,10 @@ def evaluate(
     if facts.pk == dataset.owner_id:
         reasons.append(Reason("own_dataset", "A member needs no access request for its own dataset."))
     if facts.status != MemberStatus.ACTIVE:
-        reasons.append(Reason("member_not_active", f"The requesting member is {facts.status}, not active."))
+        detail = not_active_detail(
+            facts.status, "it may not request or use data", whose="The requesting member"
+        )
+        reasons.append(Reason("member_not_active", detail))
     if not for_download:  # grants given before the owner's suspension stay usable
         reasons.extend(_owner_reasons(dataset.owner))
     if purpose not in Purpose.values:
@@ -350,7 +354,8 @@ def eligibility(
     facts = member_facts(member)
     reasons: list[Reason] = []
     if facts.status != MemberStatus.ACTIVE:
-        reasons.append(Reason("member_not_active", f"Your member is {facts.status}, not active."))
+        detail = not_active_detail(facts.status, "its people may not request data", whose="Your member")
+        reasons.append(Reason("member_not_active", detail))
     reasons.extend(_owner_reasons(owner))
     return Decision(reasons + _eligibility(facts, policy, cluster_names))
 

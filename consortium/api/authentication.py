@@ -15,6 +15,7 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
 from consortium.api.throttling import AuthenticationFailureThrottle
+from consortium.member_status import not_active_detail
 from consortium.models import MemberAPIKey, MemberStatus
 
 KEYWORD = "Api-Key"
@@ -70,7 +71,8 @@ def _valid_key(raw_key: str, prefix: str) -> MemberAPIKey:
         raise exceptions.AuthenticationFailed("The API key has expired.", code="api_key_expired")
     if key.member.status != MemberStatus.ACTIVE:
         raise exceptions.AuthenticationFailed(
-            f"The key's member is {key.member.status}, not active.", code="member_not_active"
+            not_active_detail(key.member.status, "its keys do not authenticate", whose="The key's member"),
+            code="member_not_active",
         )
     return key
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from consortium.member_status import CATALOGUE_ADVICE
+
 
 @dataclass(frozen=True)
 class ProblemCode:
@@ -230,7 +232,8 @@ GROUPS: list[tuple[str, list[ProblemCode]]] = [
                 "do not authenticate (401); its people may not request or use data or act for it (403), "
                 "though they still read its record and its own requests and grants; its people are sent "
                 "no password link, and no person is added to a withdrawn or declined member (409).",
-                "Nothing to retry until the officers reinstate the member.",
+                "How long depends on the status, which the detail names (and `current_state`, on a 403 or "
+                f"409): {CATALOGUE_ADVICE}",
             ),
             _c(
                 "authentication_throttled",

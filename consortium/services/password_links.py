@@ -7,7 +7,8 @@ import logging
 from django.db import transaction
 
 from consortium.errors import Conflict
-from consortium.models import User
+from consortium.member_status import not_active_detail
+from consortium.models import MemberStatus, User
 from consortium.passwords import (
     PasswordLinkAddressThrottle,
     may_set_password,
@@ -85,7 +86,14 @@ def user_send_password_link(*, actor: User, user: User) -> User:
             if not locked.email:
                 raise Conflict(f"{locked.username} has no e-mail address to send a link to.", code="no_email")
             if not may_set_password(locked):
-                raise Conflict("The member is not active.", code="member_not_active")
+                status = locked.member.status if locked.member is not None else MemberStatus.ACTIVE
+                if status == MemberStatus.ACTIVE:  # no person's account (a staff or partner system's)
+                    raise Conflict("The member is not active.", code="member_not_active")
+                raise Conflict(
+                    not_active_detail(status, "its people are sent no password link"),
+                    code="member_not_active",
+                    current_state=status,
+                )
             budget = PasswordLinkAddressThrottle(locked.email)
             if not budget.allow_address():
                 raise Conflict(

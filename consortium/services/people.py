@@ -9,6 +9,7 @@ from django.db import IntegrityError, transaction
 
 from consortium.actors import acting_api_key
 from consortium.errors import Conflict, NotFound, NotPermitted, ServiceError, ValidationFailed
+from consortium.member_status import not_active_detail
 from consortium.models import Member, MemberRole, MemberStatus, User
 from consortium.roles import CAPABILITY_SCOPE, PERSON_ROLES, Capability, can, capabilities_beyond, require
 from consortium.services._common import _check_email, _require_each
@@ -137,7 +138,9 @@ def user_create_check(actor: User) -> None:
 def _check_member_takes_people(member: Member) -> None:
     if member.status in (MemberStatus.WITHDRAWN, MemberStatus.DECLINED):
         raise Conflict(
-            f"The member is {member.status}.", code="member_not_active", current_state=member.status
+            not_active_detail(member.status, "no person is added to it"),
+            code="member_not_active",
+            current_state=member.status,
         )
 
 
