@@ -87,7 +87,10 @@ def _check_size(size: int, current: int, name: str) -> None:
 def inclusion_proof_for(
     *, user: Any, tree_size: int, seq: int | None = None, leaf_hash: bytes | None = None
 ) -> dict[str, Any]:
-    """The inclusion proof of an entry (by sequence number or leaf hash) in the tree of `tree_size`.
+    """The inclusion proof of an entry (by sequence number or leaf hash) in the tree of `tree_size`, for
+    any entry the log holds, one `user` may not read (entry_get_for) included: proofs are public to the
+    log's readers, and a leaf hash reveals nothing of its entry (docs/ledger-format.md, "Proofs of entries
+    the caller may not read").
 
     ValidationFailed: tree_size_out_of_range (beyond the current tree), seq_out_of_range (no such entry
     yet), entry_not_in_tree (the entry came after that tree; the body names the checkpoint to ask

@@ -130,6 +130,24 @@ def test_inclusion_proofs_by_seq_and_by_leaf_hash_verify_against_the_checkpoint(
     )
 
 
+def test_a_member_gets_the_proof_of_an_entry_it_may_not_read_but_not_the_entry(world) -> None:
+    """By design (docs/ledger-format.md, "Proofs of entries the caller may not read"): the proof carries the
+    leaf hash, which reveals nothing of the entry, and refusing it would hide nothing the audit paths of
+    the member's own entries do not show anyway."""
+    client = client_for(world["other"])  # its member's entries are seq 5 to 7; seq 4 is another's
+    assert client.get("/api/v1/ledger/entries/4/").status_code == 404
+    root = bytes.fromhex(client.get("/api/v1/ledger/checkpoints/latest/").json()["root_hash"])
+    unreadable = client.get("/api/v1/ledger/proofs/inclusion/", {"seq": 4, "tree_size": 8}).json()
+    assert set(unreadable) == {"seq", "tree_size", "leaf_hash", "root_hash", "proof"}  # no entry in it
+    assert unreadable["leaf_hash"] == LedgerEntry.objects.get(leaf__seq=4).leaf_hash.hex()
+    path = [bytes.fromhex(node) for node in unreadable["proof"]]
+    assert merkle.verify_inclusion(bytes.fromhex(unreadable["leaf_hash"]), 4, 8, path, root)
+    by_hash = {"leaf_hash": unreadable["leaf_hash"], "tree_size": 8}
+    assert client.get("/api/v1/ledger/proofs/inclusion/", by_hash).json() == unreadable
+    own = client.get("/api/v1/ledger/proofs/inclusion/", {"seq": 5, "tree_size": 8}).json()
+    assert own["proof"][0] == unreadable["leaf_hash"]  # the neighbour's hash, in the member's own proof
+
+
 def test_consistency_proof_between_two_checkpoints(world) -> None:
     ledger_append(kind="test.more", actor=None, subject_type="x", subject_id=1, payload={})
     ledger_sequence()
