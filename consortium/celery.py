@@ -13,6 +13,15 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 
+@app.on_after_configure.connect
+def in_memory_transport_without_a_broker(sender: Celery, **kwargs: Any) -> None:
+    """With no broker the tasks run eagerly, yet Celery still builds a producer for each call (never
+    connected): point it at the in-memory transport rather than the AMQP default on localhost, which it
+    warned about ("No hostname was supplied") in every embedded process."""
+    if not sender.conf.broker_url:
+        sender.conf.broker_url = "memory://localhost/"
+
+
 @beat_init.connect
 def sign_checkpoint_when_beat_starts(sender: Any = None, **kwargs: Any) -> None:
     """Sign a checkpoint as soon as beat starts rather than one interval later, so that a new deployment's

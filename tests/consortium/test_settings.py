@@ -177,3 +177,19 @@ def test_manage_py_reads_the_settings_module_a_command_names(tmp_path) -> None:
     assert "ALTERNATIVE_MARKER = 'read'" in result.stdout
     missing = run_manage("check", "--settings=no_such_settings_module", VAR_DIR=str(tmp_path / "var"))
     assert missing.returncode != 0 and "no_such_settings_module" in missing.stderr
+
+
+def test_without_a_broker_tasks_run_in_process_without_a_word_about_one(tmp_path) -> None:
+    # Celery builds a producer even for an eager call; without a broker it defaulted to AMQP on localhost
+    # and warned "No hostname was supplied" on the first task of every embedded process.
+    script = (
+        "from consortium.celery import app\n"
+        "@app.task(name='tests.noop')\n"
+        "def noop():\n"
+        "    return 'ran'\n"
+        "print(noop.delay().get())\n"
+    )
+    result = run_manage("shell", "-c", script, VAR_DIR=str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "ran"
+    assert "kombu" not in result.stderr and "hostname" not in result.stderr, result.stderr
