@@ -8,11 +8,25 @@ goes between FIRST STRONG ISOLATE (U+2068) and POP DIRECTIONAL ISOLATE (U+2069),
 which browsers lay out the same way: its direction is its own first strong character's, and nothing in it
 reaches out. `balanced` makes sure the value closes what it opens and closes nothing it did not open, since
 an isolate is what the isolating characters match, not what the markup meant.
+
+Free text that runs over lines (a dataset's description, a policy's terms, a request's justification, the
+reason for a decision) is checked in its own mode (`hidden_characters(..., multiline=True)`,
+`refuse_hidden_characters_in_text`): it keeps tab, line feed and carriage return, and the three marks
+LEFT-TO-RIGHT MARK, RIGHT-TO-LEFT MARK and ARABIC LETTER MARK. The marks stay because right-to-left prose
+needs them and they cannot hide anything: each is an invisible letter of one direction with no scope,
+which settles only the direction of the punctuation and digits next to it (the full stop after a Latin
+word ending a Hebrew sentence, a number range in Arabic) and never reorders letters or reaches past its
+neighbours, where an override, embedding or isolate rules everything up to its end or the paragraph's.
+Unicode recommends the marks for such plain text (UAX #9, "Explicit Directional Marks"), and checks for
+hidden text leave them out for the same reason (rustc's text_direction_codepoint_in_literal lint flags
+U+202A-U+202E and U+2066-U+2069 only). A name or title keeps none of them: it is shown inside other text,
+where `isolated` and `bdi` give it its direction.
 """
 
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Mapping
 from typing import Any
 
 from django.utils.html import format_html
@@ -26,6 +40,8 @@ _ISOLATE_INITIATORS = frozenset("\u2066\u2067\u2068")  # LRI, RLI, FSI
 # Unicode's Bidi_Control characters (PropList.txt): the marks ALM, LRM and RLM, the embeddings and overrides
 # LRE, RLE, PDF, LRO, RLO, and the isolates LRI, RLI, FSI, PDI.
 BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+BIDI_MARKS = frozenset("\u061c\u200e\u200f")  # ALM, LRM, RLM: kept in free text (module docstring)
+LINE_CONTROLS = frozenset("\t\n\r")  # the controls free text over several lines keeps
 _HIDDEN_CATEGORIES = frozenset({"Cc", "Cs"})
 
 
@@ -59,15 +75,20 @@ def bdi(value: Any) -> SafeString:
     return format_html("<bdi>{}</bdi>", balanced(text)) if text else SafeString("")
 
 
-def hidden_characters(value: str) -> list[str]:
+def hidden_characters(value: str, *, multiline: bool = False) -> list[str]:
     """The characters of `value`, once each in order of appearance, that a name or title may not hold: the
     controls (Cc: line breaks, tabs, escapes, NUL), lone surrogates (Cs) and BIDI_CONTROLS, which change
     unseen how the text around them reads. Other format characters stay allowed: the zero-width joiner and
-    non-joiner, which Persian, Indic scripts and emoji need, and the Mongolian vowel separator among them."""
+    non-joiner, which Persian, Indic scripts and emoji need, and the Mongolian vowel separator among them.
+
+    `multiline`: those that free text over several lines may not hold, the same but for LINE_CONTROLS
+    (tab, line feed, carriage return) and BIDI_MARKS, which it keeps (the module docstring says why)."""
+    allowed = LINE_CONTROLS | BIDI_MARKS if multiline else frozenset()
     found = dict.fromkeys(
         character
         for character in value
-        if character in BIDI_CONTROLS or unicodedata.category(character) in _HIDDEN_CATEGORIES
+        if character not in allowed
+        and (character in BIDI_CONTROLS or unicodedata.category(character) in _HIDDEN_CATEGORIES)
     )
     return list(found)
 
@@ -81,15 +102,38 @@ def refuse_hidden_characters(**values: str | list[str]) -> None:
     """Raise ValidationFailed (code `hidden_character`, `errors` naming each field) if any of `values` (a
     field's text, or a list of texts such as keywords) holds `hidden_characters`; the message names them.
     Services call it on the names and titles they store, so the portal and the API refuse them alike."""
+    _refuse(
+        values,
+        multiline=False,
+        rule="names and titles may not hold control or bidirectional formatting characters, which change "
+        "unseen how the text around them reads.",
+    )
+
+
+def refuse_hidden_characters_in_text(**values: str) -> None:
+    """As refuse_hidden_characters, for free text over several lines (descriptions, terms, justifications,
+    reasons): raise ValidationFailed (`hidden_character`, `errors` naming each field, the message each
+    character) if any of `values` holds `hidden_characters(..., multiline=True)`: a control other than tab
+    and line breaks (NUL, which PostgreSQL cannot store, an escape), a lone surrogate, or a bidirectional
+    override, embedding or isolate. Services call it before they write, so the portal, the API and the admin
+    refuse such text alike and nothing is written."""
+    _refuse(
+        values,
+        multiline=True,
+        rule="text may hold tabs and line breaks but no other control character, and no bidirectional "
+        "override, embedding or isolate, which change unseen how the text around them reads.",
+    )
+
+
+def _refuse(values: Mapping[str, str | list[str]], *, multiline: bool, rule: str) -> None:
     found_in: dict[str, str] = {}
     for field, value in values.items():
         texts = [value] if isinstance(value, str) else list(value)
-        found = dict.fromkeys(c for text in texts for c in hidden_characters(str(text or "")))
+        found = dict.fromkeys(
+            c for text in texts for c in hidden_characters(str(text or ""), multiline=multiline)
+        )
         if found:
-            found_in[field] = (
-                f"{', '.join(map(_described, found))}: names and titles may not hold control or "
-                "bidirectional formatting characters, which change unseen how the text around them reads."
-            )
+            found_in[field] = f"{', '.join(map(_described, found))}: {rule}"
     if found_in:
         field, why = next(iter(found_in.items()))
         raise ValidationFailed(

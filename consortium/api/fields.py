@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from django.core.validators import ProhibitNullCharactersValidator
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.validators import ProhibitSurrogateCharactersValidator
 
 from consortium.ids import MAX_ID
 from consortium.numbers import MAX_INTEGER, MIN_INTEGER, whole_number
@@ -73,3 +75,16 @@ class ZonedDateTimeField(serializers.DateTimeField):
 
     def enforce_timezone(self, value: datetime) -> datetime:
         return value if timezone.is_naive(value) else super().enforce_timezone(value)
+
+
+class FreeTextField(serializers.CharField):
+    """Free text over several lines (a description, terms, a justification, a reason) that the service
+    checks for hidden characters (consortium.text.refuse_hidden_characters_in_text). DRF's CharField
+    refused a NUL itself, as `validation_error` "Null characters are not allowed.", while the service
+    refuses every other such character as `hidden_character` naming it: the field leaves NUL and lone
+    surrogates (which the JSON parser refuses before) to the service, so all are told alike."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        left_to_the_service = (ProhibitNullCharactersValidator, ProhibitSurrogateCharactersValidator)
+        self.validators = [v for v in self.validators if not isinstance(v, left_to_the_service)]

@@ -77,10 +77,12 @@ GROUPS: list[tuple[str, list[ProblemCode]]] = [
                 "A name or title (a member's or person's name or e-mail, an API key's name, a dataset's "
                 "title, licence, contact, coverage or keywords) holds a control character or a bidirectional "
                 "formatting character (an override, embedding, isolate or mark), which changes unseen how "
-                "the text around it reads; `errors` names each field, the detail the character "
-                "(U+202E RIGHT-TO-LEFT OVERRIDE).",
+                "the text around it reads; or free text (a description, terms, a justification, a reason) "
+                "holds a control character other than tab and line breaks (NUL among them), a lone "
+                "surrogate, or a bidirectional override, embedding or isolate. `errors` names each field, "
+                "the detail the character (U+202E RIGHT-TO-LEFT OVERRIDE).",
                 "Remove the character and send the value again; right-to-left scripts and the zero-width "
-                "joiner and non-joiner are accepted.",
+                "joiner and non-joiner are accepted, and in free text the marks LRM, RLM and ALM.",
             ),
             _c(
                 "malformed_request",

@@ -10,7 +10,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from consortium.api.fields import IdField, ServiceChoiceField, ZonedDateTimeField
+from consortium.api.fields import FreeTextField, IdField, ServiceChoiceField, ZonedDateTimeField
 from consortium.models import (
     APIKeyScope,
     Cluster,
@@ -147,7 +147,7 @@ class MemberContactSerializer(OnlyTheseFields):
 
 
 class ReasonSerializer(serializers.Serializer):
-    reason = serializers.CharField(max_length=2000, required=False, default="", allow_blank=True)
+    reason = FreeTextField(max_length=2000, required=False, default="", allow_blank=True)
 
 
 # The schema's body for a transition whose service requires a reason. The views still read the body with
@@ -155,7 +155,7 @@ class ReasonSerializer(serializers.Serializer):
 class RequiredReasonSerializer(serializers.Serializer):
     """Why: it is recorded with the change and in its ledger entry; without one: 400 `reason_required`."""
 
-    reason = serializers.CharField(max_length=2000)
+    reason = FreeTextField(max_length=2000)
 
 
 class _StatusReadSerializer(serializers.Serializer):

@@ -28,7 +28,7 @@ from consortium.roles import Capability, can, require
 from consortium.services._common import _check_email, _require, _require_each
 from consortium.services.people import _deactivate
 from consortium.tasks import send_member_status_notice_task
-from consortium.text import refuse_hidden_characters
+from consortium.text import refuse_hidden_characters, refuse_hidden_characters_in_text
 from ledger.services import ledger_append
 
 # The lifecycle: action -> (states it may start from, state it leads to, ledger kind, reason required).
@@ -257,6 +257,7 @@ def _member_transition(
     if reason_required and not reason:
         message = f"A reason is required to {action} a member; it is recorded in the member's history."
         raise ValidationFailed(message, code="reason_required", errors={"reason": [message]})
+    refuse_hidden_characters_in_text(reason=reason)
     with transaction.atomic():
         # The row lock makes two officers' decisions queue up; the second sees the first one's state.
         locked = Member.objects.select_for_update(no_key=True).get(pk=member.pk)

@@ -7,7 +7,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from consortium.api.fields import IdField, WholeNumberField
+from consortium.api.fields import FreeTextField, IdField, WholeNumberField
 from consortium.models import Member, User
 from exchange import policies
 from exchange.models import AccessPolicy, AccessRequest, Dataset, DatasetVersion, Grade, Grant, GrantState
@@ -144,7 +144,7 @@ class DatasetRegisterSerializer(serializers.Serializer):
     """Choice fields are plain strings so the service can name exactly what is wrong."""
 
     title = serializers.CharField(max_length=200)
-    description = serializers.CharField()
+    description = FreeTextField()
     keywords = serializers.ListField(child=serializers.CharField(max_length=50), required=False, default=list)
     sector = serializers.CharField(max_length=5)
     data_domain = serializers.CharField(max_length=20)
@@ -175,7 +175,7 @@ class DatasetRegisterSerializer(serializers.Serializer):
 class PolicySetSerializer(serializers.Serializer):
     tier = serializers.CharField(max_length=20, required=False, allow_null=True, default=None)
     purposes = serializers.ListField(child=serializers.CharField(max_length=40), allow_empty=True)
-    terms = serializers.CharField()
+    terms = FreeTextField()
     # No caps of their own: the policy rules refuse a duration or a quota out of range with their codes
     # (duration_invalid, duration_over_grade_limit; quota_required, confidential_no_download,
     # quota_too_large), before anything is written.
@@ -298,7 +298,7 @@ class AccessRequestSerializer(serializers.ModelSerializer):
 class AccessRequestSubmitSerializer(serializers.Serializer):
     dataset = IdField()
     purpose = serializers.CharField(max_length=40)
-    justification = serializers.CharField(max_length=4000)
+    justification = FreeTextField(max_length=4000)
     duration_days = WholeNumberField(  # past the policy's maximum: the engine's duration_over_max
         service_range=(policies.MIN_DURATION_DAYS, policies.MAX_DURATION_DAYS),
         help_text="Days, at most the policy's `max_duration_days`.",
@@ -309,7 +309,7 @@ class AccessRequestSubmitSerializer(serializers.Serializer):
 
 
 class DecisionReasonSerializer(serializers.Serializer):
-    reason = serializers.CharField(max_length=2000, required=False, default="", allow_blank=True)
+    reason = FreeTextField(max_length=2000, required=False, default="", allow_blank=True)
 
 
 # How a grant's data reaches the grantee: DESIGN.md's "delivery" column of the tiers.

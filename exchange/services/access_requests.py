@@ -12,6 +12,7 @@ from consortium.actors import acting_api_key
 from consortium.errors import Conflict, ValidationFailed
 from consortium.models import User
 from consortium.roles import Capability, can
+from consortium.text import refuse_hidden_characters_in_text
 from exchange import policies
 from exchange.models import (
     UNDECIDED_STATES,
@@ -227,6 +228,7 @@ def access_request_submit(
     justification = (justification or "").strip()
     if not justification:
         raise _invalid("justification", "required", "Say why your member needs the data.")
+    refuse_hidden_characters_in_text(justification=justification)
     with transaction.atomic():
         # The dataset row serialises submissions (and policy changes) for one dataset: two submissions at
         # once cannot both pass the check for a grant the member already holds.
@@ -347,6 +349,8 @@ def access_request_approve(
     access_request_decide_check(actor, request)
     is_steward = _steward_of_owner(actor, request.dataset)
     is_security = can(actor, Capability.DECIDE_CONFIDENTIAL)
+    reason = (reason or "").strip()
+    refuse_hidden_characters_in_text(reason=reason)
     with transaction.atomic():
         locked = _lock_request(request)
         dataset = locked.dataset
@@ -370,7 +374,6 @@ def access_request_approve(
         )
         assert policy is not None
         _refuse_if_terms_changed(locked, policy)
-        reason = (reason or "").strip()
         if state == RequestState.PENDING:
             locked.steward_decided_by, locked.steward_decided_at = actor, now
         else:
@@ -416,6 +419,7 @@ def access_request_reject(
     reason = (reason or "").strip()
     if not reason:
         raise _invalid("reason", "reason_required", "A reason is required to reject a request.")
+    refuse_hidden_characters_in_text(reason=reason)
     with transaction.atomic():
         locked = _lock_request(request)
         state = locked.state
@@ -469,6 +473,8 @@ def access_request_withdraw(
     NotPermitted for anyone else; Conflict(illegal_transition) once it is decided.
     """
     access_request_withdraw_check(actor, request)
+    reason = (reason or "").strip()
+    refuse_hidden_characters_in_text(reason=reason)
     with transaction.atomic():
         locked = _lock_request(request)
         if locked.state not in UNDECIDED_STATES:
@@ -476,7 +482,7 @@ def access_request_withdraw(
         previous = locked.state
         locked.state = RequestState.WITHDRAWN
         locked.closed_at = timezone.now()
-        locked.decision_reason = (reason or "").strip()
+        locked.decision_reason = reason
         locked.save()
         entry = _append_request_entry(
             "access.withdrawn",

@@ -20,7 +20,7 @@ from consortium.actors import acting_api_key
 from consortium.errors import Conflict
 from consortium.models import Sector, User
 from consortium.roles import Capability
-from consortium.text import refuse_hidden_characters
+from consortium.text import refuse_hidden_characters, refuse_hidden_characters_in_text
 from exchange import policies
 from exchange.models import (
     UNDECIDED_STATES,
@@ -75,7 +75,9 @@ def dataset_register(
     lower declared grade is refused (`grade_below_sources`). Sources must be datasets the actor can see
     (`unknown_source`). Raises NotPermitted unless the actor is a data steward (or a key with the manage
     scope) of an active member; ValidationFailed naming the field for bad values, `hidden_character` for a
-    name, title or keyword holding a control or bidi character (consortium.text). Nothing is written then.
+    name, title or keyword holding a control or bidi character, or a description holding a control other
+    than tab and line breaks or a bidi override, embedding or isolate (consortium.text). Nothing is written
+    then.
     """
     dataset_register_check(actor)
     assert actor.member_id is not None  # refused above otherwise
@@ -107,6 +109,7 @@ def dataset_register(
         spatial_coverage=spatial_coverage or "",
         keywords=keyword_list,
     )
+    refuse_hidden_characters_in_text(description=description)
     wanted = sorted({int(pk) for pk in source_ids})
     # Sources the actor could not see are as unknown as missing ones.
     sources = list(
@@ -189,6 +192,7 @@ def dataset_withdraw(*, actor: User, dataset: Dataset, reason: str) -> Dataset:
     reason = (reason or "").strip()
     if not reason:
         raise _invalid("reason", "reason_required", "A reason is required to withdraw a dataset.")
+    refuse_hidden_characters_in_text(reason=reason)
     with transaction.atomic():
         locked = _lock_dataset(dataset)
         if locked.status != DatasetStatus.LISTED:

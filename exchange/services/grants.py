@@ -16,6 +16,7 @@ from consortium.actors import acting_api_key
 from consortium.errors import Conflict, NotFound, NotPermitted
 from consortium.models import User
 from consortium.roles import Capability, can
+from consortium.text import refuse_hidden_characters_in_text
 from exchange import policies
 from exchange.models import Dataset, DatasetVersion, Grant, GrantState
 from exchange.services._common import (
@@ -132,6 +133,7 @@ def grant_revoke(*, actor: User, grant: Grant, reason: str) -> tuple[Grant, Ledg
     reason = (reason or "").strip()
     if not reason:
         raise _invalid("reason", "reason_required", "A reason is required to revoke a grant.")
+    refuse_hidden_characters_in_text(reason=reason)
     with transaction.atomic():
         locked = (
             Grant.objects.select_for_update(no_key=True, of=("self",))

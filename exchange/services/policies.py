@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from consortium.errors import Conflict, ValidationFailed
 from consortium.models import Cluster, User
+from consortium.text import refuse_hidden_characters_in_text
 from exchange import policies
 from exchange.models import AccessPolicy, Dataset, DatasetStatus, Tier
 from exchange.selectors import policy_member_choices_for
@@ -61,6 +62,7 @@ def policy_set(
     terms = (terms or "").strip()
     if not terms:
         raise _invalid("terms", "required", "The terms a requester accepts are required.")
+    refuse_hidden_characters_in_text(terms=terms)
     candidate = AccessPolicy(
         tier=tier or defaults.get("tier", Tier.CONFIDENTIAL),
         purposes=sorted(set(purposes)),

@@ -19,6 +19,7 @@ from django.utils.text import get_valid_filename
 from consortium.errors import Conflict
 from consortium.models import User
 from consortium.roles import Capability, can
+from consortium.text import refuse_hidden_characters_in_text
 from consortium.transactions import CommitWatch
 from exchange import policies
 from exchange.models import Dataset, DatasetStatus, DatasetVersion
@@ -296,6 +297,7 @@ def dataset_version_withdraw(*, actor: User, version: DatasetVersion, reason: st
     reason = (reason or "").strip()
     if not reason:
         raise _invalid("reason", "reason_required", "A reason is required to withdraw a version.")
+    refuse_hidden_characters_in_text(reason=reason)
     with transaction.atomic():
         locked = DatasetVersion.objects.select_for_update(no_key=True).get(pk=version.pk)
         if locked.withdrawn_at is not None:

@@ -16,6 +16,7 @@ from django.utils import timezone
 from consortium.errors import Conflict, NotFound, NotPermitted, ValidationFailed
 from consortium.models import Member, User
 from consortium.roles import Capability, can
+from consortium.text import refuse_hidden_characters_in_text
 from ledger.canonical import MAX_SAFE_INTEGER
 from ledger.credit import engine, rules
 from ledger.credit.models import (
@@ -175,6 +176,7 @@ def held_mint_resolve(*, actor: User, epoch: str, member: int, decision: str, re
     reason = (reason or "").strip()
     if not reason:
         raise ValidationFailed("Say why.", code="reason_required", errors={"reason": ["required"]})
+    refuse_hidden_characters_in_text(reason=reason)
     ref = f"{epoch}:{member}"
     with transaction.atomic():
         lock_all_credit()
@@ -216,6 +218,7 @@ def credit_adjustment_propose(
         raise ValidationFailed(
             "An adjustment needs a reason.", code="reason_required", errors={"reason": ["required"]}
         )
+    refuse_hidden_characters_in_text(reason=reason)
     _refuse_unless_admitted(member.pk)
     return CreditAdjustment.objects.create(
         member=member.pk, amount_mcr=amount_mcr, reason=reason, proposed_by=actor, proposed_at=timezone.now()

@@ -168,10 +168,11 @@ def test_a_withdrawal_by_the_members_own_admin_names_them(
 # A right-to-left legal name, contact name or reason sits inside the notice's sentences between U+2068 FIRST
 # STRONG ISOLATE and U+2069 POP DIRECTIONAL ISOLATE (consortium.text), so that its direction cannot reorder
 # them in a mail client. Names refuse bidi controls at entry (test_hidden_characters_in_names.py); a reason is
-# free text and may hold a stray RIGHT-TO-LEFT OVERRIDE, which the isolate ends.
+# free text, which refuses overrides and isolates (test_hidden_characters_in_text.py) but keeps the marks
+# right-to-left prose needs, whose direction the isolate keeps in.
 RTL_NAME = "شركة المثال"
 RTL_CONTACT = "سارة أحمد"
-RTL_REASON = "راجعنا الطلب \u202e(ref 42)\nسطر ثان"  # two lines, and an override it never closes
+RTL_REASON = "راجعنا الطلب \u200f(ref 42)\nسطر ثان"  # two lines, and a RIGHT-TO-LEFT MARK
 
 
 @pytest.mark.parametrize(

@@ -555,16 +555,17 @@ def test_withdrawing_a_dataset_closes_its_undecided_requests(
 # A name, title or reason sits inside the notice's sentences between U+2068 FIRST STRONG ISOLATE and U+2069
 # POP DIRECTIONAL ISOLATE (consortium.text), so that its direction cannot reorder them in a mail client.
 # Names and titles refuse bidi controls at entry (tests/consortium/test_hidden_characters_in_names.py);
-# reasons and justifications are free text and may hold a stray RIGHT-TO-LEFT OVERRIDE, which the isolate
-# ends.
+# reasons and justifications are free text, which refuses overrides and isolates
+# (tests/consortium/test_hidden_characters_in_text.py) but keeps the marks right-to-left prose needs, whose
+# direction the isolate keeps in.
 
 OWNER_NAME = "شركة المثال"
 REQUESTER_NAME = "מעבדת הדוגמה בע״מ"
 RTL_TITLE = "بيانات الاهتزاز 2025"
-RLO = "\u202e"
-JUSTIFICATION = f"لقياس المحامل {RLO}(ref 7)"
+RLM = "\u200f"  # RIGHT-TO-LEFT MARK
+JUSTIFICATION = f"لقياس المحامل {RLM}(ref 7)"
 NOTE = "موافق"
-REVOKED = f"خرق الشروط {RLO}3.1"
+REVOKED = f"خرق الشروط {RLM}3.1"
 
 
 @pytest.fixture
@@ -645,7 +646,7 @@ def test_a_request_and_its_grant_notices_isolate_names_titles_and_the_justificat
 def test_a_rejection_isolates_the_title_the_owners_name_and_the_reason(
     client_for, data_steward, other_analyst, rtl, mailoutbox, django_capture_on_commit_callbacks
 ) -> None:
-    reason = f"غير مناسب\n{RLO}للمنافسين"  # two lines, and an override it never closes
+    reason = f"غير مناسب\n{RLM}للمنافسين"  # two lines, and a mark
     with django_capture_on_commit_callbacks(execute=True):
         request = _submit(client_for(other_analyst), rtl)
         response = client_for(data_steward).post(

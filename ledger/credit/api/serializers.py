@@ -7,7 +7,7 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from consortium.api.fields import IdField, ServiceChoiceField, WholeNumberField
+from consortium.api.fields import FreeTextField, IdField, ServiceChoiceField, WholeNumberField
 from consortium.api.serializers import ReasonSerializer
 from consortium.models import User
 from ledger.canonical import MAX_SAFE_INTEGER
@@ -366,7 +366,7 @@ REASON_HELP = "Why: recorded with the action. Missing or blank: 400 `reason_requ
 
 class ResolveSerializer(serializers.Serializer):
     decision = ServiceChoiceField(choices=["release", "forfeit"])  # the service's bad_decision
-    reason = serializers.CharField(max_length=2000, help_text=REASON_HELP)
+    reason = FreeTextField(max_length=2000, help_text=REASON_HELP)
 
 
 class ResolveBodySerializer(ReasonSerializer, ResolveSerializer):
@@ -406,7 +406,7 @@ class AdjustmentProposeSerializer(serializers.Serializer):
         service_range=(-MAX_SAFE_INTEGER, MAX_SAFE_INTEGER),  # the service's bad_amount, 0 too
         help_text="Positive: pool to the member; negative: back.",
     )
-    reason = serializers.CharField(max_length=2000, help_text=REASON_HELP)
+    reason = FreeTextField(max_length=2000, help_text=REASON_HELP)
 
 
 class AdjustmentProposeBodySerializer(ReasonSerializer, AdjustmentProposeSerializer):
