@@ -12,6 +12,7 @@ from django.db.models import Model, QuerySet
 
 from consortium.forms import ModelIdsChoiceField, PortalForm, WholeNumberFormField
 from consortium.models import Cluster, Member, Sector, SizeClass
+from consortium.numbers import MAX_INTEGER, MIN_INTEGER
 from exchange import policies
 from exchange.models import (
     DataDomain,
@@ -199,6 +200,13 @@ class DatasetRegisterForm(PortalForm):
         return data
 
 
+def _policy_number(**kwargs: Any) -> WholeNumberFormField:
+    """A policy's duration, quota or price, read as the API reads it (WholeNumberField): any whole number an
+    integer column holds, for the policy rules to refuse one out of their range in their own words, as they
+    do the API's. Caps of the form's own said it in Django's, and kept a negative price from the rules."""
+    return WholeNumberFormField(min_value=MIN_INTEGER, max_value=MAX_INTEGER, **kwargs)
+
+
 class PolicyForm(PortalForm):
     """The dataset's one access policy. Empty numbers take the grade's defaults; given the dataset's
     `grade`, the form says what they are and which tiers the grade allows (policies.GRADE_RULES)."""
@@ -228,12 +236,8 @@ class PolicyForm(PortalForm):
     purposes = forms.MultipleChoiceField(
         choices=Purpose.choices, widget=forms.CheckboxSelectMultiple, label="Allowed purposes"
     )
-    max_duration_days = WholeNumberFormField(
-        min_value=1, max_value=36500, required=False, label="Maximum duration (days)"
-    )
-    download_quota = WholeNumberFormField(
-        min_value=0, max_value=2**31 - 1, required=False, label="Downloads per grant"
-    )
+    max_duration_days = _policy_number(required=False, label="Maximum duration (days)")
+    download_quota = _policy_number(required=False, label="Downloads per grant")
     eligible_size_classes = forms.MultipleChoiceField(
         choices=SizeClass.choices,
         widget=forms.CheckboxSelectMultiple,
@@ -270,9 +274,7 @@ class PolicyForm(PortalForm):
         widget=forms.SelectMultiple(attrs={"size": 5}),
         help_text=SEVERAL,
     )
-    price_credits = WholeNumberFormField(
-        min_value=0,
-        max_value=2**31 - 1,
+    price_credits = _policy_number(
         initial=0,
         label="Price (credits)",
         help_text="Your asking price, accepted with the terms. Not what a grant costs: the consortium's "
