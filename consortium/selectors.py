@@ -33,6 +33,18 @@ def member_list_for(*, user: User | Any, api_key: Any = None) -> QuerySet[Member
     return members.filter(visible)
 
 
+def member_search(*, members: QuerySet[Member], text: str) -> QuerySet[Member]:
+    """Those of `members` (from member_list_for) whose legal name, credit code or region contains `text`,
+    ignoring case and the spaces around it; all of them for blank text. The directory's one search: the
+    API's `search` and the portal's search box both ask it, so they find the same members."""
+    text = text.strip()
+    if not text:
+        return members
+    return members.filter(
+        Q(legal_name__icontains=text) | Q(credit_code__icontains=text) | Q(region__icontains=text)
+    )
+
+
 def member_get_for(*, user: User | Any, pk: Any, api_key: Any = None) -> Member:
     """One member `user` may see (see member_list_for); NotFound otherwise."""
     try:

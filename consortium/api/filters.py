@@ -9,7 +9,7 @@ from typing import Any
 import django_filters
 import django_filters.fields
 from django import forms
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.http import QueryDict
 from django.utils.datastructures import MultiValueDict
 from drf_spectacular.types import OpenApiTypes
@@ -23,6 +23,7 @@ from consortium.forms import WholeNumberFormField
 from consortium.ids import MAX_ID
 from consortium.models import Member, MemberAPIKey, MemberRole, MemberStatus, Sector, SizeClass, User
 from consortium.numbers import MAX_INTEGER, MIN_INTEGER
+from consortium.selectors import member_search
 
 
 class FilterSet(django_filters.FilterSet):
@@ -204,19 +205,16 @@ class MemberFilter(FilterSet):
     size_class = django_filters.ChoiceFilter(choices=SizeClass.choices)
     cluster = django_filters.CharFilter(field_name="clusters__slug", label="Cluster slug", distinct=True)
     region = django_filters.CharFilter(lookup_expr="iexact")
-    search = django_filters.CharFilter(method="filter_search", label="Search legal name or credit code")
+    search = django_filters.CharFilter(
+        method="filter_search", label="Search legal name, credit code or region (as the portal's search)"
+    )
 
     class Meta:
         model = Member
         fields = ["status", "sector", "size_class", "cluster", "region", "search"]
 
     def filter_search(self, queryset: QuerySet[Member], name: str, value: str) -> QuerySet[Member]:
-        value = value.strip()
-        return (
-            queryset.filter(Q(legal_name__icontains=value) | Q(credit_code__icontains=value))
-            if value
-            else queryset
-        )
+        return member_search(members=queryset, text=value)
 
 
 class UserFilter(FilterSet):

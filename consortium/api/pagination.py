@@ -90,9 +90,18 @@ class PageNumberPagination(PageSizeMixin, pagination.PageNumberPagination):
     def paginate_queryset(self, queryset: Any, request: Request, view: Any = None) -> list[Any] | None:
         if isinstance(queryset, QuerySet):
             queryset = totally_ordered(queryset)
-        return super().paginate_queryset(queryset, request, view)
+        try:
+            return super().paginate_queryset(queryset, request, view)
+        except NotFound:
+            # DRF said only "Invalid page."; the paginator has counted the rows by now.
+            pages, rows = self._paginator.num_pages, self._paginator.per_page
+            raise NotFound(
+                f"There is no page {request.query_params.get(self.page_query_param)}: this list has {pages} "
+                f"page{'s' if pages != 1 else ''} of {rows} rows. `page=last` is the last."
+            ) from None
 
     def get_page_number(self, request: Request, paginator: Any) -> int:
+        self._paginator = paginator
         given = request.query_params.get(self.page_query_param)
         if not given:
             return 1

@@ -8,7 +8,6 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.utils.html import format_html
@@ -90,12 +89,7 @@ def member_list(request: HttpRequest) -> HttpResponse:
     if form.is_valid():
         filters = {key: value for key, value in form.cleaned_data.items() if value and key != "q"}
         members = members.filter(**filters)
-        if search := form.cleaned_data["q"]:
-            members = members.filter(
-                Q(legal_name__icontains=search)
-                | Q(credit_code__icontains=search)
-                | Q(region__icontains=search)
-            )
+        members = selectors.member_search(members=members, text=form.cleaned_data["q"])
     page = page_of(request, members.prefetch_related("clusters"))
     return _render(
         request,

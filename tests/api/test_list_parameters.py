@@ -96,8 +96,13 @@ def test_a_page_past_the_last_stays_a_404_and_last_and_empty_stay_pages(
         assert response.status_code == 200, response.content
         return [row["id"] for row in response.json()["results"]]
 
-    assert_problem(client.get("/api/v1/datasets/", {"page_size": 2, "page": 3}), 404, "not_found")
-    assert_problem(client.get("/api/v1/datasets/", {"page": "9" * 40}), 404, "not_found")
+    past = assert_problem(client.get("/api/v1/datasets/", {"page_size": 2, "page": 3}), 404, "not_found")
+    assert past["detail"] == "There is no page 3: this list has 2 pages of 2 rows. `page=last` is the last."
+    far = assert_problem(client.get("/api/v1/datasets/", {"page": "9" * 40}), 404, "not_found")
+    assert (
+        far["detail"]
+        == f"There is no page {'9' * 40}: this list has 1 page of 20 rows. `page=last` is the last."
+    )
     assert ids(page="") == ids(page="1") == ids()
     assert ids(page="last") == ids(page="2") == [three_datasets[0].pk]
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import html
+
 import pytest
+from django.urls import reverse
 
 from consortium import selectors
 from consortium.errors import ValidationFailed
@@ -50,6 +53,27 @@ def test_member_filters(client_for, officer, directory, query, expected) -> None
 def test_search_by_credit_code(client_for, officer, directory) -> None:
     code = directory["beta"].credit_code
     assert _names(client_for(officer).get(f"/api/v1/members/?search={code[-6:]}")) == ["Beta Chips"]
+
+
+def test_search_finds_a_member_by_its_region(client_for, officer, directory) -> None:
+    client = client_for(officer)
+    found = _names(client.get("/api/v1/members/", {"search": "guangd"}))
+    assert found == ["Beta Chips", "Gamma Software"]
+    assert _names(client.get("/api/v1/members/", {"search": " JIANGSU "})) == ["Alpha Robotics"]
+
+
+DIRECTORY_NAMES = {"Alpha Robotics", "Beta Chips", "Gamma Software", "Delta Applied"}
+
+
+@pytest.mark.parametrize(
+    "text", ["chip", "ALPHA", "guangd", " sichuan ", "oft", "gamma's code", "no such firm"]
+)
+def test_the_api_and_the_portal_search_the_directory_alike(client_for, officer, directory, text) -> None:
+    text = directory["gamma"].credit_code[-5:] if text == "gamma's code" else text
+    found = _names(client_for(officer).get("/api/v1/members/", {"search": text}))
+    page = client_for(officer).get(reverse("portal:member-list"), {"q": text})
+    listed = html.unescape(page.content.decode()).split("<tbody>", 1)[1].split("</tbody>", 1)[0]
+    assert {name for name in DIRECTORY_NAMES if name in listed} == set(found)
 
 
 def test_members_see_active_directory_not_applications(client_for, directory) -> None:
