@@ -71,6 +71,8 @@ MIDDLEWARE = [
     "axes.middleware.AxesMiddleware",
     "ledger.receipts.LedgerReceiptsMiddleware",
     "consortium.method_pages.MethodNotAllowedPageMiddleware",
+    # Innermost, so that its refusal passes through every other middleware (CSP, frame options) as a page.
+    "consortium.query_strings.NulInQueryStringMiddleware",
 ]
 
 ROOT_URLCONF = "consortium.urls"

@@ -36,6 +36,7 @@ from consortium.errors import ValidationFailed
 
 FSI = "\u2068"  # FIRST STRONG ISOLATE
 PDI = "\u2069"  # POP DIRECTIONAL ISOLATE
+NUL = "\x00"
 _ISOLATE_INITIATORS = frozenset("\u2066\u2067\u2068")  # LRI, RLI, FSI
 # Unicode's Bidi_Control characters (PropList.txt): the marks ALM, LRM and RLM, the embeddings and overrides
 # LRE, RLE, PDF, LRO, RLO, and the isolates LRI, RLI, FSI, PDI.
@@ -123,6 +124,20 @@ def refuse_hidden_characters_in_text(**values: str) -> None:
         rule="text may hold tabs and line breaks but no other control character, and no bidirectional "
         "override, embedding or isolate, which change unseen how the text around them reads.",
     )
+
+
+def refuse_nul(**values: str) -> None:
+    """Raise ValidationFailed (`hidden_character`, `errors` naming each field) if any of `values` holds NUL
+    (U+0000), which PostgreSQL's text can neither hold nor be compared with: for text that is only looked up
+    (a query string's filters and searches), where no other character does harm."""
+    found_in = [field for field, value in values.items() if NUL in field or NUL in value]
+    if found_in:
+        why = f"{_described(NUL)}: no text holds it, so nothing can match it."
+        raise ValidationFailed(
+            f"{found_in[0]}: remove {why}",
+            code="hidden_character",
+            errors={field: [f"Remove {why}"] for field in found_in},
+        )
 
 
 def _refuse(values: Mapping[str, str | list[str]], *, multiline: bool, rule: str) -> None:

@@ -79,8 +79,9 @@ GROUPS: list[tuple[str, list[ProblemCode]]] = [
                 "formatting character (an override, embedding, isolate or mark), which changes unseen how "
                 "the text around it reads; or free text (a description, terms, a justification, a reason) "
                 "holds a control character other than tab and line breaks (NUL among them), a lone "
-                "surrogate, or a bidirectional override, embedding or isolate. `errors` names each field, "
-                "the detail the character (U+202E RIGHT-TO-LEFT OVERRIDE).",
+                "surrogate, or a bidirectional override, embedding or isolate; or a query parameter holds "
+                "NUL, which no text can hold. `errors` names each field or parameter, the detail the "
+                "character (U+202E RIGHT-TO-LEFT OVERRIDE).",
                 "Remove the character and send the value again; right-to-left scripts and the zero-width "
                 "joiner and non-joiner are accepted, and in free text the marks LRM, RLM and ALM.",
             ),

@@ -320,6 +320,19 @@ def api_bad_request(request: HttpRequest, exception: Exception) -> JsonResponse:
 
 
 @api_content_policy
+def api_refusal(request: HttpRequest, refused: ServiceError) -> JsonResponse:
+    """A service's refusal for an /api/ path, answered before any API view ran (a middleware's check)."""
+    return _plain_problem(
+        request,
+        status_code=refused.status,
+        code=refused.code,
+        title=refused.title,
+        detail=refused.detail,
+        **refused.extra,
+    )
+
+
+@api_content_policy
 def api_unavailable(request: HttpRequest) -> JsonResponse:
     """503 for an /api/ path that an outage stopped outside DRF's views (a middleware's query, say)."""
     response = _plain_problem(request, **outage_refusal())
