@@ -25,7 +25,7 @@ from consortium.models import (
     User,
 )
 from consortium.roles import Capability, can, require
-from consortium.services._common import _check_email, _require, _require_each
+from consortium.services._common import _check_email, _require_each
 from consortium.services.people import _deactivate
 from consortium.tasks import send_member_status_notice_task
 from consortium.text import refuse_hidden_characters, refuse_hidden_characters_in_text
@@ -395,15 +395,13 @@ def member_contact_change(
     eligibility and credit, and stay as the member was admitted (no service changes them).
 
     Raises as member_contact_change_check (NotPermitted), and ValidationFailed naming the field,
-    as member_apply checks them: `required` (an empty name or e-mail), `invalid_email`, `hidden_character`
-    (consortium.text). Nothing is written when it raises.
+    as member_apply checks them: `required` (an empty name or e-mail, naming each), `invalid_email`,
+    `hidden_character` (consortium.text). Nothing is written when it raises.
     """
     member_contact_change_check(actor, member)
     given = {"contact_name": contact_name, "contact_email": contact_email, "contact_phone": contact_phone}
     values = {field: value.strip() for field, value in given.items() if value is not None}
-    for field, message in _CONTACT_REQUIRED.items():
-        if field in values:
-            _require(field, values[field], message)
+    _require_each(values, {field: message for field, message in _CONTACT_REQUIRED.items() if field in values})
     refuse_hidden_characters(**values)
     if "contact_email" in values:
         _check_email("contact_email", values["contact_email"])

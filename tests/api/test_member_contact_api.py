@@ -101,6 +101,15 @@ def test_bad_input_is_refused_and_nothing_is_written(
     assert (_contact(member), (member.legal_name, member.sector), LedgerEntry.objects.count()) == before
 
 
+def test_blanking_both_required_contact_details_names_both(client_for, member_admin, member) -> None:
+    before = _contact(member), LedgerEntry.objects.count()
+    body = {"contact_name": "", "contact_email": "  "}
+    response = client_for(member_admin).patch(f"/api/v1/members/{member.pk}/", body, format="json")
+    assert set(assert_problem(response, 400, "required")["errors"]) == {"contact_name", "contact_email"}
+    member.refresh_from_db()
+    assert (_contact(member), LedgerEntry.objects.count()) == before
+
+
 def test_put_is_not_allowed(client_for, member_admin, member) -> None:
     response = client_for(member_admin).put(f"/api/v1/members/{member.pk}/", NEW, format="json")
     assert response.status_code == 405
