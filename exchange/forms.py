@@ -24,6 +24,7 @@ from exchange.models import (
     Tier,
     UpdateFrequency,
 )
+from exchange.services.datasets import MAX_KEYWORDS
 
 
 def _set_queryset(form: forms.BaseForm, name: str, queryset: QuerySet[Model]) -> None:
@@ -153,7 +154,9 @@ class DatasetRegisterForm(PortalForm):
 
     title = forms.CharField(max_length=200)
     description = forms.CharField(widget=forms.Textarea(attrs={"rows": 4}))
-    keywords = forms.CharField(required=False, max_length=500, help_text="Separated by commas.")
+    keywords = forms.CharField(
+        required=False, max_length=500, help_text=f"Separated by commas; at most {MAX_KEYWORDS}."
+    )
     sector = forms.ChoiceField(choices=[("", "Choose…"), *Sector.choices], label="Sector (GB/T 4754)")
     data_domain = forms.ChoiceField(choices=[("", "Choose…"), *DataDomain.choices], label="Data domain")
     grade = forms.TypedChoiceField(

@@ -369,6 +369,13 @@ GROUPS: list[tuple[str, list[ProblemCode]]] = [
             _c("invalid_period", (400,), "The temporal coverage ends before it starts.", FIX),
             _c("unknown_source", (400,), "A source dataset id names no dataset the caller may see.", FIX),
             _c(
+                "too_many_keywords",
+                (400,),
+                "A dataset has more distinct keywords than the exchange keeps (32; a repeat counts once); the "
+                "detail gives both numbers.",
+                "Keep the keywords that describe the dataset best, and send it again.",
+            ),
+            _c(
                 "grade_below_sources",
                 (400,),
                 "A derived dataset's grade is below its sources' highest.",

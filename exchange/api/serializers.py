@@ -11,6 +11,7 @@ from consortium.api.fields import FreeTextField, IdField, WholeNumberField
 from consortium.models import Member, User
 from exchange import policies
 from exchange.models import AccessPolicy, AccessRequest, Dataset, DatasetVersion, Grade, Grant, GrantState
+from exchange.services.datasets import MAX_KEYWORDS
 from ledger.receipts import EntryReceiptSerializer
 
 
@@ -145,7 +146,13 @@ class DatasetRegisterSerializer(serializers.Serializer):
 
     title = serializers.CharField(max_length=200)
     description = FreeTextField()
-    keywords = serializers.ListField(child=serializers.CharField(max_length=50), required=False, default=list)
+    keywords = serializers.ListField(
+        child=serializers.CharField(max_length=50),
+        required=False,
+        default=list,
+        help_text=f"At most {MAX_KEYWORDS} distinct keywords (more: 400 `too_many_keywords`); a repeat "
+        "counts once.",
+    )
     sector = serializers.CharField(max_length=5)
     data_domain = serializers.CharField(max_length=20)
     spatial_coverage = serializers.CharField(max_length=200, required=False, default="", allow_blank=True)

@@ -48,6 +48,11 @@ from exchange.services.access_requests import _append_request_entry
 from ledger.credit.store import lock_credit_consumers
 from ledger.services import ledger_append
 
+# The most distinct keywords a dataset may have: enough to describe it (DCAT catalogues rarely use more than
+# a dozen), few enough that a client cannot make a catalogue record of any size (each keyword may have 50
+# characters through the API, and the whole list 500 through the portal).
+MAX_KEYWORDS = 32
+
 
 def dataset_register(
     *,
@@ -74,7 +79,8 @@ def dataset_register(
     A derived dataset takes the highest grade of its sources: without `grade` it gets that one, and a
     lower declared grade is refused (`grade_below_sources`). Sources must be datasets the actor can see
     (`unknown_source`). Raises NotPermitted unless the actor is a data steward (or a key with the manage
-    scope) of an active member; ValidationFailed naming the field for bad values, `hidden_character` for a
+    scope) of an active member; ValidationFailed naming the field for bad values (`too_many_keywords` for
+    more than MAX_KEYWORDS distinct keywords, repeats counted once), `hidden_character` for a
     name, title or keyword holding a control or bidi character, or a description holding a control other
     than tab and line breaks or a bidi override, embedding or isolate (consortium.text). Nothing is written
     then.
@@ -101,6 +107,12 @@ def dataset_register(
     if temporal_start and temporal_end and temporal_end < temporal_start:
         raise _invalid("temporal_end", "invalid_period", "The coverage ends before it starts.")
     keyword_list = sorted({str(k).strip() for k in keywords if str(k).strip()})
+    if len(keyword_list) > MAX_KEYWORDS:
+        raise _invalid(
+            "keywords",
+            "too_many_keywords",
+            f"At most {MAX_KEYWORDS} distinct keywords: this dataset has {len(keyword_list)}.",
+        )
     refuse_hidden_characters(
         title=title,
         licence=licence,
