@@ -8,17 +8,24 @@ from typing import Any
 
 from django.http import HttpRequest
 
-from consortium.roles import Capability, capabilities, reads_grants, reads_log, reads_own_credit
+from consortium.roles import (
+    Capability,
+    capabilities,
+    reads_as_holder,
+    reads_grants,
+    reads_log,
+    reads_own_credit,
+)
 
 
 def nav_sections(request: HttpRequest) -> dict[str, bool]:
     """Every section the pages link to, by name, and whether this user may open it (the pages only hide
     what the views would refuse)."""
     caps = capabilities(request.user)
-    my_requests = Capability.REQUEST_ACCESS in caps
+    # The people of a member that is not active read its own requests, datasets and grants, read-only (why
+    # a download or a change is refused), but browse no catalog: their nav offers Requests and no Catalog.
+    my_requests = reads_as_holder(request.user, Capability.REQUEST_ACCESS)
     incoming = bool(caps & {Capability.DECIDE_REQUESTS, Capability.DECIDE_CONFIDENTIAL, Capability.AUDIT})
-    # The people of a member that is not active read its grants (why a download is refused) but browse
-    # no catalog and request nothing: their nav offers Requests (the grants) and no Catalog.
     grants = reads_grants(request.user)
     return {
         "members": bool(caps & {Capability.VIEW_OWN_MEMBER, Capability.VIEW_ALL_MEMBERS}),
@@ -30,7 +37,7 @@ def nav_sections(request: HttpRequest) -> dict[str, bool]:
         "my_requests": my_requests,
         "incoming": incoming,
         "grants": grants,
-        "my_datasets": Capability.MANAGE_DATASETS in caps,
+        "my_datasets": reads_as_holder(request.user, Capability.MANAGE_DATASETS),
         # credit: a statement for a member's people who may view their firm, and everything for auditors
         "credit": Capability.AUDIT in caps or reads_own_credit(request.user),
         "leaderboard": Capability.AUDIT in caps,

@@ -154,6 +154,29 @@ def member_status_withholding(user: User | Any, capability: Capability, api_key:
     return str(member.status)
 
 
+def member_not_active_refusal(
+    user: User | Any, capability: Capability, api_key: Any = None
+) -> NotPermitted | None:
+    """require's refusal when only `user`'s member's status withholds `capability`
+    (member_status_withholding): NotPermitted code `member_not_active`, the status as `current_state`.
+    None otherwise. Pages that show such a member's records read-only ask it before reading a posted form."""
+    status = member_status_withholding(user, capability, api_key)
+    if status is None:
+        return None
+    return NotPermitted(
+        not_active_detail(status, "its people may not do this", whose="Your member"),
+        code="member_not_active",
+        current_state=status,
+    )
+
+
+def reads_as_holder(user: User | Any, capability: Capability, api_key: Any = None) -> bool:
+    """Whether `user` reads what holders of `capability` read: it holds it, or only its member's status
+    withholds it (member_status_withholding). A member's people keep reading their member's own records
+    (its requests, datasets, grants) while it is not active; acting on them stays refused (require)."""
+    return can(user, capability, api_key) or member_status_withholding(user, capability, api_key) is not None
+
+
 def scope_needed(user: User | Any, capability: Capability, api_key: Any = None) -> str | None:
     """The API-key scope `user` lacks for `capability` when that is all that withholds it: `user` is a
     partner system of an active member, which may hold the capability, and its key's scopes do not cover
@@ -172,17 +195,12 @@ def require(user: User | Any, capability: Capability, api_key: Any = None, *, re
     has. When only its member's status withholds it (member_status_withholding), code
     `member_not_active` with the status as `current_state`: the role is right, and the detail says how long
     the status withholds it (consortium.member_status: until admitted, until reinstated, or for good).
-    Otherwise NotPermitted(refusal), the caller's words for whom
-    the action is for."""
+    Otherwise NotPermitted(refusal), the caller's words for whom the action is for."""
     if can(user, capability, api_key):
         return
-    status = member_status_withholding(user, capability, api_key)
-    if status is not None:
-        raise NotPermitted(
-            not_active_detail(status, "its people may not do this", whose="Your member"),
-            code="member_not_active",
-            current_state=status,
-        )
+    not_active = member_not_active_refusal(user, capability, api_key)
+    if not_active is not None:
+        raise not_active
     scope = scope_needed(user, capability, api_key)
     if scope is None:
         raise NotPermitted(refusal)
@@ -236,10 +254,11 @@ GRANT_READERS = frozenset(
 
 
 def reads_own_member_records(user: User | Any, api_key: Any = None) -> bool:
-    """Whether `user` reads its own member's requests and grants only because its member is not active: a
-    person whose role would browse the catalog, of a member that is suspended (or withdrawn, ...). They
-    stay readable, as the member's own record does (consortium.selectors.member_list_for), so a download
-    or a request under them is refused as `member_not_active`, not hidden as if they were gone."""
+    """Whether `user` reads its own member's requests, grants and datasets only because its member is not
+    active: a person whose role would browse the catalog, of a member that is suspended (or withdrawn,
+    ...). They stay readable, as the member's own record does (consortium.selectors.member_list_for), so
+    a download, a request or a change under them is refused as `member_not_active`, not hidden as if they
+    were gone."""
     return member_status_withholding(user, Capability.BROWSE_CATALOG, api_key) is not None
 
 

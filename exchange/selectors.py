@@ -1,7 +1,8 @@
 """Permission-checked reads of the exchange: what the actor may not see is not found (404), never 403.
 
 * Datasets: listed ones for everyone who may browse the catalog (active members' people, consortium
-  staff); withdrawn ones for their owner's people and consortium staff.
+  staff); withdrawn ones for their owner's people and consortium staff. While a member is not active its
+  people see its own datasets only, read-only (roles.reads_own_member_records).
 * Policies: whole for the owner's people and consortium staff; other members read them without the allow
   and deny lists, with the engine's eligibility answer for their member instead. Core (Level 3) data has
   none to read, and says so rather than that its owner has not written one.
@@ -23,7 +24,7 @@ from django.utils import timezone
 
 from consortium.errors import NotFound
 from consortium.models import Cluster, Member, MemberStatus
-from consortium.roles import Capability, capabilities, reads_own_member_records
+from consortium.roles import Capability, capabilities, reads_as_holder, reads_own_member_records
 from exchange import policies
 from exchange.models import (
     UNDECIDED_STATES,
@@ -47,10 +48,12 @@ def _int(pk: Any) -> int:
         raise NotFound("Not found.") from None
 
 
-def _visible_datasets(user: Any, caps: frozenset[Capability]) -> QuerySet[Dataset]:
+def _visible_datasets(user: Any, caps: frozenset[Capability], api_key: Any) -> QuerySet[Dataset]:
     """The datasets an actor holding `caps` may see (the module docstring's rule), nothing loaded."""
     datasets = Dataset.objects.all()
     if Capability.BROWSE_CATALOG not in caps:
+        if reads_own_member_records(user, api_key):  # a person of a member: member_id is set
+            return datasets.filter(owner_id=user.member_id)
         return datasets.none()
     if Capability.VIEW_ALL_MEMBERS in caps:
         return datasets
@@ -63,9 +66,9 @@ def dataset_list_for(*, user: Any, api_key: Any = None) -> QuerySet[Dataset]:
     is as unknown in a derived dataset's lineage as on its own page."""
     caps = capabilities(user, api_key)
     return (
-        _visible_datasets(user, caps)
+        _visible_datasets(user, caps, api_key)
         .select_related("owner", "policy")
-        .prefetch_related(Prefetch("sources", queryset=_visible_datasets(user, caps)))
+        .prefetch_related(Prefetch("sources", queryset=_visible_datasets(user, caps, api_key)))
         .annotate(version_count=Count("versions"))
     )
 
@@ -244,8 +247,9 @@ def access_request_get_for(*, user: Any, pk: Any, api_key: Any = None) -> Access
 
 
 def access_request_mine_for(*, user: Any, api_key: Any = None) -> QuerySet[AccessRequest]:
-    """The requests `user`'s member made, for its people who may request access; none for anyone else."""
-    if Capability.REQUEST_ACCESS not in capabilities(user, api_key) or user.member_id is None:
+    """The requests `user`'s member made, for its people who may request access (read-only while the member
+    is not active: roles.reads_as_holder); none for anyone else."""
+    if user.member_id is None or not reads_as_holder(user, Capability.REQUEST_ACCESS, api_key):
         return AccessRequest.objects.none()
     return access_request_list_for(user=user, api_key=api_key).filter(requester_member_id=user.member_id)
 

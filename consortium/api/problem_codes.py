@@ -233,8 +233,8 @@ GROUPS: list[tuple[str, list[ProblemCode]]] = [
                 (401, 403, 409),
                 "The member concerned is not active (applied, suspended, withdrawn or declined): its keys "
                 "do not authenticate (401); its people may not request or use data or act for it (403), "
-                "though they still read its record and its own requests and grants; its people are sent "
-                "no password link, and no person is added to a withdrawn or declined member (409).",
+                "though they still read its record and its own requests, datasets and grants; its people "
+                "are sent no password link, and no person is added to a withdrawn or declined member (409).",
                 "How long depends on the status, which the detail names (and `current_state`, on a 403 or "
                 f"409): {CATALOGUE_ADVICE}",
             ),

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from consortium.errors import NotFound, ServiceError
+from consortium.actors import request_actor
+from consortium.errors import NotFound, NotPermitted, ServiceError
 from consortium.forms import add_service_error
-from consortium.roles import Capability, capabilities
+from consortium.roles import Capability, capabilities, member_not_active_refusal, reads_as_holder
 
 
 def _render(
@@ -25,6 +27,24 @@ def _require(request: HttpRequest, *wanted: Capability) -> frozenset[Capability]
     if not caps & set(wanted):
         raise Http404
     return caps
+
+
+def _require_reading(request: HttpRequest, *wanted: Capability) -> None:
+    """404 unless the user holds one of `wanted`, or would but for its member's status: the people of a
+    member that is not active open their member's own pages read-only (roles.reads_as_holder; the
+    selectors show them only their member's records)."""
+    if not any(reads_as_holder(request.user, capability) for capability in wanted):
+        raise Http404
+
+
+def _not_active_refusal(request: HttpRequest, capability: Capability) -> NotPermitted | None:
+    """The member_not_active refusal, put in the page's messages, when only the user's member's status
+    withholds `capability`; None otherwise. A page open read-only to such a member's people asks it before
+    it reads a posted form, as the API's action checks do before the body."""
+    refusal = member_not_active_refusal(request_actor(request), capability)
+    if refusal is not None:
+        messages.error(request, refusal.detail)
+    return refusal
 
 
 def _refused(form: Any, error: ServiceError) -> None:

@@ -21,7 +21,7 @@ from consortium.roles import Capability, capabilities
 from exchange import selectors, services
 from exchange.forms import DecisionForm, RequestFilterForm
 from exchange.models import UNDECIDED_STATES, AccessRequest, RequestState
-from exchange.views._common import _get, _refused, _render, _require
+from exchange.views._common import _get, _refused, _render, _require, _require_reading
 
 REQUEST_DECISIONS: dict[str, services.AccessRequestDecision] = {
     "approve": services.access_request_approve,
@@ -61,8 +61,9 @@ def _filtered(
 
 @login_required
 def my_requests(request: HttpRequest) -> HttpResponse:
-    """The requests the user's member made, with withdraw for the undecided ones."""
-    _require(request, Capability.REQUEST_ACCESS)
+    """The requests the user's member made, with withdraw for the undecided ones (read-only, no withdraw,
+    while the member is not active)."""
+    _require_reading(request, Capability.REQUEST_ACCESS)
     mine = selectors.access_request_mine_for(user=request_actor(request))
     form, mine = _filtered(request, mine, UNDECIDED_STATES)
     return _render(
@@ -75,6 +76,7 @@ def my_requests(request: HttpRequest) -> HttpResponse:
             "query": query_without_page(request),
             "undecided": UNDECIDED_STATES,
             "mine": True,
+            "may_withdraw": Capability.REQUEST_ACCESS in capabilities(request.user),
         },
     )
 

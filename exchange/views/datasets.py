@@ -31,7 +31,7 @@ from exchange.forms import (
 )
 from exchange.models import Dataset, RequestState, Tier
 from exchange.uploads import limit_upload_size, refuse_several_files
-from exchange.views._common import _get, _refused, _render, _require
+from exchange.views._common import _get, _not_active_refusal, _refused, _render, _require, _require_reading
 from ledger.credit import selectors as credit_selectors
 
 # Who decides a request of each approval tier, as the services enforce it: the owner's data steward
@@ -144,11 +144,14 @@ def _dataset_page(request: HttpRequest, dataset: Dataset, *, status: int = 200, 
 @login_required
 @require_http_methods(["GET", "POST"])
 def dataset_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    """A dataset's metadata, policy, versions and lineage; members request it here (POST)."""
-    _require(request, Capability.BROWSE_CATALOG)
+    """A dataset's metadata, policy, versions and lineage; members request it here (POST). While its
+    member is not active, its people read its own datasets here and request nothing."""
+    _require_reading(request, Capability.BROWSE_CATALOG)
     dataset = _get(selectors.dataset_get_for, user=request.user, pk=pk)
     if request.method == "GET":
         return _dataset_page(request, dataset)
+    if _not_active_refusal(request, Capability.REQUEST_ACCESS):
+        return _dataset_page(request, dataset, status=403)
     policy = getattr(dataset, "policy", None)
     form = AccessRequestForm(request.POST, purposes=policy.purposes if policy is not None else None)
     if form.is_valid():
@@ -172,8 +175,10 @@ def dataset_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def dataset_policy(request: HttpRequest, pk: int) -> HttpResponse:
     """The owner's steward sets the dataset's policy."""
-    _require(request, Capability.MANAGE_DATASETS)
+    _require_reading(request, Capability.MANAGE_DATASETS)
     dataset = _get(selectors.dataset_get_for, user=request.user, pk=pk)
+    if _not_active_refusal(request, Capability.MANAGE_DATASETS):
+        return _dataset_page(request, dataset, status=403)
     try:
         services.policy_set_check(request_actor(request), dataset)
     except ServiceError as error:
@@ -205,7 +210,7 @@ def dataset_version_upload(request: HttpRequest, pk: int) -> HttpResponse:
 
     The size limit goes in before anything reads the body, the CSRF check included: an oversize file is
     refused while it arrives (413), never spooled whole."""
-    _require(request, Capability.MANAGE_DATASETS)
+    _require_reading(request, Capability.MANAGE_DATASETS)
     limit_upload_size(request)
     try:
         return _dataset_version_upload(request, pk)
@@ -218,6 +223,8 @@ def dataset_version_upload(request: HttpRequest, pk: int) -> HttpResponse:
 @csrf_protect
 def _dataset_version_upload(request: HttpRequest, pk: int) -> HttpResponse:
     dataset = _get(selectors.dataset_get_for, user=request.user, pk=pk)
+    if _not_active_refusal(request, Capability.MANAGE_DATASETS):
+        return _dataset_page(request, dataset, status=403)
     form = VersionUploadForm(request.POST, request.FILES)
     if form.is_valid():
         upload = form.cleaned_data["file"]
@@ -244,8 +251,10 @@ def _dataset_version_upload(request: HttpRequest, pk: int) -> HttpResponse:
 def dataset_version_withdraw(request: HttpRequest, pk: int, number: int) -> HttpResponse:
     """The owner's steward or a consortium officer withdraws one version, with a reason: a ledger entry,
     not a delete (the file stays; grants download the latest version not withdrawn)."""
-    _require(request, Capability.MANAGE_DATASETS, Capability.REVOKE_ANY_GRANT)
+    _require_reading(request, Capability.MANAGE_DATASETS, Capability.REVOKE_ANY_GRANT)
     version = _get(selectors.version_get_for, user=request.user, dataset_pk=pk, number=number)
+    if _not_active_refusal(request, Capability.MANAGE_DATASETS):
+        return _dataset_page(request, version.dataset, status=403)
     form = ReasonForm(request.POST)
     if form.is_valid():
         try:
@@ -264,8 +273,10 @@ def dataset_version_withdraw(request: HttpRequest, pk: int, number: int) -> Http
 @require_POST
 def dataset_withdraw(request: HttpRequest, pk: int) -> HttpResponse:
     """The owner's steward withdraws the dataset, with a reason: a ledger entry, not a delete."""
-    _require(request, Capability.MANAGE_DATASETS)
+    _require_reading(request, Capability.MANAGE_DATASETS)
     dataset = _get(selectors.dataset_get_for, user=request.user, pk=pk)
+    if _not_active_refusal(request, Capability.MANAGE_DATASETS):
+        return _dataset_page(request, dataset, status=403)
     form = ReasonForm(request.POST)
     if form.is_valid():
         try:
@@ -285,11 +296,17 @@ def dataset_withdraw(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def my_datasets(request: HttpRequest) -> HttpResponse:
-    """A data steward's datasets of their member, and the form to register a new one."""
-    _require(request, Capability.MANAGE_DATASETS)
+    """A data steward's datasets of their member, and the form to register a new one (read-only, no form,
+    while the member is not active: a registration posted anyway is refused as member_not_active)."""
+    _require_reading(request, Capability.MANAGE_DATASETS)
     visible = selectors.dataset_list_for(user=request.user)
-    form = DatasetRegisterForm(submitted(request), sources=visible.order_by("title"))
-    if request.method == "POST" and form.is_valid():
+    refusal = request.method == "POST" and _not_active_refusal(request, Capability.MANAGE_DATASETS)
+    form = (
+        DatasetRegisterForm(submitted(request), sources=visible.order_by("title"))
+        if Capability.MANAGE_DATASETS in capabilities(request.user)
+        else None
+    )
+    if request.method == "POST" and form is not None and form.is_valid():
         try:
             dataset = services.dataset_register(actor=request_actor(request), **form.service_kwargs())
         except ServiceError as error:
@@ -305,5 +322,5 @@ def my_datasets(request: HttpRequest) -> HttpResponse:
         request,
         "my_datasets.html",
         {"form": form, "page": page_of(request, own), "query": query_without_page(request)},
-        status=400 if form.errors else 200,
+        status=403 if refusal else 400 if form is not None and form.errors else 200,
     )

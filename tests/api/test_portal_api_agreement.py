@@ -69,8 +69,9 @@ VISIBLE: dict[str, dict[str, bool]] = {
     "admin": _row(_MEMBER_PERSON + " person:colleague"),
     "steward": _row(_MEMBER_PERSON),
     "analyst": _row(_MEMBER_PERSON),
-    # A suspended member's people see their own member's record (to learn why), nothing else.
-    "suspended_admin": _row("member:suspended"),
+    # A suspended member's people see their own member's record (to learn why) and its own records
+    # read-only (its dataset here), nothing else.
+    "suspended_admin": _row("member:suspended dataset:suspended_owner"),
     # Officers see everything but credit statements, which they read as auditors do (by naming the member).
     "officer": _row("*"),
     "auditor": _row(
@@ -211,7 +212,7 @@ LISTS = {
 }
 # How many of those list pages each actor is offered: its member's people all four (staff request nothing).
 LISTS_OFFERED = {
-    "admin": 4, "steward": 4, "analyst": 4, "suspended_admin": 1, "officer": 3, "security_officer": 3,
+    "admin": 4, "steward": 4, "analyst": 4, "suspended_admin": 2, "officer": 3, "security_officer": 3,
     "auditor": 3,
 }  # fmt: skip
 

@@ -137,6 +137,6 @@ def test_the_portal_notice_says_how_long_the_status_lasts(
         services.member_withdraw(member=other_member, actor=officer, reason="Left the consortium.")
     page = html.unescape(as_user(other_analyst).get(reverse("portal:grant-list")).content.decode())
     assert (
-        f"While your member is {status}, its grants and requests are shown for reference only: no download "
-        f"is taken under them and no request is made or withdrawn {HOW_LONG[status]}"
+        f"While your member is {status}, its datasets, grants and requests are shown for reference only: "
+        f"nothing is registered, changed, requested, withdrawn or downloaded {HOW_LONG[status]}"
     ) in page

@@ -82,15 +82,15 @@ def test_pages_open_per_role(request: pytest.FixtureRequest, who: str, expected:
     assert [client.get(reverse(name)).status_code for name in PAGES] == expected
 
 
-def test_a_suspended_member_s_people_read_its_grants_but_open_no_other_exchange_page(
+def test_a_suspended_member_s_people_read_its_requests_and_grants_but_open_no_other_exchange_page(
     analyst: Any, member: Any
 ) -> None:
-    # Its grants stay readable (a download under them is refused as member_not_active, not hidden):
-    # tests/exchange/test_inactive_member_pages.py
+    # Its requests and grants stay readable (a download or withdrawal under them is refused as
+    # member_not_active, not hidden): tests/exchange/test_inactive_member_pages.py
     assert as_user(analyst).get(reverse("portal:grant-list")).status_code == 200
     member.status = "suspended"
     member.save(update_fields=["status"])
-    assert [as_user(analyst).get(reverse(name)).status_code for name in PAGES] == [404, 404, 404, 404, 200]
+    assert [as_user(analyst).get(reverse(name)).status_code for name in PAGES] == [404, 404, 200, 404, 200]
 
 
 @pytest.mark.parametrize("name", [*PAGES, "portal:requests"])
