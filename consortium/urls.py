@@ -8,7 +8,7 @@ from csp.decorators import csp_update
 from django.conf import settings
 from django.contrib import admin
 from django.core.exceptions import RequestDataTooBig
-from django.http import HttpResponse
+from django.http import HttpResponse, HttpResponseBadRequest
 from django.shortcuts import render
 from django.template import loader
 from django.urls import URLPattern, URLResolver, include, path, re_path
@@ -69,7 +69,10 @@ def handler400(request, exception):
     if isinstance(exception, RequestDataTooBig):
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
         return render(request, "413.html", {"limit_bytes": limit}, status=413)
-    return defaults.bad_request(request, exception)
+    # Django refuses some requests before the middleware that sets the user and the CSP nonce has run (a Host
+    # not allowed): the page then renders without the request, as Django's own 400 page does.
+    page = loader.get_template("400.html").render(request=request if hasattr(request, "user") else None)
+    return HttpResponseBadRequest(page)
 
 
 def handler404(request, exception):

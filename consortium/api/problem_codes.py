@@ -371,8 +371,8 @@ GROUPS: list[tuple[str, list[ProblemCode]]] = [
             _c(
                 "too_many_keywords",
                 (400,),
-                "A dataset has more distinct keywords than the exchange keeps (32; a repeat counts once); the "
-                "detail gives both numbers.",
+                "A dataset has more distinct keywords than the exchange keeps (32; a repeat counts once); "
+                "the detail gives both numbers.",
                 "Keep the keywords that describe the dataset best, and send it again.",
             ),
             _c(

@@ -112,10 +112,11 @@ _FORM_LIMITS = {
 }
 
 
-def request_refusal(exc: SuspiciousOperation) -> dict[str, Any]:
+def request_refusal(exc: SuspiciousOperation, *, in_query: bool = False) -> dict[str, Any]:
     """The problem members (status_code, code, title, detail and extensions) for a request Django's parsing
     refuses: a body past DATA_UPLOAD_MAX_MEMORY_SIZE (413, with the limit), a form past the number of
-    fields or files it may carry (400), any other SuspiciousOperation (400, as Django answers it)."""
+    fields or files it may carry (400), a query string past the number of fields (`in_query`: 400, the same
+    code in the query's words), any other SuspiciousOperation (400, as Django answers it)."""
     if isinstance(exc, RequestDataTooBig):
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
         return {
@@ -125,6 +126,15 @@ def request_refusal(exc: SuspiciousOperation) -> dict[str, Any]:
             "detail": f"The request body is larger than the limit of {limit} bytes. Files uploaded as "
             "multipart/form-data do not count towards it; they have their own limit.",
             "limit_bytes": limit,
+        }
+    if in_query and isinstance(exc, TooManyFieldsSent):
+        limit = settings.DATA_UPLOAD_MAX_NUMBER_FIELDS
+        return {
+            "status_code": status.HTTP_400_BAD_REQUEST,
+            "code": "too_many_fields",
+            "title": "The query string has too many parameters",
+            "detail": f"The query string has more than {limit} parameters.",
+            "limit": limit,
         }
     for klass, (code, things, setting) in _FORM_LIMITS.items():
         if isinstance(exc, klass):
@@ -144,7 +154,7 @@ def request_refusal(exc: SuspiciousOperation) -> dict[str, Any]:
     }
 
 
-def _log_suspicious(request: HttpRequest | None, exc: SuspiciousOperation, status_code: int) -> None:
+def log_suspicious(request: HttpRequest | None, exc: SuspiciousOperation, status_code: int) -> None:
     """Log `exc` as Django's handler does for every SuspiciousOperation it answers (django.security.<class>,
     which operators alert on): answered here, Django never sees it. Like Django, mark a body that could not
     be parsed as such first, so a log handler reading request.POST does not raise the error again. The
@@ -228,7 +238,7 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
     if isinstance(exc, SuspiciousOperation):
         # Django would answer these with its 400 page (a traceback with DEBUG on) once DRF re-raised them.
         body = problem(instance=instance, **request_refusal(exc))
-        _log_suspicious(getattr(request, "_request", request), exc, body["status"])
+        log_suspicious(getattr(request, "_request", request), exc, body["status"])
         _render_as_problem(context)
         return Response(body, status=body["status"], content_type=PROBLEM_CONTENT_TYPE)
     if isinstance(exc, Http404):
@@ -313,10 +323,11 @@ def _with_trailing_slash(request: HttpRequest) -> str:
 
 
 @api_content_policy
-def api_bad_request(request: HttpRequest, exception: Exception) -> JsonResponse:
-    """400 (413 for a body too large) for an /api/ path that Django refused before any API view ran."""
+def api_bad_request(request: HttpRequest, exception: Exception, *, in_query: bool = False) -> JsonResponse:
+    """400 (413 for a body too large) for an /api/ path that Django refused before any API view ran; of its
+    query string if `in_query`."""
     suspicious = exception if isinstance(exception, SuspiciousOperation) else SuspiciousOperation()
-    return _plain_problem(request, **request_refusal(suspicious))
+    return _plain_problem(request, **request_refusal(suspicious, in_query=in_query))
 
 
 @api_content_policy
