@@ -1,4 +1,5 @@
-"""Refuses a query string holding a NUL before any view reads it, for the API, the portal and the admin.
+"""Refuses a query string holding a NUL, or more parameters than Django parses, before any view reads it:
+for the API, the portal and the admin.
 
 PostgreSQL's text can neither hold U+0000 nor be compared with it: a view that filtered on such a parameter
 failed with a 500 (DataError) where SQLite found nothing. The admin's change lists filter on any field the
@@ -27,7 +28,7 @@ from consortium.errors import ValidationFailed
 from consortium.text import refuse_nul
 
 
-class NulInQueryStringMiddleware:
+class QueryStringCheckMiddleware:
     """Answers 400 to a request whose query string holds a NUL in a parameter's name or value (a
     `hidden_character` problem naming the parameter on an /api/ path, a page saying so elsewhere), or more
     parameters than DATA_UPLOAD_MAX_NUMBER_FIELDS (`too_many_fields`, or a page)."""

@@ -72,7 +72,7 @@ MIDDLEWARE = [
     "ledger.receipts.LedgerReceiptsMiddleware",
     "consortium.method_pages.MethodNotAllowedPageMiddleware",
     # Innermost, so that its refusal passes through every other middleware (CSP, frame options) as a page.
-    "consortium.query_strings.NulInQueryStringMiddleware",
+    "consortium.query_strings.QueryStringCheckMiddleware",
 ]
 
 ROOT_URLCONF = "consortium.urls"
