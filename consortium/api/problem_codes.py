@@ -103,8 +103,9 @@ GROUPS: list[tuple[str, list[ProblemCode]]] = [
             _c(
                 "too_many_fields",
                 (400,),
-                "A form body has more fields than the server parses; `limit` gives the number.",
-                "Send fewer fields, or JSON.",
+                "A form body has more fields, or the query string more parameters, than the server parses; "
+                "`limit` gives the number.",
+                "Send fewer fields (or JSON), or fewer query parameters.",
             ),
             _c(
                 "too_many_files",
