@@ -1,4 +1,4 @@
-"""The API's JSON parser: DRF's, plus refusing the two bodies it lets through as crashes.
+"""The API's JSON parser: DRF's, plus refusing the bodies it lets through as crashes or reads ambiguously.
 
 A body DRF's parser accepts or fails on in a way its handler never sees:
 
@@ -10,6 +10,11 @@ A body DRF's parser accepts or fails on in a way its handler never sees:
   ledger's RFC 8785 encoding builds on) forbids such strings, so we refuse them at the door.
 
 Both become ParseError: a 400 problem body with the code `malformed_request`.
+
+- an object that names a key twice (`{"reason": "", "reason": "Fraud"}`): JSON leaves its meaning open (RFC
+  8259 section 4) and I-JSON forbids it (RFC 7493 section 2.3). Python's parser kept the last value without
+  a word, while other parsers (a proxy's, a log's, the client's own) may keep the first or refuse, so one
+  body could be read two ways. A ParseError with the code `duplicate_key`, naming the key.
 """
 
 from __future__ import annotations
@@ -38,7 +43,11 @@ class JSONParser(parsers.JSONParser):
         encoding = parsers.get_encoding(parser_context or {})  # type: ignore[attr-defined]
         try:
             text = codecs.getreader(encoding)(stream).read()
-            data = json.loads(text, parse_constant=strict_constant if api_settings.STRICT_JSON else None)
+            data = json.loads(
+                text,
+                parse_constant=strict_constant if api_settings.STRICT_JSON else None,
+                object_pairs_hook=_object_naming_each_key_once,
+            )
         except ValueError as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
             raise ParseError(f"JSON parse error - {exc}") from exc
         except RecursionError as exc:
@@ -49,6 +58,23 @@ class JSONParser(parsers.JSONParser):
                 "which is not a Unicode character."
             )
         return data
+
+
+def _object_naming_each_key_once(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """The JSON object of `pairs` (json.loads' object_pairs_hook), or ParseError(duplicate_key) naming the
+    first key it holds twice."""
+    parsed = dict(pairs)
+    if len(parsed) < len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise ParseError(
+                    f"JSON parse error - an object names the key {json.dumps(key)} more than once; name each "
+                    "key once (I-JSON, RFC 7493).",
+                    code="duplicate_key",
+                )
+            seen.add(key)
+    return parsed
 
 
 def _has_lone_surrogate(data: Any) -> bool:

@@ -93,6 +93,14 @@ GROUPS: list[tuple[str, list[ProblemCode]]] = [
                 "Send well-formed UTF-8 JSON (I-JSON, RFC 7493).",
             ),
             _c(
+                "duplicate_key",
+                (400,),
+                "A JSON object in the body names a key more than once (the detail names it), which "
+                "I-JSON (RFC 7493) forbids: the request is not read at all, rather than one of the values "
+                "taken at a guess.",
+                "Send each key once per object, with the value meant.",
+            ),
+            _c(
                 "bad_request",
                 (400,),
                 "Django refused the request before any API view read it (e.g. a Host "
