@@ -173,9 +173,11 @@ class MemberDecisionSerializer(_StatusReadSerializer, ReasonSerializer):
     """A lifecycle decision on a member: why, and the status it was decided on."""
 
 
+# The schema's body for a decision whose service requires a reason; the view reads MemberDecisionSerializer,
+# so a missing reason is the service's 400 `reason_required`, after who may decide.
 class MemberDecisionWithReasonSerializer(_StatusReadSerializer, RequiredReasonSerializer):
-    """A lifecycle decision on a member that needs a reason (the schema's body; the view reads
-    MemberDecisionSerializer, so a missing reason is the service's 400 `reason_required`)."""
+    """A lifecycle decision on a member that needs a reason: why (recorded in the member's history and the
+    decision's ledger entry; without one: 400 `reason_required`), and the status it was decided on."""
 
 
 def reason_request(

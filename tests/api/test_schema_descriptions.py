@@ -51,3 +51,23 @@ def test_no_serializer_of_ours_shows_another_ones_docstring(schemas) -> None:
         and source.__module__.startswith(OUR_APPS)
     }
     assert not inheriting
+
+
+def test_no_description_names_our_code(schemas) -> None:
+    """A client reads the schema, not our code: no component or field says which of our serializers a view
+    reads a body with (MemberDecisionWithReasonRequest did)."""
+    ours = {
+        klass.__name__
+        for klass in _subclasses(serializers.BaseSerializer)
+        if klass.__module__.startswith(OUR_APPS)
+    }
+    descriptions = {
+        (name, field): text
+        for name, schema in schemas.items()
+        for field, text in [
+            (None, schema.get("description", "")),
+            *((field, spec.get("description", "")) for field, spec in schema.get("properties", {}).items()),
+        ]
+    }
+    naming = {place: text for place, text in descriptions.items() if any(klass in text for klass in ours)}
+    assert not naming
