@@ -25,7 +25,9 @@ def nav_sections(request: HttpRequest) -> dict[str, bool]:
     # The people of a member that is not active read its own requests, datasets and grants, read-only (why
     # a download or a change is refused), but browse no catalog: their nav offers Requests and no Catalog.
     my_requests = reads_as_holder(request.user, Capability.REQUEST_ACCESS)
-    incoming = bool(caps & {Capability.DECIDE_REQUESTS, Capability.DECIDE_CONFIDENTIAL, Capability.AUDIT})
+    incoming = bool(caps & {Capability.DECIDE_CONFIDENTIAL, Capability.AUDIT}) or reads_as_holder(
+        request.user, Capability.DECIDE_REQUESTS
+    )
     grants = reads_grants(request.user)
     return {
         "members": bool(caps & {Capability.VIEW_OWN_MEMBER, Capability.VIEW_ALL_MEMBERS}),

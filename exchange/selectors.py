@@ -214,14 +214,19 @@ def access_request_list_for(*, user: Any, api_key: Any = None) -> QuerySet[Acces
 
 
 def access_request_decided_by(
-    *, user: Any, api_key: Any = None
+    *, user: Any, api_key: Any = None, reading: bool = False
 ) -> tuple[QuerySet[AccessRequest], tuple[str, ...]] | None:
     """The requests `user` decides, among those it may see, and the states in which they wait for that
     decision: for a data steward its member's datasets' requests, pending; for a security officer every
-    request, steward-approved (the confidential queue). None for anyone who decides no request."""
+    request, steward-approved (the confidential queue). None for anyone who decides no request. With
+    `reading`, also those a data steward would decide but for its member's status (roles.reads_as_holder):
+    the list it reads, read-only, while its member is not active; what waits for a decision it can take
+    (access_request_awaiting_decision_for) asks without."""
     caps = capabilities(user, api_key)
     requests = access_request_list_for(user=user, api_key=api_key)
-    if Capability.DECIDE_REQUESTS in caps:
+    if Capability.DECIDE_REQUESTS in caps or (
+        reading and reads_as_holder(user, Capability.DECIDE_REQUESTS, api_key)
+    ):
         return requests.filter(dataset__owner_id=user.member_id), (RequestState.PENDING,)
     if Capability.DECIDE_CONFIDENTIAL in caps:
         return requests, (RequestState.STEWARD_APPROVED,)

@@ -21,7 +21,7 @@ from consortium.roles import Capability, capabilities
 from exchange import selectors, services
 from exchange.forms import DecisionForm, RequestFilterForm
 from exchange.models import UNDECIDED_STATES, AccessRequest, RequestState
-from exchange.views._common import _get, _refused, _render, _require, _require_reading
+from exchange.views._common import _get, _refused, _render, _require_reading
 
 REQUEST_DECISIONS: dict[str, services.AccessRequestDecision] = {
     "approve": services.access_request_approve,
@@ -84,15 +84,18 @@ def my_requests(request: HttpRequest) -> HttpResponse:
 @login_required
 def incoming_requests(request: HttpRequest) -> HttpResponse:
     """Requests to decide: for the owner's data steward the member's datasets', for a security officer the
-    confidential queue (steward-approved); officers and auditors see every one. Waiting ones by default."""
-    caps = _require(request, Capability.DECIDE_REQUESTS, Capability.DECIDE_CONFIDENTIAL, Capability.AUDIT)
-    decided = selectors.access_request_decided_by(user=request_actor(request))
+    confidential queue (steward-approved); officers and auditors see every one. Waiting ones by default.
+    While its member is not active, a data steward reads its member's datasets' requests here, deciding
+    none."""
+    _require_reading(request, Capability.DECIDE_REQUESTS, Capability.DECIDE_CONFIDENTIAL, Capability.AUDIT)
+    caps = capabilities(request.user)
+    decided = selectors.access_request_decided_by(user=request_actor(request), reading=True)
     if decided is not None:  # the same queue the home page counts
         requests, waiting = decided
         heading = (
-            "Requests for my member's datasets"
-            if Capability.DECIDE_REQUESTS in caps
-            else "Confidential requests"
+            "Confidential requests"
+            if Capability.DECIDE_CONFIDENTIAL in caps
+            else "Requests for my member's datasets"
         )
     else:
         requests = selectors.access_request_list_for(user=request.user)

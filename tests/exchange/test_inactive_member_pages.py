@@ -135,11 +135,44 @@ def test_their_requests_and_own_datasets_open_read_only_as_the_api_reads_them(
     assert requests.redirect_chain[-1][0] == reverse("portal:my-requests")
     subnav = requests.content.decode().split('<nav aria-label="Exchange"', 1)[1].split("</nav>", 1)[0]
     offered = re.findall(r'<a href="([^"]+)"', subnav)
-    assert offered == [
-        reverse(name) for name in ("portal:my-datasets", "portal:my-requests", "portal:grant-list")
-    ]
+    names = ("my-datasets", "my-requests", "incoming-requests", "grant-list")
+    assert offered == [reverse(f"portal:{name}") for name in names]
     for href in offered:
         assert portal.get(href).status_code == 200, href
+
+
+@pytest.mark.parametrize("status", ["suspended", "withdrawn"])
+def test_the_requests_for_their_own_datasets_are_listed_read_only(
+    client_for: Any,
+    data_steward: Any,
+    other_analyst: Any,
+    member: Any,
+    officer: Any,
+    status: str,
+) -> None:
+    # The API lists the requests for the member's datasets to its steward; the portal's incoming list too,
+    # with nothing waiting for a decision it may not take.
+    incoming = request_access(other_analyst, published(data_steward, tier="restricted"))
+    _close(member, officer, status)
+    api = client_for(data_steward)
+    assert [row["id"] for row in api.get("/api/v1/access-requests/").json()["results"]] == [incoming.pk]
+    portal = as_user(data_steward)
+
+    listed = portal.get(reverse("portal:incoming-requests"))
+    assert listed.status_code == 200
+    page = html.unescape(listed.content.decode())
+    assert reverse("portal:request-detail", args=[incoming.pk]) in page
+    assert f"While your member is {status}" in page
+    detail = html.unescape(portal.get(reverse("portal:request-detail", args=[incoming.pk])).content.decode())
+    assert 'value="approve"' not in detail and 'value="reject"' not in detail
+    home = html.unescape(portal.get(reverse("portal:home")).content.decode())
+    assert "waiting for your decision" not in home  # it decides none while its member is not active
+    refused = portal.post(
+        reverse("portal:request-detail", args=[incoming.pk]), {"action": "approve"}, follow=True
+    )
+    assert f"Your member is {status}, not active" in html.unescape(refused.content.decode())
+    incoming.refresh_from_db()
+    assert incoming.state == "pending"
 
 
 @pytest.mark.parametrize("status", ["suspended", "withdrawn"])
