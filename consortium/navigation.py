@@ -73,6 +73,7 @@ CAPABILITY_PAGES: dict[Capability, str] = {
     Capability.DECIDE_CONFIDENTIAL: "portal:incoming-requests",
     Capability.AUDIT: "portal:credit-leaderboard",
     Capability.REVOKE_ANY_GRANT: "portal:grant-list",
+    Capability.RESOLVE_HELD_MINTS: "portal:credit-held-mints",
 }
 
 OWN_MEMBER_PAGES = frozenset({"portal:member-detail", "portal:member-contact-edit"})

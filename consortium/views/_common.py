@@ -32,6 +32,7 @@ CAPABILITY_LABELS: dict[Capability, str] = {
     Capability.DECIDE_CONFIDENTIAL: "Decide confidential-tier requests",
     Capability.AUDIT: "Audit the ledger and credit",
     Capability.REVOKE_ANY_GRANT: "Revoke any grant",
+    Capability.RESOLVE_HELD_MINTS: "Release or forfeit held mints",
 }
 
 
