@@ -77,7 +77,24 @@ class ZonedDateTimeField(serializers.DateTimeField):
         return value if timezone.is_naive(value) else super().enforce_timezone(value)
 
 
-class FreeTextField(serializers.CharField):
+class TextField(serializers.CharField):
+    """Text, and only text: a JSON string (a form or query value is one). DRF's CharField took a JSON number
+    for its digits as Python writes them (123 -> "123", 1.10 -> "1.1", 1e400 -> "inf"), where the schema
+    promises a string and a client sending a number has made a mistake worth hearing about. A number is now
+    refused as DRF already refused true, a list or an object: "Not a valid string.", the field named in
+    `errors`. Every text field of a request body is one (tests/api/test_text_fields_take_only_text.py)."""
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class SlugTextField(TextField, serializers.SlugField):
+    """A slug (letters, digits, "-" and "_"), given as text (TextField)."""
+
+
+class FreeTextField(TextField):
     """Free text over several lines (a description, terms, a justification, a reason) that the service
     checks for hidden characters (consortium.text.refuse_hidden_characters_in_text). DRF's CharField
     refused a NUL itself, as `validation_error` "Null characters are not allowed.", while the service

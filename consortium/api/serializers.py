@@ -10,7 +10,14 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from consortium.api.fields import FreeTextField, IdField, ServiceChoiceField, ZonedDateTimeField
+from consortium.api.fields import (
+    FreeTextField,
+    IdField,
+    ServiceChoiceField,
+    SlugTextField,
+    TextField,
+    ZonedDateTimeField,
+)
 from consortium.models import (
     APIKeyScope,
     Cluster,
@@ -24,11 +31,12 @@ from consortium.models import (
 from consortium.roles import PERSON_ROLES
 
 
-def required_by_service(**kwargs: Any) -> serializers.CharField:
+def required_by_service(**kwargs: Any) -> TextField:
     """A text field the service requires, as a view reads it: missing, blank or white space only, it is
     passed on as "" for the service to refuse as `required`, naming it beside every other field missing. A
-    required field refused it first as `validation_error`. A value that is not text (a list) still is."""
-    return serializers.CharField(required=False, default="", allow_blank=True, **kwargs)
+    required field refused it first as `validation_error`. A value that is not text (a number, a list) still
+    is."""
+    return TextField(required=False, default="", allow_blank=True, **kwargs)
 
 
 class ClusterSerializer(serializers.ModelSerializer):
@@ -78,17 +86,17 @@ class MemberApplySerializer(serializers.Serializer):
     """A firm's application for membership. Every field but `clusters` and `contact_phone` is required:
     those missing or blank are refused together, 400 `required` with `errors` naming each."""
 
-    legal_name = serializers.CharField(max_length=200)
-    credit_code = serializers.CharField(max_length=40, help_text="18 characters, GB 32100-2015.")
-    size_class = serializers.CharField(max_length=20, help_text=f"One of: {', '.join(SizeClass.values)}.")
-    sector = serializers.CharField(max_length=5, help_text="GB/T 4754 industry section, A to T.")
-    region = serializers.CharField(max_length=100)
+    legal_name = TextField(max_length=200)
+    credit_code = TextField(max_length=40, help_text="18 characters, GB 32100-2015.")
+    size_class = TextField(max_length=20, help_text=f"One of: {', '.join(SizeClass.values)}.")
+    sector = TextField(max_length=5, help_text="GB/T 4754 industry section, A to T.")
+    region = TextField(max_length=100)
     clusters = serializers.ListField(
-        child=serializers.SlugField(), required=False, default=list, help_text="Cluster slugs."
+        child=SlugTextField(), required=False, default=list, help_text="Cluster slugs."
     )
-    contact_name = serializers.CharField(max_length=100)
-    contact_email = serializers.CharField(max_length=254)
-    contact_phone = serializers.CharField(max_length=30, required=False, default="", allow_blank=True)
+    contact_name = TextField(max_length=100)
+    contact_email = TextField(max_length=254)
+    contact_phone = TextField(max_length=30, required=False, default="", allow_blank=True)
 
     def service_kwargs(self) -> dict[str, Any]:
         data = dict(self.validated_data)
@@ -141,9 +149,9 @@ class MemberContactSerializer(OnlyTheseFields):
         "officer's matter."
     )
 
-    contact_name = serializers.CharField(max_length=100, required=False, allow_blank=True)
-    contact_email = serializers.CharField(max_length=254, required=False, allow_blank=True)
-    contact_phone = serializers.CharField(max_length=30, required=False, allow_blank=True)
+    contact_name = TextField(max_length=100, required=False, allow_blank=True)
+    contact_email = TextField(max_length=254, required=False, allow_blank=True)
+    contact_phone = TextField(max_length=30, required=False, allow_blank=True)
 
 
 class ReasonSerializer(serializers.Serializer):
@@ -245,10 +253,10 @@ class UserCreateSerializer(serializers.Serializer):
     with `errors` naming each."""
 
     member = IdField(required=False, help_text="Member id; defaults to your own member.")
-    username = serializers.CharField(max_length=150)
-    email = serializers.CharField(max_length=254)
+    username = TextField(max_length=150)
+    email = TextField(max_length=254)
     role = ServiceChoiceField(choices=sorted(PERSON_ROLES), help_text=KEY_ROLE_RULE)
-    password = serializers.CharField(
+    password = TextField(
         required=False,
         allow_null=True,
         write_only=True,
@@ -260,8 +268,8 @@ class UserCreateSerializer(serializers.Serializer):
             "sets it could log in as the person."
         ),
     )
-    first_name = serializers.CharField(max_length=150, required=False, default="", allow_blank=True)
-    last_name = serializers.CharField(max_length=150, required=False, default="", allow_blank=True)
+    first_name = TextField(max_length=150, required=False, default="", allow_blank=True)
+    last_name = TextField(max_length=150, required=False, default="", allow_blank=True)
 
 
 class UserCreateBodySerializer(UserCreateSerializer):
@@ -319,7 +327,7 @@ class APIKeySerializer(serializers.ModelSerializer):
 
 # A new key's body as the schema shows it; the view reads APIKeyCreateBodySerializer.
 class APIKeyCreateSerializer(serializers.Serializer):
-    name = serializers.CharField(
+    name = TextField(
         max_length=50, help_text="Missing or blank: 400 `required`; longer than 50: 400 `invalid`."
     )
     # The service refuses an unknown scope or none (`invalid_scopes`), a time without a zone or out of

@@ -7,7 +7,7 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from consortium.api.fields import FreeTextField, IdField, WholeNumberField
+from consortium.api.fields import FreeTextField, IdField, SlugTextField, TextField, WholeNumberField
 from consortium.models import Member, User
 from exchange import policies
 from exchange.models import AccessPolicy, AccessRequest, Dataset, DatasetVersion, Grade, Grant, GrantState
@@ -144,24 +144,24 @@ class DatasetSerializer(serializers.ModelSerializer):
 class DatasetRegisterSerializer(serializers.Serializer):
     """Choice fields are plain strings so the service can name exactly what is wrong."""
 
-    title = serializers.CharField(max_length=200)
+    title = TextField(max_length=200)
     description = FreeTextField()
     keywords = serializers.ListField(
-        child=serializers.CharField(max_length=50),
+        child=TextField(max_length=50),
         required=False,
         default=list,
         help_text=f"At most {MAX_KEYWORDS} distinct keywords (more: 400 `too_many_keywords`); a repeat "
         "counts once.",
     )
-    sector = serializers.CharField(max_length=5)
-    data_domain = serializers.CharField(max_length=20)
-    spatial_coverage = serializers.CharField(max_length=200, required=False, default="", allow_blank=True)
+    sector = TextField(max_length=5)
+    data_domain = TextField(max_length=20)
+    spatial_coverage = TextField(max_length=200, required=False, default="", allow_blank=True)
     temporal_start = serializers.DateField(required=False, allow_null=True, default=None)
     temporal_end = serializers.DateField(required=False, allow_null=True, default=None)
-    update_frequency = serializers.CharField(max_length=20, required=False, default="irregular")
-    licence = serializers.CharField(max_length=100)
-    contact_name = serializers.CharField(max_length=100)
-    contact_email = serializers.CharField(max_length=254)
+    update_frequency = TextField(max_length=20, required=False, default="irregular")
+    licence = TextField(max_length=100)
+    contact_name = TextField(max_length=100)
+    contact_email = TextField(max_length=254)
     grade = WholeNumberField(
         required=False,
         allow_null=True,
@@ -171,7 +171,7 @@ class DatasetRegisterSerializer(serializers.Serializer):
     )
     personal_information = serializers.BooleanField(required=False, default=False)
     sources = serializers.ListField(child=IdField(), required=False, default=list)
-    rights = serializers.CharField(max_length=20, required=False, default="use")
+    rights = TextField(max_length=20, required=False, default="use")
 
     def service_kwargs(self) -> dict[str, Any]:
         data = dict(self.validated_data)
@@ -180,8 +180,8 @@ class DatasetRegisterSerializer(serializers.Serializer):
 
 
 class PolicySetSerializer(serializers.Serializer):
-    tier = serializers.CharField(max_length=20, required=False, allow_null=True, default=None)
-    purposes = serializers.ListField(child=serializers.CharField(max_length=40), allow_empty=True)
+    tier = TextField(max_length=20, required=False, allow_null=True, default=None)
+    purposes = serializers.ListField(child=TextField(max_length=40), allow_empty=True)
     terms = FreeTextField()
     # No caps of their own: the policy rules refuse a duration or a quota out of range with their codes
     # (duration_invalid, duration_over_grade_limit; quota_required, confidential_no_download,
@@ -199,12 +199,10 @@ class PolicySetSerializer(serializers.Serializer):
         service_range=(0, policies.MAX_DOWNLOAD_QUOTA),
     )
     eligible_size_classes = serializers.ListField(
-        child=serializers.CharField(max_length=20), required=False, default=list
+        child=TextField(max_length=20), required=False, default=list
     )
-    eligible_sectors = serializers.ListField(
-        child=serializers.CharField(max_length=5), required=False, default=list
-    )
-    eligible_clusters = serializers.ListField(child=serializers.SlugField(), required=False, default=list)
+    eligible_sectors = serializers.ListField(child=TextField(max_length=5), required=False, default=list)
+    eligible_clusters = serializers.ListField(child=SlugTextField(), required=False, default=list)
     allow_list = serializers.ListField(child=IdField(), required=False, default=list)
     deny_list = serializers.ListField(child=IdField(), required=False, default=list)
     price_credits = WholeNumberField(
@@ -248,9 +246,9 @@ class VersionSerializer(serializers.ModelSerializer):
 
 class VersionUploadSerializer(serializers.Serializer):
     file = serializers.FileField(allow_empty_file=True)
-    media_type = serializers.CharField(max_length=100, required=False, default="")
+    media_type = TextField(max_length=100, required=False, default="")
     # Unbounded here: the service says what is wrong with a digest that is not one (invalid_sha256).
-    sha256 = serializers.CharField(
+    sha256 = TextField(
         required=False,
         allow_null=True,
         default=None,
@@ -304,7 +302,7 @@ class AccessRequestSerializer(serializers.ModelSerializer):
 
 class AccessRequestSubmitSerializer(serializers.Serializer):
     dataset = IdField()
-    purpose = serializers.CharField(max_length=40)
+    purpose = TextField(max_length=40)
     justification = FreeTextField(max_length=4000)
     duration_days = WholeNumberField(  # past the policy's maximum: the engine's duration_over_max
         service_range=(policies.MIN_DURATION_DAYS, policies.MAX_DURATION_DAYS),
