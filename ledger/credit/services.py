@@ -7,8 +7,9 @@ rules engine only ever refuses what a race let through.
 
 from __future__ import annotations
 
+import json
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -165,7 +166,7 @@ def credit_epoch_settle(
 def held_mint_resolve(*, actor: User, epoch: str, member: int, decision: str, reason: str) -> LedgerEntry:
     """An auditor releases or forfeits a held mint (`audit.resolved`). NotPermitted for anyone else,
     officers included (CREDIT.md: only an auditor forfeits); ValidationFailed for another decision or no
-    reason; NotFound when no such mint is held."""
+    reason; NotFound when no such mint is held, saying who resolved it and when if it was held once."""
     _require(
         actor, Capability.RESOLVE_HELD_MINTS, "Only an auditor may resolve a held mint.", system_may=False
     )
@@ -181,7 +182,7 @@ def held_mint_resolve(*, actor: User, epoch: str, member: int, decision: str, re
     with transaction.atomic():
         lock_all_credit()
         if not DatabaseState().unresolved(f"mint:{ref}"):
-            raise NotFound(f"No mint of member {member} is held in epoch {epoch}.", code="no_held_mint")
+            raise NotFound(_no_held_mint_detail(epoch=epoch, member=member), code="no_held_mint")
         return ledger_append(
             kind="audit.resolved",
             actor=actor,
@@ -190,6 +191,29 @@ def held_mint_resolve(*, actor: User, epoch: str, member: int, decision: str, re
             members=[member],
             payload={"mint": ref, "epoch": epoch, "member": member, "decision": decision, "reason": reason},
         )
+
+
+def _no_held_mint_detail(*, epoch: str, member: int) -> str:
+    """Why the mint `<epoch>:<member>` cannot be resolved: not held, and, when an auditor resolved it
+    already (a second tab, a colleague), who, how and when, so the second decision does not look like a
+    wrong address."""
+    detail = f"No mint of member {member} is held in epoch {epoch}"
+    resolution = (
+        LedgerEntry.objects.filter(kind="audit.resolved", subject_type="mint", subject_id=f"{epoch}:{member}")
+        .order_by("-id")
+        .first()
+    )
+    if resolution is None:
+        return f"{detail}."
+    decision = json.loads(bytes(resolution.canonical))["payload"]["decision"]
+    auditor = None
+    if resolution.actor_user_id is not None:
+        auditor = User.objects.filter(pk=resolution.actor_user_id).values_list("username", flat=True).first()
+    return (
+        f"{detail}: {auditor or 'an auditor'} {'released' if decision == 'release' else 'forfeited'} it on "
+        f"{resolution.accepted_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC "
+        f"(audit.resolved, leaf {bytes(resolution.leaf_hash).hex()[:16]})."
+    )
 
 
 def credit_adjustment_propose(

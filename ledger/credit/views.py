@@ -182,8 +182,9 @@ def held_mints(request: HttpRequest) -> HttpResponse:
 @require_POST
 def held_mint_resolve(request: HttpRequest, mint: str) -> HttpResponse:
     """Release or forfeit the held mint `<epoch>:<member>` through services.held_mint_resolve; a refusal
-    goes back beside its field on the held mints page (nothing is written), a mint not held is a 404; an
-    officer, who sees the held mints but may not resolve them, gets a 403."""
+    goes back beside its field on the held mints page (nothing is written), and so does a mint not held,
+    with a 404 as in the API (resolved meanwhile, in another tab or by another auditor: the service says
+    who and when); an officer, who sees the held mints but may not resolve them, gets a 403."""
     _auditors_only(request, "held mints")
     if not can(request.user, Capability.RESOLVE_HELD_MINTS):
         raise PermissionDenied("Only an auditor may resolve a held mint.")
@@ -196,7 +197,8 @@ def held_mint_resolve(request: HttpRequest, mint: str) -> HttpResponse:
                 actor=request_actor(request), epoch=epoch, member=member_id, **form.cleaned_data
             )
         except NotFound as error:
-            raise Http404(error.detail) from error
+            add_service_error(form, error)
+            return _held_mints_page(request, (mint, form), status=404)
         except ServiceError as error:
             add_service_error(form, error)
         else:

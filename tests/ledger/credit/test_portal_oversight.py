@@ -124,6 +124,43 @@ def test_an_auditor_releases_a_held_mint_through_the_service(client_for, auditor
     assert LedgerEntry.objects.filter(kind="audit.resolved").count() == 1
 
 
+def test_a_mint_resolved_in_another_tab_says_who_resolved_it_on_the_held_mints_page(client_for, auditor):
+    """Two tabs (or two auditors) on the same held mint: the second decision finds it resolved. It used to
+    get the bare 'Not found' page, as if the address were wrong; now the held mints page, still 404 as the
+    API's no_held_mint, says who released it and when, in the API's words, and nothing more is written."""
+    epoch, provider = settled_with_held_mint()
+    url = _resolve_url(epoch, provider.pk)
+    first_tab, second_tab = as_user(auditor), as_user(auditor)
+    assert first_tab.post(url, {"decision": "release", "reason": "Known partners."}).status_code == 302
+    entry = LedgerEntry.objects.get(kind="audit.resolved")
+    response = second_tab.post(url, {"decision": "forfeit", "reason": "Looks like a ring."})
+    assert response.status_code == 404
+    html = response.content.decode()
+    assert "<title>Error: Held mints" in html
+    said = (
+        f"No mint of member {provider.pk} is held in epoch {epoch}: auditor released it on "
+        f"{entry.accepted_at:%Y-%m-%d %H:%M} UTC (audit.resolved, leaf {bytes(entry.leaf_hash).hex()[:16]})."
+    )
+    assert said in html.split('<div class="error-summary" role="alert">', 1)[1].split("</div>", 1)[0]
+    assert "No mint is held: nothing waits for an audit." in html
+    api = client_for(auditor).post(
+        f"/api/v1/credit/held-mints/{epoch}:{provider.pk}/resolve/",
+        {"decision": "forfeit", "reason": "Looks like a ring."},
+    )
+    assert (api.status_code, api.json()["code"], api.json()["detail"]) == (404, "no_held_mint", said)
+    assert LedgerEntry.objects.filter(kind="audit.resolved").count() == 1
+
+
+def test_a_mint_never_held_is_not_found_on_the_held_mints_page(auditor):
+    epoch, provider = settled_with_held_mint()
+    response = as_user(auditor).post(
+        _resolve_url(epoch, provider.pk + 100), {"decision": "release", "reason": "x"}
+    )
+    assert response.status_code == 404
+    assert f"No mint of member {provider.pk + 100} is held in epoch {epoch}." in response.content.decode()
+    assert not LedgerEntry.objects.filter(kind="audit.resolved").exists()
+
+
 @pytest.mark.parametrize(
     ("data", "field", "message"),
     [
