@@ -431,9 +431,9 @@ GROUPS: list[tuple[str, list[ProblemCode]]] = [
             ),
             _c(
                 "core_data_not_offered",
-                (400, 404, 409),
+                (404, 409),
                 "Level 3 (core) data is offered as metadata only: no policy (reading one is 404, setting "
-                "one 409), version file (400), request or download (409).",
+                "one 409), version file, request or download (409).",
                 "Do not retry; contact the owner off-platform.",
             ),
             _c(

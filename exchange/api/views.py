@@ -74,7 +74,7 @@ class DatasetViewSet(
         "create": services.dataset_register_check,
         "withdraw": services.dataset_manage_check,
         "policy": services.policy_set_check,
-        "versions": services.dataset_manage_check,
+        "versions": services.dataset_version_add_check,
         "version_withdraw": services.dataset_version_withdraw_check,
     }
 

@@ -55,6 +55,7 @@ from exchange.services.policies import policy_set, policy_set_check
 from exchange.services.versions import (
     dataset_files_sweep,
     dataset_version_add,
+    dataset_version_add_check,
     dataset_version_addable_by,
     dataset_version_withdraw,
     dataset_version_withdraw_check,
@@ -79,6 +80,7 @@ __all__ = [
     "dataset_register",
     "dataset_register_check",
     "dataset_version_add",
+    "dataset_version_add_check",
     "dataset_version_addable_by",
     "dataset_version_withdraw",
     "dataset_version_withdraw_check",

@@ -14,7 +14,7 @@ from consortium.errors import Conflict, NotPermitted, ServiceError, ValidationFa
 from consortium.models import User
 from consortium.roles import Capability, can, require
 from exchange import policies
-from exchange.models import AccessPolicy, Dataset, DatasetVersion
+from exchange.models import AccessPolicy, Dataset, DatasetStatus, DatasetVersion
 
 DEFAULTS = {
     "MAX_UPLOAD_BYTES": 5 * 1024**3,
@@ -107,6 +107,20 @@ def dataset_manage_check(actor: User, dataset: Dataset) -> None:
         Capability.MANAGE_DATASETS,
         "Only the owner's data stewards may manage this dataset.",
     )
+
+
+def dataset_offer_check(actor: User, dataset: Dataset) -> None:
+    """Raise unless `actor` may add to what `dataset` offers (a policy, a version's file), before any input
+    is read: dataset_manage_check's refusal, Conflict(`dataset_withdrawn`), then Conflict(
+    `core_data_not_offered`, in the engine's words and reasons) for Level 3 data, offered as metadata only
+    whatever the input says: its grade refuses, as it refuses a request for it, so the owner is not sent to
+    correct a body first."""
+    dataset_manage_check(actor, dataset)
+    if dataset.status != DatasetStatus.LISTED:
+        raise Conflict("The dataset is withdrawn.", code="dataset_withdrawn", current_state=dataset.status)
+    if policies.metadata_only(dataset.grade):
+        core = policies.CORE_DATA_NOT_OFFERED
+        raise Conflict(core.message, code=core.code, reasons=[{"code": core.code, "message": core.message}])
 
 
 def _steward_of_owner(actor: User, dataset: Dataset) -> bool:

@@ -9,28 +9,21 @@ from collections.abc import Iterable
 from django.db import transaction
 from django.utils import timezone
 
-from consortium.errors import Conflict, ValidationFailed
+from consortium.errors import ValidationFailed
 from consortium.models import Cluster, User
 from consortium.text import refuse_hidden_characters_in_text
 from exchange import policies
-from exchange.models import AccessPolicy, Dataset, DatasetStatus, Tier
+from exchange.models import AccessPolicy, Dataset, Tier
 from exchange.selectors import policy_member_choices_for
-from exchange.services._common import _invalid, _lock_dataset, dataset_manage_check
+from exchange.services._common import _invalid, _lock_dataset, dataset_offer_check
 from exchange.services.datasets import _record_dataset_fact, _refuse_unless_listed
 
 
 def policy_set_check(actor: User, dataset: Dataset) -> None:
     """Raise unless `actor` may set a policy of `dataset` and the dataset can take one, before any input is
-    read: dataset_manage_check's refusal, Conflict(`dataset_withdrawn`), then Conflict(
-    `core_data_not_offered`) for Level 3 data, whose grade admits no policy whatever the body says: the
-    dataset's state refuses, as it refuses a request for it, and the owner is not sent to fill in terms or
-    purposes first."""
-    dataset_manage_check(actor, dataset)
-    if dataset.status != DatasetStatus.LISTED:
-        raise Conflict("The dataset is withdrawn.", code="dataset_withdrawn", current_state=dataset.status)
-    if policies.metadata_only(dataset.grade):
-        core = policies.CORE_DATA_NOT_OFFERED
-        raise Conflict(core.message, code=core.code, reasons=[{"code": core.code, "message": core.message}])
+    read: as dataset_offer_check (a withdrawn dataset, or Level 3 data, whose grade admits no policy
+    whatever the body says, are Conflicts)."""
+    dataset_offer_check(actor, dataset)
 
 
 def policy_set(

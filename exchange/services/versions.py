@@ -22,7 +22,7 @@ from consortium.roles import Capability, can
 from consortium.text import refuse_hidden_characters_in_text
 from consortium.transactions import CommitWatch
 from exchange import policies
-from exchange.models import Dataset, DatasetStatus, DatasetVersion
+from exchange.models import Dataset, DatasetVersion
 from exchange.services._common import (
     _MEDIA_TYPE,
     _MEDIA_TYPE_MAX_LENGTH,
@@ -32,7 +32,7 @@ from exchange.services._common import (
     _lock_dataset,
     _own_manager,
     _require_of_member,
-    dataset_manage_check,
+    dataset_offer_check,
     exchange_setting,
 )
 from exchange.services.datasets import _record_dataset_fact, _refuse_unless_listed, dataset_manageable_by
@@ -50,6 +50,13 @@ def dataset_version_addable_by(*, actor: User, dataset: Dataset) -> bool:
     """Whether dataset_version_add would take a file from `actor` for `dataset` as it stands: as
     dataset_manageable_by, and never for Level 3 (core) data, which is offered as metadata only."""
     return dataset_manageable_by(actor=actor, dataset=dataset) and not policies.metadata_only(dataset.grade)
+
+
+def dataset_version_add_check(actor: User, dataset: Dataset) -> None:
+    """Raise unless `actor` may add a version of `dataset` and the dataset can take a file, before the
+    upload is read: as dataset_offer_check (a withdrawn dataset, or Level 3 data, which never holds a
+    file, are Conflicts)."""
+    dataset_offer_check(actor, dataset)
 
 
 def dataset_versions_withdrawable_by(*, actor: User, dataset: Dataset) -> bool:
@@ -81,17 +88,11 @@ def dataset_version_add(
 
     Raises UploadTooLarge (413) past EXCHANGE["MAX_UPLOAD_BYTES"], ValidationFailed(invalid_sha256)
     when `declared_sha256` is not 64 hex digits, `checksum_mismatch` when it differs, `empty_file`,
-    `invalid_media_type`, `core_data_not_offered` (a Level 3 dataset is offered as metadata only: it
-    never holds a file); Conflict(dataset_withdrawn).
+    `invalid_media_type`; first as dataset_version_add_check (Conflict `dataset_withdrawn`, or
+    `core_data_not_offered`: a Level 3 dataset is offered as metadata only and never holds a file).
     Nothing is stored or written then.
     """
-    dataset_manage_check(actor, dataset)
-    if policies.metadata_only(dataset.grade):
-        raise _invalid(
-            "file", "core_data_not_offered", "Level 3 (core) data is offered as metadata only: no files."
-        )
-    if dataset.status != DatasetStatus.LISTED:
-        raise Conflict("The dataset is withdrawn.", code="dataset_withdrawn", current_state=dataset.status)
+    dataset_version_add_check(actor, dataset)
     media_type = (media_type or "application/octet-stream").strip().lower()
     # The length counts too: a part's own Content-Type reaches here unchecked by the API's serializer, and
     # PostgreSQL refused one past the column (a 500) where SQLite stored it whole.

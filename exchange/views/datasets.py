@@ -225,6 +225,13 @@ def _dataset_version_upload(request: HttpRequest, pk: int) -> HttpResponse:
     dataset = _get(selectors.dataset_get_for, user=request.user, pk=pk)
     if _not_active_refusal(request, Capability.MANAGE_DATASETS):
         return _dataset_page(request, dataset, status=403)
+    try:
+        services.dataset_version_add_check(request_actor(request), dataset)
+    except ServiceError as error:
+        # The page offers no upload then (core data, a withdrawn dataset, another member's): say why, with
+        # the API's status, rather than what the form lacked.
+        messages.error(request, error.detail)
+        return _dataset_page(request, dataset, status=error.status)
     form = VersionUploadForm(request.POST, request.FILES)
     if form.is_valid():
         upload = form.cleaned_data["file"]

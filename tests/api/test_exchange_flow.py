@@ -299,14 +299,18 @@ def test_upload_refusals_store_nothing(client_for, data_steward, settings, tmp_p
     assert sorted((tmp_path / "media").rglob("*")) == files_before
 
 
-def test_core_dataset_refuses_every_version_upload(client_for, data_steward, tmp_path) -> None:
+def test_core_dataset_refuses_every_version_upload(client_for, data_steward, other_analyst, tmp_path) -> None:
+    """As setting its policy and requesting it are: 409 for the dataset's grade, in the engine's words,
+    whatever the body holds (it is not read), and nothing is stored."""
     core = register(data_steward, grade=3)
+    refused = assert_problem(post_request(client_for(other_analyst), core), 409, "core_data_not_offered")
     before = _state()
     upload = SimpleUploadedFile("recipe.csv", b"a,b\n1,2\n", content_type="text/csv")
-    response = client_for(data_steward).post(
-        f"/api/v1/datasets/{core.pk}/versions/", {"file": upload}, format="multipart"
-    )
-    assert_problem(response, 400, "core_data_not_offered")
+    for body in ({"file": upload}, {}, {"file": upload, "sha256": "typo"}):
+        response = client_for(data_steward).post(
+            f"/api/v1/datasets/{core.pk}/versions/", body, format="multipart"
+        )
+        assert assert_problem(response, 409, "core_data_not_offered")["detail"] == refused["detail"], body
     assert _state() == before
     assert not [path for path in (tmp_path / "media").rglob("*") if path.is_file()]
 

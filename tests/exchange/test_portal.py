@@ -195,10 +195,13 @@ def test_core_dataset_refuses_a_version_upload_in_the_portal(data_steward: Any) 
     core = register(data_steward, grade=3, title="Core recipes")
     entries = LedgerEntry.objects.count()
     upload = SimpleUploadedFile("recipe.csv", b"a,b\n1,2\n", content_type="text/csv")
-    response = as_user(data_steward).post(
-        reverse("portal:dataset-version-upload", args=[core.pk]), {"file": upload}
-    )
-    assert response.status_code == 400 and "metadata only" in text(response)
+    for form in ({"file": upload}, {}):
+        # Refused for the grade, as in the API (409), not for the form's fields: the page offers no upload.
+        response = as_user(data_steward).post(reverse("portal:dataset-version-upload", args=[core.pk]), form)
+        page = text(response)
+        assert response.status_code == 409
+        assert page.count("Level 3 (core) data is offered as metadata only") == 2  # the message, the card
+        assert "This field is required" not in page
     assert not core.versions.exists() and LedgerEntry.objects.count() == entries
 
 
@@ -517,7 +520,7 @@ def test_only_the_owners_steward_sees_the_management_forms(data_steward: Any, ot
     response = as_user(other_steward).post(
         reverse("portal:dataset-version-upload", args=[dataset.pk]), {"file": upload}
     )
-    assert response.status_code == 400 and "Only the owner's data stewards" in text(response)
+    assert response.status_code == 403 and "Only the owner's data stewards" in text(response)
     assert dataset.versions.count() == 1
 
 

@@ -16,7 +16,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from consortium.errors import ServiceError, ValidationFailed
+from consortium.errors import Conflict, ServiceError
 from exchange import selectors, services
 from exchange.models import AccessRequest, Dataset, Grant, RequestState
 from ledger.models import LedgerEntry
@@ -50,7 +50,7 @@ def test_core_dataset_page_offers_its_steward_no_upload_form_and_the_service_ref
     assert services.dataset_version_addable_by(actor=data_steward, dataset=core) is False
 
     entries = LedgerEntry.objects.count()
-    with pytest.raises(ValidationFailed) as refused:
+    with pytest.raises(Conflict) as refused:
         services.dataset_version_add(
             actor=data_steward,
             dataset=core,
