@@ -10,7 +10,6 @@ from django.contrib.auth.forms import PasswordResetForm
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, QueryDict
 
-from consortium import credit_code as credit_codes
 from consortium.errors import ServiceError
 from consortium.ids import is_row_id
 from consortium.models import APIKeyScope, Cluster, MemberRole, MemberStatus, Sector, SizeClass
@@ -42,6 +41,27 @@ class WholeNumberFormField(forms.IntegerField):
         if number is None:
             raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
         return number
+
+
+class _RequiredByService:
+    """A field the service requires, as a portal form reads it: the page still marks it required (the label's
+    asterisk, the input's `required`), but a blank value is passed on as "" for the service to refuse in its
+    own words (`required`, naming each field missing), as the API's answer says them, not Django's."""
+
+    empty_values: Any
+
+    def validate(self, value: Any) -> None:
+        if value in self.empty_values:
+            return
+        super().validate(value)  # type: ignore[misc]
+
+
+class RequiredByServiceCharField(_RequiredByService, forms.CharField):
+    pass
+
+
+class RequiredByServiceChoiceField(_RequiredByService, forms.ChoiceField):
+    pass
 
 
 class ModelIdsChoiceField(forms.ModelMultipleChoiceField):
@@ -94,21 +114,20 @@ class PortalForm(forms.Form):
 
 
 class MemberApplicationForm(PortalForm):
-    """A firm's application for membership. member_apply decides; the form only parses and pre-checks."""
+    """A firm's application for membership. member_apply judges every value, in the words the API gives:
+    what is missing, the credit code, the e-mail address; the form only parses."""
 
     service_field_names = {"cluster_slugs": "clusters"}
 
-    legal_name = forms.CharField(max_length=200, label="Legal name")
-    # Long enough to accept a mistyped code, so the check can say precisely what is wrong with it.
-    credit_code = forms.CharField(
-        max_length=40,
+    legal_name = RequiredByServiceCharField(max_length=200, label="Legal name")
+    credit_code = RequiredByServiceCharField(
         label="Unified social credit code",
         help_text="18 characters, as printed on the business licence (GB 32100-2015).",
         widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
     )
-    size_class = forms.ChoiceField(choices=_choose(SizeClass.choices), label="Size class")
-    sector = forms.ChoiceField(choices=_choose(Sector.choices), label="Sector (GB/T 4754 section)")
-    region = forms.CharField(max_length=100, help_text="Province or municipality.")
+    size_class = RequiredByServiceChoiceField(choices=_choose(SizeClass.choices), label="Size class")
+    sector = RequiredByServiceChoiceField(choices=_choose(Sector.choices), label="Sector (GB/T 4754 section)")
+    region = RequiredByServiceCharField(max_length=100, help_text="Province or municipality.")
     clusters = forms.ModelMultipleChoiceField(
         queryset=Cluster.objects.all(),
         to_field_name="slug",
@@ -116,16 +135,9 @@ class MemberApplicationForm(PortalForm):
         widget=forms.CheckboxSelectMultiple,
         label="Industrial clusters",
     )
-    contact_name = forms.CharField(max_length=100, label="Contact person")
-    contact_email = forms.EmailField(label="Contact e-mail")
+    contact_name = RequiredByServiceCharField(max_length=100, label="Contact person")
+    contact_email = RequiredByServiceCharField(widget=forms.EmailInput, label="Contact e-mail")
     contact_phone = forms.CharField(max_length=30, required=False, label="Contact phone")
-
-    def clean_credit_code(self) -> str:
-        # The same check member_apply makes, run here too so the code's error shows with the others at once.
-        try:
-            return credit_codes.validate(self.cleaned_data["credit_code"])
-        except credit_codes.CreditCodeError as error:
-            raise forms.ValidationError(str(error), code="invalid_credit_code") from None
 
     def service_kwargs(self) -> dict[str, Any]:
         """The keyword arguments of services.member_apply."""
@@ -135,10 +147,11 @@ class MemberApplicationForm(PortalForm):
 
 
 class MemberContactForm(PortalForm):
-    """A member's contact details, as its admin (or an officer) keeps them. member_contact_change decides."""
+    """A member's contact details, as its admin (or an officer) keeps them. member_contact_change judges
+    them, in the words the API gives."""
 
-    contact_name = forms.CharField(max_length=100, label="Contact person")
-    contact_email = forms.EmailField(label="Contact e-mail")
+    contact_name = RequiredByServiceCharField(max_length=100, label="Contact person")
+    contact_email = RequiredByServiceCharField(widget=forms.EmailInput, label="Contact e-mail")
     contact_phone = forms.CharField(max_length=30, required=False, label="Contact phone")
 
 
@@ -195,13 +208,14 @@ class MemberDecisionForm(PortalForm):
 
 
 class UserCreateForm(PortalForm):
-    """A member admin adds a person to their own member."""
+    """A member admin adds a person to their own member. user_create judges the values, in the words the
+    API gives: what is missing, the e-mail address, the role."""
 
-    username = forms.CharField(max_length=150)
-    email = forms.EmailField(label="E-mail")
+    username = RequiredByServiceCharField(max_length=150)
+    email = RequiredByServiceCharField(widget=forms.EmailInput, label="E-mail")
     first_name = forms.CharField(max_length=150, required=False, label="First name")
     last_name = forms.CharField(max_length=150, required=False, label="Last name")
-    role = forms.ChoiceField(choices=_choose(PERSON_ROLE_CHOICES))
+    role = RequiredByServiceChoiceField(choices=_choose(PERSON_ROLE_CHOICES))
     password = forms.CharField(
         required=False,
         strip=False,

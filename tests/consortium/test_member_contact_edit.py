@@ -72,9 +72,9 @@ def test_saving_the_same_details_records_nothing(member_admin, member) -> None:
 @pytest.mark.parametrize(
     ("field", "value", "error"),
     [
-        ("contact_email", "not-an-address", "Enter a valid email address."),
-        ("contact_email", "", "This field is required."),
-        ("contact_name", "", "This field is required."),
+        ("contact_email", "not-an-address", "'not-an-address' is not a valid e-mail address."),
+        ("contact_email", "", "A contact e-mail is required."),
+        ("contact_name", "", "A contact person is required."),
         ("contact_name", "Li\u202eWei", "U+202E RIGHT-TO-LEFT OVERRIDE"),
         ("contact_phone", "021\t5555", "U+0009"),
     ],
