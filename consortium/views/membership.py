@@ -80,7 +80,8 @@ def apply_thanks(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def member_list(request: HttpRequest) -> HttpResponse:
-    """The members the user may see, filtered by status (staff), sector and size class, and searched."""
+    """The members the user may see, filtered by status (staff), sector and size class, and searched. A
+    filter that cannot be applied lists none, with a 400 as the API's, rather than every member."""
     caps = capabilities(request.user)
     if not caps & {Capability.VIEW_OWN_MEMBER, Capability.VIEW_ALL_MEMBERS}:
         raise Http404
@@ -90,11 +91,14 @@ def member_list(request: HttpRequest) -> HttpResponse:
         filters = {key: value for key, value in form.cleaned_data.items() if value and key != "q"}
         members = members.filter(**filters)
         members = selectors.member_search(members=members, text=form.cleaned_data["q"])
+    elif form.is_bound:
+        members = members.none()
     page = page_of(request, members.prefetch_related("clusters"))
     return _render(
         request,
         "member_list.html",
         {"form": form, "page": page, "query": query_without_page(request)},
+        status=400 if form.errors else 200,
     )
 
 

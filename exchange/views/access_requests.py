@@ -47,11 +47,14 @@ def requests_home(request: HttpRequest) -> HttpResponse:
 def _filtered(
     request: HttpRequest, requests: QuerySet[AccessRequest], waiting: Any, default: str = ""
 ) -> tuple[Any, Any]:
-    """The state filter's form and the requests it selects; "waiting" means the `waiting` states."""
+    """The state filter's form and the requests it selects; "waiting" means the `waiting` states. A state
+    it does not know selects no request (the page says why), not every one as if they were in it."""
     data = request.GET.copy()
     data.setdefault("state", default)
     form = RequestFilterForm(data)
-    state = form.cleaned_data["state"] if form.is_valid() else ""
+    if not form.is_valid():
+        return form, requests.none()
+    state = form.cleaned_data["state"]
     if state == "waiting":
         requests = requests.filter(state__in=waiting)
     elif state:
@@ -78,6 +81,7 @@ def my_requests(request: HttpRequest) -> HttpResponse:
             "mine": True,
             "may_withdraw": Capability.REQUEST_ACCESS in capabilities(request.user),
         },
+        status=400 if form.errors else 200,
     )
 
 
@@ -113,6 +117,7 @@ def incoming_requests(request: HttpRequest) -> HttpResponse:
             "undecided": UNDECIDED_STATES,
             "mine": False,
         },
+        status=400 if form.errors else 200,
     )
 
 

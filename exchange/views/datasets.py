@@ -45,7 +45,9 @@ DECIDERS: dict[str, str] = {
 
 @login_required
 def catalog(request: HttpRequest) -> HttpResponse:
-    """Listed datasets (and the member's own withdrawn ones), searched and filtered as in the API."""
+    """Listed datasets (and the member's own withdrawn ones), searched and filtered as in the API. A search
+    that cannot be applied lists none, with a 400 as the API's, rather than every dataset as if they
+    matched it."""
     _require(request, Capability.BROWSE_CATALOG)
     visible = selectors.dataset_list_for(user=request.user)
     owners = selectors.dataset_owner_list_for(user=request.user)
@@ -54,10 +56,13 @@ def catalog(request: HttpRequest) -> HttpResponse:
     if form.is_valid():
         datasets = DatasetFilter(form.filter_data(), queryset=datasets, request=request).qs
         datasets = datasets.order_by(*form.ordering())
+    elif form.is_bound:
+        datasets = datasets.none()
     return _render(
         request,
         "catalog.html",
         {"form": form, "page": page_of(request, datasets), "query": query_without_page(request)},
+        status=400 if form.errors else 200,
     )
 
 
