@@ -8,6 +8,7 @@ from typing import Any
 from django import forms
 from django.contrib.auth.forms import PasswordResetForm
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxLengthValidator
 from django.http import HttpRequest, QueryDict
 
 from consortium.errors import ServiceError
@@ -43,6 +44,16 @@ class WholeNumberFormField(forms.IntegerField):
         return number
 
 
+class ServiceTextField(forms.CharField):
+    """Text whose length the service judges, in the words the API gives (`too_long`, naming the field and
+    its maximum): `max_length` is the input's `maxlength`, for the browser, and not the form's to refuse
+    in Django's words."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.validators = [v for v in self.validators if not isinstance(v, MaxLengthValidator)]
+
+
 class _RequiredByService:
     """A field the service requires, as a portal form reads it: the page still marks it required (the label's
     asterisk, the input's `required`), but a blank value is passed on as "" for the service to refuse in its
@@ -56,7 +67,7 @@ class _RequiredByService:
         super().validate(value)  # type: ignore[misc]
 
 
-class RequiredByServiceCharField(_RequiredByService, forms.CharField):
+class RequiredByServiceCharField(_RequiredByService, ServiceTextField):
     pass
 
 
@@ -136,8 +147,10 @@ class MemberApplicationForm(PortalForm):
         label="Industrial clusters",
     )
     contact_name = RequiredByServiceCharField(max_length=100, label="Contact person")
-    contact_email = RequiredByServiceCharField(widget=forms.EmailInput, label="Contact e-mail")
-    contact_phone = forms.CharField(max_length=30, required=False, label="Contact phone")
+    contact_email = RequiredByServiceCharField(
+        max_length=254, widget=forms.EmailInput, label="Contact e-mail"
+    )
+    contact_phone = ServiceTextField(max_length=30, required=False, label="Contact phone")
 
     def service_kwargs(self) -> dict[str, Any]:
         """The keyword arguments of services.member_apply."""
@@ -151,8 +164,10 @@ class MemberContactForm(PortalForm):
     them, in the words the API gives."""
 
     contact_name = RequiredByServiceCharField(max_length=100, label="Contact person")
-    contact_email = RequiredByServiceCharField(widget=forms.EmailInput, label="Contact e-mail")
-    contact_phone = forms.CharField(max_length=30, required=False, label="Contact phone")
+    contact_email = RequiredByServiceCharField(
+        max_length=254, widget=forms.EmailInput, label="Contact e-mail"
+    )
+    contact_phone = ServiceTextField(max_length=30, required=False, label="Contact phone")
 
 
 class MemberFilterForm(forms.Form):
@@ -212,9 +227,9 @@ class UserCreateForm(PortalForm):
     API gives: what is missing, the e-mail address, the role."""
 
     username = RequiredByServiceCharField(max_length=150)
-    email = RequiredByServiceCharField(widget=forms.EmailInput, label="E-mail")
-    first_name = forms.CharField(max_length=150, required=False, label="First name")
-    last_name = forms.CharField(max_length=150, required=False, label="Last name")
+    email = RequiredByServiceCharField(max_length=254, widget=forms.EmailInput, label="E-mail")
+    first_name = ServiceTextField(max_length=150, required=False, label="First name")
+    last_name = ServiceTextField(max_length=150, required=False, label="Last name")
     role = RequiredByServiceChoiceField(choices=_choose(PERSON_ROLE_CHOICES))
     password = forms.CharField(
         required=False,

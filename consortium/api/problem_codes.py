@@ -44,6 +44,13 @@ GROUPS: list[tuple[str, list[ProblemCode]]] = [
             _c("invalid_request", (400,), "The request is refused as invalid (no more specific code).", FIX),
             _c("required", (400,), "A required field is missing or blank; `errors` names each.", FIX),
             _c(
+                "too_long",
+                (400,),
+                "A text is longer than its field takes (a member's legal name, region or contact details, "
+                "a person's username, e-mail or names); `errors` names each such field with its maximum.",
+                FIX,
+            ),
+            _c(
                 "invalid",
                 (400,),
                 "A field's value has the wrong form (a name too long, an id that is not "

@@ -84,7 +84,8 @@ class MemberApplicationSerializer(MemberSerializer):
 # MemberApplyBodySerializer.
 class MemberApplySerializer(serializers.Serializer):
     """A firm's application for membership. Every field but `clusters` and `contact_phone` is required:
-    those missing or blank are refused together, 400 `required` with `errors` naming each."""
+    those missing or blank are refused together, 400 `required` with `errors` naming each; text longer
+    than its field's maximum length is refused likewise, 400 `too_long`."""
 
     legal_name = TextField(max_length=200)
     credit_code = TextField(max_length=40, help_text="18 characters, GB 32100-2015.")
@@ -106,16 +107,17 @@ class MemberApplySerializer(serializers.Serializer):
 
 class MemberApplyBodySerializer(MemberApplySerializer):
     """MemberApplySerializer as the view reads it: member_apply judges what is missing or blank (`required`,
-    naming each field) and the credit code, size class and sector (their own codes), so their fields do
-    not refuse them first; the free text keeps its length."""
+    naming each field), text too long for its column (`too_long`, naming each) and the credit code, size
+    class and sector (their own codes), so their fields do not refuse them first."""
 
-    legal_name = required_by_service(max_length=200)
+    legal_name = required_by_service()
     credit_code = required_by_service()
     size_class = required_by_service()
     sector = required_by_service()
-    region = required_by_service(max_length=100)
-    contact_name = required_by_service(max_length=100)
-    contact_email = required_by_service(max_length=254)
+    region = required_by_service()
+    contact_name = required_by_service()
+    contact_email = required_by_service()
+    contact_phone = TextField(required=False, default="", allow_blank=True)
 
 
 class OnlyTheseFields(serializers.Serializer):
@@ -140,9 +142,11 @@ class OnlyTheseFields(serializers.Serializer):
         return value
 
 
+# The view reads the body with MemberContactBodySerializer.
 class MemberContactSerializer(OnlyTheseFields):
-    """New contact details for a member: any of the three; one left out keeps its value. The service
-    checks them (an empty name or e-mail is `required`)."""
+    """New contact details for a member: any of the three; one left out keeps its value. An empty name or
+    e-mail is refused as 400 `required`, one longer than its maximum length as 400 `too_long`, naming
+    each."""
 
     other_fields_refusal = (
         "Only the contact details can be changed here; the rest of the record is a consortium "
@@ -152,6 +156,15 @@ class MemberContactSerializer(OnlyTheseFields):
     contact_name = TextField(max_length=100, required=False, allow_blank=True)
     contact_email = TextField(max_length=254, required=False, allow_blank=True)
     contact_phone = TextField(max_length=30, required=False, allow_blank=True)
+
+
+class MemberContactBodySerializer(MemberContactSerializer):
+    """MemberContactSerializer as the view reads it: member_contact_change judges the lengths (`too_long`,
+    naming each field), which the fields refused first as `validation_error`."""
+
+    contact_name = TextField(required=False, allow_blank=True)
+    contact_email = TextField(required=False, allow_blank=True)
+    contact_phone = TextField(required=False, allow_blank=True)
 
 
 class ReasonSerializer(serializers.Serializer):
@@ -250,7 +263,8 @@ class UserSerializer(serializers.ModelSerializer):
 class UserCreateSerializer(serializers.Serializer):
     """A new person. `member` defaults to the actor's own member; only officers may name another. The
     username, e-mail and role are required: those missing or blank are refused together, 400 `required`
-    with `errors` naming each."""
+    with `errors` naming each; text longer than its field's maximum length is refused likewise, 400
+    `too_long`."""
 
     member = IdField(required=False, help_text="Member id; defaults to your own member.")
     username = TextField(max_length=150)
@@ -274,10 +288,12 @@ class UserCreateSerializer(serializers.Serializer):
 
 class UserCreateBodySerializer(UserCreateSerializer):
     """UserCreateSerializer as the view reads it: user_create judges a missing or blank username, e-mail
-    or role (`required`, naming each field)."""
+    or role (`required`, naming each field) and text too long for its column (`too_long`, naming each)."""
 
-    username = required_by_service(max_length=150)
-    email = required_by_service(max_length=254)
+    username = required_by_service()
+    email = required_by_service()
+    first_name = TextField(required=False, default="", allow_blank=True)
+    last_name = TextField(required=False, default="", allow_blank=True)
     role = ServiceChoiceField(choices=sorted(PERSON_ROLES), required=False, default="", allow_blank=True)
 
 

@@ -230,7 +230,7 @@ class MemberViewSet(
 
     def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         # PATCH only, as for people: a PUT (no route) would have to restate the officers' part of the record.
-        body = s.MemberContactSerializer(data=request.data)
+        body = s.MemberContactBodySerializer(data=request.data)
         body.is_valid(raise_exception=True)
         member = services.member_contact_change(
             actor=request_actor(request), member=self.get_object(), **body.validated_data

@@ -25,7 +25,7 @@ from consortium.models import (
     User,
 )
 from consortium.roles import Capability, can, require
-from consortium.services._common import _check_email, _require_each
+from consortium.services._common import _check_email, _refuse_too_long, _require_each
 from consortium.services.people import _deactivate
 from consortium.tasks import send_member_status_notice_task
 from consortium.text import refuse_hidden_characters, refuse_hidden_characters_in_text
@@ -93,7 +93,8 @@ def member_apply(
     `duplicate_credit_code` (a member, or an application not declined, holds the code), `unknown_sector`,
     `unknown_size_class`, `unknown_cluster`, `invalid_email`, `hidden_character` (a name holding a control
     or bidi character: consortium.text); first `required`, naming every field that is missing or blank
-    (all but the contact phone and the clusters).
+    (all but the contact phone and the clusters), then `too_long`, naming every text longer than its
+    column takes.
     Nothing is written when it raises.
     """
     given = {
@@ -108,6 +109,16 @@ def member_apply(
     _require_each(given, _APPLICATION_REQUIRED)
     legal_name, region, contact_name, contact_email = (
         value.strip() for value in (legal_name, region, contact_name, contact_email)
+    )
+    _refuse_too_long(
+        Member,
+        {
+            "legal_name": legal_name,
+            "region": region,
+            "contact_name": contact_name,
+            "contact_email": contact_email,
+            "contact_phone": contact_phone,
+        },
     )
     refuse_hidden_characters(
         legal_name=legal_name,
@@ -395,13 +406,14 @@ def member_contact_change(
     eligibility and credit, and stay as the member was admitted (no service changes them).
 
     Raises as member_contact_change_check (NotPermitted), and ValidationFailed naming the field,
-    as member_apply checks them: `required` (an empty name or e-mail, naming each), `invalid_email`,
-    `hidden_character` (consortium.text). Nothing is written when it raises.
+    as member_apply checks them: `required` (an empty name or e-mail, naming each), `too_long` (naming
+    each), `invalid_email`, `hidden_character` (consortium.text). Nothing is written when it raises.
     """
     member_contact_change_check(actor, member)
     given = {"contact_name": contact_name, "contact_email": contact_email, "contact_phone": contact_phone}
     values = {field: value.strip() for field, value in given.items() if value is not None}
     _require_each(values, {field: message for field, message in _CONTACT_REQUIRED.items() if field in values})
+    _refuse_too_long(Member, values)
     refuse_hidden_characters(**values)
     if "contact_email" in values:
         _check_email("contact_email", values["contact_email"])

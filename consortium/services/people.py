@@ -12,7 +12,7 @@ from consortium.errors import Conflict, NotFound, NotPermitted, ServiceError, Va
 from consortium.member_status import not_active_detail
 from consortium.models import Member, MemberRole, MemberStatus, User
 from consortium.roles import CAPABILITY_SCOPE, PERSON_ROLES, Capability, can, capabilities_beyond, require
-from consortium.services._common import _check_email, _require_each
+from consortium.services._common import _check_email, _refuse_too_long, _require_each
 from consortium.text import refuse_hidden_characters
 from ledger.services import ledger_append
 
@@ -89,6 +89,8 @@ def _save_new_account(*, username: str, password: str | None, **attributes: Any)
 def _check_new_account(*, username: str, email: str, password: str | None, **attributes: Any) -> None:
     _require_each({"username": username, "email": email}, _ACCOUNT_REQUIRED)
     username = username.strip()
+    names = {"first_name": attributes.get("first_name"), "last_name": attributes.get("last_name")}
+    _refuse_too_long(User, {"username": username, "email": email, **names})
     refuse_hidden_characters(
         username=username,
         email=email,
@@ -176,6 +178,7 @@ def user_create(
     Raises NotFound (another member, never confirmed to exist), NotPermitted (`insufficient_scope` for a
     key without the `manage` scope, `role_beyond_key_scopes`, or not a manager of the member's people),
     ValidationFailed (`required`, naming each of the username, e-mail and role missing or blank;
+    `too_long`, naming each of the username, e-mail and names longer than its column takes;
     `unknown_role`, `duplicate_username`, `invalid_email`, `weak_password`,
     `password_not_allowed`, `hidden_character` for a name holding a control or bidi character:
     consortium.text),

@@ -83,7 +83,7 @@ def test_no_change_records_nothing(client_for, member_admin, member, body) -> No
         ({"contact_name": "   "}, "required", "contact_name"),
         ({"contact_name": "Li\u202eWei"}, "hidden_character", "contact_name"),
         ({"contact_phone": "021\u200e5555"}, "hidden_character", "contact_phone"),
-        ({"contact_name": "x" * 101}, "validation_error", "contact_name"),
+        ({"contact_name": "x" * 101}, "too_long", "contact_name"),
         ({"legal_name": "Renamed Co."}, "validation_error", "legal_name"),
         ({"contact_name": "Zhang San", "sector": "I"}, "validation_error", "sector"),
         # Named with a contact field's own error, not only once that one is corrected.
