@@ -12,7 +12,7 @@ from django.utils.cache import add_never_cache_headers
 from django.utils.html import format_html
 from django.views.decorators.http import require_http_methods, require_POST
 
-from consortium import selectors, services
+from consortium import selectors, sent_forms, services
 from consortium.actors import request_actor
 from consortium.errors import NotFound, ServiceError
 from consortium.forms import APIKeyCreateForm, submitted
@@ -55,20 +55,49 @@ def _api_key_list_at(request: HttpRequest) -> str:
 @login_required
 @require_http_methods(["GET", "POST"])
 def api_key_create(request: HttpRequest) -> HttpResponse:
-    """Creates a key and shows its secret in this one response; it is stored only hashed."""
+    """Creates a key and shows its secret in this one response; it is stored only hashed. The same form
+    sent again (that page reloaded, the back button) creates no second key (sent_forms): it says which key
+    it created, whose secret was shown then."""
     _require_key_admin(request)
     form = APIKeyCreateForm(submitted(request))
     if request.method == "POST" and form.is_valid():
+        earlier = sent_forms.made_before(request, "api-key-create")
+        if earlier is not None:
+            return _created_before(request, prefix=earlier)
         try:
             key, raw_key = services.api_key_create(actor=request_actor(request), **form.service_kwargs())
         except ServiceError as error:
             _refused(form, error)
         else:
+            sent_forms.remember_made(request, "api-key-create", key.prefix)
             # Rendered, not redirected: the secret is in no URL, session or cache, and gone after this page.
             response = _render(request, "api_key_created.html", {"key": key, "raw_key": raw_key})
             add_never_cache_headers(response)
             return response
-    return _render(request, "api_key_form.html", {"form": form}, status=400 if form.errors else 200)
+    return _render(
+        request,
+        "api_key_form.html",
+        {"form": form, "sending": sent_forms.sending_token(request)},
+        status=400 if form.errors else 200,
+    )
+
+
+def _created_before(request: HttpRequest, *, prefix: str) -> HttpResponse:
+    """The answer to a create form sent again: the key it created (its secret was shown once, then), on the
+    key list."""
+    key = _api_keys(request).filter(prefix=prefix).first()
+    created = (
+        format_html("the key {} ({})", bdi(key.name), prefix) if key else format_html("a key ({})", prefix)
+    )
+    messages.info(
+        request,
+        format_html(
+            "This form was sent already: it created {}, whose secret was shown once, then. No other key is "
+            "created; without its secret, revoke it and create a new one.",
+            created,
+        ),
+    )
+    return redirect("portal:api-key-list")
 
 
 @login_required

@@ -1,0 +1,70 @@
+"""The portal's "Create an API key" form sent twice (the page reloaded, the back button, a double click)
+creates one key: the second sending says which key the form created instead of creating another live key
+whose secret nobody keeps."""
+
+from __future__ import annotations
+
+import html
+import re
+from typing import Any
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from consortium.models import MemberAPIKey
+from tests.exchange.support import as_user
+
+pytestmark = pytest.mark.django_db
+
+CREATE = reverse("portal:api-key-create")
+
+
+def _filled_in(portal: Client, name: str) -> dict[str, Any]:
+    """The create form as a browser sends it: its fields filled in, its hidden ones as the page gave them."""
+    page = portal.get(CREATE).content.decode()
+    hidden = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', page))
+    hidden.pop("csrfmiddlewaretoken", None)
+    return {**hidden, "name": name, "scopes": ["read"], "expires_on": ""}
+
+
+def test_sending_the_form_again_creates_no_second_key(member_admin: Any) -> None:
+    portal = as_user(member_admin)
+    form = _filled_in(portal, "ERP nightly sync")
+    created = portal.post(CREATE, form)
+    assert created.status_code == 200
+    (key,) = MemberAPIKey.objects.filter(member=member_admin.member)
+    secret = re.findall(r"<code[^>]*>([^<]+)</code>", created.content.decode())
+
+    again = portal.post(CREATE, form, follow=True)
+    assert MemberAPIKey.objects.filter(member=member_admin.member).count() == 1
+    assert again.redirect_chain == [(reverse("portal:api-key-list"), 302)]
+    page = html.unescape(again.content.decode())
+    assert (
+        f"This form was sent already: it created the key <bdi>ERP nightly sync</bdi> ({key.prefix}), whose "
+        "secret was shown once, then. No other key is created; without its secret, revoke it and create a "
+        "new one." in page
+    )
+    assert not any(len(value) > 20 and value in page for value in secret)  # no secret shown again
+
+
+def test_each_form_opened_creates_its_own_key(member_admin: Any) -> None:
+    portal = as_user(member_admin)
+    first, second = _filled_in(portal, "ERP nightly sync"), _filled_in(portal, "ERP nightly sync")
+    assert portal.post(CREATE, first).status_code == 200
+    assert portal.post(CREATE, second).status_code == 200
+    assert MemberAPIKey.objects.filter(member=member_admin.member, name="ERP nightly sync").count() == 2
+
+
+def test_a_form_refused_keeps_its_sending_so_the_corrected_one_creates_the_key(member_admin: Any) -> None:
+    portal = as_user(member_admin)
+    form = _filled_in(portal, "")
+    refused = portal.post(CREATE, form)
+    assert refused.status_code == 400
+    assert not MemberAPIKey.objects.filter(member=member_admin.member).exists()
+    hidden = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', refused.content.decode()))
+    assert {name: hidden[name] for name in form if name in hidden} == {
+        name: value for name, value in form.items() if name in hidden
+    }
+    assert portal.post(CREATE, {**form, "name": "ERP nightly sync"}).status_code == 200
+    assert MemberAPIKey.objects.filter(member=member_admin.member).count() == 1
