@@ -13,6 +13,7 @@ from django.utils.html import format_html
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_http_methods, require_POST
 
+from consortium import sent_forms
 from consortium.actors import request_actor
 from consortium.errors import ServiceError
 from consortium.forms import submitted
@@ -309,7 +310,9 @@ def dataset_withdraw(request: HttpRequest, pk: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def my_datasets(request: HttpRequest) -> HttpResponse:
     """A data steward's datasets of their member, and the form to register a new one (read-only, no form,
-    while the member is not active: a registration posted anyway is refused as member_not_active)."""
+    while the member is not active: a registration posted anyway is refused as member_not_active). The same
+    form sent again (a double click, the back button) registers nothing more: it opens the dataset it
+    registered (sent_forms)."""
     _require_reading(request, Capability.MANAGE_DATASETS)
     visible = selectors.dataset_list_for(user=request.user)
     refusal = request.method == "POST" and _not_active_refusal(request, Capability.MANAGE_DATASETS)
@@ -319,11 +322,24 @@ def my_datasets(request: HttpRequest) -> HttpResponse:
         else None
     )
     if request.method == "POST" and form is not None and form.is_valid():
+        made = sent_forms.made_before(request, "dataset-register")
+        earlier = visible.filter(pk=made).first() if made is not None else None
+        if earlier is not None:
+            messages.info(
+                request,
+                format_html(
+                    "This form was sent already: it registered {}, shown here. "
+                    "No second dataset is registered.",
+                    bdi(earlier.title),
+                ),
+            )
+            return redirect("portal:dataset-detail", pk=earlier.pk)
         try:
             dataset = services.dataset_register(actor=request_actor(request), **form.service_kwargs())
         except ServiceError as error:
             _refused(form, error)
         else:
+            sent_forms.remember_made(request, "dataset-register", str(dataset.pk))
             messages.success(
                 request,
                 format_html("“{}” is registered: set its policy, upload a version.", bdi(dataset.title)),
@@ -333,6 +349,11 @@ def my_datasets(request: HttpRequest) -> HttpResponse:
     return _render(
         request,
         "my_datasets.html",
-        {"form": form, "page": page_of(request, own), "query": query_without_page(request)},
+        {
+            "form": form,
+            "page": page_of(request, own),
+            "query": query_without_page(request),
+            "sending": sent_forms.sending_token(request),
+        },
         status=403 if refusal else 400 if form is not None and form.errors else 200,
     )
