@@ -50,6 +50,7 @@ from exchange.services.grants import (
     grant_revocable_by,
     grant_revoke,
     grant_revoke_check,
+    grant_version_unavailable,
 )
 from exchange.services.policies import policy_set, policy_set_check
 from exchange.services.versions import (
@@ -95,6 +96,7 @@ __all__ = [
     "grant_revocable_by",
     "grant_revoke",
     "grant_revoke_check",
+    "grant_version_unavailable",
     "policy_set",
     "policy_set_check",
 ]

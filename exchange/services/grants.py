@@ -112,6 +112,17 @@ def grant_downloadable_by(*, actor: User, grant: Grant, now: datetime) -> bool:
     )
 
 
+def grant_version_unavailable(*, grant: Grant) -> str | None:
+    """What grant_download refuses a download of the latest version for when `grant`'s dataset has none
+    that may be downloaded (none yet, or every one withdrawn: `no_version_available`), None when it has
+    one. Lets a page that offers the download say so instead; writes nothing."""
+    try:
+        _downloadable_version(grant.dataset, None)
+    except Conflict as error:
+        return str(error.detail)
+    return None
+
+
 def grant_revoke_check(actor: User, grant: Grant) -> None:
     """Raise unless `actor` may revoke `grant`: the dataset owner's data steward or a consortium officer
     (NotPermitted, `insufficient_scope` for the owner's API key without the manage scope)."""

@@ -38,6 +38,8 @@ def _grant_page(request: HttpRequest, grant: Grant, form: Any = None, status: in
     now = timezone.now()
     may_revoke = services.grant_revocable_by(actor=request_actor(request), grant=grant, now=now)
     may_download = services.grant_downloadable_by(actor=request_actor(request), grant=grant, now=now)
+    # said instead of a button whose download would be refused with these words
+    no_version = services.grant_version_unavailable(grant=grant) if may_download else None
     user = request_actor(request)
     return _render(
         request,
@@ -46,7 +48,8 @@ def _grant_page(request: HttpRequest, grant: Grant, form: Any = None, status: in
             "grant": grant,
             "state": grant.state_at(now),
             "form": (form or ReasonForm()) if may_revoke else None,
-            "may_download": may_download,
+            "may_download": may_download and no_version is None,
+            "no_version": no_version,
             # the grantee's people who would download under it: told why they cannot, and what next
             "for_grantee": user.member_id == grant.grantee_id
             and Capability.REQUEST_ACCESS in capabilities(user),
