@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from django.contrib.auth.models import Group
@@ -273,9 +273,12 @@ def _member_transition(
         # The row lock makes two officers' decisions queue up; the second sees the first one's state.
         locked = Member.objects.select_for_update(no_key=True).get(pk=member.pk)
         if status_since is not None and locked.status_changed_at != status_since:
+            # In a person's words (the minute, as pages write times, and the status now); the body's
+            # `status_changed_at` keeps the exact time for a client.
+            changed_at = locked.status_changed_at.astimezone(UTC)
             raise Conflict(
-                f"The member's status changed at {locked.status_changed_at.isoformat()}, after you read it; "
-                "read the member again and decide anew.",
+                f"The member's status changed at {changed_at:%Y-%m-%d %H:%M} UTC, after you read it: it is "
+                f"now {locked.get_status_display()}. Read the member again and decide anew.",
                 code="status_changed",
                 current_state=locked.status,
                 status_changed_at=locked.status_changed_at,
