@@ -290,13 +290,20 @@ def _lock_managed_user(actor: User, user: User) -> tuple[User, int]:
 
 
 def user_set_role(*, actor: User, user: User, role: str) -> User:
-    """Change a person's role in their member. Conflict(last_admin) if it would leave no active admin;
+    """Change a person's role in their member. Conflict(last_admin) if it would leave no active admin,
+    Conflict(user_inactive) for a deactivated person (whose role is what it was when they left);
     NotPermitted(role_beyond_key_scopes) through an API key whose scopes do not cover the role;
     ValidationFailed `required` for a blank role, `unknown_role` for one that is no member role."""
     role = _check_role(role)
     _check_role_within_key(actor, role)
     with transaction.atomic():
         locked, member_id = _lock_managed_user(actor, user)
+        if not locked.is_active:
+            raise Conflict(
+                f"{locked.username} is deactivated; a deactivated person's role does not change.",
+                code="user_inactive",
+                current_state="inactive",
+            )
         if locked.member_role == role:
             return locked
         if role != MemberRole.ADMIN and _last_active_admin(locked):
