@@ -1,23 +1,29 @@
 """A portal form sent twice (the result page reloaded, the back button, a double click) is acted on once.
 
-The page gives each form it shows a fresh token in a hidden field, `sending`. The view that creates
-something from the form remembers, in the user's session, the token it acted on and what it made (an id);
-the same token sent again is answered with what was made then instead of making it again. A form sent
-back with errors keeps its token, so the corrected form still acts. Only the last few tokens of each form
-are kept; a token the page did not make (too long, other characters) counts as none, and none acts every
-time, as before.
+The page gives each form it shows a fresh token in a hidden field, `sending`. Before a view creates
+something from the form it takes the token (`take`): the first sending claims it in the cache, with
+`cache.add`, which only one of two requests arriving together wins (Redis SET NX; a lock in the local
+memory cache); the view then records what it made (`remember_made`, an id), or gives the token back on a
+refusal (`release`) so that the corrected form acts. A later sending of the same token is answered with
+what was made, and one arriving while the first is still at work with IN_FLIGHT. A claim left by a
+request that failed outright lapses after a minute; what was made is remembered for a day. A token the page
+did not make (too long, other characters) counts as none, and none acts every time, as before.
 """
 
 from __future__ import annotations
 
 import re
 import secrets
+from typing import Any
 
+from django.core.cache import cache
 from django.http import HttpRequest
 
 FIELD = "sending"
-_SESSION_KEY = "sent_forms"
-_KEPT_PER_FORM = 20
+# What `take` answers while the first sending of the token is still at work: nothing is made yet.
+IN_FLIGHT = ""
+_CLAIM_SECONDS = 60
+_REMEMBERED_SECONDS = 24 * 60 * 60
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{16,64}")
 
 
@@ -31,28 +37,35 @@ def sending_token(request: HttpRequest) -> str:
     return secrets.token_urlsafe(18)
 
 
-def made_before(request: HttpRequest, form: str) -> str | None:
-    """What `form` made when it was sent with this request's token before, None if it was not (or it
-    carries no token)."""
-    token = _sent_token(request)
-    if not token:
+def take(request: HttpRequest, form: str) -> str | None:
+    """None when this request may act on `form` (it carries no token, or it claimed its token first); else
+    what an earlier sending of the token made, or IN_FLIGHT while that sending is still at work."""
+    key = _key(request, form)
+    if key is None or cache.add(key, IN_FLIGHT, timeout=_CLAIM_SECONDS):
         return None
-    for sent, made in request.session.get(_SESSION_KEY, {}).get(form, []):
-        if sent == token:
-            return str(made)
-    return None
+    made: Any = cache.get(key, IN_FLIGHT)
+    return str(made)
 
 
 def remember_made(request: HttpRequest, form: str, made: str) -> None:
-    """Record that `form`, sent with this request's token, made `made`."""
-    token = _sent_token(request)
-    if not token:
-        return
-    remembered = dict(request.session.get(_SESSION_KEY, {}))
-    remembered[form] = [*remembered.get(form, [])[-(_KEPT_PER_FORM - 1) :], [token, made]]
-    request.session[_SESSION_KEY] = remembered
+    """Record that `form`, sent with this request's token, made `made` (a non-empty id)."""
+    key = _key(request, form)
+    if key is not None:
+        cache.set(key, made, timeout=_REMEMBERED_SECONDS)
+
+
+def release(request: HttpRequest, form: str) -> None:
+    """Give back this request's claim on its token when nothing was made: the form, corrected, acts."""
+    key = _key(request, form)
+    if key is not None:
+        cache.delete(key)
 
 
 def _sent_token(request: HttpRequest) -> str:
     token = request.POST.get(FIELD, "")
     return token if _TOKEN.fullmatch(token) else ""
+
+
+def _key(request: HttpRequest, form: str) -> str | None:
+    token = _sent_token(request)
+    return f"sent-form:{form}:{request.user.pk}:{token}" if token else None

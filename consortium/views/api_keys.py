@@ -56,17 +56,18 @@ def _api_key_list_at(request: HttpRequest) -> str:
 @require_http_methods(["GET", "POST"])
 def api_key_create(request: HttpRequest) -> HttpResponse:
     """Creates a key and shows its secret in this one response; it is stored only hashed. The same form
-    sent again (that page reloaded, the back button) creates no second key (sent_forms): it says which key
-    it created, whose secret was shown then."""
+    sent again (that page reloaded, the back button, a double click) creates no second key (sent_forms):
+    it says which key it created, whose secret was shown then."""
     _require_key_admin(request)
     form = APIKeyCreateForm(submitted(request))
     if request.method == "POST" and form.is_valid():
-        earlier = sent_forms.made_before(request, "api-key-create")
+        earlier = sent_forms.take(request, "api-key-create")
         if earlier is not None:
             return _created_before(request, prefix=earlier)
         try:
             key, raw_key = services.api_key_create(actor=request_actor(request), **form.service_kwargs())
         except ServiceError as error:
+            sent_forms.release(request, "api-key-create")
             _refused(form, error)
         else:
             sent_forms.remember_made(request, "api-key-create", key.prefix)
@@ -84,7 +85,16 @@ def api_key_create(request: HttpRequest) -> HttpResponse:
 
 def _created_before(request: HttpRequest, *, prefix: str) -> HttpResponse:
     """The answer to a create form sent again: the key it created (its secret was shown once, then), on the
-    key list."""
+    key list; or, while its first sending is still creating it (sent_forms.IN_FLIGHT), that it will be
+    there."""
+    if prefix == sent_forms.IN_FLIGHT:
+        messages.info(
+            request,
+            "This form is being sent already: the key it creates is listed here once created, and its secret "
+            "shown only on that sending's page. No other key is created; without its secret, revoke it and "
+            "create a new one.",
+        )
+        return redirect("portal:api-key-list")
     key = _api_keys(request).filter(prefix=prefix).first()
     created = (
         format_html("the key {} ({})", bdi(key.name), prefix) if key else format_html("a key ({})", prefix)

@@ -312,7 +312,7 @@ def my_datasets(request: HttpRequest) -> HttpResponse:
     """A data steward's datasets of their member, and the form to register a new one (read-only, no form,
     while the member is not active: a registration posted anyway is refused as member_not_active). The same
     form sent again (a double click, the back button) registers nothing more: it opens the dataset it
-    registered (sent_forms)."""
+    registered, or the list while its first sending is still registering it (sent_forms)."""
     _require_reading(request, Capability.MANAGE_DATASETS)
     visible = selectors.dataset_list_for(user=request.user)
     refusal = request.method == "POST" and _not_active_refusal(request, Capability.MANAGE_DATASETS)
@@ -322,7 +322,14 @@ def my_datasets(request: HttpRequest) -> HttpResponse:
         else None
     )
     if request.method == "POST" and form is not None and form.is_valid():
-        made = sent_forms.made_before(request, "dataset-register")
+        made = sent_forms.take(request, "dataset-register")
+        if made == sent_forms.IN_FLIGHT:
+            messages.info(
+                request,
+                "This form is being sent already: the dataset it registers is listed here once registered. "
+                "No second dataset is registered.",
+            )
+            return redirect("portal:my-datasets")
         earlier = visible.filter(pk=made).first() if made is not None else None
         if earlier is not None:
             messages.info(
@@ -337,6 +344,7 @@ def my_datasets(request: HttpRequest) -> HttpResponse:
         try:
             dataset = services.dataset_register(actor=request_actor(request), **form.service_kwargs())
         except ServiceError as error:
+            sent_forms.release(request, "dataset-register")
             _refused(form, error)
         else:
             sent_forms.remember_made(request, "dataset-register", str(dataset.pk))

@@ -1,6 +1,6 @@
 """The portal's "Create an API key" form sent twice (the page reloaded, the back button, a double click)
-creates one key: the second sending says which key the form created instead of creating another live key
-whose secret nobody keeps."""
+creates one key: the second sending says which key the form created (or that it is being created) instead
+of creating another live key whose secret nobody keeps."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ import re
 from typing import Any
 
 import pytest
-from django.test import Client
+from django.test import Client, RequestFactory
 from django.urls import reverse
 
+from consortium import sent_forms
 from consortium.models import MemberAPIKey
 from tests.exchange.support import as_user
 
@@ -67,4 +68,27 @@ def test_a_form_refused_keeps_its_sending_so_the_corrected_one_creates_the_key(m
         name: value for name, value in form.items() if name in hidden
     }
     assert portal.post(CREATE, {**form, "name": "ERP nightly sync"}).status_code == 200
+    assert MemberAPIKey.objects.filter(member=member_admin.member).count() == 1
+
+
+def test_a_sending_that_arrives_while_the_first_is_at_work_creates_nothing(member_admin: Any) -> None:
+    """A double click: the second request comes while the first holds the form's token."""
+    portal = as_user(member_admin)
+    form = _filled_in(portal, "ERP nightly sync")
+    first = RequestFactory().post(CREATE, {"sending": form["sending"]})
+    first.user = member_admin
+    assert sent_forms.take(first, "api-key-create") is None  # the first sending, still creating the key
+
+    second = portal.post(CREATE, form, follow=True)
+    assert second.redirect_chain == [(reverse("portal:api-key-list"), 302)]
+    assert "This form is being sent already" in html.unescape(second.content.decode())
+    assert not MemberAPIKey.objects.filter(member=member_admin.member).exists()
+
+
+def test_a_form_the_service_refused_creates_the_key_once_corrected(member_admin: Any) -> None:
+    portal = as_user(member_admin)
+    form = _filled_in(portal, "ERP nightly sync")
+    refused = portal.post(CREATE, {**form, "expires_on": "2020-01-01"})
+    assert refused.status_code == 400 and "The expiry must be in the future" in refused.content.decode()
+    assert portal.post(CREATE, form).status_code == 200
     assert MemberAPIKey.objects.filter(member=member_admin.member).count() == 1

@@ -8,9 +8,10 @@ import re
 from typing import Any
 
 import pytest
-from django.test import Client
+from django.test import Client, RequestFactory
 from django.urls import reverse
 
+from consortium import sent_forms
 from exchange.models import Dataset
 from tests.exchange.support import REGISTRATION_FORM, as_user
 
@@ -57,3 +58,17 @@ def test_a_registration_refused_then_corrected_registers_the_dataset(data_stewar
     assert portal.post(MY_DATASETS, form).status_code == 400
     assert portal.post(MY_DATASETS, {**form, "title": "Coolant temperatures"}).status_code == 302
     assert Dataset.objects.filter(owner=data_steward.member).count() == 1
+
+
+def test_a_registration_sent_while_the_first_is_at_work_registers_nothing(data_steward: Any) -> None:
+    """A double click: the second request comes while the first holds the form's token."""
+    portal = as_user(data_steward)
+    form = _filled_in(portal)
+    first = RequestFactory().post(MY_DATASETS, {"sending": form["sending"]})
+    first.user = data_steward
+    assert sent_forms.take(first, "dataset-register") is None  # the first sending, still registering
+
+    second = portal.post(MY_DATASETS, form, follow=True)
+    assert second.redirect_chain == [(MY_DATASETS, 302)]
+    assert "This form is being sent already" in html.unescape(second.content.decode())
+    assert not Dataset.objects.filter(owner=data_steward.member).exists()
