@@ -113,6 +113,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "consortium.User"
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
+    "consortium.sign_in.UsernameInAnyCaseBackend",  # a username typed in another case (see the module)
     "django.contrib.auth.backends.ModelBackend",
     "guardian.backends.ObjectPermissionBackend",
 ]
@@ -128,6 +129,7 @@ LOGOUT_REDIRECT_URL = "portal:login"
 AXES_FAILURE_LIMIT = read.integer("LOGIN_FAILURE_LIMIT", 5, minimum=1)
 AXES_COOLOFF_TIME = read.number("LOGIN_COOLOFF_HOURS", 0.25, minimum=0)
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_USERNAME_CALLABLE = "consortium.sign_in.lockout_username"  # one count per name, whatever its case
 AXES_RESET_ON_SUCCESS = True
 # Behind a proxy, the client's address as the throttles take it, not the proxy's.
 AXES_CLIENT_IP_CALLABLE = "consortium.api.throttling.client_address"
