@@ -1,9 +1,14 @@
 """Signing in with the username in any case: usernames are told apart whatever their case (the unique
 index on lower(username), the services' username__iexact check), so "Wang-Min" is wang-min's name too.
 
-UsernameInAnyCaseBackend is listed after django-axes' backend and before Django's ModelBackend, which
-still signs in the name typed exactly as stored and keeps the sessions it started. lockout_username keys
-django-axes' failed attempts by the name in lower case, so typing it in other cases buys no more guesses.
+UsernameInAnyCaseBackend is listed after django-axes' backend and before Django's ModelBackend, and answers
+every sign-in by name and password itself: it finds the account whatever the case typed and checks its
+password, and refuses with PermissionDenied, which ends the sign-in there. ModelBackend stays listed only so
+that the sessions it started stay valid. One backend answering means a refusal hashes the password once
+whatever was typed: an unknown name (hashed anyway, as ModelBackend does), a wrong password, a name in
+another case. When two backends answered in turn, a name in another case cost two hashings and the others
+one, which told by the time taken that the name exists. lockout_username keys django-axes' failed attempts
+by the name in lower case, so typing it in other cases buys no more guesses.
 """
 
 from __future__ import annotations
@@ -12,13 +17,12 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
 
 
 class UsernameInAnyCaseBackend(ModelBackend):
-    """ModelBackend for a username typed in another case than the account's: it checks the password of
-    the account whose name it is, whatever its case. A name typed exactly as stored is left to ModelBackend
-    (this answers None), as is a name no account has."""
+    """ModelBackend finding the account by its username in any case; a refusal ends the sign-in."""
 
     def authenticate(
         self,
@@ -28,14 +32,14 @@ class UsernameInAnyCaseBackend(ModelBackend):
         **kwargs: Any,
     ) -> Any:
         if username is None or password is None:
-            return None
-        users = get_user_model()._default_manager
-        if users.filter(username=username).exists():
-            return None
-        stored = users.filter(username__iexact=username).values_list("username", flat=True).first()
-        if stored is None:
-            return None
-        return super().authenticate(request, username=stored, password=password, **kwargs)
+            return None  # not a sign-in by name and password: the other backends' to answer
+        user_model = get_user_model()
+        user = user_model._default_manager.filter(username__iexact=username).first()
+        if user is None:
+            user_model().set_password(password)  # as long as a wrong password takes (ModelBackend does too)
+        elif user.check_password(password) and self.user_can_authenticate(user):
+            return user
+        raise PermissionDenied
 
 
 def lockout_username(request: HttpRequest, credentials: dict[str, Any] | None = None) -> str | None:

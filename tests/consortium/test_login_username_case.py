@@ -43,3 +43,28 @@ def test_failures_in_other_cases_count_towards_the_same_lockout(member: Any) -> 
     response = client.post(LOGIN, {"username": "wang-min", "password": DEMO_PASSWORD})
     assert response.status_code == 429
     assert "_auth_user_id" not in client.session
+
+
+def test_every_refused_sign_in_runs_the_password_hasher_as_often(member: Any, monkeypatch) -> None:
+    # What a refusal costs must not tell whether the name exists, in this case or another: each hashes the
+    # password as often as the others (a sign-in's time is mostly its hashing).
+    from django.contrib.auth.hashers import get_hasher
+
+    UserFactory(username="wang-min", member=member)
+    hasher = type(get_hasher())
+    encode = hasher.encode
+    calls: list[str] = []
+
+    def counted(self, password, salt, *args, **kwargs):
+        calls.append(password)
+        return encode(self, password, salt, *args, **kwargs)
+
+    monkeypatch.setattr(hasher, "encode", counted)
+
+    def hashings(typed: str) -> int:
+        calls.clear()
+        response = Client().post(LOGIN, {"username": typed, "password": "wrong"})
+        assert response.status_code == 200
+        return len(calls)
+
+    assert hashings("nobody-here") == hashings("wang-min") == hashings("WANG-MIN") > 0
