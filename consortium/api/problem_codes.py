@@ -572,6 +572,16 @@ GROUPS: list[tuple[str, list[ProblemCode]]] = [
                 "The requester withdraws the request and asks again under the current policy.",
             ),
             _c(
+                "policy_changed",
+                (409,),
+                "The owner changed the dataset's policy since the request or grant was made, and the "
+                "policy in force no longer allows its purpose or duration: its approval, or a download "
+                "under the grant, is refused (`current_state`; `reasons` lists the policy's reasons, such "
+                "as `duration_over_max` or `purpose_not_allowed`).",
+                "Ask the owner; or request access again under the current policy (an undecided request is "
+                "withdrawn first).",
+            ),
+            _c(
                 "duplicate_request",
                 (409,),
                 "The member already has an undecided request for the dataset; `request` names it.",

@@ -64,6 +64,26 @@ def _refuse(decision: policies.Decision) -> None:
     raise ValidationFailed(first.message, code=first.code, reasons=reasons)
 
 
+def _refuse_made_under_earlier_policy(decision: policies.Decision, *, made: str, current_state: str) -> None:
+    """As _refuse, for a request or grant `made` under the policy then in force and judged again now.
+
+    A reason the engine gives as bad input (a purpose or duration the policy in force no longer allows)
+    was not bad when the requester chose it, and the caller now (a decider, a downloader) sent none:
+    Conflict(policy_changed), with `current_state` and every reason. The other reasons raise as _refuse.
+    """
+    if decision.allowed:
+        return
+    first = decision.reasons[0]
+    if first.code in _NOT_PERMITTED or first.code in _CONFLICT:
+        _refuse(decision)
+    raise Conflict(
+        f"The dataset's policy changed since this {made} was made and no longer admits it: {first.message}",
+        code="policy_changed",
+        current_state=current_state,
+        reasons=[{"code": reason.code, "message": reason.message} for reason in decision.reasons],
+    )
+
+
 def _invalid(field: str, code: str, message: str) -> ValidationFailed:
     return ValidationFailed(message, code=code, errors={field: [message]})
 

@@ -33,6 +33,7 @@ from exchange.services._common import (
     _policy_hash_in_force,
     _policy_of,
     _refuse,
+    _refuse_made_under_earlier_policy,
     _require_of_member,
     _steward_of_owner,
 )
@@ -340,7 +341,8 @@ def access_request_approve(
 
     pending: the owner's data steward. Restricted -> granted (a Grant, `access.granted`); confidential ->
     steward_approved (`access.approved`, stage "steward"). steward_approved: a consortium security officer
-    -> granted. The policy in force is evaluated again first (its reasons refuse the approval), and
+    -> granted. The policy in force is evaluated again first (its reasons refuse the approval; a purpose
+    or duration it no longer allows is Conflict(policy_changed)), and
     Conflict(terms_changed) refuses it when the terms version differs from the accepted one or the price
     rose since submission: the requester must request again. Raises NotPermitted for anyone else,
     Conflict(illegal_transition) when the state is not the actor's stage, Conflict(already_granted) when
@@ -362,7 +364,7 @@ def access_request_approve(
             raise _illegal("approve", state)
         policy = _policy_of(dataset)
         now = timezone.now()
-        _refuse(
+        _refuse_made_under_earlier_policy(
             policies.evaluate(
                 member=locked.requester_member,
                 dataset=dataset,
@@ -370,7 +372,9 @@ def access_request_approve(
                 purpose=locked.purpose,
                 duration_days=locked.duration_days,
                 now=now,
-            )
+            ),
+            made="request",
+            current_state=state,
         )
         assert policy is not None
         _refuse_if_terms_changed(locked, policy)

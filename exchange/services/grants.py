@@ -26,7 +26,7 @@ from exchange.services._common import (
     _notify_after_commit,
     _of_member_with,
     _policy_of,
-    _refuse,
+    _refuse_made_under_earlier_policy,
     _require_of_member,
     _steward_of_owner,
 )
@@ -284,7 +284,8 @@ def grant_download(
     key's scopes are missing); Conflict with code grant_revoked (with `revoked_at`, `revoked_reason`),
     grant_expired (`valid_until`), grant_not_started (`valid_from`) or quota_exhausted (`valid_until`: no
     new request until then), each with current_state and what to do next; the engine's reasons
-    (NotPermitted(no_raw_download) for confidential data, Conflict(dataset_withdrawn), ...);
+    (NotPermitted(no_raw_download) for confidential data, Conflict(dataset_withdrawn), ...), and
+    Conflict(policy_changed) when the policy in force no longer allows the grant's purpose or duration;
     NotFound(no_version) for an unknown version number, Conflict(version_withdrawn) for a withdrawn one,
     Conflict(no_version_available) when no version may be downloaded, Conflict(file_unavailable) when the
     stored file cannot be opened. Nothing changes then: a download is counted only once its file is open.
@@ -304,7 +305,7 @@ def grant_download(
             if state != GrantState.ACTIVE:
                 raise _not_active(locked, state)
             dataset = locked.dataset
-            _refuse(
+            _refuse_made_under_earlier_policy(
                 policies.evaluate(
                     member=locked.grantee,
                     dataset=dataset,
@@ -313,7 +314,9 @@ def grant_download(
                     duration_days=locked.request.duration_days,
                     now=now,
                     for_download=True,
-                )
+                ),
+                made="grant",
+                current_state=state,
             )
             # The engine decides; guardian stores who holds access now. Both must agree (the actor is in
             # the grantee member's group, which holds the permission exactly while a grant allows downloads).
