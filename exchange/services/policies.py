@@ -26,6 +26,13 @@ def policy_set_check(actor: User, dataset: Dataset) -> None:
     dataset_offer_check(actor, dataset)
 
 
+# What policy_set replaces in the policy in force; the terms take a new terms version besides.
+_REPLACED = (
+    "tier", "purposes", "max_duration_days", "download_quota", "eligible_size_classes",
+    "eligible_sectors", "eligible_clusters", "allow_list", "deny_list", "price_credits",
+)  # fmt: skip
+
+
 def policy_set(
     *,
     actor: User,
@@ -47,8 +54,10 @@ def policy_set(
     Omitted tier, duration and quota take the grade's defaults. Every inconsistency with the grade and the
     vocabularies (see policies.check_policy_consistency) is refused as ValidationFailed whose `code` is the
     first reason's and whose `reasons` lists them all; unknown clusters or members likewise. The revision
-    counts changes; the terms version goes up whenever the terms text changes. Requests already undecided
-    are judged against the policy in force when decided. Refused first as policy_set_check says.
+    counts changes; the terms version goes up whenever the terms text changes. The policy in force
+    set again unchanged writes nothing (no revision, salt or ledger entry) and is returned as it is.
+    Requests already undecided are judged against the policy in force when decided. Refused first as
+    policy_set_check says.
     """
     policy_set_check(actor, dataset)
     defaults = policies.default_policy_values(dataset.grade)
@@ -106,10 +115,12 @@ def policy_set(
             policy.terms_version = 1
         else:
             policy = current
-            for name in (
-                "tier", "purposes", "max_duration_days", "download_quota", "eligible_size_classes",
-                "eligible_sectors", "eligible_clusters", "allow_list", "deny_list", "price_credits",
-            ):  # fmt: skip
+            if all(getattr(policy, name) == getattr(candidate, name) for name in (*_REPLACED, "terms")):
+                # PUT is idempotent: the policy in force sent again (a partner's sync) is no new
+                # revision, salt, hash or ledger entry.
+                dataset.policy = policy
+                return policy
+            for name in _REPLACED:
                 setattr(policy, name, getattr(candidate, name))
             if policy.terms != candidate.terms:
                 policy.terms = candidate.terms

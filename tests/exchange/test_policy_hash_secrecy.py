@@ -65,7 +65,7 @@ def test_guessing_the_lists_does_not_reproduce_the_hash_a_requester_sees(
 def test_each_revision_has_a_new_salt_recorded_for_the_owner(data_steward) -> None:
     dataset = published(data_steward, tier="restricted")
     first = AccessPolicy.objects.get(dataset=dataset).salt
-    set_policy(data_steward, dataset, tier="restricted")
+    set_policy(data_steward, dataset, tier="restricted", download_quota=4)  # a change: a new revision
     second = AccessPolicy.objects.get(dataset=dataset).salt
     assert re.fullmatch(r"[0-9a-f]{32}", first) and re.fullmatch(r"[0-9a-f]{32}", second)
     assert first != second
