@@ -305,7 +305,7 @@ def access_request_submit(
             request.save(update_fields=["state", "closed_at"])
             entries.append(entry)
             _notify_after_commit("send_decision_notice_task", request.pk, request.state)
-        _notify_after_commit("send_request_notice_task", request.pk)
+        _notify_after_commit("send_request_notice_task", request.pk, request.state)
     return request, entries
 
 
@@ -416,19 +416,21 @@ def access_request_reject(
     *, actor: User, request: AccessRequest, reason: str
 ) -> tuple[AccessRequest, LedgerEntry]:
     """An undecided request is rejected, with a reason: by the owner's steward at either stage, or by a
-    security officer once the steward approved. `access.rejected`. NotPermitted / Conflict as approve."""
+    security officer once the steward approved. `access.rejected`. NotPermitted / Conflict as approve; a
+    request already decided is Conflict(illegal_transition) before a missing reason is reason_required
+    (a reason cannot make it rejectable)."""
     access_request_decide_check(actor, request)
     is_steward = _steward_of_owner(actor, request.dataset)
     is_security = can(actor, Capability.DECIDE_CONFIDENTIAL)
     reason = (reason or "").strip()
-    if not reason:
-        raise _invalid("reason", "reason_required", "A reason is required to reject a request.")
-    refuse_hidden_characters_in_text(reason=reason)
     with transaction.atomic():
         locked = _lock_request(request)
         state = locked.state
         if state not in UNDECIDED_STATES or (state == RequestState.PENDING and not is_steward):
             raise _illegal("reject", state)
+        if not reason:
+            raise _invalid("reason", "reason_required", "A reason is required to reject a request.")
+        refuse_hidden_characters_in_text(reason=reason)
         now = timezone.now()
         approvers = [locked.steward_decided_by_id] if state == RequestState.STEWARD_APPROVED else []
         if state == RequestState.PENDING or not is_security:
