@@ -69,11 +69,16 @@ def _both_sides(template: str, context: dict[str, Any], grant: Grant) -> int:
     return sent + _send(template, {**context, "audience": "requester"}, requester_recipients(grant.request))
 
 
-def send_request_notice(request: AccessRequest) -> int:
-    """Tell the owner of the dataset about a new request. Returns the number of messages sent (1)."""
+def send_request_notice(request: AccessRequest, state: str | None = None) -> int:
+    """Tell the owner of the dataset about a new request, as it was when submitted: in `state` (pending,
+    or granted at once; the state now when None), so a late notice never says a request a steward decided
+    meanwhile was granted at once. Returns the number of messages sent (1)."""
     dataset: Dataset = request.dataset
+    state = state or request.state
     context = {
         "request": request,
+        "state": state,
+        "state_label": RequestState(state).label,
         "dataset": dataset,
         "expires_on": request.created_at + timedelta(days=exchange_setting("REQUEST_EXPIRY_DAYS")),
     }

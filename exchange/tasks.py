@@ -46,10 +46,12 @@ def _grant(grant_id: int) -> Grant | None:
 
 
 @shared_task(name="exchange.send_request_notice_task", **NOTICE_OPTIONS)
-def send_request_notice_task(request_id: int) -> int:
-    """Tell the owner about new request `request_id`; returns messages sent (0 if it no longer exists)."""
+def send_request_notice_task(request_id: int, state: str | None = None) -> int:
+    """Tell the owner about new request `request_id`, in `state`, its state when submitted (None, from a
+    task queued before the state was passed: its state now); returns messages sent (0 if it no longer
+    exists)."""
     request = _request(request_id)
-    return notifications.send_request_notice(request) if request else 0
+    return notifications.send_request_notice(request, state) if request else 0
 
 
 @shared_task(name="exchange.send_decision_notice_task", **NOTICE_OPTIONS)

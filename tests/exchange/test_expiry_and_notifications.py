@@ -87,6 +87,20 @@ def test_a_new_request_tells_the_owners_stewards(
     assert f"Ledger receipts: {site}/api/v1/access-requests/{request.pk}/receipts/\n" in message.body
 
 
+def test_a_late_request_notice_tells_the_request_as_submitted(
+    client_for, data_steward, other_analyst, restricted, mailoutbox, django_capture_on_commit_callbacks
+) -> None:
+    # The steward approves before the notice of the new request goes out (a busy worker; the demo's seed).
+    with django_capture_on_commit_callbacks(execute=True):
+        request = _submit(client_for(other_analyst), restricted)
+        approved = client_for(data_steward).post(f"/api/v1/access-requests/{request.pk}/approve/")
+        assert approved.status_code == 200, approved.content
+    (notice,) = [message for message in mailoutbox if message.to == [OWNER]]
+    assert "State:         Pending (owner's steward decides)\n" in notice.body
+    assert f"Decide it at:    {django_settings.SITE_URL.rstrip('/')}/requests/{request.pk}/" in notice.body
+    assert "tier is open" not in notice.body  # the tier is restricted: it was not granted at once
+
+
 def test_an_owner_without_stewards_is_told_at_its_contact_address(
     member, other_analyst, mailoutbox, django_capture_on_commit_callbacks
 ) -> None:
