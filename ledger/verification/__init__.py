@@ -49,10 +49,13 @@ class VerificationReport:
     started_at_size: int = 0
     root: bytes = b""
     failure: Failure | None = None
+    # Set (and nothing read) when from_checkpoint names no signed checkpoint: the caller's mistake, not a
+    # fault in the ledger, so it is kept apart from `failure`.
+    cannot_resume: str | None = None
 
     @property
     def ok(self) -> bool:
-        return self.failure is None
+        return self.failure is None and self.cannot_resume is None
 
 
 def _key_windows() -> dict[str, tuple[bytes, datetime, datetime | None]]:
@@ -212,12 +215,11 @@ def _verify(
         trusted = checkpoints.get(from_checkpoint)
         if trusted is None:
             latest = max(checkpoints, default=None)
-            report.failure = Failure(
-                None,
+            report.cannot_resume = (
                 f"no checkpoint of size {from_checkpoint} to resume from (the latest signed is of size "
                 f"{latest})"
                 if latest is not None
-                else f"no checkpoint of size {from_checkpoint} to resume from (none is signed yet)",
+                else f"no checkpoint of size {from_checkpoint} to resume from (none is signed yet)"
             )
         else:
             coordinates = merkle.perfect_subtrees(0, from_checkpoint)
@@ -230,7 +232,7 @@ def _verify(
                     from_checkpoint - 1, "stored subtrees do not match the trusted checkpoint"
                 )
             start = report.started_at_size = from_checkpoint
-    if report.failure is not None:
+    if not report.ok:
         if helpers is not None:
             helpers.start(None)
         return

@@ -132,9 +132,10 @@ def test_ledger_verify_names_the_checkpoint_it_cannot_resume_from() -> None:
     checkpoint_issue()
     with pytest.raises(CommandError) as refused:
         call_command("ledger_verify", "--from-checkpoint", "999", "--no-progress", stdout=StringIO())
+    # nothing failed: the ledger is sound and nothing was read, so the line must not say FAILED
     assert str(refused.value) == (
-        "ledger verification FAILED at ledger: no checkpoint of size 999 to resume from "
-        "(the latest signed is of size 3)"
+        "Cannot resume: no checkpoint of size 999 to resume from (the latest signed is of size 3). "
+        "Nothing was verified; --from-checkpoint takes the size of a signed checkpoint."
     )
     for bad in ("-1", "three", "2.5"):
         with pytest.raises(CommandError, match="a checkpoint's tree size is a whole number 0 or more"):

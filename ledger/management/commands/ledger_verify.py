@@ -62,6 +62,11 @@ class Command(OperatorCommand):
                 workers=options["workers"],
                 progress=bar.update,
             )
+        if report.cannot_resume is not None:
+            raise CommandError(
+                f"Cannot resume: {report.cannot_resume}. Nothing was verified; --from-checkpoint takes the "
+                "size of a signed checkpoint."
+            )
         if not report.ok:
             raise CommandError(f"ledger verification FAILED at {report.failure}")
         mode = "full" if options["full"] else "fast"
