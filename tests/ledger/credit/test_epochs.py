@@ -552,3 +552,23 @@ def test_credit_audit_says_what_it_compared(october, data_steward, other_analyst
         f"OK: {report.entries} credit entries replayed; all match: transfers {report.transfers}, "
         f"accounts {report.accounts}, epochs 1, uses 1."
     )
+
+
+@pytest.mark.parametrize(
+    ("args", "ignored"),
+    [
+        (["release", "--epoch", "2026-11"], "--epoch"),
+        (["roll", "--epoch", "2026-11"], "--epoch"),
+        (["open", "--early"], "--early"),
+        (["settle", "--epoch", "2026-10", "--file", "rules.json"], "--file"),
+        (["publish-rules", "--epoch", "2026-10"], "--epoch"),
+    ],
+)
+def test_an_option_the_step_does_not_take_is_refused_before_anything_is_written(october, args, ignored):
+    """`credit_epoch release --epoch 2026-11` ignored --epoch and answered "nothing to release today", so
+    an operator believed November had been looked at; a step now refuses an option it would not use."""
+    before = _written()
+    with pytest.raises(CommandError) as refused:
+        call_command("credit_epoch", *args)
+    assert str(refused.value) == f"{args[0]} does not take {ignored}; see `manage.py credit_epoch --help`."
+    assert _written() == before

@@ -12,6 +12,8 @@ from consortium.errors import ServiceError
 from consortium.management.base import OperatorCommand
 from ledger.credit import services
 
+_STEPS_TAKING = {"--epoch": ("open", "settle"), "--early": ("settle",), "--file": ("publish-rules",)}
+
 
 class Command(OperatorCommand):
     help = "Run a credit epoch step now: open an epoch, release due credit, settle an epoch, or roll."
@@ -29,6 +31,11 @@ class Command(OperatorCommand):
     def handle(
         self, *args: Any, step: str, epoch: str | None, early: bool, file: str | None, **options: Any
     ) -> None:
+        given = {"--epoch": epoch is not None, "--early": early, "--file": file is not None}
+        for option in (name for name, present in given.items() if present):
+            if step not in _STEPS_TAKING[option]:
+                # ignored, it would let the output describe a step that was not the one asked for
+                raise CommandError(f"{step} does not take {option}; see `manage.py credit_epoch --help`.")
         try:
             if step == "publish-rules":
                 entry = services.credit_rules_publish(actor=None, params=_read_params(file))
