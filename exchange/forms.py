@@ -324,6 +324,7 @@ class VersionUploadForm(PortalForm):
     past FILE_UPLOAD_MAX_MEMORY_SIZE), which reads it in chunks."""
 
     service_field_names = {"sha256": "declared_sha256"}
+    refusal_fields = {"duplicate_version": "file"}
 
     file = forms.FileField()
     media_type = forms.CharField(

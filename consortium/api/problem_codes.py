@@ -430,6 +430,13 @@ GROUPS: list[tuple[str, list[ProblemCode]]] = [
                 "Nothing to retry.",
             ),
             _c(
+                "duplicate_version",
+                (409,),
+                "A version of the dataset that is not withdrawn already has this content (the same SHA-256); "
+                "`version` names it. The same bytes again would only list them twice.",
+                "Do not retry: that version offers the content already; upload the changed file.",
+            ),
+            _c(
                 "requests_paused",
                 (409,),
                 "The dataset takes no new requests and no approvals for now (for a reason of its owner's, "

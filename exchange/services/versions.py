@@ -89,7 +89,8 @@ def dataset_version_add(
     Raises UploadTooLarge (413) past EXCHANGE["MAX_UPLOAD_BYTES"], ValidationFailed(invalid_sha256)
     when `declared_sha256` is not 64 hex digits, `checksum_mismatch` when it differs, `empty_file`,
     `invalid_media_type`; first as dataset_version_add_check (Conflict `dataset_withdrawn`, or
-    `core_data_not_offered`: a Level 3 dataset is offered as metadata only and never holds a file).
+    `core_data_not_offered`: a Level 3 dataset is offered as metadata only and never holds a file);
+    Conflict(duplicate_version, version=n) when a version of the dataset not withdrawn has the same SHA-256.
     Nothing is stored or written then.
     """
     dataset_version_add_check(actor, dataset)
@@ -127,6 +128,7 @@ def dataset_version_add(
             # orders this upload with a withdrawal: the status read under the lock is the one that counts.
             locked = _lock_dataset(dataset)
             _refuse_unless_listed(locked)
+            _refuse_same_content(locked, digest)
             number = (locked.versions.aggregate(last=Max("number"))["last"] or 0) + 1
             version = DatasetVersion(
                 dataset=locked,
@@ -157,6 +159,20 @@ def dataset_version_add(
             stored.file.storage.delete(stored.file.name)
         raise
     return version
+
+
+def _refuse_same_content(dataset: Dataset, digest: str) -> None:
+    """Conflict(duplicate_version) when a version of `dataset` (read under its row lock) not withdrawn has
+    the content `digest`: the same bytes again add nothing a consumer could use, only a second listing of
+    them. A withdrawn version's bytes may come back, as the only way to offer them again."""
+    same = dataset.versions.filter(sha256=digest, withdrawn_at__isnull=True).order_by("number").first()
+    if same is not None:
+        raise Conflict(
+            f"Version {same.number} of this dataset already has this content (SHA-256 {digest}); "
+            "nothing was stored.",
+            code="duplicate_version",
+            version=same.number,
+        )
 
 
 # Characters Windows refuses in a file name; a download named with one would be renamed or refused there.

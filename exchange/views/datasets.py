@@ -239,6 +239,7 @@ def _dataset_version_upload(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, error.detail)
         return _dataset_page(request, dataset, status=error.status)
     form = VersionUploadForm(request.POST, request.FILES)
+    status = 400
     if form.is_valid():
         upload = form.cleaned_data["file"]
         try:
@@ -253,10 +254,11 @@ def _dataset_version_upload(request: HttpRequest, pk: int) -> HttpResponse:
             )
         except ServiceError as error:
             _refused(form, error)
+            status = error.status  # as the API answers: 409 for the same content again, say
         else:
             messages.success(request, f"Version {version.number} stored (SHA-256 {version.sha256}).")
             return redirect("portal:dataset-detail", pk=dataset.pk)
-    return _dataset_page(request, dataset, upload_form=form, status=400)
+    return _dataset_page(request, dataset, upload_form=form, status=status)
 
 
 @login_required

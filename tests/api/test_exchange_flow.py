@@ -333,7 +333,7 @@ def test_an_upload_with_two_files_is_refused(client_for, data_steward, tmp_path,
 def test_new_version_never_overwrites(client_for, data_steward, tmp_path) -> None:
     dataset = published(data_steward, tier="open")
     owner = client_for(data_steward)
-    for content in (CONTENT, b"second"):
+    for content in (b"first, changed", b"second"):  # the same name each time, never the same content
         upload = SimpleUploadedFile("readings.csv", content, content_type="text/csv")
         assert (
             owner.post(
@@ -344,7 +344,7 @@ def test_new_version_never_overwrites(client_for, data_steward, tmp_path) -> Non
     versions = owner.get(f"/api/v1/datasets/{dataset.pk}/versions/").json()
     assert [v["number"] for v in versions] == [3, 2, 1]
     files = {v.file.name: v.file.read() for v in DatasetVersion.objects.filter(dataset=dataset)}
-    assert len(files) == 3 and sorted(files.values()) == sorted([CONTENT, CONTENT, b"second"])
+    assert len(files) == 3 and sorted(files.values()) == sorted([CONTENT, b"first, changed", b"second"])
 
 
 def test_downloads_stop_at_quota_and_expiry(client_for, data_steward, other_analyst) -> None:
