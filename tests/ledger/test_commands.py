@@ -353,3 +353,12 @@ def test_export_to_a_path_it_cannot_write_is_a_command_error(tmp_path, where) ->
     with pytest.raises(CommandError, match="Cannot write "):
         call_command("ledger_export", path, stderr=StringIO())
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
+
+
+def test_export_to_an_empty_path_says_the_path_is_empty(tmp_path, monkeypatch) -> None:
+    """'' resolves to the working directory, so the refusal used to read "Cannot write '': Is a
+    directory", naming a directory the operator never typed."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(CommandError) as refused:
+        call_command("ledger_export", "", stderr=StringIO())
+    assert str(refused.value) == "Cannot write '': PATH is empty; name a file, or '-' for standard output."

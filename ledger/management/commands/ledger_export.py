@@ -23,13 +23,15 @@ class Command(OperatorCommand):
         parser.add_argument("path")
 
     def handle(self, *args: object, path: str, **options: object) -> None:
+        if not path:  # '' would resolve to the working directory and be refused as "Is a directory"
+            raise CommandError("Cannot write '': PATH is empty; name a file, or '-' for standard output.")
         mismatch = keys.origin_mismatch()
         if mismatch is not None:  # the header would name an origin none of the keys verifies under
             raise CommandError(mismatch)
         try:
             count = write_export(sys.stdout) if path == "-" else _export_to(Path(path))
         except OSError as exc:
-            raise CommandError(f"Cannot write {path or repr(path)}: {exc.strerror}") from exc
+            raise CommandError(f"Cannot write {path}: {exc.strerror}") from exc
         if path != "-":
             self.stderr.write(f"exported {count} entries to {path}")
 
