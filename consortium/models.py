@@ -202,3 +202,19 @@ class MemberAPIKey(AbstractAPIKey):
     class Meta(AbstractAPIKey.Meta):
         verbose_name = "member API key"
         verbose_name_plural = "member API keys"
+
+
+class SentForm(models.Model):
+    """A portal create form's one-time token, taken by its first sending in the transaction that makes the
+    object (consortium.sent_forms): a second sending waits on the unique index and finds what it made."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    form = models.CharField(max_length=40)
+    token = models.CharField(max_length=64)
+    made = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "form", "token"], name="sent_form_token_unique"),
+        ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.db import transaction
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
@@ -61,16 +62,19 @@ def api_key_create(request: HttpRequest) -> HttpResponse:
     _require_key_admin(request)
     form = APIKeyCreateForm(submitted(request))
     if request.method == "POST" and form.is_valid():
-        earlier = sent_forms.take(request, "api-key-create")
-        if earlier is not None:
-            return _created_before(request, prefix=earlier)
         try:
-            key, raw_key = services.api_key_create(actor=request_actor(request), **form.service_kwargs())
+            with transaction.atomic():  # the token and the key commit together, or neither does
+                earlier = sent_forms.take(request, "api-key-create")
+                if earlier is None:
+                    key, raw_key = services.api_key_create(
+                        actor=request_actor(request), **form.service_kwargs()
+                    )
+                    sent_forms.remember_made(request, "api-key-create", key.prefix)
         except ServiceError as error:
-            sent_forms.release(request, "api-key-create")
             _refused(form, error)
         else:
-            sent_forms.remember_made(request, "api-key-create", key.prefix)
+            if earlier is not None:
+                return _created_before(request, prefix=earlier)
             # Rendered, not redirected: the secret is in no URL, session or cache, and gone after this page.
             response = _render(request, "api_key_created.html", {"key": key, "raw_key": raw_key})
             add_never_cache_headers(response)

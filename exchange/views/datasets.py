@@ -7,6 +7,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.utils.html import format_html
@@ -324,7 +325,22 @@ def my_datasets(request: HttpRequest) -> HttpResponse:
         else None
     )
     if request.method == "POST" and form is not None and form.is_valid():
-        made = sent_forms.take(request, "dataset-register")
+        try:
+            with transaction.atomic():  # the token and the dataset commit together, or neither does
+                made = sent_forms.take(request, "dataset-register")
+                if made is None:
+                    dataset = services.dataset_register(actor=request_actor(request), **form.service_kwargs())
+                    sent_forms.remember_made(request, "dataset-register", str(dataset.pk))
+        except ServiceError as error:
+            _refused(form, error)
+            made = None
+        else:
+            if made is None:
+                messages.success(
+                    request,
+                    format_html("“{}” is registered: set its policy, upload a version.", bdi(dataset.title)),
+                )
+                return redirect("portal:dataset-detail", pk=dataset.pk)
         if made == sent_forms.IN_FLIGHT:
             messages.info(
                 request,
@@ -343,18 +359,6 @@ def my_datasets(request: HttpRequest) -> HttpResponse:
                 ),
             )
             return redirect("portal:dataset-detail", pk=earlier.pk)
-        try:
-            dataset = services.dataset_register(actor=request_actor(request), **form.service_kwargs())
-        except ServiceError as error:
-            sent_forms.release(request, "dataset-register")
-            _refused(form, error)
-        else:
-            sent_forms.remember_made(request, "dataset-register", str(dataset.pk))
-            messages.success(
-                request,
-                format_html("“{}” is registered: set its policy, upload a version.", bdi(dataset.title)),
-            )
-            return redirect("portal:dataset-detail", pk=dataset.pk)
     own = visible.filter(owner_id=request_actor(request).member_id).order_by("-created_at", "-id")
     return _render(
         request,

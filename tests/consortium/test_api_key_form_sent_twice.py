@@ -13,7 +13,7 @@ from django.test import Client, RequestFactory
 from django.urls import reverse
 
 from consortium import sent_forms
-from consortium.models import MemberAPIKey
+from consortium.models import MemberAPIKey, SentForm
 from tests.exchange.support import as_user
 
 pytestmark = pytest.mark.django_db
@@ -90,5 +90,6 @@ def test_a_form_the_service_refused_creates_the_key_once_corrected(member_admin:
     form = _filled_in(portal, "ERP nightly sync")
     refused = portal.post(CREATE, {**form, "expires_on": "2020-01-01"})
     assert refused.status_code == 400 and "The expiry must be in the future" in refused.content.decode()
+    assert not SentForm.objects.exists()  # rolled back with the refusal: the token is free again
     assert portal.post(CREATE, form).status_code == 200
     assert MemberAPIKey.objects.filter(member=member_admin.member).count() == 1
