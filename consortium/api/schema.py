@@ -136,6 +136,10 @@ class ProblemSerializer(serializers.Serializer):
     )
     grant = _optional(serializers.IntegerField, "The grant concerned (already_granted, quota_exhausted).")
     request = _optional(serializers.IntegerField, "The undecided access request (duplicate_request).")
+    version = _optional(
+        serializers.IntegerField,
+        "The number of the dataset's version with the same bytes (duplicate_version).",
+    )
     terms_version = _optional(serializers.IntegerField, "The terms version in force.")
     accepted_terms_version = _optional(
         serializers.IntegerField, "The terms version the request accepted (terms_changed).", allow_null=True
