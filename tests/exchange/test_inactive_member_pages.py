@@ -24,6 +24,13 @@ pytestmark = pytest.mark.django_db
 NOTICE = "While your member is suspended, its datasets, grants and requests are shown for reference only"
 
 
+def _opened(portal: Any, url: str) -> str:
+    """The page at `url`, which must open (200), as text with its HTML entities resolved."""
+    response = portal.get(url)
+    assert response.status_code == 200, url
+    return html.unescape(response.content.decode())
+
+
 def _nav_links(page: str) -> dict[str, str]:
     nav = page.split('<nav aria-label="Main">', 1)[1].split("</nav>", 1)[0]
     return {name: href for href, name in re.findall(r'<a href="([^"]+)"[^>]*>([^<]+)</a>', nav)}
@@ -98,23 +105,17 @@ def test_their_requests_and_own_datasets_open_read_only_as_the_api_reads_them(
     _close(member, officer, status)
     portal = as_user(data_steward)
 
-    mine = portal.get(reverse("portal:my-requests"))
-    assert mine.status_code == 200
-    page = html.unescape(mine.content.decode())
+    page = _opened(portal, reverse("portal:my-requests"))
     assert reverse("portal:request-detail", args=[asked.pk]) in page
     assert f"While your member is {status}, its datasets, grants and requests are shown for reference" in page
     assert 'value="withdraw"' not in page
     assert reverse("portal:dataset-detail", args=[theirs.pk]) not in page  # not theirs to open
 
-    datasets = portal.get(reverse("portal:my-datasets"))
-    assert datasets.status_code == 200
-    page = html.unescape(datasets.content.decode())
+    page = _opened(portal, reverse("portal:my-datasets"))
     assert reverse("portal:dataset-detail", args=[own.pk]) in page
     assert "Register a dataset" not in page
 
-    detail = portal.get(reverse("portal:dataset-detail", args=[own.pk]))
-    assert detail.status_code == 200
-    page = html.unescape(detail.content.decode())
+    page = _opened(portal, reverse("portal:dataset-detail", args=[own.pk]))
     assert own.title in page and "v1" in page
     for action in DATASET_ACTIONS:
         assert reverse(action, args=[own.pk]) not in page
@@ -158,14 +159,12 @@ def test_the_requests_for_their_own_datasets_are_listed_read_only(
     assert [row["id"] for row in api.get("/api/v1/access-requests/").json()["results"]] == [incoming.pk]
     portal = as_user(data_steward)
 
-    listed = portal.get(reverse("portal:incoming-requests"))
-    assert listed.status_code == 200
-    page = html.unescape(listed.content.decode())
+    page = _opened(portal, reverse("portal:incoming-requests"))
     assert reverse("portal:request-detail", args=[incoming.pk]) in page
     assert f"While your member is {status}" in page
-    detail = html.unescape(portal.get(reverse("portal:request-detail", args=[incoming.pk])).content.decode())
+    detail = _opened(portal, reverse("portal:request-detail", args=[incoming.pk]))
     assert 'value="approve"' not in detail and 'value="reject"' not in detail
-    home = html.unescape(portal.get(reverse("portal:home")).content.decode())
+    home = _opened(portal, reverse("portal:home"))
     assert "waiting for your decision" not in home  # it decides none while its member is not active
     refused = portal.post(
         reverse("portal:request-detail", args=[incoming.pk]), {"action": "approve"}, follow=True
