@@ -129,6 +129,13 @@ def dataset_manage_check(actor: User, dataset: Dataset) -> None:
     )
 
 
+def _refuse_unless_listed(dataset: Dataset) -> None:
+    """Conflict(dataset_withdrawn) unless `dataset` is listed (read under its row lock by the caller, or
+    checked ahead of the locked check)."""
+    if dataset.status != DatasetStatus.LISTED:
+        raise Conflict("The dataset is withdrawn.", code="dataset_withdrawn", current_state=dataset.status)
+
+
 def dataset_offer_check(actor: User, dataset: Dataset) -> None:
     """Raise unless `actor` may add to what `dataset` offers (a policy, a version's file), before any input
     is read: dataset_manage_check's refusal, Conflict(`dataset_withdrawn`), then Conflict(
@@ -136,8 +143,7 @@ def dataset_offer_check(actor: User, dataset: Dataset) -> None:
     whatever the input says: its grade refuses, as it refuses a request for it, so the owner is not sent to
     correct a body first."""
     dataset_manage_check(actor, dataset)
-    if dataset.status != DatasetStatus.LISTED:
-        raise Conflict("The dataset is withdrawn.", code="dataset_withdrawn", current_state=dataset.status)
+    _refuse_unless_listed(dataset)
     if policies.metadata_only(dataset.grade):
         core = policies.CORE_DATA_NOT_OFFERED
         raise Conflict(core.message, code=core.code, reasons=[{"code": core.code, "message": core.message}])

@@ -1,7 +1,7 @@
 """Services for datasets: registration and withdrawal, and whether an actor may manage one.
 
-Versions are in versions, policies in policies; both append their facts through `_record_dataset_fact` and
-refuse a withdrawn dataset through `_refuse_unless_listed`, here.
+Versions are in versions, policies in policies; both append their facts through `_record_dataset_fact`,
+here, and refuse a withdrawn dataset through `_common._refuse_unless_listed`.
 """
 
 from __future__ import annotations
@@ -266,12 +266,6 @@ def dataset_manageable_by(*, actor: User, dataset: Dataset) -> bool:
     data stewards (or a key with the manage scope) while the dataset is listed. The services check the
     same; interfaces ask this to decide which forms to offer."""
     return _own_manager(actor, dataset) and dataset.status == DatasetStatus.LISTED
-
-
-def _refuse_unless_listed(dataset: Dataset) -> None:
-    """Conflict(dataset_withdrawn) unless `dataset` (read under its row lock by the caller) is listed."""
-    if dataset.status != DatasetStatus.LISTED:
-        raise Conflict("The dataset is withdrawn.", code="dataset_withdrawn", current_state=dataset.status)
 
 
 def _record_dataset_fact(kind: str, *, actor: User, dataset: Dataset, facts: dict[str, Any]) -> None:

@@ -15,8 +15,8 @@ from consortium.text import refuse_hidden_characters_in_text
 from exchange import policies
 from exchange.models import AccessPolicy, Dataset, Tier
 from exchange.selectors import policy_member_choices_for
-from exchange.services._common import _invalid, _lock_dataset, dataset_offer_check
-from exchange.services.datasets import _record_dataset_fact, _refuse_unless_listed
+from exchange.services._common import _invalid, _lock_dataset, _refuse_unless_listed, dataset_offer_check
+from exchange.services.datasets import _record_dataset_fact
 
 
 def policy_set_check(actor: User, dataset: Dataset) -> None:

@@ -31,11 +31,12 @@ from exchange.services._common import (
     _invalid,
     _lock_dataset,
     _own_manager,
+    _refuse_unless_listed,
     _require_of_member,
     dataset_offer_check,
     exchange_setting,
 )
-from exchange.services.datasets import _record_dataset_fact, _refuse_unless_listed, dataset_manageable_by
+from exchange.services.datasets import _record_dataset_fact, dataset_manageable_by
 
 
 def _chunks(file: Any, size: int) -> Iterable[bytes]:
