@@ -86,9 +86,10 @@ def user_send_password_link(*, actor: User, user: User) -> User:
             if not locked.email:
                 raise Conflict(f"{locked.username} has no e-mail address to send a link to.", code="no_email")
             if not may_set_password(locked):
-                status = locked.member.status if locked.member is not None else MemberStatus.ACTIVE
-                if status == MemberStatus.ACTIVE:  # no person's account (a staff or partner system's)
+                if locked.member is None or locked.member.status == MemberStatus.ACTIVE:
+                    # no person's account (a staff or partner system's)
                     raise Conflict("The member is not active.", code="member_not_active")
+                status = locked.member.status
                 raise Conflict(
                     not_active_detail(status, "its people are sent no password link"),
                     code="member_not_active",
