@@ -93,15 +93,17 @@ class PageNumberPagination(PageSizeMixin, pagination.PageNumberPagination):
         try:
             return super().paginate_queryset(queryset, request, view)
         except NotFound:
-            # DRF said only "Invalid page."; the paginator has counted the rows by now.
-            pages, rows = self._paginator.num_pages, self._paginator.per_page
+            # DRF said only "Invalid page."; counting the pages again costs a query only on this refusal.
+            page_size = self.get_page_size(request)
+            assert page_size is not None  # it paginated, so it had a size
+            paginator = self.django_paginator_class(queryset, page_size)
+            pages, rows = paginator.num_pages, paginator.per_page
             raise NotFound(
                 f"There is no page {request.query_params.get(self.page_query_param)}: this list has {pages} "
                 f"page{'s' if pages != 1 else ''} of {rows} rows. `page=last` is the last."
             ) from None
 
     def get_page_number(self, request: Request, paginator: Any) -> int:
-        self._paginator = paginator
         given = request.query_params.get(self.page_query_param)
         if not given:
             return 1
