@@ -145,8 +145,7 @@ def dataset_offer_check(actor: User, dataset: Dataset) -> None:
     dataset_manage_check(actor, dataset)
     _refuse_unless_listed(dataset)
     if policies.metadata_only(dataset.grade):
-        core = policies.CORE_DATA_NOT_OFFERED
-        raise Conflict(core.message, code=core.code, reasons=[{"code": core.code, "message": core.message}])
+        _refuse(policies.Decision([policies.CORE_DATA_NOT_OFFERED]))
 
 
 def _steward_of_owner(actor: User, dataset: Dataset) -> bool:
