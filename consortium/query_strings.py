@@ -55,7 +55,7 @@ def _too_many_parameters(request: HttpRequest, too_many: TooManyFieldsSent) -> H
     request.GET = QueryDict()  # read again, it would raise again
     problems.log_suspicious(request, too_many, 400)
     if request.path.startswith("/api/"):
-        return problems.api_bad_request(request, too_many, in_query=True)
+        return problems.api_query_too_long(request)
     limit = settings.DATA_UPLOAD_MAX_NUMBER_FIELDS
     detail = f"The address has more than {limit} query parameters, more than any page takes."
     return render(request, "400.html", {"detail": detail}, status=400)

@@ -112,11 +112,10 @@ _FORM_LIMITS = {
 }
 
 
-def request_refusal(exc: SuspiciousOperation, *, in_query: bool = False) -> dict[str, Any]:
+def request_refusal(exc: SuspiciousOperation) -> dict[str, Any]:
     """The problem members (status_code, code, title, detail and extensions) for a request Django's parsing
     refuses: a body past DATA_UPLOAD_MAX_MEMORY_SIZE (413, with the limit), a form past the number of
-    fields or files it may carry (400), a query string past the number of fields (`in_query`: 400, the same
-    code in the query's words), any other SuspiciousOperation (400, as Django answers it)."""
+    fields or files it may carry (400), any other SuspiciousOperation (400, as Django answers it)."""
     if isinstance(exc, RequestDataTooBig):
         limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
         return {
@@ -126,15 +125,6 @@ def request_refusal(exc: SuspiciousOperation, *, in_query: bool = False) -> dict
             "detail": f"The request body is larger than the limit of {limit} bytes. Files uploaded as "
             "multipart/form-data do not count towards it; they have their own limit.",
             "limit_bytes": limit,
-        }
-    if in_query and isinstance(exc, TooManyFieldsSent):
-        limit = settings.DATA_UPLOAD_MAX_NUMBER_FIELDS
-        return {
-            "status_code": status.HTTP_400_BAD_REQUEST,
-            "code": "too_many_fields",
-            "title": "The query string has too many parameters",
-            "detail": f"The query string has more than {limit} parameters.",
-            "limit": limit,
         }
     for klass, (code, things, setting) in _FORM_LIMITS.items():
         if isinstance(exc, klass):
@@ -323,11 +313,25 @@ def _with_trailing_slash(request: HttpRequest) -> str:
 
 
 @api_content_policy
-def api_bad_request(request: HttpRequest, exception: Exception, *, in_query: bool = False) -> JsonResponse:
-    """400 (413 for a body too large) for an /api/ path that Django refused before any API view ran; of its
-    query string if `in_query`."""
+def api_bad_request(request: HttpRequest, exception: Exception) -> JsonResponse:
+    """400 (413 for a body too large) for an /api/ path that Django refused before any API view ran."""
     suspicious = exception if isinstance(exception, SuspiciousOperation) else SuspiciousOperation()
-    return _plain_problem(request, **request_refusal(suspicious, in_query=in_query))
+    return _plain_problem(request, **request_refusal(suspicious))
+
+
+@api_content_policy
+def api_query_too_long(request: HttpRequest) -> JsonResponse:
+    """400 too_many_fields for an /api/ path whose query string has more than DATA_UPLOAD_MAX_NUMBER_FIELDS
+    parameters (Django's refusal speaks of a form body)."""
+    limit = settings.DATA_UPLOAD_MAX_NUMBER_FIELDS
+    return _plain_problem(
+        request,
+        status_code=status.HTTP_400_BAD_REQUEST,
+        code="too_many_fields",
+        title="The query string has too many parameters",
+        detail=f"The query string has more than {limit} parameters.",
+        limit=limit,
+    )
 
 
 @api_content_policy
