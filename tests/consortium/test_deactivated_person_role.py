@@ -12,6 +12,7 @@ from django.urls import reverse
 from consortium import services
 from consortium.models import MemberRole, User
 from ledger.models import LedgerEntry
+from tests.api.test_problems import assert_problem
 from tests.exchange.support import as_user
 
 pytestmark = pytest.mark.django_db
@@ -38,6 +39,5 @@ def test_the_api_refuses_it_as_user_inactive(client_for: Any, member_admin: Any,
     response = client_for(member_admin).patch(
         f"/api/v1/users/{analyst.pk}/", {"role": MemberRole.ADMIN}, format="json"
     )
-    body = response.json()
-    assert (response.status_code, body["code"], body["detail"]) == (409, "user_inactive", SAID)
+    assert assert_problem(response, 409, "user_inactive")["detail"] == SAID
     assert User.objects.get(pk=analyst.pk).member_role == MemberRole.ANALYST

@@ -12,6 +12,7 @@ import pytest
 from django.urls import reverse
 
 from consortium.models import Member
+from tests.api.test_problems import assert_problem
 from tests.consortium.test_member_lifecycle import _apply
 from tests.exchange.support import as_user
 
@@ -42,7 +43,7 @@ def test_a_decision_from_a_page_read_before_anothers_says_what_the_status_is_now
         {"reason": "Not an industrial firm.", "status_changed_at": shown},
         format="json",
     )
-    body = api.json()
-    assert (api.status_code, body["code"], body["detail"]) == (409, "status_changed", said)
+    body = assert_problem(api, 409, "status_changed")
+    assert body["detail"] == said
     assert body["current_state"] == "active"
     assert body["status_changed_at"] == admitted_at.isoformat().replace("+00:00", "Z")

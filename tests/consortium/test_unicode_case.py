@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from consortium.models import User
 from consortium.services import people
 from consortium.sqlite_unicode import like, lower, upper
+from tests.api.test_problems import assert_problem
 from tests.factories import MemberFactory, UserFactory
 
 
@@ -51,8 +52,7 @@ def test_a_username_differing_only_in_case_beyond_ascii_is_taken(client_for, mem
     UserFactory(username="émile", member=member_admin.member)
     body = {"username": "ÉMILE", "email": "emile@firm.example", "role": "analyst"}
     response = client_for(member_admin).post("/api/v1/users/", body, format="json")
-    assert response.status_code == 400, response.content
-    assert response.json()["code"] == "duplicate_username"
+    assert_problem(response, 400, "duplicate_username")
 
 
 @pytest.mark.django_db
@@ -63,8 +63,7 @@ def test_the_database_refuses_such_a_username_when_the_check_is_passed(
     monkeypatch.setattr(people, "_username_taken", lambda username: False)
     body = {"username": "ÉMILE", "email": "emile@firm.example", "role": "analyst"}
     response = client_for(member_admin).post("/api/v1/users/", body, format="json")
-    assert response.status_code == 400, response.content
-    assert response.json()["code"] == "duplicate_username"
+    assert_problem(response, 400, "duplicate_username")
     with pytest.raises(IntegrityError), transaction.atomic():
         User.objects.create(username="ÉMILE")
     assert list(User.objects.filter(username__iexact="Émile").values_list("username", flat=True)) == ["émile"]

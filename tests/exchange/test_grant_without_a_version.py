@@ -11,6 +11,7 @@ from django.urls import reverse
 
 from exchange import services
 from exchange.models import Dataset
+from tests.api.test_problems import assert_problem
 from tests.exchange.support import add_version, as_user, register, request_access, set_policy
 
 pytestmark = pytest.mark.django_db
@@ -32,7 +33,7 @@ def test_a_grant_page_offers_a_download_only_when_there_is_a_version(
 
     assert BUTTON not in page() and NO_VERSION in page()
     api = client_for(other_analyst).post(f"/api/v1/grants/{grant.pk}/download/")
-    assert (api.status_code, api.json()["detail"]) == (409, NO_VERSION)
+    assert assert_problem(api, 409, "no_version_available")["detail"] == NO_VERSION
 
     add_version(data_steward, dataset)
     assert BUTTON in page() and NO_VERSION not in page()

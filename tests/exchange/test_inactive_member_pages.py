@@ -17,6 +17,7 @@ from django.urls import reverse
 from consortium import services as members
 from exchange.models import Dataset, DatasetVersion
 from ledger.models import LedgerEntry
+from tests.api.test_problems import assert_problem
 from tests.exchange.support import REGISTRATION_FORM, as_user, published, request_access
 
 pytestmark = pytest.mark.django_db
@@ -200,4 +201,4 @@ def test_acting_on_their_own_datasets_is_refused_as_member_not_active(
     # the API answers the same acts alike
     api = client_for(data_steward)
     response = api.post(f"/api/v1/datasets/{own.pk}/withdraw/", {"reason": "Obsolete."}, format="json")
-    assert response.status_code == 403 and response.json()["code"] == "member_not_active"
+    assert_problem(response, 403, "member_not_active")

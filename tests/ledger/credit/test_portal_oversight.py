@@ -12,6 +12,7 @@ from django.urls import reverse
 from ledger.credit.models import CreditTransfer
 from ledger.models import LedgerEntry
 from ledger.services import ledger_sequence
+from tests.api.test_problems import assert_problem
 from tests.exchange.support import as_user
 from tests.ledger.credit.statement_support import settled_with_held_mint, settled_with_mint_held_twice
 
@@ -147,7 +148,7 @@ def test_a_mint_resolved_in_another_tab_says_who_resolved_it_on_the_held_mints_p
         f"/api/v1/credit/held-mints/{epoch}:{provider.pk}/resolve/",
         {"decision": "forfeit", "reason": "Looks like a ring."},
     )
-    assert (api.status_code, api.json()["code"], api.json()["detail"]) == (404, "no_held_mint", said)
+    assert assert_problem(api, 404, "no_held_mint")["detail"] == said
     assert LedgerEntry.objects.filter(kind="audit.resolved").count() == 1
 
 
