@@ -17,14 +17,17 @@ from __future__ import annotations
 
 import re
 import secrets
+from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
 from consortium.models import SentForm
+
+T = TypeVar("T")
 
 FIELD = "sending"
 # What `take` answers while the first sending of the token is still at work: nothing is made yet.
@@ -59,6 +62,21 @@ def take(request: HttpRequest, form: str) -> str | None:
     # robust: a failed prune is logged; it must not turn the committed object into an error page
     transaction.on_commit(prune_sent_forms, robust=True)
     return None
+
+
+def make_once(
+    request: HttpRequest, form: str, make: Callable[[], T], made_id: Callable[[T], str]
+) -> tuple[T | None, str | None]:
+    """`(make(), None)` when this request may act on `form`, the token taken and the id of what it made
+    recorded in one transaction with it; `(None, earlier)` when an earlier sending of the token made
+    `earlier` (an id, or IN_FLIGHT). What `make` raises rolls all back, so the corrected form acts."""
+    with transaction.atomic():
+        earlier = take(request, form)
+        if earlier is not None:
+            return None, earlier
+        made = make()
+        remember_made(request, form, made_id(made))
+        return made, None
 
 
 def remember_made(request: HttpRequest, form: str, made: str) -> None:

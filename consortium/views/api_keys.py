@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db import transaction
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
@@ -63,18 +62,20 @@ def api_key_create(request: HttpRequest) -> HttpResponse:
     form = APIKeyCreateForm(submitted(request))
     if request.method == "POST" and form.is_valid():
         try:
-            with transaction.atomic():  # the token and the key commit together, or neither does
-                earlier = sent_forms.take(request, "api-key-create")
-                if earlier is None:
-                    key, raw_key = services.api_key_create(
-                        actor=request_actor(request), **form.service_kwargs()
-                    )
-                    sent_forms.remember_made(request, "api-key-create", key.prefix)
+            once = sent_forms.make_once(
+                request,
+                "api-key-create",
+                lambda: services.api_key_create(actor=request_actor(request), **form.service_kwargs()),
+                made_id=lambda created: created[0].prefix,
+            )
+            made, earlier = once
         except ServiceError as error:
             _refused(form, error)
         else:
-            if earlier is not None:
+            if made is None:
+                assert earlier is not None
                 return _created_before(request, prefix=earlier)
+            key, raw_key = made
             # Rendered, not redirected: the secret is in no URL, session or cache, and gone after this page.
             response = _render(request, "api_key_created.html", {"key": key, "raw_key": raw_key})
             add_never_cache_headers(response)

@@ -7,7 +7,6 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.utils.html import format_html
@@ -326,16 +325,18 @@ def my_datasets(request: HttpRequest) -> HttpResponse:
     )
     if request.method == "POST" and form is not None and form.is_valid():
         try:
-            with transaction.atomic():  # the token and the dataset commit together, or neither does
-                made = sent_forms.take(request, "dataset-register")
-                if made is None:
-                    dataset = services.dataset_register(actor=request_actor(request), **form.service_kwargs())
-                    sent_forms.remember_made(request, "dataset-register", str(dataset.pk))
+            once = sent_forms.make_once(
+                request,
+                "dataset-register",
+                lambda: services.dataset_register(actor=request_actor(request), **form.service_kwargs()),
+                made_id=lambda registered: str(registered.pk),
+            )
+            dataset, made = once
         except ServiceError as error:
             _refused(form, error)
             made = None
         else:
-            if made is None:
+            if dataset is not None:
                 messages.success(
                     request,
                     format_html("“{}” is registered: set its policy, upload a version.", bdi(dataset.title)),
